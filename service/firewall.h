@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* firewall.h — nftables redirect rules for one running instance.
+ *
+ * Each instance owns exactly one table "inet shuttle-<instance>"; every change
+ * is one libnftables transaction, so a table is either fully there or absent.
+ * This module is the only code that touches the firewall: the next step puts
+ * it behind a polkit-authorized root helper (shuttle-firewall) unchanged. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Packets carrying this socket mark are never redirected: the local server
+ * (test mode) marks its outgoing sockets so they are not captured again. */
+#define SH_FIREWALL_BYPASS_MARK 0x5368u
+
+typedef struct
+{
+  guint16 port;      /* the engine's listener port on 127.0.0.1 and ::1 */
+  GArray *subnets;   /* ShSubnet to redirect */
+  GArray *excludes;  /* ShSubnet never redirected (the ssh server is one of them) */
+} ShFirewallSpec;
+
+/* The nft script (text) that sh_firewall_apply() runs for @instance: pure,
+ * for tests and for -vv logging. @instance is [0-9a-z_]+, at most 32 chars. */
+char *sh_firewall_render (const char *instance, const ShFirewallSpec *spec);
+
+/* Replaces (or creates) the table of @instance atomically. */
+gboolean sh_firewall_apply (const char *instance, const ShFirewallSpec *spec, GError **error);
+
+/* Deletes the table of @instance; absent is not an error. */
+gboolean sh_firewall_remove (const char *instance, GError **error);
+
+/* Deletes tables "shuttle-<pid>" whose process no longer runs (or is not a
+ * shuttle). Returns the number removed, or -1 with @error set. */
+int sh_firewall_sweep (GError **error);
+
+G_END_DECLS

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* options.h — the `shuttle` command line (sshuttle-compatible). */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  SH_MODE_CLIENT = 0, /* the tunnel engine (default) */
+  SH_MODE_SERVER,     /* --server: speak the mux on stdin/stdout */
+} ShMode;
+
+typedef struct
+{
+  ShMode mode;
+
+  /* -r/--remote [user@]host[:port]; all NULL/0 in local (test) mode. */
+  char *remote;       /* as given, e.g. "alice@gw:2222" */
+  char *remote_user;  /* NULL when not given */
+  char *remote_host;  /* host name or address, brackets removed */
+  guint16 remote_port; /* 0: ssh's default / ssh_config */
+
+  GArray *subnets;  /* ShSubnet: positional arguments */
+  GArray *excludes; /* ShSubnet: -x/--exclude, --exclude-from */
+
+  /* -l/--listen [ip:]port; listen_addr NULL means loopback (127.0.0.1 and ::1).
+   * listen_port 0 means "choose a free port". */
+  char *listen_addr;
+  guint16 listen_port;
+
+  char *ssh_cmd;    /* -e/--ssh-cmd, default "ssh"; split with g_shell_parse_argv() */
+  char *server_cmd; /* --server-cmd, default "shuttle-server" (the remote command) */
+  int verbose;      /* -v repeated; -q lowers */
+  gboolean latency_control; /* FALSE with --no-latency-control */
+  gboolean daemon;  /* -D/--daemon */
+  char *pidfile;    /* --pidfile, default "./shuttle.pid" when --daemon */
+  gboolean syslog;  /* --syslog */
+  guint connect_timeout_ms; /* --connect-timeout SECONDS (default 10 s) */
+} ShOptions;
+
+/* Fills @opts from argv (argv[0] is the program name). Expands @FILE argument
+ * files (one argument per line, '#' comments, blank lines ignored),
+ * --exclude-from FILE (one subnet per line). Does not resolve the remote host.
+ * On bad input returns FALSE with an @error whose message is one line naming
+ * the bad part (e.g. "invalid subnet '10.0.0.300/8': bad address").
+ * --help and --version print and exit(0) directly. */
+gboolean sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error);
+
+/* Frees the members (not @opts itself). */
+void sh_options_clear (ShOptions *opts);
+
+G_END_DECLS

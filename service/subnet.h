@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* subnet.h — parsing of sshuttle-style subnet specifications (pure: no I/O).
+ *
+ * Accepted forms (as sshuttle accepts them):
+ *   a.b.c.d            a host (/32)          10.1.2.3
+ *   a.b.c.d/w          a network             10.0.0.0/8, 10/8, 0/0
+ *   ipv6, ipv6/w       IPv6                  ::/0, fd00::/8, 2001:db8::1
+ *   [ipv6]/w           bracketed IPv6        [fd00::]/8
+ *   ...:port           one port              10.0.0.0/8:443, [fd00::]/8:22
+ *   ...:lo-hi          a port range          10.0.0.0/8:8000-8999
+ * Host bits below the prefix are cleared (10.1.2.3/8 -> 10.0.0.0/8).
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  int family;       /* AF_INET or AF_INET6 */
+  guint8 addr[16];  /* network byte order; IPv4 uses the first 4 bytes */
+  guint8 prefix;    /* 0..32 or 0..128 */
+  guint16 port_lo;  /* 0 with port_hi 0: all ports */
+  guint16 port_hi;
+} ShSubnet;
+
+/* Parses one numeric spec. On failure returns FALSE and sets @error
+ * (G_IO_ERROR_INVALID_ARGUMENT) with a message naming the bad part. */
+gboolean sh_subnet_parse (const char *spec, ShSubnet *out, GError **error);
+
+/* Like sh_subnet_parse(), but a host name in place of the address is resolved
+ * (getaddrinfo, blocking: start-up only) and yields one ShSubnet per address.
+ * Appends to @out (GArray of ShSubnet). */
+gboolean sh_subnet_parse_resolve (const char *spec, GArray *out, GError **error);
+
+/* TRUE when @addr (family @family, network order) with @port lies in @subnet. */
+gboolean sh_subnet_contains (const ShSubnet *subnet, int family, const guint8 *addr, guint16 port);
+
+/* "10.0.0.0/8", "[fd00::]/8:22", "10.0.0.0/8:80-90": a newly allocated string
+ * that sh_subnet_parse() accepts. */
+char *sh_subnet_to_string (const ShSubnet *subnet);
+
+G_END_DECLS
