@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include "client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
+#include <glib-unix.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "firewall.h"
+#include "log.h"
+#include "session.h"
+#include "subnet.h"
+
+typedef struct
+{
+  ShPollWatch watch;
+  struct _Client *client;
+  int fd;
+  int family;
+} Listener;
+
+typedef struct _Client
+{
+  const ShOptions *opts;
+  GMainLoop *loop;
+  ShPoll *poll;
+  ShSession *session;
+  GSubprocess *transport;
+  char *server_desc; /* for messages: "alice@gw" or "local server" */
+
+  Listener listeners[2];
+  int n_listeners;
+  guint16 port;
+
+  GArray *excludes; /* the user's excludes plus the ssh server itself */
+  char instance[16];
+  gboolean fw_applied;
+  gboolean ready;
+  gboolean transport_done; /* ssh (or the local server) has exited */
+  int daemon_fd; /* -D: tells the waiting parent that we are up */
+
+  int status;
+  char *failure; /* why the session ended, when it failed */
+} Client;
+
+/* ------------------------------------------------------ the ssh server */
+
+/* Adds the addresses the ssh connection will use to @excludes, so the
+ * tunnel never captures its own transport, even when the server lies inside a
+ * tunnelled subnet. `ssh -G` applies ~/.ssh/config (HostName, Port). */
+static gboolean
+exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GError **error)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  for (char **a = ssh_argv; *a; a++)
+    g_ptr_array_add (argv, *a);
+  g_autofree char *port_str = opts->remote_port ? g_strdup_printf ("%u", opts->remote_port) : NULL;
+  g_autofree char *dest = opts->remote_user
+                              ? g_strdup_printf ("%s@%s", opts->remote_user, opts->remote_host)
+                              : g_strdup (opts->remote_host);
+  g_ptr_array_add (argv, "-G");
+  if (port_str)
+    {
+      g_ptr_array_add (argv, "-p");
+      g_ptr_array_add (argv, port_str);
+    }
+  g_ptr_array_add (argv, "--");
+  g_ptr_array_add (argv, dest);
+  g_ptr_array_add (argv, NULL);
+
+  g_autofree char *out = NULL;
+  int wait_status = 0;
+  g_autofree char *host = NULL;
+  guint port = opts->remote_port ? opts->remote_port : 22;
+
+  if (g_spawn_sync (NULL, (char **) argv->pdata, NULL,
+                    G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                    &wait_status, NULL)
+      && g_spawn_check_wait_status (wait_status, NULL))
+    {
+      g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
+      for (char **l = lines; *l; l++)
+        {
+          if (g_str_has_prefix (*l, "hostname "))
+            {
+              g_free (host);
+              host = g_strdup (*l + strlen ("hostname "));
+            }
+          else if (g_str_has_prefix (*l, "port "))
+            port = (guint) g_ascii_strtoull (*l + strlen ("port "), NULL, 10);
+        }
+    }
+  if (!host) /* not OpenSSH, or -G failed: use the name as given */
+    host = g_strdup (opts->remote_host);
+
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo (host, NULL, &hints, &res);
+  if (rc != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "cannot resolve the ssh server '%s': %s", host, gai_strerror (rc));
+      return FALSE;
+    }
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+    {
+      ShSubnet sn = { .family = ai->ai_family, .port_lo = port, .port_hi = port };
+      if (ai->ai_family == AF_INET)
+        {
+          memcpy (sn.addr, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, 4);
+          sn.prefix = 32;
+        }
+      else if (ai->ai_family == AF_INET6)
+        {
+          memcpy (sn.addr, &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr, 16);
+          sn.prefix = 128;
+        }
+      else
+        continue;
+      g_array_append_val (excludes, sn);
+    }
+  freeaddrinfo (res);
+  return TRUE;
+}
+
+/* -------------------------------------------------------------- listener */
+
+static void on_accept (ShPollWatch *w, guint32 events);
+
+static int
+listen_on (int family, const guint8 *addr, guint16 port, int *err)
+{
+  int fd = socket (family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      *err = errno;
+      return -1;
+    }
+  int one = 1;
+  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  union
+  {
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+  } sa = { 0 };
+  socklen_t len;
+  if (family == AF_INET)
+    {
+      sa.v4.sin_family = AF_INET;
+      sa.v4.sin_port = htons (port);
+      memcpy (&sa.v4.sin_addr, addr, 4);
+      len = sizeof sa.v4;
+    }
+  else
+    {
+      setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      sa.v6.sin6_family = AF_INET6;
+      sa.v6.sin6_port = htons (port);
+      memcpy (&sa.v6.sin6_addr, addr, 16);
+      len = sizeof sa.v6;
+    }
+  if (bind (fd, (struct sockaddr *) &sa, len) < 0 || listen (fd, 4096) < 0)
+    {
+      *err = errno;
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+static guint16
+socket_port (int fd)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname (fd, (struct sockaddr *) &ss, &len) < 0)
+    return 0;
+  return ntohs (ss.ss_family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
+                                        : ((struct sockaddr_in6 *) &ss)->sin6_port);
+}
+
+static void
+add_listener (Client *c, int fd, int family)
+{
+  Listener *l = &c->listeners[c->n_listeners++];
+  l->watch.func = on_accept;
+  l->client = c;
+  l->fd = fd;
+  l->family = family;
+}
+
+/* Listens on 127.0.0.1 and ::1 (or the -l address) on one port: nftables'
+ * redirect sends local IPv4 to 127.0.0.1 and IPv6 to ::1 at that port. */
+static gboolean
+setup_listeners (Client *c, GError **error)
+{
+  const ShOptions *o = c->opts;
+  static const guint8 lo4[4] = { 127, 0, 0, 1 };
+  static const guint8 lo6[16] = { [15] = 1 };
+  gboolean want_v6 = FALSE;
+  for (guint i = 0; i < o->subnets->len; i++)
+    want_v6 |= g_array_index (o->subnets, ShSubnet, i).family == AF_INET6;
+
+  guint8 addr[16] = { 0 };
+  int family = AF_INET;
+  if (o->listen_addr)
+    {
+      if (inet_pton (AF_INET, o->listen_addr, addr) == 1)
+        family = AF_INET;
+      else if (inet_pton (AF_INET6, o->listen_addr, addr) == 1)
+        family = AF_INET6;
+      else
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "invalid listen address '%s'", o->listen_addr);
+          return FALSE;
+        }
+    }
+  else
+    memcpy (addr, lo4, 4);
+
+  for (int attempt = 0; attempt < 16; attempt++)
+    {
+      int err = 0;
+      int fd = listen_on (family, addr, o->listen_port, &err);
+      if (fd < 0)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+                       "cannot listen on port %u: %s", o->listen_port, g_strerror (err));
+          return FALSE;
+        }
+      guint16 port = socket_port (fd);
+      int fd6 = -1;
+      if (family == AF_INET && want_v6)
+        {
+          fd6 = listen_on (AF_INET6, lo6, port, &err);
+          if (fd6 < 0 && err == EADDRINUSE && o->listen_port == 0)
+            {
+              close (fd); /* the kernel's pick is taken on ::1; pick again */
+              continue;
+            }
+          if (fd6 < 0)
+            sh_error ("warning: cannot listen on [::1]:%u (%s): IPv6 connections will not be "
+                      "tunnelled",
+                      port, g_strerror (err));
+        }
+      c->port = port;
+      add_listener (c, fd, family);
+      if (fd6 >= 0)
+        add_listener (c, fd6, AF_INET6);
+      return TRUE;
+    }
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+               "cannot find a free port on both 127.0.0.1 and ::1");
+  return FALSE;
+}
+
+/* The destination the application asked for, before nftables redirected it
+ * to us. Connections that were not redirected (someone connecting to the
+ * listener directly) are refused: the listener is not an open proxy. */
+static gboolean
+original_destination (int fd, int family, ShOpen *dst)
+{
+  struct sockaddr_storage orig, local;
+  socklen_t olen = sizeof orig, llen = sizeof local;
+  int rc = family == AF_INET ? getsockopt (fd, SOL_IP, SO_ORIGINAL_DST, &orig, &olen)
+                             : getsockopt (fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &orig, &olen);
+  if (rc < 0 || getsockname (fd, (struct sockaddr *) &local, &llen) < 0)
+    return FALSE;
+  if (olen == llen && memcmp (&orig, &local, olen) == 0)
+    return FALSE;
+  memset (dst, 0, sizeof *dst);
+  dst->family = orig.ss_family;
+  if (orig.ss_family == AF_INET)
+    {
+      struct sockaddr_in *a = (struct sockaddr_in *) &orig;
+      memcpy (dst->addr, &a->sin_addr, 4);
+      dst->port = ntohs (a->sin_port);
+    }
+  else if (orig.ss_family == AF_INET6)
+    {
+      struct sockaddr_in6 *a = (struct sockaddr_in6 *) &orig;
+      memcpy (dst->addr, &a->sin6_addr, 16);
+      dst->port = ntohs (a->sin6_port);
+    }
+  else
+    return FALSE;
+  return dst->port != 0;
+}
+
+static void
+on_accept (ShPollWatch *w, guint32 events)
+{
+  Listener *l = (Listener *) w;
+  Client *c = l->client;
+
+  /* Bounded so one burst of connections cannot starve the data plane. */
+  for (int i = 0; i < 64; i++)
+    {
+      int fd = accept4 (l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0)
+        {
+          if (errno == EMFILE || errno == ENFILE)
+            sh_error ("out of file descriptors: new connections wait");
+          return;
+        }
+      ShOpen dst;
+      if (!original_destination (fd, l->family, &dst))
+        {
+          sh_info ("refused a connection that was not redirected by the firewall");
+          struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+          setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+          close (fd);
+          continue;
+        }
+      sh_session_open_channel (c->session, fd, &dst);
+    }
+}
+
+/* --------------------------------------------------------------- session */
+
+static void
+after_batch (gpointer data)
+{
+  Client *c = data;
+  if (c->session)
+    sh_session_flush (c->session);
+}
+
+static char *
+describe_subnets (GArray *subnets)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < subnets->len; i++)
+    {
+      g_autofree char *one = sh_subnet_to_string (&g_array_index (subnets, ShSubnet, i));
+      g_string_append_printf (s, "%s%s", i ? ", " : "", one);
+    }
+  return g_string_free (s, FALSE);
+}
+
+static void
+daemon_ready (Client *c)
+{
+  if (c->daemon_fd < 0)
+    return;
+  if (c->opts->pidfile)
+    {
+      g_autofree char *pid = g_strdup_printf ("%d\n", (int) getpid ());
+      g_autoptr (GError) error = NULL;
+      if (!g_file_set_contents (c->opts->pidfile, pid, -1, &error))
+        sh_error ("cannot write the pid file: %s", error->message);
+    }
+  if (write (c->daemon_fd, "0", 1) < 0)
+    {
+      /* the parent is gone; carry on */
+    }
+  close (c->daemon_fd);
+  c->daemon_fd = -1;
+  /* From here on nobody reads the terminal: log to syslog. */
+  int devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0)
+    {
+      dup2 (devnull, STDIN_FILENO);
+      dup2 (devnull, STDOUT_FILENO);
+      dup2 (devnull, STDERR_FILENO);
+      close (devnull);
+    }
+  sh_log_to_syslog ();
+}
+
+static void
+on_ready (ShSession *session, const ShHello *peer, gpointer data)
+{
+  Client *c = data;
+  g_autoptr (GError) error = NULL;
+
+  ShFirewallSpec spec = {
+    .port = c->port,
+    .subnets = c->opts->subnets,
+    .excludes = c->excludes,
+  };
+  if (sh_log_enabled (SH_LOG_DEBUG))
+    {
+      g_autofree char *script = sh_firewall_render (c->instance, &spec);
+      sh_debug ("firewall rules:\n%s", script);
+    }
+  if (!sh_firewall_apply (c->instance, &spec, &error))
+    {
+      c->failure = g_strdup_printf ("cannot set up the firewall: %s", error->message);
+      c->status = 1;
+      g_main_loop_quit (c->loop);
+      return;
+    }
+  c->fw_applied = TRUE;
+
+  for (int i = 0; i < c->n_listeners; i++)
+    sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
+  c->ready = TRUE;
+
+  g_autofree char *nets = describe_subnets (c->opts->subnets);
+  sh_notice ("connected to %s (%s); tunnelling %s", c->server_desc, peer->name, nets);
+  daemon_ready (c);
+}
+
+static void
+on_closed (ShSession *session, const GError *error, gpointer data)
+{
+  Client *c = data;
+  c->status = 1;
+  if (error)
+    c->failure = g_strdup (error->message);
+  g_main_loop_quit (c->loop);
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  Client *c = data;
+  sh_info ("signal received, shutting down");
+  c->status = 0;
+  g_main_loop_quit (c->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_transport_exit (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Client *c = data;
+  g_subprocess_wait_finish (G_SUBPROCESS (source), res, NULL);
+  c->transport_done = TRUE;
+  /* The pipe's EOF usually tells us first; this covers an ssh that exits
+   * while something else still holds its stdout open. */
+  if (g_main_loop_is_running (c->loop))
+    {
+      c->status = 1;
+      g_main_loop_quit (c->loop);
+    }
+}
+
+/* Runs the main context until the transport has exited, at most @ms. */
+static void
+wait_transport (Client *c, int ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+  while (!c->transport_done && g_get_monotonic_time () < end)
+    {
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (5000);
+    }
+}
+
+/* Why the transport ended, for the one line the user reads. */
+static char *
+explain_transport_end (Client *c)
+{
+  GSubprocess *p = c->transport;
+  if (!p)
+    return g_strdup (c->failure ? c->failure : "the session ended");
+
+  /* Give ssh a moment to exit so its status can explain the failure. */
+  wait_transport (c, 1000);
+  if (!c->transport_done)
+    return g_strdup_printf ("%s%s", c->ready ? "the ssh session ended unexpectedly: " : "",
+                            c->failure ? c->failure : "the connection closed");
+  const char *what = c->opts->remote ? "ssh" : "the local server";
+  g_autofree char *how = NULL;
+  if (g_subprocess_get_if_exited (p))
+    {
+      int st = g_subprocess_get_exit_status (p);
+      if (st == 127 && c->opts->remote && !c->ready)
+        return g_strdup_printf ("the server has no '%s' on its PATH (exit status 127); install "
+                                "shuttle there or name it with --server-cmd",
+                                c->opts->server_cmd);
+      how = g_strdup_printf ("%s exited with status %d", what, st);
+    }
+  else if (g_subprocess_get_if_signaled (p))
+    how = g_strdup_printf ("%s was killed by signal %d", what, g_subprocess_get_term_sig (p));
+  else
+    how = g_strdup_printf ("%s closed the connection", what);
+
+  if (!c->ready)
+    return g_strdup_printf ("could not start the server on %s: %s%s%s", c->server_desc, how,
+                            c->failure ? "; " : "", c->failure ? c->failure : "");
+  return g_strdup_printf ("the %s session ended unexpectedly: %s%s%s", c->opts->remote ? "ssh" : "local", how,
+                          c->failure ? "; " : "", c->failure ? c->failure : "");
+}
+
+static gboolean
+start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **error)
+{
+  const ShOptions *o = c->opts;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+
+  if (o->remote)
+    {
+      for (char **a = ssh_argv; *a; a++)
+        g_ptr_array_add (argv, g_strdup (*a));
+      if (o->remote_port)
+        {
+          g_ptr_array_add (argv, g_strdup ("-p"));
+          g_ptr_array_add (argv, g_strdup_printf ("%u", o->remote_port));
+        }
+      /* "--" so a host name can never be taken for an ssh option. */
+      g_ptr_array_add (argv, g_strdup ("--"));
+      g_ptr_array_add (argv, o->remote_user
+                                 ? g_strdup_printf ("%s@%s", o->remote_user, o->remote_host)
+                                 : g_strdup (o->remote_host));
+      GString *cmd = g_string_new (o->server_cmd);
+      for (int i = 1; i < o->verbose; i++)
+        g_string_append (cmd, " -v");
+      g_ptr_array_add (argv, g_string_free (cmd, FALSE));
+    }
+  else
+    {
+      /* Test mode: the server is this very program, run locally. */
+      g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+      g_ptr_array_add (argv, g_strdup (self ? self : "shuttle"));
+      g_ptr_array_add (argv, g_strdup ("--server"));
+      for (int i = 1; i < o->verbose; i++)
+        g_ptr_array_add (argv, g_strdup ("-v"));
+    }
+  g_ptr_array_add (argv, NULL);
+
+  if (sh_log_enabled (SH_LOG_INFO))
+    {
+      g_autofree char *line = g_strjoinv (" ", (char **) argv->pdata);
+      sh_info ("starting: %s", line);
+    }
+  c->transport = g_subprocess_newv ((const char *const *) argv->pdata,
+                                    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                                    error);
+  if (!c->transport)
+    return FALSE;
+
+  /* The session owns the pipe ends from here on. */
+  GUnixOutputStream *in = G_UNIX_OUTPUT_STREAM (g_subprocess_get_stdin_pipe (c->transport));
+  GUnixInputStream *out = G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (c->transport));
+  g_unix_output_stream_set_close_fd (in, FALSE);
+  g_unix_input_stream_set_close_fd (out, FALSE);
+  *out_fd = g_unix_output_stream_get_fd (in);
+  *in_fd = g_unix_input_stream_get_fd (out);
+  g_subprocess_wait_async (c->transport, NULL, on_transport_exit, c);
+  return TRUE;
+}
+
+static void
+stop_transport (Client *c)
+{
+  if (!c->transport)
+    return;
+  if (!c->transport_done)
+    {
+      g_subprocess_send_signal (c->transport, SIGTERM);
+      wait_transport (c, 1000);
+    }
+  if (!c->transport_done)
+    {
+      g_subprocess_force_exit (c->transport);
+      wait_transport (c, 5000);
+    }
+}
+
+/* -D: the parent waits until the tunnel is up (or failed) and exits with the
+ * matching status; the child carries on in its own session. */
+static int
+daemonize (void)
+{
+  int p[2];
+  if (pipe2 (p, O_CLOEXEC) < 0)
+    return -1;
+  pid_t pid = fork ();
+  if (pid < 0)
+    return -1;
+  if (pid > 0)
+    {
+      close (p[1]);
+      char ok = 0;
+      ssize_t n;
+      do
+        n = read (p[0], &ok, 1);
+      while (n < 0 && errno == EINTR);
+      _exit (n == 1 && ok == '0' ? 0 : 1);
+    }
+  close (p[0]);
+  setsid ();
+  return p[1];
+}
+
+static void
+raise_fd_limit (void)
+{
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+}
+
+int
+sh_client_run (const ShOptions *opts)
+{
+  g_autoptr (GError) error = NULL;
+  Client c = { .opts = opts, .daemon_fd = -1, .status = 1 };
+  g_auto (GStrv) ssh_argv = NULL;
+  int in_fd = -1, out_fd = -1;
+
+  /* Thousands of connections each need a descriptor. */
+  raise_fd_limit ();
+
+  if (geteuid () != 0)
+    {
+      sh_error ("changing the firewall needs root: run shuttle with sudo");
+      return 1;
+    }
+
+  c.excludes = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
+  g_array_append_vals (c.excludes, opts->excludes->data, opts->excludes->len);
+
+  if (opts->remote)
+    {
+      if (!g_shell_parse_argv (opts->ssh_cmd, NULL, &ssh_argv, &error))
+        {
+          sh_error ("invalid --ssh-cmd '%s': %s", opts->ssh_cmd, error->message);
+          g_array_unref (c.excludes);
+          return 2;
+        }
+      if (!exclude_ssh_server (opts, ssh_argv, c.excludes, &error))
+        {
+          sh_error ("%s", error->message);
+          g_array_unref (c.excludes);
+          return 2;
+        }
+      c.server_desc = g_strdup (opts->remote);
+    }
+  else
+    c.server_desc = g_strdup ("the local server (test mode)");
+
+  if (opts->daemon)
+    {
+      c.daemon_fd = daemonize ();
+      if (c.daemon_fd < 0)
+        {
+          sh_error ("cannot daemonize: %s", g_strerror (errno));
+          goto out;
+        }
+    }
+
+  g_snprintf (c.instance, sizeof c.instance, "%d", (int) getpid ());
+  int swept = sh_firewall_sweep (&error);
+  if (swept < 0)
+    {
+      sh_error ("cannot set up the firewall: %s", error->message);
+      goto out;
+    }
+  if (swept > 0)
+    sh_notice ("removed firewall rules left by %d shuttle instance%s that no longer run%s", swept,
+               swept == 1 ? "" : "s", "");
+
+  if (!setup_listeners (&c, &error))
+    {
+      sh_error ("%s", error->message);
+      goto out;
+    }
+
+  c.loop = g_main_loop_new (NULL, FALSE);
+  c.poll = sh_poll_new (after_batch, &c);
+  guint sig[3] = {
+    g_unix_signal_add (SIGINT, on_signal, &c),
+    g_unix_signal_add (SIGTERM, on_signal, &c),
+    g_unix_signal_add (SIGHUP, on_signal, &c),
+  };
+
+  if (!start_transport (&c, ssh_argv, &in_fd, &out_fd, &error))
+    {
+      sh_error ("cannot start %s: %s", opts->remote ? "ssh" : "the local server", error->message);
+      for (guint i = 0; i < G_N_ELEMENTS (sig); i++)
+        g_source_remove (sig[i]);
+      goto out;
+    }
+
+  ShSessionConfig cfg;
+  sh_session_config_init (&cfg, SH_ROLE_CLIENT);
+  cfg.connect_timeout_ms = opts->connect_timeout_ms;
+  if (!opts->latency_control)
+    cfg.inflight_limit = 0;
+  c.session = sh_session_new (&cfg, c.poll, in_fd, out_fd, on_ready, on_closed, &c);
+  sh_session_flush (c.session);
+
+  c.status = 1;
+  g_main_loop_run (c.loop);
+
+  /* Tear down in the order that loses nothing: rules first, so no new
+   * connection is captured by a tunnel that is going away. */
+  if (c.fw_applied)
+    {
+      g_autoptr (GError) fw_error = NULL;
+      if (!sh_firewall_remove (c.instance, &fw_error))
+        sh_error ("cannot remove the firewall rules: %s", fw_error->message);
+      c.fw_applied = FALSE;
+    }
+  for (int i = 0; i < c.n_listeners; i++)
+    sh_poll_remove (c.poll, c.listeners[i].fd);
+
+  if (c.status != 0)
+    {
+      g_autofree char *why = explain_transport_end (&c);
+      sh_error ("%s", why);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (sig); i++)
+    g_source_remove (sig[i]);
+  g_clear_pointer (&c.session, sh_session_free);
+  stop_transport (&c);
+
+out:
+  if (c.fw_applied)
+    sh_firewall_remove (c.instance, NULL);
+  for (int i = 0; i < c.n_listeners; i++)
+    close (c.listeners[i].fd);
+  if (c.daemon_fd < 0 && opts->daemon && opts->pidfile && c.ready)
+    unlink (opts->pidfile);
+  if (c.daemon_fd >= 0)
+    close (c.daemon_fd); /* the waiting parent exits 1 */
+  g_clear_object (&c.transport);
+  g_clear_pointer (&c.poll, sh_poll_free);
+  g_clear_pointer (&c.loop, g_main_loop_unref);
+  g_array_unref (c.excludes);
+  g_free (c.server_desc);
+  g_free (c.failure);
+  return c.status;
+}

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* firewall.c — nftables redirect rules for one running instance.
+ *
+ * The rules are rendered as nft script text from the structured spec and run
+ * through libnftables in one buffer, so each call is one kernel transaction.
+ * Never the nft binary: no PATH lookup, no shell, and the same code works
+ * unchanged inside the root helper. */
+#include "config.h"
+
+#include "firewall.h"
+#include "subnet.h"
+
+#include <arpa/inet.h>
+#include <gio/gio.h>
+#include <glib/gi18n-lib.h>
+#include <nftables/libnftables.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define SH_FIREWALL_INSTANCE_MAX 32
+#define SH_FIREWALL_TABLE_PREFIX "shuttle-"
+
+typedef struct nft_ctx ShNftCtx;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShNftCtx, nft_ctx_free)
+
+/* The instance becomes part of an nft identifier and of the script text, so
+ * it is restricted to characters that need no quoting anywhere. */
+static gboolean
+instance_is_valid (const char *instance)
+{
+  size_t len;
+
+  if (instance == NULL)
+    return FALSE;
+  len = strlen (instance);
+  if (len == 0 || len > SH_FIREWALL_INSTANCE_MAX)
+    return FALSE;
+  for (size_t i = 0; i < len; i++)
+    {
+      char c = instance[i];
+      if (!(g_ascii_isdigit (c) || (c >= 'a' && c <= 'z') || c == '_'))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+set_bad_instance (GError **error, const char *instance)
+{
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+               /* Translators: %s is the rejected name, %d its maximum length. */
+               _("Invalid firewall instance name “%s” (expected 1 to %d of 0-9, a-z, _)"),
+               instance != NULL ? instance : "", SH_FIREWALL_INSTANCE_MAX);
+}
+
+static gboolean
+subnet_is_valid (const ShSubnet *s)
+{
+  if (s->family == AF_INET)
+    {
+      if (s->prefix > 32)
+        return FALSE;
+    }
+  else if (s->family == AF_INET6)
+    {
+      if (s->prefix > 128)
+        return FALSE;
+    }
+  else
+    return FALSE;
+
+  /* 0/0 is "all ports"; any other pair must be an ordered range. */
+  return s->port_lo <= s->port_hi;
+}
+
+/* Appends the match part of a rule for @s: address, then the port. The
+ * returned flag tells whether a transport match was emitted, since nft only
+ * accepts "redirect to :port" after one. */
+static gboolean
+append_match (GString *out, const ShSubnet *s)
+{
+  gboolean v4 = s->family == AF_INET;
+  guint max = v4 ? 32 : 128;
+
+  if (s->prefix == 0)
+    {
+      /* Same packets as "ip daddr 0.0.0.0/0", without a useless address
+       * load and compare, and it reads as what it means. */
+      g_string_append (out, v4 ? "meta nfproto ipv4" : "meta nfproto ipv6");
+    }
+  else
+    {
+      guint8 addr[16] = { 0 };
+      char text[INET6_ADDRSTRLEN];
+      guint full = s->prefix / 8;
+      guint rest = s->prefix % 8;
+
+      /* Clear host bits here too (the spec may not come from
+       * sh_subnet_parse()), so the script shows what nft will install. */
+      memcpy (addr, s->addr, full);
+      if (rest != 0)
+        addr[full] = s->addr[full] & (guint8)(0xff << (8 - rest));
+      inet_ntop (s->family, addr, text, sizeof text);
+
+      g_string_append_printf (out, "%s daddr %s", v4 ? "ip" : "ip6", text);
+      if (s->prefix != max)
+        g_string_append_printf (out, "/%u", s->prefix);
+    }
+
+  if (s->port_lo == 0 && s->port_hi == 0)
+    return FALSE;
+  if (s->port_lo == s->port_hi)
+    g_string_append_printf (out, " tcp dport %u", s->port_lo);
+  else
+    g_string_append_printf (out, " tcp dport %u-%u", s->port_lo, s->port_hi);
+  return TRUE;
+}
+
+static guint
+array_len (const GArray *a)
+{
+  return a != NULL ? a->len : 0;
+}
+
+static char *
+render (const char *instance, const ShFirewallSpec *spec, GError **error)
+{
+  g_autoptr (GString) out = NULL;
+  guint i;
+
+  if (!instance_is_valid (instance))
+    {
+      set_bad_instance (error, instance);
+      return NULL;
+    }
+  if (spec == NULL || spec->port == 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           _("Invalid firewall spec: no listener port"));
+      return NULL;
+    }
+  for (i = 0; i < array_len (spec->subnets); i++)
+    if (!subnet_is_valid (&g_array_index (spec->subnets, ShSubnet, i)))
+      goto bad_subnet;
+  for (i = 0; i < array_len (spec->excludes); i++)
+    if (!subnet_is_valid (&g_array_index (spec->excludes, ShSubnet, i)))
+      goto bad_subnet;
+
+  out = g_string_new (NULL);
+
+  /* "add" makes the "delete" valid when the table does not exist yet; all
+   * three commands are one transaction, so the old table stays in place if
+   * the new one is refused. */
+  g_string_append_printf (out,
+                          "add table inet " SH_FIREWALL_TABLE_PREFIX "%s\n"
+                          "delete table inet " SH_FIREWALL_TABLE_PREFIX "%s\n"
+                          "table inet " SH_FIREWALL_TABLE_PREFIX "%s {\n"
+                          "  comment \"shuttle " PACKAGE_VERSION "\"\n"
+                          "  chain output {\n"
+                          "    type nat hook output priority -100; policy accept;\n"
+                          "    meta l4proto != tcp return\n"
+                          "    meta mark 0x%x return\n"
+                          "    ip daddr 127.0.0.0/8 return\n"
+                          "    ip6 daddr ::1 return\n",
+                          instance, instance, instance, SH_FIREWALL_BYPASS_MARK);
+
+  /* Excludes first: the first matching rule wins, and an exclude (the ssh
+   * server above all) must win over any subnet that contains it. */
+  for (i = 0; i < array_len (spec->excludes); i++)
+    {
+      g_string_append (out, "    ");
+      append_match (out, &g_array_index (spec->excludes, ShSubnet, i));
+      g_string_append (out, " return\n");
+    }
+
+  for (i = 0; i < array_len (spec->subnets); i++)
+    {
+      g_string_append (out, "    ");
+      if (!append_match (out, &g_array_index (spec->subnets, ShSubnet, i)))
+        g_string_append (out, " meta l4proto tcp");
+      g_string_append_printf (out, " redirect to :%u\n", spec->port);
+    }
+
+  g_string_append (out, "  }\n}\n");
+  return g_string_free (g_steal_pointer (&out), FALSE);
+
+bad_subnet:
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       _("Invalid firewall spec: bad subnet"));
+  return NULL;
+}
+
+char *
+sh_firewall_render (const char *instance, const ShFirewallSpec *spec)
+{
+  return render (instance, spec, NULL);
+}
+
+/* libnftables reports errors as "[<where>: ]Error: message", each followed by
+ * an input line and a caret line. The first message is the one that matters;
+ * the input line is left out because for a multi-line buffer nft 1.0.6 prints
+ * the wrong one. */
+static char *
+summarize_error (const char *buffer)
+{
+  g_auto (GStrv) lines = NULL;
+
+  if (buffer == NULL)
+    return g_strdup (_("unknown error"));
+
+  lines = g_strsplit (buffer, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *p = strstr (lines[i], "Error: ");
+      if (p != NULL)
+        return g_strstrip (g_strdup (p + strlen ("Error: ")));
+    }
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (*g_strstrip (lines[i]) != '\0')
+      return g_strdup (lines[i]);
+  return g_strdup (_("unknown error"));
+}
+
+/* Runs @script as one transaction. On success, *@output (if given) receives
+ * whatever the commands listed. */
+static gboolean
+run_nft (const char *script, char **output, GError **error)
+{
+  g_autoptr (ShNftCtx) ctx = nft_ctx_new (NFT_CTX_DEFAULT);
+  const char *errors;
+
+  if (ctx == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           _("Could not initialize libnftables"));
+      return FALSE;
+    }
+  /* Buffered so that nothing is printed to the caller's stdout or stderr:
+   * this module does not log. */
+  if (nft_ctx_buffer_output (ctx) != 0 || nft_ctx_buffer_error (ctx) != 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           _("Could not set up libnftables buffers"));
+      return FALSE;
+    }
+
+  if (nft_run_cmd_from_buffer (ctx, script) != 0)
+    {
+      g_autofree char *summary = NULL;
+
+      errors = nft_ctx_get_error_buffer (ctx);
+      if (errors != NULL
+          && (strstr (errors, "Operation not permitted") != NULL
+              || strstr (errors, "Permission denied") != NULL))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                               _("changing the firewall needs root (CAP_NET_ADMIN)"));
+          return FALSE;
+        }
+      summary = summarize_error (errors);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("nftables: %s"), summary);
+      return FALSE;
+    }
+
+  if (output != NULL)
+    *output = g_strdup (nft_ctx_get_output_buffer (ctx));
+  return TRUE;
+}
+
+gboolean
+sh_firewall_apply (const char *instance, const ShFirewallSpec *spec, GError **error)
+{
+  g_autofree char *script = render (instance, spec, error);
+
+  if (script == NULL)
+    return FALSE;
+  return run_nft (script, NULL, error);
+}
+
+/* Deletes table "inet shuttle-<suffix>". The preceding "add" makes this a
+ * no-op for an absent table without parsing error text (nft 1.0.6 has no
+ * "destroy"), and a concurrent sweep removing it first is harmless. */
+static gboolean
+remove_table (const char *suffix, GError **error)
+{
+  g_autofree char *script = g_strdup_printf ("add table inet " SH_FIREWALL_TABLE_PREFIX "%s\n"
+                                             "delete table inet " SH_FIREWALL_TABLE_PREFIX "%s\n",
+                                             suffix, suffix);
+
+  return run_nft (script, NULL, error);
+}
+
+gboolean
+sh_firewall_remove (const char *instance, GError **error)
+{
+  if (!instance_is_valid (instance))
+    {
+      set_bad_instance (error, instance);
+      return FALSE;
+    }
+  return remove_table (instance, error);
+}
+
+/* Only canonical decimal pids (no sign, no leading zero) name tables we may
+ * have created; anything else is left to whoever made it. */
+static gboolean
+parse_pid (const char *text, guint64 *pid)
+{
+  if (text[0] == '\0' || text[0] == '0' || strlen (text) > 10)
+    return FALSE;
+  for (const char *p = text; *p != '\0'; p++)
+    if (!g_ascii_isdigit (*p))
+      return FALSE;
+  return g_ascii_string_to_unsigned (text, 10, 1, G_MAXINT32, pid, NULL);
+}
+
+/* A table outlives its instance only when the process died without cleaning
+ * up; a recycled pid that now belongs to something else does not keep it. */
+static gboolean
+pid_is_shuttle (guint64 pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%" G_GUINT64_FORMAT "/comm", pid);
+  g_autofree char *comm = NULL;
+
+  if (!g_file_get_contents (path, &comm, NULL, NULL))
+    return FALSE;
+  /* Matches "shuttle" and "shuttle-server" (the same binary). */
+  return g_str_has_prefix (comm, "shuttle");
+}
+
+int
+sh_firewall_sweep (GError **error)
+{
+  g_autofree char *listing = NULL;
+  g_auto (GStrv) lines = NULL;
+  int removed = 0;
+
+  if (!run_nft ("list tables inet", &listing, error))
+    return -1;
+
+  lines = g_strsplit (listing != NULL ? listing : "", "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *line = g_strstrip (lines[i]);
+      const char *suffix;
+      guint64 pid;
+
+      if (!g_str_has_prefix (line, "table inet " SH_FIREWALL_TABLE_PREFIX))
+        continue;
+      suffix = line + strlen ("table inet " SH_FIREWALL_TABLE_PREFIX);
+      if (!parse_pid (suffix, &pid) || pid_is_shuttle (pid))
+        continue;
+      if (!remove_table (suffix, error))
+        return -1;
+      removed++;
+    }
+  return removed;
+}

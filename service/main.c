@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* shuttle — a transparent-proxy VPN over ssh. The whole program is in
+ * libshuttle; this file only picks the mode. */
+#include "config.h"
+
+#include <gio/gio.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "client.h"
+#include "log.h"
+#include "options.h"
+#include "server.h"
+
+int
+main (int argc, char **argv)
+{
+  ShOptions opts = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  setlocale (LC_ALL, "");
+  /* A peer closing its socket must be an error on write, not our death. */
+  signal (SIGPIPE, SIG_IGN);
+
+  /* Invoked as shuttle-server (what `shuttle -r` runs remotely). */
+  g_autofree char *base = g_path_get_basename (argv[0]);
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  for (int i = 0; i < argc; i++)
+    {
+      g_ptr_array_add (args, argv[i]);
+      if (i == 0 && g_str_equal (base, "shuttle-server"))
+        g_ptr_array_add (args, "--server");
+    }
+  g_ptr_array_add (args, NULL);
+
+  if (!sh_options_parse (&opts, args->len - 1, (char **) args->pdata, &error))
+    {
+      fprintf (stderr, "shuttle: %s\nTry 'shuttle --help' for more information.\n",
+               error->message);
+      return 2;
+    }
+
+  int status;
+  if (opts.mode == SH_MODE_SERVER)
+    {
+      sh_log_init ("shuttle-server", opts.verbose, opts.syslog);
+      status = sh_server_run (&opts);
+    }
+  else
+    {
+      sh_log_init ("shuttle", opts.verbose, opts.syslog);
+      status = sh_client_run (&opts);
+    }
+  sh_options_clear (&opts);
+  return status;
+}

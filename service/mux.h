@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* mux.h — framing of the Shuttle mux protocol (docs/protocol.md).
+ *
+ * Pure: bytes in, decoded frames out, and encoders writing into caller
+ * memory. No allocation, no I/O, no state beyond the arguments. Every length
+ * a peer controls is checked here against the limits of the protocol; the
+ * rules that need session state (credit, channel numbers) are in session.c. */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+#define SH_MUX_VERSION 1
+#define SH_MUX_MAGIC "\0SHUTTLE"
+#define SH_MUX_MAGIC_LEN 8
+#define SH_MUX_HDR_LEN 8
+#define SH_MUX_MAX_DATA 32768          /* largest DATA payload */
+#define SH_MUX_MAX_PAYLOAD SH_MUX_MAX_DATA /* largest payload of any frame */
+#define SH_MUX_MAX_FRAME (SH_MUX_HDR_LEN + SH_MUX_MAX_PAYLOAD)
+#define SH_MUX_MAX_JUNK 65536          /* bytes the client skips before HELLO */
+#define SH_MUX_MAX_NAME 64
+#define SH_MUX_MAX_REASON 128
+#define SH_MUX_MAX_ERROR_MSG 512
+#define SH_MUX_MIN_WINDOW 4096u
+#define SH_MUX_MAX_WINDOW (16u * 1024 * 1024) /* also the most credit a channel may hold */
+#define SH_MUX_MAX_CHANNELS (1u << 20)
+#define SH_MUX_MAX_CONNECT_TIMEOUT_MS 600000u
+
+typedef enum
+{
+  SH_FRAME_HELLO = 0x01,
+  SH_FRAME_OPEN = 0x02,
+  SH_FRAME_OPEN_RESULT = 0x03,
+  SH_FRAME_DATA = 0x04,
+  SH_FRAME_WINDOW = 0x05,
+  SH_FRAME_EOF = 0x06,
+  SH_FRAME_CLOSE = 0x07,
+  SH_FRAME_PING = 0x08,
+  SH_FRAME_PONG = 0x09,
+  SH_FRAME_ACK = 0x0a,
+  SH_FRAME_ERROR = 0x0b,
+} ShFrameType;
+
+typedef enum
+{
+  SH_OPEN_OK = 0,
+  SH_OPEN_REFUSED = 1,
+  SH_OPEN_NET_UNREACHABLE = 2,
+  SH_OPEN_HOST_UNREACHABLE = 3,
+  SH_OPEN_TIMED_OUT = 4,
+  SH_OPEN_FAILED = 5,
+  SH_OPEN_NO_RESOURCES = 6,
+} ShOpenStatus;
+
+typedef enum
+{
+  SH_ERR_VERSION = 1,
+  SH_ERR_MALFORMED = 2,
+  SH_ERR_FLOW = 3,
+  SH_ERR_CHANNEL = 4,
+  SH_ERR_LIMIT = 5,
+  SH_ERR_INTERNAL = 6,
+} ShErrorCode;
+
+typedef struct
+{
+  guint16 version_min;
+  guint16 version_max;
+  guint32 channel_window;
+  guint32 max_channels;
+  guint32 connect_timeout_ms;
+  char name[SH_MUX_MAX_NAME + 1]; /* NUL-terminated, control characters replaced */
+} ShHello;
+
+typedef struct
+{
+  int family; /* AF_INET or AF_INET6 */
+  guint16 port;
+  guint8 addr[16];
+} ShOpen;
+
+/* A decoded frame. Pointers point into the buffer given to the decoder. */
+typedef struct
+{
+  ShFrameType type;
+  guint32 channel;
+  guint16 len;
+  const guint8 *payload;
+  union
+  {
+    ShHello hello;
+    ShOpen open;
+    struct
+    {
+      guint8 status;
+      guint16 err;
+      const char *reason; /* not NUL-terminated; UTF-8 not guaranteed */
+      guint16 reason_len;
+    } result;
+    guint32 window;
+    guint8 close_reason;
+    guint64 token;
+    guint32 ack;
+    struct
+    {
+      guint16 code;
+      const char *msg; /* not NUL-terminated */
+      guint16 msg_len;
+    } error;
+  } u;
+} ShFrame;
+
+/* Decodes the frame at the start of @buf.
+ * Returns the number of bytes it occupies (> 0), 0 when @buf holds only part
+ * of a frame, or -EBADMSG when the bytes break the protocol (unknown type,
+ * non-zero flags, a length out of range for the type, a channel number not
+ * allowed for the type, or a payload field out of range). */
+gssize sh_frame_decode (const guint8 *buf, gsize len, ShFrame *out);
+
+/* Finds the start of the peer's HELLO in @buf, skipping junk (login scripts
+ * printing on stdout). Returns its offset, or -1 when not present yet. */
+gssize sh_frame_find_hello (const guint8 *buf, gsize len);
+
+/* Encoders write one whole frame to @out and return its length. @out must have
+ * room for SH_MUX_HDR_LEN plus the payload (SH_MUX_MAX_FRAME is always enough). */
+gsize sh_frame_put_header (guint8 *out, ShFrameType type, guint32 channel, guint16 len);
+gsize sh_frame_put_hello (guint8 *out, const ShHello *hello);
+gsize sh_frame_put_open (guint8 *out, guint32 channel, const ShOpen *open);
+gsize sh_frame_put_open_result (guint8 *out, guint32 channel, ShOpenStatus status, int err,
+                                const char *reason);
+gsize sh_frame_put_u32 (guint8 *out, ShFrameType type, guint32 channel, guint32 value);
+gsize sh_frame_put_u64 (guint8 *out, ShFrameType type, guint64 value);
+gsize sh_frame_put_close (guint8 *out, guint32 channel, gboolean reset);
+gsize sh_frame_put_error (guint8 *out, ShErrorCode code, const char *msg);
+
+/* Maps a connect() errno to an OPEN_RESULT status. */
+ShOpenStatus sh_open_status_from_errno (int err);
+/* A short English description of @status, for logs ("connection refused"). */
+const char *sh_open_status_to_string (ShOpenStatus status);
+const char *sh_frame_type_to_string (ShFrameType type);
+
+G_END_DECLS

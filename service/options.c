@@ -1,0 +1,815 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* options.c — the `shuttle` command line.
+ *
+ * A small hand-written loop rather than GOptionContext: sshuttle users expect
+ * "@FILE" argument files, "-rhost" and "-vD" forms, and every error must be a
+ * single line that names the offending argument, which GOption does not give
+ * precise control over.
+ *
+ * Order of work: expand @FILE arguments into a flat list, then walk it once.
+ */
+#include "config.h"
+
+#include "options.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <glib/gi18n-lib.h>
+
+#include "subnet.h"
+
+/* Limits on what argument files can make of the command line: they may nest
+ * and so could expand without bound. */
+#define ARGFILE_MAX_DEPTH 8
+#define ARGFILE_MAX_BYTES (1024 * 1024)
+#define ARGS_MAX 65536
+#define QUOTE_MAX 128
+
+#define DEFAULT_SSH_CMD "ssh"
+#define DEFAULT_SERVER_CMD "shuttle-server"
+#define DEFAULT_PIDFILE "shuttle.pid"
+#define DEFAULT_CONNECT_TIMEOUT_S 10
+#define MAX_CONNECT_TIMEOUT_S 600
+
+typedef enum
+{
+  OPT_REMOTE,
+  OPT_EXCLUDE,
+  OPT_EXCLUDE_FROM,
+  OPT_LISTEN,
+  OPT_SSH_CMD,
+  OPT_SERVER_CMD,
+  OPT_VERBOSE,
+  OPT_QUIET,
+  OPT_NO_LATENCY_CONTROL,
+  OPT_DAEMON,
+  OPT_PIDFILE,
+  OPT_SYSLOG,
+  OPT_CONNECT_TIMEOUT,
+  OPT_SERVER,
+  OPT_HELP,
+  OPT_VERSION,
+} OptId;
+
+typedef struct
+{
+  char short_name; /* '\0': long form only */
+  const char *long_name;
+  gboolean has_arg;
+  OptId id;
+} OptDef;
+
+static const OptDef opt_defs[] = {
+  { 'r', "remote", TRUE, OPT_REMOTE },
+  { 'x', "exclude", TRUE, OPT_EXCLUDE },
+  { 'X', "exclude-from", TRUE, OPT_EXCLUDE_FROM },
+  { 'l', "listen", TRUE, OPT_LISTEN },
+  { 'e', "ssh-cmd", TRUE, OPT_SSH_CMD },
+  { '\0', "server-cmd", TRUE, OPT_SERVER_CMD },
+  { 'v', "verbose", FALSE, OPT_VERBOSE },
+  { 'q', "quiet", FALSE, OPT_QUIET },
+  { '\0', "no-latency-control", FALSE, OPT_NO_LATENCY_CONTROL },
+  { 'D', "daemon", FALSE, OPT_DAEMON },
+  { '\0', "pidfile", TRUE, OPT_PIDFILE },
+  { '\0', "syslog", FALSE, OPT_SYSLOG },
+  { '\0', "connect-timeout", TRUE, OPT_CONNECT_TIMEOUT },
+  { '\0', "server", FALSE, OPT_SERVER },
+  { 'h', "help", FALSE, OPT_HELP },
+  { 'V', "version", FALSE, OPT_VERSION },
+};
+
+/* Kept in step with data/shuttle.8. */
+static const char usage_text[] =
+  "Usage: shuttle [OPTION...] [SUBNET...]\n"
+  "Forward TCP connections to SUBNETs through an ssh session.\n"
+  "\n"
+  "  -r, --remote [USER@]HOST[:PORT]  ssh server to tunnel through\n"
+  "                                   (IPv6: [USER@][ADDR]:PORT)\n"
+  "  -x, --exclude SUBNET             never forward SUBNET (repeatable)\n"
+  "  -X, --exclude-from FILE          exclude the subnets listed in FILE\n"
+  "  -l, --listen [IP:]PORT           local listener (default: loopback,\n"
+  "                                   a free port; [::1]:PORT for IPv6)\n"
+  "  -e, --ssh-cmd CMD                ssh command (default: ssh)\n"
+  "      --server-cmd CMD             remote command (default: shuttle-server)\n"
+  "  -v, --verbose                    more messages (repeatable)\n"
+  "  -q, --quiet                      fewer messages\n"
+  "      --no-latency-control         favour throughput over latency\n"
+  "  -D, --daemon                     run in the background\n"
+  "      --pidfile FILE               with --daemon (default: shuttle.pid)\n"
+  "      --syslog                     log to syslog\n"
+  "      --connect-timeout SECONDS    1..600 (default: 10)\n"
+  "      --server                     (internal) serve the mux on stdin/stdout\n"
+  "  -h, --help                       show this help and exit\n"
+  "  -V, --version                    show the version and exit\n"
+  "\n"
+  "SUBNET: ADDR[/WIDTH][:PORT[-PORT]], e.g. 10.0.0.0/8, 10/8, 0/0,\n"
+  "  192.168.1.5, 10.0.0.0/8:443, [fd00::]/8:22, example.com.\n"
+  "@FILE anywhere reads more arguments from FILE, one per line.\n";
+
+/* User text in messages: one printable line, bounded. */
+static char *
+quote (const char *s)
+{
+  GString *out = g_string_new (NULL);
+  gsize n;
+
+  for (n = 0; s[n] != '\0'; n++)
+    {
+      guchar c = (guchar) s[n];
+
+      if (n == QUOTE_MAX)
+        {
+          g_string_append (out, "...");
+          break;
+        }
+      if (c >= 0x20 && c < 0x7f)
+        g_string_append_c (out, (char) c);
+      else
+        g_string_append_printf (out, "\\x%02x", c);
+    }
+  return g_string_free (out, FALSE);
+}
+
+static void set_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+set_error (GError **error, const char *format, ...)
+{
+  va_list ap;
+
+  if (error == NULL)
+    return;
+  va_start (ap, format);
+  *error = g_error_new_valist (G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, format, ap);
+  va_end (ap);
+}
+
+/* Reads @path whole, with a size cap, refusing NUL bytes (they would silently
+ * cut a line short). @what names the file's role in messages. */
+static char *
+read_text_file (const char *path, const char *what, GError **error)
+{
+  g_autofree char *q = quote (path);
+  g_autoptr (GString) buf = g_string_new (NULL);
+  FILE *f;
+  char chunk[4096];
+  size_t n;
+  int saved_errno;
+
+  f = fopen (path, "re");
+  if (f == NULL)
+    {
+      saved_errno = errno;
+      /* TRANSLATORS: "cannot read argument file 'x': No such file" */
+      set_error (error, _("cannot read %s '%s': %s"), what, q, g_strerror (saved_errno));
+      return NULL;
+    }
+  while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
+    {
+      if (buf->len + n > ARGFILE_MAX_BYTES)
+        {
+          fclose (f);
+          set_error (error, _("%s '%s' is larger than %d bytes"), what, q, ARGFILE_MAX_BYTES);
+          return NULL;
+        }
+      g_string_append_len (buf, chunk, (gssize) n);
+    }
+  saved_errno = errno;
+  if (ferror (f))
+    {
+      fclose (f);
+      set_error (error, _("cannot read %s '%s': %s"), what, q, g_strerror (saved_errno));
+      return NULL;
+    }
+  fclose (f);
+  if (memchr (buf->str, '\0', buf->len) != NULL)
+    {
+      set_error (error, _("%s '%s' contains a NUL byte"), what, q);
+      return NULL;
+    }
+  return g_string_free (g_steal_pointer (&buf), FALSE);
+}
+
+static gboolean expand_args (GPtrArray *out, char **args, gsize n_args, guint depth,
+                             GError **error);
+
+static gboolean
+add_arg (GPtrArray *out, const char *arg, GError **error)
+{
+  if (out->len >= ARGS_MAX)
+    {
+      set_error (error, _("more than %d arguments after reading argument files"), ARGS_MAX);
+      return FALSE;
+    }
+  g_ptr_array_add (out, g_strdup (arg));
+  return TRUE;
+}
+
+/* One argument per line; an option and its value on one line ("-r host",
+ * "--exclude 10/8") become two arguments, as sshuttle's argument files allow.
+ * Lines are trimmed; blank lines and lines starting with '#' are skipped. */
+static gboolean
+expand_file (GPtrArray *out, const char *path, guint depth, GError **error)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+  guint i;
+
+  if (depth >= ARGFILE_MAX_DEPTH)
+    {
+      g_autofree char *q = quote (path);
+
+      set_error (error, _("argument file '@%s' nested more than %d deep"), q, ARGFILE_MAX_DEPTH);
+      return FALSE;
+    }
+  text = read_text_file (path, _("argument file"), error);
+  if (text == NULL)
+    return FALSE;
+
+  lines = g_strsplit (text, "\n", 0);
+  for (i = 0; lines[i] != NULL; i++)
+    {
+      char *line = g_strstrip (lines[i]);
+      char *space;
+
+      if (line[0] == '\0' || line[0] == '#')
+        continue;
+      space = strpbrk (line, " \t");
+      if (line[0] == '-' && space != NULL)
+        {
+          *space = '\0';
+          g_ptr_array_add (args, g_strdup (line));
+          g_ptr_array_add (args, g_strdup (g_strchug (space + 1)));
+        }
+      else
+        g_ptr_array_add (args, g_strdup (line));
+    }
+  return expand_args (out, (char **) args->pdata, args->len, depth + 1, error);
+}
+
+static gboolean
+expand_args (GPtrArray *out, char **args, gsize n_args, guint depth, GError **error)
+{
+  gsize i;
+
+  for (i = 0; i < n_args; i++)
+    {
+      if (args[i][0] == '@' && args[i][1] != '\0')
+        {
+          if (!expand_file (out, args[i] + 1, depth, error))
+            return FALSE;
+        }
+      else if (!add_arg (out, args[i], error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Ports here may be 0 only where @allow_zero (the listener: "choose one"). */
+static gboolean
+parse_port (const char *s, gboolean allow_zero, guint16 *out)
+{
+  guint64 v;
+
+  if (s[0] == '\0' || strlen (s) > 5)
+    return FALSE;
+  for (const char *c = s; *c != '\0'; c++)
+    if (!g_ascii_isdigit (*c))
+      return FALSE;
+  v = g_ascii_strtoull (s, NULL, 10);
+  if (v > 65535 || (v == 0 && !allow_zero))
+    return FALSE;
+  *out = (guint16) v;
+  return TRUE;
+}
+
+static gboolean
+has_space_or_control (const char *s)
+{
+  for (; *s != '\0'; s++)
+    if ((guchar) *s <= 0x20 || *s == 0x7f)
+      return TRUE;
+  return FALSE;
+}
+
+/* [user@]host[:port], [user@][v6addr][:port], or a bare IPv6 host (more than
+ * one colon, no brackets) which then has no port. */
+static gboolean
+parse_remote (ShOptions *opts, const char *value, GError **error)
+{
+  g_autofree char *q = quote (value);
+  g_autofree char *user = NULL;
+  g_autofree char *host = NULL;
+  const char *hostport = value;
+  const char *port_s = NULL;
+  const char *at = strrchr (value, '@');
+  guint16 port = 0;
+
+  if (value[0] == '\0')
+    {
+      set_error (error, "%s", _("invalid remote '': empty"));
+      return FALSE;
+    }
+  if (has_space_or_control (value))
+    {
+      set_error (error, _("invalid remote '%s': contains a space or control character"), q);
+      return FALSE;
+    }
+  if (at != NULL)
+    {
+      user = g_strndup (value, (gsize) (at - value));
+      hostport = at + 1;
+      if (user[0] == '\0')
+        {
+          set_error (error, _("invalid remote '%s': empty user name before '@'"), q);
+          return FALSE;
+        }
+    }
+
+  if (hostport[0] == '[')
+    {
+      const char *close = strchr (hostport, ']');
+
+      if (close == NULL)
+        {
+          set_error (error, _("invalid remote '%s': missing ']'"), q);
+          return FALSE;
+        }
+      host = g_strndup (hostport + 1, (gsize) (close - hostport - 1));
+      if (close[1] == ':')
+        port_s = close + 2;
+      else if (close[1] != '\0')
+        {
+          set_error (error, _("invalid remote '%s': unexpected text after ']'"), q);
+          return FALSE;
+        }
+    }
+  else
+    {
+      const char *colon = strchr (hostport, ':');
+
+      if (colon != NULL && strchr (colon + 1, ':') == NULL)
+        {
+          host = g_strndup (hostport, (gsize) (colon - hostport));
+          port_s = colon + 1;
+        }
+      else
+        host = g_strdup (hostport);
+    }
+
+  if (host[0] == '\0')
+    {
+      set_error (error, _("invalid remote '%s': missing host"), q);
+      return FALSE;
+    }
+  /* ssh would take a leading '-' as an option; refuse it rather than pass it. */
+  if (host[0] == '-' || (user != NULL && user[0] == '-'))
+    {
+      set_error (error, _("invalid remote '%s': user and host must not start with '-'"), q);
+      return FALSE;
+    }
+  if (strchr (host, '[') != NULL || strchr (host, ']') != NULL)
+    {
+      set_error (error, _("invalid remote '%s': stray bracket in host"), q);
+      return FALSE;
+    }
+  if (port_s != NULL && !parse_port (port_s, FALSE, &port))
+    {
+      g_autofree char *qp = quote (port_s);
+
+      set_error (error, _("invalid port '%s' in '--remote %s'"), qp, q);
+      return FALSE;
+    }
+
+  g_free (opts->remote);
+  opts->remote = g_strdup (value);
+  g_free (opts->remote_user);
+  opts->remote_user = g_steal_pointer (&user);
+  g_free (opts->remote_host);
+  opts->remote_host = g_steal_pointer (&host);
+  opts->remote_port = port;
+  return TRUE;
+}
+
+/* [ip:]port, [v6addr]:port. */
+static gboolean
+parse_listen (ShOptions *opts, const char *value, GError **error)
+{
+  g_autofree char *q = quote (value);
+  g_autofree char *addr = NULL;
+  const char *port_s = value;
+  guint16 port;
+  guint8 buf[16];
+
+  if (value[0] == '[')
+    {
+      const char *close = strchr (value, ']');
+
+      if (close == NULL || close[1] != ':')
+        {
+          set_error (error, _("invalid listen address in '--listen %s': expected [ADDRESS]:PORT"),
+                     q);
+          return FALSE;
+        }
+      addr = g_strndup (value + 1, (gsize) (close - value - 1));
+      port_s = close + 2;
+      if (inet_pton (AF_INET6, addr, buf) != 1)
+        {
+          g_autofree char *qa = quote (addr);
+
+          set_error (error, _("invalid listen address '%s' in '--listen %s'"), qa, q);
+          return FALSE;
+        }
+    }
+  else
+    {
+      const char *colon = strrchr (value, ':');
+
+      if (colon != NULL && strchr (value, ':') != colon)
+        {
+          set_error (error, _("invalid listen address in '--listen %s': write IPv6 in brackets, "
+                              "e.g. [::1]:PORT"),
+                     q);
+          return FALSE;
+        }
+      if (colon != NULL)
+        {
+          addr = g_strndup (value, (gsize) (colon - value));
+          port_s = colon + 1;
+          if (inet_pton (AF_INET, addr, buf) != 1)
+            {
+              g_autofree char *qa = quote (addr);
+
+              set_error (error, _("invalid listen address '%s' in '--listen %s'"), qa, q);
+              return FALSE;
+            }
+        }
+    }
+
+  if (!parse_port (port_s, TRUE, &port))
+    {
+      g_autofree char *qp = quote (port_s);
+
+      set_error (error, _("invalid port '%s' in '--listen %s'"), qp, q);
+      return FALSE;
+    }
+  g_free (opts->listen_addr);
+  opts->listen_addr = g_steal_pointer (&addr);
+  opts->listen_port = port;
+  return TRUE;
+}
+
+static gboolean
+parse_connect_timeout (ShOptions *opts, const char *value, GError **error)
+{
+  guint64 v = 0;
+  const char *c;
+
+  for (c = value; *c != '\0'; c++)
+    if (!g_ascii_isdigit (*c))
+      break;
+  if (value[0] == '\0' || *c != '\0' || strlen (value) > 3 ||
+      (v = g_ascii_strtoull (value, NULL, 10)) < 1 || v > MAX_CONNECT_TIMEOUT_S)
+    {
+      g_autofree char *q = quote (value);
+
+      set_error (error, _("invalid connect timeout '%s': must be 1 to %d seconds"), q,
+                 MAX_CONNECT_TIMEOUT_S);
+      return FALSE;
+    }
+  opts->connect_timeout_ms = (guint) v * 1000;
+  return TRUE;
+}
+
+static gboolean
+parse_ssh_cmd (ShOptions *opts, const char *value, GError **error)
+{
+  g_auto (GStrv) argv = NULL;
+  g_autoptr (GError) local_error = NULL;
+
+  /* Checked now so a typo fails at start-up, not when ssh is spawned. GLib's
+   * own messages quote the text over several lines, hence our wording. */
+  if (!g_shell_parse_argv (value, NULL, &argv, &local_error))
+    {
+      g_autofree char *q = quote (value);
+
+      if (g_error_matches (local_error, G_SHELL_ERROR, G_SHELL_ERROR_EMPTY_STRING))
+        set_error (error, _("invalid --ssh-cmd '%s': empty command"), q);
+      else
+        set_error (error, _("invalid --ssh-cmd '%s': unbalanced quotes"), q);
+      return FALSE;
+    }
+  g_free (opts->ssh_cmd);
+  opts->ssh_cmd = g_strdup (value);
+  return TRUE;
+}
+
+/* Subnets and excludes may be host names (resolved here, at start-up). */
+static gboolean
+add_subnet (GArray *to, const char *spec, GError **error)
+{
+  return sh_subnet_parse_resolve (spec, to, error);
+}
+
+/* One subnet per line; blank lines and '#' comments (whole-line or trailing:
+ * a subnet never contains '#') are ignored. Errors say FILE:LINE. */
+static gboolean
+read_exclude_file (ShOptions *opts, const char *path, GError **error)
+{
+  g_autofree char *text = read_text_file (path, _("exclude file"), error);
+  g_auto (GStrv) lines = NULL;
+  guint i;
+
+  if (text == NULL)
+    return FALSE;
+  lines = g_strsplit (text, "\n", 0);
+  for (i = 0; lines[i] != NULL; i++)
+    {
+      char *hash = strchr (lines[i], '#');
+      char *line;
+      g_autoptr (GError) local_error = NULL;
+
+      if (hash != NULL)
+        *hash = '\0';
+      line = g_strstrip (lines[i]);
+      if (line[0] == '\0')
+        continue;
+      if (!add_subnet (opts->excludes, line, &local_error))
+        {
+          g_autofree char *q = quote (path);
+
+          set_error (error, "%s:%u: %s", q, i + 1, local_error->message);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+non_empty (const char *name, const char *value, GError **error)
+{
+  if (value[0] != '\0')
+    return TRUE;
+  set_error (error, _("option '%s' needs a non-empty value"), name);
+  return FALSE;
+}
+
+static void
+print_usage_and_exit (void)
+{
+  fputs (usage_text, stdout);
+  fflush (stdout);
+  exit (EXIT_SUCCESS);
+}
+
+static void
+print_version_and_exit (void)
+{
+  printf ("shuttle %s\n", PACKAGE_VERSION);
+  fflush (stdout);
+  exit (EXIT_SUCCESS);
+}
+
+/* @name is the option as written ("-r" or "--remote"), for messages. */
+static gboolean
+apply_option (ShOptions *opts, const OptDef *def, const char *name, const char *value,
+              GError **error)
+{
+  switch (def->id)
+    {
+    case OPT_REMOTE:
+      return parse_remote (opts, value, error);
+    case OPT_EXCLUDE:
+      return add_subnet (opts->excludes, value, error);
+    case OPT_EXCLUDE_FROM:
+      return read_exclude_file (opts, value, error);
+    case OPT_LISTEN:
+      return parse_listen (opts, value, error);
+    case OPT_SSH_CMD:
+      return parse_ssh_cmd (opts, value, error);
+    case OPT_SERVER_CMD:
+      if (!non_empty (name, value, error))
+        return FALSE;
+      g_free (opts->server_cmd);
+      opts->server_cmd = g_strdup (value);
+      return TRUE;
+    case OPT_VERBOSE:
+      opts->verbose++;
+      return TRUE;
+    case OPT_QUIET:
+      opts->verbose--;
+      return TRUE;
+    case OPT_NO_LATENCY_CONTROL:
+      opts->latency_control = FALSE;
+      return TRUE;
+    case OPT_DAEMON:
+      opts->daemon = TRUE;
+      return TRUE;
+    case OPT_PIDFILE:
+      if (!non_empty (name, value, error))
+        return FALSE;
+      g_free (opts->pidfile);
+      opts->pidfile = g_strdup (value);
+      return TRUE;
+    case OPT_SYSLOG:
+      opts->syslog = TRUE;
+      return TRUE;
+    case OPT_CONNECT_TIMEOUT:
+      return parse_connect_timeout (opts, value, error);
+    case OPT_SERVER:
+      opts->mode = SH_MODE_SERVER;
+      return TRUE;
+    case OPT_HELP:
+      print_usage_and_exit ();
+      break;
+    case OPT_VERSION:
+      print_version_and_exit ();
+      break;
+    }
+  g_return_val_if_reached (FALSE);
+}
+
+static const OptDef *
+find_long (const char *name, gsize len)
+{
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (opt_defs); i++)
+    if (strlen (opt_defs[i].long_name) == len && strncmp (opt_defs[i].long_name, name, len) == 0)
+      return &opt_defs[i];
+  return NULL;
+}
+
+static const OptDef *
+find_short (char c)
+{
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (opt_defs); i++)
+    if (opt_defs[i].short_name != '\0' && opt_defs[i].short_name == c)
+      return &opt_defs[i];
+  return NULL;
+}
+
+/* The value of an option that takes one, from the next argument. A next
+ * argument that looks like an option means the value was forgotten
+ * ("-r -v"); taking it would also hand ssh an option as a host name. Values
+ * that really start with '-' can use --opt=VALUE. */
+static const char *
+next_value (char **args, guint n_args, guint *i, const char *name, GError **error)
+{
+  const char *v;
+
+  if (*i + 1 >= n_args || (args[*i + 1][0] == '-' && args[*i + 1][1] != '\0'))
+    {
+      set_error (error, _("option '%s' needs an argument"), name);
+      return NULL;
+    }
+  (*i)++;
+  v = args[*i];
+  return v;
+}
+
+static gboolean
+parse_args (ShOptions *opts, char **args, guint n_args, GError **error)
+{
+  gboolean only_positional = FALSE;
+  guint i;
+
+  for (i = 0; i < n_args; i++)
+    {
+      const char *arg = args[i];
+
+      if (only_positional || arg[0] != '-' || arg[1] == '\0')
+        {
+          if (!add_subnet (opts->subnets, arg, error))
+            return FALSE;
+        }
+      else if (strcmp (arg, "--") == 0)
+        only_positional = TRUE;
+      else if (arg[1] == '-')
+        {
+          const char *name = arg + 2;
+          const char *eq = strchr (name, '=');
+          gsize len = eq != NULL ? (gsize) (eq - name) : strlen (name);
+          g_autofree char *written = g_strndup (arg, len + 2);
+          g_autofree char *q = quote (written);
+          const OptDef *def = find_long (name, len);
+          const char *value = NULL;
+
+          if (def == NULL)
+            {
+              set_error (error, _("unknown option '%s'"), q);
+              return FALSE;
+            }
+          if (def->has_arg && eq != NULL)
+            value = eq + 1;
+          else if (def->has_arg && (value = next_value (args, n_args, &i, q, error)) == NULL)
+            return FALSE;
+          else if (!def->has_arg && eq != NULL)
+            {
+              set_error (error, _("option '%s' takes no argument"), q);
+              return FALSE;
+            }
+          if (!apply_option (opts, def, q, value, error))
+            return FALSE;
+        }
+      else
+        {
+          /* A cluster of short options: "-vD", "-vv", "-rhost", "-vr host". */
+          const char *c;
+
+          for (c = arg + 1; *c != '\0'; c++)
+            {
+              const OptDef *def = find_short (*c);
+              char written[3] = { '-', *c, '\0' };
+              g_autofree char *q = quote (written);
+              const char *value = NULL;
+
+              if (def == NULL)
+                {
+                  g_autofree char *qa = quote (arg);
+
+                  if (c == arg + 1 && c[1] == '\0')
+                    set_error (error, _("unknown option '%s'"), q);
+                  else
+                    set_error (error, _("unknown option '%s' in '%s'"), q, qa);
+                  return FALSE;
+                }
+              if (def->has_arg)
+                {
+                  if (c[1] != '\0')
+                    value = c + 1;
+                  else if ((value = next_value (args, n_args, &i, q, error)) == NULL)
+                    return FALSE;
+                }
+              if (!apply_option (opts, def, q, value, error))
+                return FALSE;
+              if (def->has_arg)
+                break;
+            }
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
+{
+  g_autoptr (GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+
+  g_return_val_if_fail (opts != NULL, FALSE);
+  g_return_val_if_fail (argc >= 0, FALSE);
+  g_return_val_if_fail (argc == 0 || argv != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  memset (opts, 0, sizeof *opts);
+  opts->mode = SH_MODE_CLIENT;
+  opts->subnets = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  opts->excludes = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  opts->ssh_cmd = g_strdup (DEFAULT_SSH_CMD);
+  opts->server_cmd = g_strdup (DEFAULT_SERVER_CMD);
+  opts->latency_control = TRUE;
+  opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
+
+  if (argc > 1 && !expand_args (args, argv + 1, (gsize) argc - 1, 0, error))
+    goto fail;
+  if (!parse_args (opts, (char **) args->pdata, args->len, error))
+    goto fail;
+
+  if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0)
+    {
+      set_error (error, "%s", _("no subnets given; name at least one, e.g. 10.0.0.0/8"));
+      goto fail;
+    }
+  if (opts->daemon && opts->pidfile == NULL)
+    opts->pidfile = g_strdup (DEFAULT_PIDFILE);
+  return TRUE;
+
+fail:
+  sh_options_clear (opts);
+  return FALSE;
+}
+
+void
+sh_options_clear (ShOptions *opts)
+{
+  if (opts == NULL)
+    return;
+  g_clear_pointer (&opts->remote, g_free);
+  g_clear_pointer (&opts->remote_user, g_free);
+  g_clear_pointer (&opts->remote_host, g_free);
+  g_clear_pointer (&opts->subnets, g_array_unref);
+  g_clear_pointer (&opts->excludes, g_array_unref);
+  g_clear_pointer (&opts->listen_addr, g_free);
+  g_clear_pointer (&opts->ssh_cmd, g_free);
+  g_clear_pointer (&opts->server_cmd, g_free);
+  g_clear_pointer (&opts->pidfile, g_free);
+  memset (opts, 0, sizeof *opts);
+}

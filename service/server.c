@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+
+typedef struct
+{
+  GMainLoop *loop;
+  ShSession *session;
+  int status;
+} Server;
+
+static void
+after_batch (gpointer data)
+{
+  Server *srv = data;
+  if (srv->session)
+    sh_session_flush (srv->session);
+}
+
+static void
+on_ready (ShSession *session, const ShHello *peer, gpointer data)
+{
+  sh_info ("client %s connected (protocol %d)", peer->name, SH_MUX_VERSION);
+}
+
+static void
+on_closed (ShSession *session, const GError *error, gpointer data)
+{
+  Server *srv = data;
+  if (error)
+    {
+      sh_error ("%s", error->message);
+      srv->status = 1;
+    }
+  g_main_loop_quit (srv->loop);
+}
+
+int
+sh_server_run (const ShOptions *opts)
+{
+  Server srv = { .status = 0 };
+  ShSessionConfig cfg;
+
+  sh_session_config_init (&cfg, SH_ROLE_SERVER);
+  cfg.inflight_limit = opts->latency_control ? cfg.inflight_limit : 0;
+
+  /* stdout carries the mux: nothing else may ever be written there. */
+  int in_fd = dup (STDIN_FILENO), out_fd = dup (STDOUT_FILENO);
+  if (in_fd < 0 || out_fd < 0)
+    {
+      sh_error ("cannot use stdin/stdout: %s", g_strerror (errno));
+      return 1;
+    }
+  int devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0)
+    {
+      dup2 (devnull, STDIN_FILENO);
+      dup2 (devnull, STDOUT_FILENO);
+      close (devnull);
+    }
+
+  srv.loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr (ShPoll) poll = sh_poll_new (after_batch, &srv);
+  srv.session = sh_session_new (&cfg, poll, in_fd, out_fd, on_ready, on_closed, &srv);
+  sh_session_flush (srv.session);
+  g_main_loop_run (srv.loop);
+
+  g_clear_pointer (&srv.session, sh_session_free);
+  g_main_loop_unref (srv.loop);
+  return srv.status;
+}

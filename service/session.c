@@ -1,0 +1,1195 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include "session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "firewall.h"
+#include "log.h"
+
+/* One DATA frame per channel per round: small enough that a bulk channel
+ * delays an interactive one by little, big enough to keep syscalls rare. */
+#define CHUNK 16384
+/* Data is added to the session output only while less than FILL_LOW is
+ * queued, up to FILL_HIGH: control frames never wait behind much. */
+#define FILL_LOW (32 * 1024)
+#define FILL_HIGH (128 * 1024)
+#define INBUF_CAP (256 * 1024)
+#define WBUF_INITIAL (FILL_HIGH + 2 * SH_MUX_MAX_FRAME)
+#define PIPE_SIZE (1024 * 1024)
+
+/* ------------------------------------------------------------------ buffers */
+
+/* A byte queue: consume from the front, append at the back. */
+typedef struct
+{
+  guint8 *data;
+  gsize start, len, cap;
+} ShBuf;
+
+static void
+buf_clear (ShBuf *b)
+{
+  g_clear_pointer (&b->data, g_free);
+  b->start = b->len = b->cap = 0;
+}
+
+/* Room for @need bytes at the tail; returns where to write them. */
+static guint8 *
+buf_reserve (ShBuf *b, gsize need)
+{
+  if (b->start + b->len + need > b->cap && b->start > 0)
+    {
+      memmove (b->data, b->data + b->start, b->len);
+      b->start = 0;
+    }
+  if (b->len + need > b->cap)
+    {
+      gsize cap = MAX (b->cap * 2, b->len + need);
+      cap = MAX (cap, 4096);
+      b->data = g_realloc (b->data, cap);
+      b->cap = cap;
+    }
+  return b->data + b->start + b->len;
+}
+
+static void
+buf_append (ShBuf *b, const void *p, gsize n)
+{
+  memcpy (buf_reserve (b, n), p, n);
+  b->len += n;
+}
+
+static void
+buf_consume (ShBuf *b, gsize n)
+{
+  b->start += n;
+  b->len -= n;
+  if (b->len == 0)
+    b->start = 0;
+}
+
+/* ----------------------------------------------------------------- channels */
+
+typedef enum
+{
+  CH_OPENING,    /* client: OPEN sent, waiting for OPEN_RESULT */
+  CH_CONNECTING, /* server: connect() in progress */
+  CH_OPEN,
+} ChannelState;
+
+typedef struct
+{
+  ShPollWatch watch; /* first: events for the socket */
+  ShSession *session;
+  guint32 id;
+  int fd; /* -1 once closed */
+  ChannelState state;
+  guint rd_ready : 1;   /* socket may have bytes (edge seen, no EAGAIN since) */
+  guint wr_ready : 1;   /* socket may take bytes */
+  guint in_ring : 1;    /* queued for a turn to send */
+  guint eof_sent : 1;   /* our socket hit EOF, EOF frame queued */
+  guint eof_recv : 1;   /* peer sent EOF */
+  guint shut_wr : 1;    /* shutdown(SHUT_WR) done */
+  guint close_sent : 1; /* CLOSE queued (or a failed OPEN_RESULT sent) */
+  guint close_recv : 1;
+  guint in_table : 1;
+  guint in_connecting : 1;
+  guint dead : 1;
+  guint32 send_credit; /* DATA bytes we may still send */
+  guint32 recv_credit; /* DATA bytes the peer may still send */
+  guint32 consumed;    /* bytes written to the socket, not yet returned as WINDOW */
+  gint64 deadline;     /* server: connect deadline (monotonic µs) */
+  ShBuf out;           /* peer data waiting for the socket */
+  GList ring_link;
+  GList aux_link; /* connecting queue (server) or draining list */
+  ShOpen dst;
+} Channel;
+
+typedef enum
+{
+  S_HANDSHAKE,
+  S_READY,
+  S_CLOSED,
+} SessionState;
+
+struct _ShSession
+{
+  ShSessionConfig config;
+  char *name;
+  ShPoll *poll;
+  ShPollWatch in_watch;
+  ShPollWatch out_watch;
+  int in_fd, out_fd;
+  gboolean out_armed;
+  SessionState state;
+
+  ShHello peer;
+  guint32 peer_window;
+  guint32 peer_max_channels;
+
+  ShBuf wbuf;
+  guint8 *inbuf;
+  gsize inlen;
+  gsize junk_skipped;
+
+  GHashTable *channels; /* id → Channel */
+  guint32 next_id;
+  GQueue ring;       /* channels with data to send and credit */
+  GQueue connecting; /* server: in connect(), in deadline order */
+  GQueue draining;   /* both CLOSEs exchanged, still writing out */
+  GSList *graveyard; /* freed after the current batch */
+
+  guint64 inflight; /* DATA bytes sent, not yet acknowledged */
+  guint64 rx_unacked;
+  gint64 last_rx;
+  guint keepalive_id;
+  guint connect_timer_id;
+
+  ShSessionStats stats;
+  ShSessionReadyFunc ready_cb;
+  ShSessionClosedFunc closed_cb;
+  gpointer cb_data;
+};
+
+static void session_fail (ShSession *s, ShErrorCode code, const char *fmt, ...)
+  G_GNUC_PRINTF (3, 4);
+static void channel_flush_out (Channel *ch);
+static void channel_check_done (Channel *ch);
+
+static void
+set_nonblock (int fd)
+{
+  int fl = fcntl (fd, F_GETFL);
+  if (fl >= 0)
+    fcntl (fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static char *
+addr_to_string (const ShOpen *o)
+{
+  char ip[INET6_ADDRSTRLEN];
+  inet_ntop (o->family, o->addr, ip, sizeof ip);
+  return g_strdup_printf (o->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, o->port);
+}
+
+/* Copies peer-supplied text for a log line: printable ASCII only. */
+static char *
+sanitize (const char *p, gsize n)
+{
+  char *s = g_malloc (n + 1);
+  for (gsize i = 0; i < n; i++)
+    s[i] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
+  s[n] = '\0';
+  return s;
+}
+
+/* ----------------------------------------------------------- frame output */
+
+static void
+queue_bytes (ShSession *s, const guint8 *frame, gsize len)
+{
+  if (s->state == S_CLOSED)
+    return;
+  buf_append (&s->wbuf, frame, len);
+}
+
+static void
+queue_close (ShSession *s, Channel *ch, gboolean reset)
+{
+  guint8 f[SH_MUX_HDR_LEN + 1];
+  queue_bytes (s, f, sh_frame_put_close (f, ch->id, reset));
+  ch->close_sent = TRUE;
+}
+
+static void
+queue_window (ShSession *s, Channel *ch)
+{
+  guint8 f[SH_MUX_HDR_LEN + 4];
+  queue_bytes (s, f, sh_frame_put_u32 (f, SH_FRAME_WINDOW, ch->id, ch->consumed));
+  ch->recv_credit += ch->consumed;
+  ch->consumed = 0;
+}
+
+/* ---------------------------------------------------------- channel life */
+
+static void
+ring_add (Channel *ch)
+{
+  ShSession *s = ch->session;
+  if (ch->in_ring || !ch->rd_ready || ch->send_credit == 0 || ch->eof_sent || ch->close_sent
+      || ch->fd < 0 || ch->state == CH_CONNECTING)
+    return;
+  g_queue_push_tail_link (&s->ring, &ch->ring_link);
+  ch->in_ring = TRUE;
+}
+
+static void
+ring_remove (Channel *ch)
+{
+  if (!ch->in_ring)
+    return;
+  g_queue_unlink (&ch->session->ring, &ch->ring_link);
+  ch->in_ring = FALSE;
+}
+
+static void
+channel_close_fd (Channel *ch, gboolean reset)
+{
+  if (ch->fd < 0)
+    return;
+  sh_poll_remove (ch->session->poll, ch->fd);
+  if (reset)
+    {
+      /* An abortive close sends RST: the local application sees the error
+       * (refused, reset) at once instead of a clean end of stream. */
+      struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+      setsockopt (ch->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+  close (ch->fd);
+  ch->fd = -1;
+  ring_remove (ch);
+  buf_clear (&ch->out);
+}
+
+static void
+channel_free_later (Channel *ch)
+{
+  ShSession *s = ch->session;
+  if (ch->dead)
+    return;
+  channel_close_fd (ch, FALSE);
+  ring_remove (ch);
+  if (ch->in_connecting)
+    g_queue_unlink (&s->connecting, &ch->aux_link);
+  ch->in_connecting = FALSE;
+  if (ch->in_table)
+    {
+      g_hash_table_remove (s->channels, GUINT_TO_POINTER (ch->id));
+      s->stats.channels_open--;
+    }
+  ch->in_table = FALSE;
+  ch->dead = TRUE;
+  /* Events for this socket may still be pending in the current epoll batch:
+   * keep the memory until the batch is over. */
+  s->graveyard = g_slist_prepend (s->graveyard, ch);
+}
+
+/* Both sides have sent CLOSE: the number is free. Data still queued for the
+ * socket is written out first (a normal close after EOF). */
+static void
+channel_closed_both (Channel *ch)
+{
+  ShSession *s = ch->session;
+  if (ch->fd >= 0 && ch->out.len > 0)
+    {
+      if (ch->in_table)
+        {
+          g_hash_table_remove (s->channels, GUINT_TO_POINTER (ch->id));
+          s->stats.channels_open--;
+          ch->in_table = FALSE;
+        }
+      ring_remove (ch);
+      g_queue_push_tail_link (&s->draining, &ch->aux_link);
+      return;
+    }
+  channel_free_later (ch);
+}
+
+/* Our side ends the channel (socket error, reset, or done). */
+static void
+channel_abort (Channel *ch, gboolean reset)
+{
+  ShSession *s = ch->session;
+  if (!ch->close_sent)
+    queue_close (s, ch, reset);
+  channel_close_fd (ch, reset);
+  if (ch->close_recv)
+    channel_free_later (ch);
+}
+
+static Channel *
+channel_new (ShSession *s, guint32 id, int fd, ChannelState state);
+
+static void
+channel_event (ShPollWatch *w, guint32 events);
+
+static Channel *
+channel_new (ShSession *s, guint32 id, int fd, ChannelState state)
+{
+  Channel *ch = g_new0 (Channel, 1);
+  ch->watch.func = channel_event;
+  ch->session = s;
+  ch->id = id;
+  ch->fd = fd;
+  ch->state = state;
+  ch->send_credit = s->peer_window;
+  ch->recv_credit = s->config.channel_window;
+  ch->ring_link.data = ch;
+  ch->aux_link.data = ch;
+  g_hash_table_insert (s->channels, GUINT_TO_POINTER (id), ch);
+  ch->in_table = TRUE;
+  s->stats.channels_open++;
+  s->stats.channels_total++;
+  return ch;
+}
+
+static void
+tune_socket (int fd)
+{
+  int one = 1;
+  /* We relay whatever arrives at once; Nagle would only add delay here. */
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Server: the connect() finished (or failed). */
+static void
+channel_connected (Channel *ch, int err)
+{
+  ShSession *s = ch->session;
+  guint8 f[SH_MUX_HDR_LEN + 4 + SH_MUX_MAX_REASON];
+
+  if (ch->in_connecting)
+    g_queue_unlink (&s->connecting, &ch->aux_link);
+  ch->in_connecting = FALSE;
+
+  if (err != 0)
+    {
+      ShOpenStatus st = sh_open_status_from_errno (err);
+      if (sh_log_enabled (SH_LOG_INFO))
+        {
+          g_autofree char *a = addr_to_string (&ch->dst);
+          sh_info ("channel %u: %s: %s", ch->id, a, g_strerror (err));
+        }
+      queue_bytes (s, f, sh_frame_put_open_result (f, ch->id, st, err, g_strerror (err)));
+      /* A failed OPEN_RESULT counts as our CLOSE; wait for the client's. */
+      ch->close_sent = TRUE;
+      channel_close_fd (ch, FALSE);
+      if (ch->close_recv)
+        channel_free_later (ch);
+      return;
+    }
+
+  ch->state = CH_OPEN;
+  ch->wr_ready = TRUE;
+  ch->rd_ready = TRUE;
+  queue_bytes (s, f, sh_frame_put_open_result (f, ch->id, SH_OPEN_OK, 0, NULL));
+  channel_flush_out (ch);
+  if (ch->fd >= 0)
+    ring_add (ch);
+}
+
+static void
+server_connect (ShSession *s, guint32 id, const ShOpen *dst)
+{
+  g_autofree char *astr = NULL;
+  guint8 f[SH_MUX_HDR_LEN + 4 + SH_MUX_MAX_REASON];
+
+  if (sh_log_enabled (SH_LOG_INFO))
+    {
+      astr = addr_to_string (dst);
+      sh_info ("channel %u: connecting to %s", id, astr);
+    }
+
+  int fd = socket (dst->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      int err = errno;
+      queue_bytes (s, f, sh_frame_put_open_result (f, id, sh_open_status_from_errno (err), err,
+                                                   g_strerror (err)));
+      /* Remember the number until the client's CLOSE arrives. */
+      Channel *ch = channel_new (s, id, -1, CH_CONNECTING);
+      ch->close_sent = TRUE;
+      return;
+    }
+  /* In test mode (no -r) the server runs beside the client's redirect rules;
+   * the mark keeps its own connections from being captured again. Without
+   * CAP_NET_ADMIN this fails, which is fine: then there are no rules here. */
+  guint32 mark = SH_FIREWALL_BYPASS_MARK;
+  setsockopt (fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+  tune_socket (fd);
+
+  Channel *ch = channel_new (s, id, fd, CH_CONNECTING);
+  ch->dst = *dst;
+
+  union
+  {
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+  } sa = { 0 };
+  socklen_t salen;
+  if (dst->family == AF_INET)
+    {
+      sa.v4.sin_family = AF_INET;
+      sa.v4.sin_port = htons (dst->port);
+      memcpy (&sa.v4.sin_addr, dst->addr, 4);
+      salen = sizeof sa.v4;
+    }
+  else
+    {
+      sa.v6.sin6_family = AF_INET6;
+      sa.v6.sin6_port = htons (dst->port);
+      memcpy (&sa.v6.sin6_addr, dst->addr, 16);
+      salen = sizeof sa.v6;
+    }
+
+  if (connect (fd, (struct sockaddr *) &sa, salen) == 0)
+    {
+      sh_poll_add (s->poll, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &ch->watch);
+      channel_connected (ch, 0);
+      return;
+    }
+  if (errno != EINPROGRESS)
+    {
+      channel_connected (ch, errno);
+      return;
+    }
+  sh_poll_add (s->poll, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &ch->watch);
+  ch->deadline = g_get_monotonic_time () + (gint64) s->peer.connect_timeout_ms * 1000;
+  g_queue_push_tail_link (&s->connecting, &ch->aux_link);
+  ch->in_connecting = TRUE;
+}
+
+/* Writes queued peer data to the socket; returns credit as it goes. */
+static void
+channel_flush_out (Channel *ch)
+{
+  ShSession *s = ch->session;
+
+  while (ch->out.len > 0 && ch->wr_ready && ch->fd >= 0)
+    {
+      ssize_t n = write (ch->fd, ch->out.data + ch->out.start, ch->out.len);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN)
+            {
+              ch->wr_ready = FALSE;
+              break;
+            }
+          channel_abort (ch, TRUE);
+          return;
+        }
+      buf_consume (&ch->out, n);
+      ch->consumed += n;
+    }
+  if (ch->fd < 0)
+    return;
+  if (ch->consumed >= s->config.channel_window / 2
+      || (ch->out.len == 0 && ch->consumed > 0 && ch->recv_credit < s->config.channel_window / 2))
+    {
+      if (!ch->close_sent && !ch->eof_recv)
+        queue_window (s, ch);
+    }
+  if (ch->out.len == 0)
+    {
+      buf_clear (&ch->out);
+      if (!ch->in_table && !ch->in_ring && ch->close_sent && ch->close_recv)
+        {
+          /* Draining after both CLOSEs: all delivered. */
+          g_queue_unlink (&s->draining, &ch->aux_link);
+          channel_free_later (ch);
+          return;
+        }
+      if (ch->eof_recv && !ch->shut_wr)
+        {
+          shutdown (ch->fd, SHUT_WR);
+          ch->shut_wr = TRUE;
+        }
+      channel_check_done (ch);
+    }
+}
+
+/* Closes a channel normally once both directions have ended. */
+static void
+channel_check_done (Channel *ch)
+{
+  if (ch->close_sent || ch->fd < 0)
+    return;
+  if (ch->eof_sent && ch->eof_recv && ch->out.len == 0)
+    {
+      queue_close (ch->session, ch, FALSE);
+      channel_close_fd (ch, FALSE);
+      if (ch->close_recv)
+        channel_free_later (ch);
+    }
+}
+
+static void
+channel_event (ShPollWatch *w, guint32 events)
+{
+  Channel *ch = (Channel *) w;
+  if (ch->dead || ch->fd < 0)
+    return;
+
+  if (ch->state == CH_CONNECTING)
+    {
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        return;
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt (ch->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+      channel_connected (ch, err);
+      return;
+    }
+
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    {
+      ch->rd_ready = TRUE;
+      ring_add (ch);
+    }
+  if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+    {
+      ch->wr_ready = TRUE;
+      if (ch->out.len > 0)
+        channel_flush_out (ch);
+    }
+}
+
+/* ------------------------------------------------------------ data output */
+
+/* Gives each ready channel one turn: read up to CHUNK from its socket
+ * straight into the session output as one DATA frame. */
+static void
+fill_data (ShSession *s)
+{
+  guint64 limit = s->config.inflight_limit ? s->config.inflight_limit : G_MAXUINT64;
+
+  while (s->wbuf.len < FILL_HIGH && s->inflight < limit && s->ring.head)
+    {
+      Channel *ch = g_queue_peek_head (&s->ring);
+      ring_remove (ch);
+
+      gsize want = MIN (CHUNK, ch->send_credit);
+      guint8 *p = buf_reserve (&s->wbuf, SH_MUX_HDR_LEN + want);
+      ssize_t n = read (ch->fd, p + SH_MUX_HDR_LEN, want);
+      if (n > 0)
+        {
+          sh_frame_put_header (p, SH_FRAME_DATA, ch->id, n);
+          s->wbuf.len += SH_MUX_HDR_LEN + n;
+          ch->send_credit -= n;
+          s->inflight += n;
+          s->stats.bytes_sent += n;
+          if ((gsize) n < want)
+            ch->rd_ready = FALSE; /* short read: the socket is drained */
+          ring_add (ch);
+        }
+      else if (n == 0)
+        {
+          guint8 f[SH_MUX_HDR_LEN];
+          queue_bytes (s, f, sh_frame_put_header (f, SH_FRAME_EOF, ch->id, 0));
+          ch->eof_sent = TRUE;
+          ch->rd_ready = FALSE;
+          channel_check_done (ch);
+        }
+      else if (errno == EAGAIN || errno == EINTR)
+        {
+          ch->rd_ready = errno == EINTR;
+          ring_add (ch);
+        }
+      else
+        {
+          sh_info ("channel %u: %s", ch->id, g_strerror (errno));
+          channel_abort (ch, TRUE);
+        }
+    }
+}
+
+static void
+set_out_armed (ShSession *s, gboolean armed)
+{
+  if (s->out_armed == armed)
+    return;
+  s->out_armed = armed;
+  sh_poll_modify (s->poll, s->out_fd, armed ? EPOLLOUT : 0, &s->out_watch);
+}
+
+void
+sh_session_flush (ShSession *s)
+{
+  while (s->state != S_CLOSED)
+    {
+      if (s->state == S_READY && s->wbuf.len < FILL_LOW)
+        fill_data (s);
+      if (s->wbuf.len == 0)
+        break;
+      ssize_t n = write (s->out_fd, s->wbuf.data + s->wbuf.start, s->wbuf.len);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN)
+            break;
+          session_fail (s, 0, "writing to the ssh session: %s", g_strerror (errno));
+          break;
+        }
+      buf_consume (&s->wbuf, n);
+      if (s->wbuf.len > 0)
+        break; /* the pipe is full */
+    }
+  if (s->state != S_CLOSED)
+    set_out_armed (s, s->wbuf.len > 0);
+
+  while (s->graveyard)
+    {
+      Channel *ch = s->graveyard->data;
+      s->graveyard = g_slist_delete_link (s->graveyard, s->graveyard);
+      buf_clear (&ch->out);
+      g_free (ch);
+    }
+}
+
+/* ------------------------------------------------------------ frame input */
+
+static void
+session_end (ShSession *s, GError *error)
+{
+  if (s->state == S_CLOSED)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  s->state = S_CLOSED;
+  sh_poll_remove (s->poll, s->in_fd);
+  sh_poll_remove (s->poll, s->out_fd);
+  g_clear_handle_id (&s->keepalive_id, g_source_remove);
+  g_clear_handle_id (&s->connect_timer_id, g_source_remove);
+  if (s->closed_cb)
+    s->closed_cb (s, error, s->cb_data);
+  g_clear_error (&error);
+}
+
+static void
+session_fail (ShSession *s, ShErrorCode code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+
+  if (s->state == S_CLOSED)
+    return;
+  if (code != 0)
+    {
+      /* Tell the peer why, best effort: the pipe may be full or gone. */
+      guint8 f[SH_MUX_HDR_LEN + 2 + SH_MUX_MAX_ERROR_MSG];
+      gsize n = sh_frame_put_error (f, code, msg);
+      buf_append (&s->wbuf, f, n);
+      if (write (s->out_fd, s->wbuf.data + s->wbuf.start, s->wbuf.len) < 0)
+        {
+          /* nothing more to do */
+        }
+    }
+  session_end (s, g_error_new (G_IO_ERROR, code ? G_IO_ERROR_INVALID_DATA : G_IO_ERROR_BROKEN_PIPE,
+                               "%s", msg));
+}
+
+static Channel *
+lookup (ShSession *s, const ShFrame *f)
+{
+  Channel *ch = g_hash_table_lookup (s->channels, GUINT_TO_POINTER (f->channel));
+  if (!ch)
+    session_fail (s, SH_ERR_CHANNEL, "%s for unknown channel %u",
+                  sh_frame_type_to_string (f->type), f->channel);
+  return ch;
+}
+
+static void
+handle_hello (ShSession *s, const ShHello *h)
+{
+  guint16 lo = MAX (h->version_min, 1), hi = MIN (h->version_max, SH_MUX_VERSION);
+  if (lo > hi)
+    {
+      session_fail (s, SH_ERR_VERSION,
+                    "protocol version mismatch: we speak %d, the peer (%s) speaks %u to %u",
+                    SH_MUX_VERSION, h->name, h->version_min, h->version_max);
+      return;
+    }
+  s->peer = *h;
+  if (s->config.role == SH_ROLE_SERVER && s->peer.connect_timeout_ms == 0)
+    s->peer.connect_timeout_ms = 10000;
+  s->peer_window = h->channel_window;
+  s->peer_max_channels = h->max_channels;
+  s->state = S_READY;
+  if (s->ready_cb)
+    s->ready_cb (s, h, s->cb_data);
+}
+
+static void
+deliver_data (ShSession *s, Channel *ch, const guint8 *p, gsize len)
+{
+  if (ch->out.len == 0 && ch->wr_ready && ch->state == CH_OPEN && ch->fd >= 0)
+    {
+      ssize_t n = write (ch->fd, p, len);
+      if (n < 0 && errno != EAGAIN && errno != EINTR)
+        {
+          channel_abort (ch, TRUE);
+          return;
+        }
+      if (n < 0)
+        n = 0;
+      if ((gsize) n < len)
+        ch->wr_ready = FALSE;
+      ch->consumed += n;
+      p += n;
+      len -= n;
+    }
+  if (len > 0)
+    buf_append (&ch->out, p, len); /* bounded: at most the credit we granted */
+  if (ch->state == CH_OPEN)
+    channel_flush_out (ch);
+}
+
+static void
+handle_frame (ShSession *s, const ShFrame *f)
+{
+  Channel *ch;
+  guint8 out[SH_MUX_HDR_LEN + 8];
+
+  if (s->state == S_HANDSHAKE)
+    {
+      if (f->type != SH_FRAME_HELLO)
+        session_fail (s, SH_ERR_MALFORMED, "expected HELLO, got %s",
+                      sh_frame_type_to_string (f->type));
+      else
+        handle_hello (s, &f->u.hello);
+      return;
+    }
+
+  switch (f->type)
+    {
+    case SH_FRAME_HELLO:
+      session_fail (s, SH_ERR_MALFORMED, "HELLO sent twice");
+      return;
+
+    case SH_FRAME_OPEN:
+      if (s->config.role != SH_ROLE_SERVER)
+        {
+          session_fail (s, SH_ERR_MALFORMED, "the server may not open channels");
+          return;
+        }
+      if (g_hash_table_contains (s->channels, GUINT_TO_POINTER (f->channel)))
+        {
+          session_fail (s, SH_ERR_CHANNEL, "OPEN for channel %u, which is in use", f->channel);
+          return;
+        }
+      if (s->stats.channels_open >= s->config.max_channels)
+        {
+          session_fail (s, SH_ERR_LIMIT, "more than %u channels open", s->config.max_channels);
+          return;
+        }
+      server_connect (s, f->channel, &f->u.open);
+      return;
+
+    case SH_FRAME_OPEN_RESULT:
+      if (s->config.role != SH_ROLE_CLIENT)
+        {
+          session_fail (s, SH_ERR_MALFORMED, "unexpected OPEN_RESULT");
+          return;
+        }
+      if (!(ch = lookup (s, f)))
+        return;
+      if (ch->state != CH_OPENING)
+        {
+          session_fail (s, SH_ERR_CHANNEL, "second OPEN_RESULT for channel %u", ch->id);
+          return;
+        }
+      if (f->u.result.status == SH_OPEN_OK)
+        {
+          ch->state = CH_OPEN;
+          if (ch->out.len > 0)
+            channel_flush_out (ch);
+          return;
+        }
+      if (sh_log_enabled (SH_LOG_INFO))
+        {
+          g_autofree char *a = addr_to_string (&ch->dst);
+          g_autofree char *r = sanitize (f->u.result.reason, f->u.result.reason_len);
+          sh_info ("channel %u: %s: %s (%s)", ch->id, a,
+                   sh_open_status_to_string (f->u.result.status), r);
+        }
+      /* Counts as the server's CLOSE. Reset the local connection at once. */
+      ch->close_recv = TRUE;
+      channel_abort (ch, TRUE);
+      return;
+
+    case SH_FRAME_DATA:
+      if (!(ch = lookup (s, f)))
+        return;
+      s->rx_unacked += f->len;
+      s->stats.bytes_received += f->len;
+      if (ch->close_sent)
+        return; /* in flight before our CLOSE: dropped */
+      if (ch->eof_recv)
+        {
+          session_fail (s, SH_ERR_MALFORMED, "DATA after EOF on channel %u", ch->id);
+          return;
+        }
+      if (f->len > ch->recv_credit)
+        {
+          session_fail (s, SH_ERR_FLOW, "channel %u: %u bytes sent with %u credit", ch->id, f->len,
+                        ch->recv_credit);
+          return;
+        }
+      ch->recv_credit -= f->len;
+      deliver_data (s, ch, f->payload, f->len);
+      return;
+
+    case SH_FRAME_WINDOW:
+      if (!(ch = lookup (s, f)))
+        return;
+      if (ch->close_sent)
+        return;
+      if ((guint64) ch->send_credit + f->u.window > SH_MUX_MAX_WINDOW)
+        {
+          session_fail (s, SH_ERR_FLOW, "channel %u: credit above the limit", ch->id);
+          return;
+        }
+      ch->send_credit += f->u.window;
+      ring_add (ch);
+      return;
+
+    case SH_FRAME_EOF:
+      if (!(ch = lookup (s, f)))
+        return;
+      if (ch->close_sent)
+        return;
+      if (ch->eof_recv)
+        {
+          session_fail (s, SH_ERR_MALFORMED, "EOF twice on channel %u", ch->id);
+          return;
+        }
+      ch->eof_recv = TRUE;
+      if (ch->state == CH_OPEN)
+        channel_flush_out (ch);
+      return;
+
+    case SH_FRAME_CLOSE:
+      if (!(ch = lookup (s, f)))
+        return;
+      if (ch->close_recv)
+        {
+          session_fail (s, SH_ERR_MALFORMED, "CLOSE twice on channel %u", ch->id);
+          return;
+        }
+      ch->close_recv = TRUE;
+      if (ch->close_sent)
+        {
+          channel_closed_both (ch);
+          return;
+        }
+      queue_close (s, ch, f->u.close_reason == 1);
+      if (f->u.close_reason == 1 || ch->state != CH_OPEN)
+        {
+          channel_close_fd (ch, TRUE);
+          channel_free_later (ch);
+        }
+      else
+        channel_closed_both (ch);
+      return;
+
+    case SH_FRAME_PING:
+      queue_bytes (s, out, sh_frame_put_u64 (out, SH_FRAME_PONG, f->u.token));
+      return;
+
+    case SH_FRAME_PONG:
+      s->stats.rtt_us = g_get_monotonic_time () - (gint64) f->u.token;
+      sh_debug ("keepalive: round trip %.2f ms", s->stats.rtt_us / 1000.0);
+      return;
+
+    case SH_FRAME_ACK:
+      if (f->u.ack > s->inflight)
+        {
+          session_fail (s, SH_ERR_FLOW, "ACK for %u bytes, only %" G_GUINT64_FORMAT " in flight",
+                        f->u.ack, s->inflight);
+          return;
+        }
+      s->inflight -= f->u.ack;
+      return;
+
+    case SH_FRAME_ERROR:
+      {
+        g_autofree char *m = sanitize (f->u.error.msg, f->u.error.msg_len);
+        session_end (s, g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED, "the peer reported: %s", m));
+        return;
+      }
+    }
+}
+
+static void
+on_in (ShPollWatch *w, guint32 events)
+{
+  ShSession *s = G_STRUCT_MEMBER_P (w, -G_STRUCT_OFFSET (ShSession, in_watch));
+  if (s->state == S_CLOSED)
+    return;
+
+  ssize_t n = read (s->in_fd, s->inbuf + s->inlen, INBUF_CAP - s->inlen);
+  if (n < 0)
+    {
+      if (errno == EAGAIN || errno == EINTR)
+        return;
+      session_fail (s, 0, "reading from the ssh session: %s", g_strerror (errno));
+      return;
+    }
+  if (n == 0)
+    {
+      if (s->state == S_HANDSHAKE)
+        session_end (s, g_error_new (G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE,
+                                     "the connection closed before the server answered"));
+      else
+        session_end (s, NULL);
+      return;
+    }
+  s->inlen += n;
+  s->last_rx = g_get_monotonic_time ();
+
+  gsize pos = 0;
+  if (s->state == S_HANDSHAKE && s->config.role == SH_ROLE_CLIENT)
+    {
+      /* Login scripts may print before the server starts: skip, but show it. */
+      gssize at = sh_frame_find_hello (s->inbuf, s->inlen);
+      gsize skip = at >= 0 ? (gsize) at
+                           : (s->inlen > SH_MUX_HDR_LEN + SH_MUX_MAGIC_LEN
+                                  ? s->inlen - (SH_MUX_HDR_LEN + SH_MUX_MAGIC_LEN)
+                                  : 0);
+      if (skip > 0)
+        {
+          g_autofree char *junk = sanitize ((const char *) s->inbuf, MIN (skip, 200));
+          sh_error ("warning: the server printed before starting: %s", junk);
+          s->junk_skipped += skip;
+          memmove (s->inbuf, s->inbuf + skip, s->inlen - skip);
+          s->inlen -= skip;
+          if (s->junk_skipped > SH_MUX_MAX_JUNK)
+            {
+              session_fail (s, SH_ERR_MALFORMED,
+                            "no Shuttle server answered (got %zu bytes of other output)",
+                            s->junk_skipped);
+              return;
+            }
+        }
+    }
+
+  while (s->state != S_CLOSED)
+    {
+      ShFrame f;
+      gssize r = sh_frame_decode (s->inbuf + pos, s->inlen - pos, &f);
+      if (r == 0)
+        break;
+      if (r < 0)
+        {
+          session_fail (s, SH_ERR_MALFORMED, "malformed frame from the peer (type 0x%02x)",
+                        s->inbuf[pos]);
+          return;
+        }
+      handle_frame (s, &f);
+      pos += r;
+    }
+  if (s->state == S_CLOSED)
+    return;
+  memmove (s->inbuf, s->inbuf + pos, s->inlen - pos);
+  s->inlen -= pos;
+
+  if (s->rx_unacked > 0)
+    {
+      guint8 f[SH_MUX_HDR_LEN + 4];
+      queue_bytes (s, f, sh_frame_put_u32 (f, SH_FRAME_ACK, 0, (guint32) s->rx_unacked));
+      s->rx_unacked = 0;
+    }
+}
+
+static void
+on_out (ShPollWatch *w, guint32 events)
+{
+  /* Nothing to do here: the after-batch flush writes. */
+}
+
+/* ----------------------------------------------------------------- timers */
+
+static gboolean
+keepalive_tick (gpointer data)
+{
+  ShSession *s = data;
+  gint64 now = g_get_monotonic_time ();
+  if (now - s->last_rx > (gint64) s->config.keepalive_s * 3 * G_USEC_PER_SEC)
+    {
+      s->keepalive_id = 0;
+      session_fail (s, 0, "the server stopped answering (nothing received for %u s)",
+                    s->config.keepalive_s * 3);
+      return G_SOURCE_REMOVE;
+    }
+  guint8 f[SH_MUX_HDR_LEN + 8];
+  queue_bytes (s, f, sh_frame_put_u64 (f, SH_FRAME_PING, (guint64) now));
+  sh_session_flush (s);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+connect_tick (gpointer data)
+{
+  ShSession *s = data;
+  gint64 now = g_get_monotonic_time ();
+  Channel *ch;
+  while ((ch = g_queue_peek_head (&s->connecting)) && ch->deadline <= now)
+    channel_connected (ch, ETIMEDOUT);
+  sh_session_flush (s);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------------ public */
+
+void
+sh_session_config_init (ShSessionConfig *c, ShRole role)
+{
+  memset (c, 0, sizeof *c);
+  c->role = role;
+  c->channel_window = 1024 * 1024;
+  c->max_channels = 65536;
+  c->inflight_limit = 256 * 1024;
+  c->connect_timeout_ms = 10000;
+  c->keepalive_s = role == SH_ROLE_CLIENT ? 5 : 0;
+  c->name = role == SH_ROLE_CLIENT ? "shuttle " PACKAGE_VERSION : "shuttle-server " PACKAGE_VERSION;
+}
+
+ShSession *
+sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_fd,
+                ShSessionReadyFunc ready, ShSessionClosedFunc closed, gpointer data)
+{
+  ShSession *s = g_new0 (ShSession, 1);
+  s->config = *config;
+  s->name = g_strdup (config->name);
+  s->config.name = s->name;
+  s->poll = poll;
+  s->in_fd = in_fd;
+  s->out_fd = out_fd;
+  s->ready_cb = ready;
+  s->closed_cb = closed;
+  s->cb_data = data;
+  s->inbuf = g_malloc (INBUF_CAP);
+  s->channels = g_hash_table_new (g_direct_hash, g_direct_equal);
+  s->next_id = 1;
+  s->stats.rtt_us = -1;
+  s->last_rx = g_get_monotonic_time ();
+  buf_reserve (&s->wbuf, WBUF_INITIAL);
+
+  set_nonblock (in_fd);
+  set_nonblock (out_fd);
+  /* Bigger pipes mean fewer syscalls; the in-flight limit, not the pipe,
+   * bounds the queue that latency depends on. */
+  fcntl (in_fd, F_SETPIPE_SZ, PIPE_SIZE);
+  fcntl (out_fd, F_SETPIPE_SZ, PIPE_SIZE);
+
+  s->in_watch.func = on_in;
+  s->out_watch.func = on_out;
+  sh_poll_add (poll, in_fd, EPOLLIN, &s->in_watch);
+  sh_poll_add (poll, out_fd, 0, &s->out_watch);
+
+  ShHello h = {
+    .version_min = 1,
+    .version_max = SH_MUX_VERSION,
+    .channel_window = config->channel_window,
+    .max_channels = config->max_channels,
+    .connect_timeout_ms = config->role == SH_ROLE_CLIENT ? config->connect_timeout_ms : 0,
+  };
+  g_strlcpy (h.name, s->name, sizeof h.name);
+  guint8 f[SH_MUX_MAX_FRAME];
+  queue_bytes (s, f, sh_frame_put_hello (f, &h));
+
+  if (config->keepalive_s > 0)
+    s->keepalive_id = g_timeout_add_seconds (config->keepalive_s, keepalive_tick, s);
+  if (config->role == SH_ROLE_SERVER)
+    s->connect_timer_id = g_timeout_add (100, connect_tick, s);
+  return s;
+}
+
+void
+sh_session_free (ShSession *s)
+{
+  if (!s)
+    return;
+  if (s->state != S_CLOSED)
+    {
+      s->closed_cb = NULL;
+      session_end (s, NULL);
+    }
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, s->channels);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      Channel *ch = v;
+      channel_close_fd (ch, TRUE);
+      buf_clear (&ch->out);
+      if (!ch->dead)
+        g_free (ch);
+    }
+  for (GList *l = s->draining.head; l; l = l->next)
+    {
+      Channel *ch = l->data;
+      channel_close_fd (ch, FALSE);
+      g_free (ch);
+    }
+  for (GSList *l = s->graveyard; l; l = l->next)
+    g_free (l->data);
+  g_slist_free (s->graveyard);
+  g_hash_table_destroy (s->channels);
+  close (s->in_fd);
+  if (s->out_fd != s->in_fd)
+    close (s->out_fd);
+  buf_clear (&s->wbuf);
+  g_free (s->inbuf);
+  g_free (s->name);
+  g_free (s);
+}
+
+void
+sh_session_open_channel (ShSession *s, int fd, const ShOpen *dst)
+{
+  if (s->state != S_READY || s->stats.channels_open >= s->peer_max_channels)
+    {
+      struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+      setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      close (fd);
+      return;
+    }
+  guint32 id;
+  do
+    {
+      id = s->next_id++;
+      if (s->next_id == 0)
+        s->next_id = 1;
+    }
+  while (id == 0 || g_hash_table_contains (s->channels, GUINT_TO_POINTER (id)));
+
+  set_nonblock (fd);
+  tune_socket (fd);
+  Channel *ch = channel_new (s, id, fd, CH_OPENING);
+  ch->dst = *dst;
+  ch->wr_ready = TRUE;
+
+  guint8 f[SH_MUX_HDR_LEN + 20];
+  queue_bytes (s, f, sh_frame_put_open (f, id, dst));
+  if (sh_log_enabled (SH_LOG_INFO))
+    {
+      g_autofree char *a = addr_to_string (dst);
+      sh_info ("channel %u: %s", id, a);
+    }
+  sh_poll_add (s->poll, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &ch->watch);
+}
+
+void
+sh_session_get_stats (ShSession *s, ShSessionStats *stats)
+{
+  *stats = s->stats;
+}

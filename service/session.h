@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* session.h — one end of the mux (docs/protocol.md): the session over the
+ * ssh pipe, its channels, their sockets, credit and latency control.
+ *
+ * The same code runs on both sides; the role decides who opens channels
+ * (client: accepted local sockets) and who connects (server). */
+#pragma once
+
+#include <glib.h>
+
+#include "mux.h"
+#include "epoll-source.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  SH_ROLE_CLIENT,
+  SH_ROLE_SERVER,
+} ShRole;
+
+typedef struct
+{
+  ShRole role;
+  guint32 channel_window;     /* credit we grant per channel */
+  guint32 max_channels;       /* channels we accept open at once */
+  guint32 inflight_limit;     /* unacknowledged DATA bytes we allow; 0 = no limit */
+  guint32 connect_timeout_ms; /* client: asks the server to give up after this */
+  guint keepalive_s;          /* client: PING interval; dead after 3 silent intervals; 0 = off */
+  const char *name;           /* announced in HELLO */
+} ShSessionConfig;
+
+typedef struct
+{
+  guint64 bytes_sent;     /* DATA payload written to the session */
+  guint64 bytes_received; /* DATA payload read from the session */
+  guint64 channels_total;
+  guint channels_open;
+  gint64 rtt_us; /* last keepalive round trip, -1 before the first */
+} ShSessionStats;
+
+typedef struct _ShSession ShSession;
+
+/* The handshake completed; @peer is the other side's HELLO. */
+typedef void (*ShSessionReadyFunc) (ShSession *session, const ShHello *peer, gpointer data);
+/* The session ended: @error NULL when the peer closed the pipe cleanly. The
+ * session must not be used afterwards except for sh_session_free(). */
+typedef void (*ShSessionClosedFunc) (ShSession *session, const GError *error, gpointer data);
+
+void sh_session_config_init (ShSessionConfig *config, ShRole role);
+
+/* Takes ownership of @in_fd and @out_fd (made non-blocking). Sends HELLO at
+ * once. Events are dispatched from @poll; its after-batch function must call
+ * sh_session_flush(). */
+ShSession *sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_fd,
+                           ShSessionReadyFunc ready, ShSessionClosedFunc closed, gpointer data);
+void sh_session_free (ShSession *session);
+
+/* Client: relays the accepted socket @fd (ownership taken) to @dst through a
+ * new channel. Before the handshake, or beyond the server's channel limit,
+ * the socket is reset at once. */
+void sh_session_open_channel (ShSession *session, int fd, const ShOpen *dst);
+
+/* Writes queued output; call after each batch of events. */
+void sh_session_flush (ShSession *session);
+
+void sh_session_get_stats (ShSession *session, ShSessionStats *stats);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShSession, sh_session_free)
+
+G_END_DECLS
