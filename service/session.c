@@ -97,6 +97,7 @@ typedef struct
   ChannelState state;
   guint rd_ready : 1;   /* socket may have bytes (edge seen, no EAGAIN since) */
   guint wr_ready : 1;   /* socket may take bytes */
+  guint rd_hup : 1;     /* the peer's FIN (or an error) is pending behind the data */
   guint in_ring : 1;    /* queued for a turn to send */
   guint eof_sent : 1;   /* our socket hit EOF, EOF frame queued */
   guint eof_recv : 1;   /* peer sent EOF */
@@ -545,6 +546,8 @@ channel_event (ShPollWatch *w, guint32 events)
       return;
     }
 
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    ch->rd_hup = TRUE;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
     {
       ch->rd_ready = TRUE;
@@ -582,8 +585,10 @@ fill_data (ShSession *s)
           ch->send_credit -= n;
           s->inflight += n;
           s->stats.bytes_sent += n;
-          if ((gsize) n < want)
-            ch->rd_ready = FALSE; /* short read: the socket is drained */
+          /* A short read means the socket is drained, saving a read() that
+           * would only say EAGAIN; but a pending FIN gives no new edge. */
+          if ((gsize) n < want && !ch->rd_hup)
+            ch->rd_ready = FALSE;
           ring_add (ch);
         }
       else if (n == 0)

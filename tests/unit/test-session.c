@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The mux session (service/session.c) end to end inside one process, no
+ * root: a client session and a server session joined by two pipes (as ssh
+ * would join them), real TCP sockets on 127.0.0.1 for the application and the
+ * destination. Also protocol conformance: hostile frames sent to a server
+ * session end it with an ERROR frame, never a crash or a hang. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "epoll-source.h"
+#include "session.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static int
+tcp_listener (guint16 *port)
+{
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &sa, sizeof sa), ==, 0);
+  g_assert_cmpint (listen (fd, 64), ==, 0);
+  socklen_t len = sizeof sa;
+  getsockname (fd, (struct sockaddr *) &sa, &len);
+  *port = ntohs (sa.sin_port);
+  return fd;
+}
+
+/* A connected pair of TCP sockets: @app is the application's end; the
+ * returned fd is the "accepted" end handed to the client session. */
+static int
+tcp_pair (int *app)
+{
+  guint16 port;
+  int l = tcp_listener (&port);
+  *app = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (port),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_assert_cmpint (connect (*app, (struct sockaddr *) &sa, sizeof sa), ==, 0);
+  int fd = accept (l, NULL, NULL);
+  close (l);
+  return fd;
+}
+
+static gboolean
+write_all (int fd, const guint8 *p, gsize n)
+{
+  while (n > 0)
+    {
+      ssize_t w = write (fd, p, n);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return FALSE;
+      p += w;
+      n -= w;
+    }
+  return TRUE;
+}
+
+static void
+pattern (guint8 *p, gsize n, guint seed)
+{
+  guint32 x = seed * 2654435761u + 1;
+  for (gsize i = 0; i < n; i++)
+    {
+      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+      p[i] = x & 0xff;
+    }
+}
+
+/* ----------------------------------------------------- a session pair */
+
+typedef struct
+{
+  ShPoll *poll;
+  ShSession *client, *server;
+  gboolean client_ready;
+  gboolean client_closed, server_closed;
+  char *client_error, *server_error;
+} Pair;
+
+static void
+pair_flush (gpointer data)
+{
+  Pair *p = data;
+  if (p->client)
+    sh_session_flush (p->client);
+  if (p->server)
+    sh_session_flush (p->server);
+}
+
+static void
+on_ready (ShSession *s, const ShHello *peer, gpointer data)
+{
+  Pair *p = data;
+  if (s == p->client)
+    p->client_ready = TRUE;
+}
+
+static void
+on_closed (ShSession *s, const GError *error, gpointer data)
+{
+  Pair *p = data;
+  if (s == p->client)
+    {
+      p->client_closed = TRUE;
+      p->client_error = error ? g_strdup (error->message) : NULL;
+    }
+  else
+    {
+      p->server_closed = TRUE;
+      p->server_error = error ? g_strdup (error->message) : NULL;
+    }
+}
+
+static void
+iterate_until (gboolean *flag, int timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + timeout_ms * 1000;
+  while (!*flag && g_get_monotonic_time () < end)
+    {
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (200);
+    }
+  g_assert_true (*flag);
+}
+
+static void
+pair_init (Pair *p, guint32 inflight)
+{
+  int c2s[2], s2c[2];
+  memset (p, 0, sizeof *p);
+  g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
+  p->poll = sh_poll_new (pair_flush, p);
+
+  ShSessionConfig cc, sc;
+  sh_session_config_init (&cc, SH_ROLE_CLIENT);
+  sh_session_config_init (&sc, SH_ROLE_SERVER);
+  cc.inflight_limit = sc.inflight_limit = inflight;
+  cc.connect_timeout_ms = 1000;
+  cc.channel_window = sc.channel_window = 64 * 1024;
+  p->client = sh_session_new (&cc, p->poll, s2c[0], c2s[1], on_ready, on_closed, p);
+  p->server = sh_session_new (&sc, p->poll, c2s[0], s2c[1], on_ready, on_closed, p);
+  pair_flush (p);
+  iterate_until (&p->client_ready, 2000);
+}
+
+static void
+pair_clear (Pair *p)
+{
+  g_clear_pointer (&p->client, sh_session_free);
+  g_clear_pointer (&p->server, sh_session_free);
+  g_clear_pointer (&p->poll, sh_poll_free);
+  g_free (p->client_error);
+  g_free (p->server_error);
+}
+
+static void
+open_to (Pair *p, int fd, guint16 port)
+{
+  ShOpen dst = { .family = AF_INET, .port = port, .addr = { 127, 0, 0, 1 } };
+  sh_session_open_channel (p->client, fd, &dst);
+}
+
+/* ---------------------------------------------------- echo destination */
+
+typedef struct
+{
+  int listen_fd;
+  int conns;
+  gboolean half_close_reply; /* read to EOF, then reply with the byte count */
+} Echo;
+
+static gpointer
+echo_conn_thread (gpointer data)
+{
+  int fd = GPOINTER_TO_INT (data) & 0xffff;
+  gboolean half = GPOINTER_TO_INT (data) >> 16;
+  guint8 buf[65536];
+  gsize total = 0;
+  ssize_t n;
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    {
+      total += n;
+      if (!half && !write_all (fd, buf, n))
+        break;
+    }
+  if (half)
+    {
+      char reply[64];
+      int len = g_snprintf (reply, sizeof reply, "got %zu", total);
+      write_all (fd, (guint8 *) reply, len);
+    }
+  close (fd);
+  return NULL;
+}
+
+static gpointer
+echo_thread (gpointer data)
+{
+  Echo *e = data;
+  for (int i = 0; i < e->conns; i++)
+    {
+      int fd = accept (e->listen_fd, NULL, NULL);
+      if (fd < 0)
+        break;
+      g_thread_unref (g_thread_new ("echo-conn", echo_conn_thread,
+                                    GINT_TO_POINTER (fd | (e->half_close_reply << 16))));
+    }
+  return NULL;
+}
+
+/* ------------------------------------------------------------- tests */
+
+typedef struct
+{
+  int app;
+  gsize size;
+  guint seed;
+  gboolean ok;
+  gboolean done;
+} Transfer;
+
+static gpointer
+sender_thread (gpointer data)
+{
+  Transfer *t = data;
+  g_autofree guint8 *buf = g_malloc (t->size);
+  pattern (buf, t->size, t->seed);
+  write_all (t->app, buf, t->size);
+  shutdown (t->app, SHUT_WR);
+  return NULL;
+}
+
+static gpointer
+receiver_thread (gpointer data)
+{
+  Transfer *t = data;
+  g_autofree guint8 *want = g_malloc (t->size);
+  g_autofree guint8 *got = g_malloc (t->size + 1);
+  pattern (want, t->size, t->seed);
+  gsize n = 0;
+  ssize_t r;
+  while ((r = read (t->app, got + n, t->size + 1 - n)) > 0)
+    n += r;
+  t->ok = n == t->size && memcmp (want, got, n) == 0 && r == 0;
+  t->done = TRUE;
+  return NULL;
+}
+
+static void
+test_echo_parallel (void)
+{
+  enum { N = 8 };
+  Pair p;
+  pair_init (&p, 256 * 1024);
+  Echo e = { .conns = N };
+  guint16 port;
+  e.listen_fd = tcp_listener (&port);
+  GThread *et = g_thread_new ("echo", echo_thread, &e);
+
+  Transfer t[N];
+  GThread *th[2 * N];
+  for (int i = 0; i < N; i++)
+    {
+      t[i] = (Transfer){ .size = (1 + i) * 300 * 1000 + i, .seed = i + 1 };
+      open_to (&p, tcp_pair (&t[i].app), port);
+      th[2 * i] = g_thread_new ("send", sender_thread, &t[i]);
+      th[2 * i + 1] = g_thread_new ("recv", receiver_thread, &t[i]);
+    }
+  for (int i = 0; i < N; i++)
+    iterate_until (&t[i].done, 20000);
+  for (int i = 0; i < N; i++)
+    {
+      g_assert_true (t[i].ok);
+      g_thread_join (th[2 * i]);
+      g_thread_join (th[2 * i + 1]);
+      close (t[i].app);
+    }
+  g_thread_join (et);
+  close (e.listen_fd);
+
+  ShSessionStats st;
+  sh_session_get_stats (p.client, &st);
+  g_assert_cmpuint (st.channels_total, ==, N);
+  g_assert_false (p.client_closed);
+  /* Every channel ends with a CLOSE exchange: nothing stays open. */
+  gint64 end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  do
+    {
+      g_main_context_iteration (NULL, FALSE);
+      sh_session_get_stats (p.client, &st);
+    }
+  while (st.channels_open > 0 && g_get_monotonic_time () < end);
+  g_assert_cmpuint (st.channels_open, ==, 0);
+  pair_clear (&p);
+}
+
+static void
+test_half_close (void)
+{
+  Pair p;
+  pair_init (&p, 0);
+  Echo e = { .conns = 1, .half_close_reply = TRUE };
+  guint16 port;
+  e.listen_fd = tcp_listener (&port);
+  GThread *et = g_thread_new ("echo", echo_thread, &e);
+
+  int app;
+  open_to (&p, tcp_pair (&app), port);
+  g_assert_true (write_all (app, (const guint8 *) "hello world", 11));
+  shutdown (app, SHUT_WR);
+  fcntl (app, F_SETFL, O_NONBLOCK);
+  char buf[64];
+  gsize n = 0;
+  gboolean eof = FALSE;
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (!eof && g_get_monotonic_time () < end)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      ssize_t r = read (app, buf + n, sizeof buf - 1 - n);
+      if (r > 0)
+        n += r;
+      else if (r == 0)
+        eof = TRUE;
+    }
+  buf[n] = '\0';
+  g_assert_true (eof);
+  g_assert_cmpstr (buf, ==, "got 11");
+  close (app);
+  g_thread_join (et);
+  close (e.listen_fd);
+  pair_clear (&p);
+}
+
+static void
+test_refused_resets (void)
+{
+  Pair p;
+  pair_init (&p, 256 * 1024);
+  guint16 port;
+  int l = tcp_listener (&port);
+  close (l); /* nothing listens there now */
+
+  int app;
+  open_to (&p, tcp_pair (&app), port);
+  fcntl (app, F_SETFL, O_NONBLOCK);
+  int err = 0;
+  gint64 start = g_get_monotonic_time ();
+  while (g_get_monotonic_time () - start < 3 * G_USEC_PER_SEC)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      char c;
+      ssize_t r = read (app, &c, 1);
+      if (r == 0)
+        break;
+      if (r < 0 && errno != EAGAIN)
+        {
+          err = errno;
+          break;
+        }
+    }
+  /* A reset, not a clean end of stream: the application can tell. */
+  g_assert_cmpint (err, ==, ECONNRESET);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  close (app);
+  g_assert_false (p.client_closed);
+  pair_clear (&p);
+}
+
+/* --------------------------------------------------- conformance */
+
+typedef struct
+{
+  const char *name;
+  guint8 bytes[128];
+  gsize len;
+  const char *expect; /* substring of the server's error */
+} Hostile;
+
+static gsize
+hello_bytes (guint8 *out)
+{
+  ShHello h = { .version_min = 1, .version_max = 1, .channel_window = 4096, .max_channels = 2,
+                .connect_timeout_ms = 100 };
+  return sh_frame_put_hello (out, &h);
+}
+
+static void
+run_hostile (const Hostile *h)
+{
+  int c2s[2], s2c[2];
+  g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
+  Pair p = { 0 };
+  p.poll = sh_poll_new (pair_flush, &p);
+  ShSessionConfig sc;
+  sh_session_config_init (&sc, SH_ROLE_SERVER);
+  sc.max_channels = 2;
+  p.server = sh_session_new (&sc, p.poll, c2s[0], s2c[1], on_ready, on_closed, &p);
+
+  guint8 buf[512];
+  gsize n = hello_bytes (buf);
+  memcpy (buf + n, h->bytes, h->len);
+  g_assert_true (write_all (c2s[1], buf, n + h->len));
+  iterate_until (&p.server_closed, 3000);
+  g_assert_nonnull (p.server_error);
+  if (!strstr (p.server_error, h->expect))
+    g_error ("%s: server said '%s', expected '%s'", h->name, p.server_error, h->expect);
+
+  /* The server told the client why, in an ERROR frame after its HELLO. */
+  guint8 out[4096];
+  fcntl (s2c[0], F_SETFL, O_NONBLOCK);
+  ssize_t r = read (s2c[0], out, sizeof out);
+  g_assert_cmpint (r, >, 0);
+  gsize pos = 0;
+  gboolean saw_error = FALSE;
+  ShFrame f;
+  gssize k;
+  while ((k = sh_frame_decode (out + pos, r - pos, &f)) > 0)
+    {
+      saw_error |= f.type == SH_FRAME_ERROR;
+      pos += k;
+    }
+  g_assert_true (saw_error);
+  close (c2s[1]);
+  close (s2c[0]);
+  pair_clear (&p);
+}
+
+static void
+test_hostile_frames (void)
+{
+  static Hostile cases[8];
+  int i = 0;
+  guint8 *b;
+
+  cases[i] = (Hostile){ .name = "garbage", .expect = "malformed" };
+  memcpy (cases[i].bytes, "\xff\xff\xff\xff\xff\xff\xff\xff", 8);
+  cases[i++].len = 8;
+
+  cases[i] = (Hostile){ .name = "data for unknown channel", .expect = "unknown channel" };
+  b = cases[i].bytes;
+  cases[i].len = sh_frame_put_header (b, SH_FRAME_DATA, 77, 1) + 1;
+  i++;
+
+  cases[i] = (Hostile){ .name = "second hello", .expect = "HELLO" };
+  cases[i].len = hello_bytes (cases[i].bytes);
+  i++;
+
+  cases[i] = (Hostile){ .name = "open_result to server", .expect = "OPEN_RESULT" };
+  cases[i].len = sh_frame_put_open_result (cases[i].bytes, 1, SH_OPEN_OK, 0, NULL);
+  i++;
+
+  /* Three OPENs with max_channels 2 (to a closed port on loopback: they
+   * fail fast, but the channels stay until the client's CLOSE). */
+  cases[i] = (Hostile){ .name = "too many channels", .expect = "channels open" };
+  ShOpen o = { .family = AF_INET, .port = 9, .addr = { 127, 0, 0, 1 } };
+  for (guint32 c = 1; c <= 3; c++)
+    cases[i].len += sh_frame_put_open (cases[i].bytes + cases[i].len, c, &o);
+  i++;
+
+  cases[i] = (Hostile){ .name = "open twice", .expect = "in use" };
+  cases[i].len = sh_frame_put_open (cases[i].bytes, 5, &o);
+  cases[i].len += sh_frame_put_open (cases[i].bytes + cases[i].len, 5, &o);
+  i++;
+
+  cases[i] = (Hostile){ .name = "ack beyond in-flight", .expect = "in flight" };
+  cases[i].len = sh_frame_put_u32 (cases[i].bytes, SH_FRAME_ACK, 0, 1000);
+  i++;
+
+  cases[i] = (Hostile){ .name = "oversized length", .expect = "malformed" };
+  cases[i].len = sh_frame_put_header (cases[i].bytes, SH_FRAME_DATA, 1, 0xffff);
+  i++;
+
+  for (int k = 0; k < i; k++)
+    run_hostile (&cases[k]);
+}
+
+static void
+test_credit_violation (void)
+{
+  /* More DATA than the 4 KiB window the server granted: the channel is
+   * open (connected to a real listener), then the client oversends. */
+  guint16 port;
+  int l = tcp_listener (&port);
+  int c2s[2], s2c[2];
+  g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
+  Pair p = { 0 };
+  p.poll = sh_poll_new (pair_flush, &p);
+  ShSessionConfig sc;
+  sh_session_config_init (&sc, SH_ROLE_SERVER);
+  sc.channel_window = 4096;
+  p.server = sh_session_new (&sc, p.poll, c2s[0], s2c[1], on_ready, on_closed, &p);
+
+  g_autofree guint8 *buf = g_malloc (16384);
+  gsize n = hello_bytes (buf);
+  ShOpen o = { .family = AF_INET, .port = port, .addr = { 127, 0, 0, 1 } };
+  n += sh_frame_put_open (buf + n, 1, &o);
+  for (int k = 0; k < 3; k++)
+    {
+      n += sh_frame_put_header (buf + n, SH_FRAME_DATA, 1, 2000);
+      memset (buf + n, 'x', 2000);
+      n += 2000;
+    }
+  g_assert_true (write_all (c2s[1], buf, n));
+  iterate_until (&p.server_closed, 3000);
+  g_assert_nonnull (p.server_error);
+  g_assert_nonnull (strstr (p.server_error, "credit"));
+  close (c2s[1]);
+  close (s2c[0]);
+  close (l);
+  pair_clear (&p);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/session/echo-parallel", test_echo_parallel);
+  g_test_add_func ("/session/half-close", test_half_close);
+  g_test_add_func ("/session/refused-resets", test_refused_resets);
+  g_test_add_func ("/session/hostile-frames", test_hostile_frames);
+  g_test_add_func ("/session/credit-violation", test_credit_violation);
+  return g_test_run ();
+}
