@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs what Shuttle needs on Debian 12 or newer, idempotently: packages
+# already present are not touched, and apt is only called when something is
+# missing.  Usage: tests/deps.sh [build|test|demo|bench]...
+set -eu
+
+build="meson ninja-build pkg-config gcc libglib2.0-dev libnftables-dev"
+# The end-to-end tests and the demo drive real programs in namespaces.
+runtime="nftables openssh-server openssh-client iproute2 procps curl python3"
+test_extra="iperf3 clang"
+bench_extra="iperf3 sshuttle redsocks iptables"
+
+want=""
+[ $# -eq 0 ] && set -- test
+for what in "$@"; do
+  case "$what" in
+    build) want="$want $build" ;;
+    test) want="$want $build $runtime $test_extra" ;;
+    demo) want="$want $build $runtime" ;;
+    bench) want="$want $build $runtime $bench_extra" ;;
+    *) echo "tests/deps.sh: unknown set '$what' (build, test, demo, bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=""
+for p in $want; do
+  case " $missing " in *" $p "*) continue ;; esac
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+  echo "tests/deps.sh: missing packages:$missing; run as root (sudo) to install them" >&2
+  exit 1
+fi
+echo "Installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
