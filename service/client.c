@@ -52,7 +52,7 @@ typedef struct _Client
   gboolean fw_applied;
   gboolean ready;
   gboolean transport_done; /* ssh (or the local server) has exited */
-  int daemon_fd; /* -D: tells the waiting parent that we are up */
+  int daemon_fd;           /* -D: tells the waiting parent that we are up */
 
   int status;
   char *failure; /* why the session ended, when it failed */
@@ -497,8 +497,9 @@ explain_transport_end (Client *c)
   if (!c->ready)
     return g_strdup_printf ("could not start the server on %s: %s%s%s", c->server_desc, how,
                             c->failure ? "; " : "", c->failure ? c->failure : "");
-  return g_strdup_printf ("the %s session ended unexpectedly: %s%s%s", c->opts->remote ? "ssh" : "local", how,
-                          c->failure ? "; " : "", c->failure ? c->failure : "");
+  return g_strdup_printf ("the %s session ended unexpectedly: %s%s%s",
+                          c->opts->remote ? "ssh" : "local", how, c->failure ? "; " : "",
+                          c->failure ? c->failure : "");
 }
 
 static gboolean
@@ -542,9 +543,9 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
       g_autofree char *line = g_strjoinv (" ", (char **) argv->pdata);
       sh_info ("starting: %s", line);
     }
-  c->transport = g_subprocess_newv ((const char *const *) argv->pdata,
-                                    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                                    error);
+  c->transport
+      = g_subprocess_newv ((const char *const *) argv->pdata,
+                           G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, error);
   if (!c->transport)
     return FALSE;
 

@@ -49,7 +49,7 @@ set_bad_instance (GError **error, const char *instance)
 {
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                /* Translators: %s is the rejected name, %d its maximum length. */
-               _("Invalid firewall instance name “%s” (expected 1 to %d of 0-9, a-z, _)"),
+               _ ("Invalid firewall instance name “%s” (expected 1 to %d of 0-9, a-z, _)"),
                instance != NULL ? instance : "", SH_FIREWALL_INSTANCE_MAX);
 }
 
@@ -99,7 +99,7 @@ append_match (GString *out, const ShSubnet *s)
        * sh_subnet_parse()), so the script shows what nft will install. */
       memcpy (addr, s->addr, full);
       if (rest != 0)
-        addr[full] = s->addr[full] & (guint8)(0xff << (8 - rest));
+        addr[full] = s->addr[full] & (guint8) (0xff << (8 - rest));
       inet_ntop (s->family, addr, text, sizeof text);
 
       g_string_append_printf (out, "%s daddr %s", v4 ? "ip" : "ip6", text);
@@ -136,7 +136,7 @@ render (const char *instance, const ShFirewallSpec *spec, GError **error)
   if (spec == NULL || spec->port == 0)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                           _("Invalid firewall spec: no listener port"));
+                           _ ("Invalid firewall spec: no listener port"));
       return NULL;
     }
   for (i = 0; i < array_len (spec->subnets); i++)
@@ -186,7 +186,7 @@ render (const char *instance, const ShFirewallSpec *spec, GError **error)
 
 bad_subnet:
   g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                       _("Invalid firewall spec: bad subnet"));
+                       _ ("Invalid firewall spec: bad subnet"));
   return NULL;
 }
 
@@ -206,7 +206,7 @@ summarize_error (const char *buffer)
   g_auto (GStrv) lines = NULL;
 
   if (buffer == NULL)
-    return g_strdup (_("unknown error"));
+    return g_strdup (_ ("unknown error"));
 
   lines = g_strsplit (buffer, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
@@ -218,7 +218,7 @@ summarize_error (const char *buffer)
   for (guint i = 0; lines[i] != NULL; i++)
     if (*g_strstrip (lines[i]) != '\0')
       return g_strdup (lines[i]);
-  return g_strdup (_("unknown error"));
+  return g_strdup (_ ("unknown error"));
 }
 
 /* Runs @script as one transaction. On success, *@output (if given) receives
@@ -232,7 +232,7 @@ run_nft (const char *script, char **output, GError **error)
   if (ctx == NULL)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                           _("Could not initialize libnftables"));
+                           _ ("Could not initialize libnftables"));
       return FALSE;
     }
   /* Buffered so that nothing is printed to the caller's stdout or stderr:
@@ -240,7 +240,7 @@ run_nft (const char *script, char **output, GError **error)
   if (nft_ctx_buffer_output (ctx) != 0 || nft_ctx_buffer_error (ctx) != 0)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                           _("Could not set up libnftables buffers"));
+                           _ ("Could not set up libnftables buffers"));
       return FALSE;
     }
 
@@ -254,11 +254,11 @@ run_nft (const char *script, char **output, GError **error)
               || strstr (errors, "Permission denied") != NULL))
         {
           g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                               _("changing the firewall needs root (CAP_NET_ADMIN)"));
+                               _ ("changing the firewall needs root (CAP_NET_ADMIN)"));
           return FALSE;
         }
       summary = summarize_error (errors);
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("nftables: %s"), summary);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("nftables: %s"), summary);
       return FALSE;
     }
 

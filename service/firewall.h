@@ -17,9 +17,9 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  guint16 port;      /* the engine's listener port on 127.0.0.1 and ::1 */
-  GArray *subnets;   /* ShSubnet to redirect */
-  GArray *excludes;  /* ShSubnet never redirected (the ssh server is one of them) */
+  guint16 port;     /* the engine's listener port on 127.0.0.1 and ::1 */
+  GArray *subnets;  /* ShSubnet to redirect */
+  GArray *excludes; /* ShSubnet never redirected (the ssh server is one of them) */
 } ShFirewallSpec;
 
 /* The nft script (text) that sh_firewall_apply() runs for @instance: pure,

@@ -43,9 +43,10 @@ sh_log (ShLogLevel level, const char *fmt, ...)
   va_start (ap, fmt);
   if (log_syslog)
     {
-      int prio = level == SH_LOG_ERROR ? LOG_ERR : level == SH_LOG_NOTICE ? LOG_NOTICE
-                                                 : level == SH_LOG_INFO   ? LOG_INFO
-                                                                          : LOG_DEBUG;
+      int prio = level == SH_LOG_ERROR    ? LOG_ERR
+                 : level == SH_LOG_NOTICE ? LOG_NOTICE
+                 : level == SH_LOG_INFO   ? LOG_INFO
+                                          : LOG_DEBUG;
       vsyslog (prio, fmt, ap);
     }
   else

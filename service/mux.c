@@ -349,10 +349,17 @@ const char *
 sh_frame_type_to_string (ShFrameType type)
 {
   static const char *const names[] = {
-    [SH_FRAME_HELLO] = "HELLO", [SH_FRAME_OPEN] = "OPEN",   [SH_FRAME_OPEN_RESULT] = "OPEN_RESULT",
-    [SH_FRAME_DATA] = "DATA",   [SH_FRAME_WINDOW] = "WINDOW", [SH_FRAME_EOF] = "EOF",
-    [SH_FRAME_CLOSE] = "CLOSE", [SH_FRAME_PING] = "PING",   [SH_FRAME_PONG] = "PONG",
-    [SH_FRAME_ACK] = "ACK",     [SH_FRAME_ERROR] = "ERROR",
+    [SH_FRAME_HELLO] = "HELLO",
+    [SH_FRAME_OPEN] = "OPEN",
+    [SH_FRAME_OPEN_RESULT] = "OPEN_RESULT",
+    [SH_FRAME_DATA] = "DATA",
+    [SH_FRAME_WINDOW] = "WINDOW",
+    [SH_FRAME_EOF] = "EOF",
+    [SH_FRAME_CLOSE] = "CLOSE",
+    [SH_FRAME_PING] = "PING",
+    [SH_FRAME_PONG] = "PONG",
+    [SH_FRAME_ACK] = "ACK",
+    [SH_FRAME_ERROR] = "ERROR",
   };
   if ((guint) type < G_N_ELEMENTS (names) && names[type])
     return names[type];

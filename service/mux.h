@@ -16,10 +16,10 @@ G_BEGIN_DECLS
 #define SH_MUX_MAGIC "\0SHUTTLE"
 #define SH_MUX_MAGIC_LEN 8
 #define SH_MUX_HDR_LEN 8
-#define SH_MUX_MAX_DATA 32768          /* largest DATA payload */
+#define SH_MUX_MAX_DATA 32768              /* largest DATA payload */
 #define SH_MUX_MAX_PAYLOAD SH_MUX_MAX_DATA /* largest payload of any frame */
 #define SH_MUX_MAX_FRAME (SH_MUX_HDR_LEN + SH_MUX_MAX_PAYLOAD)
-#define SH_MUX_MAX_JUNK 65536          /* bytes the client skips before HELLO */
+#define SH_MUX_MAX_JUNK 65536 /* bytes the client skips before HELLO */
 #define SH_MUX_MAX_NAME 64
 #define SH_MUX_MAX_REASON 128
 #define SH_MUX_MAX_ERROR_MSG 512

@@ -84,32 +84,32 @@ static const OptDef opt_defs[] = {
 };
 
 /* Kept in step with data/shuttle.8. */
-static const char usage_text[] =
-  "Usage: shuttle [OPTION...] [SUBNET...]\n"
-  "Forward TCP connections to SUBNETs through an ssh session.\n"
-  "\n"
-  "  -r, --remote [USER@]HOST[:PORT]  ssh server to tunnel through\n"
-  "                                   (IPv6: [USER@][ADDR]:PORT)\n"
-  "  -x, --exclude SUBNET             never forward SUBNET (repeatable)\n"
-  "  -X, --exclude-from FILE          exclude the subnets listed in FILE\n"
-  "  -l, --listen [IP:]PORT           local listener (default: loopback,\n"
-  "                                   a free port; [::1]:PORT for IPv6)\n"
-  "  -e, --ssh-cmd CMD                ssh command (default: ssh)\n"
-  "      --server-cmd CMD             remote command (default: shuttle-server)\n"
-  "  -v, --verbose                    more messages (repeatable)\n"
-  "  -q, --quiet                      fewer messages\n"
-  "      --no-latency-control         favour throughput over latency\n"
-  "  -D, --daemon                     run in the background\n"
-  "      --pidfile FILE               with --daemon (default: shuttle.pid)\n"
-  "      --syslog                     log to syslog\n"
-  "      --connect-timeout SECONDS    1..600 (default: 10)\n"
-  "      --server                     (internal) serve the mux on stdin/stdout\n"
-  "  -h, --help                       show this help and exit\n"
-  "  -V, --version                    show the version and exit\n"
-  "\n"
-  "SUBNET: ADDR[/WIDTH][:PORT[-PORT]], e.g. 10.0.0.0/8, 10/8, 0/0,\n"
-  "  192.168.1.5, 10.0.0.0/8:443, [fd00::]/8:22, example.com.\n"
-  "@FILE anywhere reads more arguments from FILE, one per line.\n";
+static const char usage_text[]
+    = "Usage: shuttle [OPTION...] [SUBNET...]\n"
+      "Forward TCP connections to SUBNETs through an ssh session.\n"
+      "\n"
+      "  -r, --remote [USER@]HOST[:PORT]  ssh server to tunnel through\n"
+      "                                   (IPv6: [USER@][ADDR]:PORT)\n"
+      "  -x, --exclude SUBNET             never forward SUBNET (repeatable)\n"
+      "  -X, --exclude-from FILE          exclude the subnets listed in FILE\n"
+      "  -l, --listen [IP:]PORT           local listener (default: loopback,\n"
+      "                                   a free port; [::1]:PORT for IPv6)\n"
+      "  -e, --ssh-cmd CMD                ssh command (default: ssh)\n"
+      "      --server-cmd CMD             remote command (default: shuttle-server)\n"
+      "  -v, --verbose                    more messages (repeatable)\n"
+      "  -q, --quiet                      fewer messages\n"
+      "      --no-latency-control         favour throughput over latency\n"
+      "  -D, --daemon                     run in the background\n"
+      "      --pidfile FILE               with --daemon (default: shuttle.pid)\n"
+      "      --syslog                     log to syslog\n"
+      "      --connect-timeout SECONDS    1..600 (default: 10)\n"
+      "      --server                     (internal) serve the mux on stdin/stdout\n"
+      "  -h, --help                       show this help and exit\n"
+      "  -V, --version                    show the version and exit\n"
+      "\n"
+      "SUBNET: ADDR[/WIDTH][:PORT[-PORT]], e.g. 10.0.0.0/8, 10/8, 0/0,\n"
+      "  192.168.1.5, 10.0.0.0/8:443, [fd00::]/8:22, example.com.\n"
+      "@FILE anywhere reads more arguments from FILE, one per line.\n";
 
 /* User text in messages: one printable line, bounded. */
 static char *
@@ -166,7 +166,7 @@ read_text_file (const char *path, const char *what, GError **error)
     {
       saved_errno = errno;
       /* TRANSLATORS: "cannot read argument file 'x': No such file" */
-      set_error (error, _("cannot read %s '%s': %s"), what, q, g_strerror (saved_errno));
+      set_error (error, _ ("cannot read %s '%s': %s"), what, q, g_strerror (saved_errno));
       return NULL;
     }
   while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
@@ -174,7 +174,7 @@ read_text_file (const char *path, const char *what, GError **error)
       if (buf->len + n > ARGFILE_MAX_BYTES)
         {
           fclose (f);
-          set_error (error, _("%s '%s' is larger than %d bytes"), what, q, ARGFILE_MAX_BYTES);
+          set_error (error, _ ("%s '%s' is larger than %d bytes"), what, q, ARGFILE_MAX_BYTES);
           return NULL;
         }
       g_string_append_len (buf, chunk, (gssize) n);
@@ -183,13 +183,13 @@ read_text_file (const char *path, const char *what, GError **error)
   if (ferror (f))
     {
       fclose (f);
-      set_error (error, _("cannot read %s '%s': %s"), what, q, g_strerror (saved_errno));
+      set_error (error, _ ("cannot read %s '%s': %s"), what, q, g_strerror (saved_errno));
       return NULL;
     }
   fclose (f);
   if (memchr (buf->str, '\0', buf->len) != NULL)
     {
-      set_error (error, _("%s '%s' contains a NUL byte"), what, q);
+      set_error (error, _ ("%s '%s' contains a NUL byte"), what, q);
       return NULL;
     }
   return g_string_free (g_steal_pointer (&buf), FALSE);
@@ -203,7 +203,7 @@ add_arg (GPtrArray *out, const char *arg, GError **error)
 {
   if (out->len >= ARGS_MAX)
     {
-      set_error (error, _("more than %d arguments after reading argument files"), ARGS_MAX);
+      set_error (error, _ ("more than %d arguments after reading argument files"), ARGS_MAX);
       return FALSE;
     }
   g_ptr_array_add (out, g_strdup (arg));
@@ -225,10 +225,10 @@ expand_file (GPtrArray *out, const char *path, guint depth, GError **error)
     {
       g_autofree char *q = quote (path);
 
-      set_error (error, _("argument file '@%s' nested more than %d deep"), q, ARGFILE_MAX_DEPTH);
+      set_error (error, _ ("argument file '@%s' nested more than %d deep"), q, ARGFILE_MAX_DEPTH);
       return FALSE;
     }
-  text = read_text_file (path, _("argument file"), error);
+  text = read_text_file (path, _ ("argument file"), error);
   if (text == NULL)
     return FALSE;
 
@@ -271,19 +271,33 @@ expand_args (GPtrArray *out, char **args, gsize n_args, guint depth, GError **er
   return TRUE;
 }
 
+/* Plain decimal: digits only (no sign, blanks or base prefix), at most
+ * @max_digits of them, so no overflow is possible. */
+static gboolean
+parse_decimal (const char *s, gsize max_digits, guint *out)
+{
+  guint v = 0;
+  gsize n;
+
+  for (n = 0; s[n] != '\0'; n++)
+    {
+      if (!g_ascii_isdigit (s[n]) || n == max_digits)
+        return FALSE;
+      v = v * 10 + (guint) (s[n] - '0');
+    }
+  if (n == 0)
+    return FALSE;
+  *out = v;
+  return TRUE;
+}
+
 /* Ports here may be 0 only where @allow_zero (the listener: "choose one"). */
 static gboolean
 parse_port (const char *s, gboolean allow_zero, guint16 *out)
 {
-  guint64 v;
+  guint v;
 
-  if (s[0] == '\0' || strlen (s) > 5)
-    return FALSE;
-  for (const char *c = s; *c != '\0'; c++)
-    if (!g_ascii_isdigit (*c))
-      return FALSE;
-  v = g_ascii_strtoull (s, NULL, 10);
-  if (v > 65535 || (v == 0 && !allow_zero))
+  if (!parse_decimal (s, 5, &v) || v > 65535 || (v == 0 && !allow_zero))
     return FALSE;
   *out = (guint16) v;
   return TRUE;
@@ -313,12 +327,12 @@ parse_remote (ShOptions *opts, const char *value, GError **error)
 
   if (value[0] == '\0')
     {
-      set_error (error, "%s", _("invalid remote '': empty"));
+      set_error (error, "%s", _ ("invalid remote '': empty"));
       return FALSE;
     }
   if (has_space_or_control (value))
     {
-      set_error (error, _("invalid remote '%s': contains a space or control character"), q);
+      set_error (error, _ ("invalid remote '%s': contains a space or control character"), q);
       return FALSE;
     }
   if (at != NULL)
@@ -327,7 +341,7 @@ parse_remote (ShOptions *opts, const char *value, GError **error)
       hostport = at + 1;
       if (user[0] == '\0')
         {
-          set_error (error, _("invalid remote '%s': empty user name before '@'"), q);
+          set_error (error, _ ("invalid remote '%s': empty user name before '@'"), q);
           return FALSE;
         }
     }
@@ -338,7 +352,7 @@ parse_remote (ShOptions *opts, const char *value, GError **error)
 
       if (close == NULL)
         {
-          set_error (error, _("invalid remote '%s': missing ']'"), q);
+          set_error (error, _ ("invalid remote '%s': missing ']'"), q);
           return FALSE;
         }
       host = g_strndup (hostport + 1, (gsize) (close - hostport - 1));
@@ -346,7 +360,7 @@ parse_remote (ShOptions *opts, const char *value, GError **error)
         port_s = close + 2;
       else if (close[1] != '\0')
         {
-          set_error (error, _("invalid remote '%s': unexpected text after ']'"), q);
+          set_error (error, _ ("invalid remote '%s': unexpected text after ']'"), q);
           return FALSE;
         }
     }
@@ -365,25 +379,25 @@ parse_remote (ShOptions *opts, const char *value, GError **error)
 
   if (host[0] == '\0')
     {
-      set_error (error, _("invalid remote '%s': missing host"), q);
+      set_error (error, _ ("invalid remote '%s': missing host"), q);
       return FALSE;
     }
   /* ssh would take a leading '-' as an option; refuse it rather than pass it. */
   if (host[0] == '-' || (user != NULL && user[0] == '-'))
     {
-      set_error (error, _("invalid remote '%s': user and host must not start with '-'"), q);
+      set_error (error, _ ("invalid remote '%s': user and host must not start with '-'"), q);
       return FALSE;
     }
   if (strchr (host, '[') != NULL || strchr (host, ']') != NULL)
     {
-      set_error (error, _("invalid remote '%s': stray bracket in host"), q);
+      set_error (error, _ ("invalid remote '%s': stray bracket in host"), q);
       return FALSE;
     }
   if (port_s != NULL && !parse_port (port_s, FALSE, &port))
     {
       g_autofree char *qp = quote (port_s);
 
-      set_error (error, _("invalid port '%s' in '--remote %s'"), qp, q);
+      set_error (error, _ ("invalid port '%s' in '--remote %s'"), qp, q);
       return FALSE;
     }
 
@@ -413,7 +427,7 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
 
       if (close == NULL || close[1] != ':')
         {
-          set_error (error, _("invalid listen address in '--listen %s': expected [ADDRESS]:PORT"),
+          set_error (error, _ ("invalid listen address in '--listen %s': expected [ADDRESS]:PORT"),
                      q);
           return FALSE;
         }
@@ -423,7 +437,7 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
         {
           g_autofree char *qa = quote (addr);
 
-          set_error (error, _("invalid listen address '%s' in '--listen %s'"), qa, q);
+          set_error (error, _ ("invalid listen address '%s' in '--listen %s'"), qa, q);
           return FALSE;
         }
     }
@@ -433,8 +447,9 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
 
       if (colon != NULL && strchr (value, ':') != colon)
         {
-          set_error (error, _("invalid listen address in '--listen %s': write IPv6 in brackets, "
-                              "e.g. [::1]:PORT"),
+          set_error (error,
+                     _ ("invalid listen address in '--listen %s': write IPv6 in brackets, "
+                        "e.g. [::1]:PORT"),
                      q);
           return FALSE;
         }
@@ -446,7 +461,7 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
             {
               g_autofree char *qa = quote (addr);
 
-              set_error (error, _("invalid listen address '%s' in '--listen %s'"), qa, q);
+              set_error (error, _ ("invalid listen address '%s' in '--listen %s'"), qa, q);
               return FALSE;
             }
         }
@@ -456,7 +471,7 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
     {
       g_autofree char *qp = quote (port_s);
 
-      set_error (error, _("invalid port '%s' in '--listen %s'"), qp, q);
+      set_error (error, _ ("invalid port '%s' in '--listen %s'"), qp, q);
       return FALSE;
     }
   g_free (opts->listen_addr);
@@ -468,22 +483,17 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
 static gboolean
 parse_connect_timeout (ShOptions *opts, const char *value, GError **error)
 {
-  guint64 v = 0;
-  const char *c;
+  guint v;
 
-  for (c = value; *c != '\0'; c++)
-    if (!g_ascii_isdigit (*c))
-      break;
-  if (value[0] == '\0' || *c != '\0' || strlen (value) > 3 ||
-      (v = g_ascii_strtoull (value, NULL, 10)) < 1 || v > MAX_CONNECT_TIMEOUT_S)
+  if (!parse_decimal (value, 3, &v) || v < 1 || v > MAX_CONNECT_TIMEOUT_S)
     {
       g_autofree char *q = quote (value);
 
-      set_error (error, _("invalid connect timeout '%s': must be 1 to %d seconds"), q,
+      set_error (error, _ ("invalid connect timeout '%s': must be 1 to %d seconds"), q,
                  MAX_CONNECT_TIMEOUT_S);
       return FALSE;
     }
-  opts->connect_timeout_ms = (guint) v * 1000;
+  opts->connect_timeout_ms = v * 1000;
   return TRUE;
 }
 
@@ -500,9 +510,9 @@ parse_ssh_cmd (ShOptions *opts, const char *value, GError **error)
       g_autofree char *q = quote (value);
 
       if (g_error_matches (local_error, G_SHELL_ERROR, G_SHELL_ERROR_EMPTY_STRING))
-        set_error (error, _("invalid --ssh-cmd '%s': empty command"), q);
+        set_error (error, _ ("invalid --ssh-cmd '%s': empty command"), q);
       else
-        set_error (error, _("invalid --ssh-cmd '%s': unbalanced quotes"), q);
+        set_error (error, _ ("invalid --ssh-cmd '%s': unbalanced quotes"), q);
       return FALSE;
     }
   g_free (opts->ssh_cmd);
@@ -522,7 +532,7 @@ add_subnet (GArray *to, const char *spec, GError **error)
 static gboolean
 read_exclude_file (ShOptions *opts, const char *path, GError **error)
 {
-  g_autofree char *text = read_text_file (path, _("exclude file"), error);
+  g_autofree char *text = read_text_file (path, _ ("exclude file"), error);
   g_auto (GStrv) lines = NULL;
   guint i;
 
@@ -556,7 +566,7 @@ non_empty (const char *name, const char *value, GError **error)
 {
   if (value[0] != '\0')
     return TRUE;
-  set_error (error, _("option '%s' needs a non-empty value"), name);
+  set_error (error, _ ("option '%s' needs a non-empty value"), name);
   return FALSE;
 }
 
@@ -668,7 +678,7 @@ next_value (char **args, guint n_args, guint *i, const char *name, GError **erro
 
   if (*i + 1 >= n_args || (args[*i + 1][0] == '-' && args[*i + 1][1] != '\0'))
     {
-      set_error (error, _("option '%s' needs an argument"), name);
+      set_error (error, _ ("option '%s' needs an argument"), name);
       return NULL;
     }
   (*i)++;
@@ -705,7 +715,7 @@ parse_args (ShOptions *opts, char **args, guint n_args, GError **error)
 
           if (def == NULL)
             {
-              set_error (error, _("unknown option '%s'"), q);
+              set_error (error, _ ("unknown option '%s'"), q);
               return FALSE;
             }
           if (def->has_arg && eq != NULL)
@@ -714,7 +724,7 @@ parse_args (ShOptions *opts, char **args, guint n_args, GError **error)
             return FALSE;
           else if (!def->has_arg && eq != NULL)
             {
-              set_error (error, _("option '%s' takes no argument"), q);
+              set_error (error, _ ("option '%s' takes no argument"), q);
               return FALSE;
             }
           if (!apply_option (opts, def, q, value, error))
@@ -737,9 +747,9 @@ parse_args (ShOptions *opts, char **args, guint n_args, GError **error)
                   g_autofree char *qa = quote (arg);
 
                   if (c == arg + 1 && c[1] == '\0')
-                    set_error (error, _("unknown option '%s'"), q);
+                    set_error (error, _ ("unknown option '%s'"), q);
                   else
-                    set_error (error, _("unknown option '%s' in '%s'"), q, qa);
+                    set_error (error, _ ("unknown option '%s' in '%s'"), q, qa);
                   return FALSE;
                 }
               if (def->has_arg)
@@ -785,7 +795,7 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
 
   if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0)
     {
-      set_error (error, "%s", _("no subnets given; name at least one, e.g. 10.0.0.0/8"));
+      set_error (error, "%s", _ ("no subnets given; name at least one, e.g. 10.0.0.0/8"));
       goto fail;
     }
   if (opts->daemon && opts->pidfile == NULL)

@@ -17,9 +17,9 @@ typedef struct
   ShMode mode;
 
   /* -r/--remote [user@]host[:port]; all NULL/0 in local (test) mode. */
-  char *remote;       /* as given, e.g. "alice@gw:2222" */
-  char *remote_user;  /* NULL when not given */
-  char *remote_host;  /* host name or address, brackets removed */
+  char *remote;        /* as given, e.g. "alice@gw:2222" */
+  char *remote_user;   /* NULL when not given */
+  char *remote_host;   /* host name or address, brackets removed */
   guint16 remote_port; /* 0: ssh's default / ssh_config */
 
   GArray *subnets;  /* ShSubnet: positional arguments */
@@ -30,25 +30,31 @@ typedef struct
   char *listen_addr;
   guint16 listen_port;
 
-  char *ssh_cmd;    /* -e/--ssh-cmd, default "ssh"; split with g_shell_parse_argv() */
-  char *server_cmd; /* --server-cmd, default "shuttle-server" (the remote command) */
-  int verbose;      /* -v repeated; -q lowers */
+  char *ssh_cmd;            /* -e/--ssh-cmd, default "ssh"; split with g_shell_parse_argv() */
+  char *server_cmd;         /* --server-cmd, default "shuttle-server" (the remote command) */
+  int verbose;              /* -v repeated; -q lowers */
   gboolean latency_control; /* FALSE with --no-latency-control */
-  gboolean daemon;  /* -D/--daemon */
-  char *pidfile;    /* --pidfile, default "./shuttle.pid" when --daemon */
-  gboolean syslog;  /* --syslog */
+  gboolean daemon;          /* -D/--daemon */
+  char *pidfile;            /* --pidfile, default "shuttle.pid" (cwd) when --daemon */
+  gboolean syslog;          /* --syslog */
   guint connect_timeout_ms; /* --connect-timeout SECONDS (default 10 s) */
 } ShOptions;
 
-/* Fills @opts from argv (argv[0] is the program name). Expands @FILE argument
- * files (one argument per line, '#' comments, blank lines ignored),
- * --exclude-from FILE (one subnet per line). Does not resolve the remote host.
- * On bad input returns FALSE with an @error whose message is one line naming
- * the bad part (e.g. "invalid subnet '10.0.0.300/8': bad address").
- * --help and --version print and exit(0) directly. */
+/* Fills @opts from argv (argv[0] is the program name); whatever @opts held
+ * before is overwritten, not freed. Expands @FILE argument files (one
+ * argument per line, '#' comments, blank lines ignored, at most 8 deep),
+ * --exclude-from FILE (one subnet per line). Subnets given as host names are
+ * resolved (blocking); the remote host is not. A value that starts with '-'
+ * must be written --opt=VALUE: "-r -v" is a missing argument.
+ * On bad input returns FALSE with @opts cleared (sh_options_clear() is still
+ * safe) and an @error (G_IO_ERROR_INVALID_ARGUMENT) whose message is one line
+ * naming the bad part (e.g. "invalid subnet '10.0.0.300/8': '10.0.0.300' is
+ * not an IPv4 address").
+ * --help and --version print to stdout and exit(0) directly. */
 gboolean sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error);
 
-/* Frees the members (not @opts itself). */
+/* Frees the members (not @opts itself) and zeroes @opts; safe to call twice
+ * and with NULL. */
 void sh_options_clear (ShOptions *opts);
 
 G_END_DECLS

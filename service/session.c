@@ -164,7 +164,7 @@ struct _ShSession
 };
 
 static void session_fail (ShSession *s, ShErrorCode code, const char *fmt, ...)
-  G_GNUC_PRINTF (3, 4);
+    G_GNUC_PRINTF (3, 4);
 static void channel_flush_out (Channel *ch);
 static void channel_check_done (Channel *ch);
 
@@ -319,11 +319,9 @@ channel_abort (Channel *ch, gboolean reset)
     channel_free_later (ch);
 }
 
-static Channel *
-channel_new (ShSession *s, guint32 id, int fd, ChannelState state);
+static Channel *channel_new (ShSession *s, guint32 id, int fd, ChannelState state);
 
-static void
-channel_event (ShPollWatch *w, guint32 events);
+static void channel_event (ShPollWatch *w, guint32 events);
 
 static Channel *
 channel_new (ShSession *s, guint32 id, int fd, ChannelState state)
@@ -406,8 +404,9 @@ server_connect (ShSession *s, guint32 id, const ShOpen *dst)
   if (fd < 0)
     {
       int err = errno;
-      queue_bytes (s, f, sh_frame_put_open_result (f, id, sh_open_status_from_errno (err), err,
-                                                   g_strerror (err)));
+      queue_bytes (
+          s, f,
+          sh_frame_put_open_result (f, id, sh_open_status_from_errno (err), err, g_strerror (err)));
       /* Remember the number until the client's CLOSE arrives. */
       Channel *ch = channel_new (s, id, -1, CH_CONNECTING);
       ch->close_sent = TRUE;
@@ -706,8 +705,8 @@ lookup (ShSession *s, const ShFrame *f)
 {
   Channel *ch = g_hash_table_lookup (s->channels, GUINT_TO_POINTER (f->channel));
   if (!ch)
-    session_fail (s, SH_ERR_CHANNEL, "%s for unknown channel %u",
-                  sh_frame_type_to_string (f->type), f->channel);
+    session_fail (s, SH_ERR_CHANNEL, "%s for unknown channel %u", sh_frame_type_to_string (f->type),
+                  f->channel);
   return ch;
 }
 

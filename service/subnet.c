@@ -64,8 +64,8 @@ set_error (GError **error, const char *spec, const char *format, ...)
   va_end (ap);
   /* TRANSLATORS: the first %s is the spec as the user typed it, the second
    * says what is wrong with it. */
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _("invalid subnet '%s': %s"), quoted,
-               detail);
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _ ("invalid subnet '%s': %s"),
+               quoted, detail);
 }
 
 /* The three parts of a spec. The pointers point into @buf. */
@@ -110,12 +110,12 @@ split_spec (const char *spec, Parts *p, GError **error)
   memset (p, 0, sizeof *p);
   if (spec[0] == '\0')
     {
-      set_error (error, spec, "%s", _("empty"));
+      set_error (error, spec, "%s", _ ("empty"));
       return FALSE;
     }
   if (strlen (spec) > SPEC_MAX)
     {
-      set_error (error, spec, _("longer than %d characters"), SPEC_MAX);
+      set_error (error, spec, _ ("longer than %d characters"), SPEC_MAX);
       return FALSE;
     }
 
@@ -126,7 +126,7 @@ split_spec (const char *spec, Parts *p, GError **error)
 
       if (close == NULL)
         {
-          set_error (error, spec, "%s", _("missing ']'"));
+          set_error (error, spec, "%s", _ ("missing ']'"));
           return FALSE;
         }
       *close = '\0';
@@ -150,7 +150,7 @@ split_spec (const char *spec, Parts *p, GError **error)
         {
           g_autofree char *q = quote (rest);
 
-          set_error (error, spec, _("unexpected '%s' after ']'"), q);
+          set_error (error, spec, _ ("unexpected '%s' after ']'"), q);
           return FALSE;
         }
     }
@@ -176,7 +176,7 @@ split_spec (const char *spec, Parts *p, GError **error)
 
   if (p->addr[0] == '\0')
     {
-      set_error (error, spec, "%s", _("missing address"));
+      set_error (error, spec, "%s", _ ("missing address"));
       return FALSE;
     }
   return TRUE;
@@ -252,17 +252,17 @@ parse_one_port (const char *spec, const char *s, guint16 *out, GError **error)
 
   if (s[0] == '\0')
     {
-      set_error (error, spec, "%s", _("missing port"));
+      set_error (error, spec, "%s", _ ("missing port"));
       return FALSE;
     }
   if (!all_digits (s))
     {
-      set_error (error, spec, _("'%s' is not a port number"), q);
+      set_error (error, spec, _ ("'%s' is not a port number"), q);
       return FALSE;
     }
   if (!parse_uint (s, 5, &v) || v < 1 || v > 65535)
     {
-      set_error (error, spec, _("port '%s' is out of range (1..65535)"), q);
+      set_error (error, spec, _ ("port '%s' is out of range (1..65535)"), q);
       return FALSE;
     }
   *out = (guint16) v;
@@ -284,14 +284,14 @@ parse_ports (const char *spec, const char *s, ShSubnet *out, GError **error)
     }
 
   lo_s = g_strndup (s, (gsize) (dash - s));
-  if (!parse_one_port (spec, lo_s, &out->port_lo, error) ||
-      !parse_one_port (spec, dash + 1, &out->port_hi, error))
+  if (!parse_one_port (spec, lo_s, &out->port_lo, error)
+      || !parse_one_port (spec, dash + 1, &out->port_hi, error))
     return FALSE;
   if (out->port_lo > out->port_hi)
     {
       g_autofree char *q = quote (s);
 
-      set_error (error, spec, _("port range '%s' is reversed"), q);
+      set_error (error, spec, _ ("port range '%s' is reversed"), q);
       return FALSE;
     }
   return TRUE;
@@ -334,7 +334,7 @@ finish (const char *spec, const Parts *p, ShSubnet *out, GError **error)
 
       if (p->prefix[0] == '\0')
         {
-          set_error (error, spec, "%s", _("missing prefix length after '/'"));
+          set_error (error, spec, "%s", _ ("missing prefix length after '/'"));
           return FALSE;
         }
       if (!parse_uint (p->prefix, 3, &v) || v > max)
@@ -344,11 +344,11 @@ finish (const char *spec, const Parts *p, ShSubnet *out, GError **error)
           /* An unbracketed IPv6 spec swallows ":port" into the prefix. */
           if (out->family == AF_INET6 && !p->bracketed && strchr (p->prefix, ':') != NULL)
             set_error (error, spec,
-                       _("'%s' is not a prefix length; write IPv6 with a port in brackets, "
-                         "e.g. [fd00::]/8:22"),
+                       _ ("'%s' is not a prefix length; write IPv6 with a port in brackets, "
+                          "e.g. [fd00::]/8:22"),
                        q);
           else
-            set_error (error, spec, _("'%s' is not a prefix length (0..%u)"), q, max);
+            set_error (error, spec, _ ("'%s' is not a prefix length (0..%u)"), q, max);
           return FALSE;
         }
       out->prefix = (guint8) v;
@@ -372,7 +372,7 @@ parse_addr (const char *spec, const Parts *p, ShSubnet *out, gboolean *is_name, 
     {
       if (strlen (p->addr) >= INET6_ADDRSTRLEN || inet_pton (AF_INET6, p->addr, out->addr) != 1)
         {
-          set_error (error, spec, _("'%s' is not an IPv6 address"), q);
+          set_error (error, spec, _ ("'%s' is not an IPv6 address"), q);
           return FALSE;
         }
       out->family = AF_INET6;
@@ -384,13 +384,13 @@ parse_addr (const char *spec, const Parts *p, ShSubnet *out, gboolean *is_name, 
 
       if (!parse_ipv4 (p->addr, out->addr, &n_parts))
         {
-          set_error (error, spec, _("'%s' is not an IPv4 address"), q);
+          set_error (error, spec, _ ("'%s' is not an IPv4 address"), q);
           return FALSE;
         }
       /* "10" alone would be the single host 10.0.0.0, which nobody means. */
       if (n_parts < 4 && p->prefix == NULL)
         {
-          set_error (error, spec, _("partial address '%s' needs a prefix length, e.g. %s/8"), q,
+          set_error (error, spec, _ ("partial address '%s' needs a prefix length, e.g. %s/8"), q,
                      q);
           return FALSE;
         }
@@ -421,7 +421,7 @@ sh_subnet_parse (const char *spec, ShSubnet *out, GError **error)
         {
           g_autofree char *q = quote (p.addr);
 
-          set_error (error, spec, _("'%s' is not an IP address"), q);
+          set_error (error, spec, _ ("'%s' is not an IP address"), q);
         }
       return FALSE;
     }
@@ -449,8 +449,8 @@ valid_host_name (const char *s)
 static gboolean
 subnet_equal (const ShSubnet *a, const ShSubnet *b)
 {
-  return a->family == b->family && memcmp (a->addr, b->addr, sizeof a->addr) == 0 &&
-         a->prefix == b->prefix && a->port_lo == b->port_lo && a->port_hi == b->port_hi;
+  return a->family == b->family && memcmp (a->addr, b->addr, sizeof a->addr) == 0
+         && a->prefix == b->prefix && a->port_lo == b->port_lo && a->port_hi == b->port_hi;
 }
 
 gboolean
@@ -493,7 +493,7 @@ sh_subnet_parse_resolve (const char *spec, GArray *out, GError **error)
   if (!valid_host_name (p.addr) || getaddrinfo (p.addr, NULL, &hints, &res) == 0)
     {
       g_clear_pointer (&res, freeaddrinfo);
-      set_error (error, spec, _("'%s' is neither an IP address nor a host name"), q);
+      set_error (error, spec, _ ("'%s' is neither an IP address nor a host name"), q);
       return FALSE;
     }
 
@@ -501,7 +501,7 @@ sh_subnet_parse_resolve (const char *spec, GArray *out, GError **error)
   rc = getaddrinfo (p.addr, NULL, &hints, &res);
   if (rc != 0)
     {
-      set_error (error, spec, _("cannot resolve '%s': %s"), q, gai_strerror (rc));
+      set_error (error, spec, _ ("cannot resolve '%s': %s"), q, gai_strerror (rc));
       return FALSE;
     }
 
@@ -533,7 +533,7 @@ sh_subnet_parse_resolve (const char *spec, GArray *out, GError **error)
 
   if (found->len == 0)
     {
-      set_error (error, spec, _("'%s' has no IPv4 or IPv6 address"), q);
+      set_error (error, spec, _ ("'%s' has no IPv4 or IPv6 address"), q);
       return FALSE;
     }
   g_array_append_vals (out, found->data, found->len);

@@ -52,8 +52,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     {
       isolated = unshare (CLONE_NEWNET) == 0;
       if (!isolated)
-        fprintf (stderr, "fuzz-session: cannot enter a private network namespace (%s); "
-                         "run as root. Nothing fuzzed.\n", g_strerror (errno));
+        fprintf (stderr,
+                 "fuzz-session: cannot enter a private network namespace (%s); "
+                 "run as root. Nothing fuzzed.\n",
+                 g_strerror (errno));
       sh_log_init ("fuzz-session", -1, FALSE);
     }
   if (!isolated || size > 512 * 1024)

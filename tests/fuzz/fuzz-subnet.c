@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 static gboolean
 same_subnet (const ShSubnet *a, const ShSubnet *b)
 {
-  return a->family == b->family && memcmp (a->addr, b->addr, sizeof a->addr) == 0 &&
-         a->prefix == b->prefix && a->port_lo == b->port_lo && a->port_hi == b->port_hi;
+  return a->family == b->family && memcmp (a->addr, b->addr, sizeof a->addr) == 0
+         && a->prefix == b->prefix && a->port_lo == b->port_lo && a->port_hi == b->port_hi;
 }
 
 static void

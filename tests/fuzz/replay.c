@@ -5,8 +5,8 @@
  * regular file directly inside each directory argument. That turns the
  * checked-in corpus (and any crash file found later) into a plain unit test
  * that runs with any compiler. A failing input abort()s inside the harness;
- * an unreadable path is reported on stderr but does not fail the run, so a
- * harness whose corpus folder is not there yet still builds and passes. */
+ * an unreadable path is reported on stderr, and a run that replayed nothing
+ * fails. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,5 +92,6 @@ main (int argc, char **argv)
         ok = run_file (argv[i], &count) && ok;
     }
   printf ("replayed %u inputs%s\n", count, ok ? "" : " (some paths could not be read)");
-  return 0;
+  /* A replay of nothing proves nothing: a missing corpus is a failure. */
+  return count > 0 ? 0 : 1;
 }

@@ -115,7 +115,7 @@ offset_of (const char *haystack, const char *needle)
   const char *p = strstr (haystack, needle);
 
   g_assert_nonnull (p);
-  return (gsize)(p - haystack);
+  return (gsize) (p - haystack);
 }
 
 static void
@@ -511,10 +511,10 @@ test_sweep (void)
   dead = dead_pid ();
   g_assert_cmpint (kill (dead, 0), ==, -1);
 
-  live_name = g_strdup_printf ("table inet shuttle-%d\n", (int)live);
-  dead_name = g_strdup_printf ("table inet shuttle-%d\n", (int)dead);
+  live_name = g_strdup_printf ("table inet shuttle-%d\n", (int) live);
+  dead_name = g_strdup_printf ("table inet shuttle-%d\n", (int) dead);
   /* This test program is alive but is not a shuttle: its table is stale. */
-  self_name = g_strdup_printf ("table inet shuttle-%d\n", (int)getpid ());
+  self_name = g_strdup_printf ("table inet shuttle-%d\n", (int) getpid ());
 
   script = g_strdup_printf ("add table inet shuttle-%d\n"
                             "add table inet shuttle-%d\n"
@@ -523,7 +523,7 @@ test_sweep (void)
                             "add table inet shuttle-named\n"
                             "add table inet shuttle-0%d\n"
                             "add table ip shuttle-%d\n",
-                            (int)live, (int)dead, (int)getpid (), (int)dead, (int)dead);
+                            (int) live, (int) dead, (int) getpid (), (int) dead, (int) dead);
   out = nft (script);
 
   g_assert_cmpint (sh_firewall_sweep (&error), ==, 2);
@@ -576,7 +576,7 @@ ip_route (const char *const *argv)
   g_autoptr (GError) error = NULL;
   int status;
 
-  if (!g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
                      &status, &error))
     {
       g_test_message ("%s: %s", argv[0], error->message);
@@ -596,7 +596,7 @@ listen_on (int family, guint16 *port)
   g_assert_cmpint (fd, >=, 0);
   if (family == AF_INET)
     {
-      struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+      struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
       sin->sin_family = AF_INET;
       sin->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
       sin->sin_port = htons (*port);
@@ -604,18 +604,18 @@ listen_on (int family, guint16 *port)
     }
   else
     {
-      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
       g_assert_cmpint (setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one), ==, 0);
       sin6->sin6_family = AF_INET6;
       sin6->sin6_addr = in6addr_loopback;
       sin6->sin6_port = htons (*port);
       len = sizeof *sin6;
     }
-  g_assert_cmpint (bind (fd, (struct sockaddr *)&ss, len), ==, 0);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &ss, len), ==, 0);
   g_assert_cmpint (listen (fd, 16), ==, 0);
-  g_assert_cmpint (getsockname (fd, (struct sockaddr *)&ss, &len), ==, 0);
-  *port = ntohs (family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                   : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &ss, &len), ==, 0);
+  *port = ntohs (family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
+                                   : ((struct sockaddr_in6 *) &ss)->sin6_port);
   return fd;
 }
 
@@ -637,7 +637,7 @@ try_connect (const char *addr, guint16 port, guint32 mark, int timeout_ms, gbool
     g_assert_cmpint (setsockopt (fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark), ==, 0);
   if (family == AF_INET)
     {
-      struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+      struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
       sin->sin_family = AF_INET;
       g_assert_cmpint (inet_pton (AF_INET, addr, &sin->sin_addr), ==, 1);
       sin->sin_port = htons (port);
@@ -645,7 +645,7 @@ try_connect (const char *addr, guint16 port, guint32 mark, int timeout_ms, gbool
     }
   else
     {
-      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
       sin6->sin6_family = AF_INET6;
       g_assert_cmpint (inet_pton (AF_INET6, addr, &sin6->sin6_addr), ==, 1);
       sin6->sin6_port = htons (port);
@@ -653,7 +653,7 @@ try_connect (const char *addr, guint16 port, guint32 mark, int timeout_ms, gbool
     }
 
   *connected = FALSE;
-  if (connect (fd, (struct sockaddr *)&ss, len) == 0)
+  if (connect (fd, (struct sockaddr *) &ss, len) == 0)
     {
       *connected = TRUE;
       return fd;
@@ -695,7 +695,7 @@ assert_redirected (int listener, const char *addr, guint16 port)
 
   if (strchr (addr, ':') == NULL)
     {
-      struct sockaddr_in *sin = (struct sockaddr_in *)&orig;
+      struct sockaddr_in *sin = (struct sockaddr_in *) &orig;
       g_assert_cmpint (getsockopt (server, SOL_IP, TEST_SO_ORIGINAL_DST, sin, &len), ==, 0);
       g_assert_cmpint (sin->sin_family, ==, AF_INET);
       inet_ntop (AF_INET, &sin->sin_addr, text, sizeof text);
@@ -703,7 +703,7 @@ assert_redirected (int listener, const char *addr, guint16 port)
     }
   else
     {
-      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&orig;
+      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &orig;
       g_assert_cmpint (getsockopt (server, SOL_IPV6, TEST_IP6T_SO_ORIGINAL_DST, sin6, &len), ==, 0);
       g_assert_cmpint (sin6->sin6_family, ==, AF_INET6);
       inet_ntop (AF_INET6, &sin6->sin6_addr, text, sizeof text);

@@ -111,8 +111,8 @@ test_clear_twice (void)
 {
   ShOptions o;
 
-  g_assert_true (parse (&o, NULL, "-r", "a@b:22", "-l", "127.0.0.1:1", "-D", "10/8", "-x",
-                        "10.1/16", NULL));
+  g_assert_true (
+      parse (&o, NULL, "-r", "a@b:22", "-l", "127.0.0.1:1", "-D", "10/8", "-x", "10.1/16", NULL));
   sh_options_clear (&o);
   g_assert_null (o.remote);
   g_assert_null (o.subnets);
@@ -178,15 +178,14 @@ test_bad_subnets (void)
 {
   assert_parse_fails ("invalid subnet '10.0.0.300/8': '10.0.0.300' is not an IPv4 address",
                       "10.0.0.300/8");
-  assert_parse_fails ("invalid subnet '10.0.0.0/33': '33' is not a prefix length (0..32)",
-                      "10/8", "10.0.0.0/33");
+  assert_parse_fails ("invalid subnet '10.0.0.0/33': '33' is not a prefix length (0..32)", "10/8",
+                      "10.0.0.0/33");
   assert_parse_fails ("invalid subnet 'fd00::/129': '129' is not a prefix length (0..128)",
                       "fd00::/129");
   assert_parse_fails ("invalid subnet '1.2.3.4:0': port '0' is out of range (1..65535)",
                       "1.2.3.4:0");
   assert_parse_fails ("invalid subnet ':70000': missing address", ":70000");
-  assert_parse_fails ("invalid subnet '1.2.3.4:5-3': port range '5-3' is reversed",
-                      "1.2.3.4:5-3");
+  assert_parse_fails ("invalid subnet '1.2.3.4:5-3': port range '5-3' is reversed", "1.2.3.4:5-3");
   assert_parse_fails ("invalid subnet '': empty", "");
   assert_parse_fails ("invalid subnet '-': '-' is neither an IP address nor a host name", "-");
   assert_parse_fails ("invalid subnet 'g@r/bage': 'g@r' is neither an IP address nor a host name",
@@ -230,8 +229,7 @@ test_missing_arguments (void)
   assert_parse_fails ("option '-e' needs an argument", "10/8", "-e");
   assert_parse_fails ("option '--server-cmd' needs an argument", "10/8", "--server-cmd");
   assert_parse_fails ("option '--pidfile' needs an argument", "10/8", "--pidfile");
-  assert_parse_fails ("option '--connect-timeout' needs an argument", "10/8",
-                      "--connect-timeout");
+  assert_parse_fails ("option '--connect-timeout' needs an argument", "10/8", "--connect-timeout");
   assert_parse_fails ("option '--daemon' takes no argument", "10/8", "--daemon=yes");
   assert_parse_fails ("option '--server-cmd' needs a non-empty value", "10/8", "--server-cmd=");
   assert_parse_fails ("option '--pidfile' needs a non-empty value", "10/8", "--pidfile=");
@@ -281,10 +279,8 @@ static void
 test_remote_option_forms (void)
 {
   const char *const forms[][3] = {
-    { "-r", "alice@gw:2222", NULL },
-    { "-ralice@gw:2222", NULL, NULL },
-    { "--remote", "alice@gw:2222", NULL },
-    { "--remote=alice@gw:2222", NULL, NULL },
+    { "-r", "alice@gw:2222", NULL },       { "-ralice@gw:2222", NULL, NULL },
+    { "--remote", "alice@gw:2222", NULL }, { "--remote=alice@gw:2222", NULL, NULL },
     { "-vralice@gw:2222", NULL, NULL },
   };
   gsize i;
@@ -321,22 +317,20 @@ static void
 test_remote_bad (void)
 {
   assert_parse_fails ("invalid port '0' in '--remote gw:0'", "-r", "gw:0", "10/8");
-  assert_parse_fails ("invalid port '70000' in '--remote alice@gw:70000'", "-r",
-                      "alice@gw:70000", "10/8");
+  assert_parse_fails ("invalid port '70000' in '--remote alice@gw:70000'", "-r", "alice@gw:70000",
+                      "10/8");
   assert_parse_fails ("invalid port 'ssh' in '--remote gw:ssh'", "-r", "gw:ssh", "10/8");
   assert_parse_fails ("invalid port '' in '--remote gw:'", "-r", "gw:", "10/8");
   assert_parse_fails ("invalid port '-1' in '--remote [::1]:-1'", "-r", "[::1]:-1", "10/8");
   assert_parse_fails ("invalid port '99999' in '--remote u@[fd00::1]:99999'", "-r",
                       "u@[fd00::1]:99999", "10/8");
   assert_parse_fails ("invalid remote '': empty", "--remote=", "10/8");
-  assert_parse_fails ("invalid remote '@gw': empty user name before '@'", "--remote=@gw",
-                      "10/8");
+  assert_parse_fails ("invalid remote '@gw': empty user name before '@'", "--remote=@gw", "10/8");
   assert_parse_fails ("invalid remote 'alice@': missing host", "-r", "alice@", "10/8");
   assert_parse_fails ("invalid remote 'alice@:22': missing host", "-r", "alice@:22", "10/8");
   assert_parse_fails ("invalid remote '[::1': missing ']'", "-r", "[::1", "10/8");
   assert_parse_fails ("invalid remote '[]:22': missing host", "-r", "[]:22", "10/8");
-  assert_parse_fails ("invalid remote '[::1]x': unexpected text after ']'", "-r", "[::1]x",
-                      "10/8");
+  assert_parse_fails ("invalid remote '[::1]x': unexpected text after ']'", "-r", "[::1]x", "10/8");
   assert_parse_fails ("invalid remote 'gw]': stray bracket in host", "-r", "gw]", "10/8");
   assert_parse_fails ("invalid remote '-oProxyCommand=x': user and host must not start with '-'",
                       "--remote=-oProxyCommand=x", "10/8");
@@ -357,12 +351,9 @@ test_listen (void)
     const char *addr;
     guint port;
   } cases[] = {
-    { "1234", NULL, 1234 },
-    { "0", NULL, 0 },
-    { "65535", NULL, 65535 },
-    { "127.0.0.1:1234", "127.0.0.1", 1234 },
-    { "0.0.0.0:0", "0.0.0.0", 0 },
-    { "[::1]:2222", "::1", 2222 },
+    { "1234", NULL, 1234 },        { "0", NULL, 0 },
+    { "65535", NULL, 65535 },      { "127.0.0.1:1234", "127.0.0.1", 1234 },
+    { "0.0.0.0:0", "0.0.0.0", 0 }, { "[::1]:2222", "::1", 2222 },
     { "[::]:0", "::", 0 },
   };
   gsize i;
@@ -387,8 +378,8 @@ test_listen (void)
     }
 
   assert_parse_fails ("invalid port '70000' in '--listen 70000'", "--listen", "70000", "10/8");
-  assert_parse_fails ("invalid port '65536' in '--listen 127.0.0.1:65536'", "-l",
-                      "127.0.0.1:65536", "10/8");
+  assert_parse_fails ("invalid port '65536' in '--listen 127.0.0.1:65536'", "-l", "127.0.0.1:65536",
+                      "10/8");
   assert_parse_fails ("invalid port 'x' in '--listen [::1]:x'", "-l", "[::1]:x", "10/8");
   assert_parse_fails ("invalid port '' in '--listen 127.0.0.1:'", "-l", "127.0.0.1:", "10/8");
   assert_parse_fails ("invalid port '' in '--listen '", "--listen=", "10/8");
@@ -503,8 +494,8 @@ test_connect_timeout (void)
   g_assert_cmpuint (o.connect_timeout_ms, ==, 30000);
   sh_options_clear (&o);
 
-  assert_parse_fails ("invalid connect timeout '0': must be 1 to 600 seconds",
-                      "--connect-timeout", "0", "10/8");
+  assert_parse_fails ("invalid connect timeout '0': must be 1 to 600 seconds", "--connect-timeout",
+                      "0", "10/8");
   assert_parse_fails ("invalid connect timeout '601': must be 1 to 600 seconds",
                       "--connect-timeout", "601", "10/8");
   assert_parse_fails ("invalid connect timeout '4294967297': must be 1 to 600 seconds",
@@ -539,14 +530,13 @@ test_exclude (void)
 static void
 test_exclude_from (void)
 {
-  g_autofree char *path = write_file ("excludes",
-                                      "# office networks\n"
-                                      "10.1.0.0/16\n"
-                                      "\n"
-                                      "   192.168.7.0/24   \r\n"
-                                      "\t# indented comment\n"
-                                      "[fd00::]/8:22  # trailing comment\n"
-                                      "172.16/12");
+  g_autofree char *path = write_file ("excludes", "# office networks\n"
+                                                  "10.1.0.0/16\n"
+                                                  "\n"
+                                                  "   192.168.7.0/24   \r\n"
+                                                  "\t# indented comment\n"
+                                                  "[fd00::]/8:22  # trailing comment\n"
+                                                  "172.16/12");
   g_autofree char *bad = write_file ("excludes-bad", "10.1.0.0/16\n\n10.2.0.0/99\n");
   g_autofree char *missing = g_build_filename (tmpdir, "no-such-file", NULL);
   g_autofree char *expected = NULL;
@@ -572,8 +562,7 @@ test_exclude_from (void)
   assert_parse_fails (expected, "--exclude-from", bad, "0/0");
   g_clear_pointer (&expected, g_free);
 
-  expected = g_strdup_printf ("cannot read exclude file '%s': No such file or directory",
-                              missing);
+  expected = g_strdup_printf ("cannot read exclude file '%s': No such file or directory", missing);
   assert_parse_fails (expected, "-X", missing, "0/0");
 }
 
@@ -637,8 +626,7 @@ test_argfile_errors (void)
   assert_parse_fails (expected, self_ref);
   g_clear_pointer (&expected, g_free);
 
-  expected = g_strdup_printf ("cannot read argument file '%s': No such file or directory",
-                              missing);
+  expected = g_strdup_printf ("cannot read argument file '%s': No such file or directory", missing);
   assert_parse_fails (expected, "10/8", missing_ref);
   g_clear_pointer (&expected, g_free);
 
@@ -649,27 +637,75 @@ test_argfile_errors (void)
 }
 
 static void
-test_argfile_depth_ok (void)
+test_argfile_limits (void)
 {
-  /* Eight levels of nesting are allowed: file 0 refers to file 1 ... */
-  g_autofree char *first_ref = NULL;
+  g_autoptr (GString) many = g_string_new (NULL);
+  g_autofree char *many_path = NULL;
+  g_autofree char *many_ref = NULL;
+  g_autofree char *huge_path = g_build_filename (tmpdir, "huge.args", NULL);
+  g_autofree char *huge_ref = g_strconcat ("@", huge_path, NULL);
+  g_autofree char *huge = g_strnfill (1024 * 1024 + 1, '#');
+  g_autofree char *expected = NULL;
   ShOptions o;
+  int i;
+
+  /* Up to 65536 arguments in all ... */
+  for (i = 0; i < 65535; i++)
+    g_string_append (many, "-v\n");
+  many_path = write_file ("many.args", many->str);
+  many_ref = g_strconcat ("@", many_path, NULL);
+  g_assert_true (parse (&o, NULL, many_ref, "10/8", NULL));
+  g_assert_cmpint (o.verbose, ==, 65535);
+  sh_options_clear (&o);
+
+  /* ... and not one more. */
+  assert_parse_fails ("more than 65536 arguments after reading argument files", many_ref, "10/8",
+                      "-v");
+
+  g_assert_true (g_file_set_contents (huge_path, huge, -1, NULL));
+  expected = g_strdup_printf ("argument file '%s' is larger than 1048576 bytes", huge_path);
+  assert_parse_fails (expected, huge_ref, "10/8");
+}
+
+/* Writes a chain of @n argument files, each with "-v" and a reference to
+ * the next; the last names a subnet. Returns "@first". */
+static char *
+write_chain (const char *prefix, int n)
+{
+  g_autofree char *first_ref = NULL;
   int level;
 
-  for (level = 7; level >= 0; level--)
+  for (level = n - 1; level >= 0; level--)
     {
-      g_autofree char *name = g_strdup_printf ("level%d.args", level);
-      g_autofree char *next = g_strdup_printf ("%s/level%d.args", tmpdir, level + 1);
-      g_autofree char *text = level == 7 ? g_strdup ("10/8\n") : g_strdup_printf ("-v\n@%s\n", next);
+      g_autofree char *name = g_strdup_printf ("%s%d.args", prefix, level);
+      g_autofree char *next = g_strdup_printf ("%s/%s%d.args", tmpdir, prefix, level + 1);
+      g_autofree char *text
+          = level == n - 1 ? g_strdup ("10/8\n") : g_strdup_printf ("-v\n@%s\n", next);
       g_autofree char *path = write_file (name, text);
 
       if (level == 0)
         first_ref = g_strconcat ("@", path, NULL);
     }
-  g_assert_true (parse (&o, NULL, first_ref, NULL));
+  return g_steal_pointer (&first_ref);
+}
+
+static void
+test_argfile_depth (void)
+{
+  g_autofree char *eight = write_chain ("ok", 8);
+  g_autofree char *nine = write_chain ("deep", 9);
+  g_autofree char *expected = NULL;
+  ShOptions o;
+
+  /* Eight files deep is allowed ... */
+  g_assert_true (parse (&o, NULL, eight, NULL));
   g_assert_cmpint (o.verbose, ==, 7);
   g_assert_cmpuint (o.subnets->len, ==, 1);
   sh_options_clear (&o);
+
+  /* ... the ninth is refused, and named. */
+  expected = g_strdup_printf ("argument file '@%s/deep8.args' nested more than 8 deep", tmpdir);
+  assert_parse_fails (expected, nine);
 }
 
 static void
@@ -790,7 +826,8 @@ main (int argc, char **argv)
   g_test_add_func ("/options/exclude-from", test_exclude_from);
   g_test_add_func ("/options/argfile/expand", test_argfile);
   g_test_add_func ("/options/argfile/errors", test_argfile_errors);
-  g_test_add_func ("/options/argfile/depth-ok", test_argfile_depth_ok);
+  g_test_add_func ("/options/argfile/limits", test_argfile_limits);
+  g_test_add_func ("/options/argfile/depth", test_argfile_depth);
   g_test_add_func ("/options/help", test_help);
   g_test_add_func ("/options/help-short", test_help_short);
   g_test_add_func ("/options/version", test_version);

@@ -40,7 +40,8 @@ tcp_pair (int *app)
   guint16 port;
   int l = tcp_listener (&port);
   *app = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (port),
+  struct sockaddr_in sa = { .sin_family = AF_INET,
+                            .sin_port = htons (port),
                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
   g_assert_cmpint (connect (*app, (struct sockaddr *) &sa, sizeof sa), ==, 0);
   int fd = accept (l, NULL, NULL);
@@ -259,7 +260,10 @@ receiver_thread (gpointer data)
 static void
 test_echo_parallel (void)
 {
-  enum { N = 8 };
+  enum
+  {
+    N = 8
+  };
   Pair p;
   pair_init (&p, 256 * 1024);
   Echo e = { .conns = N };
@@ -389,7 +393,10 @@ typedef struct
 static gsize
 hello_bytes (guint8 *out)
 {
-  ShHello h = { .version_min = 1, .version_max = 1, .channel_window = 4096, .max_channels = 2,
+  ShHello h = { .version_min = 1,
+                .version_max = 1,
+                .channel_window = 4096,
+                .max_channels = 2,
                 .connect_timeout_ms = 100 };
   return sh_frame_put_hello (out, &h);
 }
