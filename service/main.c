@@ -36,7 +36,7 @@ main (int argc, char **argv)
 
   if (!sh_options_parse (&opts, args->len - 1, (char **) args->pdata, &error))
     {
-      fprintf (stderr, "shuttle: %s\nTry 'shuttle --help' for more information.\n", error->message);
+      fprintf (stderr, "shuttle: %s\n", error->message);
       return 2;
     }
 

@@ -1,0 +1,770 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""netlab: a throw-away "remote site" in network namespaces.
+
+Used by the end-to-end tests, run-demo.sh and the benchmarks.  Three
+namespaces per lab, all named after a short prefix:
+
+  PREFIX-client                PREFIX-gw                      PREFIX-lan
+  c0 10.231.1.2/24  <-------> g0 10.231.1.1/24   (sshd :22)
+     fd31:1::2/64                fd31:1::1/64
+  sink (dead veth)             g1 10.231.2.1/24  <-------->  l0 10.231.2.10/24
+    10.231.2.0/24                 fd31:2::1/64                  10.231.2.11/24
+    fd31:2::/64                gsink (dead veth)                fd31:2::10/64
+    10.231.3.0/24                 10.231.3.0/24 (silent)        fd31:2::11/64
+    10.231.4.0/24              unreachable 10.231.4.0/24     HTTP :8080, sha :9000,
+                                                              echo :7, nothing on :9
+                                                              (other ports are free
+                                                              for callers' servers)
+
+Why it looks like this:
+  * The client has a *route* to the LAN, but into a veth whose peer is down,
+    so packets vanish.  A route is needed because connect() fails with
+    ENETUNREACH before netfilter sees the packet when there is none; the dead
+    link makes sure nothing gets through except via a tunnel.
+  * The gw does not forward (ip_forward=0, IPv6 forwarding=0): the only way
+    from client to LAN is a process on the gw (sshd's session) that connects
+    on the client's behalf.
+  * 10.231.3.0/24 is routed by the gw into its own dead veth: connects there
+    time out (SYNs vanish).  10.231.4.0/24 is an `unreachable` route: connects
+    fail at once with EHOSTUNREACH.  Both are routed into the client's sink too.
+  * Veths are created inside the namespaces; the root namespace's firewall,
+    routes and sysctls are never touched.
+
+All state (keys, configs, logs, PIDs, served files) lives in
+/tmp/shuttle-lab-PREFIX/, so another process can tear the lab down:
+
+  netlab.py up PREFIX [--shell] [--big-mib N]   build it, print a summary
+  netlab.py down PREFIX                         kill what it started, delete it
+  netlab.py status PREFIX                       print the saved summary
+
+As a module:  with netlab.Lab('sht3a') as lab: lab.run(lab.ns_client, [...])
+"""
+import ctypes
+import hashlib
+import http.server
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+
+PY = '/usr/bin/python3'
+HERE = os.path.abspath(__file__)
+
+# Addresses (fixed: every lab uses the same ones, in its own namespaces).
+CLIENT4, CLIENT6 = '10.231.1.2', 'fd31:1::2'
+GW4, GW6 = '10.231.1.1', 'fd31:1::1'
+GW_LAN4, GW_LAN6 = '10.231.2.1', 'fd31:2::1'
+LAN4, LAN6 = '10.231.2.10', 'fd31:2::10'
+LAN4_B, LAN6_B = '10.231.2.11', 'fd31:2::11'   # second host, for -x tests
+LAN_NET4, LAN_NET6 = '10.231.2.0/24', 'fd31:2::/64'
+SILENT_NET4, SILENT_NET6 = '10.231.3.0/24', 'fd31:3::/64'   # gw: dead veth
+SILENT4, SILENT6 = '10.231.3.5', 'fd31:3::5'
+UNREACH_NET4, UNREACH_NET6 = '10.231.4.0/24', 'fd31:4::/64'  # gw: unreachable
+UNREACH4, UNREACH6 = '10.231.4.5', 'fd31:4::5'
+
+HTTP_PORT, SHA_PORT, ECHO_PORT, CLOSED_PORT = 8080, 9000, 7, 9
+INDEX_HTML = ('<!doctype html>\n<title>Remote LAN</title>\n'
+              '<h1>Hello from the remote LAN (10.231.2.10)</h1>\n'
+              '<p>If you can read this from the client namespace, the tunnel works:\n'
+              'the client has no other path to this host.</p>\n')
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def state_dir(prefix):
+    return '/tmp/shuttle-lab-%s' % prefix
+
+
+def log(msg):
+    sys.stderr.write('netlab: %s\n' % msg)
+    sys.stderr.flush()
+
+
+# ------------------------------------------------------------ data patterns
+def pattern_chunks(n, seed):
+    """Deterministic pseudo-random bytes for the sha service's DOWN command.
+
+    Generated in fixed 64 KiB chunks from random.Random(seed) so that server
+    and verifier produce the same stream whatever their read sizes."""
+    rng = random.Random(seed)
+    while n > 0:
+        k = min(n, 65536)
+        yield rng.randbytes(k)
+        n -= k
+
+
+def pattern_sha256(n, seed):
+    h = hashlib.sha256()
+    for c in pattern_chunks(n, seed):
+        h.update(c)
+    return h.hexdigest()
+
+
+# -------------------------------------------------------------- processes
+def _cmdline(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return f.read().replace(b'\0', b' ').decode(errors='replace').strip()
+    except OSError:
+        return None
+
+
+def _alive(pid):
+    """True if pid runs and is not a zombie."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError):
+        return False
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def kill_pid(pid, sig=signal.SIGTERM, wait=3.0):
+    """Signal one PID, wait for it to die, SIGKILL it if it does not."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for _ in range(40):
+        _reap(pid)
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+
+
+def children(pid):
+    """Direct children of pid (scans /proc)."""
+    out = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % d) as f:
+                if int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
+                    out.append(int(d))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def ns_exists(ns):
+    return os.path.exists('/run/netns/' + ns)
+
+
+def ns_pids(ns):
+    if not ns_exists(ns):
+        return []
+    r = subprocess.run(['ip', 'netns', 'pids', ns], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    return [int(x) for x in r.stdout.split()] if r.returncode == 0 else []
+
+
+# -------------------------------------------------------------------- Lab
+class LabError(RuntimeError):
+    pass
+
+
+class Lab:
+    """One lab.  Lab(prefix).up() builds it; teardown() removes it.
+
+    Usable as a context manager (up on enter, teardown on exit)."""
+
+    def __init__(self, prefix, big_mib=32):
+        if not re.fullmatch(r'[a-z][a-z0-9]{0,9}', prefix):
+            raise ValueError('lab prefix must be [a-z][a-z0-9]{0,9}: %r' % prefix)
+        self.prefix = prefix
+        self.big_mib = big_mib
+        self.ns_client = prefix + '-client'
+        self.ns_gw = prefix + '-gw'
+        self.ns_lan = prefix + '-lan'
+        self.namespaces = [self.ns_client, self.ns_gw, self.ns_lan]
+        self.dir = state_dir(prefix)
+        self.keys = os.path.join(self.dir, 'keys')
+        self.logs = os.path.join(self.dir, 'logs')
+        self.www = os.path.join(self.dir, 'www')
+        self.pidfile = os.path.join(self.dir, 'pids.json')
+        self.ssh_config = os.path.join(self.dir, 'ssh_config')
+        self.sshd_config = os.path.join(self.dir, 'sshd_config')
+        self.known_hosts = os.path.join(self.dir, 'known_hosts')
+        self.client_key = os.path.join(self.keys, 'id_ed25519')
+        self.host_key = os.path.join(self.keys, 'ssh_host_ed25519_key')
+        self.ssh_cmd = 'ssh -F %s' % self.ssh_config
+        self.ssh_argv = ['ssh', '-F', self.ssh_config]
+        self.remote = 'root@%s' % GW4
+        self.remote6 = 'root@%s' % GW6
+        self.big_name = 'random-%dM.bin' % big_mib
+        self.big_sha256 = None
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------- helpers
+    def _ns_check(self, ns):
+        if ns not in self.namespaces:
+            raise ValueError('not a namespace of this lab: %r' % ns)
+
+    def run(self, ns, argv, check=False, timeout=60, input=None, capture=True, **kw):
+        """Run argv to completion inside namespace ns (None: root namespace).
+
+        Returns the CompletedProcess (text mode unless text=False is given)."""
+        if ns is not None:
+            self._ns_check(ns)
+            argv = ['ip', 'netns', 'exec', ns] + list(argv)
+        kw.setdefault('text', True)
+        if capture:
+            kw.setdefault('stdout', subprocess.PIPE)
+            kw.setdefault('stderr', subprocess.PIPE)
+        r = subprocess.run(argv, timeout=timeout, input=input, **kw)
+        if check and r.returncode != 0:
+            raise LabError('command failed (%d): %s\n%s%s' % (
+                r.returncode, ' '.join(argv), r.stdout or '', r.stderr or ''))
+        return r
+
+    def _ip(self, ns, *args):
+        return self.run(None, ['ip', '-n', ns] + list(args), check=True)
+
+    def _load_pids(self):
+        try:
+            with open(self.pidfile) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return []
+
+    def _save_pids(self, ents):
+        tmp = self.pidfile + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(ents, f, indent=1)
+        os.rename(tmp, self.pidfile)
+
+    def spawn(self, ns, argv, label=None, stdout=None, stderr=None, **kw):
+        """Start a long-running process in ns and remember its PID on disk.
+
+        stdout/stderr default to a log file logs/<label>.log.  The process gets
+        its own session so that signals to our terminal do not reach it.
+        Returns the Popen (pid == the process in the namespace, since
+        `ip netns exec` execs the command)."""
+        self._ns_check(ns)
+        label = label or os.path.basename(argv[0])
+        full = ['ip', 'netns', 'exec', ns] + list(argv)
+        logf = None
+        if stdout is None or stderr is None:
+            logf = open(os.path.join(self.logs, label + '.log'), 'ab')
+            logf.write(('\n==== %s %s\n' % (time.strftime('%F %T'), ' '.join(full))).encode())
+            logf.flush()
+        kw.setdefault('stdin', subprocess.DEVNULL)
+        kw.setdefault('start_new_session', True)
+        p = subprocess.Popen(full, stdout=stdout if stdout is not None else logf,
+                             stderr=stderr if stderr is not None else logf, **kw)
+        if logf:
+            logf.close()
+        with self._lock:
+            ents = self._load_pids()
+            # the cmdline guards against killing a recycled PID at teardown
+            ents.append({'pid': p.pid, 'label': label, 'ns': ns, 'cmd': ' '.join(argv)})
+            self._save_pids(ents)
+        return p
+
+    def pids(self, label):
+        """PIDs of the still running processes spawned under label."""
+        return [e['pid'] for e in self._load_pids()
+                if e.get('label') == label and _alive(e['pid'])]
+
+    def socket(self, ns, family=socket.AF_INET, type=socket.SOCK_STREAM):
+        """A socket that lives in namespace ns.
+
+        A socket belongs to the network namespace of the thread that created
+        it, and setns(CLONE_NEWNET) only moves the calling thread, so a short
+        helper thread enters ns and creates it; the socket can then be used
+        from any thread, with no subprocess per connection."""
+        self._ns_check(ns)
+        box = {}
+
+        def make():
+            try:
+                fd = os.open('/run/netns/' + ns, os.O_RDONLY)
+                try:
+                    if _libc.setns(fd, CLONE_NEWNET) != 0:
+                        e = ctypes.get_errno()
+                        raise OSError(e, 'setns(%s): %s' % (ns, os.strerror(e)))
+                finally:
+                    os.close(fd)
+                box['s'] = socket.socket(family, type)
+            except BaseException as e:  # re-raised in the caller's thread
+                box['e'] = e
+        t = threading.Thread(target=make)
+        t.start()
+        t.join()
+        if 'e' in box:
+            raise box['e']
+        return box['s']
+
+    def connect(self, ns, host, port, timeout=5.0):
+        """A TCP socket in ns connected to (host, port); raises OSError."""
+        fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+        s = self.socket(ns, fam)
+        s.settimeout(timeout)
+        try:
+            s.connect((host, port))
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    def nft_tables(self, ns):
+        """['inet shuttle-123', ...]: the nftables tables in ns."""
+        r = self.run(ns, ['nft', 'list', 'tables'], timeout=10)
+        if r.returncode != 0:
+            raise LabError('nft list tables in %s: %s' % (ns, r.stderr.strip()))
+        return [ln.strip()[len('table '):] for ln in r.stdout.splitlines()
+                if ln.strip().startswith('table ')]
+
+    def summary(self):
+        return {
+            'prefix': self.prefix, 'state_dir': self.dir,
+            'ns_client': self.ns_client, 'ns_gw': self.ns_gw, 'ns_lan': self.ns_lan,
+            'ssh_cmd': self.ssh_cmd, 'ssh_config': self.ssh_config,
+            'remote': self.remote, 'remote6': self.remote6,
+            'client4': CLIENT4, 'client6': CLIENT6, 'gw4': GW4, 'gw6': GW6,
+            'lan4': LAN4, 'lan6': LAN6, 'lan4_b': LAN4_B, 'lan6_b': LAN6_B,
+            'lan_net4': LAN_NET4, 'lan_net6': LAN_NET6,
+            'silent4': SILENT4, 'unreach4': UNREACH4,
+            'http_port': HTTP_PORT, 'sha_port': SHA_PORT, 'echo_port': ECHO_PORT,
+            'closed_port': CLOSED_PORT,
+            'url4': 'http://%s:%d/' % (LAN4, HTTP_PORT),
+            'url6': 'http://[%s]:%d/' % (LAN6, HTTP_PORT),
+            'big_name': self.big_name, 'big_sha256': self.big_sha256,
+        }
+
+    # ---------------------------------------------------------- build
+    def up(self):
+        if os.path.exists(self.dir) or any(ns_exists(n) for n in self.namespaces):
+            log('leftovers of lab %r found (aborted run?), removing them first' % self.prefix)
+            self.teardown()
+        try:
+            self._build()
+        except BaseException:
+            self.teardown()
+            raise
+        return self
+
+    def _build(self):
+        for d in (self.dir, self.keys, self.logs, self.www):
+            os.makedirs(d, mode=0o755, exist_ok=True)
+        # who built it: lets a test runner tell its own lab from a dead run's
+        with open(os.path.join(self.dir, 'owner'), 'w') as f:
+            f.write('%d\n' % os.getpid())
+        self._save_pids([])
+        self._write_files()
+        self._make_net()
+        self._start_servers()
+        self._verify()
+        with open(os.path.join(self.dir, 'summary.json'), 'w') as f:
+            json.dump(self.summary(), f, indent=1)
+
+    def _write_files(self):
+        for key, comment in ((self.host_key, 'shuttle-lab-hostkey'),
+                             (self.client_key, 'shuttle-lab-client')):
+            self.run(None, ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment,
+                            '-f', key], check=True)
+        shutil.copy(self.client_key + '.pub', os.path.join(self.keys, 'authorized_keys'))
+        # Pin the gw's host key: both of its addresses (port 22 is written
+        # without brackets in known_hosts).
+        with open(self.host_key + '.pub') as f:
+            ktype, kdata = f.read().split()[:2]
+        with open(self.known_hosts, 'w') as f:
+            f.write('%s,%s %s %s\n' % (GW4, GW6, ktype, kdata))
+        with open(self.sshd_config, 'w') as f:
+            f.write(SSHD_CONFIG % dict(gw4=GW4, gw6=GW6, hk=self.host_key, dir=self.dir,
+                                       keys=self.keys))
+        with open(self.ssh_config, 'w') as f:
+            f.write(SSH_CONFIG % dict(key=self.client_key, kh=self.known_hosts))
+        with open(os.path.join(self.www, 'index.html'), 'w') as f:
+            f.write(INDEX_HTML)
+        h = hashlib.sha256()
+        with open(os.path.join(self.www, self.big_name), 'wb') as f:
+            for _ in range(self.big_mib):
+                b = os.urandom(1 << 20)
+                h.update(b)
+                f.write(b)
+        self.big_sha256 = h.hexdigest()
+        # sshd's compiled-in privilege separation directory
+        if not os.path.isdir('/run/sshd'):
+            os.makedirs('/run/sshd', mode=0o755)
+            open(os.path.join(self.dir, 'created_run_sshd'), 'w').close()
+
+    def _make_net(self):
+        c, g, l = self.ns_client, self.ns_gw, self.ns_lan
+        for ns in self.namespaces:
+            self.run(None, ['ip', 'netns', 'add', ns], check=True)
+            # No duplicate address detection: addresses are usable at once
+            # (DAD would leave them "tentative" for ~2 s, failing bind()).
+            for conf in ('all', 'default'):
+                self.run(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.%s.accept_dad=0' % conf],
+                         check=True)
+            self._ip(ns, 'link', 'set', 'lo', 'up')
+        self.run(g, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'], check=True)
+        self.run(g, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0'], check=True)
+        # veth pairs, each end created directly in its namespace
+        self._ip(c, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'g0', 'netns', g)
+        self._ip(g, 'link', 'add', 'g1', 'type', 'veth', 'peer', 'name', 'l0', 'netns', l)
+        for ns, dev, addrs in ((c, 'c0', (CLIENT4 + '/24', CLIENT6 + '/64')),
+                               (g, 'g0', (GW4 + '/24', GW6 + '/64')),
+                               (g, 'g1', (GW_LAN4 + '/24', GW_LAN6 + '/64')),
+                               (l, 'l0', (LAN4 + '/24', LAN6 + '/64',
+                                          LAN4_B + '/24', LAN6_B + '/64'))):
+            for a in addrs:
+                self._ip(ns, 'addr', 'add', a, 'dev', dev, *(('nodad',) if ':' in a else ()))
+            self._ip(ns, 'link', 'set', dev, 'up')
+        # Dead sinks: a veth whose peer stays down drops everything routed to it.
+        for ns, dev in ((c, 'sink'), (g, 'gsink')):
+            self._ip(ns, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', dev + 'p')
+            self._ip(ns, 'link', 'set', dev, 'up')
+        for net in (LAN_NET4, LAN_NET6, SILENT_NET4, SILENT_NET6, UNREACH_NET4, UNREACH_NET6):
+            self._ip(c, 'route', 'add', net, 'dev', 'sink')
+        for net in (SILENT_NET4, SILENT_NET6):
+            self._ip(g, 'route', 'add', net, 'dev', 'gsink')
+        for net in (UNREACH_NET4, UNREACH_NET6):
+            self._ip(g, 'route', 'add', 'unreachable', net)
+        # the LAN knows only its way back to the gw
+        self._ip(l, 'route', 'add', 'default', 'via', GW_LAN4)
+        self._ip(l, '-6', 'route', 'add', 'default', 'via', GW_LAN6)
+
+    def _start_servers(self):
+        self.spawn(self.ns_gw, ['/usr/sbin/sshd', '-D', '-f', self.sshd_config,
+                                '-E', os.path.join(self.logs, 'sshd.log')], label='sshd')
+        self.spawn(self.ns_lan, [PY, HERE, '_serve', self.www], label='lanservers')
+
+    def wait_port(self, ns, host, port, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.connect(ns, host, port, timeout=1.0).close()
+                return True
+            except OSError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.1)
+
+    def _verify(self):
+        for host in (LAN4, LAN6, LAN4_B, LAN6_B):
+            for port in (HTTP_PORT, SHA_PORT, ECHO_PORT):
+                if not self.wait_port(self.ns_gw, host, port):
+                    raise LabError('LAN server %s port %d not reachable from the gw' % (host, port))
+        for host in (GW4, GW6):
+            if not self.wait_port(self.ns_client, host, 22):
+                raise LabError('sshd on %s:22 not reachable from the client' % host)
+        # isolation: nothing from the client reaches the LAN without a tunnel
+        for host in (LAN4, LAN6):
+            try:
+                self.connect(self.ns_client, host, HTTP_PORT, timeout=1.5).close()
+                raise LabError('isolation broken: client reached %s directly' % host)
+            except OSError:
+                pass
+        for remote in (self.remote, self.remote6):
+            r = self.run(self.ns_client, self.ssh_argv + [remote, 'echo', 'lab-ok'], timeout=30)
+            if r.returncode != 0 or r.stdout.strip() != 'lab-ok':
+                raise LabError('ssh %s from the client failed (%d): %s' % (
+                    remote, r.returncode, r.stderr.strip()))
+
+    # ---------------------------------------------------------- teardown
+    def teardown(self):
+        """Kill everything this lab started and delete its namespaces.
+
+        Works from another process (state on disk) and after an aborted run:
+        any process still inside our namespaces was started for the lab."""
+        for ent in reversed(self._load_pids()):
+            pid = ent.get('pid')
+            if isinstance(pid, int) and _cmdline(pid) is not None and \
+                    ent.get('cmd', '') in _cmdline(pid):
+                kill_pid(pid)
+            elif isinstance(pid, int):
+                _reap(pid)
+        for ns in self.namespaces:
+            for pid in ns_pids(ns):
+                kill_pid(pid, wait=2.0)
+            if ns_exists(ns):
+                subprocess.run(['ip', 'netns', 'del', ns], stderr=subprocess.DEVNULL)
+        marker = os.path.join(self.dir, 'created_run_sshd')
+        if os.path.exists(marker):
+            # Remove /run/sshd only if no sshd at all runs now (another lab or
+            # harness may rely on it; leaving the empty directory is harmless).
+            if not any(comm(int(d)) == 'sshd' and _alive(int(d))
+                       for d in os.listdir('/proc') if d.isdigit()):
+                try:
+                    os.rmdir('/run/sshd')
+                except OSError:
+                    pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+        left = [ns for ns in self.namespaces if ns_exists(ns)]
+        if left:
+            raise LabError('namespaces still present after teardown: %s' % left)
+
+    def __enter__(self):
+        return self.up()
+
+    def __exit__(self, *exc):
+        self.teardown()
+        return False
+
+
+SSHD_CONFIG = """\
+# sshd for a shuttle test lab (gw namespace) -- not the system's sshd
+Port 22
+AddressFamily any
+ListenAddress %(gw4)s
+ListenAddress %(gw6)s
+HostKey %(hk)s
+PidFile %(dir)s/sshd.pid
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+AuthorizedKeysFile %(keys)s/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+AllowTcpForwarding yes
+MaxSessions 100
+MaxStartups 100:30:200
+LogLevel VERBOSE
+"""
+
+SSH_CONFIG = """\
+# ssh client config for a shuttle test lab: use with ssh -F
+Host *
+  User root
+  IdentityFile %(key)s
+  IdentitiesOnly yes
+  UserKnownHostsFile %(kh)s
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  UpdateHostKeys no
+  CheckHostIP no
+  BatchMode yes
+  ControlMaster no
+  ControlPath none
+  GSSAPIAuthentication no
+  ConnectTimeout 10
+  LogLevel ERROR
+"""
+
+
+# ------------------------------------------------------------ LAN servers
+class _DualStack:
+    """Mixin: one IPv6 socket bound to :: that also accepts IPv4."""
+    address_family = socket.AF_INET6
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 256
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def _peer(addr):
+    host = addr[0]
+    return host[7:] if host.startswith('::ffff:') else host, addr[1]
+
+
+def _readline(sock, limit=256):
+    buf = b''
+    while not buf.endswith(b'\n'):
+        b = sock.recv(1)
+        if not b:
+            break
+        buf += b
+        if len(buf) > limit:
+            raise ValueError('header too long')
+    return buf.decode('ascii', 'replace').strip()
+
+
+class _ShaHandler(socketserver.BaseRequestHandler):
+    """Checksummed transfers; one command per connection:
+
+      UP <n>\\n + n bytes  -> "<sha256 hex of the n bytes>\\n", close
+      DOWN <n> <seed>\\n   -> n bytes of pattern_chunks(n, seed), close
+      HALF\\n + data, EOF  -> "got <n> bytes <sha256 hex>\\n", close
+                             (the reply is only sent after the client's
+                             SHUT_WR arrived: tests half-close)
+      WHO\\n               -> "<peer ip> <peer port>\\n": who connected to us
+    """
+
+    def handle(self):
+        s = self.request
+        s.settimeout(120)
+        try:
+            words = _readline(s).split()
+            if not words:
+                return
+            if words[0] == 'UP' and len(words) == 2:
+                n, h = int(words[1]), hashlib.sha256()
+                while n > 0:
+                    b = s.recv(min(n, 1 << 16))
+                    if not b:
+                        s.sendall(b'short\n')
+                        return
+                    h.update(b)
+                    n -= len(b)
+                s.sendall(h.hexdigest().encode() + b'\n')
+            elif words[0] == 'DOWN' and len(words) == 3:
+                for c in pattern_chunks(int(words[1]), int(words[2])):
+                    s.sendall(c)
+            elif words[0] == 'HALF':
+                n, h = 0, hashlib.sha256()
+                while True:
+                    b = s.recv(1 << 16)
+                    if not b:
+                        break
+                    h.update(b)
+                    n += len(b)
+                s.sendall(b'got %d bytes %s\n' % (n, h.hexdigest().encode()))
+            elif words[0] == 'WHO':
+                s.sendall(('%s %d\n' % _peer(self.client_address)).encode())
+            else:
+                s.sendall(b'bad command\n')
+        except (OSError, ValueError):
+            pass
+
+
+class _EchoHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        s = self.request
+        s.settimeout(300)
+        try:
+            while True:
+                b = s.recv(1 << 16)
+                if not b:
+                    break
+                s.sendall(b)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class _TCP(_DualStack, socketserver.ThreadingTCPServer):
+    pass
+
+
+class _HTTP(_DualStack, http.server.ThreadingHTTPServer):
+    pass
+
+
+def serve(www):
+    """Run the LAN servers (in the lan namespace) until killed."""
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=www, **kw)
+    servers = [_HTTP(('::', HTTP_PORT), handler), _TCP(('::', SHA_PORT), _ShaHandler),
+               _TCP(('::', ECHO_PORT), _EchoHandler)]
+    for srv in servers:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sys.stderr.write('lan servers up: http :%d, sha :%d, echo :%d\n' % (
+        HTTP_PORT, SHA_PORT, ECHO_PORT))
+    sys.stderr.flush()
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+
+
+# ------------------------------------------------------------------- CLI
+def _shell_summary(d):
+    out = []
+    for k, v in d.items():
+        v = '' if v is None else str(v)
+        out.append("LAB_%s='%s'" % (k.upper(), v.replace("'", "'\\''")))
+    return '\n'.join(out)
+
+
+def main(argv):
+    import argparse
+    ap = argparse.ArgumentParser(prog='netlab.py', description=__doc__.split('\n')[0])
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    p = sub.add_parser('up', help='build the lab, print a summary')
+    p.add_argument('prefix')
+    p.add_argument('--shell', action='store_true', help='print LAB_X=... lines, not JSON')
+    p.add_argument('--big-mib', type=int, default=32, help='size of the big file (MiB)')
+    p = sub.add_parser('down', help='tear the lab down')
+    p.add_argument('prefix')
+    p = sub.add_parser('status', help='print the summary of a running lab')
+    p.add_argument('prefix')
+    p.add_argument('--shell', action='store_true')
+    p = sub.add_parser('_serve')   # internal: the LAN servers
+    p.add_argument('www')
+    a = ap.parse_args(argv)
+
+    if a.cmd == '_serve':
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        serve(a.www)
+        return 0
+    if os.geteuid() != 0:
+        log('must run as root')
+        return 1
+    if a.cmd == 'up':
+        try:
+            lab = Lab(a.prefix, big_mib=a.big_mib)
+            lab.up()
+        except Exception as e:
+            log('up failed: %s' % e)
+            return 1
+        d = lab.summary()
+    elif a.cmd == 'down':
+        try:
+            Lab(a.prefix).teardown()
+        except Exception as e:
+            log('down failed: %s' % e)
+            return 1
+        return 0
+    else:
+        try:
+            with open(os.path.join(state_dir(a.prefix), 'summary.json')) as f:
+                d = json.load(f)
+        except OSError:
+            log('no lab %r is up' % a.prefix)
+            return 1
+    print(_shell_summary(d) if a.shell else json.dumps(d, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,753 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""End-to-end tests of shuttle: real sshd, real nftables, real servers.
+
+Run by meson as `/usr/bin/python3 tests/e2e/test_e2e.py` with SHUTTLE_BIN set
+to the built binary.  Builds one lab (netlab.py: client, gw with sshd, LAN
+with servers, in network namespaces) for the whole run, starts shuttle in the
+client namespace as a user would, and checks what a user would see.
+
+Output is TAP, one line per case.  Exit 77 (skip) when not root or a tool is
+missing, 1 if any case failed.
+
+Environment:
+  SHUTTLE_BIN          the shuttle binary (required)
+  SHUTTLE_E2E_ONLY     comma-separated substrings: run only matching cases
+  SHUTTLE_E2E_VERBOSE  pass -v to shuttle and print its stderr for every case
+"""
+import errno
+import glob
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import netlab  # noqa: E402
+
+BIN = os.environ.get('SHUTTLE_BIN', '')
+VERBOSE = bool(os.environ.get('SHUTTLE_E2E_VERBOSE'))
+# One prefix per run, so that two runs at once (say, meson and a developer)
+# do not tear down each other's lab; stale labs of dead runs are swept first.
+PREFIX = 'e2e%d' % (os.getpid() % 100000)
+LAB = None
+BIG_URL4 = BIG_URL6 = None   # the lab's big random file, set once it is up
+# What the shared tunnel captures: the LAN plus the two "broken" prefixes.
+SUBNETS = [netlab.LAN_NET4, netlab.LAN_NET6, netlab.SILENT_NET4, netlab.UNREACH_NET4]
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def diag(msg):
+    for ln in str(msg).splitlines() or ['']:
+        print('# ' + ln)
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------ the engine
+class Shuttle:
+    """One shuttle process in a lab namespace, its stderr collected."""
+
+    def __init__(self, args, ns=None, remote=True):
+        self.ns = ns or LAB.ns_client
+        argv = [BIN]
+        if remote:
+            argv += ['-r', LAB.remote if remote is True else remote, '-e', LAB.ssh_cmd,
+                     '--server-cmd', BIN + ' --server']
+        if VERBOSE:
+            argv.append('-v')
+        self.argv = argv + list(args)
+        self.lines = []
+        self.cond = threading.Condition()
+        STARTED.append(self)
+        self.p = LAB.spawn(self.ns, self.argv, label='shuttle', stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+        self.table = 'inet shuttle-%d' % self.p.pid
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.p.stderr:
+            with self.cond:
+                self.lines.append(raw.decode(errors='replace').rstrip('\n'))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def stderr(self, since=0):
+        with self.cond:
+            return '\n'.join(self.lines[since:])
+
+    def has_table(self):
+        return self.table in LAB.nft_tables(self.ns)
+
+    def wait_ready(self, timeout=15.0):
+        """Until stderr says "connected" and our nft table exists."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not any(re.search(r'\bconnected\b', ln) for ln in self.lines):
+                if self.p.poll() is not None:
+                    self.reader.join(2)
+                    raise Fail('shuttle exited with %s before it was ready; stderr:\n%s'
+                               % (self.p.returncode, '\n'.join(self.lines)))
+                left = deadline - time.monotonic()
+                check(left > 0, 'no "connected" on stderr within %gs; stderr:\n%s'
+                      % (timeout, '\n'.join(self.lines)))
+                self.cond.wait(min(left, 0.2))
+        while not self.has_table():
+            check(time.monotonic() < deadline,
+                  'said connected but table %s absent in %s' % (self.table, self.ns))
+            time.sleep(0.1)
+        return self
+
+    def wait_exit(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGINT, timeout=10.0):
+        """Signal shuttle, return its exit status (None: did not exit)."""
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        rc = self.wait_exit(timeout)
+        self.reader.join(2)
+        return rc
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        self.reader.join(2)
+        # SIGKILL leaves the table behind (nothing can prevent that); remove it
+        # so the next case starts clean.
+        LAB.run(self.ns, ['nft', 'delete', 'table'] + self.table.split(), timeout=10)
+
+
+STARTED = []      # every Shuttle of the current case, for diagnostics
+_current = None   # the tunnel shared between cases (when args are equal)
+
+
+def tunnel(args=None):
+    """A ready shuttle with args (default: the shared subnets), reusing the
+    running one when it has the same args and still runs."""
+    global _current
+    args = list(SUBNETS if args is None else args)
+    if _current and _current.p.poll() is None and _current.args == args:
+        return _current
+    stop_tunnel()
+    s = Shuttle(args)
+    s.args = args
+    _current = s
+    return s.wait_ready()
+
+
+def stop_tunnel():
+    global _current
+    s, _current = _current, None
+    if s is None:
+        return
+    rc = s.stop(signal.SIGTERM)
+    if rc is None:
+        diag('shared tunnel did not exit on SIGTERM; killed')
+        s.kill()
+
+
+def shuttle_tables(ns=None):
+    return [t for t in LAB.nft_tables(ns or LAB.ns_client) if t.startswith('inet shuttle-')]
+
+
+# ------------------------------------------------------------ client side
+def curl(url, ns=None, max_time=120, head=False):
+    """(rc, body bytes, stderr, seconds) of a curl in the client namespace."""
+    t0 = time.monotonic()
+    r = LAB.run(ns or LAB.ns_client,
+                ['curl', '-sS', '-g', '--connect-timeout', '3', '--max-time', str(max_time), url],
+                timeout=max_time + 30, text=False)
+    return r.returncode, r.stdout, r.stderr.decode(errors='replace').strip(), \
+        time.monotonic() - t0
+
+
+def check_big_download(url, ns=None):
+    rc, body, err, secs = curl(url, ns)
+    check(rc == 0, 'curl %s failed (rc %d): %s' % (url, rc, err))
+    check(len(body) == LAB.big_mib << 20, 'got %d bytes, want %d' % (len(body), LAB.big_mib << 20))
+    check(hashlib.sha256(body).hexdigest() == LAB.big_sha256, 'sha256 mismatch')
+    diag('%s: %d MiB in %.2fs (%.0f Mbit/s)' % (url, LAB.big_mib, secs,
+                                                 LAB.big_mib * 8.388608 / secs))
+
+
+def check_no_path(urls, why):
+    for url in urls:
+        rc, body, err, secs = curl(url, max_time=4)
+        check(rc != 0, '%s: curl %s succeeded: %r' % (why, url, body[:80]))
+        check(secs < 8, '%s: curl %s took %.1fs to fail' % (why, url, secs))
+
+
+def recv_all(s):
+    chunks = []
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            return b''.join(chunks)
+        chunks.append(b)
+
+
+def who(host, ns=None):
+    """(peer the LAN server saw, our local address) for one connection."""
+    s = LAB.connect(ns or LAB.ns_client, host, netlab.SHA_PORT)
+    try:
+        s.sendall(b'WHO\n')
+        ip, port = recv_all(s).decode().split()
+        return (ip, int(port)), s.getsockname()[:2]
+    finally:
+        s.close()
+
+
+def sha_up(host, n, timeout=120):
+    data = os.urandom(n)
+    s = LAB.connect(LAB.ns_client, host, netlab.SHA_PORT, timeout=timeout)
+    try:
+        s.sendall(b'UP %d\n' % n)
+        s.sendall(data)
+        got = recv_all(s).decode().strip()
+    finally:
+        s.close()
+    want = hashlib.sha256(data).hexdigest()
+    if got != want:
+        raise Fail('UP %d to %s: server saw %r, sent %s' % (n, host, got, want))
+
+
+def sha_down(host, n, seed, timeout=120):
+    s = LAB.connect(LAB.ns_client, host, netlab.SHA_PORT, timeout=timeout)
+    h, total = hashlib.sha256(), 0
+    try:
+        s.sendall(b'DOWN %d %d\n' % (n, seed))
+        while True:
+            b = s.recv(1 << 16)
+            if not b:
+                break
+            h.update(b)
+            total += len(b)
+    finally:
+        s.close()
+    if total != n or h.hexdigest() != netlab.pattern_sha256(n, seed):
+        raise Fail('DOWN %d seed %d from %s: got %d bytes, %s' % (
+            n, seed, host, total, 'checksum wrong' if total == n else 'short'))
+
+
+def failing_connect(host, port, limit):
+    """Connect through the tunnel to something that cannot answer; returns
+    (outcome, seconds).  A transparent proxy has already accepted locally,
+    so the error may come as ECONNREFUSED on connect or as a reset on recv."""
+    t0 = time.monotonic()
+    s = None
+    try:
+        s = LAB.connect(LAB.ns_client, host, port, timeout=limit)
+        s.settimeout(max(0.1, limit - (time.monotonic() - t0)))
+        b = s.recv(100)
+        outcome = 'clean EOF' if b == b'' else 'data %r' % b[:20]
+    except socket.timeout:
+        outcome = 'hang'
+    except OSError as e:
+        outcome = errno.errorcode.get(e.errno, str(e))
+    finally:
+        if s:
+            s.close()
+    return outcome, time.monotonic() - t0
+
+
+# ------------------------------------------------------------- the cases
+CASES = []
+
+
+def case(name):
+    def reg(fn):
+        CASES.append((name, fn))
+        return fn
+    return reg
+
+
+@case('no tunnel: the client cannot reach the LAN (IPv4, IPv6)')
+def t_no_tunnel():
+    check(not shuttle_tables(), 'shuttle tables present before start: %s' % shuttle_tables())
+    check_no_path([BIG_URL4, BIG_URL6], 'without tunnel')
+
+
+@case('IPv4: 32 MiB download through the tunnel, sha256 matches')
+def t_download4():
+    tunnel()
+    check_big_download(BIG_URL4)
+
+
+@case('IPv6: 32 MiB download through the tunnel, sha256 matches')
+def t_download6():
+    tunnel()
+    check_big_download(BIG_URL6)
+
+
+@case('the LAN sees tunnelled connections coming from the gw')
+def t_who():
+    tunnel()
+    for host, gw in ((netlab.LAN4, netlab.GW_LAN4), (netlab.LAN6, netlab.GW_LAN6)):
+        peer, _ = who(host)
+        check(peer[0] == gw, 'LAN %s saw peer %s, want the gw %s' % (host, peer[0], gw))
+
+
+@case('echo: 300 small round trips each on IPv4 and IPv6, in order')
+def t_echo():
+    tunnel()
+    for host in (netlab.LAN4, netlab.LAN6):
+        s = LAB.connect(LAB.ns_client, host, netlab.ECHO_PORT)
+        t0 = time.monotonic()
+        try:
+            for i in range(300):
+                msg = b'ping %d\n' % i
+                s.sendall(msg)
+                got = b''
+                while len(got) < len(msg):
+                    b = s.recv(len(msg) - len(got))
+                    check(b, 'echo %s: EOF after %d round trips' % (host, i))
+                    got += b
+                check(got == msg, 'echo %s: sent %r got %r' % (host, msg, got))
+        finally:
+            s.close()
+        diag('echo %s: %.2f ms per round trip' % (host, (time.monotonic() - t0) / 300 * 1e3))
+
+
+@case('64 uploads + 64 downloads of 2 MiB in parallel, every checksum right')
+def t_parallel():
+    tunnel()
+    n, size = 64, 2 << 20
+    errors, lock = [], threading.Lock()
+
+    def job(fn, *a):
+        try:
+            fn(*a)
+        except Exception as e:   # collected, reported below
+            with lock:
+                errors.append('%s%r: %s' % (fn.__name__, a, e))
+    jobs = []
+    for i in range(n):
+        host = netlab.LAN4 if i % 2 == 0 else netlab.LAN6
+        jobs.append(threading.Thread(target=job, args=(sha_up, host, size), daemon=True))
+        jobs.append(threading.Thread(target=job, args=(sha_down, host, size, i), daemon=True))
+    t0 = time.monotonic()
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join(300)
+    secs = time.monotonic() - t0
+    check(not any(j.is_alive() for j in jobs), 'transfers still running after 300s')
+    check(not errors, '%d of %d transfers failed:\n%s' % (len(errors), 2 * n,
+                                                          '\n'.join(errors[:8])))
+    diag('%d transfers, %d MiB in %.2fs' % (2 * n, 2 * n * size >> 20, secs))
+
+
+@case('half-close: reply arrives after the client shut down its sending side')
+def t_half_close():
+    tunnel()
+    for host in (netlab.LAN4, netlab.LAN6):
+        data = os.urandom(300000)
+        s = LAB.connect(LAB.ns_client, host, netlab.SHA_PORT, timeout=15)
+        try:
+            s.sendall(b'HALF\n' + data)
+            s.shutdown(socket.SHUT_WR)
+            got = recv_all(s).decode(errors='replace').strip()
+        except socket.timeout:
+            raise Fail('%s: no reply within 15s after SHUT_WR (EOF not forwarded?)' % host)
+        finally:
+            s.close()
+        want = 'got %d bytes %s' % (len(data), hashlib.sha256(data).hexdigest())
+        check(got == want, '%s: reply %r, want %r' % (host, got, want))
+
+
+@case('closed port on the LAN: the client gets an error in < 2s')
+def t_closed_port():
+    tunnel()
+    for host in (netlab.LAN4, netlab.LAN6):
+        outcome, secs = failing_connect(host, netlab.CLOSED_PORT, 5)
+        diag('%s port %d: %s after %.2fs' % (host, netlab.CLOSED_PORT, outcome, secs))
+        check(outcome.startswith('E'), '%s: want an error, got %s' % (host, outcome))
+        check(secs < 2, '%s: error took %.2fs' % (host, secs))
+
+
+@case('unreachable route on the gw (10.231.4.5): error in < 2s')
+def t_unreachable():
+    tunnel()
+    outcome, secs = failing_connect(netlab.UNREACH4, 80, 5)
+    diag('%s: %s after %.2fs' % (netlab.UNREACH4, outcome, secs))
+    check(outcome.startswith('E'), 'want an error, got %s' % outcome)
+    check(secs < 2, 'error took %.2fs' % secs)
+
+
+@case('silent host (10.231.3.5) with --connect-timeout 2: error after 1.5-6s')
+def t_silent():
+    tunnel(['--connect-timeout', '2'] + SUBNETS)
+    outcome, secs = failing_connect(netlab.SILENT4, 80, 10)
+    diag('%s: %s after %.2fs' % (netlab.SILENT4, outcome, secs))
+    check(outcome.startswith('E'), 'want an error, got %s' % outcome)
+    check(1.5 <= secs <= 6, 'error after %.2fs, want 1.5-6s' % secs)
+
+
+@case('-x: an excluded host is not tunnelled, its neighbour is')
+def t_exclude():
+    tunnel(SUBNETS + ['-x', netlab.LAN4_B, '-x', netlab.LAN6_B])
+    rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT))
+    check(rc == 0 and b'Hello from the remote LAN' in body,
+          'included host %s: rc %d %s' % (netlab.LAN4, rc, err))
+    rc, body, err, _ = curl('http://[%s]:%d/' % (netlab.LAN6, netlab.HTTP_PORT))
+    check(rc == 0 and b'Hello from the remote LAN' in body,
+          'included host %s: rc %d %s' % (netlab.LAN6, rc, err))
+    check_no_path(['http://%s:%d/' % (netlab.LAN4_B, netlab.HTTP_PORT),
+                   'http://[%s]:%d/' % (netlab.LAN6_B, netlab.HTTP_PORT)], 'excluded host')
+
+
+@case('the ssh server inside a tunnelled subnet (10.231.0.0/16) is not captured')
+def t_server_in_subnet():
+    s = tunnel(['10.231.0.0/16', netlab.LAN_NET6])
+    rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT))
+    check(rc == 0 and b'Hello' in body, 'curl through the tunnel: rc %d %s' % (rc, err))
+    time.sleep(1)
+    check(s.p.poll() is None, 'shuttle exited (%s): %s' % (s.p.returncode, s.stderr()))
+
+
+@case('remote given as an IPv6 address: -r root@[fd31:1::1]')
+def t_remote6():
+    stop_tunnel()
+    s = Shuttle(SUBNETS, remote='root@[%s]' % netlab.GW6)
+    try:
+        s.wait_ready()
+        rc, body, err, _ = curl('http://[%s]:%d/' % (netlab.LAN6, netlab.HTTP_PORT))
+        check(rc == 0 and b'Hello' in body, 'curl: rc %d %s' % (rc, err))
+    finally:
+        rc = s.stop()
+    check(rc == 0, 'exit status %s' % rc)
+
+
+@case('stale table of a dead shuttle (inet shuttle-999999) is swept at start')
+def t_sweep():
+    stop_tunnel()
+    check(not os.path.exists('/proc/999999'), 'pid 999999 runs on this machine')
+    LAB.run(LAB.ns_client, ['nft', 'add', 'table', 'inet', 'shuttle-999999'], check=True)
+    check('inet shuttle-999999' in shuttle_tables(), 'could not create the stale table')
+    s = Shuttle(SUBNETS)
+    try:
+        s.wait_ready()
+        left = shuttle_tables()
+        check('inet shuttle-999999' not in left, 'stale table still there: %s' % left)
+    finally:
+        LAB.run(LAB.ns_client, ['nft', 'delete', 'table', 'inet', 'shuttle-999999'])
+        rc = s.stop()
+    check(rc == 0, 'exit status %s' % rc)
+
+
+@case('after SIGKILL, the next start removes the dead instance\'s table')
+def t_sigkill_then_restart():
+    stop_tunnel()
+    s = Shuttle(SUBNETS)
+    s.wait_ready()
+    s.p.kill()
+    s.p.wait()
+    s.reader.join(2)
+    # Usually nothing can clean up after SIGKILL and the table stays, naming
+    # a dead PID (a design with a watching helper could remove it: better).
+    if s.table not in shuttle_tables():
+        diag('%s was removed after SIGKILL already' % s.table)
+    s2 = Shuttle(SUBNETS)
+    try:
+        s2.wait_ready()
+        left = shuttle_tables()
+        check(s.table not in left, 'dead instance\'s table still there: %s' % left)
+        check_big_download(BIG_URL4)
+    finally:
+        rc = s2.stop()
+    check(rc == 0, 'exit status %s' % rc)
+
+
+def _signal_case(sig):
+    stop_tunnel()
+    s = Shuttle(SUBNETS)
+    s.wait_ready()
+    check(s.has_table(), 'table %s absent while running' % s.table)
+    rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT))
+    check(rc == 0, 'curl while running: rc %d %s' % (rc, err))
+    t0 = time.monotonic()
+    rc = s.stop(sig)
+    if rc is None:
+        s.kill()
+        raise Fail('did not exit within 10s of %s' % sig.name)
+    check(rc == 0, 'exit status %s after %s; stderr:\n%s' % (rc, sig.name, s.stderr()))
+    diag('exited %.2fs after %s' % (time.monotonic() - t0, sig.name))
+    left = shuttle_tables()
+    check(not left, 'tables left after %s: %s' % (sig.name, left))
+    check_no_path([BIG_URL4, BIG_URL6], 'after %s' % sig.name)
+    check(servers_gone(), 'shuttle --server still runs on the gw: %s' % server_procs())
+
+
+@case('SIGTERM: rules present while running, exit 0, rules gone, no path')
+def t_sigterm():
+    _signal_case(signal.SIGTERM)
+
+
+@case('SIGINT: rules present while running, exit 0, rules gone, no path')
+def t_sigint():
+    _signal_case(signal.SIGINT)
+
+
+def sshd_children():
+    (listener,) = LAB.pids('sshd')
+    return set(netlab.descendants(listener))
+
+
+def server_procs():
+    """shuttle --server processes in the gw namespace."""
+    out = []
+    for pid in netlab.ns_pids(LAB.ns_gw):
+        cl = netlab._cmdline(pid) or ''
+        if '--server' in cl and netlab._alive(pid):
+            out.append(pid)
+    return out
+
+
+def servers_gone(timeout=5.0):
+    """Wait until no shuttle --server runs in the gw (its session ended)."""
+    deadline = time.monotonic() + timeout
+    while server_procs():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _ssh_dies(kill):
+    stop_tunnel()
+    before = sshd_children()
+    s = Shuttle(SUBNETS)
+    s.wait_ready()
+    mark = len(s.lines)
+    victims = kill(s, before)
+    check(victims, 'found nothing to kill')
+    diag('killed %s' % ', '.join('%d (%s)' % (p, c) for p, c in victims))
+    rc = s.wait_exit(5)
+    if rc is None:
+        s.kill()
+        raise Fail('shuttle still running 5s after its ssh session died')
+    s.reader.join(2)
+    err = s.stderr(mark)
+    diag('exit status %d; stderr after the kill: %s' % (rc, err.strip()[-300:]))
+    check(rc == 1, 'exit status %d, want 1' % rc)
+    check('ssh' in err.lower(), 'stderr does not mention ssh')
+    left = shuttle_tables()
+    check(not left, 'tables left: %s' % left)
+    check(servers_gone(), 'shuttle --server still runs on the gw: %s' % server_procs())
+
+
+@case('ssh session killed on the gw (sshd SIGKILL): exit 1 < 5s, says ssh, no rules')
+def t_sshd_killed():
+    def kill(s, before):
+        new = [p for p in sshd_children() - before if netlab.comm(p) == 'sshd']
+        for p in new:
+            os.kill(p, signal.SIGKILL)
+        return [(p, 'sshd') for p in new]
+    _ssh_dies(kill)
+
+
+@case('ssh client killed (SIGKILL): exit 1 < 5s, says ssh, no rules')
+def t_ssh_killed():
+    def kill(s, before):
+        v = [p for p in netlab.descendants(s.p.pid) if netlab.comm(p) == 'ssh']
+        for p in v:
+            os.kill(p, signal.SIGKILL)
+        return [(p, 'ssh') for p in v]
+    _ssh_dies(kill)
+
+
+@case('bad usage: invalid subnet 10.0.0.300/8 -> exit 2, one stderr line, no table')
+def t_bad_subnet():
+    stop_tunnel()
+    r = LAB.run(LAB.ns_client, [BIN, '10.0.0.300/8'], timeout=20)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    diag('stderr: %s' % r.stderr.strip())
+    check(r.returncode == 2, 'exit status %d, want 2' % r.returncode)
+    check(len(lines) == 1, '%d stderr lines, want 1' % len(lines))
+    check('10.0.0.300' in lines[0], 'stderr does not name 10.0.0.300')
+    check(not shuttle_tables(), 'table created: %s' % shuttle_tables())
+
+
+@case('unresolvable remote host -> exit 1 or 2, no table')
+def t_bad_host():
+    stop_tunnel()
+    t0 = time.monotonic()
+    r = LAB.run(LAB.ns_client, [BIN, '-r', 'root@nosuchhost.invalid', '-e', LAB.ssh_cmd,
+                                '--server-cmd', BIN + ' --server'] + SUBNETS, timeout=60)
+    diag('exit status %d after %.1fs; stderr: %s' % (r.returncode, time.monotonic() - t0,
+                                                      r.stderr.strip()[-300:]))
+    check(r.returncode in (1, 2), 'exit status %d, want 1 or 2' % r.returncode)
+    check(not shuttle_tables(), 'table left: %s' % shuttle_tables())
+
+
+@case('local mode (no -r) in the gw: traffic really goes through shuttle')
+def t_local_mode():
+    # In local mode client and server are one process on one host, so a
+    # working download alone proves nothing: the gw reaches the LAN anyway.
+    # The LAN's WHO service tells which source port it saw.  A direct
+    # connection shows our own socket's port; a proxied one shows the port of
+    # shuttle's outgoing socket, which cannot be ours (both sockets exist at
+    # once with the same addresses, and the kernel keeps 4-tuples unique).
+    stop_tunnel()
+    gw = LAB.ns_gw
+    for host in (netlab.LAN4, netlab.LAN6):   # the probe does see direct ones
+        peer, mine = who(host, gw)
+        check(peer == mine, 'direct WHO to %s: LAN saw %s, we are %s' % (host, peer, mine))
+    s = Shuttle([netlab.LAN_NET4, netlab.LAN_NET6], ns=gw, remote=False)
+    try:
+        s.wait_ready()
+        for host in (netlab.LAN4, netlab.LAN6):
+            peer, mine = who(host, gw)
+            check(peer[0] == mine[0] and peer[1] != mine[1],
+                  'WHO to %s: LAN saw %s, we are %s: not proxied' % (host, peer, mine))
+        check_big_download(BIG_URL4, gw)
+        check_big_download(BIG_URL6, gw)
+    finally:
+        rc = s.stop()
+    check(rc == 0, 'exit status %s' % rc)
+    left = shuttle_tables(gw)
+    check(not left, 'tables left in the gw: %s' % left)
+
+
+# ---------------------------------------------------------------- runner
+def skip(reason):
+    print('1..0 # SKIP %s' % reason)
+    sys.exit(77)
+
+
+def sweep_stale_labs():
+    """Labs of e2e runs that died without cleaning up (netlab writes the
+    building process's PID into the state dir)."""
+    for d in glob.glob('/tmp/shuttle-lab-e2e*'):
+        try:
+            with open(os.path.join(d, 'owner')) as f:
+                owner = int(f.read())
+        except (OSError, ValueError):
+            owner = None
+        if owner is None or not netlab._alive(owner):
+            try:
+                netlab.Lab(os.path.basename(d)[len('shuttle-lab-'):]).teardown()
+            except Exception as e:
+                diag('could not remove stale lab %s: %s' % (d, e))
+
+
+def cleanup_after_case():
+    """Leave nothing running but the shared tunnel; no stray tables."""
+    if _current and _current.p.poll() is not None:
+        stop_tunnel()
+    keep = {_current.p.pid} if _current else set()
+    for ns in (LAB.ns_client, LAB.ns_gw):
+        for pid in netlab.ns_pids(ns):
+            if netlab.comm(pid) != 'shuttle' or pid in keep or not netlab._alive(pid):
+                continue
+            # The shared tunnel's server runs in the gw: leave it alone.  With
+            # no tunnel running, a server still there outlived its session.
+            if '--server' in (netlab._cmdline(pid) or '') and _current:
+                continue
+            diag('killing stray %s (pid %d) in %s' % (netlab._cmdline(pid), pid, ns))
+            netlab.kill_pid(pid, signal.SIGKILL)
+        keep_table = _current.table if _current and ns == LAB.ns_client else None
+        for t in LAB.nft_tables(ns):
+            if t.startswith('inet shuttle-') and t != keep_table:
+                diag('removing stray table %s in %s' % (t, ns))
+                LAB.run(ns, ['nft', 'delete', 'table'] + t.split())
+
+
+def main():
+    global LAB, BIG_URL4, BIG_URL6
+    if os.geteuid() != 0:
+        skip('needs root (network namespaces, nftables, sshd)')
+    if not BIN or not os.access(BIN, os.X_OK):
+        skip('SHUTTLE_BIN not set or not executable: %r' % BIN)
+    missing = [t for t in ('ip', 'nft', 'ssh', 'ssh-keygen', 'curl')
+               if not shutil.which(t)] + \
+        [t for t in ('/usr/sbin/sshd',) if not os.access(t, os.X_OK)]
+    if missing:
+        skip('missing tools: %s' % ' '.join(missing))
+    only = [x for x in os.environ.get('SHUTTLE_E2E_ONLY', '').split(',') if x]
+    cases = [(n, f) for n, f in CASES if not only or any(o in n or o in f.__name__
+                                                         for o in only)]
+
+    # meson's timeout sends SIGTERM: turn it into an exception so the lab
+    # is torn down on the way out.
+    def on_term(signum, frame):
+        raise KeyboardInterrupt('signal %d' % signum)
+    signal.signal(signal.SIGTERM, on_term)
+
+    sweep_stale_labs()
+    try:
+        LAB = netlab.Lab(PREFIX)
+        LAB.up()
+        BIG_URL4 = 'http://%s:%d/%s' % (netlab.LAN4, netlab.HTTP_PORT, LAB.big_name)
+        BIG_URL6 = 'http://[%s]:%d/%s' % (netlab.LAN6, netlab.HTTP_PORT, LAB.big_name)
+    except Exception as e:
+        print('Bail out! lab setup failed: %s' % str(e).replace('\n', ' | '))
+        return 1
+    failed = 0
+    print('1..%d' % len(cases))
+    sys.stdout.flush()
+    try:
+        for i, (name, fn) in enumerate(cases, 1):
+            t0 = time.monotonic()
+            try:
+                fn()
+                ok, why = True, None
+            except Fail as e:
+                ok, why = False, str(e)
+            except Exception:
+                ok, why = False, traceback.format_exc()
+            if not ok or VERBOSE:
+                if why:
+                    diag(why)
+                for s in STARTED:
+                    diag('stderr of %s (pid %d, exit %s), tail:' % (
+                        ' '.join(s.argv[1:]), s.p.pid, s.p.poll()))
+                    diag(s.stderr()[-1500:])
+            del STARTED[:]
+            if _current:
+                STARTED.append(_current)
+            try:
+                cleanup_after_case()
+            except Exception as e:
+                diag('cleanup: %s' % e)
+            failed += not ok
+            print('%s %d - %s (%.1fs)' % ('ok' if ok else 'not ok', i, name,
+                                         time.monotonic() - t0))
+            sys.stdout.flush()
+    except KeyboardInterrupt as e:
+        print('Bail out! interrupted (%s); tearing the lab down' % (e or 'SIGINT'))
+        sys.stdout.flush()
+        failed += 1
+    finally:
+        try:
+            stop_tunnel()
+        except Exception as e:
+            diag('stopping the tunnel: %s' % e)
+        LAB.teardown()
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
