@@ -54,6 +54,13 @@ typedef struct _Client
   gboolean transport_done; /* ssh (or the local server) has exited */
   int daemon_fd;           /* -D: tells the waiting parent that we are up */
 
+  /* ssh's stderr comes to us, not to our terminal: a daemonized shuttle must
+   * not keep its caller's stderr open through ssh, and messages should follow
+   * our logging (terminal, then syslog). */
+  ShPollWatch err_watch;
+  int err_fd;
+  GString *err_line;
+
   int status;
   char *failure; /* why the session ended, when it failed */
 } Client;
@@ -502,6 +509,43 @@ explain_transport_end (Client *c)
                           c->failure ? c->failure : "");
 }
 
+/* Relays ssh's (and the remote server's) stderr line by line. */
+static void
+drain_transport_stderr (Client *c)
+{
+  char buf[4096];
+  ssize_t n;
+  while (c->err_fd >= 0 && (n = read (c->err_fd, buf, sizeof buf)) > 0)
+    {
+      for (ssize_t i = 0; i < n; i++)
+        {
+          if (buf[i] == '\n' || c->err_line->len >= 1024)
+            {
+              if (c->err_line->len > 0)
+                sh_error ("%s", c->err_line->str);
+              g_string_truncate (c->err_line, 0);
+            }
+          if (buf[i] != '\n' && buf[i] != '\r')
+            g_string_append_c (c->err_line, buf[i]);
+        }
+    }
+  if (c->err_fd >= 0 && n == 0)
+    {
+      if (c->err_line->len > 0)
+        sh_error ("%s", c->err_line->str);
+      g_string_truncate (c->err_line, 0);
+      sh_poll_remove (c->poll, c->err_fd);
+      close (c->err_fd);
+      c->err_fd = -1;
+    }
+}
+
+static void
+on_transport_stderr (ShPollWatch *w, guint32 events)
+{
+  drain_transport_stderr (G_STRUCT_MEMBER_P (w, -G_STRUCT_OFFSET (Client, err_watch)));
+}
+
 static gboolean
 start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **error)
 {
@@ -543,9 +587,10 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
       g_autofree char *line = g_strjoinv (" ", (char **) argv->pdata);
       sh_info ("starting: %s", line);
     }
-  c->transport
-      = g_subprocess_newv ((const char *const *) argv->pdata,
-                           G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, error);
+  c->transport = g_subprocess_newv ((const char *const *) argv->pdata,
+                                    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                                    error);
   if (!c->transport)
     return FALSE;
 
@@ -556,6 +601,12 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
   g_unix_input_stream_set_close_fd (out, FALSE);
   *out_fd = g_unix_output_stream_get_fd (in);
   *in_fd = g_unix_input_stream_get_fd (out);
+  GUnixInputStream *err = G_UNIX_INPUT_STREAM (g_subprocess_get_stderr_pipe (c->transport));
+  g_unix_input_stream_set_close_fd (err, FALSE);
+  c->err_fd = g_unix_input_stream_get_fd (err);
+  fcntl (c->err_fd, F_SETFL, fcntl (c->err_fd, F_GETFL) | O_NONBLOCK);
+  c->err_watch.func = on_transport_stderr;
+  sh_poll_add (c->poll, c->err_fd, EPOLLIN, &c->err_watch);
   g_subprocess_wait_async (c->transport, NULL, on_transport_exit, c);
   return TRUE;
 }
@@ -618,7 +669,7 @@ int
 sh_client_run (const ShOptions *opts)
 {
   g_autoptr (GError) error = NULL;
-  Client c = { .opts = opts, .daemon_fd = -1, .status = 1 };
+  Client c = { .opts = opts, .daemon_fd = -1, .err_fd = -1, .status = 1 };
   g_auto (GStrv) ssh_argv = NULL;
   int in_fd = -1, out_fd = -1;
 
@@ -681,6 +732,7 @@ sh_client_run (const ShOptions *opts)
     }
 
   c.loop = g_main_loop_new (NULL, FALSE);
+  c.err_line = g_string_new (NULL);
   c.poll = sh_poll_new (after_batch, &c);
   guint sig[3] = {
     g_unix_signal_add (SIGINT, on_signal, &c),
@@ -722,6 +774,7 @@ sh_client_run (const ShOptions *opts)
   if (c.status != 0)
     {
       g_autofree char *why = explain_transport_end (&c);
+      drain_transport_stderr (&c);
       sh_error ("%s", why);
     }
   for (guint i = 0; i < G_N_ELEMENTS (sig); i++)
@@ -738,6 +791,10 @@ out:
     unlink (opts->pidfile);
   if (c.daemon_fd >= 0)
     close (c.daemon_fd); /* the waiting parent exits 1 */
+  if (c.err_fd >= 0)
+    close (c.err_fd);
+  if (c.err_line)
+    g_string_free (c.err_line, TRUE);
   g_clear_object (&c.transport);
   g_clear_pointer (&c.poll, sh_poll_free);
   g_clear_pointer (&c.loop, g_main_loop_unref);

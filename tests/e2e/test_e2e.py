@@ -602,6 +602,45 @@ def t_bad_host():
     check(not shuttle_tables(), 'table left: %s' % shuttle_tables())
 
 
+@case('-D: returns once connected, pid file written, tunnel works; SIGTERM cleans up')
+def t_daemon():
+    stop_tunnel()
+    pidfile = os.path.join(LAB.dir, 'daemon.pid')
+    r = LAB.run(LAB.ns_client, [BIN, '-D', '--pidfile', pidfile, '-r', LAB.remote,
+                                '-e', LAB.ssh_cmd, '--server-cmd', BIN + ' --server']
+                + SUBNETS, timeout=30)
+    check(r.returncode == 0, 'exit status %d; stderr: %s' % (r.returncode, r.stderr))
+    with open(pidfile) as f:
+        pid = int(f.read())
+    try:
+        check(netlab._alive(pid), 'daemon %d not running' % pid)
+        check(('inet shuttle-%d' % pid) in shuttle_tables(),
+              'no table for the daemon: %s' % shuttle_tables())
+        rc, body, err, _ = curl('http://%s:8080/' % netlab.LAN4, max_time=10)
+        check(rc == 0 and b'remote LAN' in body, 'curl through the daemon failed: %s' % err)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while netlab._alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(not netlab._alive(pid), 'daemon still running after SIGTERM')
+    check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+    check(not os.path.exists(pidfile), 'pid file left behind')
+
+
+@case('no shuttle-server on the server: exit 1, the message says so, no table')
+def t_no_server_program():
+    stop_tunnel()
+    r = LAB.run(LAB.ns_client, [BIN, '-r', LAB.remote, '-e', LAB.ssh_cmd,
+                                '--server-cmd', '/nonexistent/shuttle-server'] + SUBNETS,
+                timeout=30)
+    diag('stderr: %s' % r.stderr.strip())
+    check(r.returncode == 1, 'exit status %d, want 1' % r.returncode)
+    check('PATH' in r.stderr and '/nonexistent/shuttle-server' in r.stderr,
+          'message does not explain the missing server program')
+    check(not shuttle_tables(), 'table left: %s' % shuttle_tables())
+
+
 @case('local mode (no -r) in the gw: traffic really goes through shuttle')
 def t_local_mode():
     # In local mode client and server are one process on one host, so a
