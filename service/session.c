@@ -27,6 +27,11 @@
 #define INBUF_CAP (256 * 1024)
 #define WBUF_INITIAL (FILL_HIGH + 2 * SH_MUX_MAX_FRAME)
 #define PIPE_SIZE (1024 * 1024)
+/* ACK after this much DATA: every ACK is one more ssh packet each way, which
+ * costs short connections dearly. Senders keep their in-flight limit at
+ * least MIN_INFLIGHT, so the unacknowledged rest never stalls them. */
+#define ACK_EVERY (32 * 1024)
+#define MIN_INFLIGHT (4 * ACK_EVERY)
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -1005,7 +1010,7 @@ on_in (ShPollWatch *w, guint32 events)
   memmove (s->inbuf, s->inbuf + pos, s->inlen - pos);
   s->inlen -= pos;
 
-  if (s->rx_unacked > 0)
+  if (s->rx_unacked >= ACK_EVERY)
     {
       guint8 f[SH_MUX_HDR_LEN + 4];
       queue_bytes (s, f, sh_frame_put_u32 (f, SH_FRAME_ACK, 0, (guint32) s->rx_unacked));
@@ -1072,6 +1077,8 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
 {
   ShSession *s = g_new0 (ShSession, 1);
   s->config = *config;
+  if (s->config.inflight_limit > 0 && s->config.inflight_limit < MIN_INFLIGHT)
+    s->config.inflight_limit = MIN_INFLIGHT;
   s->name = g_strdup (config->name);
   s->config.name = s->name;
   s->poll = poll;
