@@ -1,0 +1,1163 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Shuttle benchmark: shuttle against the ssh-based anchors, on one machine.
+
+Run it through bench/run.sh (builds shuttle and the helpers first):
+
+  bench.py run [--rounds N] [--quick] [--only cfg,cfg] [--shuttle-args ARGS]
+  bench.py report RESULT.json          re-print the table of a finished run
+  bench.py teardown                    remove the lab after an aborted run
+
+Topology: the project's lab (tests/e2e/netlab.py, prefix "shb"): client, gw
+(sshd on 10.231.1.1) and LAN (10.231.2.10) namespaces; the client reaches the
+LAN only through a tunnel.  On top of the lab's own servers we start, in the
+LAN namespace: iperf3 -s on 5201 (measured runs) and 5202 (background bulk
+load), and bench/bin/echo_server (epoll) on 7777.
+
+Every config (row) is measured the same way, see bench/README.md.  Results:
+bench/results/<stamp>.json (all rounds, per process CPU, medians) and logs in
+bench/results/logs-<stamp>/.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import selectors
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import hashlib
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+sys.path.insert(0, os.path.join(REPO, 'tests', 'e2e'))
+import netlab  # noqa: E402
+
+PREFIX = 'shb'
+BIN = os.path.join(BENCH, 'bin')
+RESULTS = os.path.join(BENCH, 'results')
+PROBER = os.path.join(BIN, 'prober')
+ECHO_SERVER = os.path.join(BIN, 'echo_server')
+SHUTTLE_BUILT = os.path.join(REPO, 'build', 'service', 'shuttle')
+# A private copy: other people rebuild build/ while we measure, and every
+# round (and the remote --server) must run the same binary.
+SHUTTLE = os.path.join(BIN, 'shuttle')
+SSHUTTLE = '/usr/bin/sshuttle'
+REMOTE_PY = '/usr/bin/python3'
+
+LAN, LAN_NET, GW = netlab.LAN4, netlab.LAN_NET4, netlab.GW4
+IPERF_PORT, BULK_PORT, ECHO_PORT = 5201, 5202, 7777
+LAN_PORTS = {'iperf': IPERF_PORT, 'bulk': BULK_PORT, 'echo': ECHO_PORT}
+SOCKS_PORT, REDSOCKS_PORT = 1080, 12345
+# RLIMIT_NOFILE for everything the bench starts (sshd, so shuttle --server, too):
+# 65536 or the hard limit if we may not raise it (no CAP_SYS_RESOURCE in a container).
+_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+NOFILE = 65536 if _hard == resource.RLIM_INFINITY else min(65536, _hard)
+
+CHACHA, AES128 = 'chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'
+P = dict(iperf_t=10, lat_n=200, lat_interval_ms=10, lat_max_s=30, lat_size=64,
+         cps_n=2000, cps_max_s=120, cps_size=32, pipe_bytes='1G', ciphers=[CHACHA, AES128],
+         many_n=10000, many_inflight=256, many_timeout_s=120, load_settle_s=2.0)
+QUICK = dict(iperf_t=4, lat_n=100, cps_n=500)
+
+LAB = None
+LOGDIR = None
+SERVER_PIDS = set()     # our LAN servers: not tunnel processes
+SERVERS = {}            # label -> Popen
+SHUTTLE_ARGS = []       # --shuttle-args
+
+
+def log(msg):
+    sys.stderr.write('[%s] %s\n' % (time.strftime('%H:%M:%S'), msg))
+    sys.stderr.flush()
+
+
+# ------------------------------------------------------------ processes
+def run(ns, argv, timeout=120, check=False, **kw):
+    return LAB.run(ns, [str(a) for a in argv], timeout=timeout, check=check, **kw)
+
+
+def spawn(ns, argv, label, logname=None, **kw):
+    """A long-running process in ns (registered with the lab for teardown)."""
+    argv = [str(a) for a in argv]
+    path = os.path.join(LOGDIR, (logname or label) + '.log')
+    f = open(path, 'ab')
+    f.write(('\n==== %s [%s] %s\n' % (time.strftime('%F %T'), ns, ' '.join(argv))).encode())
+    f.flush()
+    try:
+        p = LAB.spawn(ns, argv, label=label, stdout=f, stderr=f, **kw)
+    finally:
+        f.close()
+    p.logpath = path
+    return p
+
+
+def stop_proc(p, sig=signal.SIGTERM, wait=10.0):
+    """Stop one process we started (Popen: no PID-reuse risk)."""
+    if p is None or p.poll() is not None:
+        return p.returncode if p else None
+    try:
+        p.send_signal(sig)
+        return p.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        log('   pid %d did not exit %.0fs after signal %d: SIGKILL' % (p.pid, wait, sig))
+        p.kill()
+        return p.wait()
+
+
+def read_from(path, off):
+    try:
+        with open(path, 'rb') as f:
+            f.seek(off)
+            return f.read().decode(errors='replace')
+    except OSError:
+        return ''
+
+
+def fsize(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def cmdline(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return f.read().replace(b'\0', b' ').decode(errors='replace').strip()
+    except OSError:
+        return ''
+
+
+def proc_status(pid):
+    """{'VmRSS': kB, 'VmHWM': kB, ...} or {}."""
+    out = {}
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for ln in f:
+                k, _, v = ln.partition(':')
+                if k in ('VmRSS', 'VmHWM', 'RssAnon', 'RssFile', 'Threads'):
+                    out[k] = int(v.split()[0])
+    except (OSError, ValueError):
+        pass
+    try:
+        out['fds'] = len(os.listdir('/proc/%d/fd' % pid))
+    except OSError:
+        pass
+    return out
+
+
+# ------------------------------------------------------------ the lab
+def lab_up():
+    global LAB
+    # Everything we start inherits this, sshd (and so shuttle --server) too.
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, _hard))
+    try:
+        LAB = netlab.Lab(PREFIX, big_mib=1)
+    except TypeError:
+        LAB = netlab.Lab(PREFIX)
+    log('lab %s: building (namespaces %s)' % (PREFIX, ', '.join(LAB.namespaces)))
+    LAB.up()
+    start_servers()
+    SERVER_PIDS.update(LAB.pids('lanservers') if hasattr(LAB, 'pids') else [])
+    log('lab up: sshd %s:22, LAN %s: iperf3 :%d :%d, echo :%d' % (
+        GW, LAN, IPERF_PORT, BULK_PORT, ECHO_PORT))
+
+
+def start_servers(only=None):
+    servers = {'srv-iperf': ['iperf3', '-s', '-p', IPERF_PORT],
+               'srv-iperf-bulk': ['iperf3', '-s', '-p', BULK_PORT],
+               'srv-echo': [ECHO_SERVER, ECHO_PORT, NOFILE]}
+    for label, argv in servers.items():
+        if only and label not in only:
+            continue
+        if label in SERVERS:
+            stop_proc(SERVERS[label], wait=3)
+        SERVERS[label] = spawn(LAB.ns_lan, argv, label)
+        SERVER_PIDS.add(SERVERS[label].pid)
+    for port in (IPERF_PORT, BULK_PORT, ECHO_PORT):
+        if not LAB.wait_port(LAB.ns_gw, LAN, port):
+            raise RuntimeError('LAN server %s:%d not reachable from the gw' % (LAN, port))
+
+
+def lab_down():
+    if LAB is None:
+        return
+    for p in SERVERS.values():
+        stop_proc(p, wait=3)
+    if LOGDIR and os.path.isdir(LAB.logs):
+        for fn in os.listdir(LAB.logs):
+            try:
+                shutil.copy(os.path.join(LAB.logs, fn), os.path.join(LOGDIR, 'lab-' + fn))
+            except OSError:
+                pass
+    try:
+        LAB.teardown()
+        log('lab %s torn down' % PREFIX)
+    except Exception as e:  # noqa: BLE001
+        log('WARNING: teardown: %s' % e)
+
+
+# ------------------------------------------------------------ measurements
+def host_cpu():
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    steal = v[7] if len(v) > 7 else 0
+    return sum(v[:8]) - idle - steal, idle, steal
+
+
+def cpu_snapshot():
+    """{(ns, comm, pid): ticks} over the tunnel processes in the lab namespaces."""
+    out = {}
+    short = {LAB.ns_client: 'client', LAB.ns_gw: 'gw', LAB.ns_lan: 'lan'}
+    for ns in LAB.namespaces:
+        for pid in netlab.ns_pids(ns):
+            if pid in SERVER_PIDS:
+                continue
+            try:
+                with open('/proc/%d/stat' % pid) as f:
+                    s = f.read()
+            except OSError:
+                continue
+            comm = s[s.index('(') + 1:s.rindex(')')]
+            if comm in ('iperf3', 'prober', 'ip'):
+                continue
+            fields = s[s.rindex(')') + 2:].split()
+            out[(short[ns], comm, pid)] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def all_ticks():
+    """{pid: (comm, utime+stime ticks)} for every process on the host."""
+    out = {}
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(')') + 2:].split()
+        out[int(d)] = (st[st.index('(') + 1:st.rindex(')')], int(fields[11]) + int(fields[12]))
+    return out
+
+
+def foreign_load(a, b, wall):
+    """Cores used between snapshots a and b by processes outside the lab (other
+    people's work on this machine: it skews every figure) and the top three."""
+    hz = os.sysconf('SC_CLK_TCK')
+    ours = {os.getpid()}
+    for ns in LAB.namespaces:
+        ours.update(netlab.ns_pids(ns))
+    per = {}
+    for pid, (comm, t) in b.items():
+        if pid in ours:
+            continue
+        d = t - a.get(pid, (comm, 0))[1]
+        if d > 0:
+            per[comm] = per.get(comm, 0) + d
+    top = sorted(per.items(), key=lambda kv: -kv[1])[:3]
+    return {'cores': round(sum(per.values()) / hz / wall, 3),
+            'top': {k: round(v / hz / wall, 3) for k, v in top}}
+
+
+def background_load(secs=3.0):
+    a, t0 = all_ticks(), time.time()
+    time.sleep(secs)
+    return foreign_load(a, all_ticks(), time.time() - t0)
+
+
+def wait_quiet(limit_s, secs=3.0, quiet=0.15):
+    """Background load; with limit_s > 0, first wait (up to limit_s) for it to drop."""
+    deadline = time.time() + limit_s
+    while True:
+        bl = background_load(secs)
+        if bl['cores'] < quiet or time.time() >= deadline:
+            if bl['cores'] >= quiet:
+                log('   WARNING: other processes use %.2f cores (%s): figures will be skewed'
+                    % (bl['cores'], bl['top']))
+            return bl
+        log('   waiting for a quiet machine: other processes use %.2f cores %s' % (
+            bl['cores'], bl['top']))
+        time.sleep(10)
+
+
+def cpu_delta(a, b, wall):
+    hz = os.sysconf('SC_CLK_TCK')
+    agg = {}
+    for k, v in b.items():
+        key = '%s/%s' % (k[0], k[1])
+        agg[key] = agg.get(key, 0) + v - a.get(k, 0)
+    return {k: round(v / hz / wall, 3) for k, v in sorted(agg.items()) if v > 0}
+
+
+def iperf(ns, host, port, reverse=False, retry=True):
+    cmd = ['iperf3', '-c', host, '-p', port, '-t', P['iperf_t'], '-J']
+    if reverse:
+        cmd.append('-R')
+    c0, h0, t0 = cpu_snapshot(), host_cpu(), time.time()
+    r = run(ns, cmd, timeout=P['iperf_t'] + 60)
+    wall = time.time() - t0
+    cpu = cpu_delta(c0, cpu_snapshot(), wall)
+    h1 = host_cpu()
+    tot = sum(h1) - sum(h0) or 1
+    host = {'busy_pct': round(100.0 * (h1[0] - h0[0]) / tot, 1),
+            'steal_pct': round(100.0 * (h1[2] - h0[2]) / tot, 1)}
+    try:
+        j = json.loads(r.stdout)
+    except ValueError:
+        return {'error': 'iperf3 rc=%d %s %s' % (r.returncode, r.stdout[-300:], r.stderr[-300:])}
+    if 'error' in j:
+        if retry and 'busy' in j['error']:
+            log('   iperf3 server busy: restarting the LAN iperf3 servers')
+            start_servers(only=('srv-iperf', 'srv-iperf-bulk'))
+            return iperf(ns, host, port, reverse, retry=False)
+        return {'error': j['error']}
+    end = j['end']
+    return {'mbps': round(end['sum_received']['bits_per_second'] / 1e6, 1),
+            'sender_mbps': round(end['sum_sent']['bits_per_second'] / 1e6, 1),
+            'retransmits': end['sum_sent'].get('retransmits'),
+            'cpu_cores': cpu, 'tunnel_cores': round(sum(cpu.values()), 3), 'host_cpu': host}
+
+
+def probe(ns, host, port, mode='conn', n=None, interval=None, max_s=None, size=None):
+    max_s = max_s or P['lat_max_s']
+    cmd = [PROBER, mode, host, port, n or P['lat_n'],
+           P['lat_interval_ms'] if interval is None else interval, max_s, size or P['lat_size']]
+    r = run(ns, cmd, timeout=max_s + 60)
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        return {'error': 'prober rc=%d %s' % (r.returncode, r.stderr[-300:])}
+
+
+def loaded_latency(ns, host, ports, reverse, tag):
+    """Latency probes while one iperf3 bulk stream runs through the same tunnel."""
+    jpath = os.path.join(LOGDIR, 'bulk-%s-%s.json' % (tag, 'down' if reverse else 'up'))
+    cmd = ['iperf3', '-c', host, '-p', ports['bulk'], '-t', 120, '-J', '--logfile', jpath]
+    if reverse:
+        cmd.append('-R')
+    if os.path.exists(jpath):
+        os.unlink(jpath)
+    p = spawn(ns, cmd, 'bulk-iperf')
+    time.sleep(P['load_settle_s'])                  # let the queues fill
+    res = {'conn': probe(ns, host, ports['echo'], 'conn'),
+           'rtt': probe(ns, host, ports['echo'], 'rtt')}
+    res['bulk_alive_during_probe'] = p.poll() is None
+    stop_proc(p, signal.SIGINT, wait=10)            # iperf3 tells its server on SIGINT
+    try:
+        with open(jpath) as f:
+            j = json.load(f)
+        # on SIGINT the client gets no result from the server: use its own side
+        side = 'sum_received' if reverse else 'sum_sent'
+        res['bulk_mbps'] = round(j['end'][side]['bits_per_second'] / 1e6, 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    time.sleep(1.0)
+    return res
+
+
+def measure(tun):
+    ns, host, ports = tun.ns(), tun.host, tun.ports
+    m = {}
+    f0, t0 = all_ticks(), time.time()
+    steps = [
+        ('thru_up', 'iperf3 upload', lambda: iperf(ns, host, ports['iperf'])),
+        ('thru_down', 'iperf3 download (-R)', lambda: iperf(ns, host, ports['iperf'], True)),
+        ('lat_idle', 'latency, idle', lambda: {'conn': probe(ns, host, ports['echo'], 'conn'),
+                                               'rtt': probe(ns, host, ports['echo'], 'rtt')}),
+        ('lat_load_up', 'latency under a bulk upload',
+         lambda: loaded_latency(ns, host, ports, False, tun.key)),
+        ('lat_load_down', 'latency under a bulk download',
+         lambda: loaded_latency(ns, host, ports, True, tun.key)),
+        ('cps', '%d short connections' % P['cps_n'],
+         lambda: probe(ns, host, ports['echo'], 'conn', n=P['cps_n'], interval=0,
+                       max_s=P['cps_max_s'], size=P['cps_size'])),
+    ]
+    for key, what, fn in steps:
+        log('   %s' % what)
+        try:
+            m[key] = fn()
+        except Exception as e:  # noqa: BLE001 - record, go on with the next step
+            m[key] = {'error': '%s: %s' % (type(e).__name__, e)}
+        if not tun.alive():
+            m['died'] = 'tunnel process exited during %s' % what
+            log('   ERROR: %s' % m['died'])
+            break
+    m['foreign_load'] = foreign_load(f0, all_ticks(), time.time() - t0)
+    summary = quick_summary(m)
+    log('   => %s' % summary)
+    if m['foreign_load']['cores'] > 0.25:
+        log('   WARNING: processes outside the lab used %.2f cores meanwhile: %s' % (
+            m['foreign_load']['cores'], m['foreign_load']['top']))
+    return m
+
+
+def quick_summary(m):
+    def lat(sec):
+        c = g(m, sec, 'conn') or {}
+        return '%s/%s' % (fmt(c.get('med_ms'), '%.2f'), fmt(c.get('p99_ms'), '%.1f'))
+    return 'up %s down %s Mbit/s; idle %s, load-up %s, load-down %s ms; %s conn/s; %s cores' % (
+        fmt(g(m, 'thru_up', 'mbps')), fmt(g(m, 'thru_down', 'mbps')), lat('lat_idle'),
+        lat('lat_load_up'), lat('lat_load_down'), fmt(g(m, 'cps', 'rate_per_s')),
+        fmt(g(m, 'thru_up', 'tunnel_cores'), '%.2f'))
+
+
+def parse_size(s):
+    mult = {'K': 2**10, 'M': 2**20, 'G': 2**30}
+    return int(s[:-1]) * mult[s[-1]] if s[-1] in mult else int(s)
+
+
+def default_cipher():
+    """The cipher the lab's ssh negotiates with no -c (what the tunnels use)."""
+    r = run(LAB.ns_client, LAB.ssh_argv + ['-v', LAB.remote, 'true'], timeout=30)
+    m = re.search(r'kex: server->client cipher: (\S+)', r.stderr or '')
+    return m.group(1) if m else None
+
+
+def ssh_pipe():
+    out = {'default_cipher': default_cipher()}
+    hs = []
+    for _ in range(3):     # connect+auth+exit alone, to separate it from the transfer
+        t0 = time.time()
+        run(LAB.ns_client, LAB.ssh_argv + [LAB.remote, 'true'], timeout=30)
+        hs.append(time.time() - t0)
+    handshake = statistics.median(hs)
+    out['handshake_s'] = round(handshake, 3)
+    nbytes = parse_size(P['pipe_bytes'])
+    for c in P['ciphers']:
+        cmd = "%s -c %s %s 'cat /dev/zero' | head -c %s > /dev/null" % (
+            LAB.ssh_cmd, c, LAB.remote, P['pipe_bytes'])
+        c0, t0 = cpu_snapshot(), time.time()
+        r = run(LAB.ns_client, ['bash', '-o', 'pipefail', '-c', cmd], timeout=600)
+        dt = time.time() - t0
+        # rc 141/255 (ssh after head closed the pipe) is expected
+        out[c] = {'secs': round(dt, 3), 'mbps': round(nbytes * 8 / dt / 1e6, 1),
+                  'mbps_excl_handshake': round(nbytes * 8 / max(dt - handshake, 1e-3) / 1e6, 1),
+                  'rc': r.returncode, 'cpu_cores': cpu_delta(c0, cpu_snapshot(), dt)}
+        log('   ssh pipe %s: %.0f Mbit/s (%.0f excl. handshake)' % (
+            c, out[c]['mbps'], out[c]['mbps_excl_handshake']))
+    return out
+
+
+# ------------------------------------------------------------ tunnels
+class Tunnel:
+    key = ''
+    name = ''
+    host = LAN
+    ports = LAN_PORTS
+    p = None
+
+    def ns(self):
+        return LAB.ns_client
+
+    def start(self):
+        pass
+
+    def alive(self):
+        return self.p is None or self.p.poll() is None
+
+    def stats(self):
+        return {}
+
+    def stop(self):
+        pass
+
+
+class Shuttle(Tunnel):
+    """The project: shuttle in the client namespace, shuttle --server on the gw."""
+
+    def __init__(self, key, name, extra=()):
+        self.key, self.name, self.extra = key, name, list(extra)
+        self.server_pid = None
+
+    def argv(self):
+        return [SHUTTLE, '-r', LAB.remote, '-e', LAB.ssh_cmd,
+                '--server-cmd', SHUTTLE + ' --server'] + SHUTTLE_ARGS + self.extra + [LAN_NET]
+
+    def start(self):
+        self.server_pid = None
+        self.logpath = os.path.join(LOGDIR, self.key + '.log')
+        off = fsize(self.logpath)
+        self.p = spawn(LAB.ns_client, self.argv(), 'tun-' + self.key, logname=self.key)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            txt = read_from(self.logpath, off)
+            if 'connected' in txt:
+                break
+            if self.p.poll() is not None:
+                raise RuntimeError('shuttle exited (rc %s) before "connected":\n  %s\n%s' % (
+                    self.p.returncode, ' '.join(self.argv()), txt[-2000:]))
+            time.sleep(0.05)
+        else:
+            raise RuntimeError('shuttle printed no "connected" within 30 s:\n  %s\n%s' % (
+                ' '.join(self.argv()), read_from(self.logpath, off)[-2000:]))
+        log('   ready: %s' % txt.strip().splitlines()[-1][:160])
+        for _ in range(50):
+            self.server_pid = self.find_server()
+            if self.server_pid:
+                break
+            time.sleep(0.1)
+        time.sleep(0.3)
+
+    def find_server(self):
+        for pid in netlab.ns_pids(LAB.ns_gw):
+            if cmdline(pid).startswith(SHUTTLE + ' --server'):
+                return pid
+        return None
+
+    def mem(self):
+        return {'client': proc_status(self.p.pid),
+                'server': proc_status(self.server_pid) if self.server_pid else {}}
+
+    def stats(self):
+        return {'mem': self.mem()}
+
+    def trim(self):
+        """malloc_trim(0) in both engines (through gdb), so that heap freed
+        earlier (libnftables' ruleset work, say) is not reused unseen by the
+        next allocations: RSS deltas then show what new allocations cost."""
+        ok = True
+        for pid in (self.p.pid, self.server_pid):
+            if not pid or not shutil.which('gdb'):
+                ok = False
+                continue
+            r = subprocess.run(['gdb', '-p', str(pid), '-batch', '-nx', '-ex',
+                                'call (int)malloc_trim(0)'], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=120)
+            ok = ok and r.returncode == 0 and '$1 = ' in r.stdout
+        return ok
+
+    def stop(self):
+        rc = stop_proc(self.p, signal.SIGTERM, wait=10)
+        self.exit_status = rc
+        left = [t for t in LAB.nft_tables(LAB.ns_client) if t.startswith('inet shuttle-')]
+        if left:
+            log('   WARNING: nft tables left behind by shuttle: %s' % left)
+            for t in left:
+                run(LAB.ns_client, ['nft', 'delete', 'table'] + t.split())
+        if self.server_pid:
+            for _ in range(50):
+                if not netlab._alive(self.server_pid):
+                    break
+                time.sleep(0.1)
+            else:
+                log('   WARNING: shuttle --server (pid %d) still runs 5 s after the client '
+                    'exited' % self.server_pid)
+                netlab.kill_pid(self.server_pid)
+
+
+class Sshuttle(Tunnel):
+    def __init__(self, key, method, extra=(), tag=None):
+        self.key, self.method, self.extra = key, method, list(extra)
+        self.name = 'sshuttle %s' % (tag or method)
+
+    def start(self):
+        self.logpath = os.path.join(LOGDIR, self.key + '.log')
+        off = fsize(self.logpath)
+        cmd = [SSHUTTLE, '--method', self.method, '-e', LAB.ssh_cmd, '-r', LAB.remote,
+               '--python', REMOTE_PY] + self.extra + [LAN_NET]
+        self.p = spawn(LAB.ns_client, cmd, 'tun-' + self.key, logname=self.key)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            txt = read_from(self.logpath, off)
+            if 'Connected to server' in txt:
+                time.sleep(0.5)
+                return
+            if self.p.poll() is not None:
+                raise RuntimeError('sshuttle exited rc=%s:\n%s' % (self.p.returncode, txt[-2000:]))
+            time.sleep(0.1)
+        raise RuntimeError('sshuttle did not connect within 30 s:\n%s' % txt[-2000:])
+
+    def stop(self):
+        kids = netlab.descendants(self.p.pid)
+        stop_proc(self.p, signal.SIGTERM, wait=10)
+        deadline = time.time() + 10
+        while time.time() < deadline and any(netlab._alive(k) for k in kids):
+            time.sleep(0.1)
+        for k in kids:
+            if netlab._alive(k):
+                log('   WARNING: sshuttle child %d still alive after 10 s, killing' % k)
+                netlab.kill_pid(k)
+        r1 = run(LAB.ns_client, ['iptables-save', '-t', 'nat'])
+        r2 = run(LAB.ns_client, ['nft', 'list', 'ruleset'])
+        if 'sshuttle' in (r1.stdout or '') + (r2.stdout or ''):
+            log('   WARNING: sshuttle rules left behind; flushing the client ruleset')
+            run(LAB.ns_client, ['nft', 'flush', 'ruleset'])
+
+
+class Redsocks(Tunnel):
+    key, name = 'redsocks', 'ssh -D + redsocks'
+    RULE = ['OUTPUT', '-p', 'tcp', '-d', LAN_NET, '-j', 'REDIRECT',
+            '--to-ports', str(REDSOCKS_PORT)]
+
+    def start(self):
+        self.p = self.ssh = spawn(LAB.ns_client, LAB.ssh_argv + [
+            '-N', '-o', 'ExitOnForwardFailure=yes', '-D', '127.0.0.1:%d' % SOCKS_PORT,
+            LAB.remote], 'tun-ssh-D')
+        if not LAB.wait_port(LAB.ns_client, '127.0.0.1', SOCKS_PORT):
+            raise RuntimeError('ssh -D did not come up')
+        conf = os.path.join(LOGDIR, 'redsocks.conf')
+        with open(conf, 'w') as f:
+            f.write('base { log_debug = off; log_info = off; log = stderr;\n'
+                    '       daemon = off; redirector = iptables; }\n'
+                    'redsocks { local_ip = 127.0.0.1; local_port = %d;\n'
+                    '           ip = 127.0.0.1; port = %d; type = socks5; }\n'
+                    % (REDSOCKS_PORT, SOCKS_PORT))
+        self.redsocks = spawn(LAB.ns_client, ['redsocks', '-c', conf], 'tun-redsocks')
+        if not LAB.wait_port(LAB.ns_client, '127.0.0.1', REDSOCKS_PORT):
+            raise RuntimeError('redsocks did not come up')
+        run(LAB.ns_client, ['iptables', '-t', 'nat', '-A'] + self.RULE, check=True)
+
+    def alive(self):
+        return self.ssh.poll() is None and self.redsocks.poll() is None
+
+    def stop(self):
+        run(LAB.ns_client, ['iptables', '-t', 'nat', '-D'] + self.RULE)
+        stop_proc(getattr(self, 'redsocks', None))
+        stop_proc(getattr(self, 'ssh', None))
+
+
+class SshL(Tunnel):
+    key, name = 'ssh-L', 'ssh -L (reference)'
+    host = '127.0.0.1'
+    ports = {'iperf': 15201, 'bulk': 15202, 'echo': 17777}
+
+    def start(self):
+        fw = []
+        for k, lp in self.ports.items():
+            fw += ['-L', '127.0.0.1:%d:%s:%d' % (lp, LAN, LAN_PORTS[k])]
+        self.p = spawn(LAB.ns_client, LAB.ssh_argv + ['-N', '-o', 'ExitOnForwardFailure=yes']
+                       + fw + [LAB.remote], 'tun-ssh-L')
+        for lp in self.ports.values():
+            if not LAB.wait_port(LAB.ns_client, '127.0.0.1', lp):
+                raise RuntimeError('ssh -L did not come up')
+
+    def stop(self):
+        stop_proc(self.p)
+
+
+class Direct(Tunnel):
+    key, name = 'direct', 'direct gw->LAN (no tunnel)'
+
+    def ns(self):
+        return LAB.ns_gw
+
+
+def tunnels():
+    return {
+        'shuttle': Shuttle('shuttle', 'shuttle'),
+        'shuttle-nolc': Shuttle('shuttle-nolc', 'shuttle --no-latency-control',
+                                ['--no-latency-control']),
+        'sshuttle-nft': Sshuttle('sshuttle-nft', 'nft'),
+        'sshuttle-nat': Sshuttle('sshuttle-nat', 'nat'),
+        'redsocks': Redsocks(),
+        'ssh-L': SshL(),
+        'direct': Direct(),
+    }
+
+
+DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-nolc', 'sshuttle-nft', 'sshuttle-nat',
+                 'redsocks', 'ssh-L', 'many']
+ALL_KEYS = DEFAULT_ORDER + ['direct']
+
+
+# ------------------------------------------------------------ many connections
+def read_json_line(p, timeout):
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    try:
+        if not sel.select(timeout):
+            raise RuntimeError('prober gave no answer within %.0f s' % timeout)
+        ln = p.stdout.readline()
+    finally:
+        sel.close()
+    if not ln:
+        raise RuntimeError('prober exited (rc %s)' % p.poll())
+    return json.loads(ln)
+
+
+def many_connections():
+    """N concurrent idle connections through a fresh shuttle; memory per connection."""
+    n = P['many_n']
+    tun = Shuttle('many', 'shuttle (many connections)')
+    out = {'n': n}
+    tun.start()
+    p = None
+    try:
+        out['post_start_probe'] = probe(LAB.ns_client, LAN, ECHO_PORT, 'conn', n=5)
+        time.sleep(0.5)
+        out['mem_before_untrimmed'] = tun.mem()
+        out['trimmed'] = tun.trim()
+        out['mem_before'] = tun.mem()
+        errlog = open(os.path.join(LOGDIR, 'many-prober.log'), 'ab')
+        p = subprocess.Popen(['ip', 'netns', 'exec', LAB.ns_client, PROBER, 'many', LAN,
+                              str(ECHO_PORT), str(n), str(P['many_inflight']),
+                              str(P['many_timeout_s'])],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog,
+                             text=True, start_new_session=True)
+        errlog.close()
+        log('   opening %d connections (%d connects in flight at most)' % (
+            n, P['many_inflight']))
+        out['open'] = read_json_line(p, P['many_timeout_s'] + 30)
+        log('   open: %s' % json.dumps(out['open']))
+        time.sleep(1.0)
+        out['mem_open'] = tun.mem()
+        p.stdin.write('go\n')
+        p.stdin.flush()
+        out['echo'] = read_json_line(p, P['many_timeout_s'] + 30)
+        log('   echo: %s' % json.dumps(out['echo']))
+        time.sleep(1.0)
+        out['mem_after_untrimmed'] = tun.mem()
+        if out['trimmed']:
+            tun.trim()
+        out['mem_after'] = tun.mem()
+        out['alive_with_all_open'] = tun.alive()
+        out['probe_with_all_open'] = probe(LAB.ns_client, LAN, ECHO_PORT, 'conn', n=20)
+        p.stdin.write('done\n')
+        p.stdin.flush()
+        read_json_line(p, 60)
+        p.wait(timeout=30)
+        time.sleep(3.0)
+        out['mem_closed'] = tun.mem()
+        out['probe_after_close'] = probe(LAB.ns_client, LAN, ECHO_PORT, 'conn', n=20)
+        for side in ('client', 'server'):
+            for f, tag in (('VmRSS', 'rss'), ('RssAnon', 'anon')):
+                b = g(out, 'mem_before', side, f)
+                a = g(out, 'mem_after', side, f)
+                if a is not None and b is not None:
+                    out['kib_per_conn_%s_%s' % (tag, side)] = round((a - b) / n, 2)
+        log('   RSS client %s -> %s kB, server %s -> %s kB; anon %s / %s KiB per connection' % (
+            g(out, 'mem_before', 'client', 'VmRSS'), g(out, 'mem_after', 'client', 'VmRSS'),
+            g(out, 'mem_before', 'server', 'VmRSS'), g(out, 'mem_after', 'server', 'VmRSS'),
+            out.get('kib_per_conn_anon_client'), out.get('kib_per_conn_anon_server')))
+    finally:
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait()
+        tun.stop()
+    return out
+
+
+# ------------------------------------------------------------ report
+def fmt(v, f='%.0f'):
+    return '-' if v is None else (f % v)
+
+
+def g(d, *path):
+    for k in path:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def flat(m):
+    """The table's numbers for one config in one round."""
+    def kb2mib(v):
+        return None if v is None else v / 1024.0
+    out = {'up': g(m, 'thru_up', 'mbps'), 'down': g(m, 'thru_down', 'mbps'),
+           'cps': g(m, 'cps', 'rate_per_s'), 'cps_fail': g(m, 'cps', 'fail'),
+           'cpu': g(m, 'thru_up', 'tunnel_cores'),
+           'rss_c': kb2mib(g(m, 'stats', 'mem', 'client', 'VmHWM')),
+           'rss_s': kb2mib(g(m, 'stats', 'mem', 'server', 'VmHWM')),
+           'other': g(m, 'foreign_load', 'cores')}
+    for sec, tag in (('lat_idle', 'idle'), ('lat_load_up', 'lu'), ('lat_load_down', 'ld')):
+        out[tag + '_med'] = g(m, sec, 'conn', 'med_ms')
+        out[tag + '_p99'] = g(m, sec, 'conn', 'p99_ms')
+        out[tag + '_fail'] = g(m, sec, 'conn', 'fail')
+        out[tag + '_rtt'] = g(m, sec, 'rtt', 'med_ms')
+        out[tag + '_bulk'] = g(m, sec, 'bulk_mbps')
+    return out
+
+
+def merge(rounds):
+    """Per config: the median of every number over the rounds where it ran."""
+    rows, names = {}, {}
+    keys = []
+    for r in rounds:
+        for k in r.get('configs', {}):
+            if k not in keys:
+                keys.append(k)
+    for k in keys:
+        ms = [r['configs'][k] for r in rounds if k in r.get('configs', {})]
+        names[k] = ms[0].get('name', k)
+        ok = [m for m in ms if 'error' not in m]
+        if not ok:
+            rows[k] = {'error': ms[-1]['error'], 'name': names[k]}
+            continue
+        fl = [flat(m) for m in ok]
+        row = {'name': names[k], 'rounds': len(ok), 'of': len(ms)}
+        for f in fl[0]:
+            vals = [x[f] for x in fl]
+            row[f] = max([v or 0 for v in vals]) if f.endswith('_fail') else med(vals)
+        cpu = {}
+        for m in ok:
+            for pk in (g(m, 'thru_up', 'cpu_cores') or {}):
+                cpu.setdefault(pk, [])
+        for pk in cpu:
+            row.setdefault('cpu_by_proc', {})[pk] = med(
+                [g(m, 'thru_up', 'cpu_cores', pk) or 0 for m in ok])
+        row['died'] = [m['died'] for m in ok if m.get('died')]
+        rows[k] = row
+    return rows
+
+
+def merge_pipe(rounds):
+    out = {'default_cipher': None}
+    for r in rounds:
+        out['default_cipher'] = out['default_cipher'] or g(r, 'ssh_pipe', 'default_cipher')
+    for c in P['ciphers']:
+        out[c] = {f: med([g(r, 'ssh_pipe', c, f) for r in rounds])
+                  for f in ('mbps', 'mbps_excl_handshake', 'secs')}
+    out['handshake_s'] = med([g(r, 'ssh_pipe', 'handshake_s') for r in rounds])
+    return out
+
+
+def merge_many(rounds):
+    ms = [r['many'] for r in rounds if isinstance(r.get('many'), dict)]
+    ok = [m for m in ms if 'error' not in m]
+    if not ok:
+        return {'error': ms[-1]['error']} if ms else None
+    return {
+        'rounds': len(ok), 'of': len(ms), 'n': ok[0]['n'],
+        'open_ok': med([g(m, 'open', 'ok') for m in ok]),
+        'open_s': med([g(m, 'open', 'secs') for m in ok]),
+        'echoed': med([g(m, 'echo', 'echoed') for m in ok]),
+        'echo_s': med([g(m, 'echo', 'secs') for m in ok]),
+        'c_before': med([g(m, 'mem_before', 'client', 'VmRSS') for m in ok]),
+        'c_after': med([g(m, 'mem_after', 'client', 'VmRSS') for m in ok]),
+        's_before': med([g(m, 'mem_before', 'server', 'VmRSS') for m in ok]),
+        's_after': med([g(m, 'mem_after', 'server', 'VmRSS') for m in ok]),
+        'c_closed': med([g(m, 'mem_closed', 'client', 'VmRSS') for m in ok]),
+        's_closed': med([g(m, 'mem_closed', 'server', 'VmRSS') for m in ok]),
+        'kib_c': med([m.get('kib_per_conn_rss_client') for m in ok]),
+        'kib_s': med([m.get('kib_per_conn_rss_server') for m in ok]),
+        'anon_kib_c': med([m.get('kib_per_conn_anon_client') for m in ok]),
+        'anon_kib_s': med([m.get('kib_per_conn_anon_server') for m in ok]),
+        'trimmed': all(m.get('trimmed') for m in ok),
+        'probe_all_open_med': med([g(m, 'probe_with_all_open', 'med_ms') for m in ok]),
+        'probe_all_open_fail': max([g(m, 'probe_with_all_open', 'fail') or 0 for m in ok]),
+        'alive': all(m.get('alive_with_all_open') for m in ok),
+    }
+
+
+def table(doc):
+    rounds = doc['rounds']
+    prm = doc.get('params', P)
+    meta = doc.get('meta', {})
+    L = []
+    L.append('Shuttle benchmark %s%s  |  %d round(s), medians  |  shuttle %s%s  |  %s' % (
+        doc.get('stamp', ''), ' (INTERRUPTED: partial)' if doc.get('interrupted') else '',
+        len(rounds), meta.get('git', '?'),
+        '' if meta.get('build_ok', True) else ' (BUILD FAILED: stale binary)',
+        meta.get('ssh_version', '')))
+    L.append('iperf3 -t %d, 1 stream; latency: %d x (connect + %d B echo + close), %d ms apart, '
+             'ms median/p99; under load: while an iperf3 bulk stream runs the same way;'
+             % (prm['iperf_t'], prm['lat_n'], prm['lat_size'], prm['lat_interval_ms']))
+    L.append('conn/s: %d sequential connect/%d B echo/close; CPU: cores used by all tunnel '
+             'processes (both ends) during the upload; RSS: VmHWM at the end, MiB, client/server.'
+             % (prm['cps_n'], prm['cps_size']))
+    pipe = merge_pipe(rounds) if any('ssh_pipe' in r for r in rounds) else None
+    rows = merge(rounds)
+    dc = (pipe or {}).get('default_cipher') or next(
+        (g(r, 'ssh_pipe', 'default_cipher') for r in rounds if g(r, 'ssh_pipe')), None)
+    if dc:
+        L.append("The lab's ssh negotiates %s by default: every tunnel below uses it." % dc)
+    L.append('')
+    ROW = '%-30s %8s %8s %13s %13s %13s %7s %5s %10s %5s'
+    hdr = ROW % ('config', 'up Mb/s', 'dn Mb/s', 'idle med/p99', 'bulk-up', 'bulk-dn',
+                 'conn/s', 'CPU', 'RSS MiB', 'other')
+    L.append(hdr)
+    L.append('-' * len(hdr))
+    if pipe:
+        for c in prm['ciphers']:
+            v = pipe.get(c) or {}
+            nm = 'ssh pipe %s%s' % (c.split('@')[0].replace('-poly1305', ''),
+                                    ' (default)' if c == dc else '')
+            L.append(ROW % (nm[:30], fmt(v.get('mbps')), '-', '-', '-', '-', '-', '-', '-', '-'))
+
+    def lat(r, tag):
+        if r.get(tag + '_med') is None:
+            return '-'
+        s = '%s/%s' % (fmt(r[tag + '_med'], '%.2f' if r[tag + '_med'] < 10 else '%.0f'),
+                       fmt(r[tag + '_p99'], '%.1f' if r[tag + '_p99'] < 10 else '%.0f'))
+        if r.get(tag + '_fail'):
+            s += '!%d' % r[tag + '_fail']
+        return s
+    for k, r in rows.items():
+        if 'error' in r:
+            L.append('%-30s ERROR: %s' % (r['name'][:30], r['error'].strip().splitlines()[0][:90]))
+            continue
+        cps = fmt(r['cps'])
+        if r.get('cps_fail'):
+            cps += '!%d' % r['cps_fail']
+        rss = '-'
+        if r.get('rss_c') is not None:
+            rss = '%.1f/%s' % (r['rss_c'], fmt(r.get('rss_s'), '%.1f'))
+        nm = r['name'] + ('' if r['rounds'] == r['of'] else ' [%d/%d ok]' % (r['rounds'], r['of']))
+        L.append(ROW % (
+            nm[:30], fmt(r['up']), fmt(r['down']), lat(r, 'idle'), lat(r, 'lu'), lat(r, 'ld'),
+            cps, fmt(r['cpu'], '%.2f'), rss, fmt(r.get('other'), '%.2f')))
+    L.append('(!N: N probes failed; "-": not measured; other: cores used by processes outside '
+             'the lab meanwhile)')
+    bg = [g(r, 'background', 'cores') for r in rounds]
+    others = [r.get('other') or 0 for r in rows.values() if 'error' not in r]
+    worst = max([v for v in bg if v is not None] + others + [0])
+    if worst > 0.25:
+        tops = {}
+        for r in rounds:
+            for k, v in (g(r, 'background', 'top') or {}).items():
+                tops[k] = max(tops.get(k, 0), v)
+            for m in r.get('configs', {}).values():
+                for k, v in (g(m, 'foreign_load', 'top') or {}).items():
+                    tops[k] = max(tops.get(k, 0), v)
+        L.append('WARNING: up to %.2f cores were busy with processes outside the benchmark (%s):'
+                 ' these figures are skewed; rerun on a quiet machine.' % (worst, ', '.join(
+                     '%s %.2f' % kv for kv in sorted(tops.items(), key=lambda kv: -kv[1])[:4])))
+    many = merge_many(rounds)
+    if many:
+        L.append('')
+        if 'error' in many:
+            L.append('Many connections (shuttle): ERROR: %s' % many['error'].strip().splitlines()[0])
+        else:
+            L.append('Many connections (shuttle, fresh instance): %d concurrent idle connections '
+                     'to the LAN echo server' % many['n'])
+            L.append('  opened %s in %.1f s; %s of them echoed 1 byte after all were open '
+                     '(%.1f s); shuttle alive: %s; 20 new connections meanwhile: med %s ms, '
+                     '%d failed' % (fmt(many['open_ok']), many['open_s'] or 0,
+                                    fmt(many['echoed']), many['echo_s'] or 0,
+                                    'yes' if many['alive'] else 'NO',
+                                    fmt(many['probe_all_open_med'], '%.2f'),
+                                    many['probe_all_open_fail']))
+
+            def mib(v):
+                return fmt(None if v is None else v / 1024.0, '%.1f')
+            L.append('  RSS (VmRSS%s) client engine %s -> %s MiB = %s KiB/conn, server engine '
+                     '%s -> %s MiB = %s KiB/conn; anonymous memory only (RssAnon): %s and %s '
+                     'KiB/conn; after closing all: client %s, server %s MiB' % (
+                         ', malloc_trim()ed' if many['trimmed'] else '',
+                         mib(many['c_before']), mib(many['c_after']), fmt(many['kib_c'], '%.2f'),
+                         mib(many['s_before']), mib(many['s_after']), fmt(many['kib_s'], '%.2f'),
+                         fmt(many['anon_kib_c'], '%.2f'), fmt(many['anon_kib_s'], '%.2f'),
+                         mib(many['c_closed']), mib(many['s_closed'])))
+    if any('cpu_by_proc' in r for r in rows.values()):
+        L.append('')
+        L.append('CPU during the upload, cores, by process (namespace/command):')
+    for k, r in rows.items():
+        if 'cpu_by_proc' in r:
+            parts = ['%s %.2f' % (pk, v) for pk, v in sorted(
+                r['cpu_by_proc'].items(), key=lambda kv: -kv[1]) if v >= 0.01]
+            L.append('  %-30s %s' % (r['name'][:30], ', '.join(parts)))
+    extra = []
+    for k, r in rows.items():
+        if r.get('died'):
+            extra.append('  %s: %s' % (r['name'], '; '.join(r['died'])))
+    if extra:
+        L.append('')
+        L.append('Tunnel process exited during a run:')
+        L += extra
+    if pipe and pipe.get('handshake_s'):
+        L.append('')
+        L.append('Raw pipe: %s of zeros; wall time includes the ssh handshake (%.2f s); '
+                 'excluding it: %s' % (prm['pipe_bytes'], pipe['handshake_s'], ', '.join(
+                     '%s %s Mbit/s' % (c.split('@')[0], fmt(g(pipe, c, 'mbps_excl_handshake')))
+                     for c in prm['ciphers'])))
+    return '\n'.join(L)
+
+
+# ------------------------------------------------------------ main
+def meta(build_ok):
+    def out(argv, err=False):
+        try:
+            r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=20)
+            return ((r.stderr if err else r.stdout) or '').strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    head = out(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'])
+    dirty = out(['git', '-C', REPO, 'status', '--porcelain', '--', 'service'])
+    h = hashlib.sha256()
+    with open(SHUTTLE, 'rb') as f:
+        h.update(f.read())
+    return {'git': '%s%s' % (head or '?', '+dirty service/' if dirty else ''),
+            'shuttle_sha256': h.hexdigest()[:16], 'build_ok': build_ok,
+            'ssh_version': out(['ssh', '-V'], err=True),
+            'sshuttle_version': out([SSHUTTLE, '--version']),
+            'iperf3_version': (out(['iperf3', '--version']) or '').splitlines()[0:1],
+            'kernel': os.uname().release, 'ncpu': os.cpu_count(),
+            'shuttle_args': SHUTTLE_ARGS}
+
+
+def save(doc, path):
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(doc, f, indent=1)
+    os.rename(tmp, path)
+
+
+class Interrupted(BaseException):
+    pass
+
+
+def on_signal(sig, frame):
+    raise Interrupted('signal %d' % sig)
+
+
+def cmd_run(args):
+    global LOGDIR, SHUTTLE_ARGS
+    if args.quick:
+        P.update(QUICK)
+        args.rounds = 1
+    order = DEFAULT_ORDER
+    if args.only:
+        order = [k.strip() for k in args.only.split(',') if k.strip()]
+        bad = [k for k in order if k not in ALL_KEYS]
+        if bad:
+            sys.exit('unknown config(s) %s; choose from %s' % (bad, ','.join(ALL_KEYS)))
+    if args.shuttle_args:
+        SHUTTLE_ARGS = args.shuttle_args.split()
+    os.makedirs(BIN, exist_ok=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    if not os.path.exists(SHUTTLE_BUILT):
+        sys.exit('no %s: build the project first (bench/run.sh does)' % SHUTTLE_BUILT)
+    shutil.copy2(SHUTTLE_BUILT, SHUTTLE + '.tmp')
+    os.rename(SHUTTLE + '.tmp', SHUTTLE)
+    stamp = time.strftime('%Y%m%d-%H%M%S') + ('-quick' if args.quick else '')
+    LOGDIR = os.path.join(RESULTS, 'logs-' + stamp)
+    os.makedirs(LOGDIR, exist_ok=True)
+    path = os.path.join(RESULTS, stamp + '.json')
+    doc = {'stamp': stamp, 'params': dict(P), 'order': order,
+           'meta': meta(os.environ.get('SHUTTLE_BENCH_BUILD_OK', '1') == '1'), 'rounds': []}
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    tmap = tunnels()
+    current = None
+    interrupted = False
+    try:
+        lab_up()
+        for rnd in range(1, args.rounds + 1):
+            log('==== round %d/%d' % (rnd, args.rounds))
+            res = {'round': rnd, 'configs': {}}
+            doc['rounds'].append(res)
+            res['background'] = wait_quiet(args.wait_quiet)
+            log('   background load (outside the lab, nothing running): %.2f cores %s' % (
+                res['background']['cores'], res['background']['top']))
+            for key in order:
+                t0 = time.time()
+                if key == 'ssh-pipe':
+                    log('-- raw ssh pipe')
+                    try:
+                        res['ssh_pipe'] = ssh_pipe()
+                    except Exception as e:  # noqa: BLE001
+                        res['ssh_pipe'] = {'error': str(e)}
+                    continue
+                if key == 'many':
+                    log('-- shuttle: %d concurrent connections' % P['many_n'])
+                    try:
+                        res['many'] = many_connections()
+                    except Exception as e:  # noqa: BLE001
+                        log('   FAILED: %s' % e)
+                        res['many'] = {'error': str(e)}
+                    save(doc, path)
+                    continue
+                tun = tmap[key]
+                log('-- %s' % tun.name)
+                if args.wait_quiet:
+                    wait_quiet(args.wait_quiet, secs=1.0)
+                try:
+                    current = tun
+                    tun.start()
+                except Exception as e:  # noqa: BLE001 - record and go on
+                    log('   FAILED to start: %s' % e)
+                    res['configs'][key] = {'name': tun.name, 'error': str(e)}
+                    try:
+                        tun.stop()
+                    except Exception:  # noqa: BLE001
+                        pass
+                    current = None
+                    continue
+                try:
+                    m = measure(tun)
+                    m['stats'] = tun.stats()
+                    m['name'] = tun.name
+                    res['configs'][key] = m
+                finally:
+                    tun.stop()
+                    current = None
+                m['secs'] = round(time.time() - t0, 1)
+                save(doc, path)
+            save(doc, path)
+    except Interrupted as e:
+        interrupted = True
+        log('interrupted (%s): cleaning up' % e)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if current is not None:
+            try:
+                current.stop()
+            except Exception as e:  # noqa: BLE001
+                log('stop %s: %s' % (current.name, e))
+        lab_down()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not doc['rounds']:
+        return 1
+    if interrupted:
+        doc['interrupted'] = True
+    doc['table'] = table(doc)
+    doc['medians'] = merge(doc['rounds'])
+    doc['many_median'] = merge_many(doc['rounds'])
+    save(doc, path)
+    print()
+    print(doc['table'])
+    print()
+    print('results: %s\nlogs:    %s' % (path, LOGDIR))
+    return 130 if interrupted else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description='Shuttle benchmark (use bench/run.sh)')
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    r = sub.add_parser('run')
+    r.add_argument('--rounds', type=int, default=3)
+    r.add_argument('--quick', action='store_true', help='1 round, shorter iperf3 and probes')
+    r.add_argument('--only', help='comma list of: ' + ','.join(ALL_KEYS))
+    r.add_argument('--shuttle-args', help='extra arguments for shuttle, e.g. "-v"')
+    r.add_argument('--wait-quiet', type=int, default=0, metavar='SECONDS',
+                   help='before each round and config, wait up to SECONDS for other '
+                        'processes on the host to go idle (default: only warn)')
+    rp = sub.add_parser('report')
+    rp.add_argument('file')
+    sub.add_parser('teardown')
+    args = ap.parse_args()
+    if args.cmd == 'run':
+        return cmd_run(args)
+    if args.cmd == 'report':
+        with open(args.file) as f:
+            doc = json.load(f)
+        print(table(doc))
+        return 0
+    if args.cmd == 'teardown':
+        netlab.Lab(PREFIX).teardown()
+        return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

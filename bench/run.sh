@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shuttle benchmark: shuttle vs. raw ssh, sshuttle, ssh -D + redsocks, ssh -L,
+# all inside the project's lab namespaces (tests/e2e/netlab.py, prefix "shb").
+#
+#   sudo bench/run.sh                       3 rounds, median table (~20-25 min)
+#   sudo bench/run.sh --quick               1 round, shorter runs (~6 min)
+#   sudo bench/run.sh --only shuttle,sshuttle-nft --rounds 1
+#   sudo bench/run.sh --quick --only shuttle --shuttle-args -v
+#   sudo bench/run.sh report bench/results/STAMP.json     re-print a table
+#   sudo bench/run.sh teardown              remove the lab after a crash
+#
+# Builds shuttle (meson/ninja, target service/shuttle only) and the helpers in
+# bench/src/, sets up the lab, measures, tears down (also on Ctrl-C), prints
+# one table.  Configs for --only: ssh-pipe, shuttle, shuttle-nolc,
+# sshuttle-nft, sshuttle-nat, redsocks, ssh-L, many (and direct).
+set -euo pipefail
+HERE=$(dirname "$(readlink -f "$0")")
+REPO=$(dirname "$HERE")
+PY=/usr/bin/python3          # the pyenv python3 on PATH lacks things
+[ "$(id -u)" = 0 ] || { echo "run as root: sudo $0 $*" >&2; exit 1; }
+
+case "${1:-}" in
+  teardown|report) exec "$PY" "$HERE/bench.py" "$@" ;;
+esac
+
+for t in ip sshd ssh gcc iperf3 sshuttle redsocks iptables iptables-save nft meson ninja; do
+  command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; exit 1; }
+done
+
+mkdir -p "$HERE/bin" "$HERE/results"
+for h in prober echo_server; do
+  if [ ! "$HERE/bin/$h" -nt "$HERE/src/$h.c" ]; then
+    gcc -O2 -Wall -Wextra -o "$HERE/bin/$h" "$HERE/src/$h.c"
+  fi
+done
+
+build_ok=1
+if [ ! -f "$REPO/build/build.ninja" ]; then
+  (cd "$REPO" && meson setup build) || build_ok=0
+fi
+if [ "$build_ok" = 1 ]; then
+  ninja -C "$REPO/build" service/shuttle >&2 || build_ok=0
+fi
+if [ ! -x "$REPO/build/service/shuttle" ]; then
+  echo "no $REPO/build/service/shuttle: the build failed" >&2
+  exit 1
+fi
+if [ "$build_ok" = 0 ]; then
+  echo "WARNING: the build failed; benchmarking the existing build/service/shuttle" >&2
+fi
+export SHUTTLE_BENCH_BUILD_OK=$build_ok
+# bench.py tears the lab down itself on Ctrl-C / SIGTERM / SIGHUP
+exec "$PY" "$HERE/bench.py" run "$@"
