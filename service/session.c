@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "firewall.h"
@@ -736,29 +737,85 @@ handle_hello (ShSession *s, const ShHello *h)
     s->ready_cb (s, h, s->cb_data);
 }
 
-static void
-deliver_data (ShSession *s, Channel *ch, const guint8 *p, gsize len)
+/* Consecutive DATA frames for one channel, delivered with one writev(). */
+#define BATCH_MAX 32
+
+typedef struct
 {
+  Channel *ch;
+  int n;
+  struct iovec iov[BATCH_MAX];
+} DataBatch;
+
+static void
+batch_flush (ShSession *s, DataBatch *b)
+{
+  Channel *ch = b->ch;
+  if (!ch)
+    return;
+  int i = 0;
   if (ch->out.len == 0 && ch->wr_ready && ch->state == CH_OPEN && ch->fd >= 0)
     {
-      ssize_t n = write (ch->fd, p, len);
+      ssize_t n = writev (ch->fd, b->iov, b->n);
       if (n < 0 && errno != EAGAIN && errno != EINTR)
         {
+          b->ch = NULL;
+          b->n = 0;
           channel_abort (ch, TRUE);
           return;
         }
+      gsize total = 0;
+      for (int k = 0; k < b->n; k++)
+        total += b->iov[k].iov_len;
       if (n < 0)
         n = 0;
-      if ((gsize) n < len)
+      if ((gsize) n < total)
         ch->wr_ready = FALSE;
       ch->consumed += n;
-      p += n;
-      len -= n;
+      /* Skip what the socket took; the rest waits in the channel's queue. */
+      for (; i < b->n && (gsize) n >= b->iov[i].iov_len; i++)
+        n -= b->iov[i].iov_len;
+      if (i < b->n)
+        {
+          b->iov[i].iov_base = (guint8 *) b->iov[i].iov_base + n;
+          b->iov[i].iov_len -= n;
+        }
     }
-  if (len > 0)
-    buf_append (&ch->out, p, len); /* bounded: at most the credit we granted */
+  /* Bounded: at most the credit we granted. */
+  for (; i < b->n; i++)
+    buf_append (&ch->out, b->iov[i].iov_base, b->iov[i].iov_len);
+  b->ch = NULL;
+  b->n = 0;
   if (ch->state == CH_OPEN)
     channel_flush_out (ch);
+}
+
+/* Checks a DATA frame against the channel's state and credit. Returns the
+ * channel to deliver to, or NULL when the data is dropped (channel closing)
+ * or the session failed. */
+static Channel *
+data_accept (ShSession *s, const ShFrame *f)
+{
+  Channel *ch = lookup (s, f);
+  if (!ch)
+    return NULL;
+  s->rx_unacked += f->len;
+  s->stats.bytes_received += f->len;
+  if (ch->close_sent)
+    return NULL; /* in flight before our CLOSE: dropped */
+  if (ch->eof_recv)
+    {
+      session_fail (s, SH_ERR_MALFORMED, "DATA after EOF on channel %u", ch->id);
+      return NULL;
+    }
+  if (f->len > ch->recv_credit)
+    {
+      session_fail (s, SH_ERR_FLOW, "channel %u: %u bytes sent with %u credit", ch->id, f->len,
+                    ch->recv_credit);
+      return NULL;
+    }
+  ch->recv_credit -= f->len;
+  return ch;
 }
 
 static void
@@ -835,25 +892,7 @@ handle_frame (ShSession *s, const ShFrame *f)
       return;
 
     case SH_FRAME_DATA:
-      if (!(ch = lookup (s, f)))
-        return;
-      s->rx_unacked += f->len;
-      s->stats.bytes_received += f->len;
-      if (ch->close_sent)
-        return; /* in flight before our CLOSE: dropped */
-      if (ch->eof_recv)
-        {
-          session_fail (s, SH_ERR_MALFORMED, "DATA after EOF on channel %u", ch->id);
-          return;
-        }
-      if (f->len > ch->recv_credit)
-        {
-          session_fail (s, SH_ERR_FLOW, "channel %u: %u bytes sent with %u credit", ch->id, f->len,
-                        ch->recv_credit);
-          return;
-        }
-      ch->recv_credit -= f->len;
-      deliver_data (s, ch, f->payload, f->len);
+      g_assert_not_reached (); /* on_in() batches DATA itself */
       return;
 
     case SH_FRAME_WINDOW:
@@ -965,6 +1004,7 @@ on_in (ShPollWatch *w, guint32 events)
   s->last_rx = g_get_monotonic_time ();
 
   gsize pos = 0;
+  DataBatch batch = { 0 };
   if (s->state == S_HANDSHAKE && s->config.role == SH_ROLE_CLIENT)
     {
       /* Login scripts may print before the server starts: skip, but show it. */
@@ -1002,9 +1042,27 @@ on_in (ShPollWatch *w, guint32 events)
                         s->inbuf[pos]);
           return;
         }
-      handle_frame (s, &f);
+      if (f.type == SH_FRAME_DATA && s->state == S_READY)
+        {
+          Channel *ch = data_accept (s, &f);
+          if (ch && (ch != batch.ch || batch.n == BATCH_MAX))
+            batch_flush (s, &batch);
+          if (ch)
+            {
+              batch.ch = ch;
+              batch.iov[batch.n++] = (struct iovec){ (void *) f.payload, f.len };
+            }
+        }
+      else
+        {
+          /* Other frames may act on a channel: deliver its data first. */
+          batch_flush (s, &batch);
+          handle_frame (s, &f);
+        }
       pos += r;
     }
+  if (s->state != S_CLOSED)
+    batch_flush (s, &batch);
   if (s->state == S_CLOSED)
     return;
   memmove (s->inbuf, s->inbuf + pos, s->inlen - pos);
