@@ -36,7 +36,7 @@ put32 (guint8 *p, guint32 v)
 }
 
 /* Fixed payload layout of HELLO before the free-text name. */
-#define HELLO_FIXED (SH_MUX_MAGIC_LEN + 2 + 2 + 4 + 4 + 4)
+#define HELLO_FIXED (SH_MUX_MAGIC_LEN + 2 + 2 + 4 + 4 + 4 + 4)
 
 static gboolean
 decode_hello (const guint8 *p, guint16 len, ShHello *h)
@@ -51,6 +51,7 @@ decode_hello (const guint8 *p, guint16 len, ShHello *h)
   h->channel_window = get32 (p + 4);
   h->max_channels = get32 (p + 8);
   h->connect_timeout_ms = get32 (p + 12);
+  h->inflight_limit = get32 (p + 16);
   if (h->version_min == 0 || h->version_min > h->version_max)
     return FALSE;
   if (h->channel_window < SH_MUX_MIN_WINDOW || h->channel_window > SH_MUX_MAX_WINDOW)
@@ -59,11 +60,13 @@ decode_hello (const guint8 *p, guint16 len, ShHello *h)
     return FALSE;
   if (h->connect_timeout_ms > SH_MUX_MAX_CONNECT_TIMEOUT_MS)
     return FALSE;
+  if (h->inflight_limit != 0 && h->inflight_limit < SH_MUX_MIN_INFLIGHT)
+    return FALSE;
   /* The name only ever reaches a log line: keep it printable. */
   gsize n = len - HELLO_FIXED;
   for (gsize i = 0; i < n; i++)
     {
-      guint8 c = p[16 + i];
+      guint8 c = p[20 + i];
       h->name[i] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
     }
   h->name[n] = '\0';
@@ -231,7 +234,8 @@ sh_frame_put_hello (guint8 *out, const ShHello *hello)
   put32 (p + 4, hello->channel_window);
   put32 (p + 8, hello->max_channels);
   put32 (p + 12, hello->connect_timeout_ms);
-  memcpy (p + 16, hello->name, nlen);
+  put32 (p + 16, hello->inflight_limit);
+  memcpy (p + 20, hello->name, nlen);
   return SH_MUX_HDR_LEN + plen;
 }
 

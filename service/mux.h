@@ -27,6 +27,8 @@ G_BEGIN_DECLS
 #define SH_MUX_MAX_WINDOW (16u * 1024 * 1024) /* also the most credit a channel may hold */
 #define SH_MUX_MAX_CHANNELS (1u << 20)
 #define SH_MUX_MAX_CONNECT_TIMEOUT_MS 600000u
+#define SH_MUX_ACK_EVERY (32u * 1024)              /* a receiver ACKs at least this often */
+#define SH_MUX_MIN_INFLIGHT (4 * SH_MUX_ACK_EVERY) /* smallest in-flight limit allowed */
 
 typedef enum
 {
@@ -71,6 +73,7 @@ typedef struct
   guint32 channel_window;
   guint32 max_channels;
   guint32 connect_timeout_ms;
+  guint32 inflight_limit; /* client → server: DATA in flight toward the client; 0: no limit */
   char name[SH_MUX_MAX_NAME + 1]; /* NUL-terminated, control characters replaced */
 } ShHello;
 

@@ -50,7 +50,7 @@ sh_server_run (const ShOptions *opts)
   ShSessionConfig cfg;
 
   sh_session_config_init (&cfg, SH_ROLE_SERVER);
-  cfg.inflight_limit = opts->latency_control ? cfg.inflight_limit : 0;
+  /* The in-flight limit toward the client comes in the client's HELLO. */
 
   /* stdout carries the mux: nothing else may ever be written there. */
   int in_fd = dup (STDIN_FILENO), out_fd = dup (STDOUT_FILENO);

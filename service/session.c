@@ -20,7 +20,7 @@
 
 /* One DATA frame per channel per round: small enough that a bulk channel
  * delays an interactive one by little, big enough to keep syscalls rare. */
-#define CHUNK 16384
+#define CHUNK 32768
 /* Data is added to the session output only while less than FILL_LOW is
  * queued, up to FILL_HIGH: control frames never wait behind much. */
 #define FILL_LOW (32 * 1024)
@@ -30,9 +30,8 @@
 #define PIPE_SIZE (1024 * 1024)
 /* ACK after this much DATA: every ACK is one more ssh packet each way, which
  * costs short connections dearly. Senders keep their in-flight limit at
- * least MIN_INFLIGHT, so the unacknowledged rest never stalls them. */
-#define ACK_EVERY (32 * 1024)
-#define MIN_INFLIGHT (4 * ACK_EVERY)
+ * least SH_MUX_MIN_INFLIGHT, so the unacknowledged rest never stalls them. */
+#define ACK_EVERY SH_MUX_ACK_EVERY
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -492,7 +491,7 @@ channel_flush_out (Channel *ch)
     }
   if (ch->fd < 0)
     return;
-  if (ch->consumed >= s->config.channel_window / 2
+  if (ch->consumed >= s->config.channel_window / 4
       || (ch->out.len == 0 && ch->consumed > 0 && ch->recv_credit < s->config.channel_window / 2))
     {
       if (!ch->close_sent && !ch->eof_recv)
@@ -728,8 +727,13 @@ handle_hello (ShSession *s, const ShHello *h)
       return;
     }
   s->peer = *h;
-  if (s->config.role == SH_ROLE_SERVER && s->peer.connect_timeout_ms == 0)
-    s->peer.connect_timeout_ms = 10000;
+  if (s->config.role == SH_ROLE_SERVER)
+    {
+      /* The client decides the latency policy for both directions. */
+      if (s->peer.connect_timeout_ms == 0)
+        s->peer.connect_timeout_ms = 10000;
+      s->config.inflight_limit = h->inflight_limit;
+    }
   s->peer_window = h->channel_window;
   s->peer_max_channels = h->max_channels;
   s->state = S_READY;
@@ -1121,9 +1125,9 @@ sh_session_config_init (ShSessionConfig *c, ShRole role)
 {
   memset (c, 0, sizeof *c);
   c->role = role;
-  c->channel_window = 1024 * 1024;
+  c->channel_window = 2 * 1024 * 1024;
   c->max_channels = 65536;
-  c->inflight_limit = 256 * 1024;
+  c->inflight_limit = 768 * 1024;
   c->connect_timeout_ms = 10000;
   c->keepalive_s = role == SH_ROLE_CLIENT ? 5 : 0;
   c->name = role == SH_ROLE_CLIENT ? "shuttle " PACKAGE_VERSION : "shuttle-server " PACKAGE_VERSION;
@@ -1135,8 +1139,8 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
 {
   ShSession *s = g_new0 (ShSession, 1);
   s->config = *config;
-  if (s->config.inflight_limit > 0 && s->config.inflight_limit < MIN_INFLIGHT)
-    s->config.inflight_limit = MIN_INFLIGHT;
+  if (s->config.inflight_limit > 0 && s->config.inflight_limit < SH_MUX_MIN_INFLIGHT)
+    s->config.inflight_limit = SH_MUX_MIN_INFLIGHT;
   s->name = g_strdup (config->name);
   s->config.name = s->name;
   s->poll = poll;
@@ -1170,6 +1174,7 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
     .channel_window = config->channel_window,
     .max_channels = config->max_channels,
     .connect_timeout_ms = config->role == SH_ROLE_CLIENT ? config->connect_timeout_ms : 0,
+    .inflight_limit = config->role == SH_ROLE_CLIENT ? s->config.inflight_limit : 0,
   };
   g_strlcpy (h.name, s->name, sizeof h.name);
   guint8 f[SH_MUX_MAX_FRAME];

@@ -18,6 +18,7 @@ sample_hello (void)
     .channel_window = 65536,
     .max_channels = 100,
     .connect_timeout_ms = 5000,
+    .inflight_limit = 256 * 1024,
   };
   g_strlcpy (h.name, "test 1.0", sizeof h.name);
   return h;
@@ -37,6 +38,7 @@ test_hello_roundtrip (void)
   g_assert_cmpuint (f.u.hello.channel_window, ==, 65536);
   g_assert_cmpuint (f.u.hello.max_channels, ==, 100);
   g_assert_cmpuint (f.u.hello.connect_timeout_ms, ==, 5000);
+  g_assert_cmpuint (f.u.hello.inflight_limit, ==, 256 * 1024);
   g_assert_cmpstr (f.u.hello.name, ==, "test 1.0");
 
   /* Every strict prefix is "need more", never an error or a frame. */
@@ -74,6 +76,15 @@ test_hello_rejects (void)
   h.connect_timeout_ms = SH_MUX_MAX_CONNECT_TIMEOUT_MS + 1;
   n = sh_frame_put_hello (buf, &h);
   g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+
+  /* An in-flight limit is 0 (none) or at least the minimum. */
+  h = sample_hello ();
+  h.inflight_limit = SH_MUX_MIN_INFLIGHT - 1;
+  n = sh_frame_put_hello (buf, &h);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  h.inflight_limit = 0;
+  n = sh_frame_put_hello (buf, &h);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
 
   /* Wrong magic. */
   h = sample_hello ();
