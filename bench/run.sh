@@ -24,6 +24,9 @@ case "${1:-}" in
   teardown|report) exec "$PY" "$HERE/bench.py" "$@" ;;
 esac
 
+# Installs what is missing (Debian packages), like the README's commands.
+"$REPO/tests/deps.sh" bench
+
 for t in ip sshd ssh gcc iperf3 sshuttle redsocks iptables iptables-save nft meson ninja; do
   command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; exit 1; }
 done
