@@ -159,6 +159,7 @@ struct _ShSession
   guint64 inflight; /* DATA bytes sent, not yet acknowledged */
   guint64 rx_unacked;
   gint64 last_rx;
+  guint64 ping_token; /* monotonic time of the unanswered PING, 0: none */
   guint keepalive_id;
   guint connect_timer_id;
 
@@ -957,8 +958,14 @@ handle_frame (ShSession *s, const ShFrame *f)
       return;
 
     case SH_FRAME_PONG:
-      s->stats.rtt_us = g_get_monotonic_time () - (gint64) f->u.token;
-      sh_debug ("keepalive: round trip %.2f ms", s->stats.rtt_us / 1000.0);
+      /* Only an answer to our own last PING means anything; the token is
+       * the peer's to corrupt, so never compute with another one. */
+      if (s->ping_token != 0 && f->u.token == s->ping_token)
+        {
+          s->stats.rtt_us = g_get_monotonic_time () - (gint64) s->ping_token;
+          s->ping_token = 0;
+          sh_debug ("keepalive: round trip %.2f ms", s->stats.rtt_us / 1000.0);
+        }
       return;
 
     case SH_FRAME_ACK:
@@ -1101,7 +1108,8 @@ keepalive_tick (gpointer data)
       return G_SOURCE_REMOVE;
     }
   guint8 f[SH_MUX_HDR_LEN + 8];
-  queue_bytes (s, f, sh_frame_put_u64 (f, SH_FRAME_PING, (guint64) now));
+  s->ping_token = (guint64) now;
+  queue_bytes (s, f, sh_frame_put_u64 (f, SH_FRAME_PING, s->ping_token));
   sh_session_flush (s);
   return G_SOURCE_CONTINUE;
 }

@@ -67,6 +67,9 @@ SEEDS = {
     'error': hello() + err(2, b'bye'),
     'double-close': hello() + open4(1, LO, 9) + close(1) + close(1),
     'data-after-eof': hello() + open4(1, LO, 9) + eof(1) + data(1, b'late'),
+    # found by fuzz-session: a PONG nobody asked for, with a token that
+    # overflowed the round-trip arithmetic
+    'pong-hostile': hello() + hdr(9, 0, struct.pack('>Q', 0x8000000000000000)),
     'data-runs': hello() + open4(1, LO, 9) + open4(2, LO, 9) + data(1, b'a' * 100)
     + data(1, b'b' * 100) + data(2, b'c' * 50) + data(1, b'd'),
 }
