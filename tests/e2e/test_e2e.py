@@ -578,6 +578,39 @@ def t_ssh_killed():
     _ssh_dies(kill)
 
 
+@case('a server that stops answering (SIGSTOP) is noticed by the keepalive: exit 1, no rules')
+def t_keepalive():
+    stop_tunnel()
+    s = Shuttle(SUBNETS)
+    s.wait_ready()
+    mark = len(s.lines)
+    frozen = server_procs()
+    check(frozen, 'no shuttle --server found on the gw')
+    t0 = time.monotonic()
+    for p in frozen:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        # PING every 5 s, dead after 15 s of silence: at most about 20 s.
+        rc = s.wait_exit(30)
+        took = time.monotonic() - t0
+    finally:
+        for p in frozen:
+            try:
+                os.kill(p, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    if rc is None:
+        s.kill()
+        raise Fail('shuttle still running 30 s after its server froze')
+    s.reader.join(2)
+    err = s.stderr(mark)
+    diag('exit status %d after %.1f s: %s' % (rc, took, err.strip()[-200:]))
+    check(rc == 1, 'exit status %d, want 1' % rc)
+    check(14 <= took <= 25, 'noticed after %.1f s, want 15-20 s' % took)
+    check('stopped answering' in err, 'stderr does not say the server stopped answering')
+    check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+
+
 @case('bad usage: invalid subnet 10.0.0.300/8 -> exit 2, one stderr line, no table')
 def t_bad_subnet():
     stop_tunnel()
