@@ -111,6 +111,7 @@ typedef struct
   guint close_recv : 1;
   guint in_table : 1;
   guint in_connecting : 1;
+  guint in_draining : 1;
   guint dead : 1;
   guint32 send_credit; /* DATA bytes we may still send */
   guint32 recv_credit; /* DATA bytes the peer may still send */
@@ -280,6 +281,9 @@ channel_free_later (Channel *ch)
   if (ch->in_connecting)
     g_queue_unlink (&s->connecting, &ch->aux_link);
   ch->in_connecting = FALSE;
+  if (ch->in_draining)
+    g_queue_unlink (&s->draining, &ch->aux_link);
+  ch->in_draining = FALSE;
   if (ch->in_table)
     {
       g_hash_table_remove (s->channels, GUINT_TO_POINTER (ch->id));
@@ -308,6 +312,7 @@ channel_closed_both (Channel *ch)
         }
       ring_remove (ch);
       g_queue_push_tail_link (&s->draining, &ch->aux_link);
+      ch->in_draining = TRUE;
       return;
     }
   channel_free_later (ch);
@@ -501,10 +506,9 @@ channel_flush_out (Channel *ch)
   if (ch->out.len == 0)
     {
       buf_clear (&ch->out);
-      if (!ch->in_table && !ch->in_ring && ch->close_sent && ch->close_recv)
+      if (ch->in_draining)
         {
           /* Draining after both CLOSEs: all delivered. */
-          g_queue_unlink (&s->draining, &ch->aux_link);
           channel_free_later (ch);
           return;
         }
