@@ -773,13 +773,11 @@ batch_flush (ShSession *s, DataBatch *b)
           channel_abort (ch, TRUE);
           return;
         }
-      gsize total = 0;
-      for (int k = 0; k < b->n; k++)
-        total += b->iov[k].iov_len;
+      /* After a short write, wr_ready stays set: channel_flush_out() below
+       * writes on until EAGAIN, the one state after which an EPOLLOUT edge
+       * is certain for every kind of socket. */
       if (n < 0)
         n = 0;
-      if ((gsize) n < total)
-        ch->wr_ready = FALSE;
       ch->consumed += n;
       /* Skip what the socket took; the rest waits in the channel's queue. */
       for (; i < b->n && (gsize) n >= b->iov[i].iov_len; i++)

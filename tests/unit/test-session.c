@@ -380,6 +380,151 @@ test_refused_resets (void)
   pair_clear (&p);
 }
 
+/* A destination that sends @size pattern bytes, then closes. */
+typedef struct
+{
+  int listen_fd;
+  gsize size;
+} Source;
+
+static gpointer
+source_thread (gpointer data)
+{
+  Source *src = data;
+  int fd = accept (src->listen_fd, NULL, NULL);
+  g_autofree guint8 *buf = g_malloc (src->size);
+  pattern (buf, src->size, 42);
+  write_all (fd, buf, src->size);
+  close (fd);
+  return NULL;
+}
+
+static void
+test_slow_reader (void)
+{
+  /* Channel A's application does not read while 2 MiB come for it (the
+   * window is 64 KiB); channel B's echoes must go on regardless. Then A reads
+   * everything, in order, and the end of stream. */
+  Pair p;
+  pair_init (&p, 256 * 1024);
+  Source src = { .size = 2 * 1024 * 1024 };
+  guint16 sport, eport;
+  src.listen_fd = tcp_listener (&sport);
+  GThread *st = g_thread_new ("source", source_thread, &src);
+  Echo e = { .conns = 1 };
+  e.listen_fd = tcp_listener (&eport);
+  GThread *et = g_thread_new ("echo", echo_thread, &e);
+
+  int a, b;
+  open_to (&p, tcp_pair (&a), sport);
+  shutdown (a, SHUT_WR);
+  open_to (&p, tcp_pair (&b), eport);
+  fcntl (b, F_SETFL, O_NONBLOCK);
+
+  for (int i = 0; i < 50; i++)
+    {
+      char c = 'a' + i % 26, r = 0;
+      g_assert_cmpint (write (b, &c, 1), ==, 1);
+      gint64 end = g_get_monotonic_time () + G_USEC_PER_SEC;
+      while (read (b, &r, 1) != 1)
+        {
+          g_assert_cmpint (g_get_monotonic_time (), <, end);
+          g_main_context_iteration (NULL, FALSE);
+        }
+      g_assert_cmpint (r, ==, c);
+    }
+
+  /* The client holds at most about one window for A, not the 2 MiB. */
+  g_autofree guint8 *want = g_malloc (src.size);
+  g_autofree guint8 *got = g_malloc (src.size + 1);
+  pattern (want, src.size, 42);
+  fcntl (a, F_SETFL, O_NONBLOCK);
+  gsize n = 0;
+  gboolean eof = FALSE;
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (!eof && g_get_monotonic_time () < end)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      ssize_t r = read (a, got + n, src.size + 1 - n);
+      if (r > 0)
+        n += r;
+      else if (r == 0)
+        eof = TRUE;
+    }
+  g_assert_cmpuint (n, ==, src.size);
+  g_assert_true (eof);
+  g_assert_true (memcmp (got, want, n) == 0);
+
+  close (a);
+  close (b);
+  g_thread_join (st);
+  g_thread_join (et);
+  close (src.listen_fd);
+  close (e.listen_fd);
+
+  ShSessionStats stc;
+  end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  do
+    {
+      g_main_context_iteration (NULL, FALSE);
+      sh_session_get_stats (p.client, &stc);
+    }
+  while (stc.channels_open > 0 && g_get_monotonic_time () < end);
+  g_assert_cmpuint (stc.channels_open, ==, 0);
+  pair_clear (&p);
+}
+
+static void
+test_drain_after_close (void)
+{
+  /* The whole transfer fits in the credit plus the kernel's buffers, so the
+   * server's EOF and CLOSE arrive while the last bytes still wait in the
+   * client engine (the application reads nothing yet): the closed channel
+   * must still deliver them, then end the stream. */
+  Pair p;
+  pair_init (&p, 256 * 1024);
+  Source src = { .size = 150 * 1024 };
+  guint16 sport;
+  src.listen_fd = tcp_listener (&sport);
+  GThread *st = g_thread_new ("source", source_thread, &src);
+
+  int a;
+  int afd = tcp_pair (&a);
+  int small = 16384;
+  setsockopt (afd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  open_to (&p, afd, sport);
+  shutdown (a, SHUT_WR);
+  /* Let everything arrive without reading it. */
+  for (int i = 0; i < 200; i++)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  g_autofree guint8 *want = g_malloc (src.size);
+  g_autofree guint8 *got = g_malloc (src.size + 1);
+  pattern (want, src.size, 42);
+  fcntl (a, F_SETFL, O_NONBLOCK);
+  gsize n = 0;
+  gboolean eof = FALSE;
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (!eof && g_get_monotonic_time () < end)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      ssize_t r = read (a, got + n, src.size + 1 - n);
+      if (r > 0)
+        n += r;
+      else if (r == 0)
+        eof = TRUE;
+    }
+  g_assert_cmpuint (n, ==, src.size);
+  g_assert_true (eof);
+  g_assert_true (memcmp (got, want, n) == 0);
+  close (a);
+  g_thread_join (st);
+  close (src.listen_fd);
+  pair_clear (&p);
+}
+
 /* --------------------------------------------------- conformance */
 
 typedef struct
@@ -536,6 +681,8 @@ main (int argc, char **argv)
   g_test_add_func ("/session/echo-parallel", test_echo_parallel);
   g_test_add_func ("/session/half-close", test_half_close);
   g_test_add_func ("/session/refused-resets", test_refused_resets);
+  g_test_add_func ("/session/slow-reader", test_slow_reader);
+  g_test_add_func ("/session/drain-after-close", test_drain_after_close);
   g_test_add_func ("/session/hostile-frames", test_hostile_frames);
   g_test_add_func ("/session/credit-violation", test_credit_violation);
   return g_test_run ();
