@@ -1270,6 +1270,10 @@ sh_session_open_channel (ShSession *s, int fd, const ShOpen *dst)
       sh_info ("channel %u: %s", id, a);
     }
   sh_poll_add (s->poll, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &ch->watch);
+  /* Clients usually send at once (a request, a TLS hello): try to read now,
+   * so the first data leaves in the same write, and ssh packet, as OPEN. */
+  ch->rd_ready = TRUE;
+  ring_add (ch);
 }
 
 void
