@@ -21,6 +21,7 @@
 #include <gio/gio.h>
 #include <glib/gi18n-lib.h>
 
+#include "quote.h"
 #include "subnet.h"
 
 /* Limits on what argument files can make of the command line: they may nest
@@ -111,28 +112,12 @@ static const char usage_text[]
       "  192.168.1.5, 10.0.0.0/8:443, [fd00::]/8:22, example.com.\n"
       "@FILE anywhere reads more arguments from FILE, one per line.\n";
 
-/* User text in messages: one printable line, bounded. */
+/* Error messages quote user text: one printable line, even for binary or
+ * huge input (the fuzzer feeds both). */
 static char *
 quote (const char *s)
 {
-  GString *out = g_string_new (NULL);
-  gsize n;
-
-  for (n = 0; s[n] != '\0'; n++)
-    {
-      guchar c = (guchar) s[n];
-
-      if (n == QUOTE_MAX)
-        {
-          g_string_append (out, "...");
-          break;
-        }
-      if (c >= 0x20 && c < 0x7f)
-        g_string_append_c (out, (char) c);
-      else
-        g_string_append_printf (out, "\\x%02x", c);
-    }
-  return g_string_free (out, FALSE);
+  return sh_quote (s, QUOTE_MAX);
 }
 
 static void set_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include "quote.h"
 #include "subnet.h"
 
 #include <arpa/inet.h>
@@ -23,29 +24,12 @@
 /* How much of the user's text an error message quotes. */
 #define QUOTE_MAX 64
 
-/* Error messages quote user text. Keep them one printable line, even for
- * binary or huge input (the fuzzer feeds both). */
+/* Error messages quote user text: one printable line, even for binary or
+ * huge input (the fuzzer feeds both). */
 static char *
 quote (const char *s)
 {
-  GString *out = g_string_new (NULL);
-  gsize n;
-
-  for (n = 0; s[n] != '\0'; n++)
-    {
-      guchar c = (guchar) s[n];
-
-      if (n == QUOTE_MAX)
-        {
-          g_string_append (out, "...");
-          break;
-        }
-      if (c >= 0x20 && c < 0x7f)
-        g_string_append_c (out, (char) c);
-      else
-        g_string_append_printf (out, "\\x%02x", c);
-    }
-  return g_string_free (out, FALSE);
+  return sh_quote (s, QUOTE_MAX);
 }
 
 static void set_error (GError **error, const char *spec, const char *format, ...)
