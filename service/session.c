@@ -32,6 +32,9 @@
  * costs short connections dearly. Senders keep their in-flight limit at
  * least SH_MUX_MIN_INFLIGHT, so the unacknowledged rest never stalls them. */
 #define ACK_EVERY SH_MUX_ACK_EVERY
+/* The client gives the server twice its connect timeout plus this to answer
+ * an OPEN: room for a loaded link, but no endless hang. */
+#define OPEN_GRACE_MS 2000
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -153,7 +156,7 @@ struct _ShSession
   GHashTable *channels; /* id → Channel */
   guint32 next_id;
   GQueue ring;       /* channels with data to send and credit */
-  GQueue connecting; /* server: in connect(), in deadline order */
+  GQueue connecting; /* in deadline order: server in connect(), client awaiting OPEN_RESULT */
   GQueue draining;   /* both CLOSEs exchanged, still writing out */
   GSList *graveyard; /* freed after the current batch */
 
@@ -882,6 +885,9 @@ handle_frame (ShSession *s, const ShFrame *f)
       if (f->u.result.status == SH_OPEN_OK)
         {
           ch->state = CH_OPEN;
+          if (ch->in_connecting)
+            g_queue_unlink (&s->connecting, &ch->aux_link);
+          ch->in_connecting = FALSE;
           if (ch->out.len > 0)
             channel_flush_out (ch);
           return;
@@ -1123,7 +1129,19 @@ connect_tick (gpointer data)
   gint64 now = g_get_monotonic_time ();
   Channel *ch;
   while ((ch = g_queue_peek_head (&s->connecting)) && ch->deadline <= now)
-    channel_connected (ch, ETIMEDOUT);
+    {
+      if (s->config.role == SH_ROLE_SERVER)
+        {
+          channel_connected (ch, ETIMEDOUT);
+          continue;
+        }
+      /* The server owes an OPEN_RESULT long past its own connect timeout:
+       * do not let the application hang on a wedged or hostile server. */
+      g_queue_unlink (&s->connecting, &ch->aux_link);
+      ch->in_connecting = FALSE;
+      sh_info ("channel %u: no answer from the server, giving up", ch->id);
+      channel_abort (ch, TRUE);
+    }
   sh_session_flush (s);
   return G_SOURCE_CONTINUE;
 }
@@ -1192,8 +1210,9 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
 
   if (config->keepalive_s > 0)
     s->keepalive_id = g_timeout_add_seconds (config->keepalive_s, keepalive_tick, s);
-  if (config->role == SH_ROLE_SERVER)
-    s->connect_timer_id = g_timeout_add (100, connect_tick, s);
+  /* Server: connect() deadlines. Client: OPEN_RESULT deadlines. */
+  s->connect_timer_id
+      = g_timeout_add (config->role == SH_ROLE_SERVER ? 100 : 1000, connect_tick, s);
   return s;
 }
 
@@ -1261,6 +1280,10 @@ sh_session_open_channel (ShSession *s, int fd, const ShOpen *dst)
   Channel *ch = channel_new (s, id, fd, CH_OPENING);
   ch->dst = *dst;
   ch->wr_ready = TRUE;
+  ch->deadline
+      = g_get_monotonic_time () + ((gint64) s->config.connect_timeout_ms + OPEN_GRACE_MS) * 1000;
+  g_queue_push_tail_link (&s->connecting, &ch->aux_link);
+  ch->in_connecting = TRUE;
 
   guint8 f[SH_MUX_HDR_LEN + 20];
   queue_bytes (s, f, sh_frame_put_open (f, id, dst));

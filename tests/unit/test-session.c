@@ -507,8 +507,6 @@ test_drain_after_close (void)
   pair_clear (&p);
 }
 
-/* --------------------------------------------------- conformance */
-
 typedef struct
 {
   const char *name;
@@ -526,6 +524,50 @@ hello_bytes (guint8 *out)
                 .max_channels = 2,
                 .connect_timeout_ms = 100 };
   return sh_frame_put_hello (out, &h);
+}
+
+static void
+test_open_unanswered (void)
+{
+  /* A "server" that completes the handshake and then never answers OPEN:
+   * the client resets the application's connection after twice the
+   * connect timeout (100 ms here) plus 2 s, instead of hanging forever. */
+  int c2s[2], s2c[2];
+  g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
+  Pair p = { 0 };
+  p.poll = sh_poll_new (pair_flush, &p);
+  ShSessionConfig cc;
+  sh_session_config_init (&cc, SH_ROLE_CLIENT);
+  cc.connect_timeout_ms = 100;
+  p.client = sh_session_new (&cc, p.poll, s2c[0], c2s[1], on_ready, on_closed, &p);
+  guint8 hello[SH_MUX_MAX_FRAME];
+  g_assert_true (write_all (s2c[1], hello, hello_bytes (hello)));
+  iterate_until (&p.client_ready, 2000);
+
+  int app;
+  ShOpen dst = { .family = AF_INET, .port = 80, .addr = { 192, 0, 2, 1 } };
+  sh_session_open_channel (p.client, tcp_pair (&app), &dst);
+  fcntl (app, F_SETFL, O_NONBLOCK);
+  gint64 start = g_get_monotonic_time ();
+  int err = 0;
+  while (!err && g_get_monotonic_time () - start < 6 * G_USEC_PER_SEC)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      char c;
+      if (read (app, &c, 1) < 0 && errno != EAGAIN)
+        err = errno;
+      g_usleep (1000);
+    }
+  gint64 took = g_get_monotonic_time () - start;
+  g_assert_cmpint (err, ==, ECONNRESET);
+  g_assert_cmpint (took, >, 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (took, <, 4 * G_USEC_PER_SEC);
+  g_assert_false (p.client_closed);
+  close (app);
+  close (c2s[0]);
+  close (s2c[1]);
+  pair_clear (&p);
 }
 
 static void
@@ -665,6 +707,7 @@ main (int argc, char **argv)
   g_test_add_func ("/session/refused-resets", test_refused_resets);
   g_test_add_func ("/session/slow-reader", test_slow_reader);
   g_test_add_func ("/session/drain-after-close", test_drain_after_close);
+  g_test_add_func ("/session/open-unanswered", test_open_unanswered);
   g_test_add_func ("/session/hostile-frames", test_hostile_frames);
   g_test_add_func ("/session/credit-violation", test_credit_violation);
   return g_test_run ();
