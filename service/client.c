@@ -277,37 +277,52 @@ setup_listeners (Client *c, GError **error)
   return FALSE;
 }
 
+static gboolean
+sockaddr_to_open (const struct sockaddr_storage *ss, ShOpen *o)
+{
+  memset (o, 0, sizeof *o);
+  o->family = ss->ss_family;
+  if (ss->ss_family == AF_INET)
+    {
+      const struct sockaddr_in *a = (const struct sockaddr_in *) ss;
+      memcpy (o->addr, &a->sin_addr, 4);
+      o->port = ntohs (a->sin_port);
+      return TRUE;
+    }
+  if (ss->ss_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) ss;
+      memcpy (o->addr, &a->sin6_addr, 16);
+      o->port = ntohs (a->sin6_port);
+      return TRUE;
+    }
+  return FALSE;
+}
+
 /* The destination the application asked for, before nftables redirected it
  * to us. Connections that were not redirected (someone connecting to the
- * listener directly) are refused: the listener is not an open proxy. */
+ * listener directly) are refused: the listener is not an open proxy. Our
+ * rules never redirect loopback, so a loopback original destination means
+ * the same. */
 static gboolean
 original_destination (int fd, int family, ShOpen *dst)
 {
   struct sockaddr_storage orig, local;
   socklen_t olen = sizeof orig, llen = sizeof local;
+  ShOpen here;
+  static const guint8 lo6[16] = { [15] = 1 };
+
   int rc = family == AF_INET ? getsockopt (fd, SOL_IP, SO_ORIGINAL_DST, &orig, &olen)
                              : getsockopt (fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &orig, &olen);
   if (rc < 0 || getsockname (fd, (struct sockaddr *) &local, &llen) < 0)
     return FALSE;
-  if (olen == llen && memcmp (&orig, &local, olen) == 0)
+  if (!sockaddr_to_open (&orig, dst) || !sockaddr_to_open (&local, &here))
     return FALSE;
-  memset (dst, 0, sizeof *dst);
-  dst->family = orig.ss_family;
-  if (orig.ss_family == AF_INET)
-    {
-      struct sockaddr_in *a = (struct sockaddr_in *) &orig;
-      memcpy (dst->addr, &a->sin_addr, 4);
-      dst->port = ntohs (a->sin_port);
-    }
-  else if (orig.ss_family == AF_INET6)
-    {
-      struct sockaddr_in6 *a = (struct sockaddr_in6 *) &orig;
-      memcpy (dst->addr, &a->sin6_addr, 16);
-      dst->port = ntohs (a->sin6_port);
-    }
-  else
+  if (dst->port == 0 || (dst->port == here.port && memcmp (dst->addr, here.addr, 16) == 0))
     return FALSE;
-  return dst->port != 0;
+  if (dst->family == AF_INET ? dst->addr[0] == 127 : memcmp (dst->addr, lo6, 16) == 0)
+    return FALSE;
+  return TRUE;
 }
 
 static void

@@ -611,6 +611,51 @@ def t_keepalive():
     check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
 
 
+@case('the listener is no open proxy: a direct connection to it is reset, not relayed')
+def t_listener_direct():
+    s = tunnel()
+    r = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + s.table.split(), timeout=10)
+    m = re.search(r'redirect to :(\d+)', r.stdout)
+    check(m, 'no redirect port in the table:\n%s' % r.stdout)
+    port = int(m.group(1))
+    # Were a direct connection relayed, the server would connect to its own
+    # loopback at the same port: make something answer there, so a relay
+    # shows up as data instead of a reset that looks like the right outcome.
+    bait = LAB.spawn(LAB.ns_gw, [netlab.PY, '-c', (
+        'import socket\n'
+        's = socket.socket(socket.AF_INET6)\n'
+        's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n'
+        's.bind(("::", %d)); s.listen(8)\n'
+        'while True:\n'
+        '    c, _ = s.accept(); c.sendall(b"RELAYED"); c.close()\n') % port],
+        label='bait')
+    LAB.wait_port(LAB.ns_gw, '127.0.0.1', port)
+    try:
+        _listener_direct(port)
+    finally:
+        bait.kill()
+        bait.wait()
+
+
+def _listener_direct(port):
+    for host in ('127.0.0.1', '::1'):
+        c = LAB.connect(LAB.ns_client, host, port)
+        try:
+            c.sendall(b'GET / HTTP/1.0\r\n\r\n')
+            c.settimeout(3)
+            try:
+                data = c.recv(100)
+                outcome = 'EOF' if data == b'' else 'data %r' % data[:40]
+            except ConnectionResetError:
+                outcome = 'reset'
+            except socket.timeout:
+                outcome = 'hang'
+        finally:
+            c.close()
+        diag('direct connection to [%s]:%d: %s' % (host, port, outcome))
+        check(outcome in ('reset', 'EOF'), 'direct connection to the listener: %s' % outcome)
+
+
 @case('bad usage: invalid subnet 10.0.0.300/8 -> exit 2, one stderr line, no table')
 def t_bad_subnet():
     stop_tunnel()
