@@ -52,6 +52,7 @@ typedef struct _Client
   gboolean fw_applied;
   gboolean ready;
   gboolean transport_done; /* ssh (or the local server) has exited */
+  gboolean pipe_broke;     /* the session ended because its pipe did */
   int daemon_fd;           /* -D: tells the waiting parent that we are up */
 
   /* ssh's stderr comes to us, not to our terminal: a daemonized shuttle must
@@ -445,8 +446,9 @@ on_closed (ShSession *session, const GError *error, gpointer data)
 {
   Client *c = data;
   c->status = 1;
-  if (error)
+  if (error && !c->failure)
     c->failure = g_strdup (error->message);
+  c->pipe_broke = !error || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
   g_main_loop_quit (c->loop);
 }
 
@@ -495,8 +497,10 @@ explain_transport_end (Client *c)
   if (!p)
     return g_strdup (c->failure ? c->failure : "the session ended");
 
-  /* Give ssh a moment to exit so its status can explain the failure. */
-  wait_transport (c, 1000);
+  /* When the pipe broke, ssh's exit status explains why: give it a moment.
+   * A reason of our own (the firewall, a protocol error) says it all. */
+  if (!c->failure || c->pipe_broke)
+    wait_transport (c, 1000);
   if (!c->transport_done)
     return g_strdup_printf ("%s%s", c->ready ? "the ssh session ended unexpectedly: " : "",
                             c->failure ? c->failure : "the connection closed");
