@@ -74,6 +74,31 @@ SEEDS = {
     + data(1, b'b' * 100) + data(2, b'c' * 50) + data(1, b'd'),
 }
 
+def result(ch, status, err=0, reason=b''):
+    return hdr(3, ch, struct.pack('>BBH', status, 0, err) + reason)
+
+
+# What a server sends to a client that has channels 1, 2 and 3 open (the
+# harness's own HELLO comes first, so these start after it).
+CLIENT_SEEDS = {
+    'ok-data-eof-close': result(1, 0) + data(1, b'HTTP/1.0 200 OK\r\n\r\n') + eof(1)
+    + close(1),
+    'refused': result(2, 1, 111, b'Connection refused'),
+    'mixed': result(1, 0) + result(2, 4) + window(1, 4096) + data(1, b'x' * 100) + ping(7)
+    + hdr(9, 0, struct.pack('>Q', 7)) + ack(0) + close(3, 1),
+    'overcredit': result(1, 0) + data(1, b'y' * 9000),
+    'data-before-result': data(3, b'early'),
+    'open-from-server': open4(9, [10, 0, 0, 1], 22),
+    'error': err(1, b'bye'),
+    'close-then-data': result(1, 0) + close(1) + data(1, b'late'),
+}
+
+d = os.path.join(HERE, 'corpus', 'fuzz-client')
+os.makedirs(d, exist_ok=True)
+for name, blob in CLIENT_SEEDS.items():
+    with open(os.path.join(d, 'seed-' + name), 'wb') as f:
+        f.write(blob)
+
 for harness in ('fuzz-mux', 'fuzz-session'):
     d = os.path.join(HERE, 'corpus', harness)
     os.makedirs(d, exist_ok=True)
