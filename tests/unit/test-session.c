@@ -191,6 +191,21 @@ open_to (Pair *p, int fd, guint16 port)
   sh_session_open_channel (p->client, fd, &dst);
 }
 
+/* Every channel ends with a CLOSE exchange: within 2 s nothing is open. */
+static void
+assert_all_closed (Pair *p)
+{
+  ShSessionStats st;
+  gint64 end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  do
+    {
+      g_main_context_iteration (NULL, FALSE);
+      sh_session_get_stats (p->client, &st);
+    }
+  while (st.channels_open > 0 && g_get_monotonic_time () < end);
+  g_assert_cmpuint (st.channels_open, ==, 0);
+}
+
 /* ---------------------------------------------------- echo destination */
 
 typedef struct
@@ -316,15 +331,7 @@ test_echo_parallel (void)
   sh_session_get_stats (p.client, &st);
   g_assert_cmpuint (st.channels_total, ==, N);
   g_assert_false (p.client_closed);
-  /* Every channel ends with a CLOSE exchange: nothing stays open. */
-  gint64 end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
-  do
-    {
-      g_main_context_iteration (NULL, FALSE);
-      sh_session_get_stats (p.client, &st);
-    }
-  while (st.channels_open > 0 && g_get_monotonic_time () < end);
-  g_assert_cmpuint (st.channels_open, ==, 0);
+  assert_all_closed (&p);
   pair_clear (&p);
 }
 
@@ -457,15 +464,7 @@ test_slow_reader (void)
   close (src.listen_fd);
   close (e.listen_fd);
 
-  ShSessionStats stc;
-  gint64 end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
-  do
-    {
-      g_main_context_iteration (NULL, FALSE);
-      sh_session_get_stats (p.client, &stc);
-    }
-  while (stc.channels_open > 0 && g_get_monotonic_time () < end);
-  g_assert_cmpuint (stc.channels_open, ==, 0);
+  assert_all_closed (&p);
   pair_clear (&p);
 }
 
