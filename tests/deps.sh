@@ -7,7 +7,7 @@ set -eu
 build="meson ninja-build pkg-config gcc libglib2.0-dev libnftables-dev"
 # The end-to-end tests and the demo drive real programs in namespaces.
 runtime="nftables openssh-server openssh-client iproute2 procps curl python3"
-test_extra="iperf3 clang clang-format"
+test_extra="clang-format"
 bench_extra="iperf3 sshuttle redsocks iptables gdb"
 
 want=""

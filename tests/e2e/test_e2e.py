@@ -755,6 +755,10 @@ def t_local_mode():
 
 # ---------------------------------------------------------------- runner
 def skip(reason):
+    # In CI a skipped end-to-end suite would hide everything it tests.
+    if os.environ.get('CI'):
+        print('Bail out! cannot run in CI: %s' % reason)
+        sys.exit(1)
     print('1..0 # SKIP %s' % reason)
     sys.exit(77)
 
