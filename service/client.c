@@ -127,19 +127,10 @@ exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GE
     }
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
     {
-      ShSubnet sn = { .family = ai->ai_family, .port_lo = port, .port_hi = port };
-      if (ai->ai_family == AF_INET)
-        {
-          memcpy (sn.addr, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, 4);
-          sn.prefix = 32;
-        }
-      else if (ai->ai_family == AF_INET6)
-        {
-          memcpy (sn.addr, &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr, 16);
-          sn.prefix = 128;
-        }
-      else
+      ShSubnet sn;
+      if (!sh_subnet_from_sockaddr (ai->ai_addr, &sn))
         continue;
+      sn.port_lo = sn.port_hi = port; /* only ssh's own port: other services there stay tunnelled */
       g_array_append_val (excludes, sn);
     }
   freeaddrinfo (res);

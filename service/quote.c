@@ -3,12 +3,14 @@
 
 #include "quote.h"
 
+#include <string.h>
+
 char *
-sh_quote (const char *s, gsize max_chars)
+sh_quote_len (const char *s, gsize len, gsize max_chars)
 {
   GString *out = g_string_new (NULL);
 
-  for (gsize n = 0; s[n] != '\0'; n++)
+  for (gsize n = 0; n < len; n++)
     {
       guchar c = (guchar) s[n];
 
@@ -23,4 +25,10 @@ sh_quote (const char *s, gsize max_chars)
         g_string_append_printf (out, "\\x%02x", c);
     }
   return g_string_free (out, FALSE);
+}
+
+char *
+sh_quote (const char *s, gsize max_chars)
+{
+  return sh_quote_len (s, strlen (s), max_chars);
 }

@@ -11,4 +11,8 @@ G_BEGIN_DECLS
  * @max_chars input bytes. Never contains a newline or a control character. */
 char *sh_quote (const char *s, gsize max_chars);
 
+/* The same for @len bytes that need not be NUL-terminated (peer data);
+ * a NUL byte is written as \x00. */
+char *sh_quote_len (const char *s, gsize len, gsize max_chars);
+
 G_END_DECLS

@@ -17,6 +17,7 @@
 
 #include "firewall.h"
 #include "log.h"
+#include "quote.h"
 
 /* One DATA frame per channel per round: small enough that a bulk channel
  * delays an interactive one by little, big enough to keep syscalls rare. */
@@ -194,15 +195,11 @@ addr_to_string (const ShOpen *o)
   return g_strdup_printf (o->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, o->port);
 }
 
-/* Copies peer-supplied text for a log line: printable ASCII only. */
+/* Peer-supplied text for a log line: one printable line, bounded. */
 static char *
 sanitize (const char *p, gsize n)
 {
-  char *s = g_malloc (n + 1);
-  for (gsize i = 0; i < n; i++)
-    s[i] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
-  s[n] = '\0';
-  return s;
+  return sh_quote_len (p, n, SH_MUX_MAX_ERROR_MSG);
 }
 
 /* ----------------------------------------------------------- frame output */

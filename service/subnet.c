@@ -495,14 +495,8 @@ sh_subnet_parse_resolve (const char *spec, GArray *out, GError **error)
       guint i;
       gboolean dup = FALSE;
 
-      memset (&s, 0, sizeof s);
-      if (ai->ai_family == AF_INET)
-        memcpy (s.addr, &((const struct sockaddr_in *) ai->ai_addr)->sin_addr, 4);
-      else if (ai->ai_family == AF_INET6)
-        memcpy (s.addr, &((const struct sockaddr_in6 *) ai->ai_addr)->sin6_addr, 16);
-      else
+      if (!sh_subnet_from_sockaddr (ai->ai_addr, &s))
         continue;
-      s.family = ai->ai_family;
       if (!finish (spec, &p, &s, error))
         {
           freeaddrinfo (res);
@@ -522,6 +516,26 @@ sh_subnet_parse_resolve (const char *spec, GArray *out, GError **error)
     }
   g_array_append_vals (out, found->data, found->len);
   return TRUE;
+}
+
+gboolean
+sh_subnet_from_sockaddr (const struct sockaddr *sa, ShSubnet *out)
+{
+  memset (out, 0, sizeof *out);
+  out->family = sa->sa_family;
+  if (sa->sa_family == AF_INET)
+    {
+      memcpy (out->addr, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+      out->prefix = 32;
+      return TRUE;
+    }
+  if (sa->sa_family == AF_INET6)
+    {
+      memcpy (out->addr, &((const struct sockaddr_in6 *) sa)->sin6_addr, 16);
+      out->prefix = 128;
+      return TRUE;
+    }
+  return FALSE;
 }
 
 gboolean

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/socket.h>
 
 G_BEGIN_DECLS
 
@@ -41,6 +42,10 @@ gboolean sh_subnet_parse (const char *spec, ShSubnet *out, GError **error);
  * Appends to @out (GArray of ShSubnet), duplicates removed; on failure @out
  * is unchanged. Numeric-looking text is never sent to the resolver. */
 gboolean sh_subnet_parse_resolve (const char *spec, GArray *out, GError **error);
+
+/* The host subnet (/32 or /128, all ports) of an IPv4 or IPv6 socket
+ * address, as getaddrinfo() returns them. FALSE for other families. */
+gboolean sh_subnet_from_sockaddr (const struct sockaddr *sa, ShSubnet *out);
 
 /* TRUE when @addr (family @family, network order) with @port lies in @subnet. */
 gboolean sh_subnet_contains (const ShSubnet *subnet, int family, const guint8 *addr, guint16 port);
