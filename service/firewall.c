@@ -19,26 +19,55 @@
 
 #define SH_FIREWALL_INSTANCE_MAX 32
 #define SH_FIREWALL_TABLE_PREFIX "shuttle-"
+#define SH_FIREWALL_COMMENT_MAX 120
 
 typedef struct nft_ctx ShNftCtx;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShNftCtx, nft_ctx_free)
 
 /* The instance becomes part of an nft identifier and of the script text, so
- * it is restricted to characters that need no quoting anywhere. */
+ * it is restricted to characters that need no quoting anywhere. The helper's
+ * names are longer and use '-' between owner and label; they never start
+ * with a digit, so the pid sweep cannot mistake them for its own. */
 static gboolean
-instance_is_valid (const char *instance)
+name_is_valid (const char *instance, size_t max, gboolean owned)
 {
   size_t len;
 
   if (instance == NULL)
     return FALSE;
   len = strlen (instance);
-  if (len == 0 || len > SH_FIREWALL_INSTANCE_MAX)
+  if (len == 0 || len > max)
+    return FALSE;
+  if (owned && !(instance[0] >= 'a' && instance[0] <= 'z'))
     return FALSE;
   for (size_t i = 0; i < len; i++)
     {
       char c = instance[i];
-      if (!(g_ascii_isdigit (c) || (c >= 'a' && c <= 'z') || c == '_'))
+      if (!(g_ascii_isdigit (c) || (c >= 'a' && c <= 'z') || c == '_' || (owned && c == '-')))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+instance_is_valid (const char *instance)
+{
+  return name_is_valid (instance, SH_FIREWALL_INSTANCE_MAX, FALSE);
+}
+
+/* The comment is written between double quotes in the script: no quote, no
+ * backslash, nothing that is not plain printable ASCII. */
+static gboolean
+comment_is_valid (const char *comment)
+{
+  size_t len = strlen (comment);
+
+  if (len == 0 || len > SH_FIREWALL_COMMENT_MAX)
+    return FALSE;
+  for (size_t i = 0; i < len; i++)
+    {
+      char c = comment[i];
+      if (!(g_ascii_isalnum (c) || strchr (" :._=-", c) != NULL))
         return FALSE;
     }
   return TRUE;
@@ -122,17 +151,13 @@ array_len (const GArray *a)
   return a != NULL ? a->len : 0;
 }
 
+/* Checked by the callers: @instance is a valid name, @comment NULL or valid. */
 static char *
-render (const char *instance, const ShFirewallSpec *spec, GError **error)
+render (const char *instance, const char *comment, const ShFirewallSpec *spec, GError **error)
 {
   g_autoptr (GString) out = NULL;
   guint i;
 
-  if (!instance_is_valid (instance))
-    {
-      set_bad_instance (error, instance);
-      return NULL;
-    }
   if (spec == NULL || spec->port == 0)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -155,14 +180,16 @@ render (const char *instance, const ShFirewallSpec *spec, GError **error)
                           "add table inet " SH_FIREWALL_TABLE_PREFIX "%s\n"
                           "delete table inet " SH_FIREWALL_TABLE_PREFIX "%s\n"
                           "table inet " SH_FIREWALL_TABLE_PREFIX "%s {\n"
-                          "  comment \"shuttle " PACKAGE_VERSION "\"\n"
+                          "  comment \"%s\"\n"
                           "  chain output {\n"
                           "    type nat hook output priority -100; policy accept;\n"
                           "    meta l4proto != tcp return\n"
                           "    meta mark 0x%x return\n"
                           "    ip daddr 127.0.0.0/8 return\n"
                           "    ip6 daddr ::1 return\n",
-                          instance, instance, instance, SH_FIREWALL_BYPASS_MARK);
+                          instance, instance, instance,
+                          comment != NULL ? comment : "shuttle " PACKAGE_VERSION,
+                          SH_FIREWALL_BYPASS_MARK);
 
   /* Excludes first: the first matching rule wins, and an exclude (the ssh
    * server above all) must win over any subnet that contains it. */
@@ -193,7 +220,9 @@ bad_subnet:
 char *
 sh_firewall_render (const char *instance, const ShFirewallSpec *spec)
 {
-  return render (instance, spec, NULL);
+  if (!instance_is_valid (instance))
+    return NULL;
+  return render (instance, NULL, spec, NULL);
 }
 
 /* libnftables reports errors as "[<where>: ]Error: message", each followed by
@@ -270,7 +299,51 @@ run_nft (const char *script, char **output, GError **error)
 gboolean
 sh_firewall_apply (const char *instance, const ShFirewallSpec *spec, GError **error)
 {
-  g_autofree char *script = render (instance, spec, error);
+  g_autofree char *script = NULL;
+
+  if (!instance_is_valid (instance))
+    {
+      set_bad_instance (error, instance);
+      return FALSE;
+    }
+  script = render (instance, NULL, spec, error);
+  if (script == NULL)
+    return FALSE;
+  return run_nft (script, NULL, error);
+}
+
+static gboolean
+check_owned (const char *name, const char *comment, GError **error)
+{
+  if (!name_is_valid (name, SH_FIREWALL_OWNED_MAX, TRUE))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   _ ("Invalid firewall table name “%s”"), name != NULL ? name : "");
+      return FALSE;
+    }
+  if (comment != NULL && !comment_is_valid (comment))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           _ ("Invalid firewall table comment"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+char *
+sh_firewall_render_owned (const char *name, const char *comment, const ShFirewallSpec *spec,
+                          GError **error)
+{
+  if (!check_owned (name, comment, error))
+    return NULL;
+  return render (name, comment, spec, error);
+}
+
+gboolean
+sh_firewall_apply_owned (const char *name, const char *comment, const ShFirewallSpec *spec,
+                         GError **error)
+{
+  g_autofree char *script = sh_firewall_render_owned (name, comment, spec, error);
 
   if (script == NULL)
     return FALSE;
@@ -299,6 +372,67 @@ sh_firewall_remove (const char *instance, GError **error)
       return FALSE;
     }
   return remove_table (instance, error);
+}
+
+gboolean
+sh_firewall_remove_owned (const char *name, GError **error)
+{
+  if (!check_owned (name, NULL, error))
+    return FALSE;
+  return remove_table (name, error);
+}
+
+/* The comment of one table, "" when it has none. */
+static char *
+table_comment (const char *suffix, GError **error)
+{
+  g_autofree char *cmd = g_strdup_printf ("list table inet " SH_FIREWALL_TABLE_PREFIX "%s", suffix);
+  g_autofree char *listing = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (!run_nft (cmd, &listing, error))
+    return NULL;
+  lines = g_strsplit (listing != NULL ? listing : "", "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *line = g_strstrip (lines[i]);
+      size_t len = strlen (line);
+
+      if (g_str_has_prefix (line, "comment \"") && len > strlen ("comment \"")
+          && line[len - 1] == '"')
+        return g_strndup (line + strlen ("comment \""), len - strlen ("comment \"") - 1);
+    }
+  return g_strdup ("");
+}
+
+GHashTable *
+sh_firewall_list_owned (const char *prefix, GError **error)
+{
+  g_autoptr (GHashTable) tables = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autofree char *listing = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (!run_nft ("list tables inet", &listing, error))
+    return NULL;
+  lines = g_strsplit (listing != NULL ? listing : "", "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *line = g_strstrip (lines[i]);
+      const char *suffix;
+      char *comment;
+
+      if (!g_str_has_prefix (line, "table inet " SH_FIREWALL_TABLE_PREFIX))
+        continue;
+      suffix = line + strlen ("table inet " SH_FIREWALL_TABLE_PREFIX);
+      if (!g_str_has_prefix (suffix, prefix)
+          || !name_is_valid (suffix, SH_FIREWALL_OWNED_MAX, TRUE))
+        continue;
+      comment = table_comment (suffix, error);
+      if (comment == NULL)
+        return NULL;
+      g_hash_table_insert (tables, g_strdup (suffix), comment);
+    }
+  return g_steal_pointer (&tables);
 }
 
 /* Only canonical decimal pids (no sign, no leading zero) name tables we may

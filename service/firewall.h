@@ -32,6 +32,28 @@ gboolean sh_firewall_apply (const char *instance, const ShFirewallSpec *spec, GE
 /* Deletes the table of @instance; absent is not an error. */
 gboolean sh_firewall_remove (const char *instance, GError **error);
 
+/* ---- for the root helper (shuttle-firewall) ----
+ * Its tables are "inet shuttle-<name>", <name> being 1 to
+ * SH_FIREWALL_OWNED_MAX of [0-9a-z_-] starting with a letter (so never a
+ * pid), and carry @comment (1 to 120 of [A-Za-z0-9 :._=-]) that records the
+ * owner, so that a restarted helper can tell whose table it is. */
+#define SH_FIREWALL_OWNED_MAX 64
+
+/* The script of sh_firewall_apply_owned(), or NULL with @error set. */
+char *sh_firewall_render_owned (const char *name, const char *comment, const ShFirewallSpec *spec,
+                                GError **error);
+
+gboolean sh_firewall_apply_owned (const char *name, const char *comment, const ShFirewallSpec *spec,
+                                  GError **error);
+
+/* Deletes table "inet shuttle-<name>"; absent is not an error. */
+gboolean sh_firewall_remove_owned (const char *name, GError **error);
+
+/* The helper-style tables whose <name> starts with @prefix: a new table
+ * of name (without "shuttle-") -> comment ("" when none), or NULL with
+ * @error set. */
+GHashTable *sh_firewall_list_owned (const char *prefix, GError **error);
+
 /* Deletes tables "shuttle-<pid>" whose process no longer runs (or is not a
  * shuttle). Returns the number removed, or -1 with @error set. */
 int sh_firewall_sweep (GError **error);

@@ -1,0 +1,699 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fw-daemon.c — the io.github.shuttlevpn.Firewall1 object.
+ *
+ * Ownership is recorded where it survives the helper: in each table's
+ * comment and on each hosts block's begin line ("owner=:1.42 bus=<bus id>
+ * uid=1000"), so a restarted helper adopts what live callers hold and sweeps
+ * the rest. The bus id matters: a new bus daemon hands out the same unique
+ * names again. Table names are "shuttle-c<a>_<b>-<label>" for owner ":a.b",
+ * so a caller's labels can never collide with another caller's. */
+#include "config.h"
+
+#include "fw-daemon.h"
+
+#include <string.h>
+
+#include "firewall.h"
+#include "fw-polkit.h"
+#include "fw-request.h"
+#include "hosts-block.h"
+#include "shuttle-firewall-iface.h"
+
+#define ACTION_FIREWALL "io.github.shuttlevpn.firewall"
+#define ACTION_HOSTS "io.github.shuttlevpn.hosts"
+#define COMMENT_PREFIX "shuttle-firewall "
+
+typedef struct
+{
+  ShFwDaemon *daemon;
+  char *name;  /* unique bus name */
+  char *token; /* "c1_42" */
+  guint uid;
+  guint watch;
+  GHashTable *tables; /* labels */
+  GHashTable *hosts;  /* labels */
+} Owner;
+
+struct _ShFwDaemon
+{
+  GDBusConnection *bus;
+  char *bus_id;
+  char *hosts_path;
+  guint idle_seconds;
+  GSourceFunc on_idle;
+  gpointer on_idle_data;
+  guint idle_source;
+  guint registration;
+  gulong closed_handler;
+  guint pending;      /* requests waiting for the bus or polkit */
+  GHashTable *owners; /* unique name -> Owner */
+};
+
+typedef enum
+{
+  REQUEST_APPLY,
+  REQUEST_HOSTS,
+} RequestKind;
+
+typedef struct
+{
+  ShFwDaemon *daemon;
+  GDBusMethodInvocation *invocation;
+  RequestKind kind;
+  char *label;
+  ShFirewallSpec spec;
+  GPtrArray *lines;
+  guint uid;
+} Request;
+
+/* ------------------------------------------------------------- idle exit */
+
+static gboolean
+on_idle_timeout (gpointer data)
+{
+  ShFwDaemon *d = data;
+
+  d->idle_source = 0;
+  g_message ("idle for %u s with no rules held: exiting", d->idle_seconds);
+  d->on_idle (d->on_idle_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Arms the idle timer when nothing is held or in flight, disarms it otherwise. */
+static void
+update_idle (ShFwDaemon *d)
+{
+  gboolean idle = d->pending == 0 && g_hash_table_size (d->owners) == 0;
+
+  if (idle && d->idle_source == 0 && d->idle_seconds > 0 && d->on_idle != NULL)
+    d->idle_source = g_timeout_add_seconds (d->idle_seconds, on_idle_timeout, d);
+  else if (!idle && d->idle_source != 0)
+    g_clear_handle_id (&d->idle_source, g_source_remove);
+}
+
+/* ---------------------------------------------------------------- owners */
+
+static char *
+owner_note (ShFwDaemon *d, const Owner *o)
+{
+  return g_strdup_printf ("owner=%s bus=%s uid=%u", o->name, d->bus_id, o->uid);
+}
+
+static char *
+table_name (const Owner *o, const char *label)
+{
+  return g_strdup_printf ("%s-%s", o->token, label);
+}
+
+static gboolean remove_hosts_block (ShFwDaemon *d, const char *id, GError **error);
+
+/* Removes everything @o holds and forgets it. */
+static void
+owner_release (Owner *o, const char *why)
+{
+  ShFwDaemon *d = o->daemon;
+  GHashTableIter it;
+  const char *label;
+
+  g_hash_table_iter_init (&it, o->tables);
+  while (g_hash_table_iter_next (&it, (gpointer *) &label, NULL))
+    {
+      g_autofree char *name = table_name (o, label);
+      g_autoptr (GError) error = NULL;
+
+      if (sh_firewall_remove_owned (name, &error))
+        g_message ("uid %u (%s) %s: removed table inet shuttle-%s", o->uid, o->name, why, name);
+      else
+        g_warning ("uid %u (%s) %s: cannot remove table inet shuttle-%s: %s", o->uid, o->name, why,
+                   name, error->message);
+    }
+  g_hash_table_iter_init (&it, o->hosts);
+  while (g_hash_table_iter_next (&it, (gpointer *) &label, NULL))
+    {
+      g_autofree char *id = table_name (o, label);
+      g_autoptr (GError) error = NULL;
+
+      if (remove_hosts_block (d, id, &error))
+        g_message ("uid %u (%s) %s: removed hosts block %s", o->uid, o->name, why, id);
+      else
+        g_warning ("uid %u (%s) %s: cannot remove hosts block %s: %s", o->uid, o->name, why, id,
+                   error->message);
+    }
+  g_hash_table_remove (d->owners, o->name);
+  update_idle (d);
+}
+
+static void
+on_name_vanished (GDBusConnection *bus, const char *name, gpointer user_data)
+{
+  Owner *o = user_data;
+
+  owner_release (o, "left the bus");
+}
+
+static void
+owner_free (gpointer data)
+{
+  Owner *o = data;
+
+  if (o->watch != 0)
+    g_bus_unwatch_name (o->watch);
+  g_hash_table_unref (o->tables);
+  g_hash_table_unref (o->hosts);
+  g_free (o->name);
+  g_free (o->token);
+  g_free (o);
+}
+
+/* The record of @name, created (and watched) when missing. The watch reports
+ * a name that is already gone at once, so a caller that died while polkit
+ * was thinking is cleaned up as soon as the main loop runs. */
+static Owner *
+owner_get (ShFwDaemon *d, const char *name, const char *token, guint uid)
+{
+  Owner *o = g_hash_table_lookup (d->owners, name);
+
+  if (o != NULL)
+    return o;
+  o = g_new0 (Owner, 1);
+  o->daemon = d;
+  o->name = g_strdup (name);
+  o->token = g_strdup (token);
+  o->uid = uid;
+  o->tables = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  o->hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_insert (d->owners, o->name, o);
+  o->watch = g_bus_watch_name_on_connection (d->bus, name, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
+                                             on_name_vanished, o, NULL);
+  update_idle (d);
+  return o;
+}
+
+static void
+owner_forget_if_empty (Owner *o)
+{
+  ShFwDaemon *d = o->daemon;
+
+  if (g_hash_table_size (o->tables) == 0 && g_hash_table_size (o->hosts) == 0)
+    {
+      g_hash_table_remove (d->owners, o->name);
+      update_idle (d);
+    }
+}
+
+/* ----------------------------------------------------------------- hosts */
+
+typedef struct
+{
+  const char *id;
+  const char *note;
+  const GPtrArray *lines;
+} HostsEdit;
+
+static char *
+edit_set (const char *content, gpointer data)
+{
+  HostsEdit *e = data;
+
+  return sh_hosts_block_set (content, e->id, e->note, e->lines);
+}
+
+static char *
+edit_remove (const char *content, gpointer data)
+{
+  HostsEdit *e = data;
+
+  return sh_hosts_block_remove (content, e->id);
+}
+
+static gboolean
+remove_hosts_block (ShFwDaemon *d, const char *id, GError **error)
+{
+  HostsEdit e = { .id = id };
+
+  return sh_hosts_file_edit (d->hosts_path, edit_remove, &e, error);
+}
+
+/* --------------------------------------------------------------- actions */
+
+static void
+return_error (GDBusMethodInvocation *invocation, GError *error)
+{
+  if (error->domain == SH_FW_ERROR)
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    g_dbus_method_invocation_return_error (invocation, SH_FW_ERROR, SH_FW_ERROR_FAILED, "%s",
+                                           error->message);
+}
+
+static void
+do_apply (Request *r)
+{
+  ShFwDaemon *d = r->daemon;
+  const char *sender = g_dbus_method_invocation_get_sender (r->invocation);
+  g_autofree char *token = sh_fw_owner_token (sender);
+  g_autofree char *name = NULL;
+  g_autofree char *note = NULL;
+  g_autofree char *comment = NULL;
+  g_autofree char *table = NULL;
+  g_autoptr (GError) error = NULL;
+  Owner *o = owner_get (d, sender, token, r->uid);
+
+  name = table_name (o, r->label);
+  note = owner_note (d, o);
+  comment = g_strconcat (COMMENT_PREFIX, note, NULL);
+  if (!sh_firewall_apply_owned (name, comment, &r->spec, &error))
+    {
+      g_message ("uid %u (%s): applying table inet shuttle-%s failed: %s", o->uid, sender, name,
+                 error->message);
+      owner_forget_if_empty (o);
+      return_error (r->invocation, error);
+      return;
+    }
+  g_hash_table_add (o->tables, g_strdup (r->label));
+  g_message ("uid %u (%s): applied table inet shuttle-%s (port %u, %u subnets, %u excludes)",
+             o->uid, sender, name, r->spec.port, r->spec.subnets->len, r->spec.excludes->len);
+  table = g_strdup_printf ("inet shuttle-%s", name);
+  g_dbus_method_invocation_return_value (r->invocation, g_variant_new ("(s)", table));
+}
+
+static void
+do_set_hosts (Request *r)
+{
+  ShFwDaemon *d = r->daemon;
+  const char *sender = g_dbus_method_invocation_get_sender (r->invocation);
+  g_autofree char *token = sh_fw_owner_token (sender);
+  g_autoptr (GError) error = NULL;
+  Owner *o = owner_get (d, sender, token, r->uid);
+  g_autofree char *id = table_name (o, r->label);
+  g_autofree char *note = owner_note (d, o);
+  HostsEdit e = { .id = id, .note = note, .lines = r->lines };
+  gboolean ok;
+
+  /* An empty list is a removal: a block is never left empty. */
+  ok = r->lines->len > 0 ? sh_hosts_file_edit (d->hosts_path, edit_set, &e, &error)
+                         : remove_hosts_block (d, id, &error);
+  if (!ok)
+    {
+      g_message ("uid %u (%s): writing hosts block %s failed: %s", o->uid, sender, id,
+                 error->message);
+      owner_forget_if_empty (o);
+      return_error (r->invocation, error);
+      return;
+    }
+  if (r->lines->len > 0)
+    g_hash_table_add (o->hosts, g_strdup (r->label));
+  else
+    g_hash_table_remove (o->hosts, r->label);
+  g_message ("uid %u (%s): hosts block %s now has %u entries", o->uid, sender, id, r->lines->len);
+  owner_forget_if_empty (o);
+  g_dbus_method_invocation_return_value (r->invocation, NULL);
+}
+
+static void
+request_free (Request *r)
+{
+  ShFwDaemon *d = r->daemon;
+
+  d->pending--;
+  update_idle (d);
+  g_object_unref (r->invocation);
+  g_free (r->label);
+  sh_fw_spec_clear (&r->spec);
+  g_clear_pointer (&r->lines, g_ptr_array_unref);
+  g_free (r);
+}
+
+static void
+request_act (Request *r)
+{
+  if (r->kind == REQUEST_APPLY)
+    do_apply (r);
+  else
+    do_set_hosts (r);
+  request_free (r);
+}
+
+static void
+on_authorized (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Request *r = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!sh_fw_polkit_check_finish (result, &error))
+    {
+      g_message ("uid %u (%s): refused: %s", r->uid,
+                 g_dbus_method_invocation_get_sender (r->invocation), error->message);
+      return_error (r->invocation, error);
+      request_free (r);
+      return;
+    }
+  request_act (r);
+}
+
+static void
+on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Request *r = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+
+  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  if (reply == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_dbus_method_invocation_return_error (r->invocation, SH_FW_ERROR, SH_FW_ERROR_FAILED,
+                                             "cannot identify the caller: %s", error->message);
+      request_free (r);
+      return;
+    }
+  g_variant_get (reply, "(u)", &r->uid);
+  /* Root could change the firewall itself; asking polkit would only add a
+   * way to fail. */
+  if (r->uid == 0)
+    {
+      request_act (r);
+      return;
+    }
+  sh_fw_polkit_check_async (r->daemon->bus, g_dbus_method_invocation_get_sender (r->invocation),
+                            r->kind == REQUEST_APPLY ? ACTION_FIREWALL : ACTION_HOSTS,
+                            on_authorized, r);
+}
+
+/* Starts the uid lookup and polkit check for a validated request. */
+static void
+request_start (ShFwDaemon *d, GDBusMethodInvocation *invocation, Request *r)
+{
+  r->daemon = d;
+  r->invocation = g_object_ref (invocation);
+  d->pending++;
+  update_idle (d);
+  g_dbus_connection_call (d->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "GetConnectionUnixUser",
+                          g_variant_new ("(s)", g_dbus_method_invocation_get_sender (invocation)),
+                          G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_caller_uid,
+                          r);
+}
+
+/* Removal needs no polkit: it only takes away what this caller was allowed
+ * to add, and it must work when polkit is unavailable. */
+static void
+handle_remove (ShFwDaemon *d, GDBusMethodInvocation *invocation, gboolean hosts)
+{
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  g_autofree char *label = NULL;
+  g_autofree char *name = NULL;
+  g_autoptr (GError) error = NULL;
+  Owner *o;
+  gboolean ok;
+
+  if (!sh_fw_parse_label (g_dbus_method_invocation_get_parameters (invocation), &label, &error))
+    {
+      return_error (invocation, error);
+      return;
+    }
+  o = g_hash_table_lookup (d->owners, sender);
+  if (o == NULL || !g_hash_table_contains (hosts ? o->hosts : o->tables, label))
+    {
+      g_dbus_method_invocation_return_error (invocation, SH_FW_ERROR, SH_FW_ERROR_NOT_FOUND,
+                                             "this caller holds no %s labelled “%s”",
+                                             hosts ? "hosts block" : "table", label);
+      return;
+    }
+  name = table_name (o, label);
+  ok = hosts ? remove_hosts_block (d, name, &error) : sh_firewall_remove_owned (name, &error);
+  if (!ok)
+    {
+      g_message ("uid %u (%s): removing %s %s failed: %s", o->uid, sender,
+                 hosts ? "hosts block" : "table", name, error->message);
+      return_error (invocation, error);
+      return;
+    }
+  g_message ("uid %u (%s): removed %s%s", o->uid, sender,
+             hosts ? "hosts block " : "table inet shuttle-", name);
+  g_hash_table_remove (hosts ? o->hosts : o->tables, label);
+  owner_forget_if_empty (o);
+  g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static void
+method_call (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+             const char *method, GVariant *params, GDBusMethodInvocation *invocation,
+             gpointer user_data)
+{
+  ShFwDaemon *d = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *token = sh_fw_owner_token (sender);
+  Request *r;
+
+  if (token == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, SH_FW_ERROR, SH_FW_ERROR_FAILED,
+                                             "unexpected caller name %s", sender);
+      return;
+    }
+  if (g_str_equal (method, "RemoveTunnel") || g_str_equal (method, "RemoveHosts"))
+    {
+      handle_remove (d, invocation, g_str_equal (method, "RemoveHosts"));
+      return;
+    }
+
+  r = g_new0 (Request, 1);
+  if (g_str_equal (method, "ApplyTunnel"))
+    {
+      r->kind = REQUEST_APPLY;
+      if (!sh_fw_parse_tunnel (params, &r->label, &r->spec, &error))
+        goto invalid;
+    }
+  else if (g_str_equal (method, "SetHosts"))
+    {
+      r->kind = REQUEST_HOSTS;
+      if (!sh_fw_parse_hosts (params, &r->label, &r->lines, &error))
+        goto invalid;
+    }
+  else
+    {
+      g_set_error (&error, SH_FW_ERROR, SH_FW_ERROR_INVALID_ARGS, "unknown method %s", method);
+      goto invalid;
+    }
+  request_start (d, invocation, r);
+  return;
+
+invalid:
+  g_message ("%s: %s refused: %s", sender, method, error->message);
+  g_free (r);
+  return_error (invocation, error);
+}
+
+static GVariant *
+get_property (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+              const char *property, GError **error, gpointer user_data)
+{
+  return g_variant_new_string (PACKAGE_VERSION);
+}
+
+static const GDBusInterfaceVTable vtable = {
+  .method_call = method_call,
+  .get_property = get_property,
+};
+
+/* ------------------------------------------------------------------ sweep */
+
+/* Reads "owner=<name> bus=<id> uid=<n>". */
+static gboolean
+parse_note (const char *note, char **owner, char **bus_id, guint *uid)
+{
+  g_auto (GStrv) words = g_strsplit (note, " ", -1);
+  guint64 value;
+
+  if (g_strv_length (words) != 3 || !g_str_has_prefix (words[0], "owner=")
+      || !g_str_has_prefix (words[1], "bus=") || !g_str_has_prefix (words[2], "uid=")
+      || !g_ascii_string_to_unsigned (words[2] + 4, 10, 0, G_MAXUINT32, &value, NULL))
+    return FALSE;
+  *owner = g_strdup (words[0] + 6);
+  *bus_id = g_strdup (words[1] + 4);
+  *uid = (guint) value;
+  return TRUE;
+}
+
+static gboolean
+name_has_owner (ShFwDaemon *d, const char *name)
+{
+  g_autoptr (GVariant) reply = NULL;
+  gboolean has = FALSE;
+
+  reply = g_dbus_connection_call_sync (d->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner",
+                                       g_variant_new ("(s)", name), G_VARIANT_TYPE ("(b)"),
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &has);
+  return has;
+}
+
+/* For one table or block "<token>-<label>" with @note: the owner to adopt it
+ * for, or NULL when it is stale. *@label points into @id. */
+static Owner *
+live_owner (ShFwDaemon *d, const char *id, const char *note, const char **label)
+{
+  g_autofree char *owner = NULL;
+  g_autofree char *bus_id = NULL;
+  g_autofree char *token = NULL;
+  guint uid;
+
+  if (!parse_note (note, &owner, &bus_id, &uid))
+    return NULL;
+  token = sh_fw_owner_token (owner);
+  if (token == NULL || !g_str_has_prefix (id, token) || id[strlen (token)] != '-'
+      || !sh_fw_label_is_valid (id + strlen (token) + 1))
+    return NULL;
+  if (!g_str_equal (bus_id, d->bus_id) || !name_has_owner (d, owner))
+    return NULL;
+  *label = id + strlen (token) + 1;
+  return owner_get (d, owner, token, uid);
+}
+
+static char *
+edit_sweep (const char *content, gpointer data)
+{
+  GPtrArray *stale = data;
+  char *text = g_strdup (content);
+
+  for (guint i = 0; i < stale->len; i++)
+    {
+      char *next = sh_hosts_block_remove (text, g_ptr_array_index (stale, i));
+      g_free (text);
+      text = next;
+    }
+  return text;
+}
+
+static gboolean
+sweep (ShFwDaemon *d, GError **error)
+{
+  g_autoptr (GHashTable) tables = sh_firewall_list_owned ("c", error);
+  g_autoptr (GHashTable) blocks = NULL;
+  g_autoptr (GPtrArray) stale = g_ptr_array_new ();
+  g_autofree char *content = NULL;
+  GHashTableIter it;
+  const char *id, *comment;
+
+  if (tables == NULL)
+    return FALSE;
+  g_hash_table_iter_init (&it, tables);
+  while (g_hash_table_iter_next (&it, (gpointer *) &id, (gpointer *) &comment))
+    {
+      const char *label;
+      Owner *o;
+
+      /* Not ours: some other tool's "shuttle-c..." table. */
+      if (!g_str_has_prefix (comment, COMMENT_PREFIX))
+        continue;
+      o = live_owner (d, id, comment + strlen (COMMENT_PREFIX), &label);
+      if (o != NULL)
+        {
+          g_hash_table_add (o->tables, g_strdup (label));
+          g_message ("adopted table inet shuttle-%s of uid %u (%s)", id, o->uid, o->name);
+        }
+      else if (sh_firewall_remove_owned (id, error))
+        g_message ("swept stale table inet shuttle-%s (%s)", id, comment);
+      else
+        return FALSE;
+    }
+
+  /* A missing hosts file holds no blocks; it is not ours to create. */
+  if (!g_file_get_contents (d->hosts_path, &content, NULL, NULL))
+    return TRUE;
+  blocks = sh_hosts_block_list (content);
+  g_hash_table_iter_init (&it, blocks);
+  while (g_hash_table_iter_next (&it, (gpointer *) &id, (gpointer *) &comment))
+    {
+      const char *label;
+      Owner *o = live_owner (d, id, comment, &label);
+
+      if (o != NULL)
+        {
+          g_hash_table_add (o->hosts, g_strdup (label));
+          g_message ("adopted hosts block %s of uid %u (%s)", id, o->uid, o->name);
+        }
+      else
+        g_ptr_array_add (stale, (gpointer) id);
+    }
+  if (stale->len > 0)
+    {
+      if (!sh_hosts_file_edit (d->hosts_path, edit_sweep, stale, error))
+        return FALSE;
+      g_message ("swept %u stale hosts block(s) from %s", stale->len, d->hosts_path);
+    }
+  return TRUE;
+}
+
+/* -------------------------------------------------------------- lifetime */
+
+/* Without the bus nobody can ask for removal and no vanishing owner can be
+ * noticed: drop everything and stop. */
+static void
+on_bus_closed (GDBusConnection *bus, gboolean remote_peer_vanished, GError *error,
+               gpointer user_data)
+{
+  ShFwDaemon *d = user_data;
+  g_warning ("lost the system bus: removing all rules");
+  while (g_hash_table_size (d->owners) > 0)
+    {
+      GList *owners = g_hash_table_get_values (d->owners);
+
+      owner_release (owners->data, "lost with the bus");
+      g_list_free (owners);
+    }
+  if (d->on_idle != NULL)
+    d->on_idle (d->on_idle_data);
+}
+
+ShFwDaemon *
+sh_fw_daemon_new (GDBusConnection *bus, const ShFwDaemonConfig *config, GError **error)
+{
+  g_autoptr (ShFwDaemon) d = g_new0 (ShFwDaemon, 1);
+  g_autoptr (GVariant) reply = NULL;
+
+  d->bus = g_object_ref (bus);
+  d->hosts_path = g_strdup (config->hosts_path);
+  d->idle_seconds = config->idle_seconds;
+  d->on_idle = config->on_idle;
+  d->on_idle_data = config->on_idle_data;
+  d->owners = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, owner_free);
+
+  reply = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId", NULL,
+      G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+  if (reply == NULL)
+    return NULL;
+  g_variant_get (reply, "(s)", &d->bus_id);
+  if (!sweep (d, error))
+    return NULL;
+
+  d->registration = g_dbus_connection_register_object (
+      bus, SH_FW_OBJECT_PATH, (GDBusInterfaceInfo *) &sh_fw_firewall1_interface, &vtable, d, NULL,
+      error);
+  if (d->registration == 0)
+    return NULL;
+  g_dbus_connection_set_exit_on_close (bus, FALSE);
+  d->closed_handler = g_signal_connect (bus, "closed", G_CALLBACK (on_bus_closed), d);
+  update_idle (d);
+  return g_steal_pointer (&d);
+}
+
+void
+sh_fw_daemon_free (ShFwDaemon *d)
+{
+  if (d == NULL)
+    return;
+  g_clear_handle_id (&d->idle_source, g_source_remove);
+  if (d->registration != 0)
+    g_dbus_connection_unregister_object (d->bus, d->registration);
+  g_clear_signal_handler (&d->closed_handler, d->bus);
+  g_clear_pointer (&d->owners, g_hash_table_unref);
+  g_clear_object (&d->bus);
+  g_free (d->bus_id);
+  g_free (d->hosts_path);
+  g_free (d);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fw-daemon.h — the io.github.shuttlevpn.Firewall1 object of shuttle-firewall.
+ *
+ * Holds who owns what: every table and hosts block belongs to the unique bus
+ * name that created it and goes away when that name leaves the bus. Requests
+ * are handled as validate -> polkit -> act. */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define SH_FW_BUS_NAME "io.github.shuttlevpn.Firewall1"
+#define SH_FW_OBJECT_PATH "/io/github/shuttlevpn/Firewall1"
+
+typedef struct _ShFwDaemon ShFwDaemon;
+
+typedef struct
+{
+  const char *hosts_path; /* the hosts file to edit: /etc/hosts */
+  guint idle_seconds;     /* exit after this long with nothing held; 0: never */
+  GSourceFunc on_idle;    /* called once when it is time to exit */
+  gpointer on_idle_data;
+} ShFwDaemonConfig;
+
+/* Sweeps what owners that are gone left behind (adopting what live owners
+ * still hold), then exports the object on @bus. Does not own the bus name:
+ * the caller does, after this returns, so no call arrives before the sweep. */
+ShFwDaemon *sh_fw_daemon_new (GDBusConnection *bus, const ShFwDaemonConfig *config, GError **error);
+
+/* Unexports. Tables and blocks stay: their owners may still run, and the
+ * next helper adopts them (or sweeps them when their owners are gone). */
+void sh_fw_daemon_free (ShFwDaemon *daemon);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShFwDaemon, sh_fw_daemon_free)
+
+G_END_DECLS

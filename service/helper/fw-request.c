@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fw-request.c — validation of the helper's D-Bus arguments. */
+#include "config.h"
+
+#include "fw-request.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "subnet.h"
+
+static const GDBusErrorEntry error_entries[] = {
+  { SH_FW_ERROR_INVALID_ARGS, "io.github.shuttlevpn.Firewall1.Error.InvalidArgs" },
+  { SH_FW_ERROR_NOT_AUTHORIZED, "io.github.shuttlevpn.Firewall1.Error.NotAuthorized" },
+  { SH_FW_ERROR_NOT_FOUND, "io.github.shuttlevpn.Firewall1.Error.NotFound" },
+  { SH_FW_ERROR_FAILED, "io.github.shuttlevpn.Firewall1.Error.Failed" },
+};
+
+GQuark
+sh_fw_error_quark (void)
+{
+  static gsize quark = 0;
+
+  g_dbus_error_register_error_domain ("sh-fw-error-quark", &quark, error_entries,
+                                      G_N_ELEMENTS (error_entries));
+  return (GQuark) quark;
+}
+
+gboolean
+sh_fw_label_is_valid (const char *label)
+{
+  size_t len = strlen (label);
+
+  if (len == 0 || len > SH_FW_LABEL_MAX)
+    return FALSE;
+  for (size_t i = 0; i < len; i++)
+    if (!(g_ascii_isdigit (label[i]) || (label[i] >= 'a' && label[i] <= 'z') || label[i] == '_'))
+      return FALSE;
+  return TRUE;
+}
+
+/* Ten digits each side keeps the token (and the table name built from it)
+ * well inside SH_FIREWALL_OWNED_MAX. */
+char *
+sh_fw_owner_token (const char *unique_name)
+{
+  const char *dot;
+  size_t major, minor;
+
+  if (unique_name == NULL || unique_name[0] != ':')
+    return NULL;
+  dot = strchr (unique_name, '.');
+  if (dot == NULL)
+    return NULL;
+  major = (size_t) (dot - unique_name - 1);
+  minor = strlen (dot + 1);
+  if (major == 0 || major > 10 || minor == 0 || minor > 10)
+    return NULL;
+  for (const char *p = unique_name + 1; *p != '\0'; p++)
+    if (p != dot && !g_ascii_isdigit (*p))
+      return NULL;
+  return g_strdup_printf ("c%.*s_%s", (int) major, unique_name + 1, dot + 1);
+}
+
+static gboolean invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+invalid (GError **error, const char *format, ...)
+{
+  va_list ap;
+  g_autofree char *message = NULL;
+
+  va_start (ap, format);
+  message = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  g_set_error_literal (error, SH_FW_ERROR, SH_FW_ERROR_INVALID_ARGS, message);
+  return FALSE;
+}
+
+static gboolean
+check_label (const char *label, GError **error)
+{
+  if (!sh_fw_label_is_valid (label))
+    return invalid (error, "invalid label: expected 1 to %d of a-z, 0-9, _", SH_FW_LABEL_MAX);
+  return TRUE;
+}
+
+/* family 4 or 6 and an address of exactly that length. */
+static gboolean
+parse_address (guint8 family, GVariant *bytes, int *af, guint8 addr[16], const char *what,
+               guint index, GError **error)
+{
+  gsize n = 0;
+  const guint8 *data = g_variant_get_fixed_array (bytes, &n, 1);
+
+  if (family != 4 && family != 6)
+    return invalid (error, "%s %u: family must be 4 or 6, not %u", what, index, family);
+  if (n != (family == 4 ? 4u : 16u))
+    return invalid (error, "%s %u: an IPv%u address has %u bytes, not %" G_GSIZE_FORMAT, what,
+                    index, family, family == 4 ? 4 : 16, n);
+  memset (addr, 0, 16);
+  memcpy (addr, data, n);
+  *af = family == 4 ? AF_INET : AF_INET6;
+  return TRUE;
+}
+
+static gboolean
+parse_subnets (GVariant *list, GArray **out, const char *what, GError **error)
+{
+  gsize n = g_variant_n_children (list);
+  g_autoptr (GArray) subnets = NULL;
+
+  if (n > SH_FW_SUBNETS_MAX)
+    return invalid (error, "too many %ss: %" G_GSIZE_FORMAT " (at most %d)", what, n,
+                    SH_FW_SUBNETS_MAX);
+  subnets = g_array_sized_new (FALSE, TRUE, sizeof (ShSubnet), (guint) n);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) addr = NULL;
+      guint8 family, prefix;
+      guint16 lo, hi;
+      ShSubnet s = { 0 };
+
+      g_variant_get_child (list, i, "(y@ayyqq)", &family, &addr, &prefix, &lo, &hi);
+      if (!parse_address (family, addr, &s.family, s.addr, what, (guint) i, error))
+        return FALSE;
+      if (prefix > (family == 4 ? 32 : 128))
+        return invalid (error, "%s %" G_GSIZE_FORMAT ": prefix %u is too long for IPv%u", what, i,
+                        prefix, family);
+      if (!((lo == 0 && hi == 0) || (lo >= 1 && lo <= hi)))
+        return invalid (error,
+                        "%s %" G_GSIZE_FORMAT ": bad port range %u-%u (0-0 for all ports, "
+                        "else 1 <= low <= high)",
+                        what, i, lo, hi);
+      s.prefix = prefix;
+      s.port_lo = lo;
+      s.port_hi = hi;
+      g_array_append_val (subnets, s);
+    }
+  *out = g_steal_pointer (&subnets);
+  return TRUE;
+}
+
+void
+sh_fw_spec_clear (ShFirewallSpec *spec)
+{
+  g_clear_pointer (&spec->subnets, g_array_unref);
+  g_clear_pointer (&spec->excludes, g_array_unref);
+}
+
+gboolean
+sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError **error)
+{
+  const char *l;
+  guint16 port;
+  g_autoptr (GVariant) subnets = NULL;
+  g_autoptr (GVariant) excludes = NULL;
+  g_autoptr (GVariant) dns = NULL;
+  g_autoptr (GVariant) options = NULL;
+  ShFirewallSpec s = { 0 };
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sqa(yayyqq)a(yayyqq)a(yay)a{sv})")))
+    return invalid (error, "wrong argument types");
+  g_variant_get (params, "(&sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", &l, &port, &subnets, &excludes,
+                 &dns, &options);
+  if (!check_label (l, error))
+    return FALSE;
+  if (port == 0)
+    return invalid (error, "invalid listener port 0");
+  /* DNS capture is not rendered yet: an address the helper would silently
+   * ignore is worse than a clear refusal. */
+  if (g_variant_n_children (dns) != 0)
+    return invalid (error, "DNS capture is not supported by this version of the helper");
+  if (g_variant_n_children (options) != 0)
+    {
+      const char *key = NULL;
+      g_variant_get_child (options, 0, "{&sv}", &key, NULL);
+      return invalid (error, "unknown option “%s”", key);
+    }
+  s.port = port;
+  if (!parse_subnets (subnets, &s.subnets, "subnet", error)
+      || !parse_subnets (excludes, &s.excludes, "exclude", error))
+    {
+      sh_fw_spec_clear (&s);
+      return FALSE;
+    }
+  *spec = s;
+  *label = g_strdup (l);
+  return TRUE;
+}
+
+/* RFC 1123 host names, plus '_' (seen in real hosts files for service
+ * names); no leading or trailing '-', no empty label, no trailing dot. */
+static gboolean
+hostname_is_valid (const char *name)
+{
+  size_t len = strlen (name), label = 0;
+
+  if (len == 0 || len > SH_FW_HOSTNAME_MAX)
+    return FALSE;
+  for (size_t i = 0; i <= len; i++)
+    {
+      char c = name[i];
+
+      if (c == '.' || c == '\0')
+        {
+          if (label == 0 || label > 63 || name[i - 1] == '-')
+            return FALSE;
+          label = 0;
+          continue;
+        }
+      if (!(g_ascii_isalnum (c) || c == '-' || c == '_'))
+        return FALSE;
+      if (label == 0 && c == '-')
+        return FALSE;
+      label++;
+    }
+  return TRUE;
+}
+
+gboolean
+sh_fw_parse_hosts (GVariant *params, char **label, GPtrArray **lines, GError **error)
+{
+  const char *l;
+  g_autoptr (GVariant) entries = NULL;
+  g_autoptr (GPtrArray) out = NULL;
+  gsize n;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa(ss))")))
+    return invalid (error, "wrong argument types");
+  g_variant_get (params, "(&s@a(ss))", &l, &entries);
+  if (!check_label (l, error))
+    return FALSE;
+  n = g_variant_n_children (entries);
+  if (n > SH_FW_HOSTS_MAX)
+    return invalid (error, "too many host entries: %" G_GSIZE_FORMAT " (at most %d)", n,
+                    SH_FW_HOSTS_MAX);
+  out = g_ptr_array_new_full ((guint) n, g_free);
+  for (gsize i = 0; i < n; i++)
+    {
+      const char *address, *name;
+      guint8 bin[16];
+      char text[INET6_ADDRSTRLEN];
+      int af;
+
+      g_variant_get_child (entries, i, "(&s&s)", &address, &name);
+      if (inet_pton (AF_INET, address, bin) == 1)
+        af = AF_INET;
+      else if (inet_pton (AF_INET6, address, bin) == 1)
+        af = AF_INET6;
+      else
+        return invalid (error, "host entry %" G_GSIZE_FORMAT ": not an IPv4 or IPv6 address", i);
+      if (!hostname_is_valid (name))
+        return invalid (error, "host entry %" G_GSIZE_FORMAT ": not a valid host name", i);
+      /* The address is written back in canonical form: what goes into the
+       * file is the helper's own rendering, not the caller's text. */
+      inet_ntop (af, bin, text, sizeof text);
+      g_ptr_array_add (out, g_strdup_printf ("%s %s", text, name));
+    }
+  *label = g_strdup (l);
+  *lines = g_steal_pointer (&out);
+  return TRUE;
+}
+
+gboolean
+sh_fw_parse_label (GVariant *params, char **label, GError **error)
+{
+  const char *l;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(s)")))
+    return invalid (error, "wrong argument types");
+  g_variant_get (params, "(&s)", &l);
+  if (!check_label (l, error))
+    return FALSE;
+  *label = g_strdup (l);
+  return TRUE;
+}

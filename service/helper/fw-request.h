@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fw-request.h — validation of the helper's D-Bus arguments (pure: no I/O).
+ *
+ * Everything a caller sends is checked here against a whitelist before the
+ * helper asks polkit or touches anything: labels, address families, address
+ * lengths, prefixes, port ranges, host names, and every count. What comes out
+ * is structured data the helper renders itself; caller text never reaches
+ * nftables or /etc/hosts unchecked. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "firewall.h"
+
+G_BEGIN_DECLS
+
+#define SH_FW_LABEL_MAX 32
+#define SH_FW_SUBNETS_MAX 1024
+#define SH_FW_HOSTS_MAX 4096
+#define SH_FW_HOSTNAME_MAX 253
+
+/* The errors the helper returns, registered as D-Bus error names
+ * io.github.shuttlevpn.Firewall1.Error.<Name>. */
+typedef enum
+{
+  SH_FW_ERROR_INVALID_ARGS,   /* InvalidArgs */
+  SH_FW_ERROR_NOT_AUTHORIZED, /* NotAuthorized */
+  SH_FW_ERROR_NOT_FOUND,      /* NotFound */
+  SH_FW_ERROR_FAILED,         /* Failed */
+} ShFwError;
+
+#define SH_FW_ERROR (sh_fw_error_quark ())
+GQuark sh_fw_error_quark (void);
+
+/* [a-z0-9_]{1,32} */
+gboolean sh_fw_label_is_valid (const char *label);
+
+/* The owner part of table names and hosts block ids for unique bus name
+ * @unique_name (":1.42" -> "c1_42"), or NULL when the name is not of the
+ * ":<digits>.<digits>" form the bus daemons hand out. */
+char *sh_fw_owner_token (const char *unique_name);
+
+/* Parses ApplyTunnel's parameters, signature (sqa(yayyqq)a(yayyqq)a(yay)a{sv}).
+ * On success *@label is newly allocated and @spec's port and arrays are set
+ * (free them with sh_fw_spec_clear()). On failure returns FALSE with
+ * SH_FW_ERROR_INVALID_ARGS and leaves the outputs unset. */
+gboolean sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError **error);
+
+void sh_fw_spec_clear (ShFirewallSpec *spec);
+
+/* Parses SetHosts' parameters, signature (sa(ss)). *@lines receives one
+ * "<canonical address> <name>" string per entry. */
+gboolean sh_fw_parse_hosts (GVariant *params, char **label, GPtrArray **lines, GError **error);
+
+/* Parses the (s) of RemoveTunnel and RemoveHosts. */
+gboolean sh_fw_parse_label (GVariant *params, char **label, GError **error);
+
+G_END_DECLS
