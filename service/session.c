@@ -584,7 +584,9 @@ fill_data (ShSession *s)
       Channel *ch = g_queue_peek_head (&s->ring);
       ring_remove (ch);
 
-      gsize want = MIN (CHUNK, ch->send_credit);
+      /* The in-flight limit is a bound the peer relies on, not a threshold:
+       * the last frame before it is cut short instead of overshooting. */
+      gsize want = MIN (MIN (CHUNK, ch->send_credit), limit - s->inflight);
       guint8 *p = buf_reserve (&s->wbuf, SH_MUX_HDR_LEN + want);
       ssize_t n = read (ch->fd, p + SH_MUX_HDR_LEN, want);
       if (n > 0)
