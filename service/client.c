@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "firewall.h"
+#include "fwclient.h"
 #include "log.h"
 #include "session.h"
 #include "subnet.h"
@@ -49,6 +50,7 @@ typedef struct _Client
 
   GArray *excludes; /* the user's excludes plus the ssh server itself */
   char instance[16];
+  ShFwClient *fw; /* the rules: through shuttle-firewall or in process */
   gboolean fw_applied;
   gboolean ready;
   gboolean transport_done; /* ssh (or the local server) has exited */
@@ -414,9 +416,9 @@ on_ready (ShSession *session, const ShHello *peer, gpointer data)
       g_autofree char *script = sh_firewall_render (c->instance, &spec);
       sh_debug ("firewall rules:\n%s", script);
     }
-  if (!sh_firewall_apply (c->instance, &spec, &error))
+  if (!sh_fw_client_apply (c->fw, &spec, &error))
     {
-      c->failure = g_strdup_printf ("cannot set up the firewall: %s", error->message);
+      c->failure = g_strdup (error->message);
       c->status = 1;
       g_main_loop_quit (c->loop);
       return;
@@ -686,12 +688,6 @@ sh_client_run (const ShOptions *opts)
   /* Thousands of connections each need a descriptor. */
   raise_fd_limit ();
 
-  if (geteuid () != 0)
-    {
-      sh_error ("changing the firewall needs root: run shuttle with sudo");
-      return 1;
-    }
-
   c.excludes = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
   g_array_append_vals (c.excludes, opts->excludes->data, opts->excludes->len);
 
@@ -724,8 +720,18 @@ sh_client_run (const ShOptions *opts)
         }
     }
 
+  /* After daemonize(): the bus connection's thread would not survive fork. */
   g_snprintf (c.instance, sizeof c.instance, "%d", (int) getpid ());
-  int swept = sh_firewall_sweep (&error);
+  c.fw = sh_fw_client_new (c.instance, &error);
+  if (!c.fw)
+    {
+      sh_error ("%s", error->message);
+      goto out;
+    }
+  sh_info ("firewall rules go %s", sh_fw_client_uses_helper (c.fw)
+                                       ? "through shuttle-firewall on the system bus"
+                                       : "to nftables directly (no firewall helper)");
+  int swept = sh_fw_client_sweep (c.fw, &error);
   if (swept < 0)
     {
       sh_error ("cannot set up the firewall: %s", error->message);
@@ -774,7 +780,7 @@ sh_client_run (const ShOptions *opts)
   if (c.fw_applied)
     {
       g_autoptr (GError) fw_error = NULL;
-      if (!sh_firewall_remove (c.instance, &fw_error))
+      if (!sh_fw_client_remove (c.fw, &fw_error))
         sh_error ("cannot remove the firewall rules: %s", fw_error->message);
       c.fw_applied = FALSE;
     }
@@ -794,7 +800,8 @@ sh_client_run (const ShOptions *opts)
 
 out:
   if (c.fw_applied)
-    sh_firewall_remove (c.instance, NULL);
+    sh_fw_client_remove (c.fw, NULL);
+  g_clear_pointer (&c.fw, sh_fw_client_free);
   for (int i = 0; i < c.n_listeners; i++)
     close (c.listeners[i].fd);
   if (c.daemon_fd < 0 && opts->daemon && opts->pidfile && c.ready)

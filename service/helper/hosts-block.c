@@ -20,6 +20,7 @@ typedef struct
 {
   size_t start; /* offset of the begin line (of the added newline with +nl) */
   size_t end;   /* offset just past the end line's newline (or the text) */
+  gboolean added_nl;
   char *note;
 } Block;
 
@@ -65,7 +66,10 @@ find_block (const char *content, const char *id, Block *out)
             {
               note_len -= strlen (NEWLINE_FLAG);
               if (out->start > 0 && content[out->start - 1] == '\n')
-                out->start--;
+                {
+                  out->start--;
+                  out->added_nl = TRUE;
+                }
             }
           out->note = g_strndup (note, note_len);
           return TRUE;
@@ -98,7 +102,7 @@ sh_hosts_block_set (const char *content, const char *id, const char *note, const
     {
       /* In place: keep the position, and the newline the block brought
        * (then b.start is that newline). */
-      gboolean added_nl = content[b.start] == '\n';
+      gboolean added_nl = b.added_nl;
 
       g_string_append_len (out, content, (gssize) b.start);
       append_block (out, id, note, added_nl, lines);
@@ -116,16 +120,48 @@ sh_hosts_block_set (const char *content, const char *id, const char *note, const
   return g_string_free (out, FALSE);
 }
 
+/* TRUE when @line (up to a newline) is one of our begin lines. */
+static gboolean
+is_begin_line (const char *line)
+{
+  const char *nl = strchr (line, '\n');
+  g_autofree char *text = nl != NULL ? g_strndup (line, (gsize) (nl - line)) : g_strdup (line);
+  const char *sp;
+
+  if (!g_str_has_prefix (text, MARK))
+    return FALSE;
+  sp = strchr (text + strlen (MARK), ' ');
+  return sp != NULL && (g_str_has_prefix (sp, " begin ") || strcmp (sp, " begin") == 0);
+}
+
 char *
 sh_hosts_block_remove (const char *content, const char *id)
 {
   Block b = { 0 };
   GString *out;
+  const char *rest;
 
   if (!find_block (content, id, &b))
     return g_strdup (content);
   out = g_string_new_len (content, (gssize) b.start);
-  g_string_append (out, content + b.end);
+  rest = content + b.end;
+  if (b.added_nl && *rest != '\0')
+    {
+      /* Something follows that relied on the newline this block brought:
+       * it stays, and when the next block is ours it takes over the flag,
+       * so the file still comes back byte for byte when that one goes. */
+      g_string_append_c (out, '\n');
+      const char *nl = strchr (rest, '\n');
+
+      if (nl != NULL && is_begin_line (rest))
+        {
+          g_string_append_len (out, rest, (gssize) (nl - rest));
+          if (!g_str_has_suffix (out->str, NEWLINE_FLAG))
+            g_string_append (out, NEWLINE_FLAG);
+          rest = nl;
+        }
+    }
+  g_string_append (out, rest);
   block_clear (&b);
   return g_string_free (out, FALSE);
 }

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fwclient.c — the engine's firewall rules, through shuttle-firewall or in
+ * process. The helper's interface: data/io.github.shuttlevpn.Firewall1.xml. */
+#include "config.h"
+
+#include "fwclient.h"
+
+#include <gio/gio.h>
+#include <glib/gi18n-lib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "subnet.h"
+
+#define HELPER_NAME "io.github.shuttlevpn.Firewall1"
+#define HELPER_PATH "/io/github/shuttlevpn/Firewall1"
+#define HELPER_IFACE "io.github.shuttlevpn.Firewall1"
+#define HELPER_ERROR HELPER_IFACE ".Error."
+/* Long enough for a person to type a password into a polkit agent. */
+#define HELPER_TIMEOUT_MS (5 * 60 * 1000)
+
+struct _ShFwClient
+{
+  char *label;
+  GDBusConnection *bus; /* NULL: in process */
+  gboolean applied;
+  gboolean hosts_set;
+};
+
+/* Whether shuttle-firewall runs or can be started on @bus. */
+static gboolean
+helper_available (GDBusConnection *bus, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariantIter) names = NULL;
+  const char *name;
+  gboolean has = FALSE;
+
+  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner",
+                                       g_variant_new ("(s)", HELPER_NAME), G_VARIANT_TYPE ("(b)"),
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get (reply, "(b)", &has);
+  if (has)
+    return TRUE;
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "ListActivatableNames", NULL,
+                                       G_VARIANT_TYPE ("(as)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                                       error);
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get (reply, "(as)", &names);
+  while (g_variant_iter_next (names, "&s", &name))
+    if (g_str_equal (name, HELPER_NAME))
+      return TRUE;
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       _ ("shuttle-firewall (" HELPER_NAME ") is not installed on the system bus"));
+  return FALSE;
+}
+
+ShFwClient *
+sh_fw_client_new (const char *label, GError **error)
+{
+  g_autoptr (ShFwClient) c = g_new0 (ShFwClient, 1);
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GDBusConnection) bus = NULL;
+
+  c->label = g_strdup (label);
+  bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, &local);
+  if (bus != NULL && helper_available (bus, &local))
+    {
+      c->bus = g_steal_pointer (&bus);
+      return g_steal_pointer (&c);
+    }
+  /* Root can do it itself; that is what containers and routers without a
+   * system bus need. */
+  if (geteuid () == 0)
+    return g_steal_pointer (&c);
+
+  g_dbus_error_strip_remote_error (local);
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot reach the firewall helper: %s"),
+               local->message);
+  return NULL;
+}
+
+gboolean
+sh_fw_client_uses_helper (const ShFwClient *c)
+{
+  return c->bus != NULL;
+}
+
+int
+sh_fw_client_sweep (ShFwClient *c, GError **error)
+{
+  if (c->bus != NULL)
+    return 0;
+  return sh_firewall_sweep (error);
+}
+
+/* Turns a helper error into the one sentence the user reads. */
+static void
+helper_error (GError **error, GError *remote)
+{
+  g_autofree char *name = g_dbus_error_get_remote_error (remote);
+
+  g_dbus_error_strip_remote_error (remote);
+  if (g_strcmp0 (name, HELPER_ERROR "NotAuthorized") == 0)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                 _ ("not authorized to change the firewall: %s"), remote->message);
+  else if (name != NULL && g_str_has_prefix (name, HELPER_ERROR))
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot set up the firewall: %s"),
+                 remote->message);
+  else
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot reach the firewall helper: %s"),
+                 remote->message);
+}
+
+static GVariant *
+subnets_variant (const GArray *subnets)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(yayyqq)"));
+  for (guint i = 0; subnets != NULL && i < subnets->len; i++)
+    {
+      const ShSubnet *s = &g_array_index (subnets, ShSubnet, i);
+      gboolean v4 = s->family == AF_INET;
+
+      g_variant_builder_add (
+          &b, "(y@ayyqq)", (guint8) (v4 ? 4 : 6),
+          g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, s->addr, v4 ? 4 : 16, 1), s->prefix,
+          s->port_lo, s->port_hi);
+    }
+  return g_variant_builder_end (&b);
+}
+
+static gboolean
+call_helper (ShFwClient *c, const char *method, GVariant *args, const GVariantType *reply_type,
+             GVariant **reply, GError **error)
+{
+  g_autoptr (GError) remote = NULL;
+  GVariant *r;
+
+  r = g_dbus_connection_call_sync (c->bus, HELPER_NAME, HELPER_PATH, HELPER_IFACE, method, args,
+                                   reply_type, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
+                                   HELPER_TIMEOUT_MS, NULL, &remote);
+  if (r == NULL)
+    {
+      helper_error (error, remote);
+      return FALSE;
+    }
+  if (reply != NULL)
+    *reply = r;
+  else
+    g_variant_unref (r);
+  return TRUE;
+}
+
+gboolean
+sh_fw_client_apply (ShFwClient *c, const ShFirewallSpec *spec, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GVariant) reply = NULL;
+
+  if (c->bus == NULL)
+    {
+      if (!sh_firewall_apply (c->label, spec, &local))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot set up the firewall: %s"),
+                       local->message);
+          return FALSE;
+        }
+      c->applied = TRUE;
+      return TRUE;
+    }
+  if (!call_helper (c, "ApplyTunnel",
+                    g_variant_new ("(sq@a(yayyqq)@a(yayyqq)a(yay)a{sv})", c->label, spec->port,
+                                   subnets_variant (spec->subnets),
+                                   subnets_variant (spec->excludes), NULL, NULL),
+                    G_VARIANT_TYPE ("(s)"), &reply, error))
+    return FALSE;
+  c->applied = TRUE;
+  return TRUE;
+}
+
+gboolean
+sh_fw_client_remove (ShFwClient *c, GError **error)
+{
+  gboolean ok = TRUE;
+
+  if (c->hosts_set && c->bus != NULL)
+    ok = call_helper (c, "RemoveHosts", g_variant_new ("(s)", c->label), NULL, NULL, error);
+  c->hosts_set = FALSE;
+  if (!c->applied)
+    return ok;
+  c->applied = FALSE;
+  if (c->bus == NULL)
+    return sh_firewall_remove (c->label, error) && ok;
+  return call_helper (c, "RemoveTunnel", g_variant_new ("(s)", c->label), NULL, NULL,
+                      ok ? error : NULL)
+         && ok;
+}
+
+gboolean
+sh_fw_client_set_hosts (ShFwClient *c, const GPtrArray *entries, GError **error)
+{
+  GVariantBuilder b;
+
+  if (c->bus == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                           _ ("/etc/hosts entries need the firewall helper (shuttle-firewall)"));
+      return FALSE;
+    }
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ss)"));
+  for (guint i = 0; i + 1 < entries->len; i += 2)
+    g_variant_builder_add (&b, "(ss)", (const char *) g_ptr_array_index (entries, i),
+                           (const char *) g_ptr_array_index (entries, i + 1));
+  if (!call_helper (c, "SetHosts", g_variant_new ("(sa(ss))", c->label, &b), NULL, NULL, error))
+    return FALSE;
+  c->hosts_set = entries->len > 0;
+  return TRUE;
+}
+
+void
+sh_fw_client_free (ShFwClient *c)
+{
+  if (c == NULL)
+    return;
+  g_clear_object (&c->bus);
+  g_free (c->label);
+  g_free (c);
+}

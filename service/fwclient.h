@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fwclient.h — the engine's way to its firewall rules.
+ *
+ * Through the root helper shuttle-firewall on the system bus whenever it is
+ * there (the engine then needs no privilege; polkit decides), else, for a
+ * root engine without a system bus (a container, a router), in process with
+ * firewall.c. Calls are synchronous: they happen at start-up and tear-down,
+ * and an authentication dialog may hold the first one. */
+#pragma once
+
+#include <glib.h>
+
+#include "firewall.h"
+
+G_BEGIN_DECLS
+
+typedef struct _ShFwClient ShFwClient;
+
+/* Chooses the path for instance @label ([a-z0-9_]{1,32}, the engine uses its
+ * pid). Fails with a message fit for the user when neither path can work:
+ * "cannot reach the firewall helper: ...". */
+ShFwClient *sh_fw_client_new (const char *label, GError **error);
+
+/* TRUE when the rules go through shuttle-firewall. */
+gboolean sh_fw_client_uses_helper (const ShFwClient *client);
+
+/* In process only: removes tables of shuttle processes that no longer run
+ * (the helper sweeps its own). The number removed, or -1 with @error set. */
+int sh_fw_client_sweep (ShFwClient *client, GError **error);
+
+/* Installs or atomically replaces this instance's rules. Errors read as a
+ * whole sentence: "not authorized to change the firewall: <polkit's reason>",
+ * "cannot reach the firewall helper: ...", "cannot set up the firewall: ...". */
+gboolean sh_fw_client_apply (ShFwClient *client, const ShFirewallSpec *spec, GError **error);
+
+/* Removes this instance's rules (nothing applied is not an error). */
+gboolean sh_fw_client_remove (ShFwClient *client, GError **error);
+
+/* Sets this instance's block of /etc/hosts to @entries, pairs of strings
+ * (address, host name) flattened: { addr0, name0, addr1, name1, ... }; an
+ * empty array removes it. Needs the helper. */
+gboolean sh_fw_client_set_hosts (ShFwClient *client, const GPtrArray *entries, GError **error);
+
+void sh_fw_client_free (ShFwClient *client);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShFwClient, sh_fw_client_free)
+
+G_END_DECLS

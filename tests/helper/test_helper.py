@@ -1,0 +1,690 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Tests of shuttle-firewall with the real things: a private system bus
+(dbus-daemon) that D-Bus-activates the built helper, a real polkitd, real
+nftables and a real /etc/hosts bind mount, all inside the client namespace of
+a netlab lab (tests/e2e/netlab.py), so no change reaches the host.
+
+  the lab's client namespace, with one private mount namespace where
+    /usr/share/polkit-1/actions  <- our policy + the system's
+    /etc/polkit-1/rules.d        <- WORK/rules.d (the rules example goes here)
+    /etc/hosts                   <- WORK/hosts (a bind mount, as in containers)
+  runs dbus-daemon (listening on WORK/bus, servicedir WORK/services with a
+  test copy of the activation file) and polkitd; the helper is started by
+  activation into the same namespaces.
+
+Output is TAP.  Exit 77 (skip) when not root or a tool is missing, except
+under CI (env CI set), where a missing piece is a failure.
+
+Environment (set by meson): SHUTTLE_BIN, SHUTTLE_FIREWALL_BIN,
+SHUTTLE_FIREWALL_SERVICE (the built .service file), SHUTTLE_POLKIT_POLICY,
+SHUTTLE_DBUS_POLICY, SHUTTLE_RULES_EXAMPLE; SHUTTLE_HELPER_ONLY=substr,...
+runs only matching cases.
+"""
+import glob
+import json
+import os
+import pwd
+import grp
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'e2e'))
+import netlab  # noqa: E402
+
+PY = '/usr/bin/python3'
+PREFIX = 'hlp%d' % (os.getpid() % 100000)
+WORK = '/tmp/shuttle-helper-%s' % PREFIX
+BUS = WORK + '/bus'
+USER = 'shuttletest'      # in group GROUP: allowed once the rules example is in
+GROUP = 'netdev'          # the group the shipped rules example names
+OTHER = 'nobody'          # never allowed
+ERR = 'io.github.shuttlevpn.Firewall1.Error.'
+HOSTS_ORIG = ('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
+              '# the last line has no newline on purpose')
+ENV = {k: os.environ.get(k, '') for k in (
+    'SHUTTLE_BIN', 'SHUTTLE_FIREWALL_BIN', 'SHUTTLE_FIREWALL_SERVICE', 'SHUTTLE_POLKIT_POLICY',
+    'SHUTTLE_DBUS_POLICY', 'SHUTTLE_RULES_EXAMPLE')}
+LAB = None
+IN_CI = bool(os.environ.get('CI'))
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def diag(msg):
+    for ln in str(msg).splitlines() or ['']:
+        print('# ' + ln)
+    sys.stdout.flush()
+
+
+def skip_all(why):
+    if IN_CI:
+        print('1..0 # FAIL (CI): %s' % why)
+        sys.exit(1)
+    print('1..0 # SKIP %s' % why)
+    sys.exit(77)
+
+
+def wait_for(pred, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+# ------------------------------------------------------------ the sandbox
+DBUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%(bus)s</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>%(services)s</servicedir>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+    <!-- as on a real system bus: nobody owns our name unless our policy says so -->
+    <deny own="io.github.shuttlevpn.Firewall1"/>
+  </policy>
+  <include>%(policy)s</include>
+</busconfig>
+"""
+
+LAUNCH = """#!/bin/sh
+# runs inside `ip netns exec` (a private mount namespace)
+set -e
+mount --bind %(w)s/actions /usr/share/polkit-1/actions
+mount --bind %(w)s/rules.d /etc/polkit-1/rules.d
+mount --bind %(w)s/hosts /etc/hosts
+dbus-daemon --config-file=%(w)s/dbus.conf --nofork --nopidfile >>%(w)s/dbus.log 2>&1 &
+i=0; while [ ! -S %(bus)s ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+exec /usr/lib/polkit-1/polkitd >>%(w)s/polkitd.log 2>&1
+"""
+
+
+def ensure_users():
+    if subprocess.run(['getent', 'group', GROUP], stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(['groupadd', '-r', GROUP], check=True)
+    if subprocess.run(['id', USER], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(['useradd', '-r', '-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin',
+                        USER], check=True)
+    if USER not in grp.getgrnam(GROUP).gr_mem:
+        subprocess.run(['usermod', '-a', '-G', GROUP, USER], check=True)
+
+
+def setup_sandbox():
+    os.makedirs(WORK + '/actions')
+    os.makedirs(WORK + '/rules.d')
+    os.makedirs(WORK + '/services')
+    os.chmod(WORK, 0o755)
+    for f in glob.glob('/usr/share/polkit-1/actions/*.policy'):
+        shutil.copy(f, WORK + '/actions/')
+    shutil.copy(ENV['SHUTTLE_POLKIT_POLICY'], WORK + '/actions/')
+    # The test copy of the activation file: the built helper, a short idle
+    # timeout; everything else as installed.
+    with open(ENV['SHUTTLE_FIREWALL_SERVICE']) as f:
+        service = f.read()
+    lines = [('Exec=%s --idle-timeout 3' % ENV['SHUTTLE_FIREWALL_BIN'])
+             if ln.startswith('Exec=') else ln for ln in service.splitlines()]
+    with open(WORK + '/services/io.github.shuttlevpn.Firewall1.service', 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    with open(WORK + '/dbus.conf', 'w') as f:
+        f.write(DBUS_CONF % dict(bus=BUS, services=WORK + '/services',
+                                 policy=ENV['SHUTTLE_DBUS_POLICY']))
+    with open(WORK + '/hosts', 'w') as f:
+        f.write(HOSTS_ORIG)
+    with open(WORK + '/launch.sh', 'w') as f:
+        f.write(LAUNCH % dict(w=WORK, bus=BUS))
+    os.chmod(WORK + '/launch.sh', 0o755)
+    os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = 'unix:path=' + BUS
+    os.environ['LIBMOUNT_UTAB'] = WORK + '/utab'
+    LAB.spawn(LAB.ns_client, ['/bin/sh', WORK + '/launch.sh'], label='bus-polkitd',
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ok = wait_for(lambda: gdbus_ok('org.freedesktop.DBus', '/org/freedesktop/DBus',
+                                   'org.freedesktop.DBus.NameHasOwner',
+                                   'org.freedesktop.PolicyKit1', want='(true,)'), 15, 0.1)
+    if not ok:
+        raise Fail('polkitd did not come up:\n' + read(WORK + '/polkitd.log')
+                   + read(WORK + '/dbus.log'))
+
+
+def read(path):
+    try:
+        with open(path, errors='replace') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def gdbus_ok(dest, path, method, *args, want=None):
+    r = subprocess.run(['gdbus', 'call', '--system', '--dest', dest, '--object-path', path,
+                        '--method', method] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    return r.returncode == 0 and (want is None or r.stdout.strip() == want)
+
+
+# ------------------------------------------------------------ callers
+def as_user(user):
+    if user is None or user == 'root':
+        return []
+    pw = pwd.getpwnam(user)
+    return ['setpriv', '--reuid=%d' % pw.pw_uid, '--regid=%d' % pw.pw_gid, '--init-groups']
+
+
+class Caller:
+    """caller.py as @user: one bus connection, requests over a pipe."""
+
+    def __init__(self, user=None):
+        self.user = user
+        self.p = subprocess.Popen(as_user(user) + [PY, os.path.join(HERE, 'caller.py')],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.name = json.loads(self.p.stdout.readline())['name']
+
+    def call(self, method, *args):
+        self.p.stdin.write(json.dumps([method] + list(args)) + '\n')
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line:
+            raise Fail('caller.py died')
+        return json.loads(line)
+
+    def ok(self, method, *args):
+        r = self.call(method, *args)
+        check(r['ok'], '%s as %s failed: %s' % (method, self.user or 'root', r))
+        return r['ret']
+
+    def err(self, method, *args):
+        r = self.call(method, *args)
+        check(not r['ok'], '%s as %s should have failed: %s' % (method, self.user or 'root', r))
+        return r
+
+    def kill(self):
+        self.p.kill()
+        self.p.wait()
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.stdin.close()
+            self.p.wait(timeout=10)
+
+
+def subnet(addr, prefix, lo=0, hi=0):
+    if ':' in addr:
+        import ipaddress
+        return [6, list(ipaddress.IPv6Address(addr).packed), prefix, lo, hi]
+    return [4, [int(x) for x in addr.split('.')], prefix, lo, hi]
+
+
+LAN = subnet('10.231.2.0', 24)
+
+
+def tunnel_args(label, subnets=None, excludes=None, port=12300, dns=None, options=None):
+    return [label, port, subnets if subnets is not None else [LAN],
+            excludes if excludes is not None else [], dns or [], options or {}]
+
+
+def tables():
+    return [t for t in LAB.nft_tables(LAB.ns_client) if t.startswith('inet shuttle-')]
+
+
+def table_text(name):
+    r = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + name.split(), timeout=10)
+    return r.stdout
+
+
+def hosts():
+    with open(WORK + '/hosts') as f:
+        return f.read()
+
+
+def helper_pids():
+    """Running helpers (zombies and processes that just exited excluded)."""
+    out = []
+    for p in LAB.run(None, ['pgrep', '-x', 'shuttle-firewal']).stdout.split():
+        try:
+            if os.readlink('/proc/%s/exe' % p) == os.path.realpath(ENV['SHUTTLE_FIREWALL_BIN']):
+                out.append(int(p))
+        except OSError:
+            pass
+    return out
+
+
+def set_rules(on):
+    dst = WORK + '/rules.d/50-shuttle.rules'
+    if on:
+        shutil.copy(ENV['SHUTTLE_RULES_EXAMPLE'], dst)
+        os.chmod(dst, 0o644)
+    elif os.path.exists(dst):
+        os.unlink(dst)
+
+
+# ------------------------------------------------------------ cases
+CASES = []
+
+
+def case(name):
+    def reg(fn):
+        CASES.append((name, fn))
+        return fn
+    return reg
+
+
+@case('root caller: the helper is activated, applies and removes a table')
+def t_root_apply():
+    check(helper_pids() == [], 'a helper already runs')
+    a = Caller()
+    try:
+        table = a.ok('ApplyTunnel', *tunnel_args('t1', excludes=[subnet('10.231.2.11', 32, 22, 22)]))
+        token = 'c' + a.name[1:].replace('.', '_')
+        check(table == 'inet shuttle-%s-t1' % token, 'table name %r' % table)
+        check(table in tables(), 'table %s not in %s' % (table, tables()))
+        text = table_text(table)
+        check('uid=0' in text and ('owner=%s' % a.name) in text, 'owner comment:\n' + text)
+        check('redirect to :12300' in text and 'ip daddr 10.231.2.11 tcp dport 22 return' in text,
+              'rules:\n' + text)
+        check(len(helper_pids()) == 1, 'helper not running after activation')
+        a.ok('RemoveTunnel', 't1')
+        check(table not in tables(), 'table still there after RemoveTunnel')
+        r = a.err('RemoveTunnel', 't1')
+        check(r['error'] == ERR + 'NotFound', 'second remove: %s' % r)
+    finally:
+        a.close()
+
+
+@case('D-Bus policy: only root may own io.github.shuttlevpn.Firewall1')
+def t_policy_own():
+    c = Caller(OTHER)
+    try:
+        r = c.err('RequestName', 'io.github.shuttlevpn.Firewall1')
+        check(r['error'] == 'org.freedesktop.DBus.Error.AccessDenied', str(r))
+    finally:
+        c.close()
+
+
+@case('unauthorized user: NotAuthorized, no table, hosts file untouched')
+def t_unauthorized():
+    set_rules(False)
+    before = tables()
+    for user in (USER, OTHER):
+        c = Caller(user)
+        try:
+            r = c.err('ApplyTunnel', *tunnel_args('t1'))
+            check(r['error'] == ERR + 'NotAuthorized', 'ApplyTunnel as %s: %s' % (user, r))
+            diag('%s: %s' % (user, r['msg']))
+            r = c.err('SetHosts', 'h1', [['10.231.2.10', 'lanhost']])
+            check(r['error'] == ERR + 'NotAuthorized', 'SetHosts as %s: %s' % (user, r))
+        finally:
+            c.close()
+    check(tables() == before, 'tables changed: %s' % tables())
+    check(hosts() == HOSTS_ORIG, 'hosts file changed')
+
+
+@case('rules example for group %s: its member may, others still may not' % GROUP)
+def t_rules_example():
+    set_rules(True)
+    try:
+        a = Caller(USER)
+        try:
+            # polkitd reloads rules asynchronously
+            r = wait_for(lambda: a.call('ApplyTunnel', *tunnel_args('t1')), 0)
+            deadline = time.monotonic() + 5
+            while not r['ok'] and time.monotonic() < deadline:
+                time.sleep(0.2)
+                r = a.call('ApplyTunnel', *tunnel_args('t1'))
+            check(r['ok'], 'member of %s: %s' % (GROUP, r))
+            check('uid=%d' % pwd.getpwnam(USER).pw_uid in table_text(r['ret']), 'uid comment')
+            a.ok('SetHosts', 'h1', [['10.231.2.10', 'lanhost']])
+            check('10.231.2.10 lanhost' in hosts(), 'hosts block missing')
+            b = Caller(OTHER)
+            try:
+                r = b.err('ApplyTunnel', *tunnel_args('t1'))
+                check(r['error'] == ERR + 'NotAuthorized', 'nobody: %s' % r)
+            finally:
+                b.close()
+        finally:
+            a.close()
+        # a normal exit (connection closed) also removes everything
+        check(wait_for(lambda: not [t for t in tables() if t.endswith('-t1')], 1),
+              'table left after the caller exited')
+        check(wait_for(lambda: hosts() == HOSTS_ORIG, 1), 'hosts not restored')
+    finally:
+        set_rules(False)
+
+
+@case('kill -9 of the caller: table and hosts block gone within 1 s')
+def t_sigkill():
+    set_rules(True)
+    try:
+        a = Caller(USER)
+        r = None
+        for _ in range(25):
+            r = a.call('ApplyTunnel', *tunnel_args('k'))
+            if r['ok']:
+                break
+            time.sleep(0.2)
+        check(r['ok'], str(r))
+        a.ok('SetHosts', 'k', [['10.231.2.10', 'killme'], ['fd31:2:0::10', 'killme6']])
+        check(r['ret'] in tables() and 'fd31:2::10 killme6' in hosts(), 'not applied')
+        a.kill()
+        t0 = time.monotonic()
+        gone = wait_for(lambda: r['ret'] not in tables() and hosts() == HOSTS_ORIG, 1.0, 0.02)
+        check(gone, 'still there 1 s after kill -9: %s / %r' % (tables(), hosts()))
+        diag('removed %.0f ms after SIGKILL' % ((time.monotonic() - t0) * 1000))
+    finally:
+        set_rules(False)
+
+
+@case("caller B cannot remove caller A's table or hosts block")
+def t_isolation():
+    a, b = Caller(), Caller()
+    try:
+        ta = a.ok('ApplyTunnel', *tunnel_args('shared'))
+        a.ok('SetHosts', 'shared', [['10.231.2.10', 'a-host']])
+        for m in ('RemoveTunnel', 'RemoveHosts'):
+            r = b.err(m, 'shared')
+            check(r['error'] == ERR + 'NotFound', '%s by B: %s' % (m, r))
+        check(ta in tables() and 'a-host' in hosts(), "A's state was touched")
+        tb = b.ok('ApplyTunnel', *tunnel_args('shared', port=12301))
+        check(tb != ta and ta in tables() and tb in tables(), 'same label, same table?')
+        b.close()
+        check(wait_for(lambda: tb not in tables(), 1), "B's table left")
+        check(ta in tables(), "A's table went with B")
+    finally:
+        a.close()
+        b.close()
+    check(wait_for(lambda: hosts() == HOSTS_ORIG and not tables(), 1), 'state left')
+
+
+BAD = [
+    ('prefix 33', tunnel_args('bad', subnets=[subnet('10.0.0.0', 33)])),
+    ('IPv6 prefix 129', tunnel_args('bad', subnets=[subnet('fd00::', 129)])),
+    ('family 5', tunnel_args('bad', subnets=[[5, [10, 0, 0, 0], 8, 0, 0]])),
+    ('IPv4 with 16 bytes', tunnel_args('bad', subnets=[[4, [0] * 16, 8, 0, 0]])),
+    ('reversed port range', tunnel_args('bad', subnets=[subnet('10.0.0.0', 8, 90, 80)])),
+    ('port range 0-80', tunnel_args('bad', excludes=[subnet('10.0.0.0', 8, 0, 80)])),
+    ('listener port 0', tunnel_args('bad', port=0)),
+    ('label with /', tunnel_args('a/b')),
+    ('label with ..', tunnel_args('..')),
+    ('empty label', tunnel_args('')),
+    ('label of 33', tunnel_args('a' * 33)),
+    ('upper-case label', tunnel_args('Work')),
+    ('1025 subnets', tunnel_args('bad', subnets=[subnet('10.0.0.0', 8)] * 1025)),
+    ('DNS capture', tunnel_args('bad', dns=[[4, [10, 231, 2, 10]]])),
+    ('unknown option', tunnel_args('bad', options={'ipv6-leak-block': True})),
+]
+BAD_HOSTS = [
+    ('name with a space', ['h', [['10.0.0.1', 'a b']]]),
+    ('name with a newline', ['h', [['10.0.0.1', 'a\n10.0.0.2 evil']]]),
+    ('name with #', ['h', [['10.0.0.1', 'a#b']]]),
+    ('label of 64', ['h', [['10.0.0.1', 'a' * 64 + '.x']]]),
+    ('leading hyphen', ['h', [['10.0.0.1', '-a']]]),
+    ('empty name', ['h', [['10.0.0.1', '']]]),
+    ('address with text', ['h', [['10.0.0.1 x', 'a']]]),
+    ('address with zone', ['h', [['fe80::1%eth0', 'a']]]),
+    ('not an address', ['h', [['example.com', 'a']]]),
+    ('label with /', ['a/b', [['10.0.0.1', 'a']]]),
+    ('4097 entries', ['h', [['10.0.0.1', 'a']] * 4097]),
+]
+
+
+@case('malformed arguments: InvalidArgs and no change')
+def t_malformed():
+    a = Caller()
+    try:
+        a.ok('ApplyTunnel', *tunnel_args('keep'))
+        a.ok('SetHosts', 'keep', [['10.231.2.10', 'keep']])
+        t0, h0 = tables(), hosts()
+        for what, args in BAD:
+            r = a.err('ApplyTunnel', *args)
+            check(r['error'] == ERR + 'InvalidArgs', '%s: %s' % (what, r))
+        for what, args in BAD_HOSTS:
+            r = a.err('SetHosts', *args)
+            check(r['error'] == ERR + 'InvalidArgs', '%s: %s' % (what, r))
+        # a good table with a bad replacement: the old one stays whole
+        r = a.err('ApplyTunnel', *tunnel_args('keep', subnets=[subnet('10.0.0.0', 33)]))
+        check(tables() == t0 and hosts() == h0, 'state changed by refused calls')
+        # wrong D-Bus types never reach the helper's code
+        g = subprocess.run(['gdbus', 'call', '--system', '--dest', 'io.github.shuttlevpn.Firewall1',
+                            '--object-path', '/io/github/shuttlevpn/Firewall1', '--method',
+                            'io.github.shuttlevpn.Firewall1.RemoveTunnel', '1', '2'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        check(g.returncode != 0 and 'InvalidArgs' in g.stderr, 'wrong types: ' + g.stderr)
+        # limits are inclusive: 1024 subnets and 4096 hosts are fine
+        a.ok('ApplyTunnel', *tunnel_args('big', subnets=[subnet('10.%d.%d.0' % (i // 256, i % 256), 24)
+                                                          for i in range(1024)]))
+        a.ok('SetHosts', 'big', [['10.0.%d.%d' % (i // 256, i % 256), 'h%d.example' % i]
+                                 for i in range(4096)])
+    finally:
+        a.close()
+    check(wait_for(lambda: hosts() == HOSTS_ORIG and not tables(), 2), 'state left')
+
+
+@case('hosts blocks of two callers merge; the file (a bind mount) is restored byte for byte')
+def t_hosts_merge():
+    ino = os.stat(WORK + '/hosts').st_ino
+    a, b = Caller(), Caller()
+    try:
+        a.ok('SetHosts', 'work', [['10.231.2.10', 'alpha'], ['fd31:2::10', 'alpha6']])
+        b.ok('SetHosts', 'work', [['10.231.2.11', 'beta']])
+        text = hosts()
+        check(text.startswith(HOSTS_ORIG) and 'alpha6' in text and 'beta' in text, text)
+        a.ok('SetHosts', 'work', [['10.231.2.12', 'alpha-new']])
+        text = hosts()
+        check('alpha-new' in text and 'alpha6' not in text and 'beta' in text, text)
+        check(text.index('alpha-new') < text.index('beta'), 'replaced block moved: ' + text)
+        diag(text)
+        a.ok('RemoveHosts', 'work')
+        check('alpha' not in hosts() and 'beta' in hosts(), hosts())
+        a.ok('SetHosts', 'again', [['10.231.2.12', 'gamma']])
+        b.kill()
+        check(wait_for(lambda: 'beta' not in hosts(), 1), 'B block left')
+    finally:
+        a.close()
+        b.close()
+    check(wait_for(lambda: hosts() == HOSTS_ORIG, 1), 'not restored: %r' % hosts())
+    check(os.stat(WORK + '/hosts').st_ino == ino, 'the file was replaced, not rewritten')
+
+
+@case('helper killed and restarted: stale tables and blocks swept, live ones adopted')
+def t_restart_sweep():
+    a, b = Caller(), Caller()
+    try:
+        ta = a.ok('ApplyTunnel', *tunnel_args('live'))
+        a.ok('SetHosts', 'live', [['10.231.2.10', 'live-host']])
+        tb = b.ok('ApplyTunnel', *tunnel_args('dead'))
+        b.ok('SetHosts', 'dead', [['10.231.2.11', 'dead-host']])
+        pids = helper_pids()
+        check(len(pids) == 1, 'helper pids %s' % pids)
+        os.kill(pids[0], signal.SIGKILL)
+        check(wait_for(lambda: not helper_pids(), 2), 'helper survived SIGKILL')
+        b.kill()   # dies while no helper watches
+        time.sleep(0.3)
+        check(tb in tables() and 'dead-host' in hosts(), 'B state should still be there')
+        # a table of an owner on another bus (say, before a bus restart)
+        fake = 'shuttle-c1_99999-old'
+        LAB.run(LAB.ns_client, ['nft', 'add table inet %s { comment "shuttle-firewall '
+                                'owner=:1.99999 bus=0123456789abcdef0123456789abcdef uid=0"; }'
+                                % fake], check=True)
+        # and a table that is not ours at all stays
+        LAB.run(LAB.ns_client, ['nft', 'add table inet shuttle-cfoo-x'], check=True)
+        # the next call activates a new helper, which sweeps first
+        r = a.err('RemoveTunnel', 'nonexistent')
+        check(r['error'] == ERR + 'NotFound', str(r))
+        t = tables()
+        check(tb not in t and 'inet ' + fake not in t, 'stale tables left: %s' % t)
+        check(ta in t and 'inet shuttle-cfoo-x' in t, 'live or foreign table removed: %s' % t)
+        check('dead-host' not in hosts() and 'live-host' in hosts(), hosts())
+        log = read(WORK + '/dbus.log')
+        check('adopted table' in log and 'swept stale table' in log, 'no sweep log')
+        # adopted: A's exit still removes its state
+        a.kill()
+        check(wait_for(lambda: ta not in tables() and hosts() == HOSTS_ORIG, 1),
+              'adopted state not removed: %s %r' % (tables(), hosts()))
+    finally:
+        a.close()
+        b.close()
+        LAB.run(LAB.ns_client, ['nft', 'delete table inet shuttle-cfoo-x'])
+
+
+@case('the helper stays while it holds rules and exits when idle')
+def t_idle():
+    a = Caller()
+    try:
+        a.ok('ApplyTunnel', *tunnel_args('idle'))
+        time.sleep(4.5)   # > --idle-timeout 3
+        check(len(helper_pids()) == 1, 'helper exited while holding a table')
+    finally:
+        a.close()
+    check(wait_for(lambda: not tables(), 1), 'table left')
+    check(wait_for(lambda: not helper_pids(), 6), 'helper still running when idle')
+
+
+def user_ssh_files():
+    """The lab's ssh key and config, readable by USER."""
+    d = WORK + '/user-ssh'
+    os.makedirs(d, exist_ok=True)
+    pw = pwd.getpwnam(USER)
+    shutil.copy(LAB.client_key, d + '/id')
+    shutil.copy(LAB.known_hosts, d + '/known_hosts')
+    with open(LAB.ssh_config) as f:
+        conf = f.read().replace(LAB.client_key, d + '/id').replace(LAB.known_hosts,
+                                                                    d + '/known_hosts')
+    with open(d + '/config', 'w') as f:
+        f.write(conf)
+    for p in (d, d + '/id', d + '/known_hosts', d + '/config'):
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+    os.chmod(d + '/id', 0o600)
+    return d + '/config'
+
+
+@case("end to end: an unprivileged user's shuttle gets its rules through the helper")
+def t_e2e_user():
+    set_rules(True)
+    conf = user_ssh_files()
+    argv = as_user(USER) + ['ip', 'netns', 'exec', LAB.ns_client] if False else None
+    # the namespace is entered as root, then the uid dropped
+    argv = ['ip', 'netns', 'exec', LAB.ns_client] + as_user(USER) + [
+        ENV['SHUTTLE_BIN'], '-v', '-r', LAB.remote, '-e', 'ssh -F ' + conf,
+        '--server-cmd', ENV['SHUTTLE_BIN'] + ' --server', netlab.LAN_NET4]
+    log = open(WORK + '/shuttle-user.log', 'w+')
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                         env=dict(os.environ, HOME='/nonexistent'))
+    try:
+        up = wait_for(lambda: 'connected to' in read(WORK + '/shuttle-user.log')
+                      or p.poll() is not None, 30, 0.1)
+        text = read(WORK + '/shuttle-user.log')
+        check(up and p.poll() is None, 'shuttle did not come up:\n' + text)
+        check('through shuttle-firewall' in text, 'not through the helper:\n' + text)
+        mine = [t for t in tables() if t.endswith('-%d' % p.pid)]
+        check(len(mine) == 1, 'tables: %s' % tables())
+        r = LAB.run(LAB.ns_client, ['curl', '-sS', '--max-time', '20',
+                                    'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)])
+        check(r.returncode == 0 and 'Hello from the remote LAN' in r.stdout,
+              'curl through the tunnel: %d %s' % (r.returncode, r.stderr))
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        check(wait_for(lambda: mine[0] not in tables(), 1), 'table left after kill -9')
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+        set_rules(False)
+
+
+@case('end to end: without authorization the engine says so and applies nothing')
+def t_e2e_denied():
+    set_rules(False)
+    conf = user_ssh_files()
+    argv = ['ip', 'netns', 'exec', LAB.ns_client] + as_user(USER) + [
+        ENV['SHUTTLE_BIN'], '-r', LAB.remote, '-e', 'ssh -F ' + conf,
+        '--server-cmd', ENV['SHUTTLE_BIN'] + ' --server', netlab.LAN_NET4]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=60,
+                       env=dict(os.environ, HOME='/nonexistent'))
+    diag(r.stdout.strip())
+    check(r.returncode != 0 and 'not authorized to change the firewall' in r.stdout,
+          'exit %d: %s' % (r.returncode, r.stdout))
+    check(not tables(), 'tables: %s' % tables())
+
+
+# ------------------------------------------------------------ main
+def main():
+    global LAB
+    if os.geteuid() != 0:
+        skip_all('needs root (namespaces, nftables, a private system bus)')
+    for k, v in ENV.items():
+        if not v or not os.path.exists(v):
+            skip_all('%s not set or missing' % k)
+    for tool in ('dbus-daemon', 'gdbus', 'nft', 'sshd', 'setpriv', 'curl'):
+        if not shutil.which(tool) and not os.path.exists('/usr/sbin/' + tool):
+            skip_all('%s not installed' % tool)
+    if not os.path.exists('/usr/lib/polkit-1/polkitd'):
+        skip_all('polkitd not installed')
+    try:
+        import dbus  # noqa: F401
+    except ImportError:
+        skip_all('python3-dbus not installed')
+    only = [s for s in os.environ.get('SHUTTLE_HELPER_ONLY', '').split(',') if s]
+    cases = [c for c in CASES if not only or any(s in c[0] for s in only)]
+    print('1..%d' % len(cases))
+    sys.stdout.flush()
+    failed = 0
+    try:
+        ensure_users()
+        shutil.rmtree(WORK, ignore_errors=True)
+        LAB = netlab.Lab(PREFIX, big_mib=1)
+        LAB.up()
+        setup_sandbox()
+    except BaseException as e:
+        for i, (name, _) in enumerate(cases, 1):
+            print('not ok %d - %s # setup failed' % (i, name))
+        diag(traceback.format_exc())
+        diag(e)
+        cleanup()
+        return 1
+    for i, (name, fn) in enumerate(cases, 1):
+        try:
+            fn()
+            print('ok %d - %s' % (i, name))
+        except Exception as e:
+            failed += 1
+            print('not ok %d - %s' % (i, name))
+            diag(e if isinstance(e, Fail) else traceback.format_exc())
+            diag('helper log (tail):\n' + '\n'.join(read(WORK + '/dbus.log').splitlines()[-15:]))
+        sys.stdout.flush()
+    cleanup()
+    return 1 if failed else 0
+
+
+def cleanup():
+    if LAB is not None:
+        try:
+            LAB.teardown()   # kills dbus-daemon, polkitd, the helper: all in its namespaces
+        except Exception as e:
+            diag('teardown: %s' % e)
+    if os.environ.get('SHUTTLE_HELPER_KEEP'):
+        return
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
