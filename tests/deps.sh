@@ -4,9 +4,12 @@
 # missing.  Usage: tests/deps.sh [build|test|demo|bench]...
 set -eu
 
-build="meson ninja-build pkg-config gcc libglib2.0-dev libnftables-dev"
+build="meson ninja-build pkg-config gcc libglib2.0-dev libnftables-dev gettext"
 # The end-to-end tests and the demo drive real programs in namespaces.
 runtime="nftables openssh-server openssh-client iproute2 procps curl python3"
+# The firewall helper's tests: a private system bus, a real polkitd, and a
+# D-Bus client (gdbus, python3-dbus) running as another user.
+helper_test="dbus-daemon polkitd libglib2.0-bin python3-dbus passwd util-linux"
 test_extra="clang-format"
 bench_extra="iperf3 sshuttle redsocks iptables gdb"
 
@@ -15,7 +18,7 @@ want=""
 for what in "$@"; do
   case "$what" in
     build) want="$want $build" ;;
-    test) want="$want $build $runtime $test_extra" ;;
+    test) want="$want $build $runtime $test_extra $helper_test" ;;
     demo) want="$want $build $runtime" ;;
     bench) want="$want $build $runtime $bench_extra" ;;
     *) echo "tests/deps.sh: unknown set '$what' (build, test, demo, bench)" >&2; exit 2 ;;
