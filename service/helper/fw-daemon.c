@@ -124,7 +124,7 @@ owner_release (Owner *o, const char *why)
       if (sh_firewall_remove_owned (name, &error))
         g_message ("uid %u (%s) %s: removed table inet shuttle-%s", o->uid, o->name, why, name);
       else
-        g_warning ("uid %u (%s) %s: cannot remove table inet shuttle-%s: %s", o->uid, o->name, why,
+        g_message ("uid %u (%s) %s: cannot remove table inet shuttle-%s: %s", o->uid, o->name, why,
                    name, error->message);
     }
   g_hash_table_iter_init (&it, o->hosts);
@@ -136,7 +136,7 @@ owner_release (Owner *o, const char *why)
       if (remove_hosts_block (d, id, &error))
         g_message ("uid %u (%s) %s: removed hosts block %s", o->uid, o->name, why, id);
       else
-        g_warning ("uid %u (%s) %s: cannot remove hosts block %s: %s", o->uid, o->name, why, id,
+        g_message ("uid %u (%s) %s: cannot remove hosts block %s: %s", o->uid, o->name, why, id,
                    error->message);
     }
   g_hash_table_remove (d->owners, o->name);
@@ -637,7 +637,7 @@ on_bus_closed (GDBusConnection *bus, gboolean remote_peer_vanished, GError *erro
                gpointer user_data)
 {
   ShFwDaemon *d = user_data;
-  g_warning ("lost the system bus: removing all rules");
+  g_message ("lost the system bus: removing all rules");
   while (g_hash_table_size (d->owners) > 0)
     {
       GList *owners = g_hash_table_get_values (d->owners);

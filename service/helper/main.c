@@ -32,7 +32,7 @@ on_name_lost (GDBusConnection *bus, const char *name, gpointer data)
 {
   Main *m = data;
 
-  g_warning ("cannot own (or lost) the name %s", name);
+  g_message ("cannot own (or lost) the name %s", name);
   m->status = 1;
   g_main_loop_quit (m->loop);
 }
