@@ -205,8 +205,13 @@ class Server:
         self.wq = collections.deque()
         self.wcv = threading.Condition()
         self.write_error = None
-        for fn in (self._read_loop, self._write_loop):
-            threading.Thread(target=fn, daemon=True).start()
+        # Each thread owns its pipe and closes it when done: closing a pipe
+        # under a thread still in os.read() would let the next case's
+        # pipe take the fd number, and this thread steal its bytes.
+        self.reader = threading.Thread(target=self._read_loop, daemon=True)
+        self.writer = threading.Thread(target=self._write_loop, daemon=True)
+        self.reader.start()
+        self.writer.start()
 
     # ---------------------------------------------------------- monitor
 
@@ -218,6 +223,9 @@ class Server:
         fd = self.proc.stdout.fileno()
         buf = bytearray()
         garbled = False
+        # CONFORMANCE_DUMP=FILE: everything the server wrote, for debugging.
+        dump = os.environ.get("CONFORMANCE_DUMP")
+        dump = open("%s.%d" % (dump, self.proc.pid), "wb") if dump else None
         while True:
             try:
                 chunk = os.read(fd, 1 << 18)
@@ -225,6 +233,8 @@ class Server:
                 chunk = b""
             if not chunk:
                 break
+            if dump:
+                dump.write(chunk)
             if len(self.first_bytes) < 16:
                 self.first_bytes += chunk[:16 - len(self.first_bytes)]
             if garbled:
@@ -236,7 +246,9 @@ class Server:
                 problem = header_problem(ftype, flags, length, channel)
                 if problem:
                     with self.lock:
-                        self.violation("the server sent " + problem)
+                        self.violation("the server sent %s (after %d frames; bytes there: %s)"
+                                       % (problem, self.frames_seen,
+                                          bytes(buf[pos:pos + 24]).hex(" ")))
                     garbled = True
                     break
                 if len(buf) - pos < HDR.size + length:
@@ -249,6 +261,9 @@ class Server:
                 if keep:
                     self.frames.put(f)
             del buf[:pos]
+        if dump:
+            dump.close()
+        self.proc.stdout.close()
         self.frames.put(None)
 
     def _on_frame(self, f):
@@ -355,25 +370,24 @@ class Server:
 
     def _write_loop(self):
         fd = self.proc.stdin.fileno()
-        while True:
-            with self.wcv:
-                while not self.wq:
-                    self.wcv.wait()
-                items = []
-                while self.wq and self.wq[0] is not None and len(items) < 64:
-                    items.append(self.wq.popleft())
-                if not items:
-                    self.wq.popleft()
-                    self.proc.stdin.close()
-                    return
-            data = memoryview(b"".join(items))
-            try:
+        try:
+            while True:
+                with self.wcv:
+                    while not self.wq:
+                        self.wcv.wait()
+                    items = []
+                    while self.wq and self.wq[0] is not None and len(items) < 64:
+                        items.append(self.wq.popleft())
+                    if not items:
+                        return  # close_input()
+                data = memoryview(b"".join(items))
                 while data:
                     n = os.write(fd, data)
                     data = data[n:]
-            except OSError as e:
-                self.write_error = e
-                return
+        except OSError as e:
+            self.write_error = e
+        finally:
+            self.proc.stdin.close()
 
     def _queue(self, b):
         with self.wcv:
@@ -564,8 +578,8 @@ class Server:
         """Ends the process, asserting that it ends cleanly when its input
         does (when it is still running)."""
         problems = []
+        self.close_input()  # ends the writer thread in any case
         if self.proc.poll() is None:
-            self.close_input()
             try:
                 rc = self.proc.wait(EXIT)
                 if rc < 0:
@@ -583,7 +597,8 @@ class Server:
         for word in ("AddressSanitizer", "runtime error:", "CRITICAL", "Segmentation"):
             if word in err:
                 problems.append("stderr says %r: %s" % (word, err.strip().splitlines()[-1]))
-        self.proc.stdout.close()
+        self.reader.join(EXIT)  # it closes the pipe at its end
+        self.writer.join(EXIT)
         self.err.close()
         return problems
 
