@@ -584,6 +584,9 @@ class Server:
                 rc = self.proc.wait(EXIT)
                 if rc < 0:
                     problems.append("the server died of signal %d after its input ended" % -rc)
+                elif rc != 0:
+                    problems.append("the server exited with status %d after its input ended%s"
+                                    % (rc, self.stderr_hint()))
             except subprocess.TimeoutExpired:
                 problems.append("the server did not exit within %gs after its input ended" % EXIT)
                 self.proc.kill()
