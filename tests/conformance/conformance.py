@@ -1256,6 +1256,44 @@ def t_inflight(srv, diag):
     srv.expect(CLOSE, 1)
 
 
+@case("round-robin", "within the in-flight limit the server serves channels in turn")
+def t_round_robin(srv, diag):
+    limit = MIN_INFLIGHT
+    srv.handshake(window=4 << 20, inflight=limit)
+    with srv.lock:
+        srv.withhold_ack = True
+    peer = Peer()
+    bulk_conn = opened(srv, 1, peer)
+    bulk_conn.settimeout(60)
+    threading.Thread(target=lambda: bulk_conn.sendall(bytes(2 << 20)), daemon=True).start()
+    first = collect_data(srv, 1, limit=limit)
+    check(0 < len(first) <= limit, "%d bytes with ACKs withheld, limit %d" % (len(first), limit))
+    # The limit is reached; control frames still pass it.
+    srv.open(2, peer.host, peer.port)
+    f = srv.expect(OPEN_RESULT, 2, what="OPEN_RESULT while the in-flight limit is reached")
+    check(f.payload[0] == S_OK, "OPEN failed: %s" % f)
+    small_conn = peer.accept()
+    small_conn.sendall(b"small")
+    late = srv.quiet(0.3)
+    check(late == [], "DATA past the in-flight limit: %s" % ", ".join(map(str, late)))
+    # Room for one frame at a time: the small reply must get the next turn.
+    behind = 0
+    for _ in range(8):
+        with srv.lock:
+            srv.acked_total += ACK_EVERY
+        srv.send(u32(ACK, 0, ACK_EVERY))
+        got = srv.quiet(0.3)
+        small = [f for f in got if f.channel == 2]
+        behind += sum(len(f.payload) for f in got if f.channel == 1 and f.type == DATA)
+        if small:
+            check(small[0].type == DATA and small[0].payload == b"small", "got %s" % small[0])
+            break
+    else:
+        raise Fail("no turn for channel 2 after 8 ACKs of 32 KiB (%d bytes of channel 1)" % behind)
+    diag("%d bytes of the bulk channel before the small reply" % behind)
+    check(behind <= 2 * MAX_DATA, "%d bytes of another channel went first" % behind)
+
+
 @case("max-channels", "OPEN beyond the server's max_channels is ERROR 5")
 def t_max_channels(srv, diag):
     srv.handshake()
