@@ -1,0 +1,954 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""shuttle-agent: the server end of the Shuttle mux (docs/protocol.md) in Python.
+
+The client uploads this file over the ssh pipe and runs it when the remote
+host has no shuttle-server. It speaks the SERVER role exactly like
+service/session.c does: the mux on fds 0 and 1, one non-blocking TCP
+connection per channel, per-channel credit, the session-level ACK limit the
+client's HELLO asks for, and an ERROR frame plus exit 1 on any protocol
+violation. One file, standard library only, nothing written to disk.
+
+Runs on Python 3.6 and later. What it relies on, by version:
+  3.3  os.readv / os.writev, BlockingIOError, time.monotonic, select.epoll
+  3.4  selectors (the fallback poller off Linux), O(1) `del bytearray[:n]`
+  3.5  automatic EINTR retry (PEP 475), C OrderedDict
+  3.6  nothing newer: no f-string `=`, no asyncio.run, no walrus, no reliance
+       on dict order (OrderedDict where order matters). Constants added later
+       (fcntl.F_SETPIPE_SZ, socket.SO_MARK on some builds) are spelled out.
+
+Started either as a script (`python3 shuttle-agent.py [-v...]`) or by a
+stage-1 loader that execs this source in __main__ with a global
+`shuttle_src` (the source as bytes) and sys.argv already set.
+"""
+
+import collections
+import errno
+import fcntl
+import linecache
+import os
+import select
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+
+NAME = 'shuttle-agent.py'
+
+# Started from the loader: make tracebacks show our source lines.
+if isinstance(globals().get('shuttle_src'), (bytes, bytearray)):
+    _lines = bytes(globals()['shuttle_src']).decode('utf-8', 'replace').splitlines(True)
+    linecache.cache[NAME] = (sum(map(len, _lines)), None, _lines, NAME)
+    del _lines
+
+# ------------------------------------------------------------------ protocol
+
+VERSION = 1
+MAGIC = b'\0SHUTTLE'
+HDR_LEN = 8
+MAX_DATA = 32768
+MAX_NAME = 64
+MAX_REASON = 128
+MAX_ERROR_MSG = 512
+MIN_WINDOW = 4096
+MAX_WINDOW = 16 * 1024 * 1024
+MAX_CHANNELS = 1 << 20
+MAX_CONNECT_TIMEOUT_MS = 600000
+ACK_EVERY = 32 * 1024
+MIN_INFLIGHT = 4 * ACK_EVERY
+HELLO_FIXED = len(MAGIC) + 2 + 2 + 4 + 4 + 4 + 4
+
+HELLO, OPEN, OPEN_RESULT, DATA, WINDOW, EOF, CLOSE, PING, PONG, ACK, ERROR = range(1, 12)
+TYPE_NAMES = {HELLO: 'HELLO', OPEN: 'OPEN', OPEN_RESULT: 'OPEN_RESULT', DATA: 'DATA',
+              WINDOW: 'WINDOW', EOF: 'EOF', CLOSE: 'CLOSE', PING: 'PING', PONG: 'PONG',
+              ACK: 'ACK', ERROR: 'ERROR'}
+# Per type: (smallest payload, largest payload, session frame on channel 0).
+FRAME_RULES = [None] * 256
+FRAME_RULES[HELLO] = (HELLO_FIXED, HELLO_FIXED + MAX_NAME, True)
+FRAME_RULES[OPEN] = (8, 20, False)
+FRAME_RULES[OPEN_RESULT] = (4, 4 + MAX_REASON, False)
+FRAME_RULES[DATA] = (1, MAX_DATA, False)
+FRAME_RULES[WINDOW] = (4, 4, False)
+FRAME_RULES[EOF] = (0, 0, False)
+FRAME_RULES[CLOSE] = (1, 1, False)
+FRAME_RULES[PING] = (8, 8, True)
+FRAME_RULES[PONG] = (8, 8, True)
+FRAME_RULES[ACK] = (4, 4, True)
+FRAME_RULES[ERROR] = (2, 2 + MAX_ERROR_MSG, True)
+
+ST_OK, ST_REFUSED, ST_NET_UNREACHABLE, ST_HOST_UNREACHABLE = 0, 1, 2, 3
+ST_TIMED_OUT, ST_FAILED, ST_NO_RESOURCES = 4, 5, 6
+
+E_VERSION, E_MALFORMED, E_FLOW, E_CHANNEL, E_LIMIT, E_INTERNAL = 1, 2, 3, 4, 5, 6
+
+HDR = struct.Struct('>BBHI')
+HDR_U32 = struct.Struct('>BBHII')
+HDR_U8 = struct.Struct('>BBHIB')
+HDR_RESULT = struct.Struct('>BBHIBBH')
+HELLO_BODY = struct.Struct('>8sHHIIII')
+
+# What this server grants and accepts: the same as shuttle --server.
+CHANNEL_WINDOW = 2 * 1024 * 1024
+SERVER_MAX_CHANNELS = 65536
+DEFAULT_CONNECT_TIMEOUT_MS = 10000
+
+# Data path sizes (see docs/architecture.md): one DATA frame of at most CHUNK
+# per channel per round; data enters the output only while less than
+# FILL_LOW is queued, up to FILL_HIGH, so control frames never wait long.
+CHUNK = 32768
+FILL_LOW = 32 * 1024
+FILL_HIGH = 128 * 1024
+INBUF_CAP = 256 * 1024
+BATCH_MAX = 64          # DATA frames of one channel per writev()
+IOV_MAX = 1024
+# A client that sends control frames but never reads our answers must not
+# make us buffer without end: stop reading it above this much output.
+OUT_PAUSE = 8 * 1024 * 1024
+PIPE_SIZE = 1024 * 1024
+F_SETPIPE_SZ = 1031     # Linux; fcntl.F_SETPIPE_SZ only exists from 3.10
+SO_MARK = getattr(socket, 'SO_MARK', 36)
+BYPASS_MARK = 0x5368    # SH_FIREWALL_BYPASS_MARK: our sockets skip the redirect rules
+LINGER_RESET = struct.pack('ii', 1, 0)
+
+NO_RESOURCES_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def open_status(err):
+    """Maps a connect() errno to an OPEN_RESULT status (as mux.c does)."""
+    if err == 0:
+        return ST_OK
+    if err == errno.ECONNREFUSED:
+        return ST_REFUSED
+    if err in (errno.ENETUNREACH, errno.ENETDOWN):
+        return ST_NET_UNREACHABLE
+    if err in (errno.EHOSTUNREACH, errno.EHOSTDOWN):
+        return ST_HOST_UNREACHABLE
+    if err == errno.ETIMEDOUT:
+        return ST_TIMED_OUT
+    if err in NO_RESOURCES_ERRNOS:
+        return ST_NO_RESOURCES
+    return ST_FAILED
+
+
+def printable(b, limit=MAX_ERROR_MSG):
+    """Peer-supplied bytes for a log line: one printable line, bounded."""
+    return ''.join(chr(c) if 0x20 <= c < 0x7f else '?' for c in bytes(b[:limit]))
+
+
+# ------------------------------------------------------------------- logging
+
+VERBOSITY = 0
+
+
+def log(level, msg):
+    """level 0: errors (always), 1: -v, 2: -vv."""
+    if VERBOSITY >= level:
+        try:
+            os.write(2, ('shuttle-agent: %s\n' % msg).encode('utf-8', 'replace'))
+        except OSError:
+            pass
+
+
+class ProtocolError(Exception):
+    """The client broke the protocol: ERROR frame, exit 1, no traceback."""
+
+    def __init__(self, code, msg):
+        Exception.__init__(self, msg)
+        self.code = code
+        self.msg = msg
+
+
+class SessionEnd(Exception):
+    """The session is over: msg None on a clean end (EOF from the client)."""
+
+    def __init__(self, msg=None, status=0):
+        Exception.__init__(self, msg)
+        self.msg = msg
+        self.status = status
+
+
+# -------------------------------------------------------------------- poller
+
+POLL_IN, POLL_OUT = 1, 4        # select.EPOLLIN, select.EPOLLOUT
+
+
+class Poller:
+    """Level-triggered readiness for fds, each with one callback(readable, writable).
+    epoll on Linux, else whatever selectors picks. Interest 0 means unregistered,
+    so a socket we are not interested in never wakes us up (not even on errors)."""
+
+    def __init__(self):
+        self.watch = {}         # fd -> [mask, callback]
+        self.ep = getattr(select, 'epoll', None)
+        if self.ep is not None:
+            self.ep = self.ep()
+            self.ep_err = select.EPOLLERR | select.EPOLLHUP
+        else:
+            self.sel = selectors.DefaultSelector()
+
+    @staticmethod
+    def _sel_events(mask):
+        return ((selectors.EVENT_READ if mask & POLL_IN else 0)
+                | (selectors.EVENT_WRITE if mask & POLL_OUT else 0))
+
+    def set(self, fd, mask, cb):
+        w = self.watch.get(fd)
+        if w is None:
+            if mask:
+                self.watch[fd] = [mask, cb]
+                if self.ep is not None:
+                    self.ep.register(fd, mask)
+                else:
+                    self.sel.register(fd, self._sel_events(mask), cb)
+        elif w[0] != mask:
+            if not mask:
+                self.remove(fd)
+                return
+            w[0] = mask
+            if self.ep is not None:
+                self.ep.modify(fd, mask)
+            else:
+                self.sel.modify(fd, self._sel_events(mask), cb)
+
+    def remove(self, fd):
+        if self.watch.pop(fd, None) is None:
+            return
+        try:
+            if self.ep is not None:
+                self.ep.unregister(fd)
+            else:
+                self.sel.unregister(fd)
+        except (OSError, KeyError, ValueError):
+            pass
+
+    def poll(self, timeout):
+        """[(callback, readable, writable)], callbacks resolved now: an fd closed
+        and reused later in the same batch does not get the old fd's event."""
+        out = []
+        if self.ep is not None:
+            watch = self.watch
+            err = self.ep_err
+            for fd, ev in self.ep.poll(-1 if timeout is None else timeout):
+                w = watch.get(fd)
+                if w is not None:
+                    out.append((w[1], bool(ev & (POLL_IN | err)), bool(ev & (POLL_OUT | err))))
+        else:
+            for key, ev in self.sel.select(timeout):
+                out.append((key.data, bool(ev & selectors.EVENT_READ),
+                            bool(ev & selectors.EVENT_WRITE)))
+        return out
+
+
+# ------------------------------------------------------------------ channels
+
+CONNECTING, OPEN_STATE = 0, 1
+
+
+class Channel:
+    __slots__ = ('session', 'id', 'sock', 'fd', 'state', 'rd_ready', 'wr_ready', 'eof_sent',
+                 'eof_recv', 'shut_wr', 'close_sent', 'close_recv', 'in_table', 'draining',
+                 'dead', 'send_credit', 'recv_credit', 'consumed', 'deadline', 'out', 'dst',
+                 'on_event')
+
+    def __init__(self, session, cid, sock, dst):
+        self.session = session
+        self.id = cid
+        self.sock = sock
+        self.fd = sock.fileno() if sock is not None else -1
+        self.state = CONNECTING
+        self.rd_ready = self.wr_ready = False
+        self.eof_sent = self.eof_recv = self.shut_wr = False
+        self.close_sent = self.close_recv = False
+        self.in_table = self.draining = self.dead = False
+        self.send_credit = session.peer_window
+        self.recv_credit = CHANNEL_WINDOW
+        self.consumed = 0
+        self.deadline = 0.0
+        self.out = bytearray()     # client data waiting for the socket; bounded by our credit
+        self.dst = dst
+        self.on_event = None
+
+
+def addr_string(family, addr, port):
+    ip = socket.inet_ntop(family, addr)
+    return ('[%s]:%d' if family == socket.AF_INET6 else '%s:%d') % (ip, port)
+
+
+class Session:
+    def __init__(self, in_fd, out_fd):
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+        self.poller = Poller()
+        self.ready = False          # the client's HELLO arrived
+        self.peer_window = 0
+        self.connect_timeout = DEFAULT_CONNECT_TIMEOUT_MS / 1000.0
+        self.inflight_limit = 0     # from the client's HELLO; 0: none
+        self.inflight = 0           # DATA bytes sent, not yet acknowledged
+        self.rx_unacked = 0
+        self.channels = {}          # id -> Channel (open, or waiting for the client's CLOSE)
+        self.ring = collections.OrderedDict()        # channels ready to send: round-robin
+        self.connecting = collections.OrderedDict()  # connect() under way, in deadline order
+        self.draining = set()       # both CLOSEs exchanged, still writing out
+        self.dirty = set()          # channels whose poll interest may need a change
+        self.out = []               # frames (bytes-like) waiting for stdout
+        self.out_len = 0
+        self.inbuf = bytearray(INBUF_CAP)
+        self.inmv = memoryview(self.inbuf)
+        self.inlen = 0
+        self.in_mask = -1
+
+        for fd in (in_fd, out_fd):
+            os.set_blocking(fd, False)
+            try:
+                # Bigger pipes mean fewer syscalls; the in-flight limit, not the
+                # pipe, bounds the queue that latency depends on.
+                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+            except (OSError, ValueError):
+                pass
+
+        name = ('shuttle-agent/py%d.%d' % sys.version_info[:2]).encode()[:MAX_NAME]
+        self.queue(HDR.pack(HELLO, 0, HELLO_FIXED + len(name), 0)
+                   + HELLO_BODY.pack(MAGIC, 1, VERSION, CHANNEL_WINDOW, SERVER_MAX_CHANNELS,
+                                     0, 0) + name)
+
+    # ------------------------------------------------------------- output
+
+    def queue(self, frame):
+        self.out.append(frame)
+        self.out_len += len(frame)
+
+    def queue_close(self, ch, reset):
+        self.queue(HDR_U8.pack(CLOSE, 0, 1, ch.id, 1 if reset else 0))
+        ch.close_sent = True
+
+    def queue_window(self, ch):
+        self.queue(HDR_U32.pack(WINDOW, 0, 4, ch.id, ch.consumed))
+        ch.recv_credit += ch.consumed
+        ch.consumed = 0
+
+    def queue_open_result(self, cid, err):
+        reason = os.strerror(err).encode('utf-8', 'replace')[:MAX_REASON] if err else b''
+        self.queue(HDR_RESULT.pack(OPEN_RESULT, 0, 4 + len(reason), cid, open_status(err), 0,
+                                   min(err, 0xffff)) + reason)
+
+    def write_out(self):
+        """One writev() of queued frames; returns False when the pipe is full."""
+        out = self.out
+        try:
+            n = os.writev(self.out_fd, out if len(out) <= IOV_MAX else out[:IOV_MAX])
+        except BlockingIOError:
+            return False
+        except OSError as e:
+            raise SessionEnd('writing to the ssh session: %s' % e.strerror, 1)
+        self.out_len -= n
+        i = 0
+        while n:
+            k = len(out[i])
+            if n < k:
+                out[i] = memoryview(out[i])[n:]
+                break
+            n -= k
+            i += 1
+        del out[:i]
+        return True
+
+    def flush(self):
+        """After each batch of events: fill the output from ready channels and
+        write it, until the pipe is full or nothing is left to send."""
+        while True:
+            if self.ready and self.out_len < FILL_LOW and self.ring:
+                self.fill_data()
+            if not self.out_len:
+                break
+            if not self.write_out() or self.out_len:
+                break
+        self.poller.set(self.out_fd, POLL_OUT if self.out_len else 0, self.on_out)
+        dirty = self.dirty
+        while dirty:
+            self.update_interest(dirty.pop())
+        in_mask = POLL_IN if self.out_len < OUT_PAUSE else 0
+        if in_mask != self.in_mask:
+            self.in_mask = in_mask
+            self.poller.set(self.in_fd, in_mask, self.on_in)
+
+    def fill_data(self):
+        """Gives each ready channel one turn: read up to CHUNK from its socket
+        as one DATA frame. Within the in-flight limit the client asked for."""
+        limit = self.inflight_limit or (1 << 62)
+        ring = self.ring
+        out = self.out
+        dirty = self.dirty
+        pack = HDR.pack
+        read = os.read
+        while self.out_len < FILL_HIGH and self.inflight < limit and ring:
+            ch = ring.popitem(last=False)[0]
+            want = ch.send_credit if ch.send_credit < CHUNK else CHUNK
+            # The limit is a bound the client relies on: the last frame
+            # before it is cut short rather than overshooting it.
+            if want > limit - self.inflight:
+                want = limit - self.inflight
+            try:
+                data = read(ch.fd, want)
+            except BlockingIOError:
+                ch.rd_ready = False
+                dirty.add(ch)
+                continue
+            except OSError as e:
+                log(1, 'channel %u: %s' % (ch.id, e.strerror))
+                self.channel_abort(ch, True)
+                continue
+            n = len(data)
+            if n:
+                out.append(pack(DATA, 0, n, ch.id))
+                out.append(data)
+                self.out_len += HDR_LEN + n
+                ch.send_credit -= n
+                self.inflight += n
+                if n < want:
+                    # Drained for now: wait for the socket to say readable.
+                    ch.rd_ready = False
+                    dirty.add(ch)
+                elif ch.send_credit:
+                    ring[ch] = True
+                else:
+                    dirty.add(ch)
+            else:
+                self.queue(HDR.pack(EOF, 0, 0, ch.id))
+                ch.eof_sent = True
+                ch.rd_ready = False
+                dirty.add(ch)
+                self.channel_check_done(ch)
+
+    # ----------------------------------------------------------- channels
+
+    def ring_add(self, ch):
+        if (ch.rd_ready and ch.send_credit and not ch.eof_sent and not ch.close_sent
+                and ch.fd >= 0 and ch.state == OPEN_STATE):
+            self.ring[ch] = True
+
+    def update_interest(self, ch):
+        if ch.fd < 0:
+            return
+        if ch.state == CONNECTING:
+            mask = POLL_OUT
+        else:
+            mask = POLL_OUT if (ch.out and not ch.wr_ready) else 0
+            if (not ch.rd_ready and ch.send_credit and not ch.eof_sent and not ch.close_sent
+                    and not ch.draining):
+                mask |= POLL_IN
+        self.poller.set(ch.fd, mask, ch.on_event)
+
+    def channel_close_fd(self, ch, reset):
+        if ch.fd < 0:
+            return
+        self.poller.remove(ch.fd)
+        if reset:
+            # An abortive close sends RST: the far end sees the error at once.
+            try:
+                ch.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+            except OSError:
+                pass
+        ch.sock.close()
+        ch.sock = None
+        ch.fd = -1
+        self.ring.pop(ch, None)
+        ch.out = bytearray()
+
+    def channel_free(self, ch):
+        if ch.dead:
+            return
+        self.channel_close_fd(ch, False)
+        self.ring.pop(ch, None)
+        self.connecting.pop(ch, None)
+        self.draining.discard(ch)
+        ch.draining = False
+        if ch.in_table:
+            del self.channels[ch.id]
+            ch.in_table = False
+        ch.dead = True
+
+    def channel_closed_both(self, ch):
+        """Both sides sent CLOSE: the number is free. Data still queued for the
+        socket is written out first (a normal close after EOF)."""
+        if ch.fd >= 0 and ch.out:
+            if ch.in_table:
+                del self.channels[ch.id]
+                ch.in_table = False
+            self.ring.pop(ch, None)
+            self.draining.add(ch)
+            ch.draining = True
+            self.dirty.add(ch)
+            return
+        self.channel_free(ch)
+
+    def channel_abort(self, ch, reset):
+        """Our side ends the channel (socket error, reset)."""
+        if not ch.close_sent:
+            self.queue_close(ch, reset)
+        self.channel_close_fd(ch, reset)
+        if ch.close_recv:
+            self.channel_free(ch)
+
+    def channel_check_done(self, ch):
+        """Closes a channel normally once both directions have ended."""
+        if ch.close_sent or ch.fd < 0:
+            return
+        if ch.eof_sent and ch.eof_recv and not ch.out:
+            self.queue_close(ch, False)
+            self.channel_close_fd(ch, False)
+            if ch.close_recv:
+                self.channel_free(ch)
+
+    def channel_flush_out(self, ch):
+        """Writes queued client data to the socket; returns credit as it goes."""
+        out = ch.out
+        while out and ch.wr_ready:
+            try:
+                n = os.write(ch.fd, out)
+            except BlockingIOError:
+                ch.wr_ready = False
+                break
+            except OSError as e:
+                log(1, 'channel %u: %s' % (ch.id, e.strerror))
+                self.channel_abort(ch, True)
+                return
+            del out[:n]
+            ch.consumed += n
+        self.dirty.add(ch)
+        if (ch.consumed >= CHANNEL_WINDOW // 4
+                or (not out and ch.consumed and ch.recv_credit < CHANNEL_WINDOW // 2)):
+            if not ch.close_sent and not ch.eof_recv:
+                self.queue_window(ch)
+        if not out:
+            if ch.draining:
+                self.channel_free(ch)
+                return
+            if ch.eof_recv and not ch.shut_wr:
+                try:
+                    ch.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                ch.shut_wr = True
+            self.channel_check_done(ch)
+
+    def deliver(self, ch, views):
+        """Client data for one channel: one writev(), the rest into its queue."""
+        i = 0
+        nv = len(views)
+        if not ch.out and ch.wr_ready and ch.state == OPEN_STATE:
+            try:
+                n = os.writev(ch.fd, views)
+            except BlockingIOError:
+                n = 0
+                ch.wr_ready = False
+            except OSError as e:
+                log(1, 'channel %u: %s' % (ch.id, e.strerror))
+                self.channel_abort(ch, True)
+                return
+            ch.consumed += n
+            while i < nv and n >= len(views[i]):
+                n -= len(views[i])
+                i += 1
+            if i < nv:
+                # A short write: the socket is full for now (level-triggered
+                # polling tells us at once if it is not).
+                ch.wr_ready = False
+                views[i] = views[i][n:]
+        out = ch.out
+        while i < nv:
+            out += views[i]     # bounded by the credit we granted
+            i += 1
+        if ch.state == OPEN_STATE:
+            self.channel_flush_out(ch)
+
+    def make_channel_handler(self, ch):
+        def on_event(readable, writable):
+            if ch.dead or ch.fd < 0:
+                return
+            if ch.state == CONNECTING:
+                try:
+                    err = ch.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                except OSError as e:
+                    err = e.errno
+                self.channel_connected(ch, err)
+                return
+            if readable:
+                ch.rd_ready = True
+                self.ring_add(ch)
+            if writable:
+                ch.wr_ready = True
+                if ch.out:
+                    self.channel_flush_out(ch)
+            self.dirty.add(ch)
+        return on_event
+
+    def channel_connected(self, ch, err):
+        self.connecting.pop(ch, None)
+        if err:
+            log(1, 'channel %u: %s: %s' % (ch.id, ch.dst, os.strerror(err)))
+            self.queue_open_result(ch.id, err)
+            # A failed OPEN_RESULT counts as our CLOSE; wait for the client's.
+            ch.close_sent = True
+            self.channel_close_fd(ch, False)
+            if ch.close_recv:
+                self.channel_free(ch)
+            return
+        log(2, 'channel %u: connected to %s' % (ch.id, ch.dst))
+        ch.state = OPEN_STATE
+        ch.wr_ready = ch.rd_ready = True
+        self.queue_open_result(ch.id, 0)
+        self.channel_flush_out(ch)
+        if ch.fd >= 0:
+            self.ring_add(ch)
+        self.dirty.add(ch)
+
+    def connect(self, cid, family, port, addr):
+        dst = addr_string(family, addr, port)
+        log(1, 'channel %u: connecting to %s' % (cid, dst))
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as e:
+            self.queue_open_result(cid, e.errno or errno.EIO)
+            # Remember the number until the client's CLOSE arrives.
+            ch = Channel(self, cid, None, dst)
+            ch.close_sent = True
+            self.channels[cid] = ch
+            ch.in_table = True
+            return
+        ch = Channel(self, cid, sock, dst)
+        ch.on_event = self.make_channel_handler(ch)
+        self.channels[cid] = ch
+        ch.in_table = True
+        sock.setblocking(False)
+        # In test mode the server runs beside the client's redirect rules; the
+        # mark keeps its connections from being captured again. Without
+        # CAP_NET_ADMIN this fails, which is fine: then there are no rules here.
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_MARK, BYPASS_MARK)
+        except OSError:
+            pass
+        try:
+            # We relay whatever arrives at once; Nagle would only add delay.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        ip = socket.inet_ntop(family, addr)
+        try:
+            err = sock.connect_ex((ip, port) if family == socket.AF_INET else (ip, port, 0, 0))
+        except OSError as e:
+            err = e.errno or errno.EINVAL
+        if err == 0:
+            self.channel_connected(ch, 0)
+            return
+        if err not in (errno.EINPROGRESS, errno.EINTR):
+            self.channel_connected(ch, err)
+            return
+        ch.deadline = time.monotonic() + self.connect_timeout
+        self.connecting[ch] = True
+        self.dirty.add(ch)
+
+    def check_deadlines(self):
+        now = time.monotonic()
+        while self.connecting:
+            ch = next(iter(self.connecting))
+            if ch.deadline > now:
+                break
+            self.channel_connected(ch, errno.ETIMEDOUT)
+
+    # --------------------------------------------------------------- input
+
+    def on_out(self, readable, writable):
+        pass    # flush() after the batch writes
+
+    def on_in(self, readable, writable):
+        inlen = self.inlen
+        try:
+            n = os.readv(self.in_fd, [self.inmv[inlen:]])
+        except BlockingIOError:
+            return
+        except OSError as e:
+            raise SessionEnd('reading from the ssh session: %s' % e.strerror, 1)
+        if n == 0:
+            if not self.ready:
+                raise SessionEnd('the connection closed before the handshake', 1)
+            raise SessionEnd()
+        end = inlen + n
+        pos = self.parse(end)
+        rest = end - pos
+        if rest:
+            self.inbuf[:rest] = self.inbuf[pos:end]
+        self.inlen = rest
+        if self.rx_unacked >= ACK_EVERY:
+            self.queue(HDR_U32.pack(ACK, 0, 4, 0, self.rx_unacked))
+            self.rx_unacked = 0
+
+    def parse(self, end):
+        """Handles the whole frames in inbuf[:end]; returns where the rest starts."""
+        buf = self.inbuf
+        mv = self.inmv
+        unpack = HDR.unpack_from
+        channels = self.channels
+        ready = self.ready
+        pos = 0
+        batch_ch = None
+        batch = []
+        while end - pos >= HDR_LEN:
+            t, flags, ln, cid = unpack(buf, pos)
+            if t == DATA and ready and not flags and cid and 0 < ln <= MAX_DATA:
+                if end - pos - HDR_LEN < ln:
+                    break
+                ch = channels.get(cid)
+                if ch is None:
+                    raise ProtocolError(E_CHANNEL, 'DATA for unknown channel %u' % cid)
+                self.rx_unacked += ln
+                if not ch.close_sent:     # else: in flight before our CLOSE, dropped
+                    if ch.eof_recv:
+                        raise ProtocolError(E_MALFORMED, 'DATA after EOF on channel %u' % cid)
+                    if ln > ch.recv_credit:
+                        raise ProtocolError(E_FLOW, 'channel %u: %u bytes sent with %u credit'
+                                            % (cid, ln, ch.recv_credit))
+                    ch.recv_credit -= ln
+                    if ch is not batch_ch or len(batch) >= BATCH_MAX:
+                        if batch_ch is not None:
+                            self.deliver(batch_ch, batch)
+                            batch = []
+                        batch_ch = ch
+                    batch.append(mv[pos + HDR_LEN:pos + HDR_LEN + ln])
+                pos += HDR_LEN + ln
+                continue
+            # Check the header before waiting for the payload, so that a bad
+            # length is reported at once instead of after the peer sent it.
+            rule = FRAME_RULES[t]
+            if (flags or rule is None or ln < rule[0] or ln > rule[1]
+                    or rule[2] != (cid == 0)):
+                raise ProtocolError(E_MALFORMED, 'malformed frame from the peer (type 0x%02x)'
+                                    % t)
+            if end - pos - HDR_LEN < ln:
+                break
+            # Other frames may act on a channel: deliver its data first.
+            if batch_ch is not None:
+                self.deliver(batch_ch, batch)
+                batch_ch = None
+                batch = []
+            self.handle_frame(t, cid, pos + HDR_LEN, ln)
+            ready = self.ready
+            pos += HDR_LEN + ln
+        if batch_ch is not None:
+            self.deliver(batch_ch, batch)
+        return pos
+
+    def lookup(self, t, cid):
+        ch = self.channels.get(cid)
+        if ch is None:
+            raise ProtocolError(E_CHANNEL, '%s for unknown channel %u' % (TYPE_NAMES[t], cid))
+        return ch
+
+    def decode_hello(self, p, ln):
+        magic, vmin, vmax, window, maxch, timeout, inflight = HELLO_BODY.unpack_from(self.inbuf, p)
+        if (magic != MAGIC or vmin == 0 or vmin > vmax
+                or not MIN_WINDOW <= window <= MAX_WINDOW
+                or not 1 <= maxch <= MAX_CHANNELS
+                or timeout > MAX_CONNECT_TIMEOUT_MS
+                or (inflight != 0 and inflight < MIN_INFLIGHT)):
+            raise ProtocolError(E_MALFORMED, 'malformed frame from the peer (type 0x%02x)'
+                                % HELLO)
+        name = printable(self.inbuf[p + HELLO_FIXED:p + ln], MAX_NAME)
+        return vmin, vmax, window, timeout, inflight, name
+
+    def handle_frame(self, t, cid, p, ln):
+        buf = self.inbuf
+        bad = 'malformed frame from the peer (type 0x%02x)' % t
+        # Payload checks first, as mux.c decodes the whole frame before acting.
+        if t == HELLO:
+            hello = self.decode_hello(p, ln)
+        elif t == OPEN:
+            fam = buf[p]
+            if buf[p + 1] != 0:
+                raise ProtocolError(E_MALFORMED, bad)
+            if fam == 4 and ln == 8:
+                family = socket.AF_INET
+            elif fam == 6 and ln == 20:
+                family = socket.AF_INET6
+            else:
+                raise ProtocolError(E_MALFORMED, bad)
+            port = (buf[p + 2] << 8) | buf[p + 3]
+            if port == 0:
+                raise ProtocolError(E_MALFORMED, bad)
+        elif t == OPEN_RESULT:
+            if buf[p] > ST_NO_RESOURCES or buf[p + 1] != 0:
+                raise ProtocolError(E_MALFORMED, bad)
+        elif t == WINDOW:
+            inc = struct.unpack_from('>I', buf, p)[0]
+            if inc == 0 or inc > MAX_WINDOW:
+                raise ProtocolError(E_MALFORMED, bad)
+        elif t == CLOSE:
+            if buf[p] > 1:
+                raise ProtocolError(E_MALFORMED, bad)
+
+        if not self.ready:
+            if t != HELLO:
+                raise ProtocolError(E_MALFORMED, 'expected HELLO, got %s' % TYPE_NAMES[t])
+            vmin, vmax, window, timeout, inflight, name = hello
+            if max(vmin, 1) > min(vmax, VERSION):
+                raise ProtocolError(E_VERSION, 'protocol version mismatch: we speak %d, the '
+                                    'peer (%s) speaks %u to %u' % (VERSION, name, vmin, vmax))
+            # The client decides the latency policy for both directions.
+            self.connect_timeout = (timeout or DEFAULT_CONNECT_TIMEOUT_MS) / 1000.0
+            self.inflight_limit = inflight
+            self.peer_window = window
+            self.ready = True
+            log(1, 'client %s connected (protocol %d)' % (name, VERSION))
+            return
+
+        if t == HELLO:
+            raise ProtocolError(E_MALFORMED, 'HELLO sent twice')
+        if t == OPEN:
+            if cid in self.channels:
+                raise ProtocolError(E_CHANNEL, 'OPEN for channel %u, which is in use' % cid)
+            if len(self.channels) >= SERVER_MAX_CHANNELS:
+                raise ProtocolError(E_LIMIT, 'more than %u channels open' % SERVER_MAX_CHANNELS)
+            self.connect(cid, family, port, bytes(buf[p + 4:p + ln]))
+        elif t == OPEN_RESULT:
+            raise ProtocolError(E_MALFORMED, 'unexpected OPEN_RESULT')
+        elif t == WINDOW:
+            ch = self.lookup(t, cid)
+            if ch.close_sent:
+                return
+            if ch.send_credit + inc > MAX_WINDOW:
+                raise ProtocolError(E_FLOW, 'channel %u: credit above the limit' % cid)
+            ch.send_credit += inc
+            self.ring_add(ch)
+            self.dirty.add(ch)
+        elif t == EOF:
+            ch = self.lookup(t, cid)
+            if ch.close_sent:
+                return
+            if ch.eof_recv:
+                raise ProtocolError(E_MALFORMED, 'EOF twice on channel %u' % cid)
+            ch.eof_recv = True
+            if ch.state == OPEN_STATE:
+                self.channel_flush_out(ch)
+        elif t == CLOSE:
+            ch = self.lookup(t, cid)
+            if ch.close_recv:
+                raise ProtocolError(E_MALFORMED, 'CLOSE twice on channel %u' % cid)
+            ch.close_recv = True
+            if ch.close_sent:
+                self.channel_closed_both(ch)
+                return
+            reset = buf[p] == 1
+            self.queue_close(ch, reset)
+            if reset or ch.state != OPEN_STATE:
+                self.channel_close_fd(ch, True)
+                self.channel_free(ch)
+            else:
+                self.channel_closed_both(ch)
+        elif t == PING:
+            self.queue(HDR.pack(PONG, 0, 8, 0) + bytes(buf[p:p + 8]))
+        elif t == PONG:
+            pass    # we send no PING: nothing to match
+        elif t == ACK:
+            n = struct.unpack_from('>I', buf, p)[0]
+            if n > self.inflight:
+                raise ProtocolError(E_FLOW, 'ACK for %u bytes, only %u in flight'
+                                    % (n, self.inflight))
+            self.inflight -= n
+        elif t == ERROR:
+            raise SessionEnd('the peer reported: %s' % printable(buf[p + 2:p + ln]), 1)
+
+    # ---------------------------------------------------------------- life
+
+    def run(self):
+        poller = self.poller
+        self.flush()
+        while True:
+            timeout = None
+            if self.connecting:
+                timeout = max(0.0, next(iter(self.connecting)).deadline - time.monotonic())
+            for cb, readable, writable in poller.poll(timeout):
+                cb(readable, writable)
+            if self.connecting:
+                self.check_deadlines()
+            self.flush()
+
+    def send_error(self, code, msg):
+        """Best effort: the ERROR frame after what is queued, for at most a second."""
+        m = msg.encode('utf-8', 'replace')[:MAX_ERROR_MSG]
+        self.queue(HDR.pack(ERROR, 0, 2 + len(m), 0) + struct.pack('>H', code) + m)
+        deadline = time.monotonic() + 1.0
+        try:
+            while self.out_len:
+                if not self.write_out():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    select.select([], [self.out_fd], [], left)
+        except (SessionEnd, OSError, ValueError):
+            pass
+
+    def close_all(self):
+        for ch in list(self.channels.values()):
+            self.channel_close_fd(ch, True)
+        for ch in list(self.draining):
+            self.channel_close_fd(ch, False)
+
+
+# ---------------------------------------------------------------------- main
+
+def set_process_name():
+    """'shuttle-agent' in ps and /proc/PID/comm instead of 'python3' (Linux)."""
+    try:
+        with open('/proc/self/comm', 'w') as f:
+            f.write('shuttle-agent')
+    except OSError:
+        pass
+
+
+def main(argv):
+    global VERBOSITY
+    for a in argv:
+        if a == '--verbose' or (a.startswith('-v') and a.strip('v') == '-'):
+            VERBOSITY += 1 if a == '--verbose' else len(a) - 1
+        else:
+            log(0, 'unknown argument %r (usage: shuttle-agent.py [-v...])' % a)
+            return 2
+    # A SIGINT (Ctrl-C on a local test) ends us like any other signal would,
+    # without a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    set_process_name()
+
+    # fds 0 and 1 carry the mux: nothing else may ever be written to stdout,
+    # so the mux gets private copies and 0/1 become /dev/null.
+    in_fd, out_fd = os.dup(0), os.dup(1)
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.close(null)
+    except OSError:
+        pass
+
+    session = Session(in_fd, out_fd)
+    try:
+        session.run()
+    except ProtocolError as e:
+        log(0, e.msg)
+        session.send_error(e.code, e.msg)
+        session.close_all()
+        return 1
+    except SessionEnd as e:
+        if e.msg:
+            log(0, e.msg)
+        session.close_all()
+        return e.status
+    except Exception:
+        # A bug of ours: tell the client, then let the traceback show where.
+        session.send_error(E_INTERNAL, 'internal error in the Python agent')
+        raise
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
