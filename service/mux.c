@@ -211,6 +211,13 @@ sh_frame_find_hello (const guint8 *buf, gsize len)
   return -1;
 }
 
+gssize
+sh_frame_find_load_request (const guint8 *buf, gsize len)
+{
+  const guint8 *p = memmem (buf, len, SH_MUX_LOAD_REQUEST, SH_MUX_MAGIC_LEN);
+  return p ? p - buf : -1;
+}
+
 gsize
 sh_frame_put_header (guint8 *out, ShFrameType type, guint32 channel, guint16 len)
 {

@@ -15,6 +15,9 @@ G_BEGIN_DECLS
 #define SH_MUX_VERSION 1
 #define SH_MUX_MAGIC "\0SHUTTLE"
 #define SH_MUX_MAGIC_LEN 8
+/* What the stage-1 loader of the Python agent prints to ask for the agent
+ * (docs/protocol.md, "Bootstrap"); the same length as the magic. */
+#define SH_MUX_LOAD_REQUEST "\0SHLOAD1"
 #define SH_MUX_HDR_LEN 8
 #define SH_MUX_MAX_DATA 32768              /* largest DATA payload */
 #define SH_MUX_MAX_PAYLOAD SH_MUX_MAX_DATA /* largest payload of any frame */
@@ -125,6 +128,10 @@ gssize sh_frame_decode (const guint8 *buf, gsize len, ShFrame *out);
 /* Finds the start of the peer's HELLO in @buf, skipping junk (login scripts
  * printing on stdout). Returns its offset, or -1 when not present yet. */
 gssize sh_frame_find_hello (const guint8 *buf, gsize len);
+
+/* Finds the stage-1 loader's request for the agent (SH_MUX_LOAD_REQUEST) in
+ * @buf. Returns its offset, or -1. */
+gssize sh_frame_find_load_request (const guint8 *buf, gsize len);
 
 /* Encoders write one whole frame to @out and return its length. @out must have
  * room for SH_MUX_HDR_LEN plus the payload (SH_MUX_MAX_FRAME is always enough). */

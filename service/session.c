@@ -153,6 +153,7 @@ struct _ShSession
   guint8 *inbuf;
   gsize inlen;
   gsize junk_skipped;
+  gboolean bootstrap_sent;
 
   GHashTable *channels; /* id → Channel */
   guint32 next_id;
@@ -708,8 +709,11 @@ session_fail (ShSession *s, ShErrorCode code, const char *fmt, ...)
           /* nothing more to do */
         }
     }
-  session_end (s, g_error_new (G_IO_ERROR, code ? G_IO_ERROR_INVALID_DATA : G_IO_ERROR_BROKEN_PIPE,
-                               "%s", msg));
+  /* A version mismatch is its own error: the client may try another server. */
+  int kind = code == SH_ERR_VERSION ? G_IO_ERROR_NOT_SUPPORTED
+             : code                 ? G_IO_ERROR_INVALID_DATA
+                                    : G_IO_ERROR_BROKEN_PIPE;
+  session_end (s, g_error_new (G_IO_ERROR, kind, "%s", msg));
 }
 
 static Channel *
@@ -720,6 +724,23 @@ lookup (ShSession *s, const ShFrame *f)
     session_fail (s, SH_ERR_CHANNEL, "%s for unknown channel %u", sh_frame_type_to_string (f->type),
                   f->channel);
   return ch;
+}
+
+static void
+send_hello (ShSession *s)
+{
+  const ShSessionConfig *c = &s->config;
+  ShHello h = {
+    .version_min = 1,
+    .version_max = SH_MUX_VERSION,
+    .channel_window = c->channel_window,
+    .max_channels = c->max_channels,
+    .connect_timeout_ms = c->role == SH_ROLE_CLIENT ? c->connect_timeout_ms : 0,
+    .inflight_limit = c->role == SH_ROLE_CLIENT ? c->inflight_limit : 0,
+  };
+  g_strlcpy (h.name, s->name, sizeof h.name);
+  guint8 f[SH_MUX_MAX_FRAME];
+  queue_bytes (s, f, sh_frame_put_hello (f, &h));
 }
 
 static void
@@ -743,6 +764,8 @@ handle_hello (ShSession *s, const ShHello *h)
     }
   s->peer_window = h->channel_window;
   s->peer_max_channels = h->max_channels;
+  if (s->config.role == SH_ROLE_CLIENT)
+    send_hello (s);
   s->state = S_READY;
   if (s->ready_cb)
     s->ready_cb (s, h, s->cb_data);
@@ -1025,6 +1048,29 @@ on_in (ShPollWatch *w, guint32 events)
   DataBatch batch = { 0 };
   if (s->state == S_HANDSHAKE && s->config.role == SH_ROLE_CLIENT)
     {
+      /* The stage-1 loader asks for the agent once; what it runs answers
+       * with HELLO like any server. */
+      gssize load = s->config.bootstrap && !s->bootstrap_sent
+                        ? sh_frame_find_load_request (s->inbuf, s->inlen)
+                        : -1;
+      if (load >= 0)
+        {
+          if (load > 0)
+            {
+              g_autofree char *junk = sanitize ((const char *) s->inbuf, MIN (load, 200));
+              sh_error ("warning: the server printed before starting: %s", junk);
+              s->junk_skipped += load;
+            }
+          gsize used = load + SH_MUX_MAGIC_LEN;
+          memmove (s->inbuf, s->inbuf + used, s->inlen - used);
+          s->inlen -= used;
+          gsize agent_len;
+          const guint8 *agent = g_bytes_get_data (s->config.bootstrap, &agent_len);
+          sh_debug ("the server asked for the agent: sending %zu bytes", agent_len);
+          queue_bytes (s, agent, agent_len);
+          s->bootstrap_sent = TRUE;
+        }
+
       /* Login scripts may print before the server starts: skip, but show it. */
       gssize at = sh_frame_find_hello (s->inbuf, s->inlen);
       gsize skip = at >= 0 ? (gsize) at
@@ -1170,6 +1216,8 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
     s->config.inflight_limit = SH_MUX_MIN_INFLIGHT;
   s->name = g_strdup (config->name);
   s->config.name = s->name;
+  if (config->bootstrap)
+    g_bytes_ref (config->bootstrap);
   s->poll = poll;
   s->in_fd = in_fd;
   s->out_fd = out_fd;
@@ -1195,17 +1243,10 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
   sh_poll_add (poll, in_fd, EPOLLIN, &s->in_watch);
   sh_poll_add (poll, out_fd, 0, &s->out_watch);
 
-  ShHello h = {
-    .version_min = 1,
-    .version_max = SH_MUX_VERSION,
-    .channel_window = config->channel_window,
-    .max_channels = config->max_channels,
-    .connect_timeout_ms = config->role == SH_ROLE_CLIENT ? config->connect_timeout_ms : 0,
-    .inflight_limit = config->role == SH_ROLE_CLIENT ? s->config.inflight_limit : 0,
-  };
-  g_strlcpy (h.name, s->name, sizeof h.name);
-  guint8 f[SH_MUX_MAX_FRAME];
-  queue_bytes (s, f, sh_frame_put_hello (f, &h));
+  /* The client answers the server's HELLO: until then the pipe may lead to
+   * a stage-1 loader that reads the agent, not frames. */
+  if (config->role == SH_ROLE_SERVER)
+    send_hello (s);
 
   if (config->keepalive_s > 0)
     s->keepalive_id = g_timeout_add_seconds (config->keepalive_s, keepalive_tick, s);
@@ -1252,6 +1293,8 @@ sh_session_free (ShSession *s)
   buf_clear (&s->wbuf);
   g_free (s->inbuf);
   g_free (s->name);
+  if (s->config.bootstrap)
+    g_bytes_unref (s->config.bootstrap);
   g_free (s);
 }
 

@@ -28,6 +28,8 @@ typedef struct
   guint32 connect_timeout_ms; /* client: asks the server to give up after this */
   guint keepalive_s;          /* client: PING interval; dead after 3 silent intervals; 0 = off */
   const char *name;           /* announced in HELLO */
+  GBytes *bootstrap;          /* client: sent as is when the remote stage-1 loader asks
+                               * for the agent (docs/protocol.md, "Bootstrap"); NULL: never */
 } ShSessionConfig;
 
 typedef struct
@@ -49,8 +51,9 @@ typedef void (*ShSessionClosedFunc) (ShSession *session, const GError *error, gp
 
 void sh_session_config_init (ShSessionConfig *config, ShRole role);
 
-/* Takes ownership of @in_fd and @out_fd (made non-blocking). Sends HELLO at
- * once. Events are dispatched from @poll; its after-batch function must call
+/* Takes ownership of @in_fd and @out_fd (made non-blocking). A server sends
+ * HELLO at once, a client once the server's HELLO arrived. Events are
+ * dispatched from @poll; its after-batch function must call
  * sh_session_flush(). */
 ShSession *sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_fd,
                            ShSessionReadyFunc ready, ShSessionClosedFunc closed, gpointer data);
