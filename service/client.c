@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bootstrap.h"
 #include "firewall.h"
 #include "fwclient.h"
 #include "log.h"
@@ -42,7 +43,9 @@ typedef struct _Client
   ShPoll *poll;
   ShSession *session;
   GSubprocess *transport;
-  char *server_desc; /* for messages: "alice@gw" or "local server" */
+  char *server_desc;     /* for messages: "alice@gw" or "local server" */
+  ShServerChoice choice; /* which server we ask for (bootstrap.h) */
+  gboolean retry_agent;  /* shuttle-server spoke another protocol version */
 
   Listener listeners[2];
   int n_listeners;
@@ -439,6 +442,15 @@ on_closed (ShSession *session, const GError *error, gpointer data)
 {
   Client *c = data;
   c->status = 1;
+  /* An installed shuttle-server of another version: the agent we carry
+   * always speaks ours. */
+  if (c->choice == SH_SERVER_AUTO && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+    {
+      sh_notice ("%s; uploading the Python agent instead", error->message);
+      c->retry_agent = TRUE;
+      g_main_loop_quit (c->loop);
+      return;
+    }
   if (error && !c->failure)
     c->failure = g_strdup (error->message);
   c->pipe_broke = !error || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
@@ -502,10 +514,9 @@ explain_transport_end (Client *c)
   if (g_subprocess_get_if_exited (p))
     {
       int st = g_subprocess_get_exit_status (p);
-      if (st == 127 && c->opts->remote && !c->ready)
-        return g_strdup_printf ("the server has no '%s' on its PATH (exit status 127); install "
-                                "shuttle there or name it with --server-cmd",
-                                c->opts->server_cmd);
+      char *why = c->ready ? NULL : sh_bootstrap_explain_exit (c->opts, c->choice, st);
+      if (why)
+        return why;
       how = g_strdup_printf ("%s exited with status %d", what, st);
     }
   else if (g_subprocess_get_if_signaled (p))
@@ -578,19 +589,16 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
       g_ptr_array_add (argv, o->remote_user
                                  ? g_strdup_printf ("%s@%s", o->remote_user, o->remote_host)
                                  : g_strdup (o->remote_host));
-      GString *cmd = g_string_new (o->server_cmd);
-      for (int i = 1; i < o->verbose; i++)
-        g_string_append (cmd, " -v");
-      g_ptr_array_add (argv, g_string_free (cmd, FALSE));
+      g_ptr_array_add (argv, sh_bootstrap_remote_command (o, c->choice));
     }
   else
     {
-      /* Test mode: the server is this very program, run locally. */
+      /* Test mode: the server is this very program (or, with --python, the
+       * agent), run locally. */
       g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
-      g_ptr_array_add (argv, g_strdup (self ? self : "shuttle"));
-      g_ptr_array_add (argv, g_strdup ("--server"));
-      for (int i = 1; i < o->verbose; i++)
-        g_ptr_array_add (argv, g_strdup ("-v"));
+      g_auto (GStrv) local = sh_bootstrap_local_argv (o, c->choice, self ? self : "shuttle");
+      for (char **a = local; *a; a++)
+        g_ptr_array_add (argv, g_strdup (*a));
     }
   g_ptr_array_add (argv, NULL);
 
@@ -640,6 +648,25 @@ stop_transport (Client *c)
     }
 }
 
+/* Ends the transport and forgets it, so that another can start. */
+static void
+reset_transport (Client *c)
+{
+  stop_transport (c);
+  drain_transport_stderr (c);
+  if (c->err_fd >= 0)
+    {
+      sh_poll_remove (c->poll, c->err_fd);
+      close (c->err_fd);
+      c->err_fd = -1;
+    }
+  g_string_truncate (c->err_line, 0);
+  g_clear_object (&c->transport);
+  c->transport_done = FALSE;
+  c->pipe_broke = FALSE;
+  g_clear_pointer (&c->failure, g_free);
+}
+
 /* -D: the parent waits until the tunnel is up (or failed) and exits with the
  * matching status; the child carries on in its own session. */
 static int
@@ -683,6 +710,7 @@ sh_client_run (const ShOptions *opts)
   g_autoptr (GError) error = NULL;
   Client c = { .opts = opts, .daemon_fd = -1, .err_fd = -1, .status = 1 };
   g_auto (GStrv) ssh_argv = NULL;
+  g_autoptr (GBytes) agent = NULL;
   int in_fd = -1, out_fd = -1;
 
   /* Thousands of connections each need a descriptor. */
@@ -756,24 +784,38 @@ sh_client_run (const ShOptions *opts)
     g_unix_signal_add (SIGHUP, on_signal, &c),
   };
 
-  if (!start_transport (&c, ssh_argv, &in_fd, &out_fd, &error))
+  c.choice = sh_bootstrap_choice (opts);
+  agent = sh_bootstrap_agent_payload ();
+  for (;;)
     {
-      sh_error ("cannot start %s: %s", opts->remote ? "ssh" : "the local server", error->message);
-      for (guint i = 0; i < G_N_ELEMENTS (sig); i++)
-        g_source_remove (sig[i]);
-      goto out;
+      if (!start_transport (&c, ssh_argv, &in_fd, &out_fd, &error))
+        {
+          sh_error ("cannot start %s: %s", opts->remote ? "ssh" : "the local server",
+                    error->message);
+          for (guint i = 0; i < G_N_ELEMENTS (sig); i++)
+            g_source_remove (sig[i]);
+          goto out;
+        }
+
+      ShSessionConfig cfg;
+      sh_session_config_init (&cfg, SH_ROLE_CLIENT);
+      cfg.connect_timeout_ms = opts->connect_timeout_ms;
+      if (!opts->latency_control)
+        cfg.inflight_limit = 0;
+      cfg.bootstrap = c.choice == SH_SERVER_CMD ? NULL : agent;
+      c.session = sh_session_new (&cfg, c.poll, in_fd, out_fd, on_ready, on_closed, &c);
+      sh_session_flush (c.session);
+
+      c.status = 1;
+      g_main_loop_run (c.loop);
+      if (!c.retry_agent)
+        break;
+      /* Once more, the same way but with the agent (one more ssh login). */
+      c.retry_agent = FALSE;
+      c.choice = SH_SERVER_AGENT;
+      g_clear_pointer (&c.session, sh_session_free);
+      reset_transport (&c);
     }
-
-  ShSessionConfig cfg;
-  sh_session_config_init (&cfg, SH_ROLE_CLIENT);
-  cfg.connect_timeout_ms = opts->connect_timeout_ms;
-  if (!opts->latency_control)
-    cfg.inflight_limit = 0;
-  c.session = sh_session_new (&cfg, c.poll, in_fd, out_fd, on_ready, on_closed, &c);
-  sh_session_flush (c.session);
-
-  c.status = 1;
-  g_main_loop_run (c.loop);
 
   /* Tear down in the order that loses nothing: rules first, so no new
    * connection is captured by a tunnel that is going away. */

@@ -32,7 +32,6 @@
 #define QUOTE_MAX 128
 
 #define DEFAULT_SSH_CMD "ssh"
-#define DEFAULT_SERVER_CMD "shuttle-server"
 #define DEFAULT_PIDFILE "shuttle.pid"
 #define DEFAULT_CONNECT_TIMEOUT_S 10
 #define MAX_CONNECT_TIMEOUT_S 600
@@ -45,6 +44,7 @@ typedef enum
   OPT_LISTEN,
   OPT_SSH_CMD,
   OPT_SERVER_CMD,
+  OPT_PYTHON,
   OPT_VERBOSE,
   OPT_QUIET,
   OPT_NO_LATENCY_CONTROL,
@@ -72,6 +72,7 @@ static const OptDef opt_defs[] = {
   { 'l', "listen", TRUE, OPT_LISTEN },
   { 'e', "ssh-cmd", TRUE, OPT_SSH_CMD },
   { '\0', "server-cmd", TRUE, OPT_SERVER_CMD },
+  { '\0', "python", TRUE, OPT_PYTHON },
   { 'v', "verbose", FALSE, OPT_VERBOSE },
   { 'q', "quiet", FALSE, OPT_QUIET },
   { '\0', "no-latency-control", FALSE, OPT_NO_LATENCY_CONTROL },
@@ -96,7 +97,10 @@ static const char usage_text[]
       "  -l, --listen [IP:]PORT           local listener (default: loopback,\n"
       "                                   a free port; [::1]:PORT for IPv6)\n"
       "  -e, --ssh-cmd CMD                ssh command (default: ssh)\n"
-      "      --server-cmd CMD             remote command (default: shuttle-server)\n"
+      "      --server-cmd CMD             run CMD as the server (default: shuttle-server\n"
+      "                                   when installed there, else upload the agent)\n"
+      "      --python PATH                upload the Python agent, run by PATH\n"
+      "                                   (default: python3 on the server's PATH)\n"
       "  -v, --verbose                    more messages (repeatable)\n"
       "  -q, --quiet                      fewer messages\n"
       "      --no-latency-control         favour throughput over latency\n"
@@ -505,6 +509,28 @@ parse_ssh_cmd (ShOptions *opts, const char *value, GError **error)
   return TRUE;
 }
 
+/* The interpreter goes into a remote shell command: a path or a name, no
+ * characters any shell would interpret. */
+static gboolean
+parse_python (ShOptions *opts, const char *value, GError **error)
+{
+  gboolean ok = value[0] != '\0';
+  for (const char *p = value; *p && ok; p++)
+    ok = g_ascii_isalnum (*p) || strchr ("/._+-", *p);
+  if (!ok)
+    {
+      g_autofree char *q = quote (value);
+      set_error (error,
+                 _ ("invalid --python '%s': give the interpreter's path or name (letters, "
+                    "digits and / . _ + - only)"),
+                 q);
+      return FALSE;
+    }
+  g_free (opts->python);
+  opts->python = g_strdup (value);
+  return TRUE;
+}
+
 /* Subnets and excludes may be host names (resolved here, at start-up). */
 static gboolean
 add_subnet (GArray *to, const char *spec, GError **error)
@@ -594,6 +620,8 @@ apply_option (ShOptions *opts, const OptDef *def, const char *name, const char *
       g_free (opts->server_cmd);
       opts->server_cmd = g_strdup (value);
       return TRUE;
+    case OPT_PYTHON:
+      return parse_python (opts, value, error);
     case OPT_VERBOSE:
       opts->verbose++;
       return TRUE;
@@ -769,7 +797,6 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   opts->subnets = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
   opts->excludes = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
   opts->ssh_cmd = g_strdup (DEFAULT_SSH_CMD);
-  opts->server_cmd = g_strdup (DEFAULT_SERVER_CMD);
   opts->latency_control = TRUE;
   opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
 
@@ -781,6 +808,13 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0)
     {
       set_error (error, "%s", _ ("no subnets given; name at least one, e.g. 10.0.0.0/8"));
+      goto fail;
+    }
+  if (opts->server_cmd && opts->python)
+    {
+      set_error (error, "%s",
+                 _ ("--server-cmd and --python exclude each other: the first runs a server "
+                    "installed there, the second uploads the agent"));
       goto fail;
     }
   if (opts->daemon && opts->pidfile == NULL)
@@ -805,6 +839,7 @@ sh_options_clear (ShOptions *opts)
   g_clear_pointer (&opts->listen_addr, g_free);
   g_clear_pointer (&opts->ssh_cmd, g_free);
   g_clear_pointer (&opts->server_cmd, g_free);
+  g_clear_pointer (&opts->python, g_free);
   g_clear_pointer (&opts->pidfile, g_free);
   memset (opts, 0, sizeof *opts);
 }

@@ -31,7 +31,9 @@ typedef struct
   guint16 listen_port;
 
   char *ssh_cmd;            /* -e/--ssh-cmd, default "ssh"; split with g_shell_parse_argv() */
-  char *server_cmd;         /* --server-cmd, default "shuttle-server" (the remote command) */
+  char *server_cmd;         /* --server-cmd: the remote command; NULL: automatic (shuttle-server
+                             * when the server has it, else the uploaded agent) */
+  char *python;             /* --python: always upload the agent, run by this interpreter */
   int verbose;              /* -v repeated; -q lowers */
   gboolean latency_control; /* FALSE with --no-latency-control */
   gboolean daemon;          /* -D/--daemon */

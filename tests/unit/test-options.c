@@ -96,7 +96,8 @@ test_defaults (void)
   g_assert_null (o.listen_addr);
   g_assert_cmpuint (o.listen_port, ==, 0);
   g_assert_cmpstr (o.ssh_cmd, ==, "ssh");
-  g_assert_cmpstr (o.server_cmd, ==, "shuttle-server");
+  g_assert_null (o.server_cmd); /* automatic: shuttle-server, else the agent */
+  g_assert_null (o.python);
   g_assert_cmpint (o.verbose, ==, 0);
   g_assert_true (o.latency_control);
   g_assert_false (o.daemon);
@@ -477,6 +478,21 @@ test_commands (void)
   assert_parse_fails ("invalid --ssh-cmd 'ssh \"': unbalanced quotes", "-e", "ssh \"", "10/8");
   assert_parse_fails ("invalid --ssh-cmd '': empty command", "--ssh-cmd=", "10/8");
   assert_parse_fails ("invalid --ssh-cmd ' ': empty command", "-e", " ", "10/8");
+
+  g_assert_true (parse (&o, NULL, "--python", "/opt/py-3.12/bin/python3", "10/8", NULL));
+  g_assert_cmpstr (o.python, ==, "/opt/py-3.12/bin/python3");
+  g_assert_null (o.server_cmd);
+  sh_options_clear (&o);
+  /* It goes into a remote shell command: nothing a shell would interpret. */
+  assert_parse_fails ("invalid --python 'python3; rm -rf ~': give the interpreter's path or name "
+                      "(letters, digits and / . _ + - only)",
+                      "--python", "python3; rm -rf ~", "10/8");
+  assert_parse_fails ("invalid --python '$(id)': give the interpreter's path or name (letters, "
+                      "digits and / . _ + - only)",
+                      "--python=$(id)", "10/8");
+  assert_parse_fails ("--server-cmd and --python exclude each other: the first runs a server "
+                      "installed there, the second uploads the agent",
+                      "--python", "python3", "--server-cmd", "shuttle-server", "10/8");
 }
 
 static void
