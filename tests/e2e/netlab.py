@@ -548,6 +548,34 @@ class Lab:
         return False
 
 
+# A remote user whose PATH the tests choose: sshd sets PATH itself, and
+# root's shell startup files belong to the machine, so this user's login
+# shell is a tiny script that takes PATH from SHUTTLE_LAB_PATH (sent with
+# ssh -o SetEnv=...) and hands over to /bin/sh.
+LAB_USER = 'shuttlelab'
+LAB_SHELL = '/tmp/shuttle-lab-shell'
+LAB_SHELL_TEXT = """#!/bin/sh
+# login shell of the shuttle test user (tests/e2e/netlab.py)
+if [ -n "$SHUTTLE_LAB_PATH" ]; then PATH=$SHUTTLE_LAB_PATH; export PATH; fi
+exec /bin/sh "$@"
+"""
+
+
+def ensure_lab_user():
+    """Creates LAB_USER (once per machine) and its login shell."""
+    with open(LAB_SHELL + '.new', 'w') as f:
+        f.write(LAB_SHELL_TEXT)
+    os.chmod(LAB_SHELL + '.new', 0o755)
+    os.rename(LAB_SHELL + '.new', LAB_SHELL)
+    r = subprocess.run(['getent', 'passwd', LAB_USER], stdout=subprocess.DEVNULL)
+    if r.returncode != 0:
+        subprocess.run(['useradd', '--system', '--no-create-home', '--home-dir', '/tmp',
+                        '--shell', LAB_SHELL, LAB_USER], check=True)
+    # sshd (without PAM) refuses locked accounts ("!" password); "*" only
+    # means "no password", and the lab logs in with its key.
+    subprocess.run(['usermod', '-p', '*', LAB_USER], check=True)
+
+
 SSHD_CONFIG = """\
 # sshd for a shuttle test lab (gw namespace) -- not the system's sshd
 Port 22
@@ -569,6 +597,8 @@ PrintLastLog no
 X11Forwarding no
 AllowTcpForwarding yes
 MaxSessions 100
+# Tests choose what the server "has installed" (its PATH) for LAB_USER.
+AcceptEnv SHUTTLE_LAB_PATH
 MaxStartups 100:30:200
 LogLevel VERBOSE
 """

@@ -14,6 +14,8 @@ Environment:
   SHUTTLE_BIN          the shuttle binary (required)
   SHUTTLE_E2E_ONLY     comma-separated substrings: run only matching cases
   SHUTTLE_E2E_VERBOSE  pass -v to shuttle and print its stderr for every case
+  SHUTTLE_E2E_SERVER   which server the gateway runs: "c" (shuttle --server,
+                       the default) or "agent" (the uploaded Python agent)
 """
 import errno
 import glob
@@ -39,6 +41,16 @@ VERBOSE = bool(os.environ.get('SHUTTLE_E2E_VERBOSE'))
 # do not tear down each other's lab; stale labs of dead runs are swept first.
 PREFIX = 'e2e%d' % (os.getpid() % 100000)
 LAB = None
+SERVER = os.environ.get('SHUTTLE_E2E_SERVER', 'c')
+SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def server_args():
+    """The options that choose the gateway's server for this run."""
+    if SERVER == 'agent':
+        # The real upload: the stage-1 loader reads the agent from the pipe.
+        return ['--python', netlab.PY]
+    return ['--server-cmd', BIN + ' --server']
 BIG_URL4 = BIG_URL6 = None   # the lab's big random file, set once it is up
 # What the shared tunnel captures: the LAN plus the two "broken" prefixes.
 SUBNETS = [netlab.LAN_NET4, netlab.LAN_NET6, netlab.SILENT_NET4, netlab.UNREACH_NET4]
@@ -63,12 +75,15 @@ def diag(msg):
 class Shuttle:
     """One shuttle process in a lab namespace, its stderr collected."""
 
-    def __init__(self, args, ns=None, remote=True):
+    def __init__(self, args, ns=None, remote=True, auto=False):
+        """auto: no -e or server options, @args carry what is needed."""
         self.ns = ns or LAB.ns_client
         argv = [BIN]
-        if remote:
-            argv += ['-r', LAB.remote if remote is True else remote, '-e', LAB.ssh_cmd,
-                     '--server-cmd', BIN + ' --server']
+        if remote and auto:
+            argv += ['-r', remote]
+        elif remote:
+            argv += ['-r', LAB.remote if remote is True else remote, '-e', LAB.ssh_cmd]
+            argv += server_args()
         if VERBOSE:
             argv.append('-v')
         self.argv = argv + list(args)
@@ -516,11 +531,12 @@ def sshd_children():
 
 
 def server_procs():
-    """shuttle --server processes in the gw namespace."""
+    """Server processes in the gw namespace: shuttle --server, or python
+    running the uploaded agent (its argv names shuttle-agent.py)."""
     out = []
     for pid in netlab.ns_pids(LAB.ns_gw):
         cl = netlab._cmdline(pid) or ''
-        if '--server' in cl and netlab._alive(pid):
+        if ('--server' in cl or 'shuttle-agent' in cl) and netlab._alive(pid):
             out.append(pid)
     return out
 
@@ -678,7 +694,7 @@ def t_bad_host():
     stop_tunnel()
     t0 = time.monotonic()
     r = LAB.run(LAB.ns_client, [BIN, '-r', 'root@nosuchhost.invalid', '-e', LAB.ssh_cmd,
-                                '--server-cmd', BIN + ' --server'] + SUBNETS, timeout=60)
+                                ] + server_args() + SUBNETS, timeout=60)
     diag('exit status %d after %.1fs; stderr: %s' % (r.returncode, time.monotonic() - t0,
                                                       r.stderr.strip()[-300:]))
     check(r.returncode in (1, 2), 'exit status %d, want 1 or 2' % r.returncode)
@@ -690,7 +706,7 @@ def t_daemon():
     stop_tunnel()
     pidfile = os.path.join(LAB.dir, 'daemon.pid')
     r = LAB.run(LAB.ns_client, [BIN, '-D', '--pidfile', pidfile, '-r', LAB.remote,
-                                '-e', LAB.ssh_cmd, '--server-cmd', BIN + ' --server']
+                                '-e', LAB.ssh_cmd] + server_args()
                 + SUBNETS, timeout=30)
     check(r.returncode == 0, 'exit status %d; stderr: %s' % (r.returncode, r.stderr))
     with open(pidfile) as f:
@@ -722,6 +738,124 @@ def t_no_server_program():
     check('PATH' in r.stderr and '/nonexistent/shuttle-server' in r.stderr,
           'message does not explain the missing server program')
     check(not shuttle_tables(), 'table left: %s' % shuttle_tables())
+
+
+# ------------------------------------------- what runs on the server
+# The gw's PATH decides what the server "has installed": the bootstrap looks
+# shuttle-server and python3 up on it.  These cases log in as netlab's
+# LAB_USER, whose PATH they choose (netlab.ensure_lab_user), and run shuttle
+# without server_args().
+
+def _path_dir(name, programs):
+    """A directory in the lab holding @programs (name -> target or script)."""
+    d = os.path.join(LAB.dir, 'path-' + name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for prog, what in programs.items():
+        f = os.path.join(d, prog)
+        if what.startswith('#!'):
+            with open(f, 'w') as fh:
+                fh.write(what)
+            os.chmod(f, 0o755)
+        else:
+            os.symlink(what, f)
+    return d
+
+
+def _ssh_with_path(path):
+    netlab.ensure_lab_user()
+    return '%s -o SetEnv=SHUTTLE_LAB_PATH=%s' % (LAB.ssh_cmd, path)
+
+
+LAB_REMOTE = '%s@%s' % (netlab.LAB_USER, netlab.GW4)
+
+
+def _auto_shuttle(path, args=None):
+    argv = ['-e', _ssh_with_path(path), '-v'] + (args or [netlab.LAN_NET4])
+    return Shuttle(argv, remote=LAB_REMOTE, auto=True)
+
+
+def _connected_to(s):
+    m = [ln for ln in s.lines if re.search(r'\bconnected to\b', ln)]
+    check(m, 'no "connected to" line')
+    return m[-1]
+
+
+@case('automatic: the server has shuttle-server on its PATH: it runs, no upload')
+def t_auto_c_server():
+    stop_tunnel()
+    d = _path_dir('c', {'shuttle-server': BIN, 'python3': netlab.PY})
+    s = _auto_shuttle(d + ':/usr/bin')
+    try:
+        s.wait_ready()
+        line = _connected_to(s)
+        check('(shuttle-server ' in line, 'not the C server: %s' % line)
+        check_big_download(BIG_URL4)
+    finally:
+        check(s.stop() == 0, 'exit status not 0')
+
+
+@case('automatic: no shuttle-server there: the Python agent is uploaded and works')
+def t_auto_agent():
+    stop_tunnel()
+    d = _path_dir('py', {'python3': netlab.PY})
+    s = _auto_shuttle(d)
+    try:
+        s.wait_ready()
+        line = _connected_to(s)
+        check('(shuttle-agent' in line, 'not the agent: %s' % line)
+        check_big_download(BIG_URL4)
+        # Nothing was written on the server: the agent runs from memory.
+        agents = [p for p in netlab.ns_pids(LAB.ns_gw)
+                  if 'shuttle-agent.py' in (netlab._cmdline(p) or '')]
+        check(agents, 'no agent process in the gw')
+        for p in agents:
+            cl = netlab._cmdline(p)
+            check(' -c ' in ' %s ' % cl, 'agent not run by the loader: %s' % cl)
+    finally:
+        check(s.stop() == 0, 'exit status not 0')
+
+
+@case('automatic: neither shuttle-server nor python3 there: one clear error, no table')
+def t_auto_nothing():
+    stop_tunnel()
+    d = _path_dir('empty', {})
+    r = LAB.run(LAB.ns_client, [BIN, '-r', LAB_REMOTE, '-e', _ssh_with_path(d),
+                                netlab.LAN_NET4],
+                timeout=30)
+    diag('stderr: %s' % r.stderr.strip())
+    check(r.returncode == 1, 'exit status %d, want 1' % r.returncode)
+    check('the server has neither shuttle-server nor python3 on its PATH; install python3'
+          in r.stderr, 'message does not say what is missing')
+    check(len(r.stderr.strip().splitlines()) == 1, 'more than one line on stderr')
+    check(not shuttle_tables(), 'table left: %s' % shuttle_tables())
+
+
+# A shuttle-server from the future: its HELLO offers protocol 7 only.
+FUTURE_SERVER = """#!%s
+import struct, sys
+name = b'shuttle-server 9.0'
+hello = b'\\0SHUTTLE' + struct.pack('>HHIIII', 7, 7, 1 << 20, 1000, 0, 0) + name
+sys.stdout.buffer.write(struct.pack('>BBHI', 1, 0, len(hello), 0) + hello)
+sys.stdout.flush()
+sys.stdin.buffer.read()
+""" % netlab.PY
+
+
+@case('automatic: shuttle-server of another protocol version: the agent runs instead')
+def t_auto_version_fallback():
+    stop_tunnel()
+    d = _path_dir('future', {'shuttle-server': FUTURE_SERVER, 'python3': netlab.PY})
+    s = _auto_shuttle(d)
+    try:
+        s.wait_ready()
+        line = _connected_to(s)
+        check('(shuttle-agent' in line, 'not the agent: %s' % line)
+        check('uploading the Python agent instead' in s.stderr(),
+              'the fallback is not explained')
+        check_big_download(BIG_URL4)
+    finally:
+        check(s.stop() == 0, 'exit status not 0')
 
 
 @case('local mode (no -r) in the gw: traffic really goes through shuttle')
