@@ -384,7 +384,9 @@ class Session:
         read = os.read
         while self.out_len < FILL_HIGH and self.inflight < limit and ring:
             ch = ring.popitem(last=False)[0]
-            want = ch.send_credit if ch.send_credit < CHUNK else CHUNK
+            # The in-flight limit is a bound the client relies on, not a
+            # threshold: the last frame before it is cut short.
+            want = min(CHUNK, ch.send_credit, limit - self.inflight)
             # The limit is a bound the client relies on: the last frame
             # before it is cut short rather than overshooting it.
             if want > limit - self.inflight:
