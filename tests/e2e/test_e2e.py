@@ -530,13 +530,21 @@ def sshd_children():
     return set(netlab.descendants(listener))
 
 
+def is_agent(pid):
+    """The Python agent: the stage-1 loader's argv names shuttle-agent.py (so
+    does a --server-cmd that runs the file), and the agent itself sets its
+    comm to shuttle-agent."""
+    return (netlab.comm(pid) == 'shuttle-agent'
+            or 'shuttle-agent' in (netlab._cmdline(pid) or ''))
+
+
 def server_procs():
     """Server processes in the gw namespace: shuttle --server, or python
-    running the uploaded agent (its argv names shuttle-agent.py)."""
+    running the uploaded agent."""
     out = []
     for pid in netlab.ns_pids(LAB.ns_gw):
         cl = netlab._cmdline(pid) or ''
-        if ('--server' in cl or 'shuttle-agent' in cl) and netlab._alive(pid):
+        if ('--server' in cl or is_agent(pid)) and netlab._alive(pid):
             out.append(pid)
     return out
 
@@ -920,11 +928,13 @@ def cleanup_after_case():
     keep = {_current.p.pid} if _current else set()
     for ns in (LAB.ns_client, LAB.ns_gw):
         for pid in netlab.ns_pids(ns):
-            if netlab.comm(pid) != 'shuttle' or pid in keep or not netlab._alive(pid):
+            agent = is_agent(pid)
+            if ((netlab.comm(pid) != 'shuttle' and not agent) or pid in keep
+                    or not netlab._alive(pid)):
                 continue
             # The shared tunnel's server runs in the gw: leave it alone.  With
             # no tunnel running, a server still there outlived its session.
-            if '--server' in (netlab._cmdline(pid) or '') and _current:
+            if (agent or '--server' in (netlab._cmdline(pid) or '')) and _current:
                 continue
             diag('killing stray %s (pid %d) in %s' % (netlab._cmdline(pid), pid, ns))
             netlab.kill_pid(pid, signal.SIGKILL)
