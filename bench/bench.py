@@ -48,6 +48,12 @@ SHUTTLE_BUILT = os.path.join(REPO, 'build', 'service', 'shuttle')
 SHUTTLE = os.path.join(BIN, 'shuttle')
 SSHUTTLE = '/usr/bin/sshuttle'
 REMOTE_PY = '/usr/bin/python3'
+# How the "shuttle (Python agent)" row runs its server: the real upload of the
+# agent embedded in bench/bin/shuttle, run by the lab's python. (The agent's
+# source file could be run instead with ['--server-cmd', REMOTE_PY + ' ' +
+# <repo>/service/agent/shuttle-agent.py], but then an edit during a run would
+# change what is measured.)
+AGENT_SERVER_ARGS = ['--python', REMOTE_PY]
 
 LAN, LAN_NET, GW = netlab.LAN4, netlab.LAN_NET4, netlab.GW4
 IPERF_PORT, BULK_PORT, ECHO_PORT = 5201, 5202, 7777
@@ -474,15 +480,22 @@ class Tunnel:
 
 
 class Shuttle(Tunnel):
-    """The project: shuttle in the client namespace, shuttle --server on the gw."""
+    """The project: shuttle in the client namespace, shuttle --server (or, with
+    agent=True, the uploaded Python agent) on the gw."""
 
-    def __init__(self, key, name, extra=()):
+    def __init__(self, key, name, extra=(), agent=False):
         self.key, self.name, self.extra = key, name, list(extra)
+        self.agent = agent
         self.server_pid = None
 
+    def server_args(self):
+        if self.agent:
+            return AGENT_SERVER_ARGS
+        return ['--server-cmd', SHUTTLE + ' --server']
+
     def argv(self):
-        return [SHUTTLE, '-r', LAB.remote, '-e', LAB.ssh_cmd,
-                '--server-cmd', SHUTTLE + ' --server'] + SHUTTLE_ARGS + self.extra + [LAN_NET]
+        return ([SHUTTLE, '-r', LAB.remote, '-e', LAB.ssh_cmd] + self.server_args()
+                + SHUTTLE_ARGS + self.extra + [LAN_NET])
 
     def start(self):
         self.server_pid = None
@@ -511,7 +524,13 @@ class Shuttle(Tunnel):
 
     def find_server(self):
         for pid in netlab.ns_pids(LAB.ns_gw):
-            if cmdline(pid).startswith(SHUTTLE + ' --server'):
+            if self.agent:
+                # The stage-1 loader's argv names shuttle-agent.py; the agent
+                # calls itself shuttle-agent once it runs.
+                if (netlab.comm(pid) == 'shuttle-agent'
+                        or 'shuttle-agent' in cmdline(pid)):
+                    return pid
+            elif cmdline(pid).startswith(SHUTTLE + ' --server'):
                 return pid
         return None
 
@@ -658,6 +677,7 @@ def tunnels():
         'shuttle': Shuttle('shuttle', 'shuttle'),
         'shuttle-nolc': Shuttle('shuttle-nolc', 'shuttle --no-latency-control',
                                 ['--no-latency-control']),
+        'shuttle-agent': Shuttle('shuttle-agent', 'shuttle (Python agent)', agent=True),
         'sshuttle-nft': Sshuttle('sshuttle-nft', 'nft'),
         'sshuttle-nat': Sshuttle('sshuttle-nat', 'nat'),
         'redsocks': Redsocks(),
@@ -666,8 +686,8 @@ def tunnels():
     }
 
 
-DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-nolc', 'sshuttle-nft', 'sshuttle-nat',
-                 'redsocks', 'ssh-L', 'many']
+DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-nolc', 'shuttle-agent', 'sshuttle-nft',
+                 'sshuttle-nat', 'redsocks', 'ssh-L', 'many']
 ALL_KEYS = DEFAULT_ORDER + ['direct']
 
 

@@ -12,7 +12,7 @@
 #
 # Builds shuttle (meson/ninja, target service/shuttle only) and the helpers in
 # bench/src/, sets up the lab, measures, tears down (also on Ctrl-C), prints
-# one table.  Configs for --only: ssh-pipe, shuttle, shuttle-nolc,
+# one table.  Configs for --only: ssh-pipe, shuttle, shuttle-nolc, shuttle-agent,
 # sshuttle-nft, sshuttle-nat, redsocks, ssh-L, many (and direct).
 set -euo pipefail
 HERE=$(dirname "$(readlink -f "$0")")
