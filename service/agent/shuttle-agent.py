@@ -34,14 +34,19 @@ import socket
 import struct
 import sys
 import time
+import traceback
 
 NAME = 'shuttle-agent.py'
 
-# Started from the loader: make tracebacks show our source lines.
+# Started from the loader, there is no file to read the source lines of a
+# traceback from: hand linecache the source (mtime None: checkcache keeps it),
+# and print tracebacks with the traceback module, which asks linecache (the
+# interpreter's built-in printer reads files from disk only).
 if isinstance(globals().get('shuttle_src'), (bytes, bytearray)):
     _lines = bytes(globals()['shuttle_src']).decode('utf-8', 'replace').splitlines(True)
     linecache.cache[NAME] = (sum(map(len, _lines)), None, _lines, NAME)
     del _lines
+    sys.excepthook = traceback.print_exception
 
 # ------------------------------------------------------------------ protocol
 
