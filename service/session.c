@@ -1200,7 +1200,7 @@ sh_session_config_init (ShSessionConfig *c, ShRole role)
   c->role = role;
   c->channel_window = 2 * 1024 * 1024;
   c->max_channels = 65536;
-  c->inflight_limit = 768 * 1024;
+  c->inflight_limit = 256 * 1024;
   c->connect_timeout_ms = 10000;
   c->keepalive_s = role == SH_ROLE_CLIENT ? 5 : 0;
   c->name = role == SH_ROLE_CLIENT ? "shuttle " PACKAGE_VERSION : "shuttle-server " PACKAGE_VERSION;
