@@ -53,8 +53,9 @@ typedef struct _Client
 
   GArray *excludes; /* the user's excludes plus the ssh server itself */
   char instance[16];
-  ShFwClient *fw; /* the rules: through shuttle-firewall or in process */
-  gboolean fw_applied;
+  ShFwClient *fw;          /* the rules: through shuttle-firewall or in process */
+  GCancellable *fw_cancel; /* an apply still waiting (for polkit) when we end */
+  char peer_name[SH_MUX_MAX_NAME + 1];
   gboolean ready;
   gboolean transport_done; /* ssh (or the local server) has exited */
   gboolean pipe_broke;     /* the session ended because its pipe did */
@@ -403,11 +404,36 @@ daemon_ready (Client *c)
   sh_log_to_syslog ();
 }
 
+/* The rules are in place: only now accept connections. */
+static void
+on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Client *c = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!sh_fw_client_apply_finish (c->fw, res, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return; /* we are shutting down */
+      c->failure = g_strdup (error->message);
+      c->status = 1;
+      g_main_loop_quit (c->loop);
+      return;
+    }
+
+  for (int i = 0; i < c->n_listeners; i++)
+    sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
+  c->ready = TRUE;
+
+  g_autofree char *nets = describe_subnets (c->opts->subnets);
+  sh_notice ("connected to %s (%s); tunnelling %s", c->server_desc, c->peer_name, nets);
+  daemon_ready (c);
+}
+
 static void
 on_ready (ShSession *session, const ShHello *peer, gpointer data)
 {
   Client *c = data;
-  g_autoptr (GError) error = NULL;
 
   ShFirewallSpec spec = {
     .port = c->port,
@@ -419,22 +445,10 @@ on_ready (ShSession *session, const ShHello *peer, gpointer data)
       g_autofree char *script = sh_firewall_render (c->instance, &spec);
       sh_debug ("firewall rules:\n%s", script);
     }
-  if (!sh_fw_client_apply (c->fw, &spec, &error))
-    {
-      c->failure = g_strdup (error->message);
-      c->status = 1;
-      g_main_loop_quit (c->loop);
-      return;
-    }
-  c->fw_applied = TRUE;
-
-  for (int i = 0; i < c->n_listeners; i++)
-    sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
-  c->ready = TRUE;
-
-  g_autofree char *nets = describe_subnets (c->opts->subnets);
-  sh_notice ("connected to %s (%s); tunnelling %s", c->server_desc, peer->name, nets);
-  daemon_ready (c);
+  /* Asynchronous: polkit may be asking for a password meanwhile, and the
+   * session's keepalive must go on. */
+  g_strlcpy (c->peer_name, peer->name, sizeof c->peer_name);
+  sh_fw_client_apply_async (c->fw, &spec, c->fw_cancel, on_firewall_applied, c);
 }
 
 static void
@@ -751,6 +765,7 @@ sh_client_run (const ShOptions *opts)
   /* After daemonize(): the bus connection's thread would not survive fork. */
   g_snprintf (c.instance, sizeof c.instance, "%d", (int) getpid ());
   c.fw = sh_fw_client_new (c.instance, &error);
+  c.fw_cancel = g_cancellable_new ();
   if (!c.fw)
     {
       sh_error ("%s", error->message);
@@ -819,13 +834,12 @@ sh_client_run (const ShOptions *opts)
 
   /* Tear down in the order that loses nothing: rules first, so no new
    * connection is captured by a tunnel that is going away. */
-  if (c.fw_applied)
-    {
-      g_autoptr (GError) fw_error = NULL;
-      if (!sh_fw_client_remove (c.fw, &fw_error))
-        sh_error ("cannot remove the firewall rules: %s", fw_error->message);
-      c.fw_applied = FALSE;
-    }
+  g_cancellable_cancel (c.fw_cancel);
+  {
+    g_autoptr (GError) fw_error = NULL;
+    if (!sh_fw_client_remove (c.fw, &fw_error))
+      sh_error ("cannot remove the firewall rules: %s", fw_error->message);
+  }
   for (int i = 0; i < c.n_listeners; i++)
     sh_poll_remove (c.poll, c.listeners[i].fd);
 
@@ -841,9 +855,10 @@ sh_client_run (const ShOptions *opts)
   stop_transport (&c);
 
 out:
-  if (c.fw_applied)
-    sh_fw_client_remove (c.fw, NULL);
+  if (c.fw)
+    sh_fw_client_remove (c.fw, NULL); /* nothing applied: nothing done */
   g_clear_pointer (&c.fw, sh_fw_client_free);
+  g_clear_object (&c.fw_cancel);
   for (int i = 0; i < c.n_listeners; i++)
     close (c.listeners[i].fd);
   if (c.daemon_fd < 0 && opts->daemon && opts->pidfile && c.ready)

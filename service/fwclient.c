@@ -159,31 +159,61 @@ call_helper (ShFwClient *c, const char *method, GVariant *args, const GVariantTy
   return TRUE;
 }
 
-gboolean
-sh_fw_client_apply (ShFwClient *c, const ShFirewallSpec *spec, GError **error)
+static void
+apply_done (GObject *bus, GAsyncResult *res, gpointer data)
 {
-  g_autoptr (GError) local = NULL;
-  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GTask) task = data;
+  ShFwClient *c = g_task_get_task_data (task);
+  g_autoptr (GError) remote = NULL;
+  g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (bus), res, &remote);
+
+  if (r == NULL)
+    {
+      GError *error = NULL;
+      if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        error = g_steal_pointer (&remote);
+      else
+        helper_error (&error, remote);
+      g_task_return_error (task, error);
+      return;
+    }
+  c->applied = TRUE;
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, data);
+  g_task_set_task_data (task, c, NULL);
 
   if (c->bus == NULL)
     {
-      if (!sh_firewall_apply (c->label, spec, &local))
+      g_autoptr (GError) local = NULL;
+      if (sh_firewall_apply (c->label, spec, &local))
         {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot set up the firewall: %s"),
-                       local->message);
-          return FALSE;
+          c->applied = TRUE;
+          g_task_return_boolean (task, TRUE);
         }
-      c->applied = TRUE;
-      return TRUE;
+      else
+        g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED,
+                                 _ ("cannot set up the firewall: %s"), local->message);
+      g_object_unref (task);
+      return;
     }
-  if (!call_helper (c, "ApplyTunnel",
-                    g_variant_new ("(sq@a(yayyqq)@a(yayyqq)a(yay)a{sv})", c->label, spec->port,
-                                   subnets_variant (spec->subnets),
-                                   subnets_variant (spec->excludes), NULL, NULL),
-                    G_VARIANT_TYPE ("(s)"), &reply, error))
-    return FALSE;
-  c->applied = TRUE;
-  return TRUE;
+  g_dbus_connection_call (c->bus, HELPER_NAME, HELPER_PATH, HELPER_IFACE, "ApplyTunnel",
+                          g_variant_new ("(sq@a(yayyqq)@a(yayyqq)a(yay)a{sv})", c->label,
+                                         spec->port, subnets_variant (spec->subnets),
+                                         subnets_variant (spec->excludes), NULL, NULL),
+                          G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
+                          HELPER_TIMEOUT_MS, cancellable, apply_done, task);
+}
+
+gboolean
+sh_fw_client_apply_finish (ShFwClient *c, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (res), error);
 }
 
 gboolean

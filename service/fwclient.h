@@ -4,11 +4,12 @@
  * Through the root helper shuttle-firewall on the system bus whenever it is
  * there (the engine then needs no privilege; polkit decides), else, for a
  * root engine without a system bus (a container, a router), in process with
- * firewall.c. Calls are synchronous: they happen at start-up and tear-down,
- * and an authentication dialog may hold the first one. */
+ * firewall.c. Applying is asynchronous (an authentication dialog may hold
+ * it); the other calls are synchronous: they happen at start-up and
+ * tear-down. */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "firewall.h"
 
@@ -28,10 +29,18 @@ gboolean sh_fw_client_uses_helper (const ShFwClient *client);
  * (the helper sweeps its own). The number removed, or -1 with @error set. */
 int sh_fw_client_sweep (ShFwClient *client, GError **error);
 
-/* Installs or atomically replaces this instance's rules. Errors read as a
- * whole sentence: "not authorized to change the firewall: <polkit's reason>",
- * "cannot reach the firewall helper: ...", "cannot set up the firewall: ...". */
-gboolean sh_fw_client_apply (ShFwClient *client, const ShFirewallSpec *spec, GError **error);
+/* Installs or atomically replaces this instance's rules. Asynchronous, so
+ * that the main loop (the session's keepalive above all) runs on while
+ * polkit asks the user for a password; the in-process path completes at
+ * once. Errors read as a whole sentence: "not authorized to change the
+ * firewall: <polkit's reason>", "cannot reach the firewall helper: ...",
+ * "cannot set up the firewall: ...". Rules applied after @cancellable was
+ * cancelled are still removed by sh_fw_client_remove(), or by the helper
+ * when this process leaves the bus. */
+void sh_fw_client_apply_async (ShFwClient *client, const ShFirewallSpec *spec,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer data);
+gboolean sh_fw_client_apply_finish (ShFwClient *client, GAsyncResult *res, GError **error);
 
 /* Removes this instance's rules (nothing applied is not an error). */
 gboolean sh_fw_client_remove (ShFwClient *client, GError **error);
