@@ -73,6 +73,25 @@ decode_hello (const guint8 *p, guint16 len, ShHello *h)
   return TRUE;
 }
 
+/* "u8 family, u8 0, u16 port, address" at the start of OPEN and DNS_QUERY.
+ * Returns its length, or -1. Family 0 (the server's resolver) has no
+ * address. */
+static gssize
+decode_address (const guint8 *p, gsize len, gboolean dns, ShOpen *o)
+{
+  if (len < 4 || p[1] != 0)
+    return -1;
+  gsize alen = p[0] == 4 ? 4 : p[0] == 6 ? 16 : p[0] == 0 ? 0 : G_MAXSIZE;
+  if (alen == G_MAXSIZE || len < 4 + alen)
+    return -1;
+  o->family = alen == 4 ? AF_INET : alen == 16 ? AF_INET6 : AF_UNSPEC;
+  o->port = get16 (p + 2);
+  if (o->port == 0)
+    return -1;
+  memcpy (o->addr, p + 4, alen);
+  return 4 + alen;
+}
+
 gssize
 sh_frame_decode (const guint8 *buf, gsize len, ShFrame *out)
 {
@@ -97,7 +116,7 @@ sh_frame_decode (const guint8 *buf, gsize len, ShFrame *out)
       session_frame = TRUE, min = HELLO_FIXED, max = HELLO_FIXED + SH_MUX_MAX_NAME;
       break;
     case SH_FRAME_OPEN:
-      session_frame = FALSE, min = 8, max = 20;
+      session_frame = FALSE, min = 4, max = 20;
       break;
     case SH_FRAME_OPEN_RESULT:
       session_frame = FALSE, min = 4, max = 4 + SH_MUX_MAX_REASON;
@@ -124,6 +143,24 @@ sh_frame_decode (const guint8 *buf, gsize len, ShFrame *out)
     case SH_FRAME_ERROR:
       session_frame = TRUE, min = 2, max = 2 + SH_MUX_MAX_ERROR_MSG;
       break;
+    case SH_FRAME_DNS_QUERY:
+      session_frame = FALSE, min = 4 + SH_MUX_DNS_MIN, max = 4 + 16 + SH_MUX_DNS_MAX_QUERY;
+      break;
+    case SH_FRAME_DNS_REPLY:
+      session_frame = FALSE, min = 0, max = SH_MUX_MAX_PAYLOAD;
+      break;
+    case SH_FRAME_ROUTES_GET:
+      session_frame = TRUE, min = max = 0;
+      break;
+    case SH_FRAME_ROUTES:
+      session_frame = TRUE, min = 0, max = SH_MUX_MAX_PAYLOAD;
+      break;
+    case SH_FRAME_HOSTS_WATCH:
+      session_frame = TRUE, min = 0, max = SH_MUX_MAX_SEEDS;
+      break;
+    case SH_FRAME_HOST:
+      session_frame = TRUE, min = 2 + 4 + 1, max = 2 + 16 + SH_MUX_MAX_HOSTNAME;
+      break;
     default:
       return -EBADMSG;
     }
@@ -148,19 +185,38 @@ sh_frame_decode (const guint8 *buf, gsize len, ShFrame *out)
         return -EBADMSG;
       break;
     case SH_FRAME_OPEN:
-      if (p[1] != 0)
+      if (decode_address (p, plen, FALSE, &out->u.open) != plen)
         return -EBADMSG;
-      if (p[0] == 4 && plen == 8)
-        out->u.open.family = AF_INET;
-      else if (p[0] == 6 && plen == 20)
-        out->u.open.family = AF_INET6;
-      else
-        return -EBADMSG;
-      out->u.open.port = get16 (p + 2);
-      if (out->u.open.port == 0)
-        return -EBADMSG;
-      memcpy (out->u.open.addr, p + 4, plen - 4);
       break;
+    case SH_FRAME_DNS_QUERY:
+      {
+        gssize n = decode_address (p, plen, TRUE, &out->u.dns.resolver);
+        if (n < 0 || plen - n < SH_MUX_DNS_MIN || plen - n > SH_MUX_DNS_MAX_QUERY)
+          return -EBADMSG;
+        out->u.dns.msg = p + n;
+        out->u.dns.msg_len = plen - n;
+        break;
+      }
+    case SH_FRAME_ROUTES:
+      for (gsize off = 0; off < plen;)
+        {
+          gsize alen = p[off] == 4 ? 4 : p[off] == 6 ? 16 : 0;
+          if (alen == 0 || off + 2 + alen > plen || p[off + 1] > alen * 8)
+            return -EBADMSG;
+          off += 2 + alen;
+        }
+      break;
+    case SH_FRAME_HOST:
+      {
+        gsize alen = p[0] == 4 ? 4 : p[0] == 6 ? 16 : 0;
+        if (alen == 0 || p[1] != 0 || plen < 2 + alen + 1 || plen > 2 + alen + SH_MUX_MAX_HOSTNAME)
+          return -EBADMSG;
+        out->u.host.family = alen == 4 ? AF_INET : AF_INET6;
+        memcpy (out->u.host.addr, p + 2, alen);
+        out->u.host.name = (const char *) p + 2 + alen;
+        out->u.host.name_len = plen - 2 - alen;
+        break;
+      }
     case SH_FRAME_OPEN_RESULT:
       if (p[0] > SH_OPEN_NO_RESOURCES || p[1] != 0)
         return -EBADMSG;
@@ -246,16 +302,105 @@ sh_frame_put_hello (guint8 *out, const ShHello *hello)
   return SH_MUX_HDR_LEN + plen;
 }
 
+static gsize
+put_address (guint8 *p, const ShOpen *o)
+{
+  gsize alen = o->family == AF_INET6 ? 16 : o->family == AF_INET ? 4 : 0;
+  p[0] = alen == 16 ? 6 : alen == 4 ? 4 : 0;
+  p[1] = 0;
+  put16 (p + 2, o->port);
+  memcpy (p + 4, o->addr, alen);
+  return 4 + alen;
+}
+
 gsize
 sh_frame_put_open (guint8 *out, guint32 channel, const ShOpen *open)
 {
-  gsize alen = open->family == AF_INET6 ? 16 : 4;
-  guint8 *p = out + sh_frame_put_header (out, SH_FRAME_OPEN, channel, 4 + alen);
-  p[0] = open->family == AF_INET6 ? 6 : 4;
+  gsize n = put_address (out + SH_MUX_HDR_LEN, open);
+  sh_frame_put_header (out, SH_FRAME_OPEN, channel, n);
+  return SH_MUX_HDR_LEN + n;
+}
+
+gsize
+sh_frame_put_dns_query (guint8 *out, guint32 id, const ShOpen *resolver, const guint8 *msg,
+                        gsize len)
+{
+  g_return_val_if_fail (len >= SH_MUX_DNS_MIN && len <= SH_MUX_DNS_MAX_QUERY, 0);
+  gsize n = put_address (out + SH_MUX_HDR_LEN, resolver);
+  memcpy (out + SH_MUX_HDR_LEN + n, msg, len);
+  sh_frame_put_header (out, SH_FRAME_DNS_QUERY, id, n + len);
+  return SH_MUX_HDR_LEN + n + len;
+}
+
+gsize
+sh_frame_put_dns_reply (guint8 *out, guint32 id, const guint8 *msg, gsize len)
+{
+  g_return_val_if_fail (len <= SH_MUX_MAX_PAYLOAD, 0);
+  if (len)
+    memcpy (out + SH_MUX_HDR_LEN, msg, len);
+  sh_frame_put_header (out, SH_FRAME_DNS_REPLY, id, len);
+  return SH_MUX_HDR_LEN + len;
+}
+
+gsize
+sh_frame_put_routes (guint8 *out, const ShRoute *routes, guint n, guint *n_written)
+{
+  guint8 *p = out + SH_MUX_HDR_LEN;
+  gsize len = 0;
+  guint i;
+  for (i = 0; i < n; i++)
+    {
+      gsize alen = routes[i].family == AF_INET6 ? 16 : 4;
+      if (len + 2 + alen > SH_MUX_MAX_PAYLOAD)
+        break;
+      p[len] = alen == 16 ? 6 : 4;
+      p[len + 1] = MIN (routes[i].prefix, alen * 8);
+      memcpy (p + len + 2, routes[i].addr, alen);
+      len += 2 + alen;
+    }
+  if (n_written)
+    *n_written = i;
+  sh_frame_put_header (out, SH_FRAME_ROUTES, 0, len);
+  return SH_MUX_HDR_LEN + len;
+}
+
+gboolean
+sh_frame_next_route (const ShFrame *f, gsize *offset, ShRoute *out)
+{
+  if (*offset >= f->len)
+    return FALSE;
+  const guint8 *p = f->payload + *offset;
+  gsize alen = p[0] == 6 ? 16 : 4;
+  out->family = alen == 16 ? AF_INET6 : AF_INET;
+  out->prefix = p[1];
+  memset (out->addr, 0, sizeof out->addr);
+  memcpy (out->addr, p + 2, alen);
+  *offset += 2 + alen;
+  return TRUE;
+}
+
+gsize
+sh_frame_put_hosts_watch (guint8 *out, const char *seeds, gsize len)
+{
+  len = MIN (len, SH_MUX_MAX_SEEDS);
+  if (len)
+    memcpy (out + SH_MUX_HDR_LEN, seeds, len);
+  sh_frame_put_header (out, SH_FRAME_HOSTS_WATCH, 0, len);
+  return SH_MUX_HDR_LEN + len;
+}
+
+gsize
+sh_frame_put_host (guint8 *out, const ShHost *host)
+{
+  gsize alen = host->family == AF_INET6 ? 16 : 4;
+  gsize nlen = MIN (host->name_len, SH_MUX_MAX_HOSTNAME);
+  guint8 *p = out + SH_MUX_HDR_LEN;
+  p[0] = alen == 16 ? 6 : 4;
   p[1] = 0;
-  put16 (p + 2, open->port);
-  memcpy (p + 4, open->addr, alen);
-  return SH_MUX_HDR_LEN + 4 + alen;
+  memcpy (p + 2, host->addr, alen);
+  memcpy (p + 2 + alen, host->name, nlen);
+  sh_frame_put_header (out, SH_FRAME_HOST, 0, 2 + alen + nlen);
+  return SH_MUX_HDR_LEN + 2 + alen + nlen;
 }
 
 gsize
@@ -371,6 +516,12 @@ sh_frame_type_to_string (ShFrameType type)
     [SH_FRAME_PONG] = "PONG",
     [SH_FRAME_ACK] = "ACK",
     [SH_FRAME_ERROR] = "ERROR",
+    [SH_FRAME_DNS_QUERY] = "DNS_QUERY",
+    [SH_FRAME_DNS_REPLY] = "DNS_REPLY",
+    [SH_FRAME_ROUTES_GET] = "ROUTES_GET",
+    [SH_FRAME_ROUTES] = "ROUTES",
+    [SH_FRAME_HOSTS_WATCH] = "HOSTS_WATCH",
+    [SH_FRAME_HOST] = "HOST",
   };
   if ((guint) type < G_N_ELEMENTS (names) && names[type])
     return names[type];

@@ -32,6 +32,12 @@ G_BEGIN_DECLS
 #define SH_MUX_MAX_CONNECT_TIMEOUT_MS 600000u
 #define SH_MUX_ACK_EVERY (32u * 1024)              /* a receiver ACKs at least this often */
 #define SH_MUX_MIN_INFLIGHT (4 * SH_MUX_ACK_EVERY) /* smallest in-flight limit allowed */
+#define SH_MUX_DNS_MIN 12                          /* a DNS header */
+#define SH_MUX_DNS_MAX_QUERY 4096                  /* a query's message */
+#define SH_MUX_DNS_MAX_PENDING 256
+#define SH_MUX_DNS_TIMEOUT_S 5 /* the server waits this long for its resolver */
+#define SH_MUX_MAX_SEEDS 4096  /* HOSTS_WATCH payload */
+#define SH_MUX_MAX_HOSTNAME 253
 
 typedef enum
 {
@@ -46,6 +52,12 @@ typedef enum
   SH_FRAME_PONG = 0x09,
   SH_FRAME_ACK = 0x0a,
   SH_FRAME_ERROR = 0x0b,
+  SH_FRAME_DNS_QUERY = 0x0c,
+  SH_FRAME_DNS_REPLY = 0x0d,
+  SH_FRAME_ROUTES_GET = 0x0e,
+  SH_FRAME_ROUTES = 0x0f,
+  SH_FRAME_HOSTS_WATCH = 0x10,
+  SH_FRAME_HOST = 0x11,
 } ShFrameType;
 
 typedef enum
@@ -82,10 +94,25 @@ typedef struct
 
 typedef struct
 {
-  int family; /* AF_INET or AF_INET6 */
+  int family; /* AF_INET, AF_INET6, or AF_UNSPEC: the server's resolver */
   guint16 port;
   guint8 addr[16];
 } ShOpen;
+
+typedef struct
+{
+  int family; /* AF_INET or AF_INET6 */
+  guint8 prefix;
+  guint8 addr[16];
+} ShRoute;
+
+typedef struct
+{
+  int family; /* AF_INET or AF_INET6 */
+  guint8 addr[16];
+  const char *name; /* not NUL-terminated; characters not checked */
+  guint16 name_len;
+} ShHost;
 
 /* A decoded frame. Pointers point into the buffer given to the decoder. */
 typedef struct
@@ -115,6 +142,15 @@ typedef struct
       const char *msg; /* not NUL-terminated */
       guint16 msg_len;
     } error;
+    struct
+    {
+      ShOpen resolver; /* AF_UNSPEC: the server's own */
+      const guint8 *msg;
+      guint16 msg_len;
+    } dns;       /* DNS_QUERY; a DNS_REPLY's message is the payload */
+    ShHost host; /* HOST */
+    /* ROUTES: the payload, read with sh_frame_next_route() */
+    /* HOSTS_WATCH: the payload (comma-separated names, not checked) */
   } u;
 } ShFrame;
 
@@ -144,6 +180,19 @@ gsize sh_frame_put_u32 (guint8 *out, ShFrameType type, guint32 channel, guint32 
 gsize sh_frame_put_u64 (guint8 *out, ShFrameType type, guint64 value);
 gsize sh_frame_put_close (guint8 *out, guint32 channel, gboolean reset);
 gsize sh_frame_put_error (guint8 *out, ShErrorCode code, const char *msg);
+
+gsize sh_frame_put_dns_query (guint8 *out, guint32 id, const ShOpen *resolver, const guint8 *msg,
+                              gsize len);
+/* @len may be 0 (no answer); at most SH_MUX_MAX_PAYLOAD. */
+gsize sh_frame_put_dns_reply (guint8 *out, guint32 id, const guint8 *msg, gsize len);
+/* Writes as many of @routes as fit in one frame; *@n_written says how many. */
+gsize sh_frame_put_routes (guint8 *out, const ShRoute *routes, guint n, guint *n_written);
+gsize sh_frame_put_hosts_watch (guint8 *out, const char *seeds, gsize len);
+gsize sh_frame_put_host (guint8 *out, const ShHost *host);
+
+/* Iterates over the entries of a decoded ROUTES frame: start with *@offset
+ * 0; returns FALSE after the last. (The decoder checked them all.) */
+gboolean sh_frame_next_route (const ShFrame *routes, gsize *offset, ShRoute *out);
 
 /* Maps a connect() errno to an OPEN_RESULT status. */
 ShOpenStatus sh_open_status_from_errno (int err);

@@ -18,6 +18,7 @@
 #include "firewall.h"
 #include "log.h"
 #include "quote.h"
+#include "resolver.h"
 
 /* One DATA frame per channel per round: small enough that a bulk channel
  * delays an interactive one by little, big enough to keep syscalls rare. */
@@ -170,6 +171,11 @@ struct _ShSession
   guint connect_timer_id;
 
   ShSessionStats stats;
+  ShSessionExtras extras;
+  gpointer extras_data;
+  GHashTable *dns_pending; /* query ids awaiting DNS_REPLY (both roles) */
+  guint32 next_dns_id;
+  gboolean hosts_watched;
   ShSessionReadyFunc ready_cb;
   ShSessionClosedFunc closed_cb;
   gpointer cb_data;
@@ -179,6 +185,7 @@ static void session_fail (ShSession *s, ShErrorCode code, const char *fmt, ...)
     G_GNUC_PRINTF (3, 4);
 static void channel_flush_out (Channel *ch);
 static void channel_check_done (Channel *ch);
+static void handle_extra (ShSession *s, const ShFrame *f);
 
 static void
 set_nonblock (int fd)
@@ -191,6 +198,8 @@ set_nonblock (int fd)
 static char *
 addr_to_string (const ShOpen *o)
 {
+  if (o->family == AF_UNSPEC)
+    return g_strdup_printf ("the server's resolver, port %u", o->port);
   char ip[INET6_ADDRSTRLEN];
   inet_ntop (o->family, o->addr, ip, sizeof ip);
   return g_strdup_printf (o->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, o->port);
@@ -401,10 +410,19 @@ channel_connected (Channel *ch, int err)
 }
 
 static void
-server_connect (ShSession *s, guint32 id, const ShOpen *dst)
+server_connect (ShSession *s, guint32 id, const ShOpen *requested)
 {
   g_autofree char *astr = NULL;
   guint8 f[SH_MUX_HDR_LEN + 4 + SH_MUX_MAX_REASON];
+
+  /* Family 0: the server's own resolver (TCP DNS of the client's --dns). */
+  ShOpen resolver;
+  const ShOpen *dst = requested;
+  if (requested->family == AF_UNSPEC)
+    {
+      sh_resolver_get (requested->port, &resolver);
+      dst = &resolver;
+    }
 
   if (sh_log_enabled (SH_LOG_INFO))
     {
@@ -1014,7 +1032,149 @@ handle_frame (ShSession *s, const ShFrame *f)
         session_end (s, g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED, "the peer reported: %s", m));
         return;
       }
+
+    default:
+      handle_extra (s, f);
+      return;
     }
+}
+
+/* Names and routes: each frame type goes one way only. */
+static void
+handle_extra (ShSession *s, const ShFrame *f)
+{
+  const ShSessionExtras *x = &s->extras;
+  gboolean to_server = f->type == SH_FRAME_DNS_QUERY || f->type == SH_FRAME_ROUTES_GET
+                       || f->type == SH_FRAME_HOSTS_WATCH;
+  if (to_server != (s->config.role == SH_ROLE_SERVER))
+    {
+      session_fail (s, SH_ERR_MALFORMED, "%s sent the wrong way",
+                    sh_frame_type_to_string (f->type));
+      return;
+    }
+  gpointer key = GUINT_TO_POINTER (f->channel);
+  switch (f->type)
+    {
+    case SH_FRAME_DNS_QUERY:
+      if (g_hash_table_contains (s->dns_pending, key)
+          || g_hash_table_size (s->dns_pending) >= SH_MUX_DNS_MAX_PENDING)
+        {
+          session_fail (s, SH_ERR_LIMIT, "DNS query %u: already waiting, or more than %d waiting",
+                        f->channel, SH_MUX_DNS_MAX_PENDING);
+          return;
+        }
+      g_hash_table_add (s->dns_pending, key);
+      if (x->dns_query)
+        x->dns_query (s, f->channel, &f->u.dns.resolver, f->u.dns.msg, f->u.dns.msg_len,
+                      s->extras_data);
+      else
+        sh_session_send_dns_reply (s, f->channel, NULL, 0);
+      return;
+    case SH_FRAME_DNS_REPLY:
+      if (!g_hash_table_remove (s->dns_pending, key))
+        {
+          session_fail (s, SH_ERR_CHANNEL, "DNS_REPLY for query %u, which is not waiting",
+                        f->channel);
+          return;
+        }
+      if (x->dns_reply)
+        x->dns_reply (s, f->channel, f->payload, f->len, s->extras_data);
+      return;
+    case SH_FRAME_ROUTES_GET:
+      if (x->routes_get)
+        x->routes_get (s, s->extras_data);
+      else
+        sh_session_send_routes (s, NULL, 0);
+      return;
+    case SH_FRAME_ROUTES:
+      if (x->routes)
+        x->routes (s, f, s->extras_data);
+      return;
+    case SH_FRAME_HOSTS_WATCH:
+      if (s->hosts_watched)
+        {
+          session_fail (s, SH_ERR_MALFORMED, "HOSTS_WATCH sent twice");
+          return;
+        }
+      s->hosts_watched = TRUE;
+      if (x->hosts_watch)
+        x->hosts_watch (s, (const char *) f->payload, f->len, s->extras_data);
+      return;
+    case SH_FRAME_HOST:
+      if (x->host)
+        x->host (s, &f->u.host, s->extras_data);
+      return;
+    default:
+      /* The decoder knows no other type. */
+      session_fail (s, SH_ERR_INTERNAL, "unhandled frame type 0x%02x", f->type);
+      return;
+    }
+}
+
+void
+sh_session_set_extras (ShSession *s, const ShSessionExtras *extras, gpointer data)
+{
+  s->extras = *extras;
+  s->extras_data = data;
+}
+
+gboolean
+sh_session_send_dns_query (ShSession *s, const ShOpen *resolver, const guint8 *msg, gsize len,
+                           guint32 *id)
+{
+  if (s->state != S_READY || g_hash_table_size (s->dns_pending) >= SH_MUX_DNS_MAX_PENDING
+      || len < SH_MUX_DNS_MIN || len > SH_MUX_DNS_MAX_QUERY)
+    return FALSE;
+  while (s->next_dns_id == 0
+         || g_hash_table_contains (s->dns_pending, GUINT_TO_POINTER (s->next_dns_id)))
+    s->next_dns_id++;
+  *id = s->next_dns_id++;
+  g_hash_table_add (s->dns_pending, GUINT_TO_POINTER (*id));
+  guint8 f[SH_MUX_HDR_LEN + 4 + 16 + SH_MUX_DNS_MAX_QUERY];
+  queue_bytes (s, f, sh_frame_put_dns_query (f, *id, resolver, msg, len));
+  return TRUE;
+}
+
+void
+sh_session_send_dns_reply (ShSession *s, guint32 id, const guint8 *msg, gsize len)
+{
+  /* A query of a session that has ended since, or answered twice: drop. */
+  if (!g_hash_table_remove (s->dns_pending, GUINT_TO_POINTER (id)))
+    return;
+  if (len > SH_MUX_MAX_PAYLOAD)
+    len = 0; /* too big to carry: "no answer" */
+  guint8 *f = g_malloc (SH_MUX_HDR_LEN + len);
+  queue_bytes (s, f, sh_frame_put_dns_reply (f, id, msg, len));
+  g_free (f);
+}
+
+void
+sh_session_send_routes_get (ShSession *s)
+{
+  guint8 f[SH_MUX_HDR_LEN];
+  queue_bytes (s, f, sh_frame_put_header (f, SH_FRAME_ROUTES_GET, 0, 0));
+}
+
+void
+sh_session_send_routes (ShSession *s, const ShRoute *routes, guint n)
+{
+  guint8 *f = g_malloc (SH_MUX_MAX_FRAME);
+  queue_bytes (s, f, sh_frame_put_routes (f, routes, n, NULL));
+  g_free (f);
+}
+
+void
+sh_session_send_hosts_watch (ShSession *s, const char *seeds)
+{
+  guint8 f[SH_MUX_HDR_LEN + SH_MUX_MAX_SEEDS];
+  queue_bytes (s, f, sh_frame_put_hosts_watch (f, seeds, seeds ? strlen (seeds) : 0));
+}
+
+void
+sh_session_send_host (ShSession *s, const ShHost *host)
+{
+  guint8 f[SH_MUX_HDR_LEN + 2 + 16 + SH_MUX_MAX_HOSTNAME];
+  queue_bytes (s, f, sh_frame_put_host (f, host));
 }
 
 static void
@@ -1226,6 +1386,8 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
   s->cb_data = data;
   s->inbuf = g_malloc (INBUF_CAP);
   s->channels = g_hash_table_new (g_direct_hash, g_direct_equal);
+  s->dns_pending = g_hash_table_new (g_direct_hash, g_direct_equal);
+  s->next_dns_id = 1;
   s->next_id = 1;
   s->stats.rtt_us = -1;
   s->last_rx = g_get_monotonic_time ();
@@ -1293,6 +1455,7 @@ sh_session_free (ShSession *s)
   buf_clear (&s->wbuf);
   g_free (s->inbuf);
   g_free (s->name);
+  g_hash_table_unref (s->dns_pending);
   if (s->config.bootstrap)
     g_bytes_unref (s->config.bootstrap);
   g_free (s);

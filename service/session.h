@@ -69,6 +69,37 @@ void sh_session_flush (ShSession *session);
 
 void sh_session_get_stats (ShSession *session, ShSessionStats *stats);
 
+/* Names and routes (docs/protocol.md, "Names and routes"): frames outside
+ * the channels. The session checks direction, ids and limits; a NULL
+ * function ignores that frame (ROUTES_GET is then answered with no routes,
+ * DNS_QUERY with no answer). */
+typedef struct
+{
+  /* server role */
+  void (*dns_query) (ShSession *session, guint32 id, const ShOpen *resolver, const guint8 *msg,
+                     gsize len, gpointer data);
+  void (*routes_get) (ShSession *session, gpointer data);
+  void (*hosts_watch) (ShSession *session, const char *seeds, gsize len, gpointer data);
+  /* client role */
+  void (*dns_reply) (ShSession *session, guint32 id, const guint8 *msg, gsize len, gpointer data);
+  void (*routes) (ShSession *session, const ShFrame *routes, gpointer data);
+  void (*host) (ShSession *session, const ShHost *host, gpointer data);
+} ShSessionExtras;
+
+void sh_session_set_extras (ShSession *session, const ShSessionExtras *extras, gpointer data);
+
+/* Client: sends a query; its id goes to *@id. FALSE (nothing sent) while
+ * SH_MUX_DNS_MAX_PENDING queries wait, or before the handshake. */
+gboolean sh_session_send_dns_query (ShSession *session, const ShOpen *resolver, const guint8 *msg,
+                                    gsize len, guint32 *id);
+void sh_session_send_routes_get (ShSession *session);
+/* @seeds: comma-separated names, or NULL. */
+void sh_session_send_hosts_watch (ShSession *session, const char *seeds);
+/* Server: the one answer to query @id (@len 0: no answer). */
+void sh_session_send_dns_reply (ShSession *session, guint32 id, const guint8 *msg, gsize len);
+void sh_session_send_routes (ShSession *session, const ShRoute *routes, guint n);
+void sh_session_send_host (ShSession *session, const ShHost *host);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShSession, sh_session_free)
 
 G_END_DECLS

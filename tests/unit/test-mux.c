@@ -247,7 +247,7 @@ test_bad_headers (void)
   /* Unknown types, including 0 and the high end. */
   for (guint t = 0; t < 256; t++)
     {
-      if (t >= SH_FRAME_HELLO && t <= SH_FRAME_ERROR)
+      if (t >= SH_FRAME_HELLO && t <= SH_FRAME_HOST)
         continue;
       sh_frame_put_header (buf, t, 1, 0);
       g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN, &f), ==, -EBADMSG);
@@ -266,6 +266,88 @@ test_bad_headers (void)
   g_assert_cmpint (sh_frame_decode (buf, sizeof buf, &f), ==, -EBADMSG);
   sh_frame_put_header (buf, SH_FRAME_ERROR, 0, 2 + SH_MUX_MAX_ERROR_MSG + 1);
   g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN, &f), ==, -EBADMSG);
+}
+
+/* Names and routes (--dns, -N, -H). */
+static void
+test_names_and_routes (void)
+{
+  guint8 buf[SH_MUX_MAX_FRAME];
+  ShFrame f;
+  const guint8 q[12] = { 0x12, 0x34, 1, 0, 0, 1 };
+
+  /* DNS_QUERY to the server's resolver (family 0: no address) and to one given. */
+  ShOpen own = { .family = AF_UNSPEC, .port = 53 };
+  gsize n = sh_frame_put_dns_query (buf, 7, &own, q, sizeof q);
+  g_assert_cmpuint (n, ==, SH_MUX_HDR_LEN + 4 + 12);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+  g_assert_cmpuint (f.channel, ==, 7);
+  g_assert_cmpint (f.u.dns.resolver.family, ==, AF_UNSPEC);
+  g_assert_cmpuint (f.u.dns.resolver.port, ==, 53);
+  g_assert_cmpmem (f.u.dns.msg, f.u.dns.msg_len, q, sizeof q);
+  ShOpen v6 = { .family = AF_INET6, .port = 5353, .addr = { 0xfd, 0x31, [15] = 1 } };
+  n = sh_frame_put_dns_query (buf, 8, &v6, q, sizeof q);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+  g_assert_cmpint (f.u.dns.resolver.family, ==, AF_INET6);
+  g_assert_cmpmem (f.u.dns.resolver.addr, 16, v6.addr, 16);
+  /* A query shorter than a DNS header, and one on channel 0. */
+  buf[3] = 4 + 16 + 11;
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  n = sh_frame_put_dns_query (buf, 8, &v6, q, sizeof q);
+  buf[7] = 0;
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+
+  /* An empty DNS_REPLY means "no answer". */
+  n = sh_frame_put_dns_reply (buf, 9, NULL, 0);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+  g_assert_cmpuint (f.len, ==, 0);
+
+  /* ROUTES: entries of both families; a prefix too long or a cut entry is bad. */
+  ShRoute r[2] = { { AF_INET, 24, { 10, 231, 2 } }, { AF_INET6, 64, { 0xfd, 0x31, 0, 2 } } };
+  guint written;
+  n = sh_frame_put_routes (buf, r, 2, &written);
+  g_assert_cmpuint (written, ==, 2);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+  gsize off = 0;
+  ShRoute got;
+  g_assert_true (sh_frame_next_route (&f, &off, &got));
+  g_assert_cmpint (got.family, ==, AF_INET);
+  g_assert_cmpuint (got.prefix, ==, 24);
+  g_assert_cmpmem (got.addr, 4, r[0].addr, 4);
+  g_assert_true (sh_frame_next_route (&f, &off, &got));
+  g_assert_cmpint (got.family, ==, AF_INET6);
+  g_assert_cmpuint (got.prefix, ==, 64);
+  g_assert_false (sh_frame_next_route (&f, &off, &got));
+  buf[SH_MUX_HDR_LEN + 1] = 33;
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  n = sh_frame_put_routes (buf, r, 2, NULL);
+  buf[3] -= 1;
+  g_assert_cmpint (sh_frame_decode (buf, n - 1, &f), ==, -EBADMSG);
+  /* More routes than one frame holds: as many as fit. */
+  ShRoute many[2000];
+  for (guint i = 0; i < G_N_ELEMENTS (many); i++)
+    many[i] = r[1];
+  n = sh_frame_put_routes (buf, many, G_N_ELEMENTS (many), &written);
+  g_assert_cmpuint (written, ==, SH_MUX_MAX_PAYLOAD / 18);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+
+  /* HOST: the name is carried as is (the client checks it). */
+  ShHost h = { .family = AF_INET, .addr = { 10, 231, 2, 11 }, .name = "db.corp", .name_len = 7 };
+  n = sh_frame_put_host (buf, &h);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+  g_assert_cmpmem (f.u.host.name, f.u.host.name_len, "db.corp", 7);
+  g_assert_cmpmem (f.u.host.addr, 4, h.addr, 4);
+  buf[SH_MUX_HDR_LEN] = 5;
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  sh_frame_put_header (buf, SH_FRAME_HOST, 0, 6); /* no name */
+  g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN, &f), ==, -EBADMSG);
+
+  /* OPEN of the server's resolver. */
+  n = sh_frame_put_open (buf, 3, &own);
+  g_assert_cmpuint (n, ==, SH_MUX_HDR_LEN + 4);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+  g_assert_cmpint (f.u.open.family, ==, AF_UNSPEC);
+  g_assert_cmpuint (f.u.open.port, ==, 53);
 }
 
 static void
@@ -298,5 +380,6 @@ main (int argc, char **argv)
   g_test_add_func ("/mux/small-frames", test_small_frames);
   g_test_add_func ("/mux/bad-headers", test_bad_headers);
   g_test_add_func ("/mux/find-hello", test_find_hello);
+  g_test_add_func ("/mux/names-and-routes", test_names_and_routes);
   return g_test_run ();
 }
