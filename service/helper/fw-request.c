@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "hostname.h"
 #include "subnet.h"
 
 static const GDBusErrorEntry error_entries[] = {
@@ -189,35 +190,6 @@ sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError
   return TRUE;
 }
 
-/* RFC 1123 host names, plus '_' (seen in real hosts files for service
- * names); no leading or trailing '-', no empty label, no trailing dot. */
-static gboolean
-hostname_is_valid (const char *name)
-{
-  size_t len = strlen (name), label = 0;
-
-  if (len == 0 || len > SH_FW_HOSTNAME_MAX)
-    return FALSE;
-  for (size_t i = 0; i <= len; i++)
-    {
-      char c = name[i];
-
-      if (c == '.' || c == '\0')
-        {
-          if (label == 0 || label > 63 || name[i - 1] == '-')
-            return FALSE;
-          label = 0;
-          continue;
-        }
-      if (!(g_ascii_isalnum (c) || c == '-' || c == '_'))
-        return FALSE;
-      if (label == 0 && c == '-')
-        return FALSE;
-      label++;
-    }
-  return TRUE;
-}
-
 gboolean
 sh_fw_parse_hosts (GVariant *params, char **label, GPtrArray **lines, GError **error)
 {
@@ -250,7 +222,7 @@ sh_fw_parse_hosts (GVariant *params, char **label, GPtrArray **lines, GError **e
         af = AF_INET6;
       else
         return invalid (error, "host entry %" G_GSIZE_FORMAT ": not an IPv4 or IPv6 address", i);
-      if (!hostname_is_valid (name))
+      if (!sh_hostname_is_valid (name, strlen (name)))
         return invalid (error, "host entry %" G_GSIZE_FORMAT ": not a valid host name", i);
       /* The address is written back in canonical form: what goes into the
        * file is the helper's own rendering, not the caller's text. */
