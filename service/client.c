@@ -22,11 +22,19 @@
 #include <unistd.h>
 
 #include "bootstrap.h"
+#include "dnsclient.h"
 #include "firewall.h"
 #include "fwclient.h"
+#include "hostname.h"
 #include "log.h"
+#include "resolver.h"
 #include "session.h"
 #include "subnet.h"
+
+/* Bounds on what the server can make us do (-N, -H): the helper's own limits. */
+#define SH_CLIENT_MAX_SUBNETS 1024
+#define SH_CLIENT_MAX_HOSTS 4096
+#define SH_CLIENT_HOSTS_DELAY_MS 300
 
 typedef struct
 {
@@ -51,7 +59,19 @@ typedef struct _Client
   int n_listeners;
   guint16 port;
 
+  GArray *subnets;  /* the user's subnets, plus the server's routes with -N */
   GArray *excludes; /* the user's excludes plus the ssh server itself */
+
+  /* --dns: the nameservers whose queries we answer, and the UDP side. */
+  GArray *dns_servers; /* ShSubnet, full-width */
+  ShDnsClient *dns;
+  gboolean routes_pending; /* -N: ROUTES_GET sent, firewall waits for the answer */
+
+  /* -H: what the server found, as "address name" -> pair of strings. */
+  GHashTable *hosts;
+  GPtrArray *hosts_entries; /* flattened pairs for sh_fw_client_set_hosts() */
+  guint hosts_timer;
+  gboolean hosts_warned;
   char instance[16];
   ShFwClient *fw;          /* the rules: through shuttle-firewall or in process */
   GCancellable *fw_cancel; /* an apply still waiting (for polkit) when we end */
@@ -217,9 +237,13 @@ setup_listeners (Client *c, GError **error)
   const ShOptions *o = c->opts;
   static const guint8 lo4[4] = { 127, 0, 0, 1 };
   static const guint8 lo6[16] = { [15] = 1 };
-  gboolean want_v6 = FALSE;
+  gboolean want_v6 = o->auto_nets; /* the server's routes may well be IPv6 */
   for (guint i = 0; i < o->subnets->len; i++)
     want_v6 |= g_array_index (o->subnets, ShSubnet, i).family == AF_INET6;
+  gboolean dns_v6 = FALSE;
+  for (guint i = 0; c->dns_servers && i < c->dns_servers->len; i++)
+    dns_v6 |= g_array_index (c->dns_servers, ShSubnet, i).family == AF_INET6;
+  want_v6 |= dns_v6;
 
   guint8 addr[16] = { 0 };
   int family = AF_INET;
@@ -264,6 +288,26 @@ setup_listeners (Client *c, GError **error)
                       "tunnelled",
                       port, g_strerror (err));
         }
+      if (c->dns_servers != NULL)
+        {
+          /* UDP on the same port number: the firewall then needs only one. */
+          g_autoptr (GError) local = NULL;
+          ShOpen resolver = { .family = AF_UNSPEC, .port = 53 };
+          if (o->has_to_ns)
+            resolver = o->to_ns;
+          c->dns = sh_dns_client_new (c->poll, port, dns_v6, &resolver, &local);
+          if (c->dns == NULL)
+            {
+              close (fd);
+              if (fd6 >= 0)
+                close (fd6);
+              if (o->listen_port == 0
+                  && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+                continue;
+              g_propagate_error (error, g_steal_pointer (&local));
+              return FALSE;
+            }
+        }
       c->port = port;
       add_listener (c, fd, family);
       if (fd6 >= 0)
@@ -271,7 +315,7 @@ setup_listeners (Client *c, GError **error)
       return TRUE;
     }
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-               "cannot find a free port on both 127.0.0.1 and ::1");
+               "cannot find a port free on both 127.0.0.1 and ::1 (and for UDP, with --dns)");
   return FALSE;
 }
 
@@ -323,6 +367,19 @@ original_destination (int fd, int family, ShOpen *dst)
   return TRUE;
 }
 
+static gboolean
+is_dns_server (Client *c, const ShOpen *dst)
+{
+  for (guint i = 0; i < c->dns_servers->len; i++)
+    {
+      const ShSubnet *ns = &g_array_index (c->dns_servers, ShSubnet, i);
+      if (ns->family == dst->family
+          && memcmp (ns->addr, dst->addr, ns->family == AF_INET ? 4 : 16) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static void
 on_accept (ShPollWatch *w, guint32 events)
 {
@@ -347,6 +404,18 @@ on_accept (ShPollWatch *w, guint32 events)
           setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
           close (fd);
           continue;
+        }
+      if (c->dns_servers != NULL && dst.port == 53 && is_dns_server (c, &dst))
+        {
+          /* DNS over TCP goes to the remote resolver, like UDP does. */
+          if (c->opts->has_to_ns)
+            dst = c->opts->to_ns;
+          else
+            {
+              memset (&dst, 0, sizeof dst);
+              dst.family = AF_UNSPEC;
+              dst.port = 53;
+            }
         }
       sh_session_open_channel (c->session, fd, &dst);
     }
@@ -423,22 +492,34 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
 
   for (int i = 0; i < c->n_listeners; i++)
     sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
+  if (c->dns)
+    sh_dns_client_start (c->dns, c->session);
   c->ready = TRUE;
 
-  g_autofree char *nets = describe_subnets (c->opts->subnets);
-  sh_notice ("connected to %s (%s); tunnelling %s", c->server_desc, c->peer_name, nets);
+  g_autofree char *nets = describe_subnets (c->subnets);
+  sh_notice ("connected to %s (%s); tunnelling %s%s", c->server_desc, c->peer_name,
+             c->subnets->len ? nets : "no subnets", c->dns ? ", and DNS" : "");
   daemon_ready (c);
 }
 
+/* Installs the rules for what we know now: the subnets (with -N, once the
+ * server's routes came) and the nameservers. */
 static void
-on_ready (ShSession *session, const ShHello *peer, gpointer data)
+apply_firewall (Client *c)
 {
-  Client *c = data;
-
+  if (c->subnets->len == 0 && c->dns_servers == NULL)
+    {
+      c->failure = g_strdup ("nothing to tunnel: no subnets were given and the server reported no "
+                             "networks (-N)");
+      c->status = 1;
+      g_main_loop_quit (c->loop);
+      return;
+    }
   ShFirewallSpec spec = {
     .port = c->port,
-    .subnets = c->opts->subnets,
+    .subnets = c->subnets,
     .excludes = c->excludes,
+    .dns_servers = c->dns_servers,
   };
   if (sh_log_enabled (SH_LOG_DEBUG))
     {
@@ -447,8 +528,129 @@ on_ready (ShSession *session, const ShHello *peer, gpointer data)
     }
   /* Asynchronous: polkit may be asking for a password meanwhile, and the
    * session's keepalive must go on. */
-  g_strlcpy (c->peer_name, peer->name, sizeof c->peer_name);
   sh_fw_client_apply_async (c->fw, &spec, c->fw_cancel, on_firewall_applied, c);
+}
+
+/* -N: the server's networks join the user's subnets. */
+static void
+on_routes (ShSession *session, const ShFrame *routes, gpointer data)
+{
+  Client *c = data;
+  if (!c->routes_pending)
+    return; /* one answer to our one question; a second changes nothing */
+  c->routes_pending = FALSE;
+
+  gsize off = 0;
+  ShRoute r;
+  guint added = 0;
+  while (sh_frame_next_route (routes, &off, &r))
+    {
+      ShSubnet sn = { .family = r.family, .prefix = r.prefix };
+      memcpy (sn.addr, r.addr, sizeof sn.addr);
+      gboolean known = FALSE;
+      for (guint i = 0; i < c->subnets->len && !known; i++)
+        {
+          const ShSubnet *o = &g_array_index (c->subnets, ShSubnet, i);
+          known = o->family == sn.family && o->prefix == sn.prefix && o->port_lo == 0
+                  && o->port_hi == 0 && memcmp (o->addr, sn.addr, 16) == 0;
+        }
+      g_autofree char *text = sh_subnet_to_string (&sn);
+      if (known)
+        continue;
+      if (c->subnets->len >= SH_CLIENT_MAX_SUBNETS)
+        {
+          sh_error ("warning: the server reports more than %d networks; %s and later ones are "
+                    "not tunnelled",
+                    SH_CLIENT_MAX_SUBNETS, text);
+          break;
+        }
+      sh_info ("the server routes %s: tunnelling it (-N)", text);
+      g_array_append_val (c->subnets, sn);
+      added++;
+    }
+  if (added == 0)
+    sh_notice ("the server reported no networks beyond those given (-N)");
+  apply_firewall (c);
+}
+
+static gboolean
+flush_hosts (gpointer data)
+{
+  Client *c = data;
+  g_autoptr (GError) error = NULL;
+  c->hosts_timer = 0;
+  if (!sh_fw_client_set_hosts (c->fw, c->hosts_entries, &error))
+    sh_error ("cannot update /etc/hosts: %s", error->message);
+  return G_SOURCE_REMOVE;
+}
+
+/* -H: one name the server found. It can only ever become a line of our own
+ * hosts block, and only if it is a plain host name. */
+static void
+on_host (ShSession *session, const ShHost *host, gpointer data)
+{
+  Client *c = data;
+  char addr[INET6_ADDRSTRLEN];
+
+  if (!sh_hostname_is_valid (host->name, host->name_len))
+    {
+      sh_debug ("ignored a host name from the server that is not a valid host name");
+      return;
+    }
+  inet_ntop (host->family, host->addr, addr, sizeof addr);
+  g_autofree char *name = g_strndup (host->name, host->name_len);
+  g_autofree char *key = g_strdup_printf ("%s %s", addr, name);
+  if (g_hash_table_contains (c->hosts, key))
+    return;
+  if (g_hash_table_size (c->hosts) >= SH_CLIENT_MAX_HOSTS)
+    {
+      if (!c->hosts_warned)
+        sh_error ("warning: the server reports more than %d host names; ignoring the rest",
+                  SH_CLIENT_MAX_HOSTS);
+      c->hosts_warned = TRUE;
+      return;
+    }
+  g_hash_table_add (c->hosts, g_steal_pointer (&key));
+  sh_info ("host %s is %s (-H)", name, addr);
+  g_ptr_array_add (c->hosts_entries, g_strdup (addr));
+  g_ptr_array_add (c->hosts_entries, g_steal_pointer (&name));
+  /* Names come in bursts: write the file once per burst. */
+  if (c->hosts_timer == 0)
+    c->hosts_timer = g_timeout_add (SH_CLIENT_HOSTS_DELAY_MS, flush_hosts, c);
+}
+
+static void
+on_dns_reply (ShSession *session, guint32 id, const guint8 *msg, gsize len, gpointer data)
+{
+  Client *c = data;
+  if (c->dns)
+    sh_dns_client_reply (c->dns, id, msg, len);
+}
+
+static void
+on_ready (ShSession *session, const ShHello *peer, gpointer data)
+{
+  Client *c = data;
+  const ShOptions *o = c->opts;
+
+  g_strlcpy (c->peer_name, peer->name, sizeof c->peer_name);
+  ShSessionExtras extras = {
+    .dns_reply = on_dns_reply,
+    .routes = on_routes,
+    .host = on_host,
+  };
+  sh_session_set_extras (session, &extras, c);
+  if (o->auto_hosts)
+    sh_session_send_hosts_watch (session, o->seed_hosts);
+  if (o->auto_nets)
+    {
+      /* The rules wait for the routes: then they go in once, complete. */
+      sh_info ("asking the server for its networks (-N)");
+      c->routes_pending = TRUE;
+      sh_session_send_routes_get (session);
+      return;
+    }
+  apply_firewall (c);
 }
 
 static void
@@ -730,22 +932,56 @@ sh_client_run (const ShOptions *opts)
   /* Thousands of connections each need a descriptor. */
   raise_fd_limit ();
 
+  c.subnets = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
+  g_array_append_vals (c.subnets, opts->subnets->data, opts->subnets->len);
   c.excludes = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
   g_array_append_vals (c.excludes, opts->excludes->data, opts->excludes->len);
+  c.hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  c.hosts_entries = g_ptr_array_new_with_free_func (g_free);
+  if (opts->dns)
+    {
+      /* The nameservers as they are now: a resolv.conf rewritten while we
+       * run (DHCP, a VPN) is not followed. */
+      g_autoptr (GArray) ns = g_array_new (FALSE, TRUE, sizeof (ShOpen));
+      if (opts->ns_hosts->len > 0)
+        g_array_append_vals (ns, opts->ns_hosts->data, opts->ns_hosts->len);
+      else
+        {
+          g_autofree char *text = NULL;
+          if (g_file_get_contents ("/etc/resolv.conf", &text, NULL, NULL))
+            sh_resolver_parse_all (text, 53, ns);
+        }
+      if (ns->len == 0)
+        {
+          sh_error ("--dns: /etc/resolv.conf names no nameserver; name them with --ns-hosts");
+          c.status = 2;
+          goto out;
+        }
+      c.dns_servers = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+      for (guint i = 0; i < ns->len && c.dns_servers->len < SH_OPTIONS_MAX_NS; i++)
+        {
+          const ShOpen *o = &g_array_index (ns, ShOpen, i);
+          ShSubnet sn = { .family = o->family, .prefix = o->family == AF_INET ? 32 : 128 };
+          memcpy (sn.addr, o->addr, 16);
+          g_autofree char *text = sh_subnet_to_string (&sn);
+          sh_info ("capturing DNS to %s", text);
+          g_array_append_val (c.dns_servers, sn);
+        }
+    }
 
   if (opts->remote)
     {
       if (!g_shell_parse_argv (opts->ssh_cmd, NULL, &ssh_argv, &error))
         {
           sh_error ("invalid --ssh-cmd '%s': %s", opts->ssh_cmd, error->message);
-          g_array_unref (c.excludes);
-          return 2;
+          c.status = 2;
+          goto out;
         }
       if (!exclude_ssh_server (opts, ssh_argv, c.excludes, &error))
         {
           sh_error ("%s", error->message);
-          g_array_unref (c.excludes);
-          return 2;
+          c.status = 2;
+          goto out;
         }
       c.server_desc = g_strdup (opts->remote);
     }
@@ -784,15 +1020,15 @@ sh_client_run (const ShOptions *opts)
     sh_notice ("removed firewall rules left by %d shuttle instance%s that no longer run%s", swept,
                swept == 1 ? "" : "s", "");
 
+  c.loop = g_main_loop_new (NULL, FALSE);
+  c.err_line = g_string_new (NULL);
+  c.poll = sh_poll_new (after_batch, &c);
   if (!setup_listeners (&c, &error))
     {
       sh_error ("%s", error->message);
       goto out;
     }
 
-  c.loop = g_main_loop_new (NULL, FALSE);
-  c.err_line = g_string_new (NULL);
-  c.poll = sh_poll_new (after_batch, &c);
   guint sig[3] = {
     g_unix_signal_add (SIGINT, on_signal, &c),
     g_unix_signal_add (SIGTERM, on_signal, &c),
@@ -839,7 +1075,16 @@ sh_client_run (const ShOptions *opts)
     g_autoptr (GError) fw_error = NULL;
     if (!sh_fw_client_remove (c.fw, &fw_error))
       sh_error ("cannot remove the firewall rules: %s", fw_error->message);
+    g_clear_handle_id (&c.hosts_timer, g_source_remove);
+    g_clear_error (&fw_error);
+    if (opts->auto_hosts && c.hosts_entries->len > 0)
+      {
+        g_ptr_array_set_size (c.hosts_entries, 0);
+        if (!sh_fw_client_set_hosts (c.fw, c.hosts_entries, &fw_error))
+          sh_error ("cannot remove our names from /etc/hosts: %s", fw_error->message);
+      }
   }
+  g_clear_pointer (&c.dns, sh_dns_client_free);
   for (int i = 0; i < c.n_listeners; i++)
     sh_poll_remove (c.poll, c.listeners[i].fd);
 
@@ -870,9 +1115,15 @@ out:
   if (c.err_line)
     g_string_free (c.err_line, TRUE);
   g_clear_object (&c.transport);
+  g_clear_handle_id (&c.hosts_timer, g_source_remove);
+  g_clear_pointer (&c.dns, sh_dns_client_free);
   g_clear_pointer (&c.poll, sh_poll_free);
   g_clear_pointer (&c.loop, g_main_loop_unref);
+  g_array_unref (c.subnets);
   g_array_unref (c.excludes);
+  g_clear_pointer (&c.dns_servers, g_array_unref);
+  g_hash_table_unref (c.hosts);
+  g_ptr_array_unref (c.hosts_entries);
   g_free (c.server_desc);
   g_free (c.failure);
   return c.status;

@@ -170,6 +170,12 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
   for (i = 0; i < array_len (spec->excludes); i++)
     if (!subnet_is_valid (&g_array_index (spec->excludes, ShSubnet, i)))
       goto bad_subnet;
+  for (i = 0; i < array_len (spec->dns_servers); i++)
+    {
+      const ShSubnet *ns = &g_array_index (spec->dns_servers, ShSubnet, i);
+      if (!subnet_is_valid (ns) || ns->prefix != (ns->family == AF_INET ? 32 : 128))
+        goto bad_subnet;
+    }
 
   out = g_string_new (NULL);
 
@@ -183,13 +189,31 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
                           "  comment \"%s\"\n"
                           "  chain output {\n"
                           "    type nat hook output priority -100; policy accept;\n"
-                          "    meta l4proto != tcp return\n"
-                          "    meta mark 0x%x return\n"
-                          "    ip daddr 127.0.0.0/8 return\n"
-                          "    ip6 daddr ::1 return\n",
+                          "    meta mark 0x%x return\n",
                           instance, instance, instance,
                           comment != NULL ? comment : "shuttle " PACKAGE_VERSION,
                           SH_FIREWALL_BYPASS_MARK);
+
+  /* DNS before the excludes and the loopback rule: the nameserver may be
+   * the ssh server itself or a local stub (127.0.0.53), and a query to it
+   * must still be answered through the tunnel. The engine's UDP socket
+   * listens on the same port number as its TCP listener. */
+  for (i = 0; i < array_len (spec->dns_servers); i++)
+    {
+      const ShSubnet *ns = &g_array_index (spec->dns_servers, ShSubnet, i);
+      char text[INET6_ADDRSTRLEN];
+      const char *ip = ns->family == AF_INET ? "ip" : "ip6";
+
+      inet_ntop (ns->family, ns->addr, text, sizeof text);
+      g_string_append_printf (out, "    %s daddr %s udp dport 53 redirect to :%u\n", ip, text,
+                              spec->port);
+      g_string_append_printf (out, "    %s daddr %s tcp dport 53 redirect to :%u\n", ip, text,
+                              spec->port);
+    }
+
+  g_string_append (out, "    meta l4proto != tcp return\n"
+                        "    ip daddr 127.0.0.0/8 return\n"
+                        "    ip6 daddr ::1 return\n");
 
   /* Excludes first: the first matching rule wins, and an exclude (the ssh
    * server above all) must win over any subnet that contains it. */
@@ -450,8 +474,8 @@ parse_pid (const char *text, guint64 *pid)
 
 /* A table outlives its instance only when the process died without cleaning
  * up; a recycled pid that now belongs to something else does not keep it. */
-static gboolean
-pid_is_shuttle (guint64 pid)
+gboolean
+sh_firewall_pid_is_shuttle (guint64 pid)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%" G_GUINT64_FORMAT "/comm", pid);
   g_autofree char *comm = NULL;
@@ -482,7 +506,7 @@ sh_firewall_sweep (GError **error)
       if (!g_str_has_prefix (line, "table inet " SH_FIREWALL_TABLE_PREFIX))
         continue;
       suffix = line + strlen ("table inet " SH_FIREWALL_TABLE_PREFIX);
-      if (!parse_pid (suffix, &pid) || pid_is_shuttle (pid))
+      if (!parse_pid (suffix, &pid) || sh_firewall_pid_is_shuttle (pid))
         continue;
       if (!remove_table (suffix, error))
         return -1;

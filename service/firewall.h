@@ -17,9 +17,12 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  guint16 port;     /* the engine's listener port on 127.0.0.1 and ::1 */
-  GArray *subnets;  /* ShSubnet to redirect */
-  GArray *excludes; /* ShSubnet never redirected (the ssh server is one of them) */
+  guint16 port;        /* the engine's listener port on 127.0.0.1 and ::1 */
+  GArray *subnets;     /* ShSubnet to redirect */
+  GArray *excludes;    /* ShSubnet never redirected (the ssh server is one of them) */
+  GArray *dns_servers; /* ShSubnet (full-width prefix; ports ignored): DNS, UDP and TCP port
+                        * 53, to these goes to @port too, excludes notwithstanding; NULL:
+                        * none */
 } ShFirewallSpec;
 
 /* The nft script (text) that sh_firewall_apply() runs for @instance: pure,
@@ -57,5 +60,8 @@ GHashTable *sh_firewall_list_owned (const char *prefix, GError **error);
 /* Deletes tables "shuttle-<pid>" whose process no longer runs (or is not a
  * shuttle). Returns the number removed, or -1 with @error set. */
 int sh_firewall_sweep (GError **error);
+
+/* TRUE when process @pid runs and is a shuttle (so what it owns stays). */
+gboolean sh_firewall_pid_is_shuttle (guint64 pid);
 
 G_END_DECLS

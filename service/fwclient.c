@@ -10,7 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hosts-block.h"
 #include "subnet.h"
+
+/* Where -H names go without the helper (a root engine without a bus). */
+#define HOSTS_FILE "/etc/hosts"
+
+static char *sweep_hosts (const char *content, gpointer data);
 
 #define HELPER_NAME "io.github.shuttlevpn.Firewall1"
 #define HELPER_PATH "/io/github/shuttlevpn/Firewall1"
@@ -28,6 +34,25 @@ struct _ShFwClient
 };
 
 /* Whether shuttle-firewall runs or can be started on @bus. */
+/* The nameservers whose DNS is captured: (family, address). */
+static GVariant *
+dns_variant (const GArray *servers)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(yay)"));
+  for (guint i = 0; servers != NULL && i < servers->len; i++)
+    {
+      const ShSubnet *s = &g_array_index (servers, ShSubnet, i);
+      gboolean v4 = s->family == AF_INET;
+
+      g_variant_builder_add (
+          &b, "(y@ay)", (guint8) (v4 ? 4 : 6),
+          g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, s->addr, v4 ? 4 : 16, 1));
+    }
+  return g_variant_builder_end (&b);
+}
+
 static gboolean
 helper_available (GDBusConnection *bus, GError **error)
 {
@@ -97,7 +122,11 @@ sh_fw_client_sweep (ShFwClient *c, GError **error)
 {
   if (c->bus != NULL)
     return 0;
-  return sh_firewall_sweep (error);
+  int hosts = 0;
+  if (g_file_test (HOSTS_FILE, G_FILE_TEST_EXISTS))
+    sh_hosts_file_edit (HOSTS_FILE, sweep_hosts, &hosts, NULL); /* best effort */
+  int tables = sh_firewall_sweep (error);
+  return tables < 0 ? -1 : MAX (tables, hosts);
 }
 
 /* Turns a helper error into the one sentence the user reads. */
@@ -203,9 +232,10 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
       return;
     }
   g_dbus_connection_call (c->bus, HELPER_NAME, HELPER_PATH, HELPER_IFACE, "ApplyTunnel",
-                          g_variant_new ("(sq@a(yayyqq)@a(yayyqq)a(yay)a{sv})", c->label,
+                          g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)a{sv})", c->label,
                                          spec->port, subnets_variant (spec->subnets),
-                                         subnets_variant (spec->excludes), NULL, NULL),
+                                         subnets_variant (spec->excludes),
+                                         dns_variant (spec->dns_servers), NULL),
                           G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
                           HELPER_TIMEOUT_MS, cancellable, apply_done, task);
 }
@@ -234,6 +264,70 @@ sh_fw_client_remove (ShFwClient *c, GError **error)
          && ok;
 }
 
+typedef struct
+{
+  const char *id;
+  const char *note;
+  GPtrArray *lines; /* "address name"; empty: remove the block */
+} HostsEdit;
+
+static char *
+edit_hosts (const char *content, gpointer data)
+{
+  HostsEdit *e = data;
+  if (e->lines->len == 0)
+    return sh_hosts_block_remove (content, e->id);
+  return sh_hosts_block_set (content, e->id, e->note, e->lines);
+}
+
+/* The block of a root engine without the helper is "p<pid>": a later
+ * engine's sweep can tell when its owner is gone. */
+static gboolean
+set_hosts_in_process (ShFwClient *c, const GPtrArray *entries, GError **error)
+{
+  g_autofree char *id = g_strdup_printf ("p%s", c->label);
+  g_autofree char *note = g_strdup_printf ("shuttle pid %s", c->label);
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  HostsEdit e = { id, note, lines };
+  g_autoptr (GError) local = NULL;
+
+  for (guint i = 0; i + 1 < entries->len; i += 2)
+    g_ptr_array_add (lines, g_strdup_printf ("%s %s", (const char *) g_ptr_array_index (entries, i),
+                                             (const char *) g_ptr_array_index (entries, i + 1)));
+  if (!sh_hosts_file_edit (HOSTS_FILE, edit_hosts, &e, &local))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot edit %s: %s"), HOSTS_FILE,
+                   local->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Removes the hosts blocks "p<pid>" of engines that no longer run. */
+static char *
+sweep_hosts (const char *content, gpointer data)
+{
+  g_autoptr (GHashTable) blocks = sh_hosts_block_list (content);
+  g_autofree char *text = g_strdup (content);
+  GHashTableIter it;
+  gpointer id;
+
+  g_hash_table_iter_init (&it, blocks);
+  while (g_hash_table_iter_next (&it, &id, NULL))
+    {
+      guint64 pid;
+      const char *name = id;
+      if (name[0] != 'p' || !g_ascii_string_to_unsigned (name + 1, 10, 1, G_MAXINT32, &pid, NULL)
+          || sh_firewall_pid_is_shuttle (pid))
+        continue;
+      char *next = sh_hosts_block_remove (text, name);
+      g_free (text);
+      text = next;
+      (*(int *) data)++;
+    }
+  return g_steal_pointer (&text);
+}
+
 gboolean
 sh_fw_client_set_hosts (ShFwClient *c, const GPtrArray *entries, GError **error)
 {
@@ -241,9 +335,10 @@ sh_fw_client_set_hosts (ShFwClient *c, const GPtrArray *entries, GError **error)
 
   if (c->bus == NULL)
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                           _ ("/etc/hosts entries need the firewall helper (shuttle-firewall)"));
-      return FALSE;
+      if (!set_hosts_in_process (c, entries, error))
+        return FALSE;
+      c->hosts_set = entries->len > 0;
+      return TRUE;
     }
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ss)"));
   for (guint i = 0; i + 1 < entries->len; i += 2)

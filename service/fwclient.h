@@ -25,8 +25,9 @@ ShFwClient *sh_fw_client_new (const char *label, GError **error);
 /* TRUE when the rules go through shuttle-firewall. */
 gboolean sh_fw_client_uses_helper (const ShFwClient *client);
 
-/* In process only: removes tables of shuttle processes that no longer run
- * (the helper sweeps its own). The number removed, or -1 with @error set. */
+/* In process only: removes tables and /etc/hosts blocks of shuttle
+ * processes that no longer run (the helper sweeps its own). The number of
+ * instances cleaned up, or -1 with @error set. */
 int sh_fw_client_sweep (ShFwClient *client, GError **error);
 
 /* Installs or atomically replaces this instance's rules. Asynchronous, so
@@ -47,7 +48,8 @@ gboolean sh_fw_client_remove (ShFwClient *client, GError **error);
 
 /* Sets this instance's block of /etc/hosts to @entries, pairs of strings
  * (address, host name) flattened: { addr0, name0, addr1, name1, ... }; an
- * empty array removes it. Needs the helper. */
+ * empty array removes it. In process, the file is edited in place (it may
+ * be a bind mount) and the caller has checked the names. */
 gboolean sh_fw_client_set_hosts (ShFwClient *client, const GPtrArray *entries, GError **error);
 
 void sh_fw_client_free (ShFwClient *client);

@@ -21,6 +21,7 @@
 #include <gio/gio.h>
 #include <glib/gi18n-lib.h>
 
+#include "hostname.h"
 #include "quote.h"
 #include "subnet.h"
 
@@ -53,6 +54,12 @@ typedef enum
   OPT_SYSLOG,
   OPT_CONNECT_TIMEOUT,
   OPT_SERVER,
+  OPT_DNS,
+  OPT_NS_HOSTS,
+  OPT_TO_NS,
+  OPT_AUTO_NETS,
+  OPT_AUTO_HOSTS,
+  OPT_SEED_HOSTS,
   OPT_HELP,
   OPT_VERSION,
 } OptId;
@@ -81,6 +88,12 @@ static const OptDef opt_defs[] = {
   { '\0', "syslog", FALSE, OPT_SYSLOG },
   { '\0', "connect-timeout", TRUE, OPT_CONNECT_TIMEOUT },
   { '\0', "server", FALSE, OPT_SERVER },
+  { '\0', "dns", FALSE, OPT_DNS },
+  { '\0', "ns-hosts", TRUE, OPT_NS_HOSTS },
+  { '\0', "to-ns", TRUE, OPT_TO_NS },
+  { 'N', "auto-nets", FALSE, OPT_AUTO_NETS },
+  { 'H', "auto-hosts", FALSE, OPT_AUTO_HOSTS },
+  { '\0', "seed-hosts", TRUE, OPT_SEED_HOSTS },
   { 'h', "help", FALSE, OPT_HELP },
   { 'V', "version", FALSE, OPT_VERSION },
 };
@@ -108,6 +121,14 @@ static const char usage_text[]
       "      --pidfile FILE               with --daemon (default: shuttle.pid)\n"
       "      --syslog                     log to syslog\n"
       "      --connect-timeout SECONDS    1..600 (default: 10)\n"
+      "      --dns                        answer DNS queries to the nameservers through\n"
+      "                                   the server's resolver\n"
+      "      --ns-hosts IP[,IP...]        the nameservers to capture (default: those\n"
+      "                                   of /etc/resolv.conf)\n"
+      "      --to-ns IP[:PORT]            the remote resolver (default: the server's)\n"
+      "  -N, --auto-nets                  also tunnel the networks the server routes\n"
+      "  -H, --auto-hosts                 put the server's host names in /etc/hosts\n"
+      "      --seed-hosts NAME[,NAME...]  names for -H to look up on the server\n"
       "      --server                     (internal) serve the mux on stdin/stdout\n"
       "  -h, --help                       show this help and exit\n"
       "  -V, --version                    show the version and exit\n"
@@ -597,6 +618,137 @@ print_version_and_exit (void)
   exit (EXIT_SUCCESS);
 }
 
+/* An address with an optional port: "10.0.0.53", "10.0.0.53:5353",
+ * "fd00::53", "[fd00::53]:5353". */
+static gboolean
+parse_address_port (const char *name, const char *value, guint16 default_port, ShOpen *out,
+                    GError **error)
+{
+  g_autofree char *q = quote (value);
+  g_autofree char *addr = NULL;
+  const char *port_s = NULL;
+
+  memset (out, 0, sizeof *out);
+  if (value[0] == '[')
+    {
+      const char *close = strchr (value, ']');
+
+      if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+        {
+          set_error (error, _ ("invalid address '%s' for '%s': expected [IPV6]:PORT"), q, name);
+          return FALSE;
+        }
+      addr = g_strndup (value + 1, (gsize) (close - value - 1));
+      port_s = close[1] == ':' ? close + 2 : NULL;
+    }
+  else
+    {
+      const char *colon = strchr (value, ':');
+
+      /* One colon: IPv4:PORT; more: a bare IPv6 address. */
+      if (colon != NULL && strchr (colon + 1, ':') == NULL)
+        {
+          addr = g_strndup (value, (gsize) (colon - value));
+          port_s = colon + 1;
+        }
+      else
+        addr = g_strdup (value);
+    }
+  if (inet_pton (AF_INET, addr, out->addr) == 1)
+    out->family = AF_INET;
+  else if (inet_pton (AF_INET6, addr, out->addr) == 1)
+    out->family = AF_INET6;
+  else
+    {
+      set_error (error, _ ("invalid address '%s' for '%s': not an IPv4 or IPv6 address"), q, name);
+      return FALSE;
+    }
+  out->port = default_port;
+  if (port_s != NULL)
+    {
+      guint64 port;
+
+      if (!g_ascii_string_to_unsigned (port_s, 10, 1, 65535, &port, NULL))
+        {
+          set_error (error, _ ("invalid port in '%s' for '%s': expected 1..65535"), q, name);
+          return FALSE;
+        }
+      out->port = (guint16) port;
+    }
+  return TRUE;
+}
+
+/* --ns-hosts: comma-separated addresses (port 53), repeatable. */
+static gboolean
+parse_ns_hosts (ShOptions *opts, const char *name, const char *value, GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (value, ",", -1);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      ShOpen ns;
+      char *one = g_strstrip (parts[i]);
+
+      if (one[0] == '\0')
+        continue;
+      /* A nameserver is an address: a port here would not be captured. */
+      if (strchr (one, '[') != NULL
+          || (strchr (one, ':') != NULL && strchr (one, ':') == strrchr (one, ':')))
+        {
+          g_autofree char *q = quote (one);
+
+          set_error (error, _ ("invalid nameserver '%s' for '%s': give the address only"), q, name);
+          return FALSE;
+        }
+      if (!parse_address_port (name, one, 53, &ns, error))
+        return FALSE;
+      if (opts->ns_hosts->len >= SH_OPTIONS_MAX_NS)
+        {
+          set_error (error, _ ("too many nameservers for '%s' (at most %d)"), name,
+                     SH_OPTIONS_MAX_NS);
+          return FALSE;
+        }
+      g_array_append_val (opts->ns_hosts, ns);
+    }
+  return TRUE;
+}
+
+/* --seed-hosts: comma-separated host names, each checked here so that the
+ * server gets nothing it would have to refuse. */
+static gboolean
+parse_seed_hosts (ShOptions *opts, const char *name, const char *value, GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (value, ",", -1);
+  g_autoptr (GString) all = g_string_new (opts->seed_hosts);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      char *one = g_strstrip (parts[i]);
+
+      if (one[0] == '\0')
+        continue;
+      if (!sh_hostname_is_valid (one, strlen (one)))
+        {
+          g_autofree char *q = quote (one);
+
+          set_error (error, _ ("invalid host name '%s' for '%s'"), q, name);
+          return FALSE;
+        }
+      if (all->len > 0)
+        g_string_append_c (all, ',');
+      g_string_append (all, one);
+    }
+  if (all->len > SH_MUX_MAX_SEEDS)
+    {
+      set_error (error, _ ("the names for '%s' are longer than %d bytes in all"), name,
+                 SH_MUX_MAX_SEEDS);
+      return FALSE;
+    }
+  g_free (opts->seed_hosts);
+  opts->seed_hosts = all->len > 0 ? g_strdup (all->str) : NULL;
+  return TRUE;
+}
+
 /* @name is the option as written ("-r" or "--remote"), for messages. */
 static gboolean
 apply_option (ShOptions *opts, const OptDef *def, const char *name, const char *value,
@@ -648,6 +800,24 @@ apply_option (ShOptions *opts, const OptDef *def, const char *name, const char *
     case OPT_SERVER:
       opts->mode = SH_MODE_SERVER;
       return TRUE;
+    case OPT_DNS:
+      opts->dns = TRUE;
+      return TRUE;
+    case OPT_NS_HOSTS:
+      return parse_ns_hosts (opts, name, value, error);
+    case OPT_TO_NS:
+      if (!parse_address_port (name, value, 53, &opts->to_ns, error))
+        return FALSE;
+      opts->has_to_ns = TRUE;
+      return TRUE;
+    case OPT_AUTO_NETS:
+      opts->auto_nets = TRUE;
+      return TRUE;
+    case OPT_AUTO_HOSTS:
+      opts->auto_hosts = TRUE;
+      return TRUE;
+    case OPT_SEED_HOSTS:
+      return parse_seed_hosts (opts, name, value, error);
     case OPT_HELP:
       print_usage_and_exit ();
       break;
@@ -796,6 +966,7 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   opts->mode = SH_MODE_CLIENT;
   opts->subnets = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
   opts->excludes = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  opts->ns_hosts = g_array_new (FALSE, TRUE, sizeof (ShOpen));
   opts->ssh_cmd = g_strdup (DEFAULT_SSH_CMD);
   opts->latency_control = TRUE;
   opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
@@ -805,9 +976,21 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   if (!parse_args (opts, (char **) args->pdata, args->len, error))
     goto fail;
 
-  if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0)
+  if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0 && !opts->auto_nets)
     {
-      set_error (error, "%s", _ ("no subnets given; name at least one, e.g. 10.0.0.0/8"));
+      set_error (error, "%s",
+                 _ ("no subnets given; name at least one, e.g. 10.0.0.0/8, or use -N to "
+                    "tunnel the networks the server routes"));
+      goto fail;
+    }
+  if ((opts->ns_hosts->len > 0 || opts->has_to_ns) && !opts->dns)
+    {
+      set_error (error, "%s", _ ("--ns-hosts and --to-ns need --dns"));
+      goto fail;
+    }
+  if (opts->seed_hosts != NULL && !opts->auto_hosts)
+    {
+      set_error (error, "%s", _ ("--seed-hosts needs -H (--auto-hosts)"));
       goto fail;
     }
   if (opts->server_cmd && opts->python)
@@ -841,5 +1024,7 @@ sh_options_clear (ShOptions *opts)
   g_clear_pointer (&opts->server_cmd, g_free);
   g_clear_pointer (&opts->python, g_free);
   g_clear_pointer (&opts->pidfile, g_free);
+  g_clear_pointer (&opts->ns_hosts, g_array_unref);
+  g_clear_pointer (&opts->seed_hosts, g_free);
   memset (opts, 0, sizeof *opts);
 }

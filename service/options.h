@@ -4,6 +4,8 @@
 
 #include <glib.h>
 
+#include "mux.h"
+
 G_BEGIN_DECLS
 
 typedef enum
@@ -11,6 +13,9 @@ typedef enum
   SH_MODE_CLIENT = 0, /* the tunnel engine (default) */
   SH_MODE_SERVER,     /* --server: speak the mux on stdin/stdout */
 } ShMode;
+
+/* --ns-hosts: at most this many nameservers. */
+#define SH_OPTIONS_MAX_NS 16
 
 typedef struct
 {
@@ -40,6 +45,15 @@ typedef struct
   char *pidfile;            /* --pidfile, default "shuttle.pid" (cwd) when --daemon */
   gboolean syslog;          /* --syslog */
   guint connect_timeout_ms; /* --connect-timeout SECONDS (default 10 s) */
+
+  /* Names and routes of the remote network (docs/protocol.md). */
+  gboolean dns;        /* --dns: capture DNS to the nameservers */
+  GArray *ns_hosts;    /* ShOpen (port 53): --ns-hosts, else /etc/resolv.conf's at start */
+  gboolean has_to_ns;  /* --to-ns given */
+  ShOpen to_ns;        /* the remote resolver; else family AF_UNSPEC (the server's own) */
+  gboolean auto_nets;  /* -N/--auto-nets: also tunnel the server's routes */
+  gboolean auto_hosts; /* -H/--auto-hosts: the server's host names into /etc/hosts */
+  char *seed_hosts;    /* --seed-hosts: comma-separated names, checked; NULL when none */
 } ShOptions;
 
 /* Fills @opts from argv (argv[0] is the program name); whatever @opts held

@@ -7,27 +7,41 @@
 #include <string.h>
 #include <sys/socket.h>
 
-gboolean
-sh_resolver_parse (const char *text, ShOpen *out)
+void
+sh_resolver_parse_all (const char *text, guint16 port, GArray *out)
 {
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   for (char **l = lines; *l; l++)
     {
-      g_auto (GStrv) w = g_strsplit_set (g_strstrip (*l), " \t", -1);
-      if (g_strv_length (w) < 2 || strcmp (w[0], "nameserver") != 0)
+      /* "nameserver", blanks, the address, maybe more words. */
+      const char *p = g_strstrip (*l);
+      if (!g_str_has_prefix (p, "nameserver") || (p[10] != ' ' && p[10] != '\t'))
         continue;
-      const char *a = w[1];
+      p += 10;
+      while (*p == ' ' || *p == '\t')
+        p++;
+      g_autofree char *a = g_strndup (p, strcspn (p, " \t#;"));
       /* resolv.conf allows nothing but a literal here; skip "fe80::1%eth0". */
-      memset (out, 0, sizeof *out);
-      if (inet_pton (AF_INET, a, out->addr) == 1)
-        out->family = AF_INET;
-      else if (inet_pton (AF_INET6, a, out->addr) == 1)
-        out->family = AF_INET6;
+      ShOpen ns = { .port = port };
+      if (inet_pton (AF_INET, a, ns.addr) == 1)
+        ns.family = AF_INET;
+      else if (inet_pton (AF_INET6, a, ns.addr) == 1)
+        ns.family = AF_INET6;
       else
         continue;
-      return TRUE;
+      g_array_append_val (out, ns);
     }
-  return FALSE;
+}
+
+gboolean
+sh_resolver_parse (const char *text, ShOpen *out)
+{
+  g_autoptr (GArray) all = g_array_new (FALSE, TRUE, sizeof (ShOpen));
+  sh_resolver_parse_all (text, 0, all);
+  if (all->len == 0)
+    return FALSE;
+  *out = g_array_index (all, ShOpen, 0);
+  return TRUE;
 }
 
 void

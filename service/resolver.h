@@ -13,6 +13,10 @@ G_BEGIN_DECLS
  * link-local scopes are not supported and skipped). FALSE when none. */
 gboolean sh_resolver_parse (const char *text, ShOpen *out);
 
+/* Pure: every usable "nameserver" of @text, appended to @out (ShOpen)
+ * with @port, in the file's order. */
+void sh_resolver_parse_all (const char *text, guint16 port, GArray *out);
+
 /* Reads /etc/resolv.conf now (it may change while we run); fills @out with
  * @port. Never fails: 127.0.0.1 is glibc's default too. */
 void sh_resolver_get (guint16 port, ShOpen *out);

@@ -147,6 +147,34 @@ sh_fw_spec_clear (ShFirewallSpec *spec)
 {
   g_clear_pointer (&spec->subnets, g_array_unref);
   g_clear_pointer (&spec->excludes, g_array_unref);
+  g_clear_pointer (&spec->dns_servers, g_array_unref);
+}
+
+/* The nameservers whose DNS (UDP and TCP port 53) is captured. */
+static gboolean
+parse_dns_servers (GVariant *list, GArray **out, GError **error)
+{
+  gsize n = g_variant_n_children (list);
+  g_autoptr (GArray) servers = NULL;
+
+  if (n > SH_FW_DNS_MAX)
+    return invalid (error, "too many DNS servers: %" G_GSIZE_FORMAT " (at most %d)", n,
+                    SH_FW_DNS_MAX);
+  servers = g_array_sized_new (FALSE, TRUE, sizeof (ShSubnet), (guint) n);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) addr = NULL;
+      guint8 family;
+      ShSubnet s = { 0 };
+
+      g_variant_get_child (list, i, "(y@ay)", &family, &addr);
+      if (!parse_address (family, addr, &s.family, s.addr, "DNS server", (guint) i, error))
+        return FALSE;
+      s.prefix = family == 4 ? 32 : 128;
+      g_array_append_val (servers, s);
+    }
+  *out = g_steal_pointer (&servers);
+  return TRUE;
 }
 
 gboolean
@@ -168,10 +196,6 @@ sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError
     return FALSE;
   if (port == 0)
     return invalid (error, "invalid listener port 0");
-  /* DNS capture is not rendered yet: an address the helper would silently
-   * ignore is worse than a clear refusal. */
-  if (g_variant_n_children (dns) != 0)
-    return invalid (error, "DNS capture is not supported by this version of the helper");
   if (g_variant_n_children (options) != 0)
     {
       const char *key = NULL;
@@ -180,7 +204,8 @@ sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError
     }
   s.port = port;
   if (!parse_subnets (subnets, &s.subnets, "subnet", error)
-      || !parse_subnets (excludes, &s.excludes, "exclude", error))
+      || !parse_subnets (excludes, &s.excludes, "exclude", error)
+      || !parse_dns_servers (dns, &s.dns_servers, error))
     {
       sh_fw_spec_clear (&s);
       return FALSE;

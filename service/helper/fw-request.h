@@ -17,6 +17,7 @@ G_BEGIN_DECLS
 #define SH_FW_LABEL_MAX 32
 #define SH_FW_SUBNETS_MAX 1024
 #define SH_FW_HOSTS_MAX 4096
+#define SH_FW_DNS_MAX 16
 #define SH_FW_HOSTNAME_MAX 253
 
 /* The errors the helper returns, registered as D-Bus error names

@@ -292,7 +292,8 @@ def t_root_apply():
     check(helper_pids() == [], 'a helper already runs')
     a = Caller()
     try:
-        table = a.ok('ApplyTunnel', *tunnel_args('t1', excludes=[subnet('10.231.2.11', 32, 22, 22)]))
+        table = a.ok('ApplyTunnel', *tunnel_args('t1', excludes=[subnet('10.231.2.11', 32, 22, 22)],
+                                                 dns=[[4, [10, 231, 2, 53]]]))
         token = 'c' + a.name[1:].replace('.', '_')
         check(table == 'inet shuttle-%s-t1' % token, 'table name %r' % table)
         check(table in tables(), 'table %s not in %s' % (table, tables()))
@@ -300,6 +301,7 @@ def t_root_apply():
         check('uid=0' in text and ('owner=%s' % a.name) in text, 'owner comment:\n' + text)
         check('redirect to :12300' in text and 'ip daddr 10.231.2.11 tcp dport 22 return' in text,
               'rules:\n' + text)
+        check('ip daddr 10.231.2.53 udp dport 53 redirect to :12300' in text, 'DNS rule:\n' + text)
         check(len(helper_pids()) == 1, 'helper not running after activation')
         a.ok('RemoveTunnel', 't1')
         check(table not in tables(), 'table still there after RemoveTunnel')
@@ -427,7 +429,9 @@ BAD = [
     ('label of 33', tunnel_args('a' * 33)),
     ('upper-case label', tunnel_args('Work')),
     ('1025 subnets', tunnel_args('bad', subnets=[subnet('10.0.0.0', 8)] * 1025)),
-    ('DNS capture', tunnel_args('bad', dns=[[4, [10, 231, 2, 10]]])),
+    ('DNS server of 5 bytes', tunnel_args('bad', dns=[[4, [10, 231, 2, 10, 1]]])),
+    ('DNS server of family 5', tunnel_args('bad', dns=[[5, [10, 231, 2, 10]]])),
+    ('17 DNS servers', tunnel_args('bad', dns=[[4, [10, 231, 2, i]] for i in range(17)])),
     ('unknown option', tunnel_args('bad', options={'ipv6-leak-block': True})),
 ]
 BAD_HOSTS = [

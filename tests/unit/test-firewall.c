@@ -48,6 +48,7 @@ subnet (const char *addr, guint8 prefix, guint16 port_lo, guint16 port_hi)
 static void
 spec_init (ShFirewallSpec *spec, guint16 port)
 {
+  memset (spec, 0, sizeof *spec);
   spec->port = port;
   spec->subnets = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
   spec->excludes = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
@@ -80,6 +81,37 @@ spec_reference (ShFirewallSpec *spec)
 
 /* ---- rendering (no privileges needed) ---------------------------------- */
 
+/* DNS to the nameservers is captured before the excludes and the loopback
+ * rule (the nameserver may be the ssh server, or 127.0.0.53), for UDP and
+ * TCP alike; a nameserver given as a subnet is refused. */
+static void
+test_render_dns (void)
+{
+  ShFirewallSpec spec;
+  g_autofree char *text = NULL;
+
+  spec_reference (&spec);
+  spec.dns_servers = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  add (spec.dns_servers, subnet ("127.0.0.53", 32, 0, 0));
+  add (spec.dns_servers, subnet ("fd00::53", 128, 0, 0));
+  text = sh_firewall_render ("1234", &spec);
+  g_assert_nonnull (text);
+  g_assert_nonnull (strstr (text, "    meta mark 0x5368 return\n"
+                                  "    ip daddr 127.0.0.53 udp dport 53 redirect to :12300\n"
+                                  "    ip daddr 127.0.0.53 tcp dport 53 redirect to :12300\n"
+                                  "    ip6 daddr fd00::53 udp dport 53 redirect to :12300\n"
+                                  "    ip6 daddr fd00::53 tcp dport 53 redirect to :12300\n"
+                                  "    meta l4proto != tcp return\n"
+                                  "    ip daddr 127.0.0.0/8 return\n"));
+  g_clear_pointer (&text, g_free);
+
+  add (spec.dns_servers, subnet ("10.0.0.0", 8, 0, 0));
+  text = sh_firewall_render ("1234", &spec);
+  g_assert_null (text);
+  g_clear_pointer (&spec.dns_servers, g_array_unref);
+  spec_clear (&spec);
+}
+
 static void
 test_render_reference (void)
 {
@@ -91,8 +123,8 @@ test_render_reference (void)
                          "  comment \"shuttle " PACKAGE_VERSION "\"\n"
                          "  chain output {\n"
                          "    type nat hook output priority -100; policy accept;\n"
-                         "    meta l4proto != tcp return\n"
                          "    meta mark 0x5368 return\n"
+                         "    meta l4proto != tcp return\n"
                          "    ip daddr 127.0.0.0/8 return\n"
                          "    ip6 daddr ::1 return\n"
                          "    ip daddr 10.9.0.0/16 return\n"
@@ -133,10 +165,12 @@ test_render_order (void)
   text = sh_firewall_render ("order", &spec);
   g_assert_nonnull (text);
 
-  /* Guards first, in this order, before anything the user asked for. */
-  g_assert_cmpuint (offset_of (text, "meta l4proto != tcp return"), <,
-                    offset_of (text, "meta mark 0x5368 return"));
+  /* Guards first, in this order, before anything the user asked for (DNS
+   * capture, when asked for, sits between the mark and the protocol guard:
+   * /firewall/render/dns). */
   g_assert_cmpuint (offset_of (text, "meta mark 0x5368 return"), <,
+                    offset_of (text, "meta l4proto != tcp return"));
+  g_assert_cmpuint (offset_of (text, "meta l4proto != tcp return"), <,
                     offset_of (text, "ip daddr 127.0.0.0/8 return"));
   g_assert_cmpuint (offset_of (text, "ip daddr 127.0.0.0/8 return"), <,
                     offset_of (text, "ip6 daddr ::1 return"));
@@ -797,6 +831,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/firewall/render/reference", test_render_reference);
   g_test_add_func ("/firewall/render/order", test_render_order);
+  g_test_add_func ("/firewall/render/dns", test_render_dns);
   g_test_add_func ("/firewall/render/ports", test_render_ports);
   g_test_add_func ("/firewall/render/addresses", test_render_addresses);
   g_test_add_func ("/firewall/render/empty", test_render_empty);

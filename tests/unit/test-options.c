@@ -2,6 +2,7 @@
 /* Unit tests for service/options.c. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -122,13 +123,77 @@ test_clear_twice (void)
   sh_options_clear (NULL);
 }
 
+/* --dns, --ns-hosts, --to-ns, -N, -H, --seed-hosts. */
+static void
+test_names_and_routes (void)
+{
+  ShOptions o;
+  char text[INET6_ADDRSTRLEN];
+
+  g_assert_true (parse (&o, NULL, "10/8", NULL));
+  g_assert_false (o.dns || o.auto_nets || o.auto_hosts || o.has_to_ns);
+  g_assert_cmpuint (o.ns_hosts->len, ==, 0);
+  g_assert_null (o.seed_hosts);
+  sh_options_clear (&o);
+
+  g_assert_true (parse (&o, NULL, "--dns", "--ns-hosts", "10.0.0.53, fd00::53",
+                        "--ns-hosts=1.1.1.1", "--to-ns", "[fd00::1]:5353", "-NH", "--seed-hosts",
+                        "a.example,b", "10/8", NULL));
+  g_assert_true (o.dns && o.auto_nets && o.auto_hosts && o.has_to_ns);
+  g_assert_cmpuint (o.ns_hosts->len, ==, 3);
+  inet_ntop (AF_INET, g_array_index (o.ns_hosts, ShOpen, 0).addr, text, sizeof text);
+  g_assert_cmpstr (text, ==, "10.0.0.53");
+  g_assert_cmpint (g_array_index (o.ns_hosts, ShOpen, 1).family, ==, AF_INET6);
+  g_assert_cmpuint (g_array_index (o.ns_hosts, ShOpen, 2).port, ==, 53);
+  g_assert_cmpint (o.to_ns.family, ==, AF_INET6);
+  g_assert_cmpuint (o.to_ns.port, ==, 5353);
+  g_assert_cmpstr (o.seed_hosts, ==, "a.example,b");
+  sh_options_clear (&o);
+
+  g_assert_true (parse (&o, NULL, "--dns", "--to-ns", "10.0.0.53", "10/8", NULL));
+  g_assert_cmpuint (o.to_ns.port, ==, 53);
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, NULL, "--dns", "--to-ns", "10.0.0.53:99", "10/8", NULL));
+  g_assert_cmpuint (o.to_ns.port, ==, 99);
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, NULL, "--dns", "--to-ns", "fd00::53", "10/8", NULL));
+  g_assert_cmpint (o.to_ns.family, ==, AF_INET6);
+  g_assert_cmpuint (o.to_ns.port, ==, 53);
+  sh_options_clear (&o);
+
+  assert_parse_fails ("invalid address 'ns.example' for '--to-ns': not an IPv4 or IPv6 address",
+                      "--dns", "--to-ns", "ns.example", "10/8");
+  assert_parse_fails ("invalid port in '10.0.0.1:0' for '--to-ns': expected 1..65535", "--dns",
+                      "--to-ns", "10.0.0.1:0", "10/8");
+  assert_parse_fails ("invalid nameserver '10.0.0.1:53' for '--ns-hosts': give the address only",
+                      "--dns", "--ns-hosts", "10.0.0.1:53", "10/8");
+  assert_parse_fails ("invalid address '10.0.0' for '--ns-hosts': not an IPv4 or IPv6 address",
+                      "--dns", "--ns-hosts", "10.0.0.1,10.0.0", "10/8");
+  assert_parse_fails ("--ns-hosts and --to-ns need --dns", "--ns-hosts", "10.0.0.1", "10/8");
+  assert_parse_fails ("--ns-hosts and --to-ns need --dns", "--to-ns", "10.0.0.1", "10/8");
+  assert_parse_fails ("invalid host name 'bad name' for '--seed-hosts'", "-H", "--seed-hosts",
+                      "ok,bad name", "10/8");
+  assert_parse_fails ("invalid host name '-x' for '--seed-hosts'", "-H", "--seed-hosts=-x", "10/8");
+  assert_parse_fails ("--seed-hosts needs -H (--auto-hosts)", "--seed-hosts", "a", "10/8");
+}
+
 static void
 test_no_subnets (void)
 {
   ShOptions o;
 
-  assert_parse_fails ("no subnets given; name at least one, e.g. 10.0.0.0/8", "-r", "gw");
-  assert_parse_fails ("no subnets given; name at least one, e.g. 10.0.0.0/8", "-v");
+#define NO_SUBNETS                                                                                 \
+  "no subnets given; name at least one, e.g. 10.0.0.0/8, or use -N to tunnel the networks the "    \
+  "server routes"
+  assert_parse_fails (NO_SUBNETS, "-r", "gw");
+  assert_parse_fails (NO_SUBNETS, "-v");
+  assert_parse_fails (NO_SUBNETS, "--dns", "-H");
+
+  /* -N alone is enough: the server's routes are the subnets. */
+  g_assert_true (parse (&o, NULL, "-r", "gw", "-N", NULL));
+  g_assert_true (o.auto_nets);
+  g_assert_cmpuint (o.subnets->len, ==, 0);
+  sh_options_clear (&o);
 
   /* Server mode needs none. */
   g_assert_true (parse (&o, NULL, "--server", NULL));
@@ -844,6 +909,7 @@ main (int argc, char **argv)
   g_test_add_func ("/options/argfile/errors", test_argfile_errors);
   g_test_add_func ("/options/argfile/limits", test_argfile_limits);
   g_test_add_func ("/options/argfile/depth", test_argfile_depth);
+  g_test_add_func ("/options/names-and-routes", test_names_and_routes);
   g_test_add_func ("/options/help", test_help);
   g_test_add_func ("/options/help-short", test_help_short);
   g_test_add_func ("/options/version", test_version);
