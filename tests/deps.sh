@@ -6,7 +6,8 @@ set -eu
 
 build="meson ninja-build pkg-config gcc libglib2.0-dev libnftables-dev gettext"
 # The end-to-end tests and the demo drive real programs in namespaces.
-runtime="nftables openssh-server openssh-client iproute2 procps curl python3"
+# dnsmasq-base and dig: the remote LAN's name server and the client's DNS checks (--dns, -H).
+runtime="nftables openssh-server openssh-client iproute2 procps curl python3 dnsmasq-base bind9-dnsutils"
 # The firewall helper's tests: a private system bus, a real polkitd, and a
 # D-Bus client (gdbus, python3-dbus) running as another user.
 helper_test="dbus-daemon polkitd libglib2.0-bin python3-dbus passwd util-linux"

@@ -72,6 +72,20 @@ UNREACH_NET4, UNREACH_NET6 = '10.231.4.0/24', 'fd31:4::/64'  # gw: unreachable
 UNREACH4, UNREACH6 = '10.231.4.5', 'fd31:4::5'
 
 HTTP_PORT, SHA_PORT, ECHO_PORT, CLOSED_PORT = 8080, 9000, 7, 9
+
+# Names (--dns, -H).  The LAN runs dnsmasq on LAN4 (the gw's resolver, per
+# the gw's own resolv.conf) and a second one on LAN4_B (for --to-ns).  The
+# client's resolv.conf names DEAD_NS4, where nobody answers: without the
+# tunnel, names do not resolve there.  `ip netns exec` bind-mounts
+# /etc/netns/NS/{resolv.conf,hosts} over /etc, which is what makes these
+# per-namespace (and makes the client's /etc/hosts a bind mount).
+NAME_BUILD, NAME_DB = 'build.corp.internal', 'db.corp.internal'   # LAN4(+6), LAN4_B (+PTR)
+NAME_ALT = 'alt.corp.internal'          # only the second dnsmasq knows it: LAN4
+NAME_GWHOSTS = 'intranet.lab.internal'  # only in the gw's /etc/hosts: LAN4
+DEAD_NS4 = '10.231.1.53'
+CLIENT_HOSTS = ('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
+                '# the client lab namespace\'s own hosts file (no final newline)\n'
+                '10.231.1.1\tgw.lab')
 INDEX_HTML = ('<!doctype html>\n<title>Remote LAN</title>\n'
               '<h1>Hello from the remote LAN (10.231.2.10)</h1>\n'
               '<p>If you can read this from the client namespace, the tunnel works:\n'
@@ -238,6 +252,9 @@ class Lab:
         self.big_name = 'random-%dM.bin' % big_mib
         self.big_sha256 = None
         self._lock = threading.Lock()
+        self.etc_client = os.path.join('/etc/netns', self.ns_client)
+        self.etc_gw = os.path.join('/etc/netns', self.ns_gw)
+        self.client_hosts = os.path.join(self.etc_client, 'hosts')
 
     # ---------------------------------------------------------- helpers
     def _ns_check(self, ns):
@@ -428,6 +445,17 @@ class Lab:
                 h.update(b)
                 f.write(b)
         self.big_sha256 = h.hexdigest()
+        # Per-namespace /etc files (see NAME_BUILD).
+        for d in (self.etc_client, self.etc_gw):
+            os.makedirs(d, mode=0o755, exist_ok=True)
+        with open(os.path.join(self.etc_client, 'resolv.conf'), 'w') as f:
+            f.write('nameserver %s\noptions timeout:2 attempts:1\n' % DEAD_NS4)
+        with open(self.client_hosts, 'w') as f:
+            f.write(CLIENT_HOSTS)
+        with open(os.path.join(self.etc_gw, 'resolv.conf'), 'w') as f:
+            f.write('nameserver %s\n' % LAN4)
+        with open(os.path.join(self.etc_gw, 'hosts'), 'w') as f:
+            f.write('127.0.0.1\tlocalhost\n%s\t%s\n' % (LAN4, NAME_GWHOSTS))
         # sshd's compiled-in privilege separation directory
         if not os.path.isdir('/run/sshd'):
             os.makedirs('/run/sshd', mode=0o755)
@@ -474,6 +502,16 @@ class Lab:
         self.spawn(self.ns_gw, ['/usr/sbin/sshd', '-D', '-f', self.sshd_config,
                                 '-E', os.path.join(self.logs, 'sshd.log')], label='sshd')
         self.spawn(self.ns_lan, [PY, HERE, '_serve', self.www], label='lanservers')
+        common = ['dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv',
+                  '--no-hosts', '--bind-interfaces', '--pid-file=', '--log-facility=-',
+                  '--user=root']
+        self.spawn(self.ns_lan, common + [
+            '--listen-address=%s' % LAN4, '--listen-address=%s' % LAN6,
+            '--host-record=%s,%s,%s' % (NAME_BUILD, LAN4, LAN6),
+            '--host-record=%s,%s' % (NAME_DB, LAN4_B)], label='dnsmasq')
+        self.spawn(self.ns_lan, common + [
+            '--listen-address=%s' % LAN4_B, '--host-record=%s,%s' % (NAME_ALT, LAN4)],
+            label='dnsmasq-alt')
 
     def wait_port(self, ns, host, port, timeout=15.0):
         deadline = time.monotonic() + timeout
@@ -491,6 +529,17 @@ class Lab:
             for port in (HTTP_PORT, SHA_PORT, ECHO_PORT):
                 if not self.wait_port(self.ns_gw, host, port):
                     raise LabError('LAN server %s port %d not reachable from the gw' % (host, port))
+        for server, name, want in ((LAN4, NAME_BUILD, LAN4), (LAN4_B, NAME_ALT, LAN4)):
+            deadline = time.monotonic() + 10
+            while True:
+                r = self.run(self.ns_gw, ['dig', '+short', '+time=1', '+tries=1', '@' + server,
+                                          name])
+                if r.stdout.strip() == want:
+                    break
+                if time.monotonic() > deadline:
+                    raise LabError('dnsmasq on %s does not answer %s: %s%s' % (
+                        server, name, r.stdout, r.stderr))
+                time.sleep(0.2)
         for host in (GW4, GW6):
             if not self.wait_port(self.ns_client, host, 22):
                 raise LabError('sshd on %s:22 not reachable from the client' % host)
@@ -536,6 +585,8 @@ class Lab:
                 except OSError:
                     pass
         shutil.rmtree(self.dir, ignore_errors=True)
+        for d in (self.etc_client, self.etc_gw):
+            shutil.rmtree(d, ignore_errors=True)
         left = [ns for ns in self.namespaces if ns_exists(ns)]
         if left:
             raise LabError('namespaces still present after teardown: %s' % left)

@@ -685,6 +685,161 @@ def _listener_direct(port):
         check(outcome in ('reset', 'EOF'), 'direct connection to the listener: %s' % outcome)
 
 
+# ------------------------------------------- names and routes (--dns, -N, -H)
+def dig(name, tcp=False, server=None, timeout=3):
+    """(status, [answers], seconds) of dig in the client namespace: the
+    client's resolv.conf names netlab.DEAD_NS4, where nobody answers."""
+    argv = ['dig', '+time=%d' % timeout, '+tries=1', name]
+    if tcp:
+        argv.append('+tcp')
+    if server:
+        argv.append('@' + server)
+    t0 = time.monotonic()
+    r = LAB.run(LAB.ns_client, argv, timeout=timeout + 20)
+    secs = time.monotonic() - t0
+    m = re.search(r'status: (\w+)', r.stdout)
+    status = m.group(1) if m else 'no answer'
+    answers = re.findall(r'^\S+\s+\d+\s+IN\s+(?:A|AAAA)\s+(\S+)$', r.stdout, re.M)
+    return status, answers, secs
+
+
+def getent(name):
+    """The addresses the client's resolver (files first: /etc/hosts) gives."""
+    r = LAB.run(LAB.ns_client, ['getent', 'ahosts', name], timeout=20)
+    return sorted({ln.split()[0] for ln in r.stdout.splitlines() if ln.strip()})
+
+
+def client_hosts():
+    with open(LAB.client_hosts) as f:
+        return f.read()
+
+
+@case('no --dns: the client\'s nameserver does not answer (no other path to names)')
+def t_dns_none():
+    stop_tunnel()
+    status, answers, _ = dig(netlab.NAME_BUILD, timeout=1)
+    check(status == 'no answer' and not answers, 'answer without a tunnel: %s %s'
+          % (status, answers))
+
+
+@case('--dns: UDP and TCP queries to the client\'s nameserver answered by the server\'s resolver')
+def t_dns_udp_tcp():
+    tunnel(SUBNETS + ['--dns'])
+    for tcp in (False, True):
+        status, answers, secs = dig(netlab.NAME_BUILD, tcp=tcp)
+        diag('%s: %s %s in %.2fs' % ('TCP' if tcp else 'UDP', status, answers, secs))
+        check(status == 'NOERROR' and answers == [netlab.LAN4],
+              '%s query: %s %s' % ('TCP' if tcp else 'UDP', status, answers))
+    status, answers, _ = dig('nosuchname.corp.internal')
+    check(status == 'NXDOMAIN', 'unknown name: %s %s' % (status, answers))
+    # a name only in the gw's /etc/hosts is not DNS: --dns alone does not see it
+    status, answers, _ = dig(netlab.NAME_GWHOSTS)
+    check(answers == [], 'gw /etc/hosts name answered by DNS: %s' % answers)
+    # the tunnel's TCP still works alongside
+    rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=10)
+    check(rc == 0 and b'Hello' in body, 'curl with --dns: rc %d %s' % (rc, err))
+
+
+@case('--dns --ns-hosts --to-ns: another nameserver captured, another resolver asked')
+def t_dns_to_ns():
+    other = '192.0.2.53'   # captured only because --ns-hosts names it
+    tunnel(SUBNETS + ['--dns', '--ns-hosts', other, '--to-ns', netlab.LAN4_B])
+    status, answers, _ = dig(netlab.NAME_ALT, server=other)
+    check(status == 'NOERROR' and answers == [netlab.LAN4],
+          '--to-ns resolver (UDP): %s %s' % (status, answers))
+    status, answers, _ = dig(netlab.NAME_ALT, server=other, tcp=True)
+    check(status == 'NOERROR' and answers == [netlab.LAN4],
+          '--to-ns resolver (TCP): %s %s' % (status, answers))
+    # the gw's own resolver knows build.*, the --to-ns one does not
+    status, answers, _ = dig(netlab.NAME_BUILD, server=other)
+    check(answers == [], 'answered by the server\'s resolver despite --to-ns: %s' % answers)
+    # resolv.conf's nameserver is not in --ns-hosts: not captured
+    status, answers, _ = dig(netlab.NAME_ALT, timeout=1)
+    check(status == 'no answer', 'DEAD_NS4 captured without --ns-hosts naming it: %s' % status)
+
+
+@case('--dns with a remote resolver that never answers: SERVFAIL in ~5 s, the tunnel lives on')
+def t_dns_dead_resolver():
+    s = tunnel(SUBNETS + ['--dns', '--to-ns', netlab.SILENT4])
+    status, answers, secs = dig(netlab.NAME_BUILD, timeout=9)
+    diag('%s after %.2fs' % (status, secs))
+    check(status == 'SERVFAIL', 'status %s, want SERVFAIL' % status)
+    check(4 <= secs <= 8, 'SERVFAIL after %.2fs, want about 5 s' % secs)
+    check(s.p.poll() is None, 'shuttle exited: %s' % s.stderr())
+    rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=10)
+    check(rc == 0 and b'Hello' in body, 'curl after the dead resolver: rc %d %s' % (rc, err))
+
+
+@case('-N without subnets: the server\'s routes are tunnelled (LAN reachable, rules list them)')
+def t_auto_nets():
+    s = tunnel(['-N'])
+    rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=10)
+    check(rc == 0 and b'Hello' in body, 'IPv4 over -N: rc %d %s' % (rc, err))
+    rc, body, err, _ = curl('http://[%s]:%d/' % (netlab.LAN6, netlab.HTTP_PORT), max_time=10)
+    check(rc == 0 and b'Hello' in body, 'IPv6 over -N: rc %d %s' % (rc, err))
+    rules = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + s.table.split()).stdout
+    for net in (netlab.LAN_NET4, netlab.LAN_NET6, netlab.SILENT_NET4):
+        check(net in rules, '%s not redirected:\n%s' % (net, rules))
+    # the gw's unreachable route is a reject route, not a network it reaches
+    check(netlab.UNREACH_NET4 not in rules, 'reject route tunnelled:\n%s' % rules)
+    check('0.0.0.0/0' not in rules and '127.0.0.0/8 meta' not in rules,
+          'default or loopback route tunnelled:\n%s' % rules)
+
+
+def _wait_hosts(names, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = {n: getent(n) for n in names}
+        if all(got.values()) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.5)
+
+
+@case('-H: names from the gw\'s /etc/hosts and its neighbour table resolve in the client')
+def t_auto_hosts():
+    stop_tunnel()
+    before = client_hosts()
+    s = Shuttle(SUBNETS + ['-H']).wait_ready()
+    try:
+        got = _wait_hosts([netlab.NAME_GWHOSTS, netlab.NAME_DB])
+        diag('resolved: %s' % got)
+        check(got[netlab.NAME_GWHOSTS] == [netlab.LAN4], '%s (gw /etc/hosts): %s'
+              % (netlab.NAME_GWHOSTS, got[netlab.NAME_GWHOSTS]))
+        check(got[netlab.NAME_DB] == [netlab.LAN4_B], '%s (neighbour + reverse DNS): %s'
+              % (netlab.NAME_DB, got[netlab.NAME_DB]))
+        check(client_hosts().startswith(before), 'the original hosts text changed:\n'
+              + client_hosts())
+    finally:
+        rc = s.stop()
+    check(rc == 0, 'exit status %s' % rc)
+    check(client_hosts() == before, '/etc/hosts not restored byte for byte:\n%r\n%r'
+          % (client_hosts(), before))
+
+
+@case('-H twice at once: two blocks merged; one exits, the other\'s names stay; file restored')
+def t_auto_hosts_two():
+    stop_tunnel()
+    before = client_hosts()
+    a = Shuttle(SUBNETS + ['-H']).wait_ready()
+    b = Shuttle([netlab.LAN_NET4, '-H', '--seed-hosts', netlab.NAME_BUILD]).wait_ready()
+    try:
+        got = _wait_hosts([netlab.NAME_GWHOSTS, netlab.NAME_BUILD])
+        check(all(got.values()), 'names missing with two instances: %s' % got)
+        text = client_hosts()
+        for p in (a, b):
+            check(('p%d' % p.p.pid) in text, 'no block of pid %d:\n%s' % (p.p.pid, text))
+        check(a.stop() == 0, 'first instance did not exit cleanly')
+        text = client_hosts()
+        check(('p%d' % a.p.pid) not in text, 'block of the stopped instance left:\n' + text)
+        check(('p%d' % b.p.pid) in text and getent(netlab.NAME_BUILD) == [netlab.LAN4],
+              'the running instance lost its names:\n' + text)
+    finally:
+        a.stop()
+        b.stop()
+    check(client_hosts() == before, '/etc/hosts not restored byte for byte:\n%r\n%r'
+          % (client_hosts(), before))
+
+
 @case('bad usage: invalid subnet 10.0.0.300/8 -> exit 2, one stderr line, no table')
 def t_bad_subnet():
     stop_tunnel()
