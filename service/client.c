@@ -1017,8 +1017,9 @@ sh_client_run (const ShOptions *opts)
       goto out;
     }
   if (swept > 0)
-    sh_notice ("removed firewall rules left by %d shuttle instance%s that no longer run%s", swept,
-               swept == 1 ? "" : "s", "");
+    sh_notice ("removed firewall rules or /etc/hosts entries left by %d shuttle instance%s that no "
+               "longer run%s",
+               swept, swept == 1 ? "" : "s", "");
 
   c.loop = g_main_loop_new (NULL, FALSE);
   c.err_line = g_string_new (NULL);

@@ -840,6 +840,24 @@ def t_auto_hosts_two():
           % (client_hosts(), before))
 
 
+@case('-H killed (SIGKILL): its hosts block stays until the next start sweeps it')
+def t_auto_hosts_sigkill():
+    stop_tunnel()
+    before = client_hosts()
+    a = Shuttle(SUBNETS + ['-H']).wait_ready()
+    got = _wait_hosts([netlab.NAME_GWHOSTS])
+    check(got[netlab.NAME_GWHOSTS], 'no names from the first instance')
+    a.kill()
+    check(('p%d' % a.p.pid) in client_hosts(), 'block gone without its owner cleaning up?')
+    b = Shuttle([netlab.LAN_NET4]).wait_ready()
+    try:
+        check(client_hosts() == before, 'the dead instance\'s block was not swept:\n'
+              + client_hosts())
+        check('removed' in b.stderr(), 'the sweep was not reported: %s' % b.stderr())
+    finally:
+        b.stop()
+
+
 @case('bad usage: invalid subnet 10.0.0.300/8 -> exit 2, one stderr line, no table')
 def t_bad_subnet():
     stop_tunnel()
