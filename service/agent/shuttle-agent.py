@@ -27,12 +27,15 @@ import errno
 import fcntl
 import linecache
 import os
+import re
 import select
 import selectors
 import signal
 import socket
 import struct
+import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -66,13 +69,25 @@ MIN_INFLIGHT = 4 * ACK_EVERY
 HELLO_FIXED = len(MAGIC) + 2 + 2 + 4 + 4 + 4 + 4
 
 HELLO, OPEN, OPEN_RESULT, DATA, WINDOW, EOF, CLOSE, PING, PONG, ACK, ERROR = range(1, 12)
+DNS_QUERY, DNS_REPLY, ROUTES_GET, ROUTES, HOSTS_WATCH, HOST = range(0x0c, 0x12)
 TYPE_NAMES = {HELLO: 'HELLO', OPEN: 'OPEN', OPEN_RESULT: 'OPEN_RESULT', DATA: 'DATA',
               WINDOW: 'WINDOW', EOF: 'EOF', CLOSE: 'CLOSE', PING: 'PING', PONG: 'PONG',
-              ACK: 'ACK', ERROR: 'ERROR'}
+              ACK: 'ACK', ERROR: 'ERROR', DNS_QUERY: 'DNS_QUERY', DNS_REPLY: 'DNS_REPLY',
+              ROUTES_GET: 'ROUTES_GET', ROUTES: 'ROUTES', HOSTS_WATCH: 'HOSTS_WATCH',
+              HOST: 'HOST'}
+# Names and routes (as mux.h has them).
+DNS_MIN = 12                # a DNS header
+DNS_MAX_QUERY = 4096        # a query's message
+DNS_MAX_PENDING = 256
+DNS_TIMEOUT = 5.0           # how long we wait for a resolver's answer
+MAX_SEEDS = 4096            # HOSTS_WATCH payload
+MAX_HOSTNAME = 253
+# Address length by the family byte of OPEN and DNS_QUERY (0: the server's resolver).
+ADDR_LEN = {0: 0, 4: 4, 6: 16}
 # Per type: (smallest payload, largest payload, session frame on channel 0).
 FRAME_RULES = [None] * 256
 FRAME_RULES[HELLO] = (HELLO_FIXED, HELLO_FIXED + MAX_NAME, True)
-FRAME_RULES[OPEN] = (8, 20, False)
+FRAME_RULES[OPEN] = (4, 20, False)
 FRAME_RULES[OPEN_RESULT] = (4, 4 + MAX_REASON, False)
 FRAME_RULES[DATA] = (1, MAX_DATA, False)
 FRAME_RULES[WINDOW] = (4, 4, False)
@@ -82,6 +97,12 @@ FRAME_RULES[PING] = (8, 8, True)
 FRAME_RULES[PONG] = (8, 8, True)
 FRAME_RULES[ACK] = (4, 4, True)
 FRAME_RULES[ERROR] = (2, 2 + MAX_ERROR_MSG, True)
+FRAME_RULES[DNS_QUERY] = (4 + DNS_MIN, 4 + 16 + DNS_MAX_QUERY, False)  # channel: the query id
+FRAME_RULES[DNS_REPLY] = (0, MAX_DATA, False)
+FRAME_RULES[ROUTES_GET] = (0, 0, True)
+FRAME_RULES[ROUTES] = (0, MAX_DATA, True)
+FRAME_RULES[HOSTS_WATCH] = (0, MAX_SEEDS, True)
+FRAME_RULES[HOST] = (2 + 4 + 1, 2 + 16 + MAX_HOSTNAME, True)
 
 ST_OK, ST_REFUSED, ST_NET_UNREACHABLE, ST_HOST_UNREACHABLE = 0, 1, 2, 3
 ST_TIMED_OUT, ST_FAILED, ST_NO_RESOURCES = 4, 5, 6
@@ -246,6 +267,367 @@ class Poller:
         return out
 
 
+# ---------------------------------------------------------- names and routes
+
+RESOLV_CONF = '/etc/resolv.conf'
+LOCALHOST4 = b'\x7f\x00\x00\x01'
+
+
+def server_resolver():
+    """(family, packed address) of the server's resolver: the first
+    `nameserver` of resolv.conf that is an address literal ("fe80::1%eth0"
+    is skipped, as resolver.c does), else 127.0.0.1. Read at every use, so
+    a changed resolv.conf (DHCP, VPN) counts at once."""
+    try:
+        with open(RESOLV_CONF, 'rb') as f:
+            text = f.read(1 << 20)
+    except OSError:
+        text = b''
+    for line in text.split(b'\n'):
+        w = line.split()
+        if len(w) < 2 or w[0] != b'nameserver':
+            continue
+        a = w[1].decode('ascii', 'replace')
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                return family, socket.inet_pton(family, a)
+            except (OSError, ValueError):
+                pass
+    return socket.AF_INET, LOCALHOST4
+
+
+def sockaddr(family, addr, port):
+    ip = socket.inet_ntop(family, addr)
+    return (ip, port) if family == socket.AF_INET else (ip, port, 0, 0)
+
+
+# Route flags (linux/route.h, linux/ipv6_route.h).
+RTF_UP = 0x0001
+RTF_REJECT = 0x0200
+RTF_ANYCAST = 0x00100000
+RTF_CACHE = 0x01000000
+RTF_LOCAL = 0x80000000
+# Networks never offered (docs/protocol.md, "Routes"): an entry whose network
+# lies inside one of these is left out.
+ROUTE_EXCLUDED = (
+    (4, bytes([127, 0, 0, 0]), 8),          # loopback
+    (4, bytes([169, 254, 0, 0]), 16),       # link-local
+    (4, bytes([224, 0, 0, 0]), 4),          # multicast
+    (6, bytes(15) + b'\x01', 128),          # ::1
+    (6, b'\xfe\x80' + bytes(14), 10),       # link-local
+    (6, b'\xff' + bytes(15), 8),            # multicast
+)
+
+
+def clear_host_bits(addr, prefix):
+    n = int.from_bytes(addr, 'big')
+    bits = len(addr) * 8
+    mask = ((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1)
+    return (n & mask).to_bytes(len(addr), 'big')
+
+
+def route_excluded(fam, net, prefix):
+    for xfam, xnet, xprefix in ROUTE_EXCLUDED:
+        if fam == xfam and prefix >= xprefix and clear_host_bits(net, xprefix) == xnet:
+            return True
+    return False
+
+
+def leading_ones(b):
+    n = 0
+    for byte in b:
+        if byte == 0xff:
+            n += 8
+            continue
+        while byte & 0x80:
+            n += 1
+            byte = (byte << 1) & 0xff
+        break
+    return n
+
+
+def read_routes():
+    """The ROUTES payload: the networks of the kernel's routing table (Linux
+    /proc), host bits cleared, without default, reject, local, loopback,
+    link-local and multicast entries, each once, as many as fit one frame."""
+    found = []      # (family byte, prefix, packed network)
+    try:
+        with open('/proc/net/route') as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        lines = []
+    for line in lines:
+        w = line.split()
+        try:
+            flags = int(w[3], 16)
+            # The file prints each address as a number in host byte order.
+            net = struct.pack('=I', int(w[1], 16))
+            prefix = leading_ones(struct.pack('=I', int(w[7], 16)))
+        except (IndexError, ValueError, struct.error):
+            continue
+        if flags & RTF_UP and not flags & RTF_REJECT:
+            found.append((4, prefix, net))
+    try:
+        with open('/proc/net/ipv6_route') as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        w = line.split()
+        try:
+            net = bytes.fromhex(w[0])
+            prefix = int(w[1], 16)
+            flags = int(w[8], 16)
+        except (IndexError, ValueError):
+            continue
+        if len(net) != 16 or prefix > 128:
+            continue
+        # The file lists every table: the host's own addresses (local and
+        # anycast entries of the local table) and cached clones are not
+        # networks behind the server.
+        if (flags & RTF_UP and not flags & (RTF_REJECT | RTF_LOCAL | RTF_ANYCAST | RTF_CACHE)):
+            found.append((6, prefix, net))
+    out = bytearray()
+    seen = set()
+    for fam, prefix, net in found:
+        if prefix == 0:
+            continue    # a default route
+        net = clear_host_bits(net, prefix)
+        if route_excluded(fam, net, prefix) or (fam, prefix, net) in seen:
+            continue
+        if len(out) + 2 + len(net) > MAX_DATA:
+            break
+        seen.add((fam, prefix, net))
+        out += bytes([fam, prefix]) + net
+    return bytes(out)
+
+
+HOSTNAME_RE = re.compile(r'[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*\Z')
+
+
+def valid_hostname(name):
+    """The check of docs/protocol.md, "Hosts": ASCII letters, digits, '-' and
+    '_', dots between labels of 1 to 63 characters, 253 in all."""
+    return len(name) <= MAX_HOSTNAME and HOSTNAME_RE.match(name) is not None
+
+
+def which(name):
+    """A tool's path, looking in the sbin directories too: a non-login ssh
+    command often has a PATH without them."""
+    path = os.environ.get('PATH', '/usr/bin:/bin') + ':/usr/sbin:/sbin:/usr/local/sbin'
+    for d in path.split(':'):
+        p = os.path.join(d or '.', name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+HOSTS_RESCAN = 15.0         # seconds between scans: all sources are cheap to read again
+HOSTS_MAX_PAIRS = 16384     # the client takes 4096 names; a bound on our memory
+RDNS_RETRY = 8              # scans before a failed reverse lookup is tried again
+NMB_PER_SCAN = 16           # nmblookup -A queries per scan (each may take a second)
+TOOL_TIMEOUT = 5.0
+
+
+class HostWatch:
+    """HOSTS_WATCH: a thread scans the sources (files, neighbour table,
+    reverse and forward lookups, avahi-browse, nmblookup), none of which
+    may block the event loop, and hands (family, address, name) to it
+    through a deque and a wake-up pipe. The loop checks names and sends
+    each pair once."""
+
+    def __init__(self, session, seeds):
+        self.session = session
+        self.seeds = seeds
+        self.found = collections.deque()
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        os.set_blocking(self.wfd, False)
+        self.stopping = threading.Event()
+        self.proc = None            # a tool now running (killed when we stop)
+        self.sent = set()           # (family byte, address, name): loop thread only
+        self.rdns = {}              # (family, address) -> scans left before a retry
+        self.nmb_done = set()
+        session.poller.set(self.rfd, POLL_IN, self.on_wake)
+        self.thread = threading.Thread(target=self.run, name='hostwatch')
+        self.thread.daemon = True
+        self.thread.start()
+
+    # --------------------------------------------- loop thread
+
+    def on_wake(self, readable, writable):
+        try:
+            while os.read(self.rfd, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        found = self.found
+        while found:
+            family, addr, name = found.popleft()
+            if name.endswith('.'):
+                name = name[:-1]     # a fully qualified name: the same name
+            if not valid_hostname(name):
+                log(2, 'hosts: skipping the name %s' % printable(name.encode('utf-8', 'replace')))
+                continue
+            key = (family, addr, name)
+            if key in self.sent:
+                continue
+            if len(self.sent) >= HOSTS_MAX_PAIRS:
+                log(1, 'hosts: %d names sent; no more' % HOSTS_MAX_PAIRS)
+                found.clear()
+                self.stop()
+                return
+            self.sent.add(key)
+            n = name.encode('ascii')
+            log(2, 'hosts: %s %s' % (socket.inet_ntop(socket.AF_INET if family == 4
+                                                      else socket.AF_INET6, addr), name))
+            self.session.queue(HDR.pack(HOST, 0, 2 + len(addr) + len(n), 0)
+                               + bytes([family, 0]) + addr + n)
+
+    def stop(self):
+        self.stopping.set()
+        p = self.proc
+        if p is not None:
+            try:
+                p.kill()
+            except OSError:
+                pass
+        self.session.poller.remove(self.rfd)
+
+    # ------------------------------------------- scanner thread
+
+    def run(self):
+        while not self.stopping.is_set():
+            for source in (self.scan_hosts_file, self.scan_seeds, self.scan_neighbours,
+                           self.scan_avahi):
+                if self.stopping.is_set():
+                    return
+                try:
+                    source()
+                except Exception as e:  # a source that fails must not end the others
+                    log(1, 'hosts: %s: %r' % (source.__name__, e))
+                self.wake()
+            self.stopping.wait(HOSTS_RESCAN)
+
+    def wake(self):
+        if self.found:
+            try:
+                os.write(self.wfd, b'.')
+            except OSError:
+                pass    # the pipe is full: the loop will wake up anyway
+
+    def add(self, ip, name):
+        """@ip as text (an address literal, else ignored)."""
+        for family, fam in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
+            try:
+                addr = socket.inet_pton(family, ip)
+            except (OSError, ValueError):
+                continue
+            # fe80::/10 means nothing without the interface, which a hosts
+            # line cannot say.
+            if not (fam == 6 and addr[0] == 0xfe and addr[1] & 0xc0 == 0x80):
+                self.found.append((fam, addr, name))
+            return
+
+    def tool(self, argv):
+        """A tool's output (text), or '' when it is missing or fails;
+        killed after TOOL_TIMEOUT seconds (what it printed still counts)."""
+        path = which(argv[0])
+        if path is None or self.stopping.is_set():
+            return ''
+        try:
+            p = subprocess.Popen([path] + argv[1:], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError:
+            return ''
+        self.proc = p
+        try:
+            out = p.communicate(timeout=TOOL_TIMEOUT)[0]
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out = p.communicate()[0]
+        finally:
+            self.proc = None
+        return out.decode('utf-8', 'replace')
+
+    def scan_hosts_file(self):
+        try:
+            with open('/etc/hosts', 'rb') as f:
+                text = f.read(4 << 20).decode('utf-8', 'replace')
+        except OSError:
+            return
+        for line in text.splitlines():
+            w = line.split('#', 1)[0].split()
+            for name in w[1:]:
+                self.add(w[0], name)
+
+    def scan_seeds(self):
+        for name in self.seeds:
+            try:
+                infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                continue
+            for info in infos:
+                self.add(info[4][0], name)
+
+    def neighbours(self):
+        """Addresses of the neighbour table that answered (complete entries)."""
+        out = []
+        try:
+            with open('/proc/net/arp') as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            lines = []
+        for line in lines:
+            w = line.split()
+            # Flags 0x0: incomplete, nobody answered.
+            if len(w) >= 3 and w[2] not in ('0x0', '0x00'):
+                out.append(w[0])
+        for line in self.tool(['ip', '-6', 'neigh', 'show']).splitlines():
+            w = line.split()
+            if len(w) >= 2 and w[-1] not in ('FAILED', 'INCOMPLETE'):
+                out.append(w[0])
+        return out
+
+    def scan_neighbours(self):
+        new4 = []
+        for ip in self.neighbours():
+            if self.stopping.is_set():
+                return
+            left = self.rdns.get(ip)
+            if left == -1:
+                continue                        # found before
+            if left:
+                self.rdns[ip] = left - 1        # failed before: retry later
+                continue
+            try:
+                name, aliases, _ = socket.gethostbyaddr(ip)
+            except (OSError, UnicodeError):
+                self.rdns[ip] = RDNS_RETRY      # try again some scans later
+            else:
+                self.rdns[ip] = -1              # found: never again
+                for n in [name] + aliases:
+                    self.add(ip, n)
+                self.wake()
+            if ':' not in ip and ip not in self.nmb_done:
+                new4.append(ip)
+        for ip in new4[:NMB_PER_SCAN]:
+            self.nmb_done.add(ip)
+            # Node status: "NAME <00> -  B <ACTIVE>" is the host's own name.
+            for line in self.tool(['nmblookup', '-A', ip]).splitlines():
+                w = line.split()
+                if len(w) >= 2 and w[1] == '<00>' and '<GROUP>' not in w:
+                    self.add(ip, w[0].lower())
+
+    def scan_avahi(self):
+        # -p: ';'-separated; a resolved service is "=;iface;proto;name;type;
+        # domain;host name;address;port;txt".
+        for line in self.tool(['avahi-browse', '-atrp']).splitlines():
+            w = line.split(';')
+            if len(w) >= 8 and w[0] == '=':
+                self.add(w[7], w[6])
+
+
 # ------------------------------------------------------------------ channels
 
 CONNECTING, OPEN_STATE = 0, 1
@@ -276,6 +658,15 @@ class Channel:
         self.on_event = None
 
 
+class DnsQuery:
+    __slots__ = ('id', 'deadline', 'sock')
+
+    def __init__(self, qid, deadline):
+        self.id = qid
+        self.deadline = deadline
+        self.sock = None
+
+
 def addr_string(family, addr, port):
     ip = socket.inet_ntop(family, addr)
     return ('[%s]:%d' if family == socket.AF_INET6 else '%s:%d') % (ip, port)
@@ -303,6 +694,8 @@ class Session:
         self.inmv = memoryview(self.inbuf)
         self.inlen = 0
         self.in_mask = -1
+        self.dns = collections.OrderedDict()    # query id -> DnsQuery, in deadline order
+        self.hostwatch = None
 
         for fd in (in_fd, out_fd):
             os.set_blocking(fd, False)
@@ -664,6 +1057,66 @@ class Session:
                 break
             self.channel_connected(ch, errno.ETIMEDOUT)
 
+    # ---------------------------------------------------------------- dns
+
+    def dns_query(self, qid, family, addr, port, msg):
+        """Sends @msg from a UDP socket of its own, connected to the resolver:
+        the kernel then passes up only datagrams from that address and port,
+        and an ICMP error as ECONNREFUSED. Any failure: an empty answer."""
+        q = DnsQuery(qid, time.monotonic() + DNS_TIMEOUT)
+        self.dns[qid] = q
+        log(2, 'DNS query %u to %s' % (qid, addr_string(family, addr, port)))
+        try:
+            q.sock = socket.socket(family, socket.SOCK_DGRAM)
+            q.sock.setblocking(False)
+            try:
+                # As for channels: not captured again by the client's rules.
+                q.sock.setsockopt(socket.SOL_SOCKET, SO_MARK, BYPASS_MARK)
+            except OSError:
+                pass
+            q.sock.connect(sockaddr(family, addr, port))
+            q.sock.send(msg)
+        except OSError as e:
+            log(1, 'DNS query %u to %s: %s' % (qid, addr_string(family, addr, port),
+                                              e.strerror or e))
+            self.dns_answer(q, b'')
+            return
+
+        def on_event(readable, writable):
+            if q.sock is None:
+                return
+            try:
+                data = q.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError as e:
+                log(1, 'DNS query %u: %s' % (qid, e.strerror or e))
+                data = b''
+            if len(data) > MAX_DATA:
+                log(1, 'DNS query %u: an answer of %d bytes does not fit' % (qid, len(data)))
+                data = b''
+            self.dns_answer(q, data)
+        self.poller.set(q.sock.fileno(), POLL_IN, on_event)
+
+    def dns_answer(self, q, data):
+        """The one DNS_REPLY for @q (@data empty: no answer)."""
+        if self.dns.pop(q.id, None) is not q:
+            return
+        if q.sock is not None:
+            self.poller.remove(q.sock.fileno())
+            q.sock.close()
+            q.sock = None
+        self.queue(HDR.pack(DNS_REPLY, 0, len(data), q.id) + data)
+
+    def check_dns_deadlines(self):
+        now = time.monotonic()
+        while self.dns:
+            q = next(iter(self.dns.values()))
+            if q.deadline > now:
+                break
+            log(1, 'DNS query %u: no answer within %gs' % (q.id, DNS_TIMEOUT))
+            self.dns_answer(q, b'')
+
     # --------------------------------------------------------------- input
 
     def on_out(self, readable, writable):
@@ -772,16 +1225,30 @@ class Session:
             hello = self.decode_hello(p, ln)
         elif t == OPEN:
             fam = buf[p]
-            if buf[p + 1] != 0:
-                raise ProtocolError(E_MALFORMED, bad)
-            if fam == 4 and ln == 8:
-                family = socket.AF_INET
-            elif fam == 6 and ln == 20:
-                family = socket.AF_INET6
-            else:
+            if buf[p + 1] != 0 or ln != 4 + ADDR_LEN.get(fam, -1):
                 raise ProtocolError(E_MALFORMED, bad)
             port = (buf[p + 2] << 8) | buf[p + 3]
             if port == 0:
+                raise ProtocolError(E_MALFORMED, bad)
+        elif t == DNS_QUERY:
+            fam = buf[p]
+            alen = ADDR_LEN.get(fam, -1)
+            port = (buf[p + 2] << 8) | buf[p + 3]
+            if (buf[p + 1] != 0 or alen < 0 or port == 0
+                    or not DNS_MIN <= ln - 4 - alen <= DNS_MAX_QUERY):
+                raise ProtocolError(E_MALFORMED, bad)
+        elif t == ROUTES:
+            # Only the server sends it (below), but its entries are judged
+            # first, as mux.c decodes a frame whole before acting on it.
+            off = 0
+            while off < ln:
+                alen = ADDR_LEN.get(buf[p + off], 0)
+                if not alen or off + 2 + alen > ln or buf[p + off + 1] > alen * 8:
+                    raise ProtocolError(E_MALFORMED, bad)
+                off += 2 + alen
+        elif t == HOST:
+            alen = ADDR_LEN.get(buf[p], 0)
+            if not alen or buf[p + 1] != 0 or not 2 + alen < ln <= 2 + alen + MAX_HOSTNAME:
                 raise ProtocolError(E_MALFORMED, bad)
         elif t == OPEN_RESULT:
             if buf[p] > ST_NO_RESOURCES or buf[p + 1] != 0:
@@ -816,9 +1283,40 @@ class Session:
                 raise ProtocolError(E_CHANNEL, 'OPEN for channel %u, which is in use' % cid)
             if len(self.channels) >= SERVER_MAX_CHANNELS:
                 raise ProtocolError(E_LIMIT, 'more than %u channels open' % SERVER_MAX_CHANNELS)
-            self.connect(cid, family, port, bytes(buf[p + 4:p + ln]))
+            if fam == 0:
+                # The server's resolver (TCP DNS of the client's --dns).
+                family, addr = server_resolver()
+            else:
+                family = socket.AF_INET if fam == 4 else socket.AF_INET6
+                addr = bytes(buf[p + 4:p + ln])
+            self.connect(cid, family, port, addr)
         elif t == OPEN_RESULT:
             raise ProtocolError(E_MALFORMED, 'unexpected OPEN_RESULT')
+        elif t in (DNS_REPLY, ROUTES, HOST):
+            raise ProtocolError(E_MALFORMED, '%s sent the wrong way' % TYPE_NAMES[t])
+        elif t == DNS_QUERY:
+            if cid in self.dns:
+                raise ProtocolError(E_LIMIT, 'DNS query %u: already waiting' % cid)
+            if len(self.dns) >= DNS_MAX_PENDING:
+                raise ProtocolError(E_LIMIT, 'DNS query %u: more than %d waiting'
+                                    % (cid, DNS_MAX_PENDING))
+            if fam == 0:
+                family, addr = server_resolver()
+            else:
+                family = socket.AF_INET if fam == 4 else socket.AF_INET6
+                addr = bytes(buf[p + 4:p + 4 + alen])
+            self.dns_query(cid, family, addr, port, bytes(buf[p + 4 + alen:p + ln]))
+        elif t == ROUTES_GET:
+            routes = read_routes()
+            log(1, 'routes: sending %d bytes of entries' % len(routes))
+            self.queue(HDR.pack(ROUTES, 0, len(routes), 0) + routes)
+        elif t == HOSTS_WATCH:
+            if self.hostwatch is not None:
+                raise ProtocolError(E_MALFORMED, 'HOSTS_WATCH sent twice')
+            text = bytes(buf[p:p + ln]).decode('utf-8', 'replace')
+            seeds = [n.strip() for n in text.split(',') if n.strip()]
+            log(1, 'hosts: watching, %d seed names' % len(seeds))
+            self.hostwatch = HostWatch(self, seeds)
         elif t == WINDOW:
             ch = self.lookup(t, cid)
             if ch.close_sent:
@@ -871,13 +1369,19 @@ class Session:
         poller = self.poller
         self.flush()
         while True:
-            timeout = None
+            # Both are in deadline order: the first of each is the nearest.
+            deadlines = []
             if self.connecting:
-                timeout = max(0.0, next(iter(self.connecting)).deadline - time.monotonic())
+                deadlines.append(next(iter(self.connecting)).deadline)
+            if self.dns:
+                deadlines.append(next(iter(self.dns.values())).deadline)
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for cb, readable, writable in poller.poll(timeout):
                 cb(readable, writable)
             if self.connecting:
                 self.check_deadlines()
+            if self.dns:
+                self.check_dns_deadlines()
             self.flush()
 
     def send_error(self, code, msg):
@@ -896,6 +1400,11 @@ class Session:
             pass
 
     def close_all(self):
+        if self.hostwatch is not None:
+            self.hostwatch.stop()
+        for q in list(self.dns.values()):
+            if q.sock is not None:
+                q.sock.close()
         for ch in list(self.channels.values()):
             self.channel_close_fd(ch, True)
         for ch in list(self.draining):
