@@ -41,18 +41,25 @@ HDR = struct.Struct(">BBHI")
 HELLO_FIXED = struct.Struct(">8sHHIIII")
 
 HELLO, OPEN, OPEN_RESULT, DATA, WINDOW, EOF, CLOSE, PING, PONG, ACK, ERROR = range(1, 12)
+DNS_QUERY, DNS_REPLY, ROUTES_GET, ROUTES, HOSTS_WATCH, HOST = range(0x0C, 0x12)
 NAMES = {
     HELLO: "HELLO", OPEN: "OPEN", OPEN_RESULT: "OPEN_RESULT", DATA: "DATA",
     WINDOW: "WINDOW", EOF: "EOF", CLOSE: "CLOSE", PING: "PING", PONG: "PONG",
-    ACK: "ACK", ERROR: "ERROR",
+    ACK: "ACK", ERROR: "ERROR", DNS_QUERY: "DNS_QUERY", DNS_REPLY: "DNS_REPLY",
+    ROUTES_GET: "ROUTES_GET", ROUTES: "ROUTES", HOSTS_WATCH: "HOSTS_WATCH", HOST: "HOST",
 }
 # Payload length bounds per type (the table in "Frames").
 LENGTHS = {
-    HELLO: (28, 92), OPEN: (8, 20), OPEN_RESULT: (4, 132), DATA: (1, 32768),
+    HELLO: (28, 92), OPEN: (4, 20), OPEN_RESULT: (4, 132), DATA: (1, 32768),
     WINDOW: (4, 4), EOF: (0, 0), CLOSE: (1, 1), PING: (8, 8), PONG: (8, 8),
-    ACK: (4, 4), ERROR: (2, 514),
+    ACK: (4, 4), ERROR: (2, 514), DNS_QUERY: (16, 4116), DNS_REPLY: (0, 32768),
+    ROUTES_GET: (0, 0), ROUTES: (0, 32768), HOSTS_WATCH: (0, 4096), HOST: (7, 271),
 }
-SESSION_TYPES = {HELLO, PING, PONG, ACK, ERROR}
+# On channel 0. DNS_QUERY and DNS_REPLY carry a query id (≠ 0) there instead.
+SESSION_TYPES = {HELLO, PING, PONG, ACK, ERROR, ROUTES_GET, ROUTES, HOSTS_WATCH, HOST}
+# Names and routes ("Names and routes").
+DNS_MIN, DNS_MAX_QUERY, DNS_MAX_PENDING, DNS_TIMEOUT = 12, 4096, 256, 5.0
+MAX_HOSTNAME = 253
 
 MAX_DATA = 32768
 ACK_EVERY = 32 * 1024
@@ -84,6 +91,47 @@ def open_payload(host, port):
     addr = ipaddress.ip_address(host)
     family = 4 if addr.version == 4 else 6
     return struct.pack(">BBH", family, 0, port) + addr.packed
+
+
+def dns_query_payload(resolver, msg):
+    """@resolver: (host, port), or (None, port) for the server's own."""
+    host, port = resolver
+    if host is None:
+        return struct.pack(">BBH", 0, 0, port) + msg
+    return open_payload(host, port) + msg
+
+
+def parse_routes(p):
+    """ROUTES entries as (ipaddress network or None, family, prefix, raw
+    address), or a string saying what is wrong."""
+    out, off = [], 0
+    while off < len(p):
+        fam = p[off]
+        alen = {4: 4, 6: 16}.get(fam)
+        if alen is None:
+            return "entry at offset %d has family %d" % (off, fam)
+        if off + 2 + alen > len(p):
+            return "entry at offset %d is cut short" % off
+        prefix = p[off + 1]
+        if prefix > alen * 8:
+            return "entry at offset %d: prefix /%d for family %d" % (off, prefix, fam)
+        raw = p[off + 2:off + 2 + alen]
+        out.append((fam, prefix, raw))
+        off += 2 + alen
+    return out
+
+
+def route_text(fam, prefix, raw):
+    return "%s/%d" % (ipaddress.ip_address(raw), prefix)
+
+
+def valid_hostname(name):
+    """The name check of "Hosts": ASCII letters, digits, '-', '_', dots
+    between labels of 1 to 63 characters (and 253 bytes, from the table)."""
+    if not 0 < len(name) <= MAX_HOSTNAME:
+        return False
+    ok = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+    return all(0 < len(label) <= 63 and set(label) <= ok for label in name.split(b"."))
 
 
 def u32(ftype, channel, value):
@@ -214,6 +262,10 @@ class Server:
         self.max_unacked = 0
         self.withhold_ack = False
         self.eof_seen = False
+        self.dns_waiting = set()  # DNS_QUERY ids without their DNS_REPLY yet
+        self.routes_asked = 0  # ROUTES_GET sent, minus ROUTES received
+        self.hosts_watched = False
+        self.host_pairs = set()  # (address text, name) from HOST frames
         self.wq = collections.deque()
         self.wcv = threading.Condition()
         self.write_error = None
@@ -299,8 +351,37 @@ class Server:
                 self.violation("%s for channel %d after the server closed it"
                                % (name_of(f.type), f.channel))
                 return True
-        if f.type == OPEN:
-            self.violation("the server sent OPEN (only the client opens channels)")
+        if f.type in (OPEN, DNS_QUERY, ROUTES_GET, HOSTS_WATCH):
+            self.violation("the server sent %s (only the client sends it)" % name_of(f.type))
+        elif f.type == DNS_REPLY:
+            # "exactly one DNS_REPLY carrying the same id"
+            if f.channel not in self.dns_waiting:
+                self.violation("DNS_REPLY for query id %d, which the client is not waiting for"
+                               % f.channel)
+            self.dns_waiting.discard(f.channel)
+        elif f.type == ROUTES:
+            if self.routes_asked <= 0:
+                self.violation("ROUTES without a ROUTES_GET")
+            self.routes_asked -= 1
+            entries = parse_routes(p)
+            if isinstance(entries, str):
+                self.violation("ROUTES: " + entries)
+        elif f.type == HOST:
+            alen = {4: 4, 6: 16}.get(p[0])
+            if not self.hosts_watched:
+                self.violation("HOST without a HOSTS_WATCH")
+            if alen is None or p[1] != 0 or not 2 + alen < len(p) <= 2 + alen + MAX_HOSTNAME:
+                self.violation("malformed HOST: %s" % p.hex(" "))
+                return True
+            name = p[2 + alen:]
+            if not valid_hostname(name):
+                # The client ignores it; a server that sends it anyway is not
+                # what the doc's sources and check are about.
+                self.violation("HOST with the name %r, which does not pass the name check" % name)
+            pair = (str(ipaddress.ip_address(p[2:2 + alen])), name.decode("ascii", "replace"))
+            if pair in self.host_pairs:
+                self.violation("HOST %s %s sent twice" % pair)
+            self.host_pairs.add(pair)
         elif f.type == OPEN_RESULT:
             status, zero, err = struct.unpack_from(">BBH", p)
             if status > S_NORES or zero != 0:
@@ -449,6 +530,21 @@ class Server:
             self.channels[n] = Chan(self.window, self.hello.channel_window)
         self._queue(frame(OPEN, n, open_payload(host, port)) + extra)
 
+    def dns_query(self, qid, resolver, msg):
+        with self.lock:
+            self.dns_waiting.add(qid)
+        self._queue(frame(DNS_QUERY, qid, dns_query_payload(resolver, msg)))
+
+    def routes_get(self):
+        with self.lock:
+            self.routes_asked += 1
+        self._queue(frame(ROUTES_GET))
+
+    def hosts_watch(self, seeds):
+        with self.lock:
+            self.hosts_watched = True
+        self._queue(frame(HOSTS_WATCH, 0, seeds))
+
     def data(self, n, b):
         out = []
         with self.lock:
@@ -530,11 +626,16 @@ class Server:
             if f is not None:
                 out.append(f)
 
-    def ping_alive(self):
-        """The session still works: a PING gets its PONG."""
+    def ping_alive(self, allow=()):
+        """The session still works: a PING gets its PONG (frames of the
+        types in @allow may come before it)."""
         token = random.getrandbits(64)
         self._queue(u64(PING, token))
-        f = self.expect(PONG, what="PONG (is the session still up?)")
+        while True:
+            f = self.next(what="PONG (is the session still up?)")
+            if f.type not in allow:
+                break
+        check(f.type == PONG, "expected PONG (is the session still up?), got %s" % f)
         check(f.u64() == token, "PONG %#x for PING %#x" % (f.u64(), token))
 
     def expect_error(self, code, exit_nonzero=True):
@@ -1354,7 +1455,7 @@ def connecting_channel(srv):
     srv.open(1, "127.0.0.1", srv.hole.port)
 
 
-hostile("unknown-type", "frame type 0x0c is ERROR 2", frame(0x0C), E_MALFORMED)
+hostile("unknown-type", "frame type 0x12 is ERROR 2", frame(0x12), E_MALFORMED)
 hostile("unknown-type-ff", "frame type 0xff on a channel is ERROR 2", frame(0xFF, 1, b"x"), E_MALFORMED)
 hostile("flags", "PING with flags 1 is ERROR 2", frame(PING, 0, bytes(8), flags=1), E_MALFORMED)
 hostile("len-over-max-header-only", "a PING header with len 9 is ERROR 2 before any payload",
@@ -1428,6 +1529,513 @@ hostile("hello-version-0", "HELLO with version_min 0 is ERROR 2",
 hostile("ack-too-much", "ACK for more bytes than in flight is ERROR 3", u32(ACK, 0, 1), E_FLOW)
 hostile("error-len-515", "ERROR with len 515 is ERROR 2",
         HDR.pack(ERROR, 0, 515, 0) + b"\0\6" + b"\xff" * 513, E_MALFORMED)
+
+
+# ------------------------------------------------------ names and routes
+
+def dns_msg(dns_id, name):
+    """A DNS query for @name, type A (what an application's resolver sends)."""
+    q = b"".join(bytes([len(l)]) + l for l in name.encode().split(b".")) + b"\0"
+    return struct.pack(">HHHHHH", dns_id, 0x0100, 1, 0, 0, 0) + q + struct.pack(">HH", 1, 1)
+
+
+def dns_answer(query, addr="192.0.2.53", size=None):
+    """The answer to @query: one A record (padded with junk to @size bytes:
+    the server relays bytes, it does not parse them)."""
+    end = 12
+    while query[end]:
+        end += 1 + query[end]
+    question = query[12:end + 5]
+    msg = (struct.pack(">HHHHHH", struct.unpack_from(">H", query)[0], 0x8180, 1, 1, 0, 0)
+           + question + struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4)
+           + ipaddress.ip_address(addr).packed)
+    if size is not None:
+        msg += os.urandom(size - len(msg))
+    return msg
+
+
+def dns_id(msg):
+    return struct.unpack_from(">H", msg)[0]
+
+
+class DnsResponder:
+    """A UDP DNS server on the server's network, in a thread of the test.
+    @delay: seconds before each answer; @size: answers of that many bytes;
+    @spoof: each answer comes first from another port (the server must not
+    take it), then from the right one; @collect: answer nothing until that
+    many queries are in, then all of them, the last first."""
+
+    def __init__(self, host="127.0.0.1", delay=0.0, size=None, spoof=False, collect=0, port=0):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.other = socket.socket(fam, socket.SOCK_DGRAM) if spoof else None
+        if self.other:
+            self.other.bind((host, 0))
+        self.delay, self.size, self.collect = delay, size, collect
+        self.queries = []  # (message, from)
+        self.answers = {}  # DNS id -> the answer sent
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @property
+    def addr(self):
+        return (self.host, self.port)
+
+    def _answer(self, q, src):
+        a = dns_answer(q, size=self.size)
+        with self.lock:
+            self.answers[dns_id(q)] = a
+        if self.other:
+            self.other.sendto(dns_answer(q, "198.51.100.66"), src)
+            time.sleep(0.2)
+        self.sock.sendto(a, src)
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        held = []
+        while not self.stopped:
+            try:
+                q, src = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.queries.append((q, src))
+            if self.collect:
+                held.append((q, src))
+                if len(held) == self.collect:
+                    for q, src in reversed(held):
+                        self._answer(q, src)
+                continue
+            if self.delay:
+                threading.Timer(self.delay, self._answer, (q, src)).start()
+            else:
+                self._answer(q, src)
+
+    def close(self):
+        self.stopped = True
+        self.thread.join(1.0)
+        self.sock.close()
+        if self.other:
+            self.other.close()
+
+
+def silent_resolver(host="127.0.0.1"):
+    """A bound UDP socket that never reads: queries to it get no answer and
+    no ICMP error either."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    return s, (host, s.getsockname()[1])
+
+
+def dns_replies(srv, ids, timeout=ANSWER, allow=()):
+    """{id: payload} of the DNS_REPLY frames for @ids; other frames are
+    errors unless their type is in @allow."""
+    got, end = {}, time.monotonic() + timeout
+    while len(got) < len(ids):
+        f = srv.next(max(0.01, end - time.monotonic()),
+                     "DNS_REPLY for %d of %d queries" % (len(ids) - len(got), len(ids)))
+        if f.type in allow:
+            continue
+        check(f.type == DNS_REPLY and f.channel in ids and f.channel not in got,
+              "expected DNS_REPLY for one of %d queries, got %s" % (len(ids), f))
+        got[f.channel] = f.payload
+    return got
+
+
+def dns_roundtrip(srv, qid, responder, name):
+    msg = dns_msg(random.getrandbits(16), name)
+    srv.dns_query(qid, responder.addr, msg)
+    reply = dns_replies(srv, [qid])[qid]
+    with responder.lock:
+        seen = [q for q, _ in responder.queries if q == msg]
+        answer = responder.answers.get(dns_id(msg))
+    check(seen, "the resolver did not get the query's DNS message as sent")
+    check(reply == answer, "DNS_REPLY %r is not the resolver's answer %r" % (reply[:40], answer[:40]
+                                                                            if answer else None))
+
+
+@case("dns-udp-ipv4", "DNS_QUERY to a resolver at 127.0.0.1: one DNS_REPLY, the same id, its answer")
+def t_dns_v4(srv, diag):
+    srv.handshake()
+    r = DnsResponder()
+    dns_roundtrip(srv, 1, r, "www.example.com")
+    # The id is free again once answered; ids are not channel numbers.
+    dns_roundtrip(srv, 1, r, "again.example.com")
+    # Query id 7 while channel 7 is in use (refused, our CLOSE not yet sent).
+    hold, port = closed_port()
+    srv.open(7, "127.0.0.1", port)
+    srv.expect(OPEN_RESULT, 7)
+    dns_roundtrip(srv, 7, r, "same-number-as-a-channel.example")
+    srv.close(7)
+    hold.close()
+    dns_roundtrip(srv, 0xFFFFFFFF, r, "the-largest-id.example")
+    r.close()
+
+
+@case("dns-udp-ipv6", "DNS_QUERY to a resolver at ::1, port given")
+def t_dns_v6(srv, diag):
+    need_ipv6()
+    srv.handshake()
+    r = DnsResponder("::1")
+    dns_roundtrip(srv, 42, r, "v6.example.com")
+    r.close()
+
+
+@case("dns-many", "64 queries in flight at once; answers in reverse order reach the right ids")
+def t_dns_many(srv, diag):
+    srv.handshake()
+    n = 64
+    # The resolver answers only when all 64 are in: a server that waits for
+    # one answer before it sends the next query never gets any.
+    r = DnsResponder(collect=n)
+    msgs = {}
+    for i in range(n):
+        qid = 1000 + 7 * i
+        msgs[qid] = dns_msg(i, "host%d.example" % i)
+        srv.dns_query(qid, r.addr, msgs[qid])
+    got = dns_replies(srv, list(msgs), timeout=2 * ANSWER)
+    with r.lock:
+        answers = dict(r.answers)
+    for qid, msg in msgs.items():
+        check(got[qid] == answers.get(dns_id(msg)),
+              "query id %d got the answer to another query (or none)" % qid)
+    r.close()
+
+
+@case("dns-no-answer", "a resolver that never answers: an empty DNS_REPLY after 5 s; meanwhile "
+      "errors, late, spoofed and oversized answers, channels and PINGs all work")
+def t_dns_no_answer(srv, diag):
+    srv.handshake()
+    hold, silent = silent_resolver()
+    refused_sock, refused_port = closed_port()  # UDP to it: ICMP port unreachable
+    refused_sock.close()
+    refused_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    refused_sock.bind(("127.0.0.1", 0))
+    refused = ("127.0.0.1", refused_sock.getsockname()[1])
+    refused_sock.close()  # nobody there now: an error from the kernel
+    late = DnsResponder(delay=3.0)  # inside the 5 s: must be relayed
+    spoof = DnsResponder(spoof=True)
+    big = DnsResponder(size=40000)  # more than 32 768 bytes: no answer
+    exact = DnsResponder(size=32768)  # the most a DNS_REPLY carries
+    t0 = time.monotonic()
+    srv.dns_query(1, silent, dns_msg(1, "silent.example"))
+    srv.dns_query(2, refused, dns_msg(2, "refused.example"))
+    srv.dns_query(3, late.addr, dns_msg(3, "late.example"))
+    srv.dns_query(4, spoof.addr, dns_msg(4, "spoofed.example"))
+    srv.dns_query(5, big.addr, dns_msg(5, "big.example"))
+    srv.dns_query(6, exact.addr, dns_msg(6, "exact.example"))
+    # The server's own resolver can be anything here (its /etc/resolv.conf):
+    # what the doc promises is one DNS_REPLY within the 5 s, whatever it is.
+    srv.dns_query(7, (None, 53), dns_msg(7, "example.com"))
+    got, when = {}, {}
+    end = t0 + DNS_TIMEOUT + ANSWER
+
+    def take(what):
+        """The next frame that is not a DNS_REPLY (those are noted); None
+        once all 7 replies are in."""
+        while len(got) < 7:
+            f = srv.next(max(0.01, end - time.monotonic()), what)
+            if f.type != DNS_REPLY:
+                return f
+            check(1 <= f.channel <= 7 and f.channel not in got,
+                  "DNS_REPLY for query id %d (again?)" % f.channel)
+            got[f.channel], when[f.channel] = f.payload, time.monotonic() - t0
+    # The session lives on while queries wait: a channel and a PING.
+    peer = Peer()
+    srv.open(100, peer.host, peer.port)
+    f = take("OPEN_RESULT while DNS queries wait")
+    check(f is not None and f.type == OPEN_RESULT and f.channel == 100 and f.payload[0] == S_OK,
+          "expected a good OPEN_RESULT on channel 100, got %s" % f)
+    conn = peer.accept()
+    srv.data(100, b"ping")
+    check(recv_exact(conn, 4) == b"ping", "the remote end got other bytes")
+    conn.sendall(b"pong")
+    f = take("DATA while DNS queries wait")
+    check(f is not None and f.type == DATA and f.payload == b"pong", "expected DATA 'pong', got %s" % f)
+    srv.send(u64(PING, 99))
+    f = take("PONG while DNS queries wait")
+    check(f is not None and f.type == PONG and f.u64() == 99, "expected PONG 99, got %s" % f)
+    t_alive = time.monotonic() - t0
+    f = take("DNS_REPLY for %s" % sorted(set(range(1, 8)) - set(got)))
+    check(f is None, "expected DNS_REPLY, got %s" % f)
+    check(t_alive < DNS_TIMEOUT - 1, "the channel and the PING took %.1f s while a query waited"
+          % t_alive)
+    diag("answered after: %s" % ", ".join("%d: %.1fs" % (i, when[i]) for i in sorted(when)))
+    check(got[1] == b"", "a DNS_REPLY of %d bytes from a resolver that never answers" % len(got[1]))
+    check(when[1] >= DNS_TIMEOUT - 0.5, "the server gave up after %.1f s, not 5 s" % when[1])
+    check(got[2] == b"", "a DNS_REPLY of %d bytes from a port nobody listens on" % len(got[2]))
+    with late.lock, spoof.lock, exact.lock:
+        check(got[3] and got[3] == late.answers.get(3),
+              "an answer after 3 s (within the 5 s) was not relayed: %r" % got[3][:40])
+        check(got[4] and got[4] == spoof.answers.get(4),
+              "an answer from another port was taken for the resolver's: %r" % got[4][:40])
+        check(got[6] == exact.answers.get(6), "an answer of 32 768 bytes came as %d bytes"
+              % len(got[6]))
+    check(got[5] == b"", "an answer of 40 000 bytes came as a DNS_REPLY of %d bytes" % len(got[5]))
+    srv.ping_alive()
+    srv.close(100, reset=True)
+    srv.expect(CLOSE, 100)
+    for r in (late, spoof, big, exact):
+        r.close()
+    hold.close()
+    conn.close()
+
+
+def silent_queries(srv, n, first_id=1):
+    srv.hold, resolver = silent_resolver()
+    for i in range(n):
+        srv.dns_query(first_id + i, resolver, dns_msg(i, "q%d.example" % i))
+    srv.ping_alive()  # all of them in, none answered yet (5 s)
+
+
+hostile("dns-duplicate-id", "DNS_QUERY with the id of a query still waiting is ERROR 5",
+        lambda srv: frame(DNS_QUERY, 3, dns_query_payload(("127.0.0.1", 53), dns_msg(9, "a.b"))),
+        E_LIMIT, setup=lambda srv: silent_queries(srv, 3))
+hostile("dns-257", "a 257th query while 256 wait is ERROR 5",
+        lambda srv: frame(DNS_QUERY, 257, dns_query_payload(("127.0.0.1", 53), dns_msg(9, "a.b"))),
+        E_LIMIT, setup=lambda srv: silent_queries(srv, DNS_MAX_PENDING))
+hostile("dns-query-on-0", "DNS_QUERY with query id 0 is ERROR 2",
+        frame(DNS_QUERY, 0, dns_query_payload(("127.0.0.1", 53), dns_msg(1, "a.b"))), E_MALFORMED)
+hostile("dns-query-short", "DNS_QUERY with a message of 11 bytes (no DNS header) is ERROR 2",
+        frame(DNS_QUERY, 1, dns_query_payload(("127.0.0.1", 53), bytes(11))), E_MALFORMED)
+hostile("dns-query-long", "DNS_QUERY with a message of 4097 bytes is ERROR 2",
+        frame(DNS_QUERY, 1, dns_query_payload(("127.0.0.1", 53), bytes(4097))), E_MALFORMED)
+hostile("dns-query-family-5", "DNS_QUERY with family 5 is ERROR 2",
+        frame(DNS_QUERY, 1, struct.pack(">BBH", 5, 0, 53) + bytes(4) + dns_msg(1, "a.b")),
+        E_MALFORMED)
+hostile("dns-query-port-0", "DNS_QUERY to port 0 is ERROR 2",
+        frame(DNS_QUERY, 1, dns_query_payload(("127.0.0.1", 0), dns_msg(1, "a.b"))), E_MALFORMED)
+hostile("dns-reply-from-client", "DNS_REPLY from the client is ERROR 2",
+        frame(DNS_REPLY, 1, dns_msg(1, "a.b")), E_MALFORMED)
+hostile("routes-from-client", "ROUTES from the client is ERROR 2",
+        frame(ROUTES, 0, bytes([4, 8, 10, 0, 0, 0])), E_MALFORMED)
+hostile("host-from-client", "HOST from the client is ERROR 2",
+        frame(HOST, 0, bytes([4, 0, 127, 0, 0, 1]) + b"localhost"), E_MALFORMED)
+hostile("routes-get-len-1", "ROUTES_GET with a payload is ERROR 2", frame(ROUTES_GET, 0, b"x"),
+        E_MALFORMED)
+hostile("routes-get-on-channel", "ROUTES_GET on channel 1 is ERROR 2", frame(ROUTES_GET, 1),
+        E_MALFORMED)
+hostile("hosts-watch-len-4097", "HOSTS_WATCH of 4097 bytes is ERROR 2 (header alone)",
+        HDR.pack(HOSTS_WATCH, 0, 4097, 0), E_MALFORMED)
+hostile("hosts-watch-twice", "a second HOSTS_WATCH is ERROR 2",
+        frame(HOSTS_WATCH, 0, b"localhost") + frame(HOSTS_WATCH, 0, b"localhost"), E_MALFORMED)
+hostile("open-family-0-len-8", "OPEN with family 0 and an address is ERROR 2",
+        frame(OPEN, 1, struct.pack(">BBH", 0, 0, 53) + bytes([127, 0, 0, 1])), E_MALFORMED)
+
+
+def resolv_conf_resolver():
+    """The server's resolver by the doc (the test runs on the server's
+    machine): the first nameserver of /etc/resolv.conf, else 127.0.0.1."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        w = line.split()
+        if len(w) >= 2 and w[0] == "nameserver":
+            try:
+                return str(ipaddress.ip_address(w[1]))
+            except ValueError:
+                continue
+    return "127.0.0.1"
+
+
+def bindable(host):
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, 0))
+        return True
+    except OSError:
+        return False
+
+
+@case("resolver-family-0", "OPEN and DNS_QUERY with family 0 go to the server's resolver")
+def t_resolver(srv, diag):
+    srv.handshake(connect_timeout=1000)
+    host = resolv_conf_resolver()
+    if not bindable(host):
+        # Not on this machine (e.g. a LAN resolver): the test cannot listen
+        # there, so only the doc's "exactly one OPEN_RESULT" is checked.
+        srv.send(frame(OPEN, 1, struct.pack(">BBH", 0, 0, 53)))
+        with srv.lock:
+            srv.channels[1] = Chan(srv.window, srv.hello.channel_window)
+        f = srv.expect(OPEN_RESULT, 1, timeout=1.0 + ANSWER)
+        diag("only OPEN_RESULT checked: the resolver %s is not on this machine; OPEN family 0 "
+             "to port 53: %s" % (host, f))
+        srv.close(1, reset=True)
+        if f.payload[0] == S_OK:
+            srv.expect(CLOSE, 1)
+        # (dns-no-answer checks that DNS_QUERY family 0 gets its one reply.)
+        return
+    # Resolver on this machine (127.0.0.53, 127.0.0.1, ...): listen there on a
+    # free port; family 0 with that port must reach us.
+    peer = Peer(host)
+    srv.send(frame(OPEN, 1, struct.pack(">BBH", 0, 0, peer.port)))
+    with srv.lock:
+        srv.channels[1] = Chan(srv.window, srv.hello.channel_window)
+    f = srv.expect(OPEN_RESULT, 1)
+    check(f.payload[0] == S_OK, "OPEN family 0 to %s port %d: %s" % (host, peer.port, f))
+    conn = peer.accept()
+    srv.data(1, b"\0\x10tcp dns message")
+    check(recv_exact(conn, 18) == b"\0\x10tcp dns message", "the resolver got other bytes")
+    r = DnsResponder(host)
+    msg = dns_msg(77, "family-zero.example")
+    srv.dns_query(5, (None, r.port), msg)
+    reply = dns_replies(srv, [5])[5]
+    with r.lock:
+        check(reply and reply == r.answers.get(77), "DNS_QUERY family 0 got %r" % reply[:40])
+    diag("the server's resolver is %s" % host)
+    r.close()
+    conn.close()
+
+
+@case("dns-tcp", "TCP DNS through an ordinary channel to a resolver on the server's network")
+def t_dns_tcp(srv, diag):
+    srv.handshake()
+    peer = Peer()
+    conn = opened(srv, 1, peer)
+    msg = dns_msg(0x1234, "tcp.example")
+    srv.data(1, struct.pack(">H", len(msg)) + msg)
+    n = struct.unpack(">H", recv_exact(conn, 2))[0]
+    check(recv_exact(conn, n) == msg, "the resolver got another message")
+    answer = dns_answer(msg)
+    conn.sendall(struct.pack(">H", len(answer)) + answer)
+    got = b""
+    while len(got) < 2 + len(answer):
+        got += srv.expect(DATA, 1).payload
+    check(got == struct.pack(">H", len(answer)) + answer, "the client got another answer")
+    srv.close(1)
+    srv.expect(CLOSE, 1)
+
+
+ROUTE_EXCLUDED = [ipaddress.ip_network(n) for n in
+                  ("127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "::1/128", "fe80::/10",
+                   "ff00::/8")]
+
+
+def kernel_routes():
+    """The set the doc describes, read here (same machine as the server):
+    /proc/net/route and /proc/net/ipv6_route, routes that are up and not
+    reject routes, not local, anycast or cached entries; host bits cleared;
+    no default, loopback, link-local or multicast network."""
+    nets = set()
+    with open("/proc/net/route") as f:
+        for line in f.read().splitlines()[1:]:
+            w = line.split()
+            flags = int(w[3], 16)
+            if not flags & 0x1 or flags & 0x200:
+                continue
+            # Printed as numbers in host byte order.
+            dest = ipaddress.IPv4Address(struct.pack("=I", int(w[1], 16)))
+            mask = ipaddress.IPv4Address(struct.pack("=I", int(w[7], 16)))
+            nets.add(ipaddress.ip_network("%s/%s" % (dest, mask), strict=False))
+    if os.path.exists("/proc/net/ipv6_route"):
+        with open("/proc/net/ipv6_route") as f:
+            for line in f.read().splitlines():
+                w = line.split()
+                flags = int(w[8], 16)
+                if not flags & 0x1 or flags & (0x200 | 0x80000000 | 0x00100000 | 0x01000000):
+                    continue
+                addr = ipaddress.IPv6Address(bytes.fromhex(w[0]))
+                nets.add(ipaddress.ip_network("%s/%d" % (addr, int(w[1], 16)), strict=False))
+    return {n for n in nets if n.prefixlen and not any(
+        n.version == x.version and n.subnet_of(x) for x in ROUTE_EXCLUDED)}
+
+
+@case("routes", "ROUTES_GET: one ROUTES frame, well-formed, the kernel's networks and no others")
+def t_routes(srv, diag):
+    if not os.path.exists("/proc/net/route"):
+        raise Skip("no /proc/net/route here")
+    srv.handshake()
+    expected = kernel_routes()
+    srv.routes_get()
+    f = srv.expect(ROUTES)
+    entries = parse_routes(f.payload)
+    check(not isinstance(entries, str), "ROUTES: %s" % entries)
+    got = []
+    for fam, prefix, raw in entries:
+        net = ipaddress.ip_network((raw, prefix), strict=False)
+        check(net.network_address.packed == raw, "ROUTES entry %s has host bits set"
+              % route_text(fam, prefix, raw))
+        check(prefix != 0, "ROUTES has a default route %s" % net)
+        check(not any(net.version == x.version and net.subnet_of(x) for x in ROUTE_EXCLUDED),
+              "ROUTES has %s (loopback, link-local or multicast)" % net)
+        got.append(net)
+    check(len(got) == len(set(got)), "ROUTES lists a network twice: %s"
+          % sorted(str(n) for n in got if got.count(n) > 1))
+    diag("ROUTES: %s" % (", ".join(map(str, got)) or "none"))
+    check(set(got) == expected, "ROUTES differs from the kernel's table: missing %s, extra %s"
+          % (sorted(map(str, expected - set(got))), sorted(map(str, set(got) - expected))))
+    # Each ROUTES_GET is answered; the table has not changed meanwhile.
+    srv.routes_get()
+    g = srv.expect(ROUTES, what="ROUTES for a second ROUTES_GET")
+    check(g.payload == f.payload or set(parse_routes(g.payload)) == set(entries),
+          "a second ROUTES differs")
+    srv.ping_alive()
+
+
+def etc_hosts_pairs(limit=200):
+    """(address, name) pairs of /etc/hosts the doc's check lets through."""
+    pairs = []
+    try:
+        with open("/etc/hosts", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return pairs
+    for line in lines:
+        w = line.split(b"#", 1)[0].split()
+        if len(w) < 2:
+            continue
+        try:
+            addr = ipaddress.ip_address(w[0].decode())
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if addr.is_link_local:
+            continue  # the server may leave these out (no interface in a hosts line)
+        for name in w[1:]:
+            if valid_hostname(name):
+                pairs.append((str(addr), name.decode()))
+    return pairs[:limit]
+
+
+@case("hosts-watch", "HOSTS_WATCH: HOST frames for /etc/hosts and the seed names, each pair once")
+def t_hosts_watch(srv, diag):
+    srv.handshake()
+    expected = set(etc_hosts_pairs())
+    # The seed names, looked up here as the server would (same machine).
+    seeds = ["localhost"]
+    for seed in seeds:
+        try:
+            for info in socket.getaddrinfo(seed, None, 0, socket.SOCK_STREAM):
+                addr = ipaddress.ip_address(info[4][0].split("%")[0])
+                if not addr.is_link_local:
+                    expected.add((str(addr), seed))
+        except OSError:
+            pass
+    check(("127.0.0.1", "localhost") in expected or not expected,
+          "this machine does not resolve localhost to 127.0.0.1")
+    # A bad name among the seeds and empty items do not end the session.
+    srv.hosts_watch(b" localhost ,bad name!,,x" + b"y" * 300)
+    end = time.monotonic() + 2 * ANSWER
+    while True:
+        with srv.lock:
+            missing = expected - srv.host_pairs
+        if not missing or time.monotonic() > end:
+            break
+        f = srv.poll(0.2)
+        check(f is None or f.type == HOST, "expected HOST, got %s" % f)
+    with srv.lock:
+        pairs = set(srv.host_pairs)
+    diag("%d HOST pairs, e.g. %s" % (len(pairs), sorted(pairs)[:6]))
+    check(not missing, "no HOST within %gs for %s" % (2 * ANSWER, sorted(missing)[:10]))
+    srv.ping_alive(allow=(HOST,))
 
 
 def refused_channel(srv):
