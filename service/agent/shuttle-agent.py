@@ -8,6 +8,9 @@ service/session.c does: the mux on fds 0 and 1, one non-blocking TCP
 connection per channel, per-channel credit, the session-level ACK limit the
 client's HELLO asks for, and an ERROR frame plus exit 1 on any protocol
 violation. One file, standard library only, nothing written to disk.
+Names and routes (--dns, -N, -H): DNS queries are relayed from UDP sockets
+in the same loop; the host watch scans in one thread of its own, since
+reverse lookups and tools block.
 
 Runs on Python 3.6 and later. What it relies on, by version:
   3.3  os.readv / os.writev, BlockingIOError, time.monotonic, select.epoll
@@ -33,7 +36,6 @@ import selectors
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -535,6 +537,9 @@ class HostWatch:
         path = which(argv[0])
         if path is None or self.stopping.is_set():
             return ''
+        # Here, not at the top: only -H needs it, and it costs every session
+        # ~10 ms of startup.
+        import subprocess
         try:
             p = subprocess.Popen([path] + argv[1:], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
