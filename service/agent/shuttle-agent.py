@@ -404,12 +404,14 @@ def read_routes():
     return bytes(out)
 
 
-HOSTNAME_RE = re.compile(r'[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*\Z')
+_LABEL = r'[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
+HOSTNAME_RE = re.compile(_LABEL + r'(\.' + _LABEL + r')*\Z')
 
 
 def valid_hostname(name):
-    """The check of docs/protocol.md, "Hosts": ASCII letters, digits, '-' and
-    '_', dots between labels of 1 to 63 characters, 253 in all."""
+    """The check of docs/protocol.md, "Hosts" (hostname.c's): ASCII letters,
+    digits, '-' and '_', dots between labels of 1 to 63 characters that do
+    not start or end with '-', 253 in all."""
     return len(name) <= MAX_HOSTNAME and HOSTNAME_RE.match(name) is not None
 
 

@@ -127,11 +127,13 @@ def route_text(fam, prefix, raw):
 
 def valid_hostname(name):
     """The name check of "Hosts": ASCII letters, digits, '-', '_', dots
-    between labels of 1 to 63 characters (and 253 bytes, from the table)."""
+    between labels of 1 to 63 characters that neither start nor end with
+    '-' (and 253 bytes, from the table)."""
     if not 0 < len(name) <= MAX_HOSTNAME:
         return False
     ok = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-    return all(0 < len(label) <= 63 and set(label) <= ok for label in name.split(b"."))
+    return all(0 < len(label) <= 63 and set(label) <= ok and label[:1] != b"-"
+               and label[-1:] != b"-" for label in name.split(b"."))
 
 
 def u32(ftype, channel, value):
