@@ -7,15 +7,45 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "dnsrelay.h"
+#include "hostwatch.h"
 #include "log.h"
+#include "routes.h"
 #include "session.h"
 
 typedef struct
 {
   GMainLoop *loop;
   ShSession *session;
+  ShDnsRelay *dns;
+  ShHostWatch *hosts;
   int status;
 } Server;
+
+/* -N: the networks this machine routes, read when asked. */
+static void
+on_routes_get (ShSession *session, gpointer data)
+{
+  g_autoptr (GArray) routes = sh_routes_read ();
+  sh_session_send_routes (session, (const ShRoute *) routes->data, routes->len);
+}
+
+/* -H: the session allows one HOSTS_WATCH. */
+static void
+on_hosts_watch (ShSession *session, const char *seeds, gsize len, gpointer data)
+{
+  Server *srv = data;
+  if (srv->hosts == NULL)
+    srv->hosts = sh_host_watch_new (session, seeds, len);
+}
+
+static void
+on_dns_query (ShSession *session, guint32 id, const ShOpen *resolver, const guint8 *msg, gsize len,
+              gpointer data)
+{
+  Server *srv = data;
+  sh_dns_relay_query (session, id, resolver, msg, len, srv->dns);
+}
 
 static void
 after_batch (gpointer data)
@@ -70,9 +100,19 @@ sh_server_run (const ShOptions *opts)
   srv.loop = g_main_loop_new (NULL, FALSE);
   g_autoptr (ShPoll) poll = sh_poll_new (after_batch, &srv);
   srv.session = sh_session_new (&cfg, poll, in_fd, out_fd, on_ready, on_closed, &srv);
+  srv.dns = sh_dns_relay_new (poll, srv.session);
+  ShSessionExtras extras = {
+    .dns_query = on_dns_query,
+    .routes_get = on_routes_get,
+    .hosts_watch = on_hosts_watch,
+  };
+  sh_session_set_extras (srv.session, &extras, &srv);
   sh_session_flush (srv.session);
   g_main_loop_run (srv.loop);
 
+  /* Before the session: both send through it. */
+  g_clear_pointer (&srv.hosts, sh_host_watch_free);
+  g_clear_pointer (&srv.dns, sh_dns_relay_free);
   g_clear_pointer (&srv.session, sh_session_free);
   g_main_loop_unref (srv.loop);
   return srv.status;
