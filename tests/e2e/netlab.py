@@ -83,6 +83,7 @@ NAME_BUILD, NAME_DB = 'build.corp.internal', 'db.corp.internal'   # LAN4(+6), LA
 NAME_ALT = 'alt.corp.internal'          # only the second dnsmasq knows it: LAN4
 NAME_GWHOSTS = 'intranet.lab.internal'  # only in the gw's /etc/hosts: LAN4
 DEAD_NS4 = '10.231.1.53'
+OTHER_NS4 = '192.0.2.53'   # a nameserver for --ns-hosts: routed into the client's sink
 CLIENT_HOSTS = ('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
                 '# the client lab namespace\'s own hosts file (no final newline)\n'
                 '10.231.1.1\tgw.lab')
@@ -488,7 +489,8 @@ class Lab:
         for ns, dev in ((c, 'sink'), (g, 'gsink')):
             self._ip(ns, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', dev + 'p')
             self._ip(ns, 'link', 'set', dev, 'up')
-        for net in (LAN_NET4, LAN_NET6, SILENT_NET4, SILENT_NET6, UNREACH_NET4, UNREACH_NET6):
+        for net in (LAN_NET4, LAN_NET6, SILENT_NET4, SILENT_NET6, UNREACH_NET4, UNREACH_NET6,
+                    OTHER_NS4 + '/32'):
             self._ip(c, 'route', 'add', net, 'dev', 'sink')
         for net in (SILENT_NET4, SILENT_NET6):
             self._ip(g, 'route', 'add', net, 'dev', 'gsink')
@@ -504,7 +506,9 @@ class Lab:
         self.spawn(self.ns_lan, [PY, HERE, '_serve', self.www], label='lanservers')
         common = ['dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv',
                   '--no-hosts', '--bind-interfaces', '--pid-file=', '--log-facility=-',
-                  '--user=root']
+                  '--user=root',
+                  # authoritative for the lab's names: unknown ones are NXDOMAIN, not REFUSED
+                  '--local=/corp.internal/']
         self.spawn(self.ns_lan, common + [
             '--listen-address=%s' % LAN4, '--listen-address=%s' % LAN6,
             '--host-record=%s,%s,%s' % (NAME_BUILD, LAN4, LAN6),
