@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 #include <glib/gi18n-lib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -271,6 +272,19 @@ sh_fw_client_remove (ShFwClient *c, GError **error)
   c->applied = FALSE;
   if (c->bus == NULL)
     return sh_firewall_remove (c->label, error) && ok;
+  if (c->dest == NULL)
+    {
+      /* Our controller removes the rules itself when it stops us, and may
+       * have withdrawn its Firewall1 object first: nothing left to do. */
+      g_autoptr (GError) local = NULL;
+      if (call_helper (c, "RemoveTunnel", g_variant_new ("(s)", c->label), NULL, NULL, &local))
+        return ok;
+      if (strstr (local->message, "does not exist") != NULL)
+        return ok;
+      if (ok)
+        g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
   return call_helper (c, "RemoveTunnel", g_variant_new ("(s)", c->label), NULL, NULL,
                       ok ? error : NULL)
          && ok;
