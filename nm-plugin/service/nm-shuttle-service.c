@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -606,8 +607,10 @@ start_engine (ShNmPlugin *self)
   int sv[2] = { -1, -1 }, sp[2] = { -1, -1 };
   int src[2], dst[2];
   gsize n_fds = 1;
-  ShNmEngineContext ctx
-      = { .known_hosts_file = self->known_hosts, .have_secret = self->secret != NULL };
+  char stub[INET_ADDRSTRLEN];
+  ShNmEngineContext ctx = { .known_hosts_file = self->known_hosts,
+                            .have_secret = self->secret != NULL,
+                            .dns_stub = inet_ntop (AF_INET, &self->stub4, stub, sizeof stub) };
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     {

@@ -584,6 +584,17 @@ sh_nm_profile_engine_args (const ShNmProfile *p, const ShNmEngineContext *ctx)
       g_strv_builder_add (b, "-x");
       g_strv_builder_add (b, *x);
     }
+  if (p->dns != SH_NM_DNS_NONE && ctx->dns_stub != NULL)
+    {
+      g_strv_builder_add (b, "--dns");
+      g_strv_builder_add (b, "--ns-hosts");
+      g_strv_builder_add (b, ctx->dns_stub);
+    }
+  if (p->to_ns != NULL)
+    {
+      g_strv_builder_add (b, "--to-ns");
+      g_strv_builder_add (b, p->to_ns);
+    }
   if (p->auto_nets)
     g_strv_builder_add (b, "--auto-nets");
   if (p->auto_hosts)

@@ -120,6 +120,9 @@ typedef struct
    * SH_NM_HOST_KEY_ALIAS; required when profile->host_key is set. */
   const char *known_hosts_file;
   gboolean have_secret; /* a password or passphrase comes through the askpass */
+  /* The connection's stub address (NM publishes it as the DNS server): with
+   * dns != none the engine captures queries to it (--dns --ns-hosts). */
+  const char *dns_stub;
 } ShNmEngineContext;
 
 #define SH_NM_HOST_KEY_ALIAS "shuttle-pinned-host"
@@ -127,7 +130,7 @@ typedef struct
 /* The engine's arguments for @profile, without the program name and without
  * the descriptors the service adds (--control-fd, --secret-fd): -r, the ssh
  * command (-e) with strict host-key checking and the profile's
- * authentication, subnets, -x, and the switches. Secrets never appear here.
+ * authentication, subnets, -x, DNS capture, and the switches. Secrets never appear here.
  * A new NULL-terminated vector. */
 char **sh_nm_profile_engine_args (const ShNmProfile *profile, const ShNmEngineContext *ctx);
 

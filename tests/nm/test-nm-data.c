@@ -164,7 +164,7 @@ test_engine_args (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, &error);
   g_assert_no_error (error);
-  ShNmEngineContext ctx = { .known_hosts_file = "/run/x/known_hosts" };
+  ShNmEngineContext ctx = { .known_hosts_file = "/run/x/known_hosts", .dns_stub = "100.115.92.7" };
   g_auto (GStrv) args = sh_nm_profile_engine_args (p, &ctx);
   g_autofree char *all = g_strjoinv ("|", args);
 
@@ -195,13 +195,16 @@ test_password_args (void)
   g_autoptr (GHashTable) t
       = table ("host", "gw", "auth-method", "password", "subnets", "10.0.0.0/8", NULL);
   g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, NULL);
-  ShNmEngineContext ctx = { .have_secret = TRUE };
+  ShNmEngineContext ctx = { .have_secret = TRUE, .dns_stub = "100.115.92.1" };
   g_auto (GStrv) args = sh_nm_profile_engine_args (p, &ctx);
 
   g_assert_nonnull (p);
   g_assert_cmpstr (args[1], ==, "gw");
   g_assert_nonnull (strstr (args[3], "PreferredAuthentications=password"));
   g_assert_null (strstr (args[3], "BatchMode"));
+  /* dns=none: no capture, whatever the stub */
+  g_autofree char *all = g_strjoinv ("|", args);
+  g_assert_null (strstr (all, "--dns"));
   /* without a pinned key the user's known_hosts decide, strictly */
   g_assert_null (strstr (args[3], "HostKeyAlias"));
   g_assert_nonnull (strstr (args[3], "StrictHostKeyChecking=yes"));
