@@ -23,12 +23,14 @@
 
 #include "bootstrap.h"
 #include "dnsclient.h"
+#include "control.h"
 #include "firewall.h"
 #include "fwclient.h"
 #include "hostname.h"
 #include "log.h"
 #include "resolver.h"
 #include "session.h"
+#include "sshdiag.h"
 #include "subnet.h"
 
 /* Bounds on what the server can make us do (-N, -H): the helper's own limits. */
@@ -90,6 +92,9 @@ typedef struct _Client
 
   int status;
   char *failure; /* why the session ended, when it failed */
+
+  ShControl *control; /* --control-fd: our controller (nm-shuttle-service) */
+  ShSshDiag ssh_diag; /* what ssh said about host keys */
 } Client;
 
 /* ------------------------------------------------------ the ssh server */
@@ -495,6 +500,7 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
   if (c->dns)
     sh_dns_client_start (c->dns, c->session);
   c->ready = TRUE;
+  sh_control_set_state (c->control, SH_CONTROL_CONNECTED, NULL);
 
   g_autofree char *nets = describe_subnets (c->subnets);
   sh_notice ("connected to %s (%s); tunnelling %s%s", c->server_desc, c->peer_name,
@@ -761,7 +767,10 @@ drain_transport_stderr (Client *c)
           if (buf[i] == '\n' || c->err_line->len >= 1024)
             {
               if (c->err_line->len > 0)
-                sh_error ("%s", c->err_line->str);
+                {
+                  sh_error ("%s", c->err_line->str);
+                  sh_ssh_diag_feed (&c->ssh_diag, c->err_line->str);
+                }
               g_string_truncate (c->err_line, 0);
             }
           if (buf[i] != '\n' && buf[i] != '\r')
@@ -771,7 +780,10 @@ drain_transport_stderr (Client *c)
   if (c->err_fd >= 0 && n == 0)
     {
       if (c->err_line->len > 0)
-        sh_error ("%s", c->err_line->str);
+        {
+          sh_error ("%s", c->err_line->str);
+          sh_ssh_diag_feed (&c->ssh_diag, c->err_line->str);
+        }
       g_string_truncate (c->err_line, 0);
       sh_poll_remove (c->poll, c->err_fd);
       close (c->err_fd);
@@ -1000,14 +1012,28 @@ sh_client_run (const ShOptions *opts)
 
   /* After daemonize(): the bus connection's thread would not survive fork. */
   g_snprintf (c.instance, sizeof c.instance, "%d", (int) getpid ());
-  c.fw = sh_fw_client_new (c.instance, &error);
+  if (opts->control_fd >= 0)
+    {
+      /* Under NetworkManager: the rules go through our controller. */
+      c.control = sh_control_new (opts->control_fd, on_signal, &c, &error);
+      if (c.control == NULL)
+        {
+          sh_error ("cannot set up the control connection: %s", error->message);
+          goto out;
+        }
+      sh_control_set_state (c.control, SH_CONTROL_CONNECTING, NULL);
+      c.fw = sh_fw_client_new_for_peer (c.instance, sh_control_get_connection (c.control));
+    }
+  else
+    c.fw = sh_fw_client_new (c.instance, &error);
   c.fw_cancel = g_cancellable_new ();
   if (!c.fw)
     {
       sh_error ("%s", error->message);
       goto out;
     }
-  sh_info ("firewall rules go %s", sh_fw_client_uses_helper (c.fw)
+  sh_info ("firewall rules go %s", c.control != NULL ? "through our controller"
+                                   : sh_fw_client_uses_helper (c.fw)
                                        ? "through shuttle-firewall on the system bus"
                                        : "to nftables directly (no firewall helper)");
   int swept = sh_fw_client_sweep (c.fw, &error);
@@ -1093,7 +1119,9 @@ sh_client_run (const ShOptions *opts)
     {
       g_autofree char *why = explain_transport_end (&c);
       drain_transport_stderr (&c);
-      sh_error ("%s", why);
+      g_autofree char *ssh_why = sh_ssh_diag_explain (&c.ssh_diag);
+      sh_error ("%s", ssh_why ? ssh_why : why);
+      sh_control_set_state (c.control, SH_CONTROL_FAILED, ssh_why ? ssh_why : why);
     }
   for (guint i = 0; i < G_N_ELEMENTS (sig); i++)
     g_source_remove (sig[i]);
@@ -1104,6 +1132,11 @@ out:
   if (c.fw)
     sh_fw_client_remove (c.fw, NULL); /* nothing applied: nothing done */
   g_clear_pointer (&c.fw, sh_fw_client_free);
+  if (c.control != NULL && c.status != 0 && c.loop == NULL)
+    sh_control_set_state (c.control, SH_CONTROL_FAILED,
+                          error ? error->message : "the engine could not start");
+  g_clear_pointer (&c.control, sh_control_free);
+  sh_ssh_diag_clear (&c.ssh_diag);
   g_clear_object (&c.fw_cancel);
   for (int i = 0; i < c.n_listeners; i++)
     close (c.listeners[i].fd);

@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 #include <glib/gi18n-lib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ struct _ShFwClient
 {
   char *label;
   GDBusConnection *bus; /* NULL: in process */
+  const char *dest;     /* HELPER_NAME; NULL on a peer-to-peer connection */
   gboolean applied;
   gboolean hosts_set;
 };
@@ -98,6 +100,7 @@ sh_fw_client_new (const char *label, GError **error)
   if (bus != NULL && helper_available (bus, &local))
     {
       c->bus = g_steal_pointer (&bus);
+      c->dest = HELPER_NAME;
       return g_steal_pointer (&c);
     }
   /* Root can do it itself; that is what containers and routers without a
@@ -109,6 +112,16 @@ sh_fw_client_new (const char *label, GError **error)
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot reach the firewall helper: %s"),
                local->message);
   return NULL;
+}
+
+ShFwClient *
+sh_fw_client_new_for_peer (const char *label, GDBusConnection *peer)
+{
+  ShFwClient *c = g_new0 (ShFwClient, 1);
+
+  c->label = g_strdup (label);
+  c->bus = g_object_ref (peer);
+  return c;
 }
 
 gboolean
@@ -173,7 +186,7 @@ call_helper (ShFwClient *c, const char *method, GVariant *args, const GVariantTy
   g_autoptr (GError) remote = NULL;
   GVariant *r;
 
-  r = g_dbus_connection_call_sync (c->bus, HELPER_NAME, HELPER_PATH, HELPER_IFACE, method, args,
+  r = g_dbus_connection_call_sync (c->bus, c->dest, HELPER_PATH, HELPER_IFACE, method, args,
                                    reply_type, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
                                    HELPER_TIMEOUT_MS, NULL, &remote);
   if (r == NULL)
@@ -231,7 +244,7 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
       g_object_unref (task);
       return;
     }
-  g_dbus_connection_call (c->bus, HELPER_NAME, HELPER_PATH, HELPER_IFACE, "ApplyTunnel",
+  g_dbus_connection_call (c->bus, c->dest, HELPER_PATH, HELPER_IFACE, "ApplyTunnel",
                           g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)a{sv})", c->label,
                                          spec->port, subnets_variant (spec->subnets),
                                          subnets_variant (spec->excludes),
@@ -259,6 +272,19 @@ sh_fw_client_remove (ShFwClient *c, GError **error)
   c->applied = FALSE;
   if (c->bus == NULL)
     return sh_firewall_remove (c->label, error) && ok;
+  if (c->dest == NULL)
+    {
+      /* Our controller removes the rules itself when it stops us, and may
+       * have withdrawn its Firewall1 object first: nothing left to do. */
+      g_autoptr (GError) local = NULL;
+      if (call_helper (c, "RemoveTunnel", g_variant_new ("(s)", c->label), NULL, NULL, &local))
+        return ok;
+      if (strstr (local->message, "does not exist") != NULL)
+        return ok;
+      if (ok)
+        g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
   return call_helper (c, "RemoveTunnel", g_variant_new ("(s)", c->label), NULL, NULL,
                       ok ? error : NULL)
          && ok;

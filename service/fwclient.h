@@ -22,7 +22,13 @@ typedef struct _ShFwClient ShFwClient;
  * "cannot reach the firewall helper: ...". */
 ShFwClient *sh_fw_client_new (const char *label, GError **error);
 
-/* TRUE when the rules go through shuttle-firewall. */
+/* The same calls on a peer-to-peer D-Bus connection whose other end exports
+ * io.github.shuttlevpn.Firewall1 (nm-shuttle-service, control.h): it checks
+ * each request against the profile and forwards it to shuttle-firewall, so
+ * an engine under NetworkManager needs no polkit. */
+ShFwClient *sh_fw_client_new_for_peer (const char *label, GDBusConnection *peer);
+
+/* TRUE when the rules go through shuttle-firewall (or the peer). */
 gboolean sh_fw_client_uses_helper (const ShFwClient *client);
 
 /* In process only: removes tables and /etc/hosts blocks of shuttle

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "askpass.h"
 #include "client.h"
 #include "log.h"
 #include "options.h"
@@ -25,6 +26,9 @@ main (int argc, char **argv)
 
   /* Invoked as shuttle-server (what `shuttle -r` runs remotely). */
   g_autofree char *base = g_path_get_basename (argv[0]);
+  /* ssh runs us as its askpass program (askpass.h). */
+  if (g_str_equal (base, "shuttle-askpass"))
+    return sh_askpass_main (argc, argv);
   g_autoptr (GPtrArray) args = g_ptr_array_new ();
   for (int i = 0; i < argc; i++)
     {
@@ -48,7 +52,15 @@ main (int argc, char **argv)
     }
   else
     {
+      g_autoptr (ShAskpass) askpass = NULL;
+
       sh_log_init ("shuttle", opts.verbose, opts.syslog);
+      if (opts.secret_fd >= 0 && (askpass = sh_askpass_new (opts.secret_fd, &error)) == NULL)
+        {
+          sh_error ("%s", error->message);
+          sh_options_clear (&opts);
+          return 1;
+        }
       status = sh_client_run (&opts);
     }
   sh_options_clear (&opts);

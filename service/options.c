@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,8 @@ typedef enum
   OPT_PIDFILE,
   OPT_SYSLOG,
   OPT_CONNECT_TIMEOUT,
+  OPT_CONTROL_FD,
+  OPT_SECRET_FD,
   OPT_SERVER,
   OPT_DNS,
   OPT_NS_HOSTS,
@@ -87,6 +90,8 @@ static const OptDef opt_defs[] = {
   { '\0', "pidfile", TRUE, OPT_PIDFILE },
   { '\0', "syslog", FALSE, OPT_SYSLOG },
   { '\0', "connect-timeout", TRUE, OPT_CONNECT_TIMEOUT },
+  { '\0', "control-fd", TRUE, OPT_CONTROL_FD },
+  { '\0', "secret-fd", TRUE, OPT_SECRET_FD },
   { '\0', "server", FALSE, OPT_SERVER },
   { '\0', "dns", FALSE, OPT_DNS },
   { '\0', "ns-hosts", TRUE, OPT_NS_HOSTS },
@@ -593,6 +598,24 @@ read_exclude_file (ShOptions *opts, const char *path, GError **error)
   return TRUE;
 }
 
+/* --control-fd/--secret-fd: a descriptor our parent (nm-shuttle-service)
+ * left open for us. Marked close-on-exec at once, so ssh never gets it. */
+static gboolean
+parse_fd (const char *name, const char *value, int *out, GError **error)
+{
+  guint64 v;
+
+  if (!g_ascii_string_to_unsigned (value, 10, 3, G_MAXINT, &v, NULL)
+      || fcntl ((int) v, F_SETFD, FD_CLOEXEC) < 0)
+    {
+      g_autofree char *q = quote (value);
+      set_error (error, _ ("option '%s' needs an open file descriptor above 2, not '%s'"), name, q);
+      return FALSE;
+    }
+  *out = (int) v;
+  return TRUE;
+}
+
 static gboolean
 non_empty (const char *name, const char *value, GError **error)
 {
@@ -797,6 +820,10 @@ apply_option (ShOptions *opts, const OptDef *def, const char *name, const char *
       return TRUE;
     case OPT_CONNECT_TIMEOUT:
       return parse_connect_timeout (opts, value, error);
+    case OPT_CONTROL_FD:
+      return parse_fd (name, value, &opts->control_fd, error);
+    case OPT_SECRET_FD:
+      return parse_fd (name, value, &opts->secret_fd, error);
     case OPT_SERVER:
       opts->mode = SH_MODE_SERVER;
       return TRUE;
@@ -969,6 +996,8 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   opts->ns_hosts = g_array_new (FALSE, TRUE, sizeof (ShOpen));
   opts->ssh_cmd = g_strdup (DEFAULT_SSH_CMD);
   opts->latency_control = TRUE;
+  opts->control_fd = -1;
+  opts->secret_fd = -1;
   opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
 
   if (argc > 1 && !expand_args (args, argv + 1, (gsize) argc - 1, 0, error))

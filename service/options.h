@@ -54,6 +54,10 @@ typedef struct
   gboolean auto_nets;  /* -N/--auto-nets: also tunnel the server's routes */
   gboolean auto_hosts; /* -H/--auto-hosts: the server's host names into /etc/hosts */
   char *seed_hosts;    /* --seed-hosts: comma-separated names, checked; NULL when none */
+
+  /* Under NetworkManager (nm-shuttle-service starts us): -1 when not given. */
+  int control_fd; /* --control-fd N: peer-to-peer D-Bus to our controller (control.h) */
+  int secret_fd;  /* --secret-fd N: the ssh password/passphrase, read to EOF (askpass.h) */
 } ShOptions;
 
 /* Fills @opts from argv (argv[0] is the program name); whatever @opts held

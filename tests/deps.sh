@@ -11,6 +11,9 @@ runtime="nftables openssh-server openssh-client iproute2 procps curl python3 dns
 # The firewall helper's tests: a private system bus, a real polkitd, and a
 # D-Bus client (gdbus, python3-dbus) running as another user.
 helper_test="dbus-daemon polkitd libglib2.0-bin python3-dbus passwd util-linux"
+# The NetworkManager plugin: libnm to build it, a real NetworkManager to test it.
+nm_build="libnm-dev"
+nm_test="network-manager"
 test_extra="clang-format"
 bench_extra="iperf3 sshuttle redsocks iptables gdb"
 
@@ -18,10 +21,10 @@ want=""
 [ $# -eq 0 ] && set -- test
 for what in "$@"; do
   case "$what" in
-    build) want="$want $build" ;;
-    test) want="$want $build $runtime $test_extra $helper_test" ;;
-    demo) want="$want $build $runtime" ;;
-    bench) want="$want $build $runtime $bench_extra" ;;
+    build) want="$want $build $nm_build" ;;
+    test) want="$want $build $nm_build $runtime $test_extra $helper_test $nm_test" ;;
+    demo) want="$want $build $nm_build $runtime" ;;
+    bench) want="$want $build $nm_build $runtime $bench_extra" ;;
     *) echo "tests/deps.sh: unknown set '$what' (build, test, demo, bench)" >&2; exit 2 ;;
   esac
 done

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* nm-shuttle-fwproxy.h — io.github.shuttlevpn.Firewall1 for one engine, on
+ * its peer-to-peer control connection.
+ *
+ * The engine runs as the user and must not need polkit; the service is root.
+ * So the service exports the helper's interface to its engine, checks every
+ * request against the profile (the listener port is one the engine's user
+ * listens on, on loopback; subnets lie inside the profile's unless
+ * auto-nets=yes; DNS capture only of the stub address; hosts only with
+ * auto-hosts=yes) and forwards it to shuttle-firewall on the system bus under
+ * its own label. The tables then belong to the service's bus name: they go
+ * when the service does, even if it is killed. */
+#pragma once
+
+#include <gio/gio.h>
+#include <netinet/in.h>
+#include <sys/types.h>
+
+#include "nm-shuttle-data.h"
+
+G_BEGIN_DECLS
+
+typedef struct _ShNmFwProxy ShNmFwProxy;
+
+typedef struct
+{
+  const ShNmProfile *profile; /* borrowed for the proxy's life */
+  uid_t engine_uid;
+  guint32 stub4; /* network order */
+  gboolean have_stub6;
+  struct in6_addr stub6;
+  const char *label; /* our label at the helper, [a-z0-9_]{1,32} */
+} ShNmFwPolicy;
+
+/* Exports the interface on @peer; forwards over @system_bus. */
+ShNmFwProxy *sh_nm_fw_proxy_new (GDBusConnection *peer, GDBusConnection *system_bus,
+                                 const ShNmFwPolicy *policy, GError **error);
+
+/* TRUE once rules were applied (and not removed since). */
+gboolean sh_nm_fw_proxy_applied (ShNmFwProxy *proxy);
+
+/* Removes what the engine had applied (synchronously: at tear-down) and
+ * unexports the interface. */
+void sh_nm_fw_proxy_free (ShNmFwProxy *proxy);
+
+/* The check of one ApplyTunnel request against @policy (pure apart from
+ * the listener check, which reads /proc/net/tcp{,6}). Exposed for tests. */
+gboolean sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnets,
+                               GVariant *dns, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,1061 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* nm-shuttle-service — the NetworkManager VPN service plugin for Shuttle.
+ *
+ * NetworkManager starts it (as root) per connection. On Connect it validates
+ * vpn.data against the whitelist (nm-plugin/shared/), resolves who the
+ * engine runs as, makes the connection's own link (tun) and stub address,
+ * and starts `shuttle` as that user with:
+ *   --control-fd 3  a socketpair: peer-to-peer D-Bus. The engine reports its
+ *                   state (io.github.shuttlevpn.Engine1); we export
+ *                   io.github.shuttlevpn.Firewall1 to it, check each request
+ *                   against the profile and forward it to shuttle-firewall
+ *                   (nm-shuttle-fwproxy.c)
+ *   --secret-fd 4   a pipe holding the password or key passphrase, when the
+ *                   profile has one (service/askpass.h says how ssh gets it)
+ * When the engine says "connected" we report Config and Ip4Config/Ip6Config.
+ * When it ends we reconnect (vpn.persistent) or fail with its reason.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <NetworkManager.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+
+#include "nm-shuttle-data.h"
+#include "nm-shuttle-fwproxy.h"
+#include "nm-shuttle-link.h"
+
+#define ENGINE_PATH "/io/github/shuttlevpn/Engine"
+#define ENGINE_IFACE "io.github.shuttlevpn.Engine1"
+#define NM_BUS_NAME "org.freedesktop.NetworkManager"
+#define NM_DBUS_SERVICE_SHUTTLE SH_NM_SERVICE_TYPE
+#define RUN_DIR "/run/nm-shuttle"
+/* NetworkManager gives up on a plugin after 60 s; we give up first, with a
+ * reason. */
+#define CONNECT_TIMEOUT_S 50
+#define BACKOFF_MAX_S 30
+
+#define SH_TYPE_NM_PLUGIN (sh_nm_plugin_get_type ())
+G_DECLARE_FINAL_TYPE (ShNmPlugin, sh_nm_plugin, SH, NM_PLUGIN, NMVpnServicePlugin)
+
+struct _ShNmPlugin
+{
+  NMVpnServicePlugin parent;
+
+  char *label;   /* "nm<N>" from our bus name: unique among running plugins */
+  guint seed;    /* N: where the stub addresses start */
+  gboolean busy; /* between Connect and the end of the tear-down */
+  gboolean stopping;
+
+  char *name; /* the connection's id, for messages */
+  ShNmProfile *profile;
+  gboolean persistent;
+  uid_t uid;
+  gid_t gid;
+  char *user;
+  char *home;
+  gid_t *groups;
+  int n_groups;
+  char *secret;
+  gsize secret_len;
+  char *rundir;
+  char *known_hosts;
+
+  ShNmLink link;
+  guint32 stub4;
+  struct in6_addr stub6;
+  gboolean has_ip6;
+  GVariant *gateway; /* u (IPv4) or ay (IPv6) */
+
+  GCancellable *cancel; /* resolver, peer set-up: per engine run */
+  GPid engine;
+  guint child_watch;
+  GDBusConnection *peer;
+  guint state_sub;
+  ShNmFwProxy *fw;
+  gboolean engine_connected;
+  gboolean ever_connected;
+  char *engine_failure;
+  guint connect_timer;
+  guint retry_timer;
+  guint backoff_s;
+};
+
+G_DEFINE_TYPE (ShNmPlugin, sh_nm_plugin, NM_TYPE_VPN_SERVICE_PLUGIN)
+
+static GMainLoop *main_loop;
+
+static void teardown (ShNmPlugin *self);
+static void start_engine (ShNmPlugin *self);
+
+/* ------------------------------------------------------------ helpers */
+
+static void
+wipe_secret (ShNmPlugin *self)
+{
+  if (self->secret != NULL)
+    explicit_bzero (self->secret, self->secret_len);
+  g_clear_pointer (&self->secret, g_free);
+  self->secret_len = 0;
+}
+
+/* Fails the connection with @reason; NetworkManager logs our message. */
+static void
+fail (ShNmPlugin *self, NMVpnPluginFailure reason, const char *msg)
+{
+  if (self->stopping || !self->busy)
+    return;
+  g_warning ("%s: %s", self->name ? self->name : "connection", msg);
+  nm_vpn_service_plugin_failure (NM_VPN_SERVICE_PLUGIN (self), reason);
+  nm_vpn_service_plugin_disconnect (NM_VPN_SERVICE_PLUGIN (self), NULL);
+}
+
+static GHashTable *
+vpn_data (NMSettingVpn *s_vpn)
+{
+  GHashTable *t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  guint n = 0;
+  const char **keys = nm_setting_vpn_get_data_keys (s_vpn, &n);
+
+  for (guint i = 0; i < n; i++)
+    g_hash_table_insert (t, g_strdup (keys[i]),
+                         g_strdup (nm_setting_vpn_get_data_item (s_vpn, keys[i])));
+  g_free (keys);
+  return t;
+}
+
+static ShNmProfile *
+profile_of (NMConnection *connection, GError **error)
+{
+  NMSettingVpn *s_vpn = nm_connection_get_setting_vpn (connection);
+  g_autoptr (GHashTable) data = NULL;
+  g_autoptr (GError) local = NULL;
+  ShNmProfile *p;
+
+  if (s_vpn == NULL)
+    {
+      g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_INVALID_CONNECTION,
+                           "the connection has no VPN setting");
+      return NULL;
+    }
+  data = vpn_data (s_vpn);
+  p = sh_nm_profile_new (data, &local);
+  if (p == NULL)
+    g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                 "invalid Shuttle profile: %s", local->message);
+  return p;
+}
+
+/* Who the engine runs as: local-user, else the one user of
+ * connection.permissions. Never root: the engine parses bytes from the
+ * network. */
+static struct passwd *
+local_user_of (NMConnection *connection, const ShNmProfile *p, GError **error)
+{
+  NMSettingConnection *s_con = nm_connection_get_setting_connection (connection);
+  g_autoptr (GPtrArray) users = g_ptr_array_new ();
+  const char *name = p->local_user;
+  struct passwd *pw;
+
+  for (guint i = 0; s_con && i < nm_setting_connection_get_num_permissions (s_con); i++)
+    {
+      const char *type = NULL, *item = NULL;
+      if (nm_setting_connection_get_permission (s_con, i, &type, &item, NULL)
+          && g_strcmp0 (type, "user") == 0)
+        g_ptr_array_add (users, (gpointer) item);
+    }
+  if (name != NULL && users->len > 0
+      && !g_ptr_array_find_with_equal_func (users, name, g_str_equal, NULL))
+    {
+      g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                   "local-user '%s' is not a user of this connection's permissions", name);
+      return NULL;
+    }
+  if (name == NULL && users->len == 1)
+    name = g_ptr_array_index (users, 0);
+  if (name == NULL)
+    {
+      g_set_error_literal (
+          error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+          users->len == 0
+              ? "a system-wide profile must name the local user the tunnel runs as "
+                "(vpn.data local-user=NAME)"
+              : "the connection has several users: name the one the tunnel runs as (local-user)");
+      return NULL;
+    }
+  errno = 0;
+  pw = getpwnam (name);
+  if (pw == NULL)
+    {
+      g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                   "no local user '%s'", name);
+      return NULL;
+    }
+  if (pw->pw_uid == 0)
+    {
+      g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                           "the tunnel does not run as root: name an ordinary local user");
+      return NULL;
+    }
+  return pw;
+}
+
+static gboolean
+set_user (ShNmPlugin *self, struct passwd *pw, GError **error)
+{
+  int n = 64;
+
+  self->uid = pw->pw_uid;
+  self->gid = pw->pw_gid;
+  self->user = g_strdup (pw->pw_name);
+  self->home = g_strdup (pw->pw_dir);
+  /* Computed here: initgroups() is not safe between fork and exec. */
+  self->groups = g_new (gid_t, n);
+  if (getgrouplist (pw->pw_name, pw->pw_gid, self->groups, &n) < 0)
+    {
+      self->groups = g_renew (gid_t, self->groups, n);
+      if (getgrouplist (pw->pw_name, pw->pw_gid, self->groups, &n) < 0)
+        {
+          g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
+                       "cannot list the groups of '%s'", pw->pw_name);
+          return FALSE;
+        }
+    }
+  self->n_groups = n;
+  return TRUE;
+}
+
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+static void
+drop_privileges (gpointer data)
+{
+  ShNmPlugin *self = data;
+
+  if (setgroups (self->n_groups, self->groups) < 0 || setgid (self->gid) < 0
+      || setuid (self->uid) < 0 || setuid (0) == 0)
+    _exit (126);
+  if (chdir (self->home) < 0 && chdir ("/") < 0)
+    _exit (126);
+}
+
+/* ssh-agent: only a socket the user owns, never one root found elsewhere. */
+static char *
+agent_socket (ShNmPlugin *self)
+{
+  static const char *const names[]
+      = { "openssh_agent", "gcr/ssh", "keyring/ssh", "ssh-agent.socket" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/run/user/%u/%s", (unsigned) self->uid, names[i]);
+      struct stat st;
+      if (lstat (path, &st) == 0 && S_ISSOCK (st.st_mode) && st.st_uid == self->uid)
+        return g_steal_pointer (&path);
+    }
+  return NULL;
+}
+
+static void
+env_add (GStrvBuilder *b, const char *name, const char *value)
+{
+  g_autofree char *kv = g_strconcat (name, "=", value, NULL);
+  g_strv_builder_add (b, kv);
+}
+
+static char **
+engine_env (ShNmPlugin *self)
+{
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  g_autofree char *runtime = g_strdup_printf ("/run/user/%u", (unsigned) self->uid);
+  g_autofree char *agent = agent_socket (self);
+  struct stat st;
+
+  /* A clean environment: nothing of root's or NetworkManager's. (GLib 2.74
+   * has no g_strv_builder_take.) */
+  env_add (b, "HOME", self->home);
+  env_add (b, "USER", self->user);
+  env_add (b, "LOGNAME", self->user);
+  g_strv_builder_add (b, "PATH=/usr/local/bin:/usr/bin:/bin");
+  g_strv_builder_add (b, "LANG=C.UTF-8");
+  if (stat (runtime, &st) == 0 && S_ISDIR (st.st_mode) && st.st_uid == self->uid)
+    env_add (b, "XDG_RUNTIME_DIR", runtime);
+  if (agent != NULL && self->profile->auth != SH_NM_AUTH_PASSWORD)
+    env_add (b, "SSH_AUTH_SOCK", agent);
+  return g_strv_builder_end (b);
+}
+
+static const char *
+engine_program (void)
+{
+  /* Set by whoever starts us (root): test harnesses, a build tree. */
+  const char *e = g_getenv ("NM_SHUTTLE_ENGINE");
+  return e != NULL && e[0] == '/' ? e : SHUTTLE_BINDIR "/shuttle";
+}
+
+/* ------------------------------------------------------ configuration */
+
+static GVariant *
+config_variant (ShNmPlugin *self)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CONFIG_EXT_GATEWAY, self->gateway);
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CONFIG_TUNDEV,
+                         g_variant_new_string (self->link.name));
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CONFIG_HAS_IP4, g_variant_new_boolean (TRUE));
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CONFIG_HAS_IP6,
+                         g_variant_new_boolean (self->has_ip6));
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CAN_PERSIST, g_variant_new_boolean (TRUE));
+  return g_variant_builder_end (&b);
+}
+
+static GVariant *
+domains_variant (ShNmPlugin *self)
+{
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+
+  g_strv_builder_addv (b, (const char **) self->profile->dns_domains);
+  /* "~." routes every query to this connection's DNS (NM's notation). */
+  if (self->profile->dns == SH_NM_DNS_FULL)
+    g_strv_builder_add (b, "~.");
+  g_auto (GStrv) all = g_strv_builder_end (b);
+  return g_variant_new_strv ((const char *const *) all, -1);
+}
+
+/* @decoy: the same but for its prefix, sent before the real one after a
+ * reconnect: NetworkManager (>= 1.36) can stay "activating" when the
+ * Ip4Config that follows STARTING equals the previous one. */
+static GVariant *
+ip4_variant (ShNmPlugin *self, gboolean decoy)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_IP4_CONFIG_ADDRESS,
+                         g_variant_new_uint32 (self->stub4));
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_IP4_CONFIG_PREFIX,
+                         g_variant_new_uint32 (decoy ? 31 : 32));
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_IP4_CONFIG_NEVER_DEFAULT,
+                         g_variant_new_boolean (TRUE));
+  if (self->profile->dns != SH_NM_DNS_NONE)
+    {
+      g_variant_builder_add (
+          &b, "{sv}", NM_VPN_PLUGIN_IP4_CONFIG_DNS,
+          g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, &self->stub4, 1, sizeof (guint32)));
+      g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_IP4_CONFIG_DOMAINS, domains_variant (self));
+    }
+  return g_variant_builder_end (&b);
+}
+
+static GVariant *
+ip6_variant (ShNmPlugin *self, gboolean decoy)
+{
+  GVariantBuilder b;
+  GVariant *addr
+      = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, self->stub6.s6_addr, 16, sizeof (guint8));
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_IP6_CONFIG_ADDRESS, addr);
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_IP6_CONFIG_PREFIX,
+                         g_variant_new_uint32 (decoy ? 127 : 128));
+  g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_IP6_CONFIG_NEVER_DEFAULT,
+                         g_variant_new_boolean (TRUE));
+  if (self->profile->dns != SH_NM_DNS_NONE)
+    {
+      GVariantBuilder dns;
+      g_variant_builder_init (&dns, G_VARIANT_TYPE ("aay"));
+      g_variant_builder_add_value (
+          &dns, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, self->stub6.s6_addr, 16, 1));
+      g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_IP6_CONFIG_DNS,
+                             g_variant_builder_end (&dns));
+      g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_IP6_CONFIG_DOMAINS, domains_variant (self));
+    }
+  return g_variant_builder_end (&b);
+}
+
+static void
+report_config (ShNmPlugin *self)
+{
+  NMVpnServicePlugin *plugin = NM_VPN_SERVICE_PLUGIN (self);
+
+  nm_vpn_service_plugin_set_config (plugin, config_variant (self));
+  if (self->ever_connected)
+    {
+      nm_vpn_service_plugin_set_ip4_config (plugin, ip4_variant (self, TRUE));
+      if (self->has_ip6)
+        nm_vpn_service_plugin_set_ip6_config (plugin, ip6_variant (self, TRUE));
+    }
+  nm_vpn_service_plugin_set_ip4_config (plugin, ip4_variant (self, FALSE));
+  if (self->has_ip6)
+    nm_vpn_service_plugin_set_ip6_config (plugin, ip6_variant (self, FALSE));
+}
+
+/* ---------------------------------------------------------- the engine */
+
+static void
+stop_engine (ShNmPlugin *self)
+{
+  g_cancellable_cancel (self->cancel);
+  g_clear_object (&self->cancel);
+  g_clear_handle_id (&self->connect_timer, g_source_remove);
+  if (self->state_sub != 0)
+    g_dbus_connection_signal_unsubscribe (self->peer, self->state_sub);
+  self->state_sub = 0;
+  /* Rules first, so nothing is captured by a tunnel that is going. */
+  g_clear_pointer (&self->fw, sh_nm_fw_proxy_free);
+  if (self->engine > 0)
+    {
+      int status;
+      g_clear_handle_id (&self->child_watch, g_source_remove);
+      kill (self->engine, SIGTERM);
+      /* Short: the engine removes nothing itself here (we did). */
+      for (int i = 0; i < 30 && waitpid (self->engine, &status, WNOHANG) == 0; i++)
+        g_usleep (100 * 1000);
+      if (waitpid (self->engine, &status, WNOHANG) == 0)
+        {
+          kill (self->engine, SIGKILL);
+          waitpid (self->engine, &status, 0);
+        }
+      g_spawn_close_pid (self->engine);
+      self->engine = 0;
+    }
+  if (self->peer != NULL)
+    g_dbus_connection_close (self->peer, NULL, NULL, NULL);
+  g_clear_object (&self->peer);
+  self->engine_connected = FALSE;
+}
+
+static gboolean
+on_retry (gpointer data)
+{
+  ShNmPlugin *self = data;
+
+  self->retry_timer = 0;
+  start_engine (self);
+  return G_SOURCE_REMOVE;
+}
+
+static NMVpnPluginFailure
+failure_reason (const char *msg)
+{
+  if (msg != NULL
+      && (strstr (msg, "host key") != NULL || strstr (msg, "Permission denied") != NULL
+          || strstr (msg, "authentication") != NULL))
+    return NM_VPN_PLUGIN_FAILURE_LOGIN_FAILED;
+  return NM_VPN_PLUGIN_FAILURE_CONNECT_FAILED;
+}
+
+static void
+engine_ended (ShNmPlugin *self, const char *how)
+{
+  g_autofree char *why = self->engine_failure ? g_strdup (self->engine_failure) : g_strdup (how);
+  gboolean was_connected = self->engine_connected;
+
+  stop_engine (self);
+  g_clear_pointer (&self->engine_failure, g_free);
+  if (self->stopping || !self->busy)
+    return;
+  if (self->persistent && self->ever_connected)
+    {
+      /* STARTED -> STARTING: NetworkManager keeps the connection while we
+       * try again, with a growing pause. */
+      self->backoff_s = was_connected ? 1 : CLAMP (self->backoff_s * 2, 1, BACKOFF_MAX_S);
+      g_message ("%s: the tunnel went down (%s); reconnecting in %u s", self->name, why,
+                 self->backoff_s);
+      g_object_set (self, NM_VPN_SERVICE_PLUGIN_STATE, NM_VPN_SERVICE_STATE_STARTING, NULL);
+      self->retry_timer = g_timeout_add_seconds (self->backoff_s, on_retry, self);
+      return;
+    }
+  fail (self, failure_reason (why), why);
+}
+
+static void
+on_engine_exit (GPid pid, int status, gpointer data)
+{
+  ShNmPlugin *self = data;
+  g_autofree char *how = NULL;
+
+  self->child_watch = 0;
+  g_spawn_close_pid (pid);
+  self->engine = 0;
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 126)
+    how = g_strdup_printf ("cannot run the tunnel as user '%s'", self->user);
+  else if (WIFEXITED (status) && WEXITSTATUS (status) == 2)
+    how = g_strdup ("the engine refused its arguments (see the log)");
+  else if (WIFEXITED (status))
+    how = g_strdup_printf ("the tunnel ended (status %d)", WEXITSTATUS (status));
+  else
+    how = g_strdup_printf ("the tunnel was killed by signal %d", WTERMSIG (status));
+  engine_ended (self, how);
+}
+
+static void
+on_engine_state (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
+                 const char *signal, GVariant *params, gpointer data)
+{
+  ShNmPlugin *self = data;
+  const char *state, *failure;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(ss)")))
+    return;
+  g_variant_get (params, "(&s&s)", &state, &failure);
+  if (g_str_equal (state, "connected") && !self->engine_connected)
+    {
+      self->engine_connected = TRUE;
+      self->backoff_s = 0;
+      g_clear_handle_id (&self->connect_timer, g_source_remove);
+      g_message ("%s: tunnel up through %s", self->name, self->profile->host);
+      report_config (self);
+      self->ever_connected = TRUE;
+    }
+  else if (g_str_equal (state, "failed") && failure[0] != '\0')
+    {
+      g_free (self->engine_failure);
+      self->engine_failure = g_strdup (failure);
+    }
+}
+
+static void
+on_peer_closed (GDBusConnection *conn, gboolean vanished, GError *error, gpointer data)
+{
+  /* The engine's exit (child watch) says the rest. */
+}
+
+static void
+on_peer_ready (GObject *src, GAsyncResult *res, gpointer data)
+{
+  ShNmPlugin *self = data;
+  g_autoptr (GError) error = NULL;
+  GDBusConnection *peer = g_dbus_connection_new_finish (res, &error);
+  ShNmFwPolicy policy = { 0 };
+
+  if (peer == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_autofree char *msg
+              = g_strdup_printf ("cannot talk to the tunnel engine: %s", error->message);
+          engine_ended (self, msg);
+        }
+      return;
+    }
+  self->peer = peer;
+  g_dbus_connection_set_exit_on_close (peer, FALSE);
+  g_signal_connect (peer, "closed", G_CALLBACK (on_peer_closed), self);
+  self->state_sub = g_dbus_connection_signal_subscribe (peer, NULL, ENGINE_IFACE, "StateChanged",
+                                                        ENGINE_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                        on_engine_state, self, NULL);
+  policy.profile = self->profile;
+  policy.engine_uid = self->uid;
+  policy.stub4 = self->stub4;
+  policy.have_stub6 = self->has_ip6;
+  policy.stub6 = self->stub6;
+  policy.label = self->label;
+  self->fw = sh_nm_fw_proxy_new (
+      peer, nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self)), &policy, &error);
+  if (self->fw == NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("cannot serve the firewall: %s", error->message);
+      engine_ended (self, msg);
+    }
+}
+
+static gboolean
+on_connect_timeout (gpointer data)
+{
+  ShNmPlugin *self = data;
+  g_autofree char *msg = g_strdup_printf ("no tunnel after %d s (is %s reachable?)",
+                                          CONNECT_TIMEOUT_S, self->profile->host);
+  self->connect_timer = 0;
+  self->persistent = self->persistent && self->ever_connected;
+  g_free (self->engine_failure);
+  self->engine_failure = g_steal_pointer (&msg);
+  engine_ended (self, self->engine_failure);
+  return G_SOURCE_REMOVE;
+}
+
+/* Who is at the other end is settled by construction: a socketpair whose
+ * other end only our engine got. Credentials cannot say more (SO_PEERCRED
+ * of a socketpair names its creator, root, whoever holds it now), so the
+ * handshake is ANONYMOUS, and nothing else is accepted. */
+static gboolean
+allow_mechanism (GDBusAuthObserver *o, const char *mechanism, gpointer data)
+{
+  return g_str_equal (mechanism, "ANONYMOUS");
+}
+
+static void
+start_engine (ShNmPlugin *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) env = engine_env (self);
+  g_auto (GStrv) args = NULL;
+  int sv[2] = { -1, -1 }, sp[2] = { -1, -1 };
+  int src[2], dst[2];
+  gsize n_fds = 1;
+  char stub[INET_ADDRSTRLEN];
+  ShNmEngineContext ctx = { .known_hosts_file = self->known_hosts,
+                            .have_secret = self->secret != NULL,
+                            .dns_stub = inet_ntop (AF_INET, &self->stub4, stub, sizeof stub) };
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      engine_ended (self, "cannot create the control socket");
+      return;
+    }
+  g_ptr_array_add (argv, g_strdup (engine_program ()));
+  g_ptr_array_add (argv, g_strdup ("--control-fd=3"));
+  src[0] = sv[1];
+  dst[0] = 3;
+  if (self->secret != NULL)
+    {
+      /* A pipe holds far more than a password: written before the engine
+       * even starts, so nothing waits on anyone. */
+      if (!g_unix_open_pipe (sp, FD_CLOEXEC, NULL)
+          || write (sp[1], self->secret, self->secret_len) != (ssize_t) self->secret_len)
+        {
+          close (sv[0]);
+          close (sv[1]);
+          engine_ended (self, "cannot pass the secret to the engine");
+          return;
+        }
+      close (sp[1]);
+      g_ptr_array_add (argv, g_strdup ("--secret-fd=4"));
+      src[1] = sp[0];
+      dst[1] = 4;
+      n_fds = 2;
+    }
+  args = sh_nm_profile_engine_args (self->profile, &ctx);
+  for (char **a = args; *a; a++)
+    g_ptr_array_add (argv, g_strdup (*a));
+  g_ptr_array_add (argv, NULL);
+
+  if (!g_spawn_async_with_pipes_and_fds (
+          NULL, (const char *const *) argv->pdata, (const char *const *) env,
+          G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, drop_privileges, self, -1, -1,
+          -1, src, dst, n_fds, &self->engine, NULL, NULL, NULL, &error))
+    {
+      g_autofree char *msg = g_strdup_printf ("cannot start the engine: %s", error->message);
+      close (sv[0]);
+      close (sv[1]);
+      if (sp[0] >= 0)
+        close (sp[0]);
+      engine_ended (self, msg);
+      return;
+    }
+  close (sv[1]);
+  if (sp[0] >= 0)
+    close (sp[0]);
+  g_message ("%s: engine started as '%s' (pid %d)", self->name, self->user, (int) self->engine);
+  self->child_watch = g_child_watch_add (self->engine, on_engine_exit, self);
+  self->connect_timer = g_timeout_add_seconds (CONNECT_TIMEOUT_S, on_connect_timeout, self);
+
+  self->cancel = g_cancellable_new ();
+  g_autoptr (GSocket) sock = g_socket_new_from_fd (sv[0], &error);
+  if (sock == NULL)
+    {
+      close (sv[0]);
+      engine_ended (self, "cannot use the control socket");
+      return;
+    }
+  g_autoptr (GSocketConnection) stream = g_socket_connection_factory_create_connection (sock);
+  g_autofree char *guid = g_dbus_generate_guid ();
+  g_autoptr (GDBusAuthObserver) observer = g_dbus_auth_observer_new ();
+  g_signal_connect (observer, "allow-mechanism", G_CALLBACK (allow_mechanism), self);
+  g_dbus_connection_new (G_IO_STREAM (stream), guid,
+                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER
+                             | G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_ALLOW_ANONYMOUS,
+                         observer, self->cancel, on_peer_ready, self);
+}
+
+static void
+on_resolved (GObject *src, GAsyncResult *res, gpointer data)
+{
+  ShNmPlugin *self = data;
+  g_autoptr (GError) error = NULL;
+  GList *addrs = g_resolver_lookup_by_name_finish (G_RESOLVER (src), res, &error);
+  GInetAddress *pick = NULL;
+
+  if (addrs == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_autofree char *msg = g_strdup_printf ("cannot resolve the ssh server '%s': %s",
+                                                  self->profile->host, error->message);
+          fail (self, NM_VPN_PLUGIN_FAILURE_CONNECT_FAILED, msg);
+        }
+      return;
+    }
+  /* IPv4 first: it is what NetworkManager's gateway route uses most. */
+  for (GList *l = addrs; l && !pick; l = l->next)
+    if (g_inet_address_get_family (l->data) == G_SOCKET_FAMILY_IPV4)
+      pick = l->data;
+  if (pick == NULL)
+    pick = addrs->data;
+  if (g_inet_address_get_family (pick) == G_SOCKET_FAMILY_IPV4)
+    {
+      guint32 a;
+      memcpy (&a, g_inet_address_to_bytes (pick), 4);
+      self->gateway = g_variant_ref_sink (g_variant_new_uint32 (a));
+    }
+  else
+    self->gateway = g_variant_ref_sink (
+        g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, g_inet_address_to_bytes (pick), 16, 1));
+  g_resolver_free_addresses (addrs);
+  g_clear_object (&self->cancel);
+  start_engine (self);
+}
+
+/* ------------------------------------------------------------- NM calls */
+
+static gboolean
+prepare_rundir (ShNmPlugin *self, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  /* Root's, world-readable: the engine only reads the pinned key. */
+  if (g_mkdir_with_parents (RUN_DIR, 0755) < 0)
+    {
+      g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
+                   "cannot create " RUN_DIR ": %s", g_strerror (errno));
+      return FALSE;
+    }
+  self->rundir = g_build_filename (RUN_DIR, self->label, NULL);
+  if (g_mkdir (self->rundir, 0755) < 0 && errno != EEXIST)
+    {
+      g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
+                   "cannot create %s: %s", self->rundir, g_strerror (errno));
+      return FALSE;
+    }
+  if (self->profile->host_key != NULL)
+    {
+      g_autofree char *line = sh_nm_host_key_known_hosts_line (self->profile->host_key);
+      self->known_hosts = g_build_filename (self->rundir, "known_hosts", NULL);
+      if (!g_file_set_contents_full (self->known_hosts, line, -1, G_FILE_SET_CONTENTS_CONSISTENT,
+                                     0644, &local))
+        {
+          g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
+                       "cannot write the pinned host key: %s", local->message);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **error)
+{
+  ShNmPlugin *self = SH_NM_PLUGIN (plugin);
+  NMSettingVpn *s_vpn;
+  struct passwd *pw;
+  const char *secret = NULL;
+
+  if (self->busy)
+    {
+      g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_WRONG_STATE,
+                           "this plugin instance already runs a connection");
+      return FALSE;
+    }
+  self->profile = profile_of (connection, error);
+  if (self->profile == NULL)
+    goto failed;
+  s_vpn = nm_connection_get_setting_vpn (connection);
+  self->name = g_strdup (nm_connection_get_id (connection));
+  self->persistent = nm_setting_vpn_get_persistent (s_vpn);
+  pw = local_user_of (connection, self->profile, error);
+  if (pw == NULL || !set_user (self, pw, error))
+    goto failed;
+  if (self->profile->auth == SH_NM_AUTH_PASSWORD)
+    {
+      secret = nm_setting_vpn_get_secret (s_vpn, SH_NM_SECRET_PASSWORD);
+      if (secret == NULL || secret[0] == '\0')
+        {
+          g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                               "the profile uses a password, and none was given");
+          goto failed;
+        }
+    }
+  else if (self->profile->auth == SH_NM_AUTH_KEY)
+    secret = nm_setting_vpn_get_secret (s_vpn, SH_NM_SECRET_KEY_PASSPHRASE);
+  if (secret != NULL && secret[0] != '\0')
+    {
+      self->secret_len = strlen (secret);
+      self->secret = g_strndup (secret, self->secret_len);
+    }
+  if (!prepare_rundir (self, error))
+    goto failed;
+  if (!sh_nm_link_open (&self->link, error))
+    goto failed;
+  self->stub4 = sh_nm_stub_address4 (self->seed);
+  for (char **s = self->profile->subnets; *s; s++)
+    if (strchr (*s, ':') != NULL)
+      self->has_ip6 = TRUE;
+  if (self->has_ip6)
+    sh_nm_stub_address6 (self->seed, &self->stub6);
+
+  self->busy = TRUE;
+  self->stopping = FALSE;
+  self->ever_connected = FALSE;
+  g_message ("%s: connecting to %s as local user '%s' on link %s", self->name, self->profile->host,
+             self->user, self->link.name);
+  self->cancel = g_cancellable_new ();
+  g_resolver_lookup_by_name_async (g_resolver_get_default (), self->profile->host, self->cancel,
+                                   on_resolved, self);
+  return TRUE;
+
+failed:
+  if (error != NULL && *error != NULL && (*error)->domain != NM_VPN_PLUGIN_ERROR)
+    {
+      GError *e = *error;
+      *error
+          = g_error_new (NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED, "%s", e->message);
+      g_error_free (e);
+    }
+  g_warning ("%s: %s", nm_connection_get_id (connection),
+             error && *error ? (*error)->message : "failed");
+  teardown (self);
+  return FALSE;
+}
+
+/* Whether @key_file needs a passphrase, found out as the user (root never
+ * reads the user's files): ssh-keygen -y with an empty one fails then. */
+static gboolean
+key_is_encrypted (ShNmPlugin *self, const char *key_file)
+{
+  const char *argv[] = { "ssh-keygen", "-y", "-P", "", "-f", key_file, NULL };
+  g_auto (GStrv) env = engine_env (self);
+  int status = 0;
+
+  if (!g_spawn_sync (NULL, (char **) argv, env,
+                     G_SPAWN_SEARCH_PATH_FROM_ENVP | G_SPAWN_STDOUT_TO_DEV_NULL
+                         | G_SPAWN_STDERR_TO_DEV_NULL,
+                     drop_privileges, self, NULL, NULL, &status, NULL))
+    return FALSE;
+  return !g_spawn_check_wait_status (status, NULL);
+}
+
+static gboolean
+real_need_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, const char **setting_name,
+                   GError **error)
+{
+  ShNmPlugin *self = SH_NM_PLUGIN (plugin);
+  g_autoptr (ShNmProfile) p = profile_of (connection, error);
+  NMSettingVpn *s_vpn;
+  const char *key;
+  guint flags;
+
+  if (p == NULL)
+    return FALSE;
+  s_vpn = nm_connection_get_setting_vpn (connection);
+  if (p->auth == SH_NM_AUTH_PASSWORD)
+    {
+      key = SH_NM_SECRET_PASSWORD;
+      flags = p->password_flags;
+    }
+  else if (p->auth == SH_NM_AUTH_KEY)
+    {
+      key = SH_NM_SECRET_KEY_PASSPHRASE;
+      flags = p->key_passphrase_flags;
+    }
+  else
+    return FALSE;
+  if (nm_setting_vpn_get_secret (s_vpn, key) != NULL
+      || (flags & NM_SETTING_SECRET_FLAG_NOT_REQUIRED))
+    return FALSE;
+  if (p->auth == SH_NM_AUTH_KEY)
+    {
+      struct passwd *pw = local_user_of (connection, p, NULL);
+      gboolean encrypted;
+
+      if (pw == NULL || self->busy)
+        return FALSE; /* Connect reports the problem */
+      /* borrow the user fields for the check only */
+      ShNmProfile *saved = self->profile;
+      self->profile = p;
+      if (!set_user (self, pw, NULL))
+        encrypted = FALSE;
+      else
+        encrypted = key_is_encrypted (self, p->key_file);
+      self->profile = saved;
+      g_clear_pointer (&self->user, g_free);
+      g_clear_pointer (&self->home, g_free);
+      g_clear_pointer (&self->groups, g_free);
+      if (!encrypted)
+        return FALSE;
+    }
+  *setting_name = NM_SETTING_VPN_SETTING_NAME;
+  return TRUE;
+}
+
+static void
+teardown (ShNmPlugin *self)
+{
+  self->stopping = TRUE;
+  g_clear_handle_id (&self->retry_timer, g_source_remove);
+  stop_engine (self);
+  sh_nm_link_close (&self->link);
+  if (self->known_hosts)
+    g_unlink (self->known_hosts);
+  if (self->rundir)
+    g_rmdir (self->rundir);
+  g_clear_pointer (&self->known_hosts, g_free);
+  g_clear_pointer (&self->rundir, g_free);
+  wipe_secret (self);
+  g_clear_pointer (&self->profile, sh_nm_profile_free);
+  g_clear_pointer (&self->gateway, g_variant_unref);
+  g_clear_pointer (&self->engine_failure, g_free);
+  g_clear_pointer (&self->name, g_free);
+  g_clear_pointer (&self->user, g_free);
+  g_clear_pointer (&self->home, g_free);
+  g_clear_pointer (&self->groups, g_free);
+  self->has_ip6 = FALSE;
+  self->busy = FALSE;
+}
+
+static gboolean
+real_disconnect (NMVpnServicePlugin *plugin, GError **error)
+{
+  ShNmPlugin *self = SH_NM_PLUGIN (plugin);
+
+  if (self->name != NULL)
+    g_message ("%s: disconnecting", self->name);
+  teardown (self);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------- object */
+
+static void
+sh_nm_plugin_init (ShNmPlugin *self)
+{
+  self->link.fd = -1;
+}
+
+static void
+sh_nm_plugin_dispose (GObject *object)
+{
+  teardown (SH_NM_PLUGIN (object));
+  G_OBJECT_CLASS (sh_nm_plugin_parent_class)->dispose (object);
+}
+
+static void
+sh_nm_plugin_finalize (GObject *object)
+{
+  g_free (SH_NM_PLUGIN (object)->label);
+  G_OBJECT_CLASS (sh_nm_plugin_parent_class)->finalize (object);
+}
+
+static void
+sh_nm_plugin_class_init (ShNmPluginClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  NMVpnServicePluginClass *plugin_class = NM_VPN_SERVICE_PLUGIN_CLASS (klass);
+
+  object_class->dispose = sh_nm_plugin_dispose;
+  object_class->finalize = sh_nm_plugin_finalize;
+  plugin_class->connect = real_connect;
+  plugin_class->need_secrets = real_need_secrets;
+  plugin_class->disconnect = real_disconnect;
+}
+
+/* --------------------------------------------------------------- main */
+
+static void
+on_quit (NMVpnServicePlugin *plugin, gpointer data)
+{
+  g_main_loop_quit (main_loop);
+}
+
+static void
+on_nm_vanished (GDBusConnection *bus, const char *name, gpointer data)
+{
+  ShNmPlugin *self = data;
+
+  /* NetworkManager sends no Disconnect when it stops or restarts: without
+   * it nobody would take the tunnel down. */
+  g_message ("NetworkManager left the bus; tearing down");
+  teardown (self);
+  g_main_loop_quit (main_loop);
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  teardown (data);
+  g_main_loop_quit (main_loop);
+  return G_SOURCE_REMOVE;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *bus_name = NULL;
+  gboolean debug = FALSE;
+  g_autoptr (GError) error = NULL;
+  const GOptionEntry entries[] = {
+    { "bus-name", 0, 0, G_OPTION_ARG_STRING, &bus_name, "D-Bus name to own", "NAME" },
+    { "debug", 0, 0, G_OPTION_ARG_NONE, &debug, "Do not watch the caller (for testing)", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- Shuttle NetworkManager VPN service");
+  ShNmPlugin *self;
+  const char *conn;
+  guint watch;
+
+  signal (SIGPIPE, SIG_IGN);
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      g_printerr ("nm-shuttle-service: %s\n", error->message);
+      return 2;
+    }
+  if (bus_name == NULL)
+    bus_name = g_strdup (NM_DBUS_SERVICE_SHUTTLE);
+  if (!g_dbus_is_name (bus_name) || !g_str_has_prefix (bus_name, NM_DBUS_SERVICE_SHUTTLE))
+    {
+      g_printerr ("nm-shuttle-service: invalid --bus-name\n");
+      return 2;
+    }
+
+  self = g_initable_new (SH_TYPE_NM_PLUGIN, NULL, &error, NM_VPN_SERVICE_PLUGIN_DBUS_SERVICE_NAME,
+                         bus_name, NM_VPN_SERVICE_PLUGIN_DBUS_WATCH_PEER, !debug, NULL);
+  if (self == NULL)
+    {
+      g_printerr ("nm-shuttle-service: %s\n", error->message);
+      return 1;
+    }
+  /* ".Connection_N": one plugin per connection; N keeps labels and stub
+   * addresses apart. */
+  conn = strstr (bus_name, ".Connection_");
+  self->seed = conn ? (guint) g_ascii_strtoull (conn + strlen (".Connection_"), NULL, 10) : 0;
+  self->label = g_strdup_printf ("nm%u", self->seed);
+
+  main_loop = g_main_loop_new (NULL, FALSE);
+  g_signal_connect (self, "quit", G_CALLBACK (on_quit), NULL);
+  watch = g_bus_watch_name_on_connection (
+      nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self)), NM_BUS_NAME,
+      G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, debug ? NULL : on_nm_vanished, self, NULL);
+  g_unix_signal_add (SIGTERM, on_signal, self);
+  g_unix_signal_add (SIGINT, on_signal, self);
+  g_main_loop_run (main_loop);
+
+  g_bus_unwatch_name (watch);
+  teardown (self);
+  g_object_unref (self);
+  g_main_loop_unref (main_loop);
+  return 0;
+}
