@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests of the vpn.data whitelist (nm-plugin/shared/nm-shuttle-data.c). */
+#include "config.h"
+
+#include <string.h>
+
+#include "nm-shuttle-data.h"
+
+/* A real ed25519 public key (the blob names its type). */
+#define ED_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJriJIY2ikGBqO2htpbdkshb8jYBMoP8X6noktf2Mxyo"
+
+static GHashTable *
+table (const char *first, ...)
+{
+  GHashTable *t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  va_list ap;
+
+  va_start (ap, first);
+  for (const char *k = first; k != NULL; k = va_arg (ap, const char *))
+    g_hash_table_insert (t, g_strdup (k), g_strdup (va_arg (ap, const char *)));
+  va_end (ap);
+  return t;
+}
+
+static void
+test_items_good (void)
+{
+  static const char *const good[][2] = {
+    { "host", "gw.example.com" },
+    { "host", "10.1.2.3" },
+    { "host", "fd00::1" },
+    { "user", "alice.b_c-d" },
+    { "port", "1" },
+    { "port", "65535" },
+    { "local-user", "alice" },
+    { "auth-method", "agent" },
+    { "auth-method", "password" },
+    { "key-file", "/home/alice/.ssh/id_ed25519" },
+    { "host-key", ED_KEY },
+    { "subnets", "10.0.0.0/8, 192.168.1.5,[fd00::]/64,0/0" },
+    { "subnets", "10.0.0.0/8:8000-8999" },
+    { "excludes", "10.9.0.0/16" },
+    { "dns", "split" },
+    { "dns-domains", "corp.example,lab.example." },
+    { "to-ns", "10.0.0.53" },
+    { "to-ns", "10.0.0.53:5353" },
+    { "to-ns", "[fd00::53]:53" },
+    { "to-ns", "fd00::53" },
+    { "auto-nets", "yes" },
+    { "latency-control", "no" },
+    { "connect-timeout", "300" },
+    { "python", "/usr/bin/python3.11" },
+    { "password-flags", "7" },
+    { "key-passphrase-flags", "0" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!sh_nm_data_check_item (good[i][0], good[i][1], &error))
+        g_error ("%s=%s refused: %s", good[i][0], good[i][1], error->message);
+    }
+}
+
+static void
+test_items_bad (void)
+{
+  /* key, value, a part the message must contain */
+  static const char *const bad[][3] = {
+    { "hostname", "gw", "unknown key 'hostname'" },
+    { "host", "-oProxyCommand=x", "'host'" },
+    { "host", "gw example", "'host'" },
+    { "host", "gw;rm", "'host'" },
+    { "host", "", "'host'" },
+    { "host", "fd00::zz", "not an IPv6 address" },
+    { "user", "-l", "'user'" },
+    { "user", "a b", "'user'" },
+    { "user", "abcdefghijabcdefghijabcdefghijabc", "'user'" },
+    { "port", "0", "1..65535" },
+    { "port", "65536", "1..65535" },
+    { "port", "+22", "1..65535" },
+    { "port", " 22", "1..65535" },
+    { "auth-method", "kerberos", "not one of agent, key, password" },
+    { "key-file", "id_rsa", "absolute path" },
+    { "key-file", "/tmp/a\nb", "control character" },
+    { "host-key", "ssh-ed25519", "TYPE BASE64" },
+    { "host-key", "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIJriJIY2ikGBqO2htpbdkshb8jYBMoP8X6noktf2Mxyo",
+      "not a 'ssh-rsa' key" },
+    { "host-key", "ssh-ed25519 !!!", "not base64" },
+    { "subnets", "10.0.0.0/33", "invalid subnet" },
+    { "subnets", "10.0.0.0/8,,10.1.0.0/16", "empty element" },
+    { "subnets", "example.com", "invalid subnet" },
+    { "excludes", "10.0.0.300", "invalid subnet" },
+    { "dns", "some", "not one of none, split, full" },
+    { "dns-domains", "bad_domain-.com", "not a domain name" },
+    { "dns-domains", "a..b", "not a domain name" },
+    { "to-ns", "10.0.0.53:0", "1..65535" },
+    { "to-ns", "ns.example", "not an IP address" },
+    { "to-ns", "[fd00::53:53", "[IPv6]:PORT" },
+    { "auto-nets", "true", "not yes or no" },
+    { "connect-timeout", "0", "1..300" },
+    { "connect-timeout", "301", "1..300" },
+    { "python", "python3", "absolute path" },
+    { "python", "/usr/bin/python3;id", "absolute path" },
+    { "password-flags", "8", "0..7" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      if (sh_nm_data_check_item (bad[i][0], bad[i][1], &error))
+        g_error ("%s=%s accepted", bad[i][0], bad[i][1]);
+      int want = i == 0 ? SH_NM_DATA_ERROR_UNKNOWN_KEY : SH_NM_DATA_ERROR_INVALID;
+      g_assert_error (error, SH_NM_DATA_ERROR, want);
+      if (strstr (error->message, bad[i][2]) == NULL)
+        g_error ("%s=%s: message '%s' lacks '%s'", bad[i][0], bad[i][1], error->message, bad[i][2]);
+      g_assert_null (strchr (error->message, '\n'));
+    }
+}
+
+static void
+test_rules_between_keys (void)
+{
+  struct
+  {
+    GHashTable *t;
+    const char *want;
+  } c[] = {
+    { table ("subnets", "10.0.0.0/8", NULL), "names no ssh server" },
+    { table ("host", "gw", NULL), "tunnels nothing" },
+    { table ("host", "gw", "auto-nets", "no", NULL), "tunnels nothing" },
+    { table ("host", "gw", "subnets", "0/0", "auth-method", "key", NULL), "needs 'key-file'" },
+    { table ("host", "gw", "subnets", "0/0", "key-file", "/k", NULL), "only used with" },
+    { table ("host", "gw", "subnets", "0/0", "dns", "split", NULL), "needs 'dns-domains'" },
+    { table ("host", "gw", "subnets", "0/0", "seed-hosts", "a", NULL), "only used with" },
+    /* an unknown key fails the whole table, whatever else is right */
+    { table ("host", "gw", "subnets", "0/0", "remote", "gw", NULL), "unknown key 'remote'" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (c); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (ShNmProfile) p = sh_nm_profile_new (c[i].t, &error);
+      g_assert_null (p);
+      if (strstr (error->message, c[i].want) == NULL)
+        g_error ("case %u: '%s' lacks '%s'", i, error->message, c[i].want);
+      g_hash_table_unref (c[i].t);
+    }
+  {
+    g_autoptr (GHashTable) t = table ("host", "gw", "auto-nets", "yes", NULL);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, &error);
+    g_assert_no_error (error);
+    g_assert_true (p->auto_nets);
+    g_assert_null (p->subnets[0]);
+  }
+}
+
+static void
+test_engine_args (void)
+{
+  g_autoptr (GHashTable) t
+      = table ("host", "fd00::1", "user", "alice", "port", "2222", "auth-method", "key", "key-file",
+               "/home/alice/my key", "host-key", ED_KEY, "subnets", "10.0.0.0/8, [fd00::]/64",
+               "excludes", "10.9.0.0/16", "latency-control", "no", "connect-timeout", "20",
+               "python", "/usr/bin/python3", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, &error);
+  g_assert_no_error (error);
+  ShNmEngineContext ctx = { .known_hosts_file = "/run/x/known_hosts" };
+  g_auto (GStrv) args = sh_nm_profile_engine_args (p, &ctx);
+  g_autofree char *all = g_strjoinv ("|", args);
+
+  g_assert_cmpstr (args[0], ==, "-r");
+  g_assert_cmpstr (args[1], ==, "alice@[fd00::1]:2222");
+  g_assert_cmpstr (args[2], ==, "-e");
+  /* the ssh command survives the engine's shell-style split intact */
+  g_auto (GStrv) ssh = NULL;
+  g_assert_true (g_shell_parse_argv (args[3], NULL, &ssh, NULL));
+  g_autofree char *ssh_all = g_strjoinv ("|", ssh);
+  g_assert_nonnull (strstr (ssh_all, "|-o|IdentityFile=/home/alice/my key|"));
+  g_assert_nonnull (strstr (ssh_all, "|-o|StrictHostKeyChecking=yes|"));
+  g_assert_nonnull (strstr (ssh_all, "|-o|HostKeyAlias=" SH_NM_HOST_KEY_ALIAS "|"));
+  g_assert_nonnull (strstr (ssh_all, "|-o|UserKnownHostsFile=/run/x/known_hosts|"));
+  g_assert_nonnull (strstr (ssh_all, "|-o|BatchMode=yes|"));
+  g_assert_nonnull (strstr (all,
+                            "|-x|10.9.0.0/16|--no-latency-control|--connect-timeout|20|--python|"
+                            "/usr/bin/python3|--|10.0.0.0/8|[fd00::]/64"));
+  g_assert_null (strstr (all, "password"));
+
+  g_autofree char *line = sh_nm_host_key_known_hosts_line (ED_KEY);
+  g_assert_cmpstr (line, ==, SH_NM_HOST_KEY_ALIAS " " ED_KEY "\n");
+}
+
+static void
+test_password_args (void)
+{
+  g_autoptr (GHashTable) t
+      = table ("host", "gw", "auth-method", "password", "subnets", "10.0.0.0/8", NULL);
+  g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, NULL);
+  ShNmEngineContext ctx = { .have_secret = TRUE };
+  g_auto (GStrv) args = sh_nm_profile_engine_args (p, &ctx);
+
+  g_assert_nonnull (p);
+  g_assert_cmpstr (args[1], ==, "gw");
+  g_assert_nonnull (strstr (args[3], "PreferredAuthentications=password"));
+  g_assert_null (strstr (args[3], "BatchMode"));
+  /* without a pinned key the user's known_hosts decide, strictly */
+  g_assert_null (strstr (args[3], "HostKeyAlias"));
+  g_assert_nonnull (strstr (args[3], "StrictHostKeyChecking=yes"));
+}
+
+static void
+test_keys_listed (void)
+{
+  const char *const *k = sh_nm_data_keys ();
+  g_assert_cmpuint (g_strv_length ((char **) k), ==, 20);
+  for (; *k; k++)
+    {
+      /* every listed key is known to the checker */
+      g_autoptr (GError) error = NULL;
+      sh_nm_data_check_item (*k, "", &error);
+      g_assert_false (g_error_matches (error, SH_NM_DATA_ERROR, SH_NM_DATA_ERROR_UNKNOWN_KEY));
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/nm-data/items-good", test_items_good);
+  g_test_add_func ("/nm-data/items-bad", test_items_bad);
+  g_test_add_func ("/nm-data/rules-between-keys", test_rules_between_keys);
+  g_test_add_func ("/nm-data/engine-args", test_engine_args);
+  g_test_add_func ("/nm-data/password-args", test_password_args);
+  g_test_add_func ("/nm-data/keys-listed", test_keys_listed);
+  return g_test_run ();
+}
