@@ -54,7 +54,8 @@ static const SecretSchema nm_schema = {
 typedef struct
 {
   const char *name;  /* "password" / "key-passphrase" */
-  const char *label; /* for the dialogs */
+  const char *label; /* with a mnemonic, for our own dialog */
+  const char *plain; /* without, for external UIs (nmcli prints it as is) */
   gboolean needed;
   char *value; /* found or entered; freed with sh_secret_free() */
 } Secret;
@@ -265,7 +266,7 @@ print_external_ui (const char *name, const char *prompt, gboolean interactive, g
       if (!s->needed)
         continue;
       g_key_file_set_string (kf, s->name, "Value", s->value != NULL ? s->value : "");
-      g_key_file_set_string (kf, s->name, "Label", s->label);
+      g_key_file_set_string (kf, s->name, "Label", s->plain);
       g_key_file_set_boolean (kf, s->name, "IsSecret", TRUE);
       /* Ask when allowed and either nothing is known or NM says the known
        * value failed (-r). */
@@ -292,8 +293,8 @@ main (int argc, char **argv)
   g_autofree char *prompt = NULL;
   GString *input;
   Secret secrets[2] = {
-    { SH_NM_SECRET_PASSWORD, NULL, FALSE, NULL },
-    { SH_NM_SECRET_KEY_PASSPHRASE, NULL, FALSE, NULL },
+    { SH_NM_SECRET_PASSWORD, NULL, NULL, FALSE, NULL },
+    { SH_NM_SECRET_KEY_PASSPHRASE, NULL, NULL, FALSE, NULL },
   };
   const GOptionEntry entries[] = {
     { "uuid", 'u', 0, G_OPTION_ARG_STRING, &uuid, "UUID of the VPN connection", "UUID" },
@@ -314,6 +315,8 @@ main (int argc, char **argv)
 
   secrets[0].label = _ ("_Password:");
   secrets[1].label = _ ("Key pass_phrase:");
+  secrets[0].plain = _ ("Password:");
+  secrets[1].plain = _ ("Key passphrase:");
 
   context = g_option_context_new (_ ("- Shuttle VPN secrets for NetworkManager"));
   g_option_context_add_main_entries (context, entries, NULL);
