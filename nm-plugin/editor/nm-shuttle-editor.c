@@ -203,6 +203,18 @@ validate_form (ShuttleEditor *self)
 
 /* Shows the rows that apply to the chosen method and DNS mode. */
 static void
+show_if (ShuttleEditor *self, const char *id, gboolean visible)
+{
+  GtkWidget *widget = w (self, id);
+
+#if !GTK_CHECK_VERSION(4, 0, 0)
+  /* Hosts call gtk_widget_show_all() on the page; these rows are ours. */
+  gtk_widget_set_no_show_all (widget, TRUE);
+#endif
+  gtk_widget_set_visible (widget, visible);
+}
+
+static void
 update_visibility (ShuttleEditor *self)
 {
   const char *auth = combo_id (self, "auth_combo", "agent");
@@ -212,13 +224,13 @@ update_visibility (ShuttleEditor *self)
   gboolean dns = strcmp (combo_id (self, "dns_combo", "none"), "none") != 0;
   gboolean hosts = check_get (w (self, "auto_hosts_check"));
 
-  gtk_widget_set_visible (w (self, "key_file_label"), key);
-  gtk_widget_set_visible (w (self, "key_file_entry"), key);
-  gtk_widget_set_visible (w (self, "key_file_button"), key);
-  gtk_widget_set_visible (w (self, "passphrase_label"), key);
-  gtk_widget_set_visible (w (self, "passphrase_entry"), key);
-  gtk_widget_set_visible (w (self, "password_label"), password);
-  gtk_widget_set_visible (w (self, "password_entry"), password);
+  show_if (self, "key_file_label", key);
+  show_if (self, "key_file_entry", key);
+  show_if (self, "key_file_button", key);
+  show_if (self, "passphrase_label", key);
+  show_if (self, "passphrase_entry", key);
+  show_if (self, "password_label", password);
+  show_if (self, "password_entry", password);
   gtk_widget_set_sensitive (w (self, "dns_domains_entry"), split);
   gtk_widget_set_sensitive (w (self, "to_ns_entry"), dns);
   gtk_widget_set_sensitive (w (self, "seed_hosts_entry"), hosts);
@@ -515,7 +527,8 @@ save_secret (ShuttleEditor *self, NMSettingVpn *s_vpn, const char *entry, const 
   if (v[0] != '\0'
       && !(flags & (NM_SETTING_SECRET_FLAG_NOT_SAVED | NM_SETTING_SECRET_FLAG_NOT_REQUIRED)))
     nm_setting_vpn_add_secret (s_vpn, name, v);
-  nma_utils_update_password_storage (e, flags, NM_SETTING (s_vpn), name);
+  /* The menu belongs to the editor's copy of the setting, not the output. */
+  nma_utils_update_password_storage (e, flags, NM_SETTING (self->s_vpn), name);
 }
 
 static void
