@@ -5,7 +5,7 @@
  * The file format is the one `shuttle @FILE` reads: one argument per line, an
  * option and its value may share a line ("-r alice@gw:2222"). Keys the CLI
  * has no option for travel as comment lines the CLI ignores:
- * "#nm-shuttle KEY=VALUE". docs/nm-import-export.md has the table.
+ * "#nm-shuttle KEY=VALUE". nm-shuttle(8) documents the format for users.
  */
 #pragma once
 
