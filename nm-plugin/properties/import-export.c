@@ -80,6 +80,8 @@ static const OptDef opt_defs[] = {
   { 'X', "exclude-from", TRUE, O_REFUSED_V },
   { 'l', "listen", TRUE, O_REFUSED_V },
   { '\0', "server-cmd", TRUE, O_REFUSED_V },
+  /* Under NetworkManager DNS is captured at the connection's own resolver. */
+  { '\0', "ns-hosts", TRUE, O_REFUSED_V },
   { '\0', "server", FALSE, O_REFUSED },
   { 'h', "help", FALSE, O_REFUSED },
   { 'V', "version", FALSE, O_REFUSED },
