@@ -5,6 +5,10 @@
 set -eu
 
 build="meson ninja-build pkg-config gcc libglib2.0-dev libnftables-dev gettext"
+# The NetworkManager plugin: libnm, the GTK 3 and GTK 4 editors (libnma's
+# password-storage menus), the auth dialog's keyring access, and
+# gtk4-builder-tool, which makes the GTK 4 .ui from the GTK 3 one.
+build="$build libnm-dev libnma-dev libnma-gtk4-dev libgtk-3-dev libgtk-4-dev libgtk-4-bin libsecret-1-dev"
 # The end-to-end tests and the demo drive real programs in namespaces.
 # dnsmasq-base and dig: the remote LAN's name server and the client's DNS checks (--dns, -H).
 runtime="nftables openssh-server openssh-client iproute2 procps curl python3 dnsmasq-base bind9-dnsutils"
@@ -15,6 +19,10 @@ helper_test="dbus-daemon polkitd libglib2.0-bin python3-dbus passwd util-linux"
 nm_build="libnm-dev"
 nm_test="network-manager"
 test_extra="clang-format"
+# tests/nm-ui: the plugin through libnm's and GTK's introspection data, an
+# X server for the editor, a real sshd/ssh-keyscan for "Fetch host key",
+# ImageMagick for the GTK 4 screenshot, appstreamcli for the metainfo.
+nm_ui_test="python3-gi gir1.2-nm-1.0 gir1.2-gtk-3.0 gir1.2-gtk-4.0 gir1.2-secret-1 xvfb xauth imagemagick appstream openssh-server openssh-client"
 bench_extra="iperf3 sshuttle redsocks iptables gdb"
 
 want=""
@@ -22,7 +30,7 @@ want=""
 for what in "$@"; do
   case "$what" in
     build) want="$want $build $nm_build" ;;
-    test) want="$want $build $nm_build $runtime $test_extra $helper_test $nm_test" ;;
+    test) want="$want $build $nm_build $runtime $test_extra $helper_test $nm_test $nm_ui_test" ;;
     demo) want="$want $build $nm_build $runtime" ;;
     bench) want="$want $build $nm_build $runtime $bench_extra" ;;
     *) echo "tests/deps.sh: unknown set '$what' (build, test, demo, bench)" >&2; exit 2 ;;

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* nm-shuttle-auth-dialog — finds or asks for the secret a Shuttle profile
+ * needs, for NetworkManager's secret agents (nm-applet, gnome-shell, nmcli).
+ *
+ * NM's agent starts it as the desktop user with
+ *   -u UUID -n NAME -s SERVICE [-i] [-r] [-t HINT]... [--external-ui-mode]
+ * and writes the profile's data and secrets on stdin (vpn-details.h).
+ * Which secret is needed follows auth-method: password -> "password";
+ * key -> "key-passphrase" when the key file is encrypted; agent -> none.
+ * A secret comes from stdin (NM-stored), else from the keyring (agent-owned
+ * secrets, libsecret with NM's own schema), else, with -i, from the user.
+ *
+ * Normal mode prints "KEY\nVALUE\n" pairs, then "\n\n", and waits for the
+ * agent to close stdin (it kills us otherwise while reading). External-UI
+ * mode prints a keyfile describing what to ask; the agent draws the dialog.
+ * Secrets go to stdout only; never to argv, the environment or stderr.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <NetworkManager.h>
+#include <glib/gi18n-lib.h>
+#include <gtk/gtk.h>
+#include <libnma/nma-vpn-password-dialog.h>
+#include <libsecret/secret.h>
+
+#include "keyfile-check.h"
+#include "nm-shuttle-data.h"
+#include "vpn-details.h"
+
+#define UI_GROUP "VPN Plugin UI"
+#define VPN_MSG_HINT "x-vpn-message:"
+#define INPUT_MAX (1024 * 1024)
+
+/* NM's own schema: what nm-applet and gnome-shell store agent-owned VPN
+ * secrets under, so a secret saved by them is found here. */
+static const SecretSchema nm_schema = {
+  "org.freedesktop.NetworkManager.Connection",
+  SECRET_SCHEMA_DONT_MATCH_NAME,
+  {
+      { "connection-uuid", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { "setting-name", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { "setting-key", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { NULL, 0 },
+  },
+};
+
+typedef struct
+{
+  const char *name;  /* "password" / "key-passphrase" */
+  const char *label; /* with a mnemonic, for our own dialog */
+  const char *plain; /* without, for external UIs (nmcli prints it as is) */
+  gboolean needed;
+  char *value; /* found or entered; freed with sh_secret_free() */
+} Secret;
+
+static G_GNUC_PRINTF (1, 2) void die (const char *format, ...)
+{
+  va_list ap;
+
+  fputs ("nm-shuttle-auth-dialog: ", stderr);
+  va_start (ap, format);
+  vfprintf (stderr, format, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  exit (EXIT_FAILURE);
+}
+
+/* Reads stdin up to the DONE line. NM keeps stdin open afterwards (closing
+ * it is how it says "quit"), so we must not wait for EOF here. */
+static GString *
+read_input (void)
+{
+  GString *buf = g_string_new (NULL);
+  char chunk[4096];
+
+  while (!sh_vpn_details_complete (buf->str, buf->len))
+    {
+      ssize_t n = read (STDIN_FILENO, chunk, sizeof chunk);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      if (buf->len + (gsize) n > INPUT_MAX)
+        die ("%s", _ ("input larger than 1 MiB"));
+      g_string_append_len (buf, chunk, n);
+    }
+  explicit_bzero (chunk, sizeof chunk);
+  return buf;
+}
+
+static NMSettingSecretFlags
+flags_of (GHashTable *data, const char *name)
+{
+  g_autofree char *key = g_strdup_printf ("%s-flags", name);
+  const char *v = g_hash_table_lookup (data, key);
+  guint64 f = 0;
+
+  if (v == NULL || !g_ascii_string_to_unsigned (v, 10, 0, 7, &f, NULL))
+    return NM_SETTING_SECRET_FLAG_NONE;
+  return (NMSettingSecretFlags) f;
+}
+
+static char *
+keyring_lookup (const char *uuid, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  char *pw = secret_password_lookup_sync (&nm_schema, NULL, &error, "connection-uuid", uuid,
+                                          "setting-name", NM_SETTING_VPN_SETTING_NAME,
+                                          "setting-key", name, NULL);
+  char *copy;
+
+  /* No keyring (no session bus, locked...) is not an error: we ask, or the
+   * agent reports the secret missing. */
+  if (pw == NULL)
+    return NULL;
+  copy = g_strdup (pw);
+  secret_password_free (pw);
+  return copy;
+}
+
+/* Hints name what the service found missing; they override our own
+ * reading of the profile. */
+static char *
+apply_hints (char **hints, Secret *secrets, gsize n)
+{
+  char *prompt = NULL;
+
+  for (char **h = hints; h != NULL && *h != NULL; h++)
+    {
+      if (g_str_has_prefix (*h, VPN_MSG_HINT))
+        {
+          if (prompt == NULL)
+            prompt = g_strdup (*h + strlen (VPN_MSG_HINT));
+          continue;
+        }
+      for (gsize i = 0; i < n; i++)
+        if (strcmp (*h, secrets[i].name) == 0)
+          secrets[i].needed = TRUE;
+    }
+  return prompt;
+}
+
+static void
+decide_needed (GHashTable *data, Secret *password, Secret *passphrase)
+{
+  const char *auth = g_hash_table_lookup (data, "auth-method");
+
+  if (g_strcmp0 (auth, "password") == 0)
+    password->needed = !(flags_of (data, "password") & NM_SETTING_SECRET_FLAG_NOT_REQUIRED);
+  else if (g_strcmp0 (auth, "key") == 0)
+    passphrase->needed = !(flags_of (data, "key-passphrase") & NM_SETTING_SECRET_FLAG_NOT_REQUIRED)
+                         && sh_key_file_needs_passphrase (g_hash_table_lookup (data, "key-file"));
+}
+
+static void
+find_existing (GHashTable *data, GHashTable *stdin_secrets, const char *uuid, Secret *s)
+{
+  const char *given;
+
+  if (!s->needed || (flags_of (data, s->name) & NM_SETTING_SECRET_FLAG_NOT_SAVED))
+    return;
+  given = g_hash_table_lookup (stdin_secrets, s->name);
+  if (given != NULL && given[0] != '\0')
+    s->value = g_strdup (given);
+  else
+    s->value = keyring_lookup (uuid, s->name);
+}
+
+/* ---- normal mode ---- */
+
+static gboolean
+ask_user (const char *prompt, Secret *password, Secret *passphrase)
+{
+  NMAVpnPasswordDialog *dialog;
+  gboolean ok;
+
+  if (!gtk_init_check (NULL, NULL))
+    die ("%s", _ ("cannot open a display to ask for the secret"));
+  dialog = NMA_VPN_PASSWORD_DIALOG (
+      nma_vpn_password_dialog_new (_ ("Authenticate VPN"), prompt, NULL));
+  /* The first field is the one shown; label it after the secret asked. */
+  nma_vpn_password_dialog_set_show_password (dialog, password->needed || passphrase->needed);
+  nma_vpn_password_dialog_set_show_password_secondary (dialog, FALSE);
+  nma_vpn_password_dialog_set_show_password_ternary (dialog, FALSE);
+  if (password->needed)
+    {
+      nma_vpn_password_dialog_set_password_label (dialog, password->label);
+      nma_vpn_password_dialog_set_password (dialog, password->value ? password->value : "");
+    }
+  else
+    {
+      nma_vpn_password_dialog_set_password_label (dialog, passphrase->label);
+      nma_vpn_password_dialog_set_password (dialog, passphrase->value ? passphrase->value : "");
+    }
+  gtk_widget_show (GTK_WIDGET (dialog));
+  ok = nma_vpn_password_dialog_run_and_block (dialog);
+  if (ok)
+    {
+      Secret *s = password->needed ? password : passphrase;
+
+      sh_secret_free (s->value);
+      s->value = g_strdup (nma_vpn_password_dialog_get_password (dialog));
+    }
+  gtk_widget_destroy (GTK_WIDGET (dialog));
+  return ok;
+}
+
+/* The agent closes stdin (or writes QUIT) once it has read our answer. */
+static void
+wait_for_quit (void)
+{
+  char c;
+  GString *seen = g_string_new (NULL);
+
+  for (;;)
+    {
+      ssize_t n = read (STDIN_FILENO, &c, 1);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      g_string_append_c (seen, c);
+      if (strstr (seen->str, "QUIT") != NULL || seen->len > 64)
+        break;
+    }
+  g_string_free (seen, TRUE);
+}
+
+static void
+print_pairs (Secret *secrets, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    if (secrets[i].needed && secrets[i].value != NULL)
+      printf ("%s\n%s\n", secrets[i].name, secrets[i].value);
+  printf ("\n\n");
+  fflush (stdout);
+}
+
+/* ---- external UI mode ---- */
+
+static void
+print_external_ui (const char *name, const char *prompt, gboolean interactive, gboolean retry,
+                   Secret *secrets, gsize n)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *title = g_strdup_printf (_ ("Authenticate VPN %s"), name);
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  g_key_file_set_integer (kf, UI_GROUP, "Version", 2);
+  g_key_file_set_string (kf, UI_GROUP, "Description", prompt);
+  g_key_file_set_string (kf, UI_GROUP, "Title", title);
+  for (gsize i = 0; i < n; i++)
+    {
+      Secret *s = &secrets[i];
+
+      if (!s->needed)
+        continue;
+      g_key_file_set_string (kf, s->name, "Value", s->value != NULL ? s->value : "");
+      g_key_file_set_string (kf, s->name, "Label", s->plain);
+      g_key_file_set_boolean (kf, s->name, "IsSecret", TRUE);
+      /* Ask when allowed and either nothing is known or NM says the known
+       * value failed (-r). */
+      g_key_file_set_boolean (kf, s->name, "ShouldAsk", interactive && (s->value == NULL || retry));
+    }
+  text = g_key_file_to_data (kf, &len, NULL);
+  fwrite (text, 1, len, stdout);
+  fflush (stdout);
+  explicit_bzero (text, len);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *uuid = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *service = NULL;
+  g_auto (GStrv) hints = NULL;
+  gboolean interactive = FALSE, retry = FALSE, external_ui = FALSE;
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) data = NULL;
+  g_autoptr (GHashTable) stdin_secrets = NULL;
+  g_autofree char *prompt = NULL;
+  GString *input;
+  Secret secrets[2] = {
+    { SH_NM_SECRET_PASSWORD, NULL, NULL, FALSE, NULL },
+    { SH_NM_SECRET_KEY_PASSPHRASE, NULL, NULL, FALSE, NULL },
+  };
+  const GOptionEntry entries[] = {
+    { "uuid", 'u', 0, G_OPTION_ARG_STRING, &uuid, "UUID of the VPN connection", "UUID" },
+    { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "Name of the VPN connection", "NAME" },
+    { "service", 's', 0, G_OPTION_ARG_STRING, &service, "VPN service type", "SERVICE" },
+    { "allow-interaction", 'i', 0, G_OPTION_ARG_NONE, &interactive, "Allow asking the user", NULL },
+    { "reprompt", 'r', 0, G_OPTION_ARG_NONE, &retry, "Ask again: the known secret failed", NULL },
+    { "hint", 't', 0, G_OPTION_ARG_STRING_ARRAY, &hints, "Secret the service asks for", "HINT" },
+    { "external-ui-mode", 0, 0, G_OPTION_ARG_NONE, &external_ui,
+      "Describe the dialog on stdout instead of showing it", NULL },
+    { NULL },
+  };
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  secrets[0].label = _ ("_Password:");
+  secrets[1].label = _ ("Key pass_phrase:");
+  secrets[0].plain = _ ("Password:");
+  secrets[1].plain = _ ("Key passphrase:");
+
+  context = g_option_context_new (_ ("- Shuttle VPN secrets for NetworkManager"));
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    die ("%s", error->message);
+  if (uuid == NULL || name == NULL || service == NULL)
+    die ("%s", _ ("-u UUID, -n NAME and -s SERVICE are required"));
+  if (strcmp (service, SH_NM_SERVICE_TYPE) != 0)
+    die (_ ("this dialog is for %s, not %s"), SH_NM_SERVICE_TYPE, service);
+
+  input = read_input ();
+  if (!sh_vpn_details_parse (input->str, input->len, &data, &stdin_secrets, &error))
+    die ("%s", error->message);
+  explicit_bzero (input->str, input->allocated_len);
+  g_string_free (input, TRUE);
+
+  prompt = apply_hints (hints, secrets, G_N_ELEMENTS (secrets));
+  if (!secrets[0].needed && !secrets[1].needed)
+    decide_needed (data, &secrets[0], &secrets[1]);
+  if (prompt == NULL)
+    prompt = g_strdup_printf (_ ("You need to authenticate to access the Virtual Private "
+                                 "Network “%s”."),
+                              name);
+  for (gsize i = 0; i < G_N_ELEMENTS (secrets); i++)
+    find_existing (data, stdin_secrets, uuid, &secrets[i]);
+
+  if (external_ui)
+    print_external_ui (name, prompt, interactive, retry, secrets, G_N_ELEMENTS (secrets));
+  else
+    {
+      gboolean missing = (secrets[0].needed && secrets[0].value == NULL)
+                         || (secrets[1].needed && secrets[1].value == NULL);
+
+      if (interactive && (secrets[0].needed || secrets[1].needed) && (missing || retry)
+          && !ask_user (prompt, &secrets[0], &secrets[1]))
+        {
+          for (gsize i = 0; i < G_N_ELEMENTS (secrets); i++)
+            sh_secret_free (secrets[i].value);
+          return EXIT_FAILURE; /* cancelled */
+        }
+      print_pairs (secrets, G_N_ELEMENTS (secrets));
+      wait_for_quit ();
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (secrets); i++)
+    sh_secret_free (secrets[i].value);
+  return EXIT_SUCCESS;
+}

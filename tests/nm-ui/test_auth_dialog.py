@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+# nm-shuttle-auth-dialog driven as NetworkManager's secret agents drive it:
+# profile data and secrets written on stdin, the answer read from stdout, in
+# both the classic and the --external-ui-mode protocol. Agent-owned secrets
+# come from libsecret's file backend (no D-Bus, no keyring daemon).
+# Env: SHUTTLE_AUTH_DIALOG (the built binary). TAP on stdout.
+import configparser
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+
+import gi
+
+gi.require_version('Secret', '1')
+from gi.repository import Secret  # noqa: E402
+
+SERVICE = 'org.freedesktop.NetworkManager.shuttle'
+UUID = '7b1f6c52-0d4e-4b8e-9a51-2f3c1e0d9a11'
+TMP = tempfile.mkdtemp(prefix='shuttle-auth-')
+# libsecret reads these when the first call is made: set before any use.
+ENV = dict(os.environ, SECRET_BACKEND='file',
+           SECRET_FILE_TEST_PATH=os.path.join(TMP, 'test.keyring'),
+           SECRET_FILE_TEST_PASSWORD='not-a-real-password')
+ENV.pop('DISPLAY', None)  # the non-interactive paths must not need one
+os.environ.update({k: ENV[k] for k in ('SECRET_BACKEND', 'SECRET_FILE_TEST_PATH',
+                                       'SECRET_FILE_TEST_PASSWORD')})
+NM_SCHEMA = Secret.Schema.new('org.freedesktop.NetworkManager.Connection',
+                              Secret.SchemaFlags.DONT_MATCH_NAME,
+                              {'connection-uuid': Secret.SchemaAttributeType.STRING,
+                               'setting-name': Secret.SchemaAttributeType.STRING,
+                               'setting-key': Secret.SchemaAttributeType.STRING})
+
+results = []
+
+
+def check(name, ok, detail=''):
+    results.append(ok)
+    print('%s %d - %s' % ('ok' if ok else 'not ok', len(results), name))
+    if not ok and detail:
+        for line in str(detail).splitlines():
+            print('#   ' + line)
+
+
+def store(uuid, key, value):
+    assert Secret.password_store_sync(NM_SCHEMA, {'connection-uuid': uuid, 'setting-name': 'vpn',
+                                                  'setting-key': key},
+                                      Secret.COLLECTION_DEFAULT, 'VPN %s for test' % key, value,
+                                      None)
+
+
+def details(data, secrets=None):
+    out = ''
+    for k, v in data.items():
+        out += 'DATA_KEY=%s\nDATA_VAL=%s\n\n' % (k, v)
+    for k, v in (secrets or {}).items():
+        out += 'SECRET_KEY=%s\nSECRET_VAL=%s\n\n' % (k, v)
+    return out + 'DONE\n'
+
+
+def run(data, secrets=None, args=(), uuid=UUID, keep_open=True):
+    """Runs the dialog; returns (rc, stdout, stderr, waited) where waited says
+    whether, in classic mode, it stayed alive after answering until stdin was
+    closed (the protocol's handshake)."""
+    argv = [os.environ['SHUTTLE_AUTH_DIALOG'], '-u', uuid, '-n', 'work vpn', '-s', SERVICE]
+    argv += list(args)
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=ENV)
+    p.stdin.write(details(data, secrets).encode())
+    p.stdin.flush()
+    out = b''
+    waited = None
+    if keep_open and '--external-ui-mode' not in args:
+        # Read the answer while stdin stays open: the dialog must answer,
+        # then wait for us.
+        deadline = time.time() + 10
+        while not out.endswith(b'\n\n') and time.time() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 0.5)
+            if r:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+        time.sleep(0.2)
+        waited = p.poll() is None
+    p.stdin.close()
+    p.stdin = None  # closed: communicate() must not flush it
+    rest, err = p.communicate(timeout=10)
+    return p.returncode, (out + rest).decode(), err.decode(), waited
+
+
+def pairs(stdout):
+    """'k\\nv\\n...\\n\\n' -> dict, asserting the terminator."""
+    assert stdout.endswith('\n\n'), repr(stdout)
+    body = stdout[:-2]
+    lines = body.split('\n') if body else []
+    if lines and lines[-1] == '':
+        lines.pop()
+    return dict(zip(lines[0::2], lines[1::2]))
+
+
+def keyfile(stdout):
+    kf = configparser.ConfigParser(interpolation=None)
+    kf.optionxform = str
+    kf.read_string(stdout)
+    return kf
+
+
+def make_key(path, passphrase):
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', passphrase, '-C', '', '-f', path],
+                   check=True, stdin=subprocess.DEVNULL)
+
+
+def main():
+    pw = {'host': 'gw.example', 'subnets': '10.0.0.0/8', 'auth-method': 'password'}
+
+    # NM-stored secret (flags 0) arrives on stdin and goes back.
+    rc, out, err, waited = run(pw, {'password': 'from-nm s3cret'})
+    check('password from stdin: exit 0', rc == 0, err)
+    check('password from stdin: answered', pairs(out) == {'password': 'from-nm s3cret'}, out)
+    check('classic mode waits for stdin to close after answering', waited is True)
+    check('secret not on stderr', 'from-nm' not in err, err)
+
+    # Agent-owned secret (flags 1): from the keyring.
+    store(UUID, 'password', 'from-keyring')
+    rc, out, err, _ = run(dict(pw, **{'password-flags': '1'}))
+    check('agent-owned password from libsecret', rc == 0 and pairs(out) ==
+          {'password': 'from-keyring'}, out + err)
+
+    # Not saved (flags 2): never read from the keyring, even if there.
+    rc, out, err, _ = run(dict(pw, **{'password-flags': '2'}))
+    check('not-saved password is not looked up', rc == 0 and pairs(out) == {}, out + err)
+
+    # Not required (flags 4): nothing asked.
+    rc, out, err, _ = run(dict(pw, **{'password-flags': '4'}), args=['--external-ui-mode', '-i'])
+    kf = keyfile(out)
+    check('not-required password: no [password] group', not kf.has_section('password'), out)
+
+    # auth-method=agent: nothing needed, in both modes.
+    agent = {'host': 'gw.example', 'subnets': '10.0.0.0/8'}
+    rc, out, err, waited = run(agent)
+    check('agent: classic mode answers nothing', rc == 0 and out == '\n\n', repr(out) + err)
+    rc, out, err, _ = run(agent, args=['--external-ui-mode', '-i'])
+    kf = keyfile(out)
+    check('agent: external UI has only its header',
+          kf.sections() == ['VPN Plugin UI'] and kf['VPN Plugin UI']['Version'] == '2', out)
+
+    # External UI, interactive, nothing stored: ask for the password.
+    rc, out, err, _ = run(pw, args=['--external-ui-mode', '-i'], uuid='no-such-uuid')
+    kf = keyfile(out)
+    ui = kf['VPN Plugin UI'] if kf.has_section('VPN Plugin UI') else {}
+    check('external UI: title names the connection', ui.get('Title') == 'Authenticate VPN work vpn',
+          out)
+    check('external UI: a description', 'work vpn' in ui.get('Description', ''), out)
+    g = kf['password'] if kf.has_section('password') else {}
+    check('external UI: [password] asked, secret, empty',
+          g.get('ShouldAsk') == 'true' and g.get('IsSecret') == 'true' and g.get('Value') == ''
+          and g.get('Label') == 'Password:', out)
+    check('external UI: no key-passphrase group', not kf.has_section('key-passphrase'), out)
+
+    # External UI with a stored secret: handed back, not asked; -r asks again.
+    rc, out, err, _ = run(dict(pw, **{'password-flags': '1'}), args=['--external-ui-mode', '-i'])
+    g = keyfile(out)['password']
+    check('external UI: stored secret as Value, not asked',
+          g.get('Value') == 'from-keyring' and g.get('ShouldAsk') == 'false', out)
+    rc, out, err, _ = run(dict(pw, **{'password-flags': '1'}),
+                          args=['--external-ui-mode', '-i', '-r'])
+    g = keyfile(out)['password']
+    check('external UI: -r asks again, prefilled',
+          g.get('Value') == 'from-keyring' and g.get('ShouldAsk') == 'true', out)
+    rc, out, err, _ = run(pw, args=['--external-ui-mode'], uuid='no-such-uuid')
+    check('external UI without -i never asks', keyfile(out)['password'].get('ShouldAsk') ==
+          'false', out)
+
+    # auth-method=key: a passphrase only for an encrypted key.
+    plain = os.path.join(TMP, 'id_plain')
+    locked = os.path.join(TMP, 'id_locked')
+    make_key(plain, '')
+    make_key(locked, 'correct horse')
+    key = {'host': 'gw.example', 'subnets': '10.0.0.0/8', 'auth-method': 'key'}
+    rc, out, err, _ = run(dict(key, **{'key-file': plain}), args=['--external-ui-mode', '-i'])
+    check('unencrypted key: no passphrase asked', keyfile(out).sections() == ['VPN Plugin UI'],
+          out)
+    rc, out, err, _ = run(dict(key, **{'key-file': locked}), args=['--external-ui-mode', '-i'])
+    kf = keyfile(out)
+    check('encrypted key: key-passphrase asked',
+          kf.has_section('key-passphrase') and kf['key-passphrase']['ShouldAsk'] == 'true'
+          and not kf.has_section('password'), out)
+    store(UUID, 'key-passphrase', 'correct horse')
+    rc, out, err, _ = run(dict(key, **{'key-file': locked, 'key-passphrase-flags': '1'}))
+    check('encrypted key: passphrase from libsecret',
+          rc == 0 and pairs(out) == {'key-passphrase': 'correct horse'}, out + err)
+
+    # Hints from the service override our reading of the profile.
+    rc, out, err, _ = run(agent, args=['--external-ui-mode', '-i', '-t', 'key-passphrase', '-t',
+                                       'x-vpn-message:The passphrase was refused.'],
+                          uuid='no-such-uuid')
+    kf = keyfile(out)
+    check('hints: the secret hinted is asked', kf.has_section('key-passphrase'), out)
+    check('hints: x-vpn-message is the description',
+          kf['VPN Plugin UI'].get('Description') == 'The passphrase was refused.', out)
+
+    # Misuse: one-line errors, failure status.
+    p = subprocess.run([os.environ['SHUTTLE_AUTH_DIALOG'], '-u', UUID, '-n', 'x', '-s',
+                        'org.freedesktop.NetworkManager.openvpn'], input=details(pw).encode(),
+                       capture_output=True, env=ENV, timeout=10)
+    check('wrong service: exit 1, one line', p.returncode == 1 and
+          len(p.stderr.decode().strip().splitlines()) == 1, p.stderr)
+    p = subprocess.run([os.environ['SHUTTLE_AUTH_DIALOG'], '-u', UUID, '-n', 'x', '-s', SERVICE],
+                       input=b'DATA_VAL=orphan\nDONE\n', capture_output=True, env=ENV, timeout=10)
+    check('malformed input: exit 1 with a message', p.returncode == 1 and
+          b'value without its key' in p.stderr, p.stderr)
+
+    print('1..%d' % len(results))
+    return 0 if all(results) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
