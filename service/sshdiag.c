@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* sshdiag.c — reads OpenSSH's host-key messages (sshconnect.c wording). */
+/* sshdiag.c — reads OpenSSH's host-key and login-refused messages (their
+ * wording in sshconnect.c and sshconnect2.c). */
 #include "config.h"
 
 #include "sshdiag.h"
@@ -30,6 +31,13 @@ sh_ssh_diag_feed (ShSshDiag *d, const char *line)
     d->want_fp = TRUE;
   else if (g_str_has_prefix (line, "Host key verification failed"))
     d->verify_failed = TRUE;
+  else if ((p = strstr (line, "Permission denied (")) != NULL)
+    {
+      /* "user@host: Permission denied (publickey,password)." */
+      p += strlen ("Permission denied (");
+      g_free (d->refused);
+      d->refused = sh_quote_len (p, strcspn (p, ")"), 64);
+    }
   else if (g_str_has_prefix (line, "No ") && (p = strstr (line, " host key is known for")) != NULL)
     {
       g_free (d->unknown_type);
@@ -53,6 +61,10 @@ sh_ssh_diag_explain (const ShSshDiag *d)
                             d->unknown_type);
   if (d->verify_failed)
     return g_strdup ("host key verification failed (the ssh server's key is not known)");
+  if (d->refused != NULL)
+    return g_strdup_printf ("authentication failed: the ssh server refused the login (it "
+                            "accepts %s); check the key, its passphrase or the password",
+                            d->refused);
   return NULL;
 }
 
@@ -61,5 +73,6 @@ sh_ssh_diag_clear (ShSshDiag *d)
 {
   g_clear_pointer (&d->fingerprint, g_free);
   g_clear_pointer (&d->unknown_type, g_free);
+  g_clear_pointer (&d->refused, g_free);
   memset (d, 0, sizeof *d);
 }
