@@ -93,7 +93,8 @@ typedef struct _Client
   int status;
   char *failure; /* why the session ended, when it failed */
 
-  ShControl *control; /* --control-fd: our controller (nm-shuttle-service) */
+  ShControl *control; /* our status for the applet: on the --control-fd peer
+                       * (nm-shuttle-service) or the session bus */
   ShSshDiag ssh_diag; /* what ssh said about host keys */
 } Client;
 
@@ -500,6 +501,13 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
   if (c->dns)
     sh_dns_client_start (c->dns, c->session);
   c->ready = TRUE;
+  {
+    g_autoptr (GPtrArray) routes = g_ptr_array_new_with_free_func (g_free);
+    for (guint i = 0; i < c->subnets->len; i++)
+      g_ptr_array_add (routes, sh_subnet_to_string (&g_array_index (c->subnets, ShSubnet, i)));
+    g_ptr_array_add (routes, NULL);
+    sh_control_set_routes (c->control, (const char *const *) routes->pdata);
+  }
   sh_control_set_state (c->control, SH_CONTROL_CONNECTED, NULL);
 
   g_autofree char *nets = describe_subnets (c->subnets);
@@ -535,6 +543,21 @@ apply_firewall (Client *c)
   /* Asynchronous: polkit may be asking for a password meanwhile, and the
    * session's keepalive must go on. */
   sh_fw_client_apply_async (c->fw, &spec, c->fw_cancel, on_firewall_applied, c);
+}
+
+/* For the control interface's counters. */
+static void
+read_counters (gpointer data, guint64 *sent, guint64 *received, guint *open)
+{
+  Client *c = data;
+  ShSessionStats st;
+
+  if (c->session == NULL)
+    return;
+  sh_session_get_stats (c->session, &st);
+  *sent = st.bytes_sent;
+  *received = st.bytes_received;
+  *open = st.channels_open;
 }
 
 /* -N: the server's networks join the user's subnets. */
@@ -585,6 +608,7 @@ flush_hosts (gpointer data)
   Client *c = data;
   g_autoptr (GError) error = NULL;
   c->hosts_timer = 0;
+  sh_control_flush_hosts (c->control);
   if (!sh_fw_client_set_hosts (c->fw, c->hosts_entries, &error))
     sh_error ("cannot update /etc/hosts: %s", error->message);
   return G_SOURCE_REMOVE;
@@ -618,6 +642,7 @@ on_host (ShSession *session, const ShHost *host, gpointer data)
     }
   g_hash_table_add (c->hosts, g_steal_pointer (&key));
   sh_info ("host %s is %s (-H)", name, addr);
+  sh_control_add_host (c->control, name, addr);
   g_ptr_array_add (c->hosts_entries, g_strdup (addr));
   g_ptr_array_add (c->hosts_entries, g_steal_pointer (&name));
   /* Names come in bursts: write the file once per burst. */
@@ -1012,18 +1037,27 @@ sh_client_run (const ShOptions *opts)
 
   /* After daemonize(): the bus connection's thread would not survive fork. */
   g_snprintf (c.instance, sizeof c.instance, "%d", (int) getpid ());
-  if (opts->control_fd >= 0)
+  /* Our status: to our controller under NetworkManager, else on the
+   * user's session bus for the applet (when there is one). */
+  c.control = sh_control_new (opts->control_fd, opts->control_fd < 0, on_signal, &c, &error);
+  if (c.control == NULL)
     {
-      /* Under NetworkManager: the rules go through our controller. */
-      c.control = sh_control_new (opts->control_fd, on_signal, &c, &error);
-      if (c.control == NULL)
-        {
-          sh_error ("cannot set up the control connection: %s", error->message);
-          goto out;
-        }
-      sh_control_set_state (c.control, SH_CONTROL_CONNECTING, NULL);
-      c.fw = sh_fw_client_new_for_peer (c.instance, sh_control_get_connection (c.control));
+      sh_error ("cannot set up the control connection: %s", error->message);
+      goto out;
     }
+  {
+    g_autoptr (GPtrArray) ex = g_ptr_array_new_with_free_func (g_free);
+    for (guint i = 0; i < opts->excludes->len; i++)
+      g_ptr_array_add (ex, sh_subnet_to_string (&g_array_index (opts->excludes, ShSubnet, i)));
+    g_ptr_array_add (ex, NULL);
+    sh_control_set_info (c.control, opts->remote ? opts->remote : "",
+                         (const char *const *) ex->pdata);
+  }
+  sh_control_set_counters_func (c.control, read_counters, &c);
+  sh_control_set_state (c.control, SH_CONTROL_CONNECTING, NULL);
+  if (opts->control_fd >= 0)
+    /* Under NetworkManager: the rules go through our controller. */
+    c.fw = sh_fw_client_new_for_peer (c.instance, sh_control_get_connection (c.control));
   else
     c.fw = sh_fw_client_new (c.instance, &error);
   c.fw_cancel = g_cancellable_new ();
@@ -1032,7 +1066,7 @@ sh_client_run (const ShOptions *opts)
       sh_error ("%s", error->message);
       goto out;
     }
-  sh_info ("firewall rules go %s", c.control != NULL ? "through our controller"
+  sh_info ("firewall rules go %s", opts->control_fd >= 0 ? "through our controller"
                                    : sh_fw_client_uses_helper (c.fw)
                                        ? "through shuttle-firewall on the system bus"
                                        : "to nftables directly (no firewall helper)");
@@ -1132,7 +1166,7 @@ out:
   if (c.fw)
     sh_fw_client_remove (c.fw, NULL); /* nothing applied: nothing done */
   g_clear_pointer (&c.fw, sh_fw_client_free);
-  if (c.control != NULL && c.status != 0 && c.loop == NULL)
+  if (c.status != 0 && c.loop == NULL)
     sh_control_set_state (c.control, SH_CONTROL_FAILED,
                           error ? error->message : "the engine could not start");
   g_clear_pointer (&c.control, sh_control_free);

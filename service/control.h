@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* control.h — the engine's control connection (--control-fd): a
- * peer-to-peer D-Bus connection to the process that started us
- * (nm-shuttle-service). On it the engine exports io.github.shuttlevpn.Engine1
- * (data/io.github.shuttlevpn.Engine1.xml: state, failure, Disconnect) and
- * calls io.github.shuttlevpn.Firewall1 on the peer, which stands in for
- * shuttle-firewall (fwclient.h). */
+/* control.h — the engine's control interface, io.github.shuttlevpn.Engine1
+ * (data/io.github.shuttlevpn.Engine1.xml): state, server, routes, hosts,
+ * counters, Disconnect. It is exported
+ *   - on a peer-to-peer D-Bus connection (--control-fd) to the process that
+ *     started us (nm-shuttle-service), which also stands in for
+ *     shuttle-firewall on that connection (fwclient.h), and/or
+ *   - on the user's session bus as io.github.shuttlevpn.Engine.p<PID>, for
+ *     the tray applet, when the engine runs standalone and a session bus is
+ *     there (nothing fails without one).
+ * This module keeps the model; client.c feeds it. */
 #pragma once
 
 #include <gio/gio.h>
@@ -21,16 +25,36 @@ typedef enum
 
 typedef struct _ShControl ShControl;
 
-/* Takes ownership of @fd (a connected stream socket), authenticates as the
- * client side and exports the Engine1 object. @on_stop runs (once) when the
- * peer calls Disconnect or the connection closes: the engine must end. */
-ShControl *sh_control_new (int fd, GSourceFunc on_stop, gpointer data, GError **error);
+/* Fills the counters when a client reads them (the session's statistics). */
+typedef void (*ShControlCountersFunc) (gpointer data, guint64 *sent, guint64 *received,
+                                       guint *open);
 
-/* The connection, for fwclient's peer backend (borrowed). */
+/* With @fd >= 0: takes ownership of it (a connected stream socket),
+ * authenticates as the client side and exports the object there. With
+ * @session_bus: also exports on the session bus, asynchronously. @on_stop
+ * runs (once) when a client calls Disconnect or the peer connection closes:
+ * the engine must end. NULL with @error when the peer connection fails. */
+ShControl *sh_control_new (int fd, gboolean session_bus, GSourceFunc on_stop, gpointer data,
+                           GError **error);
+
+/* The peer connection, for fwclient's peer backend (borrowed; NULL without). */
 GDBusConnection *sh_control_get_connection (ShControl *control);
 
 /* Publishes a state; @failure (may be NULL) matters with SH_CONTROL_FAILED. */
 void sh_control_set_state (ShControl *control, ShControlState state, const char *failure);
+
+/* The ssh destination as the user gave it, and the excluded subnets. */
+void sh_control_set_info (ShControl *control, const char *server, const char *const *excludes);
+
+/* The subnets tunnelled now (strings as sh_subnet_to_string writes them). */
+void sh_control_set_routes (ShControl *control, const char *const *routes);
+
+/* A discovered host; queued until sh_control_flush_hosts() (one
+ * HostsChanged signal per burst). */
+void sh_control_add_host (ShControl *control, const char *name, const char *address);
+void sh_control_flush_hosts (ShControl *control);
+
+void sh_control_set_counters_func (ShControl *control, ShControlCountersFunc func, gpointer data);
 
 /* Sends what is queued (the last state) before the process exits. */
 void sh_control_free (ShControl *control);

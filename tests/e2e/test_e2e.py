@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -860,6 +861,72 @@ def t_auto_hosts_sigkill():
         check('removed' in b.stderr(), 'the sweep was not reported: %s' % b.stderr())
     finally:
         b.stop()
+
+
+def wait_until(pred, timeout, step=0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+def _engine_get(addr, name, prop):
+    r = subprocess.run(['gdbus', 'call', '--address', addr, '--dest', name, '--object-path',
+                        '/io/github/shuttlevpn/Engine', '--method',
+                        'org.freedesktop.DBus.Properties.Get', 'io.github.shuttlevpn.Engine1',
+                        prop], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=10)
+    return r.stdout if r.returncode == 0 else 'ERROR ' + r.stderr
+
+
+@case('status on the session bus: state, routes, hosts and counters, as the applet reads them')
+def t_status_bus():
+    stop_tunnel()
+    if shutil.which('dbus-daemon') is None or shutil.which('gdbus') is None:
+        raise Fail('dbus-daemon/gdbus not installed (tests/deps.sh test)')
+    d = tempfile.mkdtemp(prefix='shuttle-bus-')
+    addr = 'unix:path=%s/bus' % d
+    bus = subprocess.Popen(['dbus-daemon', '--session', '--nofork', '--nopidfile',
+                            '--address=' + addr], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    s = None
+    try:
+        check(wait_until(lambda: os.path.exists(d + '/bus'), 10), 'no session bus')
+        os.environ['DBUS_SESSION_BUS_ADDRESS'] = addr
+        try:
+            s = Shuttle(SUBNETS + ['-H']).wait_ready()
+        finally:
+            del os.environ['DBUS_SESSION_BUS_ADDRESS']
+        name = 'io.github.shuttlevpn.Engine.p%d' % s.p.pid
+        check(wait_until(lambda: 'connected' in _engine_get(addr, name, 'State'), 10),
+              'State: %s' % _engine_get(addr, name, 'State'))
+        routes = _engine_get(addr, name, 'Routes')
+        check(netlab.LAN_NET4 in routes and netlab.LAN_NET6 in routes, 'Routes: %s' % routes)
+        since = _engine_get(addr, name, 'ConnectedSince')
+        m = re.search(r'int64 (\d+)', since)
+        check(m and abs(int(m.group(1)) - time.time()) < 60, 'ConnectedSince: %s' % since)
+        server = _engine_get(addr, name, 'Server')
+        check(LAB.remote in server, 'Server: %s' % server)
+        check(wait_until(lambda: netlab.NAME_GWHOSTS in _engine_get(addr, name, 'Hosts'), 30),
+              'Hosts: %s' % _engine_get(addr, name, 'Hosts'))
+        check(netlab.LAN4 in _engine_get(addr, name, 'Hosts'), 'Hosts lack the address')
+        rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=10)
+        check(rc == 0, 'curl through the tunnel: %s' % err)
+        got = _engine_get(addr, name, 'BytesReceived')
+        m = re.search(r'uint64 (\d+)', got)
+        check(m and int(m.group(1)) >= len(body), 'BytesReceived %s after %d bytes'
+              % (got, len(body)))
+        check(s.stop() == 0, 'exit status')
+        check(wait_until(lambda: 'ERROR' in _engine_get(addr, name, 'State'), 10),
+              'the name outlived the engine')
+    finally:
+        if s is not None:
+            s.stop()
+        bus.terminate()
+        bus.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @case('bad usage: invalid subnet 10.0.0.300/8 -> exit 2, one stderr line, no table')
