@@ -35,6 +35,7 @@
 #include <glib/gstdio.h>
 
 #include "nm-shuttle-data.h"
+#include "nm-shuttle-export.h"
 #include "nm-shuttle-fwproxy.h"
 #include "nm-shuttle-link.h"
 
@@ -86,6 +87,7 @@ struct _ShNmPlugin
   GDBusConnection *peer;
   guint state_sub;
   ShNmFwProxy *fw;
+  ShNmExport *export; /* the engine's status on the system bus, for the applet */
   gboolean engine_connected;
   gboolean ever_connected;
   char *engine_failure;
@@ -414,6 +416,7 @@ stop_engine (ShNmPlugin *self)
   if (self->state_sub != 0)
     g_dbus_connection_signal_unsubscribe (self->peer, self->state_sub);
   self->state_sub = 0;
+  sh_nm_export_set_engine (self->export, NULL);
   /* Rules first, so nothing is captured by a tunnel that is going. */
   g_clear_pointer (&self->fw, sh_nm_fw_proxy_free);
   if (self->engine > 0)
@@ -553,6 +556,7 @@ on_peer_ready (GObject *src, GAsyncResult *res, gpointer data)
       return;
     }
   self->peer = peer;
+  sh_nm_export_set_engine (self->export, peer);
   g_dbus_connection_set_exit_on_close (peer, FALSE);
   g_signal_connect (peer, "closed", G_CALLBACK (on_peer_closed), self);
   self->state_sub = g_dbus_connection_signal_subscribe (peer, NULL, ENGINE_IFACE, "StateChanged",
@@ -757,6 +761,37 @@ prepare_rundir (ShNmPlugin *self, GError **error)
 }
 
 static gboolean
+disconnect_idle (gpointer data)
+{
+  nm_vpn_service_plugin_disconnect (data, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* Disconnect through the re-exported object: later, out of its handler. */
+static gboolean
+on_export_disconnect (gpointer data)
+{
+  g_idle_add_full (G_PRIORITY_DEFAULT, disconnect_idle, g_object_ref (data), g_object_unref);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+export_status (ShNmPlugin *self, NMConnection *connection, GError **error)
+{
+  const ShNmProfile *p = self->profile;
+  g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  g_autofree char *port = p->port ? g_strdup_printf (":%u", p->port) : g_strdup ("");
+  g_autofree char *server
+      = g_strdup_printf ("%s%s%s%s", p->user ? p->user : "", p->user ? "@" : "", p->host, port);
+
+  if (bus == NULL)
+    return FALSE;
+  self->export = sh_nm_export_new (bus, self->uid, self->name, nm_connection_get_uuid (connection),
+                                   server, on_export_disconnect, self, error);
+  return self->export != NULL;
+}
+
+static gboolean
 real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **error)
 {
   ShNmPlugin *self = SH_NM_PLUGIN (plugin);
@@ -806,6 +841,9 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
       self->has_ip6 = TRUE;
   if (self->has_ip6)
     sh_nm_stub_address6 (self->seed, &self->stub6);
+
+  if (!export_status (self, connection, error))
+    goto failed;
 
   self->busy = TRUE;
   self->stopping = FALSE;
@@ -907,6 +945,7 @@ teardown (ShNmPlugin *self)
   self->stopping = TRUE;
   g_clear_handle_id (&self->retry_timer, g_source_remove);
   stop_engine (self);
+  g_clear_pointer (&self->export, sh_nm_export_free);
   sh_nm_link_close (&self->link);
   if (self->known_hosts)
     g_unlink (self->known_hosts);

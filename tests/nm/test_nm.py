@@ -334,8 +334,31 @@ def t_activate():
         down('shnm-work')
 
 
+def client_hosts():
+    with open(LAB.client_hosts) as f:
+        return f.read()
+
+
+def engine_status(prop, as_user=None):
+    """A property of the plugin's re-exported Engine1 object, read with
+    gdbus as @as_user (a uid; None: root). Its text, or 'ERROR ...'."""
+    names = subprocess.run(['gdbus', 'call', '--system', '--dest', 'org.freedesktop.DBus',
+                            '--object-path', '/org/freedesktop/DBus', '--method',
+                            'org.freedesktop.DBus.ListNames'], env=nm_env(),
+                           stdout=subprocess.PIPE, text=True).stdout
+    ours = re.findall(r"'(org\.freedesktop\.NetworkManager\.shuttle\.Connection_\d+)'", names)
+    if not ours:
+        return 'ERROR no plugin on the bus: %s' % names
+    r = subprocess.run(['gdbus', 'call', '--system', '--dest', ours[-1], '--object-path',
+                        '/io/github/shuttlevpn/Engine', '--method',
+                        'org.freedesktop.DBus.Properties.Get', 'io.github.shuttlevpn.Engine1',
+                        prop], env=nm_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, user=as_user, timeout=20)
+    return r.stdout if r.returncode == 0 else 'ERROR ' + r.stderr
+
+
 def activate_checks():
-    add_profile('shnm-work')
+    add_profile('shnm-work', auto_hosts='yes')
     check(not curl_lan(2), 'the LAN answers before the tunnel is up')
     r = up('shnm-work')
     check(r.returncode == 0, 'nmcli con up failed: %s\n%s' % (r.stderr.strip(), tail_log(40)))
@@ -375,9 +398,28 @@ def activate_checks():
           % tables)
     uids = {os.stat('/proc/%d' % p).st_uid for p in engine_pids()}
     check(uids == {pwd.getpwnam(USER).pw_uid}, 'engine uids %r: want %s' % (uids, USER))
+    # the engine's status, re-exported on the system bus for the applet:
+    # the connection's user may read it, another user may not
+    uid = pwd.getpwnam(USER).pw_uid
+    uuid = nmcli('-g', 'connection.uuid', 'connection', 'show', 'shnm-work').stdout.strip()
+    check(uuid and uuid in engine_status('Uuid', uid), 'Uuid: %s' % engine_status('Uuid', uid))
+    check('connected' in engine_status('State', uid), 'State: %s' % engine_status('State', uid))
+    check(netlab.LAN_NET4 in engine_status('Routes', uid), 'Routes: %s'
+          % engine_status('Routes', uid))
+    check(wait_for(lambda: netlab.NAME_GWHOSTS in engine_status('Hosts', uid), 30, 0.5),
+          'Hosts (auto-hosts): %s' % engine_status('Hosts', uid))
+    check(re.search(r'uint64 [1-9]', engine_status('BytesReceived', uid)),
+          'BytesReceived after curl: %s' % engine_status('BytesReceived', uid))
+    other = pwd.getpwnam('nobody').pw_uid
+    denied = engine_status('Routes', other)
+    check('AccessDenied' in denied, 'another user read the routes: %s' % denied)
+    check(wait_for(lambda: netlab.NAME_GWHOSTS in client_hosts(), 5),
+          'the discovered name is not in /etc/hosts:\n%s\n%s' % (client_hosts(), tail_log(20)))
     r = down('shnm-work')
     check(r.returncode == 0, 'nmcli con down failed: %s' % r.stderr.strip())
     assert_clean('after down')
+    check(wait_for(lambda: netlab.NAME_GWHOSTS not in client_hosts(), 10),
+          '/etc/hosts keeps the names after down:\n' + client_hosts())
     check(not curl_lan(2), 'the LAN still answers after down')
     links = LAB.run(LAB.ns_client, ['ip', '-br', 'link']).stdout
     check(dev not in links, 'link %s left after down' % dev)
