@@ -44,7 +44,7 @@ def start_xvfb(tmp):
     if xvfb is None:
         skip_or_fail('Xvfb not installed')
     r, w = os.pipe()
-    proc = subprocess.Popen([xvfb, '-displayfd', str(w), '-screen', '0', '1024x1280x24',
+    proc = subprocess.Popen([xvfb, '-displayfd', str(w), '-screen', '0', '2048x1280x24',
                              '-nolisten', 'tcp', '-auth', os.path.join(tmp, 'xauth')],
                             pass_fds=[w], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(w)
@@ -193,6 +193,9 @@ def run_editor(tmp, port, host_pub):
     changed = []
     editor.connect('changed', lambda *a: changed.append(1))
 
+    # The X server's pointer starts at the screen's centre; the screen is
+    # twice as wide as the window (at 0,0 without a window manager), so no
+    # tooltip pops up over the screenshot.
     win = Gtk.Window(title='Shuttle VPN — office')
     win.set_default_size(760, 1200)
     if GTK4:
@@ -309,7 +312,9 @@ def screenshot(win, path, Gtk, gtk4):
     tool = shutil.which('import')
     if tool is None:
         return False
-    return subprocess.run([tool, '-window', 'root', path]).returncode == 0
+    w, h = win.get_width(), win.get_height()
+    return subprocess.run([tool, '-window', 'root', '-crop', '%dx%d+0+0' % (w, h), '+repage',
+                           path]).returncode == 0
 
 
 if __name__ == '__main__':
