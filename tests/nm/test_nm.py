@@ -430,10 +430,10 @@ def t_import():
     conf = WORK + '/shnm-imported.conf'
     with open(conf, 'w') as f:
         f.write('# an sshuttle-style argument file, one option per line\n'
-                '-r %s@%s\n%s\n-x %s/32\n--dns\n--auto-hosts\n'
+                '-r %s@%s\n%s\n%s\n-x %s/32\n--dns\n--auto-hosts\n'
                 '-e ssh -i %s/home/.ssh/id_ed25519\n'
                 '#nm-shuttle host-key=%s\n#nm-shuttle local-user=%s\n'
-                % (netlab.LAB_USER, netlab.GW4, netlab.LAN_NET4, netlab.LAN4_B, WORK,
+                % (netlab.LAB_USER, netlab.GW4, netlab.LAN_NET4, netlab.LAN_NET6, netlab.LAN4_B, WORK,
                    host_key(), USER))
     nmcli('connection', 'delete', 'shnm-imported')
     r = nmcli('connection', 'import', 'type', 'shuttle', 'file', conf)
@@ -459,6 +459,13 @@ def t_import():
         dom = nmcli('-g', 'IP4.DOMAIN', 'connection', 'show', 'shnm-imported').stdout
         # (NM writes the root routing domain "~." as "~")
         check(dom.strip() in ('~', '~.'), 'dns=full but IP4.DOMAIN is %r' % dom.strip())
+        # an IPv6 subnet: Ip6Config too, and IPv6 traffic through the tunnel
+        addr6 = nmcli('-g', 'IP6.ADDRESS', 'connection', 'show', 'shnm-imported').stdout.strip()
+        check(addr6 != '', 'no IP6.ADDRESS with an IPv6 subnet')
+        r = LAB.run(LAB.ns_client, ['curl', '-s', '-m', '5', 'http://[%s]:%d/' % (
+            netlab.LAN6, netlab.HTTP_PORT)], timeout=10)
+        check(r.returncode == 0 and 'Hello' in r.stdout, 'IPv6 curl through the imported '
+              'profile failed: rc %d' % r.returncode)
     finally:
         down('shnm-imported')
         nmcli('connection', 'delete', 'shnm-imported')
