@@ -28,6 +28,12 @@
 #define FILL_LOW (32 * 1024)
 #define FILL_HIGH (128 * 1024)
 #define INBUF_CAP (256 * 1024)
+/* A peer that sends requests (PING, OPEN, DNS) but does not read our
+ * answers would make our output grow without end: past OUT_PAUSE queued we
+ * stop reading from it until the queue is back under FILL_HIGH. Honest
+ * traffic never gets near (data stops at FILL_HIGH, control frames are
+ * bounded by the credit in flight); one read adds at most about INBUF_CAP. */
+#define OUT_PAUSE (1024 * 1024)
 #define WBUF_INITIAL (FILL_HIGH + 2 * SH_MUX_MAX_FRAME)
 #define PIPE_SIZE (1024 * 1024)
 /* ACK after this much DATA: every ACK is one more ssh packet each way, which
@@ -144,6 +150,7 @@ struct _ShSession
   ShPollWatch out_watch;
   int in_fd, out_fd;
   gboolean out_armed;
+  gboolean in_paused; /* our output is too big: the peer must read first */
   SessionState state;
 
   ShHello peer;
@@ -676,6 +683,11 @@ sh_session_flush (ShSession *s)
     }
   if (s->state != S_CLOSED)
     set_out_armed (s, s->wbuf.len > 0);
+  if (s->in_paused && s->state != S_CLOSED && s->wbuf.len < FILL_HIGH)
+    {
+      s->in_paused = FALSE;
+      sh_poll_modify (s->poll, s->in_fd, EPOLLIN, &s->in_watch);
+    }
 
   while (s->graveyard)
     {
@@ -1183,6 +1195,13 @@ on_in (ShPollWatch *w, guint32 events)
   ShSession *s = G_STRUCT_MEMBER_P (w, -G_STRUCT_OFFSET (ShSession, in_watch));
   if (s->state == S_CLOSED)
     return;
+  if (s->wbuf.len > OUT_PAUSE)
+    {
+      /* sh_session_flush() resumes once the peer has read our answers */
+      s->in_paused = TRUE;
+      sh_poll_modify (s->poll, s->in_fd, 0, &s->in_watch);
+      return;
+    }
 
   ssize_t n = read (s->in_fd, s->inbuf + s->inlen, INBUF_CAP - s->inlen);
   if (n < 0)

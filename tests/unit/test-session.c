@@ -697,6 +697,81 @@ test_credit_violation (void)
   pair_clear (&p);
 }
 
+static void
+test_unread_answers (void)
+{
+  /* A peer that floods PINGs and never reads the PONGs: the server stops
+   * reading once its output is large, so its memory stays bounded (our
+   * writes stall), and it loses nothing: once the peer reads, every PING is
+   * answered. */
+  int c2s[2], s2c[2];
+  g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
+  Pair p = { 0 };
+  p.poll = sh_poll_new (pair_flush, &p);
+  ShSessionConfig sc;
+  sh_session_config_init (&sc, SH_ROLE_SERVER);
+  p.server = sh_session_new (&sc, p.poll, c2s[0], s2c[1], on_ready, on_closed, &p);
+
+  guint8 hello[SH_MUX_MAX_FRAME];
+  g_assert_true (write_all (c2s[1], hello, hello_bytes (hello)));
+  fcntl (c2s[1], F_SETFL, O_NONBLOCK);
+  guint8 pings[64 * 13];
+  gsize one = sh_frame_put_u64 (pings, SH_FRAME_PING, 42);
+  for (gsize k = 1; k < 64; k++)
+    memcpy (pings + k * one, pings, one);
+  const gsize limit = 64 * 1024 * 1024;
+  gsize sent = 0;
+  gint64 stalled_since = 0;
+  while (sent < limit)
+    {
+      ssize_t n = write (c2s[1], pings, 64 * one);
+      if (n > 0)
+        {
+          g_assert_cmpint (n % one, ==, 0); /* a pipe writes <= PIPE_BUF whole */
+          sent += n;
+          stalled_since = 0;
+        }
+      else if (stalled_since == 0)
+        stalled_since = g_get_monotonic_time ();
+      else if (g_get_monotonic_time () - stalled_since > 300 * 1000)
+        break; /* the server stopped reading */
+      g_main_context_iteration (NULL, FALSE);
+    }
+  g_test_message ("the server took %zu bytes of PINGs without a reader", sent);
+  g_assert_cmpuint (sent, <, 8 * 1024 * 1024);
+  g_assert_false (p.server_closed);
+
+  /* Now read: every PING gets its PONG. */
+  fcntl (s2c[0], F_SETFL, O_NONBLOCK);
+  g_autofree guint8 *in = g_malloc (1 << 20);
+  gsize have = 0, pongs = 0, want = sent / one;
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (pongs < want && g_get_monotonic_time () < end)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      ssize_t n = read (s2c[0], in + have, (1 << 20) - have);
+      if (n <= 0)
+        continue;
+      have += n;
+      gsize pos = 0;
+      ShFrame f;
+      gssize k;
+      while ((k = sh_frame_decode (in + pos, have - pos, &f)) > 0)
+        {
+          pongs += f.type == SH_FRAME_PONG;
+          pos += k;
+        }
+      memmove (in, in + pos, have - pos);
+      have -= pos;
+    }
+  g_assert_cmpuint (pongs, ==, want);
+  g_assert_false (p.server_closed);
+  close (c2s[1]);
+  close (s2c[0]);
+  pair_clear (&p);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -709,5 +784,6 @@ main (int argc, char **argv)
   g_test_add_func ("/session/open-unanswered", test_open_unanswered);
   g_test_add_func ("/session/hostile-frames", test_hostile_frames);
   g_test_add_func ("/session/credit-violation", test_credit_violation);
+  g_test_add_func ("/session/unread-answers", test_unread_answers);
   return g_test_run ();
 }
