@@ -73,6 +73,8 @@ typedef struct _Client
   GHashTable *hosts;
   GPtrArray *hosts_entries; /* flattened pairs for sh_fw_client_set_hosts() */
   guint hosts_timer;
+  gboolean hosts_writing; /* a SetHosts is on its way */
+  gboolean hosts_again;   /* names came meanwhile: write again after it */
   gboolean hosts_warned;
   char instance[16];
   ShFwClient *fw;          /* the rules: through shuttle-firewall or in process */
@@ -602,15 +604,43 @@ on_routes (ShSession *session, const ShFrame *routes, gpointer data)
   apply_firewall (c);
 }
 
+static gboolean flush_hosts (gpointer data);
+
+static void
+on_hosts_written (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Client *c = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!sh_fw_client_set_hosts_finish (c->fw, res, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return; /* we are shutting down: c may be gone */
+      sh_error ("cannot update /etc/hosts: %s", error->message);
+    }
+  c->hosts_writing = FALSE;
+  if (c->hosts_again)
+    {
+      c->hosts_again = FALSE;
+      flush_hosts (c);
+    }
+}
+
+/* One write per burst of names, one at a time: each write carries the
+ * whole block, so a burst that comes during a write is sent after it. */
 static gboolean
 flush_hosts (gpointer data)
 {
   Client *c = data;
-  g_autoptr (GError) error = NULL;
   c->hosts_timer = 0;
   sh_control_flush_hosts (c->control);
-  if (!sh_fw_client_set_hosts (c->fw, c->hosts_entries, &error))
-    sh_error ("cannot update /etc/hosts: %s", error->message);
+  if (c->hosts_writing)
+    {
+      c->hosts_again = TRUE;
+      return G_SOURCE_REMOVE;
+    }
+  c->hosts_writing = TRUE;
+  sh_fw_client_set_hosts_async (c->fw, c->hosts_entries, c->fw_cancel, on_hosts_written, c);
   return G_SOURCE_REMOVE;
 }
 

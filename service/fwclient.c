@@ -354,11 +354,21 @@ sweep_hosts (const char *content, gpointer data)
   return g_steal_pointer (&text);
 }
 
-gboolean
-sh_fw_client_set_hosts (ShFwClient *c, const GPtrArray *entries, GError **error)
+static GVariant *
+hosts_args (ShFwClient *c, const GPtrArray *entries)
 {
   GVariantBuilder b;
 
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ss)"));
+  for (guint i = 0; i + 1 < entries->len; i += 2)
+    g_variant_builder_add (&b, "(ss)", (const char *) g_ptr_array_index (entries, i),
+                           (const char *) g_ptr_array_index (entries, i + 1));
+  return g_variant_new ("(sa(ss))", c->label, &b);
+}
+
+gboolean
+sh_fw_client_set_hosts (ShFwClient *c, const GPtrArray *entries, GError **error)
+{
   if (c->bus == NULL)
     {
       if (!set_hosts_in_process (c, entries, error))
@@ -366,14 +376,62 @@ sh_fw_client_set_hosts (ShFwClient *c, const GPtrArray *entries, GError **error)
       c->hosts_set = entries->len > 0;
       return TRUE;
     }
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ss)"));
-  for (guint i = 0; i + 1 < entries->len; i += 2)
-    g_variant_builder_add (&b, "(ss)", (const char *) g_ptr_array_index (entries, i),
-                           (const char *) g_ptr_array_index (entries, i + 1));
-  if (!call_helper (c, "SetHosts", g_variant_new ("(sa(ss))", c->label, &b), NULL, NULL, error))
+  if (!call_helper (c, "SetHosts", hosts_args (c, entries), NULL, NULL, error))
     return FALSE;
   c->hosts_set = entries->len > 0;
   return TRUE;
+}
+
+static void
+set_hosts_done (GObject *bus, GAsyncResult *res, gpointer data)
+{
+  g_autoptr (GTask) task = data;
+  g_autoptr (GError) remote = NULL;
+  g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (bus), res, &remote);
+  GError *error = NULL;
+
+  if (r != NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    error = g_steal_pointer (&remote);
+  else
+    helper_error (&error, remote);
+  g_task_return_error (task, error);
+}
+
+void
+sh_fw_client_set_hosts_async (ShFwClient *c, const GPtrArray *entries, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, data);
+
+  if (c->bus == NULL)
+    {
+      GError *error = NULL;
+      if (sh_fw_client_set_hosts (c, entries, &error))
+        g_task_return_boolean (task, TRUE);
+      else
+        g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  /* Set before the answer: whatever happens to this call, the block is
+   * removed at the end (sh_fw_client_remove). */
+  if (entries->len > 0)
+    c->hosts_set = TRUE;
+  g_dbus_connection_call (c->bus, c->dest, HELPER_PATH, HELPER_IFACE, "SetHosts",
+                          hosts_args (c, entries), NULL,
+                          G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, HELPER_TIMEOUT_MS,
+                          cancellable, set_hosts_done, task);
+}
+
+gboolean
+sh_fw_client_set_hosts_finish (ShFwClient *c, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (res), error);
 }
 
 void

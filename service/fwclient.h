@@ -58,6 +58,13 @@ gboolean sh_fw_client_remove (ShFwClient *client, GError **error);
  * be a bind mount) and the caller has checked the names. */
 gboolean sh_fw_client_set_hosts (ShFwClient *client, const GPtrArray *entries, GError **error);
 
+/* The same without blocking the main loop on the helper (and on polkit,
+ * which may be asking someone): for the updates while the tunnel runs. */
+void sh_fw_client_set_hosts_async (ShFwClient *client, const GPtrArray *entries,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer data);
+gboolean sh_fw_client_set_hosts_finish (ShFwClient *client, GAsyncResult *res, GError **error);
+
 void sh_fw_client_free (ShFwClient *client);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShFwClient, sh_fw_client_free)
