@@ -451,6 +451,16 @@ describe_subnets (GArray *subnets)
   return g_string_free (s, FALSE);
 }
 
+/* @subnets as strings, for the control interface. */
+static GStrv
+subnets_strv (GArray *subnets)
+{
+  GStrv v = g_new0 (char *, subnets->len + 1);
+  for (guint i = 0; i < subnets->len; i++)
+    v[i] = sh_subnet_to_string (&g_array_index (subnets, ShSubnet, i));
+  return v;
+}
+
 static void
 daemon_ready (Client *c)
 {
@@ -503,13 +513,8 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
   if (c->dns)
     sh_dns_client_start (c->dns, c->session);
   c->ready = TRUE;
-  {
-    g_autoptr (GPtrArray) routes = g_ptr_array_new_with_free_func (g_free);
-    for (guint i = 0; i < c->subnets->len; i++)
-      g_ptr_array_add (routes, sh_subnet_to_string (&g_array_index (c->subnets, ShSubnet, i)));
-    g_ptr_array_add (routes, NULL);
-    sh_control_set_routes (c->control, (const char *const *) routes->pdata);
-  }
+  g_auto (GStrv) routes = subnets_strv (c->subnets);
+  sh_control_set_routes (c->control, (const char *const *) routes);
   sh_control_set_state (c->control, SH_CONTROL_CONNECTED, NULL);
 
   g_autofree char *nets = describe_subnets (c->subnets);
@@ -1076,12 +1081,9 @@ sh_client_run (const ShOptions *opts)
       goto out;
     }
   {
-    g_autoptr (GPtrArray) ex = g_ptr_array_new_with_free_func (g_free);
-    for (guint i = 0; i < opts->excludes->len; i++)
-      g_ptr_array_add (ex, sh_subnet_to_string (&g_array_index (opts->excludes, ShSubnet, i)));
-    g_ptr_array_add (ex, NULL);
+    g_auto (GStrv) excludes = subnets_strv (opts->excludes);
     sh_control_set_info (c.control, opts->remote ? opts->remote : "",
-                         (const char *const *) ex->pdata);
+                         (const char *const *) excludes);
   }
   sh_control_set_counters_func (c.control, read_counters, &c);
   sh_control_set_state (c.control, SH_CONTROL_CONNECTING, NULL);
