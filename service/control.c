@@ -81,7 +81,7 @@ static void
 emit_changed (ShControl *c, GVariantBuilder *changed)
 {
   emit (c, "org.freedesktop.DBus.Properties", "PropertiesChanged",
-        g_variant_new ("(sa{sv})", ENGINE_IFACE, changed, NULL));
+        g_variant_new ("(sa{sv}as)", ENGINE_IFACE, changed, NULL));
 }
 
 static void
