@@ -5,7 +5,6 @@
 #include "connections.h"
 
 #include <NetworkManager.h>
-#include <glib/gi18n-lib.h>
 
 #define SHUTTLE_SERVICE "org.freedesktop.NetworkManager.shuttle"
 
