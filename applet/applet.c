@@ -170,10 +170,19 @@ act_edit (GSimpleAction *action, GVariant *param, gpointer data)
     }
 }
 
+static gboolean
+quit (gpointer data)
+{
+  g_application_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 act_quit (GSimpleAction *action, GVariant *param, gpointer data)
 {
-  g_application_quit (G_APPLICATION (data));
+  /* From an idle: the menu's click is answered first (the tray host waits
+   * for that reply). */
+  g_idle_add (quit, data);
 }
 
 static const GActionEntry actions[] = {
@@ -243,7 +252,11 @@ static void
 sh_applet_shutdown (GApplication *app)
 {
   ShApplet *self = SH_APPLET (app);
+  GDBusConnection *session = g_application_get_dbus_connection (app);
 
+  /* Replies still queued (the Quit click's own) must leave before we exit. */
+  if (session != NULL)
+    g_dbus_connection_flush_sync (session, NULL, NULL);
   g_clear_handle_id (&self->rebuild, g_source_remove);
   g_clear_pointer (&self->tray, sh_tray_free);
   if (self->window != NULL)

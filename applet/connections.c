@@ -7,6 +7,7 @@
 #include <NetworkManager.h>
 
 #define SHUTTLE_SERVICE "org.freedesktop.NetworkManager.shuttle"
+#define ENDING_WAIT_SECONDS 2
 
 struct _ShConnections
 {
@@ -18,6 +19,8 @@ struct _ShConnections
   GHashTable *watched; /* NMActiveConnection / NMRemoteConnection we hold handlers on */
   GHashTable *reasons; /* uuid -> last NMActiveConnectionStateReason seen + 1 */
   GHashTable *pending; /* uuids whose activation request is in flight */
+  GHashTable *ending;  /* uuid -> reason + 1: failed, waiting for the engine's words */
+  guint ending_timeout;
 };
 
 G_DEFINE_TYPE (ShConnections, sh_connections, G_TYPE_OBJECT)
@@ -96,14 +99,67 @@ set_state (ShConnections *self, ShConn *c, ShConnState state)
   g_signal_emit (self, signals[SIGNAL_TRANSITION], 0, c, (guint) old);
 }
 
+/* Marks @c failed (or dropped) for NetworkManager's @reason, in the
+ * engine's own words when there are any ("the ssh server's host key does
+ * not match ..." says more than a reason code). */
+static void
+fail (ShConnections *self, ShConn *c, guint reason)
+{
+  const char *why = sh_engines_last_failure (self->engines, c->uuid);
+
+  g_hash_table_remove (self->ending, c->uuid);
+  g_free (c->failure);
+  c->failure = g_strdup (why != NULL ? why : sh_label_nm_reason (reason));
+  c->dropped = c->state == SH_CONN_CONNECTED || c->state == SH_CONN_DISCONNECTING;
+  set_state (self, c, SH_CONN_FAILED);
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+}
+
+/* Failures held back until the engines' reads end, or this timeout. */
+static void
+finish_ending (ShConnections *self, gboolean all)
+{
+  g_autoptr (GList) uuids = g_hash_table_get_keys (self->ending);
+
+  for (GList *l = uuids; l != NULL; l = l->next)
+    {
+      ShConn *c = find_row (self, l->data);
+      guint reason = GPOINTER_TO_UINT (g_hash_table_lookup (self->ending, l->data)) - 1;
+
+      if (c == NULL)
+        g_hash_table_remove (self->ending, l->data);
+      else if (all || sh_engines_last_failure (self->engines, c->uuid) != NULL
+               || !sh_engines_busy (self->engines))
+        fail (self, c, reason);
+    }
+  if (g_hash_table_size (self->ending) == 0)
+    g_clear_handle_id (&self->ending_timeout, g_source_remove);
+}
+
+static void
+on_engines_changed (ShConnections *self)
+{
+  if (g_hash_table_size (self->ending) > 0)
+    finish_ending (self, FALSE);
+}
+
+static gboolean
+on_ending_timeout (gpointer data)
+{
+  ShConnections *self = data;
+
+  self->ending_timeout = 0;
+  finish_ending (self, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
 /* The connection is no longer active: why decides between a quiet
  * "disconnected" and a failure the user is told about. */
 static void
 ended (ShConnections *self, ShConn *c, guint reason)
 {
-  const char *why;
-
-  if (c->state == SH_CONN_DISCONNECTED || c->state == SH_CONN_FAILED)
+  if (c->state == SH_CONN_DISCONNECTED || c->state == SH_CONN_FAILED
+      || g_hash_table_contains (self->ending, c->uuid))
     return;
   if (reason == NM_ACTIVE_CONNECTION_STATE_REASON_UNKNOWN
       || reason == NM_ACTIVE_CONNECTION_STATE_REASON_NONE)
@@ -114,13 +170,18 @@ ended (ShConnections *self, ShConn *c, guint reason)
       set_state (self, c, SH_CONN_DISCONNECTED);
       return;
     }
-  /* The engine's own words ("the ssh server's host key does not match ...")
-   * say more than NetworkManager's reason code. */
-  why = sh_engines_last_failure (self->engines, c->uuid);
-  g_free (c->failure);
-  c->failure = g_strdup (why != NULL ? why : sh_label_nm_reason (reason));
-  c->dropped = c->state == SH_CONN_CONNECTED;
-  set_state (self, c, SH_CONN_FAILED);
+  /* The engine's failure signal reaches us before NetworkManager's state
+   * change (the plugin sends one, then causes the other), but which
+   * connection that engine belongs to may still be being read: wait for
+   * the read, within limits. */
+  if (sh_engines_last_failure (self->engines, c->uuid) == NULL && sh_engines_busy (self->engines))
+    {
+      g_hash_table_insert (self->ending, g_strdup (c->uuid), GUINT_TO_POINTER (reason + 1));
+      if (self->ending_timeout == 0)
+        self->ending_timeout = g_timeout_add_seconds (ENDING_WAIT_SECONDS, on_ending_timeout, self);
+      return;
+    }
+  fail (self, c, reason);
 }
 
 static void
@@ -295,6 +356,8 @@ sh_connections_new (ShEngines *engines)
   ShConnections *self = g_object_new (SH_TYPE_CONNECTIONS, NULL);
 
   self->engines = g_object_ref (engines);
+  g_signal_connect_object (engines, "changed", G_CALLBACK (on_engines_changed), self,
+                           G_CONNECT_SWAPPED);
   nm_client_new_async (self->cancel, on_client, self);
   return self;
 }
@@ -398,6 +461,7 @@ sh_connections_activate (ShConnections *self, const char *uuid)
   /* A new attempt: an old failure must not be taken for this one's. */
   sh_engines_forget_failure (self->engines, uuid);
   g_hash_table_remove (self->reasons, uuid);
+  g_hash_table_remove (self->ending, uuid);
   g_hash_table_add (self->pending, g_strdup (uuid));
   set_state (self, c, SH_CONN_CONNECTING);
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
@@ -435,6 +499,7 @@ sh_connections_init (ShConnections *self)
   self->watched = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
   self->reasons = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->ending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 static void
@@ -443,6 +508,7 @@ sh_connections_dispose (GObject *object)
   ShConnections *self = SH_CONNECTIONS (object);
 
   g_cancellable_cancel (self->cancel);
+  g_clear_handle_id (&self->ending_timeout, g_source_remove);
   g_hash_table_remove_all (self->watched);
   g_clear_object (&self->client);
   g_clear_object (&self->engines);
@@ -459,6 +525,7 @@ sh_connections_finalize (GObject *object)
   g_hash_table_unref (self->watched);
   g_hash_table_unref (self->reasons);
   g_hash_table_unref (self->pending);
+  g_hash_table_unref (self->ending);
   G_OBJECT_CLASS (sh_connections_parent_class)->finalize (object);
 }
 

@@ -23,6 +23,8 @@ struct _ShEngine
   char *server;
   char *state;
   char *failure;
+  char *last_failure; /* kept when State moves on (or reads fall back) */
+  gboolean loading;
   gint64 connected_since;
   char **routes;
   GHashTable *host_map; /* name -> address */
@@ -97,6 +99,13 @@ take_hosts (ShEngine *self, GVariant *list, gboolean replace)
 }
 
 static void
+remember_failure (ShEngine *self)
+{
+  g_free (self->last_failure);
+  self->last_failure = g_strdup (self->failure);
+}
+
+static void
 set_str (char **field, GVariant *v)
 {
   if (!g_variant_is_of_type (v, G_VARIANT_TYPE_STRING))
@@ -119,7 +128,11 @@ take_property (ShEngine *self, const char *prop, GVariant *v)
   else if (g_str_equal (prop, "State"))
     set_str (&self->state, v);
   else if (g_str_equal (prop, "Failure"))
-    set_str (&self->failure, v);
+    {
+      set_str (&self->failure, v);
+      if (self->failure[0] != '\0')
+        remember_failure (self);
+    }
   else if (g_str_equal (prop, "ConnectedSince") && g_variant_is_of_type (v, G_VARIANT_TYPE_INT64))
     self->connected_since = g_variant_get_int64 (v);
   else if (g_str_equal (prop, "Routes") && g_variant_is_of_type (v, G_VARIANT_TYPE_STRING_ARRAY))
@@ -171,15 +184,20 @@ on_get_all (GObject *source, GAsyncResult *res, gpointer data)
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   self = data;
+  self->loading = FALSE;
   if (r == NULL)
     {
-      /* Not ours to read (another user's tunnel), or gone: stay unloaded,
-       * the lists leave such engines out. */
+      /* Not ours to read (another user's tunnel), gone, or not there yet:
+       * NetworkManager's plugin owns its name before it exports the
+       * object. Stay unloaded (the lists leave such engines out); the
+       * object's first signal makes us try again. */
       g_debug ("%s: %s", self->bus_name, error->message);
+      g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
       return;
     }
   dict = g_variant_get_child_value (r, 0);
   take_dict (self, dict);
+  g_debug ("%s: connection %s, state %s", self->bus_name, self->uuid, self->state);
   self->loaded = TRUE;
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
 }
@@ -187,6 +205,9 @@ on_get_all (GObject *source, GAsyncResult *res, gpointer data)
 static void
 load (ShEngine *self)
 {
+  if (self->loading)
+    return;
+  self->loading = TRUE;
   call (self, PROPS_IFACE, "GetAll", g_variant_new ("(s)", ENGINE_IFACE),
         G_VARIANT_TYPE ("(a{sv})"), on_get_all);
 }
@@ -194,20 +215,28 @@ load (ShEngine *self)
 void
 sh_engine_handle_signal (ShEngine *self, const char *iface, const char *signal, GVariant *params)
 {
+  if (!self->loaded)
+    load (self);
   if (g_str_equal (iface, PROPS_IFACE) && g_str_equal (signal, "PropertiesChanged")
-      && g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa{sv}as)")))
+      && (g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa{sv}as)"))
+          || g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa{sv})"))))
     {
-      const char *which;
-      g_autoptr (GVariant) changed = NULL;
-      g_autofree const char **invalidated = NULL;
+      g_autoptr (GVariant) which = g_variant_get_child_value (params, 0);
+      g_autoptr (GVariant) changed = g_variant_get_child_value (params, 1);
 
-      g_variant_get (params, "(&s@a{sv}^a&s)", &which, &changed, &invalidated);
-      if (!g_str_equal (which, ENGINE_IFACE))
+      /* (sa{sv}) without the invalidated list is what engines of 0.1.0
+       * send; take it as well. */
+      if (!g_str_equal (g_variant_get_string (which, NULL), ENGINE_IFACE))
         return;
       take_dict (self, changed);
-      /* Invalidated ones: simplest to read everything again. */
-      if (invalidated != NULL && invalidated[0] != NULL)
-        load (self);
+      if (g_variant_n_children (params) == 3)
+        {
+          g_autoptr (GVariant) invalidated = g_variant_get_child_value (params, 2);
+
+          /* Invalidated ones: simplest to read everything again. */
+          if (g_variant_n_children (invalidated) > 0)
+            load (self);
+        }
     }
   else if (g_str_equal (iface, ENGINE_IFACE) && g_str_equal (signal, "StateChanged")
            && g_variant_is_of_type (params, G_VARIANT_TYPE ("(ss)")))
@@ -215,6 +244,8 @@ sh_engine_handle_signal (ShEngine *self, const char *iface, const char *signal, 
       g_free (self->state);
       g_free (self->failure);
       g_variant_get (params, "(ss)", &self->state, &self->failure);
+      if (self->failure[0] != '\0')
+        remember_failure (self);
     }
   else if (g_str_equal (iface, ENGINE_IFACE) && g_str_equal (signal, "HostsChanged")
            && g_variant_is_of_type (params, G_VARIANT_TYPE ("(a(ss))")))
@@ -344,6 +375,7 @@ sh_engine_finalize (GObject *object)
   g_free (self->server);
   g_free (self->state);
   g_free (self->failure);
+  g_free (self->last_failure);
   g_strfreev (self->routes);
   g_hash_table_unref (self->host_map);
   g_ptr_array_unref (self->hosts);
@@ -413,6 +445,18 @@ const char *
 sh_engine_get_failure (ShEngine *self)
 {
   return self->failure;
+}
+
+const char *
+sh_engine_get_last_failure (ShEngine *self)
+{
+  return self->last_failure;
+}
+
+gboolean
+sh_engine_is_loading (ShEngine *self)
+{
+  return self->loading;
 }
 
 gint64

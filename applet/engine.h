@@ -45,6 +45,11 @@ const char *sh_engine_get_uuid (ShEngine *self);
 const char *sh_engine_get_server (ShEngine *self);
 const char *sh_engine_get_state (ShEngine *self);
 const char *sh_engine_get_failure (ShEngine *self);
+/* The last non-empty Failure seen, or NULL: the plugin's fallback values
+ * after its engine exited must not erase why it did. */
+const char *sh_engine_get_last_failure (ShEngine *self);
+/* TRUE while the properties are being read. */
+gboolean sh_engine_is_loading (ShEngine *self);
 gint64 sh_engine_get_connected_since (ShEngine *self);
 const char *const *sh_engine_get_routes (ShEngine *self);
 /* The hosts sorted by name; the array and its ShHost are the engine's. */

@@ -56,13 +56,12 @@ on_engine_changed (ShEngine *engine, gpointer data)
 {
   ShEngines *self = data;
   const char *uuid = sh_engine_get_uuid (engine);
+  const char *failure = sh_engine_get_last_failure (engine);
 
   /* Remember why it failed: NetworkManager stops the plugin, and with it
    * the object, right after, but the notification wants the reason. */
-  if (g_str_equal (sh_engine_get_state (engine), "failed") && uuid[0] != '\0'
-      && sh_engine_get_failure (engine)[0] != '\0')
-    g_hash_table_insert (self->failures, g_strdup (uuid),
-                         g_strdup (sh_engine_get_failure (engine)));
+  if (uuid[0] != '\0' && failure != NULL)
+    g_hash_table_insert (self->failures, g_strdup (uuid), g_strdup (failure));
   emit_changed (self);
 }
 
@@ -75,6 +74,7 @@ add_engine (Bus *b, const char *name, const char *owner)
 
   if (g_hash_table_contains (self->engines, key))
     return;
+  g_debug ("engine %s (%s)", name, owner);
   engine = sh_engine_new (b->bus, name, owner);
   g_signal_connect_object (engine, "changed", G_CALLBACK (on_engine_changed), self, 0);
   g_hash_table_insert (self->engines, g_steal_pointer (&key), engine);
@@ -256,6 +256,19 @@ const char *
 sh_engines_last_failure (ShEngines *self, const char *uuid)
 {
   return g_hash_table_lookup (self->failures, uuid);
+}
+
+gboolean
+sh_engines_busy (ShEngines *self)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, self->engines);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (sh_engine_is_loading (v))
+      return TRUE;
+  return FALSE;
 }
 
 void

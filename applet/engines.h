@@ -30,6 +30,10 @@ ShEngine *sh_engines_find (ShEngines *self, const char *uuid);
 const char *sh_engines_last_failure (ShEngines *self, const char *uuid);
 void sh_engines_forget_failure (ShEngines *self, const char *uuid);
 
+/* TRUE while some engine's properties are being read: a failure reason may
+ * be on its way ("changed" follows when the read ends). */
+gboolean sh_engines_busy (ShEngines *self);
+
 /* While TRUE the counters are read once a second (the status window is
  * shown); they have no change signal on purpose. */
 void sh_engines_set_polling (ShEngines *self, gboolean polling);

@@ -195,8 +195,9 @@ static void
 set_button (Page *page, const char *label, const char *action, const char *target)
 {
   gtk_button_set_label (GTK_BUTTON (page->button), label);
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (page->button), action);
+  /* The target first: an action name without its target warns. */
   gtk_actionable_set_action_target (GTK_ACTIONABLE (page->button), "s", target);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (page->button), action);
 }
 
 static void
