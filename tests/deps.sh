@@ -9,6 +9,8 @@ build="meson ninja-build pkg-config gcc libglib2.0-dev libnftables-dev gettext"
 # password-storage menus), the auth dialog's keyring access, and
 # gtk4-builder-tool, which makes the GTK 4 .ui from the GTK 3 one.
 build="$build libnm-dev libnma-dev libnma-gtk4-dev libgtk-3-dev libgtk-4-dev libgtk-4-bin libsecret-1-dev"
+# shuttle-applet: the tray item (StatusNotifierItem) through libayatana-appindicator3.
+build="$build libayatana-appindicator3-dev"
 # The end-to-end tests and the demo drive real programs in namespaces.
 # dnsmasq-base and dig: the remote LAN's name server and the client's DNS checks (--dns, -H).
 runtime="nftables openssh-server openssh-client iproute2 procps curl python3 dnsmasq-base bind9-dnsutils"
@@ -23,6 +25,10 @@ test_extra="clang-format"
 # X server for the editor, a real sshd/ssh-keyscan for "Fetch host key",
 # ImageMagick for the GTK 4 screenshot, appstreamcli for the metainfo.
 nm_ui_test="python3-gi gir1.2-nm-1.0 gir1.2-gtk-3.0 gir1.2-gtk-4.0 gir1.2-secret-1 xvfb xauth imagemagick appstream openssh-server openssh-client"
+# tests/applet: an X server, the tray host's and notification server's
+# stand-ins (python3-gi), xdotool to find the status window, ImageMagick
+# and GdkPixbuf for its screenshot, desktop-file-validate for the entries.
+applet_test="xvfb xdotool imagemagick python3-gi gir1.2-glib-2.0 gir1.2-gdkpixbuf-2.0 desktop-file-utils dbus-daemon"
 bench_extra="iperf3 sshuttle redsocks iptables gdb"
 
 want=""
@@ -30,7 +36,7 @@ want=""
 for what in "$@"; do
   case "$what" in
     build) want="$want $build $nm_build" ;;
-    test) want="$want $build $nm_build $runtime $test_extra $helper_test $nm_test $nm_ui_test" ;;
+    test) want="$want $build $nm_build $runtime $test_extra $helper_test $nm_test $nm_ui_test $applet_test" ;;
     demo) want="$want $build $nm_build $runtime" ;;
     bench) want="$want $build $nm_build $runtime $bench_extra" ;;
     *) echo "tests/deps.sh: unknown set '$what' (build, test, demo, bench)" >&2; exit 2 ;;

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The applet's pure parts: state words, reasons, icons, durations. */
+#include "config.h"
+
+#include "labels.h"
+
+#include <locale.h>
+
+static void
+test_state (void)
+{
+  g_autofree char *off = sh_label_state (SH_CONN_DISCONNECTED, 0, NULL);
+  g_autofree char *on = sh_label_state (SH_CONN_CONNECTED, 0, NULL);
+  g_autofree char *failed = sh_label_state (SH_CONN_FAILED, 0, "the login failed");
+  g_autofree char *failed_bare = sh_label_state (SH_CONN_FAILED, 0, "");
+  g_autoptr (GDateTime) t = g_date_time_new_local (2026, 3, 4, 14, 5, 0);
+  g_autofree char *since = sh_label_state (SH_CONN_CONNECTED, g_date_time_to_unix (t), NULL);
+
+  g_assert_cmpstr (off, ==, "Disconnected");
+  g_assert_cmpstr (on, ==, "Connected");
+  g_assert_cmpstr (since, ==, "Connected since 14:05");
+  g_assert_cmpstr (failed, ==, "Failed: the login failed");
+  g_assert_cmpstr (failed_bare, ==, "Failed");
+}
+
+static void
+test_engine_state (void)
+{
+  g_assert_cmpint (sh_label_parse_engine_state ("connected"), ==, SH_CONN_CONNECTED);
+  g_assert_cmpint (sh_label_parse_engine_state ("reconnecting"), ==, SH_CONN_CONNECTING);
+  g_assert_cmpint (sh_label_parse_engine_state ("failed"), ==, SH_CONN_FAILED);
+  g_assert_cmpint (sh_label_parse_engine_state ("bogus"), ==, SH_CONN_DISCONNECTED);
+  g_assert_cmpint (sh_label_parse_engine_state (NULL), ==, SH_CONN_DISCONNECTED);
+}
+
+static void
+test_reason (void)
+{
+  /* NM_ACTIVE_CONNECTION_STATE_REASON_LOGIN_FAILED, _USER_DISCONNECTED */
+  g_assert_cmpstr (sh_label_nm_reason (10), ==, "the login failed");
+  g_assert_cmpstr (sh_label_nm_reason (2), ==, "disconnected by the user");
+  g_assert_cmpstr (sh_label_nm_reason (9999), ==, "no reason given");
+}
+
+static void
+test_icons (void)
+{
+  static const ShConnState mixed[] = { SH_CONN_CONNECTED, SH_CONN_FAILED, SH_CONN_DISCONNECTED };
+  static const ShConnState busy[] = { SH_CONN_FAILED, SH_CONN_CONNECTING };
+
+  g_assert_cmpstr (sh_label_icon (SH_CONN_CONNECTED), ==, "shuttle-connected");
+  g_assert_cmpstr (sh_label_icon (SH_CONN_DISCONNECTING), ==, "shuttle-connecting");
+  g_assert_cmpstr (sh_label_icon_description (SH_CONN_FAILED), ==, "Shuttle VPN: failed");
+  g_assert_cmpint (sh_label_overall (mixed, G_N_ELEMENTS (mixed)), ==, SH_CONN_FAILED);
+  g_assert_cmpint (sh_label_overall (busy, G_N_ELEMENTS (busy)), ==, SH_CONN_CONNECTING);
+  g_assert_cmpint (sh_label_overall (NULL, 0), ==, SH_CONN_DISCONNECTED);
+}
+
+static void
+test_duration (void)
+{
+  g_autofree char *s = sh_label_duration (12);
+  g_autofree char *m = sh_label_duration (3 * 60 + 59);
+  g_autofree char *h = sh_label_duration (2 * 3600 + 5 * 60);
+  g_autofree char *neg = sh_label_duration (-5);
+
+  g_assert_cmpstr (s, ==, "12 s");
+  g_assert_cmpstr (m, ==, "3 min");
+  g_assert_cmpstr (h, ==, "2 h 05 min");
+  g_assert_cmpstr (neg, ==, "0 s");
+}
+
+int
+main (int argc, char **argv)
+{
+  /* Untranslated words: the test reads the msgids. */
+  g_setenv ("LANGUAGE", "C", TRUE);
+  setlocale (LC_ALL, "C.UTF-8");
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/applet/labels/state", test_state);
+  g_test_add_func ("/applet/labels/engine-state", test_engine_state);
+  g_test_add_func ("/applet/labels/reason", test_reason);
+  g_test_add_func ("/applet/labels/icons", test_icons);
+  g_test_add_func ("/applet/labels/duration", test_duration);
+  return g_test_run ();
+}

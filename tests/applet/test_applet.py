@@ -1,0 +1,525 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""shuttle-applet with the real things around it.
+
+The NetworkManager sandbox of tests/nm/test_nm.py (imported as a module,
+with its own prefix and WORK so that it cannot meet a run of the nm suite's
+files; the two suites must still not run at once: both usermod the test
+user), a real sshd and LAN in netlab's namespaces, an Xvfb, a private
+session bus, a StatusNotifierWatcher stand-in (sni_watcher.py) and a
+notification server stand-in (notifyd.py). The applet runs as the
+sandbox's non-root user on that session bus and NetworkManager's private
+system bus. The test reads the tray menu with com.canonical.dbusmenu
+GetLayout and clicks with Event, as a tray host would.
+
+Output is TAP. Exit 77 (skip) when not root or a tool is missing, except
+under CI (env CI set), where that is a failure.
+
+Environment (set by meson): SHUTTLE_APPLET_BIN, SHUTTLE_LOCALEDIR (the
+build tree's po/), and test_nm.py's variables.
+"""
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SRC, 'tests', 'nm'))
+import test_nm as nm  # noqa: E402
+import netlab  # noqa: E402  (test_nm put tests/e2e on the path)
+
+import gi  # noqa: E402
+gi.require_version('GdkPixbuf', '2.0')
+from gi.repository import GdkPixbuf, Gio, GLib  # noqa: E402
+
+# Our own names, so leftovers of the two suites never mix.
+nm.PREFIX = 'shap%d' % (os.getpid() % 10000)
+nm.WORK = '/tmp/shuttle-applet-%s' % nm.PREFIX
+nm.BUS_SOCK = nm.WORK + '/run/dbus/system_bus_socket'
+WORK = nm.WORK
+IN_CI = bool(os.environ.get('CI'))
+APPLET = os.environ.get('SHUTTLE_APPLET_BIN', '')
+LOCALEDIR = os.environ.get('SHUTTLE_LOCALEDIR', '')
+SCREENSHOT = os.environ.get('SHUTTLE_APPLET_SCREENSHOT', '/tmp/shuttle-applet-status.png')
+CON = 'shap-work'
+CON_BAD = 'shap-hostkey'
+SNI = 'org.kde.StatusNotifierItem'
+
+PROCS = []       # (label, Popen) we started, stopped in reverse order
+SESSION = None   # Gio.DBusConnection to the private session bus (as root)
+ENV = {}         # the applet's environment
+APP = None       # the running applet's Popen
+results = []
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def diag(msg):
+    for ln in str(msg).splitlines() or ['']:
+        print('# ' + ln)
+    sys.stdout.flush()
+
+
+def skip_all(why):
+    if IN_CI:
+        print('1..0 # FAIL (CI): %s' % why)
+        sys.exit(1)
+    print('1..0 # SKIP %s' % why)
+    sys.exit(77)
+
+
+def wait_for(pred, timeout, step=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+def read(path):
+    try:
+        with open(path, errors='replace') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def spawn(label, argv, user=None, env=None):
+    out = open('%s/logs/%s.log' % (WORK, label), 'a')
+    kw = {}
+    if user is not None:
+        kw = dict(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd='/', **kw)
+    PROCS.append((label, p))
+    return p
+
+
+def log_of(label):
+    return read('%s/logs/%s.log' % (WORK, label))
+
+
+# ------------------------------------------------------------ the desktop
+SESSION_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def start_xvfb():
+    r, w = os.pipe()
+    p = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-screen', '0', '1024x768x24',
+                          '-nolisten', 'tcp'], pass_fds=[w], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    PROCS.append(('xvfb', p))
+    os.close(w)
+    number = b''
+    while True:
+        c = os.read(r, 1)
+        if not c or c == b'\n':
+            break
+        number += c
+    os.close(r)
+    check(number, 'Xvfb did not start')
+    return ':' + number.decode()
+
+
+def start_session_bus():
+    global SESSION
+    sock = WORK + '/session_bus_socket'
+    with open(WORK + '/session.conf', 'w') as f:
+        f.write(SESSION_CONF % sock)
+    spawn('session-bus', ['dbus-daemon', '--config-file=' + WORK + '/session.conf', '--nofork',
+                          '--nopidfile'])
+    check(wait_for(lambda: os.path.exists(sock), 10), 'the session bus did not start')
+    addr = 'unix:path=' + sock
+    SESSION = Gio.DBusConnection.new_for_address_sync(
+        addr, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+    return addr
+
+
+def start_helper(label, script, env):
+    spawn(label, ['/usr/bin/python3', os.path.join(HERE, script)], env=env)
+    check(wait_for(lambda: 'ready' in log_of(label).split('\n'), 10),
+          '%s did not start:\n%s' % (script, log_of(label)))
+
+
+def icon_tree():
+    """The state icons where the applet's XDG_DATA_DIRS finds them, as if
+    installed into hicolor."""
+    d = WORK + '/share/icons/hicolor/scalable/status'
+    os.makedirs(d)
+    for f in os.listdir(os.path.join(SRC, 'data', 'icons')):
+        shutil.copy(os.path.join(SRC, 'data', 'icons', f), d)
+    return WORK + '/share'
+
+
+def applet_env(display, session, user):
+    run = WORK + '/xdg-run'
+    os.makedirs(run, mode=0o700, exist_ok=True)
+    os.chown(run, user.pw_uid, user.pw_gid)
+    return {'PATH': '/usr/bin:/bin', 'HOME': user.pw_dir, 'USER': user.pw_name,
+            'DISPLAY': display, 'DBUS_SESSION_BUS_ADDRESS': session,
+            'DBUS_SYSTEM_BUS_ADDRESS': 'unix:path=' + nm.BUS_SOCK,
+            'XDG_RUNTIME_DIR': run, 'XDG_DATA_DIRS': icon_tree() + ':/usr/share',
+            'LANG': 'C.UTF-8', 'NO_AT_BRIDGE': '1', 'GDK_BACKEND': 'x11',
+            'GSETTINGS_BACKEND': 'memory', 'G_MESSAGES_DEBUG': 'shuttle-applet'}
+
+
+def start_applet(extra=None, label='applet'):
+    global APP
+    env = dict(ENV)
+    env.update(extra or {})
+    APP = spawn(label, [APPLET], user=pwd.getpwnam(nm.USER), env=env)
+    return APP
+
+
+# ------------------------------------------------------- tray host's side
+def call(dest, path, iface, method, args=None, sig=None, timeout=10000):
+    return SESSION.call_sync(dest, path, iface, method, args,
+                             GLib.VariantType(sig) if sig else None,
+                             Gio.DBusCallFlags.NONE, timeout, None).unpack()
+
+
+def item():
+    """(bus, path) of the registered item, or None."""
+    lines = [ln.split()[1] for ln in log_of('watcher').splitlines() if ln.startswith('item ')]
+    gone = [ln.split()[1] for ln in log_of('watcher').splitlines() if ln.startswith('gone ')]
+    live = [i for i in lines if i not in gone]
+    if not live:
+        return None
+    bus, _, path = live[-1].partition('/')
+    return bus, '/' + path
+
+
+def sni(prop):
+    bus, path = item()
+    return call(bus, path, 'org.freedesktop.DBus.Properties', 'Get',
+                GLib.Variant('(ss)', (SNI, prop)), '(v)')[0]
+
+
+def layout():
+    """The menu as a list of dicts (id, label, toggle-state, enabled, children)."""
+    bus, _ = item()
+    rev, root = call(bus, sni('Menu'), 'com.canonical.dbusmenu', 'GetLayout',
+                     GLib.Variant('(iias)', (0, -1, [])), '(u(ia{sv}av))')
+
+    def conv(node):
+        nid, props, kids = node
+        d = dict(props)
+        d['id'] = nid
+        d['children'] = [conv(k) for k in kids]
+        return d
+    return conv(root)['children']
+
+
+def labels(items=None):
+    return [i.get('label', '') for i in (layout() if items is None else items)]
+
+
+def find(label_pred):
+    for i in layout():
+        if label_pred(i.get('label', '')):
+            return i
+    return None
+
+
+def entry(name):
+    """The check item of connection @name and the state text under it."""
+    items = layout()
+    for n, i in enumerate(items):
+        if i.get('label') == name and i.get('toggle-type') == 'checkmark':
+            below = items[n + 1].get('label', '') if n + 1 < len(items) else ''
+            hosts = None
+            if n + 2 < len(items) and items[n + 2].get('label') == 'Discovered hosts':
+                hosts = items[n + 2]['children']
+            return i, below, hosts
+    return None, '', None
+
+
+def click(item_id):
+    bus, _ = item()
+    call(bus, sni('Menu'), 'com.canonical.dbusmenu', 'Event',
+         GLib.Variant('(isvu)', (item_id, 'clicked', GLib.Variant('i', 0), 0)))
+
+
+def notifications():
+    out = []
+    for ln in log_of('notifyd').splitlines():
+        if ln.startswith('{'):
+            out.append(json.loads(ln))
+    return out
+
+
+def notified(pred):
+    return [n for n in notifications() if pred(n)]
+
+
+def window_ids(name):
+    r = subprocess.run(['xdotool', 'search', '--name', name], env={'DISPLAY': ENV['DISPLAY']},
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return r.stdout.split()
+
+
+# ------------------------------------------------------------------ cases
+CASES = []
+
+
+def case(name):
+    def reg(fn):
+        CASES.append((name, fn))
+        return fn
+    return reg
+
+
+@case('refuses to run as root, with a clear message')
+def t_root():
+    r = subprocess.run([APPLET], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=dict(ENV), timeout=20)
+    check(r.returncode != 0, 'ran as root (rc 0)')
+    check('must not run as root' in r.stderr, 'message: %r' % r.stderr)
+
+
+@case('no tray host: says so once and opens the status window')
+def t_no_tray():
+    start_applet()
+    check(wait_for(lambda: notified(lambda n: n['summary'] == 'No system tray'), 20),
+          'no "No system tray" notification: %r\n%s' % (notifications(), log_of('applet')))
+    check(wait_for(lambda: window_ids('Shuttle VPN status'), 10),
+          'no status window:\n' + log_of('applet'))
+
+
+@case('a tray host that comes later gets the item; its menu lists the connection')
+def t_register():
+    start_helper('watcher', 'sni_watcher.py', ENV_ROOT)
+    check(wait_for(item, 15), 'the applet did not register:\n' + log_of('applet'))
+    check(wait_for(lambda: entry(CON)[0] is not None, 20),
+          'no check item %r in %r' % (CON, labels()))
+    it, below, _ = entry(CON)
+    check(it.get('toggle-state') == 0, 'toggle-state %r, want 0 (off)' % it.get('toggle-state'))
+    check(below == 'Disconnected', 'state under the name: %r' % below)
+    for want in ('Status…', 'Edit connections…', 'Quit'):
+        check(want in labels(), '%r not in the menu %r' % (want, labels()))
+    check(sni('IconName') == 'shuttle-disconnected', 'IconName %r' % sni('IconName'))
+    check('disconnected' in sni('IconAccessibleDesc'),
+          'IconAccessibleDesc %r' % sni('IconAccessibleDesc'))
+    told = notified(lambda n: n['summary'] == 'No system tray')
+    check(len(told) == 1, 'told %d times about the missing tray' % len(told))
+
+
+@case('clicking the toggle activates it in NetworkManager; icon, state and hosts follow')
+def t_connect():
+    it, _, _ = entry(CON)
+    click(it['id'])
+    check(wait_for(lambda: nm.state(CON) == 'activated', 90, 0.5),
+          'NetworkManager state %r:\n%s\n%s' % (nm.state(CON), log_of('applet'), nm.tail_log(30)))
+    check(wait_for(lambda: sni('IconName') == 'shuttle-connected', 15),
+          'IconName %r' % sni('IconName'))
+    check('connected' in sni('IconAccessibleDesc'), 'IconAccessibleDesc %r'
+          % sni('IconAccessibleDesc'))
+    check(wait_for(lambda: entry(CON)[1].startswith('Connected since '), 10),
+          'state under the name: %r' % entry(CON)[1])
+    check(entry(CON)[0].get('toggle-state') == 1, 'toggle not on: %r' % entry(CON)[0])
+    check(wait_for(lambda: notified(lambda n: n['summary'] == CON + ' connected'), 10),
+          'no "connected" notification: %r' % notifications())
+
+    def host_item():
+        hosts = entry(CON)[2] or []
+        return [h for h in hosts if h.get('label', '').startswith(netlab.NAME_GWHOSTS + ' (')]
+    check(wait_for(host_item, 40, 0.5), 'no %s under "Discovered hosts": %r'
+          % (netlab.NAME_GWHOSTS, entry(CON)[2]))
+    h = host_item()[0]
+    address = h['label'].split('(')[-1].rstrip(')')
+    diag('discovered: %s' % h['label'])
+    click(h['id'])
+    check(wait_for(lambda: notified(lambda n: n['summary'] == 'Copied ' + address
+                                    and netlab.NAME_GWHOSTS in n['body']), 10),
+          'no "Copied %s" notification: %r' % (address, notifications()))
+
+
+@case('the status window renders (screenshot)')
+def t_screenshot():
+    check(window_ids('Shuttle VPN status'), 'the status window is gone')
+    # some traffic, so the counters have something to show
+    check(wait_for(lambda: nm.curl_lan(3), 10), 'no traffic through the tunnel')
+    check(wait_for(lambda: 'uint64 0' not in nm.engine_status('BytesReceived'), 10),
+          'BytesReceived: %s' % nm.engine_status('BytesReceived'))
+    # The window polls the counters once a second; this pause only makes
+    # the picture show them (nothing below depends on it).
+    time.sleep(2.5)
+    r = subprocess.run(['import', '-window', 'root', SCREENSHOT], env={'DISPLAY': ENV['DISPLAY']},
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+    check(r.returncode == 0, 'import failed: %s' % r.stderr)
+    pix = GdkPixbuf.Pixbuf.new_from_file(SCREENSHOT)
+    data = pix.get_pixels()
+    stride, n = pix.get_rowstride(), pix.get_n_channels()
+    colours = set()
+    for y in range(0, pix.get_height(), 4):
+        for x in range(0, pix.get_width(), 4):
+            o = y * stride + x * n
+            colours.add(bytes(data[o:o + 3]))
+    diag('screenshot %s: %dx%d, %d colours' % (SCREENSHOT, pix.get_width(), pix.get_height(),
+                                               len(colours)))
+    check(len(colours) > 20, 'the screenshot is nearly blank (%d colours)' % len(colours))
+
+
+@case('clicking the toggle again deactivates it')
+def t_disconnect():
+    it, _, _ = entry(CON)
+    click(it['id'])
+    check(wait_for(lambda: nm.state(CON) == '', 30, 0.5), 'still %r' % nm.state(CON))
+    check(wait_for(lambda: sni('IconName') == 'shuttle-disconnected', 15),
+          'IconName %r' % sni('IconName'))
+    check(wait_for(lambda: entry(CON)[1] == 'Disconnected', 10), 'state %r' % entry(CON)[1])
+    check(entry(CON)[2] is None, 'hosts submenu left after disconnecting')
+    check(not notified(lambda n: 'unexpectedly' in n['summary']),
+          'a user disconnect was reported as unexpected: %r' % notifications())
+    nm.assert_clean('after the applet disconnected')
+
+
+@case('a wrong pinned host key: failed icon and state, a notification with the reason')
+def t_failure():
+    other = WORK + '/other_key'
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', other], check=True)
+    with open(other + '.pub') as f:
+        wrong = ' '.join(f.read().split()[:2])
+    nm.add_profile(CON_BAD, host_key=wrong)
+    check(wait_for(lambda: entry(CON_BAD)[0] is not None, 15),
+          'the new connection is not in the menu: %r' % labels())
+    click(entry(CON_BAD)[0]['id'])
+    fp = nm.host_fingerprint()
+    got = wait_for(lambda: notified(lambda n: n['summary'] == CON_BAD + ' failed to connect'), 60,
+                   0.3)
+    check(got, 'no failure notification: %r\n%s' % (notifications(), log_of('applet')))
+    diag('notification: %s / %s' % (got[-1]['summary'], got[-1]['body']))
+    check(fp in got[-1]['body'], 'the reason lacks the offered key %s: %r' % (fp, got[-1]['body']))
+    check('Reconnect' in got[-1]['actions'], 'no Reconnect button: %r' % got[-1]['actions'])
+    check(wait_for(lambda: sni('IconName') == 'shuttle-failed', 10), 'IconName %r'
+          % sni('IconName'))
+    check(entry(CON_BAD)[1].startswith('Failed: '), 'state %r' % entry(CON_BAD)[1])
+    nm.nmcli('connection', 'delete', CON_BAD)
+    nm.assert_clean('after the host-key failure')
+
+
+@case('Quit ends the applet and its item')
+def t_quit():
+    click(find(lambda s: s == 'Quit')['id'])
+    check(wait_for(lambda: APP.poll() is not None, 10), 'still running after Quit')
+    check(wait_for(lambda: item() is None, 10), 'the item is still registered')
+    crit = [ln for ln in log_of('applet').splitlines() if 'CRITICAL' in ln]
+    check(not crit, 'criticals in the applet\'s log:\n' + '\n'.join(crit))
+
+
+@case('LANGUAGE=de: the built catalogue translates the menu')
+def t_german():
+    start_applet({'LANGUAGE': 'de', 'SHUTTLE_LOCALEDIR': LOCALEDIR}, label='applet-de')
+    check(wait_for(lambda: item() is not None and 'Beenden' in labels(), 20),
+          'no "Beenden" in %r\n%s' % (labels() if item() else None, log_of('applet-de')))
+    check('Verbindungen bearbeiten…' in labels(), 'menu %r' % labels())
+    check(wait_for(lambda: entry(CON)[1] == 'Getrennt', 10), 'state %r' % entry(CON)[1])
+
+
+def cleanup():
+    for label, p in reversed(PROCS):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    PROCS.clear()
+    nm.cleanup()
+
+
+def main():
+    global ENV, ENV_ROOT
+    if os.geteuid() != 0:
+        skip_all('needs root (namespaces, NetworkManager, another user)')
+    for tool in ('Xvfb', 'dbus-daemon', 'xdotool', 'import', 'nmcli', 'nm-online', 'sshd',
+                 'nft', 'curl', 'dig'):
+        if shutil.which(tool) is None and not os.path.exists('/usr/sbin/' + tool):
+            skip_all('%s not installed (tests/deps.sh)' % tool)
+    if not os.path.exists('/usr/sbin/NetworkManager'):
+        skip_all('NetworkManager not installed (tests/deps.sh)')
+    for k, v in list(nm.ENV.items()) + [('SHUTTLE_APPLET_BIN', APPLET),
+                                         ('SHUTTLE_LOCALEDIR', LOCALEDIR)]:
+        if not v or not os.path.exists(v):
+            skip_all('%s not set (run through meson)' % k)
+    print('1..%d' % len(CASES))
+    sys.stdout.flush()
+    shutil.rmtree(WORK, ignore_errors=True)
+    try:
+        nm.LAB = netlab.Lab(nm.PREFIX)
+        nm.LAB.up()
+        netlab.ensure_lab_user()
+        nm.setup()
+        user = nm.ensure_user()
+        nm.start_nm()
+        r = nm.nmcli('connection', 'add', 'type', 'ethernet', 'ifname', 'c0', 'con-name',
+                     'shap-base', 'autoconnect', 'no', 'ipv4.method', 'manual', 'ipv4.addresses',
+                     netlab.CLIENT4 + '/24', 'ipv4.gateway', netlab.GW4, 'ipv6.method', 'ignore')
+        check(r.returncode == 0, 'base profile: %s' % r.stderr)
+        r = nm.nmcli('--wait', '30', 'connection', 'up', 'shap-base')
+        check(r.returncode == 0, 'base profile up: %s\n%s' % (r.stderr, nm.tail_log(30)))
+        check(nm.LAB.wait_port(nm.LAB.ns_client, netlab.GW4, 22), 'sshd unreachable under NM')
+        nm.add_profile(CON, auto_hosts='yes')
+        display = start_xvfb()
+        session = start_session_bus()
+        ENV = applet_env(display, session, user)
+        ENV_ROOT = dict(os.environ, DISPLAY=display, DBUS_SESSION_BUS_ADDRESS=session)
+        ENV_ROOT.pop('G_DEBUG', None)
+        start_helper('notifyd', 'notifyd.py', ENV_ROOT)
+    except BaseException as e:
+        for i, (name, _) in enumerate(CASES):
+            print('not ok %d - %s # setup failed' % (i + 1, name))
+        diag('setup: %s' % e)
+        diag(traceback.format_exc())
+        cleanup()
+        return 1
+    failed = 0
+    for i, (name, fn) in enumerate(CASES):
+        t0 = time.monotonic()
+        try:
+            fn()
+            print('ok %d - %s (%.1f s)' % (i + 1, name, time.monotonic() - t0))
+        except Exception as e:
+            failed += 1
+            print('not ok %d - %s' % (i + 1, name))
+            diag(e if isinstance(e, Fail) else traceback.format_exc())
+        sys.stdout.flush()
+    if failed:
+        diag('applet log:\n' + log_of('applet') + log_of('applet-de'))
+    cleanup()
+    return 1 if failed else 0
+
+
+ENV_ROOT = {}
+
+if __name__ == '__main__':
+    sys.exit(main())
