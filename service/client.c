@@ -662,6 +662,12 @@ on_host (ShSession *session, const ShHost *host, gpointer data)
       sh_debug ("ignored a host name from the server that is not a valid host name");
       return;
     }
+  /* The server's own loopback names (its /etc/hosts has "localhost") mean
+   * nothing here, and would shadow ours. */
+  static const guint8 v6_loopback[16] = { [15] = 1 };
+  if ((host->family == AF_INET && host->addr[0] == 127)
+      || (host->family == AF_INET6 && memcmp (host->addr, v6_loopback, 16) == 0))
+    return;
   inet_ntop (host->family, host->addr, addr, sizeof addr);
   g_autofree char *name = g_strndup (host->name, host->name_len);
   g_autofree char *key = g_strdup_printf ("%s %s", addr, name);

@@ -911,7 +911,11 @@ def t_status_bus():
         check(LAB.remote in server, 'Server: %s' % server)
         check(wait_until(lambda: netlab.NAME_GWHOSTS in _engine_get(addr, name, 'Hosts'), 30),
               'Hosts: %s' % _engine_get(addr, name, 'Hosts'))
-        check(netlab.LAN4 in _engine_get(addr, name, 'Hosts'), 'Hosts lack the address')
+        hosts = _engine_get(addr, name, 'Hosts')
+        check(netlab.LAN4 in hosts, 'Hosts lack the address: %s' % hosts)
+        # the gw's "127.0.0.1 localhost" is its own, not the network's
+        check("'localhost'" not in hosts and '127.0.0.1' not in hosts,
+              'a loopback name was taken: %s' % hosts)
         rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=10)
         check(rc == 0, 'curl through the tunnel: %s' % err)
         got = _engine_get(addr, name, 'BytesReceived')
