@@ -78,7 +78,12 @@ remote_read (Remote *r, gboolean (*done) (GByteArray *out))
 static int
 remote_wait (Remote *r)
 {
-  close (r->in_fd);
+  /* Through the stream that owns the descriptor: a plain close() here was
+   * a double close when the GSubprocess was finalized later (possibly on
+   * GLib's worker thread), closing whatever reused the number meanwhile,
+   * e.g. the next test's child pipe (CI saw EBADF in g_subprocess spawn). */
+  g_output_stream_close (g_subprocess_get_stdin_pipe (r->p), NULL, NULL);
+  r->in_fd = -1;
   remote_read (r, NULL);
   g_autoptr (GError) error = NULL;
   g_assert_true (g_subprocess_wait (r->p, NULL, &error));
