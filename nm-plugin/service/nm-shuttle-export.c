@@ -20,65 +20,54 @@ struct _ShNmExport
   char *name;
   char *uuid;
   char *server;
-  GHashTable *uids; /* unique name -> uid + 1 (0: not known yet) */
+  GHashTable *uids; /* unique name -> uid + 1 */
   GDBusConnection *peer;
   guint signal_sub;
+  GCancellable *cancel; /* calls on their way; cancelled when we go */
   GSourceFunc on_disconnect;
   gpointer data;
 };
 
-/* Only root and the connection's user may look: the routes, hosts and
- * counters of someone's tunnel are theirs. (HostsChanged is broadcast: the
- * same names are in the world-readable /etc/hosts.) Unique names are never
- * reused on a bus, so the answer is cached per name. */
-static gboolean
-caller_allowed (ShNmExport *e, const char *sender, GError **error)
+/* Everything here is asynchronous: this is NetworkManager's plugin, and its
+ * main loop must not wait for the bus daemon or for an engine. GDBus sends
+ * the Properties calls to method_call because the vtable has no getter. */
+typedef struct
 {
-  gpointer cached = g_hash_table_lookup (e->uids, sender);
-  guint32 uid;
-
-  if (cached != NULL)
-    uid = GPOINTER_TO_UINT (cached) - 1;
-  else
-    {
-      g_autoptr (GVariant) r = g_dbus_connection_call_sync (
-          e->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-          "GetConnectionUnixUser", g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(u)"),
-          G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, error);
-      if (r == NULL)
-        return FALSE;
-      g_variant_get (r, "(u)", &uid);
-      g_hash_table_insert (e->uids, g_strdup (sender), GUINT_TO_POINTER (uid + 1));
-    }
-  if (uid == 0 || uid == e->user)
-    return TRUE;
-  g_set_error_literal (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
-                       "only the connection's user may read its tunnel's status");
-  return FALSE;
-}
+  ShNmExport *export; /* valid while cancel is not cancelled */
+  GCancellable *cancel;
+  GDBusMethodInvocation *inv;
+} Call;
 
 static void
-method_call (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
-             const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
+call_free (Call *call)
 {
-  ShNmExport *e = data;
-  GError *error = NULL;
+  g_object_unref (call->cancel);
+  g_object_unref (call->inv);
+  g_free (call);
+}
 
-  /* Disconnect, the only method: through NetworkManager's own path, so it
-   * sees the connection end the usual way. */
-  if (!caller_allowed (e, sender, &error))
-    {
-      g_dbus_method_invocation_take_error (inv, error);
-      return;
-    }
-  g_dbus_method_invocation_return_value (inv, NULL);
-  e->on_disconnect (e->data);
+/* The export went away under a call: answer it without touching it. */
+static gboolean
+call_gone (Call *call)
+{
+  if (!g_cancellable_is_cancelled (call->cancel))
+    return FALSE;
+  g_dbus_method_invocation_return_error_literal (call->inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
+                                                 "the connection is going down");
+  call_free (call);
+  return TRUE;
 }
 
 /* What a property is while there is no engine to ask. */
 static GVariant *
-fallback (const char *name)
+fallback (ShNmExport *e, const char *name)
 {
+  if (g_str_equal (name, "Name"))
+    return g_variant_new_string (e->name);
+  if (g_str_equal (name, "Uuid"))
+    return g_variant_new_string (e->uuid);
+  if (g_str_equal (name, "Server"))
+    return g_variant_new_string (e->server);
   if (g_str_equal (name, "State"))
     return g_variant_new_string ("connecting");
   if (g_str_equal (name, "ConnectedSince"))
@@ -94,35 +83,171 @@ fallback (const char *name)
   return g_variant_new_string ("");
 }
 
+/* All properties: the engine's, with Name and Uuid ours; without an answer
+ * from the engine, the fallbacks. */
 static GVariant *
-get_property (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
-              const char *name, GError **error, gpointer data)
+all_properties (ShNmExport *e, GVariant *engine_dict)
 {
-  ShNmExport *e = data;
-  g_autoptr (GVariant) r = NULL;
-  GVariant *v;
+  GVariantBuilder b;
+  GDBusInterfaceInfo *info = (GDBusInterfaceInfo *) &sh_ctl_engine1_interface;
 
-  if (!caller_allowed (e, sender, error))
-    return NULL;
-  if (g_str_equal (name, "Name"))
-    return g_variant_new_string (e->name);
-  if (g_str_equal (name, "Uuid"))
-    return g_variant_new_string (e->uuid);
-  if (e->peer != NULL)
-    r = g_dbus_connection_call_sync (
-        e->peer, NULL, ENGINE_PATH, PROPS_IFACE, "Get", g_variant_new ("(ss)", ENGINE_IFACE, name),
-        G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, NULL);
-  if (r == NULL)
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  for (guint i = 0; info->properties[i] != NULL; i++)
     {
-      if (g_str_equal (name, "Server"))
-        return g_variant_new_string (e->server);
-      return fallback (name);
+      const char *name = info->properties[i]->name;
+      g_autoptr (GVariant) v = NULL;
+      if (engine_dict != NULL && !g_str_equal (name, "Name") && !g_str_equal (name, "Uuid"))
+        v = g_variant_lookup_value (engine_dict, name, NULL);
+      g_variant_builder_add (&b, "{sv}", name, v != NULL ? v : fallback (e, name));
     }
-  g_variant_get (r, "(v)", &v);
-  return v;
+  return g_variant_new ("(a{sv})", &b);
 }
 
-static const GDBusInterfaceVTable vtable = { method_call, get_property, NULL };
+static void
+on_engine_get (GObject *peer, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (peer), res, NULL);
+  const char *method;
+
+  if (call_gone (call))
+    return;
+  method = g_dbus_method_invocation_get_method_name (call->inv);
+  if (g_str_equal (method, "GetAll"))
+    {
+      g_autoptr (GVariant) dict = r ? g_variant_get_child_value (r, 0) : NULL;
+      g_dbus_method_invocation_return_value (call->inv, all_properties (call->export, dict));
+    }
+  else if (r != NULL)
+    g_dbus_method_invocation_return_value (call->inv, g_steal_pointer (&r));
+  else
+    {
+      const char *name;
+      g_variant_get (g_dbus_method_invocation_get_parameters (call->inv), "(&s&s)", NULL, &name);
+      g_dbus_method_invocation_return_value (call->inv,
+                                             g_variant_new ("(v)", fallback (call->export, name)));
+    }
+  call_free (call);
+}
+
+/* The caller may look: answer it. */
+static void
+serve (Call *call)
+{
+  ShNmExport *e = call->export;
+  const char *method = g_dbus_method_invocation_get_method_name (call->inv);
+  GVariant *params = g_dbus_method_invocation_get_parameters (call->inv);
+  const char *name = NULL;
+
+  if (g_str_equal (method, "Disconnect"))
+    {
+      /* Through NetworkManager's own path, so it sees the connection end
+       * the usual way. */
+      g_dbus_method_invocation_return_value (call->inv, NULL);
+      call_free (call);
+      e->on_disconnect (e->data);
+      return;
+    }
+  if (g_str_equal (method, "Set"))
+    {
+      g_dbus_method_invocation_return_error_literal (
+          call->inv, G_DBUS_ERROR, G_DBUS_ERROR_PROPERTY_READ_ONLY, "the status is read-only");
+      call_free (call);
+      return;
+    }
+  if (g_str_equal (method, "Get"))
+    {
+      g_variant_get (params, "(&s&s)", NULL, &name);
+      if (g_dbus_interface_info_lookup_property ((GDBusInterfaceInfo *) &sh_ctl_engine1_interface,
+                                                 name)
+          == NULL)
+        {
+          g_dbus_method_invocation_return_error (
+              call->inv, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "no property %s", name);
+          call_free (call);
+          return;
+        }
+    }
+  if (e->peer == NULL
+      || (name != NULL && (g_str_equal (name, "Name") || g_str_equal (name, "Uuid"))))
+    {
+      g_dbus_method_invocation_return_value (
+          call->inv,
+          name != NULL ? g_variant_new ("(v)", fallback (e, name)) : all_properties (e, NULL));
+      call_free (call);
+      return;
+    }
+  g_dbus_connection_call (e->peer, NULL, ENGINE_PATH, PROPS_IFACE, method,
+                          name != NULL ? g_variant_new ("(ss)", ENGINE_IFACE, name)
+                                       : g_variant_new ("(s)", ENGINE_IFACE),
+                          NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, call->cancel,
+                          on_engine_get, call);
+}
+
+/* Only root and the connection's user may look: the routes, hosts and
+ * counters of someone's tunnel are theirs. (HostsChanged is broadcast: the
+ * same names are in the world-readable /etc/hosts.) Unique names are never
+ * reused on a bus, so the answer is cached per name. */
+static void
+check_uid (Call *call, guint32 uid)
+{
+  if (uid == 0 || uid == call->export->user)
+    {
+      serve (call);
+      return;
+    }
+  g_dbus_method_invocation_return_error_literal (
+      call->inv, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+      "only the connection's user may read its tunnel's status");
+  call_free (call);
+}
+
+static void
+on_caller_uid (GObject *bus, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (bus), res, &error);
+  guint32 uid;
+
+  if (call_gone (call))
+    return;
+  if (r == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (call->inv, error);
+      call_free (call);
+      return;
+    }
+  g_variant_get (r, "(u)", &uid);
+  g_hash_table_insert (call->export->uids,
+                       g_strdup (g_dbus_method_invocation_get_sender (call->inv)),
+                       GUINT_TO_POINTER (uid + 1));
+  check_uid (call, uid);
+}
+
+static void
+method_call (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
+             const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
+{
+  ShNmExport *e = data;
+  Call *call = g_new0 (Call, 1);
+  gpointer cached = g_hash_table_lookup (e->uids, sender);
+
+  call->export = e;
+  call->cancel = g_object_ref (e->cancel);
+  call->inv = g_object_ref (inv);
+  if (cached != NULL)
+    {
+      check_uid (call, GPOINTER_TO_UINT (cached) - 1);
+      return;
+    }
+  g_dbus_connection_call (e->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "GetConnectionUnixUser",
+                          g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(u)"),
+                          G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, e->cancel, on_caller_uid, call);
+}
+
+static const GDBusInterfaceVTable vtable = { method_call, NULL, NULL };
 
 /* The engine's signals, as they are, on the system bus. */
 static void
@@ -150,6 +275,7 @@ sh_nm_export_new (GDBusConnection *bus, uid_t user, const char *name, const char
   e->uuid = g_strdup (uuid);
   e->server = g_strdup (server);
   e->uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  e->cancel = g_cancellable_new ();
   e->on_disconnect = on_disconnect;
   e->data = data;
   e->registration = g_dbus_connection_register_object (
@@ -184,6 +310,8 @@ sh_nm_export_free (ShNmExport *e)
 {
   if (e == NULL)
     return;
+  g_cancellable_cancel (e->cancel);
+  g_object_unref (e->cancel);
   sh_nm_export_set_engine (e, NULL);
   if (e->registration != 0)
     g_dbus_connection_unregister_object (e->bus, e->registration);
