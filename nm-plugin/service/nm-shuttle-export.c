@@ -23,7 +23,8 @@ struct _ShNmExport
   GHashTable *uids; /* unique name -> uid + 1 */
   GDBusConnection *peer;
   guint signal_sub;
-  GCancellable *cancel; /* calls on their way; cancelled when we go */
+  gint refs;     /* ours, and one per call on its way */
+  gboolean dead; /* sh_nm_export_free() ran: only late answers remain */
   GSourceFunc on_disconnect;
   gpointer data;
 };
@@ -31,31 +32,23 @@ struct _ShNmExport
 /* Everything here is asynchronous: this is NetworkManager's plugin, and its
  * main loop must not wait for the bus daemon or for an engine. GDBus sends
  * the Properties calls to method_call because the vtable has no getter. */
+/* A call keeps the export (not its registration) alive until answered: a
+ * read that races the connection's end still gets Name and Uuid, which is
+ * how the applet ties the engine's last failure to its connection. */
 typedef struct
 {
-  ShNmExport *export; /* valid while cancel is not cancelled */
-  GCancellable *cancel;
+  ShNmExport *export;
   GDBusMethodInvocation *inv;
 } Call;
+
+static void export_unref (ShNmExport *e);
 
 static void
 call_free (Call *call)
 {
-  g_object_unref (call->cancel);
+  export_unref (call->export);
   g_object_unref (call->inv);
   g_free (call);
-}
-
-/* The export went away under a call: answer it without touching it. */
-static gboolean
-call_gone (Call *call)
-{
-  if (!g_cancellable_is_cancelled (call->cancel))
-    return FALSE;
-  g_dbus_method_invocation_return_error_literal (call->inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
-                                                 "the connection is going down");
-  call_free (call);
-  return TRUE;
 }
 
 /* What a property is while there is no engine to ask. */
@@ -110,8 +103,6 @@ on_engine_get (GObject *peer, GAsyncResult *res, gpointer data)
   g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (peer), res, NULL);
   const char *method;
 
-  if (call_gone (call))
-    return;
   method = g_dbus_method_invocation_get_method_name (call->inv);
   if (g_str_equal (method, "GetAll"))
     {
@@ -139,6 +130,13 @@ serve (Call *call)
   GVariant *params = g_dbus_method_invocation_get_parameters (call->inv);
   const char *name = NULL;
 
+  if (g_str_equal (method, "Disconnect") && e->dead)
+    {
+      g_dbus_method_invocation_return_error_literal (call->inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
+                                                     "the connection is already going down");
+      call_free (call);
+      return;
+    }
   if (g_str_equal (method, "Disconnect"))
     {
       /* Through NetworkManager's own path, so it sees the connection end
@@ -180,8 +178,7 @@ serve (Call *call)
   g_dbus_connection_call (e->peer, NULL, ENGINE_PATH, PROPS_IFACE, method,
                           name != NULL ? g_variant_new ("(ss)", ENGINE_IFACE, name)
                                        : g_variant_new ("(s)", ENGINE_IFACE),
-                          NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, call->cancel,
-                          on_engine_get, call);
+                          NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_engine_get, call);
 }
 
 /* Only root and the connection's user may look: the routes, hosts and
@@ -210,8 +207,6 @@ on_caller_uid (GObject *bus, GAsyncResult *res, gpointer data)
   g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (bus), res, &error);
   guint32 uid;
 
-  if (call_gone (call))
-    return;
   if (r == NULL)
     {
       g_dbus_method_invocation_return_gerror (call->inv, error);
@@ -234,7 +229,7 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
   gpointer cached = g_hash_table_lookup (e->uids, sender);
 
   call->export = e;
-  call->cancel = g_object_ref (e->cancel);
+  e->refs++;
   call->inv = g_object_ref (inv);
   if (cached != NULL)
     {
@@ -244,7 +239,7 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
   g_dbus_connection_call (e->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                           "org.freedesktop.DBus", "GetConnectionUnixUser",
                           g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(u)"),
-                          G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, e->cancel, on_caller_uid, call);
+                          G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_caller_uid, call);
 }
 
 static const GDBusInterfaceVTable vtable = { method_call, NULL, NULL };
@@ -275,7 +270,7 @@ sh_nm_export_new (GDBusConnection *bus, uid_t user, const char *name, const char
   e->uuid = g_strdup (uuid);
   e->server = g_strdup (server);
   e->uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  e->cancel = g_cancellable_new ();
+  e->refs = 1;
   e->on_disconnect = on_disconnect;
   e->data = data;
   e->registration = g_dbus_connection_register_object (
@@ -305,20 +300,28 @@ sh_nm_export_set_engine (ShNmExport *e, GDBusConnection *peer)
                                             G_DBUS_SIGNAL_FLAGS_NONE, on_engine_signal, e, NULL);
 }
 
-void
-sh_nm_export_free (ShNmExport *e)
+static void
+export_unref (ShNmExport *e)
 {
-  if (e == NULL)
+  if (--e->refs > 0)
     return;
-  g_cancellable_cancel (e->cancel);
-  g_object_unref (e->cancel);
-  sh_nm_export_set_engine (e, NULL);
-  if (e->registration != 0)
-    g_dbus_connection_unregister_object (e->bus, e->registration);
   g_object_unref (e->bus);
   g_hash_table_unref (e->uids);
   g_free (e->name);
   g_free (e->uuid);
   g_free (e->server);
   g_free (e);
+}
+
+void
+sh_nm_export_free (ShNmExport *e)
+{
+  if (e == NULL)
+    return;
+  e->dead = TRUE;
+  sh_nm_export_set_engine (e, NULL);
+  if (e->registration != 0)
+    g_dbus_connection_unregister_object (e->bus, e->registration);
+  e->registration = 0;
+  export_unref (e);
 }
