@@ -67,7 +67,8 @@ NOFILE = 65536 if _hard == resource.RLIM_INFINITY else min(65536, _hard)
 CHACHA, AES128 = 'chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'
 P = dict(iperf_t=10, lat_n=200, lat_interval_ms=10, lat_max_s=30, lat_size=64,
          cps_n=2000, cps_max_s=120, cps_size=32, pipe_bytes='1G', ciphers=[CHACHA, AES128],
-         many_n=10000, many_inflight=256, many_timeout_s=120, load_settle_s=2.0)
+         many_n=10000, many_inflight=256, many_timeout_s=120, load_settle_s=2.0, streams=8,
+         startup_max_s=30)
 QUICK = dict(iperf_t=4, lat_n=100, cps_n=500)
 
 LAB = None
@@ -306,10 +307,12 @@ def cpu_delta(a, b, wall):
     return {k: round(v / hz / wall, 3) for k, v in sorted(agg.items()) if v > 0}
 
 
-def iperf(ns, host, port, reverse=False, retry=True):
+def iperf(ns, host, port, reverse=False, retry=True, streams=1):
     cmd = ['iperf3', '-c', host, '-p', port, '-t', P['iperf_t'], '-J']
     if reverse:
         cmd.append('-R')
+    if streams > 1:
+        cmd += ['-P', streams]
     c0, h0, t0 = cpu_snapshot(), host_cpu(), time.time()
     r = run(ns, cmd, timeout=P['iperf_t'] + 60)
     wall = time.time() - t0
@@ -326,7 +329,7 @@ def iperf(ns, host, port, reverse=False, retry=True):
         if retry and 'busy' in j['error']:
             log('   iperf3 server busy: restarting the LAN iperf3 servers')
             start_servers(only=('srv-iperf', 'srv-iperf-bulk'))
-            return iperf(ns, host, port, reverse, retry=False)
+            return iperf(ns, host, port, reverse, retry=False, streams=streams)
         return {'error': j['error']}
     end = j['end']
     return {'mbps': round(end['sum_received']['bits_per_second'] / 1e6, 1),
@@ -379,6 +382,10 @@ def measure(tun):
     steps = [
         ('thru_up', 'iperf3 upload', lambda: iperf(ns, host, ports['iperf'])),
         ('thru_down', 'iperf3 download (-R)', lambda: iperf(ns, host, ports['iperf'], True)),
+        ('thru_up8', 'iperf3 upload, %d streams' % P['streams'],
+         lambda: iperf(ns, host, ports['iperf'], streams=P['streams'])),
+        ('thru_down8', 'iperf3 download, %d streams' % P['streams'],
+         lambda: iperf(ns, host, ports['iperf'], True, streams=P['streams'])),
         ('lat_idle', 'latency, idle', lambda: {'conn': probe(ns, host, ports['echo'], 'conn'),
                                                'rtt': probe(ns, host, ports['echo'], 'rtt')}),
         ('lat_load_up', 'latency under a bulk upload',
@@ -691,6 +698,44 @@ DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-nolc', 'shuttle-agent', 'sshutt
 ALL_KEYS = DEFAULT_ORDER + ['direct']
 
 
+# ------------------------------------------------------------ start-up
+def start_first_prober(tun):
+    """A prober that tries connect + echo through the tunnel every 2 ms from
+    before the tunnel is started; it says when it is ready to start trying."""
+    if isinstance(tun, Direct):
+        return None
+    p = LAB.spawn(tun.ns(), [str(a) for a in (
+        PROBER, 'first', tun.host, tun.ports['echo'], P['startup_max_s'], 32)],
+                  label='first', stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        if read_json_line(p, 10).get('phase') != 'ready':
+            raise RuntimeError('start-up prober did not start')
+    except Exception:
+        p.kill()
+        p.wait()
+        raise
+    return p
+
+
+def finish_first_prober(p, t_spawn):
+    """Start-up: from the tunnel command's spawn to the first echoed byte."""
+    if p is None:
+        return None
+    try:
+        r = read_json_line(p, P['startup_max_s'] + 5)
+    except Exception as e:  # noqa: BLE001 - a figure missing, not a failed row
+        r = {'error': str(e)}
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    if 't_ok' in r:
+        r['secs'] = round(r['t_ok'] - t_spawn, 4)
+        log('   start-up: first echo through the tunnel %.0f ms after the command started' % (
+            r['secs'] * 1000))
+    return r
+
+
 # ------------------------------------------------------------ many connections
 def read_json_line(p, timeout):
     sel = selectors.DefaultSelector()
@@ -791,6 +836,8 @@ def flat(m):
     def kb2mib(v):
         return None if v is None else v / 1024.0
     out = {'up': g(m, 'thru_up', 'mbps'), 'down': g(m, 'thru_down', 'mbps'),
+           'up8': g(m, 'thru_up8', 'mbps'), 'down8': g(m, 'thru_down8', 'mbps'),
+           'startup': g(m, 'startup', 'secs'), 'eng_s_gib': engine_s_per_gib(m),
            'cps': g(m, 'cps', 'rate_per_s'), 'cps_fail': g(m, 'cps', 'fail'),
            'cpu': g(m, 'thru_up', 'tunnel_cores'),
            'rss_c': kb2mib(g(m, 'stats', 'mem', 'client', 'VmHWM')),
@@ -803,6 +850,16 @@ def flat(m):
         out[tag + '_rtt'] = g(m, sec, 'rtt', 'med_ms')
         out[tag + '_bulk'] = g(m, sec, 'bulk_mbps')
     return out
+
+
+def engine_s_per_gib(m):
+    """CPU seconds per GiB carried, in the tunnel's own processes only (not
+    ssh/sshd, which every ssh-based tunnel pays alike), during the upload."""
+    cores, mbps = g(m, 'thru_up', 'cpu_cores'), g(m, 'thru_up', 'mbps')
+    if not cores or not mbps:
+        return None
+    eng = sum(v for k, v in cores.items() if k.split('/')[-1] not in ('ssh', 'sshd'))
+    return eng / (mbps * 1e6 / 8 / 2**30)
 
 
 def merge(rounds):
@@ -899,9 +956,10 @@ def table(doc):
     if dc:
         L.append("The lab's ssh negotiates %s by default: every tunnel below uses it." % dc)
     L.append('')
-    ROW = '%-30s %8s %8s %13s %13s %13s %7s %5s %10s %5s'
-    hdr = ROW % ('config', 'up Mb/s', 'dn Mb/s', 'idle med/p99', 'bulk-up', 'bulk-dn',
-                 'conn/s', 'CPU', 'RSS MiB', 'other')
+    ROW = '%-30s %7s %7s %7s %7s %12s %12s %12s %7s %6s %5s %6s %10s %5s'
+    hdr = ROW % ('config', 'up', 'dn', 'up x%d' % prm.get('streams', 8),
+                 'dn x%d' % prm.get('streams', 8), 'idle med/p99', 'bulk-up', 'bulk-dn',
+                 'conn/s', 'start', 'CPU', 's/GiB', 'RSS MiB', 'other')
     L.append(hdr)
     L.append('-' * len(hdr))
     if pipe:
@@ -909,7 +967,9 @@ def table(doc):
             v = pipe.get(c) or {}
             nm = 'ssh pipe %s%s' % (c.split('@')[0].replace('-poly1305', ''),
                                     ' (default)' if c == dc else '')
-            L.append(ROW % (nm[:30], fmt(v.get('mbps')), '-', '-', '-', '-', '-', '-', '-', '-'))
+            L.append(ROW % (nm[:30], fmt(v.get('mbps')), '-', '-', '-', '-', '-', '-', '-',
+                            fmt(pipe.get('handshake_s'), '%.3f') if c == dc else '-',
+                            '-', '-', '-', '-'))
 
     def lat(r, tag):
         if r.get(tag + '_med') is None:
@@ -931,10 +991,15 @@ def table(doc):
             rss = '%.1f/%s' % (r['rss_c'], fmt(r.get('rss_s'), '%.1f'))
         nm = r['name'] + ('' if r['rounds'] == r['of'] else ' [%d/%d ok]' % (r['rounds'], r['of']))
         L.append(ROW % (
-            nm[:30], fmt(r['up']), fmt(r['down']), lat(r, 'idle'), lat(r, 'lu'), lat(r, 'ld'),
-            cps, fmt(r['cpu'], '%.2f'), rss, fmt(r.get('other'), '%.2f')))
-    L.append('(!N: N probes failed; "-": not measured; other: cores used by processes outside '
-             'the lab meanwhile)')
+            nm[:30], fmt(r['up']), fmt(r['down']), fmt(r.get('up8')), fmt(r.get('down8')),
+            lat(r, 'idle'), lat(r, 'lu'), lat(r, 'ld'), cps, fmt(r.get('startup'), '%.3f'),
+            fmt(r['cpu'], '%.2f'), fmt(r.get('eng_s_gib'), '%.2f'), rss,
+            fmt(r.get('other'), '%.2f')))
+    L.append('(Mbit/s; !N: N probes failed; "-": not measured; start: s from the command to the '
+             'first echo through it (ssh pipe row: ssh connect+auth+exit alone); s/GiB: CPU '
+             'seconds per GiB uploaded in the tunnel\'s own processes, ssh/sshd excluded; '
+             'other: cores used by processes outside the lab meanwhile)')
+    L += goals(rows, pipe, dc, merge_many(rounds))
     bg = [g(r, 'background', 'cores') for r in rounds]
     others = [r.get('other') or 0 for r in rows.values() if 'error' not in r]
     worst = max([v for v in bg if v is not None] + others + [0])
@@ -998,6 +1063,64 @@ def table(doc):
                      '%s %s Mbit/s' % (c.split('@')[0], fmt(g(pipe, c, 'mbps_excl_handshake')))
                      for c in prm['ciphers'])))
     return '\n'.join(L)
+
+
+def goals(rows, pipe, dc, many):
+    """Issue 8's targets against this run's figures, one line each."""
+    sh, ag = rows.get('shuttle'), rows.get('shuttle-agent')
+    if not sh or 'error' in sh:
+        return []
+    L = ['', 'Goals (issue 8), shuttle against this run:']
+    ref_pipe = g(pipe or {}, dc, 'mbps') if dc else None
+    sl = rows.get('ssh-L') if 'error' not in rows.get('ssh-L', {'error': 1}) else {}
+
+    def ceiling(f):
+        # "raw ssh pipe": the higher of the pipe and ssh -L (../shared/BENCHMARKS.md)
+        vals = [v for v in (ref_pipe, sl.get(f)) if v]
+        return max(vals) if vals else None
+
+    def pct(row, f, ceil_f):
+        v, c = (row or {}).get(f), ceiling(ceil_f)
+        return None if not v or not c else 100.0 * v / c
+
+    def yn(ok):
+        return '-' if ok is None else ('met' if ok else 'NOT met')
+    for f, cf, what in (('up', 'up', '1 stream up'), ('down', 'down', '1 stream down'),
+                        ('up8', 'up8', '%s streams up' % 'n'), ('down8', 'down8', 'n streams down')):
+        p = pct(sh, f, cf)
+        pa = pct(ag, f, cf)
+        L.append('  throughput %-15s C server %s%% (goal >= 90), Python agent %s%% (goal >= 50)'
+                 ' of max(pipe, ssh -L): %s / %s' % (
+                     what, fmt(p), fmt(pa), yn(None if p is None else p >= 90),
+                     yn(None if pa is None else pa >= 50)))
+    for tag, what in (('lu', 'under a bulk upload'), ('ld', 'under a bulk download')):
+        if sh.get(tag + '_med') is not None and sh.get('idle_med') is not None:
+            above = sh[tag + '_med'] - sh['idle_med']
+            L.append('  latency %-22s median %.2f ms above idle (goal <= 2), p99 %.1f ms '
+                     '(goal <= 10): %s' % (what, above, sh[tag + '_p99'],
+                                           yn(above <= 2 and sh[tag + '_p99'] <= 10)))
+    if sh.get('cps') is not None:
+        L.append('  short connections          %.0f/s (goal >= 5000): %s' % (
+            sh['cps'], yn(sh['cps'] >= 5000)))
+    hs = (pipe or {}).get('handshake_s')
+    if sh.get('startup') is not None and hs:
+        L.append('  start-up                   %.0f ms, ssh connect+auth %.0f ms: %+.0f ms '
+                 '(goal <= +100): %s' % (sh['startup'] * 1000, hs * 1000,
+                                          (sh['startup'] - hs) * 1000,
+                                          yn(sh['startup'] - hs <= 0.1)))
+    ss = [r.get('eng_s_gib') for k, r in rows.items()
+          if k.startswith('sshuttle') and 'error' not in r and r.get('eng_s_gib')]
+    if sh.get('eng_s_gib') and ss:
+        ratio = min(ss) / sh['eng_s_gib']
+        L.append('  engine CPU per GiB         %.2f s, sshuttle %.2f s: %.1fx less (goal >= 10x): '
+                 '%s' % (sh['eng_s_gib'], min(ss), ratio, yn(ratio >= 10)))
+    if many and 'error' not in many and many.get('kib_c') is not None:
+        ok = (many['open_ok'] == many['n'] and many['echoed'] == many['n'] and many['alive']
+              and many['kib_c'] <= 8)
+        L.append('  %d concurrent connections  %s open, %s echoed, client %.2f KiB per idle '
+                 'connection (goal: all, <= 8 KiB): %s' % (
+                     many['n'], fmt(many['open_ok']), fmt(many['echoed']), many['kib_c'], yn(ok)))
+    return L
 
 
 # ------------------------------------------------------------ main
@@ -1102,7 +1225,10 @@ def cmd_run(args):
                     wait_quiet(args.wait_quiet, secs=1.0)
                 try:
                     current = tun
+                    first = start_first_prober(tun)
+                    t_spawn = time.monotonic()
                     tun.start()
+                    startup = finish_first_prober(first, t_spawn)
                 except Exception as e:  # noqa: BLE001 - record and go on
                     log('   FAILED to start: %s' % e)
                     res['configs'][key] = {'name': tun.name, 'error': str(e)}
@@ -1114,6 +1240,7 @@ def cmd_run(args):
                     continue
                 try:
                     m = measure(tun)
+                    m['startup'] = startup
                     m['stats'] = tun.stats()
                     m['name'] = tun.name
                     res['configs'][key] = m

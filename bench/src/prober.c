@@ -15,6 +15,12 @@
  *     every echo, prints {"phase":"echo",...} and waits for a line (or EOF) on
  *     stdin; then closes everything, prints {"phase":"closed"} and exits.
  *     The pauses let the caller sample the tunnel's memory at each stage.
+ * prober first HOST PORT MAX_SECONDS SIZE
+ *     Prints {"phase":"ready"} and then, until MAX_SECONDS have passed, tries
+ *     connect + SIZE-byte echo (each connect given 5 ms, so a SYN that went
+ *     out before a tunnel's rules existed is not waited for), every 2 ms.
+ *     Prints t_ok, the CLOCK_MONOTONIC time of the first full echo, so the
+ *     caller can measure a tunnel's start-up: command start -> first byte.
  *     Raises its own RLIMIT_NOFILE (needs root for more than the hard limit).
  * Every socket op has a 10 s timeout; a probe that fails is counted in fail. */
 #define _GNU_SOURCE
@@ -23,6 +29,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +140,55 @@ static int probe_main(int argc, char **argv, struct sockaddr_in *sa)
            n ? lat[0] : -1, pct(lat, n, 0.5), pct(lat, n, 0.9), pct(lat, n, 0.99),
            n ? lat[n - 1] : -1);
     return 0;
+}
+
+/* ------------------------------------------------------------ first */
+static int first_main(int argc, char **argv, struct sockaddr_in *sa)
+{
+    if (argc < 6) {
+        fprintf(stderr, "usage: %s first HOST PORT MAX_SECONDS SIZE\n", argv[0]);
+        return 2;
+    }
+    double maxs = atof(argv[4]);
+    int size = atoi(argv[5]);
+    if (size < 1) size = 1;
+    char *out = malloc(size), *in = malloc(size);
+    for (int i = 0; i < size; i++) out[i] = 'A' + i % 26;
+    printf("{\"phase\":\"ready\"}\n");
+    fflush(stdout);
+    double t_start = now();
+    int tries = 0;
+    while (now() - t_start < maxs) {
+        tries++;
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (s < 0) return 1;
+        int ok = 0;
+        if (connect(s, (struct sockaddr *)sa, sizeof *sa) == 0 || errno == EINPROGRESS) {
+            struct pollfd pfd = { .fd = s, .events = POLLOUT };
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (poll(&pfd, 1, 5) == 1 && getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) == 0
+                && err == 0) {
+                /* connected (to the tunnel's listener once its rules exist) */
+                int fl = fcntl(s, F_GETFL);
+                fcntl(s, F_SETFL, fl & ~O_NONBLOCK);
+                struct timeval tv = { .tv_sec = 10 };
+                setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+                ok = xfer(s, out, in, size) == 0;
+            }
+        }
+        close(s);
+        if (ok) {
+            printf("{\"mode\":\"first\",\"t_ok\":%.6f,\"tries\":%d}\n", now(), tries);
+            return 0;
+        }
+        struct timespec ts = { 0, 2000000 };
+        nanosleep(&ts, NULL);
+    }
+    printf("{\"mode\":\"first\",\"error\":\"no echo within %.0f s\",\"tries\":%d}\n", maxs,
+           tries);
+    return 1;
 }
 
 /* ------------------------------------------------------------ many */
@@ -304,8 +360,9 @@ int main(int argc, char **argv)
     if (argc < 4) {
         fprintf(stderr,
                 "usage: %s conn|rtt HOST PORT COUNT INTERVAL_MS MAX_SECONDS SIZE\n"
-                "       %s many HOST PORT N MAX_INFLIGHT TIMEOUT_S\n",
-                argv[0], argv[0]);
+                "       %s many HOST PORT N MAX_INFLIGHT TIMEOUT_S\n"
+                "       %s first HOST PORT MAX_SECONDS SIZE\n",
+                argv[0], argv[0], argv[0]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -315,6 +372,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!strcmp(argv[1], "many")) return many_main(argc, argv, &sa);
+    if (!strcmp(argv[1], "first")) return first_main(argc, argv, &sa);
     if (!strcmp(argv[1], "conn") || !strcmp(argv[1], "rtt")) return probe_main(argc, argv, &sa);
     fprintf(stderr, "unknown mode %s\n", argv[1]);
     return 2;
