@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "firewall.h"
+#include "latency.h"
 #include "log.h"
 #include "quote.h"
 #include "resolver.h"
@@ -171,6 +172,8 @@ struct _ShSession
   GSList *graveyard; /* freed after the current batch */
 
   guint64 inflight; /* DATA bytes sent, not yet acknowledged */
+  guint64 sent_total, acked_total;
+  ShLatencyControl lc; /* lc.ceiling == 0: not set up yet */
   guint64 rx_unacked;
   gint64 last_rx;
   guint64 ping_token; /* monotonic time of the unanswered PING, 0: none */
@@ -603,10 +606,22 @@ channel_event (ShPollWatch *w, guint32 events)
 static void
 fill_data (ShSession *s)
 {
-  guint64 limit = s->config.inflight_limit ? s->config.inflight_limit : G_MAXUINT64;
-
-  while (s->wbuf.len < FILL_HIGH && s->inflight < limit && s->ring.head)
+  guint64 limit = G_MAXUINT64;
+  if (s->config.inflight_limit)
     {
+      /* The ceiling is known once HELLO is through. */
+      if (s->lc.ceiling == 0)
+        sh_lc_init (&s->lc, SH_MUX_MIN_INFLIGHT, s->config.inflight_limit);
+      limit = s->lc.limit;
+    }
+
+  while (s->wbuf.len < FILL_HIGH && s->ring.head)
+    {
+      if (s->inflight >= limit)
+        {
+          sh_lc_capped (&s->lc);
+          break;
+        }
       Channel *ch = g_queue_peek_head (&s->ring);
       ring_remove (ch);
 
@@ -621,7 +636,10 @@ fill_data (ShSession *s)
           s->wbuf.len += SH_MUX_HDR_LEN + n;
           ch->send_credit -= n;
           s->inflight += n;
+          s->sent_total += n;
           s->stats.bytes_sent += n;
+          if (limit != G_MAXUINT64)
+            sh_lc_sent (&s->lc, s->sent_total, g_get_monotonic_time ());
           /* A short read means the socket is drained, saving a read() that
            * would only say EAGAIN; but a pending FIN gives no new edge. */
           if ((gsize) n < want && !ch->rd_hup)
@@ -1036,6 +1054,14 @@ handle_frame (ShSession *s, const ShFrame *f)
           return;
         }
       s->inflight -= f->u.ack;
+      s->acked_total += f->u.ack;
+      if (s->lc.mark != 0 && s->acked_total >= s->lc.mark
+          && sh_lc_acked (&s->lc, s->acked_total, g_get_monotonic_time ())
+          && sh_log_enabled (SH_LOG_DEBUG))
+        sh_debug (
+            "latency control: round trip %.2f ms (base %.2f ms): in-flight limit %" G_GUINT64_FORMAT
+            " KiB",
+            s->lc.last_rtt / 1000.0, s->lc.base / 1000.0, s->lc.limit / 1024);
       return;
 
     case SH_FRAME_ERROR:
@@ -1379,7 +1405,7 @@ sh_session_config_init (ShSessionConfig *c, ShRole role)
   c->role = role;
   c->channel_window = 2 * 1024 * 1024;
   c->max_channels = 65536;
-  c->inflight_limit = 256 * 1024;
+  c->inflight_limit = 4 * 1024 * 1024; /* a ceiling: latency.h */
   c->connect_timeout_ms = 10000;
   c->keepalive_s = role == SH_ROLE_CLIENT ? 5 : 0;
   c->name = role == SH_ROLE_CLIENT ? "shuttle " PACKAGE_VERSION : "shuttle-server " PACKAGE_VERSION;

@@ -68,6 +68,12 @@ MAX_CHANNELS = 1 << 20
 MAX_CONNECT_TIMEOUT_MS = 600000
 ACK_EVERY = 32 * 1024
 MIN_INFLIGHT = 4 * ACK_EVERY
+# Adaptive in-flight limit under the client's ceiling (docs/protocol.md,
+# "Latency control"; the same rule as the C server's service/latency.c).
+LC_START = 256 * 1024
+LC_TARGET = 0.001           # queueing we accept, seconds
+LC_WINDOW = 30.0
+LC_SAMPLE_MAX = 1.0
 HELLO_FIXED = len(MAGIC) + 2 + 2 + 4 + 4 + 4 + 4
 
 HELLO, OPEN, OPEN_RESULT, DATA, WINDOW, EOF, CLOSE, PING, PONG, ACK, ERROR = range(1, 12)
@@ -679,6 +685,56 @@ def addr_string(family, addr, port):
     return ('[%s]:%d' if family == socket.AF_INET6 else '%s:%d') % (ip, port)
 
 
+class LatencyControl:
+    """Once per round trip, the time from queueing a DATA byte to the ACK
+    that covers it, against the smallest seen (the base): more than
+    LC_TARGET above it shrinks the limit by 1/8; under half of it, when the
+    limit held data back, grows it by 1/8. Within [MIN_INFLIGHT, ceiling]."""
+
+    def __init__(self, ceiling):
+        self.ceiling = ceiling
+        self.floor = min(MIN_INFLIGHT, ceiling)
+        self.limit = max(self.floor, min(LC_START, ceiling))
+        self.sent_total = self.acked_total = 0
+        self.mark = 0
+        self.t0 = 0.0
+        self.capped = False
+        self.base = self.win_min = None
+        self.win_since = None
+
+    def sent(self, n):
+        self.sent_total += n
+        now = time.monotonic()
+        if self.mark and now - self.t0 > LC_SAMPLE_MAX:
+            self.mark = 0       # its ACK may never come: the tail of a transfer
+        if not self.mark:
+            self.mark, self.t0 = self.sent_total, now
+
+    def acked(self, n):
+        self.acked_total += n
+        if not self.mark or self.acked_total < self.mark:
+            return
+        now = time.monotonic()
+        rtt = now - self.t0
+        self.mark = 0
+        if self.base is None or rtt < self.base:
+            self.base = rtt
+        if self.win_since is None:
+            self.win_since = now
+        if self.win_min is None or rtt < self.win_min:
+            self.win_min = rtt
+        if now - self.win_since > LC_WINDOW:
+            if self.win_min > self.base + 4 * LC_TARGET:
+                self.base = self.win_min    # the path itself got slower
+            self.win_min, self.win_since = None, now
+        queued = rtt - self.base
+        if queued > LC_TARGET:
+            self.limit = max(self.limit - self.limit // 8, self.floor)
+        elif queued < LC_TARGET / 2 and self.capped:
+            self.limit = min(self.limit + self.limit // 8, self.ceiling)
+        self.capped = False
+
+
 class Session:
     def __init__(self, in_fd, out_fd):
         self.in_fd = in_fd
@@ -689,6 +745,7 @@ class Session:
         self.connect_timeout = DEFAULT_CONNECT_TIMEOUT_MS / 1000.0
         self.inflight_limit = 0     # from the client's HELLO; 0: none
         self.inflight = 0           # DATA bytes sent, not yet acknowledged
+        self.lc = None              # LatencyControl once the ceiling is known
         self.rx_unacked = 0
         self.channels = {}          # id -> Channel (open, or waiting for the client's CLOSE)
         self.ring = collections.OrderedDict()        # channels ready to send: round-robin
@@ -780,22 +837,25 @@ class Session:
 
     def fill_data(self):
         """Gives each ready channel one turn: read up to CHUNK from its socket
-        as one DATA frame. Within the in-flight limit the client asked for."""
-        limit = self.inflight_limit or (1 << 62)
+        as one DATA frame. Within the in-flight limit: adaptive, under the
+        client's ceiling."""
+        lc = self.lc
+        if self.inflight_limit and lc is None:
+            lc = self.lc = LatencyControl(self.inflight_limit)
+        limit = lc.limit if lc else (1 << 62)
         ring = self.ring
         out = self.out
         dirty = self.dirty
         pack = HDR.pack
         read = os.read
-        while self.out_len < FILL_HIGH and self.inflight < limit and ring:
+        while self.out_len < FILL_HIGH and ring:
+            if self.inflight >= limit:
+                lc.capped = True
+                break
             ch = ring.popitem(last=False)[0]
             # The in-flight limit is a bound the client relies on, not a
             # threshold: the last frame before it is cut short.
             want = min(CHUNK, ch.send_credit, limit - self.inflight)
-            # The limit is a bound the client relies on: the last frame
-            # before it is cut short rather than overshooting it.
-            if want > limit - self.inflight:
-                want = limit - self.inflight
             try:
                 data = read(ch.fd, want)
             except BlockingIOError:
@@ -813,6 +873,8 @@ class Session:
                 self.out_len += HDR_LEN + n
                 ch.send_credit -= n
                 self.inflight += n
+                if lc:
+                    lc.sent(n)
                 if n < want:
                     # Drained for now: wait for the socket to say readable.
                     ch.rd_ready = False
@@ -1367,6 +1429,8 @@ class Session:
                 raise ProtocolError(E_FLOW, 'ACK for %u bytes, only %u in flight'
                                     % (n, self.inflight))
             self.inflight -= n
+            if self.lc:
+                self.lc.acked(n)
         elif t == ERROR:
             raise SessionEnd('the peer reported: %s' % printable(buf[p + 2:p + ln]), 1)
 

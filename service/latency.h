@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* latency.h — the adaptive in-flight limit of a session's sender.
+ *
+ * The in-flight limit the client sets in HELLO is a ceiling. Below it each
+ * sender keeps its own limit, starting at SH_LC_START. Once per round trip,
+ * the time from queueing a DATA byte to the ACK that covers it is compared
+ * with the smallest such time seen (the base): above it by more than
+ * SH_LC_TARGET_US, data is queueing inside ssh and the pipes, in front of
+ * every other channel's frames, so the limit shrinks by 1/8; within half of
+ * it, and only if the limit did hold data back meanwhile, it grows by 1/8.
+ * A bulk transfer so gets what the path carries while a small request on
+ * another channel waits about SH_LC_TARGET_US behind it.
+ *
+ * The base is never forgotten just because time passed: the sender's own
+ * queue keeps every later sample above it, so a base taken from recent
+ * samples would creep up by the target each time. Only when a whole
+ * SH_LC_WINDOW_US of samples stayed more than 4 targets above it (the path
+ * itself got slower: a new route) does the base move up to that window's
+ * minimum. Pure: the caller passes the clock, so tests can drive it. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define SH_LC_START (256 * 1024)
+#define SH_LC_TARGET_US 1000
+#define SH_LC_WINDOW_US (30 * G_USEC_PER_SEC)
+#define SH_LC_SAMPLE_MAX_US G_USEC_PER_SEC
+
+typedef struct
+{
+  guint64 limit; /* the current limit, in [floor, ceiling] */
+  guint64 floor, ceiling;
+  guint64 mark;    /* the sample: the ACK covering byte number `mark`; 0: none */
+  gint64 t0;       /* when the sample's byte was queued */
+  gboolean capped; /* the limit held data back during the sample */
+  gint64 base;     /* the smallest round trip (0: none yet) */
+  gint64 win_min;  /* the smallest of the current window (0: none yet) */
+  gint64 win_since;
+  gint64 last_rtt; /* the last sample, for logs */
+} ShLatencyControl;
+
+void sh_lc_init (ShLatencyControl *lc, guint64 floor, guint64 ceiling);
+
+/* DATA was queued; @sent_total counts every DATA byte so far. */
+void sh_lc_sent (ShLatencyControl *lc, guint64 sent_total, gint64 now);
+
+/* The limit held data back. */
+static inline void
+sh_lc_capped (ShLatencyControl *lc)
+{
+  lc->capped = TRUE;
+}
+
+/* An ACK brought the acknowledged count to @acked_total. Returns TRUE when
+ * the limit changed. */
+gboolean sh_lc_acked (ShLatencyControl *lc, guint64 acked_total, gint64 now);
+
+G_END_DECLS

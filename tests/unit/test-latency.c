@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* test-latency.c — the adaptive in-flight limit, driven by a fake clock: a
+ * simulated path with a fixed base round trip plus the queueing that the
+ * bytes in flight beyond its capacity cause. */
+#include "config.h"
+
+#include <glib.h>
+
+#include "latency.h"
+
+#define KiB 1024
+#define MiB (1024 * 1024)
+
+/* One round trip of a bulk sender that always has data: it sends up to
+ * the limit (so it is capped), and the ACK for the last byte comes back
+ * after base + (what is queued beyond the path's bandwidth-delay product)
+ * / rate. Returns the round trip in µs. */
+static gint64
+round_trip (ShLatencyControl *lc, guint64 *sent, gint64 *now, gint64 base_us, double bytes_per_us)
+{
+  double bdp = base_us * bytes_per_us;
+  /* A transfer's first frame leaves with nothing in flight before it, and
+   * is the first sample (as in session.c: the mark is set per frame). */
+  guint64 burst = *sent == 0 ? 32 * KiB : lc->limit;
+  double queued = burst > bdp ? burst - bdp : 0;
+  gint64 rtt = base_us + (gint64) (queued / bytes_per_us);
+  *sent += burst;
+  sh_lc_sent (lc, *sent, *now);
+  sh_lc_capped (lc);
+  *now += rtt;
+  sh_lc_acked (lc, *sent, *now);
+  return rtt;
+}
+
+static void
+test_settles_near_target (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 128 * KiB, 4 * MiB);
+  g_assert_cmpuint (lc.limit, ==, SH_LC_START);
+  guint64 sent = 0;
+  gint64 now = 1000000, rtt = 0;
+  /* 300 µs base, 400 MB/s (3.2 Gbit/s): a BDP of 120 KB. */
+  for (int i = 0; i < 200; i++)
+    rtt = round_trip (&lc, &sent, &now, 300, 400.0);
+  /* The limit went up from the start (256 KiB queues 0.35 ms only)... */
+  g_assert_cmpuint (lc.limit, >, SH_LC_START);
+  /* ...and settled where the queue is about the target, not beyond. */
+  g_assert_cmpint (rtt - 300, <=, SH_LC_TARGET_US + SH_LC_TARGET_US / 4);
+  g_assert_cmpint (rtt - 300, >=, SH_LC_TARGET_US / 4);
+  g_assert_cmpint (lc.base, ==, 300);
+}
+
+static void
+test_shrinks_when_path_slows (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 128 * KiB, 4 * MiB);
+  guint64 sent = 0;
+  gint64 now = 1000000;
+  for (int i = 0; i < 200; i++)
+    round_trip (&lc, &sent, &now, 300, 400.0);
+  guint64 fast = lc.limit;
+  /* The path now carries a quarter: the same limit would queue 4x longer. */
+  gint64 rtt = 0;
+  for (int i = 0; i < 200; i++)
+    rtt = round_trip (&lc, &sent, &now, 300, 100.0);
+  g_assert_cmpuint (lc.limit, <, fast / 2);
+  g_assert_cmpint (rtt - 300, <=, SH_LC_TARGET_US + SH_LC_TARGET_US / 4);
+}
+
+static void
+test_path_gets_slower (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 128 * KiB, 4 * MiB);
+  guint64 sent = 0;
+  gint64 now = 1000000, rtt = 0;
+  for (int i = 0; i < 200; i++)
+    round_trip (&lc, &sent, &now, 300, 400.0);
+  /* Held below its own base + target, the queue does not creep up with
+   * time: minutes later the round trip is still base + about the target. */
+  while (now < 1000000 + 5 * 60 * G_USEC_PER_SEC)
+    rtt = round_trip (&lc, &sent, &now, 300, 400.0);
+  g_assert_cmpint (lc.base, ==, 300);
+  g_assert_cmpint (rtt - 300, <=, SH_LC_TARGET_US + SH_LC_TARGET_US / 4);
+  /* A new route 20 ms long: after a window of it, that is the base, and
+   * the limit grows again to fill the longer path. */
+  guint64 before = lc.limit;
+  for (int i = 0; i < 3000; i++)
+    rtt = round_trip (&lc, &sent, &now, 20000, 400.0);
+  g_assert_cmpint (lc.base, >=, 20000);
+  g_assert_cmpuint (lc.limit, >, before);
+  g_assert_cmpint (rtt - 20000, <=, SH_LC_TARGET_US + SH_LC_TARGET_US / 4);
+}
+
+static void
+test_bounds (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 128 * KiB, 512 * KiB);
+  guint64 sent = 0;
+  gint64 now = 1000000;
+  /* An endless fast path: never above the ceiling (the peer's promise). */
+  for (int i = 0; i < 100; i++)
+    round_trip (&lc, &sent, &now, 100, 100000.0);
+  g_assert_cmpuint (lc.limit, ==, 512 * KiB);
+  /* A hopeless one: never below the floor. */
+  for (int i = 0; i < 100; i++)
+    round_trip (&lc, &sent, &now, 100, 1.0);
+  g_assert_cmpuint (lc.limit, ==, 128 * KiB);
+  /* A ceiling under the start value is the limit from the start. */
+  sh_lc_init (&lc, 128 * KiB, 200 * KiB);
+  g_assert_cmpuint (lc.limit, ==, 200 * KiB);
+}
+
+static void
+test_no_growth_unless_capped (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 128 * KiB, 4 * MiB);
+  guint64 sent = 0;
+  gint64 now = 1000000;
+  /* A sender that never reaches its limit (interactive traffic) with a
+   * fast path: no reason to raise a limit nobody uses. */
+  for (int i = 0; i < 100; i++)
+    {
+      sent += 64 * KiB;
+      sh_lc_sent (&lc, sent, now);
+      now += 200;
+      g_assert_false (sh_lc_acked (&lc, sent, now));
+    }
+  g_assert_cmpuint (lc.limit, ==, SH_LC_START);
+}
+
+static void
+test_stale_sample (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 128 * KiB, 4 * MiB);
+  gint64 now = 1000000;
+  /* A tail never acknowledged: the sample is replaced after a second,
+   * and its eventual late ACK does not count as a 2 s round trip. */
+  sh_lc_sent (&lc, 1000, now);
+  g_assert_cmpuint (lc.mark, ==, 1000);
+  sh_lc_sent (&lc, 2000, now + 10);
+  g_assert_cmpuint (lc.mark, ==, 1000); /* one sample at a time */
+  now += SH_LC_SAMPLE_MAX_US + 1;
+  sh_lc_sent (&lc, 5000, now);
+  g_assert_cmpuint (lc.mark, ==, 5000);
+  g_assert_false (sh_lc_acked (&lc, 4999, now + 100));
+  sh_lc_capped (&lc);
+  sh_lc_acked (&lc, 5000, now + 100);
+  g_assert_cmpint (lc.last_rtt, ==, 100);
+  g_assert_cmpuint (lc.mark, ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/latency/settles-near-target", test_settles_near_target);
+  g_test_add_func ("/latency/shrinks-when-path-slows", test_shrinks_when_path_slows);
+  g_test_add_func ("/latency/path-gets-slower", test_path_gets_slower);
+  g_test_add_func ("/latency/bounds", test_bounds);
+  g_test_add_func ("/latency/no-growth-unless-capped", test_no_growth_unless_capped);
+  g_test_add_func ("/latency/stale-sample", test_stale_sample);
+  return g_test_run ();
+}
