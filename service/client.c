@@ -31,6 +31,7 @@
 #include "resolver.h"
 #include "session.h"
 #include "sshdiag.h"
+#include "sshcipher.h"
 #include "subnet.h"
 
 /* Bounds on what the server can make us do (-N, -H): the helper's own limits. */
@@ -98,6 +99,7 @@ typedef struct _Client
   ShControl *control; /* our status for the applet: on the --control-fd peer
                        * (nm-shuttle-service) or the session bus */
   ShSshDiag ssh_diag; /* what ssh said about host keys */
+  char *ciphers;      /* -c for ssh: sshcipher.h; NULL: ssh's own choice */
 } Client;
 
 /* ------------------------------------------------------ the ssh server */
@@ -106,7 +108,8 @@ typedef struct _Client
  * tunnel never captures its own transport, even when the server lies inside a
  * tunnelled subnet. `ssh -G` applies ~/.ssh/config (HostName, Port). */
 static gboolean
-exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GError **error)
+exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, char **ciphers,
+                    GError **error)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   for (char **a = ssh_argv; *a; a++)
@@ -135,6 +138,9 @@ exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GE
                     &wait_status, NULL)
       && g_spawn_check_wait_status (wait_status, NULL))
     {
+      g_autofree char *cpuinfo = NULL;
+      g_file_get_contents ("/proc/cpuinfo", &cpuinfo, NULL, NULL);
+      *ciphers = sh_ssh_fast_ciphers (out, sh_cpu_has_aes (cpuinfo));
       g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
       for (char **l = lines; *l; l++)
         {
@@ -873,6 +879,11 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
     {
       for (char **a = ssh_argv; *a; a++)
         g_ptr_array_add (argv, g_strdup (*a));
+      if (c->ciphers)
+        {
+          g_ptr_array_add (argv, g_strdup ("-c"));
+          g_ptr_array_add (argv, g_strdup (c->ciphers));
+        }
       if (o->remote_port)
         {
           g_ptr_array_add (argv, g_strdup ("-p"));
@@ -1055,7 +1066,7 @@ sh_client_run (const ShOptions *opts)
           c.status = 2;
           goto out;
         }
-      if (!exclude_ssh_server (opts, ssh_argv, c.excludes, &error))
+      if (!exclude_ssh_server (opts, ssh_argv, c.excludes, &c.ciphers, &error))
         {
           sh_error ("%s", error->message);
           c.status = 2;
@@ -1231,6 +1242,7 @@ out:
   g_hash_table_unref (c.hosts);
   g_ptr_array_unref (c.hosts_entries);
   g_free (c.server_desc);
+  g_free (c.ciphers);
   g_free (c.failure);
   return c.status;
 }
