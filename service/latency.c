@@ -49,7 +49,13 @@ sh_lc_acked (ShLatencyControl *lc, guint64 acked_total, gint64 now)
       lc->win_min = 0;
       lc->win_since = now;
     }
-  gint64 queued = rtt - lc->base;
+  lc->recent[lc->recent_next] = rtt;
+  lc->recent_next = (lc->recent_next + 1) % SH_LC_FILTER;
+  gint64 filtered = rtt;
+  for (guint i = 0; i < SH_LC_FILTER; i++)
+    if (lc->recent[i] != 0 && lc->recent[i] < filtered)
+      filtered = lc->recent[i];
+  gint64 queued = filtered - lc->base;
   guint64 old = lc->limit;
   if (queued > SH_LC_TARGET_US)
     lc->limit = MAX (lc->limit - lc->limit / 8, lc->floor);

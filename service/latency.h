@@ -4,7 +4,10 @@
  * The in-flight limit the client sets in HELLO is a ceiling. Below it each
  * sender keeps its own limit, starting at SH_LC_START. Once per round trip,
  * the time from queueing a DATA byte to the ACK that covers it is compared
- * with the smallest such time seen (the base): above it by more than
+ * with the smallest such time seen (the base). The round trip used is the
+ * smallest of the last SH_LC_FILTER samples: on a busy machine a single one
+ * is often late by a scheduler tick with nothing queued, and only a queue
+ * makes them all late. Above the base by more than
  * SH_LC_TARGET_US, data is queueing inside ssh and the pipes, in front of
  * every other channel's frames, so the limit shrinks by 1/8; within half of
  * it, and only if the limit did hold data back meanwhile, it grows by 1/8.
@@ -24,9 +27,10 @@
 G_BEGIN_DECLS
 
 #define SH_LC_START (256 * 1024)
-#define SH_LC_TARGET_US 1000
+#define SH_LC_TARGET_US 700
 #define SH_LC_WINDOW_US (30 * G_USEC_PER_SEC)
 #define SH_LC_SAMPLE_MAX_US G_USEC_PER_SEC
+#define SH_LC_FILTER 3
 
 typedef struct
 {
@@ -38,7 +42,9 @@ typedef struct
   gint64 base;     /* the smallest round trip (0: none yet) */
   gint64 win_min;  /* the smallest of the current window (0: none yet) */
   gint64 win_since;
-  gint64 last_rtt; /* the last sample, for logs */
+  gint64 last_rtt;             /* the last sample, for logs */
+  gint64 recent[SH_LC_FILTER]; /* the last samples (0: none) */
+  guint recent_next;
 } ShLatencyControl;
 
 void sh_lc_init (ShLatencyControl *lc, guint64 floor, guint64 ceiling);

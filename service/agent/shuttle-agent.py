@@ -71,9 +71,10 @@ MIN_INFLIGHT = 4 * ACK_EVERY
 # Adaptive in-flight limit under the client's ceiling (docs/protocol.md,
 # "Latency control"; the same rule as the C server's service/latency.c).
 LC_START = 256 * 1024
-LC_TARGET = 0.001           # queueing we accept, seconds
+LC_TARGET = 0.0007          # queueing we accept, seconds
 LC_WINDOW = 30.0
 LC_SAMPLE_MAX = 1.0
+LC_FILTER = 3               # the smallest of the last 3 samples: one late ACK is noise
 HELLO_FIXED = len(MAGIC) + 2 + 2 + 4 + 4 + 4 + 4
 
 HELLO, OPEN, OPEN_RESULT, DATA, WINDOW, EOF, CLOSE, PING, PONG, ACK, ERROR = range(1, 12)
@@ -687,7 +688,8 @@ def addr_string(family, addr, port):
 
 class LatencyControl:
     """Once per round trip, the time from queueing a DATA byte to the ACK
-    that covers it, against the smallest seen (the base): more than
+    that covers it (the smallest of the last LC_FILTER), against the
+    smallest seen (the base): more than
     LC_TARGET above it shrinks the limit by 1/8; under half of it, when the
     limit held data back, grows it by 1/8. Within [MIN_INFLIGHT, ceiling]."""
 
@@ -701,6 +703,7 @@ class LatencyControl:
         self.capped = False
         self.base = self.win_min = None
         self.win_since = None
+        self.recent = collections.deque(maxlen=LC_FILTER)
 
     def sent(self, n):
         self.sent_total += n
@@ -727,7 +730,8 @@ class LatencyControl:
             if self.win_min > self.base + 4 * LC_TARGET:
                 self.base = self.win_min    # the path itself got slower
             self.win_min, self.win_since = None, now
-        queued = rtt - self.base
+        self.recent.append(rtt)
+        queued = min(self.recent) - self.base
         if queued > LC_TARGET:
             self.limit = max(self.limit - self.limit // 8, self.floor)
         elif queued < LC_TARGET / 2 and self.capped:

@@ -14,22 +14,48 @@
 /* One round trip of a bulk sender that always has data: it sends up to
  * the limit (so it is capped), and the ACK for the last byte comes back
  * after base + (what is queued beyond the path's bandwidth-delay product)
- * / rate. Returns the round trip in µs. */
+ * / rate, plus @late_us of delay that is not queueing (a busy scheduler).
+ * Returns the round trip in µs. */
 static gint64
-round_trip (ShLatencyControl *lc, guint64 *sent, gint64 *now, gint64 base_us, double bytes_per_us)
+round_trip_late (ShLatencyControl *lc, guint64 *sent, gint64 *now, gint64 base_us,
+                 double bytes_per_us, gint64 late_us)
 {
   double bdp = base_us * bytes_per_us;
   /* A transfer's first frame leaves with nothing in flight before it, and
    * is the first sample (as in session.c: the mark is set per frame). */
   guint64 burst = *sent == 0 ? 32 * KiB : lc->limit;
   double queued = burst > bdp ? burst - bdp : 0;
-  gint64 rtt = base_us + (gint64) (queued / bytes_per_us);
+  gint64 rtt = base_us + (gint64) (queued / bytes_per_us) + late_us;
   *sent += burst;
   sh_lc_sent (lc, *sent, *now);
   sh_lc_capped (lc);
   *now += rtt;
   sh_lc_acked (lc, *sent, *now);
   return rtt;
+}
+
+static gint64
+round_trip (ShLatencyControl *lc, guint64 *sent, gint64 *now, gint64 base_us, double bytes_per_us)
+{
+  return round_trip_late (lc, sent, now, base_us, bytes_per_us, 0);
+}
+
+/* The queueing (round trip - base) over 60 more round trips: its mean must
+ * be about the target, and no single one far beyond it. */
+static void
+assert_queue_near_target (ShLatencyControl *lc, guint64 *sent, gint64 *now, gint64 base_us,
+                          double bytes_per_us)
+{
+  gint64 sum = 0, max = 0;
+  for (int i = 0; i < 60; i++)
+    {
+      gint64 q = round_trip (lc, sent, now, base_us, bytes_per_us) - base_us;
+      sum += q;
+      max = MAX (max, q);
+    }
+  g_assert_cmpint (sum / 60, <=, SH_LC_TARGET_US + SH_LC_TARGET_US / 4);
+  g_assert_cmpint (sum / 60, >=, SH_LC_TARGET_US / 4);
+  g_assert_cmpint (max, <=, 2 * SH_LC_TARGET_US);
 }
 
 static void
@@ -39,15 +65,14 @@ test_settles_near_target (void)
   sh_lc_init (&lc, 128 * KiB, 4 * MiB);
   g_assert_cmpuint (lc.limit, ==, SH_LC_START);
   guint64 sent = 0;
-  gint64 now = 1000000, rtt = 0;
+  gint64 now = 1000000;
   /* 300 µs base, 400 MB/s (3.2 Gbit/s): a BDP of 120 KB. */
   for (int i = 0; i < 200; i++)
-    rtt = round_trip (&lc, &sent, &now, 300, 400.0);
+    round_trip (&lc, &sent, &now, 300, 400.0);
   /* The limit went up from the start (256 KiB queues 0.35 ms only)... */
   g_assert_cmpuint (lc.limit, >, SH_LC_START);
   /* ...and settled where the queue is about the target, not beyond. */
-  g_assert_cmpint (rtt - 300, <=, SH_LC_TARGET_US + SH_LC_TARGET_US / 4);
-  g_assert_cmpint (rtt - 300, >=, SH_LC_TARGET_US / 4);
+  assert_queue_near_target (&lc, &sent, &now, 300, 400.0);
   g_assert_cmpint (lc.base, ==, 300);
 }
 
@@ -61,12 +86,11 @@ test_shrinks_when_path_slows (void)
   for (int i = 0; i < 200; i++)
     round_trip (&lc, &sent, &now, 300, 400.0);
   guint64 fast = lc.limit;
-  /* The path now carries a quarter: the same limit would queue 4x longer. */
-  gint64 rtt = 0;
+  /* The path now carries half: the same limit would queue twice as long. */
   for (int i = 0; i < 200; i++)
-    rtt = round_trip (&lc, &sent, &now, 300, 100.0);
-  g_assert_cmpuint (lc.limit, <, fast / 2);
-  g_assert_cmpint (rtt - 300, <=, SH_LC_TARGET_US + SH_LC_TARGET_US / 4);
+    round_trip (&lc, &sent, &now, 300, 200.0);
+  g_assert_cmpuint (lc.limit, <, fast * 3 / 4);
+  assert_queue_near_target (&lc, &sent, &now, 300, 200.0);
 }
 
 static void
@@ -75,23 +99,43 @@ test_path_gets_slower (void)
   ShLatencyControl lc;
   sh_lc_init (&lc, 128 * KiB, 4 * MiB);
   guint64 sent = 0;
-  gint64 now = 1000000, rtt = 0;
+  gint64 now = 1000000;
   for (int i = 0; i < 200; i++)
     round_trip (&lc, &sent, &now, 300, 400.0);
   /* Held below its own base + target, the queue does not creep up with
    * time: minutes later the round trip is still base + about the target. */
   while (now < 1000000 + 5 * 60 * G_USEC_PER_SEC)
-    rtt = round_trip (&lc, &sent, &now, 300, 400.0);
+    round_trip (&lc, &sent, &now, 300, 400.0);
   g_assert_cmpint (lc.base, ==, 300);
-  g_assert_cmpint (rtt - 300, <=, SH_LC_TARGET_US + SH_LC_TARGET_US / 4);
-  /* A new route 20 ms long: after a window of it, that is the base, and
-   * the limit grows again to fill the longer path. */
+  assert_queue_near_target (&lc, &sent, &now, 300, 400.0);
+  /* A new route, 20 ms long at 100 MB/s (a 2 MB bandwidth-delay product):
+   * after a window of it, that is the base, and the limit grows again to
+   * fill the longer path. */
   guint64 before = lc.limit;
-  for (int i = 0; i < 3000; i++)
-    rtt = round_trip (&lc, &sent, &now, 20000, 400.0);
+  for (int i = 0; i < 5000; i++)
+    round_trip (&lc, &sent, &now, 20000, 100.0);
   g_assert_cmpint (lc.base, >=, 20000);
   g_assert_cmpuint (lc.limit, >, before);
-  g_assert_cmpint (rtt - 20000, <=, SH_LC_TARGET_US + SH_LC_TARGET_US / 4);
+  g_assert_cmpuint (lc.limit, >, 2000000);
+  assert_queue_near_target (&lc, &sent, &now, 20000, 100.0);
+}
+
+static void
+test_ignores_jitter (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 128 * KiB, 4 * MiB);
+  guint64 sent = 0;
+  gint64 now = 1000000;
+  /* Every other ACK is 3 ms late (a busy scheduler, nothing queued): the
+   * limit still grows to what the path can take (here: the ceiling). */
+  for (int i = 0; i < 300; i++)
+    round_trip_late (&lc, &sent, &now, 300, 100000.0, i % 2 ? 3000 : 0);
+  g_assert_cmpuint (lc.limit, ==, 4 * MiB);
+  /* ...but a queue, which makes every ACK late, still shrinks it. */
+  for (int i = 0; i < 100; i++)
+    round_trip_late (&lc, &sent, &now, 300, 100000.0, 3000);
+  g_assert_cmpuint (lc.limit, ==, 128 * KiB);
 }
 
 static void
@@ -162,6 +206,7 @@ main (int argc, char **argv)
   g_test_add_func ("/latency/settles-near-target", test_settles_near_target);
   g_test_add_func ("/latency/shrinks-when-path-slows", test_shrinks_when_path_slows);
   g_test_add_func ("/latency/path-gets-slower", test_path_gets_slower);
+  g_test_add_func ("/latency/ignores-jitter", test_ignores_jitter);
   g_test_add_func ("/latency/bounds", test_bounds);
   g_test_add_func ("/latency/no-growth-unless-capped", test_no_growth_unless_capped);
   g_test_add_func ("/latency/stale-sample", test_stale_sample);
