@@ -1178,8 +1178,20 @@ sh_client_run (const ShOptions *opts)
       reset_transport (&c);
     }
 
-  /* Tear down in the order that loses nothing: rules first, so no new
-   * connection is captured by a tunnel that is going away. */
+  /* Tear down in the order that loses nothing. The tunnel's connections
+   * are reset, and the listeners closed (which resets what waits in their
+   * backlog), while the rules still exist: once the last nat chain is gone
+   * the kernel no longer translates the replies of redirected connections,
+   * and applications would wait forever for an end that cannot reach them.
+   * A connection attempt in between is refused, never sent in the clear. */
+  g_clear_pointer (&c.dns, sh_dns_client_free);
+  g_clear_pointer (&c.session, sh_session_free);
+  for (int i = 0; i < c.n_listeners; i++)
+    {
+      sh_poll_remove (c.poll, c.listeners[i].fd);
+      close (c.listeners[i].fd);
+      c.listeners[i].fd = -1;
+    }
   g_cancellable_cancel (c.fw_cancel);
   {
     g_autoptr (GError) fw_error = NULL;
@@ -1194,9 +1206,6 @@ sh_client_run (const ShOptions *opts)
           sh_error ("cannot remove our names from /etc/hosts: %s", fw_error->message);
       }
   }
-  g_clear_pointer (&c.dns, sh_dns_client_free);
-  for (int i = 0; i < c.n_listeners; i++)
-    sh_poll_remove (c.poll, c.listeners[i].fd);
 
   if (c.status != 0)
     {
@@ -1208,7 +1217,6 @@ sh_client_run (const ShOptions *opts)
     }
   for (guint i = 0; i < G_N_ELEMENTS (sig); i++)
     g_source_remove (sig[i]);
-  g_clear_pointer (&c.session, sh_session_free);
   stop_transport (&c);
 
 out:
@@ -1222,7 +1230,8 @@ out:
   sh_ssh_diag_clear (&c.ssh_diag);
   g_clear_object (&c.fw_cancel);
   for (int i = 0; i < c.n_listeners; i++)
-    close (c.listeners[i].fd);
+    if (c.listeners[i].fd >= 0)
+      close (c.listeners[i].fd);
   if (c.daemon_fd < 0 && opts->daemon && opts->pidfile && c.ready)
     unlink (opts->pidfile);
   if (c.daemon_fd >= 0)

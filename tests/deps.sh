@@ -20,7 +20,7 @@ helper_test="dbus-daemon polkitd libglib2.0-bin python3-dbus passwd util-linux"
 # The NetworkManager plugin: libnm to build it, a real NetworkManager to test it.
 nm_build="libnm-dev"
 nm_test="network-manager"
-test_extra="clang-format"
+test_extra="clang-format valgrind"
 # tests/nm-ui: the plugin through libnm's and GTK's introspection data, an
 # X server for the editor, a real sshd/ssh-keyscan for "Fetch host key",
 # ImageMagick for the GTK 4 screenshot, appstreamcli for the metainfo.
