@@ -473,17 +473,26 @@ parse_pid (const char *text, guint64 *pid)
 }
 
 /* A table outlives its instance only when the process died without cleaning
- * up; a recycled pid that now belongs to something else does not keep it. */
+ * up; a recycled pid that now belongs to something else does not keep it,
+ * and neither does a zombie: the watchdog of a killed engine sweeps as
+ * soon as the engine's files are closed, before its parent reaps it. */
 gboolean
 sh_firewall_pid_is_shuttle (guint64 pid)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%" G_GUINT64_FORMAT "/comm", pid);
-  g_autofree char *comm = NULL;
+  g_autofree char *path = g_strdup_printf ("/proc/%" G_GUINT64_FORMAT "/stat", pid);
+  g_autofree char *stat = NULL;
 
-  if (!g_file_get_contents (path, &comm, NULL, NULL))
+  if (!g_file_get_contents (path, &stat, NULL, NULL))
+    return FALSE;
+  /* "pid (comm) S ...": comm may hold anything, ')' included. */
+  const char *open = strchr (stat, '(');
+  const char *close = strrchr (stat, ')');
+  if (open == NULL || close == NULL || close < open || close[1] != ' ' || close[2] == '\0')
+    return FALSE;
+  if (close[2] == 'Z' || close[2] == 'X')
     return FALSE;
   /* Matches "shuttle" and "shuttle-server" (the same binary). */
-  return g_str_has_prefix (comm, "shuttle");
+  return g_str_has_prefix (open + 1, "shuttle");
 }
 
 int

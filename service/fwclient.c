@@ -8,10 +8,15 @@
 #include <gio/gio.h>
 #include <glib/gi18n-lib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "hosts-block.h"
+#include "log.h"
 #include "subnet.h"
 
 /* Where -H names go without the helper (a root engine without a bus). */
@@ -53,6 +58,70 @@ dns_variant (const GArray *servers)
           g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, s->addr, v4 ? 4 : 16, 1));
     }
   return g_variant_builder_end (&b);
+}
+
+/* In process, nobody would remove our rules and names if we were killed
+ * (SIGKILL, OOM) until the next root start swept them. So a watchdog, this
+ * program run again as "shuttle-cleanup" (a fresh exec: this process may
+ * have threads, and only exec is safe after fork then), waits on a pipe
+ * whose write end only we hold; at our end, however it came, the pipe
+ * reports EOF and the watchdog sweeps the tables and hosts blocks of
+ * instances that no longer run, ours among them. After a clean exit it
+ * finds nothing to do. */
+static void
+start_watchdog (void)
+{
+  int p[2];
+  if (pipe2 (p, O_CLOEXEC) < 0)
+    return;
+  /* Our pid as its argument: only so that ps shows whose it is. */
+  g_autofree char *self = g_strdup_printf ("%d", (int) getpid ());
+  const char *argv[] = { "/proc/self/exe", "shuttle-cleanup", self, NULL };
+  int src[] = { p[0] }, dst[] = { 3 };
+  g_autoptr (GError) error = NULL;
+  if (!g_spawn_async_with_pipes_and_fds (
+          NULL, argv, NULL,
+          /* our child (no double fork), seen under us in pstree; it
+           * exits only after us, so it never becomes our zombie */
+          G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_FILE_AND_ARGV_ZERO | G_SPAWN_STDIN_FROM_DEV_NULL
+              | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+          NULL, NULL, -1, -1, -1, src, dst, 1, NULL, NULL, NULL, NULL, &error))
+    {
+      sh_error ("no cleanup watchdog (rules would outlive a killed engine): %s", error->message);
+      close (p[1]);
+    }
+  /* p[1] stays open, close-on-exec, for as long as we live. The watchdog
+   * has /dev/null for output: it must not hold a caller's pipe (a test's,
+   * or the starting process's of --daemon) open past our end. */
+  close (p[0]);
+}
+
+int
+sh_fw_watchdog_main (const char *engine)
+{
+  /* A Ctrl-C or a stop signal to our process group is for the engine; the
+   * watchdog ends by itself right after the engine. */
+  signal (SIGINT, SIG_IGN);
+  signal (SIGTERM, SIG_IGN);
+  signal (SIGHUP, SIG_IGN);
+  prctl (PR_SET_NAME, "shuttle-cleanup"); /* comm would be "exe" */
+  char b[64];
+  ssize_t n;
+  while ((n = read (3, b, sizeof b)) > 0 || (n < 0 && errno == EINTR))
+    ;
+  /* The engine's files close before it is a zombie: until then the sweep
+   * would take it for alive. A few milliseconds; 2 s at most. */
+  guint64 pid = 0;
+  g_ascii_string_to_unsigned (engine, 10, 1, G_MAXINT32, &pid, NULL);
+  for (int i = 0; pid != 0 && i < 200 && sh_firewall_pid_is_shuttle (pid); i++)
+    g_usleep (10000);
+  g_autoptr (GError) error = NULL;
+  if (sh_fw_sweep_in_process (&error) < 0)
+    {
+      g_printerr ("shuttle-cleanup: %s\n", error->message);
+      return 1;
+    }
+  return 0;
 }
 
 static gboolean
@@ -106,7 +175,10 @@ sh_fw_client_new (const char *label, GError **error)
   /* Root can do it itself; that is what containers and routers without a
    * system bus need. */
   if (geteuid () == 0)
-    return g_steal_pointer (&c);
+    {
+      start_watchdog ();
+      return g_steal_pointer (&c);
+    }
 
   g_dbus_error_strip_remote_error (local);
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot reach the firewall helper: %s"),
@@ -135,6 +207,12 @@ sh_fw_client_sweep (ShFwClient *c, GError **error)
 {
   if (c->bus != NULL)
     return 0;
+  return sh_fw_sweep_in_process (error);
+}
+
+int
+sh_fw_sweep_in_process (GError **error)
+{
   int hosts = 0;
   if (g_file_test (HOSTS_FILE, G_FILE_TEST_EXISTS))
     sh_hosts_file_edit (HOSTS_FILE, sweep_hosts, &hosts, NULL); /* best effort */

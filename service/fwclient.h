@@ -36,6 +36,13 @@ gboolean sh_fw_client_uses_helper (const ShFwClient *client);
  * instances cleaned up, or -1 with @error set. */
 int sh_fw_client_sweep (ShFwClient *client, GError **error);
 
+/* The same sweep without a client (root, in process). */
+int sh_fw_sweep_in_process (GError **error);
+
+/* "shuttle-cleanup PID": the watchdog a root engine without the helper
+ * starts (fwclient.c): waits for EOF on fd 3, then sweeps. */
+int sh_fw_watchdog_main (const char *engine_pid);
+
 /* Installs or atomically replaces this instance's rules. Asynchronous, so
  * that the main loop (the session's keepalive above all) runs on while
  * polkit asks the user for a password; the in-process path completes at

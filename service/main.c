@@ -10,6 +10,7 @@
 
 #include "askpass.h"
 #include "client.h"
+#include "fwclient.h"
 #include "log.h"
 #include "options.h"
 #include "server.h"
@@ -29,6 +30,9 @@ main (int argc, char **argv)
   /* ssh runs us as its askpass program (askpass.h). */
   if (g_str_equal (base, "shuttle-askpass"))
     return sh_askpass_main (argc, argv);
+  /* A root engine's watchdog, which removes its rules if it is killed. */
+  if (g_str_equal (base, "shuttle-cleanup") && argc == 2)
+    return sh_fw_watchdog_main (argv[1]);
   g_autoptr (GPtrArray) args = g_ptr_array_new ();
   for (int i = 0; i < argc; i++)
     {

@@ -178,6 +178,7 @@ struct _ShSession
   gint64 last_rx;
   guint64 ping_token; /* monotonic time of the unanswered PING, 0: none */
   guint keepalive_id;
+  guint deadline_id; /* one-shot: the silence limit falls between two ticks */
   guint connect_timer_id;
 
   ShSessionStats stats;
@@ -730,6 +731,7 @@ session_end (ShSession *s, GError *error)
   sh_poll_remove (s->poll, s->in_fd);
   sh_poll_remove (s->poll, s->out_fd);
   g_clear_handle_id (&s->keepalive_id, g_source_remove);
+  g_clear_handle_id (&s->deadline_id, g_source_remove);
   g_clear_handle_id (&s->connect_timer_id, g_source_remove);
   if (s->closed_cb)
     s->closed_cb (s, error, s->cb_data);
@@ -1353,21 +1355,47 @@ on_out (ShPollWatch *w, guint32 events)
 
 /* ----------------------------------------------------------------- timers */
 
+/* Three PINGs unanswered, and 2 s of grace for the last PONG, is death:
+ * 11 s of silence with 3 s intervals. */
+static guint
+silence_limit_s (const ShSession *s)
+{
+  return s->config.keepalive_s * 3 + 2;
+}
+
+/* Ends the session if the silence limit has passed; TRUE if it did. */
+static gboolean
+keepalive_check (ShSession *s, gint64 now)
+{
+  if (now - s->last_rx <= (gint64) silence_limit_s (s) * G_USEC_PER_SEC)
+    return FALSE;
+  session_fail (s, 0, "the server stopped answering (nothing received for %u s)",
+                silence_limit_s (s));
+  return TRUE;
+}
+
+static gboolean
+keepalive_deadline (gpointer data)
+{
+  ShSession *s = data;
+  s->deadline_id = 0;
+  keepalive_check (s, g_get_monotonic_time ());
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 keepalive_tick (gpointer data)
 {
   ShSession *s = data;
   gint64 now = g_get_monotonic_time ();
-  /* Three PINGs unanswered, and 2 s of grace for the last PONG, is death.
-   * Checked every interval: with 3 s intervals a dead path is noticed 11 to
-   * 14 s after the last byte that came, so within 12 s of the cut. */
-  guint silence_s = s->config.keepalive_s * 3 + 2;
-  if (now - s->last_rx > (gint64) silence_s * G_USEC_PER_SEC)
-    {
-      s->keepalive_id = 0;
-      session_fail (s, 0, "the server stopped answering (nothing received for %u s)", silence_s);
-      return G_SOURCE_REMOVE;
-    }
+  if (keepalive_check (s, now))
+    return G_SOURCE_CONTINUE; /* the session's end removed this source */
+  /* The ticks alone would notice the limit up to an interval late: when it
+   * falls before the next tick, a one-shot timer checks right at it, so a
+   * dead path is noticed 11 s after the last byte, not 11 to 14. */
+  gint64 left = s->last_rx + (gint64) silence_limit_s (s) * G_USEC_PER_SEC - now;
+  if (left < (gint64) s->config.keepalive_s * G_USEC_PER_SEC && s->deadline_id == 0)
+    s->deadline_id = g_timeout_add ((guint) (left / 1000) + 1, keepalive_deadline, s);
   guint8 f[SH_MUX_HDR_LEN + 8];
   s->ping_token = (guint64) now;
   queue_bytes (s, f, sh_frame_put_u64 (f, SH_FRAME_PING, s->ping_token));
