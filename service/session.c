@@ -1368,6 +1368,12 @@ keepalive_tick (gpointer data)
       session_fail (s, 0, "the server stopped answering (nothing received for %u s)", silence_s);
       return G_SOURCE_REMOVE;
     }
+  /* Before the handshake the pipe may lead to ssh still logging in, then
+   * to the stage-1 loader reading the agent, or to a server that wants our
+   * HELLO first: a PING there would be read as the start of something else.
+   * The silence limit above holds all the same. */
+  if (s->state != S_READY)
+    return G_SOURCE_CONTINUE;
   guint8 f[SH_MUX_HDR_LEN + 8];
   s->ping_token = (guint64) now;
   queue_bytes (s, f, sh_frame_put_u64 (f, SH_FRAME_PING, s->ping_token));

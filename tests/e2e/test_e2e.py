@@ -1490,6 +1490,31 @@ def t_auto_version_fallback():
         check(s.stop() == 0, 'exit status not 0')
 
 
+@case('an ssh login that takes 4 s (longer than a keepalive interval) still connects')
+def t_slow_login():
+    # The keepalive used to PING before the handshake, into a pipe that
+    # led to the remote command not yet started: the server (or the agent's
+    # loader) then read the PING as the start of something else. A slow
+    # network after a reconnect, or a typed passphrase, makes logins slow.
+    stop_tunnel()
+    wrap = os.path.join(LAB.dir, 'slow-ssh')
+    with open(wrap, 'w') as f:
+        f.write('#!/bin/sh\n'
+                '# "ssh -G" (shuttle reading the config) is not slowed down\n'
+                'for a in "$@"; do [ "$a" = -G ] && exec %s "$@"; done\n'
+                'sleep 4\n'
+                'exec %s "$@"\n' % (LAB.ssh_cmd, LAB.ssh_cmd))
+    os.chmod(wrap, 0o755)
+    s = Shuttle(['-e', wrap] + server_args() + SUBNETS, remote=LAB.remote, auto=True)
+    try:
+        s.wait_ready(25)
+        rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=10)
+        check(rc == 0 and b'Hello' in body, 'curl: rc %d %s' % (rc, err))
+    finally:
+        rc = s.stop()
+    check(rc == 0, 'exit status %s' % rc)
+
+
 @case('local mode (no -r) in the gw: traffic really goes through shuttle')
 def t_local_mode():
     # In local mode client and server are one process on one host, so a
