@@ -1139,14 +1139,14 @@ session_lost (Client *c)
 
   /* The connections it carried are reset, not left hanging; so is what
    * waits in the backlog. */
-  g_clear_pointer (&c->session, sh_session_free);
   if (c->dns)
     sh_dns_client_detach (c->dns);
+  g_clear_pointer (&c->session, sh_session_free);
   refuse_backlog (c);
-  c->ready = FALSE;
   c->routes_pending = FALSE;
 
-  g_autofree char *why = transport_end_reason (c);
+  g_autofree char *why = transport_end_reason (c); /* reads c->ready */
+  c->ready = FALSE;
   if (c->permanent)
     {
       c->final_why = g_steal_pointer (&why);

@@ -839,13 +839,50 @@ def t_reconnect_ssh_killed():
             s.kill()
 
 
-@case('--reconnect, sshd stopped: attempts 1, 2, 4 s apart, then back when sshd is')
+class SessionBus:
+    """A private session bus for the engine's Engine1 object (the applet's
+    view); the engine must be started while it is set in the environment."""
+
+    def __enter__(self):
+        if shutil.which('dbus-daemon') is None or shutil.which('gdbus') is None:
+            raise Fail('dbus-daemon/gdbus not installed (tests/deps.sh test)')
+        self.dir = tempfile.mkdtemp(prefix='shuttle-bus-')
+        self.addr = 'unix:path=%s/bus' % self.dir
+        self.p = subprocess.Popen(['dbus-daemon', '--session', '--nofork', '--nopidfile',
+                                   '--address=' + self.addr], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        check(wait_until(lambda: os.path.exists(self.dir + '/bus'), 10), 'no session bus')
+        return self
+
+    def shuttle(self, args):
+        os.environ['DBUS_SESSION_BUS_ADDRESS'] = self.addr
+        try:
+            return Shuttle(args)
+        finally:
+            del os.environ['DBUS_SESSION_BUS_ADDRESS']
+
+    def state(self, s):
+        return _engine_get(self.addr, 'io.github.shuttlevpn.Engine.p%d' % s.p.pid, 'State')
+
+    def __exit__(self, *exc):
+        self.p.terminate()
+        self.p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@case('--reconnect, sshd stopped: attempts 1, 2, 4 s apart, State "reconnecting", then back')
 def t_reconnect_backoff():
     stop_tunnel()
     before = sshd_children()
-    s = Shuttle(SUBNETS + ['--reconnect'])
+    with SessionBus() as bus:
+        _reconnect_backoff(bus, before)
+
+
+def _reconnect_backoff(bus, before):
+    s = bus.shuttle(SUBNETS + ['--reconnect'])
     try:
         s.wait_ready()
+        check(wait_until(lambda: "'connected'" in bus.state(s), 10), 'State: %s' % bus.state(s))
         mark = len(s.lines)
         session = session_sshd(before)
         check(session, 'no sshd session for shuttle on the gw')
@@ -867,10 +904,14 @@ def t_reconnect_backoff():
         check(s.wait_line(r'attempt 3 failed: .*next attempt in 8 s', 10, mark) is not None,
               'no "next attempt in 8 s":\n' + s.stderr(mark))
         check(s.p.poll() is None, 'shuttle gave up: %s' % s.stderr(mark))
+        state = bus.state(s)
+        check("'reconnecting'" in state, 'State during the outage: %s' % state)
         sshd_start()
         back = s.wait_line(r'\breconnected to\b', 20, mark)
         check(back is not None, 'not reconnected within 20 s of sshd\'s return:\n'
               + s.stderr(mark))
+        check(wait_until(lambda: "'connected'" in bus.state(s), 10),
+              'State after the reconnect: %s' % bus.state(s))
         rc, err, _ = curl_until(5)
         check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
         stop_clean(s)
