@@ -177,6 +177,7 @@ struct _ShSession
   guint64 rx_unacked;
   gint64 last_rx;
   guint64 ping_token; /* monotonic time of the unanswered PING, 0: none */
+  gint64 last_ping;   /* monotonic time the last PING was queued */
   guint keepalive_id;
   guint connect_timer_id;
 
@@ -1359,22 +1360,29 @@ keepalive_tick (gpointer data)
   ShSession *s = data;
   gint64 now = g_get_monotonic_time ();
   /* Three PINGs unanswered, and 2 s of grace for the last PONG, is death.
-   * Checked every interval: with 3 s intervals a dead path is noticed 11 to
-   * 14 s after the last byte that came, so within 12 s of the cut. */
+   * Checked every second, not every interval: a dead path is then noticed
+   * 11 to 12 s after the last byte that came, so within 12 s of the cut
+   * even when data arrived just before it (checked once per 3 s interval,
+   * that was up to 14 s, and over 15 on a busy machine). */
   guint silence_s = s->config.keepalive_s * 3 + 2;
   if (now - s->last_rx > (gint64) silence_s * G_USEC_PER_SEC)
     {
       s->keepalive_id = 0;
-      session_fail (s, 0, "the server stopped answering (nothing received for %u s)", silence_s);
+      /* Its own kind: the pipe did not break, so the client need not wait
+       * for ssh to explain (it will not: its path is as dead as ours). */
+      session_end (s, g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                   "the server stopped answering (nothing received for %u s)",
+                                   silence_s));
       return G_SOURCE_REMOVE;
     }
   /* Before the handshake the pipe may lead to ssh still logging in, then
    * to the stage-1 loader reading the agent, or to a server that wants our
    * HELLO first: a PING there would be read as the start of something else.
    * The silence limit above holds all the same. */
-  if (s->state != S_READY)
+  if (s->state != S_READY || now - s->last_ping < (gint64) s->config.keepalive_s * G_USEC_PER_SEC)
     return G_SOURCE_CONTINUE;
   guint8 f[SH_MUX_HDR_LEN + 8];
+  s->last_ping = now;
   s->ping_token = (guint64) now;
   queue_bytes (s, f, sh_frame_put_u64 (f, SH_FRAME_PING, s->ping_token));
   sh_session_flush (s);
@@ -1464,8 +1472,10 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
   if (config->role == SH_ROLE_SERVER)
     send_hello (s);
 
+  /* One wakeup a second; a PING only every keepalive_s. */
+  s->last_ping = s->last_rx;
   if (config->keepalive_s > 0)
-    s->keepalive_id = g_timeout_add (config->keepalive_s * 1000, keepalive_tick, s);
+    s->keepalive_id = g_timeout_add (1000, keepalive_tick, s);
   /* Server: connect() deadlines. Client: OPEN_RESULT deadlines. */
   s->connect_timer_id
       = g_timeout_add (config->role == SH_ROLE_SERVER ? 100 : 1000, connect_tick, s);

@@ -45,7 +45,10 @@ typedef struct _ShSession ShSession;
 
 /* The handshake completed; @peer is the other side's HELLO. */
 typedef void (*ShSessionReadyFunc) (ShSession *session, const ShHello *peer, gpointer data);
-/* The session ended: @error NULL when the peer closed the pipe cleanly. The
+/* The session ended: @error NULL when the peer closed the pipe cleanly;
+ * G_IO_ERROR_TIMED_OUT when the keepalive found the server silent,
+ * G_IO_ERROR_BROKEN_PIPE when the pipe failed, G_IO_ERROR_NOT_SUPPORTED for
+ * another protocol version, G_IO_ERROR_INVALID_DATA for a protocol error. The
  * session must not be used afterwards except for sh_session_free(). */
 typedef void (*ShSessionClosedFunc) (ShSession *session, const GError *error, gpointer data);
 

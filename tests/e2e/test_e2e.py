@@ -663,8 +663,8 @@ def t_keepalive():
     for p in frozen:
         os.kill(p, signal.SIGSTOP)
     try:
-        # PING every 3 s, dead after 11 s of silence: 8 to 12 s after the
-        # stop, depending on where in the interval it fell.
+        # PING every 3 s, silence checked every second, dead after 11 s of
+        # it: 8 to 12 s after the stop, depending on when the last PONG came.
         rc = s.wait_exit(30)
         took = time.monotonic() - t0
     finally:
