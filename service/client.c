@@ -706,7 +706,7 @@ on_routes (ShSession *session, const ShFrame *routes, gpointer data)
       g_array_append_val (c->subnets, sn);
       added++;
     }
-  if (added == 0)
+  if (added == 0 && !c->ever_connected) /* after a reconnect: none beyond those we had */
     sh_notice ("the server reported no networks beyond those given (-N)");
   apply_firewall (c);
 }

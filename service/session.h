@@ -26,10 +26,11 @@ typedef struct
   guint32 max_channels;       /* channels we accept open at once */
   guint32 inflight_limit;     /* unacknowledged DATA bytes we allow; 0 = no limit */
   guint32 connect_timeout_ms; /* client: asks the server to give up after this */
-  guint keepalive_s; /* client: PING interval; dead after 3 intervals + 2 s of silence; 0 = off */
-  const char *name;  /* announced in HELLO */
-  GBytes *bootstrap; /* client: sent as is when the remote stage-1 loader asks
-                      * for the agent (docs/protocol.md, "Bootstrap"); NULL: never */
+  guint keepalive_s;          /* client: PING interval; dead after 3 intervals + 2 s of silence,
+                               * checked every second; 0 = off */
+  const char *name;           /* announced in HELLO */
+  GBytes *bootstrap;          /* client: sent as is when the remote stage-1 loader asks
+                               * for the agent (docs/protocol.md, "Bootstrap"); NULL: never */
 } ShSessionConfig;
 
 typedef struct
