@@ -870,6 +870,35 @@ class SessionBus:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@case('--reconnect -N -H: after ssh is killed the server\'s routes are tunnelled again')
+def t_reconnect_auto_nets():
+    stop_tunnel()
+    before = client_hosts()
+    s = Shuttle(['-N', '-H', '--reconnect'])
+    try:
+        s.wait_ready()
+        check(_wait_hosts([netlab.NAME_GWHOSTS])[netlab.NAME_GWHOSTS], 'no -H names at first')
+        mark = len(s.lines)
+        for p in s.ssh_procs():
+            os.kill(p, signal.SIGKILL)
+        back = s.wait_line(r'\breconnected to\b', 15, mark)
+        check(back is not None, 'not reconnected within 15 s:\n' + s.stderr(mark))
+        rules = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + s.table.split()).stdout
+        for net in (netlab.LAN_NET4, netlab.LAN_NET6):
+            check(net in rules, '%s not redirected after the reconnect:\n%s' % (net, rules))
+        rc, err, _ = curl_until(5)
+        check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
+        # the names stayed through the outage, once each
+        text = client_hosts()
+        check(text.count(' %s' % netlab.NAME_GWHOSTS) == 1, '-H block after the reconnect:\n'
+              + text)
+        stop_clean(s)
+    finally:
+        if s.p.poll() is None:
+            s.kill()
+    check(client_hosts() == before, '/etc/hosts not restored:\n' + client_hosts())
+
+
 @case('--reconnect, sshd stopped: attempts 1, 2, 4 s apart, State "reconnecting", then back')
 def t_reconnect_backoff():
     stop_tunnel()
