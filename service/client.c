@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "bootstrap.h"
 #include "dnsclient.h"
 #include "control.h"
@@ -28,11 +29,16 @@
 #include "fwclient.h"
 #include "hostname.h"
 #include "log.h"
+#include "netwatch.h"
 #include "resolver.h"
 #include "session.h"
 #include "sshdiag.h"
 #include "sshcipher.h"
 #include "subnet.h"
+
+/* --reconnect: while no route leads to the ssh server, look again this
+ * often besides rtnetlink's events (a lost event costs at most this). */
+#define SH_CLIENT_NET_POLL_S 10
 
 /* Bounds on what the server can make us do (-N, -H): the helper's own limits. */
 #define SH_CLIENT_MAX_SUBNETS 1024
@@ -81,7 +87,9 @@ typedef struct _Client
   ShFwClient *fw;          /* the rules: through shuttle-firewall or in process */
   GCancellable *fw_cancel; /* an apply still waiting (for polkit) when we end */
   char peer_name[SH_MUX_MAX_NAME + 1];
-  gboolean ready;
+  gboolean ready;          /* this session is connected: rules applied */
+  gboolean ever_connected; /* some session was: from then on --reconnect applies */
+  gboolean listening;      /* the listeners are in the poll set */
   gboolean transport_done; /* ssh (or the local server) has exited */
   gboolean pipe_broke;     /* the session ended because its pipe did */
   int daemon_fd;           /* -D: tells the waiting parent that we are up */
@@ -94,7 +102,20 @@ typedef struct _Client
   GString *err_line;
 
   int status;
-  char *failure; /* why the session ended, when it failed */
+  char *failure;      /* why the session ended, when it failed */
+  gboolean permanent; /* ... and trying again cannot help (--reconnect ends) */
+  char *final_why;    /* the failure that ended a --reconnect engine */
+
+  /* --reconnect */
+  guint session_gen;      /* counts sessions: tells a stale firewall answer */
+  gint64 connected_at;    /* monotonic time this session became ready */
+  ShBackoff backoff;      /* backoff.h */
+  guint attempt;          /* reconnect attempts since the session was lost */
+  GArray *server_addrs;   /* struct sockaddr_storage: where ssh connects; empty:
+                           * unknown (a proxy), never waited for */
+  ShNetWatch *net_watch;  /* while no route leads to the ssh server */
+  guint retry_timer;      /* the backoff delay runs */
+  gboolean net_wait_said; /* "waiting for the network" logged for this wait */
 
   ShControl *control; /* our status for the applet: on the --control-fd peer
                        * (nm-shuttle-service) or the session bus */
@@ -106,10 +127,13 @@ typedef struct _Client
 
 /* Adds the addresses the ssh connection will use to @excludes, so the
  * tunnel never captures its own transport, even when the server lies inside a
- * tunnelled subnet. `ssh -G` applies ~/.ssh/config (HostName, Port). */
+ * tunnelled subnet. `ssh -G` applies ~/.ssh/config (HostName, Port). The
+ * same addresses, with the port, go to @addrs for --reconnect's "is there a
+ * network" check, unless ssh goes through a ProxyJump or ProxyCommand: then
+ * its first hop is somewhere else and @addrs stays empty. */
 static gboolean
-exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, char **ciphers,
-                    GError **error)
+exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GArray *addrs,
+                    char **ciphers, GError **error)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   for (char **a = ssh_argv; *a; a++)
@@ -132,6 +156,7 @@ exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, ch
   int wait_status = 0;
   g_autofree char *host = NULL;
   guint port = opts->remote_port ? opts->remote_port : 22;
+  gboolean proxied = FALSE;
 
   if (g_spawn_sync (NULL, (char **) argv->pdata, NULL,
                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
@@ -151,6 +176,9 @@ exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, ch
             }
           else if (g_str_has_prefix (*l, "port "))
             port = (guint) g_ascii_strtoull (*l + strlen ("port "), NULL, 10);
+          else if ((g_str_has_prefix (*l, "proxyjump ") || g_str_has_prefix (*l, "proxycommand "))
+                   && !g_str_has_suffix (*l, " none"))
+            proxied = TRUE;
         }
     }
   if (!host) /* not OpenSSH, or -G failed: use the name as given */
@@ -172,6 +200,16 @@ exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, ch
         continue;
       sn.port_lo = sn.port_hi = port; /* only ssh's own port: other services there stay tunnelled */
       g_array_append_val (excludes, sn);
+      if (!proxied && ai->ai_addrlen <= sizeof (struct sockaddr_storage))
+        {
+          struct sockaddr_storage ss = { 0 };
+          memcpy (&ss, ai->ai_addr, ai->ai_addrlen);
+          if (ss.ss_family == AF_INET)
+            ((struct sockaddr_in *) &ss)->sin_port = htons (port);
+          else
+            ((struct sockaddr_in6 *) &ss)->sin6_port = htons (port);
+          g_array_append_val (addrs, ss);
+        }
     }
   freeaddrinfo (res);
   return TRUE;
@@ -394,6 +432,29 @@ is_dns_server (Client *c, const ShOpen *dst)
   return FALSE;
 }
 
+/* An abortive close: the application sees a reset at once. */
+static void
+reset_fd (int fd)
+{
+  struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+  setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close (fd);
+}
+
+/* Resets every connection waiting in the listeners' backlog: the tunnel
+ * that would have carried them is gone. */
+static void
+refuse_backlog (Client *c)
+{
+  for (int i = 0; i < c->n_listeners; i++)
+    {
+      int fd;
+      while (c->listeners[i].fd >= 0
+             && (fd = accept4 (c->listeners[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+        reset_fd (fd);
+    }
+}
+
 static void
 on_accept (ShPollWatch *w, guint32 events)
 {
@@ -414,9 +475,15 @@ on_accept (ShPollWatch *w, guint32 events)
       if (!original_destination (fd, l->family, &dst))
         {
           sh_info ("refused a connection that was not redirected by the firewall");
-          struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-          setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-          close (fd);
+          reset_fd (fd);
+          continue;
+        }
+      if (c->session == NULL)
+        {
+          /* --fail-closed while the tunnel is down: refused, never sent in
+           * the clear. (A session still starting refuses it too.) */
+          sh_info ("refused a connection: the tunnel is down");
+          reset_fd (fd);
           continue;
         }
       if (c->dns_servers != NULL && dst.port == 53 && is_dns_server (c, &dst))
@@ -497,35 +564,60 @@ daemon_ready (Client *c)
   sh_log_to_syslog ();
 }
 
+/* One request to apply the rules, for the session that asked. */
+typedef struct
+{
+  Client *client;
+  guint session_gen;
+} ApplyRequest;
+
 /* The rules are in place: only now accept connections. */
 static void
 on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
 {
-  Client *c = data;
+  g_autofree ApplyRequest *req = data;
   g_autoptr (GError) error = NULL;
+  gboolean ok = sh_fw_client_apply_finish (req->client->fw, res, &error);
 
-  if (!sh_fw_client_apply_finish (c->fw, res, &error))
+  if (!ok && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return; /* we are shutting down: the client may be gone */
+  Client *c = req->client;
+  if (req->session_gen != c->session_gen)
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        return; /* we are shutting down */
+      /* The session that asked was lost while polkit or the helper
+       * answered. Without --fail-closed no rules belong there meanwhile;
+       * the next session applies its own. */
+      if (ok && !c->opts->fail_closed && !c->ready)
+        sh_fw_client_remove_rules (c->fw, NULL);
+      return;
+    }
+  if (!ok)
+    {
       c->failure = g_strdup (error->message);
+      c->permanent = TRUE; /* polkit said no, or the helper cannot: so it stays */
       c->status = 1;
       g_main_loop_quit (c->loop);
       return;
     }
 
-  for (int i = 0; i < c->n_listeners; i++)
-    sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
+  if (!c->listening)
+    for (int i = 0; i < c->n_listeners; i++)
+      sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
+  c->listening = TRUE;
   if (c->dns)
     sh_dns_client_start (c->dns, c->session);
   c->ready = TRUE;
+  c->connected_at = g_get_monotonic_time ();
+  c->attempt = 0;
   g_auto (GStrv) routes = subnets_strv (c->subnets);
   sh_control_set_routes (c->control, (const char *const *) routes);
   sh_control_set_state (c->control, SH_CONTROL_CONNECTED, NULL);
 
   g_autofree char *nets = describe_subnets (c->subnets);
-  sh_notice ("connected to %s (%s); tunnelling %s%s", c->server_desc, c->peer_name,
-             c->subnets->len ? nets : "no subnets", c->dns ? ", and DNS" : "");
+  sh_notice ("%s to %s (%s); tunnelling %s%s", c->ever_connected ? "reconnected" : "connected",
+             c->server_desc, c->peer_name, c->subnets->len ? nets : "no subnets",
+             c->dns ? ", and DNS" : "");
+  c->ever_connected = TRUE;
   daemon_ready (c);
 }
 
@@ -538,6 +630,7 @@ apply_firewall (Client *c)
     {
       c->failure = g_strdup ("nothing to tunnel: no subnets were given and the server reported no "
                              "networks (-N)");
+      c->permanent = TRUE;
       c->status = 1;
       g_main_loop_quit (c->loop);
       return;
@@ -555,7 +648,10 @@ apply_firewall (Client *c)
     }
   /* Asynchronous: polkit may be asking for a password meanwhile, and the
    * session's keepalive must go on. */
-  sh_fw_client_apply_async (c->fw, &spec, c->fw_cancel, on_firewall_applied, c);
+  ApplyRequest *req = g_new (ApplyRequest, 1);
+  req->client = c;
+  req->session_gen = c->session_gen;
+  sh_fw_client_apply_async (c->fw, &spec, c->fw_cancel, on_firewall_applied, req);
 }
 
 /* For the control interface's counters. */
@@ -610,7 +706,7 @@ on_routes (ShSession *session, const ShFrame *routes, gpointer data)
       g_array_append_val (c->subnets, sn);
       added++;
     }
-  if (added == 0)
+  if (added == 0 && !c->ever_connected) /* after a reconnect: none beyond those we had */
     sh_notice ("the server reported no networks beyond those given (-N)");
   apply_firewall (c);
 }
@@ -745,6 +841,9 @@ on_closed (ShSession *session, const GError *error, gpointer data)
       g_main_loop_quit (c->loop);
       return;
     }
+  /* A server of another protocol version stays one. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+    c->permanent = TRUE;
   if (error && !c->failure)
     c->failure = g_strdup (error->message);
   c->pipe_broke = !error || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
@@ -810,7 +909,10 @@ explain_transport_end (Client *c)
       int st = g_subprocess_get_exit_status (p);
       char *why = c->ready ? NULL : sh_bootstrap_explain_exit (c->opts, c->choice, st);
       if (why)
-        return why;
+        {
+          c->permanent = TRUE; /* the server lacks what we need: it will tomorrow too */
+          return why;
+        }
       how = g_strdup_printf ("%s exited with status %d", what, st);
     }
   else if (g_subprocess_get_if_signaled (p))
@@ -970,6 +1072,131 @@ reset_transport (Client *c)
   c->transport_done = FALSE;
   c->pipe_broke = FALSE;
   g_clear_pointer (&c->failure, g_free);
+  sh_ssh_diag_clear (&c->ssh_diag);
+}
+
+/* ------------------------------------------------------------ --reconnect */
+
+/* Why the session (or the attempt) ended, in one line; sets c->permanent
+ * when trying again cannot help. */
+static char *
+transport_end_reason (Client *c)
+{
+  g_autofree char *why = explain_transport_end (c);
+  drain_transport_stderr (c);
+  char *ssh_why = sh_ssh_diag_explain (&c->ssh_diag);
+  if (ssh_why != NULL)
+    {
+      /* A host key that does not match, a login refused: not the network,
+       * and retrying a refused login can lock the account. */
+      c->permanent = TRUE;
+      return ssh_why;
+    }
+  return g_steal_pointer (&why);
+}
+
+/* Ends the wait for the next attempt once a route leads to the ssh server;
+ * until then, waits for rtnetlink (or the poll) to say something changed. */
+static void
+on_network_changed (gpointer watch, gpointer data)
+{
+  Client *c = data;
+  int err = 0;
+
+  if (!sh_net_routable ((const struct sockaddr_storage *) (gpointer) c->server_addrs->data,
+                        c->server_addrs->len, &err))
+    {
+      if (!c->net_wait_said)
+        sh_notice ("no route to %s (%s): waiting for the network", c->server_desc,
+                   g_strerror (err));
+      c->net_wait_said = TRUE;
+      if (c->net_watch == NULL)
+        c->net_watch = sh_net_watch_new (SH_CLIENT_NET_POLL_S, on_network_changed, c);
+      return;
+    }
+  if (c->net_wait_said)
+    sh_notice ("the network is back");
+  g_main_loop_quit (c->loop);
+}
+
+static gboolean
+on_retry_timer (gpointer data)
+{
+  Client *c = data;
+  c->retry_timer = 0;
+  on_network_changed (NULL, c);
+  return G_SOURCE_REMOVE;
+}
+
+/* The session, or an attempt to restore it, ended and --reconnect is on.
+ * Resets what it carried, takes the rules away unless --fail-closed, and
+ * starts the backoff delay. FALSE when trying again cannot help: then
+ * c->final_why says why the engine ends. */
+static gboolean
+session_lost (Client *c)
+{
+  gboolean was_up = c->ready;
+
+  /* The connections it carried are reset, not left hanging; so is what
+   * waits in the backlog. */
+  if (c->dns)
+    sh_dns_client_detach (c->dns);
+  g_clear_pointer (&c->session, sh_session_free);
+  refuse_backlog (c);
+  c->routes_pending = FALSE;
+
+  g_autofree char *why = transport_end_reason (c); /* reads c->ready */
+  c->ready = FALSE;
+  if (c->permanent)
+    {
+      c->final_why = g_steal_pointer (&why);
+      return FALSE;
+    }
+  if (was_up)
+    sh_backoff_session_ended (&c->backoff, g_get_monotonic_time () - c->connected_at);
+  guint delay = sh_backoff_next (&c->backoff);
+  if (was_up)
+    {
+      sh_notice ("connection lost: %s; reconnecting in %u s", why, delay);
+      sh_control_set_state (c->control, SH_CONTROL_RECONNECTING, NULL);
+    }
+  else
+    sh_notice ("attempt %u failed: %s; next attempt in %u s", c->attempt, why, delay);
+
+  if (!c->opts->fail_closed)
+    {
+      g_autoptr (GError) error = NULL;
+      gboolean had_rules = was_up;
+      if (!sh_fw_client_remove_rules (c->fw, &error))
+        sh_error ("cannot remove the firewall rules: %s", error->message);
+      else if (had_rules)
+        sh_notice ("firewall rules removed until the tunnel is back: traffic to the tunnelled "
+                   "subnets takes the normal route meanwhile");
+    }
+  else if (was_up)
+    sh_notice ("firewall rules kept (--fail-closed): connections to the tunnelled subnets are "
+               "refused, and captured DNS answered SERVFAIL, until the tunnel is back");
+  reset_transport (c);
+  c->retry_timer = g_timeout_add (delay * 1000, on_retry_timer, c);
+  return TRUE;
+}
+
+/* Runs the main loop through the backoff delay and, when no route leads to
+ * the ssh server, until one does. FALSE when a signal (or Disconnect)
+ * ended the engine meanwhile. */
+static gboolean
+wait_to_reconnect (Client *c)
+{
+  c->net_wait_said = FALSE;
+  if (c->status != 0) /* a signal handled while the session was taken down ends it */
+    g_main_loop_run (c->loop);
+  g_clear_handle_id (&c->retry_timer, g_source_remove);
+  g_clear_pointer (&c->net_watch, sh_net_watch_free);
+  if (c->status == 0)
+    return FALSE;
+  c->attempt++;
+  sh_notice ("reconnecting to %s (attempt %u)", c->server_desc, c->attempt);
+  return TRUE;
 }
 
 /* -D: the parent waits until the tunnel is up (or failed) and exits with the
@@ -1025,6 +1252,8 @@ sh_client_run (const ShOptions *opts)
   g_array_append_vals (c.subnets, opts->subnets->data, opts->subnets->len);
   c.excludes = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
   g_array_append_vals (c.excludes, opts->excludes->data, opts->excludes->len);
+  c.server_addrs = g_array_new (FALSE, FALSE, sizeof (struct sockaddr_storage));
+  sh_backoff_init (&c.backoff);
   c.hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   c.hosts_entries = g_ptr_array_new_with_free_func (g_free);
   if (opts->dns)
@@ -1066,7 +1295,7 @@ sh_client_run (const ShOptions *opts)
           c.status = 2;
           goto out;
         }
-      if (!exclude_ssh_server (opts, ssh_argv, c.excludes, &c.ciphers, &error))
+      if (!exclude_ssh_server (opts, ssh_argv, c.excludes, c.server_addrs, &c.ciphers, &error))
         {
           sh_error ("%s", error->message);
           c.status = 2;
@@ -1164,18 +1393,27 @@ sh_client_run (const ShOptions *opts)
       if (!opts->latency_control)
         cfg.inflight_limit = 0;
       cfg.bootstrap = c.choice == SH_SERVER_CMD ? NULL : agent;
+      c.session_gen++;
       c.session = sh_session_new (&cfg, c.poll, in_fd, out_fd, on_ready, on_closed, &c);
       sh_session_flush (c.session);
 
       c.status = 1;
       g_main_loop_run (c.loop);
-      if (!c.retry_agent)
+      if (c.retry_agent)
+        {
+          /* Once more, the same way but with the agent (one more ssh login). */
+          c.retry_agent = FALSE;
+          c.choice = SH_SERVER_AGENT;
+          g_clear_pointer (&c.session, sh_session_free);
+          reset_transport (&c);
+          continue;
+        }
+      /* The very first session failing ends the engine even with
+       * --reconnect: a typo in the host name should not loop. */
+      if (c.status == 0 || !opts->reconnect || !c.ever_connected)
         break;
-      /* Once more, the same way but with the agent (one more ssh login). */
-      c.retry_agent = FALSE;
-      c.choice = SH_SERVER_AGENT;
-      g_clear_pointer (&c.session, sh_session_free);
-      reset_transport (&c);
+      if (!session_lost (&c) || !wait_to_reconnect (&c))
+        break;
     }
 
   /* Tear down in the order that loses nothing. The tunnel's connections
@@ -1207,7 +1445,12 @@ sh_client_run (const ShOptions *opts)
       }
   }
 
-  if (c.status != 0)
+  if (c.status != 0 && c.final_why)
+    {
+      sh_error ("cannot reconnect: %s", c.final_why);
+      sh_control_set_state (c.control, SH_CONTROL_FAILED, c.final_why);
+    }
+  else if (c.status != 0)
     {
       g_autofree char *why = explain_transport_end (&c);
       drain_transport_stderr (&c);
@@ -1232,7 +1475,7 @@ out:
   for (int i = 0; i < c.n_listeners; i++)
     if (c.listeners[i].fd >= 0)
       close (c.listeners[i].fd);
-  if (c.daemon_fd < 0 && opts->daemon && opts->pidfile && c.ready)
+  if (c.daemon_fd < 0 && opts->daemon && opts->pidfile && c.ever_connected)
     unlink (opts->pidfile);
   if (c.daemon_fd >= 0)
     close (c.daemon_fd); /* the waiting parent exits 1 */
@@ -1247,11 +1490,13 @@ out:
   g_clear_pointer (&c.loop, g_main_loop_unref);
   g_array_unref (c.subnets);
   g_array_unref (c.excludes);
+  g_array_unref (c.server_addrs);
   g_clear_pointer (&c.dns_servers, g_array_unref);
   g_hash_table_unref (c.hosts);
   g_ptr_array_unref (c.hosts_entries);
   g_free (c.server_desc);
   g_free (c.ciphers);
   g_free (c.failure);
+  g_free (c.final_why);
   return c.status;
 }

@@ -224,6 +224,22 @@ sh_dns_client_start (ShDnsClient *dns, ShSession *session)
 }
 
 void
+sh_dns_client_detach (ShDnsClient *dns)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  dns->session = NULL;
+  g_hash_table_iter_init (&it, dns->pending);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      Pending *p = v;
+      answer_servfail (p->fd, &p->from, p->from_len, p->msg, p->len);
+      g_hash_table_iter_remove (&it);
+    }
+}
+
+void
 sh_dns_client_free (ShDnsClient *dns)
 {
   if (dns == NULL)

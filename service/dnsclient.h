@@ -30,6 +30,10 @@ ShDnsClient *sh_dns_client_new (ShPoll *poll, guint16 port, gboolean v6, const S
  * or be replaced with NULL). */
 void sh_dns_client_start (ShDnsClient *dns, ShSession *session);
 
+/* The session ended: every query still waiting is answered SERVFAIL now,
+ * and so is every new one until sh_dns_client_start() names a session. */
+void sh_dns_client_detach (ShDnsClient *dns);
+
 /* The session's DNS_REPLY for query @id (@len 0: no answer). */
 void sh_dns_client_reply (ShDnsClient *dns, guint32 id, const guint8 *msg, gsize len);
 

@@ -338,6 +338,29 @@ sh_fw_client_apply_finish (ShFwClient *c, GAsyncResult *res, GError **error)
 }
 
 gboolean
+sh_fw_client_remove_rules (ShFwClient *c, GError **error)
+{
+  if (!c->applied)
+    return TRUE;
+  c->applied = FALSE;
+  if (c->bus == NULL)
+    return sh_firewall_remove (c->label, error);
+  if (c->dest == NULL)
+    {
+      /* Our controller removes the rules itself when it stops us, and may
+       * have withdrawn its Firewall1 object first: nothing left to do. */
+      g_autoptr (GError) local = NULL;
+      if (call_helper (c, "RemoveTunnel", g_variant_new ("(s)", c->label), NULL, NULL, &local))
+        return TRUE;
+      if (strstr (local->message, "does not exist") != NULL)
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  return call_helper (c, "RemoveTunnel", g_variant_new ("(s)", c->label), NULL, NULL, error);
+}
+
+gboolean
 sh_fw_client_remove (ShFwClient *c, GError **error)
 {
   gboolean ok = TRUE;
@@ -345,27 +368,7 @@ sh_fw_client_remove (ShFwClient *c, GError **error)
   if (c->hosts_set && c->bus != NULL)
     ok = call_helper (c, "RemoveHosts", g_variant_new ("(s)", c->label), NULL, NULL, error);
   c->hosts_set = FALSE;
-  if (!c->applied)
-    return ok;
-  c->applied = FALSE;
-  if (c->bus == NULL)
-    return sh_firewall_remove (c->label, error) && ok;
-  if (c->dest == NULL)
-    {
-      /* Our controller removes the rules itself when it stops us, and may
-       * have withdrawn its Firewall1 object first: nothing left to do. */
-      g_autoptr (GError) local = NULL;
-      if (call_helper (c, "RemoveTunnel", g_variant_new ("(s)", c->label), NULL, NULL, &local))
-        return ok;
-      if (strstr (local->message, "does not exist") != NULL)
-        return ok;
-      if (ok)
-        g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
-  return call_helper (c, "RemoveTunnel", g_variant_new ("(s)", c->label), NULL, NULL,
-                      ok ? error : NULL)
-         && ok;
+  return sh_fw_client_remove_rules (c, ok ? error : NULL) && ok;
 }
 
 typedef struct

@@ -56,8 +56,13 @@ void sh_fw_client_apply_async (ShFwClient *client, const ShFirewallSpec *spec,
                                gpointer data);
 gboolean sh_fw_client_apply_finish (ShFwClient *client, GAsyncResult *res, GError **error);
 
-/* Removes this instance's rules (nothing applied is not an error). */
+/* Removes this instance's rules and, through the helper, its /etc/hosts
+ * block (nothing applied is not an error). */
 gboolean sh_fw_client_remove (ShFwClient *client, GError **error);
+
+/* Removes the rules only, for a while (--reconnect without --fail-closed):
+ * the hosts block stays; sh_fw_client_apply_async() puts them back. */
+gboolean sh_fw_client_remove_rules (ShFwClient *client, GError **error);
 
 /* Sets this instance's block of /etc/hosts to @entries, pairs of strings
  * (address, host name) flattened: { addr0, name0, addr1, name1, ... }; an

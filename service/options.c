@@ -54,6 +54,8 @@ typedef enum
   OPT_PIDFILE,
   OPT_SYSLOG,
   OPT_CONNECT_TIMEOUT,
+  OPT_RECONNECT,
+  OPT_FAIL_CLOSED,
   OPT_CONTROL_FD,
   OPT_SECRET_FD,
   OPT_SERVER,
@@ -90,6 +92,8 @@ static const OptDef opt_defs[] = {
   { '\0', "pidfile", TRUE, OPT_PIDFILE },
   { '\0', "syslog", FALSE, OPT_SYSLOG },
   { '\0', "connect-timeout", TRUE, OPT_CONNECT_TIMEOUT },
+  { '\0', "reconnect", FALSE, OPT_RECONNECT },
+  { '\0', "fail-closed", FALSE, OPT_FAIL_CLOSED },
   { '\0', "control-fd", TRUE, OPT_CONTROL_FD },
   { '\0', "secret-fd", TRUE, OPT_SECRET_FD },
   { '\0', "server", FALSE, OPT_SERVER },
@@ -126,6 +130,11 @@ static const char usage_text[]
       "      --pidfile FILE               with --daemon (default: shuttle.pid)\n"
       "      --syslog                     log to syslog\n"
       "      --connect-timeout SECONDS    1..600 (default: 10)\n"
+      "      --reconnect                  when the session is lost, reconnect (after\n"
+      "                                   1, 2, 4 ... 60 s) instead of exiting\n"
+      "      --fail-closed                with --reconnect: while the tunnel is down,\n"
+      "                                   refuse what it carries instead of letting\n"
+      "                                   it take the normal route\n"
       "      --dns                        answer DNS queries to the nameservers through\n"
       "                                   the server's resolver\n"
       "      --ns-hosts IP[,IP...]        the nameservers to capture (default: those\n"
@@ -820,6 +829,12 @@ apply_option (ShOptions *opts, const OptDef *def, const char *name, const char *
       return TRUE;
     case OPT_CONNECT_TIMEOUT:
       return parse_connect_timeout (opts, value, error);
+    case OPT_RECONNECT:
+      opts->reconnect = TRUE;
+      return TRUE;
+    case OPT_FAIL_CLOSED:
+      opts->fail_closed = TRUE;
+      return TRUE;
     case OPT_CONTROL_FD:
       return parse_fd (name, value, &opts->control_fd, error);
     case OPT_SECRET_FD:
@@ -1027,6 +1042,13 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
       set_error (error, "%s",
                  _ ("--server-cmd and --python exclude each other: the first runs a server "
                     "installed there, the second uploads the agent"));
+      goto fail;
+    }
+  if (opts->fail_closed && !opts->reconnect)
+    {
+      set_error (error, "%s",
+                 _ ("--fail-closed needs --reconnect: it says what happens while the tunnel "
+                    "is down, and without --reconnect shuttle exits instead"));
       goto fail;
     }
   if (opts->daemon && opts->pidfile == NULL)

@@ -45,6 +45,9 @@ typedef struct
   char *pidfile;            /* --pidfile, default "shuttle.pid" (cwd) when --daemon */
   gboolean syslog;          /* --syslog */
   guint connect_timeout_ms; /* --connect-timeout SECONDS (default 10 s) */
+  gboolean reconnect;       /* --reconnect: a lost session is restored, not the end */
+  gboolean fail_closed;     /* --fail-closed (needs --reconnect): while the tunnel is down
+                             * the rules stay and refuse what they capture */
 
   /* Names and routes of the remote network (docs/protocol.md). */
   gboolean dns;        /* --dns: capture DNS to the nameservers */

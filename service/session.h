@@ -26,10 +26,11 @@ typedef struct
   guint32 max_channels;       /* channels we accept open at once */
   guint32 inflight_limit;     /* unacknowledged DATA bytes we allow; 0 = no limit */
   guint32 connect_timeout_ms; /* client: asks the server to give up after this */
-  guint keepalive_s; /* client: PING interval; dead after 3 intervals + 2 s of silence; 0 = off */
-  const char *name;  /* announced in HELLO */
-  GBytes *bootstrap; /* client: sent as is when the remote stage-1 loader asks
-                      * for the agent (docs/protocol.md, "Bootstrap"); NULL: never */
+  guint keepalive_s;          /* client: PING interval; dead after 3 intervals + 2 s of silence,
+                               * checked every second; 0 = off */
+  const char *name;           /* announced in HELLO */
+  GBytes *bootstrap;          /* client: sent as is when the remote stage-1 loader asks
+                               * for the agent (docs/protocol.md, "Bootstrap"); NULL: never */
 } ShSessionConfig;
 
 typedef struct
@@ -45,7 +46,10 @@ typedef struct _ShSession ShSession;
 
 /* The handshake completed; @peer is the other side's HELLO. */
 typedef void (*ShSessionReadyFunc) (ShSession *session, const ShHello *peer, gpointer data);
-/* The session ended: @error NULL when the peer closed the pipe cleanly. The
+/* The session ended: @error NULL when the peer closed the pipe cleanly;
+ * G_IO_ERROR_TIMED_OUT when the keepalive found the server silent,
+ * G_IO_ERROR_BROKEN_PIPE when the pipe failed, G_IO_ERROR_NOT_SUPPORTED for
+ * another protocol version, G_IO_ERROR_INVALID_DATA for a protocol error. The
  * session must not be used afterwards except for sh_session_free(). */
 typedef void (*ShSessionClosedFunc) (ShSession *session, const GError *error, gpointer data);
 

@@ -89,6 +89,7 @@ class Shuttle:
             argv.append('-v')
         self.argv = argv + list(args)
         self.lines = []
+        self.stamps = []   # time.monotonic() each line was read: for --reconnect's backoff
         self.cond = threading.Condition()
         STARTED.append(self)
         self.p = LAB.spawn(self.ns, self.argv, label='shuttle', stdout=subprocess.DEVNULL,
@@ -101,6 +102,7 @@ class Shuttle:
         for raw in self.p.stderr:
             with self.cond:
                 self.lines.append(raw.decode(errors='replace').rstrip('\n'))
+                self.stamps.append(time.monotonic())
                 self.cond.notify_all()
         with self.cond:
             self.cond.notify_all()
@@ -130,6 +132,23 @@ class Shuttle:
                   'said connected but table %s absent in %s' % (self.table, self.ns))
             time.sleep(0.1)
         return self
+
+    def wait_line(self, pattern, timeout, since=0):
+        """The index of the first line from @since on that matches @pattern
+        (a regex), waiting up to @timeout s; None if none came."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for i in range(since, len(self.lines)):
+                    if re.search(pattern, self.lines[i]):
+                        return i
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.p.poll() is not None and not self.reader.is_alive()):
+                    return None
+                self.cond.wait(min(left, 0.2))
+
+    def ssh_procs(self):
+        return [p for p in netlab.descendants(self.p.pid) if netlab.comm(p) == 'ssh']
 
     def wait_exit(self, timeout):
         try:
@@ -652,8 +671,8 @@ def t_keepalive():
     for p in frozen:
         os.kill(p, signal.SIGSTOP)
     try:
-        # PING every 3 s, dead 11 s after the last byte (the last PONG, up
-        # to 3 s before the stop), then the clean-up: 8 to 12 s.
+        # PING every 3 s, silence checked every second, dead after 11 s of
+        # it: 8 to 12 s after the stop, depending on when the last PONG came.
         rc = s.wait_exit(30)
         took = time.monotonic() - t0
     finally:
@@ -674,8 +693,31 @@ def t_keepalive():
     check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
 
 
-@case('the network path cut (the gw\'s link down): noticed within 15 s, exit 1, no rules')
-def t_path_cut():
+# The lab's addresses per link end: `ip link set down` takes a link's IPv6
+# addresses away for good (no keep_addr_on_down), so bringing it up again
+# must put them back for the cases that follow.
+LINK_ADDRS = {
+    'c0': (netlab.CLIENT4 + '/24', netlab.CLIENT6 + '/64'),
+    'g0': (netlab.GW4 + '/24', netlab.GW6 + '/64'),
+}
+
+
+def link_set(ns, dev, up):
+    LAB.run(ns, ['ip', 'link', 'set', dev, 'up' if up else 'down'], check=True)
+    if up:
+        for a in LINK_ADDRS[dev]:
+            LAB.run(ns, ['ip', 'addr', 'replace', a, 'dev', dev] + (['nodad'] if ':' in a else []),
+                    check=True)
+
+
+def wait_gw_back():
+    """After a link came back: until sshd answers the client again."""
+    for host in (netlab.GW4, netlab.GW6):
+        check(LAB.wait_port(LAB.ns_client, host, 22, timeout=20),
+              'the gw (%s) is unreachable after the link came back' % host)
+
+
+def _path_cut(ns, dev):
     stop_tunnel()
     s = Shuttle(SUBNETS)
     s.wait_ready()
@@ -683,7 +725,7 @@ def t_path_cut():
     # A connection open as the path goes: it must end (reset), not hang.
     c = open_echo()
     t0 = time.monotonic()
-    LAB.run(LAB.ns_gw, ['ip', 'link', 'set', 'g0', 'down'], check=True)
+    link_set(ns, dev, False)
     try:
         rc = s.wait_exit(30)
         took = time.monotonic() - t0
@@ -692,7 +734,7 @@ def t_path_cut():
             raise Fail('shuttle still running 30 s after the path was cut')
         outcome = end_seen(c)
     finally:
-        LAB.run(LAB.ns_gw, ['ip', 'link', 'set', 'g0', 'up'], check=True)
+        link_set(ns, dev, True)
     s.reader.join(2)
     err = s.stderr(mark)
     diag('exit status %d after %.1f s; the open connection: %s; %s' % (
@@ -702,10 +744,350 @@ def t_path_cut():
     check('stopped answering' in err, 'stderr does not say the server stopped answering')
     check(outcome == 'reset', 'the open connection: %s, want reset' % outcome)
     check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
-    # the lab is whole again for the cases after this one
-    deadline = time.monotonic() + 20
-    while not LAB.wait_port(LAB.ns_client, netlab.GW4, 22, timeout=2):
-        check(time.monotonic() < deadline, 'the gw is unreachable after the link came back')
+    wait_gw_back()   # the lab is whole again for the cases after this one
+
+
+@case('the network path cut (the gw\'s link down): noticed within 15 s, exit 1, no rules')
+def t_path_cut():
+    _path_cut(LAB.ns_gw, 'g0')
+
+
+@case('the client\'s own link to the gw down: noticed within 15 s, exit 1, no rules')
+def t_client_link_cut():
+    _path_cut(LAB.ns_client, 'c0')
+
+
+# ------------------------------------------------------------- --reconnect
+def sshd_listeners():
+    return LAB.pids('sshd')
+
+
+def sshd_stop():
+    """Stops the gw's sshd listener (its sessions run on)."""
+    for p in sshd_listeners():
+        netlab.kill_pid(p, signal.SIGTERM)
+    check(not sshd_listeners(), 'sshd still runs')
+
+
+def sshd_start():
+    """Starts the gw's sshd again, as netlab did, unless it runs."""
+    if sshd_listeners():
+        return
+    LAB.spawn(LAB.ns_gw, ['/usr/sbin/sshd', '-D', '-f', LAB.sshd_config,
+                          '-E', os.path.join(LAB.logs, 'sshd.log')], label='sshd')
+    check(LAB.wait_port(LAB.ns_client, netlab.GW4, 22), 'sshd did not come back')
+
+
+def kill_sessions(s, sshd_before):
+    """Ends shuttle's ssh session from the gw side (its sshd processes)."""
+    new = [p for p in sshd_before if netlab.comm(p) == 'sshd' and netlab._alive(p)]
+    for p in new:
+        os.kill(p, signal.SIGKILL)
+    return new
+
+
+def session_sshd(before):
+    return {p for p in sshd_children() - before if netlab.comm(p) == 'sshd'}
+
+
+def curl_until(timeout, url=None):
+    """curl through the tunnel until it works; (rc, err, seconds)."""
+    url = url or 'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)
+    t0 = time.monotonic()
+    while True:
+        rc, body, err, _ = curl(url, max_time=5)
+        if rc == 0 and b'Hello' in body:
+            return 0, '', time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            return rc, err, time.monotonic() - t0
+        time.sleep(0.2)
+
+
+def stop_clean(s):
+    rc = s.stop(signal.SIGTERM)
+    if rc is None:
+        s.kill()
+        raise Fail('--reconnect engine did not exit on SIGTERM')
+    check(rc == 0, 'exit status %s after SIGTERM, want 0' % rc)
+    check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+
+
+@case('--reconnect, ssh killed: open connection reset, reconnected, new connections work')
+def t_reconnect_ssh_killed():
+    stop_tunnel()
+    s = Shuttle(SUBNETS + ['--reconnect'])
+    try:
+        s.wait_ready()
+        mark = len(s.lines)
+        c = open_echo()
+        victims = s.ssh_procs()
+        check(victims, 'no ssh under shuttle')
+        t0 = time.monotonic()
+        for p in victims:
+            os.kill(p, signal.SIGKILL)
+        outcome = end_seen(c)
+        check(outcome == 'reset', 'a connection open through the tunnel: %s, want reset'
+              % outcome)
+        lost = s.wait_line(r'connection lost: .*reconnecting in 1 s', 5, mark)
+        check(lost is not None, 'no "connection lost ... reconnecting in 1 s":\n' + s.stderr(mark))
+        back = s.wait_line(r'\breconnected to\b', 15, mark)
+        check(back is not None, 'not reconnected within 15 s:\n' + s.stderr(mark))
+        took = s.stamps[back] - t0
+        check(s.p.poll() is None, 'shuttle exited: %s' % s.stderr(mark))
+        rc, err, secs = curl_until(5)
+        check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
+        check(shuttle_tables() == [s.table], 'tables after the reconnect: %s (want %s)'
+              % (shuttle_tables(), s.table))
+        diag('reconnected %.1f s after the kill; curl worked %.1f s later' % (took, secs))
+        check(wait_until(lambda: len(server_procs()) == 1, 5),
+              'servers on the gw: %s (want the new one only)' % server_procs())
+        stop_clean(s)
+    finally:
+        if s.p.poll() is None:
+            s.kill()
+
+
+class SessionBus:
+    """A private session bus for the engine's Engine1 object (the applet's
+    view); the engine must be started while it is set in the environment."""
+
+    def __enter__(self):
+        if shutil.which('dbus-daemon') is None or shutil.which('gdbus') is None:
+            raise Fail('dbus-daemon/gdbus not installed (tests/deps.sh test)')
+        self.dir = tempfile.mkdtemp(prefix='shuttle-bus-')
+        self.addr = 'unix:path=%s/bus' % self.dir
+        self.p = subprocess.Popen(['dbus-daemon', '--session', '--nofork', '--nopidfile',
+                                   '--address=' + self.addr], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        check(wait_until(lambda: os.path.exists(self.dir + '/bus'), 10), 'no session bus')
+        return self
+
+    def shuttle(self, args):
+        os.environ['DBUS_SESSION_BUS_ADDRESS'] = self.addr
+        try:
+            return Shuttle(args)
+        finally:
+            del os.environ['DBUS_SESSION_BUS_ADDRESS']
+
+    def state(self, s):
+        return _engine_get(self.addr, 'io.github.shuttlevpn.Engine.p%d' % s.p.pid, 'State')
+
+    def __exit__(self, *exc):
+        self.p.terminate()
+        self.p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@case('--reconnect -N -H: after ssh is killed the server\'s routes are tunnelled again')
+def t_reconnect_auto_nets():
+    stop_tunnel()
+    before = client_hosts()
+    s = Shuttle(['-N', '-H', '--reconnect'])
+    try:
+        s.wait_ready()
+        check(_wait_hosts([netlab.NAME_GWHOSTS])[netlab.NAME_GWHOSTS], 'no -H names at first')
+        mark = len(s.lines)
+        for p in s.ssh_procs():
+            os.kill(p, signal.SIGKILL)
+        back = s.wait_line(r'\breconnected to\b', 15, mark)
+        check(back is not None, 'not reconnected within 15 s:\n' + s.stderr(mark))
+        rules = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + s.table.split()).stdout
+        for net in (netlab.LAN_NET4, netlab.LAN_NET6):
+            check(net in rules, '%s not redirected after the reconnect:\n%s' % (net, rules))
+        rc, err, _ = curl_until(5)
+        check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
+        # the names stayed through the outage, once each
+        text = client_hosts()
+        check(text.count(' %s' % netlab.NAME_GWHOSTS) == 1, '-H block after the reconnect:\n'
+              + text)
+        stop_clean(s)
+    finally:
+        if s.p.poll() is None:
+            s.kill()
+    check(client_hosts() == before, '/etc/hosts not restored:\n' + client_hosts())
+
+
+@case('--reconnect, sshd stopped: attempts 1, 2, 4 s apart, State "reconnecting", then back')
+def t_reconnect_backoff():
+    stop_tunnel()
+    before = sshd_children()
+    with SessionBus() as bus:
+        _reconnect_backoff(bus, before)
+
+
+def _reconnect_backoff(bus, before):
+    s = bus.shuttle(SUBNETS + ['--reconnect'])
+    try:
+        s.wait_ready()
+        check(wait_until(lambda: "'connected'" in bus.state(s), 10), 'State: %s' % bus.state(s))
+        mark = len(s.lines)
+        session = session_sshd(before)
+        check(session, 'no sshd session for shuttle on the gw')
+        sshd_stop()
+        for p in session:
+            os.kill(p, signal.SIGKILL)
+        lost = s.wait_line(r'connection lost: ', 5, mark)
+        check(lost is not None, 'no "connection lost":\n' + s.stderr(mark))
+        times = [s.stamps[lost]]
+        for n in (1, 2, 3):
+            i = s.wait_line(r'reconnecting to .*\(attempt %d\)' % n, 2 ** n + 8, mark)
+            check(i is not None, 'no attempt %d:\n%s' % (n, s.stderr(mark)))
+            times.append(s.stamps[i])
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        diag('gaps between the attempts: %s' % ', '.join('%.2f s' % g for g in gaps))
+        for g, want in zip(gaps, (1, 2, 4)):
+            check(0.9 * want <= g <= want + 3, 'gaps %s, want about 1, 2, 4 s'
+                  % ', '.join('%.2f' % g for g in gaps))
+        check(s.wait_line(r'attempt 3 failed: .*next attempt in 8 s', 10, mark) is not None,
+              'no "next attempt in 8 s":\n' + s.stderr(mark))
+        check(s.p.poll() is None, 'shuttle gave up: %s' % s.stderr(mark))
+        state = bus.state(s)
+        check("'reconnecting'" in state, 'State during the outage: %s' % state)
+        sshd_start()
+        back = s.wait_line(r'\breconnected to\b', 20, mark)
+        check(back is not None, 'not reconnected within 20 s of sshd\'s return:\n'
+              + s.stderr(mark))
+        check(wait_until(lambda: "'connected'" in bus.state(s), 10),
+              'State after the reconnect: %s' % bus.state(s))
+        rc, err, _ = curl_until(5)
+        check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
+        stop_clean(s)
+    finally:
+        sshd_start()
+        if s.p.poll() is None:
+            s.kill()
+
+
+@case('--reconnect with the client\'s link down: waits for the network, no ssh, back after')
+def t_reconnect_no_network():
+    stop_tunnel()
+    s = Shuttle(SUBNETS + ['--reconnect'])
+    try:
+        s.wait_ready()
+        mark = len(s.lines)
+        t0 = time.monotonic()
+        link_set(LAB.ns_client, 'c0', False)
+        try:
+            lost = s.wait_line(r'connection lost: ', 25, mark)
+            check(lost is not None, 'the lost link not noticed in 25 s:\n' + s.stderr(mark))
+            diag('noticed %.1f s after the link went down' % (s.stamps[lost] - t0))
+            check(s.stamps[lost] - t0 <= 15, 'noticed after %.1f s, want at most 15 s'
+                  % (s.stamps[lost] - t0))
+            w = s.wait_line(r'waiting for the network', 5, lost)
+            check(w is not None, 'does not say it waits for the network:\n' + s.stderr(mark))
+            seen = set()
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                seen.update(s.ssh_procs())
+                time.sleep(0.1)
+            attempts = [ln for ln in s.lines[mark:] if re.search(r'\(attempt \d+\)', ln)]
+            check(not seen and not attempts, 'tried without a network: ssh %s, %s'
+                  % (sorted(seen), attempts))
+            check(s.p.poll() is None, 'shuttle exited: %s' % s.stderr(mark))
+            t1 = time.monotonic()
+        finally:
+            link_set(LAB.ns_client, 'c0', True)
+        back = s.wait_line(r'\breconnected to\b', 20, mark)
+        check(back is not None, 'not reconnected within 20 s of the link\'s return:\n'
+              + s.stderr(mark))
+        diag('reconnected %.1f s after the link came back' % (s.stamps[back] - t1))
+        rc, err, _ = curl_until(5)
+        check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
+        stop_clean(s)
+    finally:
+        link_set(LAB.ns_client, 'c0', True)
+        if s.p.poll() is None:
+            s.kill()
+        wait_gw_back()
+
+
+def _outage(fail_closed):
+    """sshd stopped and the session killed: what the rules do meanwhile."""
+    stop_tunnel()
+    before = sshd_children()
+    s = Shuttle(SUBNETS + ['--reconnect', '--dns'] + (['--fail-closed'] if fail_closed else []))
+    try:
+        s.wait_ready()
+        mark = len(s.lines)
+        session = session_sshd(before)
+        check(session, 'no sshd session for shuttle on the gw')
+        sshd_stop()
+        for p in session:
+            os.kill(p, signal.SIGKILL)
+        lost = s.wait_line(r'connection lost: ', 5, mark)
+        check(lost is not None, 'no "connection lost":\n' + s.stderr(mark))
+        if fail_closed:
+            check(s.has_table(), 'the table went during the outage with --fail-closed')
+            outcome, secs = failing_connect(netlab.LAN4, netlab.HTTP_PORT, 3)
+            diag('connect during the outage: %s after %.2f s' % (outcome, secs))
+            check(outcome in ('ECONNREFUSED', 'ECONNRESET'), 'connect during the outage: %s'
+                  % outcome)
+            check(secs < 1, 'refused after %.2f s, want at once' % secs)
+            status, answers, dsecs = dig(netlab.NAME_BUILD, timeout=3)
+            diag('DNS during the outage: %s after %.2f s' % (status, dsecs))
+            check(status == 'SERVFAIL' and dsecs < 2, 'DNS during the outage: %s after %.2f s'
+                  % (status, dsecs))
+            check(s.has_table(), 'the table went during the outage with --fail-closed')
+        else:
+            check(wait_until(lambda: not s.has_table(), 3),
+                  'the table stays during the outage without --fail-closed')
+            # the normal route: the lab's dead sink, so nothing answers
+            outcome, secs = failing_connect(netlab.LAN4, netlab.HTTP_PORT, 2)
+            diag('connect during the outage: %s after %.2f s' % (outcome, secs))
+            check(outcome in ('hang', 'timeout'), 'connect during the outage: %s, want the '
+                  'normal route (a dead link here)' % outcome)
+        sshd_start()
+        back = s.wait_line(r'\breconnected to\b', 20, mark)
+        check(back is not None, 'not reconnected within 20 s:\n' + s.stderr(mark))
+        check(s.has_table(), 'no table after the reconnect')
+        rc, err, _ = curl_until(5)
+        check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
+        stop_clean(s)
+    finally:
+        sshd_start()
+        if s.p.poll() is None:
+            s.kill()
+
+
+@case('--reconnect --fail-closed: during an outage the rules stay, connects refused at once')
+def t_reconnect_fail_closed():
+    _outage(True)
+
+
+@case('--reconnect without --fail-closed: the rules go during an outage and come back')
+def t_reconnect_fail_open():
+    _outage(False)
+
+
+@case('--reconnect: a login refused on reconnecting ends the engine (exit 1), no loop')
+def t_reconnect_auth_fails():
+    stop_tunnel()
+    keys = os.path.join(LAB.keys, 'authorized_keys')
+    with open(keys) as f:
+        saved = f.read()
+    s = Shuttle(SUBNETS + ['--reconnect'])
+    try:
+        s.wait_ready()
+        mark = len(s.lines)
+        with open(keys, 'w') as f:
+            f.write('')
+        for p in s.ssh_procs():
+            os.kill(p, signal.SIGKILL)
+        rc = s.wait_exit(15)
+        check(rc is not None, 'still running 15 s after logins became impossible:\n'
+              + s.stderr(mark))
+        s.reader.join(2)
+        err = s.stderr(mark)
+        diag('exit status %d: %s' % (rc, err.strip()[-300:]))
+        check(rc == 1, 'exit status %d, want 1' % rc)
+        check('authentication failed' in err, 'the refused login is not explained')
+        check(len(re.findall(r'\(attempt \d+\)', err)) == 1, 'more than one attempt:\n' + err)
+        check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+    finally:
+        with open(keys, 'w') as f:
+            f.write(saved)
+        if s.p.poll() is None:
+            s.kill()
 
 
 @case('the listener is no open proxy: a direct connection to it is reset, not relayed')
@@ -1204,6 +1586,31 @@ def t_auto_version_fallback():
         check_big_download(BIG_URL4)
     finally:
         check(s.stop() == 0, 'exit status not 0')
+
+
+@case('an ssh login that takes 4 s (longer than a keepalive interval) still connects')
+def t_slow_login():
+    # The keepalive used to PING before the handshake, into a pipe that
+    # led to the remote command not yet started: the server (or the agent's
+    # loader) then read the PING as the start of something else. A slow
+    # network after a reconnect, or a typed passphrase, makes logins slow.
+    stop_tunnel()
+    wrap = os.path.join(LAB.dir, 'slow-ssh')
+    with open(wrap, 'w') as f:
+        f.write('#!/bin/sh\n'
+                '# "ssh -G" (shuttle reading the config) is not slowed down\n'
+                'for a in "$@"; do [ "$a" = -G ] && exec %s "$@"; done\n'
+                'sleep 4\n'
+                'exec %s "$@"\n' % (LAB.ssh_cmd, LAB.ssh_cmd))
+    os.chmod(wrap, 0o755)
+    s = Shuttle(['-e', wrap] + server_args() + SUBNETS, remote=LAB.remote, auto=True)
+    try:
+        s.wait_ready(25)
+        rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=10)
+        check(rc == 0 and b'Hello' in body, 'curl: rc %d %s' % (rc, err))
+    finally:
+        rc = s.stop()
+    check(rc == 0, 'exit status %s' % rc)
 
 
 @case('local mode (no -r) in the gw: traffic really goes through shuttle')

@@ -105,6 +105,8 @@ test_defaults (void)
   g_assert_null (o.pidfile);
   g_assert_false (o.syslog);
   g_assert_cmpuint (o.connect_timeout_ms, ==, 10000);
+  g_assert_false (o.reconnect); /* a lost session ends the engine */
+  g_assert_false (o.fail_closed);
   sh_options_clear (&o);
 }
 
@@ -491,6 +493,28 @@ test_verbose (void)
       g_assert_cmpint (o.verbose, ==, cases[i].verbose);
       sh_options_clear (&o);
     }
+}
+
+/* --reconnect, and --fail-closed which means nothing without it. */
+static void
+test_reconnect (void)
+{
+  ShOptions o;
+
+  g_assert_true (parse (&o, NULL, "--reconnect", "10/8", NULL));
+  g_assert_true (o.reconnect);
+  g_assert_false (o.fail_closed);
+  sh_options_clear (&o);
+
+  g_assert_true (parse (&o, NULL, "--fail-closed", "--reconnect", "10/8", NULL));
+  g_assert_true (o.reconnect);
+  g_assert_true (o.fail_closed);
+  sh_options_clear (&o);
+
+  assert_parse_fails ("--fail-closed needs --reconnect: it says what happens while the tunnel "
+                      "is down, and without --reconnect shuttle exits instead",
+                      "--fail-closed", "10/8");
+  assert_parse_fails ("option '--reconnect' takes no argument", "--reconnect=yes", "10/8");
 }
 
 static void
@@ -901,6 +925,7 @@ main (int argc, char **argv)
   g_test_add_func ("/options/listen", test_listen);
   g_test_add_func ("/options/verbose", test_verbose);
   g_test_add_func ("/options/flags", test_flags);
+  g_test_add_func ("/options/reconnect", test_reconnect);
   g_test_add_func ("/options/commands", test_commands);
   g_test_add_func ("/options/connect-timeout", test_connect_timeout);
   g_test_add_func ("/options/exclude", test_exclude);
