@@ -179,6 +179,19 @@ subnets_variant (const GArray *subnets)
   return g_variant_builder_end (&b);
 }
 
+/* Only switches that are on: a helper that predates one still takes
+ * requests that do not use it. */
+static GVariant *
+options_variant (const ShFirewallSpec *spec)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  if (spec->block_ipv6)
+    g_variant_builder_add (&b, "{sv}", "block-ipv6", g_variant_new_boolean (TRUE));
+  return g_variant_builder_end (&b);
+}
+
 static gboolean
 call_helper (ShFwClient *c, const char *method, GVariant *args, const GVariantType *reply_type,
              GVariant **reply, GError **error)
@@ -245,10 +258,10 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
       return;
     }
   g_dbus_connection_call (c->bus, c->dest, HELPER_PATH, HELPER_IFACE, "ApplyTunnel",
-                          g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)a{sv})", c->label,
+                          g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", c->label,
                                          spec->port, subnets_variant (spec->subnets),
                                          subnets_variant (spec->excludes),
-                                         dns_variant (spec->dns_servers), NULL),
+                                         dns_variant (spec->dns_servers), options_variant (spec)),
                           G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
                           HELPER_TIMEOUT_MS, cancellable, apply_done, task);
 }

@@ -113,8 +113,10 @@ profile_subnets (const ShNmProfile *p)
 
 gboolean
 sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnets, GVariant *dns,
-                      GError **error)
+                      GVariant *options, GError **error)
 {
+  g_autoptr (GArray) requested = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  gboolean block_ipv6 = FALSE;
   g_autoptr (GArray) allowed = profile_subnets (policy->profile);
   GVariantIter it;
   guint8 family, prefix;
@@ -139,6 +141,7 @@ sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnet
       if ((family != 4 || n != 4) && (family != 6 || n != 16))
         return refuse (error, "malformed subnet");
       memcpy (sn.addr, bytes, n);
+      g_array_append_val (requested, sn);
       if (policy->profile->auto_nets)
         continue; /* the server's routes decide; the helper still validates */
       for (guint i = 0; i < allowed->len && !ok; i++)
@@ -163,6 +166,14 @@ sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnet
       if (!ok)
         return refuse (error, "DNS capture is allowed only for the connection's stub address");
     }
+
+  /* The leak block is the profile's to switch off, not the engine's: a full
+   * IPv4 tunnel without it is refused. */
+  if (options != NULL)
+    g_variant_lookup (options, "block-ipv6", "b", &block_ipv6);
+  if (policy->profile->block_ipv6 && sh_subnet_list_leaks_ipv6 (requested) && !block_ipv6)
+    return refuse (error, "the profile blocks IPv6 leaks (block-ipv6) but the request for IPv4 "
+                          "0/0 does not");
   return TRUE;
 }
 
@@ -225,7 +236,7 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
 
       g_variant_get (params, "(&sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", &label, &port, &subnets,
                      &excludes, &dns, &options);
-      if (!sh_nm_fw_check_apply (&p->policy, port, subnets, dns, &error))
+      if (!sh_nm_fw_check_apply (&p->policy, port, subnets, dns, options, &error))
         {
           g_message ("refused the engine's firewall request: %s", error->message);
           g_dbus_method_invocation_return_dbus_error (inv, FW_ERROR "NotAuthorized",
