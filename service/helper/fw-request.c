@@ -208,8 +208,8 @@ parse_options (GVariant *options, ShFirewallSpec *spec, GError **error)
       if (k == G_N_ELEMENTS (known_options))
         return invalid (error, "unknown option “%s”", key);
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE (known_options[k].type)))
-        return invalid (error, "option “%s” must be of type %s, not %s", key,
-                        known_options[k].type, g_variant_get_type_string (value));
+        return invalid (error, "option “%s” must be of type %s, not %s", key, known_options[k].type,
+                        g_variant_get_type_string (value));
       if (seen[k])
         return invalid (error, "option “%s” given twice", key);
       seen[k] = TRUE;

@@ -886,7 +886,8 @@ test_redirect (void)
 static void
 test_block_ipv6 (void)
 {
-  static const char *const dummy[] = { "ip", "link", "add", "sink0", "type", "veth", "peer", "name", "sink1", NULL };
+  static const char *const dummy[]
+      = { "ip", "link", "add", "sink0", "type", "veth", "peer", "name", "sink1", NULL };
   static const char *const up[] = { "ip", "link", "set", "sink0", "up", NULL };
   static const char *const addr6[]
       = { "ip", "-6", "addr", "add", "fd66::2/128", "dev", "sink0", "nodad", NULL };
@@ -904,8 +905,8 @@ test_block_ipv6 (void)
   if (!enter_private_netns ())
     return;
   set_lo_up ();
-  if (!g_file_test ("/proc/sys/net/ipv6", G_FILE_TEST_IS_DIR) || !ip_route (dummy)
-      || !ip_route (up) || !ip_route (addr6) || !ip_route (route6) || !ip_route (route6t))
+  if (!g_file_test ("/proc/sys/net/ipv6", G_FILE_TEST_IS_DIR) || !ip_route (dummy) || !ip_route (up)
+      || !ip_route (addr6) || !ip_route (route6) || !ip_route (route6t))
     {
       g_test_skip ("no IPv6 or no veth link in this namespace");
       return;

@@ -468,15 +468,9 @@ test_leaks_ipv6 (void)
     const char *subnets;
     gboolean leaks;
   } cases[] = {
-    { "", FALSE },
-    { "0/0", TRUE },
-    { "10/8,0/0,fd00::/8", TRUE },
-    { "0/0,::/0", FALSE },
-    { "0/0:443", FALSE },
-    { "0/0,[::]/0:443", TRUE },
-    { "10/8", FALSE },
-    { "::/0", FALSE },
-    { "0.0.0.0/1,128.0.0.0/1", FALSE },
+    { "", FALSE },         { "0/0", TRUE },      { "10/8,0/0,fd00::/8", TRUE },
+    { "0/0,::/0", FALSE }, { "0/0:443", FALSE }, { "0/0,[::]/0:443", TRUE },
+    { "10/8", FALSE },     { "::/0", FALSE },    { "0.0.0.0/1,128.0.0.0/1", FALSE },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
