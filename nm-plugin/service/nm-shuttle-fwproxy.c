@@ -28,7 +28,39 @@ struct _ShNmFwProxy
   gboolean applied;
   gboolean requested; /* an apply was forwarded: it may land after we cancel */
   gboolean hosts_set;
+  guint helper_watch;
+  guint restart_source;
 };
+
+/* As in the engine's fwclient.c: a helper that is killed while it holds our
+ * rules is started again, so that it adopts them and removes them when we
+ * go; otherwise a plugin killed after the helper would leave them behind. */
+#define HELPER_RESTART_MS 250
+
+static gboolean
+restart_helper (gpointer data)
+{
+  ShNmFwProxy *p = data;
+
+  p->restart_source = 0;
+  if (!p->applied && !p->requested && !p->hosts_set)
+    return G_SOURCE_REMOVE;
+  g_message ("the firewall helper left while holding this connection's rules: starting it again");
+  g_dbus_connection_call (p->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "StartServiceByName",
+                          g_variant_new ("(su)", FW_NAME, 0u), G_VARIANT_TYPE ("(u)"),
+                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
+{
+  ShNmFwProxy *p = data;
+
+  if ((p->applied || p->requested || p->hosts_set) && p->restart_source == 0)
+    p->restart_source = g_timeout_add (HELPER_RESTART_MS, restart_helper, p);
+}
 
 /* Whether a TCP socket of @uid listens on loopback port @port. */
 static gboolean
@@ -317,6 +349,8 @@ sh_nm_fw_proxy_new (GDBusConnection *peer, GDBusConnection *system_bus, const Sh
       sh_nm_fw_proxy_free (p);
       return NULL;
     }
+  p->helper_watch = g_bus_watch_name_on_connection (p->bus, FW_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                                    NULL, on_helper_vanished, p, NULL);
   return p;
 }
 
@@ -346,6 +380,9 @@ sh_nm_fw_proxy_free (ShNmFwProxy *p)
     return;
   if (p->registration != 0)
     g_dbus_connection_unregister_object (p->peer, p->registration);
+  if (p->helper_watch != 0)
+    g_bus_unwatch_name (p->helper_watch);
+  g_clear_handle_id (&p->restart_source, g_source_remove);
   g_cancellable_cancel (p->cancel);
   g_clear_object (&p->cancel);
   if (p->applied || p->requested)

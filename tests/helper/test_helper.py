@@ -630,6 +630,82 @@ def t_e2e_denied():
     check(not tables(), 'tables: %s' % tables())
 
 
+def start_user_engine(logname, extra=()):
+    """shuttle as USER through the helper, with -H; returns (Popen, log path, table)."""
+    conf = user_ssh_files()
+    path = WORK + '/' + logname
+    argv = ['ip', 'netns', 'exec', LAB.ns_client] + as_user(USER) + [
+        ENV['SHUTTLE_BIN'], '-v', '-r', LAB.remote, '-e', 'ssh -F ' + conf,
+        '--server-cmd', ENV['SHUTTLE_BIN'] + ' --server', '-H'] + list(extra) + [netlab.LAN_NET4]
+    log = open(path, 'w+')
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                         env=dict(os.environ, HOME='/nonexistent'))
+    log.close()
+    up = wait_for(lambda: 'connected to' in read(path) or p.poll() is not None, 30, 0.1)
+    check(up and p.poll() is None, 'shuttle did not come up:\n' + read(path))
+    mine = [t for t in tables() if t.endswith('-%d' % p.pid)]
+    check(len(mine) == 1, 'tables: %s' % tables())
+    check(wait_for(lambda: netlab.NAME_GWHOSTS in hosts(), 30, 0.2),
+          'no hosts block from -H:\n%s\n%s' % (hosts(), read(path)))
+    return p, path, mine[0]
+
+
+def curl_lan():
+    r = LAB.run(LAB.ns_client, ['curl', '-sS', '--max-time', '20',
+                                'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)])
+    return r.returncode == 0 and 'Hello from the remote LAN' in r.stdout
+
+
+def kill_helper_and_check_adoption(table):
+    pids = helper_pids()
+    check(len(pids) == 1, 'helper pids %s' % pids)
+    log_before = len(read(WORK + '/dbus.log'))
+    os.kill(pids[0], signal.SIGKILL)
+    check(wait_for(lambda: pids[0] not in helper_pids(), 2), 'helper survived SIGKILL')
+    check(table in tables() and netlab.NAME_GWHOSTS in hosts(),
+          'rules or hosts gone with the helper: %s %r' % (tables(), hosts()))
+    check(curl_lan(), 'the tunnel stopped working when the helper was killed')
+    # The engine starts the helper again (it holds rules), and the new one
+    # adopts them because their owner still runs.
+    check(wait_for(lambda: len(helper_pids()) == 1, 5, 0.05), 'no new helper')
+    adopted = wait_for(lambda: ('adopted table inet %s' % table[len('inet '):])
+                       in read(WORK + '/dbus.log')[log_before:], 5, 0.05)
+    check(adopted, 'the new helper did not adopt %s:\n%s'
+          % (table, read(WORK + '/dbus.log')[log_before:]))
+    check('adopted hosts block' in read(WORK + '/dbus.log')[log_before:], 'hosts not adopted')
+    check(table in tables() and curl_lan(), 'the tunnel after the new helper came')
+
+
+@case('helper killed while a tunnel runs: rules stay, the next helper adopts them, and they go '
+      'within 2 s when the engine stops or is killed')
+def t_helper_killed_under_tunnel():
+    set_rules(True)
+    procs = []
+    try:
+        for how in ('SIGTERM', 'SIGKILL'):
+            p, path, table = start_user_engine('shuttle-adopt-%s.log' % how)
+            procs.append(p)
+            kill_helper_and_check_adoption(table)
+            os.kill(p.pid, getattr(signal, how))
+            t0 = time.monotonic()
+            gone = wait_for(lambda: table not in tables()
+                            and netlab.NAME_GWHOSTS not in hosts(), 2.0, 0.02)
+            check(gone, '%s of the engine: still there after 2 s: %s %r\n%s' % (
+                how, tables(), hosts(), read(WORK + '/dbus.log')[-2000:]))
+            diag('%s of the engine: its table and hosts block gone in %.0f ms'
+                 % (how, (time.monotonic() - t0) * 1000))
+            p.wait(10)
+            if how == 'SIGTERM':
+                check(p.returncode == 0, 'exit %s:\n%s' % (p.returncode, read(path)))
+        check(hosts() == HOSTS_ORIG, 'hosts not restored: %r' % hosts())
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        set_rules(False)
+
+
 # ------------------------------------------------------------ main
 def main():
     global LAB
