@@ -311,6 +311,36 @@ def t_root_apply():
         a.close()
 
 
+@case('options: block-ipv6=true adds the IPv6 leak block chain, false or absent does not; '
+      'a duplicate key is refused')
+def t_block_ipv6_option():
+    a = Caller()
+    try:
+        ssh6 = subnet('fd31:1::1', 128, 22, 22)
+        table = a.ok('ApplyTunnel', *tunnel_args('v6', subnets=[subnet('0.0.0.0', 0)],
+                                                 excludes=[ssh6],
+                                                 options={'block-ipv6': True}))
+        text = table_text(table)
+        check('chain block_ipv6' in text and 'ip6 daddr fd31:1::1 tcp dport 22 accept' in text
+              and 'reject with icmpv6 admin-prohibited' in text, 'no block:\n' + text)
+        for opts in ({'block-ipv6': False}, {}):
+            a.ok('ApplyTunnel', *tunnel_args('v6', subnets=[subnet('0.0.0.0', 0)], options=opts))
+            check('block_ipv6' not in table_text(table), 'block with %s' % opts)
+        # a{sv} may carry a key twice on the wire; python-dbus cannot send
+        # that, gdbus can.
+        g = subprocess.run(['gdbus', 'call', '--system', '--dest', 'io.github.shuttlevpn.Firewall1',
+                            '--object-path', '/io/github/shuttlevpn/Firewall1', '--method',
+                            'io.github.shuttlevpn.Firewall1.ApplyTunnel', 'dup', '12300',
+                            '@a(yayyqq) []', '@a(yayyqq) []', '@a(yay) []',
+                            "[{'block-ipv6', <true>}, {'block-ipv6', <false>}]"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        check(g.returncode != 0 and 'InvalidArgs' in g.stderr and 'twice' in g.stderr,
+              'duplicate key: %s %s' % (g.stdout, g.stderr))
+    finally:
+        a.close()
+    check(wait_for(lambda: not tables(), 1), 'table left')
+
+
 @case('D-Bus policy: only root may own io.github.shuttlevpn.Firewall1')
 def t_policy_own():
     c = Caller(OTHER)
@@ -433,6 +463,10 @@ BAD = [
     ('DNS server of family 5', tunnel_args('bad', dns=[[5, [10, 231, 2, 10]]])),
     ('17 DNS servers', tunnel_args('bad', dns=[[4, [10, 231, 2, i]] for i in range(17)])),
     ('unknown option', tunnel_args('bad', options={'ipv6-leak-block': True})),
+    ('block-ipv6 as a string', tunnel_args('bad', options={'block-ipv6': 'yes'})),
+    ('block-ipv6 as a number', tunnel_args('bad', options={'block-ipv6': 1})),
+    ('a known and an unknown option', tunnel_args('bad', options={'block-ipv6': True,
+                                                                  'fail-open': True})),
 ]
 BAD_HOSTS = [
     ('name with a space', ['h', [['10.0.0.1', 'a b']]]),
