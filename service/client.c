@@ -640,7 +640,12 @@ apply_firewall (Client *c)
     .subnets = c->subnets,
     .excludes = c->excludes,
     .dns_servers = c->dns_servers,
+    .block_ipv6 = c->opts->block_ipv6 && sh_subnet_list_leaks_ipv6 (c->subnets),
   };
+  if (c->opts->block_ipv6)
+    sh_info ("IPv6 leak block %s", spec.block_ipv6 ? "on: IPv6 that the tunnel does not carry is "
+                                                     "refused"
+                                                   : "off: IPv4 is not fully tunnelled (0/0)");
   if (sh_log_enabled (SH_LOG_DEBUG))
     {
       g_autofree char *script = sh_firewall_render (c->instance, &spec);

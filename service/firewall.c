@@ -151,6 +151,46 @@ array_len (const GArray *a)
   return a != NULL ? a->len : 0;
 }
 
+/* The IPv6 leak block: a filter chain after the redirects (nat output runs
+ * at -100), so a redirected connection shows up here with ::1 as its
+ * destination. Everything accepted first is what must keep working: the
+ * tunnel itself, local traffic, the link (neighbour discovery, link-local,
+ * link-scope multicast), replies to connections others opened to us, and the
+ * excludes (the ssh server reached over IPv6 is one). The rest is refused
+ * loudly (a reset, an admin-prohibited error) so applications fall back to
+ * IPv4 at once instead of waiting for a timeout. "oif" would not do for the
+ * tunnel: the output device a hook sees is the one chosen before the
+ * redirect. */
+static void
+render_ipv6_block (GString *out, const ShFirewallSpec *spec)
+{
+  g_string_append_printf (out,
+                          "  chain block_ipv6 {\n"
+                          "    type filter hook output priority 0; policy accept;\n"
+                          "    meta nfproto != ipv6 accept\n"
+                          "    ip6 daddr ::1 accept\n"
+                          "    oif \"lo\" accept\n"
+                          "    meta mark 0x%x accept\n"
+                          "    ip6 daddr { fe80::/10, ff01::/16, ff02::/16 } accept\n"
+                          "    icmpv6 type { nd-router-solicit, nd-neighbor-solicit, "
+                          "nd-neighbor-advert } accept\n"
+                          "    ct direction reply accept\n",
+                          SH_FIREWALL_BYPASS_MARK);
+  for (guint i = 0; i < array_len (spec->excludes); i++)
+    {
+      const ShSubnet *s = &g_array_index (spec->excludes, ShSubnet, i);
+
+      if (s->family != AF_INET6)
+        continue;
+      g_string_append (out, "    ");
+      append_match (out, s);
+      g_string_append (out, " accept\n");
+    }
+  g_string_append (out, "    meta l4proto tcp reject with tcp reset\n"
+                        "    reject with icmpv6 type admin-prohibited\n"
+                        "  }\n");
+}
+
 /* Checked by the callers: @instance is a valid name, @comment NULL or valid. */
 static char *
 render (const char *instance, const char *comment, const ShFirewallSpec *spec, GError **error)
@@ -232,7 +272,10 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
       g_string_append_printf (out, " redirect to :%u\n", spec->port);
     }
 
-  g_string_append (out, "  }\n}\n");
+  g_string_append (out, "  }\n");
+  if (spec->block_ipv6)
+    render_ipv6_block (out, spec);
+  g_string_append (out, "}\n");
   return g_string_free (g_steal_pointer (&out), FALSE);
 
 bad_subnet:

@@ -23,6 +23,9 @@ typedef struct
   GArray *dns_servers; /* ShSubnet (full-width prefix; ports ignored): DNS, UDP and TCP port
                         * 53, to these goes to @port too, excludes notwithstanding; NULL:
                         * none */
+  gboolean block_ipv6; /* the IPv6 leak block: IPv6 leaving this host is refused unless
+                        * it is redirected to @port, goes to an IPv6 exclude (the ssh
+                        * server), is link-local, loopback or a reply */
 } ShFirewallSpec;
 
 /* The nft script (text) that sh_firewall_apply() runs for @instance: pure,

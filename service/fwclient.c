@@ -38,7 +38,41 @@ struct _ShFwClient
   const char *dest;     /* HELPER_NAME; NULL on a peer-to-peer connection */
   gboolean applied;
   gboolean hosts_set;
+  guint helper_watch;   /* the helper's name, while we use it on the system bus */
+  guint restart_source; /* a pending re-activation of the helper */
 };
+
+/* The helper keeps our rules in the kernel and the hosts file, but only a
+ * running helper notices when we go: were it killed and we died before our
+ * next call, nothing would ever remove them. So a helper that leaves while
+ * we hold something is started again at once; at start it adopts what we
+ * hold because we still run. The delay keeps a crashing helper from being
+ * restarted in a tight loop. */
+#define HELPER_RESTART_MS 250
+
+static gboolean
+restart_helper (gpointer data)
+{
+  ShFwClient *c = data;
+
+  c->restart_source = 0;
+  if (!c->applied && !c->hosts_set)
+    return G_SOURCE_REMOVE;
+  g_dbus_connection_call (c->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "StartServiceByName",
+                          g_variant_new ("(su)", HELPER_NAME, 0u), G_VARIANT_TYPE ("(u)"),
+                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
+{
+  ShFwClient *c = data;
+
+  if ((c->applied || c->hosts_set) && c->restart_source == 0)
+    c->restart_source = g_timeout_add (HELPER_RESTART_MS, restart_helper, c);
+}
 
 /* Whether shuttle-firewall runs or can be started on @bus. */
 /* The nameservers whose DNS is captured: (family, address). */
@@ -170,6 +204,8 @@ sh_fw_client_new (const char *label, GError **error)
     {
       c->bus = g_steal_pointer (&bus);
       c->dest = HELPER_NAME;
+      c->helper_watch = g_bus_watch_name_on_connection (
+          c->bus, HELPER_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, on_helper_vanished, c, NULL);
       return g_steal_pointer (&c);
     }
   /* Root can do it itself; that is what containers and routers without a
@@ -257,6 +293,19 @@ subnets_variant (const GArray *subnets)
   return g_variant_builder_end (&b);
 }
 
+/* Only switches that are on: a helper that predates one still takes
+ * requests that do not use it. */
+static GVariant *
+options_variant (const ShFirewallSpec *spec)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  if (spec->block_ipv6)
+    g_variant_builder_add (&b, "{sv}", "block-ipv6", g_variant_new_boolean (TRUE));
+  return g_variant_builder_end (&b);
+}
+
 static gboolean
 call_helper (ShFwClient *c, const char *method, GVariant *args, const GVariantType *reply_type,
              GVariant **reply, GError **error)
@@ -323,10 +372,10 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
       return;
     }
   g_dbus_connection_call (c->bus, c->dest, HELPER_PATH, HELPER_IFACE, "ApplyTunnel",
-                          g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)a{sv})", c->label,
+                          g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", c->label,
                                          spec->port, subnets_variant (spec->subnets),
                                          subnets_variant (spec->excludes),
-                                         dns_variant (spec->dns_servers), NULL),
+                                         dns_variant (spec->dns_servers), options_variant (spec)),
                           G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
                           HELPER_TIMEOUT_MS, cancellable, apply_done, task);
 }
@@ -520,6 +569,9 @@ sh_fw_client_free (ShFwClient *c)
 {
   if (c == NULL)
     return;
+  if (c->helper_watch != 0)
+    g_bus_unwatch_name (c->helper_watch);
+  g_clear_handle_id (&c->restart_source, g_source_remove);
   g_clear_object (&c->bus);
   g_free (c->label);
   g_free (c);

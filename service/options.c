@@ -65,6 +65,7 @@ typedef enum
   OPT_AUTO_NETS,
   OPT_AUTO_HOSTS,
   OPT_SEED_HOSTS,
+  OPT_BLOCK_IPV6,
   OPT_HELP,
   OPT_VERSION,
 } OptId;
@@ -103,6 +104,7 @@ static const OptDef opt_defs[] = {
   { 'N', "auto-nets", FALSE, OPT_AUTO_NETS },
   { 'H', "auto-hosts", FALSE, OPT_AUTO_HOSTS },
   { '\0', "seed-hosts", TRUE, OPT_SEED_HOSTS },
+  { '\0', "block-ipv6", FALSE, OPT_BLOCK_IPV6 },
   { 'h', "help", FALSE, OPT_HELP },
   { 'V', "version", FALSE, OPT_VERSION },
 };
@@ -143,6 +145,8 @@ static const char usage_text[]
       "  -N, --auto-nets                  also tunnel the networks the server routes\n"
       "  -H, --auto-hosts                 put the server's host names in /etc/hosts\n"
       "      --seed-hosts NAME[,NAME...]  names for -H to look up on the server\n"
+      "      --block-ipv6                 with IPv4 0/0 tunnelled and IPv6 not: refuse\n"
+      "                                   IPv6 that would go around the tunnel\n"
       "      --server                     (internal) serve the mux on stdin/stdout\n"
       "  -h, --help                       show this help and exit\n"
       "  -V, --version                    show the version and exit\n"
@@ -860,6 +864,9 @@ apply_option (ShOptions *opts, const OptDef *def, const char *name, const char *
       return TRUE;
     case OPT_SEED_HOSTS:
       return parse_seed_hosts (opts, name, value, error);
+    case OPT_BLOCK_IPV6:
+      opts->block_ipv6 = TRUE;
+      return TRUE;
     case OPT_HELP:
       print_usage_and_exit ();
       break;

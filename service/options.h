@@ -57,6 +57,7 @@ typedef struct
   gboolean auto_nets;  /* -N/--auto-nets: also tunnel the server's routes */
   gboolean auto_hosts; /* -H/--auto-hosts: the server's host names into /etc/hosts */
   char *seed_hosts;    /* --seed-hosts: comma-separated names, checked; NULL when none */
+  gboolean block_ipv6; /* --block-ipv6: the IPv6 leak block while IPv4 0/0 is tunnelled */
 
   /* Under NetworkManager (nm-shuttle-service starts us): -1 when not given. */
   int control_fd; /* --control-fd N: peer-to-peer D-Bus to our controller (control.h) */

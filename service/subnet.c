@@ -597,3 +597,22 @@ sh_subnet_to_string (const ShSubnet *subnet)
     g_string_append_printf (out, "-%u", subnet->port_hi);
   return g_string_free (out, FALSE);
 }
+
+gboolean
+sh_subnet_list_leaks_ipv6 (const GArray *subnets)
+{
+  gboolean all4 = FALSE, all6 = FALSE;
+
+  for (guint i = 0; i < (subnets != NULL ? subnets->len : 0); i++)
+    {
+      const ShSubnet *s = &g_array_index (subnets, ShSubnet, i);
+
+      if (s->prefix != 0 || s->port_lo != 0 || s->port_hi != 0)
+        continue;
+      if (s->family == AF_INET)
+        all4 = TRUE;
+      else if (s->family == AF_INET6)
+        all6 = TRUE;
+    }
+  return all4 && !all6;
+}

@@ -55,4 +55,9 @@ gboolean sh_subnet_contains (const ShSubnet *subnet, int family, const guint8 *a
  * subnet (IPv6 is bracketed only when a port follows). */
 char *sh_subnet_to_string (const ShSubnet *subnet);
 
+/* Whether @subnets (ShSubnet) make a full IPv4 tunnel that IPv6 could leak
+ * around: IPv4 0/0 on all ports is in the list and IPv6 ::/0 on all ports
+ * is not. The IPv6 leak block (--block-ipv6) applies only then. */
+gboolean sh_subnet_list_leaks_ipv6 (const GArray *subnets);
+
 G_END_DECLS

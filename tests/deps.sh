@@ -14,6 +14,9 @@ build="$build libayatana-appindicator3-dev"
 # The end-to-end tests and the demo drive real programs in namespaces.
 # dnsmasq-base and dig: the remote LAN's name server and the client's DNS checks (--dns, -H).
 runtime="nftables openssh-server openssh-client iproute2 procps curl python3 dnsmasq-base bind9-dnsutils"
+# The DNS leak test watches the client's link with tcpdump; the NetworkManager
+# secrets test traces the plugin's file opens with strace.
+test_tools="tcpdump strace"
 # The firewall helper's tests: a private system bus, a real polkitd, and a
 # D-Bus client (gdbus, python3-dbus) running as another user.
 helper_test="dbus-daemon polkitd libglib2.0-bin python3-dbus passwd util-linux"
@@ -36,7 +39,7 @@ want=""
 for what in "$@"; do
   case "$what" in
     build) want="$want $build $nm_build" ;;
-    test) want="$want $build $nm_build $runtime $test_extra $helper_test $nm_test $nm_ui_test $applet_test" ;;
+    test) want="$want $build $nm_build $runtime $test_tools $test_extra $helper_test $nm_test $nm_ui_test $applet_test" ;;
     demo) want="$want $build $nm_build $runtime" ;;
     bench) want="$want $build $nm_build $runtime $bench_extra" ;;
     *) echo "tests/deps.sh: unknown set '$what' (build, test, demo, bench)" >&2; exit 2 ;;

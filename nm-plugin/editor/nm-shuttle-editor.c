@@ -72,6 +72,7 @@ static const CheckKey check_keys[] = {
   { "auto_nets_check", "auto-nets", FALSE },
   { "auto_hosts_check", "auto-hosts", FALSE },
   { "latency_check", "latency-control", TRUE },
+  { "block_ipv6_check", "block-ipv6", TRUE },
 };
 
 #define SHUTTLE_TYPE_EDITOR (shuttle_editor_get_type ())

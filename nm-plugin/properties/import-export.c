@@ -46,6 +46,7 @@ typedef enum
   O_AUTO_NETS,
   O_AUTO_HOSTS,
   O_SEED_HOSTS,
+  O_BLOCK_IPV6,
   O_IGNORED,   /* CLI-run options with no meaning under NetworkManager */
   O_IGNORED_V, /* the same, taking a value */
   O_REFUSED,   /* known to the CLI, but not expressible in a profile */
@@ -72,6 +73,7 @@ static const OptDef opt_defs[] = {
   { 'N', "auto-nets", FALSE, O_AUTO_NETS },
   { 'H', "auto-hosts", FALSE, O_AUTO_HOSTS },
   { '\0', "seed-hosts", TRUE, O_SEED_HOSTS },
+  { '\0', "block-ipv6", FALSE, O_BLOCK_IPV6 },
   { 'v', "verbose", FALSE, O_IGNORED },
   { 'q', "quiet", FALSE, O_IGNORED },
   { 'D', "daemon", FALSE, O_IGNORED },
@@ -96,6 +98,7 @@ static const char *const directive_keys[] = {
   "local-user",
   "password-flags",
   "key-passphrase-flags",
+  "block-ipv6", /* the CLI has --block-ipv6, but only the profile can say no */
 };
 
 typedef struct
@@ -331,6 +334,8 @@ apply_option (ImportState *st, const OptDef *def, const char *name, guint line, 
       return set_item (st, line, "python", value, error);
     case O_NO_LATENCY_CONTROL:
       return set_item (st, line, "latency-control", "no", error);
+    case O_BLOCK_IPV6:
+      return set_item (st, line, "block-ipv6", "yes", error);
     case O_CONNECT_TIMEOUT:
       return set_item (st, line, "connect-timeout", value, error);
     case O_DNS:
@@ -780,5 +785,9 @@ sh_nm_export_format (GHashTable *data, const char *name)
     g_string_append_printf (out, DIRECTIVE " password-flags=%s\n", v);
   if ((v = lookup (data, "key-passphrase-flags")) != NULL && strcmp (v, "0") != 0)
     g_string_append_printf (out, DIRECTIVE " key-passphrase-flags=%s\n", v);
+  /* On is the profile's default and sshuttle has no such option: only the
+   * choice to turn it off needs saying. */
+  if ((v = lookup (data, "block-ipv6")) != NULL && strcmp (v, "no") == 0)
+    g_string_append (out, DIRECTIVE " block-ipv6=no\n");
   return g_string_free (out, FALSE);
 }

@@ -28,7 +28,39 @@ struct _ShNmFwProxy
   gboolean applied;
   gboolean requested; /* an apply was forwarded: it may land after we cancel */
   gboolean hosts_set;
+  guint helper_watch;
+  guint restart_source;
 };
+
+/* As in the engine's fwclient.c: a helper that is killed while it holds our
+ * rules is started again, so that it adopts them and removes them when we
+ * go; otherwise a plugin killed after the helper would leave them behind. */
+#define HELPER_RESTART_MS 250
+
+static gboolean
+restart_helper (gpointer data)
+{
+  ShNmFwProxy *p = data;
+
+  p->restart_source = 0;
+  if (!p->applied && !p->requested && !p->hosts_set)
+    return G_SOURCE_REMOVE;
+  g_message ("the firewall helper left while holding this connection's rules: starting it again");
+  g_dbus_connection_call (p->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "StartServiceByName",
+                          g_variant_new ("(su)", FW_NAME, 0u), G_VARIANT_TYPE ("(u)"),
+                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
+{
+  ShNmFwProxy *p = data;
+
+  if ((p->applied || p->requested || p->hosts_set) && p->restart_source == 0)
+    p->restart_source = g_timeout_add (HELPER_RESTART_MS, restart_helper, p);
+}
 
 /* Whether a TCP socket of @uid listens on loopback port @port. */
 static gboolean
@@ -113,8 +145,10 @@ profile_subnets (const ShNmProfile *p)
 
 gboolean
 sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnets, GVariant *dns,
-                      GError **error)
+                      GVariant *options, GError **error)
 {
+  g_autoptr (GArray) requested = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  gboolean block_ipv6 = FALSE;
   g_autoptr (GArray) allowed = profile_subnets (policy->profile);
   GVariantIter it;
   guint8 family, prefix;
@@ -139,6 +173,7 @@ sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnet
       if ((family != 4 || n != 4) && (family != 6 || n != 16))
         return refuse (error, "malformed subnet");
       memcpy (sn.addr, bytes, n);
+      g_array_append_val (requested, sn);
       if (policy->profile->auto_nets)
         continue; /* the server's routes decide; the helper still validates */
       for (guint i = 0; i < allowed->len && !ok; i++)
@@ -163,6 +198,14 @@ sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnet
       if (!ok)
         return refuse (error, "DNS capture is allowed only for the connection's stub address");
     }
+
+  /* The leak block is the profile's to switch off, not the engine's: a full
+   * IPv4 tunnel without it is refused. */
+  if (options != NULL)
+    g_variant_lookup (options, "block-ipv6", "b", &block_ipv6);
+  if (policy->profile->block_ipv6 && sh_subnet_list_leaks_ipv6 (requested) && !block_ipv6)
+    return refuse (error, "the profile blocks IPv6 leaks (block-ipv6) but the request for IPv4 "
+                          "0/0 does not");
   return TRUE;
 }
 
@@ -225,7 +268,7 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
 
       g_variant_get (params, "(&sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", &label, &port, &subnets,
                      &excludes, &dns, &options);
-      if (!sh_nm_fw_check_apply (&p->policy, port, subnets, dns, &error))
+      if (!sh_nm_fw_check_apply (&p->policy, port, subnets, dns, options, &error))
         {
           g_message ("refused the engine's firewall request: %s", error->message);
           g_dbus_method_invocation_return_dbus_error (inv, FW_ERROR "NotAuthorized",
@@ -306,6 +349,8 @@ sh_nm_fw_proxy_new (GDBusConnection *peer, GDBusConnection *system_bus, const Sh
       sh_nm_fw_proxy_free (p);
       return NULL;
     }
+  p->helper_watch = g_bus_watch_name_on_connection (p->bus, FW_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                                    NULL, on_helper_vanished, p, NULL);
   return p;
 }
 
@@ -335,6 +380,9 @@ sh_nm_fw_proxy_free (ShNmFwProxy *p)
     return;
   if (p->registration != 0)
     g_dbus_connection_unregister_object (p->peer, p->registration);
+  if (p->helper_watch != 0)
+    g_bus_unwatch_name (p->helper_watch);
+  g_clear_handle_id (&p->restart_source, g_source_remove);
   g_cancellable_cancel (p->cancel);
   g_clear_object (&p->cancel);
   if (p->applied || p->requested)

@@ -44,8 +44,10 @@ gboolean sh_nm_fw_proxy_applied (ShNmFwProxy *proxy);
 void sh_nm_fw_proxy_free (ShNmFwProxy *proxy);
 
 /* The check of one ApplyTunnel request against @policy (pure apart from
- * the listener check, which reads /proc/net/tcp{,6}). Exposed for tests. */
+ * the listener check, which reads /proc/net/tcp{,6}). @options (a{sv}, may
+ * be NULL) must carry block-ipv6=true when the profile has the leak block
+ * on and the subnets make a full IPv4 tunnel. Exposed for tests. */
 gboolean sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnets,
-                               GVariant *dns, GError **error);
+                               GVariant *dns, GVariant *options, GError **error);
 
 G_END_DECLS

@@ -68,6 +68,7 @@ static const KeyInfo keys[] = {
   { SH_NM_KEY_LATENCY_CONTROL, T_BOOL },
   { SH_NM_KEY_CONNECT_TIMEOUT, T_SECONDS },
   { SH_NM_KEY_PYTHON, T_PYTHON },
+  { SH_NM_KEY_BLOCK_IPV6, T_BOOL },
   { SH_NM_KEY_PASSWORD_FLAGS, T_FLAGS },
   { SH_NM_KEY_KEY_PASSPHRASE_FLAGS, T_FLAGS },
 };
@@ -485,6 +486,9 @@ sh_nm_profile_new (GHashTable *data, GError **error)
   p->latency_control = g_strcmp0 (get (data, SH_NM_KEY_LATENCY_CONTROL), "no") != 0;
   p->connect_timeout = get_uint (data, SH_NM_KEY_CONNECT_TIMEOUT, 0);
   p->python = g_strdup (get (data, SH_NM_KEY_PYTHON));
+  /* On unless switched off: a full tunnel that leaks IPv6 is what nobody
+   * who routes 0/0 through it wants. */
+  p->block_ipv6 = g_strcmp0 (get (data, SH_NM_KEY_BLOCK_IPV6), "no") != 0;
   p->password_flags = get_uint (data, SH_NM_KEY_PASSWORD_FLAGS, 0);
   p->key_passphrase_flags = get_uint (data, SH_NM_KEY_KEY_PASSPHRASE_FLAGS, 0);
   return p;
@@ -618,6 +622,8 @@ sh_nm_profile_engine_args (const ShNmProfile *p, const ShNmEngineContext *ctx)
       g_strv_builder_add (b, "--python");
       g_strv_builder_add (b, p->python);
     }
+  if (p->block_ipv6)
+    g_strv_builder_add (b, "--block-ipv6");
   /* "--" so that no subnet is ever read as an option. */
   g_strv_builder_add (b, "--");
   for (char **s = p->subnets; *s; s++)

@@ -35,6 +35,7 @@ G_BEGIN_DECLS
 #define SH_NM_KEY_LATENCY_CONTROL "latency-control"
 #define SH_NM_KEY_CONNECT_TIMEOUT "connect-timeout"
 #define SH_NM_KEY_PYTHON "python"
+#define SH_NM_KEY_BLOCK_IPV6 "block-ipv6"
 #define SH_NM_KEY_PASSWORD_FLAGS "password-flags"
 #define SH_NM_KEY_KEY_PASSPHRASE_FLAGS "key-passphrase-flags"
 
@@ -88,6 +89,7 @@ typedef struct
   gboolean latency_control;
   guint connect_timeout; /* seconds, 0: the engine's default */
   char *python;          /* NULL: automatic */
+  gboolean block_ipv6;   /* --block-ipv6; on unless block-ipv6=no */
   guint password_flags;
   guint key_passphrase_flags;
 } ShNmProfile;

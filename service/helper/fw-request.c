@@ -177,6 +177,47 @@ parse_dns_servers (GVariant *list, GArray **out, GError **error)
   return TRUE;
 }
 
+/* The switches ApplyTunnel knows: anything else, a wrong type or a key given
+ * twice is refused rather than ignored, so a caller never believes a switch
+ * is on that this helper does not implement. */
+static const struct
+{
+  const char *key;
+  const char *type;
+  gsize offset; /* of the gboolean in ShFirewallSpec */
+} known_options[] = {
+  { "block-ipv6", "b", G_STRUCT_OFFSET (ShFirewallSpec, block_ipv6) },
+};
+
+static gboolean
+parse_options (GVariant *options, ShFirewallSpec *spec, GError **error)
+{
+  gsize n = g_variant_n_children (options);
+  gboolean seen[G_N_ELEMENTS (known_options)] = { FALSE };
+
+  for (gsize i = 0; i < n; i++)
+    {
+      const char *key = NULL;
+      g_autoptr (GVariant) value = NULL;
+      guint k;
+
+      g_variant_get_child (options, i, "{&sv}", &key, &value);
+      for (k = 0; k < G_N_ELEMENTS (known_options); k++)
+        if (g_str_equal (key, known_options[k].key))
+          break;
+      if (k == G_N_ELEMENTS (known_options))
+        return invalid (error, "unknown option “%s”", key);
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE (known_options[k].type)))
+        return invalid (error, "option “%s” must be of type %s, not %s", key, known_options[k].type,
+                        g_variant_get_type_string (value));
+      if (seen[k])
+        return invalid (error, "option “%s” given twice", key);
+      seen[k] = TRUE;
+      G_STRUCT_MEMBER (gboolean, spec, known_options[k].offset) = g_variant_get_boolean (value);
+    }
+  return TRUE;
+}
+
 gboolean
 sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError **error)
 {
@@ -196,12 +237,8 @@ sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError
     return FALSE;
   if (port == 0)
     return invalid (error, "invalid listener port 0");
-  if (g_variant_n_children (options) != 0)
-    {
-      const char *key = NULL;
-      g_variant_get_child (options, 0, "{&sv}", &key, NULL);
-      return invalid (error, "unknown option “%s”", key);
-    }
+  if (!parse_options (options, &s, error))
+    return FALSE;
   s.port = port;
   if (!parse_subnets (subnets, &s.subnets, "subnet", error)
       || !parse_subnets (excludes, &s.excludes, "exclude", error)

@@ -42,6 +42,7 @@ gboolean sh_fw_label_is_valid (const char *label);
 char *sh_fw_owner_token (const char *unique_name);
 
 /* Parses ApplyTunnel's parameters, signature (sqa(yayyqq)a(yayyqq)a(yay)a{sv}).
+ * The options known: "block-ipv6" (b), into spec->block_ipv6.
  * On success *@label is newly allocated and @spec's port and arrays are set
  * (free them with sh_fw_spec_clear()). On failure returns FALSE with
  * SH_FW_ERROR_INVALID_ARGS and leaves the outputs unset. */

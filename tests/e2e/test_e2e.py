@@ -1140,6 +1140,63 @@ def _listener_direct(port):
         check(outcome in ('reset', 'EOF'), 'direct connection to the listener: %s' % outcome)
 
 
+DIRECT_PROBE = r"""
+import socket, sys
+port, out = int(sys.argv[1]), []
+for host, fam in (('127.0.0.1', socket.AF_INET), ('::1', socket.AF_INET6)):
+    c = socket.socket(fam)
+    c.settimeout(3)
+    try:
+        c.connect((host, port))
+        c.sendall(b'GET / HTTP/1.0\r\n\r\n')
+        data = c.recv(100)
+        out.append('EOF' if data == b'' else 'data %r' % data[:40])
+    except ConnectionResetError:
+        out.append('reset')
+    except ConnectionRefusedError:
+        out.append('refused')
+    except socket.timeout:
+        out.append('hang')
+    finally:
+        c.close()
+print(' '.join(out))
+"""
+
+
+@case('the listener from another local user (nobody): reset, not relayed')
+def t_listener_other_user():
+    s = tunnel()
+    r = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + s.table.split(), timeout=10)
+    m = re.search(r'redirect to :(\d+)', r.stdout)
+    check(m, 'no redirect port in the table:\n%s' % r.stdout)
+    port = int(m.group(1))
+    # the same bait as above: a relay would show up as data
+    bait = LAB.spawn(LAB.ns_gw, [netlab.PY, '-c', (
+        'import socket\n'
+        's = socket.socket(socket.AF_INET6)\n'
+        's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n'
+        's.bind(("::", %d)); s.listen(8)\n'
+        'while True:\n'
+        '    c, _ = s.accept(); c.sendall(b"RELAYED"); c.close()\n') % port],
+        label='bait')
+    LAB.wait_port(LAB.ns_gw, '127.0.0.1', port)
+    try:
+        r = LAB.run(LAB.ns_client, ['setpriv', '--reuid=nobody', '--regid=nogroup',
+                                    '--clear-groups', netlab.PY, '-c', DIRECT_PROBE, str(port)],
+                    timeout=30)
+        check(r.returncode == 0, 'probe as nobody failed: %s' % r.stderr)
+        outcomes = r.stdout.split()
+        diag('direct connections as nobody to port %d: %s' % (port, outcomes))
+        check(len(outcomes) == 2 and all(o in ('reset', 'EOF', 'refused') for o in outcomes),
+              'direct connection as another user: %s' % r.stdout)
+        who_ran = LAB.run(LAB.ns_client, ['setpriv', '--reuid=nobody', '--regid=nogroup',
+                                          '--clear-groups', 'id', '-u']).stdout.strip()
+        check(who_ran.isdigit() and who_ran != '0', 'the probe ran as uid %r' % who_ran)
+    finally:
+        bait.kill()
+        bait.wait()
+
+
 # ------------------------------------------- names and routes (--dns, -N, -H)
 def dig(name, tcp=False, server=None, timeout=3):
     """(status, [answers], seconds) of dig in the client namespace: the
@@ -1223,6 +1280,88 @@ def t_dns_dead_resolver():
     check(s.p.poll() is None, 'shuttle exited: %s' % s.stderr())
     rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=10)
     check(rc == 0 and b'Hello' in body, 'curl after the dead resolver: rc %d %s' % (rc, err))
+
+
+class Capture:
+    """tcpdump on one link of a lab namespace, written to a pcap file."""
+
+    def __init__(self, ns, dev):
+        self.path = os.path.join(LAB.dir, 'capture-%s.pcap' % dev)
+        self.err = os.path.join(LAB.dir, 'capture-%s.err' % dev)
+        with open(self.err, 'w') as errf:
+            # -Z root: the lab's directory is root's, tcpdump's own user
+            # could not write there.
+            # --immediate-mode: no packets held back in the kernel's buffer.
+            self.p = LAB.spawn(ns, ['tcpdump', '-Z', 'root', '--immediate-mode', '-i', dev,
+                                    '-n', '-U', '-s', '256', '-w', self.path], label='tcpdump',
+                               stdout=subprocess.DEVNULL, stderr=errf)
+        ok = wait_for_file_text(self.err, 'listening on', 10)
+        check(ok, 'tcpdump did not start: %s' % read_text(self.err))
+
+    def stop(self):
+        time.sleep(0.3)   # the last packets still on their way to the file
+        self.p.send_signal(signal.SIGINT)
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+    def count(self, expr):
+        r = LAB.run(None, ['tcpdump', '-n', '-r', self.path, expr], timeout=30)
+        check(r.returncode == 0, 'tcpdump -r: %s %s' % (r.stderr, read_text(self.err)))
+        return len([ln for ln in r.stdout.splitlines() if ln.strip()])
+
+
+def read_text(path):
+    try:
+        with open(path, errors='replace') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def wait_for_file_text(path, text, timeout):
+    deadline = time.monotonic() + timeout
+    while text not in read_text(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@case('--dns: no DNS query leaves on the client\'s link (tcpdump sees the ssh session, no port 53)')
+def t_dns_no_leak():
+    if not shutil.which('tcpdump'):
+        raise Fail('tcpdump is not installed (tests/deps.sh test)')
+    tunnel(SUBNETS + ['--dns'])
+    cap = Capture(LAB.ns_client, 'c0')
+    try:
+        for tcp in (False, True, False, True):
+            for name in (netlab.NAME_BUILD, netlab.NAME_DB):
+                status, answers, _ = dig(name, tcp=tcp)
+                check(status == 'NOERROR' and answers,
+                      '%s %s: %s %s' % (name, 'TCP' if tcp else 'UDP', status, answers))
+        status, _, _ = dig('nosuchname.corp.internal', tcp=True)
+        check(status == 'NXDOMAIN', 'unknown name: %s' % status)
+        # The control: a query to a nameserver that is not captured (the gw,
+        # on the same link) does leave on c0, so the capture and its filter
+        # would have seen a leak.
+        dig(netlab.NAME_BUILD, server=netlab.GW4, timeout=1)
+    finally:
+        cap.stop()
+    leaked = cap.count('port 53 and not host %s' % netlab.GW4)
+    control = cap.count('port 53 and host %s' % netlab.GW4)
+    ssh = cap.count('tcp port 22')
+    diag('tcpdump: %s (%d bytes)' % (read_text(cap.err).strip().replace('\n', '; '),
+                                     os.path.getsize(cap.path) if os.path.exists(cap.path)
+                                     else -1))
+    diag('on c0: %d ssh packets, %d DNS packets to the control server, %d other DNS packets'
+         % (ssh, control, leaked))
+    check(ssh > 0, 'the capture saw no ssh packets: it proves nothing')
+    check(control > 0, 'the capture did not see the control query to %s' % netlab.GW4)
+    check(leaked == 0, '%d DNS packets left on c0:\n%s' % (
+        leaked, LAB.run(None, ['tcpdump', '-n', '-r', cap.path, 'port 53']).stdout[-1500:]))
 
 
 @case('-N without subnets: the server\'s routes are tunnelled (LAN reachable, rules list them)')
@@ -1640,6 +1779,92 @@ def t_local_mode():
     check(rc == 0, 'exit status %s' % rc)
     left = shuttle_tables(gw)
     check(not left, 'tables left in the gw: %s' % left)
+
+
+# ------------------------------------------------------- IPv6 leak block
+V6_PROBE_PORT = 7070
+
+
+def v6_probe():
+    """Connect from the client straight to the gw's IPv6 address (not a
+    tunnelled subnet) and read; returns the outcome and the seconds taken."""
+    t0 = time.monotonic()
+    try:
+        c = LAB.connect(LAB.ns_client, netlab.GW6, V6_PROBE_PORT, timeout=5)
+        try:
+            c.settimeout(5)
+            data = c.recv(100)
+            outcome = 'data %s' % data.decode(errors='replace').strip()
+        finally:
+            c.close()
+    except socket.timeout:
+        outcome = 'hang'
+    except OSError as e:
+        outcome = errno.errorcode.get(e.errno, str(e))
+    return outcome, time.monotonic() - t0
+
+
+@case('--block-ipv6 with 0/0: IPv6 around the tunnel is refused at once, the tunnel and '
+      'ssh over IPv6 work, the block goes with the tunnel')
+def t_block_ipv6():
+    stop_tunnel()
+    bait = LAB.spawn(LAB.ns_gw, [netlab.PY, '-c', (
+        'import socket\n'
+        's = socket.socket(socket.AF_INET6)\n'
+        's.bind(("%s", %d)); s.listen(8)\n'
+        'while True:\n'
+        '    c, _ = s.accept(); c.sendall(b"DIRECT\\n"); c.close()\n') % (netlab.GW6,
+                                                                     V6_PROBE_PORT)],
+        label='v6bait')
+    try:
+        LAB.wait_port(LAB.ns_gw, netlab.GW6, V6_PROBE_PORT)
+        # Without the option, 0/0 leaves IPv6 alone: the connection goes direct.
+        s = Shuttle(['0/0'], remote='root@[%s]' % netlab.GW6)
+        try:
+            s.wait_ready()
+            outcome, _ = v6_probe()
+            check(outcome == 'data DIRECT', 'without --block-ipv6: %s' % outcome)
+            check('block_ipv6' not in LAB.run(LAB.ns_client, ['nft', 'list', 'table']
+                                              + s.table.split()).stdout, 'block without option')
+        finally:
+            check(s.stop() == 0, 'exit status without the option')
+        # With it: ssh itself runs over IPv6 to the gw, LAN6 is tunnelled.
+        s = Shuttle(['--block-ipv6', '-v', '0/0', netlab.LAN_NET6],
+                    remote='root@[%s]' % netlab.GW6)
+        try:
+            s.wait_ready()
+            rules = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + s.table.split()).stdout
+            check('chain block_ipv6' in rules and 'ip6 daddr %s tcp dport 22 accept' % netlab.GW6
+                  in rules, 'no block or no ssh exemption:\n' + rules)
+            check('IPv6 leak block on' in s.stderr(), 'not logged: ' + s.stderr())
+            outcome, secs = v6_probe()
+            diag('direct IPv6 with --block-ipv6: %s in %.2f s' % (outcome, secs))
+            check(outcome == 'ECONNREFUSED' and secs < 2,
+                  'with --block-ipv6: %s after %.1f s' % (outcome, secs))
+            for url in ('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT),
+                        'http://[%s]:%d/' % (netlab.LAN6, netlab.HTTP_PORT)):
+                rc, body, err, _ = curl(url, max_time=10)
+                check(rc == 0 and b'Hello' in body, 'through the tunnel %s: rc %d %s'
+                      % (url, rc, err))
+            check(s.p.poll() is None, 'shuttle exited: ' + s.stderr())
+        finally:
+            rc = s.stop()
+        check(rc == 0, 'exit status %s' % rc)
+        check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+        outcome, _ = v6_probe()
+        check(outcome == 'data DIRECT', 'after exit: %s' % outcome)
+        # A split tunnel does not take IPv6 away: the option is then off.
+        s = Shuttle(['--block-ipv6', '-v', netlab.LAN_NET4])
+        try:
+            s.wait_ready()
+            outcome, _ = v6_probe()
+            check(outcome == 'data DIRECT', 'split tunnel with --block-ipv6: %s' % outcome)
+            check('IPv6 leak block off' in s.stderr(), 'not logged: ' + s.stderr())
+        finally:
+            check(s.stop() == 0, 'exit status of the split tunnel')
+    finally:
+        bait.kill()
+        bait.wait()
 
 
 # ---------------------------------------------------------------- runner

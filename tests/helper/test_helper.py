@@ -311,6 +311,36 @@ def t_root_apply():
         a.close()
 
 
+@case('options: block-ipv6=true adds the IPv6 leak block chain, false or absent does not; '
+      'a duplicate key is refused')
+def t_block_ipv6_option():
+    a = Caller()
+    try:
+        ssh6 = subnet('fd31:1::1', 128, 22, 22)
+        table = a.ok('ApplyTunnel', *tunnel_args('v6', subnets=[subnet('0.0.0.0', 0)],
+                                                 excludes=[ssh6],
+                                                 options={'block-ipv6': True}))
+        text = table_text(table)
+        check('chain block_ipv6' in text and 'ip6 daddr fd31:1::1 tcp dport 22 accept' in text
+              and 'reject with icmpv6 admin-prohibited' in text, 'no block:\n' + text)
+        for opts in ({'block-ipv6': False}, {}):
+            a.ok('ApplyTunnel', *tunnel_args('v6', subnets=[subnet('0.0.0.0', 0)], options=opts))
+            check('block_ipv6' not in table_text(table), 'block with %s' % opts)
+        # a{sv} may carry a key twice on the wire; python-dbus cannot send
+        # that, gdbus can.
+        g = subprocess.run(['gdbus', 'call', '--system', '--dest', 'io.github.shuttlevpn.Firewall1',
+                            '--object-path', '/io/github/shuttlevpn/Firewall1', '--method',
+                            'io.github.shuttlevpn.Firewall1.ApplyTunnel', 'dup', '12300',
+                            '@a(yayyqq) []', '@a(yayyqq) []', '@a(yay) []',
+                            "[{'block-ipv6', <true>}, {'block-ipv6', <false>}]"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        check(g.returncode != 0 and 'InvalidArgs' in g.stderr and 'twice' in g.stderr,
+              'duplicate key: %s %s' % (g.stdout, g.stderr))
+    finally:
+        a.close()
+    check(wait_for(lambda: not tables(), 1), 'table left')
+
+
 @case('D-Bus policy: only root may own io.github.shuttlevpn.Firewall1')
 def t_policy_own():
     c = Caller(OTHER)
@@ -433,6 +463,10 @@ BAD = [
     ('DNS server of family 5', tunnel_args('bad', dns=[[5, [10, 231, 2, 10]]])),
     ('17 DNS servers', tunnel_args('bad', dns=[[4, [10, 231, 2, i]] for i in range(17)])),
     ('unknown option', tunnel_args('bad', options={'ipv6-leak-block': True})),
+    ('block-ipv6 as a string', tunnel_args('bad', options={'block-ipv6': 'yes'})),
+    ('block-ipv6 as a number', tunnel_args('bad', options={'block-ipv6': 1})),
+    ('a known and an unknown option', tunnel_args('bad', options={'block-ipv6': True,
+                                                                  'fail-open': True})),
 ]
 BAD_HOSTS = [
     ('name with a space', ['h', [['10.0.0.1', 'a b']]]),
@@ -628,6 +662,82 @@ def t_e2e_denied():
     check(r.returncode != 0 and 'not authorized to change the firewall' in r.stdout,
           'exit %d: %s' % (r.returncode, r.stdout))
     check(not tables(), 'tables: %s' % tables())
+
+
+def start_user_engine(logname, extra=()):
+    """shuttle as USER through the helper, with -H; returns (Popen, log path, table)."""
+    conf = user_ssh_files()
+    path = WORK + '/' + logname
+    argv = ['ip', 'netns', 'exec', LAB.ns_client] + as_user(USER) + [
+        ENV['SHUTTLE_BIN'], '-v', '-r', LAB.remote, '-e', 'ssh -F ' + conf,
+        '--server-cmd', ENV['SHUTTLE_BIN'] + ' --server', '-H'] + list(extra) + [netlab.LAN_NET4]
+    log = open(path, 'w+')
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                         env=dict(os.environ, HOME='/nonexistent'))
+    log.close()
+    up = wait_for(lambda: 'connected to' in read(path) or p.poll() is not None, 30, 0.1)
+    check(up and p.poll() is None, 'shuttle did not come up:\n' + read(path))
+    mine = [t for t in tables() if t.endswith('-%d' % p.pid)]
+    check(len(mine) == 1, 'tables: %s' % tables())
+    check(wait_for(lambda: netlab.NAME_GWHOSTS in hosts(), 30, 0.2),
+          'no hosts block from -H:\n%s\n%s' % (hosts(), read(path)))
+    return p, path, mine[0]
+
+
+def curl_lan():
+    r = LAB.run(LAB.ns_client, ['curl', '-sS', '--max-time', '20',
+                                'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)])
+    return r.returncode == 0 and 'Hello from the remote LAN' in r.stdout
+
+
+def kill_helper_and_check_adoption(table):
+    pids = helper_pids()
+    check(len(pids) == 1, 'helper pids %s' % pids)
+    log_before = len(read(WORK + '/dbus.log'))
+    os.kill(pids[0], signal.SIGKILL)
+    check(wait_for(lambda: pids[0] not in helper_pids(), 2), 'helper survived SIGKILL')
+    check(table in tables() and netlab.NAME_GWHOSTS in hosts(),
+          'rules or hosts gone with the helper: %s %r' % (tables(), hosts()))
+    check(curl_lan(), 'the tunnel stopped working when the helper was killed')
+    # The engine starts the helper again (it holds rules), and the new one
+    # adopts them because their owner still runs.
+    check(wait_for(lambda: len(helper_pids()) == 1, 5, 0.05), 'no new helper')
+    adopted = wait_for(lambda: ('adopted table inet %s' % table[len('inet '):])
+                       in read(WORK + '/dbus.log')[log_before:], 5, 0.05)
+    check(adopted, 'the new helper did not adopt %s:\n%s'
+          % (table, read(WORK + '/dbus.log')[log_before:]))
+    check('adopted hosts block' in read(WORK + '/dbus.log')[log_before:], 'hosts not adopted')
+    check(table in tables() and curl_lan(), 'the tunnel after the new helper came')
+
+
+@case('helper killed while a tunnel runs: rules stay, the next helper adopts them, and they go '
+      'within 2 s when the engine stops or is killed')
+def t_helper_killed_under_tunnel():
+    set_rules(True)
+    procs = []
+    try:
+        for how in ('SIGTERM', 'SIGKILL'):
+            p, path, table = start_user_engine('shuttle-adopt-%s.log' % how)
+            procs.append(p)
+            kill_helper_and_check_adoption(table)
+            os.kill(p.pid, getattr(signal, how))
+            t0 = time.monotonic()
+            gone = wait_for(lambda: table not in tables()
+                            and netlab.NAME_GWHOSTS not in hosts(), 2.0, 0.02)
+            check(gone, '%s of the engine: still there after 2 s: %s %r\n%s' % (
+                how, tables(), hosts(), read(WORK + '/dbus.log')[-2000:]))
+            diag('%s of the engine: its table and hosts block gone in %.0f ms'
+                 % (how, (time.monotonic() - t0) * 1000))
+            p.wait(10)
+            if how == 'SIGTERM':
+                check(p.returncode == 0, 'exit %s:\n%s' % (p.returncode, read(path)))
+        check(hosts() == HOSTS_ORIG, 'hosts not restored: %r' % hosts())
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        set_rules(False)
 
 
 # ------------------------------------------------------------ main

@@ -48,6 +48,7 @@ test_items_good (void)
     { "to-ns", "fd00::53" },
     { "auto-nets", "yes" },
     { "latency-control", "no" },
+    { "block-ipv6", "no" },
     { "connect-timeout", "300" },
     { "python", "/usr/bin/python3.11" },
     { "password-flags", "7" },
@@ -160,7 +161,7 @@ test_engine_args (void)
       = table ("host", "fd00::1", "user", "alice", "port", "2222", "auth-method", "key", "key-file",
                "/home/alice/my key", "host-key", ED_KEY, "subnets", "10.0.0.0/8, [fd00::]/64",
                "excludes", "10.9.0.0/16", "latency-control", "no", "connect-timeout", "20",
-               "python", "/usr/bin/python3", NULL);
+               "python", "/usr/bin/python3", "block-ipv6", "no", NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, &error);
   g_assert_no_error (error);
@@ -184,6 +185,7 @@ test_engine_args (void)
                             "|-x|10.9.0.0/16|--no-latency-control|--connect-timeout|20|--python|"
                             "/usr/bin/python3|--|10.0.0.0/8|[fd00::]/64"));
   g_assert_null (strstr (all, "password"));
+  g_assert_null (strstr (all, "--block-ipv6"));
 
   g_autofree char *line = sh_nm_host_key_known_hosts_line (ED_KEY);
   g_assert_cmpstr (line, ==, SH_NM_HOST_KEY_ALIAS " " ED_KEY "\n");
@@ -205,6 +207,9 @@ test_password_args (void)
   /* dns=none: no capture, whatever the stub */
   g_autofree char *all = g_strjoinv ("|", args);
   g_assert_null (strstr (all, "--dns"));
+  /* the IPv6 leak block is on unless the profile says block-ipv6=no */
+  g_assert_true (p->block_ipv6);
+  g_assert_nonnull (strstr (all, "|--block-ipv6|--|10.0.0.0/8"));
   /* without a pinned key the user's known_hosts decide, strictly */
   g_assert_null (strstr (args[3], "HostKeyAlias"));
   g_assert_nonnull (strstr (args[3], "StrictHostKeyChecking=yes"));
@@ -214,7 +219,7 @@ static void
 test_keys_listed (void)
 {
   const char *const *k = sh_nm_data_keys ();
-  g_assert_cmpuint (g_strv_length ((char **) k), ==, 20);
+  g_assert_cmpuint (g_strv_length ((char **) k), ==, 21);
   for (; *k; k++)
     {
       /* every listed key is known to the checker */

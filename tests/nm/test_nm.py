@@ -43,6 +43,9 @@ ENV = {k: os.environ.get(k, '') for k in ('SHUTTLE_BIN', 'SHUTTLE_FIREWALL_BIN',
                                           'NM_SHUTTLE_SERVICE_BIN', 'NM_SHUTTLE_PLUGIN_LIB',
                                           'NM_SHUTTLE_AUTH_DIALOG_BIN')}
 PASSPHRASE = 'correct horse %d' % os.getpid()
+# The lab user's password on a second sshd (t_password_secret), random per run.
+PASSWORD = 'battery staple %s' % os.urandom(6).hex()
+PW_SSHD_PORT = 2222
 LAB = None
 NM_PID = None
 
@@ -144,6 +147,12 @@ WRAPPER = """#!/bin/sh
 # NetworkManager runs this as the .name file's program (--bus-name ...)
 export NM_SHUTTLE_ENGINE=%(engine)s
 export NM_VPN_LOG_SYSLOG=0
+# t_key_file_as_user: the plugin and everything it starts, traced.
+if [ -e %(w)s/strace-plugin ]; then
+  exec strace -f -qq -o %(w)s/logs/plugin.strace \\
+    -e trace=open,openat,openat2,setuid,setresuid,setreuid,clone,clone3,fork,vfork \\
+    %(service)s "$@"
+fi
 exec %(service)s "$@"
 """
 
@@ -194,7 +203,7 @@ def setup():
         f.write('[D-BUS Service]\nName=io.github.shuttlevpn.Firewall1\nExec=%s\nUser=root\n'
                 % ENV['SHUTTLE_FIREWALL_BIN'])
     with open(WORK + '/bin/nm-shuttle-service', 'w') as f:
-        f.write(WRAPPER % {'engine': ENV['SHUTTLE_BIN'],
+        f.write(WRAPPER % {'engine': ENV['SHUTTLE_BIN'], 'w': WORK,
                            'service': ENV['NM_SHUTTLE_SERVICE_BIN']})
     os.chmod(WORK + '/bin/nm-shuttle-service', 0o755)
     # NM loads only root-owned, not group/other-writable .name files
@@ -547,6 +556,221 @@ def t_secrets():
         down('shnm-pp')
         nmcli('connection', 'delete', 'shnm-pp')
     assert_clean('after the secrets case')
+
+
+PW_SSHD_CONFIG = """\
+# a second sshd in the gw namespace, for password logins (tests/nm)
+Port %(port)d
+ListenAddress %(gw4)s
+HostKey %(hk)s
+PidFile %(w)s/sshd-pw.pid
+PubkeyAuthentication no
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PermitEmptyPasswords no
+UsePAM no
+StrictModes no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+AllowUsers %(user)s
+AcceptEnv SHUTTLE_LAB_PATH
+LogLevel VERBOSE
+"""
+
+# The password exists only in a copy of /etc/shadow that this sshd (and the
+# sessions it starts) see in their own mount namespace: nothing on the
+# machine changes.
+PW_SSHD_LAUNCH = """#!/bin/sh
+set -e
+mount --bind %(w)s/shadow-pw /etc/shadow
+exec /usr/sbin/sshd -D -e -f %(w)s/sshd-pw.conf
+"""
+
+
+def start_password_sshd():
+    import crypt   # deprecated, still in 3.11; only for the test's own hash
+    shadow = []
+    with open('/etc/shadow') as f:
+        for line in f:
+            fields = line.rstrip('\n').split(':')
+            if fields[0] == netlab.LAB_USER:
+                fields[1] = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_SHA512))
+                fields[2] = ''   # no "last changed": no password ageing
+            shadow.append(':'.join(fields))
+    fd = os.open(WORK + '/shadow-pw', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write('\n'.join(shadow) + '\n')
+    with open(WORK + '/sshd-pw.conf', 'w') as f:
+        f.write(PW_SSHD_CONFIG % {'port': PW_SSHD_PORT, 'gw4': netlab.GW4, 'hk': LAB.host_key,
+                                  'w': WORK, 'user': netlab.LAB_USER})
+    with open(WORK + '/sshd-pw.sh', 'w') as f:
+        f.write(PW_SSHD_LAUNCH % {'w': WORK})
+    LAB.spawn(LAB.ns_gw, ['/bin/sh', WORK + '/sshd-pw.sh'], label='sshd-pw')
+    check(LAB.wait_port(LAB.ns_gw, netlab.GW4, PW_SSHD_PORT), 'the password sshd did not start')
+
+
+def nm_log_has(needle):
+    return needle in nm_log()
+
+
+@case('secrets: a password profile works, and neither the password nor the passphrase is in '
+      'any argv, environment or NM\'s log (the scan finds a planted marker)')
+def t_password_secret():
+    start_password_sshd()
+    # The scanner must be able to find what it looks for: a process holding
+    # markers in its argv and its environment, and NM's log being read.
+    marker_arg, marker_env = 'marker-arg-%s' % os.urandom(4).hex(), 'marker-env-%s' % \
+        os.urandom(4).hex()
+    plant = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', marker_arg],
+                             env=dict(os.environ, SHUTTLE_TEST_MARKER=marker_env))
+    try:
+        time.sleep(0.2)
+        found_arg, found_env = secret_leaks(marker_arg), secret_leaks(marker_env)
+        check(['%d:cmdline' % plant.pid] == found_arg, 'argv marker found in %s' % found_arg)
+        check(['%d:environ' % plant.pid] == found_env, 'environ marker found in %s' % found_env)
+    finally:
+        plant.kill()
+        plant.wait()
+    add_profile('shnm-pw', auth_method='password', key_file=None, user=netlab.LAB_USER,
+                port=str(PW_SSHD_PORT), password_flags='2')
+    pw = WORK + '/passwd-pw'
+    try:
+        with open(pw, 'w') as f:
+            f.write('vpn.secrets.password:not %s\n' % PASSWORD)
+        n0 = len(nm_log())
+        r = nmcli('--wait', '60', 'connection', 'up', 'shnm-pw', 'passwd-file', pw, timeout=90)
+        check(r.returncode != 0, 'a wrong password activated')
+        check(wait_for(lambda: 'failure: login-failed' in nm_log()[n0:], 5),
+              'no login failure in the log:\n' + tail_log(20))
+        assert_clean('after a wrong password')
+        with open(pw, 'w') as f:
+            f.write('vpn.secrets.password:%s\n' % PASSWORD)
+        r = nmcli('--wait', '60', 'connection', 'up', 'shnm-pw', 'passwd-file', pw, timeout=90)
+        check(r.returncode == 0, 'password activation failed: %s\n%s'
+              % (r.stderr.strip(), tail_log(30)))
+        check(wait_for(lambda: curl_lan(3), 10), 'no traffic with password authentication')
+        check(engine_pids() and ssh_pids(), 'no engine or ssh running')
+        for secret, what in ((PASSWORD, 'password'), (PASSPHRASE, 'passphrase')):
+            leaks = secret_leaks(secret)
+            check(not leaks, 'the %s is in argv/environment of %s' % (what, leaks))
+            check(not nm_log_has(secret), 'the %s is in NetworkManager\'s log' % what)
+        check(nm_log_has('shnm-pw'), 'the scan reads a log that does not mention the connection')
+    finally:
+        down('shnm-pw')
+        nmcli('connection', 'delete', 'shnm-pw')
+        os.unlink(pw) if os.path.exists(pw) else None
+    assert_clean('after the password case')
+
+
+def root_opens(trace, path):
+    """Opens of @path by root in an `strace -f` log (lines "PID call...")
+    of a process tree started by root: a process is root until its own
+    set*uid() to another uid, and starts with its parent's uid at fork."""
+    parent, events = {}, {}
+    for ln in trace.splitlines():
+        m = re.match(r'(\d+) +(.*)$', ln)
+        if not m:
+            continue
+        pid, rest = int(m.group(1)), m.group(2)
+        events.setdefault(pid, []).append(rest)
+        c = re.match(r'(?:<\.\.\. )?(clone3?|v?fork)\b.*= (\d+)$', rest)
+        if c and int(c.group(2)) > 0:
+            parent[int(c.group(2))] = (pid, len(events[pid]) - 1)
+
+    def uid_at(pid, index):
+        if pid in parent:
+            ppid, pidx = parent[pid]
+            uid = uid_at(ppid, pidx)
+        else:
+            uid = 0
+        for ev in events.get(pid, [])[:index]:
+            u = re.match(r'setuid\((\d+)\)\s+= 0', ev) or \
+                re.match(r'set(?:res|re)uid\(-?\d+, (\d+)', ev)
+            if u and ev.rstrip().endswith('= 0'):
+                uid = int(u.group(1))
+        return uid
+
+    found = []
+    for pid, evs in events.items():
+        for i, ev in enumerate(evs):
+            if re.match(r'open(?:at2?)?\(', ev) and '"%s"' % path in ev and uid_at(pid, i) == 0:
+                found.append('%d: %s' % (pid, ev))
+    return found
+
+
+@case('the ssh key is read only as the profile\'s user: strace of the plugin\'s process tree')
+def t_key_file_as_user():
+    key = WORK + '/home/.ssh/id_ed25519'
+    # the checker itself: a root open in a made-up trace is found, an open
+    # after the drop is not
+    fake = ('100 clone(child_stack=NULL, flags=CLONE_CHILD_SETTID) = 101\n'
+            '101 openat(AT_FDCWD, "%s", O_RDONLY) = 3\n'
+            '100 clone3({flags=CLONE_VM, exit_signal=SIGCHLD}, 88) = 102\n'
+            '102 setuid(995)                        = 0\n'
+            '102 openat(AT_FDCWD, "%s", O_RDONLY) = 3\n' % (key, key))
+    check([f.split(':')[0] for f in root_opens(fake, key)] == ['101'],
+          'the trace checker is wrong: %s' % root_opens(fake, key))
+    open(WORK + '/strace-plugin', 'w').close()
+    trace_path = WORK + '/logs/plugin.strace'
+    try:
+        add_profile('shnm-trace')
+        r = up('shnm-trace')
+        check(r.returncode == 0, 'up under strace failed: %s\n%s' % (r.stderr.strip(),
+                                                                    tail_log(30)))
+        check(wait_for(lambda: curl_lan(3), 10), 'no traffic under strace')
+        down('shnm-trace')
+        assert_clean('after the traced activation')
+    finally:
+        os.unlink(WORK + '/strace-plugin')
+        nmcli('connection', 'delete', 'shnm-trace')
+    with open(trace_path, errors='replace') as f:
+        trace = f.read()
+    opens = [ln for ln in trace.splitlines() if '"%s"' % key in ln and 'open' in ln]
+    diag('%d opens of the key in the trace, e.g. %s' % (len(opens), (opens or [''])[0][:120]))
+    check(opens, 'the trace shows no open of the key at all: it proves nothing')
+    bad = root_opens(trace, key)
+    check(not bad, 'root opened the user\'s key:\n%s' % '\n'.join(bad))
+
+
+@case('block-ipv6 (on by default) with 0/0: the table blocks IPv6 leaks; block-ipv6=no does not')
+def t_block_ipv6():
+    def direct6():
+        try:
+            c = LAB.connect(LAB.ns_client, netlab.GW6, 22, timeout=5)
+            c.close()
+            return 'connected'
+        except OSError as e:
+            return errno_name(e)
+    try:
+        add_profile('shnm-full', subnets='0/0')
+        r = up('shnm-full')
+        check(r.returncode == 0, 'up failed: %s\n%s' % (r.stderr.strip(), tail_log(30)))
+        check(wait_for(lambda: curl_lan(3), 10), 'no traffic through the full tunnel')
+        tables = shuttle_tables()
+        text = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + tables[0].split()).stdout
+        check('chain block_ipv6' in text and 'reject with icmpv6 admin-prohibited' in text,
+              'no IPv6 leak block under NM:\n' + text)
+        outcome = direct6()
+        check(outcome == 'ECONNREFUSED', 'IPv6 to the gw with the block: %s' % outcome)
+        down('shnm-full')
+        assert_clean('after the full tunnel')
+        check(direct6() == 'connected', 'IPv6 still blocked after down')
+        add_profile('shnm-full', subnets='0/0', block_ipv6='no')
+        r = up('shnm-full')
+        check(r.returncode == 0, 'up (block-ipv6=no) failed: %s' % r.stderr.strip())
+        text = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + shuttle_tables()[0].split()).stdout
+        check('block_ipv6' not in text, 'a block with block-ipv6=no:\n' + text)
+        check(direct6() == 'connected', 'IPv6 blocked with block-ipv6=no')
+    finally:
+        down('shnm-full')
+        nmcli('connection', 'delete', 'shnm-full')
+    assert_clean('after block-ipv6')
+
+
+def errno_name(e):
+    import errno
+    return errno.errorcode.get(e.errno, str(e))
 
 
 @case('invalid vpn.data is rejected with a clear message')

@@ -112,6 +112,51 @@ test_render_dns (void)
   spec_clear (&spec);
 }
 
+/* The leak block is a second chain after the redirects: what must keep
+ * working is accepted first (the IPv6 excludes among it, with their ports),
+ * then TCP is reset and the rest refused. Without the switch there is no
+ * such chain at all. */
+static void
+test_render_block_ipv6 (void)
+{
+  ShFirewallSpec spec;
+  g_autofree char *text = NULL;
+  g_autofree char *plain = NULL;
+  const char *expected = "  chain block_ipv6 {\n"
+                         "    type filter hook output priority 0; policy accept;\n"
+                         "    meta nfproto != ipv6 accept\n"
+                         "    ip6 daddr ::1 accept\n"
+                         "    oif \"lo\" accept\n"
+                         "    meta mark 0x5368 accept\n"
+                         "    ip6 daddr { fe80::/10, ff01::/16, ff02::/16 } accept\n"
+                         "    icmpv6 type { nd-router-solicit, nd-neighbor-solicit, "
+                         "nd-neighbor-advert } accept\n"
+                         "    ct direction reply accept\n"
+                         "    ip6 daddr fd31:1::1 tcp dport 22 accept\n"
+                         "    ip6 daddr fd77::/16 accept\n"
+                         "    meta l4proto tcp reject with tcp reset\n"
+                         "    reject with icmpv6 type admin-prohibited\n"
+                         "  }\n"
+                         "}\n";
+
+  spec_reference (&spec);
+  plain = sh_firewall_render ("1234", &spec);
+  g_assert_null (strstr (plain, "block_ipv6"));
+  g_assert_null (strstr (plain, "reject"));
+
+  add (spec.excludes, subnet ("fd31:1::1", 128, 22, 22));
+  add (spec.excludes, subnet ("fd77::", 16, 0, 0));
+  spec.block_ipv6 = TRUE;
+  text = sh_firewall_render ("1234", &spec);
+  g_assert_nonnull (text);
+  /* The redirect chain comes first. */
+  g_assert_nonnull (strstr (text, "    meta nfproto ipv4 meta l4proto tcp redirect to :12300\n"
+                                  "  }\n"
+                                  "  chain block_ipv6 {\n"));
+  g_assert_true (g_str_has_suffix (text, expected));
+  spec_clear (&spec);
+}
+
 static void
 test_render_reference (void)
 {
@@ -653,6 +698,10 @@ listen_on (int family, guint16 *port)
   return fd;
 }
 
+/* The errno of the last try_connect() that failed within its time; 0 when
+ * it connected or was still trying. */
+static int last_connect_error;
+
 /* Starts a non-blocking connect and returns the socket; *@connected tells
  * whether it completed within @timeout_ms. */
 static int
@@ -687,17 +736,23 @@ try_connect (const char *addr, guint16 port, guint32 mark, int timeout_ms, gbool
     }
 
   *connected = FALSE;
+  last_connect_error = 0;
   if (connect (fd, (struct sockaddr *) &ss, len) == 0)
     {
       *connected = TRUE;
       return fd;
     }
   if (errno != EINPROGRESS)
-    return fd;
+    {
+      last_connect_error = errno;
+      return fd;
+    }
   pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-  if (poll (&pfd, 1, timeout_ms) == 1 && getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &errlen) == 0
-      && err == 0)
-    *connected = TRUE;
+  if (poll (&pfd, 1, timeout_ms) == 1 && getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &errlen) == 0)
+    {
+      last_connect_error = err;
+      *connected = err == 0;
+    }
   return fd;
 }
 
@@ -824,6 +879,75 @@ test_redirect (void)
   spec_clear (&spec);
 }
 
+/* The block in the kernel (the routes go into a veth whose peer is down, so
+ * packets vanish): IPv6 to a routed but silent prefix is refused at
+ * once instead of timing out, while a redirected IPv6 prefix, an IPv6
+ * exclude are untouched; removing the table lifts it. */
+static void
+test_block_ipv6 (void)
+{
+  static const char *const dummy[]
+      = { "ip", "link", "add", "sink0", "type", "veth", "peer", "name", "sink1", NULL };
+  static const char *const up[] = { "ip", "link", "set", "sink0", "up", NULL };
+  static const char *const addr6[]
+      = { "ip", "-6", "addr", "add", "fd66::2/128", "dev", "sink0", "nodad", NULL };
+  static const char *const route6[]
+      = { "ip", "-6", "route", "add", "fd66::/16", "dev", "sink0", NULL };
+  static const char *const route6t[]
+      = { "ip", "-6", "route", "add", "fd55::/16", "dev", "sink0", NULL };
+  ShFirewallSpec spec;
+  g_autoptr (GError) error = NULL;
+  guint16 port = 0;
+  gboolean connected, ok;
+  gint64 t0;
+  int l6, fd;
+
+  if (!enter_private_netns ())
+    return;
+  set_lo_up ();
+  if (!g_file_test ("/proc/sys/net/ipv6", G_FILE_TEST_IS_DIR) || !ip_route (dummy) || !ip_route (up)
+      || !ip_route (addr6) || !ip_route (route6) || !ip_route (route6t))
+    {
+      g_test_skip ("no IPv6 or no veth link in this namespace");
+      return;
+    }
+  l6 = listen_on (AF_INET6, &port);
+
+  spec_init (&spec, port);
+  add (spec.subnets, subnet ("0.0.0.0", 0, 0, 0));
+  add (spec.subnets, subnet ("fd55::", 16, 0, 0));
+  add (spec.excludes, subnet ("fd66:9::", 32, 0, 0));
+  spec.block_ipv6 = TRUE;
+  ok = sh_firewall_apply ("block", &spec, &error);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+
+  /* Refused at once: a reset, not a timeout. */
+  t0 = g_get_monotonic_time ();
+  fd = try_connect ("fd66::7", 80, 0, 2000, &connected);
+  g_assert_false (connected);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, G_USEC_PER_SEC);
+  g_assert_cmpint (last_connect_error, ==, ECONNREFUSED);
+  close (fd);
+  /* Through the tunnel is fine. */
+  assert_redirected (l6, "fd55::7", 443);
+  /* An exclude goes out (and, the link being a sink, nowhere). */
+  fd = try_connect ("fd66:9::1", 80, 0, 300, &connected);
+  g_assert_false (connected);
+  g_assert_cmpint (last_connect_error, ==, 0); /* still trying */
+  close (fd);
+
+  ok = sh_firewall_remove ("block", &error);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  fd = try_connect ("fd66::7", 80, 0, 300, &connected);
+  g_assert_false (connected);
+  g_assert_cmpint (last_connect_error, ==, 0); /* no longer refused */
+  close (fd);
+  close (l6);
+  spec_clear (&spec);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -837,10 +961,12 @@ main (int argc, char **argv)
   g_test_add_func ("/firewall/render/empty", test_render_empty);
   g_test_add_func ("/firewall/render/bad-instance", test_render_bad_instance);
   g_test_add_func ("/firewall/render/bad-spec", test_render_bad_spec);
+  g_test_add_func ("/firewall/render/block-ipv6", test_render_block_ipv6);
   g_test_add_func ("/firewall/kernel/unprivileged", test_apply_unprivileged);
   g_test_add_func ("/firewall/kernel/apply-remove", test_apply_remove);
   g_test_add_func ("/firewall/kernel/sweep", test_sweep);
   g_test_add_func ("/firewall/kernel/redirect", test_redirect);
+  g_test_add_func ("/firewall/kernel/block-ipv6", test_block_ipv6);
 
   return g_test_run ();
 }

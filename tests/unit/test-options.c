@@ -528,6 +528,11 @@ test_flags (void)
   g_assert_cmpstr (o.pidfile, ==, "shuttle.pid");
   g_assert_true (o.syslog);
   g_assert_false (o.latency_control);
+  g_assert_false (o.block_ipv6);
+  sh_options_clear (&o);
+
+  g_assert_true (parse (&o, NULL, "--block-ipv6", "0/0", NULL));
+  g_assert_true (o.block_ipv6);
   sh_options_clear (&o);
 
   g_assert_true (parse (&o, NULL, "--daemon", "--pidfile", "/run/s.pid", "10/8", NULL));
@@ -827,7 +832,7 @@ test_help (void)
   g_test_trap_assert_passed ();
   g_test_trap_assert_stdout ("Usage: shuttle *--remote*--exclude-from*--listen*--ssh-cmd*"
                              "--server-cmd*--no-latency-control*--pidfile*--syslog*"
-                             "--connect-timeout*--version*");
+                             "--connect-timeout*--block-ipv6*--version*");
   g_test_trap_assert_stderr ("");
 }
 

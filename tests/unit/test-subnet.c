@@ -459,6 +459,37 @@ test_resolve_bad (void)
   g_assert_cmpuint (out->len, ==, 0);
 }
 
+/* The IPv6 leak block's condition: IPv4 0/0 on all ports, IPv6 ::/0 not. */
+static void
+test_leaks_ipv6 (void)
+{
+  static const struct
+  {
+    const char *subnets;
+    gboolean leaks;
+  } cases[] = {
+    { "", FALSE },         { "0/0", TRUE },      { "10/8,0/0,fd00::/8", TRUE },
+    { "0/0,::/0", FALSE }, { "0/0:443", FALSE }, { "0/0,[::]/0:443", TRUE },
+    { "10/8", FALSE },     { "::/0", FALSE },    { "0.0.0.0/1,128.0.0.0/1", FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GArray) a = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+      g_auto (GStrv) items = g_strsplit (cases[i].subnets, ",", -1);
+
+      for (char **it = items; *it != NULL && **it != '\0'; it++)
+        {
+          ShSubnet s;
+          g_assert_true (sh_subnet_parse (*it, &s, NULL));
+          g_array_append_val (a, s);
+        }
+      g_test_message ("%s", cases[i].subnets);
+      g_assert_cmpint (sh_subnet_list_leaks_ipv6 (a), ==, cases[i].leaks);
+    }
+  g_assert_false (sh_subnet_list_leaks_ipv6 (NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -474,6 +505,7 @@ main (int argc, char **argv)
   g_test_add_func ("/subnet/contains/ports", test_contains_ports);
   g_test_add_func ("/subnet/contains/v6", test_contains_v6);
   g_test_add_func ("/subnet/contains/family-mismatch", test_contains_family_mismatch);
+  g_test_add_func ("/subnet/leaks-ipv6", test_leaks_ipv6);
   g_test_add_func ("/subnet/resolve/numeric", test_resolve_numeric);
   g_test_add_func ("/subnet/resolve/name", test_resolve_name);
   g_test_add_func ("/subnet/resolve/bad", test_resolve_bad);

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests of nm-shuttle-service's check of its engine's ApplyTunnel
+ * requests (nm-plugin/service/nm-shuttle-fwproxy.c): here, the IPv6 leak
+ * block that a profile turns on by default. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "nm-shuttle-fwproxy.h"
+
+static GHashTable *
+table (const char *first, ...)
+{
+  GHashTable *t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  va_list ap;
+
+  va_start (ap, first);
+  for (const char *k = first; k != NULL; k = va_arg (ap, const char *))
+    g_hash_table_insert (t, g_strdup (k), g_strdup (va_arg (ap, const char *)));
+  va_end (ap);
+  return t;
+}
+
+/* A TCP listener on 127.0.0.1 of our own uid: what the check wants to see
+ * behind the requested port. */
+static int
+listener (guint16 *port)
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof sin;
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
+  g_assert_cmpint (listen (fd, 1), ==, 0);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &sin, &len), ==, 0);
+  *port = ntohs (sin.sin_port);
+  return fd;
+}
+
+static GVariant *
+subnets (gboolean all4, gboolean all6)
+{
+  GVariantBuilder b;
+  static const guint8 zero[16] = { 0 };
+  static const guint8 lan[4] = { 10, 1, 0, 0 };
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(yayyqq)"));
+  g_variant_builder_add (&b, "(y@ayyqq)", 4,
+                         g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, lan, 4, 1), 16, 0, 0);
+  if (all4)
+    g_variant_builder_add (&b, "(y@ayyqq)", 4,
+                           g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, zero, 4, 1), 0, 0, 0);
+  if (all6)
+    g_variant_builder_add (&b, "(y@ayyqq)", 6,
+                           g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, zero, 16, 1), 0, 0, 0);
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+static GVariant *
+options (int block)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  if (block >= 0)
+    g_variant_builder_add (&b, "{sv}", "block-ipv6", g_variant_new_boolean (block));
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+static gboolean
+check (const char *block_key, gboolean all4, gboolean all6, int block, GError **error)
+{
+  g_autoptr (GHashTable) data
+      = block_key != NULL ? table ("host", "gw", "subnets", "0/0,10.1.0.0/16,[::]/0", "block-ipv6",
+                                   block_key, NULL)
+                          : table ("host", "gw", "subnets", "0/0,10.1.0.0/16,[::]/0", NULL);
+  g_autoptr (ShNmProfile) profile = sh_nm_profile_new (data, NULL);
+  g_autoptr (GVariant) s = subnets (all4, all6);
+  g_autoptr (GVariant) o = options (block);
+  g_autoptr (GVariant) dns = g_variant_ref_sink (g_variant_new ("a(yay)", NULL));
+  guint16 port;
+  int fd = listener (&port);
+  ShNmFwPolicy policy = { .profile = profile, .engine_uid = getuid (), .label = "t" };
+  gboolean ok;
+
+  g_assert_nonnull (profile);
+  ok = sh_nm_fw_check_apply (&policy, port, s, dns, o, error);
+  close (fd);
+  return ok;
+}
+
+static void
+test_block_ipv6 (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  /* default on: a full IPv4 tunnel must ask for the block */
+  g_assert_false (check (NULL, TRUE, FALSE, -1, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "block-ipv6"));
+  g_clear_error (&error);
+  g_assert_false (check (NULL, TRUE, FALSE, FALSE, &error));
+  g_clear_error (&error);
+  g_assert_true (check (NULL, TRUE, FALSE, TRUE, &error));
+  g_assert_no_error (error);
+  /* no full IPv4 tunnel, or IPv6 fully tunnelled too: nothing to leak */
+  g_assert_true (check (NULL, FALSE, FALSE, -1, &error));
+  g_assert_true (check (NULL, TRUE, TRUE, -1, &error));
+  g_assert_true (check ("yes", TRUE, TRUE, TRUE, &error));
+  /* the profile may turn it off, and then either is fine */
+  g_assert_true (check ("no", TRUE, FALSE, -1, &error));
+  g_assert_true (check ("no", TRUE, FALSE, TRUE, &error));
+  g_assert_no_error (error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/nm-fwcheck/block-ipv6", test_block_ipv6);
+  return g_test_run ();
+}
