@@ -74,8 +74,7 @@ expect_equal (const char *what, const char *base, const char *got, const char *w
 static GPtrArray *
 helper_lines (GVariantBuilder *entries)
 {
-  g_autoptr (GVariant) params
-      = g_variant_ref_sink (g_variant_new ("(sa(ss))", "shuttle", entries));
+  g_autoptr (GVariant) params = g_variant_ref_sink (g_variant_new ("(sa(ss))", "shuttle", entries));
   g_autoptr (GError) error = NULL;
   g_autofree char *label = NULL;
   GPtrArray *lines = NULL;
