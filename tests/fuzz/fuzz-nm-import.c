@@ -21,6 +21,15 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
+static void
+print_args (const char *what, char **args)
+{
+  fprintf (stderr, "%s:", what);
+  for (char **a = args; a != NULL && *a != NULL; a++)
+    fprintf (stderr, " [%s]", *a);
+  fprintf (stderr, "\n");
+}
+
 static char **
 engine_args (GHashTable *data)
 {
@@ -71,6 +80,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (args2 == NULL || !g_strv_equal ((const char *const *) args, (const char *const *) args2))
     {
       fprintf (stderr, "export changes the profile:\n---\n%s---\n", file);
+      print_args ("before", args);
+      print_args ("after", args2);
       abort ();
     }
   return 0;
