@@ -99,7 +99,7 @@ for name, blob in CLIENT_SEEDS.items():
     with open(os.path.join(d, 'seed-' + name), 'wb') as f:
         f.write(blob)
 
-for harness in ('fuzz-mux', 'fuzz-session'):
+for harness in ('fuzz-mux', 'fuzz-session', 'fuzz-agent'):
     d = os.path.join(HERE, 'corpus', harness)
     os.makedirs(d, exist_ok=True)
     for name, blob in SEEDS.items():
@@ -175,6 +175,13 @@ HOSTS_SEEDS = {
     'frames-then-junk': HOSTS_FILE + b'\0' + host([10, 0, 0, 5], b'a') + b'\xff' * 20,
 }
 
+# fuzz-agent also gets names and routes requests from the client.
+AGENT_SEEDS = {
+    'routes-get': hello() + hdr(0x0e, 0, b''),
+    'hosts-watch': hello() + hdr(0x10, 0, b'db,web.lan, ,\xff') + hdr(0x10, 0, b'x'),
+    'wrong-way': hello() + dns_reply(1, b'x' * 12),
+}
+
 OPTIONS_SEEDS = {
     'subnets': b'\0'.join([b'-r', b'alice@gw.example:2222', b'10.0.0.0/8', b'fd00::/8',
                            b'-x', b'10.9.0.0/16', b'--dns', b'--ns-hosts', b'10.0.0.53,fd00::53',
@@ -215,7 +222,7 @@ NM_IMPORT_SEEDS = {
     'quoted-key': b"-r gw\n10/8\n-e ssh -i '/home/a/my key'\n",
 }
 
-for harness, seeds in (('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
+for harness, seeds in (('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
                        ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
                        ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)
