@@ -1,11 +1,24 @@
 #!/bin/sh
 # Builds Shuttle and runs the whole test suite: unit tests, the fuzz corpora
 # replayed, and the end-to-end tests (real sshd, nftables and clients in
-# network namespaces this script's tests create and remove).
+# network namespaces this script's tests create and remove). Then the same
+# unit, fuzz and end-to-end suites again on a second build with
+# AddressSanitizer and UBSan (build-asan/), and the unit suite under
+# valgrind. This is what CI runs (.ci/run).
 #   sudo ./run-tests.sh                 everything
-#   sudo ./run-tests.sh --suite unit    one suite (unit, fuzz, e2e)
+#   sudo ./run-tests.sh --quick         the plain build only (no sanitizers, no valgrind)
+#   sudo ./run-tests.sh --suite unit    one suite (unit, fuzz, e2e), plain build only
+# SHUTTLE_TESTS_QUICK=1 does what --quick does.
 set -eu
 cd "$(dirname "$0")"
+
+quick=${SHUTTLE_TESTS_QUICK:-}
+if [ "${1:-}" = "--quick" ]; then
+  quick=1
+  shift
+fi
+# Choosing suites is a developer's run: the plain build only.
+[ $# -gt 0 ] && quick=1
 
 tests/deps.sh test
 
@@ -19,22 +32,47 @@ ninja -C build
 
 status=0
 meson test -C build --print-errorlogs "$@" || status=$?
+logs=build/meson-logs/testlog.json
+
+if [ -z "$quick" ]; then
+  # AddressSanitizer + UBSan: every error stops the process with a stack
+  # trace on its stderr, which meson keeps in the test log. The e2e lab hands
+  # these variables to the server on the gateway too (through ssh's SendEnv),
+  # where the same binary runs as `shuttle --server`; see tests/e2e/netlab.py.
+  if [ ! -f build-asan/build.ninja ]; then
+    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false --werror
+  fi
+  ninja -C build-asan
+  supp="$(pwd)/tests/lsan.supp"
+  ASAN_OPTIONS=halt_on_error=1:print_stacktrace=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions=$supp:print_suppressions=0 \
+  G_SLICE=always-malloc \
+    meson test -C build-asan --print-errorlogs --suite unit --suite fuzz --suite e2e || status=$?
+  logs="$logs build-asan/meson-logs/testlog.json"
+
+  # valgrind: what ASan does not see (uninitialised reads), on the plain build.
+  meson test -C build --print-errorlogs --setup valgrind --suite unit || status=$?
+  logs="$logs build/meson-logs/testlog-valgrind.json"
+fi
 
 # One closing line that any CI reader understands.
-/usr/bin/python3 - <<'PY'
+/usr/bin/python3 - $logs <<'PY'
 import json
+import sys
 n = {'OK': 0, 'FAIL': 0, 'SKIP': 0}
-try:
-    for line in open('build/meson-logs/testlog.json'):
-        r = json.loads(line).get('result', '')
-        if r in ('OK', 'EXPECTEDFAIL'):
-            n['OK'] += 1
-        elif r == 'SKIP':
-            n['SKIP'] += 1
-        else:
-            n['FAIL'] += 1
-except OSError:
-    pass
+for path in sys.argv[1:]:
+    try:
+        for line in open(path):
+            r = json.loads(line).get('result', '')
+            if r in ('OK', 'EXPECTEDFAIL'):
+                n['OK'] += 1
+            elif r == 'SKIP':
+                n['SKIP'] += 1
+            else:
+                n['FAIL'] += 1
+    except OSError:
+        pass
 print('%d passed, %d failed, %d skipped' % (n['OK'], n['FAIL'], n['SKIP']))
 PY
 exit $status

@@ -654,6 +654,10 @@ AllowTcpForwarding yes
 MaxSessions 100
 # Tests choose what the server "has installed" (its PATH) for LAB_USER.
 AcceptEnv SHUTTLE_LAB_PATH
+# A sanitizer build (run-tests.sh, build-asan/) runs the same binary as the
+# server: it gets the client's sanitizer settings (ssh's SendEnv below), and
+# its reports come back on ssh's stderr, which the engine logs.
+AcceptEnv ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE
 MaxStartups 100:30:200
 LogLevel VERBOSE
 """
@@ -675,6 +679,7 @@ Host *
   GSSAPIAuthentication no
   ConnectTimeout 10
   LogLevel ERROR
+  SendEnv ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE
 """
 
 
