@@ -938,7 +938,7 @@ static void
 drain_transport_stderr (Client *c)
 {
   char buf[4096];
-  ssize_t n;
+  ssize_t n = -1;
   while (c->err_fd >= 0 && (n = read (c->err_fd, buf, sizeof buf)) > 0)
     {
       for (ssize_t i = 0; i < n; i++)

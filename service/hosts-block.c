@@ -48,7 +48,10 @@ find_block (const char *content, const char *id, Block *out)
       size_t len = nl != NULL ? (size_t) (nl - line) : strlen (line);
       const char *next = nl != NULL ? nl + 1 : line + len;
 
-      if (found == NULL && len >= begin_len && memcmp (line, begin, begin_len) == 0
+      /* The begin line nearest before the end line counts: an earlier one
+       * without its own end (a hand edit, a half-removed block) is text that
+       * is not ours, and must not take what follows it into our block. */
+      if (len >= begin_len && memcmp (line, begin, begin_len) == 0
           && (len == begin_len || line[begin_len] == ' '))
         {
           found = line;

@@ -270,6 +270,8 @@ sh_frame_find_hello (const guint8 *buf, gsize len)
 gssize
 sh_frame_find_load_request (const guint8 *buf, gsize len)
 {
+  if (len < SH_MUX_MAGIC_LEN)
+    return -1; /* also: memmem() must not see a NULL @buf, even with @len 0 */
   const guint8 *p = memmem (buf, len, SH_MUX_LOAD_REQUEST, SH_MUX_MAGIC_LEN);
   return p ? p - buf : -1;
 }

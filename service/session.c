@@ -1528,7 +1528,9 @@ sh_session_free (ShSession *s)
 void
 sh_session_open_channel (ShSession *s, int fd, const ShOpen *dst)
 {
-  if (s->state != S_READY || s->stats.channels_open >= s->peer_max_channels)
+  /* Our own limit too: the server's HELLO may allow a million. */
+  if (s->state != S_READY || s->stats.channels_open >= s->peer_max_channels
+      || s->stats.channels_open >= s->config.max_channels)
     {
       struct linger lg = { .l_onoff = 1, .l_linger = 0 };
       setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);

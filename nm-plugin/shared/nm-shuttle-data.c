@@ -381,7 +381,11 @@ sh_nm_data_check_item (const char *key, const char *value, GError **error)
 static const char *
 get (GHashTable *data, const char *key)
 {
-  return g_hash_table_lookup (data, key);
+  const char *v = g_hash_table_lookup (data, key);
+
+  /* An empty value (an empty list is valid) is no value, as the export and
+   * the editor read it: "subnets=" must not count as tunnelling something. */
+  return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
 G_GNUC_PRINTF (2, 3)
@@ -408,7 +412,7 @@ sh_nm_data_check_all (GHashTable *data, GError **error)
   guint n = g_hash_table_size (data);
   qsort (names, n, sizeof (gpointer), (GCompareFunc) g_strcmp0);
   for (guint i = 0; i < n; i++)
-    if (!sh_nm_data_check_item (names[i], get (data, names[i]), error))
+    if (!sh_nm_data_check_item (names[i], g_hash_table_lookup (data, names[i]), error))
       return FALSE;
 
   if (get (data, SH_NM_KEY_HOST) == NULL)

@@ -237,6 +237,7 @@ class Lab:
         self.ns_lan = prefix + '-lan'
         self.namespaces = [self.ns_client, self.ns_gw, self.ns_lan]
         self.dir = state_dir(prefix)
+        self.started = time.time()
         self.keys = os.path.join(self.dir, 'keys')
         self.logs = os.path.join(self.dir, 'logs')
         self.www = os.path.join(self.dir, 'www')
@@ -594,6 +595,15 @@ class Lab:
         left = [ns for ns in self.namespaces if ns_exists(ns)]
         if left:
             raise LabError('namespaces still present after teardown: %s' % left)
+        reports = sanitizer_reports(self.started)
+        if reports:
+            for path, text in reports:
+                print('# sanitizer report %s:' % path)
+                for ln in text.splitlines():
+                    print('#   ' + ln)
+            sys.stdout.flush()
+            raise LabError('%d sanitizer report(s) from processes of this lab (above)'
+                           % len(reports))
 
     def __enter__(self):
         return self.up()
@@ -601,6 +611,25 @@ class Lab:
     def __exit__(self, *exc):
         self.teardown()
         return False
+
+
+def sanitizer_reports(since):
+    """[(path, text)] of the AddressSanitizer/UBSan reports written since
+    @since (a time.time()) to the ASAN_OPTIONS log_path, which run-tests.sh
+    sets for the e2e suite of build-asan/: the engine's, and the server's on
+    the gw, which gets the variable through ssh (SendEnv). Without a log_path
+    (any other run) reports go to stderr and this finds nothing."""
+    m = re.search(r'(?:^|:)log_path=([^:]+)', os.environ.get('ASAN_OPTIONS', ''))
+    if not m:
+        return []
+    d, base = os.path.split(m.group(1))
+    found = []
+    for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        p = os.path.join(d, n)
+        if n.startswith(base + '.') and os.path.getmtime(p) >= since:
+            with open(p, errors='replace') as f:
+                found.append((p, f.read()))
+    return found
 
 
 # A remote user whose PATH the tests choose: sshd sets PATH itself, and
@@ -654,6 +683,10 @@ AllowTcpForwarding yes
 MaxSessions 100
 # Tests choose what the server "has installed" (its PATH) for LAB_USER.
 AcceptEnv SHUTTLE_LAB_PATH
+# A sanitizer build (run-tests.sh, build-asan/) runs the same binary as the
+# server: it gets the client's sanitizer settings (ssh's SendEnv below), with
+# the log_path its reports go to (sanitizer_reports() prints them).
+AcceptEnv ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE
 MaxStartups 100:30:200
 LogLevel VERBOSE
 """
@@ -675,6 +708,7 @@ Host *
   GSSAPIAuthentication no
   ConnectTimeout 10
   LogLevel ERROR
+  SendEnv ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE
 """
 
 

@@ -99,9 +99,134 @@ for name, blob in CLIENT_SEEDS.items():
     with open(os.path.join(d, 'seed-' + name), 'wb') as f:
         f.write(blob)
 
-for harness in ('fuzz-mux', 'fuzz-session'):
+for harness in ('fuzz-mux', 'fuzz-session', 'fuzz-agent'):
     d = os.path.join(HERE, 'corpus', harness)
     os.makedirs(d, exist_ok=True)
     for name, blob in SEEDS.items():
+        with open(os.path.join(d, 'seed-' + name), 'wb') as f:
+            f.write(blob)
+
+
+# ---- names: DNS and hosts ----
+
+def dnsq(qid, name=b'\x03www\x07example\x03com\x00', qtype=1):
+    return struct.pack('>HHHHHH', qid, 0x0100, 1, 0, 0, 0) + name + struct.pack('>HH', qtype, 1)
+
+
+def dns_query(qid, msg, family=4, port=53, addr=(127, 0, 0, 1)):
+    a = bytes(addr) if family else b''
+    return hdr(0x0c, qid, struct.pack('>BBH', family, 0, port) + a + msg)
+
+
+def dns_reply(qid, msg):
+    return hdr(0x0d, qid, msg)
+
+
+def host(addr, name):
+    return hdr(0x11, 0, struct.pack('>BB', 4 if len(addr) == 4 else 6, 0) + bytes(addr) + name)
+
+
+V6 = [0xfd] + [0] * 14 + [1]
+
+# fuzz-dnsrelay: a client's stream to a server with the DNS relay (the
+# harness's resolver on 127.0.0.1:53 and [::1]:53 echoes each query).
+DNSRELAY_SEEDS = {
+    'one': hello() + dns_query(1, dnsq(0x1234)),
+    'v6-and-default': hello() + dns_query(2, dnsq(2), 6, 53, [0] * 15 + [1]) + dns_query(3, dnsq(3), 0, 53),
+    'same-id-twice': hello() + dns_query(5, dnsq(5)) + dns_query(5, dnsq(5)),
+    'big-answer': hello() + dns_query(6, dnsq(6)[:3] + b'\xee' + dnsq(6)[4:]),
+    'unreachable': hello() + dns_query(7, dnsq(7), 4, 5353, (10, 9, 9, 9)),
+    'many': hello() + b''.join(dns_query(i, dnsq(i)) for i in range(1, 40)),
+}
+
+# fuzz-dnsclient: datagrams from local applications (u16 length each, a
+# zero length ends them), then the server's stream after its HELLO.
+def datagrams(*msgs):
+    return b''.join(struct.pack('>H', len(m)) + m for m in msgs) + b'\0\0'
+
+
+ANSWER = bytes.fromhex('12348180000100010000000003777777076578616d706c6503636f6d0000010001'
+                       'c00c000100010000003c00045db8d822')
+DNSCLIENT_SEEDS = {
+    'answered': datagrams(dnsq(0x1234)) + dns_reply(1, ANSWER),
+    'no-answer': datagrams(dnsq(0x1234)) + dns_reply(1, b''),
+    'wrong-id': datagrams(dnsq(0x4321)) + dns_reply(1, ANSWER),
+    'unknown-id': datagrams(dnsq(1)) + dns_reply(99, ANSWER),
+    'two-and-short': datagrams(dnsq(1), dnsq(2), b'\x00\x01') + dns_reply(2, ANSWER)
+    + dns_reply(1, b'\x00\x01\x81\x80'),
+    'compressed-question': datagrams(dnsq(9, b'\xc0\x0c')),
+    'response-as-query': datagrams(ANSWER),
+}
+
+HOSTS_FILE = b'127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n'
+HOSTS_SEEDS = {
+    'two': HOSTS_FILE + b'\0' + host([10, 0, 0, 5], b'db.lan') + host(V6, b'printer'),
+    'no-final-newline': b'127.0.0.1 localhost' + b'\0' + host([10, 0, 0, 5], b'db'),
+    'empty-file': b'\0' + host([10, 0, 0, 6], b'a') + host([10, 0, 0, 7], b'b'),
+    'bad-names': HOSTS_FILE + b'\0' + host([10, 0, 0, 5], b'evil\n10.0.0.1 bank')
+    + host([10, 0, 0, 5], b'-x') + host([10, 0, 0, 5], b'# shuttle-firewall c1_42-shuttle end')
+    + host([10, 0, 0, 8], b'good'),
+    'leftover-block': HOSTS_FILE + b'# shuttle-firewall c1_42-shuttle begin owner=:1.42\n'
+    b'10.1.1.1 old\n# shuttle-firewall c1_42-shuttle end\nafter\n\0' + host([10, 0, 0, 9], b'new'),
+    'leftover-nl': b'x\n# shuttle-firewall c1_42-shuttle begin owner=:1.42 +nl\n'
+    b'10.1.1.1 old\n# shuttle-firewall c1_42-shuttle end\n\0' + host([10, 0, 0, 9], b'new'),
+    'other-block': HOSTS_FILE + b'# shuttle-firewall p77 begin shuttle pid 77\n10.2.2.2 x\n'
+    b'# shuttle-firewall p77 end\n\0' + host([10, 0, 0, 9], b'new') + host([10, 0, 0, 1], b'n2'),
+    'frames-then-junk': HOSTS_FILE + b'\0' + host([10, 0, 0, 5], b'a') + b'\xff' * 20,
+}
+
+# fuzz-agent also gets names and routes requests from the client.
+AGENT_SEEDS = {
+    'routes-get': hello() + hdr(0x0e, 0, b''),
+    'hosts-watch': hello() + hdr(0x10, 0, b'db,web.lan, ,\xff') + hdr(0x10, 0, b'x'),
+    'wrong-way': hello() + dns_reply(1, b'x' * 12),
+}
+
+OPTIONS_SEEDS = {
+    'subnets': b'\0'.join([b'-r', b'alice@gw.example:2222', b'10.0.0.0/8', b'fd00::/8',
+                           b'-x', b'10.9.0.0/16', b'--dns', b'--ns-hosts', b'10.0.0.53,fd00::53',
+                           b'--to-ns', b'[fd00::1]:5353']),
+    'argfile': b'@a\0\0-r gw\n# comment\n10/8:22\n-X b\n--seed-hosts db,web\n-H\n\0'
+    b'10.1.0.0/16 # trailing\n\n192.168.0.1\n',
+    'nested': b'@a\0\0@b\n-v\n\0-N\n--connect-timeout 30\n@a\n',
+    'names': b'db.test\0-x\0v6.test\0nowhere.example\0',
+    'short-cluster': b'-vvNr\0host\0-l\0127.0.0.1:1234\0-D\0--pidfile=/run/x.pid\0-e\0'
+    b'ssh -i "/key file"\0',
+    'server': b'--server\0--syslog\0-q\0',
+    'python': b'--python\0/usr/bin/python3\0-N\0--no-latency-control\0--control-fd\0999\0',
+    'nul-in-file': b'@b\0\0\0-N\n\0-v\n',
+}
+
+NM_DATA_SEEDS = {
+    'full': b'host=gw.example\nuser=alice\nport=2222\nauth-method=key\nkey-file=/home/a/.ssh/id\n'
+    b'subnets=10.0.0.0/8, fd00::/8\nexcludes=10.9.0.0/16\ndns=split\ndns-domains=corp.example\n'
+    b'to-ns=10.0.0.53\nauto-hosts=yes\nseed-hosts=db,web\nlatency-control=no\n'
+    b'connect-timeout=30\npython=/usr/bin/python3\npassword-flags=2\n',
+    'minimal': b'host=gw\nauto-nets=yes\n',
+    'host-key': b'host=2001:db8::1\nsubnets=10/8\nhost-key=ssh-ed25519 '
+    b'AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n'
+    b'auth-method=password\nlocal-user=alice\n',
+    'bad': b'host=-oProxyCommand=x\nsubnets=10/8\nunknown=1\n',
+}
+
+NM_IMPORT_SEEDS = {
+    'full': b'# Shuttle VPN "work"\n-r alice@gw.example:2222\n10.0.0.0/8\nfd00::/8\n'
+    b'-x 10.9.0.0/16\n--dns\n--to-ns 10.0.0.53\n-N\n-H\n--seed-hosts db,web\n'
+    b'--no-latency-control\n--connect-timeout 30\n--python /usr/bin/python3\n'
+    b'-e ssh -i /home/alice/.ssh/id_work\n#nm-shuttle local-user=alice\n',
+    'directives': b'-r [2001:db8::1]:22\n10/8\n#nm-shuttle dns=split\n'
+    b'#nm-shuttle dns-domains=corp.example,lan\n#nm-shuttle auth-method=password\n'
+    b'#nm-shuttle password-flags=2\n',
+    'cli-only': b'-vv\n-D\n--syslog\n--pidfile /run/x\n-r gw\n10/8\n',
+    'refused': b'-r gw\n--listen 0.0.0.0:1234\n10/8\n',
+    'quoted-key': b"-r gw\n10/8\n-e ssh -i '/home/a/my key'\n",
+}
+
+for harness, seeds in (('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
+                       ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
+                       ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
+    d = os.path.join(HERE, 'corpus', harness)
+    os.makedirs(d, exist_ok=True)
+    for name, blob in seeds.items():
         with open(os.path.join(d, 'seed-' + name), 'wb') as f:
             f.write(blob)

@@ -87,6 +87,26 @@ test_odd_text (void)
   g_assert_cmpstr (t4, ==, orig);
 }
 
+/* A begin line of our own id without its end (a hand edit, a block cut
+ * short) stays where it is, with what follows it: found by fuzz-hosts, when
+ * the second update took everything from that line to our new block. */
+static void
+test_stray_begin (void)
+{
+  const char *orig = "x\n# shuttle-firewall c1_1-x begin owner=:1.1 +nl\n10.1.1.1 kept\n";
+  g_autoptr (GPtrArray) la = lines ("10.0.0.1 a", NULL);
+  g_autoptr (GPtrArray) lb = lines ("10.0.0.2 b", NULL);
+  g_autofree char *t1 = sh_hosts_block_set (orig, "c1_1-x", "owner=:1.1", la);
+  g_autofree char *t2 = sh_hosts_block_set (t1, "c1_1-x", "owner=:1.1", lb);
+  g_autofree char *t3 = sh_hosts_block_remove (t2, "c1_1-x");
+
+  g_assert_true (g_str_has_prefix (t1, orig));
+  g_assert_true (g_str_has_prefix (t2, orig));
+  g_assert_nonnull (strstr (t2, "10.0.0.2 b"));
+  g_assert_null (strstr (t2, "10.0.0.1 a"));
+  g_assert_cmpstr (t3, ==, orig);
+}
+
 static void
 test_owner_token (void)
 {
@@ -127,6 +147,7 @@ main (int argc, char **argv)
   g_test_add_func ("/helper/hosts/restore", test_restore);
   g_test_add_func ("/helper/hosts/replace-and-list", test_replace_and_list);
   g_test_add_func ("/helper/hosts/odd-text", test_odd_text);
+  g_test_add_func ("/helper/hosts/stray-begin", test_stray_begin);
   g_test_add_func ("/helper/request/owner-token", test_owner_token);
   g_test_add_func ("/helper/request/parse-hosts", test_parse_hosts);
   return g_test_run ();

@@ -131,6 +131,12 @@ test_rules_between_keys (void)
     { table ("host", "gw", "subnets", "0/0", "auth-method", "key", NULL), "needs 'key-file'" },
     { table ("host", "gw", "subnets", "0/0", "key-file", "/k", NULL), "only used with" },
     { table ("host", "gw", "subnets", "0/0", "dns", "split", NULL), "needs 'dns-domains'" },
+    /* empty values are no values (found by fuzz-nm-data and fuzz-nm-import:
+     * these passed, ran an engine with nothing to do, and did not survive
+     * an export) */
+    { table ("host", "gw", "subnets", "", NULL), "tunnels nothing" },
+    { table ("host", "gw", "subnets", "0/0", "dns", "split", "dns-domains", "", NULL),
+      "needs 'dns-domains'" },
     { table ("host", "gw", "subnets", "0/0", "seed-hosts", "a", NULL), "only used with" },
     /* an unknown key fails the whole table, whatever else is right */
     { table ("host", "gw", "subnets", "0/0", "remote", "gw", NULL), "unknown key 'remote'" },

@@ -716,7 +716,7 @@ test_unread_answers (void)
   guint8 hello[SH_MUX_MAX_FRAME];
   g_assert_true (write_all (c2s[1], hello, hello_bytes (hello)));
   fcntl (c2s[1], F_SETFL, O_NONBLOCK);
-  guint8 pings[64 * 13];
+  guint8 pings[64 * 16]; /* a PING is 16 bytes: header and token */
   gsize one = sh_frame_put_u64 (pings, SH_FRAME_PING, 42);
   for (gsize k = 1; k < 64; k++)
     memcpy (pings + k * one, pings, one);

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* A hostile server against a real client session (service/session.c): the
+ * test writes the server's bytes into the client's input pipe and reads what
+ * the client sends. Whatever the server does, the client keeps its own
+ * bounds: no more channels than it is configured for (whatever the server's
+ * HELLO allows), no more queued data than the credit it granted, output that
+ * stops growing when the server stops reading, and a protocol error ends the
+ * session instead of being obeyed. No root, no network. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "epoll-source.h"
+#include "session.h"
+
+typedef struct
+{
+  ShPoll *poll;
+  ShSession *client;
+  int to_client;   /* the server's writing end */
+  int from_client; /* the server's reading end */
+  gboolean ready, closed;
+  char *error;
+} Hostile;
+
+static void
+flush (gpointer data)
+{
+  Hostile *h = data;
+  if (h->client)
+    sh_session_flush (h->client);
+}
+
+static void
+on_ready (ShSession *s, const ShHello *peer, gpointer data)
+{
+  ((Hostile *) data)->ready = TRUE;
+}
+
+static void
+on_closed (ShSession *s, const GError *error, gpointer data)
+{
+  Hostile *h = data;
+  h->closed = TRUE;
+  h->error = error ? g_strdup (error->message) : NULL;
+}
+
+static void
+write_all (int fd, const guint8 *p, gsize n)
+{
+  while (n > 0)
+    {
+      ssize_t w = write (fd, p, n);
+      if (w < 0 && errno == EINTR)
+        continue;
+      g_assert_cmpint (w, >, 0);
+      p += w;
+      n -= (gsize) w;
+    }
+}
+
+/* Runs the loop for @ms, or until the session ended. */
+static void
+iterate (Hostile *h, int ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * 1000;
+  while (!h->closed && g_get_monotonic_time () < end)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (200);
+}
+
+/* A client session whose server announced @max_channels and @window. */
+static void
+hostile_init (Hostile *h, guint32 client_max_channels, guint32 client_window,
+              guint32 server_max_channels)
+{
+  int c2s[2], s2c[2];
+  memset (h, 0, sizeof *h);
+  g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
+  h->poll = sh_poll_new (flush, h);
+  ShSessionConfig cc;
+  sh_session_config_init (&cc, SH_ROLE_CLIENT);
+  cc.keepalive_s = 0;
+  cc.max_channels = client_max_channels;
+  cc.channel_window = client_window;
+  h->client = sh_session_new (&cc, h->poll, s2c[0], c2s[1], on_ready, on_closed, h);
+  h->to_client = s2c[1];
+  h->from_client = c2s[0];
+  fcntl (h->from_client, F_SETFL, O_NONBLOCK);
+
+  guint8 f[SH_MUX_MAX_FRAME];
+  ShHello hello = { .version_min = 1,
+                    .version_max = 1,
+                    .channel_window = SH_MUX_MAX_WINDOW,
+                    .max_channels = server_max_channels };
+  g_strlcpy (hello.name, "hostile", sizeof hello.name);
+  write_all (h->to_client, f, sh_frame_put_hello (f, &hello));
+  gint64 end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  while (!h->ready && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_true (h->ready);
+}
+
+static void
+hostile_clear (Hostile *h)
+{
+  g_clear_pointer (&h->client, sh_session_free);
+  g_clear_pointer (&h->poll, sh_poll_free);
+  close (h->to_client);
+  close (h->from_client);
+  g_free (h->error);
+}
+
+static void
+drain (Hostile *h)
+{
+  guint8 sink[65536];
+  while (read (h->from_client, sink, sizeof sink) > 0)
+    ;
+}
+
+/* An application's connection handed to the client: returns the app's end. */
+static int
+open_app (Hostile *h, guint8 last_octet)
+{
+  int sp[2];
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp), ==, 0);
+  ShOpen dst = { .family = AF_INET, .port = 80, .addr = { 192, 0, 2, last_octet } };
+  sh_session_open_channel (h->client, sp[0], &dst);
+  return sp[1];
+}
+
+/* TRUE when the client closed its end of the app's connection. */
+static gboolean
+app_closed (int app)
+{
+  guint8 b;
+  ssize_t n = recv (app, &b, 1, MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN);
+}
+
+static void
+test_channel_limit (void)
+{
+  /* The server allows a million channels and never answers an OPEN: the
+   * client still keeps to its own 4. The fifth connection and later ones
+   * are refused at once. */
+  Hostile h;
+  int apps[10];
+  ShSessionStats st;
+
+  hostile_init (&h, 4, 65536, SH_MUX_MAX_CHANNELS);
+  for (int i = 0; i < 10; i++)
+    {
+      apps[i] = open_app (&h, (guint8) (i + 1));
+      iterate (&h, 5);
+      drain (&h);
+    }
+  sh_session_get_stats (h.client, &st);
+  g_assert_cmpuint (st.channels_open, ==, 4);
+  for (int i = 0; i < 10; i++)
+    {
+      g_assert_true (app_closed (apps[i]) == (i >= 4));
+      close (apps[i]);
+    }
+  g_assert_false (h.closed);
+  hostile_clear (&h);
+
+  /* A server that allows fewer than we would is obeyed too. */
+  hostile_init (&h, 8, 65536, 2);
+  for (int i = 0; i < 3; i++)
+    apps[i] = open_app (&h, (guint8) (i + 1));
+  iterate (&h, 20);
+  sh_session_get_stats (h.client, &st);
+  g_assert_cmpuint (st.channels_open, ==, 2);
+  g_assert_true (app_closed (apps[2]));
+  for (int i = 0; i < 3; i++)
+    close (apps[i]);
+  hostile_clear (&h);
+}
+
+/* The credit the client returned for channel @id (its WINDOW frames). */
+static gsize
+read_credit (Hostile *h, guint32 id)
+{
+  static guint8 in[1 << 20];
+  static gsize have;
+  gsize credit = 0, pos = 0;
+  ssize_t n;
+  ShFrame f;
+  gssize k;
+
+  while ((n = read (h->from_client, in + have, sizeof in - have)) > 0)
+    have += (gsize) n;
+  while ((k = sh_frame_decode (in + pos, have - pos, &f)) > 0)
+    {
+      if (f.type == SH_FRAME_WINDOW && f.channel == id)
+        credit += f.u.window;
+      pos += (gsize) k;
+    }
+  memmove (in, in + pos, have - pos);
+  have -= pos;
+  return credit;
+}
+
+static void
+send_data (Hostile *h, guint32 id, gsize total)
+{
+  guint8 f[SH_MUX_MAX_FRAME];
+  for (gsize sent = 0; sent < total;)
+    {
+      gsize len = MIN (total - sent, 1024);
+      gsize n = sh_frame_put_header (f, SH_FRAME_DATA, id, (guint16) len);
+      memset (f + n, 'd', len);
+      write_all (h->to_client, f, n + len);
+      sent += len;
+    }
+}
+
+static void
+test_data_beyond_credit (void)
+{
+  /* The application does not read; the server keeps sending. What the
+   * client queues for the application is bounded by the credit it grants:
+   * one byte more than it granted ends the session as a flow violation
+   * instead of growing the queue. */
+  Hostile h;
+  guint8 f[SH_MUX_MAX_FRAME];
+  const gsize window = 8192;
+
+  hostile_init (&h, 16, (guint32) window, 16);
+  int sp[2];
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp), ==, 0);
+  int small = 1;
+  setsockopt (sp[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  ShOpen dst = { .family = AF_INET, .port = 80, .addr = { 192, 0, 2, 1 } };
+  sh_session_open_channel (h.client, sp[0], &dst);
+  iterate (&h, 20);
+  read_credit (&h, 1);
+  write_all (h.to_client, f, sh_frame_put_open_result (f, 1, SH_OPEN_OK, 0, NULL));
+
+  /* All the credit there is, as long as the client hands out more. */
+  gsize granted = window, sent = 0;
+  for (int round = 0; round < 100 && sent < granted; round++)
+    {
+      send_data (&h, 1, granted - sent);
+      sent = granted;
+      iterate (&h, 20);
+      granted += read_credit (&h, 1);
+    }
+  g_assert_false (h.closed);
+  g_test_message ("the client took %zu bytes for an application that reads nothing", sent);
+  g_assert_cmpuint (sent, <, 1024 * 1024);
+
+  send_data (&h, 1, 1);
+  iterate (&h, 2000);
+  g_assert_true (h.closed);
+  g_assert_nonnull (h.error);
+  if (strstr (h.error, "credit") == NULL)
+    g_error ("'%s' lacks 'credit'", h.error);
+  close (sp[1]);
+  hostile_clear (&h);
+}
+
+static void
+test_unread_output (void)
+{
+  /* The server floods PINGs and never reads the PONGs: the client stops
+   * reading once its own output is large, so its memory stays bounded. */
+  Hostile h;
+  guint8 pings[64 * 16];
+
+  hostile_init (&h, 16, 65536, 16);
+  fcntl (h.to_client, F_SETFL, O_NONBLOCK);
+  gsize one = sh_frame_put_u64 (pings, SH_FRAME_PING, 42);
+  for (gsize k = 1; k < 64; k++)
+    memcpy (pings + k * one, pings, one);
+  gsize sent = 0;
+  gint64 stalled_since = 0;
+  while (sent < 64 * 1024 * 1024)
+    {
+      ssize_t n = write (h.to_client, pings, 64 * one);
+      if (n > 0)
+        {
+          sent += (gsize) n;
+          stalled_since = 0;
+        }
+      else if (stalled_since == 0)
+        stalled_since = g_get_monotonic_time ();
+      else if (g_get_monotonic_time () - stalled_since > 300 * 1000)
+        break; /* the client stopped reading */
+      g_main_context_iteration (NULL, FALSE);
+    }
+  g_test_message ("the client took %zu bytes of PINGs without a reader", sent);
+  g_assert_cmpuint (sent, <, 8 * 1024 * 1024);
+  g_assert_false (h.closed);
+  hostile_clear (&h);
+}
+
+/* One frame the server must not send; the session ends with @expect. */
+static void
+expect_failure (const guint8 *frame, gsize len, const char *expect)
+{
+  Hostile h;
+
+  hostile_init (&h, 16, 65536, 16);
+  int app = open_app (&h, 1);
+  iterate (&h, 20);
+  drain (&h);
+  write_all (h.to_client, frame, len);
+  iterate (&h, 2000);
+  g_assert_true (h.closed);
+  g_assert_nonnull (h.error);
+  if (strstr (h.error, expect) == NULL)
+    g_error ("'%s' lacks '%s'", h.error, expect);
+  close (app);
+  hostile_clear (&h);
+}
+
+static void
+test_refused_frames (void)
+{
+  guint8 f[SH_MUX_MAX_FRAME];
+  ShOpen o = { .family = AF_INET, .port = 22, .addr = { 10, 0, 0, 1 } };
+  guint8 answer[12] = { 0 };
+
+  /* The server opens nothing on the client's side. */
+  expect_failure (f, sh_frame_put_open (f, 7, &o), "may not open");
+  /* Results, data and credit only for channels the client opened. */
+  expect_failure (f, sh_frame_put_open_result (f, 9, SH_OPEN_OK, 0, NULL), "channel");
+  expect_failure (f, sh_frame_put_u32 (f, SH_FRAME_WINDOW, 9, 4096), "channel");
+  /* Credit beyond the protocol's ceiling. */
+  gsize n = sh_frame_put_open_result (f, 1, SH_OPEN_OK, 0, NULL);
+  n += sh_frame_put_u32 (f + n, SH_FRAME_WINDOW, 1, SH_MUX_MAX_WINDOW);
+  expect_failure (f, n, "credit");
+  /* DNS answers only to queries that wait. */
+  expect_failure (f, sh_frame_put_dns_reply (f, 5, answer, sizeof answer), "not waiting");
+  /* Client-to-server frames sent the wrong way. */
+  expect_failure (f, sh_frame_put_hosts_watch (f, "a", 1), "wrong way");
+  /* An ACK for more than the client sent. */
+  expect_failure (f, sh_frame_put_u32 (f, SH_FRAME_ACK, 0, 1 << 20), "in flight");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/hostile-server/channel-limit", test_channel_limit);
+  g_test_add_func ("/hostile-server/data-beyond-credit", test_data_beyond_credit);
+  g_test_add_func ("/hostile-server/unread-output", test_unread_output);
+  g_test_add_func ("/hostile-server/refused-frames", test_refused_frames);
+  return g_test_run ();
+}
