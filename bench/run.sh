@@ -34,7 +34,7 @@ done
 mkdir -p "$HERE/bin" "$HERE/results"
 for h in prober echo_server; do
   if [ ! "$HERE/bin/$h" -nt "$HERE/src/$h.c" ]; then
-    gcc -O2 -Wall -Wextra -o "$HERE/bin/$h" "$HERE/src/$h.c"
+    gcc -O2 -Wall -Wextra -pthread -o "$HERE/bin/$h" "$HERE/src/$h.c"
   fi
 done
 

@@ -2,9 +2,11 @@
 /* prober.c — latency, connection-rate and many-connection prober for the
  * Shuttle benchmark (bench/run.sh).  Adapted from the team's baseline recipe.
  *
- * prober conn HOST PORT COUNT INTERVAL_MS MAX_SECONDS SIZE
+ * prober conn HOST PORT COUNT INTERVAL_MS MAX_SECONDS SIZE [PARALLEL]
  *     COUNT times: connect, send SIZE bytes, read SIZE bytes back, close.
  *     Sleeps INTERVAL_MS between probes, stops early after MAX_SECONDS.
+ *     With PARALLEL > 1, that many threads share the COUNT probes, each one
+ *     probe after the other (a server's capacity, not one client's latency).
  *     Prints one JSON object: n, fail, wall_s, rate_per_s, min/med/p90/p99/max ms.
  * prober rtt HOST PORT COUNT INTERVAL_MS MAX_SECONDS SIZE
  *     the same on one persistent connection (request/response RTT only).
@@ -30,6 +32,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,50 +96,88 @@ static int xfer(int s, char *out, char *in, int size)
     return memcmp(out, in, size) ? -1 : 0;
 }
 
+struct prober_job {
+    struct sockaddr_in *sa;
+    int persistent, count, size, n, fail;
+    double interval, maxs, t_start, *lat;
+};
+
+static void *probe_run(void *arg)
+{
+    struct prober_job *j = arg;
+    char *out = malloc(j->size), *in = malloc(j->size);
+    for (int i = 0; i < j->size; i++) out[i] = 'a' + i % 26;
+    int s = -1;
+    for (int i = 0; i < j->count; i++) {
+        if (now() - j->t_start > j->maxs) break;
+        double t0 = now();
+        int ok = 0;
+        if (!j->persistent || s < 0) s = open_conn(j->sa);
+        if (s >= 0 && xfer(s, out, in, j->size) == 0) ok = 1;
+        if (!j->persistent || !ok) {
+            if (s >= 0) close(s);
+            s = -1;
+        }
+        double t1 = now();
+        if (ok) j->lat[j->n++] = (t1 - t0) * 1000.0;
+        else j->fail++;
+        if (j->interval > 0) {
+            struct timespec ts = { (time_t)j->interval,
+                                   (long)((j->interval - (time_t)j->interval) * 1e9) };
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (s >= 0) close(s);
+    free(out);
+    free(in);
+    return NULL;
+}
+
 static int probe_main(int argc, char **argv, struct sockaddr_in *sa)
 {
     if (argc < 8) {
-        fprintf(stderr, "usage: %s conn|rtt HOST PORT COUNT INTERVAL_MS MAX_SECONDS SIZE\n", argv[0]);
+        fprintf(stderr, "usage: %s conn|rtt HOST PORT COUNT INTERVAL_MS MAX_SECONDS SIZE [PARALLEL]\n",
+                argv[0]);
         return 2;
     }
     int persistent = !strcmp(argv[1], "rtt");
     int count = atoi(argv[4]);
     double interval = atof(argv[5]) / 1000.0, maxs = atof(argv[6]);
     int size = atoi(argv[7]);
+    int par = argc > 8 ? atoi(argv[8]) : 1;
     if (size < 1) size = 1;
     if (count < 1) count = 1;
-    char *out = malloc(size), *in = malloc(size);
-    for (int i = 0; i < size; i++) out[i] = 'a' + i % 26;
-    double *lat = calloc(count, sizeof(double));
-    int n = 0, fail = 0, s = -1;
+    if (par < 1) par = 1;
+    if (par > count) par = count;
+    struct prober_job *jobs = calloc(par, sizeof *jobs);
+    pthread_t *th = calloc(par, sizeof *th);
     double t_start = now();
-    for (int i = 0; i < count; i++) {
-        if (now() - t_start > maxs) break;
-        double t0 = now();
-        int ok = 0;
-        if (!persistent || s < 0) s = open_conn(sa);
-        if (s >= 0 && xfer(s, out, in, size) == 0) ok = 1;
-        if (!persistent || !ok) {
-            if (s >= 0) close(s);
-            s = -1;
-        }
-        double t1 = now();
-        if (ok) lat[n++] = (t1 - t0) * 1000.0;
-        else fail++;
-        if (interval > 0) {
-            struct timespec ts = { (time_t)interval, (long)((interval - (time_t)interval) * 1e9) };
-            nanosleep(&ts, NULL);
+    for (int k = 0; k < par; k++) {
+        jobs[k] = (struct prober_job){ .sa = sa, .persistent = persistent, .size = size,
+                                       .count = count / par + (k < count % par),
+                                       .interval = interval, .maxs = maxs, .t_start = t_start };
+        jobs[k].lat = calloc(jobs[k].count, sizeof(double));
+        if (pthread_create(&th[k], NULL, probe_run, &jobs[k]) != 0) {
+            fprintf(stderr, "pthread_create failed\n");
+            return 1;
         }
     }
+    double *lat = calloc(count, sizeof(double));
+    int n = 0, fail = 0;
+    for (int k = 0; k < par; k++) {
+        pthread_join(th[k], NULL);
+        memcpy(lat + n, jobs[k].lat, jobs[k].n * sizeof(double));
+        n += jobs[k].n;
+        fail += jobs[k].fail;
+    }
     double wall = now() - t_start;
-    if (s >= 0) close(s);
     double sum = 0;
     for (int i = 0; i < n; i++) sum += lat[i];
     qsort(lat, n, sizeof(double), cmpd);
-    printf("{\"mode\":\"%s\",\"n\":%d,\"fail\":%d,\"wall_s\":%.4f,\"rate_per_s\":%.1f,"
-           "\"mean_ms\":%.3f,\"min_ms\":%.3f,\"med_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
-           "\"max_ms\":%.3f}\n",
-           argv[1], n, fail, wall, wall > 0 ? n / wall : 0, n ? sum / n : -1,
+    printf("{\"mode\":\"%s\",\"parallel\":%d,\"n\":%d,\"fail\":%d,\"wall_s\":%.4f,"
+           "\"rate_per_s\":%.1f,\"mean_ms\":%.3f,\"min_ms\":%.3f,\"med_ms\":%.3f,"
+           "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
+           argv[1], par, n, fail, wall, wall > 0 ? n / wall : 0, n ? sum / n : -1,
            n ? lat[0] : -1, pct(lat, n, 0.5), pct(lat, n, 0.9), pct(lat, n, 0.99),
            n ? lat[n - 1] : -1);
     return 0;
