@@ -40,6 +40,8 @@ struct _ShFwClient
   gboolean hosts_set;
   guint helper_watch;   /* the helper's name, while we use it on the system bus */
   guint restart_source; /* a pending re-activation of the helper */
+  guint restart_ms;     /* the delay before the next re-activation */
+  gint64 restarted_at;  /* monotonic time of the last one, 0: none */
 };
 
 /* The helper keeps our rules in the kernel and the hosts file, but only a
@@ -49,6 +51,11 @@ struct _ShFwClient
  * hold because we still run. The delay keeps a crashing helper from being
  * restarted in a tight loop. */
 #define HELPER_RESTART_MS 250
+/* A helper that leaves again soon after each start (say, it crashes at
+ * start) is started with doubling delays up to HELPER_RESTART_MAX_MS; one
+ * that stayed HELPER_STABLE_S starts the schedule over. */
+#define HELPER_RESTART_MAX_MS 30000
+#define HELPER_STABLE_S 30
 
 static gboolean
 restart_helper (gpointer data)
@@ -56,6 +63,7 @@ restart_helper (gpointer data)
   ShFwClient *c = data;
 
   c->restart_source = 0;
+  c->restarted_at = g_get_monotonic_time ();
   if (!c->applied && !c->hosts_set)
     return G_SOURCE_REMOVE;
   g_dbus_connection_call (c->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -71,7 +79,13 @@ on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
   ShFwClient *c = data;
 
   if ((c->applied || c->hosts_set) && c->restart_source == 0)
-    c->restart_source = g_timeout_add (HELPER_RESTART_MS, restart_helper, c);
+    {
+      gboolean stable
+          = c->restarted_at == 0
+            || g_get_monotonic_time () - c->restarted_at > HELPER_STABLE_S * G_USEC_PER_SEC;
+      c->restart_ms = stable ? HELPER_RESTART_MS : MIN (c->restart_ms * 2, HELPER_RESTART_MAX_MS);
+      c->restart_source = g_timeout_add (c->restart_ms, restart_helper, c);
+    }
 }
 
 /* Whether shuttle-firewall runs or can be started on @bus. */

@@ -30,12 +30,19 @@ struct _ShNmFwProxy
   gboolean hosts_set;
   guint helper_watch;
   guint restart_source;
+  guint restart_ms;    /* the delay before the next re-activation */
+  gint64 restarted_at; /* monotonic time of the last one, 0: none */
 };
 
 /* As in the engine's fwclient.c: a helper that is killed while it holds our
  * rules is started again, so that it adopts them and removes them when we
  * go; otherwise a plugin killed after the helper would leave them behind. */
 #define HELPER_RESTART_MS 250
+/* A helper that leaves again soon after each start (say, it crashes at
+ * start) is started with doubling delays up to HELPER_RESTART_MAX_MS; one
+ * that stayed HELPER_STABLE_S starts the schedule over. */
+#define HELPER_RESTART_MAX_MS 30000
+#define HELPER_STABLE_S 30
 
 static gboolean
 restart_helper (gpointer data)
@@ -43,6 +50,7 @@ restart_helper (gpointer data)
   ShNmFwProxy *p = data;
 
   p->restart_source = 0;
+  p->restarted_at = g_get_monotonic_time ();
   if (!p->applied && !p->requested && !p->hosts_set)
     return G_SOURCE_REMOVE;
   g_message ("the firewall helper left while holding this connection's rules: starting it again");
@@ -59,7 +67,13 @@ on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
   ShNmFwProxy *p = data;
 
   if ((p->applied || p->requested || p->hosts_set) && p->restart_source == 0)
-    p->restart_source = g_timeout_add (HELPER_RESTART_MS, restart_helper, p);
+    {
+      gboolean stable
+          = p->restarted_at == 0
+            || g_get_monotonic_time () - p->restarted_at > HELPER_STABLE_S * G_USEC_PER_SEC;
+      p->restart_ms = stable ? HELPER_RESTART_MS : MIN (p->restart_ms * 2, HELPER_RESTART_MAX_MS);
+      p->restart_source = g_timeout_add (p->restart_ms, restart_helper, p);
+    }
 }
 
 /* Whether a TCP socket of @uid listens on loopback port @port. */

@@ -740,6 +740,41 @@ def t_helper_killed_under_tunnel():
         set_rules(False)
 
 
+@case('a helper that keeps dying is started again after growing delays (not in a tight loop), '
+      'and the last one still adopts the rules')
+def t_helper_restart_backoff():
+    set_rules(True)
+    p = None
+    try:
+        p, path, table = start_user_engine('shuttle-backoff.log')
+        gaps = []
+        for i in range(4):
+            pids = helper_pids()
+            check(len(pids) == 1, 'helper pids %s' % pids)
+            os.kill(pids[0], signal.SIGKILL)
+            t0 = time.monotonic()
+            check(wait_for(lambda: pids[0] not in helper_pids(), 2, 0.01), 'helper survived SIGKILL')
+            check(wait_for(lambda: len(helper_pids()) == 1, 10, 0.02),
+                  'no new helper after kill %d' % (i + 1))
+            gaps.append(time.monotonic() - t0)
+        diag('a new helper after each kill: %s s' % ', '.join('%.2f' % g for g in gaps))
+        # 250 ms, then doubling: 0.25, 0.5, 1, 2 s plus the helper's start
+        check(gaps[0] < 1.0, 'the first restart took %.2f s' % gaps[0])
+        check(gaps[3] >= 1.5 and gaps[3] > 3 * gaps[0],
+              'the delay did not grow: %s' % ['%.2f' % g for g in gaps])
+        check(wait_for(lambda: ('adopted table inet %s' % table[len('inet '):])
+                       in read(WORK + '/dbus.log'), 5, 0.05), 'the last helper adopted nothing')
+        check(table in tables() and curl_lan(), 'the tunnel after the last helper came')
+        os.kill(p.pid, signal.SIGTERM)
+        check(wait_for(lambda: table not in tables(), 2.0, 0.02), 'rules outlived the engine')
+        p.wait(10)
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        set_rules(False)
+
+
 # ------------------------------------------------------------ main
 def main():
     global LAB

@@ -589,13 +589,16 @@ exec /usr/sbin/sshd -D -e -f %(w)s/sshd-pw.conf
 
 
 def start_password_sshd():
-    import crypt   # deprecated, still in 3.11; only for the test's own hash
+    # The test's own SHA-512 crypt hash (Python's crypt module is gone in
+    # 3.13); the password goes in on stdin, never in an argv.
+    pw_hash = subprocess.run(['openssl', 'passwd', '-6', '-stdin'], input=PASSWORD + '\n',
+                             capture_output=True, text=True, check=True).stdout.strip()
     shadow = []
     with open('/etc/shadow') as f:
         for line in f:
             fields = line.rstrip('\n').split(':')
             if fields[0] == netlab.LAB_USER:
-                fields[1] = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_SHA512))
+                fields[1] = pw_hash
                 fields[2] = ''   # no "last changed": no password ageing
             shadow.append(':'.join(fields))
     fd = os.open(WORK + '/shadow-pw', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -346,6 +346,101 @@ test_refused_frames (void)
   expect_failure (f, sh_frame_put_u32 (f, SH_FRAME_ACK, 0, 1 << 20), "in flight");
 }
 
+static void
+test_error_after_spliced_payload (void)
+{
+  /* The client's output pipe is full, with a streaming channel's payload
+   * waiting to be spliced behind its header (session.c, "sp"). A protocol
+   * error now makes the client write its ERROR frame past the normal flush:
+   * the stream must stay whole, the waiting payload in its place. */
+  Hostile h;
+  int c2s[2], s2c[2];
+  memset (&h, 0, sizeof h);
+  g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
+  h.poll = sh_poll_new (flush, &h);
+  ShSessionConfig cc;
+  sh_session_config_init (&cc, SH_ROLE_CLIENT);
+  cc.keepalive_s = 0;
+  cc.inflight_limit = 0; /* no ACKs come: fill the pipe regardless */
+  h.client = sh_session_new (&cc, h.poll, s2c[0], c2s[1], on_ready, on_closed, &h);
+  h.to_client = s2c[1];
+  h.from_client = c2s[0];
+  fcntl (h.from_client, F_SETFL, O_NONBLOCK);
+  guint8 f[SH_MUX_MAX_FRAME];
+  ShHello hello = {
+    .version_min = 1, .version_max = 1, .channel_window = SH_MUX_MAX_WINDOW, .max_channels = 16
+  };
+  write_all (h.to_client, f, sh_frame_put_hello (f, &hello));
+  iterate (&h, 50);
+  g_assert_true (h.ready);
+
+  int app = open_app (&h, 1);
+  int big = 4 * 1024 * 1024;
+  setsockopt (app, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  write_all (h.to_client, f, sh_frame_put_open_result (f, 1, SH_OPEN_OK, 0, NULL));
+
+  /* The application streams a pattern until the client stops taking it. */
+  guint8 chunk[65536];
+  gsize written = 0;
+  gint64 stalled_since = 0;
+  while (written < 64 * 1024 * 1024)
+    {
+      for (gsize i = 0; i < sizeof chunk; i++)
+        chunk[i] = (guint8) ((written + i) % 251);
+      ssize_t n = send (app, chunk, sizeof chunk, MSG_DONTWAIT);
+      if (n > 0)
+        {
+          written += (gsize) n;
+          stalled_since = 0;
+        }
+      else if (stalled_since == 0)
+        stalled_since = g_get_monotonic_time ();
+      else if (g_get_monotonic_time () - stalled_since > 300 * 1000)
+        break;
+      g_main_context_iteration (NULL, FALSE);
+    }
+  g_assert_false (h.closed);
+
+  /* Make room without letting the client run, then the error. */
+  static guint8 out[8 * 1024 * 1024];
+  gsize have = 0;
+  ssize_t r;
+  while (have < 256 * 1024 && (r = read (h.from_client, out + have, 256 * 1024 - have)) > 0)
+    have += (gsize) r;
+  ShOpen o = { .family = AF_INET, .port = 22, .addr = { 10, 0, 0, 1 } };
+  write_all (h.to_client, f, sh_frame_put_open (f, 7, &o));
+  iterate (&h, 2000);
+  g_assert_true (h.closed);
+  while ((r = read (h.from_client, out + have, sizeof out - have)) > 0)
+    have += (gsize) r;
+
+  /* Every frame decodes; the data is the pattern, in order; ERROR ends it. */
+  gsize pos = 0, data = 0;
+  gboolean error_seen = FALSE;
+  ShFrame fr;
+  gssize k;
+  while (!error_seen && (k = sh_frame_decode (out + pos, have - pos, &fr)) > 0)
+    {
+      if (fr.type == SH_FRAME_DATA)
+        {
+          g_assert_cmpuint (fr.channel, ==, 1);
+          for (gsize i = 0; i < fr.len; i++)
+            if (fr.payload[i] != (guint8) ((data + i) % 251))
+              g_error ("DATA byte %zu is wrong", data + i);
+          data += fr.len;
+        }
+      error_seen = fr.type == SH_FRAME_ERROR;
+      pos += (gsize) k;
+    }
+  g_test_message ("%zu bytes of DATA, then ERROR: %s", data, error_seen ? "yes" : "no");
+  g_assert_true (error_seen);
+  g_assert_cmpuint (pos, ==, have);
+  g_assert_cmpuint (data, >, 1024 * 1024);
+  close (app);
+  hostile_clear (&h);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -354,5 +449,6 @@ main (int argc, char **argv)
   g_test_add_func ("/hostile-server/data-beyond-credit", test_data_beyond_credit);
   g_test_add_func ("/hostile-server/unread-output", test_unread_output);
   g_test_add_func ("/hostile-server/refused-frames", test_refused_frames);
+  g_test_add_func ("/hostile-server/error-after-spliced-payload", test_error_after_spliced_payload);
   return g_test_run ();
 }
