@@ -23,3 +23,12 @@ sh_backoff_session_ended (ShBackoff *b, gint64 up_us)
   if (up_us >= (gint64) SH_BACKOFF_STABLE_S * G_USEC_PER_SEC)
     sh_backoff_init (b);
 }
+
+guint
+sh_backoff_helper_restart_ms (guint prev_ms, gint64 since_restart_us)
+{
+  if (prev_ms == 0 || since_restart_us < 0
+      || since_restart_us > (gint64) SH_HELPER_STABLE_S * G_USEC_PER_SEC)
+    return SH_HELPER_RESTART_MS;
+  return MIN (MAX (prev_ms, SH_HELPER_RESTART_MS / 2) * 2, SH_HELPER_RESTART_MAX_MS);
+}

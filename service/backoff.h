@@ -30,4 +30,16 @@ guint sh_backoff_next (ShBackoff *backoff);
  * and the next delay is the first one again. */
 void sh_backoff_session_ended (ShBackoff *backoff, gint64 up_us);
 
+/* The firewall helper's restart delay (fwclient.c, and the NM plugin's
+ * fwproxy): SH_HELPER_RESTART_MS after it left; doubling, up to
+ * SH_HELPER_RESTART_MAX_MS, while it keeps leaving within
+ * SH_HELPER_STABLE_S of the last restart (say, it crashes at start).
+ * @prev_ms: the delay used last time, 0 for none; @since_restart_us: time
+ * since that restart, or -1 for none. */
+#define SH_HELPER_RESTART_MS 250
+#define SH_HELPER_RESTART_MAX_MS 30000
+#define SH_HELPER_STABLE_S 30
+
+guint sh_backoff_helper_restart_ms (guint prev_ms, gint64 since_restart_us);
+
 G_END_DECLS

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "hosts-block.h"
 #include "log.h"
 #include "subnet.h"
@@ -47,16 +48,10 @@ struct _ShFwClient
 /* The helper keeps our rules in the kernel and the hosts file, but only a
  * running helper notices when we go: were it killed and we died before our
  * next call, nothing would ever remove them. So a helper that leaves while
- * we hold something is started again at once; at start it adopts what we
- * hold because we still run. The delay keeps a crashing helper from being
+ * we hold something is started again soon; at start it adopts what we hold
+ * because we still run. The delay, growing while the helper keeps leaving
+ * (sh_backoff_helper_restart_ms()), keeps a crashing helper from being
  * restarted in a tight loop. */
-#define HELPER_RESTART_MS 250
-/* A helper that leaves again soon after each start (say, it crashes at
- * start) is started with doubling delays up to HELPER_RESTART_MAX_MS; one
- * that stayed HELPER_STABLE_S starts the schedule over. */
-#define HELPER_RESTART_MAX_MS 30000
-#define HELPER_STABLE_S 30
-
 static gboolean
 restart_helper (gpointer data)
 {
@@ -80,10 +75,8 @@ on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
 
   if ((c->applied || c->hosts_set) && c->restart_source == 0)
     {
-      gboolean stable
-          = c->restarted_at == 0
-            || g_get_monotonic_time () - c->restarted_at > HELPER_STABLE_S * G_USEC_PER_SEC;
-      c->restart_ms = stable ? HELPER_RESTART_MS : MIN (c->restart_ms * 2, HELPER_RESTART_MAX_MS);
+      gint64 since = c->restarted_at ? g_get_monotonic_time () - c->restarted_at : -1;
+      c->restart_ms = sh_backoff_helper_restart_ms (c->restart_ms, since);
       c->restart_source = g_timeout_add (c->restart_ms, restart_helper, c);
     }
 }

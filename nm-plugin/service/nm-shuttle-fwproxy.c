@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "shuttle-firewall-iface.h"
 #include "subnet.h"
 
@@ -35,15 +36,9 @@ struct _ShNmFwProxy
 };
 
 /* As in the engine's fwclient.c: a helper that is killed while it holds our
- * rules is started again, so that it adopts them and removes them when we
+ * rules is started again (after sh_backoff_helper_restart_ms()), so that it
+ * adopts them and removes them when we
  * go; otherwise a plugin killed after the helper would leave them behind. */
-#define HELPER_RESTART_MS 250
-/* A helper that leaves again soon after each start (say, it crashes at
- * start) is started with doubling delays up to HELPER_RESTART_MAX_MS; one
- * that stayed HELPER_STABLE_S starts the schedule over. */
-#define HELPER_RESTART_MAX_MS 30000
-#define HELPER_STABLE_S 30
-
 static gboolean
 restart_helper (gpointer data)
 {
@@ -68,10 +63,8 @@ on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
 
   if ((p->applied || p->requested || p->hosts_set) && p->restart_source == 0)
     {
-      gboolean stable
-          = p->restarted_at == 0
-            || g_get_monotonic_time () - p->restarted_at > HELPER_STABLE_S * G_USEC_PER_SEC;
-      p->restart_ms = stable ? HELPER_RESTART_MS : MIN (p->restart_ms * 2, HELPER_RESTART_MAX_MS);
+      gint64 since = p->restarted_at ? g_get_monotonic_time () - p->restarted_at : -1;
+      p->restart_ms = sh_backoff_helper_restart_ms (p->restart_ms, since);
       p->restart_source = g_timeout_add (p->restart_ms, restart_helper, p);
     }
 }

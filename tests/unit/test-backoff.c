@@ -72,6 +72,25 @@ test_routable (void)
   g_assert_cmpint (err, ==, 0);
 }
 
+static void
+test_helper_restart (void)
+{
+  const gint64 soon = G_USEC_PER_SEC / 2;
+  /* The first time, and after a helper that stayed up: 250 ms. */
+  g_assert_cmpuint (sh_backoff_helper_restart_ms (0, -1), ==, 250);
+  g_assert_cmpuint (sh_backoff_helper_restart_ms (8000, 31 * G_USEC_PER_SEC), ==, 250);
+  /* Leaving again soon after each restart: doubling, then held at 30 s. */
+  guint d = sh_backoff_helper_restart_ms (0, -1);
+  guint seen[8];
+  for (guint i = 0; i < G_N_ELEMENTS (seen); i++)
+    seen[i] = d = sh_backoff_helper_restart_ms (d, soon);
+  g_assert_cmpuint (seen[0], ==, 500);
+  g_assert_cmpuint (seen[1], ==, 1000);
+  g_assert_cmpuint (seen[5], ==, 16000);
+  g_assert_cmpuint (seen[6], ==, 30000);
+  g_assert_cmpuint (seen[7], ==, 30000);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -79,5 +98,6 @@ main (int argc, char **argv)
   g_test_add_func ("/backoff/schedule", test_schedule);
   g_test_add_func ("/backoff/reset", test_reset);
   g_test_add_func ("/backoff/routable", test_routable);
+  g_test_add_func ("/backoff/helper-restart", test_helper_restart);
   return g_test_run ();
 }
