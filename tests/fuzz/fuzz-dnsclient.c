@@ -28,56 +28,23 @@
 #include <gio/gio.h>
 
 #include "dnsclient.h"
-#include "epoll-source.h"
+#include "harness.h"
 #include "log.h"
-#include "session.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 typedef struct
 {
-  ShSession *session;
+  FuzzSession f;
   ShDnsClient *dns;
-  gboolean ready, closed;
+  int apps[2];
+  GHashTable *ids; /* query ids the applications sent */
 } Ctx;
-
-static void
-flush (gpointer data)
-{
-  Ctx *c = data;
-  if (c->session)
-    sh_session_flush (c->session);
-}
-
-static void
-on_ready (ShSession *s, const ShHello *peer, gpointer data)
-{
-  ((Ctx *) data)->ready = TRUE;
-}
-
-static void
-on_closed (ShSession *s, const GError *error, gpointer data)
-{
-  ((Ctx *) data)->closed = TRUE;
-}
 
 static void
 on_dns_reply (ShSession *s, guint32 id, const guint8 *msg, gsize len, gpointer data)
 {
   sh_dns_client_reply (((Ctx *) data)->dns, id, msg, len);
-}
-
-static void
-write_all (int fd, const uint8_t *p, size_t n)
-{
-  while (n > 0)
-    {
-      ssize_t w = write (fd, p, n);
-      if (w <= 0)
-        abort ();
-      p += w;
-      n -= w;
-    }
 }
 
 static void
@@ -172,16 +139,20 @@ read_answers (int fds[2], GHashTable *ids)
 }
 
 static void
-run_until_idle (Ctx *ctx, int c2s, int apps[2], GHashTable *ids)
+read_each (gpointer data)
 {
-  guint8 sink[65536];
+  Ctx *c = data;
+  read_answers (c->apps, c->ids);
+}
 
-  for (int idle = 0, i = 0; idle < 3 && i < 10000 && !ctx->closed; i++)
+static void
+run_until_idle (Ctx *ctx)
+{
+  for (int idle = 0, i = 0; idle < 3 && i < 10000 && !ctx->f.closed; i++)
     {
       gboolean progress = g_main_context_iteration (NULL, FALSE);
-      while (read (c2s, sink, sizeof sink) > 0)
-        progress = TRUE;
-      progress |= read_answers (apps, ids);
+      progress |= fuzz_drain (&ctx->f);
+      progress |= read_answers (ctx->apps, ctx->ids);
       idle = progress ? 0 : idle + 1;
     }
 }
@@ -199,33 +170,21 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (size > 512 * 1024)
     return 0;
 
-  int c2s[2], s2c[2];
-  if (pipe2 (c2s, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2 (s2c, O_CLOEXEC) < 0)
-    abort ();
-  fcntl (s2c[1], F_SETPIPE_SZ, 1024 * 1024);
-
-  Ctx ctx = { 0 };
-  ShPoll *poll = sh_poll_new (flush, &ctx);
+  Ctx ctx;
   ShSessionConfig cfg;
   sh_session_config_init (&cfg, SH_ROLE_CLIENT);
   cfg.keepalive_s = 0;
-  ctx.session = sh_session_new (&cfg, poll, s2c[0], c2s[1], on_ready, on_closed, &ctx);
-  ctx.dns = new_dns_client (poll, &port);
+  fuzz_session_open (&ctx.f, &cfg);
+  ctx.dns = new_dns_client (ctx.f.poll, &port);
   ShSessionExtras extras = { .dns_reply = on_dns_reply };
-  sh_session_set_extras (ctx.session, &extras, &ctx);
-
-  guint8 hello[SH_MUX_MAX_FRAME];
-  ShHello h = { .version_min = 1, .version_max = 1, .channel_window = 65536, .max_channels = 16 };
-  write_all (s2c[1], hello, sh_frame_put_hello (hello, &h));
-  for (int i = 0; i < 100 && !ctx.ready; i++)
-    g_main_context_iteration (NULL, FALSE);
-  if (!ctx.ready)
-    abort ();
-  sh_dns_client_start (ctx.dns, ctx.session);
+  sh_session_set_extras (ctx.f.session, &extras, &ctx);
+  fuzz_client_handshake (&ctx.f, 65536);
+  sh_dns_client_start (ctx.dns, ctx.f.session);
 
   /* The applications' queries. */
-  g_autoptr (GHashTable) ids = g_hash_table_new (NULL, NULL);
-  int apps[2] = { app_socket (AF_INET), app_socket (AF_INET6) };
+  ctx.ids = g_hash_table_new (NULL, NULL);
+  ctx.apps[0] = app_socket (AF_INET);
+  ctx.apps[1] = app_socket (AF_INET6);
   size_t off = 0;
   for (guint k = 0; off + 2 <= size; k++)
     {
@@ -236,38 +195,24 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       len = MIN (len, size - off);
       check_servfail (data + off, len);
       if (len >= 2)
-        g_hash_table_add (ids, GUINT_TO_POINTER (data[off] << 8 | data[off + 1]));
-      send_to (apps[k % 2], k % 2 ? AF_INET6 : AF_INET, port, data + off, len);
+        g_hash_table_add (ctx.ids, GUINT_TO_POINTER (data[off] << 8 | data[off + 1]));
+      send_to (ctx.apps[k % 2], k % 2 ? AF_INET6 : AF_INET, port, data + off, len);
       off += len;
       if (k % 32 == 31)
-        run_until_idle (&ctx, c2s[0], apps, ids);
+        run_until_idle (&ctx);
     }
-  run_until_idle (&ctx, c2s[0], apps, ids);
+  run_until_idle (&ctx);
 
   /* The server's answers (and whatever else it sends). */
   if (off < size)
-    write_all (s2c[1], data + off, size - off);
-  run_until_idle (&ctx, c2s[0], apps, ids);
-
-  close (s2c[1]);
-  guint8 sink[65536];
-  for (int i = 0; i < 2000 && !ctx.closed; i++)
-    {
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (100);
-      while (read (c2s[0], sink, sizeof sink) > 0)
-        ;
-      read_answers (apps, ids);
-    }
-  /* EOF always ends the session: if it did not, the session hung. */
-  if (!ctx.closed)
-    abort ();
+    fuzz_write_all (ctx.f.feed, data + off, size - off);
+  run_until_idle (&ctx);
+  fuzz_session_finish (&ctx.f, read_each, &ctx);
 
   g_clear_pointer (&ctx.dns, sh_dns_client_free);
-  g_clear_pointer (&ctx.session, sh_session_free);
-  sh_poll_free (poll);
-  close (c2s[0]);
-  close (apps[0]);
-  close (apps[1]);
+  fuzz_session_close (&ctx.f);
+  close (ctx.apps[0]);
+  close (ctx.apps[1]);
+  g_hash_table_unref (ctx.ids);
   return 0;
 }

@@ -25,9 +25,8 @@
 #include <unistd.h>
 
 #include "dnsrelay.h"
-#include "epoll-source.h"
+#include "harness.h"
 #include "log.h"
-#include "session.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -35,24 +34,9 @@ static int resolver_fds[2] = { -1, -1 };
 
 typedef struct
 {
-  ShSession *session;
+  FuzzSession f;
   ShDnsRelay *relay;
-  gboolean closed;
 } Ctx;
-
-static void
-flush (gpointer data)
-{
-  Ctx *c = data;
-  if (c->session)
-    sh_session_flush (c->session);
-}
-
-static void
-on_closed (ShSession *s, const GError *error, gpointer data)
-{
-  ((Ctx *) data)->closed = TRUE;
-}
 
 static void
 on_dns_query (ShSession *s, guint32 id, const ShOpen *resolver, const guint8 *msg, gsize len,
@@ -140,6 +124,12 @@ serve_resolver (void)
   return any;
 }
 
+static void
+serve_each (gpointer data)
+{
+  serve_resolver ();
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -160,59 +150,31 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (size > 512 * 1024)
     return 0;
 
-  int c2s[2], s2c[2];
-  if (pipe2 (c2s, O_CLOEXEC) < 0 || pipe2 (s2c, O_CLOEXEC | O_NONBLOCK) < 0)
-    abort ();
-  fcntl (c2s[1], F_SETPIPE_SZ, 1024 * 1024);
-
-  Ctx ctx = { 0 };
-  ShPoll *poll = sh_poll_new (flush, &ctx);
+  Ctx ctx;
   ShSessionConfig cfg;
   sh_session_config_init (&cfg, SH_ROLE_SERVER);
   cfg.max_channels = 16;
   cfg.channel_window = 8192;
-  ctx.session = sh_session_new (&cfg, poll, c2s[0], s2c[1], NULL, on_closed, &ctx);
-  ctx.relay = sh_dns_relay_new (poll, ctx.session);
+  fuzz_session_open (&ctx.f, &cfg);
+  ctx.relay = sh_dns_relay_new (ctx.f.poll, ctx.f.session);
   ShSessionExtras extras = { .dns_query = on_dns_query };
-  sh_session_set_extras (ctx.session, &extras, &ctx);
+  sh_session_set_extras (ctx.f.session, &extras, &ctx);
 
-  for (size_t off = 0; off < size;)
-    {
-      ssize_t n = write (c2s[1], data + off, size - off);
-      if (n <= 0)
-        abort ();
-      off += n;
-    }
+  fuzz_write_all (ctx.f.feed, data, size);
 
   /* While the client still listens: queries go out, answers come back. */
-  guint8 sink[65536];
-  for (int idle = 0, i = 0; idle < 3 && i < 10000 && !ctx.closed; i++)
+  for (int idle = 0, i = 0; idle < 3 && i < 10000 && !ctx.f.closed; i++)
     {
       gboolean progress = g_main_context_iteration (NULL, FALSE);
       progress |= serve_resolver ();
-      while (read (s2c[0], sink, sizeof sink) > 0)
-        progress = TRUE;
+      progress |= fuzz_drain (&ctx.f);
       idle = progress ? 0 : idle + 1;
     }
-
-  close (c2s[1]);
-  for (int i = 0; i < 2000 && !ctx.closed; i++)
-    {
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (100);
-      serve_resolver ();
-      while (read (s2c[0], sink, sizeof sink) > 0)
-        ;
-    }
-  /* EOF always ends the session: if it did not, the session hung. */
-  if (!ctx.closed)
-    abort ();
+  fuzz_session_finish (&ctx.f, serve_each, NULL);
 
   /* As server.c: the relay before the session it answers through. */
   g_clear_pointer (&ctx.relay, sh_dns_relay_free);
-  g_clear_pointer (&ctx.session, sh_session_free);
-  sh_poll_free (poll);
-  close (s2c[0]);
+  fuzz_session_close (&ctx.f);
   serve_resolver (); /* nothing left over for the next input */
   return 0;
 }
