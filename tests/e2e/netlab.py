@@ -205,6 +205,43 @@ def comm(pid):
         return None
 
 
+def log_tail(path, lines=20):
+    try:
+        with open(path, errors='replace') as f:
+            return ''.join(f.readlines()[-lines:])
+    except OSError as e:
+        return '(no log: %s)' % e
+
+
+# sshd refuses to start without its compiled-in privilege separation
+# directory. Only the openssh-server package's systemd unit creates it
+# (RuntimeDirectory=), so a new machine or a container without systemd has
+# none: every fixture that starts an sshd calls this first.
+PRIVSEP_DIR = '/run/sshd'
+
+
+def ensure_privsep_dir(marker):
+    """Creates PRIVSEP_DIR when missing and records that in the file marker,
+    so that release_privsep_dir() removes only what this fixture made."""
+    if not os.path.isdir(PRIVSEP_DIR):
+        os.makedirs(PRIVSEP_DIR, mode=0o755, exist_ok=True)
+        open(marker, 'w').close()
+
+
+def release_privsep_dir(marker):
+    """Removes PRIVSEP_DIR if ensure_privsep_dir(marker) created it and no
+    sshd runs any more (another lab or fixture may still use it)."""
+    if not os.path.exists(marker):
+        return
+    os.unlink(marker)
+    if not any(comm(int(d)) == 'sshd' and _alive(int(d))
+               for d in os.listdir('/proc') if d.isdigit()):
+        try:
+            os.rmdir(PRIVSEP_DIR)
+        except OSError:
+            pass
+
+
 def ns_exists(ns):
     return os.path.exists('/run/netns/' + ns)
 
@@ -323,6 +360,17 @@ class Lab:
             ents.append({'pid': p.pid, 'label': label, 'ns': ns, 'cmd': ' '.join(argv)})
             self._save_pids(ents)
         return p
+
+    def death_report(self, label, lines=20):
+        """What a fixture spawned under label says about its own failure:
+        whether it still runs, and the end of its log, so that a test fails
+        with the cause (\"Missing privilege separation directory\") and not
+        with a later symptom."""
+        ents = [e for e in self._load_pids() if e.get('label') == label]
+        state = ', '.join('pid %d %s' % (e['pid'], 'running' if _alive(e['pid']) else 'exited')
+                          for e in ents) or 'never started'
+        return '%s: %s\n%s' % (label, state, log_tail(os.path.join(self.logs, label + '.log'),
+                                                       lines))
 
     def pids(self, label):
         """PIDs of the still running processes spawned under label."""
@@ -458,10 +506,7 @@ class Lab:
             f.write('nameserver %s\n' % LAN4)
         with open(os.path.join(self.etc_gw, 'hosts'), 'w') as f:
             f.write('127.0.0.1\tlocalhost\n%s\t%s\n' % (LAN4, NAME_GWHOSTS))
-        # sshd's compiled-in privilege separation directory
-        if not os.path.isdir('/run/sshd'):
-            os.makedirs('/run/sshd', mode=0o755)
-            open(os.path.join(self.dir, 'created_run_sshd'), 'w').close()
+        ensure_privsep_dir(os.path.join(self.dir, 'created_run_sshd'))
 
     def _make_net(self):
         c, g, l = self.ns_client, self.ns_gw, self.ns_lan
@@ -547,7 +592,8 @@ class Lab:
                 time.sleep(0.2)
         for host in (GW4, GW6):
             if not self.wait_port(self.ns_client, host, 22):
-                raise LabError('sshd on %s:22 not reachable from the client' % host)
+                raise LabError('sshd on %s:22 not reachable from the client\n%s'
+                               % (host, self.death_report('sshd')))
         # isolation: nothing from the client reaches the LAN without a tunnel
         for host in (LAN4, LAN6):
             try:
@@ -579,16 +625,7 @@ class Lab:
                 kill_pid(pid, wait=2.0)
             if ns_exists(ns):
                 subprocess.run(['ip', 'netns', 'del', ns], stderr=subprocess.DEVNULL)
-        marker = os.path.join(self.dir, 'created_run_sshd')
-        if os.path.exists(marker):
-            # Remove /run/sshd only if no sshd at all runs now (another lab or
-            # harness may rely on it; leaving the empty directory is harmless).
-            if not any(comm(int(d)) == 'sshd' and _alive(int(d))
-                       for d in os.listdir('/proc') if d.isdigit()):
-                try:
-                    os.rmdir('/run/sshd')
-                except OSError:
-                    pass
+        release_privsep_dir(os.path.join(self.dir, 'created_run_sshd'))
         shutil.rmtree(self.dir, ignore_errors=True)
         for d in (self.etc_client, self.etc_gw):
             shutil.rmtree(d, ignore_errors=True)

@@ -267,11 +267,33 @@ def helper_pids():
     return out
 
 
-def set_rules(on):
+# What the cases that need an authorized ordinary user install. The shipped
+# example (polkit/50-shuttle.rules.example) grants only local, active
+# sessions, and no caller here has a login session at all (no logind seat in
+# the sandbox), so those cases grant the group outright; the example itself
+# is checked by t_rules_example.
+GRANT_RULE = """// tests/helper: grants %(group)s without a session (the sandbox has none)
+polkit.addRule(function (action, subject) {
+    if ((action.id == "io.github.shuttlevpn.firewall" ||
+         action.id == "io.github.shuttlevpn.hosts") && subject.isInGroup("%(group)s"))
+        return polkit.Result.YES;
+    return polkit.Result.NOT_HANDLED;
+});
+"""
+
+
+def set_rules(on, example=False):
+    """on: the group may (the test grant rule, or with example=True the
+    shipped rules example as is); off: no rules file."""
     dst = WORK + '/rules.d/50-shuttle.rules'
-    if on:
+    if on and example:
         shutil.copy(ENV['SHUTTLE_RULES_EXAMPLE'], dst)
         os.chmod(dst, 0o644)
+    elif on:
+        with open(dst + '.new', 'w') as f:
+            f.write(GRANT_RULE % {'group': GROUP})
+        os.chmod(dst + '.new', 0o644)
+        os.rename(dst + '.new', dst)
     elif os.path.exists(dst):
         os.unlink(dst)
 
@@ -369,8 +391,33 @@ def t_unauthorized():
     check(hosts() == HOSTS_ORIG, 'hosts file changed')
 
 
-@case('rules example for group %s: its member may, others still may not' % GROUP)
+@case('shipped rules example: a member of %s without a local, active session is refused, '
+      'and polkitd compiles the file' % GROUP)
 def t_rules_example():
+    a = Caller(USER)
+    try:
+        # The grant rule first, so that a refusal below is the example's doing
+        # and not a polkitd that has not reloaded yet.
+        set_rules(True)
+        check(wait_for(lambda: a.call('ApplyTunnel', *tunnel_args('ex'))['ok'], 5, 0.2),
+              'the test grant rule did not take effect')
+        a.ok('RemoveTunnel', 'ex')
+        set_rules(True, example=True)
+        refused = wait_for(lambda: not a.call('ApplyTunnel', *tunnel_args('ex'))['ok'], 5, 0.2)
+        check(refused, 'the example granted a caller that has no login session at all')
+        r = a.err('ApplyTunnel', *tunnel_args('ex'))
+        check(r['error'] == ERR + 'NotAuthorized', str(r))
+        bad = [ln for ln in read(WORK + '/polkitd.log').splitlines()
+               if '50-shuttle.rules' in ln and 'rror' in ln]
+        check(not bad, 'polkitd about the example:\n' + '\n'.join(bad))
+    finally:
+        a.close()
+        set_rules(False)
+    check(wait_for(lambda: not [t for t in tables() if t.endswith('-ex')], 1), 'table left')
+
+
+@case('group rule for %s: its member may, others still may not' % GROUP)
+def t_group_rule():
     set_rules(True)
     try:
         a = Caller(USER)

@@ -17,6 +17,10 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'e2e'))
+import netlab  # noqa: E402  (the labs' fixtures: sshd's privsep directory)
+
 SERVICE = 'org.freedesktop.NetworkManager.shuttle'
 GTK4 = '--gtk4' in sys.argv
 results = []
@@ -29,6 +33,7 @@ def check(name, ok, detail=''):
     if not ok and detail:
         for line in str(detail).splitlines():
             print('#   ' + line)
+    return ok
 
 
 def skip_or_fail(reason):
@@ -77,12 +82,26 @@ def start_sshd(tmp):
     with open(conf, 'w') as f:
         f.write('ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile none\nUsePAM no\n'
                 'StrictModes no\n' % (port, key))
-    proc = subprocess.Popen([sshd, '-D', '-e', '-f', conf], stderr=subprocess.DEVNULL)
+    netlab.ensure_privsep_dir(os.path.join(tmp, 'created_run_sshd'))
+    log = os.path.join(tmp, 'sshd.log')
+    with open(log, 'wb') as err:
+        proc = subprocess.Popen([sshd, '-D', '-e', '-f', conf], stderr=err)
+    listening = False
     for _ in range(50):
         with socket.socket() as s:
             if s.connect_ex(('127.0.0.1', port)) == 0:
+                listening = True
                 break
+        if proc.poll() is not None:
+            break
         time.sleep(0.1)
+    # A dead fixture fails here, with its own words, not later as "the
+    # server sent no host key".
+    if not check('sshd for the host-key test listens on port %d' % port, listening,
+                 'exit status %s\n%s' % (proc.poll(), netlab.log_tail(log))):
+        proc.kill()
+        proc.wait()
+        return None, None, None
     pub = open(key + '.pub').read().split()
     return proc, port, '%s %s' % (pub[0], pub[1])
 
@@ -109,6 +128,7 @@ def main():
         if sshd:
             sshd.send_signal(signal.SIGTERM)
             sshd.wait()
+        netlab.release_privsep_dir(os.path.join(tmp, 'created_run_sshd'))
         xvfb.kill()
         xvfb.wait()
     if not GTK4:
