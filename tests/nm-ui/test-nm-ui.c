@@ -4,6 +4,7 @@
  * (checked against ssh-keygen's own) and the encrypted-key check. */
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include <gio/gio.h>
@@ -194,6 +195,22 @@ make_key (const char *dir, const char *name, const char *passphrase)
   return path;
 }
 
+/* Removes the flat directory make_key() filled, so no run leaves files in
+ * /tmp for the next one. */
+static void
+remove_key_dir (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d && (name = g_dir_read_name (d)))
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_unlink (path);
+    }
+  g_rmdir (dir);
+}
+
 static void
 test_fingerprint_matches_ssh_keygen (void)
 {
@@ -228,6 +245,7 @@ test_fingerprint_matches_ssh_keygen (void)
   g_assert_null (sh_host_key_fingerprint ("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoq"
                                           "KLsabgH5C9okWi0dh2l9GKJl"));
   g_assert_null (sh_host_key_fingerprint ("ssh-ed25519 not*base64"));
+  remove_key_dir (dir);
 }
 
 static void
@@ -245,6 +263,7 @@ test_key_encryption (void)
   g_assert_true (sh_key_text_is_encrypted ("-----BEGIN RSA PRIVATE KEY-----\n"
                                            "Proc-Type: 4,ENCRYPTED\n"));
   g_assert_false (sh_key_text_is_encrypted ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n"));
+  remove_key_dir (dir);
 }
 
 int

@@ -4,9 +4,11 @@
 # both the classic and the --external-ui-mode protocol. Agent-owned secrets
 # come from libsecret's file backend (no D-Bus, no keyring daemon).
 # Env: SHUTTLE_AUTH_DIALOG (the built binary). TAP on stdout.
+import atexit
 import configparser
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from gi.repository import Secret  # noqa: E402
 SERVICE = 'org.freedesktop.NetworkManager.shuttle'
 UUID = '7b1f6c52-0d4e-4b8e-9a51-2f3c1e0d9a11'
 TMP = tempfile.mkdtemp(prefix='shuttle-auth-')
+atexit.register(shutil.rmtree, TMP, True)
 # libsecret reads these when the first call is made: set before any use.
 ENV = dict(os.environ, SECRET_BACKEND='file',
            SECRET_FILE_TEST_PATH=os.path.join(TMP, 'test.keyring'),

@@ -129,6 +129,7 @@ def main():
             sshd.send_signal(signal.SIGTERM)
             sshd.wait()
         netlab.release_privsep_dir(os.path.join(tmp, 'created_run_sshd'))
+        shutil.rmtree(tmp, ignore_errors=True)
         xvfb.kill()
         xvfb.wait()
     if not GTK4:

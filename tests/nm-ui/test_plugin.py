@@ -4,8 +4,10 @@
 # take): its properties, import of every fixture, export, round trips, and
 # that vpn.data the shared whitelist refuses is refused here too.
 # Env: SHUTTLE_NM_PLUGIN (the built .so). TAP on stdout.
+import atexit
 import glob
 import os
+import shutil
 import sys
 import tempfile
 
@@ -80,6 +82,7 @@ def main():
           caps == NM.VpnEditorPluginCapability.IMPORT | NM.VpnEditorPluginCapability.EXPORT,
           caps)
     tmp = tempfile.mkdtemp(prefix='shuttle-nm-ui-')
+    atexit.register(shutil.rmtree, tmp, True)
 
     for conf in sorted(glob.glob(os.path.join(FIXTURES, 'good-*.conf'))):
         base = os.path.basename(conf)
