@@ -19,6 +19,7 @@ typedef struct
 {
   const char *hosts_path; /* the hosts file to edit: /etc/hosts */
   guint idle_seconds;     /* exit after this long with nothing held; 0: never */
+  guint polkit_timeout;   /* seconds to wait for polkit; 0: SH_FW_POLKIT_TIMEOUT */
   GSourceFunc on_idle;    /* called once when it is time to exit */
   gpointer on_idle_data;
 } ShFwDaemonConfig;
