@@ -3,7 +3,9 @@
  *
  * Holds who owns what: every table and hosts block belongs to the unique bus
  * name that created it and goes away when that name leaves the bus. Requests
- * are handled as validate -> polkit -> act. */
+ * are handled as validate -> polkit -> act; ApplyTunnel checks just before
+ * acting that its port is a loopback listener of the requesting uid
+ * (fw-sockowner.h). */
 #pragma once
 
 #include <gio/gio.h>
