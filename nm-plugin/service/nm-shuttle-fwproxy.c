@@ -4,7 +4,6 @@
 #include "nm-shuttle-fwproxy.h"
 
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "backoff.h"
@@ -69,40 +68,6 @@ on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
     }
 }
 
-/* Whether a TCP socket of @uid listens on loopback port @port. */
-static gboolean
-loopback_listener_of (guint16 port, uid_t uid)
-{
-  static const char *const files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
-
-  for (guint f = 0; f < G_N_ELEMENTS (files); f++)
-    {
-      g_autofree char *text = NULL;
-      if (!g_file_get_contents (files[f], &text, NULL, NULL))
-        continue;
-      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
-      for (char **l = lines; *l; l++)
-        {
-          char local[64], remote[64], st[8];
-          unsigned long luid;
-          unsigned sl, lport;
-          /* sl local rem st tx:rx tr:when retrnsmt uid */
-          if (sscanf (*l, " %u: %63s %63s %7s %*s %*s %*s %lu", &sl, local, remote, st, &luid) != 5)
-            continue;
-          char *colon = strchr (local, ':');
-          if (colon == NULL || strcmp (st, "0A") != 0 || luid != uid)
-            continue;
-          lport = (unsigned) strtoul (colon + 1, NULL, 16);
-          *colon = '\0';
-          gboolean lo = g_str_equal (local, "0100007F")
-                        || g_str_equal (local, "00000000000000000000000001000000");
-          if (lo && lport == port)
-            return TRUE;
-        }
-    }
-  return FALSE;
-}
-
 static gboolean
 within (const ShSubnet *in, const ShSubnet *outer)
 {
@@ -157,14 +122,17 @@ sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnet
   g_autoptr (GArray) requested = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
   gboolean block_ipv6 = FALSE;
   g_autoptr (GArray) allowed = profile_subnets (policy->profile);
+  g_autoptr (GVariant) named
+      = options != NULL ? g_variant_lookup_value (options, "on-behalf-of-uid", NULL) : NULL;
   GVariantIter it;
   guint8 family, prefix;
   guint16 lo, hi;
   GVariant *addr;
 
-  if (!loopback_listener_of (port, policy->engine_uid))
-    return refuse (error, "port %u is not a loopback listener of uid %u", port,
-                   (unsigned) policy->engine_uid);
+  /* The uid is ours to name (sh_nm_fw_forward_options()), never the
+   * engine's. */
+  if (named != NULL)
+    return refuse (error, "the engine may not name a uid (on-behalf-of-uid)");
 
   g_variant_iter_init (&it, subnets);
   while (g_variant_iter_next (&it, "(y@ayyqq)", &family, &addr, &prefix, &lo, &hi))
@@ -214,6 +182,29 @@ sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnet
     return refuse (error, "the profile blocks IPv6 leaks (block-ipv6) but the request for IPv4 "
                           "0/0 does not");
   return TRUE;
+}
+
+GVariant *
+sh_nm_fw_forward_options (GVariant *options, uid_t engine_uid)
+{
+  GVariantBuilder b;
+  GVariantIter it;
+  const char *key;
+  GVariant *value;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  if (options != NULL)
+    {
+      g_variant_iter_init (&it, options);
+      while (g_variant_iter_next (&it, "{&sv}", &key, &value))
+        {
+          if (!g_str_equal (key, "on-behalf-of-uid"))
+            g_variant_builder_add (&b, "{sv}", key, value);
+          g_variant_unref (value);
+        }
+    }
+  g_variant_builder_add (&b, "{sv}", "on-behalf-of-uid", g_variant_new_uint32 (engine_uid));
+  return g_variant_builder_end (&b);
 }
 
 typedef struct
@@ -286,8 +277,9 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
       call->kind = 0;
       p->requested = TRUE;
       reply = G_VARIANT_TYPE ("(s)");
-      args = g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", p->label, port, subnets,
-                            excludes, dns, options);
+      args
+          = g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", p->label, port, subnets,
+                           excludes, dns, sh_nm_fw_forward_options (options, p->policy.engine_uid));
     }
   else if (g_str_equal (method, "RemoveTunnel"))
     {
@@ -323,7 +315,9 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
       g_free (call);
       return;
     }
-  /* As root: polkit lets root pass; the tables belong to our bus name. */
+  /* As root: the helper asks no polkit, checks the port against the
+   * engine's uid we name, and logs that uid; the tables belong to our bus
+   * name. */
   g_dbus_connection_call (p->bus, FW_NAME, FW_PATH, FW_IFACE, method, args, reply,
                           G_DBUS_CALL_FLAGS_NONE, FW_TIMEOUT_MS, p->cancel, forwarded, call);
 }

@@ -4,12 +4,13 @@
  *
  * The engine runs as the user and must not need polkit; the service is root.
  * So the service exports the helper's interface to its engine, checks every
- * request against the profile (the listener port is one the engine's user
- * listens on, on loopback; subnets lie inside the profile's unless
+ * request against the profile (subnets lie inside the profile's unless
  * auto-nets=yes; DNS capture only of the stub address; hosts only with
  * auto-hosts=yes) and forwards it to shuttle-firewall on the system bus under
- * its own label. The tables then belong to the service's bus name: they go
- * when the service does, even if it is killed. */
+ * its own label, naming the engine's uid (option on-behalf-of-uid): the
+ * helper then checks that the listener port is a loopback listener of that
+ * uid and logs it as the requester. The tables belong to the service's bus
+ * name: they go when the service does, even if it is killed. */
 #pragma once
 
 #include <gio/gio.h>
@@ -43,11 +44,16 @@ gboolean sh_nm_fw_proxy_applied (ShNmFwProxy *proxy);
  * unexports the interface. */
 void sh_nm_fw_proxy_free (ShNmFwProxy *proxy);
 
-/* The check of one ApplyTunnel request against @policy (pure apart from
- * the listener check, which reads /proc/net/tcp{,6}). @options (a{sv}, may
- * be NULL) must carry block-ipv6=true when the profile has the leak block
- * on and the subnets make a full IPv4 tunnel. Exposed for tests. */
+/* The check of one ApplyTunnel request against @policy (pure; the port is
+ * the helper's to check). @options (a{sv}, may be NULL) must carry
+ * block-ipv6=true when the profile has the leak block on and the subnets
+ * make a full IPv4 tunnel, and must not carry on-behalf-of-uid. Exposed for
+ * tests. */
 gboolean sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnets,
                                GVariant *dns, GVariant *options, GError **error);
+
+/* The options forwarded to the helper: @options (may be NULL) with
+ * on-behalf-of-uid set to @engine_uid. A new floating a{sv}. */
+GVariant *sh_nm_fw_forward_options (GVariant *options, uid_t engine_uid);
 
 G_END_DECLS

@@ -11,17 +11,23 @@
 
 #include "fw-daemon.h"
 
+#include <netinet/in.h>
 #include <string.h>
 
 #include "firewall.h"
 #include "fw-polkit.h"
 #include "fw-request.h"
+#include "fw-sockowner.h"
 #include "hosts-block.h"
 #include "shuttle-firewall-iface.h"
 
 #define ACTION_FIREWALL "io.github.shuttlevpn.firewall"
 #define ACTION_HOSTS "io.github.shuttlevpn.hosts"
 #define COMMENT_PREFIX "shuttle-firewall "
+/* Each CheckAuthorization in flight is a request, a D-Bus call and perhaps
+ * an authentication dialog held for the caller: one uid may not pile them
+ * up. Eight leaves room for an engine, the plugin and a retry or two. */
+#define POLKIT_PENDING_PER_UID 8
 
 typedef struct
 {
@@ -29,6 +35,7 @@ typedef struct
   char *name;  /* unique bus name */
   char *token; /* "c1_42" */
   guint uid;
+  guint32 for_uid; /* SH_FW_UID_NONE, or the uid a root owner last applied for */
   guint watch;
   GHashTable *tables; /* labels */
   GHashTable *hosts;  /* labels */
@@ -45,8 +52,10 @@ struct _ShFwDaemon
   guint idle_source;
   guint registration;
   gulong closed_handler;
-  guint pending;      /* requests waiting for the bus or polkit */
-  GHashTable *owners; /* unique name -> Owner */
+  guint pending;             /* requests waiting for the bus or polkit */
+  GHashTable *polkit_by_uid; /* uid -> number of CheckAuthorization in flight */
+  guint polkit_timeout;      /* seconds */
+  GHashTable *owners;        /* unique name -> Owner */
 };
 
 typedef enum
@@ -63,7 +72,9 @@ typedef struct
   char *label;
   ShFirewallSpec spec;
   GPtrArray *lines;
-  guint uid;
+  guint uid;             /* of the caller */
+  guint32 on_behalf_of;  /* SH_FW_UID_NONE, or the uid a root caller asks for */
+  gboolean polkit_asked; /* counted in polkit_by_uid */
 } Request;
 
 /* ------------------------------------------------------------- idle exit */
@@ -180,6 +191,7 @@ owner_get (ShFwDaemon *d, const char *name, const char *token, guint uid)
   o->name = g_strdup (name);
   o->token = g_strdup (token);
   o->uid = uid;
+  o->for_uid = SH_FW_UID_NONE;
   o->tables = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   o->hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_hash_table_insert (d->owners, o->name, o);
@@ -199,6 +211,17 @@ owner_forget_if_empty (Owner *o)
       g_hash_table_remove (d->owners, o->name);
       update_idle (d);
     }
+}
+
+/* How the logs name who asked: "uid 1000 (:1.42)", or for a root caller
+ * acting for a user (the NetworkManager plugin for the engine it runs)
+ * "uid 1000 via uid 0 (:1.42)", so the real requester is on record. */
+static char *
+who (guint uid, guint32 for_uid, const char *name)
+{
+  if (for_uid == SH_FW_UID_NONE)
+    return g_strdup_printf ("uid %u (%s)", uid, name);
+  return g_strdup_printf ("uid %u via uid %u (%s)", for_uid, uid, name);
 }
 
 /* ----------------------------------------------------------------- hosts */
@@ -246,33 +269,57 @@ return_error (GDBusMethodInvocation *invocation, GError *error)
                                            error->message);
 }
 
+/* The redirect must reach only the requester: the port is a loopback
+ * listener of the uid the request is for (the caller's own, or the one a
+ * root caller names), over UDP too when DNS is captured, since DNS goes to
+ * the same port. Checked just before applying, after polkit, so a listener
+ * that changed while a password was typed is seen. */
+static gboolean
+check_ports (const Request *r, GError **error)
+{
+  guint32 uid = r->on_behalf_of != SH_FW_UID_NONE ? r->on_behalf_of : r->uid;
+
+  if (!sh_fw_port_check (IPPROTO_TCP, r->spec.port, uid, error))
+    return FALSE;
+  return r->spec.dns_servers == NULL || r->spec.dns_servers->len == 0
+         || sh_fw_port_check (IPPROTO_UDP, r->spec.port, uid, error);
+}
+
 static void
 do_apply (Request *r)
 {
   ShFwDaemon *d = r->daemon;
   const char *sender = g_dbus_method_invocation_get_sender (r->invocation);
   g_autofree char *token = sh_fw_owner_token (sender);
+  g_autofree char *requester = who (r->uid, r->on_behalf_of, sender);
   g_autofree char *name = NULL;
   g_autofree char *note = NULL;
   g_autofree char *comment = NULL;
   g_autofree char *table = NULL;
   g_autoptr (GError) error = NULL;
-  Owner *o = owner_get (d, sender, token, r->uid);
+  Owner *o;
 
+  if (!check_ports (r, &error))
+    {
+      g_message ("%s: ApplyTunnel refused: %s", requester, error->message);
+      return_error (r->invocation, error);
+      return;
+    }
+  o = owner_get (d, sender, token, r->uid);
   name = table_name (o, r->label);
   note = owner_note (d, o);
   comment = g_strconcat (COMMENT_PREFIX, note, NULL);
   if (!sh_firewall_apply_owned (name, comment, &r->spec, &error))
     {
-      g_message ("uid %u (%s): applying table inet shuttle-%s failed: %s", o->uid, sender, name,
-                 error->message);
+      g_message ("%s: applying table inet shuttle-%s failed: %s", requester, name, error->message);
       owner_forget_if_empty (o);
       return_error (r->invocation, error);
       return;
     }
   g_hash_table_add (o->tables, g_strdup (r->label));
-  g_message ("uid %u (%s): applied table inet shuttle-%s (port %u, %u subnets, %u excludes)",
-             o->uid, sender, name, r->spec.port, r->spec.subnets->len, r->spec.excludes->len);
+  o->for_uid = r->on_behalf_of;
+  g_message ("%s: applied table inet shuttle-%s (port %u, %u subnets, %u excludes)", requester,
+             name, r->spec.port, r->spec.subnets->len, r->spec.excludes->len);
   table = g_strdup_printf ("inet shuttle-%s", name);
   g_dbus_method_invocation_return_value (r->invocation, g_variant_new ("(s)", table));
 }
@@ -287,6 +334,7 @@ do_set_hosts (Request *r)
   Owner *o = owner_get (d, sender, token, r->uid);
   g_autofree char *id = table_name (o, r->label);
   g_autofree char *note = owner_note (d, o);
+  g_autofree char *requester = who (o->uid, o->for_uid, sender);
   HostsEdit e = { .id = id, .note = note, .lines = r->lines };
   gboolean ok;
 
@@ -295,8 +343,7 @@ do_set_hosts (Request *r)
                          : remove_hosts_block (d, id, &error);
   if (!ok)
     {
-      g_message ("uid %u (%s): writing hosts block %s failed: %s", o->uid, sender, id,
-                 error->message);
+      g_message ("%s: writing hosts block %s failed: %s", requester, id, error->message);
       owner_forget_if_empty (o);
       return_error (r->invocation, error);
       return;
@@ -305,15 +352,34 @@ do_set_hosts (Request *r)
     g_hash_table_add (o->hosts, g_strdup (r->label));
   else
     g_hash_table_remove (o->hosts, r->label);
-  g_message ("uid %u (%s): hosts block %s now has %u entries", o->uid, sender, id, r->lines->len);
+  g_message ("%s: hosts block %s now has %u entries", requester, id, r->lines->len);
   owner_forget_if_empty (o);
   g_dbus_method_invocation_return_value (r->invocation, NULL);
+}
+
+/* Takes @r out of its uid's count of polkit questions in flight. */
+static void
+polkit_done (Request *r)
+{
+  ShFwDaemon *d = r->daemon;
+  gpointer key = GUINT_TO_POINTER (r->uid);
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (d->polkit_by_uid, key));
+
+  if (!r->polkit_asked)
+    return;
+  r->polkit_asked = FALSE;
+  if (count <= 1)
+    g_hash_table_remove (d->polkit_by_uid, key);
+  else
+    g_hash_table_insert (d->polkit_by_uid, key, GUINT_TO_POINTER (count - 1));
 }
 
 static void
 request_free (Request *r)
 {
   ShFwDaemon *d = r->daemon;
+
+  polkit_done (r);
 
   d->pending--;
   update_idle (d);
@@ -340,10 +406,13 @@ on_authorized (GObject *source, GAsyncResult *result, gpointer user_data)
   Request *r = user_data;
   g_autoptr (GError) error = NULL;
 
+  polkit_done (r);
   if (!sh_fw_polkit_check_finish (result, &error))
     {
-      g_message ("uid %u (%s): refused: %s", r->uid,
-                 g_dbus_method_invocation_get_sender (r->invocation), error->message);
+      g_autofree char *requester
+          = who (r->uid, r->on_behalf_of, g_dbus_method_invocation_get_sender (r->invocation));
+
+      g_message ("%s: refused: %s", requester, error->message);
       return_error (r->invocation, error);
       request_free (r);
       return;
@@ -351,12 +420,34 @@ on_authorized (GObject *source, GAsyncResult *result, gpointer user_data)
   request_act (r);
 }
 
+static void refuse_request (Request *r, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+/* Answers NotAuthorized, logs it and frees @r. */
+static void
+refuse_request (Request *r, const char *format, ...)
+{
+  const char *sender = g_dbus_method_invocation_get_sender (r->invocation);
+  g_autofree char *requester = who (r->uid, r->on_behalf_of, sender);
+  g_autofree char *message = NULL;
+  va_list ap;
+
+  va_start (ap, format);
+  message = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  g_message ("%s: refused: %s", requester, message);
+  g_dbus_method_invocation_return_error_literal (r->invocation, SH_FW_ERROR,
+                                                 SH_FW_ERROR_NOT_AUTHORIZED, message);
+  request_free (r);
+}
+
 static void
 on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Request *r = user_data;
+  ShFwDaemon *d = r->daemon;
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
+  guint count;
 
   reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
   if (reply == NULL)
@@ -368,6 +459,13 @@ on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   g_variant_get (reply, "(u)", &r->uid);
+  /* Only root may ask for another uid: the NetworkManager plugin runs the
+   * engine as the profile's user and forwards its requests as root. */
+  if (r->on_behalf_of != SH_FW_UID_NONE && r->uid != 0)
+    {
+      refuse_request (r, "only root may use the option “on-behalf-of-uid”");
+      return;
+    }
   /* Root could change the firewall itself; asking polkit would only add a
    * way to fail. */
   if (r->uid == 0)
@@ -375,9 +473,20 @@ on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
       request_act (r);
       return;
     }
-  sh_fw_polkit_check_async (r->daemon->bus, g_dbus_method_invocation_get_sender (r->invocation),
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (d->polkit_by_uid, GUINT_TO_POINTER (r->uid)));
+  if (count >= POLKIT_PENDING_PER_UID)
+    {
+      refuse_request (r,
+                      "uid %u already has %u requests waiting for authorization (at most %u): "
+                      "answer or cancel those first",
+                      r->uid, count, POLKIT_PENDING_PER_UID);
+      return;
+    }
+  g_hash_table_insert (d->polkit_by_uid, GUINT_TO_POINTER (r->uid), GUINT_TO_POINTER (count + 1));
+  r->polkit_asked = TRUE;
+  sh_fw_polkit_check_async (d->bus, g_dbus_method_invocation_get_sender (r->invocation),
                             r->kind == REQUEST_APPLY ? ACTION_FIREWALL : ACTION_HOSTS,
-                            on_authorized, r);
+                            d->polkit_timeout, on_authorized, r);
 }
 
 /* Starts the uid lookup and polkit check for a validated request. */
@@ -459,10 +568,11 @@ method_call (GDBusConnection *bus, const char *sender, const char *path, const c
     }
 
   r = g_new0 (Request, 1);
+  r->on_behalf_of = SH_FW_UID_NONE;
   if (g_str_equal (method, "ApplyTunnel"))
     {
       r->kind = REQUEST_APPLY;
-      if (!sh_fw_parse_tunnel (params, &r->label, &r->spec, &error))
+      if (!sh_fw_parse_tunnel (params, &r->label, &r->spec, &r->on_behalf_of, &error))
         goto invalid;
     }
   else if (g_str_equal (method, "SetHosts"))
@@ -658,6 +768,8 @@ sh_fw_daemon_new (GDBusConnection *bus, const ShFwDaemonConfig *config, GError *
   d->bus = g_object_ref (bus);
   d->hosts_path = g_strdup (config->hosts_path);
   d->idle_seconds = config->idle_seconds;
+  d->polkit_timeout = config->polkit_timeout > 0 ? config->polkit_timeout : SH_FW_POLKIT_TIMEOUT;
+  d->polkit_by_uid = g_hash_table_new (g_direct_hash, g_direct_equal);
   d->on_idle = config->on_idle;
   d->on_idle_data = config->on_idle_data;
   d->owners = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, owner_free);
@@ -692,6 +804,7 @@ sh_fw_daemon_free (ShFwDaemon *d)
     g_dbus_connection_unregister_object (d->bus, d->registration);
   g_clear_signal_handler (&d->closed_handler, d->bus);
   g_clear_pointer (&d->owners, g_hash_table_unref);
+  g_clear_pointer (&d->polkit_by_uid, g_hash_table_unref);
   g_clear_object (&d->bus);
   g_free (d->bus_id);
   g_free (d->hosts_path);

@@ -3,7 +3,9 @@
  *
  * Holds who owns what: every table and hosts block belongs to the unique bus
  * name that created it and goes away when that name leaves the bus. Requests
- * are handled as validate -> polkit -> act. */
+ * are handled as validate -> polkit -> act; ApplyTunnel checks just before
+ * acting that its port is a loopback listener of the requesting uid
+ * (fw-sockowner.h). */
 #pragma once
 
 #include <gio/gio.h>
@@ -19,6 +21,7 @@ typedef struct
 {
   const char *hosts_path; /* the hosts file to edit: /etc/hosts */
   guint idle_seconds;     /* exit after this long with nothing held; 0: never */
+  guint polkit_timeout;   /* seconds to wait for polkit; 0: SH_FW_POLKIT_TIMEOUT */
   GSourceFunc on_idle;    /* called once when it is time to exit */
   gpointer on_idle_data;
 } ShFwDaemonConfig;

@@ -177,20 +177,28 @@ parse_dns_servers (GVariant *list, GArray **out, GError **error)
   return TRUE;
 }
 
-/* The switches ApplyTunnel knows: anything else, a wrong type or a key given
+/* What the options of ApplyTunnel can set. */
+typedef struct
+{
+  gboolean block_ipv6;
+  guint32 on_behalf_of;
+} TunnelOptions;
+
+/* The options ApplyTunnel knows: anything else, a wrong type or a key given
  * twice is refused rather than ignored, so a caller never believes a switch
  * is on that this helper does not implement. */
 static const struct
 {
   const char *key;
-  const char *type;
-  gsize offset; /* of the gboolean in ShFirewallSpec */
+  const char *type; /* "b" (a gboolean) or "u" (a guint32) */
+  gsize offset;     /* of the value in TunnelOptions */
 } known_options[] = {
-  { "block-ipv6", "b", G_STRUCT_OFFSET (ShFirewallSpec, block_ipv6) },
+  { "block-ipv6", "b", G_STRUCT_OFFSET (TunnelOptions, block_ipv6) },
+  { "on-behalf-of-uid", "u", G_STRUCT_OFFSET (TunnelOptions, on_behalf_of) },
 };
 
 static gboolean
-parse_options (GVariant *options, ShFirewallSpec *spec, GError **error)
+parse_options (GVariant *options, TunnelOptions *out, GError **error)
 {
   gsize n = g_variant_n_children (options);
   gboolean seen[G_N_ELEMENTS (known_options)] = { FALSE };
@@ -213,13 +221,19 @@ parse_options (GVariant *options, ShFirewallSpec *spec, GError **error)
       if (seen[k])
         return invalid (error, "option “%s” given twice", key);
       seen[k] = TRUE;
-      G_STRUCT_MEMBER (gboolean, spec, known_options[k].offset) = g_variant_get_boolean (value);
+      if (known_options[k].type[0] == 'b')
+        G_STRUCT_MEMBER (gboolean, out, known_options[k].offset) = g_variant_get_boolean (value);
+      else if (g_variant_get_uint32 (value) == SH_FW_UID_NONE)
+        return invalid (error, "option “%s”: %u is not a uid", key, SH_FW_UID_NONE);
+      else
+        G_STRUCT_MEMBER (guint32, out, known_options[k].offset) = g_variant_get_uint32 (value);
     }
   return TRUE;
 }
 
 gboolean
-sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError **error)
+sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, guint32 *on_behalf_of,
+                    GError **error)
 {
   const char *l;
   guint16 port;
@@ -228,6 +242,7 @@ sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError
   g_autoptr (GVariant) dns = NULL;
   g_autoptr (GVariant) options = NULL;
   ShFirewallSpec s = { 0 };
+  TunnelOptions opts = { .on_behalf_of = SH_FW_UID_NONE };
 
   if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sqa(yayyqq)a(yayyqq)a(yay)a{sv})")))
     return invalid (error, "wrong argument types");
@@ -237,8 +252,9 @@ sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError
     return FALSE;
   if (port == 0)
     return invalid (error, "invalid listener port 0");
-  if (!parse_options (options, &s, error))
+  if (!parse_options (options, &opts, error))
     return FALSE;
+  s.block_ipv6 = opts.block_ipv6;
   s.port = port;
   if (!parse_subnets (subnets, &s.subnets, "subnet", error)
       || !parse_subnets (excludes, &s.excludes, "exclude", error)
@@ -249,6 +265,7 @@ sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError
     }
   *spec = s;
   *label = g_strdup (l);
+  *on_behalf_of = opts.on_behalf_of;
   return TRUE;
 }
 

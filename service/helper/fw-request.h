@@ -41,12 +41,19 @@ gboolean sh_fw_label_is_valid (const char *label);
  * ":<digits>.<digits>" form the bus daemons hand out. */
 char *sh_fw_owner_token (const char *unique_name);
 
+/* No "on-behalf-of-uid" option: the request is for the caller's own uid. */
+#define SH_FW_UID_NONE G_MAXUINT32
+
 /* Parses ApplyTunnel's parameters, signature (sqa(yayyqq)a(yayyqq)a(yay)a{sv}).
- * The options known: "block-ipv6" (b), into spec->block_ipv6.
+ * The options known: "block-ipv6" (b), into spec->block_ipv6, and
+ * "on-behalf-of-uid" (u), into *@on_behalf_of (SH_FW_UID_NONE when absent;
+ * the value is not judged here: only a root caller may use it, which the
+ * daemon checks once it knows the caller).
  * On success *@label is newly allocated and @spec's port and arrays are set
  * (free them with sh_fw_spec_clear()). On failure returns FALSE with
  * SH_FW_ERROR_INVALID_ARGS and leaves the outputs unset. */
-gboolean sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, GError **error);
+gboolean sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec,
+                             guint32 *on_behalf_of, GError **error);
 
 void sh_fw_spec_clear (ShFirewallSpec *spec);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fw-daemon.h"
+#include "fw-polkit.h"
 
 typedef struct
 {
@@ -40,16 +41,19 @@ on_name_lost (GDBusConnection *bus, const char *name, gpointer data)
 int
 main (int argc, char **argv)
 {
-  /* --hosts-file and --idle-timeout exist for the tests, which start the
+  /* --hosts-file, --idle-timeout and --polkit-timeout exist for the tests, which start the
    * helper through a service file of their own; on a real system the
    * service file (root's) decides them, never a caller. */
   g_autofree char *hosts_file = NULL;
   int idle_timeout = 30;
+  int polkit_timeout = SH_FW_POLKIT_TIMEOUT;
   GOptionEntry entries[] = {
     { "hosts-file", 0, 0, G_OPTION_ARG_FILENAME, &hosts_file,
       "The hosts file to edit (default /etc/hosts)", "PATH" },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
       "Exit after SECONDS with no rules held (default 30, 0: never)", "SECONDS" },
+    { "polkit-timeout", 0, 0, G_OPTION_ARG_INT, &polkit_timeout,
+      "Wait at most SECONDS for an authorization (default 120)", "SECONDS" },
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);
@@ -73,6 +77,11 @@ main (int argc, char **argv)
       g_printerr ("shuttle-firewall: --idle-timeout must not be negative\n");
       return 2;
     }
+  if (polkit_timeout < 1 || polkit_timeout > 3600)
+    {
+      g_printerr ("shuttle-firewall: --polkit-timeout must be 1 to 3600\n");
+      return 2;
+    }
   if (geteuid () != 0)
     {
       g_printerr ("shuttle-firewall: must run as root (it is started by D-Bus activation)\n");
@@ -92,6 +101,7 @@ main (int argc, char **argv)
   ShFwDaemonConfig config = {
     .hosts_path = hosts_file != NULL ? hosts_file : "/etc/hosts",
     .idle_seconds = (guint) idle_timeout,
+    .polkit_timeout = (guint) polkit_timeout,
     .on_idle = on_quit,
     .on_idle_data = &m,
   };

@@ -6,11 +6,61 @@ Keeps one system-bus connection (so one unique name owns what it creates)
 and reads one JSON request per line on stdin: [method, arg, ...].  Answers
 one JSON line: {"ok": true, "ret": ...} or {"ok": false, "error": NAME,
 "msg": TEXT}.  The first line it prints is {"name": ":1.N"}.  Exits on EOF.
+
+Besides the helper's methods: ["Listen", PORT, UDP] opens (and keeps) a TCP
+listener on 127.0.0.1 and, where it can, [::1] at PORT (0: a free one), and
+with UDP true a UDP socket on each too, as the engine does; it answers the
+port.  The helper wants the redirect port to be such a listener of the
+caller's uid, in the network namespace it runs in, so the tests start this
+script in that namespace.  Integer option values are sent as uint32.
 """
+import errno
 import json
+import socket
 import sys
 
 import dbus
+
+SOCKETS = []
+
+
+def listen(port, udp):
+    """Opens the sockets on one port, trying again while the kernel picks
+    ports taken for UDP or IPv6."""
+    for _ in range(32):
+        opened = []
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            opened.append(s)
+            s.bind(('127.0.0.1', port))
+            s.listen(16)
+            got = s.getsockname()[1]
+            if udp:
+                u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                opened.append(u)
+                u.bind(('127.0.0.1', got))
+            for kind in ([socket.SOCK_STREAM, socket.SOCK_DGRAM] if udp
+                         else [socket.SOCK_STREAM]):
+                s6 = socket.socket(socket.AF_INET6, kind)
+                s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    s6.bind(('::1', got))
+                except OSError as e:
+                    s6.close()
+                    if port == 0 and e.errno == errno.EADDRINUSE:
+                        raise
+                    continue   # no IPv6 on lo: IPv4 alone
+                if kind == socket.SOCK_STREAM:
+                    s6.listen(16)
+                opened.append(s6)
+            SOCKETS.extend(opened)
+            return got
+        except OSError:
+            for s in opened:
+                s.close()
+            if port != 0:
+                raise
+    raise OSError('no free port')
 
 SIGS = {
     'ApplyTunnel': 'sqa(yayyqq)a(yayyqq)a(yay)a{sv}',
@@ -27,7 +77,12 @@ for line in sys.stdin:
     try:
         if method == 'RequestName':
             ret = int(bus.request_name(args[0]))
+        elif method == 'Listen':
+            ret = listen(args[0], args[1])
         else:
+            if method == 'ApplyTunnel':
+                args[5] = {k: (dbus.UInt32(v) if type(v) is int else v)
+                           for k, v in args[5].items()}
             obj = bus.get_object('io.github.shuttlevpn.Firewall1',
                                  '/io/github/shuttlevpn/Firewall1')
             fn = obj.get_dbus_method(method, 'io.github.shuttlevpn.Firewall1')

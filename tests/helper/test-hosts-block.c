@@ -140,6 +140,43 @@ test_parse_hosts (void)
   g_assert_error (error, SH_FW_ERROR, SH_FW_ERROR_INVALID_ARGS);
 }
 
+static gboolean
+parse_tunnel_with (GVariant *options, guint32 *on_behalf_of, GError **error)
+{
+  g_autoptr (GVariant) params = g_variant_ref_sink (
+      g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", "t", (guint16) 12300,
+                     g_variant_new_array (G_VARIANT_TYPE ("(yayyqq)"), NULL, 0),
+                     g_variant_new_array (G_VARIANT_TYPE ("(yayyqq)"), NULL, 0),
+                     g_variant_new_array (G_VARIANT_TYPE ("(yay)"), NULL, 0), options));
+  g_autofree char *label = NULL;
+  ShFirewallSpec spec = { 0 };
+  gboolean ok = sh_fw_parse_tunnel (params, &label, &spec, on_behalf_of, error);
+
+  sh_fw_spec_clear (&spec);
+  return ok;
+}
+
+/* "on-behalf-of-uid" is a uint32 other than (uid_t) -1; absent means none. */
+static void
+test_parse_on_behalf_of (void)
+{
+  g_autoptr (GError) error = NULL;
+  guint32 uid = 0;
+
+  g_assert_true (parse_tunnel_with (g_variant_new_parsed ("@a{sv} {}"), &uid, NULL));
+  g_assert_cmpuint (uid, ==, SH_FW_UID_NONE);
+  g_assert_true (parse_tunnel_with (
+      g_variant_new_parsed ("{'on-behalf-of-uid': <@u 1000>, 'block-ipv6': <true>}"), &uid, NULL));
+  g_assert_cmpuint (uid, ==, 1000);
+  g_assert_false (
+      parse_tunnel_with (g_variant_new_parsed ("{'on-behalf-of-uid': <@i 1000>}"), &uid, &error));
+  g_assert_error (error, SH_FW_ERROR, SH_FW_ERROR_INVALID_ARGS);
+  g_clear_error (&error);
+  g_assert_false (parse_tunnel_with (g_variant_new_parsed ("{'on-behalf-of-uid': <@u 4294967295>}"),
+                                     &uid, &error));
+  g_assert_error (error, SH_FW_ERROR, SH_FW_ERROR_INVALID_ARGS);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -150,5 +187,6 @@ main (int argc, char **argv)
   g_test_add_func ("/helper/hosts/stray-begin", test_stray_begin);
   g_test_add_func ("/helper/request/owner-token", test_owner_token);
   g_test_add_func ("/helper/request/parse-hosts", test_parse_hosts);
+  g_test_add_func ("/helper/request/parse-on-behalf-of", test_parse_on_behalf_of);
   return g_test_run ();
 }

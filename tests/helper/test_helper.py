@@ -18,7 +18,8 @@ under CI (env CI set), where a missing piece is a failure.
 
 Environment (set by meson): SHUTTLE_BIN, SHUTTLE_FIREWALL_BIN,
 SHUTTLE_FIREWALL_SERVICE (the built .service file), SHUTTLE_POLKIT_POLICY,
-SHUTTLE_DBUS_POLICY, SHUTTLE_RULES_EXAMPLE; SHUTTLE_HELPER_ONLY=substr,...
+SHUTTLE_DBUS_POLICY, SHUTTLE_RULES_EXAMPLE, SHUTTLE_POLKIT_FLOOD (polkit-flood.c);
+SHUTTLE_HELPER_ONLY=substr,...
 runs only matching cases.
 """
 import glob
@@ -43,6 +44,7 @@ PREFIX = 'hlp%d' % (os.getpid() % 100000)
 WORK = '/tmp/shuttle-helper-%s' % PREFIX
 BUS = WORK + '/bus'
 USER = 'shuttletest'      # in group GROUP: allowed once the rules example is in
+USER2 = 'shuttletest2'    # a second such user
 GROUP = 'netdev'          # the group the shipped rules example names
 OTHER = 'nobody'          # never allowed
 ERR = 'io.github.shuttlevpn.Firewall1.Error.'
@@ -50,7 +52,8 @@ HOSTS_ORIG = ('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n
               '# the last line has no newline on purpose')
 ENV = {k: os.environ.get(k, '') for k in (
     'SHUTTLE_BIN', 'SHUTTLE_FIREWALL_BIN', 'SHUTTLE_FIREWALL_SERVICE', 'SHUTTLE_POLKIT_POLICY',
-    'SHUTTLE_DBUS_POLICY', 'SHUTTLE_RULES_EXAMPLE')}
+    'SHUTTLE_DBUS_POLICY', 'SHUTTLE_RULES_EXAMPLE', 'SHUTTLE_POLKIT_FLOOD')}
+POLKIT_TIMEOUT = 6        # the helper's --polkit-timeout here
 LAB = None
 IN_CI = bool(os.environ.get('CI'))
 
@@ -122,12 +125,13 @@ exec /usr/lib/polkit-1/polkitd >>%(w)s/polkitd.log 2>&1
 def ensure_users():
     if subprocess.run(['getent', 'group', GROUP], stdout=subprocess.DEVNULL).returncode != 0:
         subprocess.run(['groupadd', '-r', GROUP], check=True)
-    if subprocess.run(['id', USER], stdout=subprocess.DEVNULL,
-                      stderr=subprocess.DEVNULL).returncode != 0:
-        subprocess.run(['useradd', '-r', '-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin',
-                        USER], check=True)
-    if USER not in grp.getgrnam(GROUP).gr_mem:
-        subprocess.run(['usermod', '-a', '-G', GROUP, USER], check=True)
+    for user in (USER, USER2):
+        if subprocess.run(['id', user], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(['useradd', '-r', '-M', '-d', '/nonexistent', '-s',
+                            '/usr/sbin/nologin', user], check=True)
+        if user not in grp.getgrnam(GROUP).gr_mem:
+            subprocess.run(['usermod', '-a', '-G', GROUP, user], check=True)
 
 
 def setup_sandbox():
@@ -142,7 +146,8 @@ def setup_sandbox():
     # timeout; everything else as installed.
     with open(ENV['SHUTTLE_FIREWALL_SERVICE']) as f:
         service = f.read()
-    lines = [('Exec=%s --idle-timeout 3' % ENV['SHUTTLE_FIREWALL_BIN'])
+    lines = [('Exec=%s --idle-timeout 3 --polkit-timeout %d'
+              % (ENV['SHUTTLE_FIREWALL_BIN'], POLKIT_TIMEOUT))
              if ln.startswith('Exec=') else ln for ln in service.splitlines()]
     with open(WORK + '/services/io.github.shuttlevpn.Firewall1.service', 'w') as f:
         f.write('\n'.join(lines) + '\n')
@@ -190,16 +195,24 @@ def as_user(user):
 
 
 class Caller:
-    """caller.py as @user: one bus connection, requests over a pipe."""
+    """caller.py as @user: one bus connection, requests over a pipe.  It runs
+    in the lab's client namespace, the helper's, and (with @listen) listens
+    on a port of its own, self.port, which ApplyTunnel uses when
+    tunnel_args() names none."""
 
-    def __init__(self, user=None):
+    def __init__(self, user=None, listen=True):
         self.user = user
-        self.p = subprocess.Popen(as_user(user) + [PY, os.path.join(HERE, 'caller.py')],
+        self.p = subprocess.Popen(['ip', 'netns', 'exec', LAB.ns_client] + as_user(user)
+                                  + [PY, os.path.join(HERE, 'caller.py')],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.name = json.loads(self.p.stdout.readline())['name']
+        self.port = self.ok('Listen', 0, True) if listen else None
 
     def call(self, method, *args):
-        self.p.stdin.write(json.dumps([method] + list(args)) + '\n')
+        args = list(args)
+        if method == 'ApplyTunnel' and args[1] is None:
+            args[1] = self.port
+        self.p.stdin.write(json.dumps([method] + args) + '\n')
         self.p.stdin.flush()
         line = self.p.stdout.readline()
         if not line:
@@ -236,7 +249,7 @@ def subnet(addr, prefix, lo=0, hi=0):
 LAN = subnet('10.231.2.0', 24)
 
 
-def tunnel_args(label, subnets=None, excludes=None, port=12300, dns=None, options=None):
+def tunnel_args(label, subnets=None, excludes=None, port=None, dns=None, options=None):
     return [label, port, subnets if subnets is not None else [LAN],
             excludes if excludes is not None else [], dns or [], options or {}]
 
@@ -321,9 +334,10 @@ def t_root_apply():
         check(table in tables(), 'table %s not in %s' % (table, tables()))
         text = table_text(table)
         check('uid=0' in text and ('owner=%s' % a.name) in text, 'owner comment:\n' + text)
-        check('redirect to :12300' in text and 'ip daddr 10.231.2.11 tcp dport 22 return' in text,
-              'rules:\n' + text)
-        check('ip daddr 10.231.2.53 udp dport 53 redirect to :12300' in text, 'DNS rule:\n' + text)
+        check(('redirect to :%d' % a.port) in text
+              and 'ip daddr 10.231.2.11 tcp dport 22 return' in text, 'rules:\n' + text)
+        check(('ip daddr 10.231.2.53 udp dport 53 redirect to :%d' % a.port) in text,
+              'DNS rule:\n' + text)
         check(len(helper_pids()) == 1, 'helper not running after activation')
         a.ok('RemoveTunnel', 't1')
         check(table not in tables(), 'table still there after RemoveTunnel')
@@ -448,6 +462,127 @@ def t_group_rule():
         set_rules(False)
 
 
+def apply_when_allowed(c, *args):
+    """ApplyTunnel, again while polkitd has not read new rules yet (it
+    reloads them asynchronously); the last answer."""
+    deadline = time.monotonic() + 5
+    r = c.call('ApplyTunnel', *args)
+    while not r['ok'] and 'polkit' in r['msg'] and time.monotonic() < deadline:
+        time.sleep(0.2)
+        r = c.call('ApplyTunnel', *args)
+    return r
+
+
+@case("a second authorized user cannot point the helper at the first user's port, nor at a port "
+      "nobody listens on; DNS needs the UDP socket too")
+def t_port_owner():
+    set_rules(True)
+    uid_a, uid_b = pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER2).pw_uid
+    a, b = Caller(USER), Caller(USER2)
+    try:
+        # B is authorized: its own port works
+        r = apply_when_allowed(b, *tunnel_args('own', dns=[[4, [10, 231, 2, 53]]]))
+        check(r['ok'], 'B on its own port: %s' % r)
+        before, log0 = tables(), len(read(WORK + '/dbus.log'))
+        for what, port, why in (("A's port", a.port, 'uid %d listens there' % uid_a),
+                                ('a port nobody listens on', 1, 'nothing listens')):
+            r = b.err('ApplyTunnel', *tunnel_args('steal', port=port))
+            want = 'TCP port %d is not a loopback listener of uid %d' % (port, uid_b)
+            check(r['error'] == ERR + 'NotAuthorized' and want in r['msg'] and why in r['msg'],
+                  '%s: %s' % (what, r))
+            diag('%s: %s' % (what, r['msg']))
+        # DNS goes to the same port over UDP: a TCP listener alone is not enough
+        tcp_only = b.ok('Listen', 0, False)
+        r = b.err('ApplyTunnel', *tunnel_args('dns', port=tcp_only, dns=[[4, [10, 231, 2, 53]]]))
+        check(r['error'] == ERR + 'NotAuthorized' and 'UDP port %d' % tcp_only in r['msg'],
+              'TCP-only with DNS: %s' % r)
+        b.ok('ApplyTunnel', *tunnel_args('dns', port=tcp_only))
+        check(len(tables()) == len(before) + 1, 'tables: %s' % tables())
+        log = read(WORK + '/dbus.log')[log0:]
+        check('uid %d (%s): ApplyTunnel refused: TCP port %d is not a loopback listener of uid %d'
+              % (uid_b, b.name, a.port, uid_b) in log, 'no refusal logged:\n' + log)
+        # A on its own port still works
+        r = apply_when_allowed(a, *tunnel_args('own'))
+        check(r['ok'], 'A on its own port: %s' % r)
+    finally:
+        a.close()
+        b.close()
+        set_rules(False)
+    check(wait_for(lambda: not tables(), 1), 'tables left: %s' % tables())
+
+
+@case('a root caller (the NM plugin) names the uid it acts for: the port must be that uid\'s and '
+      'the log names it; no one else may name a uid')
+def t_on_behalf_of():
+    set_rules(True)
+    uid_a, uid_b = pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER2).pw_uid
+    a, root = Caller(USER), Caller()
+    try:
+        log0 = len(read(WORK + '/dbus.log'))
+        t = root.ok('ApplyTunnel', *tunnel_args('nm', port=a.port,
+                                                options={'on-behalf-of-uid': uid_a}))
+        check(t in tables(), 'tables: %s' % tables())
+        r = root.err('ApplyTunnel', *tunnel_args('nm2', port=a.port,
+                                                 options={'on-behalf-of-uid': uid_b}))
+        check(r['error'] == ERR + 'NotAuthorized' and 'uid %d listens there' % uid_a in r['msg'],
+              'for B at A\'s port: %s' % r)
+        r = root.err('ApplyTunnel', *tunnel_args('nm3', options={'on-behalf-of-uid': uid_a}))
+        check(r['error'] == ERR + 'NotAuthorized' and 'uid 0 listens there' in r['msg'],
+              "for A at root's port: %s" % r)
+        log = read(WORK + '/dbus.log')[log0:]
+        check('uid %d via uid 0 (%s): applied table' % (uid_a, root.name) in log
+              and 'uid %d via uid 0 (%s): ApplyTunnel refused' % (uid_b, root.name) in log,
+              'the log does not name the real requester:\n' + log)
+        diag('\n'.join(ln for ln in log.splitlines() if 'via uid 0' in ln))
+        # a user may not name a uid, not even its own
+        r = a.err('ApplyTunnel', *tunnel_args('x', options={'on-behalf-of-uid': uid_a}))
+        check(r['error'] == ERR + 'NotAuthorized' and 'only root' in r['msg'], 'user: %s' % r)
+        check(tables() == [t], 'tables: %s' % tables())
+    finally:
+        a.close()
+        root.close()
+        set_rules(False)
+    check(wait_for(lambda: not tables(), 1), 'tables left: %s' % tables())
+
+
+@case('polkit questions: at most 8 pending per uid, more are refused at once; pending ones end '
+      'after --polkit-timeout')
+def t_polkit_cap():
+    # No rules: the policy's auth_admin. polkit-flood is the agent of its
+    # own process and never answers, so the questions really stay pending.
+    set_rules(False)
+    p = subprocess.run(as_user(USER) + [ENV['SHUTTLE_POLKIT_FLOOD'], '11',
+                                        str(POLKIT_TIMEOUT + 4), '12300'],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=POLKIT_TIMEOUT + 30)
+    check(p.returncode == 0, 'polkit-flood: %d %s' % (p.returncode, p.stderr))
+    events = [json.loads(ln) for ln in p.stdout.splitlines()]
+    replies = sorted((e for e in events if e['event'] == 'reply'), key=lambda e: e['t'])
+    asked = [e for e in events if e['event'] == 'asked']
+    diag('agent asked %d times; replies: %s' % (len(asked), ', '.join(
+        '%.2f s %s' % (e['t'], e['msg'][:40]) for e in replies)))
+    check(asked, 'the agent was never asked: nothing was pending:\n' + p.stdout)
+    # a question that times out is withdrawn at polkit, which closes the dialog
+    cancelled = [e for e in events if e['event'] == 'cancelled']
+    check(len(cancelled) == len(asked), 'asked %d, cancelled %d' % (len(asked), len(cancelled)))
+    check(len(replies) == 11, 'replies: %s' % replies)
+    capped = [e for e in replies if 'waiting for authorization' in e['msg']]
+    timed = [e for e in replies if 'within %d s' % POLKIT_TIMEOUT in e['msg']]
+    check(len(capped) == 3 and all(e['t'] < 2 and e['error'] == ERR + 'NotAuthorized'
+                                   for e in capped), 'not refused at once: %s' % replies)
+    check(len(timed) == 8 and all(e['t'] > POLKIT_TIMEOUT - 1
+                                  and e['error'] == ERR + 'NotAuthorized' for e in timed),
+          'no timeout: %s' % replies)
+    # the count went back: the next question is asked (and refused: no agent now)
+    c = Caller(USER, listen=False)
+    try:
+        r = c.err('ApplyTunnel', *tunnel_args('after', port=12300))
+        check(r['error'] == ERR + 'NotAuthorized' and 'waiting' not in r['msg'], str(r))
+    finally:
+        c.close()
+    check(not tables(), 'tables: %s' % tables())
+
+
 @case('kill -9 of the caller: table and hosts block gone within 1 s')
 def t_sigkill():
     set_rules(True)
@@ -481,7 +616,7 @@ def t_isolation():
             r = b.err(m, 'shared')
             check(r['error'] == ERR + 'NotFound', '%s by B: %s' % (m, r))
         check(ta in tables() and 'a-host' in hosts(), "A's state was touched")
-        tb = b.ok('ApplyTunnel', *tunnel_args('shared', port=12301))
+        tb = b.ok('ApplyTunnel', *tunnel_args('shared'))
         check(tb != ta and ta in tables() and tb in tables(), 'same label, same table?')
         b.close()
         check(wait_for(lambda: tb not in tables(), 1), "B's table left")

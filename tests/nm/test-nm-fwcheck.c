@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests of nm-shuttle-service's check of its engine's ApplyTunnel
- * requests (nm-plugin/service/nm-shuttle-fwproxy.c): here, the IPv6 leak
- * block that a profile turns on by default. */
+ * requests (nm-plugin/service/nm-shuttle-fwproxy.c): the IPv6 leak block
+ * that a profile turns on by default, and the uid the service names to the
+ * helper (the engine may not name one). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -23,23 +24,6 @@ table (const char *first, ...)
     g_hash_table_insert (t, g_strdup (k), g_strdup (va_arg (ap, const char *)));
   va_end (ap);
   return t;
-}
-
-/* A TCP listener on 127.0.0.1 of our own uid: what the check wants to see
- * behind the requested port. */
-static int
-listener (guint16 *port)
-{
-  struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  socklen_t len = sizeof sin;
-  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (bind (fd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
-  g_assert_cmpint (listen (fd, 1), ==, 0);
-  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &sin, &len), ==, 0);
-  *port = ntohs (sin.sin_port);
-  return fd;
 }
 
 static GVariant *
@@ -83,14 +67,11 @@ check (const char *block_key, gboolean all4, gboolean all6, int block, GError **
   g_autoptr (GVariant) s = subnets (all4, all6);
   g_autoptr (GVariant) o = options (block);
   g_autoptr (GVariant) dns = g_variant_ref_sink (g_variant_new ("a(yay)", NULL));
-  guint16 port;
-  int fd = listener (&port);
   ShNmFwPolicy policy = { .profile = profile, .engine_uid = getuid (), .label = "t" };
   gboolean ok;
 
   g_assert_nonnull (profile);
-  ok = sh_nm_fw_check_apply (&policy, port, s, dns, o, error);
-  close (fd);
+  ok = sh_nm_fw_check_apply (&policy, 12300, s, dns, o, error);
   return ok;
 }
 
@@ -118,10 +99,46 @@ test_block_ipv6 (void)
   g_assert_no_error (error);
 }
 
+/* The service names the engine's uid to the helper, which checks the
+ * listener port against it; the engine cannot name another. */
+static void
+test_on_behalf_of (void)
+{
+  g_autoptr (GHashTable) data = table ("host", "gw", "subnets", "10.1.0.0/16", NULL);
+  g_autoptr (ShNmProfile) profile = sh_nm_profile_new (data, NULL);
+  g_autoptr (GVariant) s = subnets (FALSE, FALSE);
+  g_autoptr (GVariant) dns = g_variant_ref_sink (g_variant_new ("a(yay)", NULL));
+  g_autoptr (GVariant) named
+      = g_variant_ref_sink (g_variant_new_parsed ("{'on-behalf-of-uid': <@u 0>}"));
+  g_autoptr (GVariant) plain = g_variant_ref_sink (g_variant_new_parsed ("{'block-ipv6': <true>}"));
+  g_autoptr (GVariant) fwd = NULL;
+  g_autoptr (GVariant) fwd2 = NULL;
+  ShNmFwPolicy policy = { .profile = profile, .engine_uid = 1000, .label = "t" };
+  g_autoptr (GError) error = NULL;
+  guint32 uid = 0;
+  gboolean block = FALSE;
+
+  g_assert_false (sh_nm_fw_check_apply (&policy, 12300, s, dns, named, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "on-behalf-of-uid"));
+  g_assert_true (sh_nm_fw_check_apply (&policy, 12300, s, dns, plain, NULL));
+
+  fwd = g_variant_ref_sink (sh_nm_fw_forward_options (plain, 1000));
+  g_assert_true (g_variant_lookup (fwd, "on-behalf-of-uid", "u", &uid));
+  g_assert_cmpuint (uid, ==, 1000);
+  g_assert_true (g_variant_lookup (fwd, "block-ipv6", "b", &block) && block);
+  /* even if the check were skipped, the engine's uid would be replaced */
+  fwd2 = g_variant_ref_sink (sh_nm_fw_forward_options (named, 1000));
+  g_assert_cmpuint (g_variant_n_children (fwd2), ==, 1);
+  g_assert_true (g_variant_lookup (fwd2, "on-behalf-of-uid", "u", &uid));
+  g_assert_cmpuint (uid, ==, 1000);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/nm-fwcheck/block-ipv6", test_block_ipv6);
+  g_test_add_func ("/nm-fwcheck/on-behalf-of", test_on_behalf_of);
   return g_test_run ();
 }

@@ -407,6 +407,12 @@ def activate_checks():
           % tables)
     uids = {os.stat('/proc/%d' % p).st_uid for p in engine_pids()}
     check(uids == {pwd.getpwnam(USER).pw_uid}, 'engine uids %r: want %s' % (uids, USER))
+    # the plugin forwards as root, naming the engine's uid: the helper
+    # checked the port against it and logs it as the requester
+    with open(WORK + '/logs/dbus.log', errors='replace') as f:
+        helper_log = f.read()
+    check('uid %d via uid 0 ' % pwd.getpwnam(USER).pw_uid in helper_log,
+          'the helper does not log the engine\'s uid:\n' + helper_log[-2000:])
     # the engine's status, re-exported on the system bus for the applet:
     # the connection's user may read it, another user may not
     uid = pwd.getpwnam(USER).pw_uid
