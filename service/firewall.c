@@ -363,17 +363,34 @@ run_nft (const char *script, char **output, GError **error)
   return TRUE;
 }
 
+static gboolean parse_pid (const char *text, guint64 *pid);
+
 gboolean
 sh_firewall_apply (const char *instance, const ShFirewallSpec *spec, GError **error)
 {
   g_autofree char *script = NULL;
+  g_autofree char *comment = NULL;
+  guint64 pid;
 
   if (!instance_is_valid (instance))
     {
       set_bad_instance (error, instance);
       return FALSE;
     }
-  script = render (instance, NULL, spec, error);
+  /* The sweep judges a pid's table by the owner recorded here. */
+  if (parse_pid (instance, &pid))
+    {
+      g_autofree char *owner = sh_firewall_owner_record (pid);
+      if (owner == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       /* Translators: %s is a process id. */
+                       _ ("No process %s runs to own its firewall table"), instance);
+          return FALSE;
+        }
+      comment = g_strdup_printf ("shuttle " PACKAGE_VERSION " %s", owner);
+    }
+  script = render (instance, comment, spec, error);
   if (script == NULL)
     return FALSE;
   return run_nft (script, NULL, error);
@@ -515,27 +532,103 @@ parse_pid (const char *text, guint64 *pid)
   return g_ascii_string_to_unsigned (text, 10, 1, G_MAXINT32, pid, NULL);
 }
 
-/* A table outlives its instance only when the process died without cleaning
- * up; a recycled pid that now belongs to something else does not keep it,
- * and neither does a zombie: the watchdog of a killed engine sweeps as
- * soon as the engine's files are closed, before its parent reaps it. */
 gboolean
-sh_firewall_pid_is_shuttle (guint64 pid)
+sh_proc_stat_parse (const char *text, ShProcStat *out)
+{
+  /* "pid (comm) state ppid ...": only the last ')' can end comm. */
+  const char *open = strchr (text, '(');
+  const char *close = strrchr (text, ')');
+  const char *p;
+
+  if (open == NULL || close == NULL || close < open || close[1] != ' ')
+    return FALSE;
+  p = close + 2;
+  if (*p == '\0' || *p == ' ' || p[1] != ' ')
+    return FALSE;
+  out->comm = open + 1;
+  out->comm_len = (gsize) (close - open - 1);
+  out->state = *p;
+  /* Fields 4 to 21 are numbers; the 19th space after the state starts 22. */
+  for (int field = 3; field < 22; field++)
+    {
+      p = strchr (p, ' ');
+      if (p == NULL)
+        return FALSE;
+      p++;
+    }
+  if (!g_ascii_isdigit (*p))
+    return FALSE;
+  gsize len = strspn (p, "0123456789");
+  if (p[len] != ' ' && p[len] != '\n' && p[len] != '\0')
+    return FALSE;
+  g_autofree char *digits = g_strndup (p, len);
+  return g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT64, &out->start_time, NULL);
+}
+
+static char *
+read_proc_stat (guint64 pid)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%" G_GUINT64_FORMAT "/stat", pid);
-  g_autofree char *stat = NULL;
+  char *stat = NULL;
 
   if (!g_file_get_contents (path, &stat, NULL, NULL))
+    return NULL;
+  return stat;
+}
+
+char *
+sh_firewall_owner_record (guint64 pid)
+{
+  g_autofree char *stat = read_proc_stat (pid);
+  ShProcStat st;
+
+  if (stat == NULL || !sh_proc_stat_parse (stat, &st))
+    return NULL;
+  return g_strdup_printf ("pid=%" G_GUINT64_FORMAT " start=%" G_GUINT64_FORMAT, pid, st.start_time);
+}
+
+/* The "start=<ticks>" word of a record, FALSE when it has none. */
+static gboolean
+record_start (const char *record, guint64 *start)
+{
+  for (const char *p = record; p != NULL && *p != '\0'; p = strchr (p, ' '))
+    {
+      while (*p == ' ')
+        p++;
+      if (!g_str_has_prefix (p, "start="))
+        continue;
+      p += strlen ("start=");
+      gsize len = strspn (p, "0123456789");
+      if (len == 0 || (p[len] != ' ' && p[len] != '\0'))
+        return FALSE;
+      g_autofree char *digits = g_strndup (p, len);
+      return g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT64, start, NULL);
+    }
+  return FALSE;
+}
+
+gboolean
+sh_firewall_owner_matches (const char *stat, const char *record)
+{
+  ShProcStat st;
+  guint64 start;
+
+  if (stat == NULL || !sh_proc_stat_parse (stat, &st))
     return FALSE;
-  /* "pid (comm) S ...": comm may hold anything, ')' included. */
-  const char *open = strchr (stat, '(');
-  const char *close = strrchr (stat, ')');
-  if (open == NULL || close == NULL || close < open || close[1] != ' ' || close[2] == '\0')
+  if (st.state == 'Z' || st.state == 'X')
     return FALSE;
-  if (close[2] == 'Z' || close[2] == 'X')
-    return FALSE;
-  /* Matches "shuttle" and "shuttle-server" (the same binary). */
-  return g_str_has_prefix (open + 1, "shuttle");
+  if (record_start (record, &start))
+    return st.start_time == start; /* another start: the pid was reused */
+  /* An older Shuttle's record: judged by the name, as it was then. */
+  return st.comm_len >= strlen ("shuttle") && memcmp (st.comm, "shuttle", strlen ("shuttle")) == 0;
+}
+
+gboolean
+sh_firewall_owner_alive (guint64 pid, const char *record)
+{
+  g_autofree char *stat = read_proc_stat (pid);
+
+  return sh_firewall_owner_matches (stat, record);
 }
 
 int
@@ -558,7 +651,11 @@ sh_firewall_sweep (GError **error)
       if (!g_str_has_prefix (line, "table inet " SH_FIREWALL_TABLE_PREFIX))
         continue;
       suffix = line + strlen ("table inet " SH_FIREWALL_TABLE_PREFIX);
-      if (!parse_pid (suffix, &pid) || sh_firewall_pid_is_shuttle (pid))
+      if (!parse_pid (suffix, &pid))
+        continue;
+      /* Gone since the listing (its engine removed it) is no error. */
+      g_autofree char *comment = table_comment (suffix, NULL);
+      if (comment == NULL || sh_firewall_owner_alive (pid, comment))
         continue;
       if (!remove_table (suffix, error))
         return -1;

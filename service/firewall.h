@@ -32,7 +32,10 @@ typedef struct
  * for tests and for -vv logging. @instance is [0-9a-z_]+, at most 32 chars. */
 char *sh_firewall_render (const char *instance, const ShFirewallSpec *spec);
 
-/* Replaces (or creates) the table of @instance atomically. */
+/* Replaces (or creates) the table of @instance atomically. When @instance
+ * is a pid (the engine's own, on the in-process path) the process must run:
+ * the table's comment records it as its owner (sh_firewall_owner_record()),
+ * which the script of sh_firewall_render() leaves out. */
 gboolean sh_firewall_apply (const char *instance, const ShFirewallSpec *spec, GError **error);
 
 /* Deletes the table of @instance; absent is not an error. */
@@ -60,11 +63,47 @@ gboolean sh_firewall_remove_owned (const char *name, GError **error);
  * @error set. */
 GHashTable *sh_firewall_list_owned (const char *prefix, GError **error);
 
-/* Deletes tables "shuttle-<pid>" whose process no longer runs (or is not a
- * shuttle). Returns the number removed, or -1 with @error set. */
+/* Deletes tables "shuttle-<pid>" whose owner no longer runs
+ * (sh_firewall_owner_alive() on the table's comment). Returns the number
+ * removed, or -1 with @error set. */
 int sh_firewall_sweep (GError **error);
 
-/* TRUE when process @pid runs and is a shuttle (so what it owns stays). */
-gboolean sh_firewall_pid_is_shuttle (guint64 pid);
+/* ---- owners of "shuttle-<pid>" tables and "p<pid>" hosts blocks ----
+ * A root engine without the helper names what it holds after its pid, and
+ * records its owner as "pid=<pid> start=<ticks>" in the table's comment
+ * (sh_firewall_apply()) or the hosts block's note: the process's start time
+ * (field 22 of /proc/PID/stat, clock ticks after boot) tells the owner from
+ * a later process that got the same pid. */
+
+typedef struct
+{
+  const char *comm; /* field 2, inside the parentheses; not NUL-terminated */
+  gsize comm_len;
+  char state;         /* field 3: R, S, D, Z, X, ... */
+  guint64 start_time; /* field 22 */
+} ShProcStat;
+
+/* Pure: parses the text of /proc/PID/stat into @out (pointing into @text).
+ * comm may hold anything a process sets, spaces and ')' included, so the
+ * fields after it are counted from the last ')'. FALSE when @text does not
+ * have that shape. */
+gboolean sh_proc_stat_parse (const char *text, ShProcStat *out);
+
+/* "pid=<pid> start=<ticks>" for the running process @pid, or NULL when
+ * there is none. */
+char *sh_firewall_owner_record (guint64 pid);
+
+/* Pure: whether the process whose /proc/PID/stat text is @stat (NULL: no
+ * process has that pid) is the owner @record (a comment or note holding
+ * "start=<ticks>") describes: it runs (not a zombie: a killed engine's
+ * watchdog sweeps before the engine is reaped) and started at that time.
+ * A record without a start time was written by an older Shuttle; for it,
+ * a process named "shuttle..." counts as the owner, as it did then, so
+ * that an upgrade does not remove the rules of an engine still running
+ * (its tunnelled traffic would then leave outside the tunnel). */
+gboolean sh_firewall_owner_matches (const char *stat, const char *record);
+
+/* sh_firewall_owner_matches() on /proc/@pid/stat. */
+gboolean sh_firewall_owner_alive (guint64 pid, const char *record);
 
 G_END_DECLS

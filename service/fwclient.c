@@ -154,7 +154,8 @@ sh_fw_watchdog_main (const char *engine)
    * would take it for alive. A few milliseconds; 2 s at most. */
   guint64 pid = 0;
   g_ascii_string_to_unsigned (engine, 10, 1, G_MAXINT32, &pid, NULL);
-  for (int i = 0; pid != 0 && i < 200 && sh_firewall_pid_is_shuttle (pid); i++)
+  g_autofree char *owner = pid != 0 ? sh_firewall_owner_record (pid) : NULL;
+  for (int i = 0; owner != NULL && i < 200 && sh_firewall_owner_alive (pid, owner); i++)
     g_usleep (10000);
   g_autoptr (GError) error = NULL;
   if (sh_fw_sweep_in_process (&error) < 0)
@@ -443,13 +444,17 @@ edit_hosts (const char *content, gpointer data)
   return sh_hosts_block_set (content, e->id, e->note, e->lines);
 }
 
-/* The block of a root engine without the helper is "p<pid>": a later
- * engine's sweep can tell when its owner is gone. */
+/* The block of a root engine without the helper is "p<pid>", its note the
+ * owner's record: a later engine's sweep can tell when its owner is gone,
+ * even when the pid runs something else by then. */
 static gboolean
 set_hosts_in_process (ShFwClient *c, const GPtrArray *entries, GError **error)
 {
   g_autofree char *id = g_strdup_printf ("p%s", c->label);
-  g_autofree char *note = g_strdup_printf ("shuttle pid %s", c->label);
+  guint64 pid = 0;
+  g_ascii_string_to_unsigned (c->label, 10, 1, G_MAXINT32, &pid, NULL);
+  g_autofree char *owner = pid != 0 ? sh_firewall_owner_record (pid) : NULL;
+  g_autofree char *note = g_strdup_printf ("shuttle %s", owner != NULL ? owner : c->label);
   g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
   HostsEdit e = { id, note, lines };
   g_autoptr (GError) local = NULL;
@@ -473,15 +478,15 @@ sweep_hosts (const char *content, gpointer data)
   g_autoptr (GHashTable) blocks = sh_hosts_block_list (content);
   g_autofree char *text = g_strdup (content);
   GHashTableIter it;
-  gpointer id;
+  gpointer id, note;
 
   g_hash_table_iter_init (&it, blocks);
-  while (g_hash_table_iter_next (&it, &id, NULL))
+  while (g_hash_table_iter_next (&it, &id, &note))
     {
       guint64 pid;
       const char *name = id;
       if (name[0] != 'p' || !g_ascii_string_to_unsigned (name + 1, 10, 1, G_MAXINT32, &pid, NULL)
-          || sh_firewall_pid_is_shuttle (pid))
+          || sh_firewall_owner_alive (pid, note))
         continue;
       char *next = sh_hosts_block_remove (text, name);
       g_free (text);

@@ -162,6 +162,9 @@ struct _ShSession
   int in_fd, out_fd;
   gboolean out_armed;
   gboolean in_paused; /* our output is too big: the peer must read first */
+  gboolean in_full;   /* the channels' queues are full: local sockets must read first */
+  gboolean in_off;    /* in_fd is out of the poll set (either reason) */
+  gsize queue_cap;    /* SH_SESSION_QUEUE_CAP, or a test's */
   SessionState state;
 
   ShHello peer;
@@ -237,6 +240,65 @@ static char *
 sanitize (const char *p, gsize n)
 {
   return sh_quote_len (p, n, SH_MUX_MAX_ERROR_MSG);
+}
+
+/* ------------------------------------------------- the channels' queues */
+
+/* Every byte in a channel's queue (ch->out) is counted in stats.queued, so
+ * that the session can keep the sum under queue_cap at O(1) per read. */
+static void
+chq_append (Channel *ch, const void *p, gsize n)
+{
+  ShSessionStats *st = &ch->session->stats;
+  buf_append (&ch->out, p, n);
+  st->queued += n;
+  if (st->queued > st->queued_peak)
+    st->queued_peak = st->queued;
+}
+
+static void
+chq_consume (Channel *ch, gsize n)
+{
+  buf_consume (&ch->out, n);
+  ch->session->stats.queued -= n;
+}
+
+static void
+chq_clear (Channel *ch)
+{
+  ch->session->stats.queued -= ch->out.len;
+  buf_clear (&ch->out);
+}
+
+/* How much the session may read before the queues could pass queue_cap:
+ * every byte read, and the partial frame already in inbuf, may end up in
+ * a channel's queue. */
+static gsize
+in_room (ShSession *s)
+{
+  guint64 held = s->stats.queued + s->inlen;
+  return held < s->queue_cap ? s->queue_cap - held : 0;
+}
+
+/* Reading resumes only once a read of this size fits: no trickle of small
+ * reads at the cap. At most half the cap, so that a small cap still leaves
+ * room beside a partial frame (SH_SESSION_QUEUE_CAP_MIN). */
+static gsize
+in_headroom (ShSession *s)
+{
+  return MIN (INBUF_CAP, s->queue_cap / 2);
+}
+
+/* in_fd is polled unless our output waits for the peer (in_paused) or the
+ * channels' queues wait for local sockets (in_full). */
+static void
+in_update (ShSession *s)
+{
+  gboolean off = s->in_paused || s->in_full;
+  if (off == s->in_off || s->state == S_CLOSED)
+    return;
+  s->in_off = off;
+  sh_poll_modify (s->poll, s->in_fd, off ? 0 : EPOLLIN, &s->in_watch);
 }
 
 /* ----------------------------------------------------------- frame output */
@@ -356,7 +418,7 @@ channel_close_fd (Channel *ch, gboolean reset)
   close (ch->fd);
   ch->fd = -1;
   ring_remove (ch);
-  buf_clear (&ch->out);
+  chq_clear (ch);
 }
 
 static void
@@ -590,7 +652,7 @@ channel_flush_out (Channel *ch)
           channel_abort (ch, TRUE);
           return;
         }
-      buf_consume (&ch->out, n);
+      chq_consume (ch, n);
       ch->consumed += n;
     }
   if (ch->fd < 0)
@@ -603,7 +665,7 @@ channel_flush_out (Channel *ch)
     }
   if (ch->out.len == 0)
     {
-      buf_clear (&ch->out);
+      chq_clear (ch);
       if (ch->in_draining)
         {
           /* Draining after both CLOSEs: all delivered. */
@@ -815,17 +877,17 @@ sh_session_flush (ShSession *s)
     }
   if (s->state != S_CLOSED)
     set_out_armed (s, out_queued (s) > 0);
-  if (s->in_paused && s->state != S_CLOSED && out_queued (s) < FILL_HIGH)
-    {
-      s->in_paused = FALSE;
-      sh_poll_modify (s->poll, s->in_fd, EPOLLIN, &s->in_watch);
-    }
+  if (s->in_paused && out_queued (s) < FILL_HIGH)
+    s->in_paused = FALSE;
+  if (s->in_full && in_room (s) >= in_headroom (s))
+    s->in_full = FALSE;
+  in_update (s);
 
   while (s->graveyard)
     {
       Channel *ch = s->graveyard->data;
       s->graveyard = g_slist_delete_link (s->graveyard, s->graveyard);
-      buf_clear (&ch->out);
+      chq_clear (ch);
       g_free (ch);
     }
 }
@@ -976,9 +1038,10 @@ batch_flush (ShSession *s, DataBatch *b)
           b->iov[i].iov_len -= n;
         }
     }
-  /* Bounded: at most the credit we granted. */
+  /* Bounded: at most the credit we granted, and all channels together
+   * by queue_cap (on_in() reads no more than fits). */
   for (; i < b->n; i++)
-    buf_append (&ch->out, b->iov[i].iov_base, b->iov[i].iov_len);
+    chq_append (ch, b->iov[i].iov_base, b->iov[i].iov_len);
   b->ch = NULL;
   b->n = 0;
   if (ch->state == CH_OPEN)
@@ -1336,15 +1399,21 @@ on_in (ShPollWatch *w, guint32 events)
   ShSession *s = G_STRUCT_MEMBER_P (w, -G_STRUCT_OFFSET (ShSession, in_watch));
   if (s->state == S_CLOSED)
     return;
+  /* sh_session_flush() resumes once the peer has read our answers, or
+   * local sockets have taken enough of the data queued for them. The peer
+   * then waits in its pipe: back-pressure, within the protocol. */
   if (out_queued (s) > OUT_PAUSE)
+    s->in_paused = TRUE;
+  gsize room = in_room (s);
+  if (room < in_headroom (s))
+    s->in_full = TRUE;
+  if (s->in_paused || s->in_full)
     {
-      /* sh_session_flush() resumes once the peer has read our answers */
-      s->in_paused = TRUE;
-      sh_poll_modify (s->poll, s->in_fd, 0, &s->in_watch);
+      in_update (s);
       return;
     }
 
-  ssize_t n = read (s->in_fd, s->inbuf + s->inlen, INBUF_CAP - s->inlen);
+  ssize_t n = read (s->in_fd, s->inbuf + s->inlen, MIN (room, INBUF_CAP - s->inlen));
   if (n < 0)
     {
       if (errno == EAGAIN || errno == EINTR)
@@ -1479,6 +1548,10 @@ keepalive_tick (gpointer data)
    * even when data arrived just before it (checked once per 3 s interval,
    * that was up to 14 s, and over 15 on a busy machine). */
   guint silence_s = s->config.keepalive_s * 3 + 2;
+  /* Not reading because local sockets are slow is our silence, not the
+   * server's: it is timed again from when we read again. */
+  if (s->in_full)
+    s->last_rx = now;
   if (now - s->last_rx > (gint64) silence_s * G_USEC_PER_SEC)
     {
       s->keepalive_id = 0;
@@ -1566,6 +1639,7 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
   s->next_dns_id = 1;
   s->next_id = 1;
   s->stats.rtt_us = -1;
+  s->queue_cap = SH_SESSION_QUEUE_CAP;
   s->last_rx = g_get_monotonic_time ();
   buf_reserve (&s->wbuf, WBUF_INITIAL);
   s->sp[0] = s->sp[1] = -1;
@@ -1614,7 +1688,7 @@ sh_session_free (ShSession *s)
     {
       Channel *ch = v;
       channel_close_fd (ch, TRUE);
-      buf_clear (&ch->out);
+      chq_clear (ch);
       if (!ch->dead)
         g_free (ch);
     }
@@ -1694,4 +1768,10 @@ void
 sh_session_get_stats (ShSession *s, ShSessionStats *stats)
 {
   *stats = s->stats;
+}
+
+void
+sh_session_set_queue_cap (ShSession *s, gsize cap)
+{
+  s->queue_cap = MAX (cap, SH_SESSION_QUEUE_CAP_MIN);
 }

@@ -13,6 +13,16 @@
 
 G_BEGIN_DECLS
 
+/* Peer data held for local sockets that have not taken it yet, summed over
+ * all channels of a session. Each channel's queue is bounded by the credit
+ * it grants (docs/protocol.md), but the channels are many: 65 536 of them at
+ * 2 MiB would let a peer, or local programs that open connections and never
+ * read, make the engine hold 128 GiB. At this total the session stops
+ * reading its input until the queues drain, so the peer is slowed by
+ * back-pressure (its credit still holds; nothing is dropped). Big enough
+ * that 32 full windows at the default 2 MiB fit before it bites. */
+#define SH_SESSION_QUEUE_CAP (64 * 1024 * 1024)
+
 typedef enum
 {
   SH_ROLE_CLIENT,
@@ -39,7 +49,9 @@ typedef struct
   guint64 bytes_received; /* DATA payload read from the session */
   guint64 channels_total;
   guint channels_open;
-  gint64 rtt_us; /* last keepalive round trip, -1 before the first */
+  gint64 rtt_us;       /* last keepalive round trip, -1 before the first */
+  guint64 queued;      /* peer data waiting for local sockets, all channels */
+  guint64 queued_peak; /* the most @queued ever was */
 } ShSessionStats;
 
 typedef struct _ShSession ShSession;
@@ -72,6 +84,12 @@ void sh_session_open_channel (ShSession *session, int fd, const ShOpen *dst);
 void sh_session_flush (ShSession *session);
 
 void sh_session_get_stats (ShSession *session, ShSessionStats *stats);
+
+/* For tests: a cap other than SH_SESSION_QUEUE_CAP on the data queued for
+ * local sockets across channels. Raised to SH_SESSION_QUEUE_CAP_MIN, room
+ * for two whole frames, so that a session can always make progress. */
+#define SH_SESSION_QUEUE_CAP_MIN (2 * SH_MUX_MAX_FRAME)
+void sh_session_set_queue_cap (ShSession *session, gsize cap);
 
 /* Names and routes (docs/protocol.md, "Names and routes"): frames outside
  * the channels. The session checks direction, ids and limits; a NULL

@@ -369,6 +369,109 @@ test_render_bad_spec (void)
   spec_clear (&spec);
 }
 
+/* ---- owners: /proc/PID/stat and the recorded start time ----------------- */
+
+/* A stat line of process 4242 named @comm in @state that started at @start
+ * (fields 4 to 21 as a real one has them, and some after 22). */
+static char *
+stat_line (const char *comm, char state, guint64 start)
+{
+  return g_strdup_printf ("4242 (%s) %c 1 4242 4242 0 -1 4194560 1234 0 0 0 5 7 0 0 20 0 1 0 "
+                          "%" G_GUINT64_FORMAT " 12345678 321 18446744073709551615 1 1 0 0 0 0 "
+                          "0 4096 0 0 0 0 17 1 0 0 0 0 0\n",
+                          comm, state, start);
+}
+
+static void
+test_owner_stat_parse (void)
+{
+  ShProcStat st;
+  struct
+  {
+    const char *comm;
+  } names[] = {
+    { "shuttle" }, { "a b" }, { "x) R 1 2" }, { ") (" }, { "(" }, { "" }, { "  ) Z 0 0 0 0 0 0" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *line = stat_line (names[i].comm, 'S', 987654321);
+      g_assert_true (sh_proc_stat_parse (line, &st));
+      g_assert_cmpint (st.state, ==, 'S');
+      g_assert_cmpuint (st.start_time, ==, 987654321);
+      g_assert_cmpuint (st.comm_len, ==, strlen (names[i].comm));
+      g_assert_cmpint (memcmp (st.comm, names[i].comm, st.comm_len), ==, 0);
+    }
+
+  /* Not a stat line. */
+  const char *bad[] = {
+    "",
+    "4242",
+    "4242 (x S 1 2 3",
+    "4242 x) S 1 2 3",
+    "4242 (x)S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20",
+    "4242 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17", /* ends before field 22 */
+    "4242 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 -5 1",
+    "4242 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 12ab 1",
+    "4242 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 99999999999999999999 1",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    if (sh_proc_stat_parse (bad[i], &st))
+      g_error ("parsed \"%s\"", bad[i]);
+  /* The last field may end the text. */
+  g_assert_true (
+      sh_proc_stat_parse ("1 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 77", &st));
+  g_assert_cmpuint (st.start_time, ==, 77);
+
+  /* A real one: this process, running, started before a child it forks. */
+  g_autofree char *self = NULL;
+  g_assert_true (g_file_get_contents ("/proc/self/stat", &self, NULL, NULL));
+  g_assert_true (sh_proc_stat_parse (self, &st));
+  g_assert_cmpint (st.state, ==, 'R');
+  guint64 self_start = st.start_time;
+  g_autofree char *record = sh_firewall_owner_record ((guint64) getpid ());
+  g_autofree char *expect
+      = g_strdup_printf ("pid=%d start=%" G_GUINT64_FORMAT, (int) getpid (), self_start);
+  g_assert_cmpstr (record, ==, expect);
+  g_assert_true (sh_firewall_owner_alive ((guint64) getpid (), record));
+}
+
+static void
+test_owner_matches (void)
+{
+  g_autofree char *engine = stat_line ("shuttle", 'S', 5000);
+  g_autofree char *renamed = stat_line ("my tunnel (2)", 'S', 5000);
+  g_autofree char *reused = stat_line ("shuttle-server", 'S', 9000);
+  g_autofree char *zombie = stat_line ("shuttle", 'Z', 5000);
+  g_autofree char *other = stat_line ("sleep", 'S', 9000);
+  const char *record = "shuttle 0.1.0 pid=4242 start=5000";
+
+  /* The owner: same pid (the caller's lookup) and the same start. */
+  g_assert_true (sh_firewall_owner_matches (engine, record));
+  g_assert_true (sh_firewall_owner_matches (engine, "shuttle pid=4242 start=5000"));
+  g_assert_true (sh_firewall_owner_matches (engine, "start=5000"));
+  /* Its name plays no part... */
+  g_assert_true (sh_firewall_owner_matches (renamed, record));
+  /* ...and a later process with the same pid is not the owner, whatever its
+   * name. */
+  g_assert_false (sh_firewall_owner_matches (reused, record));
+  g_assert_false (sh_firewall_owner_matches (other, record));
+  g_assert_false (sh_firewall_owner_matches (engine, "pid=4242 start=4999"));
+  g_assert_false (sh_firewall_owner_matches (engine, "pid=4242 start=50000"));
+  /* Dead or dying. */
+  g_assert_false (sh_firewall_owner_matches (zombie, record));
+  g_assert_false (sh_firewall_owner_matches (NULL, record));
+  g_assert_false (sh_firewall_owner_matches ("garbage", record));
+
+  /* Records of an older Shuttle have no start time: the name decides. */
+  g_assert_true (sh_firewall_owner_matches (engine, "shuttle " PACKAGE_VERSION));
+  g_assert_true (sh_firewall_owner_matches (reused, "shuttle pid 4242"));
+  g_assert_true (sh_firewall_owner_matches (engine, ""));
+  g_assert_false (sh_firewall_owner_matches (other, "shuttle pid 4242"));
+  g_assert_false (sh_firewall_owner_matches (renamed, ""));
+  g_assert_false (sh_firewall_owner_matches (zombie, ""));
+}
+
 /* ---- kernel (root, private network namespace) --------------------------- */
 
 /* Every root case starts here: a fresh, empty network namespace for the rest
@@ -527,9 +630,9 @@ test_apply_unprivileged (void)
   g_test_trap_assert_passed ();
 }
 
-/* A process that looks like a running shuttle until the pipe closes. */
+/* A process named @comm that runs until the pipe closes. */
 static pid_t
-spawn_fake_shuttle (int *release_fd)
+spawn_named (const char *comm, int *release_fd)
 {
   int ready[2], release[2];
   pid_t pid;
@@ -541,9 +644,12 @@ spawn_fake_shuttle (int *release_fd)
   g_assert_cmpint (pid, >=, 0);
   if (pid == 0)
     {
-      close (ready[0]);
-      close (release[1]);
-      prctl (PR_SET_NAME, "shuttle-server");
+      /* Only its own pipes: the release ends of processes spawned before
+       * must close when the test closes them. */
+      for (int fd = 3; fd < 1024; fd++)
+        if (fd != ready[1] && fd != release[0])
+          close (fd);
+      prctl (PR_SET_NAME, comm);
       if (write (ready[1], "x", 1) != 1)
         _exit (1);
       while (read (release[0], &c, 1) > 0)
@@ -556,6 +662,13 @@ spawn_fake_shuttle (int *release_fd)
   close (ready[0]);
   *release_fd = release[1];
   return pid;
+}
+
+/* A process that looks like a running shuttle until the pipe closes. */
+static pid_t
+spawn_fake_shuttle (int *release_fd)
+{
+  return spawn_named ("shuttle-server", release_fd);
 }
 
 static pid_t
@@ -589,10 +702,37 @@ test_sweep (void)
   live = spawn_fake_shuttle (&release_fd);
   dead = dead_pid ();
   g_assert_cmpint (kill (dead, 0), ==, -1);
+  /* Owners recorded with their start time: one that runs under any name,
+   * and one whose pid now runs another process (a shuttle, even). */
+  int owner_fd, reused_fd;
+  pid_t owner = spawn_named ("not-a-shuttle", &owner_fd);
+  pid_t reused = spawn_fake_shuttle (&reused_fd);
+  g_autofree char *owner_record = sh_firewall_owner_record ((guint64) owner);
+  ShProcStat st;
+  g_assert_nonnull (owner_record);
+  g_autofree char *reused_stat = g_strdup_printf ("/proc/%d/stat", (int) reused);
+  g_autofree char *reused_text = NULL;
+  g_assert_true (g_file_get_contents (reused_stat, &reused_text, NULL, NULL));
+  g_assert_true (sh_proc_stat_parse (reused_text, &st));
+  g_autofree char *owner_table
+      = g_strdup_printf ("table inet shuttle-%d { comment \"shuttle " PACKAGE_VERSION " %s\"; }\n",
+                         (int) owner, owner_record);
+  /* The process that had this pid before started earlier. */
+  g_autofree char *reused_table = g_strdup_printf (
+      "table inet shuttle-%d { comment \"shuttle pid=%d start=%" G_GUINT64_FORMAT "\"; }\n",
+      (int) reused, (int) reused, st.start_time - 1);
+  g_autofree char *owner_name = g_strdup_printf ("table inet shuttle-%d\n", (int) owner);
+  g_autofree char *reused_name = g_strdup_printf ("table inet shuttle-%d\n", (int) reused);
+  g_clear_pointer (&out, g_free);
+  out = nft (owner_table);
+  g_clear_pointer (&out, g_free);
+  out = nft (reused_table);
 
   live_name = g_strdup_printf ("table inet shuttle-%d\n", (int) live);
   dead_name = g_strdup_printf ("table inet shuttle-%d\n", (int) dead);
-  /* This test program is alive but is not a shuttle: its table is stale. */
+  /* Tables without a start time (an older Shuttle's) are judged by the
+   * name: this test program is alive but is not a shuttle, so its table
+   * is stale, and the fake shuttle's stays. */
   self_name = g_strdup_printf ("table inet shuttle-%d\n", (int) getpid ());
 
   script = g_strdup_printf ("add table inet shuttle-%d\n"
@@ -603,12 +743,16 @@ test_sweep (void)
                             "add table inet shuttle-0%d\n"
                             "add table ip shuttle-%d\n",
                             (int) live, (int) dead, (int) getpid (), (int) dead, (int) dead);
+
+  g_clear_pointer (&out, g_free);
   out = nft (script);
 
-  g_assert_cmpint (sh_firewall_sweep (&error), ==, 2);
+  g_assert_cmpint (sh_firewall_sweep (&error), ==, 3);
   g_assert_no_error (error);
 
   tables = nft ("list tables");
+  g_assert_nonnull (strstr (tables, owner_name));
+  g_assert_null (strstr (tables, reused_name));
   g_assert_nonnull (strstr (tables, live_name));
   g_assert_null (strstr (tables, dead_name));
   g_assert_null (strstr (tables, self_name));
@@ -621,14 +765,55 @@ test_sweep (void)
   g_assert_cmpint (sh_firewall_sweep (&error), ==, 0);
   g_assert_no_error (error);
 
-  /* Once the shuttle is gone, its table goes too. */
+  /* Once the shuttle and the owner are gone, their tables go too. */
   close (release_fd);
   g_assert_cmpint (waitpid (live, NULL, 0), ==, live);
-  g_assert_cmpint (sh_firewall_sweep (&error), ==, 1);
+  close (owner_fd);
+  g_assert_cmpint (waitpid (owner, NULL, 0), ==, owner);
+  g_assert_cmpint (sh_firewall_sweep (&error), ==, 2);
   g_assert_no_error (error);
   tables = nft ("list tables");
   g_assert_null (strstr (tables, live_name));
+  g_assert_null (strstr (tables, owner_name));
   g_assert_nonnull (strstr (tables, "table inet other\n"));
+  close (reused_fd);
+  g_assert_cmpint (waitpid (reused, NULL, 0), ==, reused);
+}
+
+static void
+test_apply_records_owner (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *self = g_strdup_printf ("%d", (int) getpid ());
+  g_autofree char *dead = NULL;
+  g_autofree char *record = sh_firewall_owner_record ((guint64) getpid ());
+  g_autofree char *comment = NULL;
+  g_autofree char *listing = NULL;
+  g_autofree char *cmd = NULL;
+  ShFirewallSpec spec;
+
+  if (!enter_private_netns ())
+    return;
+  spec_reference (&spec);
+
+  /* A pid's table names its owner, and this process (not named shuttle)
+   * keeps it through a sweep. */
+  g_assert_true (sh_firewall_apply (self, &spec, &error));
+  g_assert_no_error (error);
+  cmd = g_strdup_printf ("list table inet shuttle-%s", self);
+  listing = nft (cmd);
+  comment = g_strdup_printf ("comment \"shuttle " PACKAGE_VERSION " %s\"", record);
+  if (strstr (listing, comment) == NULL)
+    g_error ("no %s in:\n%s", comment, listing);
+  g_assert_cmpint (sh_firewall_sweep (&error), ==, 0);
+  g_assert_no_error (error);
+  g_assert_true (sh_firewall_remove (self, &error));
+
+  /* Nobody to own it: refused. */
+  dead = g_strdup_printf ("%d", (int) dead_pid ());
+  g_assert_false (sh_firewall_apply (dead, &spec, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  spec_clear (&spec);
 }
 
 /* ---- real connections through the redirect ------------------------------ */
@@ -964,7 +1149,10 @@ main (int argc, char **argv)
   g_test_add_func ("/firewall/render/block-ipv6", test_render_block_ipv6);
   g_test_add_func ("/firewall/kernel/unprivileged", test_apply_unprivileged);
   g_test_add_func ("/firewall/kernel/apply-remove", test_apply_remove);
+  g_test_add_func ("/firewall/owner/stat-parse", test_owner_stat_parse);
+  g_test_add_func ("/firewall/owner/matches", test_owner_matches);
   g_test_add_func ("/firewall/kernel/sweep", test_sweep);
+  g_test_add_func ("/firewall/kernel/apply-records-owner", test_apply_records_owner);
   g_test_add_func ("/firewall/kernel/redirect", test_redirect);
   g_test_add_func ("/firewall/kernel/block-ipv6", test_block_ipv6);
 

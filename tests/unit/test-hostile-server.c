@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -441,6 +442,154 @@ test_error_after_spliced_payload (void)
   hostile_clear (&h);
 }
 
+/* Byte @k of what the server sends on channel @id. */
+static guint8
+pattern (guint32 id, gsize k)
+{
+  return (guint8) ((id * 31 + k) % 251);
+}
+
+static gsize
+unread (int fd)
+{
+  int n = 0;
+  g_assert_cmpint (ioctl (fd, FIONREAD, &n), ==, 0);
+  return (gsize) n;
+}
+
+static void
+test_queue_cap (void)
+{
+  /* Many channels, each sent no more than the credit the client grants,
+   * but together far more than the client's cap on queued data, while the
+   * applications read nothing. The client stops reading the session at
+   * the cap (the server waits in the pipe), its queues never hold more,
+   * and once the applications read, every byte arrives, in order. */
+  enum
+  {
+    N = 64,
+    PAYLOAD = 4096,
+    FRAME = SH_MUX_HDR_LEN + PAYLOAD,
+  };
+  const gsize window = 64 * 1024, cap = 512 * 1024;
+  const gsize frames = N * (window / PAYLOAD), total = frames * FRAME;
+  Hostile h;
+  int apps[N];
+  gsize got[N] = { 0 };
+  guint8 f[SH_MUX_MAX_FRAME];
+  ShSessionStats st;
+
+  hostile_init (&h, N, (guint32) window, N);
+  sh_session_set_queue_cap (h.client, cap);
+  for (int i = 0; i < N; i++)
+    {
+      int sp[2], small = 1;
+      g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp), ==,
+                       0);
+      /* The application's socket takes only a few KiB before it reads. */
+      setsockopt (sp[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+      ShOpen dst = { .family = AF_INET, .port = 80, .addr = { 192, 0, 2, (guint8) (i + 1) } };
+      sh_session_open_channel (h.client, sp[0], &dst);
+      apps[i] = sp[1];
+    }
+  iterate (&h, 20);
+  drain (&h);
+  for (guint32 id = 1; id <= N; id++)
+    write_all (h.to_client, f, sh_frame_put_open_result (f, id, SH_OPEN_OK, 0, NULL));
+  iterate (&h, 20);
+
+  /* The channels' full credit, one frame each in turn. */
+  guint8 *stream = g_malloc (total);
+  for (gsize k = 0; k < frames; k++)
+    {
+      guint32 id = (guint32) (k % N) + 1;
+      gsize at = (k / N) * PAYLOAD;
+      guint8 *p = stream + k * FRAME;
+      sh_frame_put_header (p, SH_FRAME_DATA, id, PAYLOAD);
+      for (gsize j = 0; j < PAYLOAD; j++)
+        p[SH_MUX_HDR_LEN + j] = pattern (id, at + j);
+    }
+  fcntl (h.to_client, F_SETFL, O_NONBLOCK);
+
+  gsize written = 0, held_max = 0;
+  gint64 stalled_since = 0;
+  for (int phase = 0; phase < 2; phase++)
+    {
+      gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+      gsize done = 0;
+      while (g_get_monotonic_time () < end && !h.closed)
+        {
+          ssize_t n = written < total ? write (h.to_client, stream + written, total - written) : 0;
+          if (n > 0)
+            {
+              written += (gsize) n;
+              stalled_since = 0;
+            }
+          else if (stalled_since == 0)
+            stalled_since = g_get_monotonic_time ();
+          g_main_context_iteration (NULL, FALSE);
+          drain (&h);
+
+          /* What the client holds, seen from outside: the payload it read
+           * off the pipe less what the applications' sockets hold. */
+          gsize in = written - unread (h.to_client), rest = in % FRAME;
+          gint64 held = (gint64) ((in / FRAME) * PAYLOAD
+                                  + (rest > SH_MUX_HDR_LEN ? rest - SH_MUX_HDR_LEN : 0));
+          for (int i = 0; i < N; i++)
+            held -= (gint64) (unread (apps[i]) + got[i]);
+          g_assert_cmpint (held, >=, 0);
+          held_max = MAX (held_max, (gsize) held);
+          /* One partial frame may wait in the client's read buffer. */
+          g_assert_cmpint (held, <=, (gint64) (cap + PAYLOAD));
+
+          if (phase == 0)
+            {
+              if (stalled_since != 0 && g_get_monotonic_time () - stalled_since > 300 * 1000)
+                break; /* the client stopped reading */
+              continue;
+            }
+          done = 0;
+          for (int i = 0; i < N; i++)
+            {
+              guint8 b[65536];
+              ssize_t r;
+              while ((r = recv (apps[i], b, sizeof b, MSG_DONTWAIT)) > 0)
+                {
+                  for (gsize j = 0; j < (gsize) r; j++)
+                    if (b[j] != pattern ((guint32) i + 1, got[i] + j))
+                      g_error ("channel %d: byte %zu is wrong", i + 1, got[i] + j);
+                  got[i] += (gsize) r;
+                }
+              done += got[i] == window;
+            }
+          if (done == N)
+            break;
+        }
+      g_assert_false (h.closed);
+      sh_session_get_stats (h.client, &st);
+      g_test_message ("phase %d: the server wrote %zu of %zu bytes; the client held at most %zu "
+                      "(its count: %" G_GUINT64_FORMAT ") under a cap of %zu",
+                      phase, written, total, held_max, st.queued_peak, cap);
+      if (phase == 0)
+        {
+          /* The client took what fits under the cap, and no more. */
+          g_assert_cmpuint (written, <, total);
+          g_assert_cmpuint (st.queued, >=, cap / 2);
+        }
+      else
+        {
+          g_assert_cmpuint (done, ==, N);
+          g_assert_cmpuint (written, ==, total);
+          g_assert_cmpuint (st.queued, ==, 0);
+        }
+      g_assert_cmpuint (st.queued_peak, <=, cap);
+    }
+  for (int i = 0; i < N; i++)
+    close (apps[i]);
+  g_free (stream);
+  hostile_clear (&h);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -448,6 +597,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hostile-server/channel-limit", test_channel_limit);
   g_test_add_func ("/hostile-server/data-beyond-credit", test_data_beyond_credit);
   g_test_add_func ("/hostile-server/unread-output", test_unread_output);
+  g_test_add_func ("/hostile-server/queue-cap", test_queue_cap);
   g_test_add_func ("/hostile-server/refused-frames", test_refused_frames);
   g_test_add_func ("/hostile-server/error-after-spliced-payload", test_error_after_spliced_payload);
   return g_test_run ();
