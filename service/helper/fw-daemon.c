@@ -23,6 +23,7 @@
 #define ACTION_FIREWALL "io.github.shuttlevpn.firewall"
 #define ACTION_HOSTS "io.github.shuttlevpn.hosts"
 #define COMMENT_PREFIX "shuttle-firewall "
+#define DROPPED_LOGGED 8 /* SetHosts entries dropped: how many are logged one by one */
 
 typedef struct
 {
@@ -382,10 +383,14 @@ do_set_hosts (Request *r)
       return;
     }
   /* Dropped, not refused: the list is the ssh server's, and one bad name
-   * must not cost the good ones. */
-  for (guint i = 0; i < dropped->len; i++)
+   * must not cost the good ones. A few lines tell why; a caller sending
+   * thousands does not get to fill the journal. */
+  for (guint i = 0; i < MIN (dropped->len, DROPPED_LOGGED); i++)
     g_message ("uid %u (%s): hosts block %s: dropped %s", o->uid, sender, id,
                (const char *) g_ptr_array_index (dropped, i));
+  if (dropped->len > DROPPED_LOGGED)
+    g_message ("uid %u (%s): hosts block %s: dropped %u more", o->uid, sender, id,
+               dropped->len - DROPPED_LOGGED);
   if (e.written > 0)
     g_hash_table_add (o->hosts, g_strdup (r->label));
   else

@@ -814,13 +814,13 @@ def t_e2e_denied():
     check(not tables(), 'tables: %s' % tables())
 
 
-def start_user_engine(logname, extra=()):
+def start_user_engine(logname, extra=(), subnets=(netlab.LAN_NET4,)):
     """shuttle as USER through the helper, with -H; returns (Popen, log path, table)."""
     conf = user_ssh_files()
     path = WORK + '/' + logname
     argv = ['ip', 'netns', 'exec', LAB.ns_client] + as_user(USER) + [
         ENV['SHUTTLE_BIN'], '-v', '-r', LAB.remote, '-e', 'ssh -F ' + conf,
-        '--server-cmd', ENV['SHUTTLE_BIN'] + ' --server', '-H'] + list(extra) + [netlab.LAN_NET4]
+        '--server-cmd', ENV['SHUTTLE_BIN'] + ' --server', '-H'] + list(extra) + list(subnets)
     log = open(path, 'w+')
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                          env=dict(os.environ, HOME='/nonexistent'))
@@ -832,6 +832,28 @@ def start_user_engine(logname, extra=()):
     check(wait_for(lambda: netlab.NAME_GWHOSTS in hosts(), 30, 0.2),
           'no hosts block from -H:\n%s\n%s' % (hosts(), read(path)))
     return p, path, mine[0]
+
+
+@case('end to end: -N -H through the helper: the names wait for the routes and the rules, '
+      'then the helper takes them')
+def t_e2e_auto_nets_hosts():
+    set_rules(True)
+    p = None
+    try:
+        p, path, table = start_user_engine('shuttle-nh.log', extra=['-N'], subnets=())
+        text = hosts()
+        check(netlab.NAME_GWHOSTS in text and netlab.LAN4 in text, text)
+        check('dropped' not in read(WORK + '/dbus.log').split('applied table %s' % table)[-1],
+              'the helper dropped names the engine sent:\n' + read(WORK + '/dbus.log')[-2000:])
+        os.kill(p.pid, signal.SIGTERM)
+        check(wait_for(lambda: table not in tables() and hosts() == HOSTS_ORIG, 2.0, 0.02),
+              'state left: %s %r' % (tables(), hosts()))
+        p.wait(10)
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        set_rules(False)
 
 
 def curl_lan():
