@@ -88,7 +88,7 @@ typedef struct _Client
   gboolean hosts_again;   /* names came meanwhile: write again after it */
   gboolean hosts_warned;
   gboolean hosts_wait_ready;  /* names to write once the rules are in */
-  GArray *hosts_deferred;     /* ShHost-like DeferredHost: came before -N's routes */
+  GArray *hosts_deferred;     /* DeferredHost: names that came before -N's routes */
   GHashTable *hosts_taken;    /* names /etc/hosts has outside our blocks */
   struct stat hosts_taken_st; /* ... as of this version of the file */
   char instance[16];
@@ -633,6 +633,7 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
   if (c->hosts_wait_ready)
     {
       c->hosts_wait_ready = FALSE;
+      g_clear_handle_id (&c->hosts_timer, g_source_remove); /* this write takes them too */
       flush_hosts (c);
     }
 }
