@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backoff.h"
@@ -28,6 +29,7 @@
 #include "firewall.h"
 #include "fwclient.h"
 #include "hostname.h"
+#include "hosts-block.h"
 #include "log.h"
 #include "netwatch.h"
 #include "resolver.h"
@@ -44,6 +46,8 @@
 #define SH_CLIENT_MAX_SUBNETS 1024
 #define SH_CLIENT_MAX_HOSTS 4096
 #define SH_CLIENT_HOSTS_DELAY_MS 300
+/* Read for the names -H must not override. */
+#define SH_CLIENT_HOSTS_FILE "/etc/hosts"
 
 typedef struct
 {
@@ -83,6 +87,10 @@ typedef struct _Client
   gboolean hosts_writing; /* a SetHosts is on its way */
   gboolean hosts_again;   /* names came meanwhile: write again after it */
   gboolean hosts_warned;
+  gboolean hosts_wait_ready;  /* names to write once the rules are in */
+  GArray *hosts_deferred;     /* DeferredHost: names that came before -N's routes */
+  GHashTable *hosts_taken;    /* names /etc/hosts has outside our blocks */
+  struct stat hosts_taken_st; /* ... as of this version of the file */
   char instance[16];
   ShFwClient *fw;          /* the rules: through shuttle-firewall or in process */
   GCancellable *fw_cancel; /* an apply still waiting (for polkit) when we end */
@@ -564,6 +572,9 @@ daemon_ready (Client *c)
   sh_log_to_syslog ();
 }
 
+static gboolean flush_hosts (gpointer data);
+static void take_deferred_hosts (Client *c);
+
 /* One request to apply the rules, for the session that asked. */
 typedef struct
 {
@@ -619,6 +630,12 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
              c->dns ? ", and DNS" : "");
   c->ever_connected = TRUE;
   daemon_ready (c);
+  if (c->hosts_wait_ready)
+    {
+      c->hosts_wait_ready = FALSE;
+      g_clear_handle_id (&c->hosts_timer, g_source_remove); /* this write takes them too */
+      flush_hosts (c);
+    }
 }
 
 /* Installs the rules for what we know now: the subnets (with -N, once the
@@ -713,10 +730,9 @@ on_routes (ShSession *session, const ShFrame *routes, gpointer data)
     }
   if (added == 0 && !c->ever_connected) /* after a reconnect: none beyond those we had */
     sh_notice ("the server reported no networks beyond those given (-N)");
+  take_deferred_hosts (c);
   apply_firewall (c);
 }
-
-static gboolean flush_hosts (gpointer data);
 
 static void
 on_hosts_written (GObject *source, GAsyncResult *res, gpointer data)
@@ -746,6 +762,13 @@ flush_hosts (gpointer data)
   Client *c = data;
   c->hosts_timer = 0;
   sh_control_flush_hosts (c->control);
+  if (!c->ready)
+    {
+      /* The helper accepts names only inside the subnets of the tunnel it
+       * holds for us: so the rules go first. */
+      c->hosts_wait_ready = TRUE;
+      return G_SOURCE_REMOVE;
+    }
   if (c->hosts_writing)
     {
       c->hosts_again = TRUE;
@@ -756,27 +779,60 @@ flush_hosts (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* -H: one name the server found. It can only ever become a line of our own
- * hosts block, and only if it is a plain host name. */
-static void
-on_host (ShSession *session, const ShHost *host, gpointer data)
+/* A name the server sent before -N's routes came: judged once they have. */
+typedef struct
 {
-  Client *c = data;
-  char addr[INET6_ADDRSTRLEN];
+  int family;
+  guint8 addr[16];
+  char name[SH_HOSTNAME_MAX + 1];
+} DeferredHost;
 
-  if (!sh_hostname_is_valid (host->name, host->name_len))
+/* Whether /etc/hosts gives @name (lower-cased) outside our blocks; the file
+ * is read again only when it changed. */
+static gboolean
+hosts_file_has_name (Client *c, const char *name)
+{
+  struct stat st = { 0 };
+  g_autofree char *content = NULL;
+
+  if (stat (SH_CLIENT_HOSTS_FILE, &st) < 0)
+    return FALSE;
+  if (c->hosts_taken == NULL || st.st_ino != c->hosts_taken_st.st_ino
+      || st.st_size != c->hosts_taken_st.st_size
+      || st.st_mtim.tv_sec != c->hosts_taken_st.st_mtim.tv_sec
+      || st.st_mtim.tv_nsec != c->hosts_taken_st.st_mtim.tv_nsec)
     {
-      sh_debug ("ignored a host name from the server that is not a valid host name");
+      g_clear_pointer (&c->hosts_taken, g_hash_table_unref);
+      if (st.st_size > SH_HOSTS_FILE_READ_MAX
+          || !g_file_get_contents (SH_CLIENT_HOSTS_FILE, &content, NULL, NULL))
+        return FALSE;
+      c->hosts_taken = sh_hosts_names_outside_blocks (content);
+      c->hosts_taken_st = st;
+    }
+  return g_hash_table_contains (c->hosts_taken, name);
+}
+
+/* Takes one name into our hosts block, when it may go there: the server
+ * must not name hosts outside the tunnel (github.com, the distro mirror) or
+ * override what the local /etc/hosts says (localhost, the admin's names). */
+static void
+take_host (Client *c, int family, const guint8 *bin, const char *name)
+{
+  char addr[INET6_ADDRSTRLEN];
+  g_autofree char *lower = g_ascii_strdown (name, -1);
+
+  inet_ntop (family, bin, addr, sizeof addr);
+  if (!sh_subnet_list_covers_address (c->subnets, family, bin))
+    {
+      sh_info ("ignored host %s (%s) from the server: the address is not tunnelled", name, addr);
       return;
     }
-  /* The server's own loopback names (its /etc/hosts has "localhost") mean
-   * nothing here, and would shadow ours. */
-  static const guint8 v6_loopback[16] = { [15] = 1 };
-  if ((host->family == AF_INET && host->addr[0] == 127)
-      || (host->family == AF_INET6 && memcmp (host->addr, v6_loopback, 16) == 0))
-    return;
-  inet_ntop (host->family, host->addr, addr, sizeof addr);
-  g_autofree char *name = g_strndup (host->name, host->name_len);
+  if (hosts_file_has_name (c, lower))
+    {
+      sh_info ("ignored host %s (%s) from the server: %s has this name already", name, addr,
+               SH_CLIENT_HOSTS_FILE);
+      return;
+    }
   g_autofree char *key = g_strdup_printf ("%s %s", addr, name);
   if (g_hash_table_contains (c->hosts, key))
     return;
@@ -792,10 +848,57 @@ on_host (ShSession *session, const ShHost *host, gpointer data)
   sh_info ("host %s is %s (-H)", name, addr);
   sh_control_add_host (c->control, name, addr);
   g_ptr_array_add (c->hosts_entries, g_strdup (addr));
-  g_ptr_array_add (c->hosts_entries, g_steal_pointer (&name));
+  g_ptr_array_add (c->hosts_entries, g_strdup (name));
   /* Names come in bursts: write the file once per burst. */
   if (c->hosts_timer == 0)
     c->hosts_timer = g_timeout_add (SH_CLIENT_HOSTS_DELAY_MS, flush_hosts, c);
+}
+
+/* -N: the routes are known now, so the names that waited for them can be
+ * judged. */
+static void
+take_deferred_hosts (Client *c)
+{
+  for (guint i = 0; i < c->hosts_deferred->len; i++)
+    {
+      const DeferredHost *d = &g_array_index (c->hosts_deferred, DeferredHost, i);
+
+      take_host (c, d->family, d->addr, d->name);
+    }
+  g_array_set_size (c->hosts_deferred, 0);
+}
+
+/* -H: one name the server found. It can only ever become a line of our own
+ * hosts block, and only if it is a plain host name. */
+static void
+on_host (ShSession *session, const ShHost *host, gpointer data)
+{
+  Client *c = data;
+
+  if (!sh_hostname_is_valid (host->name, host->name_len))
+    {
+      sh_debug ("ignored a host name from the server that is not a valid host name");
+      return;
+    }
+  /* The server's own loopback names (its /etc/hosts has "localhost") mean
+   * nothing here, and would shadow ours. */
+  static const guint8 v6_loopback[16] = { [15] = 1 };
+  if ((host->family == AF_INET && host->addr[0] == 127)
+      || (host->family == AF_INET6 && memcmp (host->addr, v6_loopback, 16) == 0))
+    return;
+  if (c->routes_pending)
+    {
+      DeferredHost d = { .family = host->family };
+
+      if (c->hosts_deferred->len >= SH_CLIENT_MAX_HOSTS)
+        return;
+      memcpy (d.addr, host->addr, sizeof d.addr);
+      memcpy (d.name, host->name, host->name_len);
+      g_array_append_val (c->hosts_deferred, d);
+      return;
+    }
+  g_autofree char *name = g_strndup (host->name, host->name_len);
+  take_host (c, host->family, host->addr, name);
 }
 
 static void
@@ -1260,6 +1363,7 @@ sh_client_run (const ShOptions *opts)
   c.server_addrs = g_array_new (FALSE, FALSE, sizeof (struct sockaddr_storage));
   sh_backoff_init (&c.backoff);
   c.hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  c.hosts_deferred = g_array_new (FALSE, FALSE, sizeof (DeferredHost));
   c.hosts_entries = g_ptr_array_new_with_free_func (g_free);
   if (opts->dns)
     {
@@ -1498,6 +1602,8 @@ out:
   g_array_unref (c.server_addrs);
   g_clear_pointer (&c.dns_servers, g_array_unref);
   g_hash_table_unref (c.hosts);
+  g_array_unref (c.hosts_deferred);
+  g_clear_pointer (&c.hosts_taken, g_hash_table_unref);
   g_ptr_array_unref (c.hosts_entries);
   g_free (c.server_desc);
   g_free (c.ciphers);

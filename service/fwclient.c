@@ -23,7 +23,7 @@
 /* Where -H names go without the helper (a root engine without a bus). */
 #define HOSTS_FILE "/etc/hosts"
 
-static char *sweep_hosts (const char *content, gpointer data);
+static char *sweep_hosts (const char *content, gpointer data, GError **error);
 
 #define HELPER_NAME "io.github.shuttlevpn.Firewall1"
 #define HELPER_PATH "/io/github/shuttlevpn/Firewall1"
@@ -436,7 +436,7 @@ typedef struct
 } HostsEdit;
 
 static char *
-edit_hosts (const char *content, gpointer data)
+edit_hosts (const char *content, gpointer data, GError **error)
 {
   HostsEdit *e = data;
   if (e->lines->len == 0)
@@ -473,7 +473,7 @@ set_hosts_in_process (ShFwClient *c, const GPtrArray *entries, GError **error)
 
 /* Removes the hosts blocks "p<pid>" of engines that no longer run. */
 static char *
-sweep_hosts (const char *content, gpointer data)
+sweep_hosts (const char *content, gpointer data, GError **error)
 {
   g_autoptr (GHashTable) blocks = sh_hosts_block_list (content);
   g_autofree char *text = g_strdup (content);

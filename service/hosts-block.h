@@ -29,12 +29,36 @@ char *sh_hosts_block_remove (const char *content, const char *id);
 /* The blocks of @content: a new table of id -> note (without " +nl"). */
 GHashTable *sh_hosts_block_list (const char *content);
 
-typedef char *(*ShHostsEdit) (const char *content, gpointer data);
+/* The lines of block @id in @content (a new array of strings), or NULL when
+ * there is no such block. */
+GPtrArray *sh_hosts_block_get (const char *content, const char *id);
 
-/* Reads @path, applies @edit, and writes the result back IN PLACE (write
- * from offset 0, then truncate) under an exclusive flock: /etc/hosts is often
- * a bind mount (containers, `ip netns exec`) where a rename over it fails.
- * Files over 4 MiB or that are not regular files are refused. */
+/* @content without any of our complete blocks. Newly allocated. */
+char *sh_hosts_block_remove_all (const char *content);
+
+/* The host names that @content gives outside our blocks, lower-cased: a new
+ * set. Comments are skipped; every word after a line's address is a name. */
+GHashTable *sh_hosts_names_outside_blocks (const char *content);
+
+/* The size an edit may grow the file to; above it only edits that shrink
+ * (or keep) the size are done, so removals always work. */
+#define SH_HOSTS_FILE_MAX (4 << 20)
+/* What is read at all: bounds the memory root spends on a file. */
+#define SH_HOSTS_FILE_READ_MAX (64 << 20)
+
+/* An edit: the new text for @content, newly allocated, or NULL with @error
+ * set to refuse (the file then stays as it is). */
+typedef char *(*ShHostsEdit) (const char *content, gpointer data, GError **error);
+
+/* Reads @path (a symbolic link is followed), applies @edit and writes the
+ * result under an exclusive flock, when it differs. The new text replaces
+ * the file atomically (a temporary file in the same directory, fsync,
+ * rename; owner, mode and SELinux label kept) unless @path is a mount point:
+ * /etc/hosts is often a file bind-mounted over (containers, `ip netns exec`),
+ * where a rename over it fails with EBUSY, so there the file is rewritten in
+ * place (from offset 0, then truncated). Refused: what is not a regular
+ * file, files over SH_HOSTS_FILE_READ_MAX, text with a NUL byte, and a
+ * result over SH_HOSTS_FILE_MAX that is larger than the file was. */
 gboolean sh_hosts_file_edit (const char *path, ShHostsEdit edit, gpointer data, GError **error);
 
 G_END_DECLS

@@ -52,8 +52,19 @@ add_pair (GPtrArray *out, const char *addr, const char *name)
            : inet_pton (AF_INET6, addr, bin) == 1 ? AF_INET6
                                                   : 0;
   g_autofree char *n = clean_name (name);
-  /* A hosts line cannot give a link-local address its interface. */
-  if (af == 0 || n == NULL || (af == AF_INET6 && bin[0] == 0xfe && (bin[1] & 0xc0) == 0x80))
+  static const guint8 v6_any[16] = { 0 }, v6_loopback[16] = { [15] = 1 };
+
+  if (af == 0 || n == NULL)
+    return;
+  /* What names no host of this network for the client: a loopback, any or
+   * multicast address ("localhost" of our own /etc/hosts), and a
+   * link-local one, to which a hosts line cannot give its interface. The
+   * client checks again, against its own tunnel: it cannot trust us. */
+  if (af == AF_INET && (bin[0] == 127 || bin[0] == 0 || bin[0] >= 224))
+    return;
+  if (af == AF_INET6
+      && (memcmp (bin, v6_any, 16) == 0 || memcmp (bin, v6_loopback, 16) == 0 || bin[0] == 0xff
+          || (bin[0] == 0xfe && (bin[1] & 0xc0) == 0x80)))
     return;
   inet_ntop (af, bin, canon, sizeof canon);
   g_ptr_array_add (out, g_strdup (canon));

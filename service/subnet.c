@@ -569,6 +569,20 @@ sh_subnet_contains (const ShSubnet *subnet, int family, const guint8 *addr, guin
   return port >= subnet->port_lo && port <= subnet->port_hi;
 }
 
+gboolean
+sh_subnet_list_covers_address (const GArray *subnets, int family, const guint8 *addr)
+{
+  for (guint i = 0; subnets != NULL && i < subnets->len; i++)
+    {
+      ShSubnet any = g_array_index (subnets, ShSubnet, i);
+
+      any.port_lo = any.port_hi = 0;
+      if (sh_subnet_contains (&any, family, addr, 0))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 char *
 sh_subnet_to_string (const ShSubnet *subnet)
 {

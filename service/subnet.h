@@ -50,6 +50,10 @@ gboolean sh_subnet_from_sockaddr (const struct sockaddr *sa, ShSubnet *out);
 /* TRUE when @addr (family @family, network order) with @port lies in @subnet. */
 gboolean sh_subnet_contains (const ShSubnet *subnet, int family, const guint8 *addr, guint16 port);
 
+/* TRUE when @addr (family @family, network order) lies in one of @subnets
+ * (ShSubnet), on any port: a subnet limited to some ports still counts. */
+gboolean sh_subnet_list_covers_address (const GArray *subnets, int family, const guint8 *addr);
+
 /* "10.0.0.0/8", "fd00::/8", "[fd00::]/8:22", "10.0.0.0/8:80-90": a newly
  * allocated string that sh_subnet_parse() accepts and maps back to the same
  * subnet (IPv6 is bracketed only when a port follows). */

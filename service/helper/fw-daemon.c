@@ -20,6 +20,7 @@
 #include "fw-sockowner.h"
 #include "hosts-block.h"
 #include "shuttle-firewall-iface.h"
+#include "subnet.h"
 
 #define ACTION_FIREWALL "io.github.shuttlevpn.firewall"
 #define ACTION_HOSTS "io.github.shuttlevpn.hosts"
@@ -28,6 +29,7 @@
  * an authentication dialog held for the caller: one uid may not pile them
  * up. Eight leaves room for an engine, the plugin and a retry or two. */
 #define POLKIT_PENDING_PER_UID 8
+#define DROPPED_LOGGED 8 /* SetHosts entries dropped: how many are logged one by one */
 
 typedef struct
 {
@@ -39,6 +41,7 @@ typedef struct
   guint watch;
   GHashTable *tables; /* labels */
   GHashTable *hosts;  /* labels */
+  GHashTable *routed; /* label -> GArray of ShSubnet: what each tunnel carries */
 } Owner;
 
 struct _ShFwDaemon
@@ -171,6 +174,7 @@ owner_free (gpointer data)
     g_bus_unwatch_name (o->watch);
   g_hash_table_unref (o->tables);
   g_hash_table_unref (o->hosts);
+  g_hash_table_unref (o->routed);
   g_free (o->name);
   g_free (o->token);
   g_free (o);
@@ -194,6 +198,8 @@ owner_get (ShFwDaemon *d, const char *name, const char *token, guint uid)
   o->for_uid = SH_FW_UID_NONE;
   o->tables = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   o->hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  o->routed
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
   g_hash_table_insert (d->owners, o->name, o);
   o->watch = g_bus_watch_name_on_connection (d->bus, name, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
                                              on_name_vanished, o, NULL);
@@ -224,37 +230,111 @@ who (guint uid, guint32 for_uid, const char *name)
   return g_strdup_printf ("uid %u via uid %u (%s)", for_uid, uid, name);
 }
 
+/* Remembers the subnets of @o's tunnel @label (NULL: it is gone): the
+ * addresses its hosts entries may have. */
+static void
+owner_set_routed (Owner *o, const char *label, GArray *subnets)
+{
+  if (subnets == NULL)
+    g_hash_table_remove (o->routed, label);
+  else
+    g_hash_table_insert (o->routed, g_strdup (label), g_array_ref (subnets));
+}
+
+/* The subnets of all of @o's tunnels: a new array. */
+static GArray *
+owner_routed (const Owner *o)
+{
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
+  GHashTableIter it;
+  GArray *one;
+
+  g_hash_table_iter_init (&it, o->routed);
+  while (g_hash_table_iter_next (&it, NULL, (gpointer *) &one))
+    g_array_append_vals (all, one->data, one->len);
+  return all;
+}
+
 /* ----------------------------------------------------------------- hosts */
 
+static char *
+edit_remove (const char *content, gpointer id, GError **error)
+{
+  return sh_hosts_block_remove (content, id);
+}
+
+static gboolean parse_note (const char *note, char **owner, char **bus_id, guint *uid);
+
+/* A SetHosts: what to write is decided with the file in hand, under its
+ * lock, since the names it already has and the blocks of the caller's uid
+ * count. */
 typedef struct
 {
   const char *id;
   const char *note;
-  const GPtrArray *lines;
-} HostsEdit;
+  const GPtrArray *lines; /* as the caller sent them */
+  const GArray *subnets;  /* of the caller's tunnels */
+  guint uid;
+  GPtrArray *dropped; /* out: "<line>: <reason>" */
+  guint written;      /* out: entries now in the block */
+} SetHostsEdit;
 
-static char *
-edit_set (const char *content, gpointer data)
+/* Refuses a block that would take @uid over the caps; @id is the block
+ * being written, with @entries lines. */
+static gboolean
+check_uid_caps (const char *content, const char *id, guint uid, guint entries, GError **error)
 {
-  HostsEdit *e = data;
+  g_autoptr (GHashTable) blocks = sh_hosts_block_list (content);
+  GHashTableIter it;
+  const char *other, *note;
+  guint n_blocks = 1, n_entries = entries;
 
-  return sh_hosts_block_set (content, e->id, e->note, e->lines);
+  g_hash_table_iter_init (&it, blocks);
+  while (g_hash_table_iter_next (&it, (gpointer *) &other, (gpointer *) &note))
+    {
+      g_autofree char *owner = NULL;
+      g_autofree char *bus_id = NULL;
+      g_autoptr (GPtrArray) held = NULL;
+      guint block_uid;
+
+      if (g_str_equal (other, id) || !parse_note (note, &owner, &bus_id, &block_uid)
+          || block_uid != uid)
+        continue;
+      held = sh_hosts_block_get (content, other);
+      n_blocks++;
+      n_entries += held->len;
+    }
+  if (n_blocks > SH_FW_HOSTS_BLOCKS_PER_UID || n_entries > SH_FW_HOSTS_ENTRIES_PER_UID)
+    {
+      g_set_error (error, SH_FW_ERROR, SH_FW_ERROR_FAILED,
+                   "uid %u would hold %u host entries in %u blocks (at most %d in %d)", uid,
+                   n_entries, n_blocks, SH_FW_HOSTS_ENTRIES_PER_UID, SH_FW_HOSTS_BLOCKS_PER_UID);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static char *
-edit_remove (const char *content, gpointer data)
+edit_set_hosts (const char *content, gpointer data, GError **error)
 {
-  HostsEdit *e = data;
+  SetHostsEdit *e = data;
+  g_autoptr (GHashTable) taken = sh_hosts_names_outside_blocks (content);
+  g_autoptr (GPtrArray) held = sh_hosts_block_get (content, e->id);
+  g_autoptr (GPtrArray) kept = sh_fw_filter_hosts (e->lines, e->subnets, taken, held, e->dropped);
 
-  return sh_hosts_block_remove (content, e->id);
+  e->written = kept->len;
+  /* An empty list is a removal: a block is never left empty. */
+  if (kept->len == 0)
+    return sh_hosts_block_remove (content, e->id);
+  if (!check_uid_caps (content, e->id, e->uid, kept->len, error))
+    return NULL;
+  return sh_hosts_block_set (content, e->id, e->note, kept);
 }
 
 static gboolean
 remove_hosts_block (ShFwDaemon *d, const char *id, GError **error)
 {
-  HostsEdit e = { .id = id };
-
-  return sh_hosts_file_edit (d->hosts_path, edit_remove, &e, error);
+  return sh_hosts_file_edit (d->hosts_path, edit_remove, (gpointer) id, error);
 }
 
 /* --------------------------------------------------------------- actions */
@@ -318,6 +398,7 @@ do_apply (Request *r)
     }
   g_hash_table_add (o->tables, g_strdup (r->label));
   o->for_uid = r->on_behalf_of;
+  owner_set_routed (o, r->label, r->spec.subnets);
   g_message ("%s: applied table inet shuttle-%s (port %u, %u subnets, %u excludes)", requester,
              name, r->spec.port, r->spec.subnets->len, r->spec.excludes->len);
   table = g_strdup_printf ("inet shuttle-%s", name);
@@ -335,24 +416,32 @@ do_set_hosts (Request *r)
   g_autofree char *id = table_name (o, r->label);
   g_autofree char *note = owner_note (d, o);
   g_autofree char *requester = who (o->uid, o->for_uid, sender);
-  HostsEdit e = { .id = id, .note = note, .lines = r->lines };
-  gboolean ok;
+  g_autoptr (GArray) subnets = owner_routed (o);
+  g_autoptr (GPtrArray) dropped = g_ptr_array_new_with_free_func (g_free);
+  SetHostsEdit e = {
+    .id = id, .note = note, .lines = r->lines, .subnets = subnets, .uid = o->uid, .dropped = dropped
+  };
 
-  /* An empty list is a removal: a block is never left empty. */
-  ok = r->lines->len > 0 ? sh_hosts_file_edit (d->hosts_path, edit_set, &e, &error)
-                         : remove_hosts_block (d, id, &error);
-  if (!ok)
+  if (!sh_hosts_file_edit (d->hosts_path, edit_set_hosts, &e, &error))
     {
       g_message ("%s: writing hosts block %s failed: %s", requester, id, error->message);
       owner_forget_if_empty (o);
       return_error (r->invocation, error);
       return;
     }
-  if (r->lines->len > 0)
+  /* Dropped, not refused: the list is the ssh server's, and one bad name
+   * must not cost the good ones. A few lines tell why; a caller sending
+   * thousands does not get to fill the journal. */
+  for (guint i = 0; i < MIN (dropped->len, DROPPED_LOGGED); i++)
+    g_message ("%s: hosts block %s: dropped %s", requester, id,
+               (const char *) g_ptr_array_index (dropped, i));
+  if (dropped->len > DROPPED_LOGGED)
+    g_message ("%s: hosts block %s: dropped %u more", requester, id, dropped->len - DROPPED_LOGGED);
+  if (e.written > 0)
     g_hash_table_add (o->hosts, g_strdup (r->label));
   else
     g_hash_table_remove (o->hosts, r->label);
-  g_message ("%s: hosts block %s now has %u entries", requester, id, r->lines->len);
+  g_message ("%s: hosts block %s now has %u entries", requester, id, e.written);
   owner_forget_if_empty (o);
   g_dbus_method_invocation_return_value (r->invocation, NULL);
 }
@@ -541,6 +630,8 @@ handle_remove (ShFwDaemon *d, GDBusMethodInvocation *invocation, gboolean hosts)
   g_message ("uid %u (%s): removed %s%s", o->uid, sender,
              hosts ? "hosts block " : "table inet shuttle-", name);
   g_hash_table_remove (hosts ? o->hosts : o->tables, label);
+  if (!hosts)
+    owner_set_routed (o, label, NULL);
   owner_forget_if_empty (o);
   g_dbus_method_invocation_return_value (invocation, NULL);
 }
@@ -664,7 +755,7 @@ live_owner (ShFwDaemon *d, const char *id, const char *note, const char **label)
 }
 
 static char *
-edit_sweep (const char *content, gpointer data)
+edit_sweep (const char *content, gpointer data, GError **error)
 {
   GPtrArray *stale = data;
   char *text = g_strdup (content);
@@ -731,11 +822,38 @@ sweep (ShFwDaemon *d, GError **error)
     }
   if (stale->len > 0)
     {
-      if (!sh_hosts_file_edit (d->hosts_path, edit_sweep, stale, error))
-        return FALSE;
-      g_message ("swept %u stale hosts block(s) from %s", stale->len, d->hosts_path);
+      g_autoptr (GError) local = NULL;
+
+      /* Not fatal: a hosts file the helper cannot edit must not keep it
+       * from serving the firewall for everyone. */
+      if (sh_hosts_file_edit (d->hosts_path, edit_sweep, stale, &local))
+        g_message ("swept %u stale hosts block(s) from %s", stale->len, d->hosts_path);
+      else
+        g_message ("cannot sweep %u stale hosts block(s) from %s: %s", stale->len, d->hosts_path,
+                   local->message);
     }
   return TRUE;
+}
+
+/* ------------------------------------------------------- sweep at boot */
+
+static char *
+edit_remove_all (const char *content, gpointer data, GError **error)
+{
+  g_autoptr (GHashTable) blocks = sh_hosts_block_list (content);
+
+  *(guint *) data = g_hash_table_size (blocks);
+  return sh_hosts_block_remove_all (content);
+}
+
+gboolean
+sh_fw_sweep_hosts_at_boot (const char *hosts_path, guint *removed, GError **error)
+{
+  *removed = 0;
+  /* A missing hosts file holds no blocks; it is not ours to create. */
+  if (!g_file_test (hosts_path, G_FILE_TEST_EXISTS))
+    return TRUE;
+  return sh_hosts_file_edit (hosts_path, edit_remove_all, removed, error);
 }
 
 /* -------------------------------------------------------------- lifetime */

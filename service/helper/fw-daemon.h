@@ -35,6 +35,12 @@ ShFwDaemon *sh_fw_daemon_new (GDBusConnection *bus, const ShFwDaemonConfig *conf
  * next helper adopts them (or sweeps them when their owners are gone). */
 void sh_fw_daemon_free (ShFwDaemon *daemon);
 
+/* Removes every block of ours from @hosts_path, *@removed counting them.
+ * Only for boot (the systemd unit shuttle-hosts-sweep.service), before any
+ * engine or helper runs: blocks left by a crash or a power cut belong to
+ * nobody then, and without the bus no owner could be asked about. */
+gboolean sh_fw_sweep_hosts_at_boot (const char *hosts_path, guint *removed, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShFwDaemon, sh_fw_daemon_free)
 
 G_END_DECLS

@@ -313,6 +313,44 @@ sh_fw_parse_hosts (GVariant *params, char **label, GPtrArray **lines, GError **e
   return TRUE;
 }
 
+static gboolean
+line_is_held (const GPtrArray *held, const char *line)
+{
+  for (guint i = 0; held != NULL && i < held->len; i++)
+    if (g_str_equal (g_ptr_array_index (held, i), line))
+      return TRUE;
+  return FALSE;
+}
+
+GPtrArray *
+sh_fw_filter_hosts (const GPtrArray *lines, const GArray *subnets, GHashTable *taken,
+                    const GPtrArray *held, GPtrArray *dropped)
+{
+  GPtrArray *kept = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < lines->len; i++)
+    {
+      const char *line = g_ptr_array_index (lines, i);
+      const char *sp = strchr (line, ' ');
+      g_autofree char *address = sp != NULL ? g_strndup (line, (gsize) (sp - line)) : NULL;
+      g_autofree char *name = sp != NULL ? g_ascii_strdown (sp + 1, -1) : NULL;
+      guint8 bin[16];
+      int af = address != NULL && strchr (address, ':') != NULL ? AF_INET6 : AF_INET;
+
+      if (address == NULL || inet_pton (af, address, bin) != 1)
+        g_ptr_array_add (dropped, g_strdup_printf ("%s: not an address", line));
+      else if (g_hash_table_contains (taken, name))
+        g_ptr_array_add (dropped,
+                         g_strdup_printf ("%s: the hosts file has this name already", line));
+      else if (!sh_subnet_list_covers_address (subnets, af, bin) && !line_is_held (held, line))
+        g_ptr_array_add (
+            dropped, g_strdup_printf ("%s: the address is in none of the caller's tunnels", line));
+      else
+        g_ptr_array_add (kept, g_strdup (line));
+    }
+  return kept;
+}
+
 gboolean
 sh_fw_parse_label (GVariant *params, char **label, GError **error)
 {

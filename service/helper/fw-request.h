@@ -19,6 +19,10 @@ G_BEGIN_DECLS
 #define SH_FW_HOSTS_MAX 4096
 #define SH_FW_DNS_MAX 16
 #define SH_FW_HOSTNAME_MAX 253
+/* What one uid may hold in /etc/hosts, over all its callers and labels:
+ * without a cap, a few blocks of long names would fill the file. */
+#define SH_FW_HOSTS_BLOCKS_PER_UID 16
+#define SH_FW_HOSTS_ENTRIES_PER_UID SH_FW_HOSTS_MAX
 
 /* The errors the helper returns, registered as D-Bus error names
  * io.github.shuttlevpn.Firewall1.Error.<Name>. */
@@ -60,6 +64,20 @@ void sh_fw_spec_clear (ShFirewallSpec *spec);
 /* Parses SetHosts' parameters, signature (sa(ss)). *@lines receives one
  * "<canonical address> <name>" string per entry. */
 gboolean sh_fw_parse_hosts (GVariant *params, char **label, GPtrArray **lines, GError **error);
+
+/* Which SetHosts entries may go into the shared hosts file (pure). An
+ * entry, a line of sh_fw_parse_hosts(), is kept when
+ *  - its name is not in @taken (the names the hosts file gives outside our
+ *    blocks, lower-cased: "localhost", the admin's own entries), and
+ *  - its address lies in @subnets (ShSubnet, ports ignored: the subnets of
+ *    the caller's tunnels), or @held (may be NULL) has the same line: what
+ *    the caller's block holds already passed this check when it was
+ *    written, also for a block adopted after a restart of the helper, whose
+ *    tunnel's subnets this helper never saw.
+ * Returns the kept lines, a new array. Each dropped entry is appended to
+ * @dropped as "<line>: <reason>". */
+GPtrArray *sh_fw_filter_hosts (const GPtrArray *lines, const GArray *subnets, GHashTable *taken,
+                               const GPtrArray *held, GPtrArray *dropped);
 
 /* Parses the (s) of RemoveTunnel and RemoveHosts. */
 gboolean sh_fw_parse_label (GVariant *params, char **label, GError **error);

@@ -47,7 +47,10 @@ main (int argc, char **argv)
   g_autofree char *hosts_file = NULL;
   int idle_timeout = 30;
   int polkit_timeout = SH_FW_POLKIT_TIMEOUT;
+  gboolean sweep_hosts = FALSE;
   GOptionEntry entries[] = {
+    { "sweep-hosts", 0, 0, G_OPTION_ARG_NONE, &sweep_hosts,
+      "Remove every Shuttle block from the hosts file and exit (at boot only)", NULL },
     { "hosts-file", 0, 0, G_OPTION_ARG_FILENAME, &hosts_file,
       "The hosts file to edit (default /etc/hosts)", "PATH" },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
@@ -86,6 +89,20 @@ main (int argc, char **argv)
     {
       g_printerr ("shuttle-firewall: must run as root (it is started by D-Bus activation)\n");
       return 1;
+    }
+
+  if (sweep_hosts)
+    {
+      const char *path = hosts_file != NULL ? hosts_file : "/etc/hosts";
+      guint removed = 0;
+
+      if (!sh_fw_sweep_hosts_at_boot (path, &removed, &error))
+        {
+          g_printerr ("shuttle-firewall: %s\n", error->message);
+          return 1;
+        }
+      g_message ("swept %u stale hosts block(s) from %s", removed, path);
+      return 0;
     }
 
   /* Activated: answer on the bus that started us. */

@@ -1410,6 +1410,54 @@ def t_auto_hosts():
           % (client_hosts(), before))
 
 
+# What a hostile (or compromised) ssh server puts into its /etc/hosts for -H:
+# only the name inside the tunnelled subnets that the client's /etc/hosts
+# lacks may reach the client's file.
+HOSTILE_GW_HOSTS = [('203.0.113.80', 'evil-outside.example'),   # outside every subnet
+                    ('10.231.2.77', 'gw.lab'),                  # the client's own name
+                    ('10.231.2.78', 'LOCALHOST'),               # ... in another case
+                    ('10.231.2.79', 'hostile-inside.lab.internal')]   # inside: taken
+
+
+@case('-H from a hostile server: names outside the tunnel or in the client\'s /etc/hosts are '
+      'not written')
+def t_auto_hosts_hostile():
+    stop_tunnel()
+    before = client_hosts()
+    gw_hosts = os.path.join(LAB.etc_gw, 'hosts')
+    with open(gw_hosts) as f:
+        gw_orig = f.read()
+    # in place: the gw's /etc/hosts is a bind mount of this file
+    with open(gw_hosts, 'w') as f:
+        f.write(gw_orig + ''.join('%s\t%s\n' % e for e in HOSTILE_GW_HOSTS))
+    try:
+        s = Shuttle(SUBNETS + ['-H', '-v']).wait_ready()
+        try:
+            got = _wait_hosts([netlab.NAME_GWHOSTS, 'hostile-inside.lab.internal'])
+            check(got['hostile-inside.lab.internal'] == ['10.231.2.79'],
+                  'the name inside the tunnel is missing: %s' % got)
+            text = client_hosts()
+            block = text[len(before):]
+            diag(block)
+            for addr, name in HOSTILE_GW_HOSTS[:3]:
+                check(addr not in block and name not in block,
+                      '%s %s reached the client\'s /etc/hosts:\n%s' % (addr, name, text))
+            check(getent('evil-outside.example') == [], 'evil-outside.example resolves')
+            check(getent('gw.lab') == [netlab.GW4], 'gw.lab: %s' % getent('gw.lab'))
+            err = s.stderr()
+            check('ignored host evil-outside.example (203.0.113.80) from the server: the '
+                  'address is not tunnelled' in err and 'ignored host gw.lab (10.231.2.77)' in err,
+                  'no -v line for what was ignored:\n' + err)
+        finally:
+            rc = s.stop()
+        check(rc == 0, 'exit status %s' % rc)
+    finally:
+        with open(gw_hosts, 'w') as f:
+            f.write(gw_orig)
+    check(client_hosts() == before, '/etc/hosts not restored byte for byte:\n%r\n%r'
+          % (client_hosts(), before))
+
+
 @case('-H twice at once: two blocks merged; one exits, the other\'s names stay; file restored')
 def t_auto_hosts_two():
     stop_tunnel()

@@ -31,6 +31,7 @@
 #include "hostname.h"
 #include "hosts-block.h"
 #include "mux.h"
+#include "subnet.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -185,5 +186,48 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_autoptr (GHashTable) blocks = sh_hosts_block_list (s2);
   if (g_strcmp0 (g_hash_table_lookup (blocks, ID), NOTE) != 0)
     fail ("our block is not listed after an update", base, s2, NULL);
+
+  /* Our block reads back as exactly what was written. */
+  g_autoptr (GPtrArray) held = sh_hosts_block_get (s2, ID);
+  if (held == NULL || held->len != l2->len)
+    fail ("our block does not read back", base, s2, NULL);
+  for (guint i = 0; i < l2->len; i++)
+    if (strcmp (g_ptr_array_index (held, i), g_ptr_array_index (l2, i)) != 0)
+      fail ("a line of our block reads back changed", base, s2, g_ptr_array_index (l2, i));
+
+  /* The names the server may not override: what the file had outside our
+   * blocks, never what our own block added. And the helper's filter keeps
+   * none of those, and nothing at all without a tunnel. */
+  g_autoptr (GHashTable) taken = sh_hosts_names_outside_blocks (base);
+  g_autoptr (GHashTable) taken2 = sh_hosts_names_outside_blocks (s2);
+  GHashTableIter it;
+  const char *name;
+
+  g_hash_table_iter_init (&it, taken2);
+  while (g_hash_table_iter_next (&it, (gpointer *) &name, NULL))
+    if (!g_hash_table_contains (taken, name))
+      fail ("a name of our block counts as the file's own", base, s2, name);
+
+  g_autoptr (GArray) none = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
+  g_autoptr (GArray) everything = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  ShSubnet any4 = { .family = AF_INET }, any6 = { .family = AF_INET6 };
+  g_array_append_val (everything, any4);
+  g_array_append_val (everything, any6);
+  g_autoptr (GPtrArray) dropped = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) kept_none = sh_fw_filter_hosts (l2, none, taken, NULL, dropped);
+  g_autoptr (GPtrArray) kept_all = sh_fw_filter_hosts (l2, everything, taken, NULL, dropped);
+
+  if (kept_none->len != 0)
+    fail ("the filter kept a name without a tunnel", base, g_ptr_array_index (kept_none, 0), NULL);
+  if (dropped->len + kept_all->len != 2 * l2->len)
+    fail ("the filter lost an entry", base, s2, NULL);
+  for (guint i = 0; i < kept_all->len; i++)
+    {
+      const char *line = g_ptr_array_index (kept_all, i);
+      g_autofree char *lower = g_ascii_strdown (strchr (line, ' ') + 1, -1);
+
+      if (g_hash_table_contains (taken, lower))
+        fail ("the filter kept a name the file has", base, line, NULL);
+    }
   return 0;
 }

@@ -2,11 +2,20 @@
 /* Unit tests of the helper's pure parts: hosts blocks and argument checks. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <glib.h>
+#include <glib/gstdio.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fw-request.h"
 #include "hosts-block.h"
+#include "subnet.h"
 
 static GPtrArray *
 lines (const char *first, ...)
@@ -177,6 +186,205 @@ test_parse_on_behalf_of (void)
   g_assert_error (error, SH_FW_ERROR, SH_FW_ERROR_INVALID_ARGS);
 }
 
+/* The names a hosts file gives outside our blocks: what -H must not
+ * override. */
+static void
+test_names_outside (void)
+{
+  g_autoptr (GPtrArray) la = lines ("10.0.0.1 inside.example", NULL);
+  g_autofree char *text = sh_hosts_block_set ("127.0.0.1\tlocalhost\n# 10.0.0.9 commented\n"
+                                              "10.0.0.2 Admin.Example  alias\t# trailing\n",
+                                              "c1_1-x", "owner=:1.1 bus=ab uid=5", la);
+  g_autoptr (GHashTable) names = sh_hosts_names_outside_blocks (text);
+  g_autoptr (GPtrArray) held = sh_hosts_block_get (text, "c1_1-x");
+  g_autofree char *bare = sh_hosts_block_remove_all (text);
+
+  g_assert_cmpuint (g_hash_table_size (names), ==, 3);
+  g_assert_true (g_hash_table_contains (names, "localhost"));
+  g_assert_true (g_hash_table_contains (names, "admin.example"));
+  g_assert_true (g_hash_table_contains (names, "alias"));
+  g_assert_false (g_hash_table_contains (names, "inside.example"));
+  g_assert_cmpuint (held->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (held, 0), ==, "10.0.0.1 inside.example");
+  g_assert_null (sh_hosts_block_get (text, "c1_2-x"));
+  g_assert_null (strstr (bare, "shuttle-firewall"));
+}
+
+/* What the helper keeps of a SetHosts: only names inside the caller's
+ * tunnels that the file does not have already. */
+static void
+test_filter_hosts (void)
+{
+  g_autoptr (GArray) subnets = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
+  g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GPtrArray) sent
+      = lines ("10.231.2.10 intranet.lab", "140.82.121.4 github.com", "10.231.2.11 LocalHost",
+               "fd31:2::10 v6.lab", "fd32::1 other6.lab", "192.0.2.1 held.lab", NULL);
+  g_autoptr (GPtrArray) held = lines ("192.0.2.1 held.lab", NULL);
+  g_autoptr (GPtrArray) dropped = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) kept = NULL;
+  ShSubnet s;
+
+  g_assert_true (sh_subnet_parse ("10.231.2.0/24:80", &s, NULL)); /* ports do not matter */
+  g_array_append_val (subnets, s);
+  g_assert_true (sh_subnet_parse ("fd31:2::/64", &s, NULL));
+  g_array_append_val (subnets, s);
+  g_hash_table_add (taken, "localhost");
+  kept = sh_fw_filter_hosts (sent, subnets, taken, held, dropped);
+  g_assert_cmpuint (kept->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (kept, 0), ==, "10.231.2.10 intranet.lab");
+  g_assert_cmpstr (g_ptr_array_index (kept, 1), ==, "fd31:2::10 v6.lab");
+  g_assert_cmpstr (g_ptr_array_index (kept, 2), ==, "192.0.2.1 held.lab");
+  g_assert_cmpuint (dropped->len, ==, 3);
+  g_assert_nonnull (strstr (g_ptr_array_index (dropped, 0), "github.com: the address is in none"));
+  g_assert_nonnull (strstr (g_ptr_array_index (dropped, 1), "LocalHost: the hosts file has"));
+  g_assert_nonnull (strstr (g_ptr_array_index (dropped, 2), "other6.lab"));
+}
+
+static char *
+edit_add (const char *content, gpointer data, GError **error)
+{
+  return sh_hosts_block_set (content, "c1_1-x", "owner=:1.1", data);
+}
+
+static char *
+edit_drop (const char *content, gpointer data, GError **error)
+{
+  return sh_hosts_block_remove (content, data);
+}
+
+/* Not a mount point: the file is replaced (a new inode), never rewritten
+ * where readers may see half of it; owner and mode stay. */
+static void
+test_atomic_rewrite (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("shuttle-hosts-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "hosts", NULL);
+  g_autoptr (GPtrArray) la = lines ("10.0.0.1 a", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GDir) d = NULL;
+  struct stat before, after;
+
+  g_assert_true (g_file_set_contents (path, "127.0.0.1 localhost\n", -1, NULL));
+  g_assert_cmpint (chmod (path, 0640), ==, 0);
+  g_assert_cmpint (stat (path, &before), ==, 0);
+  g_assert_true (sh_hosts_file_edit (path, edit_add, la, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (stat (path, &after), ==, 0);
+  g_assert_cmpuint (after.st_ino, !=, before.st_ino);
+  g_assert_cmpuint (after.st_mode & 07777, ==, 0640);
+  g_assert_cmpuint (after.st_uid, ==, before.st_uid);
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_assert_true (g_str_has_prefix (text, "127.0.0.1 localhost\n# shuttle-firewall c1_1-x begin"));
+  /* No temporary file is left behind. */
+  d = g_dir_open (dir, 0, NULL);
+  g_assert_cmpstr (g_dir_read_name (d), ==, "hosts");
+  g_assert_null (g_dir_read_name (d));
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
+/* A file bind-mounted over the hosts file (containers, ip netns exec) cannot
+ * be renamed over: it is rewritten in place. Needs root for the mount
+ * namespace; run in a child, which owns the namespace. */
+static void
+test_bind_mount_in_place (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("shuttle-hosts-XXXXXX", NULL);
+  g_autofree char *target = g_build_filename (dir, "hosts", NULL);
+  g_autofree char *source = g_build_filename (dir, "hosts.ns", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr (GPtrArray) la = lines ("10.0.0.1 a", NULL);
+  int status;
+  pid_t pid;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root for a mount namespace");
+      return;
+    }
+  g_assert_true (g_file_set_contents (target, "outer\n", -1, NULL));
+  g_assert_true (g_file_set_contents (source, "inner\n", -1, NULL));
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      struct stat before, after;
+
+      if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0
+          || mount (source, target, NULL, MS_BIND, NULL) < 0)
+        _exit (77);
+      if (stat (target, &before) < 0 || !sh_hosts_file_edit (target, edit_add, la, NULL)
+          || stat (target, &after) < 0 || after.st_ino != before.st_ino)
+        _exit (1);
+      _exit (0);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 77)
+    {
+      g_test_skip ("cannot bind-mount in a new mount namespace");
+    }
+  else
+    {
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+      g_assert_true (g_file_get_contents (source, &text, NULL, NULL));
+      g_assert_true (g_str_has_prefix (text, "inner\n# shuttle-firewall c1_1-x begin"));
+    }
+  g_unlink (source);
+  g_unlink (target);
+  g_rmdir (dir);
+}
+
+/* Over SH_HOSTS_FILE_MAX a file may still shrink: removing a block works,
+ * adding one does not. */
+static void
+test_big_file (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("shuttle-hosts-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "hosts", NULL);
+  g_autoptr (GPtrArray) big = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) la = lines ("10.0.0.1 a", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = g_strdup ("127.0.0.1 localhost\n");
+  char label[64];
+
+  memset (label, 'x', 63);
+  label[63] = '\0';
+  for (guint i = 0; i < 4096; i++)
+    g_ptr_array_add (big, g_strdup_printf ("10.0.%u.%u %s.%s.%s.%s.n%u", i / 256, i % 256, label,
+                                           label, label, label, i));
+  for (guint b = 0; b < 5; b++)
+    {
+      g_autofree char *id = g_strdup_printf ("c1_%u-x", b + 2);
+      char *next = sh_hosts_block_set (text, id, "owner=:1.2", big);
+
+      g_free (text);
+      text = next;
+    }
+  g_assert_cmpuint (strlen (text), >, SH_HOSTS_FILE_MAX);
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+
+  g_assert_false (sh_hosts_file_edit (path, edit_add, la, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+  g_clear_error (&error);
+  for (guint b = 0; b < 5; b++)
+    {
+      g_autofree char *id = g_strdup_printf ("c1_%u-x", b + 2);
+
+      g_assert_true (sh_hosts_file_edit (path, edit_drop, id, &error));
+      g_assert_no_error (error);
+    }
+  g_clear_pointer (&text, g_free);
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_assert_cmpstr (text, ==, "127.0.0.1 localhost\n");
+  g_assert_true (sh_hosts_file_edit (path, edit_add, la, &error));
+  g_assert_no_error (error);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -188,5 +396,10 @@ main (int argc, char **argv)
   g_test_add_func ("/helper/request/owner-token", test_owner_token);
   g_test_add_func ("/helper/request/parse-hosts", test_parse_hosts);
   g_test_add_func ("/helper/request/parse-on-behalf-of", test_parse_on_behalf_of);
+  g_test_add_func ("/helper/hosts/names-outside", test_names_outside);
+  g_test_add_func ("/helper/request/filter-hosts", test_filter_hosts);
+  g_test_add_func ("/helper/hosts/atomic-rewrite", test_atomic_rewrite);
+  g_test_add_func ("/helper/hosts/bind-mount-in-place", test_bind_mount_in_place);
+  g_test_add_func ("/helper/hosts/big-file", test_big_file);
   return g_test_run ();
 }

@@ -247,6 +247,7 @@ def subnet(addr, prefix, lo=0, hi=0):
 
 
 LAN = subnet('10.231.2.0', 24)
+LAN6 = subnet('fd31:2::', 64)
 
 
 def tunnel_args(label, subnets=None, excludes=None, port=None, dns=None, options=None):
@@ -590,7 +591,7 @@ def t_sigkill():
         a = Caller(USER)
         r = None
         for _ in range(25):
-            r = a.call('ApplyTunnel', *tunnel_args('k'))
+            r = a.call('ApplyTunnel', *tunnel_args('k', subnets=[LAN, LAN6]))
             if r['ok']:
                 break
             time.sleep(0.2)
@@ -687,7 +688,9 @@ def t_malformed():
                             'io.github.shuttlevpn.Firewall1.RemoveTunnel', '1', '2'],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         check(g.returncode != 0 and 'InvalidArgs' in g.stderr, 'wrong types: ' + g.stderr)
-        # limits are inclusive: 1024 subnets and 4096 hosts are fine
+        # limits are inclusive: 1024 subnets and 4096 hosts are fine (the
+        # block 'keep' goes first: 4096 entries is also what a uid may hold)
+        a.ok('RemoveHosts', 'keep')
         a.ok('ApplyTunnel', *tunnel_args('big', subnets=[subnet('10.%d.%d.0' % (i // 256, i % 256), 24)
                                                           for i in range(1024)]))
         a.ok('SetHosts', 'big', [['10.0.%d.%d' % (i // 256, i % 256), 'h%d.example' % i]
@@ -702,6 +705,8 @@ def t_hosts_merge():
     ino = os.stat(WORK + '/hosts').st_ino
     a, b = Caller(), Caller()
     try:
+        a.ok('ApplyTunnel', *tunnel_args('work', subnets=[LAN, LAN6]))
+        b.ok('ApplyTunnel', *tunnel_args('work'))
         a.ok('SetHosts', 'work', [['10.231.2.10', 'alpha'], ['fd31:2::10', 'alpha6']])
         b.ok('SetHosts', 'work', [['10.231.2.11', 'beta']])
         text = hosts()
@@ -721,6 +726,151 @@ def t_hosts_merge():
         b.close()
     check(wait_for(lambda: hosts() == HOSTS_ORIG, 1), 'not restored: %r' % hosts())
     check(os.stat(WORK + '/hosts').st_ino == ino, 'the file was replaced, not rewritten')
+
+
+HOSTILE = [['10.231.2.10', 'good.lab'],          # inside the caller's tunnel: kept
+           ['fd31:2::10', 'good6.lab'],          # inside the IPv6 subnet: kept
+           ['140.82.121.4', 'github.com'],       # outside every tunnel
+           ['10.231.9.5', 'other.lab'],          # inside another caller's tunnel only
+           ['10.231.2.11', 'localhost'],         # a name /etc/hosts has
+           ['10.231.2.12', 'IP6-LOCALHOST'],     # ... in another case
+           ['10.231.2.13', 'admin.lab']]         # the admin's own line, added below
+
+
+@case('SetHosts keeps only names inside the caller\'s tunnels that /etc/hosts lacks')
+def t_hosts_hostile():
+    with open(WORK + '/hosts', 'a') as f:   # in place: the bind mount stays
+        f.write('\n10.0.0.1 admin.lab')
+    orig = hosts()
+    a, b = Caller(USER), Caller()
+    set_rules(True)
+    try:
+        r = None
+        for _ in range(25):
+            r = a.call('ApplyTunnel', *tunnel_args('h', subnets=[LAN, LAN6]))
+            if r['ok']:
+                break
+            time.sleep(0.2)
+        check(r['ok'], str(r))
+        b.ok('ApplyTunnel', *tunnel_args('other', subnets=[subnet('10.231.9.0', 24)]))
+        a.ok('SetHosts', 'h', HOSTILE)
+        text = hosts()
+        diag(text[len(orig):])
+        check('10.231.2.10 good.lab' in text and 'fd31:2::10 good6.lab' in text,
+              'good names missing:\n' + text)
+        for addr, name in HOSTILE[2:]:
+            check(('%s %s' % (addr, name)) not in text, '%s %s written:\n%s' % (addr, name, text))
+        log = read(WORK + '/dbus.log')
+        check('dropped 140.82.121.4 github.com: the address is in none' in log
+              and 'dropped 10.231.2.11 localhost: the hosts file has' in log,
+              'no log of what was dropped:\n' + log[-2000:])
+        # a caller without any tunnel gets nothing in
+        c = Caller()
+        try:
+            c.ok('SetHosts', 'none', [['10.231.2.10', 'no-tunnel.lab']])
+            check('no-tunnel.lab' not in hosts(), 'written without a tunnel:\n' + hosts())
+        finally:
+            c.close()
+        # the tunnel removed: its names are no longer accepted
+        a.ok('RemoveTunnel', 'h')
+        a.ok('SetHosts', 'h', [['10.231.2.20', 'late.lab']])
+        check('late.lab' not in hosts(), 'written after RemoveTunnel:\n' + hosts())
+    finally:
+        a.close()
+        b.close()
+        set_rules(False)
+    check(wait_for(lambda: hosts() == orig, 1), 'not restored: %r' % hosts())
+    with open(WORK + '/hosts', 'w') as f:
+        f.write(HOSTS_ORIG)
+
+
+@case('caps per uid: at most %d blocks and %d entries in the hosts file'
+      % (16, 4096))
+def t_hosts_caps():
+    a, b = Caller(), Caller()
+    try:
+        a.ok('ApplyTunnel', *tunnel_args('cap', subnets=[subnet('10.0.0.0', 8)]))
+        b.ok('ApplyTunnel', *tunnel_args('cap', subnets=[subnet('10.0.0.0', 8)]))
+        for i in range(16):
+            (a if i % 2 else b).ok('SetHosts', 'b%d' % i, [['10.1.0.%d' % i, 'n%d.cap' % i]])
+        r = a.err('SetHosts', 'b16', [['10.1.0.16', 'n16.cap']])
+        check('at most' in r['msg'], str(r))
+        check('n16.cap' not in hosts(), 'the 17th block was written')
+        # replacing a block of its own is no new block
+        a.ok('SetHosts', 'b1', [['10.1.0.99', 'n99.cap']])
+        for i in range(16):
+            (a if i % 2 else b).ok('RemoveHosts', 'b%d' % i)
+        a.ok('SetHosts', 'big', [['10.2.%d.%d' % (i // 256, i % 256), 'h%d.cap' % i]
+                                 for i in range(4095)])
+        b.ok('SetHosts', 'one', [['10.3.0.1', 'one.cap']])
+        r = b.err('SetHosts', 'two', [['10.3.0.2', 'two.cap']])
+        check('4097 host entries' in r['msg'], str(r))
+    finally:
+        a.close()
+        b.close()
+    check(wait_for(lambda: hosts() == HOSTS_ORIG, 2), 'not restored')
+
+
+def long_block(owner, token, n=4096):
+    """A block as a helper on another bus left it: n long names."""
+    name = '.'.join(['x' * 63] * 3 + ['y' * 50])
+    lines = ['10.9.%d.%d %s.n%d' % (i // 256, i % 256, name, i) for i in range(n)]
+    return ('# shuttle-firewall %s-old begin owner=%s bus=0123456789abcdef0123456789abcdef '
+            'uid=0\n%s\n# shuttle-firewall %s-old end\n' % (token, owner, '\n'.join(lines), token))
+
+
+@case('a hosts file over 4 MiB: the helper still starts and sweeps, removals work, growth does not')
+def t_hosts_big():
+    check(wait_for(lambda: not helper_pids(), 8), 'a helper still runs')
+    with open(WORK + '/hosts', 'w') as f:
+        f.write(HOSTS_ORIG + '\n')
+        for i in range(5):
+            f.write(long_block(':1.%d' % (99990 + i), 'c1_%d' % (99990 + i)))
+    check(os.path.getsize(WORK + '/hosts') > 4 << 20, 'not big enough')
+    a = Caller()
+    try:
+        # the call activates a helper, which must sweep the stale blocks first
+        a.ok('ApplyTunnel', *tunnel_args('big'))
+        check('shuttle-firewall' not in hosts(), 'stale blocks left')
+        a.ok('SetHosts', 'big', [['10.231.2.10', 'mine.lab']])
+        # the admin's own text makes the file big: removal still works
+        with open(WORK + '/hosts', 'a') as f:
+            f.write(''.join('# padding line %d of the admin\'s own %s\n' % (i, 'p' * 60)
+                            for i in range(70000)))
+        check(os.path.getsize(WORK + '/hosts') > 4 << 20, 'not big enough')
+        r = a.err('SetHosts', 'more', [['10.231.2.11', 'more.lab']])
+        check('would grow' in r['msg'], str(r))
+        a.ok('RemoveHosts', 'big')
+        check('mine.lab' not in hosts(), 'not removed')
+    finally:
+        a.close()
+    with open(WORK + '/hosts', 'w') as f:
+        f.write(HOSTS_ORIG)
+
+
+@case('--sweep-hosts (the boot unit): every block goes, other text stays, also on a bind mount')
+def t_sweep_hosts():
+    path = WORK + '/boot-hosts'
+    orig = '127.0.0.1 localhost\n# admin\n10.0.0.1 admin.lab'
+    stale = (orig + '\n# shuttle-firewall c1_5-x begin owner=:1.5 bus=ab uid=1000 +nl\n'
+             '10.231.2.10 stale.lab\n# shuttle-firewall c1_5-x end\n'
+             '# shuttle-firewall p4242 begin shuttle pid 4242\n10.231.2.11 stale2.lab\n'
+             '# shuttle-firewall p4242 end\n')
+    for how in ('bind mount', '--hosts-file'):
+        with open(path, 'w') as f:
+            f.write(stale)
+        if how == 'bind mount':
+            argv = ['unshare', '-m', '--propagation', 'private', 'sh', '-c',
+                    'mount --bind "$1" /etc/hosts && exec "$2" --sweep-hosts', 'sh', path,
+                    ENV['SHUTTLE_FIREWALL_BIN']]
+        else:
+            argv = [ENV['SHUTTLE_FIREWALL_BIN'], '--sweep-hosts', '--hosts-file', path]
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=30)
+        check(r.returncode == 0, '%s: exit %d: %s' % (how, r.returncode, r.stdout))
+        check(read(path) == orig, '%s: not swept: %r' % (how, read(path)))
+        check('swept 2 stale' in r.stdout, '%s: %s' % (how, r.stdout))
+    os.unlink(path)
 
 
 @case('helper killed and restarted: stale tables and blocks swept, live ones adopted')
@@ -846,13 +996,13 @@ def t_e2e_denied():
     check(not tables(), 'tables: %s' % tables())
 
 
-def start_user_engine(logname, extra=()):
+def start_user_engine(logname, extra=(), subnets=(netlab.LAN_NET4,)):
     """shuttle as USER through the helper, with -H; returns (Popen, log path, table)."""
     conf = user_ssh_files()
     path = WORK + '/' + logname
     argv = ['ip', 'netns', 'exec', LAB.ns_client] + as_user(USER) + [
         ENV['SHUTTLE_BIN'], '-v', '-r', LAB.remote, '-e', 'ssh -F ' + conf,
-        '--server-cmd', ENV['SHUTTLE_BIN'] + ' --server', '-H'] + list(extra) + [netlab.LAN_NET4]
+        '--server-cmd', ENV['SHUTTLE_BIN'] + ' --server', '-H'] + list(extra) + list(subnets)
     log = open(path, 'w+')
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                          env=dict(os.environ, HOME='/nonexistent'))
@@ -864,6 +1014,28 @@ def start_user_engine(logname, extra=()):
     check(wait_for(lambda: netlab.NAME_GWHOSTS in hosts(), 30, 0.2),
           'no hosts block from -H:\n%s\n%s' % (hosts(), read(path)))
     return p, path, mine[0]
+
+
+@case('end to end: -N -H through the helper: the names wait for the routes and the rules, '
+      'then the helper takes them')
+def t_e2e_auto_nets_hosts():
+    set_rules(True)
+    p = None
+    try:
+        p, path, table = start_user_engine('shuttle-nh.log', extra=['-N'], subnets=())
+        text = hosts()
+        check(netlab.NAME_GWHOSTS in text and netlab.LAN4 in text, text)
+        check('dropped' not in read(WORK + '/dbus.log').split('applied table %s' % table)[-1],
+              'the helper dropped names the engine sent:\n' + read(WORK + '/dbus.log')[-2000:])
+        os.kill(p.pid, signal.SIGTERM)
+        check(wait_for(lambda: table not in tables() and hosts() == HOSTS_ORIG, 2.0, 0.02),
+              'state left: %s %r' % (tables(), hosts()))
+        p.wait(10)
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        set_rules(False)
 
 
 def curl_lan():

@@ -87,6 +87,8 @@ test_hosts_and_arp (void)
                              "# comment 10.0.0.1 nope\n"
                              "10.231.2.10  intranet.lab.internal   intranet # both\n"
                              "fe80::1 ll.example\n" /* link-local: no interface */
+                             "::1 ip6-localhost\n0.0.0.0 blocked.example\n"
+                             "224.0.0.251 mdns.example\nff02::1 all-nodes\n"
                              "10.0.0.9 bad_name. -bad ok.example.\n"
                              "not-an-address name\n",
                              pairs);
@@ -94,7 +96,7 @@ test_hosts_and_arp (void)
   for (guint i = 0; i + 1 < pairs->len; i += 2)
     g_string_append_printf (s, "%s=%s ", (char *) pairs->pdata[i], (char *) pairs->pdata[i + 1]);
   g_assert_cmpstr (s->str, ==,
-                   "127.0.0.1=localhost 10.231.2.10=intranet.lab.internal 10.231.2.10=intranet "
+                   "10.231.2.10=intranet.lab.internal 10.231.2.10=intranet "
                    "10.0.0.9=bad_name 10.0.0.9=ok.example ");
 
   g_autoptr (GPtrArray) addrs = g_ptr_array_new_with_free_func (g_free);
