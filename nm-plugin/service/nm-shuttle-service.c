@@ -1187,6 +1187,10 @@ main (int argc, char **argv)
 
   g_bus_unwatch_name (watch);
   teardown (self);
+  /* A failed Connect stops the plugin at once (libnm emits "quit"): its
+   * error reply, the reason NetworkManager logs, is still in GDBus's queue. */
+  g_dbus_connection_flush_sync (nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self)),
+                                NULL, NULL);
   g_object_unref (self);
   g_main_loop_unref (main_loop);
   return 0;
