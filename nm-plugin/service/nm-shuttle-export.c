@@ -7,7 +7,8 @@
  * (the applet reads the properties when it finds an engine) becomes a
  * listener, and each known signal of the engine, checked against the
  * introspection, is sent to each listener by its unique name. Listeners are
- * forgotten when they leave the bus, and there are at most MAX_LISTENERS. */
+ * forgotten when they leave the bus, and there are at most MAX_LISTENERS.
+ * The one broadcast is a value-free "read me" when the object appears. */
 #include "config.h"
 
 #include "nm-shuttle-export.h"
@@ -410,6 +411,14 @@ sh_nm_export_new (GDBusConnection *bus, uid_t user, const char *name, const char
       sh_nm_export_free (e);
       return NULL;
     }
+  /* NetworkManager's plugin owns its bus name before it has this object: a
+   * client that found the name and read too early got an error and is no
+   * listener. One broadcast, with no value in it, tells every client that
+   * the object is here now (State is to be read), so the applet reads
+   * again. Only that the connection exists is public, as its name is. */
+  g_dbus_connection_emit_signal (bus, NULL, ENGINE_PATH, PROPS_IFACE, "PropertiesChanged",
+                                 g_variant_new_parsed ("(%s, @a{sv} {}, ['State'])", ENGINE_IFACE),
+                                 NULL);
   return e;
 }
 

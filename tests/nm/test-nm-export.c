@@ -151,16 +151,22 @@ test_signals (void)
   plugin = connect_bus (g_test_dbus_get_bus_address (bus));
   listener = connect_bus (g_test_dbus_get_bus_address (bus));
   bystander = connect_bus (g_test_dbus_get_bus_address (bus));
+  g_dbus_connection_signal_subscribe (listener, NULL, NULL, NULL, ENGINE_PATH, NULL,
+                                      G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &cl, NULL);
+  g_dbus_connection_signal_subscribe (bystander, NULL, NULL, NULL, ENGINE_PATH, NULL,
+                                      G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &cb, NULL);
+  /* (GDBus subscribes asynchronously: a round trip to the bus settles it.) */
+  g_autoptr (GVariant) ping1 = g_dbus_connection_call_sync (
+      listener, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId",
+      NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+  g_autoptr (GVariant) ping2 = g_dbus_connection_call_sync (
+      bystander, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId",
+      NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
   export
       = sh_nm_export_new (plugin, getuid (), "work", "uuid-1", "gw", no_disconnect, NULL, &error);
   g_assert_no_error (error);
   peer_pair (&plugin_end, &engine_end);
   sh_nm_export_set_engine (export, plugin_end);
-
-  g_dbus_connection_signal_subscribe (listener, NULL, NULL, NULL, ENGINE_PATH, NULL,
-                                      G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &cl, NULL);
-  g_dbus_connection_signal_subscribe (bystander, NULL, NULL, NULL, ENGINE_PATH, NULL,
-                                      G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &cb, NULL);
   /* The listener reads the status, as the applet does (the fake engine has
    * no object: the export answers with its fallbacks). */
   g_dbus_connection_call (listener, g_dbus_connection_get_unique_name (plugin), ENGINE_PATH,
@@ -209,16 +215,20 @@ test_signals (void)
     g_test_message ("listener got: %s", (char *) g_ptr_array_index (got_listener, i));
   for (guint i = 0; i < got_bystander->len; i++)
     g_test_message ("bystander got: %s", (char *) g_ptr_array_index (got_bystander, i));
-  g_assert_cmpuint (got_listener->len, ==, 4);
-  g_assert_cmpstr (g_ptr_array_index (got_listener, 0), ==, "StateChanged ('connected', '')");
-  g_assert_cmpstr (g_ptr_array_index (got_listener, 1), ==,
-                   "HostsChanged ([('db.lab', '10.1.2.3')],)");
+#define ANNOUNCE "PropertiesChanged ('io.github.shuttlevpn.Engine1', {}, ['State'])"
+  g_assert_cmpuint (got_listener->len, ==, 5);
+  /* the object's arrival, to everyone, with no value in it */
+  g_assert_cmpstr (g_ptr_array_index (got_listener, 0), ==, ANNOUNCE);
+  g_assert_cmpstr (g_ptr_array_index (got_listener, 1), ==, "StateChanged ('connected', '')");
   g_assert_cmpstr (g_ptr_array_index (got_listener, 2), ==,
+                   "HostsChanged ([('db.lab', '10.1.2.3')],)");
+  g_assert_cmpstr (g_ptr_array_index (got_listener, 3), ==,
                    "PropertiesChanged ('io.github.shuttlevpn.Engine1', {'State': <'connected'>}, "
                    "['Routes'])");
-  g_assert_cmpstr (g_ptr_array_index (got_listener, 3), ==, "StateChanged ('marker', '')");
-  /* nothing broadcast: a client that did not read gets nothing */
-  g_assert_cmpuint (got_bystander->len, ==, 0);
+  g_assert_cmpstr (g_ptr_array_index (got_listener, 4), ==, "StateChanged ('marker', '')");
+  /* a client that did not read gets nothing but the announcement */
+  g_assert_cmpuint (got_bystander->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (got_bystander, 0), ==, ANNOUNCE);
 
   sh_nm_export_free (export);
   g_dbus_connection_close_sync (engine_end, NULL, NULL);
