@@ -182,8 +182,12 @@ allowed_users (const char *path, char **note)
   fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     {
+      /* Absent: nobody is allowed, and that is no news. */
       if (errno != ENOENT)
-        *note = g_strdup_printf ("%s: %s", path, g_strerror (errno));
+        {
+          *note = g_strdup_printf ("ignored: %s: %s", path, g_strerror (errno));
+          g_warning ("%s", *note);
+        }
       return NULL;
     }
   if (fstat (fd, &st) < 0)
