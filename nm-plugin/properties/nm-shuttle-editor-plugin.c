@@ -98,6 +98,7 @@ shuttle_import_file (const char *path, GError **error)
   NMConnection *connection;
   NMSettingConnection *s_con;
   NMSettingVpn *s_vpn;
+  const char *local_user;
   GHashTableIter it;
   gpointer key, value;
 
@@ -114,15 +115,18 @@ shuttle_import_file (const char *path, GError **error)
       return NULL;
     }
 
+  local_user = g_hash_table_lookup (data, "local-user");
   connection = nm_simple_connection_new ();
   s_con = NM_SETTING_CONNECTION (nm_setting_connection_new ());
   uuid = nm_utils_uuid_generate ();
   g_object_set (s_con, NM_SETTING_CONNECTION_ID, id, NM_SETTING_CONNECTION_UUID, uuid,
                 NM_SETTING_CONNECTION_TYPE, NM_SETTING_VPN_SETTING_NAME, NULL);
-  /* The engine runs as the profile's user with that user's ssh keys; an
-   * imported profile without local-user is that of the importing user.
-   * Root gets no such default: the engine never runs as root. */
-  if (g_hash_table_lookup (data, "local-user") == NULL && geteuid () != 0)
+  /* The engine runs as the profile's owner with that user's ssh keys; an
+   * imported profile without local-user, or naming the importing user, is
+   * that user's (a system-wide one would need the administrator's
+   * nm-users.conf). Root gets no such default: the engine never runs as
+   * root. */
+  if (geteuid () != 0 && (local_user == NULL || g_str_equal (local_user, g_get_user_name ())))
     nm_setting_connection_add_permission (s_con, "user", g_get_user_name (), NULL);
   nm_connection_add_setting (connection, NM_SETTING (s_con));
 

@@ -1,6 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* nm-shuttle-export.c — Engine1 on the system bus, for root and the
- * connection's user. */
+ * connection's user.
+ *
+ * The engine's signals carry the tunnel's state, routes and discovered
+ * host names: they are not broadcast. A caller that passed the uid check
+ * (the applet reads the properties when it finds an engine) becomes a
+ * listener, and each known signal of the engine, checked against the
+ * introspection, is sent to each listener by its unique name. Listeners are
+ * forgotten when they leave the bus, and there are at most MAX_LISTENERS.
+ * The one broadcast is a value-free "read me" when the object appears. */
 #include "config.h"
 
 #include "nm-shuttle-export.h"
@@ -11,6 +19,9 @@
 #define ENGINE_IFACE "io.github.shuttlevpn.Engine1"
 #define PROPS_IFACE "org.freedesktop.DBus.Properties"
 #define CALL_TIMEOUT_MS 2000
+/* Programs of the connection's user (or root) that read the status at once:
+ * an applet or two, a status bar, gdbus. */
+#define MAX_LISTENERS 16
 
 struct _ShNmExport
 {
@@ -20,7 +31,7 @@ struct _ShNmExport
   char *name;
   char *uuid;
   char *server;
-  GHashTable *uids; /* unique name -> uid + 1 */
+  GHashTable *listeners; /* unique name -> name watch: allowed, and sent the signals */
   GDBusConnection *peer;
   guint signal_sub;
   gint refs;     /* ours, and one per call on its way */
@@ -181,15 +192,44 @@ serve (Call *call)
                           NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_engine_get, call);
 }
 
+static void
+on_listener_vanished (GDBusConnection *bus, const char *name, gpointer data)
+{
+  ShNmExport *e = data;
+
+  g_hash_table_remove (e->listeners, name);
+}
+
+/* @name may look: it gets the signals from now on. Unique names are never
+ * reused on a bus, so it is not asked again while it stays. */
+static void
+add_listener (ShNmExport *e, const char *name)
+{
+  guint watch;
+
+  if (e->dead || g_hash_table_contains (e->listeners, name)
+      || g_hash_table_size (e->listeners) >= MAX_LISTENERS)
+    return;
+  /* Watching a unique name tells of its end even when it is already gone. */
+  watch = g_bus_watch_name_on_connection (e->bus, name, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
+                                          on_listener_vanished, e, NULL);
+  g_hash_table_insert (e->listeners, g_strdup (name), GUINT_TO_POINTER (watch));
+}
+
+static void
+unwatch (gpointer watch)
+{
+  g_bus_unwatch_name (GPOINTER_TO_UINT (watch));
+}
+
 /* Only root and the connection's user may look: the routes, hosts and
- * counters of someone's tunnel are theirs. (HostsChanged is broadcast: the
- * same names are in the world-readable /etc/hosts.) Unique names are never
- * reused on a bus, so the answer is cached per name. */
+ * counters of someone's tunnel are theirs. */
 static void
 check_uid (Call *call, guint32 uid)
 {
   if (uid == 0 || uid == call->export->user)
     {
+      add_listener (call->export, g_dbus_method_invocation_get_sender (call->inv));
       serve (call);
       return;
     }
@@ -214,9 +254,6 @@ on_caller_uid (GObject *bus, GAsyncResult *res, gpointer data)
       return;
     }
   g_variant_get (r, "(u)", &uid);
-  g_hash_table_insert (call->export->uids,
-                       g_strdup (g_dbus_method_invocation_get_sender (call->inv)),
-                       GUINT_TO_POINTER (uid + 1));
   check_uid (call, uid);
 }
 
@@ -226,14 +263,13 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
 {
   ShNmExport *e = data;
   Call *call = g_new0 (Call, 1);
-  gpointer cached = g_hash_table_lookup (e->uids, sender);
 
   call->export = e;
   e->refs++;
   call->inv = g_object_ref (inv);
-  if (cached != NULL)
+  if (g_hash_table_contains (e->listeners, sender))
     {
-      check_uid (call, GPOINTER_TO_UINT (cached) - 1);
+      serve (call);
       return;
     }
   g_dbus_connection_call (e->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -244,18 +280,113 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
 
 static const GDBusInterfaceVTable vtable = { method_call, NULL, NULL };
 
-/* The engine's signals, as they are, on the system bus. */
+/* A property the engine may report a change of: in the introspection, of
+ * its type, and not one of ours. */
+static gboolean
+engine_property (const char *name, GVariant *value)
+{
+  GDBusPropertyInfo *prop = g_dbus_interface_info_lookup_property (
+      (GDBusInterfaceInfo *) &sh_ctl_engine1_interface, name);
+
+  if (prop == NULL || g_str_equal (name, "Name") || g_str_equal (name, "Uuid"))
+    return FALSE;
+  return value == NULL || g_variant_is_of_type (value, G_VARIANT_TYPE (prop->signature));
+}
+
+/* PropertiesChanged of Engine1, keeping only engine_property()s; NULL when
+ * nothing is left. A new floating variant. */
+static GVariant *
+properties_changed (GVariant *params)
+{
+  g_autoptr (GVariant) changed = NULL;
+  g_autoptr (GVariant) invalidated = NULL;
+  const char *iface;
+  GVariantBuilder c, inv;
+  GVariantIter it;
+  const char *name;
+  GVariant *value;
+  gboolean any = FALSE;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa{sv}as)")))
+    return NULL;
+  g_variant_get (params, "(&s@a{sv}@as)", &iface, &changed, &invalidated);
+  if (!g_str_equal (iface, ENGINE_IFACE))
+    return NULL;
+  g_variant_builder_init (&c, G_VARIANT_TYPE ("a{sv}"));
+  g_variant_iter_init (&it, changed);
+  while (g_variant_iter_next (&it, "{&sv}", &name, &value))
+    {
+      if (engine_property (name, value))
+        {
+          g_variant_builder_add (&c, "{sv}", name, value);
+          any = TRUE;
+        }
+      g_variant_unref (value);
+    }
+  g_variant_builder_init (&inv, G_VARIANT_TYPE ("as"));
+  g_variant_iter_init (&it, invalidated);
+  while (g_variant_iter_next (&it, "&s", &name))
+    if (engine_property (name, NULL))
+      {
+        g_variant_builder_add (&inv, "s", name);
+        any = TRUE;
+      }
+  if (!any)
+    {
+      g_variant_builder_clear (&c);
+      g_variant_builder_clear (&inv);
+      return NULL;
+    }
+  return g_variant_new ("(sa{sv}as)", ENGINE_IFACE, &c, &inv);
+}
+
+/* What of an engine's signal may go on: a signal of Engine1 with the
+ * arguments its introspection gives, or the Engine1 properties of a
+ * PropertiesChanged. NULL for anything else. A new reference. */
+static GVariant *
+engine_signal (const char *iface, const char *signal, GVariant *params)
+{
+  GDBusSignalInfo *info;
+  g_autoptr (GString) sig = NULL;
+
+  if (g_str_equal (iface, PROPS_IFACE))
+    {
+      GVariant *v = g_str_equal (signal, "PropertiesChanged") ? properties_changed (params) : NULL;
+      return v != NULL ? g_variant_ref_sink (v) : NULL;
+    }
+  if (!g_str_equal (iface, ENGINE_IFACE))
+    return NULL;
+  info = g_dbus_interface_info_lookup_signal ((GDBusInterfaceInfo *) &sh_ctl_engine1_interface,
+                                              signal);
+  if (info == NULL)
+    return NULL;
+  sig = g_string_new ("(");
+  for (guint i = 0; info->args != NULL && info->args[i] != NULL; i++)
+    g_string_append (sig, info->args[i]->signature);
+  g_string_append_c (sig, ')');
+  if (!g_str_equal (g_variant_get_type_string (params), sig->str))
+    return NULL;
+  return g_variant_ref (params);
+}
+
+/* The engine's known signals, to each listener and nobody else. */
 static void
 on_engine_signal (GDBusConnection *peer, const char *sender, const char *path, const char *iface,
                   const char *signal, GVariant *params, gpointer data)
 {
   ShNmExport *e = data;
+  g_autoptr (GVariant) out = NULL;
+  GHashTableIter it;
+  gpointer name;
 
   if (!g_str_equal (path, ENGINE_PATH))
     return;
-  if (!g_str_equal (iface, ENGINE_IFACE) && !g_str_equal (iface, PROPS_IFACE))
+  out = engine_signal (iface, signal, params);
+  if (out == NULL)
     return;
-  g_dbus_connection_emit_signal (e->bus, NULL, ENGINE_PATH, iface, signal, params, NULL);
+  g_hash_table_iter_init (&it, e->listeners);
+  while (g_hash_table_iter_next (&it, &name, NULL))
+    g_dbus_connection_emit_signal (e->bus, name, ENGINE_PATH, iface, signal, out, NULL);
 }
 
 ShNmExport *
@@ -269,7 +400,7 @@ sh_nm_export_new (GDBusConnection *bus, uid_t user, const char *name, const char
   e->name = g_strdup (name);
   e->uuid = g_strdup (uuid);
   e->server = g_strdup (server);
-  e->uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  e->listeners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unwatch);
   e->refs = 1;
   e->on_disconnect = on_disconnect;
   e->data = data;
@@ -280,6 +411,14 @@ sh_nm_export_new (GDBusConnection *bus, uid_t user, const char *name, const char
       sh_nm_export_free (e);
       return NULL;
     }
+  /* NetworkManager's plugin owns its bus name before it has this object: a
+   * client that found the name and read too early got an error and is no
+   * listener. One broadcast, with no value in it, tells every client that
+   * the object is here now (State is to be read), so the applet reads
+   * again. Only that the connection exists is public, as its name is. */
+  g_dbus_connection_emit_signal (bus, NULL, ENGINE_PATH, PROPS_IFACE, "PropertiesChanged",
+                                 g_variant_new_parsed ("(%s, @a{sv} {}, ['State'])", ENGINE_IFACE),
+                                 NULL);
   return e;
 }
 
@@ -306,7 +445,7 @@ export_unref (ShNmExport *e)
   if (--e->refs > 0)
     return;
   g_object_unref (e->bus);
-  g_hash_table_unref (e->uids);
+  g_hash_table_unref (e->listeners);
   g_free (e->name);
   g_free (e->uuid);
   g_free (e->server);
@@ -320,6 +459,8 @@ sh_nm_export_free (ShNmExport *e)
     return;
   e->dead = TRUE;
   sh_nm_export_set_engine (e, NULL);
+  /* No name watch may call back into an export that is going. */
+  g_hash_table_remove_all (e->listeners);
   if (e->registration != 0)
     g_dbus_connection_unregister_object (e->bus, e->registration);
   e->registration = 0;

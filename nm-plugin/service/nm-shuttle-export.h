@@ -5,7 +5,10 @@
  * can show state, routes, hosts and counters of a connection NetworkManager
  * runs. Reads are answered for root and the connection's local user only;
  * Name and Uuid are ours, everything else is read from the engine over the
- * peer connection. */
+ * peer connection. The engine's signals are not broadcast: only its known
+ * ones (Engine1's, and PropertiesChanged of Engine1's properties, checked
+ * against the introspection) go on, each addressed to every bus name that
+ * was allowed a read and is still on the bus. */
 #pragma once
 
 #include <gio/gio.h>
@@ -22,7 +25,8 @@ ShNmExport *sh_nm_export_new (GDBusConnection *bus, uid_t user, const char *name
                               GError **error);
 
 /* The engine's peer connection, or NULL while there is no engine (between
- * reconnects): its signals are forwarded, its properties read. */
+ * reconnects): its known signals are forwarded to the listeners, its
+ * properties read. */
 void sh_nm_export_set_engine (ShNmExport *export, GDBusConnection *peer);
 
 void sh_nm_export_free (ShNmExport *export);

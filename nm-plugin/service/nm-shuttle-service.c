@@ -38,6 +38,7 @@
 #include "nm-shuttle-export.h"
 #include "nm-shuttle-fwproxy.h"
 #include "nm-shuttle-link.h"
+#include "nm-shuttle-user.h"
 
 #define ENGINE_PATH "/io/github/shuttlevpn/Engine"
 #define ENGINE_IFACE "io.github.shuttlevpn.Engine1"
@@ -66,6 +67,7 @@ struct _ShNmPlugin
   gboolean persistent;
   uid_t uid;
   gid_t gid;
+  gboolean system_wide; /* no owner: no ssh-agent is handed over */
   char *user;
   char *home;
   gid_t *groups;
@@ -161,43 +163,107 @@ profile_of (NMConnection *connection, GError **error)
   return p;
 }
 
-/* Who the engine runs as: local-user, else the one user of
- * connection.permissions. Never root: the engine parses bytes from the
- * network. */
+/* The administrator's allow-list, or NULL (nobody) when it is absent or
+ * cannot be trusted: a file anyone but root could write would let them
+ * choose whose ssh identity a system-wide profile uses. *@note says why it
+ * was ignored. */
+static char **
+allowed_users (const char *path, char **note)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+  struct stat st;
+  char **names;
+  int fd;
+  gsize len = 0;
+
+  *note = NULL;
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    {
+      /* Absent: nobody is allowed, and that is no news. */
+      if (errno != ENOENT)
+        {
+          *note = g_strdup_printf ("ignored: %s: %s", path, g_strerror (errno));
+          g_warning ("%s", *note);
+        }
+      return NULL;
+    }
+  if (fstat (fd, &st) < 0)
+    error = g_error_new (G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path,
+                         g_strerror (errno));
+  else if (sh_nm_admin_file_check (path, st.st_uid, st.st_mode, FALSE, &error)
+           && st.st_size > SH_NM_USERS_FILE_MAX)
+    error = g_error_new (G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s is larger than %d bytes", path,
+                         SH_NM_USERS_FILE_MAX);
+  if (error == NULL && stat (dir, &st) < 0)
+    error = g_error_new (G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", dir,
+                         g_strerror (errno));
+  if (error == NULL)
+    sh_nm_admin_file_check (dir, st.st_uid, st.st_mode, TRUE, &error);
+  if (error == NULL)
+    {
+      text = g_malloc0 (SH_NM_USERS_FILE_MAX + 1);
+      ssize_t n = read (fd, text, SH_NM_USERS_FILE_MAX);
+      if (n < 0)
+        error = g_error_new (G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path,
+                             g_strerror (errno));
+      len = n > 0 ? (gsize) n : 0;
+    }
+  close (fd);
+  if (error == NULL)
+    {
+      text[len] = '\0';
+      names = sh_nm_allowed_users_parse (text, &error);
+      if (names != NULL)
+        return names;
+      g_prefix_error (&error, "%s: ", path);
+    }
+  *note = g_strdup_printf ("ignored: %s", error->message);
+  g_warning ("%s", *note);
+  return NULL;
+}
+
+static const char *
+users_file (void)
+{
+  /* Set by whoever starts us (root): test harnesses, like NM_SHUTTLE_ENGINE. */
+  const char *e = g_getenv ("NM_SHUTTLE_USERS_FILE");
+  return e != NULL && e[0] == '/' ? e : SH_NM_USERS_FILE;
+}
+
+/* Who the engine runs as (nm-shuttle-user.h has the rule): the profile's
+ * owner, or for a system-wide profile (*@system_wide) an account the
+ * administrator allowed. Never root, never a system account: the engine
+ * parses bytes from the network, and runs with this account's ssh
+ * identity. */
 static struct passwd *
-local_user_of (NMConnection *connection, const ShNmProfile *p, GError **error)
+local_user_of (NMConnection *connection, const ShNmProfile *p, gboolean *system_wide,
+               GError **error)
 {
   NMSettingConnection *s_con = nm_connection_get_setting_connection (connection);
-  g_autoptr (GPtrArray) users = g_ptr_array_new ();
-  const char *name = p->local_user;
+  g_autoptr (GPtrArray) owners = g_ptr_array_new ();
+  g_autoptr (GError) local = NULL;
+  g_autofree char *login_defs = NULL;
+  g_autofree char *note = NULL;
+  g_auto (GStrv) allowed = NULL;
+  const char *name;
   struct passwd *pw;
+  ShNmAccount account;
 
   for (guint i = 0; s_con && i < nm_setting_connection_get_num_permissions (s_con); i++)
     {
       const char *type = NULL, *item = NULL;
       if (nm_setting_connection_get_permission (s_con, i, &type, &item, NULL)
           && g_strcmp0 (type, "user") == 0)
-        g_ptr_array_add (users, (gpointer) item);
+        g_ptr_array_add (owners, (gpointer) item);
     }
-  if (name != NULL && users->len > 0
-      && !g_ptr_array_find_with_equal_func (users, name, g_str_equal, NULL))
-    {
-      g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
-                   "local-user '%s' is not a user of this connection's permissions", name);
-      return NULL;
-    }
-  if (name == NULL && users->len == 1)
-    name = g_ptr_array_index (users, 0);
+  g_ptr_array_add (owners, NULL);
+  name = sh_nm_engine_user_name ((const char *const *) owners->pdata, p->local_user, system_wide,
+                                 &local);
   if (name == NULL)
-    {
-      g_set_error_literal (
-          error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
-          users->len == 0
-              ? "a system-wide profile must name the local user the tunnel runs as "
-                "(vpn.data local-user=NAME)"
-              : "the connection has several users: name the one the tunnel runs as (local-user)");
-      return NULL;
-    }
+    goto refused;
   errno = 0;
   pw = getpwnam (name);
   if (pw == NULL)
@@ -206,13 +272,26 @@ local_user_of (NMConnection *connection, const ShNmProfile *p, GError **error)
                    "no local user '%s'", name);
       return NULL;
     }
-  if (pw->pw_uid == 0)
+  g_file_get_contents (SH_NM_LOGIN_DEFS, &login_defs, NULL, NULL);
+  if (*system_wide)
+    allowed = allowed_users (users_file (), &note);
+  account.name = pw->pw_name;
+  account.uid = pw->pw_uid;
+  account.shell = pw->pw_shell;
+  if (sh_nm_engine_user_check (&account, *system_wide, sh_nm_login_defs_uid_min (login_defs),
+                               (const char *const *) allowed, users_file (), &local))
+    return pw;
+  if (note != NULL && g_error_matches (local, SH_NM_USER_ERROR, SH_NM_USER_ERROR_NOT_ALLOWED))
     {
-      g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
-                           "the tunnel does not run as root: name an ordinary local user");
-      return NULL;
+      g_autofree char *m = g_strdup_printf ("%s; the file was %s", local->message, note);
+      g_free (local->message);
+      local->message = g_steal_pointer (&m);
     }
-  return pw;
+
+refused:
+  g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                       local->message);
+  return NULL;
 }
 
 static gboolean
@@ -293,7 +372,9 @@ engine_env (ShNmPlugin *self)
   g_strv_builder_add (b, "LANG=C.UTF-8");
   if (stat (runtime, &st) == 0 && S_ISDIR (st.st_mode) && st.st_uid == self->uid)
     env_add (b, "XDG_RUNTIME_DIR", runtime);
-  if (agent != NULL && self->profile->auth != SH_NM_AUTH_PASSWORD)
+  /* A system-wide profile runs as an account the administrator allowed, but
+   * whoever activates it is not that account: its agent stays its own. */
+  if (agent != NULL && self->profile->auth != SH_NM_AUTH_PASSWORD && !self->system_wide)
     env_add (b, "SSH_AUTH_SOCK", agent);
   return g_strv_builder_end (b);
 }
@@ -627,8 +708,9 @@ start_engine (ShNmPlugin *self)
   dst[0] = 3;
   if (self->secret != NULL)
     {
-      /* A pipe holds far more than a password: written before the engine
-       * even starts, so nothing waits on anyone. */
+      /* A pipe holds far more than SH_NM_SECRET_MAX (Connect refused a
+       * longer secret): written before the engine even starts, so nothing
+       * waits on anyone. */
       if (!g_unix_open_pipe (sp, FD_CLOEXEC, NULL)
           || write (sp[1], self->secret, self->secret_len) != (ssize_t) self->secret_len)
         {
@@ -811,7 +893,7 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
   s_vpn = nm_connection_get_setting_vpn (connection);
   self->name = g_strdup (nm_connection_get_id (connection));
   self->persistent = nm_setting_vpn_get_persistent (s_vpn);
-  pw = local_user_of (connection, self->profile, error);
+  pw = local_user_of (connection, self->profile, &self->system_wide, error);
   if (pw == NULL || !set_user (self, pw, error))
     goto failed;
   if (self->profile->auth == SH_NM_AUTH_PASSWORD)
@@ -828,6 +910,18 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
     secret = nm_setting_vpn_get_secret (s_vpn, SH_NM_SECRET_KEY_PASSPHRASE);
   if (secret != NULL && secret[0] != '\0')
     {
+      g_autoptr (GError) local = NULL;
+      /* Written to a pipe before the engine runs: capped, so that the write
+       * can never block NetworkManager's plugin. */
+      if (!sh_nm_secret_check (self->profile->auth == SH_NM_AUTH_PASSWORD
+                                   ? SH_NM_SECRET_PASSWORD
+                                   : SH_NM_SECRET_KEY_PASSPHRASE,
+                               strlen (secret), &local))
+        {
+          g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                               local->message);
+          goto failed;
+        }
       self->secret_len = strlen (secret);
       self->secret = g_strndup (secret, self->secret_len);
     }
@@ -916,7 +1010,8 @@ real_need_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, const c
     return FALSE;
   if (p->auth == SH_NM_AUTH_KEY)
     {
-      struct passwd *pw = local_user_of (connection, p, NULL);
+      gboolean system_wide = FALSE;
+      struct passwd *pw = local_user_of (connection, p, &system_wide, NULL);
       gboolean encrypted;
 
       if (pw == NULL || self->busy)
@@ -924,6 +1019,7 @@ real_need_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, const c
       /* borrow the user fields for the check only */
       ShNmProfile *saved = self->profile;
       self->profile = p;
+      self->system_wide = system_wide;
       if (!set_user (self, pw, NULL))
         encrypted = FALSE;
       else
@@ -962,6 +1058,7 @@ teardown (ShNmPlugin *self)
   g_clear_pointer (&self->home, g_free);
   g_clear_pointer (&self->groups, g_free);
   self->has_ip6 = FALSE;
+  self->system_wide = FALSE;
   self->busy = FALSE;
 }
 
@@ -1094,6 +1191,10 @@ main (int argc, char **argv)
 
   g_bus_unwatch_name (watch);
   teardown (self);
+  /* A failed Connect stops the plugin at once (libnm emits "quit"): its
+   * error reply, the reason NetworkManager logs, is still in GDBus's queue. */
+  g_dbus_connection_flush_sync (nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self)),
+                                NULL, NULL);
   g_object_unref (self);
   g_main_loop_unref (main_loop);
   return 0;

@@ -42,6 +42,10 @@ G_BEGIN_DECLS
 /* vpn.secrets keys */
 #define SH_NM_SECRET_PASSWORD "password"
 #define SH_NM_SECRET_KEY_PASSPHRASE "key-passphrase"
+/* The longest secret, in bytes: the plugin writes it to a pipe before the
+ * engine runs, and a pipe holds far more than this, so the write never
+ * blocks. No password or passphrase comes near it. */
+#define SH_NM_SECRET_MAX 4096
 
 #define SH_NM_DATA_ERROR (sh_nm_data_error_quark ())
 GQuark sh_nm_data_error_quark (void);
@@ -108,6 +112,11 @@ gboolean sh_nm_data_check_item (const char *key, const char *value, GError **err
  * key-file iff auth-method=key; dns-domains with dns=split; seed-hosts only
  * with auto-hosts=yes). */
 gboolean sh_nm_data_check_all (GHashTable *data, GError **error);
+
+/* Checks the secret @key (SH_NM_SECRET_*) of @len bytes: at most
+ * SH_NM_SECRET_MAX. FALSE with @error (SH_NM_DATA_ERROR_INVALID, naming the
+ * key and the limit, never the value). */
+gboolean sh_nm_secret_check (const char *key, gsize len, GError **error);
 
 /* sh_nm_data_check_all() and the parsed result. NULL with @error when
  * invalid. Free with sh_nm_profile_free(). */

@@ -221,6 +221,25 @@ test_password_args (void)
   g_assert_nonnull (strstr (args[3], "StrictHostKeyChecking=yes"));
 }
 
+/* A secret longer than a pipe holds would block the plugin's write: refused
+ * past SH_NM_SECRET_MAX, and the message never holds the secret. */
+static void
+test_secret_cap (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (sh_nm_secret_check (SH_NM_SECRET_PASSWORD, 0, &error));
+  g_assert_true (sh_nm_secret_check (SH_NM_SECRET_PASSWORD, 4096, &error));
+  g_assert_no_error (error);
+  g_assert_false (sh_nm_secret_check (SH_NM_SECRET_KEY_PASSPHRASE, 4097, &error));
+  g_assert_error (error, SH_NM_DATA_ERROR, SH_NM_DATA_ERROR_INVALID);
+  g_assert_cmpstr (error->message, ==,
+                   "the secret 'key-passphrase' is too long (4097 bytes, at most 4096)");
+  g_clear_error (&error);
+  g_assert_false (sh_nm_secret_check (SH_NM_SECRET_PASSWORD, 70000, &error));
+  g_clear_error (&error);
+}
+
 static void
 test_keys_listed (void)
 {
@@ -245,5 +264,6 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/engine-args", test_engine_args);
   g_test_add_func ("/nm-data/password-args", test_password_args);
   g_test_add_func ("/nm-data/keys-listed", test_keys_listed);
+  g_test_add_func ("/nm-data/secret-cap", test_secret_cap);
   return g_test_run ();
 }

@@ -146,6 +146,8 @@ exec /usr/sbin/NetworkManager --no-daemon --debug \\
 WRAPPER = """#!/bin/sh
 # NetworkManager runs this as the .name file's program (--bus-name ...)
 export NM_SHUTTLE_ENGINE=%(engine)s
+# the administrator's allow-list for system-wide profiles (write_users_file)
+export NM_SHUTTLE_USERS_FILE=%(w)s/etc-shuttle/nm-users.conf
 export NM_VPN_LOG_SYSLOG=0
 # t_key_file_as_user: the plugin and everything it starts, traced.
 if [ -e %(w)s/strace-plugin ]; then
@@ -157,12 +159,31 @@ exec %(service)s "$@"
 """
 
 
+def uid_min():
+    """UID_MIN of /etc/login.defs, as the plugin reads it."""
+    try:
+        with open('/etc/login.defs') as f:
+            for ln in f:
+                w = ln.split()
+                if len(w) >= 2 and w[0] == 'UID_MIN' and w[1].isdigit():
+                    return int(w[1])
+    except OSError:
+        pass
+    return 1000
+
+
 def ensure_user():
+    """USER: an ordinary account (uid >= UID_MIN, a login shell), the only
+    kind the plugin runs an engine as. An older run's system account of
+    that name is replaced."""
     home = WORK + '/home'
-    if subprocess.run(['id', USER], stdout=subprocess.DEVNULL,
-                      stderr=subprocess.DEVNULL).returncode != 0:
-        subprocess.run(['useradd', '-r', '-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin',
-                        USER], check=True)
+    try:
+        pw = pwd.getpwnam(USER)
+        if pw.pw_uid < uid_min() or os.path.basename(pw.pw_shell) in ('nologin', 'false'):
+            subprocess.run(['userdel', USER], check=True)
+            raise KeyError(USER)
+    except KeyError:
+        subprocess.run(['useradd', '-M', '-d', '/nonexistent', '-s', '/bin/sh', USER], check=True)
     # the home changes per run: the test's own directory
     subprocess.run(['usermod', '-d', home, USER], check=True)
     pw = pwd.getpwnam(USER)
@@ -191,9 +212,13 @@ def ensure_user():
 
 def setup():
     for d in ('run/dbus', 'run/NetworkManager', 'etc-nm/conf.d', 'etc-nm/system-connections',
-              'etc-nm/VPN', 'var-lib-nm', 'usr-lib-conf.d', 'services', 'logs', 'bin', 'utab'):
+              'etc-nm/VPN', 'var-lib-nm', 'usr-lib-conf.d', 'services', 'logs', 'bin', 'utab',
+              'etc-shuttle'):
         os.makedirs(os.path.join(WORK, d), exist_ok=True)
     os.chmod(WORK, 0o755)
+    os.chmod(WORK + '/etc-shuttle', 0o755)
+    # system-wide profiles (t_import's has no owner) may run as USER
+    write_users_file(USER + '\n')
     w = {'w': WORK}
     with open(WORK + '/dbus.conf', 'w') as f:
         f.write(DBUS_CONF % w)
@@ -216,6 +241,19 @@ def setup():
     with open(WORK + '/launch.sh', 'w') as f:
         f.write(LAUNCH % w)
     os.chmod(WORK + '/launch.sh', 0o755)
+
+
+def users_file():
+    return WORK + '/etc-shuttle/nm-users.conf'
+
+
+def write_users_file(text, mode=0o644):
+    """The administrator's allow-list (/etc/shuttle/nm-users.conf) as the
+    plugin reads it here: root's, @mode."""
+    with open(users_file() + '.new', 'w') as f:
+        f.write('# who may run system-wide Shuttle profiles (tests/nm)\n' + text)
+    os.chmod(users_file() + '.new', mode)
+    os.rename(users_file() + '.new', users_file())
 
 
 def start_nm():
@@ -287,7 +325,8 @@ def add_profile(name, persistent=False, perm=True, **data):
             'autoconnect', 'no', 'ipv6.method', 'ignore', 'vpn.data', items,
             'vpn.persistent', 'yes' if persistent else 'no']
     if perm:
-        args += ['connection.permissions', 'user:' + USER]
+        # perm: True for USER, or another owner's name
+        args += ['connection.permissions', 'user:' + (perm if isinstance(perm, str) else USER)]
     r = nmcli(*args)
     check(r.returncode == 0, 'nmcli connection add failed: %s' % r.stderr.strip())
 
@@ -348,16 +387,22 @@ def client_hosts():
         return f.read()
 
 
-def engine_status(prop, as_user=None):
-    """A property of the plugin's re-exported Engine1 object, read with
-    gdbus as @as_user (a uid; None: root). Its text, or 'ERROR ...'."""
+def plugin_names():
+    """The plugins' bus names, oldest (lowest N) first."""
     names = subprocess.run(['gdbus', 'call', '--system', '--dest', 'org.freedesktop.DBus',
                             '--object-path', '/org/freedesktop/DBus', '--method',
                             'org.freedesktop.DBus.ListNames'], env=nm_env(),
                            stdout=subprocess.PIPE, text=True).stdout
     ours = re.findall(r"'(org\.freedesktop\.NetworkManager\.shuttle\.Connection_\d+)'", names)
+    return sorted(ours, key=lambda n: int(n.rsplit('_', 1)[1]))
+
+
+def engine_status(prop, as_user=None):
+    """A property of the plugin's re-exported Engine1 object, read with
+    gdbus as @as_user (a uid; None: root). Its text, or 'ERROR ...'."""
+    ours = plugin_names()
     if not ours:
-        return 'ERROR no plugin on the bus: %s' % names
+        return 'ERROR no plugin on the bus'
     r = subprocess.run(['gdbus', 'call', '--system', '--dest', ours[-1], '--object-path',
                         '/io/github/shuttlevpn/Engine', '--method',
                         'org.freedesktop.DBus.Properties.Get', 'io.github.shuttlevpn.Engine1',
@@ -799,6 +844,208 @@ def t_invalid():
     check('local-user' in nm_log(), 'no local-user hint in the log')
     nmcli('connection', 'delete', 'shnm-bad')
     assert_clean('after invalid profiles')
+
+
+def refused(name, want):
+    """Activates @name, which must fail at once with @want in nmcli's output
+    or NetworkManager's log; no engine may have run."""
+    n0 = len(nm_log())
+    r = up(name, timeout=30)
+    check(r.returncode != 0, '%s activated, want a refusal: %s' % (name, want))
+    # nmcli itself only says "The VPN service failed to start" (NM passes a
+    # reason code, not text); NM logs the plugin's reason, where nmcli's
+    # journalctl hint points.
+    def logged():
+        return [ln for ln in nm_log()[n0:].splitlines()
+                if 'failed to connect: ' in ln and want in ln]
+    check(wait_for(logged, 5), '%s: NetworkManager did not log the reason %r (nmcli: %s):\n%s'
+          % (name, want, r.stderr.strip(), tail_log(15)))
+    diag('%s: %s' % (name, logged()[0].split('failed to connect: ', 1)[1]))
+    check(not engine_pids(), '%s: an engine runs although refused' % name)
+
+
+def engine_environ():
+    """The environment of each running engine of USER, as a list of dicts."""
+    envs = []
+    for p in engine_pids():
+        with open('/proc/%d/environ' % p, 'rb') as f:
+            envs.append(dict(kv.decode(errors='replace').split('=', 1)
+                             for kv in f.read().split(b'\0') if b'=' in kv))
+    return envs
+
+
+@case('the engine runs only as the profile\'s owner or an account the administrator allowed; '
+      'no agent for a system-wide profile')
+def t_engine_user():
+    pw = pwd.getpwnam(USER)
+    # USER's ssh-agent, where a desktop session has it (NM's /run is WORK/run)
+    rundir = '/run/user/%d' % pw.pw_uid
+    os.makedirs(WORK + rundir, exist_ok=True)
+    os.chown(WORK + rundir, pw.pw_uid, pw.pw_gid)
+    os.chmod(WORK + rundir, 0o700)
+    agent = subprocess.Popen(['ssh-agent', '-D', '-a', WORK + rundir + '/openssh_agent'],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+    try:
+        check(wait_for(lambda: os.path.exists(WORK + rundir + '/openssh_agent'), 5),
+              'ssh-agent did not start')
+        # USER's profile naming another account: refused, not run as that one
+        add_profile('shnm-user', local_user='daemon')
+        refused('shnm-user', "local-user 'daemon' is not the profile's owner '%s'" % USER)
+        # a profile owned by a system account
+        add_profile('shnm-user', perm='daemon')
+        refused('shnm-user', "account 'daemon' is a system account")
+        # system-wide: only an account in the administrator's list
+        add_profile('shnm-user', perm=False, local_user=USER)
+        write_users_file('someone-else\n')
+        refused('shnm-user', "system-wide profile: '%s' is not allowed in %s"
+                % (USER, users_file()))
+        # ... and a list that others could write is ignored, saying so
+        write_users_file(USER + '\n', 0o664)
+        refused('shnm-user', 'is writable by its group or by others (mode 0664)')
+        write_users_file(USER + '\n', 0o644)
+        r = up('shnm-user')
+        check(r.returncode == 0, 'the allowed system-wide profile failed: %s\n%s'
+              % (r.stderr.strip(), tail_log(30)))
+        check(wait_for(lambda: curl_lan(3), 10), 'no traffic through the system-wide profile')
+        envs = engine_environ()
+        check(envs and all('SSH_AUTH_SOCK' not in e for e in envs),
+              'a system-wide profile got the agent: %r' % envs)
+        down('shnm-user')
+        assert_clean('after the system-wide profile')
+        # the owner's own profile still runs, with the owner's agent (so the
+        # check above can see an agent when there is one)
+        add_profile('shnm-user', local_user=USER)
+        r = up('shnm-user')
+        check(r.returncode == 0, 'the owner\'s profile failed: %s\n%s'
+              % (r.stderr.strip(), tail_log(30)))
+        envs = engine_environ()
+        check(envs and all(e.get('SSH_AUTH_SOCK') == rundir + '/openssh_agent' for e in envs),
+              'the owner\'s engine lacks its agent: %r' % envs)
+    finally:
+        down('shnm-user')
+        nmcli('connection', 'delete', 'shnm-user')
+        write_users_file(USER + '\n')
+        agent.terminate()
+        agent.wait()
+    assert_clean('after the engine-user cases')
+
+
+# Run as a given uid: finds the plugin's name (one not in argv[2]), reads the status (as the
+# applet does, which makes it a listener when allowed), then prints every
+# signal from the engine's object path until the file argv[1] exists.
+LISTENER = r"""
+import os, sys, time
+from gi.repository import Gio, GLib
+stop, before = sys.argv[1], sys.argv[2].split(',')
+bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+def plugin():
+    names = bus.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',
+                          'ListNames', None, None, 0, -1, None).unpack()[0]
+    ours = [n for n in names if n.startswith('org.freedesktop.NetworkManager.shuttle.Connection_')
+            and n not in before]
+    return ours[0] if ours else None
+def on_signal(conn, sender, path, iface, member, params):
+    print('%s.%s %s' % (iface, member, params.print_(False)), flush=True)
+bus.signal_subscribe(None, None, None, '/io/github/shuttlevpn/Engine', None, 0, on_signal)
+deadline = time.monotonic() + 60
+while plugin() is None and time.monotonic() < deadline:
+    time.sleep(0.05)
+name = plugin()
+while True:
+    try:
+        bus.call_sync(name, '/io/github/shuttlevpn/Engine', 'org.freedesktop.DBus.Properties',
+                      'GetAll', GLib.Variant('(s)', ('io.github.shuttlevpn.Engine1',)), None, 0,
+                      5000, None)
+        print('read: allowed', flush=True)
+        break
+    except GLib.Error as e:
+        # the plugin owns its name before it has the object
+        if 'UnknownMethod' in e.message and time.monotonic() < deadline:
+            time.sleep(0.05)
+            continue
+        print('read: %s' % e.message, flush=True)
+        break
+ctx = GLib.MainContext.default()
+while not os.path.exists(stop) and time.monotonic() < deadline:
+    ctx.iteration(False)
+    time.sleep(0.02)
+"""
+
+
+@case('the engine\'s signals reach the connection\'s user, and no other user')
+def t_signals_to_owner():
+    stop = WORK + '/listen-stop'
+    owner, other = pwd.getpwnam(USER), pwd.getpwnam('nobody')
+    procs = []
+    try:
+        add_profile('shnm-sig', auto_hosts='yes')
+        before = ','.join(plugin_names())
+        for pw in (owner, other):
+            procs.append(subprocess.Popen([sys.executable, '-c', LISTENER, stop, before],
+                                          env=nm_env(),
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                          text=True, user=pw.pw_uid, group=pw.pw_gid,
+                                          extra_groups=[], cwd='/'))
+        r = up('shnm-sig')
+        check(r.returncode == 0, 'up failed: %s\n%s' % (r.stderr.strip(), tail_log(30)))
+        check(wait_for(lambda: curl_lan(3), 10), 'no traffic through the tunnel')
+        check(wait_for(lambda: netlab.NAME_GWHOSTS in client_hosts(), 30, 0.5),
+              'no discovered host (HostsChanged) in /etc/hosts')
+        time.sleep(1)
+    finally:
+        open(stop, 'w').close()
+        outs = []
+        for p in procs:
+            try:
+                outs.append(p.communicate(timeout=20)[0])
+            except subprocess.TimeoutExpired:
+                p.kill()
+                outs.append(p.communicate()[0])
+        down('shnm-sig')
+        nmcli('connection', 'delete', 'shnm-sig')
+        os.unlink(stop)
+    got_owner, got_other = outs
+    diag('owner: ' + ' | '.join(got_owner.splitlines())[:600])
+    diag('other: ' + ' | '.join(got_other.splitlines())[:600])
+    check('read: allowed' in got_owner, 'the owner could not read: %s' % got_owner)
+    check("Engine1.StateChanged ('connected', '')" in got_owner,
+          'the owner got no StateChanged connected:\n%s' % got_owner)
+    check('Engine1.HostsChanged' in got_owner and netlab.NAME_GWHOSTS in got_owner,
+          'the owner got no HostsChanged:\n%s' % got_owner)
+    check('AccessDenied' in got_other or 'only the connection' in got_other,
+          'another user could read: %s' % got_other)
+    # (the plugin's one broadcast says only that its object is there now)
+    announce = ("org.freedesktop.DBus.Properties.PropertiesChanged "
+                "('io.github.shuttlevpn.Engine1', {}, ['State'])")
+    sigs = [ln for ln in got_other.splitlines()
+            if re.match(r'[\w.]+\.\w+ \(', ln) and ln != announce]
+    check(not sigs, 'another user received the engine\'s signals:\n%s' % '\n'.join(sigs))
+    assert_clean('after the signals case')
+
+
+@case('a secret over 4 KiB is refused at once, never written to a pipe that could block')
+def t_secret_cap():
+    add_profile('shnm-big', auth_method='password', key_file=None, password_flags='2')
+    pw = WORK + '/passwd-big'
+    big = 'big%s' % os.urandom(4).hex() * 10000   # 110000 bytes: more than a pipe holds
+    try:
+        with open(pw, 'w') as f:
+            f.write('vpn.secrets.password:%s\n' % big)
+        t0 = time.monotonic()
+        r = nmcli('--wait', '60', 'connection', 'up', 'shnm-big', 'passwd-file', pw, timeout=90)
+        took = time.monotonic() - t0
+        check(r.returncode != 0, 'a 110000-byte password activated')
+        want = "the secret 'password' is too long (%d bytes, at most 4096)" % len(big)
+        check(want in r.stderr or wait_for(lambda: want in nm_log(), 5),
+              'no %r in nmcli\'s output (%s) nor in the log:\n%s'
+              % (want, r.stderr.strip(), tail_log(15)))
+        check(took < 20, 'the refusal took %.0f s' % took)
+        check(big[:64] not in nm_log(), 'the secret is in NetworkManager\'s log')
+    finally:
+        nmcli('connection', 'delete', 'shnm-big')
+        os.unlink(pw) if os.path.exists(pw) else None
+    assert_clean('after the long secret')
 
 
 @case('a wrong pinned host key fails, naming the fingerprint')
