@@ -28,7 +28,10 @@ done
 for d in /etc/netns/*-client /etc/netns/*-gw /etc/netns/*-lan; do
   [ -e "$d" ] && rm -rf "$d"
 done
-rm -rf /tmp/shuttle-* /tmp/shuttle-lab-shell
+# (lock files that serialize a developer's concurrent runs are not state)
+for f in /tmp/shuttle-*; do
+  case "$f" in *.lock) ;; *) rm -rf "$f" ;; esac
+done
 for t in $(nft list tables 2>/dev/null | awk '$3 ~ /^shuttle/ {print $2 " " $3}' | tr ' ' ':'); do
   nft delete table "$(echo "$t" | cut -d: -f1)" "$(echo "$t" | cut -d: -f2)"
 done
