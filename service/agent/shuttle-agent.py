@@ -440,6 +440,17 @@ NMB_PER_SCAN = 16           # nmblookup -A queries per scan (each may take a sec
 TOOL_TIMEOUT = 5.0
 
 
+def names_no_host(fam, addr):
+    """True for an address that names no host of this network for the
+    client (docs/protocol.md, Hosts): loopback ("localhost" of our own
+    /etc/hosts), unspecified, multicast, and IPv6 link-local, to which a
+    hosts line cannot give its interface."""
+    if fam == 4:
+        return addr[0] in (0, 127) or addr[0] >= 224
+    return (addr == bytes(16) or addr == bytes(15) + b'\x01' or addr[0] == 0xff
+            or (addr[0] == 0xfe and addr[1] & 0xc0 == 0x80))
+
+
 class HostWatch:
     """HOSTS_WATCH: a thread scans the sources (files, neighbour table,
     reverse and forward lookups, avahi-browse, nmblookup), none of which
@@ -534,9 +545,7 @@ class HostWatch:
                 addr = socket.inet_pton(family, ip)
             except (OSError, ValueError):
                 continue
-            # fe80::/10 means nothing without the interface, which a hosts
-            # line cannot say.
-            if not (fam == 6 and addr[0] == 0xfe and addr[1] & 0xc0 == 0x80):
+            if not names_no_host(fam, addr):
                 self.found.append((fam, addr, name))
             return
 
