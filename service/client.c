@@ -129,6 +129,7 @@ typedef struct _Client
                        * (nm-shuttle-service) or the session bus */
   ShSshDiag ssh_diag; /* what ssh said about host keys */
   char *ciphers;      /* -c for ssh: sshcipher.h; NULL: ssh's own choice */
+  guint signals[3];   /* SIGINT, SIGTERM, SIGHUP: from set-up to tear-down */
 } Client;
 
 /* ------------------------------------------------------ the ssh server */
@@ -1344,270 +1345,337 @@ raise_fd_limit (void)
     }
 }
 
+/* ------------------------------------------------ set-up, run, tear-down */
+
+/* What client_free() releases, whatever set-up reached. */
+static void
+client_init (Client *c)
+{
+  const ShOptions *opts = c->opts;
+  c->subnets = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
+  g_array_append_vals (c->subnets, opts->subnets->data, opts->subnets->len);
+  c->excludes = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
+  g_array_append_vals (c->excludes, opts->excludes->data, opts->excludes->len);
+  c->server_addrs = g_array_new (FALSE, FALSE, sizeof (struct sockaddr_storage));
+  sh_backoff_init (&c->backoff);
+  c->hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  c->hosts_deferred = g_array_new (FALSE, FALSE, sizeof (DeferredHost));
+  c->hosts_entries = g_ptr_array_new_with_free_func (g_free);
+}
+
+/* --dns: the nameservers whose queries we capture, as they are now: a
+ * resolv.conf rewritten while we run (DHCP, a VPN) is not followed. */
+static gboolean
+set_up_dns (Client *c)
+{
+  const ShOptions *opts = c->opts;
+  g_autoptr (GArray) ns = g_array_new (FALSE, TRUE, sizeof (ShOpen));
+  if (opts->ns_hosts->len > 0)
+    g_array_append_vals (ns, opts->ns_hosts->data, opts->ns_hosts->len);
+  else
+    {
+      g_autofree char *text = NULL;
+      if (g_file_get_contents ("/etc/resolv.conf", &text, NULL, NULL))
+        sh_resolver_parse_all (text, 53, ns);
+    }
+  if (ns->len == 0)
+    {
+      sh_error ("--dns: /etc/resolv.conf names no nameserver; name them with --ns-hosts");
+      c->status = 2;
+      return FALSE;
+    }
+  c->dns_servers = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  for (guint i = 0; i < ns->len && c->dns_servers->len < SH_OPTIONS_MAX_NS; i++)
+    {
+      const ShOpen *o = &g_array_index (ns, ShOpen, i);
+      ShSubnet sn = { .family = o->family, .prefix = o->family == AF_INET ? 32 : 128 };
+      memcpy (sn.addr, o->addr, 16);
+      g_autofree char *text = sh_subnet_to_string (&sn);
+      sh_info ("capturing DNS to %s", text);
+      g_array_append_val (c->dns_servers, sn);
+    }
+  return TRUE;
+}
+
+/* The ssh command, and the ssh server kept out of the tunnel. */
+static gboolean
+set_up_server (Client *c, char ***ssh_argv, GError **error)
+{
+  const ShOptions *opts = c->opts;
+  if (!opts->remote)
+    {
+      c->server_desc = g_strdup ("the local server (test mode)");
+      return TRUE;
+    }
+  if (!g_shell_parse_argv (opts->ssh_cmd, NULL, ssh_argv, error))
+    {
+      sh_error ("invalid --ssh-cmd '%s': %s", opts->ssh_cmd, (*error)->message);
+      c->status = 2;
+      return FALSE;
+    }
+  if (!exclude_ssh_server (opts, *ssh_argv, c->excludes, c->server_addrs, &c->ciphers, error))
+    {
+      sh_error ("%s", (*error)->message);
+      c->status = 2;
+      return FALSE;
+    }
+  c->server_desc = g_strdup (opts->remote);
+  return TRUE;
+}
+
+/* Our status for the applet or NetworkManager, and the way to the firewall;
+ * clears what crashed instances left. After daemonize(): the bus
+ * connection's thread would not survive fork. */
+static gboolean
+set_up_control (Client *c, GError **error)
+{
+  const ShOptions *opts = c->opts;
+  g_snprintf (c->instance, sizeof c->instance, "%d", (int) getpid ());
+  /* Our status: to our controller under NetworkManager, else on the
+   * user's session bus for the applet (when there is one). */
+  c->control = sh_control_new (opts->control_fd, opts->control_fd < 0, on_signal, c, error);
+  if (c->control == NULL)
+    {
+      sh_error ("cannot set up the control connection: %s", (*error)->message);
+      return FALSE;
+    }
+  g_auto (GStrv) excludes = subnets_strv (opts->excludes);
+  sh_control_set_info (c->control, opts->remote ? opts->remote : "",
+                       (const char *const *) excludes);
+  sh_control_set_counters_func (c->control, read_counters, c);
+  sh_control_set_state (c->control, SH_CONTROL_CONNECTING, NULL);
+  if (opts->control_fd >= 0)
+    /* Under NetworkManager: the rules go through our controller. */
+    c->fw = sh_fw_client_new_for_peer (c->instance, sh_control_get_connection (c->control));
+  else
+    c->fw = sh_fw_client_new (c->instance, error);
+  c->fw_cancel = g_cancellable_new ();
+  if (!c->fw)
+    {
+      sh_error ("%s", (*error)->message);
+      return FALSE;
+    }
+  sh_info ("firewall rules go %s", opts->control_fd >= 0 ? "through our controller"
+                                   : sh_fw_client_uses_helper (c->fw)
+                                       ? "through shuttle-firewall on the system bus"
+                                       : "to nftables directly (no firewall helper)");
+  int swept = sh_fw_client_sweep (c->fw, error);
+  if (swept < 0)
+    {
+      sh_error ("cannot set up the firewall: %s", (*error)->message);
+      return FALSE;
+    }
+  if (swept > 0)
+    sh_notice ("removed firewall rules or /etc/hosts entries left by %d shuttle instance%s that no "
+               "longer run%s",
+               swept, swept == 1 ? "" : "s", "");
+  return TRUE;
+}
+
+/* Everything before the first session. On failure it has said why and
+ * c->status says how to exit. */
+static gboolean
+client_set_up (Client *c, char ***ssh_argv, GError **error)
+{
+  const ShOptions *opts = c->opts;
+  if (opts->dns && !set_up_dns (c))
+    return FALSE;
+  if (!set_up_server (c, ssh_argv, error))
+    return FALSE;
+  if (opts->daemon)
+    {
+      c->daemon_fd = daemonize ();
+      if (c->daemon_fd < 0)
+        {
+          sh_error ("cannot daemonize: %s", g_strerror (errno));
+          return FALSE;
+        }
+    }
+  if (!set_up_control (c, error))
+    return FALSE;
+
+  c->loop = g_main_loop_new (NULL, FALSE);
+  c->err_line = g_string_new (NULL);
+  c->poll = sh_poll_new (after_batch, c);
+  if (!setup_listeners (c, error))
+    {
+      sh_error ("%s", (*error)->message);
+      return FALSE;
+    }
+  c->signals[0] = g_unix_signal_add (SIGINT, on_signal, c);
+  c->signals[1] = g_unix_signal_add (SIGTERM, on_signal, c);
+  c->signals[2] = g_unix_signal_add (SIGHUP, on_signal, c);
+  return TRUE;
+}
+
+/* Kept until the end of tear-down, as before the split: without a source
+ * for it, SIGINT or SIGTERM would kill us while the rules are removed. */
+static void
+remove_signals (Client *c)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (c->signals); i++)
+    g_clear_handle_id (&c->signals[i], g_source_remove);
+}
+
+/* Starts ssh (or the local server) and a session over it. */
+static gboolean
+start_session (Client *c, char **ssh_argv, GBytes *agent, GError **error)
+{
+  int in_fd = -1, out_fd = -1;
+  if (!start_transport (c, ssh_argv, &in_fd, &out_fd, error))
+    return FALSE;
+  ShSessionConfig cfg;
+  sh_session_config_init (&cfg, SH_ROLE_CLIENT);
+  cfg.connect_timeout_ms = c->opts->connect_timeout_ms;
+  if (!c->opts->latency_control)
+    cfg.inflight_limit = 0;
+  cfg.bootstrap = c->choice == SH_SERVER_CMD ? NULL : agent;
+  c->session_gen++;
+  c->session = sh_session_new (&cfg, c->poll, in_fd, out_fd, on_ready, on_closed, c);
+  sh_session_flush (c->session);
+  return TRUE;
+}
+
+/* Runs sessions until the engine ends: a signal, a failure, or --reconnect
+ * giving up. Returns FALSE when a transport could not even start: then
+ * there is nothing to tear down beyond what client_free() does. */
+static gboolean
+client_run (Client *c, char **ssh_argv, GError **error)
+{
+  const ShOptions *opts = c->opts;
+  c->choice = sh_bootstrap_choice (opts);
+  g_autoptr (GBytes) agent = sh_bootstrap_agent_payload ();
+  for (;;)
+    {
+      if (!start_session (c, ssh_argv, agent, error))
+        {
+          sh_error ("cannot start %s: %s", opts->remote ? "ssh" : "the local server",
+                    (*error)->message);
+          remove_signals (c);
+          return FALSE;
+        }
+      c->status = 1;
+      g_main_loop_run (c->loop);
+      if (c->retry_agent)
+        {
+          /* Once more, the same way but with the agent (one more ssh login). */
+          c->retry_agent = FALSE;
+          c->choice = SH_SERVER_AGENT;
+          g_clear_pointer (&c->session, sh_session_free);
+          reset_transport (c);
+          continue;
+        }
+      /* The very first session failing ends the engine even with
+       * --reconnect: a typo in the host name should not loop. */
+      if (c->status == 0 || !opts->reconnect || !c->ever_connected)
+        return TRUE;
+      if (!session_lost (c) || !wait_to_reconnect (c))
+        return TRUE;
+    }
+}
+
+/* Tear down in the order that loses nothing. The tunnel's connections
+ * are reset, and the listeners closed (which resets what waits in their
+ * backlog), while the rules still exist: once the last nat chain is gone
+ * the kernel no longer translates the replies of redirected connections,
+ * and applications would wait forever for an end that cannot reach them.
+ * A connection attempt in between is refused, never sent in the clear. */
+static void
+client_tear_down (Client *c)
+{
+  g_autoptr (GError) fw_error = NULL;
+  g_clear_pointer (&c->dns, sh_dns_client_free);
+  g_clear_pointer (&c->session, sh_session_free);
+  for (int i = 0; i < c->n_listeners; i++)
+    {
+      sh_poll_remove (c->poll, c->listeners[i].fd);
+      close (c->listeners[i].fd);
+      c->listeners[i].fd = -1;
+    }
+  g_cancellable_cancel (c->fw_cancel);
+  if (!sh_fw_client_remove (c->fw, &fw_error))
+    sh_error ("cannot remove the firewall rules: %s", fw_error->message);
+  g_clear_handle_id (&c->hosts_timer, g_source_remove);
+  g_clear_error (&fw_error);
+  if (c->opts->auto_hosts && c->hosts_entries->len > 0)
+    {
+      g_ptr_array_set_size (c->hosts_entries, 0);
+      if (!sh_fw_client_set_hosts (c->fw, c->hosts_entries, &fw_error))
+        sh_error ("cannot remove our names from /etc/hosts: %s", fw_error->message);
+    }
+
+  if (c->status != 0 && c->final_why)
+    {
+      sh_error ("cannot reconnect: %s", c->final_why);
+      sh_control_set_state (c->control, SH_CONTROL_FAILED, c->final_why);
+    }
+  else if (c->status != 0)
+    {
+      g_autofree char *why = explain_transport_end (c);
+      drain_transport_stderr (c);
+      g_autofree char *ssh_why = sh_ssh_diag_explain (&c->ssh_diag);
+      sh_error ("%s", ssh_why ? ssh_why : why);
+      sh_control_set_state (c->control, SH_CONTROL_FAILED, ssh_why ? ssh_why : why);
+    }
+  remove_signals (c);
+  stop_transport (c);
+}
+
+/* Releases whatever set-up reached; @error: why set-up failed, if it did. */
+static void
+client_free (Client *c, const GError *error)
+{
+  if (c->fw)
+    sh_fw_client_remove (c->fw, NULL); /* nothing applied: nothing done */
+  g_clear_pointer (&c->fw, sh_fw_client_free);
+  if (c->status != 0 && c->loop == NULL)
+    sh_control_set_state (c->control, SH_CONTROL_FAILED,
+                          error ? error->message : "the engine could not start");
+  g_clear_pointer (&c->control, sh_control_free);
+  sh_ssh_diag_clear (&c->ssh_diag);
+  g_clear_object (&c->fw_cancel);
+  for (int i = 0; i < c->n_listeners; i++)
+    if (c->listeners[i].fd >= 0)
+      close (c->listeners[i].fd);
+  if (c->daemon_fd < 0 && c->opts->daemon && c->opts->pidfile && c->ever_connected)
+    unlink (c->opts->pidfile);
+  if (c->daemon_fd >= 0)
+    close (c->daemon_fd); /* the waiting parent exits 1 */
+  if (c->err_fd >= 0)
+    close (c->err_fd);
+  if (c->err_line)
+    g_string_free (c->err_line, TRUE);
+  g_clear_object (&c->transport);
+  g_clear_handle_id (&c->hosts_timer, g_source_remove);
+  g_clear_pointer (&c->dns, sh_dns_client_free);
+  g_clear_pointer (&c->poll, sh_poll_free);
+  g_clear_pointer (&c->loop, g_main_loop_unref);
+  g_array_unref (c->subnets);
+  g_array_unref (c->excludes);
+  g_array_unref (c->server_addrs);
+  g_clear_pointer (&c->dns_servers, g_array_unref);
+  g_hash_table_unref (c->hosts);
+  g_array_unref (c->hosts_deferred);
+  g_clear_pointer (&c->hosts_taken, g_hash_table_unref);
+  g_ptr_array_unref (c->hosts_entries);
+  g_free (c->server_desc);
+  g_free (c->ciphers);
+  g_free (c->failure);
+  g_free (c->final_why);
+}
+
 int
 sh_client_run (const ShOptions *opts)
 {
   g_autoptr (GError) error = NULL;
   Client c = { .opts = opts, .daemon_fd = -1, .err_fd = -1, .status = 1 };
   g_auto (GStrv) ssh_argv = NULL;
-  g_autoptr (GBytes) agent = NULL;
-  int in_fd = -1, out_fd = -1;
 
   /* Thousands of connections each need a descriptor. */
   raise_fd_limit ();
-
-  c.subnets = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
-  g_array_append_vals (c.subnets, opts->subnets->data, opts->subnets->len);
-  c.excludes = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
-  g_array_append_vals (c.excludes, opts->excludes->data, opts->excludes->len);
-  c.server_addrs = g_array_new (FALSE, FALSE, sizeof (struct sockaddr_storage));
-  sh_backoff_init (&c.backoff);
-  c.hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  c.hosts_deferred = g_array_new (FALSE, FALSE, sizeof (DeferredHost));
-  c.hosts_entries = g_ptr_array_new_with_free_func (g_free);
-  if (opts->dns)
-    {
-      /* The nameservers as they are now: a resolv.conf rewritten while we
-       * run (DHCP, a VPN) is not followed. */
-      g_autoptr (GArray) ns = g_array_new (FALSE, TRUE, sizeof (ShOpen));
-      if (opts->ns_hosts->len > 0)
-        g_array_append_vals (ns, opts->ns_hosts->data, opts->ns_hosts->len);
-      else
-        {
-          g_autofree char *text = NULL;
-          if (g_file_get_contents ("/etc/resolv.conf", &text, NULL, NULL))
-            sh_resolver_parse_all (text, 53, ns);
-        }
-      if (ns->len == 0)
-        {
-          sh_error ("--dns: /etc/resolv.conf names no nameserver; name them with --ns-hosts");
-          c.status = 2;
-          goto out;
-        }
-      c.dns_servers = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
-      for (guint i = 0; i < ns->len && c.dns_servers->len < SH_OPTIONS_MAX_NS; i++)
-        {
-          const ShOpen *o = &g_array_index (ns, ShOpen, i);
-          ShSubnet sn = { .family = o->family, .prefix = o->family == AF_INET ? 32 : 128 };
-          memcpy (sn.addr, o->addr, 16);
-          g_autofree char *text = sh_subnet_to_string (&sn);
-          sh_info ("capturing DNS to %s", text);
-          g_array_append_val (c.dns_servers, sn);
-        }
-    }
-
-  if (opts->remote)
-    {
-      if (!g_shell_parse_argv (opts->ssh_cmd, NULL, &ssh_argv, &error))
-        {
-          sh_error ("invalid --ssh-cmd '%s': %s", opts->ssh_cmd, error->message);
-          c.status = 2;
-          goto out;
-        }
-      if (!exclude_ssh_server (opts, ssh_argv, c.excludes, c.server_addrs, &c.ciphers, &error))
-        {
-          sh_error ("%s", error->message);
-          c.status = 2;
-          goto out;
-        }
-      c.server_desc = g_strdup (opts->remote);
-    }
-  else
-    c.server_desc = g_strdup ("the local server (test mode)");
-
-  if (opts->daemon)
-    {
-      c.daemon_fd = daemonize ();
-      if (c.daemon_fd < 0)
-        {
-          sh_error ("cannot daemonize: %s", g_strerror (errno));
-          goto out;
-        }
-    }
-
-  /* After daemonize(): the bus connection's thread would not survive fork. */
-  g_snprintf (c.instance, sizeof c.instance, "%d", (int) getpid ());
-  /* Our status: to our controller under NetworkManager, else on the
-   * user's session bus for the applet (when there is one). */
-  c.control = sh_control_new (opts->control_fd, opts->control_fd < 0, on_signal, &c, &error);
-  if (c.control == NULL)
-    {
-      sh_error ("cannot set up the control connection: %s", error->message);
-      goto out;
-    }
-  {
-    g_auto (GStrv) excludes = subnets_strv (opts->excludes);
-    sh_control_set_info (c.control, opts->remote ? opts->remote : "",
-                         (const char *const *) excludes);
-  }
-  sh_control_set_counters_func (c.control, read_counters, &c);
-  sh_control_set_state (c.control, SH_CONTROL_CONNECTING, NULL);
-  if (opts->control_fd >= 0)
-    /* Under NetworkManager: the rules go through our controller. */
-    c.fw = sh_fw_client_new_for_peer (c.instance, sh_control_get_connection (c.control));
-  else
-    c.fw = sh_fw_client_new (c.instance, &error);
-  c.fw_cancel = g_cancellable_new ();
-  if (!c.fw)
-    {
-      sh_error ("%s", error->message);
-      goto out;
-    }
-  sh_info ("firewall rules go %s", opts->control_fd >= 0 ? "through our controller"
-                                   : sh_fw_client_uses_helper (c.fw)
-                                       ? "through shuttle-firewall on the system bus"
-                                       : "to nftables directly (no firewall helper)");
-  int swept = sh_fw_client_sweep (c.fw, &error);
-  if (swept < 0)
-    {
-      sh_error ("cannot set up the firewall: %s", error->message);
-      goto out;
-    }
-  if (swept > 0)
-    sh_notice ("removed firewall rules or /etc/hosts entries left by %d shuttle instance%s that no "
-               "longer run%s",
-               swept, swept == 1 ? "" : "s", "");
-
-  c.loop = g_main_loop_new (NULL, FALSE);
-  c.err_line = g_string_new (NULL);
-  c.poll = sh_poll_new (after_batch, &c);
-  if (!setup_listeners (&c, &error))
-    {
-      sh_error ("%s", error->message);
-      goto out;
-    }
-
-  guint sig[3] = {
-    g_unix_signal_add (SIGINT, on_signal, &c),
-    g_unix_signal_add (SIGTERM, on_signal, &c),
-    g_unix_signal_add (SIGHUP, on_signal, &c),
-  };
-
-  c.choice = sh_bootstrap_choice (opts);
-  agent = sh_bootstrap_agent_payload ();
-  for (;;)
-    {
-      if (!start_transport (&c, ssh_argv, &in_fd, &out_fd, &error))
-        {
-          sh_error ("cannot start %s: %s", opts->remote ? "ssh" : "the local server",
-                    error->message);
-          for (guint i = 0; i < G_N_ELEMENTS (sig); i++)
-            g_source_remove (sig[i]);
-          goto out;
-        }
-
-      ShSessionConfig cfg;
-      sh_session_config_init (&cfg, SH_ROLE_CLIENT);
-      cfg.connect_timeout_ms = opts->connect_timeout_ms;
-      if (!opts->latency_control)
-        cfg.inflight_limit = 0;
-      cfg.bootstrap = c.choice == SH_SERVER_CMD ? NULL : agent;
-      c.session_gen++;
-      c.session = sh_session_new (&cfg, c.poll, in_fd, out_fd, on_ready, on_closed, &c);
-      sh_session_flush (c.session);
-
-      c.status = 1;
-      g_main_loop_run (c.loop);
-      if (c.retry_agent)
-        {
-          /* Once more, the same way but with the agent (one more ssh login). */
-          c.retry_agent = FALSE;
-          c.choice = SH_SERVER_AGENT;
-          g_clear_pointer (&c.session, sh_session_free);
-          reset_transport (&c);
-          continue;
-        }
-      /* The very first session failing ends the engine even with
-       * --reconnect: a typo in the host name should not loop. */
-      if (c.status == 0 || !opts->reconnect || !c.ever_connected)
-        break;
-      if (!session_lost (&c) || !wait_to_reconnect (&c))
-        break;
-    }
-
-  /* Tear down in the order that loses nothing. The tunnel's connections
-   * are reset, and the listeners closed (which resets what waits in their
-   * backlog), while the rules still exist: once the last nat chain is gone
-   * the kernel no longer translates the replies of redirected connections,
-   * and applications would wait forever for an end that cannot reach them.
-   * A connection attempt in between is refused, never sent in the clear. */
-  g_clear_pointer (&c.dns, sh_dns_client_free);
-  g_clear_pointer (&c.session, sh_session_free);
-  for (int i = 0; i < c.n_listeners; i++)
-    {
-      sh_poll_remove (c.poll, c.listeners[i].fd);
-      close (c.listeners[i].fd);
-      c.listeners[i].fd = -1;
-    }
-  g_cancellable_cancel (c.fw_cancel);
-  {
-    g_autoptr (GError) fw_error = NULL;
-    if (!sh_fw_client_remove (c.fw, &fw_error))
-      sh_error ("cannot remove the firewall rules: %s", fw_error->message);
-    g_clear_handle_id (&c.hosts_timer, g_source_remove);
-    g_clear_error (&fw_error);
-    if (opts->auto_hosts && c.hosts_entries->len > 0)
-      {
-        g_ptr_array_set_size (c.hosts_entries, 0);
-        if (!sh_fw_client_set_hosts (c.fw, c.hosts_entries, &fw_error))
-          sh_error ("cannot remove our names from /etc/hosts: %s", fw_error->message);
-      }
-  }
-
-  if (c.status != 0 && c.final_why)
-    {
-      sh_error ("cannot reconnect: %s", c.final_why);
-      sh_control_set_state (c.control, SH_CONTROL_FAILED, c.final_why);
-    }
-  else if (c.status != 0)
-    {
-      g_autofree char *why = explain_transport_end (&c);
-      drain_transport_stderr (&c);
-      g_autofree char *ssh_why = sh_ssh_diag_explain (&c.ssh_diag);
-      sh_error ("%s", ssh_why ? ssh_why : why);
-      sh_control_set_state (c.control, SH_CONTROL_FAILED, ssh_why ? ssh_why : why);
-    }
-  for (guint i = 0; i < G_N_ELEMENTS (sig); i++)
-    g_source_remove (sig[i]);
-  stop_transport (&c);
-
-out:
-  if (c.fw)
-    sh_fw_client_remove (c.fw, NULL); /* nothing applied: nothing done */
-  g_clear_pointer (&c.fw, sh_fw_client_free);
-  if (c.status != 0 && c.loop == NULL)
-    sh_control_set_state (c.control, SH_CONTROL_FAILED,
-                          error ? error->message : "the engine could not start");
-  g_clear_pointer (&c.control, sh_control_free);
-  sh_ssh_diag_clear (&c.ssh_diag);
-  g_clear_object (&c.fw_cancel);
-  for (int i = 0; i < c.n_listeners; i++)
-    if (c.listeners[i].fd >= 0)
-      close (c.listeners[i].fd);
-  if (c.daemon_fd < 0 && opts->daemon && opts->pidfile && c.ever_connected)
-    unlink (opts->pidfile);
-  if (c.daemon_fd >= 0)
-    close (c.daemon_fd); /* the waiting parent exits 1 */
-  if (c.err_fd >= 0)
-    close (c.err_fd);
-  if (c.err_line)
-    g_string_free (c.err_line, TRUE);
-  g_clear_object (&c.transport);
-  g_clear_handle_id (&c.hosts_timer, g_source_remove);
-  g_clear_pointer (&c.dns, sh_dns_client_free);
-  g_clear_pointer (&c.poll, sh_poll_free);
-  g_clear_pointer (&c.loop, g_main_loop_unref);
-  g_array_unref (c.subnets);
-  g_array_unref (c.excludes);
-  g_array_unref (c.server_addrs);
-  g_clear_pointer (&c.dns_servers, g_array_unref);
-  g_hash_table_unref (c.hosts);
-  g_array_unref (c.hosts_deferred);
-  g_clear_pointer (&c.hosts_taken, g_hash_table_unref);
-  g_ptr_array_unref (c.hosts_entries);
-  g_free (c.server_desc);
-  g_free (c.ciphers);
-  g_free (c.failure);
-  g_free (c.final_why);
+  client_init (&c);
+  if (client_set_up (&c, &ssh_argv, &error) && client_run (&c, ssh_argv, &error))
+    client_tear_down (&c);
+  client_free (&c, error);
   return c.status;
 }

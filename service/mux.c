@@ -38,11 +38,15 @@ put32 (guint8 *p, guint32 v)
 /* Fixed payload layout of HELLO before the free-text name. */
 #define HELLO_FIXED (SH_MUX_MAGIC_LEN + 2 + 2 + 4 + 4 + 4 + 4)
 
+/* Per-type decoders: called with a payload whose length the table below
+ * already allowed; each checks the fields and fills its part of @f->u. */
+
 static gboolean
-decode_hello (const guint8 *p, guint16 len, ShHello *h)
+decode_hello (const guint8 *p, guint16 len, ShFrame *f)
 {
+  ShHello *h = &f->u.hello;
   if (len < HELLO_FIXED || len > HELLO_FIXED + SH_MUX_MAX_NAME)
-    return FALSE;
+    return FALSE; /* also bounds the writes to h->name below */
   if (memcmp (p, SH_MUX_MAGIC, SH_MUX_MAGIC_LEN) != 0)
     return FALSE;
   p += SH_MUX_MAGIC_LEN;
@@ -77,7 +81,7 @@ decode_hello (const guint8 *p, guint16 len, ShHello *h)
  * Returns its length, or -1. Family 0 (the server's resolver) has no
  * address. */
 static gssize
-decode_address (const guint8 *p, gsize len, gboolean dns, ShOpen *o)
+decode_address (const guint8 *p, gsize len, ShOpen *o)
 {
   if (len < 4 || p[1] != 0)
     return -1;
@@ -92,6 +96,131 @@ decode_address (const guint8 *p, gsize len, gboolean dns, ShOpen *o)
   return 4 + alen;
 }
 
+static gboolean
+decode_open (const guint8 *p, guint16 len, ShFrame *f)
+{
+  return decode_address (p, len, &f->u.open) == len;
+}
+
+static gboolean
+decode_open_result (const guint8 *p, guint16 len, ShFrame *f)
+{
+  if (p[0] > SH_OPEN_NO_RESOURCES || p[1] != 0)
+    return FALSE;
+  f->u.result.status = p[0];
+  f->u.result.err = get16 (p + 2);
+  f->u.result.reason = (const char *) p + 4;
+  f->u.result.reason_len = len - 4;
+  return TRUE;
+}
+
+static gboolean
+decode_window (const guint8 *p, guint16 len, ShFrame *f)
+{
+  f->u.window = get32 (p);
+  return f->u.window != 0 && f->u.window <= SH_MUX_MAX_WINDOW;
+}
+
+static gboolean
+decode_close (const guint8 *p, guint16 len, ShFrame *f)
+{
+  f->u.close_reason = p[0];
+  return p[0] <= 1;
+}
+
+static gboolean
+decode_token (const guint8 *p, guint16 len, ShFrame *f)
+{
+  f->u.token = ((guint64) get32 (p) << 32) | get32 (p + 4);
+  return TRUE;
+}
+
+static gboolean
+decode_ack (const guint8 *p, guint16 len, ShFrame *f)
+{
+  f->u.ack = get32 (p);
+  return TRUE;
+}
+
+static gboolean
+decode_error (const guint8 *p, guint16 len, ShFrame *f)
+{
+  f->u.error.code = get16 (p);
+  f->u.error.msg = (const char *) p + 2;
+  f->u.error.msg_len = len - 2;
+  return TRUE;
+}
+
+static gboolean
+decode_dns_query (const guint8 *p, guint16 len, ShFrame *f)
+{
+  gssize n = decode_address (p, len, &f->u.dns.resolver);
+  if (n < 0 || len - n < SH_MUX_DNS_MIN || len - n > SH_MUX_DNS_MAX_QUERY)
+    return FALSE;
+  f->u.dns.msg = p + n;
+  f->u.dns.msg_len = len - n;
+  return TRUE;
+}
+
+/* Only checks the entries: sh_frame_next_route() reads them. */
+static gboolean
+decode_routes (const guint8 *p, guint16 len, ShFrame *f)
+{
+  for (gsize off = 0; off < len;)
+    {
+      gsize alen = p[off] == 4 ? 4 : p[off] == 6 ? 16 : 0;
+      if (alen == 0 || off + 2 + alen > len || p[off + 1] > alen * 8)
+        return FALSE;
+      off += 2 + alen;
+    }
+  return TRUE;
+}
+
+static gboolean
+decode_host (const guint8 *p, guint16 len, ShFrame *f)
+{
+  gsize alen = p[0] == 4 ? 4 : p[0] == 6 ? 16 : 0;
+  if (alen == 0 || p[1] != 0 || len < 2 + alen + 1 || len > 2 + alen + SH_MUX_MAX_HOSTNAME)
+    return FALSE;
+  f->u.host.family = alen == 4 ? AF_INET : AF_INET6;
+  memcpy (f->u.host.addr, p + 2, alen);
+  f->u.host.name = (const char *) p + 2 + alen;
+  f->u.host.name_len = len - 2 - alen;
+  return TRUE;
+}
+
+/* The frame table of docs/protocol.md: what a header may say, judged before
+ * the payload is in, and the decoder of the payload (NULL: bytes as they
+ * are). A type without a name is unknown. */
+typedef struct
+{
+  const char *name;
+  guint16 min, max; /* payload length */
+  gboolean channel; /* a channel (or query id) ≠ 0; else 0 */
+  gboolean (*decode) (const guint8 *p, guint16 len, ShFrame *f);
+} FrameRule;
+
+static const FrameRule frame_rules[] = {
+  [SH_FRAME_HELLO] = { "HELLO", HELLO_FIXED, HELLO_FIXED + SH_MUX_MAX_NAME, FALSE, decode_hello },
+  [SH_FRAME_OPEN] = { "OPEN", 4, 4 + 16, TRUE, decode_open },
+  [SH_FRAME_OPEN_RESULT] = { "OPEN_RESULT", 4, 4 + SH_MUX_MAX_REASON, TRUE, decode_open_result },
+  [SH_FRAME_DATA] = { "DATA", 1, SH_MUX_MAX_DATA, TRUE, NULL },
+  [SH_FRAME_WINDOW] = { "WINDOW", 4, 4, TRUE, decode_window },
+  [SH_FRAME_EOF] = { "EOF", 0, 0, TRUE, NULL },
+  [SH_FRAME_CLOSE] = { "CLOSE", 1, 1, TRUE, decode_close },
+  [SH_FRAME_PING] = { "PING", 8, 8, FALSE, decode_token },
+  [SH_FRAME_PONG] = { "PONG", 8, 8, FALSE, decode_token },
+  [SH_FRAME_ACK] = { "ACK", 4, 4, FALSE, decode_ack },
+  [SH_FRAME_ERROR] = { "ERROR", 2, 2 + SH_MUX_MAX_ERROR_MSG, FALSE, decode_error },
+  [SH_FRAME_DNS_QUERY]
+  = { "DNS_QUERY", 4 + SH_MUX_DNS_MIN, 4 + 16 + SH_MUX_DNS_MAX_QUERY, TRUE, decode_dns_query },
+  [SH_FRAME_DNS_REPLY] = { "DNS_REPLY", 0, SH_MUX_MAX_PAYLOAD, TRUE, NULL },
+  [SH_FRAME_ROUTES_GET] = { "ROUTES_GET", 0, 0, FALSE, NULL },
+  [SH_FRAME_ROUTES] = { "ROUTES", 0, SH_MUX_MAX_PAYLOAD, FALSE, decode_routes },
+  [SH_FRAME_HOSTS_WATCH] = { "HOSTS_WATCH", 0, SH_MUX_MAX_SEEDS, FALSE, NULL },
+  [SH_FRAME_HOST] = { "HOST", 2 + 4 + 1, 2 + 16 + SH_MUX_MAX_HOSTNAME, FALSE, decode_host },
+};
+
 gssize
 sh_frame_decode (const guint8 *buf, gsize len, ShFrame *out)
 {
@@ -99,74 +228,15 @@ sh_frame_decode (const guint8 *buf, gsize len, ShFrame *out)
     return 0;
 
   guint8 type = buf[0];
-  guint8 flags = buf[1];
   guint16 plen = get16 (buf + 2);
   guint32 channel = get32 (buf + 4);
-
-  if (flags != 0)
-    return -EBADMSG;
+  const FrameRule *rule = type < G_N_ELEMENTS (frame_rules) ? &frame_rules[type] : NULL;
 
   /* Check the header before waiting for the payload, so a bad length is
    * reported at once instead of after the peer sent (or withheld) it. */
-  gboolean session_frame;
-  guint16 min, max;
-  switch (type)
-    {
-    case SH_FRAME_HELLO:
-      session_frame = TRUE, min = HELLO_FIXED, max = HELLO_FIXED + SH_MUX_MAX_NAME;
-      break;
-    case SH_FRAME_OPEN:
-      session_frame = FALSE, min = 4, max = 20;
-      break;
-    case SH_FRAME_OPEN_RESULT:
-      session_frame = FALSE, min = 4, max = 4 + SH_MUX_MAX_REASON;
-      break;
-    case SH_FRAME_DATA:
-      session_frame = FALSE, min = 1, max = SH_MUX_MAX_DATA;
-      break;
-    case SH_FRAME_WINDOW:
-      session_frame = FALSE, min = max = 4;
-      break;
-    case SH_FRAME_EOF:
-      session_frame = FALSE, min = max = 0;
-      break;
-    case SH_FRAME_CLOSE:
-      session_frame = FALSE, min = max = 1;
-      break;
-    case SH_FRAME_PING:
-    case SH_FRAME_PONG:
-      session_frame = TRUE, min = max = 8;
-      break;
-    case SH_FRAME_ACK:
-      session_frame = TRUE, min = max = 4;
-      break;
-    case SH_FRAME_ERROR:
-      session_frame = TRUE, min = 2, max = 2 + SH_MUX_MAX_ERROR_MSG;
-      break;
-    case SH_FRAME_DNS_QUERY:
-      session_frame = FALSE, min = 4 + SH_MUX_DNS_MIN, max = 4 + 16 + SH_MUX_DNS_MAX_QUERY;
-      break;
-    case SH_FRAME_DNS_REPLY:
-      session_frame = FALSE, min = 0, max = SH_MUX_MAX_PAYLOAD;
-      break;
-    case SH_FRAME_ROUTES_GET:
-      session_frame = TRUE, min = max = 0;
-      break;
-    case SH_FRAME_ROUTES:
-      session_frame = TRUE, min = 0, max = SH_MUX_MAX_PAYLOAD;
-      break;
-    case SH_FRAME_HOSTS_WATCH:
-      session_frame = TRUE, min = 0, max = SH_MUX_MAX_SEEDS;
-      break;
-    case SH_FRAME_HOST:
-      session_frame = TRUE, min = 2 + 4 + 1, max = 2 + 16 + SH_MUX_MAX_HOSTNAME;
-      break;
-    default:
-      return -EBADMSG;
-    }
-  if (plen < min || plen > max)
+  if (buf[1] != 0 || rule == NULL || rule->name == NULL)
     return -EBADMSG;
-  if (session_frame != (channel == 0))
+  if (plen < rule->min || plen > rule->max || rule->channel != (channel != 0))
     return -EBADMSG;
   if (len < (gsize) SH_MUX_HDR_LEN + plen)
     return 0;
@@ -177,79 +247,8 @@ sh_frame_decode (const guint8 *buf, gsize len, ShFrame *out)
   out->channel = channel;
   out->len = plen;
   out->payload = p;
-
-  switch (type)
-    {
-    case SH_FRAME_HELLO:
-      if (!decode_hello (p, plen, &out->u.hello))
-        return -EBADMSG;
-      break;
-    case SH_FRAME_OPEN:
-      if (decode_address (p, plen, FALSE, &out->u.open) != plen)
-        return -EBADMSG;
-      break;
-    case SH_FRAME_DNS_QUERY:
-      {
-        gssize n = decode_address (p, plen, TRUE, &out->u.dns.resolver);
-        if (n < 0 || plen - n < SH_MUX_DNS_MIN || plen - n > SH_MUX_DNS_MAX_QUERY)
-          return -EBADMSG;
-        out->u.dns.msg = p + n;
-        out->u.dns.msg_len = plen - n;
-        break;
-      }
-    case SH_FRAME_ROUTES:
-      for (gsize off = 0; off < plen;)
-        {
-          gsize alen = p[off] == 4 ? 4 : p[off] == 6 ? 16 : 0;
-          if (alen == 0 || off + 2 + alen > plen || p[off + 1] > alen * 8)
-            return -EBADMSG;
-          off += 2 + alen;
-        }
-      break;
-    case SH_FRAME_HOST:
-      {
-        gsize alen = p[0] == 4 ? 4 : p[0] == 6 ? 16 : 0;
-        if (alen == 0 || p[1] != 0 || plen < 2 + alen + 1 || plen > 2 + alen + SH_MUX_MAX_HOSTNAME)
-          return -EBADMSG;
-        out->u.host.family = alen == 4 ? AF_INET : AF_INET6;
-        memcpy (out->u.host.addr, p + 2, alen);
-        out->u.host.name = (const char *) p + 2 + alen;
-        out->u.host.name_len = plen - 2 - alen;
-        break;
-      }
-    case SH_FRAME_OPEN_RESULT:
-      if (p[0] > SH_OPEN_NO_RESOURCES || p[1] != 0)
-        return -EBADMSG;
-      out->u.result.status = p[0];
-      out->u.result.err = get16 (p + 2);
-      out->u.result.reason = (const char *) p + 4;
-      out->u.result.reason_len = plen - 4;
-      break;
-    case SH_FRAME_WINDOW:
-      out->u.window = get32 (p);
-      if (out->u.window == 0 || out->u.window > SH_MUX_MAX_WINDOW)
-        return -EBADMSG;
-      break;
-    case SH_FRAME_ACK:
-      out->u.ack = get32 (p);
-      break;
-    case SH_FRAME_CLOSE:
-      if (p[0] > 1)
-        return -EBADMSG;
-      out->u.close_reason = p[0];
-      break;
-    case SH_FRAME_PING:
-    case SH_FRAME_PONG:
-      out->u.token = ((guint64) get32 (p) << 32) | get32 (p + 4);
-      break;
-    case SH_FRAME_ERROR:
-      out->u.error.code = get16 (p);
-      out->u.error.msg = (const char *) p + 2;
-      out->u.error.msg_len = plen - 2;
-      break;
-    default:
-      break;
-    }
+  if (rule->decode && !rule->decode (p, plen, out))
+    return -EBADMSG;
   return SH_MUX_HDR_LEN + plen;
 }
 
@@ -506,26 +505,7 @@ sh_open_status_to_string (ShOpenStatus status)
 const char *
 sh_frame_type_to_string (ShFrameType type)
 {
-  static const char *const names[] = {
-    [SH_FRAME_HELLO] = "HELLO",
-    [SH_FRAME_OPEN] = "OPEN",
-    [SH_FRAME_OPEN_RESULT] = "OPEN_RESULT",
-    [SH_FRAME_DATA] = "DATA",
-    [SH_FRAME_WINDOW] = "WINDOW",
-    [SH_FRAME_EOF] = "EOF",
-    [SH_FRAME_CLOSE] = "CLOSE",
-    [SH_FRAME_PING] = "PING",
-    [SH_FRAME_PONG] = "PONG",
-    [SH_FRAME_ACK] = "ACK",
-    [SH_FRAME_ERROR] = "ERROR",
-    [SH_FRAME_DNS_QUERY] = "DNS_QUERY",
-    [SH_FRAME_DNS_REPLY] = "DNS_REPLY",
-    [SH_FRAME_ROUTES_GET] = "ROUTES_GET",
-    [SH_FRAME_ROUTES] = "ROUTES",
-    [SH_FRAME_HOSTS_WATCH] = "HOSTS_WATCH",
-    [SH_FRAME_HOST] = "HOST",
-  };
-  if ((guint) type < G_N_ELEMENTS (names) && names[type])
-    return names[type];
+  if ((guint) type < G_N_ELEMENTS (frame_rules) && frame_rules[type].name)
+    return frame_rules[type].name;
   return "?";
 }

@@ -215,7 +215,6 @@ static void session_fail (ShSession *s, ShErrorCode code, const char *fmt, ...)
     G_GNUC_PRINTF (3, 4);
 static void channel_flush_out (Channel *ch);
 static void channel_check_done (Channel *ch);
-static void handle_extra (ShSession *s, const ShFrame *f);
 
 static void
 set_nonblock (int fd)
@@ -1076,12 +1075,294 @@ data_accept (ShSession *s, const ShFrame *f)
   return ch;
 }
 
+/* One handler per frame type (frame_handlers below). The decoder checked
+ * the header and the fields; these check them against the session. */
+
+static void
+recv_hello_again (ShSession *s, const ShFrame *f)
+{
+  session_fail (s, SH_ERR_MALFORMED, "HELLO sent twice");
+}
+
+static void
+recv_open (ShSession *s, const ShFrame *f)
+{
+  if (s->config.role != SH_ROLE_SERVER)
+    {
+      session_fail (s, SH_ERR_MALFORMED, "the server may not open channels");
+      return;
+    }
+  if (g_hash_table_contains (s->channels, GUINT_TO_POINTER (f->channel)))
+    {
+      session_fail (s, SH_ERR_CHANNEL, "OPEN for channel %u, which is in use", f->channel);
+      return;
+    }
+  if (s->stats.channels_open >= s->config.max_channels)
+    {
+      session_fail (s, SH_ERR_LIMIT, "more than %u channels open", s->config.max_channels);
+      return;
+    }
+  server_connect (s, f->channel, &f->u.open);
+}
+
+static void
+recv_open_result (ShSession *s, const ShFrame *f)
+{
+  Channel *ch;
+  if (s->config.role != SH_ROLE_CLIENT)
+    {
+      session_fail (s, SH_ERR_MALFORMED, "unexpected OPEN_RESULT");
+      return;
+    }
+  if (!(ch = lookup (s, f)))
+    return;
+  if (ch->state != CH_OPENING)
+    {
+      session_fail (s, SH_ERR_CHANNEL, "second OPEN_RESULT for channel %u", ch->id);
+      return;
+    }
+  if (f->u.result.status == SH_OPEN_OK)
+    {
+      ch->state = CH_OPEN;
+      if (ch->in_connecting)
+        g_queue_unlink (&s->connecting, &ch->aux_link);
+      ch->in_connecting = FALSE;
+      if (ch->out.len > 0)
+        channel_flush_out (ch);
+      return;
+    }
+  if (sh_log_enabled (SH_LOG_INFO))
+    {
+      g_autofree char *a = addr_to_string (&ch->dst);
+      g_autofree char *r = sanitize (f->u.result.reason, f->u.result.reason_len);
+      sh_info ("channel %u: %s: %s (%s)", ch->id, a, sh_open_status_to_string (f->u.result.status),
+               r);
+    }
+  /* Counts as the server's CLOSE. Reset the local connection at once. */
+  ch->close_recv = TRUE;
+  channel_abort (ch, TRUE);
+}
+
+static void
+recv_data (ShSession *s, const ShFrame *f)
+{
+  g_assert_not_reached (); /* on_in() batches DATA itself */
+}
+
+static void
+recv_window (ShSession *s, const ShFrame *f)
+{
+  Channel *ch = lookup (s, f);
+  if (!ch || ch->close_sent)
+    return;
+  if ((guint64) ch->send_credit + f->u.window > SH_MUX_MAX_WINDOW)
+    {
+      session_fail (s, SH_ERR_FLOW, "channel %u: credit above the limit", ch->id);
+      return;
+    }
+  ch->send_credit += f->u.window;
+  ring_add (ch);
+}
+
+static void
+recv_eof (ShSession *s, const ShFrame *f)
+{
+  Channel *ch = lookup (s, f);
+  if (!ch || ch->close_sent)
+    return;
+  if (ch->eof_recv)
+    {
+      session_fail (s, SH_ERR_MALFORMED, "EOF twice on channel %u", ch->id);
+      return;
+    }
+  ch->eof_recv = TRUE;
+  if (ch->state == CH_OPEN)
+    channel_flush_out (ch);
+}
+
+static void
+recv_close (ShSession *s, const ShFrame *f)
+{
+  Channel *ch = lookup (s, f);
+  if (!ch)
+    return;
+  if (ch->close_recv)
+    {
+      session_fail (s, SH_ERR_MALFORMED, "CLOSE twice on channel %u", ch->id);
+      return;
+    }
+  ch->close_recv = TRUE;
+  if (ch->close_sent)
+    {
+      channel_closed_both (ch);
+      return;
+    }
+  queue_close (s, ch, f->u.close_reason == 1);
+  if (f->u.close_reason == 1 || ch->state != CH_OPEN)
+    {
+      channel_close_fd (ch, TRUE);
+      channel_free_later (ch);
+    }
+  else
+    channel_closed_both (ch);
+}
+
+static void
+recv_ping (ShSession *s, const ShFrame *f)
+{
+  guint8 out[SH_MUX_HDR_LEN + 8];
+  queue_bytes (s, out, sh_frame_put_u64 (out, SH_FRAME_PONG, f->u.token));
+}
+
+static void
+recv_pong (ShSession *s, const ShFrame *f)
+{
+  /* Only an answer to our own last PING means anything; the token is
+   * the peer's to corrupt, so never compute with another one. */
+  if (s->ping_token != 0 && f->u.token == s->ping_token)
+    {
+      s->stats.rtt_us = g_get_monotonic_time () - (gint64) s->ping_token;
+      s->ping_token = 0;
+      sh_debug ("keepalive: round trip %.2f ms", s->stats.rtt_us / 1000.0);
+    }
+}
+
+static void
+recv_ack (ShSession *s, const ShFrame *f)
+{
+  if (f->u.ack > s->inflight)
+    {
+      session_fail (s, SH_ERR_FLOW, "ACK for %u bytes, only %" G_GUINT64_FORMAT " in flight",
+                    f->u.ack, s->inflight);
+      return;
+    }
+  s->inflight -= f->u.ack;
+  s->acked_total += f->u.ack;
+  if (s->lc.mark != 0 && s->acked_total >= s->lc.mark
+      && sh_lc_acked (&s->lc, s->acked_total, g_get_monotonic_time ())
+      && sh_log_enabled (SH_LOG_DEBUG))
+    sh_debug (
+        "latency control: round trip %.2f ms (base %.2f ms): in-flight limit %" G_GUINT64_FORMAT
+        " KiB",
+        s->lc.last_rtt / 1000.0, s->lc.base / 1000.0, s->lc.limit / 1024);
+}
+
+static void
+recv_error (ShSession *s, const ShFrame *f)
+{
+  g_autofree char *m = sanitize (f->u.error.msg, f->u.error.msg_len);
+  session_end (s, g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED, "the peer reported: %s", m));
+}
+
+/* Names and routes: each frame type goes one way only. Returns whether @f
+ * may come to a session in @role. */
+static gboolean
+one_way (ShSession *s, const ShFrame *f, ShRole role)
+{
+  if (s->config.role == role)
+    return TRUE;
+  session_fail (s, SH_ERR_MALFORMED, "%s sent the wrong way", sh_frame_type_to_string (f->type));
+  return FALSE;
+}
+
+static void
+recv_dns_query (ShSession *s, const ShFrame *f)
+{
+  gpointer key = GUINT_TO_POINTER (f->channel);
+  if (!one_way (s, f, SH_ROLE_SERVER))
+    return;
+  if (g_hash_table_contains (s->dns_pending, key)
+      || g_hash_table_size (s->dns_pending) >= SH_MUX_DNS_MAX_PENDING)
+    {
+      session_fail (s, SH_ERR_LIMIT, "DNS query %u: already waiting, or more than %d waiting",
+                    f->channel, SH_MUX_DNS_MAX_PENDING);
+      return;
+    }
+  g_hash_table_add (s->dns_pending, key);
+  if (s->extras.dns_query)
+    s->extras.dns_query (s, f->channel, &f->u.dns.resolver, f->u.dns.msg, f->u.dns.msg_len,
+                         s->extras_data);
+  else
+    sh_session_send_dns_reply (s, f->channel, NULL, 0);
+}
+
+static void
+recv_dns_reply (ShSession *s, const ShFrame *f)
+{
+  if (!one_way (s, f, SH_ROLE_CLIENT))
+    return;
+  if (!g_hash_table_remove (s->dns_pending, GUINT_TO_POINTER (f->channel)))
+    {
+      session_fail (s, SH_ERR_CHANNEL, "DNS_REPLY for query %u, which is not waiting", f->channel);
+      return;
+    }
+  if (s->extras.dns_reply)
+    s->extras.dns_reply (s, f->channel, f->payload, f->len, s->extras_data);
+}
+
+static void
+recv_routes_get (ShSession *s, const ShFrame *f)
+{
+  if (!one_way (s, f, SH_ROLE_SERVER))
+    return;
+  if (s->extras.routes_get)
+    s->extras.routes_get (s, s->extras_data);
+  else
+    sh_session_send_routes (s, NULL, 0);
+}
+
+static void
+recv_routes (ShSession *s, const ShFrame *f)
+{
+  if (one_way (s, f, SH_ROLE_CLIENT) && s->extras.routes)
+    s->extras.routes (s, f, s->extras_data);
+}
+
+static void
+recv_hosts_watch (ShSession *s, const ShFrame *f)
+{
+  if (!one_way (s, f, SH_ROLE_SERVER))
+    return;
+  if (s->hosts_watched)
+    {
+      session_fail (s, SH_ERR_MALFORMED, "HOSTS_WATCH sent twice");
+      return;
+    }
+  s->hosts_watched = TRUE;
+  if (s->extras.hosts_watch)
+    s->extras.hosts_watch (s, (const char *) f->payload, f->len, s->extras_data);
+}
+
+static void
+recv_host (ShSession *s, const ShFrame *f)
+{
+  if (one_way (s, f, SH_ROLE_CLIENT) && s->extras.host)
+    s->extras.host (s, &f->u.host, s->extras_data);
+}
+
+static void (*const frame_handlers[]) (ShSession *s, const ShFrame *f) = {
+  [SH_FRAME_HELLO] = recv_hello_again,
+  [SH_FRAME_OPEN] = recv_open,
+  [SH_FRAME_OPEN_RESULT] = recv_open_result,
+  [SH_FRAME_DATA] = recv_data,
+  [SH_FRAME_WINDOW] = recv_window,
+  [SH_FRAME_EOF] = recv_eof,
+  [SH_FRAME_CLOSE] = recv_close,
+  [SH_FRAME_PING] = recv_ping,
+  [SH_FRAME_PONG] = recv_pong,
+  [SH_FRAME_ACK] = recv_ack,
+  [SH_FRAME_ERROR] = recv_error,
+  [SH_FRAME_DNS_QUERY] = recv_dns_query,
+  [SH_FRAME_DNS_REPLY] = recv_dns_reply,
+  [SH_FRAME_ROUTES_GET] = recv_routes_get,
+  [SH_FRAME_ROUTES] = recv_routes,
+  [SH_FRAME_HOSTS_WATCH] = recv_hosts_watch,
+  [SH_FRAME_HOST] = recv_host,
+};
+
 static void
 handle_frame (ShSession *s, const ShFrame *f)
 {
-  Channel *ch;
-  guint8 out[SH_MUX_HDR_LEN + 8];
-
   if (s->state == S_HANDSHAKE)
     {
       if (f->type != SH_FRAME_HELLO)
@@ -1091,240 +1372,10 @@ handle_frame (ShSession *s, const ShFrame *f)
         handle_hello (s, &f->u.hello);
       return;
     }
-
-  switch (f->type)
-    {
-    case SH_FRAME_HELLO:
-      session_fail (s, SH_ERR_MALFORMED, "HELLO sent twice");
-      return;
-
-    case SH_FRAME_OPEN:
-      if (s->config.role != SH_ROLE_SERVER)
-        {
-          session_fail (s, SH_ERR_MALFORMED, "the server may not open channels");
-          return;
-        }
-      if (g_hash_table_contains (s->channels, GUINT_TO_POINTER (f->channel)))
-        {
-          session_fail (s, SH_ERR_CHANNEL, "OPEN for channel %u, which is in use", f->channel);
-          return;
-        }
-      if (s->stats.channels_open >= s->config.max_channels)
-        {
-          session_fail (s, SH_ERR_LIMIT, "more than %u channels open", s->config.max_channels);
-          return;
-        }
-      server_connect (s, f->channel, &f->u.open);
-      return;
-
-    case SH_FRAME_OPEN_RESULT:
-      if (s->config.role != SH_ROLE_CLIENT)
-        {
-          session_fail (s, SH_ERR_MALFORMED, "unexpected OPEN_RESULT");
-          return;
-        }
-      if (!(ch = lookup (s, f)))
-        return;
-      if (ch->state != CH_OPENING)
-        {
-          session_fail (s, SH_ERR_CHANNEL, "second OPEN_RESULT for channel %u", ch->id);
-          return;
-        }
-      if (f->u.result.status == SH_OPEN_OK)
-        {
-          ch->state = CH_OPEN;
-          if (ch->in_connecting)
-            g_queue_unlink (&s->connecting, &ch->aux_link);
-          ch->in_connecting = FALSE;
-          if (ch->out.len > 0)
-            channel_flush_out (ch);
-          return;
-        }
-      if (sh_log_enabled (SH_LOG_INFO))
-        {
-          g_autofree char *a = addr_to_string (&ch->dst);
-          g_autofree char *r = sanitize (f->u.result.reason, f->u.result.reason_len);
-          sh_info ("channel %u: %s: %s (%s)", ch->id, a,
-                   sh_open_status_to_string (f->u.result.status), r);
-        }
-      /* Counts as the server's CLOSE. Reset the local connection at once. */
-      ch->close_recv = TRUE;
-      channel_abort (ch, TRUE);
-      return;
-
-    case SH_FRAME_DATA:
-      g_assert_not_reached (); /* on_in() batches DATA itself */
-      return;
-
-    case SH_FRAME_WINDOW:
-      if (!(ch = lookup (s, f)))
-        return;
-      if (ch->close_sent)
-        return;
-      if ((guint64) ch->send_credit + f->u.window > SH_MUX_MAX_WINDOW)
-        {
-          session_fail (s, SH_ERR_FLOW, "channel %u: credit above the limit", ch->id);
-          return;
-        }
-      ch->send_credit += f->u.window;
-      ring_add (ch);
-      return;
-
-    case SH_FRAME_EOF:
-      if (!(ch = lookup (s, f)))
-        return;
-      if (ch->close_sent)
-        return;
-      if (ch->eof_recv)
-        {
-          session_fail (s, SH_ERR_MALFORMED, "EOF twice on channel %u", ch->id);
-          return;
-        }
-      ch->eof_recv = TRUE;
-      if (ch->state == CH_OPEN)
-        channel_flush_out (ch);
-      return;
-
-    case SH_FRAME_CLOSE:
-      if (!(ch = lookup (s, f)))
-        return;
-      if (ch->close_recv)
-        {
-          session_fail (s, SH_ERR_MALFORMED, "CLOSE twice on channel %u", ch->id);
-          return;
-        }
-      ch->close_recv = TRUE;
-      if (ch->close_sent)
-        {
-          channel_closed_both (ch);
-          return;
-        }
-      queue_close (s, ch, f->u.close_reason == 1);
-      if (f->u.close_reason == 1 || ch->state != CH_OPEN)
-        {
-          channel_close_fd (ch, TRUE);
-          channel_free_later (ch);
-        }
-      else
-        channel_closed_both (ch);
-      return;
-
-    case SH_FRAME_PING:
-      queue_bytes (s, out, sh_frame_put_u64 (out, SH_FRAME_PONG, f->u.token));
-      return;
-
-    case SH_FRAME_PONG:
-      /* Only an answer to our own last PING means anything; the token is
-       * the peer's to corrupt, so never compute with another one. */
-      if (s->ping_token != 0 && f->u.token == s->ping_token)
-        {
-          s->stats.rtt_us = g_get_monotonic_time () - (gint64) s->ping_token;
-          s->ping_token = 0;
-          sh_debug ("keepalive: round trip %.2f ms", s->stats.rtt_us / 1000.0);
-        }
-      return;
-
-    case SH_FRAME_ACK:
-      if (f->u.ack > s->inflight)
-        {
-          session_fail (s, SH_ERR_FLOW, "ACK for %u bytes, only %" G_GUINT64_FORMAT " in flight",
-                        f->u.ack, s->inflight);
-          return;
-        }
-      s->inflight -= f->u.ack;
-      s->acked_total += f->u.ack;
-      if (s->lc.mark != 0 && s->acked_total >= s->lc.mark
-          && sh_lc_acked (&s->lc, s->acked_total, g_get_monotonic_time ())
-          && sh_log_enabled (SH_LOG_DEBUG))
-        sh_debug (
-            "latency control: round trip %.2f ms (base %.2f ms): in-flight limit %" G_GUINT64_FORMAT
-            " KiB",
-            s->lc.last_rtt / 1000.0, s->lc.base / 1000.0, s->lc.limit / 1024);
-      return;
-
-    case SH_FRAME_ERROR:
-      {
-        g_autofree char *m = sanitize (f->u.error.msg, f->u.error.msg_len);
-        session_end (s, g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED, "the peer reported: %s", m));
-        return;
-      }
-
-    default:
-      handle_extra (s, f);
-      return;
-    }
-}
-
-/* Names and routes: each frame type goes one way only. */
-static void
-handle_extra (ShSession *s, const ShFrame *f)
-{
-  const ShSessionExtras *x = &s->extras;
-  gboolean to_server = f->type == SH_FRAME_DNS_QUERY || f->type == SH_FRAME_ROUTES_GET
-                       || f->type == SH_FRAME_HOSTS_WATCH;
-  if (to_server != (s->config.role == SH_ROLE_SERVER))
-    {
-      session_fail (s, SH_ERR_MALFORMED, "%s sent the wrong way",
-                    sh_frame_type_to_string (f->type));
-      return;
-    }
-  gpointer key = GUINT_TO_POINTER (f->channel);
-  switch (f->type)
-    {
-    case SH_FRAME_DNS_QUERY:
-      if (g_hash_table_contains (s->dns_pending, key)
-          || g_hash_table_size (s->dns_pending) >= SH_MUX_DNS_MAX_PENDING)
-        {
-          session_fail (s, SH_ERR_LIMIT, "DNS query %u: already waiting, or more than %d waiting",
-                        f->channel, SH_MUX_DNS_MAX_PENDING);
-          return;
-        }
-      g_hash_table_add (s->dns_pending, key);
-      if (x->dns_query)
-        x->dns_query (s, f->channel, &f->u.dns.resolver, f->u.dns.msg, f->u.dns.msg_len,
-                      s->extras_data);
-      else
-        sh_session_send_dns_reply (s, f->channel, NULL, 0);
-      return;
-    case SH_FRAME_DNS_REPLY:
-      if (!g_hash_table_remove (s->dns_pending, key))
-        {
-          session_fail (s, SH_ERR_CHANNEL, "DNS_REPLY for query %u, which is not waiting",
-                        f->channel);
-          return;
-        }
-      if (x->dns_reply)
-        x->dns_reply (s, f->channel, f->payload, f->len, s->extras_data);
-      return;
-    case SH_FRAME_ROUTES_GET:
-      if (x->routes_get)
-        x->routes_get (s, s->extras_data);
-      else
-        sh_session_send_routes (s, NULL, 0);
-      return;
-    case SH_FRAME_ROUTES:
-      if (x->routes)
-        x->routes (s, f, s->extras_data);
-      return;
-    case SH_FRAME_HOSTS_WATCH:
-      if (s->hosts_watched)
-        {
-          session_fail (s, SH_ERR_MALFORMED, "HOSTS_WATCH sent twice");
-          return;
-        }
-      s->hosts_watched = TRUE;
-      if (x->hosts_watch)
-        x->hosts_watch (s, (const char *) f->payload, f->len, s->extras_data);
-      return;
-    case SH_FRAME_HOST:
-      if (x->host)
-        x->host (s, &f->u.host, s->extras_data);
-      return;
-    default:
-      /* The decoder knows no other type. */
-      session_fail (s, SH_ERR_INTERNAL, "unhandled frame type 0x%02x", f->type);
-      return;
-    }
+  if ((guint) f->type < G_N_ELEMENTS (frame_handlers) && frame_handlers[f->type])
+    frame_handlers[f->type](s, f);
+  else /* the decoder knows no other type */
+    session_fail (s, SH_ERR_INTERNAL, "unhandled frame type 0x%02x", f->type);
 }
 
 void
