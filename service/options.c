@@ -23,6 +23,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "hostname.h"
+#include "optgrammar.h"
 #include "quote.h"
 #include "subnet.h"
 
@@ -37,77 +38,6 @@
 #define DEFAULT_PIDFILE "shuttle.pid"
 #define DEFAULT_CONNECT_TIMEOUT_S 10
 #define MAX_CONNECT_TIMEOUT_S 600
-
-typedef enum
-{
-  OPT_REMOTE,
-  OPT_EXCLUDE,
-  OPT_EXCLUDE_FROM,
-  OPT_LISTEN,
-  OPT_SSH_CMD,
-  OPT_SERVER_CMD,
-  OPT_PYTHON,
-  OPT_VERBOSE,
-  OPT_QUIET,
-  OPT_NO_LATENCY_CONTROL,
-  OPT_DAEMON,
-  OPT_PIDFILE,
-  OPT_SYSLOG,
-  OPT_CONNECT_TIMEOUT,
-  OPT_RECONNECT,
-  OPT_FAIL_CLOSED,
-  OPT_CONTROL_FD,
-  OPT_SECRET_FD,
-  OPT_SERVER,
-  OPT_DNS,
-  OPT_NS_HOSTS,
-  OPT_TO_NS,
-  OPT_AUTO_NETS,
-  OPT_AUTO_HOSTS,
-  OPT_SEED_HOSTS,
-  OPT_BLOCK_IPV6,
-  OPT_HELP,
-  OPT_VERSION,
-} OptId;
-
-typedef struct
-{
-  char short_name; /* '\0': long form only */
-  const char *long_name;
-  gboolean has_arg;
-  OptId id;
-} OptDef;
-
-static const OptDef opt_defs[] = {
-  { 'r', "remote", TRUE, OPT_REMOTE },
-  { 'x', "exclude", TRUE, OPT_EXCLUDE },
-  { 'X', "exclude-from", TRUE, OPT_EXCLUDE_FROM },
-  { 'l', "listen", TRUE, OPT_LISTEN },
-  { 'e', "ssh-cmd", TRUE, OPT_SSH_CMD },
-  { '\0', "server-cmd", TRUE, OPT_SERVER_CMD },
-  { '\0', "python", TRUE, OPT_PYTHON },
-  { 'v', "verbose", FALSE, OPT_VERBOSE },
-  { 'q', "quiet", FALSE, OPT_QUIET },
-  { '\0', "no-latency-control", FALSE, OPT_NO_LATENCY_CONTROL },
-  { 'D', "daemon", FALSE, OPT_DAEMON },
-  { '\0', "pidfile", TRUE, OPT_PIDFILE },
-  { '\0', "syslog", FALSE, OPT_SYSLOG },
-  { '\0', "connect-timeout", TRUE, OPT_CONNECT_TIMEOUT },
-  { '\0', "reconnect", FALSE, OPT_RECONNECT },
-  { '\0', "fail-closed", FALSE, OPT_FAIL_CLOSED },
-  { '\0', "control-fd", TRUE, OPT_CONTROL_FD },
-  { '\0', "secret-fd", TRUE, OPT_SECRET_FD },
-  { '\0', "server", FALSE, OPT_SERVER },
-  { '\0', "dns", FALSE, OPT_DNS },
-  { '\0', "ns-hosts", TRUE, OPT_NS_HOSTS },
-  { '\0', "to-ns", TRUE, OPT_TO_NS },
-  { 'N', "auto-nets", FALSE, OPT_AUTO_NETS },
-  { 'H', "auto-hosts", FALSE, OPT_AUTO_HOSTS },
-  { '\0', "seed-hosts", TRUE, OPT_SEED_HOSTS },
-  { '\0', "block-ipv6", FALSE, OPT_BLOCK_IPV6 },
-  { 'h', "help", FALSE, OPT_HELP },
-  { 'V', "version", FALSE, OPT_VERSION },
-};
 
 /* Kept in step with data/shuttle.8. */
 static const char usage_text[]
@@ -263,20 +193,11 @@ expand_file (GPtrArray *out, const char *path, guint depth, GError **error)
   lines = g_strsplit (text, "\n", 0);
   for (i = 0; lines[i] != NULL; i++)
     {
-      char *line = g_strstrip (lines[i]);
-      char *space;
+      char *words[2];
+      guint n = sh_opt_split_line (lines[i], words);
 
-      if (line[0] == '\0' || line[0] == '#')
-        continue;
-      space = strpbrk (line, " \t");
-      if (line[0] == '-' && space != NULL)
-        {
-          *space = '\0';
-          g_ptr_array_add (args, g_strdup (line));
-          g_ptr_array_add (args, g_strdup (g_strchug (space + 1)));
-        }
-      else
-        g_ptr_array_add (args, g_strdup (line));
+      for (guint k = 0; k < n; k++)
+        g_ptr_array_add (args, g_strdup (words[k]));
     }
   return expand_args (out, (char **) args->pdata, args->len, depth + 1, error);
 }
@@ -348,7 +269,6 @@ parse_remote (ShOptions *opts, const char *value, GError **error)
   g_autofree char *q = quote (value);
   g_autofree char *user = NULL;
   g_autofree char *host = NULL;
-  const char *hostport = value;
   const char *port_s = NULL;
   const char *at = strrchr (value, '@');
   guint16 port = 0;
@@ -363,48 +283,22 @@ parse_remote (ShOptions *opts, const char *value, GError **error)
       set_error (error, _ ("invalid remote '%s': contains a space or control character"), q);
       return FALSE;
     }
-  if (at != NULL)
+  if (at == value)
     {
-      user = g_strndup (value, (gsize) (at - value));
-      hostport = at + 1;
-      if (user[0] == '\0')
-        {
-          set_error (error, _ ("invalid remote '%s': empty user name before '@'"), q);
-          return FALSE;
-        }
+      set_error (error, _ ("invalid remote '%s': empty user name before '@'"), q);
+      return FALSE;
     }
-
-  if (hostport[0] == '[')
+  switch (sh_opt_split_remote (value, &user, &host, &port_s))
     {
-      const char *close = strchr (hostport, ']');
-
-      if (close == NULL)
-        {
-          set_error (error, _ ("invalid remote '%s': missing ']'"), q);
-          return FALSE;
-        }
-      host = g_strndup (hostport + 1, (gsize) (close - hostport - 1));
-      if (close[1] == ':')
-        port_s = close + 2;
-      else if (close[1] != '\0')
-        {
-          set_error (error, _ ("invalid remote '%s': unexpected text after ']'"), q);
-          return FALSE;
-        }
+    case SH_OPT_REMOTE_NO_CLOSE:
+      set_error (error, _ ("invalid remote '%s': missing ']'"), q);
+      return FALSE;
+    case SH_OPT_REMOTE_AFTER_CLOSE:
+      set_error (error, _ ("invalid remote '%s': unexpected text after ']'"), q);
+      return FALSE;
+    case SH_OPT_REMOTE_OK:
+      break;
     }
-  else
-    {
-      const char *colon = strchr (hostport, ':');
-
-      if (colon != NULL && strchr (colon + 1, ':') == NULL)
-        {
-          host = g_strndup (hostport, (gsize) (colon - hostport));
-          port_s = colon + 1;
-        }
-      else
-        host = g_strdup (hostport);
-    }
-
   if (host[0] == '\0')
     {
       set_error (error, _ ("invalid remote '%s': missing host"), q);
@@ -787,219 +681,135 @@ parse_seed_hosts (ShOptions *opts, const char *name, const char *value, GError *
 
 /* @name is the option as written ("-r" or "--remote"), for messages. */
 static gboolean
-apply_option (ShOptions *opts, const OptDef *def, const char *name, const char *value,
+apply_option (ShOptions *opts, const ShOptDef *def, const char *name, const char *value,
               GError **error)
 {
   switch (def->id)
     {
-    case OPT_REMOTE:
+    case SH_OPT_REMOTE:
       return parse_remote (opts, value, error);
-    case OPT_EXCLUDE:
+    case SH_OPT_EXCLUDE:
       return add_subnet (opts->excludes, value, error);
-    case OPT_EXCLUDE_FROM:
+    case SH_OPT_EXCLUDE_FROM:
       return read_exclude_file (opts, value, error);
-    case OPT_LISTEN:
+    case SH_OPT_LISTEN:
       return parse_listen (opts, value, error);
-    case OPT_SSH_CMD:
+    case SH_OPT_SSH_CMD:
       return parse_ssh_cmd (opts, value, error);
-    case OPT_SERVER_CMD:
+    case SH_OPT_SERVER_CMD:
       if (!non_empty (name, value, error))
         return FALSE;
       g_free (opts->server_cmd);
       opts->server_cmd = g_strdup (value);
       return TRUE;
-    case OPT_PYTHON:
+    case SH_OPT_PYTHON:
       return parse_python (opts, value, error);
-    case OPT_VERBOSE:
+    case SH_OPT_VERBOSE:
       opts->verbose++;
       return TRUE;
-    case OPT_QUIET:
+    case SH_OPT_QUIET:
       opts->verbose--;
       return TRUE;
-    case OPT_NO_LATENCY_CONTROL:
+    case SH_OPT_NO_LATENCY_CONTROL:
       opts->latency_control = FALSE;
       return TRUE;
-    case OPT_DAEMON:
+    case SH_OPT_DAEMON:
       opts->daemon = TRUE;
       return TRUE;
-    case OPT_PIDFILE:
+    case SH_OPT_PIDFILE:
       if (!non_empty (name, value, error))
         return FALSE;
       g_free (opts->pidfile);
       opts->pidfile = g_strdup (value);
       return TRUE;
-    case OPT_SYSLOG:
+    case SH_OPT_SYSLOG:
       opts->syslog = TRUE;
       return TRUE;
-    case OPT_CONNECT_TIMEOUT:
+    case SH_OPT_CONNECT_TIMEOUT:
       return parse_connect_timeout (opts, value, error);
-    case OPT_RECONNECT:
+    case SH_OPT_RECONNECT:
       opts->reconnect = TRUE;
       return TRUE;
-    case OPT_FAIL_CLOSED:
+    case SH_OPT_FAIL_CLOSED:
       opts->fail_closed = TRUE;
       return TRUE;
-    case OPT_CONTROL_FD:
+    case SH_OPT_CONTROL_FD:
       return parse_fd (name, value, &opts->control_fd, error);
-    case OPT_SECRET_FD:
+    case SH_OPT_SECRET_FD:
       return parse_fd (name, value, &opts->secret_fd, error);
-    case OPT_SERVER:
+    case SH_OPT_SERVER:
       opts->mode = SH_MODE_SERVER;
       return TRUE;
-    case OPT_DNS:
+    case SH_OPT_DNS:
       opts->dns = TRUE;
       return TRUE;
-    case OPT_NS_HOSTS:
+    case SH_OPT_NS_HOSTS:
       return parse_ns_hosts (opts, name, value, error);
-    case OPT_TO_NS:
+    case SH_OPT_TO_NS:
       if (!parse_address_port (name, value, 53, &opts->to_ns, error))
         return FALSE;
       opts->has_to_ns = TRUE;
       return TRUE;
-    case OPT_AUTO_NETS:
+    case SH_OPT_AUTO_NETS:
       opts->auto_nets = TRUE;
       return TRUE;
-    case OPT_AUTO_HOSTS:
+    case SH_OPT_AUTO_HOSTS:
       opts->auto_hosts = TRUE;
       return TRUE;
-    case OPT_SEED_HOSTS:
+    case SH_OPT_SEED_HOSTS:
       return parse_seed_hosts (opts, name, value, error);
-    case OPT_BLOCK_IPV6:
+    case SH_OPT_BLOCK_IPV6:
       opts->block_ipv6 = TRUE;
       return TRUE;
-    case OPT_HELP:
+    case SH_OPT_HELP:
       print_usage_and_exit ();
       break;
-    case OPT_VERSION:
+    case SH_OPT_VERSION:
       print_version_and_exit ();
       break;
     }
   g_return_val_if_reached (FALSE);
 }
 
-static const OptDef *
-find_long (const char *name, gsize len)
+static gboolean
+on_positional (gpointer user, guint index, const char *arg, GError **error)
 {
-  gsize i;
+  ShOptions *opts = user;
 
-  for (i = 0; i < G_N_ELEMENTS (opt_defs); i++)
-    if (strlen (opt_defs[i].long_name) == len && strncmp (opt_defs[i].long_name, name, len) == 0)
-      return &opt_defs[i];
-  return NULL;
-}
-
-static const OptDef *
-find_short (char c)
-{
-  gsize i;
-
-  for (i = 0; i < G_N_ELEMENTS (opt_defs); i++)
-    if (opt_defs[i].short_name != '\0' && opt_defs[i].short_name == c)
-      return &opt_defs[i];
-  return NULL;
-}
-
-/* The value of an option that takes one, from the next argument. A next
- * argument that looks like an option means the value was forgotten
- * ("-r -v"); taking it would also hand ssh an option as a host name. Values
- * that really start with '-' can use --opt=VALUE. */
-static const char *
-next_value (char **args, guint n_args, guint *i, const char *name, GError **error)
-{
-  const char *v;
-
-  if (*i + 1 >= n_args || (args[*i + 1][0] == '-' && args[*i + 1][1] != '\0'))
-    {
-      set_error (error, _ ("option '%s' needs an argument"), name);
-      return NULL;
-    }
-  (*i)++;
-  v = args[*i];
-  return v;
+  return add_subnet (opts->subnets, arg, error);
 }
 
 static gboolean
-parse_args (ShOptions *opts, char **args, guint n_args, GError **error)
+on_option (gpointer user, guint index, const ShOptDef *def, const char *name, const char *value,
+           GError **error)
 {
-  gboolean only_positional = FALSE;
-  guint i;
+  g_autofree char *q = quote (name);
 
-  for (i = 0; i < n_args; i++)
-    {
-      const char *arg = args[i];
-
-      if (only_positional || arg[0] != '-' || arg[1] == '\0')
-        {
-          if (!add_subnet (opts->subnets, arg, error))
-            return FALSE;
-        }
-      else if (strcmp (arg, "--") == 0)
-        only_positional = TRUE;
-      else if (arg[1] == '-')
-        {
-          const char *name = arg + 2;
-          const char *eq = strchr (name, '=');
-          gsize len = eq != NULL ? (gsize) (eq - name) : strlen (name);
-          g_autofree char *written = g_strndup (arg, len + 2);
-          g_autofree char *q = quote (written);
-          const OptDef *def = find_long (name, len);
-          const char *value = NULL;
-
-          if (def == NULL)
-            {
-              set_error (error, _ ("unknown option '%s'"), q);
-              return FALSE;
-            }
-          if (def->has_arg && eq != NULL)
-            value = eq + 1;
-          else if (def->has_arg && (value = next_value (args, n_args, &i, q, error)) == NULL)
-            return FALSE;
-          else if (!def->has_arg && eq != NULL)
-            {
-              set_error (error, _ ("option '%s' takes no argument"), q);
-              return FALSE;
-            }
-          if (!apply_option (opts, def, q, value, error))
-            return FALSE;
-        }
-      else
-        {
-          /* A cluster of short options: "-vD", "-vv", "-rhost", "-vr host". */
-          const char *c;
-
-          for (c = arg + 1; *c != '\0'; c++)
-            {
-              const OptDef *def = find_short (*c);
-              char written[3] = { '-', *c, '\0' };
-              g_autofree char *q = quote (written);
-              const char *value = NULL;
-
-              if (def == NULL)
-                {
-                  g_autofree char *qa = quote (arg);
-
-                  if (c == arg + 1 && c[1] == '\0')
-                    set_error (error, _ ("unknown option '%s'"), q);
-                  else
-                    set_error (error, _ ("unknown option '%s' in '%s'"), q, qa);
-                  return FALSE;
-                }
-              if (def->has_arg)
-                {
-                  if (c[1] != '\0')
-                    value = c + 1;
-                  else if ((value = next_value (args, n_args, &i, q, error)) == NULL)
-                    return FALSE;
-                }
-              if (!apply_option (opts, def, q, value, error))
-                return FALSE;
-              if (def->has_arg)
-                break;
-            }
-        }
-    }
-  return TRUE;
+  return apply_option (user, def, q, value, error);
 }
+
+static void
+on_fault (gpointer user, guint index, ShOptFault fault, const char *name, const char *cluster,
+          GError **error)
+{
+  g_autofree char *q = quote (name);
+  g_autofree char *qa = cluster != NULL ? quote (cluster) : NULL;
+
+  if (fault == SH_OPT_FAULT_NEEDS_VALUE)
+    set_error (error, _ ("option '%s' needs an argument"), q);
+  else if (fault == SH_OPT_FAULT_NO_VALUE)
+    set_error (error, _ ("option '%s' takes no argument"), q);
+  else if (qa != NULL)
+    set_error (error, _ ("unknown option '%s' in '%s'"), q, qa);
+  else
+    set_error (error, _ ("unknown option '%s'"), q);
+}
+
+static const ShOptVisitor cli_visitor = {
+  .positional = on_positional,
+  .option = on_option,
+  .fault = on_fault,
+};
 
 gboolean
 sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
@@ -1024,7 +834,7 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
 
   if (argc > 1 && !expand_args (args, argv + 1, (gsize) argc - 1, 0, error))
     goto fail;
-  if (!parse_args (opts, (char **) args->pdata, args->len, error))
+  if (!sh_opt_walk ((char **) args->pdata, args->len, &cli_visitor, opts, error))
     goto fail;
 
   if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0 && !opts->auto_nets)

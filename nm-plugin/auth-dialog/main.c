@@ -151,13 +151,15 @@ apply_hints (char **hints, Secret *secrets, gsize n)
 static void
 decide_needed (GHashTable *data, Secret *password, Secret *passphrase)
 {
-  const char *auth = g_hash_table_lookup (data, "auth-method");
+  const char *auth = g_hash_table_lookup (data, SH_NM_KEY_AUTH_METHOD);
 
   if (g_strcmp0 (auth, "password") == 0)
-    password->needed = !(flags_of (data, "password") & NM_SETTING_SECRET_FLAG_NOT_REQUIRED);
+    password->needed
+        = !(flags_of (data, SH_NM_SECRET_PASSWORD) & NM_SETTING_SECRET_FLAG_NOT_REQUIRED);
   else if (g_strcmp0 (auth, "key") == 0)
-    passphrase->needed = !(flags_of (data, "key-passphrase") & NM_SETTING_SECRET_FLAG_NOT_REQUIRED)
-                         && sh_key_file_needs_passphrase (g_hash_table_lookup (data, "key-file"));
+    passphrase->needed
+        = !(flags_of (data, SH_NM_SECRET_KEY_PASSPHRASE) & NM_SETTING_SECRET_FLAG_NOT_REQUIRED)
+          && sh_key_file_needs_passphrase (g_hash_table_lookup (data, SH_NM_KEY_KEY_FILE));
 }
 
 static void

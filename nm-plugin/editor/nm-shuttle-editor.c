@@ -46,19 +46,19 @@ typedef struct
 } EntryKey;
 
 static const EntryKey entry_keys[] = {
-  { "host_entry", "host", FALSE },
-  { "user_entry", "user", FALSE },
-  { "port_entry", "port", FALSE },
-  { "key_file_entry", "key-file", FALSE },
-  { "host_key_entry", "host-key", FALSE },
-  { "subnets_entry", "subnets", TRUE },
-  { "excludes_entry", "excludes", TRUE },
-  { "seed_hosts_entry", "seed-hosts", TRUE },
-  { "dns_domains_entry", "dns-domains", TRUE },
-  { "to_ns_entry", "to-ns", FALSE },
-  { "timeout_entry", "connect-timeout", FALSE },
-  { "python_entry", "python", FALSE },
-  { "local_user_entry", "local-user", FALSE },
+  { "host_entry", SH_NM_KEY_HOST, FALSE },
+  { "user_entry", SH_NM_KEY_USER, FALSE },
+  { "port_entry", SH_NM_KEY_PORT, FALSE },
+  { "key_file_entry", SH_NM_KEY_KEY_FILE, FALSE },
+  { "host_key_entry", SH_NM_KEY_HOST_KEY, FALSE },
+  { "subnets_entry", SH_NM_KEY_SUBNETS, TRUE },
+  { "excludes_entry", SH_NM_KEY_EXCLUDES, TRUE },
+  { "seed_hosts_entry", SH_NM_KEY_SEED_HOSTS, TRUE },
+  { "dns_domains_entry", SH_NM_KEY_DNS_DOMAINS, TRUE },
+  { "to_ns_entry", SH_NM_KEY_TO_NS, FALSE },
+  { "timeout_entry", SH_NM_KEY_CONNECT_TIMEOUT, FALSE },
+  { "python_entry", SH_NM_KEY_PYTHON, FALSE },
+  { "local_user_entry", SH_NM_KEY_LOCAL_USER, FALSE },
 };
 
 typedef struct
@@ -69,10 +69,10 @@ typedef struct
 } CheckKey;
 
 static const CheckKey check_keys[] = {
-  { "auto_nets_check", "auto-nets", FALSE },
-  { "auto_hosts_check", "auto-hosts", FALSE },
-  { "latency_check", "latency-control", TRUE },
-  { "block_ipv6_check", "block-ipv6", TRUE },
+  { "auto_nets_check", SH_NM_KEY_AUTO_NETS, FALSE },
+  { "auto_hosts_check", SH_NM_KEY_AUTO_HOSTS, FALSE },
+  { "latency_check", SH_NM_KEY_LATENCY_CONTROL, TRUE },
+  { "block_ipv6_check", SH_NM_KEY_BLOCK_IPV6, TRUE },
 };
 
 #define SHUTTLE_TYPE_EDITOR (shuttle_editor_get_type ())
@@ -156,13 +156,13 @@ collect (ShuttleEditor *self)
         g_hash_table_insert (data, g_strdup (check_keys[i].key), g_strdup (on ? "yes" : "no"));
     }
   if (strcmp (auth, "agent") != 0)
-    g_hash_table_insert (data, g_strdup ("auth-method"), g_strdup (auth));
+    g_hash_table_insert (data, g_strdup (SH_NM_KEY_AUTH_METHOD), g_strdup (auth));
   else
-    g_hash_table_remove (data, "key-file"); /* hidden, and meaningless for agent */
+    g_hash_table_remove (data, SH_NM_KEY_KEY_FILE); /* hidden, and meaningless for agent */
   if (strcmp (auth, "key") != 0)
-    g_hash_table_remove (data, "key-file");
+    g_hash_table_remove (data, SH_NM_KEY_KEY_FILE);
   if (strcmp (dns, "none") != 0)
-    g_hash_table_insert (data, g_strdup ("dns"), g_strdup (dns));
+    g_hash_table_insert (data, g_strdup (SH_NM_KEY_DNS), g_strdup (dns));
   return data;
 }
 
@@ -326,8 +326,8 @@ on_fetch_clicked (gpointer button, gpointer user_data)
   g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
 
-  if (!sh_nm_data_check_item ("host", host, &error)
-      || (port[0] != '\0' && !sh_nm_data_check_item ("port", port, &error)))
+  if (!sh_nm_data_check_item (SH_NM_KEY_HOST, host, &error)
+      || (port[0] != '\0' && !sh_nm_data_check_item (SH_NM_KEY_PORT, port, &error)))
     {
       set_status (self, error->message);
       return;
@@ -479,26 +479,27 @@ fill_form (ShuttleEditor *self)
       check_set (w (self, check_keys[i].widget),
                  v != NULL ? strcmp (v, "yes") == 0 : check_keys[i].dflt);
     }
-  v = nm_setting_vpn_get_data_item (s, "auth-method");
+  v = nm_setting_vpn_get_data_item (s, SH_NM_KEY_AUTH_METHOD);
   if (!gtk_combo_box_set_active_id (GTK_COMBO_BOX (w (self, "auth_combo")), v ? v : "agent"))
     gtk_combo_box_set_active_id (GTK_COMBO_BOX (w (self, "auth_combo")), "agent");
-  v = nm_setting_vpn_get_data_item (s, "dns");
+  v = nm_setting_vpn_get_data_item (s, SH_NM_KEY_DNS);
   if (!gtk_combo_box_set_active_id (GTK_COMBO_BOX (w (self, "dns_combo")), v ? v : "none"))
     gtk_combo_box_set_active_id (GTK_COMBO_BOX (w (self, "dns_combo")), "none");
 
-  v = nm_setting_vpn_get_secret (s, "password");
+  v = nm_setting_vpn_get_secret (s, SH_NM_SECRET_PASSWORD);
   entry_set_text (w (self, "password_entry"), v != NULL ? v : "");
-  v = nm_setting_vpn_get_secret (s, "key-passphrase");
+  v = nm_setting_vpn_get_secret (s, SH_NM_SECRET_KEY_PASSPHRASE);
   entry_set_text (w (self, "passphrase_entry"), v != NULL ? v : "");
   gtk_entry_set_visibility (GTK_ENTRY (w (self, "password_entry")), FALSE);
   gtk_entry_set_visibility (GTK_ENTRY (w (self, "passphrase_entry")), FALSE);
   /* libnma's storage menu (this user only / all users / ask every time / not
    * required) on each secret entry; it writes the *-flags into self->s_vpn. */
-  nma_utils_setup_password_storage (w (self, "password_entry"), secret_flags (s, "password"),
-                                    NM_SETTING (s), "password", FALSE, FALSE);
+  nma_utils_setup_password_storage (w (self, "password_entry"),
+                                    secret_flags (s, SH_NM_SECRET_PASSWORD), NM_SETTING (s),
+                                    SH_NM_SECRET_PASSWORD, FALSE, FALSE);
   nma_utils_setup_password_storage (w (self, "passphrase_entry"),
-                                    secret_flags (s, "key-passphrase"), NM_SETTING (s),
-                                    "key-passphrase", TRUE, FALSE);
+                                    secret_flags (s, SH_NM_SECRET_KEY_PASSPHRASE), NM_SETTING (s),
+                                    SH_NM_SECRET_KEY_PASSPHRASE, TRUE, FALSE);
   gtk_widget_set_sensitive (w (self, "fingerprint_combo"), FALSE);
   gtk_widget_set_sensitive (w (self, "accept_key_button"), FALSE);
   show_pinned_fingerprint (self);
@@ -555,8 +556,10 @@ update_connection (NMVpnEditor *editor, NMConnection *connection, GError **error
   s_vpn = NM_SETTING_VPN (nm_setting_vpn_new ());
   g_object_set (s_vpn, NM_SETTING_VPN_SERVICE_TYPE, SH_NM_SERVICE_TYPE, NULL);
   g_hash_table_foreach (data, add_item, s_vpn);
-  save_secret (self, s_vpn, "password_entry", "password", strcmp (auth, "password") == 0);
-  save_secret (self, s_vpn, "passphrase_entry", "key-passphrase", strcmp (auth, "key") == 0);
+  save_secret (self, s_vpn, "password_entry", SH_NM_SECRET_PASSWORD,
+               strcmp (auth, "password") == 0);
+  save_secret (self, s_vpn, "passphrase_entry", SH_NM_SECRET_KEY_PASSPHRASE,
+               strcmp (auth, "key") == 0);
   nm_connection_add_setting (connection, NM_SETTING (s_vpn));
   return TRUE;
 }

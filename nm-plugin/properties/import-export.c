@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* import-export.c — sshuttle argument files <-> vpn.data.
  *
- * Import reads the file the way `shuttle @FILE` does (service/options.c): each
- * non-blank, non-comment line is one argument, or an option and its value
- * when the line starts with '-' and has a blank. Then it walks the arguments
- * like the CLI, remembering each one's line so every error can name it.
- * Options that only make sense for a CLI run (-v, -D, --syslog...) are
- * accepted and dropped; options NetworkManager cannot honour (--listen,
- * --exclude-from, a general --ssh-cmd) are errors, so nothing is silently
- * lost.
+ * Import reads the file with the CLI's own grammar (service/optgrammar.h):
+ * its line splitter and argument walker, remembering each argument's line so
+ * every error can name it. The option table says what each option becomes:
+ * a vpn.data key; nothing, for options that only make sense for a CLI run
+ * (-v, -D, --syslog...); or an error, for options NetworkManager cannot
+ * honour (--listen, --exclude-from; a general --ssh-cmd here), so nothing is
+ * silently lost.
  */
 #include "config.h"
 
@@ -19,6 +18,9 @@
 #include <gio/gio.h>
 #include <glib/gi18n-lib.h>
 
+#include "nm-shuttle-data.h"
+#include "optgrammar.h"
+
 /* Bounds on what a file can make us build; a profile is a few lines. */
 #define MAX_ARGS 4096
 #define MAX_LIST_ITEMS 1024
@@ -27,78 +29,16 @@
 /* The comment prefix for keys the CLI has no option for. */
 #define DIRECTIVE "#nm-shuttle"
 
-typedef struct
-{
-  char *text;
-  guint line;
-} Arg;
-
-typedef enum
-{
-  O_REMOTE,
-  O_EXCLUDE,
-  O_SSH_CMD,
-  O_PYTHON,
-  O_NO_LATENCY_CONTROL,
-  O_CONNECT_TIMEOUT,
-  O_DNS,
-  O_TO_NS,
-  O_AUTO_NETS,
-  O_AUTO_HOSTS,
-  O_SEED_HOSTS,
-  O_BLOCK_IPV6,
-  O_IGNORED,   /* CLI-run options with no meaning under NetworkManager */
-  O_IGNORED_V, /* the same, taking a value */
-  O_REFUSED,   /* known to the CLI, but not expressible in a profile */
-  O_REFUSED_V,
-} OptId;
-
-typedef struct
-{
-  char short_name;
-  const char *long_name;
-  gboolean has_arg;
-  OptId id;
-} OptDef;
-
-static const OptDef opt_defs[] = {
-  { 'r', "remote", TRUE, O_REMOTE },
-  { 'x', "exclude", TRUE, O_EXCLUDE },
-  { 'e', "ssh-cmd", TRUE, O_SSH_CMD },
-  { '\0', "python", TRUE, O_PYTHON },
-  { '\0', "no-latency-control", FALSE, O_NO_LATENCY_CONTROL },
-  { '\0', "connect-timeout", TRUE, O_CONNECT_TIMEOUT },
-  { '\0', "dns", FALSE, O_DNS },
-  { '\0', "to-ns", TRUE, O_TO_NS },
-  { 'N', "auto-nets", FALSE, O_AUTO_NETS },
-  { 'H', "auto-hosts", FALSE, O_AUTO_HOSTS },
-  { '\0', "seed-hosts", TRUE, O_SEED_HOSTS },
-  { '\0', "block-ipv6", FALSE, O_BLOCK_IPV6 },
-  { 'v', "verbose", FALSE, O_IGNORED },
-  { 'q', "quiet", FALSE, O_IGNORED },
-  { 'D', "daemon", FALSE, O_IGNORED },
-  { '\0', "syslog", FALSE, O_IGNORED },
-  { '\0', "pidfile", TRUE, O_IGNORED_V },
-  { 'X', "exclude-from", TRUE, O_REFUSED_V },
-  { 'l', "listen", TRUE, O_REFUSED_V },
-  { '\0', "server-cmd", TRUE, O_REFUSED_V },
-  /* Under NetworkManager DNS is captured at the connection's own resolver. */
-  { '\0', "ns-hosts", TRUE, O_REFUSED_V },
-  { '\0', "server", FALSE, O_REFUSED },
-  { 'h', "help", FALSE, O_REFUSED },
-  { 'V', "version", FALSE, O_REFUSED },
-};
-
 /* Keys allowed in "#nm-shuttle KEY=VALUE": those without a CLI option. */
 static const char *const directive_keys[] = {
-  "dns",
-  "dns-domains",
-  "host-key",
-  "auth-method",
-  "local-user",
-  "password-flags",
-  "key-passphrase-flags",
-  "block-ipv6", /* the CLI has --block-ipv6, but only the profile can say no */
+  SH_NM_KEY_DNS,
+  SH_NM_KEY_DNS_DOMAINS,
+  SH_NM_KEY_HOST_KEY,
+  SH_NM_KEY_AUTH_METHOD,
+  SH_NM_KEY_LOCAL_USER,
+  SH_NM_KEY_PASSWORD_FLAGS,
+  SH_NM_KEY_KEY_PASSPHRASE_FLAGS,
+  SH_NM_KEY_BLOCK_IPV6, /* the CLI has --block-ipv6, but only the profile can say no */
 };
 
 typedef struct
@@ -106,10 +46,9 @@ typedef struct
   const char *source;
   ShNmCheckItem check_item;
   GHashTable *data;
-  GPtrArray *subnets;
-  GPtrArray *excludes;
-  GPtrArray *seed_hosts;
-  gboolean dns_flag;         /* --dns */
+  GPtrArray *args;           /* the file's arguments, pointing into its lines */
+  GArray *lines;             /* guint: the line of each argument */
+  GHashTable *lists;         /* a list key -> GPtrArray of its elements */
   guint key_file_line;       /* where -e ssh -i KEY was, 0: absent */
   char *directive_dns;       /* #nm-shuttle dns= */
   char *directive_auth;      /* #nm-shuttle auth-method= */
@@ -172,11 +111,17 @@ set_item (ImportState *st, guint line, const char *key, const char *value, GErro
 /* A list value may be given as one element or as "a,b,c"; each element is
  * checked on its own so the message can say which. */
 static gboolean
-add_list (ImportState *st, GPtrArray *list, guint line, const char *key, const char *value,
-          GError **error)
+add_list (ImportState *st, guint line, const char *key, const char *value, GError **error)
 {
   g_auto (GStrv) parts = g_strsplit (value, ",", -1);
+  GPtrArray *list = g_hash_table_lookup (st->lists, key);
   guint i;
+
+  if (list == NULL)
+    {
+      list = g_ptr_array_new_with_free_func (g_free);
+      g_hash_table_insert (st->lists, (gpointer) key, list);
+    }
 
   for (i = 0; parts[i] != NULL; i++)
     {
@@ -208,55 +153,27 @@ apply_remote (ImportState *st, guint line, const char *value, GError **error)
   g_autofree char *q = quote (value);
   g_autofree char *user = NULL;
   g_autofree char *host = NULL;
-  const char *hostport = value;
-  const char *port = NULL;
-  const char *at = strrchr (value, '@');
+  const char *port;
 
-  if (at != NULL)
+  if (sh_opt_split_remote (value, &user, &host, &port) != SH_OPT_REMOTE_OK)
     {
-      user = g_strndup (value, (gsize) (at - value));
-      hostport = at + 1;
+      line_error (st, error, line, _ ("invalid remote '%s': expected [ADDRESS] or [ADDRESS]:PORT"),
+                  q);
+      return FALSE;
     }
-  if (hostport[0] == '[')
-    {
-      const char *close = strchr (hostport, ']');
-
-      if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-        {
-          line_error (st, error, line,
-                      _ ("invalid remote '%s': expected [ADDRESS] or [ADDRESS]:PORT"), q);
-          return FALSE;
-        }
-      host = g_strndup (hostport + 1, (gsize) (close - hostport - 1));
-      if (close[1] == ':')
-        port = close + 2;
-    }
-  else
-    {
-      const char *colon = strchr (hostport, ':');
-
-      if (colon != NULL && strchr (colon + 1, ':') == NULL)
-        {
-          host = g_strndup (hostport, (gsize) (colon - hostport));
-          port = colon + 1;
-        }
-      else
-        host = g_strdup (hostport);
-    }
-
   if (host[0] == '\0')
     {
       line_error (st, error, line, _ ("invalid remote '%s': missing host"), q);
       return FALSE;
     }
   /* A second -r replaces the first, as on the command line. */
-  g_hash_table_remove (st->data, "user");
-  g_hash_table_remove (st->data, "port");
-  if (!set_item (st, line, "host", host, error))
+  g_hash_table_remove (st->data, SH_NM_KEY_USER);
+  g_hash_table_remove (st->data, SH_NM_KEY_PORT);
+  if (!set_item (st, line, SH_NM_KEY_HOST, host, error))
     return FALSE;
-  if (user != NULL && !set_item (st, line, "user", user, error))
+  if (user != NULL && !set_item (st, line, SH_NM_KEY_USER, user, error))
     return FALSE;
-  if (port != NULL && !set_item (st, line, "port", port, error))
+  if (port != NULL && !set_item (st, line, SH_NM_KEY_PORT, port, error))
     return FALSE;
   return TRUE;
 }
@@ -312,186 +229,80 @@ apply_ssh_cmd (ImportState *st, guint line, const char *value, GError **error)
     }
   if (key == NULL)
     return TRUE; /* plain "ssh": the default */
-  if (!set_item (st, line, "key-file", key, error))
+  if (!set_item (st, line, SH_NM_KEY_KEY_FILE, key, error))
     return FALSE;
   st->key_file_line = line;
   return TRUE;
 }
 
 static gboolean
-apply_option (ImportState *st, const OptDef *def, const char *name, guint line, const char *value,
-              GError **error)
+on_option (gpointer user, guint index, const ShOptDef *def, const char *name, const char *value,
+           GError **error)
 {
-  switch (def->id)
+  ImportState *st = user;
+  guint line = g_array_index (st->lines, guint, index);
+  g_autofree char *q = quote (name);
+
+  switch (def->nm)
     {
-    case O_REMOTE:
-      return apply_remote (st, line, value, error);
-    case O_EXCLUDE:
-      return add_list (st, st->excludes, line, "excludes", value, error);
-    case O_SSH_CMD:
+    case SH_OPT_NM_KEY:
+      return set_item (st, line, def->nm_key, def->nm_value ? def->nm_value : value, error);
+    case SH_OPT_NM_LIST:
+      return add_list (st, line, def->nm_key, value, error);
+    case SH_OPT_NM_SPECIAL:
+      if (def->id == SH_OPT_REMOTE)
+        return apply_remote (st, line, value, error);
       return apply_ssh_cmd (st, line, value, error);
-    case O_PYTHON:
-      return set_item (st, line, "python", value, error);
-    case O_NO_LATENCY_CONTROL:
-      return set_item (st, line, "latency-control", "no", error);
-    case O_BLOCK_IPV6:
-      return set_item (st, line, "block-ipv6", "yes", error);
-    case O_CONNECT_TIMEOUT:
-      return set_item (st, line, "connect-timeout", value, error);
-    case O_DNS:
-      st->dns_flag = TRUE;
+    case SH_OPT_NM_IGNORED:
       return TRUE;
-    case O_TO_NS:
-      return set_item (st, line, "to-ns", value, error);
-    case O_AUTO_NETS:
-      return set_item (st, line, "auto-nets", "yes", error);
-    case O_AUTO_HOSTS:
-      return set_item (st, line, "auto-hosts", "yes", error);
-    case O_SEED_HOSTS:
-      return add_list (st, st->seed_hosts, line, "seed-hosts", value, error);
-    case O_IGNORED:
-    case O_IGNORED_V:
-      return TRUE;
-    case O_REFUSED:
-    case O_REFUSED_V:
-      line_error (st, error, line, _ ("option '%s' is not supported in a NetworkManager profile"),
-                  name);
-      return FALSE;
+    case SH_OPT_NM_REFUSED:
+    case SH_OPT_NM_UNKNOWN:
+      break;
     }
-  g_return_val_if_reached (FALSE);
-}
-
-static const OptDef *
-find_long (const char *name, gsize len)
-{
-  gsize i;
-
-  for (i = 0; i < G_N_ELEMENTS (opt_defs); i++)
-    if (strlen (opt_defs[i].long_name) == len && strncmp (opt_defs[i].long_name, name, len) == 0)
-      return &opt_defs[i];
-  return NULL;
-}
-
-static const OptDef *
-find_short (char c)
-{
-  gsize i;
-
-  for (i = 0; i < G_N_ELEMENTS (opt_defs); i++)
-    if (opt_defs[i].short_name != '\0' && opt_defs[i].short_name == c)
-      return &opt_defs[i];
-  return NULL;
-}
-
-/* As the CLI: the next argument is the value unless it looks like an option
- * ("-r -v" is a forgotten value, not a host called "-v"). */
-static const char *
-next_value (ImportState *st, GArray *args, guint *i, const char *name, GError **error)
-{
-  Arg *cur = &g_array_index (args, Arg, *i);
-  Arg *next;
-
-  if (*i + 1 >= args->len)
-    goto missing;
-  next = &g_array_index (args, Arg, *i + 1);
-  if (next->text[0] == '-' && next->text[1] != '\0')
-    goto missing;
-  (*i)++;
-  return next->text;
-
-missing:
-  line_error (st, error, cur->line, _ ("option '%s' needs a value"), name);
-  return NULL;
+  line_error (st, error, line, _ ("option '%s' is not supported in a NetworkManager profile"), q);
+  return FALSE;
 }
 
 static gboolean
-walk_args (ImportState *st, GArray *args, GError **error)
+on_positional (gpointer user, guint index, const char *arg, GError **error)
 {
-  gboolean only_positional = FALSE;
-  guint i;
+  ImportState *st = user;
+  guint line = g_array_index (st->lines, guint, index);
 
-  for (i = 0; i < args->len; i++)
+  if (arg[0] == '@')
     {
-      const Arg *a = &g_array_index (args, Arg, i);
-      const char *arg = a->text;
+      g_autofree char *q = quote (arg);
 
-      if (only_positional || arg[0] != '-' || arg[1] == '\0')
-        {
-          if (arg[0] == '@')
-            {
-              g_autofree char *q = quote (arg);
-
-              line_error (st, error, a->line,
-                          _ ("'%s': argument files cannot include other files in a profile"), q);
-              return FALSE;
-            }
-          if (!add_list (st, st->subnets, a->line, "subnets", arg, error))
-            return FALSE;
-        }
-      else if (strcmp (arg, "--") == 0)
-        only_positional = TRUE;
-      else if (arg[1] == '-')
-        {
-          const char *name = arg + 2;
-          const char *eq = strchr (name, '=');
-          gsize len = eq != NULL ? (gsize) (eq - name) : strlen (name);
-          g_autofree char *written = g_strndup (arg, len + 2);
-          g_autofree char *q = quote (written);
-          const OptDef *def = find_long (name, len);
-          const char *value = NULL;
-          guint line = a->line;
-
-          if (def == NULL)
-            {
-              line_error (st, error, line, _ ("unknown option '%s'"), q);
-              return FALSE;
-            }
-          if (def->has_arg && eq != NULL)
-            value = eq + 1;
-          else if (def->has_arg && (value = next_value (st, args, &i, q, error)) == NULL)
-            return FALSE;
-          else if (!def->has_arg && eq != NULL)
-            {
-              line_error (st, error, line, _ ("option '%s' takes no value"), q);
-              return FALSE;
-            }
-          if (!apply_option (st, def, q, line, value, error))
-            return FALSE;
-        }
-      else
-        {
-          /* A cluster of short options: "-NH", "-rhost", "-Nr host". */
-          const char *c;
-          guint line = a->line;
-
-          for (c = arg + 1; *c != '\0'; c++)
-            {
-              const OptDef *def = find_short (*c);
-              char written[3] = { '-', *c, '\0' };
-              g_autofree char *q = quote (written);
-              const char *value = NULL;
-
-              if (def == NULL)
-                {
-                  line_error (st, error, line, _ ("unknown option '%s'"), q);
-                  return FALSE;
-                }
-              if (def->has_arg)
-                {
-                  if (c[1] != '\0')
-                    value = c + 1;
-                  else if ((value = next_value (st, args, &i, q, error)) == NULL)
-                    return FALSE;
-                }
-              if (!apply_option (st, def, q, line, value, error))
-                return FALSE;
-              if (def->has_arg)
-                break;
-            }
-        }
+      line_error (st, error, line,
+                  _ ("'%s': argument files cannot include other files in a profile"), q);
+      return FALSE;
     }
-  return TRUE;
+  return add_list (st, line, SH_NM_KEY_SUBNETS, arg, error);
 }
+
+static void
+on_fault (gpointer user, guint index, ShOptFault fault, const char *name, const char *cluster,
+          GError **error)
+{
+  ImportState *st = user;
+  guint line = g_array_index (st->lines, guint, index);
+  g_autofree char *q = quote (name);
+
+  if (fault == SH_OPT_FAULT_NEEDS_VALUE)
+    line_error (st, error, line, _ ("option '%s' needs a value"), q);
+  else if (fault == SH_OPT_FAULT_NO_VALUE)
+    line_error (st, error, line, _ ("option '%s' takes no value"), q);
+  else
+    line_error (st, error, line, _ ("unknown option '%s'"), q);
+}
+
+/* As the CLI reads a file, but options only a CLI run knows are unknown. */
+static const ShOptVisitor import_visitor = {
+  .profile = TRUE,
+  .positional = on_positional,
+  .option = on_option,
+  .fault = on_fault,
+};
 
 static gboolean
 apply_directive (ImportState *st, guint line, const char *rest, GError **error)
@@ -521,13 +332,13 @@ apply_directive (ImportState *st, guint line, const char *rest, GError **error)
     }
   if (!check (st, line, key, value, error))
     return FALSE;
-  if (strcmp (key, "dns") == 0)
+  if (strcmp (key, SH_NM_KEY_DNS) == 0)
     {
       g_free (st->directive_dns);
       st->directive_dns = g_strdup (value);
       return TRUE;
     }
-  if (strcmp (key, "auth-method") == 0)
+  if (strcmp (key, SH_NM_KEY_AUTH_METHOD) == 0)
     {
       g_free (st->directive_auth);
       st->directive_auth = g_strdup (value);
@@ -538,20 +349,18 @@ apply_directive (ImportState *st, guint line, const char *rest, GError **error)
   return TRUE;
 }
 
-/* Splits @text into arguments as the CLI's argument-file reader does, and
- * applies "#nm-shuttle" lines on the way. */
+/* Splits @lines (the file's text, cut at newlines) into arguments as the
+ * CLI's argument-file reader does, and applies "#nm-shuttle" lines on the
+ * way. The arguments point into @lines. */
 static gboolean
-split_lines (ImportState *st, const char *text, GArray *args, GError **error)
+split_lines (ImportState *st, char **lines, GError **error)
 {
-  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
-  guint i;
-
-  for (i = 0; lines[i] != NULL; i++)
+  for (guint i = 0; lines[i] != NULL; i++)
     {
       char *line = g_strstrip (lines[i]);
+      char *words[2];
       guint n = i + 1;
-      char *space;
-      Arg a = { NULL, n };
+      guint n_words;
 
       if (g_str_has_prefix (line, DIRECTIVE)
           && (line[strlen (DIRECTIVE)] == ' ' || line[strlen (DIRECTIVE)] == '\t'))
@@ -560,48 +369,35 @@ split_lines (ImportState *st, const char *text, GArray *args, GError **error)
             return FALSE;
           continue;
         }
-      if (line[0] == '\0' || line[0] == '#')
-        continue;
-      if (args->len + 2 > MAX_ARGS)
+      n_words = sh_opt_split_line (line, words);
+      if (n_words > 0 && st->args->len + 2 > MAX_ARGS)
         {
           line_error (st, error, n, _ ("more than %d arguments"), MAX_ARGS);
           return FALSE;
         }
-      space = strpbrk (line, " \t");
-      if (line[0] == '-' && space != NULL)
+      for (guint k = 0; k < n_words; k++)
         {
-          *space = '\0';
-          a.text = g_strdup (line);
-          g_array_append_val (args, a);
-          a.text = g_strdup (g_strchug (space + 1));
-          g_array_append_val (args, a);
-        }
-      else
-        {
-          a.text = g_strdup (line);
-          g_array_append_val (args, a);
+          g_ptr_array_add (st->args, words[k]);
+          g_array_append_val (st->lines, n);
         }
     }
   return TRUE;
 }
 
+/* Each list read (subnets, -x, --seed-hosts) becomes its comma-joined key. */
 static void
-arg_clear (gpointer p)
+set_lists (GHashTable *data, GHashTable *lists)
 {
-  g_free (((Arg *) p)->text);
-}
+  GHashTableIter it;
+  gpointer key, list;
 
-static void
-set_list (GHashTable *data, const char *key, GPtrArray *list)
-{
-  g_autofree char *joined = NULL;
-
-  if (list->len == 0)
-    return;
-  g_ptr_array_add (list, NULL);
-  joined = g_strjoinv (",", (char **) list->pdata);
-  g_ptr_array_remove_index (list, list->len - 1);
-  g_hash_table_replace (data, g_strdup (key), g_steal_pointer (&joined));
+  g_hash_table_iter_init (&it, lists);
+  while (g_hash_table_iter_next (&it, &key, &list))
+    {
+      g_ptr_array_add (list, NULL);
+      g_hash_table_replace (data, g_strdup (key),
+                            g_strjoinv (",", (char **) ((GPtrArray *) list)->pdata));
+    }
 }
 
 /* The keys that two sources in the file describe together. */
@@ -628,18 +424,14 @@ resolve (ImportState *st, GError **error)
       return FALSE;
     }
   if (auth != NULL)
-    g_hash_table_replace (st->data, g_strdup ("auth-method"), g_strdup (auth));
+    g_hash_table_replace (st->data, g_strdup (SH_NM_KEY_AUTH_METHOD), g_strdup (auth));
 
-  /* "#nm-shuttle dns=..." is the more precise statement; "--dns" alone is
-   * what the CLI does: all DNS through the tunnel. */
+  /* "#nm-shuttle dns=..." is the more precise statement; "--dns" alone
+   * (dns=full, from the option table) is what the CLI does: all DNS through
+   * the tunnel. */
   if (st->directive_dns != NULL)
-    g_hash_table_replace (st->data, g_strdup ("dns"), g_strdup (st->directive_dns));
-  else if (st->dns_flag)
-    g_hash_table_replace (st->data, g_strdup ("dns"), g_strdup ("full"));
-
-  set_list (st->data, "subnets", st->subnets);
-  set_list (st->data, "excludes", st->excludes);
-  set_list (st->data, "seed-hosts", st->seed_hosts);
+    g_hash_table_replace (st->data, g_strdup (SH_NM_KEY_DNS), g_strdup (st->directive_dns));
+  set_lists (st->data, st->lists);
   return TRUE;
 }
 
@@ -647,24 +439,27 @@ GHashTable *
 sh_nm_import_parse (const char *text, const char *source, ShNmCheckItem check_item, GError **error)
 {
   g_autoptr (GHashTable) data = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  g_autoptr (GPtrArray) subnets = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) excludes = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) seed_hosts = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GArray) args = g_array_new (FALSE, FALSE, sizeof (Arg));
+  g_autoptr (GHashTable) lists
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  g_autoptr (GArray) lines = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_auto (GStrv) text_lines = NULL;
   ImportState st = {
     .source = source,
     .check_item = check_item,
     .data = data,
-    .subnets = subnets,
-    .excludes = excludes,
-    .seed_hosts = seed_hosts,
+    .args = args,
+    .lines = lines,
+    .lists = lists,
   };
   gboolean ok;
 
   g_return_val_if_fail (text != NULL, NULL);
-  g_array_set_clear_func (args, arg_clear);
 
-  ok = split_lines (&st, text, args, error) && walk_args (&st, args, error) && resolve (&st, error);
+  text_lines = g_strsplit (text, "\n", -1);
+  ok = split_lines (&st, text_lines, error)
+       && sh_opt_walk ((char **) args->pdata, args->len, &import_visitor, &st, error)
+       && resolve (&st, error);
   g_free (st.directive_dns);
   g_free (st.directive_auth);
   if (!ok)
@@ -714,11 +509,11 @@ char *
 sh_nm_export_format (GHashTable *data, const char *name)
 {
   GString *out = g_string_new (NULL);
-  const char *host = lookup (data, "host");
-  const char *user = lookup (data, "user");
-  const char *port = lookup (data, "port");
-  const char *auth = lookup (data, "auth-method");
-  const char *dns = lookup (data, "dns");
+  const char *host = lookup (data, SH_NM_KEY_HOST);
+  const char *user = lookup (data, SH_NM_KEY_USER);
+  const char *port = lookup (data, SH_NM_KEY_PORT);
+  const char *auth = lookup (data, SH_NM_KEY_AUTH_METHOD);
+  const char *dns = lookup (data, SH_NM_KEY_DNS);
   const char *v;
 
   /* The header is a comment: both readers skip it. Newlines in a connection
@@ -745,49 +540,49 @@ sh_nm_export_format (GHashTable *data, const char *name)
         g_string_append_printf (out, ":%s", port);
       g_string_append_c (out, '\n');
     }
-  if ((v = lookup (data, "subnets")) != NULL)
+  if ((v = lookup (data, SH_NM_KEY_SUBNETS)) != NULL)
     append_list (out, "", v);
-  if ((v = lookup (data, "excludes")) != NULL)
+  if ((v = lookup (data, SH_NM_KEY_EXCLUDES)) != NULL)
     append_list (out, "-x ", v);
   if (dns != NULL && strcmp (dns, "full") == 0)
     g_string_append (out, "--dns\n");
   else if (dns != NULL && strcmp (dns, "split") == 0)
-    g_string_append (out, DIRECTIVE " dns=split\n");
-  if ((v = lookup (data, "dns-domains")) != NULL)
-    g_string_append_printf (out, DIRECTIVE " dns-domains=%s\n", v);
-  if ((v = lookup (data, "to-ns")) != NULL)
+    g_string_append (out, DIRECTIVE " " SH_NM_KEY_DNS "=split\n");
+  if ((v = lookup (data, SH_NM_KEY_DNS_DOMAINS)) != NULL)
+    g_string_append_printf (out, DIRECTIVE " " SH_NM_KEY_DNS_DOMAINS "=%s\n", v);
+  if ((v = lookup (data, SH_NM_KEY_TO_NS)) != NULL)
     g_string_append_printf (out, "--to-ns %s\n", v);
-  if ((v = lookup (data, "auto-nets")) != NULL && strcmp (v, "yes") == 0)
+  if ((v = lookup (data, SH_NM_KEY_AUTO_NETS)) != NULL && strcmp (v, "yes") == 0)
     g_string_append (out, "-N\n");
-  if ((v = lookup (data, "auto-hosts")) != NULL && strcmp (v, "yes") == 0)
+  if ((v = lookup (data, SH_NM_KEY_AUTO_HOSTS)) != NULL && strcmp (v, "yes") == 0)
     g_string_append (out, "-H\n");
-  if ((v = lookup (data, "seed-hosts")) != NULL)
+  if ((v = lookup (data, SH_NM_KEY_SEED_HOSTS)) != NULL)
     g_string_append_printf (out, "--seed-hosts %s\n", v);
-  if ((v = lookup (data, "latency-control")) != NULL && strcmp (v, "no") == 0)
+  if ((v = lookup (data, SH_NM_KEY_LATENCY_CONTROL)) != NULL && strcmp (v, "no") == 0)
     g_string_append (out, "--no-latency-control\n");
-  if ((v = lookup (data, "connect-timeout")) != NULL)
+  if ((v = lookup (data, SH_NM_KEY_CONNECT_TIMEOUT)) != NULL)
     g_string_append_printf (out, "--connect-timeout %s\n", v);
-  if ((v = lookup (data, "python")) != NULL)
+  if ((v = lookup (data, SH_NM_KEY_PYTHON)) != NULL)
     g_string_append_printf (out, "--python %s\n", v);
-  if (auth != NULL && strcmp (auth, "key") == 0 && (v = lookup (data, "key-file")) != NULL)
+  if (auth != NULL && strcmp (auth, "key") == 0 && (v = lookup (data, SH_NM_KEY_KEY_FILE)) != NULL)
     {
       g_autofree char *w = shell_word (v);
 
       g_string_append_printf (out, "-e ssh -i %s\n", w);
     }
   else if (auth != NULL && strcmp (auth, "password") == 0)
-    g_string_append (out, DIRECTIVE " auth-method=password\n");
-  if ((v = lookup (data, "host-key")) != NULL)
-    g_string_append_printf (out, DIRECTIVE " host-key=%s\n", v);
-  if ((v = lookup (data, "local-user")) != NULL)
-    g_string_append_printf (out, DIRECTIVE " local-user=%s\n", v);
-  if ((v = lookup (data, "password-flags")) != NULL && strcmp (v, "0") != 0)
-    g_string_append_printf (out, DIRECTIVE " password-flags=%s\n", v);
-  if ((v = lookup (data, "key-passphrase-flags")) != NULL && strcmp (v, "0") != 0)
-    g_string_append_printf (out, DIRECTIVE " key-passphrase-flags=%s\n", v);
+    g_string_append (out, DIRECTIVE " " SH_NM_KEY_AUTH_METHOD "=password\n");
+  if ((v = lookup (data, SH_NM_KEY_HOST_KEY)) != NULL)
+    g_string_append_printf (out, DIRECTIVE " " SH_NM_KEY_HOST_KEY "=%s\n", v);
+  if ((v = lookup (data, SH_NM_KEY_LOCAL_USER)) != NULL)
+    g_string_append_printf (out, DIRECTIVE " " SH_NM_KEY_LOCAL_USER "=%s\n", v);
+  if ((v = lookup (data, SH_NM_KEY_PASSWORD_FLAGS)) != NULL && strcmp (v, "0") != 0)
+    g_string_append_printf (out, DIRECTIVE " " SH_NM_KEY_PASSWORD_FLAGS "=%s\n", v);
+  if ((v = lookup (data, SH_NM_KEY_KEY_PASSPHRASE_FLAGS)) != NULL && strcmp (v, "0") != 0)
+    g_string_append_printf (out, DIRECTIVE " " SH_NM_KEY_KEY_PASSPHRASE_FLAGS "=%s\n", v);
   /* On is the profile's default and sshuttle has no such option: only the
    * choice to turn it off needs saying. */
-  if ((v = lookup (data, "block-ipv6")) != NULL && strcmp (v, "no") == 0)
-    g_string_append (out, DIRECTIVE " block-ipv6=no\n");
+  if ((v = lookup (data, SH_NM_KEY_BLOCK_IPV6)) != NULL && strcmp (v, "no") == 0)
+    g_string_append (out, DIRECTIVE " " SH_NM_KEY_BLOCK_IPV6 "=no\n");
   return g_string_free (out, FALSE);
 }

@@ -115,7 +115,7 @@ shuttle_import_file (const char *path, GError **error)
       return NULL;
     }
 
-  local_user = g_hash_table_lookup (data, "local-user");
+  local_user = g_hash_table_lookup (data, SH_NM_KEY_LOCAL_USER);
   connection = nm_simple_connection_new ();
   s_con = NM_SETTING_CONNECTION (nm_setting_connection_new ());
   uuid = nm_utils_uuid_generate ();

@@ -13,6 +13,7 @@
 #include "import-export.h"
 #include "keyfile-check.h"
 #include "nm-shuttle-data.h"
+#include "optgrammar.h"
 #include "vpn-details.h"
 
 static GHashTable *
@@ -110,6 +111,36 @@ test_export_roundtrip (void)
 }
 
 /* ---- auth-dialog stdin ---- */
+
+/* The option table names vpn.data keys as plain strings (the engine cannot
+ * include nm-shuttle-data.h): each must be a key of the whitelist, and a
+ * fixed value one it accepts. Names are unique in both forms. */
+static void
+test_grammar_keys (void)
+{
+  const char *const *keys = sh_nm_data_keys ();
+  gsize n;
+  const ShOptDef *defs = sh_opt_defs (&n);
+
+  for (gsize i = 0; i < n; i++)
+    {
+      const ShOptDef *d = &defs[i];
+      gboolean sets = d->nm == SH_OPT_NM_KEY || d->nm == SH_OPT_NM_LIST;
+
+      g_test_message ("--%s", d->long_name);
+      g_assert_true (sets == (d->nm_key != NULL));
+      if (sets)
+        g_assert_true (g_strv_contains (keys, d->nm_key));
+      if (d->nm_value != NULL)
+        g_assert_true (d->nm == SH_OPT_NM_KEY
+                       && sh_nm_data_check_item (d->nm_key, d->nm_value, NULL));
+      for (gsize j = 0; j < i; j++)
+        {
+          g_assert_cmpstr (defs[j].long_name, !=, d->long_name);
+          g_assert_true (d->short_name == '\0' || defs[j].short_name != d->short_name);
+        }
+    }
+}
 
 static void
 test_details_parse (void)
@@ -273,6 +304,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-ui/import/clusters-and-forms", test_import_clusters);
   g_test_add_func ("/nm-ui/import/errors-name-the-line", test_import_errors);
   g_test_add_func ("/nm-ui/export/roundtrip", test_export_roundtrip);
+  g_test_add_func ("/nm-ui/import/grammar-keys", test_grammar_keys);
   g_test_add_func ("/nm-ui/auth-dialog/parse", test_details_parse);
   g_test_add_func ("/nm-ui/auth-dialog/parse-errors", test_details_errors);
   g_test_add_func ("/nm-ui/hostkey/fingerprint", test_fingerprint_matches_ssh_keygen);
