@@ -40,14 +40,18 @@ find_block (const char *content, const char *id, Block *out)
   g_autofree char *end = g_strdup_printf (MARK "%s end", id);
   size_t begin_len = strlen (begin);
   const char *line = content;
+  /* memchr() up to a known end, not strchr(): a scan per line must not
+   * look at the whole rest of a file of megabytes (sanitizers' strict
+   * string checks do exactly that, making it quadratic). */
+  const char *stop = content + strlen (content);
   const char *found = NULL;
   const char *note = NULL;
   size_t note_len = 0;
 
-  while (*line != '\0')
+  while (line < stop)
     {
-      const char *nl = strchr (line, '\n');
-      size_t len = nl != NULL ? (size_t) (nl - line) : strlen (line);
+      const char *nl = memchr (line, '\n', (size_t) (stop - line));
+      size_t len = nl != NULL ? (size_t) (nl - line) : (size_t) (stop - line);
       const char *next = nl != NULL ? nl + 1 : line + len;
 
       /* The begin line nearest before the end line counts: an earlier one

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fw-request.h"
@@ -286,8 +285,10 @@ test_atomic_rewrite (void)
 }
 
 /* A file bind-mounted over the hosts file (containers, ip netns exec) cannot
- * be renamed over: it is rewritten in place. Needs root for the mount
- * namespace; run in a child, which owns the namespace. */
+ * be renamed over: it is rewritten in place. Needs root for a mount
+ * namespace, which this test process enters itself (no fork: a forked child
+ * under valgrind reports the parent's memory as its own leaks); the later
+ * tests do not care which mount namespace they run in. */
 static void
 test_bind_mount_in_place (void)
 {
@@ -296,39 +297,25 @@ test_bind_mount_in_place (void)
   g_autofree char *source = g_build_filename (dir, "hosts.ns", NULL);
   g_autofree char *text = NULL;
   g_autoptr (GPtrArray) la = lines ("10.0.0.1 a", NULL);
-  int status;
-  pid_t pid;
+  g_autoptr (GError) error = NULL;
+  struct stat before, after;
 
-  if (geteuid () != 0)
-    {
-      g_test_skip ("needs root for a mount namespace");
-      return;
-    }
   g_assert_true (g_file_set_contents (target, "outer\n", -1, NULL));
   g_assert_true (g_file_set_contents (source, "inner\n", -1, NULL));
-  pid = fork ();
-  g_assert_cmpint (pid, >=, 0);
-  if (pid == 0)
+  if (geteuid () != 0 || unshare (CLONE_NEWNS) < 0
+      || mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0
+      || mount (source, target, "none", MS_BIND, NULL) < 0)
     {
-      struct stat before, after;
-
-      if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0
-          || mount (source, target, NULL, MS_BIND, NULL) < 0)
-        _exit (77);
-      if (stat (target, &before) < 0 || !sh_hosts_file_edit (target, edit_add, la, NULL)
-          || stat (target, &after) < 0 || after.st_ino != before.st_ino)
-        _exit (1);
-      _exit (0);
-    }
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  if (WIFEXITED (status) && WEXITSTATUS (status) == 77)
-    {
-      g_test_skip ("cannot bind-mount in a new mount namespace");
+      g_test_skip ("needs root and a mount namespace of its own");
     }
   else
     {
-      g_assert_true (WIFEXITED (status));
-      g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+      g_assert_cmpint (stat (target, &before), ==, 0);
+      g_assert_true (sh_hosts_file_edit (target, edit_add, la, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (stat (target, &after), ==, 0);
+      g_assert_cmpuint (after.st_ino, ==, before.st_ino);
+      g_assert_cmpint (umount (target), ==, 0);
       g_assert_true (g_file_get_contents (source, &text, NULL, NULL));
       g_assert_true (g_str_has_prefix (text, "inner\n# shuttle-firewall c1_1-x begin"));
     }
