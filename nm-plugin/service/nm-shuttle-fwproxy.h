@@ -52,8 +52,9 @@ void sh_nm_fw_proxy_free (ShNmFwProxy *proxy);
 gboolean sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnets,
                                GVariant *dns, GVariant *options, GError **error);
 
-/* The options forwarded to the helper: @options (may be NULL) with
- * on-behalf-of-uid set to @engine_uid. A new floating a{sv}. */
+/* The options forwarded to the helper: those of @options (may be NULL)
+ * that fw-wire.h knows, with on-behalf-of-uid set to @engine_uid. A new
+ * floating a{sv}. */
 GVariant *sh_nm_fw_forward_options (GVariant *options, uid_t engine_uid);
 
 G_END_DECLS
