@@ -250,26 +250,29 @@ call_helper (ShFwClient *c, const char *method, GVariant *args, const GVariantTy
   return TRUE;
 }
 
+/* The end of an asynchronous call to the helper; the task's data, when not
+ * NULL, is a flag set on success. */
 static void
-apply_done (GObject *bus, GAsyncResult *res, gpointer data)
+call_done (GObject *bus, GAsyncResult *res, gpointer data)
 {
   g_autoptr (GTask) task = data;
-  ShFwClient *c = g_task_get_task_data (task);
+  gboolean *done = g_task_get_task_data (task);
   g_autoptr (GError) remote = NULL;
   g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (bus), res, &remote);
+  GError *error = NULL;
 
-  if (r == NULL)
+  if (r != NULL)
     {
-      GError *error = NULL;
-      if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        error = g_steal_pointer (&remote);
-      else
-        helper_error (&error, remote);
-      g_task_return_error (task, error);
+      if (done != NULL)
+        *done = TRUE;
+      g_task_return_boolean (task, TRUE);
       return;
     }
-  c->applied = TRUE;
-  g_task_return_boolean (task, TRUE);
+  if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    error = g_steal_pointer (&remote);
+  else
+    helper_error (&error, remote);
+  g_task_return_error (task, error);
 }
 
 void
@@ -277,7 +280,7 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
                           GAsyncReadyCallback callback, gpointer data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, data);
-  g_task_set_task_data (task, c, NULL);
+  g_task_set_task_data (task, &c->applied, NULL);
 
   if (c->bus == NULL)
     {
@@ -296,7 +299,7 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
   g_dbus_connection_call (c->bus, c->dest, SH_FW_OBJECT_PATH, SH_FW_IFACE, "ApplyTunnel",
                           sh_fw_encode_tunnel (c->label, spec, SH_FW_UID_NONE),
                           G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
-                          HELPER_TIMEOUT_MS, cancellable, apply_done, task);
+                          HELPER_TIMEOUT_MS, cancellable, call_done, task);
 }
 
 gboolean
@@ -435,26 +438,6 @@ sh_fw_client_set_hosts (ShFwClient *c, const GPtrArray *entries, GError **error)
   return TRUE;
 }
 
-static void
-set_hosts_done (GObject *bus, GAsyncResult *res, gpointer data)
-{
-  g_autoptr (GTask) task = data;
-  g_autoptr (GError) remote = NULL;
-  g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (bus), res, &remote);
-  GError *error = NULL;
-
-  if (r != NULL)
-    {
-      g_task_return_boolean (task, TRUE);
-      return;
-    }
-  if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    error = g_steal_pointer (&remote);
-  else
-    helper_error (&error, remote);
-  g_task_return_error (task, error);
-}
-
 void
 sh_fw_client_set_hosts_async (ShFwClient *c, const GPtrArray *entries, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer data)
@@ -478,7 +461,7 @@ sh_fw_client_set_hosts_async (ShFwClient *c, const GPtrArray *entries, GCancella
   g_dbus_connection_call (c->bus, c->dest, SH_FW_OBJECT_PATH, SH_FW_IFACE, "SetHosts",
                           hosts_args (c, entries), NULL,
                           G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, HELPER_TIMEOUT_MS,
-                          cancellable, set_hosts_done, task);
+                          cancellable, call_done, task);
 }
 
 gboolean
