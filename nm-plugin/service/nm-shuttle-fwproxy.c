@@ -44,19 +44,15 @@ restarting (gpointer data, gpointer unused)
   g_message ("the firewall helper left while holding this connection's rules: starting it again");
 }
 
+/* Whether all that @in names lies in @outer, addresses and ports. */
 static gboolean
 within (const ShSubnet *in, const ShSubnet *outer)
 {
-  int bytes = in->family == AF_INET ? 4 : 16;
+  ShSubnet net = *outer;
 
-  if (in->family != outer->family || in->prefix < outer->prefix)
+  net.port_lo = net.port_hi = 0;
+  if (in->prefix < outer->prefix || !sh_subnet_contains (&net, in->family, in->addr, 0))
     return FALSE;
-  for (int bit = 0; bit < outer->prefix && bit / 8 < bytes; bit++)
-    {
-      guint8 m = 0x80 >> (bit % 8);
-      if ((in->addr[bit / 8] & m) != (outer->addr[bit / 8] & m))
-        return FALSE;
-    }
   if (outer->port_lo == 0 && outer->port_hi == 0)
     return TRUE;
   return in->port_lo != 0 && in->port_lo >= outer->port_lo && in->port_hi <= outer->port_hi;

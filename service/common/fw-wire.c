@@ -70,17 +70,9 @@ sh_fw_spec_clear (ShFirewallSpec *spec)
 }
 
 /* On the wire an address is its family, 4 or 6, and its bytes. */
-static guint8
-family_byte (const ShSubnet *s)
-{
-  return s->family == AF_INET ? 4 : 6;
-}
-
-static GVariant *
-address_bytes (const ShSubnet *s)
-{
-  return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, s->addr, s->family == AF_INET ? 4 : 16, 1);
-}
+#define FAMILY_BYTE(s) ((guint8) ((s)->family == AF_INET ? 4 : 6))
+#define ADDRESS_BYTES(s)                                                                           \
+  g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, (s)->addr, (s)->family == AF_INET ? 4 : 16, 1)
 
 /* family 4 or 6 and an address of exactly that length; the prefix is set
  * to the full width. */
@@ -114,7 +106,7 @@ subnets_variant (const GArray *subnets)
   for (guint i = 0; subnets != NULL && i < subnets->len; i++)
     {
       const ShSubnet *s = &g_array_index (subnets, ShSubnet, i);
-      g_variant_builder_add (&b, "(y@ayyqq)", family_byte (s), address_bytes (s), s->prefix,
+      g_variant_builder_add (&b, "(y@ayyqq)", FAMILY_BYTE (s), ADDRESS_BYTES (s), s->prefix,
                              s->port_lo, s->port_hi);
     }
   return g_variant_builder_end (&b);
@@ -190,8 +182,10 @@ dns_variant (const GArray *servers)
 
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a(yay)"));
   for (guint i = 0; servers != NULL && i < servers->len; i++)
-    g_variant_builder_add (&b, "(y@ay)", family_byte (&g_array_index (servers, ShSubnet, i)),
-                           address_bytes (&g_array_index (servers, ShSubnet, i)));
+    {
+      const ShSubnet *s = &g_array_index (servers, ShSubnet, i);
+      g_variant_builder_add (&b, "(y@ay)", FAMILY_BYTE (s), ADDRESS_BYTES (s));
+    }
   return g_variant_builder_end (&b);
 }
 
