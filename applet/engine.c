@@ -4,8 +4,8 @@
 
 #include "engine.h"
 
-#define ENGINE_PATH "/io/github/shuttlevpn/Engine"
-#define ENGINE_IFACE "io.github.shuttlevpn.Engine1"
+#include "shuttle-dbus.h"
+
 #define PROPS_IFACE "org.freedesktop.DBus.Properties"
 /* The plugin answers a read by asking the engine (with its own 2 s limit). */
 #define CALL_TIMEOUT_MS 5000
@@ -169,7 +169,7 @@ static void
 call (ShEngine *self, const char *iface, const char *method, GVariant *params,
       const GVariantType *reply, GAsyncReadyCallback cb)
 {
-  g_dbus_connection_call (self->bus, self->owner, ENGINE_PATH, iface, method, params, reply,
+  g_dbus_connection_call (self->bus, self->owner, SH_ENGINE_PATH, iface, method, params, reply,
                           G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, self->cancel, cb, self);
 }
 
@@ -208,7 +208,7 @@ load (ShEngine *self)
   if (self->loading)
     return;
   self->loading = TRUE;
-  call (self, PROPS_IFACE, "GetAll", g_variant_new ("(s)", ENGINE_IFACE),
+  call (self, PROPS_IFACE, "GetAll", g_variant_new ("(s)", SH_ENGINE_IFACE),
         G_VARIANT_TYPE ("(a{sv})"), on_get_all);
 }
 
@@ -226,7 +226,7 @@ sh_engine_handle_signal (ShEngine *self, const char *iface, const char *signal, 
 
       /* (sa{sv}) without the invalidated list is what engines of 0.1.0
        * send; take it as well. */
-      if (!g_str_equal (g_variant_get_string (which, NULL), ENGINE_IFACE))
+      if (!g_str_equal (g_variant_get_string (which, NULL), SH_ENGINE_IFACE))
         return;
       take_dict (self, changed);
       if (g_variant_n_children (params) == 3)
@@ -238,7 +238,7 @@ sh_engine_handle_signal (ShEngine *self, const char *iface, const char *signal, 
             load (self);
         }
     }
-  else if (g_str_equal (iface, ENGINE_IFACE) && g_str_equal (signal, "StateChanged")
+  else if (g_str_equal (iface, SH_ENGINE_IFACE) && g_str_equal (signal, "StateChanged")
            && g_variant_is_of_type (params, G_VARIANT_TYPE ("(ss)")))
     {
       g_free (self->state);
@@ -247,7 +247,7 @@ sh_engine_handle_signal (ShEngine *self, const char *iface, const char *signal, 
       if (self->failure[0] != '\0')
         remember_failure (self);
     }
-  else if (g_str_equal (iface, ENGINE_IFACE) && g_str_equal (signal, "HostsChanged")
+  else if (g_str_equal (iface, SH_ENGINE_IFACE) && g_str_equal (signal, "HostsChanged")
            && g_variant_is_of_type (params, G_VARIANT_TYPE ("(a(ss))")))
     {
       g_autoptr (GVariant) added = g_variant_get_child_value (params, 0);
@@ -302,8 +302,8 @@ sh_engine_poll_counters (ShEngine *self)
       read->self = self;
       read->prop = props[i];
       self->counters_pending++;
-      g_dbus_connection_call (self->bus, self->owner, ENGINE_PATH, PROPS_IFACE, "Get",
-                              g_variant_new ("(ss)", ENGINE_IFACE, props[i]),
+      g_dbus_connection_call (self->bus, self->owner, SH_ENGINE_PATH, PROPS_IFACE, "Get",
+                              g_variant_new ("(ss)", SH_ENGINE_IFACE, props[i]),
                               G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
                               CALL_TIMEOUT_MS, self->cancel, on_counter, read);
     }
@@ -322,7 +322,7 @@ on_disconnected (GObject *source, GAsyncResult *res, gpointer data)
 void
 sh_engine_disconnect (ShEngine *self)
 {
-  call (self, ENGINE_IFACE, "Disconnect", NULL, NULL, on_disconnected);
+  call (self, SH_ENGINE_IFACE, "Disconnect", NULL, NULL, on_disconnected);
 }
 
 ShEngine *

@@ -4,9 +4,9 @@
 
 #include "engines.h"
 
+#include "shuttle-dbus.h"
+
 #define NM_PREFIX "org.freedesktop.NetworkManager.shuttle.Connection_"
-#define SESSION_PREFIX "io.github.shuttlevpn.Engine.p"
-#define ENGINE_PATH "/io/github/shuttlevpn/Engine"
 #define POLL_SECONDS 1
 
 typedef struct
@@ -199,7 +199,7 @@ on_bus (GObject *source, GAsyncResult *res, gpointer data)
       bus, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
       "/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed, b, NULL);
   b->engine_sub
-      = g_dbus_connection_signal_subscribe (bus, NULL, NULL, NULL, ENGINE_PATH, NULL,
+      = g_dbus_connection_signal_subscribe (bus, NULL, NULL, NULL, SH_ENGINE_PATH, NULL,
                                             G_DBUS_SIGNAL_FLAGS_NONE, on_engine_signal, b, NULL);
   g_dbus_connection_call (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                           "org.freedesktop.DBus", "ListNames", NULL, G_VARIANT_TYPE ("(as)"),
@@ -212,7 +212,7 @@ sh_engines_new (void)
   ShEngines *self = g_object_new (SH_TYPE_ENGINES, NULL);
 
   self->buses[0].prefix = NM_PREFIX;
-  self->buses[1].prefix = SESSION_PREFIX;
+  self->buses[1].prefix = SH_ENGINE_SESSION_PREFIX;
   for (guint i = 0; i < 2; i++)
     {
       self->buses[i].owner = self;

@@ -12,10 +12,7 @@
 
 #include "engine-iface.h"
 #include "log.h"
-
-#define ENGINE_PATH "/io/github/shuttlevpn/Engine"
-#define ENGINE_IFACE "io.github.shuttlevpn.Engine1"
-#define SESSION_NAME_PREFIX "io.github.shuttlevpn.Engine.p"
+#include "shuttle-dbus.h"
 
 struct _ShControl
 {
@@ -71,9 +68,9 @@ emit (ShControl *c, const char *iface, const char *signal, GVariant *params)
 {
   g_variant_ref_sink (params);
   if (c->conn != NULL && c->registration != 0)
-    g_dbus_connection_emit_signal (c->conn, NULL, ENGINE_PATH, iface, signal, params, NULL);
+    g_dbus_connection_emit_signal (c->conn, NULL, SH_ENGINE_PATH, iface, signal, params, NULL);
   if (c->bus != NULL && c->bus_registration != 0)
-    g_dbus_connection_emit_signal (c->bus, NULL, ENGINE_PATH, iface, signal, params, NULL);
+    g_dbus_connection_emit_signal (c->bus, NULL, SH_ENGINE_PATH, iface, signal, params, NULL);
   g_variant_unref (params);
 }
 
@@ -81,7 +78,7 @@ static void
 emit_changed (ShControl *c, GVariantBuilder *changed)
 {
   emit (c, "org.freedesktop.DBus.Properties", "PropertiesChanged",
-        g_variant_new ("(sa{sv}as)", ENGINE_IFACE, changed, NULL));
+        g_variant_new ("(sa{sv}as)", SH_ENGINE_IFACE, changed, NULL));
 }
 
 static void
@@ -178,13 +175,14 @@ on_session_bus (GObject *source, GAsyncResult *res, gpointer data)
   c = data;
   c->bus = bus;
   c->bus_registration = g_dbus_connection_register_object (
-      bus, ENGINE_PATH, (GDBusInterfaceInfo *) &sh_ctl_engine1_interface, &vtable, c, NULL, &error);
+      bus, SH_ENGINE_PATH, (GDBusInterfaceInfo *) &sh_ctl_engine1_interface, &vtable, c, NULL,
+      &error);
   if (c->bus_registration == 0)
     {
       sh_debug ("cannot publish the engine's status: %s", error->message);
       return;
     }
-  g_autofree char *name = g_strdup_printf (SESSION_NAME_PREFIX "%d", (int) getpid ());
+  g_autofree char *name = g_strdup_printf (SH_ENGINE_SESSION_PREFIX "%d", (int) getpid ());
   c->bus_name = g_bus_own_name_on_connection (bus, name, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, NULL,
                                               NULL, NULL, NULL);
   sh_debug ("status published on the session bus as %s", name);
@@ -226,8 +224,8 @@ sh_control_new (int fd, gboolean session_bus, GSourceFunc on_stop, gpointer data
         return NULL;
       g_dbus_connection_set_exit_on_close (c->conn, FALSE);
       c->registration = g_dbus_connection_register_object (
-          c->conn, ENGINE_PATH, (GDBusInterfaceInfo *) &sh_ctl_engine1_interface, &vtable, c, NULL,
-          error);
+          c->conn, SH_ENGINE_PATH, (GDBusInterfaceInfo *) &sh_ctl_engine1_interface, &vtable, c,
+          NULL, error);
       if (c->registration == 0)
         return NULL;
       c->closed_handler = g_signal_connect (c->conn, "closed", G_CALLBACK (on_closed), c);
@@ -257,7 +255,7 @@ sh_control_set_state (ShControl *c, ShControlState state, const char *failure)
   c->state = state;
   g_free (c->failure);
   c->failure = g_strdup (state == SH_CONTROL_FAILED && failure ? failure : "");
-  emit (c, ENGINE_IFACE, "StateChanged", g_variant_new ("(ss)", state_names[state], c->failure));
+  emit (c, SH_ENGINE_IFACE, "StateChanged", g_variant_new ("(ss)", state_names[state], c->failure));
   g_variant_builder_init (&changed, G_VARIANT_TYPE ("a{sv}"));
   g_variant_builder_add (&changed, "{sv}", "State", g_variant_new_string (state_names[state]));
   g_variant_builder_add (&changed, "{sv}", "Failure", g_variant_new_string (c->failure));
@@ -312,7 +310,7 @@ sh_control_flush_hosts (ShControl *c)
 {
   if (c == NULL || c->added == NULL)
     return;
-  emit (c, ENGINE_IFACE, "HostsChanged", g_variant_new ("(a(ss))", c->added));
+  emit (c, SH_ENGINE_IFACE, "HostsChanged", g_variant_new ("(a(ss))", c->added));
   g_clear_pointer (&c->added, g_variant_builder_unref);
 }
 

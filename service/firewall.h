@@ -9,24 +9,16 @@
 
 #include <glib.h>
 
+#include "fw-wire.h"
+
 G_BEGIN_DECLS
 
 /* Packets carrying this socket mark are never redirected: the local server
  * (test mode) marks its outgoing sockets so they are not captured again. */
 #define SH_FIREWALL_BYPASS_MARK 0x5368u
 
-typedef struct
-{
-  guint16 port;        /* the engine's listener port on 127.0.0.1 and ::1 */
-  GArray *subnets;     /* ShSubnet to redirect */
-  GArray *excludes;    /* ShSubnet never redirected (the ssh server is one of them) */
-  GArray *dns_servers; /* ShSubnet (full-width prefix; ports ignored): DNS, UDP and TCP port
-                        * 53, to these goes to @port too, excludes notwithstanding; NULL:
-                        * none */
-  gboolean block_ipv6; /* the IPv6 leak block: IPv6 leaving this host is refused unless
-                        * it is redirected to @port, goes to an IPv6 exclude (the ssh
-                        * server), is link-local, loopback or a reply */
-} ShFirewallSpec;
+/* ShFirewallSpec, what one instance redirects, is in fw-wire.h: the
+ * helper receives it over D-Bus too. */
 
 /* The nft script (text) that sh_firewall_apply() runs for @instance: pure,
  * for tests and for -vv logging. @instance is [0-9a-z_]+, at most 32 chars. */

@@ -15,20 +15,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backoff.h"
+#include "fw-watch.h"
 #include "hosts-block.h"
 #include "log.h"
-#include "subnet.h"
+#include "shuttle-dbus.h"
 
 /* Where -H names go without the helper (a root engine without a bus). */
 #define HOSTS_FILE "/etc/hosts"
 
 static char *sweep_hosts (const char *content, gpointer data, GError **error);
 
-#define HELPER_NAME "io.github.shuttlevpn.Firewall1"
-#define HELPER_PATH "/io/github/shuttlevpn/Firewall1"
-#define HELPER_IFACE "io.github.shuttlevpn.Firewall1"
-#define HELPER_ERROR HELPER_IFACE ".Error."
 /* Long enough for a person to type a password into a polkit agent. */
 #define HELPER_TIMEOUT_MS (5 * 60 * 1000)
 
@@ -36,69 +32,18 @@ struct _ShFwClient
 {
   char *label;
   GDBusConnection *bus; /* NULL: in process */
-  const char *dest;     /* HELPER_NAME; NULL on a peer-to-peer connection */
+  const char *dest;     /* SH_FW_BUS_NAME; NULL on a peer-to-peer connection */
   gboolean applied;
   gboolean hosts_set;
-  guint helper_watch;   /* the helper's name, while we use it on the system bus */
-  guint restart_source; /* a pending re-activation of the helper */
-  guint restart_ms;     /* the delay before the next re-activation */
-  gint64 restarted_at;  /* monotonic time of the last one, 0: none */
+  ShFwWatch *watch; /* restarts the helper, while we use it on the system bus */
 };
 
-/* The helper keeps our rules in the kernel and the hosts file, but only a
- * running helper notices when we go: were it killed and we died before our
- * next call, nothing would ever remove them. So a helper that leaves while
- * we hold something is started again soon; at start it adopts what we hold
- * because we still run. The delay, growing while the helper keeps leaving
- * (sh_backoff_helper_restart_ms()), keeps a crashing helper from being
- * restarted in a tight loop. */
+/* What the helper must not forget (fw-watch.h). */
 static gboolean
-restart_helper (gpointer data)
+holds_something (gpointer data)
 {
   ShFwClient *c = data;
-
-  c->restart_source = 0;
-  c->restarted_at = g_get_monotonic_time ();
-  if (!c->applied && !c->hosts_set)
-    return G_SOURCE_REMOVE;
-  g_dbus_connection_call (c->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                          "org.freedesktop.DBus", "StartServiceByName",
-                          g_variant_new ("(su)", HELPER_NAME, 0u), G_VARIANT_TYPE ("(u)"),
-                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
-{
-  ShFwClient *c = data;
-
-  if ((c->applied || c->hosts_set) && c->restart_source == 0)
-    {
-      gint64 since = c->restarted_at ? g_get_monotonic_time () - c->restarted_at : -1;
-      c->restart_ms = sh_backoff_helper_restart_ms (c->restart_ms, since);
-      c->restart_source = g_timeout_add (c->restart_ms, restart_helper, c);
-    }
-}
-
-/* Whether shuttle-firewall runs or can be started on @bus. */
-/* The nameservers whose DNS is captured: (family, address). */
-static GVariant *
-dns_variant (const GArray *servers)
-{
-  GVariantBuilder b;
-
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(yay)"));
-  for (guint i = 0; servers != NULL && i < servers->len; i++)
-    {
-      const ShSubnet *s = &g_array_index (servers, ShSubnet, i);
-      gboolean v4 = s->family == AF_INET;
-
-      g_variant_builder_add (
-          &b, "(y@ay)", (guint8) (v4 ? 4 : 6),
-          g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, s->addr, v4 ? 4 : 16, 1));
-    }
-  return g_variant_builder_end (&b);
+  return c->applied || c->hosts_set;
 }
 
 /* In process, nobody would remove our rules and names if we were killed
@@ -166,6 +111,7 @@ sh_fw_watchdog_main (const char *engine)
   return 0;
 }
 
+/* Whether shuttle-firewall runs or can be started on @bus. */
 static gboolean
 helper_available (GDBusConnection *bus, GError **error)
 {
@@ -174,10 +120,10 @@ helper_available (GDBusConnection *bus, GError **error)
   const char *name;
   gboolean has = FALSE;
 
-  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                       "org.freedesktop.DBus", "NameHasOwner",
-                                       g_variant_new ("(s)", HELPER_NAME), G_VARIANT_TYPE ("(b)"),
-                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+  reply = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+      g_variant_new ("(s)", SH_FW_BUS_NAME), G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1,
+      NULL, error);
   if (reply == NULL)
     return FALSE;
   g_variant_get (reply, "(b)", &has);
@@ -192,10 +138,11 @@ helper_available (GDBusConnection *bus, GError **error)
     return FALSE;
   g_variant_get (reply, "(as)", &names);
   while (g_variant_iter_next (names, "&s", &name))
-    if (g_str_equal (name, HELPER_NAME))
+    if (g_str_equal (name, SH_FW_BUS_NAME))
       return TRUE;
-  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                       _ ("shuttle-firewall (" HELPER_NAME ") is not installed on the system bus"));
+  g_set_error_literal (
+      error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+      _ ("shuttle-firewall (" SH_FW_BUS_NAME ") is not installed on the system bus"));
   return FALSE;
 }
 
@@ -211,9 +158,8 @@ sh_fw_client_new (const char *label, GError **error)
   if (bus != NULL && helper_available (bus, &local))
     {
       c->bus = g_steal_pointer (&bus);
-      c->dest = HELPER_NAME;
-      c->helper_watch = g_bus_watch_name_on_connection (
-          c->bus, HELPER_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, on_helper_vanished, c, NULL);
+      c->dest = SH_FW_BUS_NAME;
+      c->watch = sh_fw_watch_new (c->bus, holds_something, NULL, c);
       return g_steal_pointer (&c);
     }
   /* Root can do it itself; that is what containers and routers without a
@@ -271,47 +217,15 @@ helper_error (GError **error, GError *remote)
   g_autofree char *name = g_dbus_error_get_remote_error (remote);
 
   g_dbus_error_strip_remote_error (remote);
-  if (g_strcmp0 (name, HELPER_ERROR "NotAuthorized") == 0)
+  if (g_strcmp0 (name, SH_FW_ERROR_PREFIX "NotAuthorized") == 0)
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
                  _ ("not authorized to change the firewall: %s"), remote->message);
-  else if (name != NULL && g_str_has_prefix (name, HELPER_ERROR))
+  else if (name != NULL && g_str_has_prefix (name, SH_FW_ERROR_PREFIX))
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot set up the firewall: %s"),
                  remote->message);
   else
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot reach the firewall helper: %s"),
                  remote->message);
-}
-
-static GVariant *
-subnets_variant (const GArray *subnets)
-{
-  GVariantBuilder b;
-
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(yayyqq)"));
-  for (guint i = 0; subnets != NULL && i < subnets->len; i++)
-    {
-      const ShSubnet *s = &g_array_index (subnets, ShSubnet, i);
-      gboolean v4 = s->family == AF_INET;
-
-      g_variant_builder_add (
-          &b, "(y@ayyqq)", (guint8) (v4 ? 4 : 6),
-          g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, s->addr, v4 ? 4 : 16, 1), s->prefix,
-          s->port_lo, s->port_hi);
-    }
-  return g_variant_builder_end (&b);
-}
-
-/* Only switches that are on: a helper that predates one still takes
- * requests that do not use it. */
-static GVariant *
-options_variant (const ShFirewallSpec *spec)
-{
-  GVariantBuilder b;
-
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
-  if (spec->block_ipv6)
-    g_variant_builder_add (&b, "{sv}", "block-ipv6", g_variant_new_boolean (TRUE));
-  return g_variant_builder_end (&b);
 }
 
 static gboolean
@@ -321,7 +235,7 @@ call_helper (ShFwClient *c, const char *method, GVariant *args, const GVariantTy
   g_autoptr (GError) remote = NULL;
   GVariant *r;
 
-  r = g_dbus_connection_call_sync (c->bus, c->dest, HELPER_PATH, HELPER_IFACE, method, args,
+  r = g_dbus_connection_call_sync (c->bus, c->dest, SH_FW_OBJECT_PATH, SH_FW_IFACE, method, args,
                                    reply_type, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
                                    HELPER_TIMEOUT_MS, NULL, &remote);
   if (r == NULL)
@@ -336,26 +250,29 @@ call_helper (ShFwClient *c, const char *method, GVariant *args, const GVariantTy
   return TRUE;
 }
 
+/* The end of an asynchronous call to the helper; the task's data, when not
+ * NULL, is a flag set on success. */
 static void
-apply_done (GObject *bus, GAsyncResult *res, gpointer data)
+call_done (GObject *bus, GAsyncResult *res, gpointer data)
 {
   g_autoptr (GTask) task = data;
-  ShFwClient *c = g_task_get_task_data (task);
+  gboolean *done = g_task_get_task_data (task);
   g_autoptr (GError) remote = NULL;
   g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (bus), res, &remote);
+  GError *error = NULL;
 
-  if (r == NULL)
+  if (r != NULL)
     {
-      GError *error = NULL;
-      if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        error = g_steal_pointer (&remote);
-      else
-        helper_error (&error, remote);
-      g_task_return_error (task, error);
+      if (done != NULL)
+        *done = TRUE;
+      g_task_return_boolean (task, TRUE);
       return;
     }
-  c->applied = TRUE;
-  g_task_return_boolean (task, TRUE);
+  if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    error = g_steal_pointer (&remote);
+  else
+    helper_error (&error, remote);
+  g_task_return_error (task, error);
 }
 
 void
@@ -363,7 +280,7 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
                           GAsyncReadyCallback callback, gpointer data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, data);
-  g_task_set_task_data (task, c, NULL);
+  g_task_set_task_data (task, &c->applied, NULL);
 
   if (c->bus == NULL)
     {
@@ -379,13 +296,10 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
       g_object_unref (task);
       return;
     }
-  g_dbus_connection_call (c->bus, c->dest, HELPER_PATH, HELPER_IFACE, "ApplyTunnel",
-                          g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", c->label,
-                                         spec->port, subnets_variant (spec->subnets),
-                                         subnets_variant (spec->excludes),
-                                         dns_variant (spec->dns_servers), options_variant (spec)),
+  g_dbus_connection_call (c->bus, c->dest, SH_FW_OBJECT_PATH, SH_FW_IFACE, "ApplyTunnel",
+                          sh_fw_encode_tunnel (c->label, spec, SH_FW_UID_NONE),
                           G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
-                          HELPER_TIMEOUT_MS, cancellable, apply_done, task);
+                          HELPER_TIMEOUT_MS, cancellable, call_done, task);
 }
 
 gboolean
@@ -524,26 +438,6 @@ sh_fw_client_set_hosts (ShFwClient *c, const GPtrArray *entries, GError **error)
   return TRUE;
 }
 
-static void
-set_hosts_done (GObject *bus, GAsyncResult *res, gpointer data)
-{
-  g_autoptr (GTask) task = data;
-  g_autoptr (GError) remote = NULL;
-  g_autoptr (GVariant) r = g_dbus_connection_call_finish (G_DBUS_CONNECTION (bus), res, &remote);
-  GError *error = NULL;
-
-  if (r != NULL)
-    {
-      g_task_return_boolean (task, TRUE);
-      return;
-    }
-  if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    error = g_steal_pointer (&remote);
-  else
-    helper_error (&error, remote);
-  g_task_return_error (task, error);
-}
-
 void
 sh_fw_client_set_hosts_async (ShFwClient *c, const GPtrArray *entries, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer data)
@@ -564,10 +458,10 @@ sh_fw_client_set_hosts_async (ShFwClient *c, const GPtrArray *entries, GCancella
    * removed at the end (sh_fw_client_remove). */
   if (entries->len > 0)
     c->hosts_set = TRUE;
-  g_dbus_connection_call (c->bus, c->dest, HELPER_PATH, HELPER_IFACE, "SetHosts",
+  g_dbus_connection_call (c->bus, c->dest, SH_FW_OBJECT_PATH, SH_FW_IFACE, "SetHosts",
                           hosts_args (c, entries), NULL,
                           G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, HELPER_TIMEOUT_MS,
-                          cancellable, set_hosts_done, task);
+                          cancellable, call_done, task);
 }
 
 gboolean
@@ -581,9 +475,7 @@ sh_fw_client_free (ShFwClient *c)
 {
   if (c == NULL)
     return;
-  if (c->helper_watch != 0)
-    g_bus_unwatch_name (c->helper_watch);
-  g_clear_handle_id (&c->restart_source, g_source_remove);
+  g_clear_pointer (&c->watch, sh_fw_watch_free);
   g_clear_object (&c->bus);
   g_free (c->label);
   g_free (c);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* import-export.c — sshuttle argument files <-> vpn.data.
  *
- * Import reads the file with the CLI's own grammar (service/optgrammar.h):
+ * Import reads the file with the CLI's own grammar (service/common/optgrammar.h):
  * its line splitter and argument walker, remembering each argument's line so
  * every error can name it. The option table says what each option becomes:
  * a vpn.data key; nothing, for options that only make sense for a CLI run

@@ -14,9 +14,8 @@
 #include "nm-shuttle-export.h"
 
 #include "engine-iface.h"
+#include "shuttle-dbus.h"
 
-#define ENGINE_PATH "/io/github/shuttlevpn/Engine"
-#define ENGINE_IFACE "io.github.shuttlevpn.Engine1"
 #define PROPS_IFACE "org.freedesktop.DBus.Properties"
 #define CALL_TIMEOUT_MS 2000
 /* Programs of the connection's user (or root) that read the status at once:
@@ -186,9 +185,9 @@ serve (Call *call)
       call_free (call);
       return;
     }
-  g_dbus_connection_call (e->peer, NULL, ENGINE_PATH, PROPS_IFACE, method,
-                          name != NULL ? g_variant_new ("(ss)", ENGINE_IFACE, name)
-                                       : g_variant_new ("(s)", ENGINE_IFACE),
+  g_dbus_connection_call (e->peer, NULL, SH_ENGINE_PATH, PROPS_IFACE, method,
+                          name != NULL ? g_variant_new ("(ss)", SH_ENGINE_IFACE, name)
+                                       : g_variant_new ("(s)", SH_ENGINE_IFACE),
                           NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_engine_get, call);
 }
 
@@ -310,7 +309,7 @@ properties_changed (GVariant *params)
   if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa{sv}as)")))
     return NULL;
   g_variant_get (params, "(&s@a{sv}@as)", &iface, &changed, &invalidated);
-  if (!g_str_equal (iface, ENGINE_IFACE))
+  if (!g_str_equal (iface, SH_ENGINE_IFACE))
     return NULL;
   g_variant_builder_init (&c, G_VARIANT_TYPE ("a{sv}"));
   g_variant_iter_init (&it, changed);
@@ -337,7 +336,7 @@ properties_changed (GVariant *params)
       g_variant_builder_clear (&inv);
       return NULL;
     }
-  return g_variant_new ("(sa{sv}as)", ENGINE_IFACE, &c, &inv);
+  return g_variant_new ("(sa{sv}as)", SH_ENGINE_IFACE, &c, &inv);
 }
 
 /* What of an engine's signal may go on: a signal of Engine1 with the
@@ -354,7 +353,7 @@ engine_signal (const char *iface, const char *signal, GVariant *params)
       GVariant *v = g_str_equal (signal, "PropertiesChanged") ? properties_changed (params) : NULL;
       return v != NULL ? g_variant_ref_sink (v) : NULL;
     }
-  if (!g_str_equal (iface, ENGINE_IFACE))
+  if (!g_str_equal (iface, SH_ENGINE_IFACE))
     return NULL;
   info = g_dbus_interface_info_lookup_signal ((GDBusInterfaceInfo *) &sh_ctl_engine1_interface,
                                               signal);
@@ -379,14 +378,14 @@ on_engine_signal (GDBusConnection *peer, const char *sender, const char *path, c
   GHashTableIter it;
   gpointer name;
 
-  if (!g_str_equal (path, ENGINE_PATH))
+  if (!g_str_equal (path, SH_ENGINE_PATH))
     return;
   out = engine_signal (iface, signal, params);
   if (out == NULL)
     return;
   g_hash_table_iter_init (&it, e->listeners);
   while (g_hash_table_iter_next (&it, &name, NULL))
-    g_dbus_connection_emit_signal (e->bus, name, ENGINE_PATH, iface, signal, out, NULL);
+    g_dbus_connection_emit_signal (e->bus, name, SH_ENGINE_PATH, iface, signal, out, NULL);
 }
 
 ShNmExport *
@@ -405,7 +404,8 @@ sh_nm_export_new (GDBusConnection *bus, uid_t user, const char *name, const char
   e->on_disconnect = on_disconnect;
   e->data = data;
   e->registration = g_dbus_connection_register_object (
-      bus, ENGINE_PATH, (GDBusInterfaceInfo *) &sh_ctl_engine1_interface, &vtable, e, NULL, error);
+      bus, SH_ENGINE_PATH, (GDBusInterfaceInfo *) &sh_ctl_engine1_interface, &vtable, e, NULL,
+      error);
   if (e->registration == 0)
     {
       sh_nm_export_free (e);
@@ -416,9 +416,9 @@ sh_nm_export_new (GDBusConnection *bus, uid_t user, const char *name, const char
    * listener. One broadcast, with no value in it, tells every client that
    * the object is here now (State is to be read), so the applet reads
    * again. Only that the connection exists is public, as its name is. */
-  g_dbus_connection_emit_signal (bus, NULL, ENGINE_PATH, PROPS_IFACE, "PropertiesChanged",
-                                 g_variant_new_parsed ("(%s, @a{sv} {}, ['State'])", ENGINE_IFACE),
-                                 NULL);
+  g_dbus_connection_emit_signal (
+      bus, NULL, SH_ENGINE_PATH, PROPS_IFACE, "PropertiesChanged",
+      g_variant_new_parsed ("(%s, @a{sv} {}, ['State'])", SH_ENGINE_IFACE), NULL);
   return e;
 }
 
@@ -435,7 +435,7 @@ sh_nm_export_set_engine (ShNmExport *e, GDBusConnection *peer)
     return;
   e->peer = g_object_ref (peer);
   e->signal_sub
-      = g_dbus_connection_signal_subscribe (peer, NULL, NULL, NULL, ENGINE_PATH, NULL,
+      = g_dbus_connection_signal_subscribe (peer, NULL, NULL, NULL, SH_ENGINE_PATH, NULL,
                                             G_DBUS_SIGNAL_FLAGS_NONE, on_engine_signal, e, NULL);
 }
 

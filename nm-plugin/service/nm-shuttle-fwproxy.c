@@ -6,14 +6,12 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "backoff.h"
+#include "fw-watch.h"
+#include "fw-wire.h"
+#include "shuttle-dbus.h"
 #include "shuttle-firewall-iface.h"
 #include "subnet.h"
 
-#define FW_NAME "io.github.shuttlevpn.Firewall1"
-#define FW_PATH "/io/github/shuttlevpn/Firewall1"
-#define FW_IFACE "io.github.shuttlevpn.Firewall1"
-#define FW_ERROR FW_IFACE ".Error."
 #define FW_TIMEOUT_MS 30000
 
 struct _ShNmFwProxy
@@ -28,78 +26,40 @@ struct _ShNmFwProxy
   gboolean applied;
   gboolean requested; /* an apply was forwarded: it may land after we cancel */
   gboolean hosts_set;
-  guint helper_watch;
-  guint restart_source;
-  guint restart_ms;    /* the delay before the next re-activation */
-  gint64 restarted_at; /* monotonic time of the last one, 0: none */
+  ShFwWatch *watch;
 };
 
-/* As in the engine's fwclient.c: a helper that is killed while it holds our
- * rules is started again (after sh_backoff_helper_restart_ms()), so that it
- * adopts them and removes them when we
- * go; otherwise a plugin killed after the helper would leave them behind. */
+/* As for the engine's rules (fw-watch.h): otherwise a plugin killed after
+ * the helper would leave them behind. */
 static gboolean
-restart_helper (gpointer data)
+holds_something (gpointer data)
 {
   ShNmFwProxy *p = data;
-
-  p->restart_source = 0;
-  p->restarted_at = g_get_monotonic_time ();
-  if (!p->applied && !p->requested && !p->hosts_set)
-    return G_SOURCE_REMOVE;
-  g_message ("the firewall helper left while holding this connection's rules: starting it again");
-  g_dbus_connection_call (p->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                          "org.freedesktop.DBus", "StartServiceByName",
-                          g_variant_new ("(su)", FW_NAME, 0u), G_VARIANT_TYPE ("(u)"),
-                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
-  return G_SOURCE_REMOVE;
+  return p->applied || p->requested || p->hosts_set;
 }
 
 static void
-on_helper_vanished (GDBusConnection *bus, const char *name, gpointer data)
+restarting (gpointer data, gpointer unused)
 {
-  ShNmFwProxy *p = data;
-
-  if ((p->applied || p->requested || p->hosts_set) && p->restart_source == 0)
-    {
-      gint64 since = p->restarted_at ? g_get_monotonic_time () - p->restarted_at : -1;
-      p->restart_ms = sh_backoff_helper_restart_ms (p->restart_ms, since);
-      p->restart_source = g_timeout_add (p->restart_ms, restart_helper, p);
-    }
+  g_message ("the firewall helper left while holding this connection's rules: starting it again");
 }
 
+/* Whether all that @in names lies in @outer, addresses and ports. */
 static gboolean
 within (const ShSubnet *in, const ShSubnet *outer)
 {
-  int bytes = in->family == AF_INET ? 4 : 16;
+  ShSubnet net = *outer;
 
-  if (in->family != outer->family || in->prefix < outer->prefix)
+  net.port_lo = net.port_hi = 0;
+  if (in->prefix < outer->prefix || !sh_subnet_contains (&net, in->family, in->addr, 0))
     return FALSE;
-  for (int bit = 0; bit < outer->prefix && bit / 8 < bytes; bit++)
-    {
-      guint8 m = 0x80 >> (bit % 8);
-      if ((in->addr[bit / 8] & m) != (outer->addr[bit / 8] & m))
-        return FALSE;
-    }
   if (outer->port_lo == 0 && outer->port_hi == 0)
     return TRUE;
   return in->port_lo != 0 && in->port_lo >= outer->port_lo && in->port_hi <= outer->port_hi;
 }
 
-static gboolean refuse (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-refuse (GError **error, const char *fmt, ...)
-{
-  va_list ap;
-  g_autofree char *msg = NULL;
-
-  va_start (ap, fmt);
-  msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, msg);
-  return FALSE;
-}
+#define refuse(error, ...)                                                                         \
+  (g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, __VA_ARGS__), FALSE)
 
 static GArray *
 profile_subnets (const ShNmProfile *p)
@@ -115,96 +75,66 @@ profile_subnets (const ShNmProfile *p)
   return a;
 }
 
-gboolean
-sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnets, GVariant *dns,
-                      GVariant *options, GError **error)
+/* One decoded ApplyTunnel request against @policy; @named is the
+ * on-behalf-of-uid the engine gave, SH_FW_UID_NONE when none. */
+static gboolean
+check_spec (const ShNmFwPolicy *policy, const ShFirewallSpec *spec, guint32 named, GError **error)
 {
-  g_autoptr (GArray) requested = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
-  gboolean block_ipv6 = FALSE;
   g_autoptr (GArray) allowed = profile_subnets (policy->profile);
-  g_autoptr (GVariant) named
-      = options != NULL ? g_variant_lookup_value (options, "on-behalf-of-uid", NULL) : NULL;
-  GVariantIter it;
-  guint8 family, prefix;
-  guint16 lo, hi;
-  GVariant *addr;
 
-  /* The uid is ours to name (sh_nm_fw_forward_options()), never the
+  /* The uid is ours to name (sh_nm_fw_rewrite_apply()), never the
    * engine's. */
-  if (named != NULL)
+  if (named != SH_FW_UID_NONE)
     return refuse (error, "the engine may not name a uid (on-behalf-of-uid)");
 
-  g_variant_iter_init (&it, subnets);
-  while (g_variant_iter_next (&it, "(y@ayyqq)", &family, &addr, &prefix, &lo, &hi))
+  /* With auto-nets=yes the server's routes decide; the helper still
+   * validates. */
+  for (guint i = 0; !policy->profile->auto_nets && i < spec->subnets->len; i++)
     {
-      g_autoptr (GVariant) owned = addr;
-      gsize n = 0;
-      const guint8 *bytes = g_variant_get_fixed_array (addr, &n, 1);
-      ShSubnet sn = {
-        .family = family == 4 ? AF_INET : AF_INET6, .prefix = prefix, .port_lo = lo, .port_hi = hi
-      };
+      const ShSubnet *sn = &g_array_index (spec->subnets, ShSubnet, i);
       gboolean ok = FALSE;
 
-      if ((family != 4 || n != 4) && (family != 6 || n != 16))
-        return refuse (error, "malformed subnet");
-      memcpy (sn.addr, bytes, n);
-      g_array_append_val (requested, sn);
-      if (policy->profile->auto_nets)
-        continue; /* the server's routes decide; the helper still validates */
-      for (guint i = 0; i < allowed->len && !ok; i++)
-        ok = within (&sn, &g_array_index (allowed, ShSubnet, i));
+      for (guint j = 0; j < allowed->len && !ok; j++)
+        ok = within (sn, &g_array_index (allowed, ShSubnet, j));
       if (!ok)
         {
-          g_autofree char *s = sh_subnet_to_string (&sn);
+          g_autofree char *s = sh_subnet_to_string (sn);
           return refuse (error, "subnet %s is not in the profile", s);
         }
     }
 
-  g_variant_iter_init (&it, dns);
-  while (g_variant_iter_next (&it, "(y@ay)", &family, &addr))
+  for (guint i = 0; i < spec->dns_servers->len; i++)
     {
-      g_autoptr (GVariant) owned = addr;
-      gsize n = 0;
-      const guint8 *bytes = g_variant_get_fixed_array (addr, &n, 1);
+      const ShSubnet *d = &g_array_index (spec->dns_servers, ShSubnet, i);
       gboolean ok = policy->profile->dns != SH_NM_DNS_NONE
-                    && ((family == 4 && n == 4 && memcmp (bytes, &policy->stub4, 4) == 0)
-                        || (family == 6 && n == 16 && policy->have_stub6
-                            && memcmp (bytes, &policy->stub6, 16) == 0));
+                    && ((d->family == AF_INET && memcmp (d->addr, &policy->stub4, 4) == 0)
+                        || (d->family == AF_INET6 && policy->have_stub6
+                            && memcmp (d->addr, &policy->stub6, 16) == 0));
       if (!ok)
         return refuse (error, "DNS capture is allowed only for the connection's stub address");
     }
 
   /* The leak block is the profile's to switch off, not the engine's: a full
    * IPv4 tunnel without it is refused. */
-  if (options != NULL)
-    g_variant_lookup (options, "block-ipv6", "b", &block_ipv6);
-  if (policy->profile->block_ipv6 && sh_subnet_list_leaks_ipv6 (requested) && !block_ipv6)
+  if (policy->profile->block_ipv6 && sh_subnet_list_leaks_ipv6 (spec->subnets) && !spec->block_ipv6)
     return refuse (error, "the profile blocks IPv6 leaks (block-ipv6) but the request for IPv4 "
                           "0/0 does not");
   return TRUE;
 }
 
 GVariant *
-sh_nm_fw_forward_options (GVariant *options, uid_t engine_uid)
+sh_nm_fw_rewrite_apply (const ShNmFwPolicy *policy, GVariant *params, GError **error)
 {
-  GVariantBuilder b;
-  GVariantIter it;
-  const char *key;
-  GVariant *value;
+  g_autofree char *label = NULL;
+  ShFirewallSpec spec = { 0 };
+  guint32 named = SH_FW_UID_NONE;
+  GVariant *out = NULL;
 
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
-  if (options != NULL)
-    {
-      g_variant_iter_init (&it, options);
-      while (g_variant_iter_next (&it, "{&sv}", &key, &value))
-        {
-          if (!g_str_equal (key, "on-behalf-of-uid"))
-            g_variant_builder_add (&b, "{sv}", key, value);
-          g_variant_unref (value);
-        }
-    }
-  g_variant_builder_add (&b, "{sv}", "on-behalf-of-uid", g_variant_new_uint32 (engine_uid));
-  return g_variant_builder_end (&b);
+  if (sh_fw_parse_tunnel (params, &label, &spec, &named, error)
+      && check_spec (policy, &spec, named, error))
+    out = sh_fw_encode_tunnel (policy->label, &spec, policy->engine_uid);
+  sh_fw_spec_clear (&spec);
+  return out;
 }
 
 typedef struct
@@ -260,26 +190,21 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
   call->inv = inv;
   if (g_str_equal (method, "ApplyTunnel"))
     {
-      const char *label;
-      guint16 port;
-      g_autoptr (GVariant) subnets = NULL, excludes = NULL, dns = NULL, options = NULL;
-
-      g_variant_get (params, "(&sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", &label, &port, &subnets,
-                     &excludes, &dns, &options);
-      if (!sh_nm_fw_check_apply (&p->policy, port, subnets, dns, options, &error))
+      args = sh_nm_fw_rewrite_apply (&p->policy, params, &error);
+      if (args == NULL)
         {
           g_message ("refused the engine's firewall request: %s", error->message);
-          g_dbus_method_invocation_return_dbus_error (inv, FW_ERROR "NotAuthorized",
-                                                      error->message);
+          if (error->domain == G_IO_ERROR)
+            g_dbus_method_invocation_return_dbus_error (inv, SH_FW_ERROR_PREFIX "NotAuthorized",
+                                                        error->message);
+          else
+            g_dbus_method_invocation_return_gerror (inv, error);
           g_free (call);
           return;
         }
       call->kind = 0;
       p->requested = TRUE;
       reply = G_VARIANT_TYPE ("(s)");
-      args
-          = g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", p->label, port, subnets,
-                           excludes, dns, sh_nm_fw_forward_options (options, p->policy.engine_uid));
     }
   else if (g_str_equal (method, "RemoveTunnel"))
     {
@@ -291,7 +216,8 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
       if (!p->policy.profile->auto_hosts)
         {
           g_dbus_method_invocation_return_dbus_error (
-              inv, FW_ERROR "NotAuthorized", "the profile does not allow hosts (auto-hosts=no)");
+              inv, SH_FW_ERROR_PREFIX "NotAuthorized",
+              "the profile does not allow hosts (auto-hosts=no)");
           g_free (call);
           return;
         }
@@ -318,8 +244,8 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
   /* As root: the helper asks no polkit, checks the port against the
    * engine's uid we name, and logs that uid; the tables belong to our bus
    * name. */
-  g_dbus_connection_call (p->bus, FW_NAME, FW_PATH, FW_IFACE, method, args, reply,
-                          G_DBUS_CALL_FLAGS_NONE, FW_TIMEOUT_MS, p->cancel, forwarded, call);
+  g_dbus_connection_call (p->bus, SH_FW_BUS_NAME, SH_FW_OBJECT_PATH, SH_FW_IFACE, method, args,
+                          reply, G_DBUS_CALL_FLAGS_NONE, FW_TIMEOUT_MS, p->cancel, forwarded, call);
 }
 
 static GVariant *
@@ -344,14 +270,14 @@ sh_nm_fw_proxy_new (GDBusConnection *peer, GDBusConnection *system_bus, const Sh
   p->label = g_strdup (policy->label);
   p->policy.label = p->label;
   p->registration = g_dbus_connection_register_object (
-      peer, FW_PATH, (GDBusInterfaceInfo *) &sh_fw_firewall1_interface, &vtable, p, NULL, error);
+      peer, SH_FW_OBJECT_PATH, (GDBusInterfaceInfo *) &sh_fw_firewall1_interface, &vtable, p, NULL,
+      error);
   if (p->registration == 0)
     {
       sh_nm_fw_proxy_free (p);
       return NULL;
     }
-  p->helper_watch = g_bus_watch_name_on_connection (p->bus, FW_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                                    NULL, on_helper_vanished, p, NULL);
+  p->watch = sh_fw_watch_new (p->bus, holds_something, restarting, p);
   return p;
 }
 
@@ -366,11 +292,11 @@ remove_sync (ShNmFwProxy *p, const char *method)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) r = g_dbus_connection_call_sync (
-      p->bus, FW_NAME, FW_PATH, FW_IFACE, method, g_variant_new ("(s)", p->label), NULL,
-      G_DBUS_CALL_FLAGS_NONE, FW_TIMEOUT_MS, NULL, &error);
+      p->bus, SH_FW_BUS_NAME, SH_FW_OBJECT_PATH, SH_FW_IFACE, method,
+      g_variant_new ("(s)", p->label), NULL, G_DBUS_CALL_FLAGS_NONE, FW_TIMEOUT_MS, NULL, &error);
   g_autofree char *name = r == NULL ? g_dbus_error_get_remote_error (error) : NULL;
 
-  if (r == NULL && g_strcmp0 (name, FW_ERROR "NotFound") != 0)
+  if (r == NULL && g_strcmp0 (name, SH_FW_ERROR_PREFIX "NotFound") != 0)
     g_warning ("cannot remove the connection's firewall state (%s): %s", method, error->message);
 }
 
@@ -381,9 +307,7 @@ sh_nm_fw_proxy_free (ShNmFwProxy *p)
     return;
   if (p->registration != 0)
     g_dbus_connection_unregister_object (p->peer, p->registration);
-  if (p->helper_watch != 0)
-    g_bus_unwatch_name (p->helper_watch);
-  g_clear_handle_id (&p->restart_source, g_source_remove);
+  g_clear_pointer (&p->watch, sh_fw_watch_free);
   g_cancellable_cancel (p->cancel);
   g_clear_object (&p->cancel);
   if (p->applied || p->requested)

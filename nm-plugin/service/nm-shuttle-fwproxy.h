@@ -44,16 +44,15 @@ gboolean sh_nm_fw_proxy_applied (ShNmFwProxy *proxy);
  * unexports the interface. */
 void sh_nm_fw_proxy_free (ShNmFwProxy *proxy);
 
-/* The check of one ApplyTunnel request against @policy (pure; the port is
- * the helper's to check). @options (a{sv}, may be NULL) must carry
- * block-ipv6=true when the profile has the leak block on and the subnets
- * make a full IPv4 tunnel, and must not carry on-behalf-of-uid. Exposed for
- * tests. */
-gboolean sh_nm_fw_check_apply (const ShNmFwPolicy *policy, guint16 port, GVariant *subnets,
-                               GVariant *dns, GVariant *options, GError **error);
-
-/* The options forwarded to the helper: @options (may be NULL) with
- * on-behalf-of-uid set to @engine_uid. A new floating a{sv}. */
-GVariant *sh_nm_fw_forward_options (GVariant *options, uid_t engine_uid);
+/* What the service sends the helper for one ApplyTunnel of its engine
+ * (@params: (sqa(yayyqq)a(yayyqq)a(yay)a{sv})): decoded as the helper
+ * decodes it, checked against @policy (the port is the helper's to check),
+ * and encoded again under @policy->label, naming @policy->engine_uid as
+ * on-behalf-of-uid. The engine may not name a uid itself, and must ask for
+ * block-ipv6 when the profile has the leak block on and the subnets make a
+ * full IPv4 tunnel. Pure. Returns a new floating tuple, or NULL with
+ * SH_FW_ERROR_INVALID_ARGS (malformed) or G_IO_ERROR_PERMISSION_DENIED (not
+ * what the profile allows). */
+GVariant *sh_nm_fw_rewrite_apply (const ShNmFwPolicy *policy, GVariant *params, GError **error);
 
 G_END_DECLS

@@ -39,9 +39,8 @@
 #include "nm-shuttle-fwproxy.h"
 #include "nm-shuttle-link.h"
 #include "nm-shuttle-user.h"
+#include "shuttle-dbus.h"
 
-#define ENGINE_PATH "/io/github/shuttlevpn/Engine"
-#define ENGINE_IFACE "io.github.shuttlevpn.Engine1"
 #define NM_BUS_NAME "org.freedesktop.NetworkManager"
 #define NM_DBUS_SERVICE_SHUTTLE SH_NM_SERVICE_TYPE
 #define RUN_DIR "/run/nm-shuttle"
@@ -640,9 +639,9 @@ on_peer_ready (GObject *src, GAsyncResult *res, gpointer data)
   sh_nm_export_set_engine (self->export, peer);
   g_dbus_connection_set_exit_on_close (peer, FALSE);
   g_signal_connect (peer, "closed", G_CALLBACK (on_peer_closed), self);
-  self->state_sub = g_dbus_connection_signal_subscribe (peer, NULL, ENGINE_IFACE, "StateChanged",
-                                                        ENGINE_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-                                                        on_engine_state, self, NULL);
+  self->state_sub = g_dbus_connection_signal_subscribe (
+      peer, NULL, SH_ENGINE_IFACE, "StateChanged", SH_ENGINE_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+      on_engine_state, self, NULL);
   policy.profile = self->profile;
   policy.engine_uid = self->uid;
   policy.stub4 = self->stub4;

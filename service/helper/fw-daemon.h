@@ -10,10 +10,9 @@
 
 #include <gio/gio.h>
 
-G_BEGIN_DECLS
+#include "shuttle-dbus.h"
 
-#define SH_FW_BUS_NAME "io.github.shuttlevpn.Firewall1"
-#define SH_FW_OBJECT_PATH "/io/github/shuttlevpn/Firewall1"
+G_BEGIN_DECLS
 
 typedef struct _ShFwDaemon ShFwDaemon;
 

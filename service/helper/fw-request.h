@@ -5,61 +5,28 @@
  * helper asks polkit or touches anything: labels, address families, address
  * lengths, prefixes, port ranges, host names, and every count. What comes out
  * is structured data the helper renders itself; caller text never reaches
- * nftables or /etc/hosts unchecked. */
+ * nftables or /etc/hosts unchecked. ApplyTunnel's arguments are decoded by
+ * the Firewall1 codec, sh_fw_parse_tunnel() (fw-wire.h); the rest is here. */
 #pragma once
 
 #include <gio/gio.h>
 
 #include "firewall.h"
+#include "fw-wire.h"
 
 G_BEGIN_DECLS
 
-#define SH_FW_LABEL_MAX 32
-#define SH_FW_SUBNETS_MAX 1024
 #define SH_FW_HOSTS_MAX 4096
-#define SH_FW_DNS_MAX 16
 #define SH_FW_HOSTNAME_MAX 253
 /* What one uid may hold in /etc/hosts, over all its callers and labels:
  * without a cap, a few blocks of long names would fill the file. */
 #define SH_FW_HOSTS_BLOCKS_PER_UID 16
 #define SH_FW_HOSTS_ENTRIES_PER_UID SH_FW_HOSTS_MAX
 
-/* The errors the helper returns, registered as D-Bus error names
- * io.github.shuttlevpn.Firewall1.Error.<Name>. */
-typedef enum
-{
-  SH_FW_ERROR_INVALID_ARGS,   /* InvalidArgs */
-  SH_FW_ERROR_NOT_AUTHORIZED, /* NotAuthorized */
-  SH_FW_ERROR_NOT_FOUND,      /* NotFound */
-  SH_FW_ERROR_FAILED,         /* Failed */
-} ShFwError;
-
-#define SH_FW_ERROR (sh_fw_error_quark ())
-GQuark sh_fw_error_quark (void);
-
-/* [a-z0-9_]{1,32} */
-gboolean sh_fw_label_is_valid (const char *label);
-
 /* The owner part of table names and hosts block ids for unique bus name
  * @unique_name (":1.42" -> "c1_42"), or NULL when the name is not of the
  * ":<digits>.<digits>" form the bus daemons hand out. */
 char *sh_fw_owner_token (const char *unique_name);
-
-/* No "on-behalf-of-uid" option: the request is for the caller's own uid. */
-#define SH_FW_UID_NONE G_MAXUINT32
-
-/* Parses ApplyTunnel's parameters, signature (sqa(yayyqq)a(yayyqq)a(yay)a{sv}).
- * The options known: "block-ipv6" (b), into spec->block_ipv6, and
- * "on-behalf-of-uid" (u), into *@on_behalf_of (SH_FW_UID_NONE when absent;
- * the value is not judged here: only a root caller may use it, which the
- * daemon checks once it knows the caller).
- * On success *@label is newly allocated and @spec's port and arrays are set
- * (free them with sh_fw_spec_clear()). On failure returns FALSE with
- * SH_FW_ERROR_INVALID_ARGS and leaves the outputs unset. */
-gboolean sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec,
-                             guint32 *on_behalf_of, GError **error);
-
-void sh_fw_spec_clear (ShFirewallSpec *spec);
 
 /* Parses SetHosts' parameters, signature (sa(ss)). *@lines receives one
  * "<canonical address> <name>" string per entry. */

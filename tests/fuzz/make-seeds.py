@@ -222,8 +222,26 @@ NM_IMPORT_SEEDS = {
     'quoted-key': b"-r gw\n10/8\n-e ssh -i '/home/a/my key'\n",
 }
 
+# ApplyTunnel's arguments, in GVariant text form.
+FW_WIRE_SEEDS = {
+    'engine': b"('4242', @q 12300, [(@y 4, [@y 10, 1, 0, 0], @y 16, @q 0, @q 0), "
+    b"(6, [@y 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0, 0, 0)], "
+    b"[(4, [203, 0, 113, 7], 32, 22, 22)], [(@y 4, [@y 127, 0, 0, 53])], "
+    b"{'block-ipv6': <true>})",
+    'plugin': b"('nm_1', @q 5000, [(@y 4, [@y 0, 0, 0, 0], @y 0, @q 1, @q 1024)], "
+    b"@a(yayyqq) [], [(6, [@y 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x35])], "
+    b"{'on-behalf-of-uid': <@u 1000>, 'block-ipv6': <false>})",
+    'bad-family': b"('x', @q 1, [(@y 5, [@y 1, 2, 3, 4], @y 8, @q 0, @q 0)], @a(yayyqq) [], "
+    b"@a(yay) [], @a{sv} {})",
+    'bad-length': b"('x', @q 1, @a(yayyqq) [], [(@y 6, [@y 1, 2, 3, 4], @y 8, @q 0, @q 0)], "
+    b"@a(yay) [], @a{sv} {})",
+    'bad-option': b"('x', @q 1, @a(yayyqq) [], @a(yayyqq) [], @a(yay) [], "
+    b"{'block-ipv6': <@u 1>, 'other': <1>})",
+    'bad-label': b"('../x', @q 0, @a(yayyqq) [], @a(yayyqq) [], @a(yay) [], @a{sv} {})",
+}
+
 for harness, seeds in (('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
-                       ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
+                       ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
                        ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)
     os.makedirs(d, exist_ok=True)

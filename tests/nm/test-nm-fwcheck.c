@@ -2,7 +2,7 @@
 /* Unit tests of nm-shuttle-service's check of its engine's ApplyTunnel
  * requests (nm-plugin/service/nm-shuttle-fwproxy.c): the IPv6 leak block
  * that a profile turns on by default, and the uid the service names to the
- * helper (the engine may not name one). */
+ * helper (the engine may not name one), through sh_nm_fw_rewrite_apply(). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fw-wire.h"
 #include "nm-shuttle-fwproxy.h"
 
 static GHashTable *
@@ -56,6 +57,18 @@ options (int block)
   return g_variant_ref_sink (g_variant_builder_end (&b));
 }
 
+/* sh_nm_fw_rewrite_apply() of an engine's ApplyTunnel("engine", 12300, ...). */
+static GVariant *
+rewrite (const ShNmFwPolicy *policy, GVariant *s, GVariant *dns, GVariant *o, GError **error)
+{
+  g_autoptr (GVariant) params = g_variant_ref_sink (
+      g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", "engine", (guint16) 12300, s,
+                     g_variant_new_array (G_VARIANT_TYPE ("(yayyqq)"), NULL, 0), dns, o));
+  GVariant *out = sh_nm_fw_rewrite_apply (policy, params, error);
+
+  return out != NULL ? g_variant_ref_sink (out) : NULL;
+}
+
 static gboolean
 check (const char *block_key, gboolean all4, gboolean all6, int block, GError **error)
 {
@@ -68,11 +81,11 @@ check (const char *block_key, gboolean all4, gboolean all6, int block, GError **
   g_autoptr (GVariant) o = options (block);
   g_autoptr (GVariant) dns = g_variant_ref_sink (g_variant_new ("a(yay)", NULL));
   ShNmFwPolicy policy = { .profile = profile, .engine_uid = getuid (), .label = "t" };
-  gboolean ok;
+  g_autoptr (GVariant) out = NULL;
 
   g_assert_nonnull (profile);
-  ok = sh_nm_fw_check_apply (&policy, 12300, s, dns, o, error);
-  return ok;
+  out = rewrite (&policy, s, dns, o, error);
+  return out != NULL;
 }
 
 static void
@@ -112,26 +125,38 @@ test_on_behalf_of (void)
       = g_variant_ref_sink (g_variant_new_parsed ("{'on-behalf-of-uid': <@u 0>}"));
   g_autoptr (GVariant) plain = g_variant_ref_sink (g_variant_new_parsed ("{'block-ipv6': <true>}"));
   g_autoptr (GVariant) fwd = NULL;
-  g_autoptr (GVariant) fwd2 = NULL;
+  g_autoptr (GVariant) opts = NULL;
+  g_autoptr (GVariant) sub = NULL;
   ShNmFwPolicy policy = { .profile = profile, .engine_uid = 1000, .label = "t" };
   g_autoptr (GError) error = NULL;
+  g_autoptr (GError) error2 = NULL;
+  const char *label = NULL;
+  guint16 port = 0;
   guint32 uid = 0;
   gboolean block = FALSE;
 
-  g_assert_false (sh_nm_fw_check_apply (&policy, 12300, s, dns, named, &error));
+  g_assert_null (rewrite (&policy, s, dns, named, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
   g_assert_nonnull (strstr (error->message, "on-behalf-of-uid"));
-  g_assert_true (sh_nm_fw_check_apply (&policy, 12300, s, dns, plain, NULL));
 
-  fwd = g_variant_ref_sink (sh_nm_fw_forward_options (plain, 1000));
-  g_assert_true (g_variant_lookup (fwd, "on-behalf-of-uid", "u", &uid));
+  /* What goes to the helper: our label, the engine's port and subnets, its
+   * block-ipv6, and the engine's uid named by us. */
+  fwd = rewrite (&policy, s, dns, plain, NULL);
+  g_assert_nonnull (fwd);
+  g_variant_get_child (fwd, 0, "&s", &label);
+  g_variant_get_child (fwd, 1, "q", &port);
+  g_assert_cmpstr (label, ==, "t");
+  g_assert_cmpuint (port, ==, 12300);
+  opts = g_variant_get_child_value (fwd, 5);
+  g_assert_true (g_variant_lookup (opts, "on-behalf-of-uid", "u", &uid));
   g_assert_cmpuint (uid, ==, 1000);
-  g_assert_true (g_variant_lookup (fwd, "block-ipv6", "b", &block) && block);
-  /* even if the check were skipped, the engine's uid would be replaced */
-  fwd2 = g_variant_ref_sink (sh_nm_fw_forward_options (named, 1000));
-  g_assert_cmpuint (g_variant_n_children (fwd2), ==, 1);
-  g_assert_true (g_variant_lookup (fwd2, "on-behalf-of-uid", "u", &uid));
-  g_assert_cmpuint (uid, ==, 1000);
+  g_assert_true (g_variant_lookup (opts, "block-ipv6", "b", &block) && block);
+  sub = g_variant_get_child_value (fwd, 2);
+  g_assert_cmpuint (g_variant_n_children (sub), ==, 1);
+
+  /* A malformed request is the decoder's InvalidArgs, as at the helper. */
+  g_assert_null (sh_nm_fw_rewrite_apply (&policy, g_variant_new ("(s)", "x"), &error2));
+  g_assert_error (error2, SH_FW_ERROR, SH_FW_ERROR_INVALID_ARGS);
 }
 
 int

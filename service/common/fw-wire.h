@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fw-wire.h — the Firewall1 wire codec (pure: no I/O): ApplyTunnel's
+ * arguments to and from ShFirewallSpec, for the engine that sends them
+ * (fwclient.c), the NM plugin that checks and forwards them
+ * (nm-shuttle-fwproxy.c) and the helper that executes them (fw-request.c).
+ *
+ * The decoder checks everything a caller sends against a whitelist:
+ * labels, address families, address lengths, prefixes, port ranges, option
+ * names and types, and every count. What it accepts the encoder writes
+ * back the same, so that what one side sends the other reads unchanged. */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define SH_FW_LABEL_MAX 32
+#define SH_FW_SUBNETS_MAX 1024
+#define SH_FW_DNS_MAX 16
+
+/* ApplyTunnel(label, port, subnets, excludes, dns, options) */
+#define SH_FW_TUNNEL_SIGNATURE "(sqa(yayyqq)a(yayyqq)a(yay)a{sv})"
+
+typedef struct
+{
+  guint16 port;        /* the engine's listener port on 127.0.0.1 and ::1 */
+  GArray *subnets;     /* ShSubnet to redirect */
+  GArray *excludes;    /* ShSubnet never redirected (the ssh server is one of them) */
+  GArray *dns_servers; /* ShSubnet (full-width prefix; ports ignored): DNS, UDP and TCP port
+                        * 53, to these goes to @port too, excludes notwithstanding; NULL:
+                        * none */
+  gboolean block_ipv6; /* the IPv6 leak block: IPv6 leaving this host is refused unless
+                        * it is redirected to @port, goes to an IPv6 exclude (the ssh
+                        * server), is link-local, loopback or a reply */
+} ShFirewallSpec;
+
+void sh_fw_spec_clear (ShFirewallSpec *spec);
+
+/* The errors of Firewall1, registered as D-Bus error names
+ * io.github.shuttlevpn.Firewall1.Error.<Name> (SH_FW_ERROR_PREFIX). */
+typedef enum
+{
+  SH_FW_ERROR_INVALID_ARGS,   /* InvalidArgs */
+  SH_FW_ERROR_NOT_AUTHORIZED, /* NotAuthorized */
+  SH_FW_ERROR_NOT_FOUND,      /* NotFound */
+  SH_FW_ERROR_FAILED,         /* Failed */
+} ShFwError;
+
+#define SH_FW_ERROR (sh_fw_error_quark ())
+GQuark sh_fw_error_quark (void);
+
+/* Sets SH_FW_ERROR_INVALID_ARGS with the formatted message; returns FALSE. */
+gboolean sh_fw_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+/* [a-z0-9_]{1,32} */
+gboolean sh_fw_label_is_valid (const char *label);
+/* The same, with SH_FW_ERROR_INVALID_ARGS when it is not. */
+gboolean sh_fw_check_label (const char *label, GError **error);
+
+/* No "on-behalf-of-uid" option: the request is for the caller's own uid. */
+#define SH_FW_UID_NONE G_MAXUINT32
+
+/* ApplyTunnel's parameters (SH_FW_TUNNEL_SIGNATURE) for @label and @spec.
+ * Options are written only when on (a helper that predates one still takes
+ * requests that do not use it): "block-ipv6" (b) from spec->block_ipv6,
+ * "on-behalf-of-uid" (u) unless @on_behalf_of is SH_FW_UID_NONE. A new
+ * floating variant. */
+GVariant *sh_fw_encode_tunnel (const char *label, const ShFirewallSpec *spec, guint32 on_behalf_of);
+
+/* The options alone, as in sh_fw_encode_tunnel(). */
+GVariant *sh_fw_encode_options (gboolean block_ipv6, guint32 on_behalf_of);
+
+/* Decodes ApplyTunnel's parameters. The options known: "block-ipv6" (b),
+ * into spec->block_ipv6, and "on-behalf-of-uid" (u), into *@on_behalf_of
+ * (SH_FW_UID_NONE when absent; the value is not judged here: only a root
+ * caller may use it, which the helper checks once it knows the caller).
+ * On success *@label is newly allocated and @spec's port and arrays are set
+ * (free them with sh_fw_spec_clear()). On failure returns FALSE with
+ * SH_FW_ERROR_INVALID_ARGS and leaves the outputs unset. */
+gboolean sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec,
+                             guint32 *on_behalf_of, GError **error);
+
+/* The parts of sh_fw_parse_tunnel(), with its checks and errors: a subnet
+ * list a(yayyqq) (@what names an element in messages: "subnet",
+ * "exclude"), a DNS server list a(yay), and the options a{sv}. */
+gboolean sh_fw_parse_subnets (GVariant *list, const char *what, GArray **out, GError **error);
+gboolean sh_fw_parse_dns_servers (GVariant *list, GArray **out, GError **error);
+gboolean sh_fw_parse_options (GVariant *options, gboolean *block_ipv6, guint32 *on_behalf_of,
+                              GError **error);
+
+G_END_DECLS
