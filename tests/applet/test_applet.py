@@ -75,21 +75,10 @@ def log_of(label):
 
 # ------------------------------------------------------------ the desktop
 def start_xvfb():
-    r, w = os.pipe()
-    p = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-screen', '0', '1024x768x24',
-                          '-nolisten', 'tcp'], pass_fds=[w], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    p, display = harness.start_xvfb('1024x768x24')
     PROCS.append(('xvfb', p))
-    os.close(w)
-    number = b''
-    while True:
-        c = os.read(r, 1)
-        if not c or c == b'\n':
-            break
-        number += c
-    os.close(r)
-    check(number, 'Xvfb did not start')
-    return ':' + number.decode()
+    check(display, 'Xvfb did not start')
+    return display
 
 
 def start_session_bus():

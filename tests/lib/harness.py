@@ -17,6 +17,7 @@ Two shapes of suite use it:
 Stdlib only: the suites run on the system python.
 """
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -135,6 +136,25 @@ class Tally:
 
     def passed(self):
         return all(self.results)
+
+
+# ----------------------------------------------------------- a display
+def start_xvfb(screen, extra=()):
+    """An Xvfb on the first free display, @screen like '1024x768x24'.
+    Returns (Popen, ':N'), or (Popen, None) when it did not start."""
+    r, w = os.pipe()
+    proc = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-screen', '0', screen,
+                             '-nolisten', 'tcp'] + list(extra),
+                            pass_fds=[w], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    number = b''
+    while True:
+        c = os.read(r, 1)
+        if not c or c == b'\n':
+            break
+        number += c
+    os.close(r)
+    return proc, (':' + number.decode()) if number else None
 
 
 # ------------------------------------------------------- a private D-Bus

@@ -30,25 +30,13 @@ results = T.results
 
 
 def start_xvfb(tmp):
-    xvfb = shutil.which('Xvfb')
-    if xvfb is None:
+    if shutil.which('Xvfb') is None:
         harness.skip_all('Xvfb not installed')
-    r, w = os.pipe()
-    proc = subprocess.Popen([xvfb, '-displayfd', str(w), '-screen', '0', '2048x1280x24',
-                             '-nolisten', 'tcp', '-auth', os.path.join(tmp, 'xauth')],
-                            pass_fds=[w], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(w)
-    number = b''
-    while True:
-        c = os.read(r, 1)
-        if not c or c == b'\n':
-            break
-        number += c
-    os.close(r)
-    if not number:
+    proc, display = harness.start_xvfb('2048x1280x24', ['-auth', os.path.join(tmp, 'xauth')])
+    if not display:
         proc.kill()
         harness.skip_all('Xvfb did not start')
-    return proc, ':' + number.decode()
+    return proc, display
 
 
 def start_sshd(tmp):
