@@ -17,7 +17,7 @@ set -eu -o pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 cd "$ROOT"
 PY=/usr/bin/python3          # the system python (netlab needs nothing else)
-NETLAB=("$PY" "$ROOT/tests/e2e/netlab.py")
+NETLAB=("$PY" "$ROOT/tests/lib/netlab.py")
 PREFIX=shdemo
 SHUTTLE="$ROOT/build/service/shuttle"
 

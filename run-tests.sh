@@ -51,7 +51,7 @@ if [ -z "$quick" ]; then
 
   # The e2e suite starts engines in namespaces and, through ssh, the same
   # binary as the server on the gw (the lab's ssh passes these variables on,
-  # tests/e2e/netlab.py), whose stderr may be gone by the time a leak is
+  # tests/lib/netlab.py), whose stderr may be gone by the time a leak is
   # reported at exit: there every report goes to a file, which the lab
   # prints into the test log (failing the test), and which we check again
   # here for processes that ended after their lab.

@@ -8,7 +8,7 @@ Run it through bench/run.sh (builds shuttle and the helpers first):
   bench.py report RESULT.json          re-print the table of a finished run
   bench.py teardown                    remove the lab after an aborted run
 
-Topology: the project's lab (tests/e2e/netlab.py, prefix "shb"): client, gw
+Topology: the project's lab (tests/lib/netlab.py, prefix "shb"): client, gw
 (sshd on 10.231.1.1) and LAN (10.231.2.10) namespaces; the client reaches the
 LAN only through a tunnel.  On top of the lab's own servers we start, in the
 LAN namespace: iperf3 -s on 5201 (measured runs) and 5202 (background bulk
@@ -34,7 +34,7 @@ import hashlib
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
-sys.path.insert(0, os.path.join(REPO, 'tests', 'e2e'))
+sys.path.insert(0, os.path.join(REPO, 'tests', 'lib'))
 import netlab  # noqa: E402
 
 PREFIX = 'shb'

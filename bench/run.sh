@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Shuttle benchmark: shuttle vs. raw ssh, sshuttle, ssh -D + redsocks, ssh -L,
-# all inside the project's lab namespaces (tests/e2e/netlab.py, prefix "shb").
+# all inside the project's lab namespaces (tests/lib/netlab.py, prefix "shb").
 #
 #   sudo bench/run.sh                       3 rounds, median table (~20-25 min)
 #   sudo bench/run.sh --quick               1 round, shorter runs (~6 min)

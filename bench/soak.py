@@ -5,7 +5,7 @@ that nothing is corrupted, nothing fails and memory stays flat.
     sudo bench/soak.py                  # 30 minutes, the C server
     sudo bench/soak.py --minutes 5 --agent
 
-It builds the test lab (tests/e2e/netlab.py, prefix 'sks'), starts
+It builds the test lab (tests/lib/netlab.py, prefix 'sks'), starts
 build/service/shuttle for the LAN, and runs at once, until the time is up:
 
   * bulk uploads and downloads of 8-64 MiB through the lab's checksum server
@@ -36,7 +36,7 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
-sys.path.insert(0, os.path.join(REPO, 'tests', 'e2e'))
+sys.path.insert(0, os.path.join(REPO, 'tests', 'lib'))
 import netlab  # noqa: E402
 
 STOP = threading.Event()

@@ -3,8 +3,9 @@
  *
  * Each instance owns exactly one table "inet shuttle-<instance>"; every change
  * is one libnftables transaction, so a table is either fully there or absent.
- * This module is the only code that touches the firewall: the next step puts
- * it behind a polkit-authorized root helper (shuttle-firewall) unchanged. */
+ * This module is the only code that touches the firewall. Root runs it in
+ * shuttle-firewall, the polkit-authorized helper (service/helper/), or in
+ * process in a root engine that has no system bus (fwclient.h). */
 #pragma once
 
 #include <glib.h>

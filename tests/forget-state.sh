@@ -16,7 +16,7 @@ if pgrep -x sshd >/dev/null || pgrep -x shuttle >/dev/null || pgrep -x shuttle-f
   exit 1
 fi
 
-# The fixtures' accounts: tests/e2e/netlab.py (LAB_USER), tests/helper
+# The fixtures' accounts: tests/lib/netlab.py (LAB_USER), tests/helper
 # (USER, USER2), tests/nm (USER).
 for u in shuttlelab shuttletest shuttletest2 shuttlenm; do
   if getent passwd "$u" >/dev/null; then userdel "$u" 2>/dev/null || true; fi

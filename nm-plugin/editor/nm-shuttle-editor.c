@@ -3,7 +3,7 @@
  * GNOME Settings (GTK 4): one source and one .ui, compiled against either.
  *
  * Every field is checked as it is typed, with the same checks the import and
- * the service apply (vpn-data-adapter.h): a bad field gets an error icon and
+ * the service apply (nm-shuttle-data.h): a bad field gets an error icon and
  * the message as its tooltip, and the first problem is shown in words under
  * the form; update_connection() refuses the same problems with that message.
  */

@@ -26,14 +26,15 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(SRC, 'tests', 'nm'))
 import test_nm as nm  # noqa: E402
-import netlab  # noqa: E402  (test_nm put tests/e2e on the path)
+import harness  # noqa: E402  (test_nm put tests/lib on the path)
+import netlab  # noqa: E402
+from harness import check, diag, read, skip_all, wait_for  # noqa: E402
 
 import gi  # noqa: E402
 gi.require_version('GdkPixbuf', '2.0')
@@ -44,7 +45,6 @@ nm.PREFIX = 'shap%d' % (os.getpid() % 10000)
 nm.WORK = '/tmp/shuttle-applet-%s' % nm.PREFIX
 nm.BUS_SOCK = nm.WORK + '/run/dbus/system_bus_socket'
 WORK = nm.WORK
-IN_CI = bool(os.environ.get('CI'))
 APPLET = os.environ.get('SHUTTLE_APPLET_BIN', '')
 LOCALEDIR = os.environ.get('SHUTTLE_LOCALEDIR', '')
 SCREENSHOT = os.environ.get('SHUTTLE_APPLET_SCREENSHOT', '/tmp/shuttle-applet-status.png')
@@ -57,46 +57,6 @@ SESSION = None   # Gio.DBusConnection to the private session bus (as root)
 ENV = {}         # the applet's environment
 APP = None       # the running applet's Popen
 results = []
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def diag(msg):
-    for ln in str(msg).splitlines() or ['']:
-        print('# ' + ln)
-    sys.stdout.flush()
-
-
-def skip_all(why):
-    if IN_CI:
-        print('1..0 # FAIL (CI): %s' % why)
-        sys.exit(1)
-    print('1..0 # SKIP %s' % why)
-    sys.exit(77)
-
-
-def wait_for(pred, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
-
-
-def read(path):
-    try:
-        with open(path, errors='replace') as f:
-            return f.read()
-    except OSError:
-        return ''
 
 
 def spawn(label, argv, user=None, env=None):
@@ -114,45 +74,18 @@ def log_of(label):
 
 
 # ------------------------------------------------------------ the desktop
-SESSION_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
-
-
 def start_xvfb():
-    r, w = os.pipe()
-    p = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-screen', '0', '1024x768x24',
-                          '-nolisten', 'tcp'], pass_fds=[w], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    p, display = harness.start_xvfb('1024x768x24')
     PROCS.append(('xvfb', p))
-    os.close(w)
-    number = b''
-    while True:
-        c = os.read(r, 1)
-        if not c or c == b'\n':
-            break
-        number += c
-    os.close(r)
-    check(number, 'Xvfb did not start')
-    return ':' + number.decode()
+    check(display, 'Xvfb did not start')
+    return display
 
 
 def start_session_bus():
     global SESSION
     sock = WORK + '/session_bus_socket'
     with open(WORK + '/session.conf', 'w') as f:
-        f.write(SESSION_CONF % sock)
+        f.write(harness.bus_config(sock, bus_type='session'))
     spawn('session-bus', ['dbus-daemon', '--config-file=' + WORK + '/session.conf', '--nofork',
                           '--nopidfile'])
     check(wait_for(lambda: os.path.exists(sock), 10), 'the session bus did not start')
@@ -287,14 +220,7 @@ def window_ids(name):
 
 
 # ------------------------------------------------------------------ cases
-CASES = []
-
-
-def case(name):
-    def reg(fn):
-        CASES.append((name, fn))
-        return fn
-    return reg
+CASES, case = harness.registry()
 
 
 @case('refuses to run as root, with a clear message')
@@ -496,23 +422,10 @@ def main():
         ENV_ROOT.pop('G_DEBUG', None)
         start_helper('notifyd', 'notifyd.py', ENV_ROOT)
     except BaseException as e:
-        for i, (name, _) in enumerate(CASES):
-            print('not ok %d - %s # setup failed' % (i + 1, name))
-        diag('setup: %s' % e)
-        diag(traceback.format_exc())
+        harness.setup_failed(CASES, e)
         cleanup()
         return 1
-    failed = 0
-    for i, (name, fn) in enumerate(CASES):
-        t0 = time.monotonic()
-        try:
-            fn()
-            print('ok %d - %s (%.1f s)' % (i + 1, name, time.monotonic() - t0))
-        except Exception as e:
-            failed += 1
-            print('not ok %d - %s' % (i + 1, name))
-            diag(e if isinstance(e, Fail) else traceback.format_exc())
-        sys.stdout.flush()
+    failed = harness.run_cases(CASES, timed=True)
     if failed:
         diag('applet log:\n' + log_of('applet') + log_of('applet-de'))
     cleanup()

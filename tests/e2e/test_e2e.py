@@ -33,8 +33,10 @@ import time
 import traceback
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib'))
+import harness  # noqa: E402
 import netlab  # noqa: E402
+from harness import Fail, check, diag, skip_all  # noqa: E402
 
 BIN = os.environ.get('SHUTTLE_BIN', '')
 VERBOSE = bool(os.environ.get('SHUTTLE_E2E_VERBOSE'))
@@ -55,21 +57,6 @@ def server_args():
 BIG_URL4 = BIG_URL6 = None   # the lab's big random file, set once it is up
 # What the shared tunnel captures: the LAN plus the two "broken" prefixes.
 SUBNETS = [netlab.LAN_NET4, netlab.LAN_NET6, netlab.SILENT_NET4, netlab.UNREACH_NET4]
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def diag(msg):
-    for ln in str(msg).splitlines() or ['']:
-        print('# ' + ln)
-    sys.stdout.flush()
 
 
 # ------------------------------------------------------------ the engine
@@ -308,14 +295,7 @@ def failing_connect(host, port, limit):
 
 
 # ------------------------------------------------------------- the cases
-CASES = []
-
-
-def case(name):
-    def reg(fn):
-        CASES.append((name, fn))
-        return fn
-    return reg
+CASES, case = harness.registry()
 
 
 @case('no tunnel: the client cannot reach the LAN (IPv4, IPv6)')
@@ -1525,12 +1505,7 @@ def t_auto_hosts_watchdog():
 
 
 def wait_until(pred, timeout, step=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
+    return harness.wait_for(pred, timeout, step)
 
 
 def _engine_get(addr, name, prop):
@@ -1916,15 +1891,6 @@ def t_block_ipv6():
 
 
 # ---------------------------------------------------------------- runner
-def skip(reason):
-    # In CI a skipped end-to-end suite would hide everything it tests.
-    if os.environ.get('CI'):
-        print('Bail out! cannot run in CI: %s' % reason)
-        sys.exit(1)
-    print('1..0 # SKIP %s' % reason)
-    sys.exit(77)
-
-
 def sweep_stale_labs():
     """Labs of e2e runs that died without cleaning up (netlab writes the
     building process's PID into the state dir)."""
@@ -1968,14 +1934,14 @@ def cleanup_after_case():
 def main():
     global LAB, BIG_URL4, BIG_URL6
     if os.geteuid() != 0:
-        skip('needs root (network namespaces, nftables, sshd)')
+        skip_all('needs root (network namespaces, nftables, sshd)')
     if not BIN or not os.access(BIN, os.X_OK):
-        skip('SHUTTLE_BIN not set or not executable: %r' % BIN)
+        skip_all('SHUTTLE_BIN not set or not executable: %r' % BIN)
     missing = [t for t in ('ip', 'nft', 'ssh', 'ssh-keygen', 'curl')
                if not shutil.which(t)] + \
         [t for t in ('/usr/sbin/sshd',) if not os.access(t, os.X_OK)]
     if missing:
-        skip('missing tools: %s' % ' '.join(missing))
+        skip_all('missing tools: %s' % ' '.join(missing))
     only = [x for x in os.environ.get('SHUTTLE_E2E_ONLY', '').split(',') if x]
     cases = [(n, f) for n, f in CASES if not only or any(o in n or o in f.__name__
                                                          for o in only)]

@@ -3,7 +3,7 @@
 """Tests of shuttle-firewall with the real things: a private system bus
 (dbus-daemon) that D-Bus-activates the built helper, a real polkitd, real
 nftables and a real /etc/hosts bind mount, all inside the client namespace of
-a netlab lab (tests/e2e/netlab.py), so no change reaches the host.
+a netlab lab (tests/lib/netlab.py), so no change reaches the host.
 
   the lab's client namespace, with one private mount namespace where
     /usr/share/polkit-1/actions  <- our policy + the system's
@@ -32,12 +32,13 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'e2e'))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'lib'))
+import harness  # noqa: E402
 import netlab  # noqa: E402
+from harness import Fail, check, diag, read, skip_all  # noqa: E402
 
 PY = '/usr/bin/python3'
 PREFIX = 'hlp%d' % (os.getpid() % 100000)
@@ -55,61 +56,14 @@ ENV = {k: os.environ.get(k, '') for k in (
     'SHUTTLE_DBUS_POLICY', 'SHUTTLE_RULES_EXAMPLE', 'SHUTTLE_POLKIT_FLOOD')}
 POLKIT_TIMEOUT = 6        # the helper's --polkit-timeout here
 LAB = None
-IN_CI = bool(os.environ.get('CI'))
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def diag(msg):
-    for ln in str(msg).splitlines() or ['']:
-        print('# ' + ln)
-    sys.stdout.flush()
-
-
-def skip_all(why):
-    if IN_CI:
-        print('1..0 # FAIL (CI): %s' % why)
-        sys.exit(1)
-    print('1..0 # SKIP %s' % why)
-    sys.exit(77)
 
 
 def wait_for(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
+    # finer than the shared default: several cases time how fast the helper reacts
+    return harness.wait_for(pred, timeout, step)
 
 
 # ------------------------------------------------------------ the sandbox
-DBUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%(bus)s</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>%(services)s</servicedir>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-    <!-- as on a real system bus: nobody owns our name unless our policy says so -->
-    <deny own="io.github.shuttlevpn.Firewall1"/>
-  </policy>
-  <include>%(policy)s</include>
-</busconfig>
-"""
-
 LAUNCH = """#!/bin/sh
 # runs inside `ip netns exec` (a private mount namespace)
 set -e
@@ -152,8 +106,10 @@ def setup_sandbox():
     with open(WORK + '/services/io.github.shuttlevpn.Firewall1.service', 'w') as f:
         f.write('\n'.join(lines) + '\n')
     with open(WORK + '/dbus.conf', 'w') as f:
-        f.write(DBUS_CONF % dict(bus=BUS, services=WORK + '/services',
-                                 policy=ENV['SHUTTLE_DBUS_POLICY']))
+        # as on a real system bus: nobody owns our name unless our policy says so
+        f.write(harness.bus_config(BUS, servicedir=WORK + '/services',
+                                   deny_own=['io.github.shuttlevpn.Firewall1'],
+                                   include=ENV['SHUTTLE_DBUS_POLICY']))
     with open(WORK + '/hosts', 'w') as f:
         f.write(HOSTS_ORIG)
     with open(WORK + '/launch.sh', 'w') as f:
@@ -169,14 +125,6 @@ def setup_sandbox():
     if not ok:
         raise Fail('polkitd did not come up:\n' + read(WORK + '/polkitd.log')
                    + read(WORK + '/dbus.log'))
-
-
-def read(path):
-    try:
-        with open(path, errors='replace') as f:
-            return f.read()
-    except OSError:
-        return ''
 
 
 def gdbus_ok(dest, path, method, *args, want=None):
@@ -313,14 +261,7 @@ def set_rules(on, example=False):
 
 
 # ------------------------------------------------------------ cases
-CASES = []
-
-
-def case(name):
-    def reg(fn):
-        CASES.append((name, fn))
-        return fn
-    return reg
+CASES, case = harness.registry()
 
 
 @case('root caller: the helper is activated, applies and removes a table')
@@ -1150,7 +1091,6 @@ def main():
     cases = [c for c in CASES if not only or any(s in c[0] for s in only)]
     print('1..%d' % len(cases))
     sys.stdout.flush()
-    failed = 0
     try:
         ensure_users()
         shutil.rmtree(WORK, ignore_errors=True)
@@ -1158,22 +1098,11 @@ def main():
         LAB.up()
         setup_sandbox()
     except BaseException as e:
-        for i, (name, _) in enumerate(cases, 1):
-            print('not ok %d - %s # setup failed' % (i, name))
-        diag(traceback.format_exc())
-        diag(e)
+        harness.setup_failed(cases, e)
         cleanup()
         return 1
-    for i, (name, fn) in enumerate(cases, 1):
-        try:
-            fn()
-            print('ok %d - %s' % (i, name))
-        except Exception as e:
-            failed += 1
-            print('not ok %d - %s' % (i, name))
-            diag(e if isinstance(e, Fail) else traceback.format_exc())
-            diag('helper log (tail):\n' + '\n'.join(read(WORK + '/dbus.log').splitlines()[-15:]))
-        sys.stdout.flush()
+    failed = harness.run_cases(cases, on_fail=lambda: diag(
+        'helper log (tail):\n' + '\n'.join(read(WORK + '/dbus.log').splitlines()[-15:])))
     cleanup()
     return 1 if failed else 0
 

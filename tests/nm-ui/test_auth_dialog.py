@@ -14,7 +14,11 @@ import sys
 import tempfile
 import time
 
-import gi
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib'))
+import harness  # noqa: E402
+
+import gi  # noqa: E402
 
 gi.require_version('Secret', '1')
 from gi.repository import Secret  # noqa: E402
@@ -36,15 +40,9 @@ NM_SCHEMA = Secret.Schema.new('org.freedesktop.NetworkManager.Connection',
                                'setting-name': Secret.SchemaAttributeType.STRING,
                                'setting-key': Secret.SchemaAttributeType.STRING})
 
-results = []
-
-
-def check(name, ok, detail=''):
-    results.append(ok)
-    print('%s %d - %s' % ('ok' if ok else 'not ok', len(results), name))
-    if not ok and detail:
-        for line in str(detail).splitlines():
-            print('#   ' + line)
+T = harness.Tally()
+check = T.check
+results = T.results
 
 
 def store(uuid, key, value):

@@ -18,52 +18,25 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'e2e'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib'))
+import harness  # noqa: E402
 import netlab  # noqa: E402  (the labs' fixtures: sshd's privsep directory)
 
 SERVICE = 'org.freedesktop.NetworkManager.shuttle'
 GTK4 = '--gtk4' in sys.argv
-results = []
-
-
-def check(name, ok, detail=''):
-    results.append(ok)
-    print('%s %d - %s%s' % ('ok' if ok else 'not ok', len(results), 'GTK 4: ' if GTK4 else '',
-                            name), flush=True)
-    if not ok and detail:
-        for line in str(detail).splitlines():
-            print('#   ' + line)
-    return ok
-
-
-def skip_or_fail(reason):
-    if os.environ.get('CI'):
-        print('Bail out! %s (CI is set: this must run)' % reason)
-        sys.exit(1)
-    print('1..0 # SKIP %s' % reason)
-    sys.exit(77)
+T = harness.Tally('GTK 4: ' if GTK4 else '')
+check = T.check
+results = T.results
 
 
 def start_xvfb(tmp):
-    xvfb = shutil.which('Xvfb')
-    if xvfb is None:
-        skip_or_fail('Xvfb not installed')
-    r, w = os.pipe()
-    proc = subprocess.Popen([xvfb, '-displayfd', str(w), '-screen', '0', '2048x1280x24',
-                             '-nolisten', 'tcp', '-auth', os.path.join(tmp, 'xauth')],
-                            pass_fds=[w], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(w)
-    number = b''
-    while True:
-        c = os.read(r, 1)
-        if not c or c == b'\n':
-            break
-        number += c
-    os.close(r)
-    if not number:
+    if shutil.which('Xvfb') is None:
+        harness.skip_all('Xvfb not installed')
+    proc, display = harness.start_xvfb('2048x1280x24', ['-auth', os.path.join(tmp, 'xauth')])
+    if not display:
         proc.kill()
-        skip_or_fail('Xvfb did not start')
-    return proc, ':' + number.decode()
+        harness.skip_all('Xvfb did not start')
+    return proc, display
 
 
 def start_sshd(tmp):

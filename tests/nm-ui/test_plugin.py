@@ -11,7 +11,11 @@ import shutil
 import sys
 import tempfile
 
-import gi
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib'))
+import harness  # noqa: E402
+
+import gi  # noqa: E402
 
 gi.require_version('NM', '1.0')
 from gi.repository import GLib, NM  # noqa: E402
@@ -23,15 +27,9 @@ DEFAULTS = {'latency-control': 'yes', 'block-ipv6': 'yes', 'auto-nets': 'no', 'a
             'dns': 'none',
             'auth-method': 'agent', 'password-flags': '0', 'key-passphrase-flags': '0'}
 
-results = []
-
-
-def check(name, ok, detail=''):
-    results.append(ok)
-    print('%s %d - %s' % ('ok' if ok else 'not ok', len(results), name))
-    if not ok and detail:
-        for line in str(detail).splitlines():
-            print('#   ' + line)
+T = harness.Tally()
+check = T.check
+results = T.results
 
 
 def load():

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """nm-shuttle-service with a real NetworkManager.
 
-The lab's client namespace (tests/e2e/netlab.py) gets a private mount
+The lab's client namespace (tests/lib/netlab.py) gets a private mount
 namespace in which run a private system bus (dbus-daemon, which activates the
 built shuttle-firewall) and a real NetworkManager, with /run,
 /etc/NetworkManager and /var/lib/NetworkManager bind-mounted from WORK and
@@ -26,19 +26,19 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'e2e'))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'lib'))
+import harness  # noqa: E402
 import netlab  # noqa: E402
+from harness import Fail, check, diag, skip_all, wait_for  # noqa: E402
 
 PREFIX = 'shnm%d' % (os.getpid() % 10000)
 WORK = '/tmp/shuttle-nm-%s' % PREFIX
 BUS_SOCK = WORK + '/run/dbus/system_bus_socket'
 USER = 'shuttlenm'
 SERVICE = 'org.freedesktop.NetworkManager.shuttle'
-IN_CI = bool(os.environ.get('CI'))
 ENV = {k: os.environ.get(k, '') for k in ('SHUTTLE_BIN', 'SHUTTLE_FIREWALL_BIN',
                                           'NM_SHUTTLE_SERVICE_BIN', 'NM_SHUTTLE_PLUGIN_LIB',
                                           'NM_SHUTTLE_AUTH_DIALOG_BIN')}
@@ -50,55 +50,7 @@ LAB = None
 NM_PID = None
 
 
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def diag(msg):
-    for ln in str(msg).splitlines() or ['']:
-        print('# ' + ln)
-    sys.stdout.flush()
-
-
-def skip_all(why):
-    if IN_CI:
-        print('1..0 # FAIL (CI): %s' % why)
-        sys.exit(1)
-    print('1..0 # SKIP %s' % why)
-    sys.exit(77)
-
-
-def wait_for(pred, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
-
-
 # ------------------------------------------------------------ the sandbox
-DBUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>%(w)s/services</servicedir>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
-
 NM_CONF = """[main]
 plugins=keyfile
 dhcp=internal
@@ -221,7 +173,7 @@ def setup():
     write_users_file(USER + '\n')
     w = {'w': WORK}
     with open(WORK + '/dbus.conf', 'w') as f:
-        f.write(DBUS_CONF % w)
+        f.write(harness.bus_config('/run/dbus/system_bus_socket', servicedir=WORK + '/services'))
     with open(WORK + '/etc-nm/NetworkManager.conf', 'w') as f:
         f.write(NM_CONF)
     with open(WORK + '/services/io.github.shuttlevpn.Firewall1.service', 'w') as f:
@@ -364,14 +316,7 @@ def assert_clean(what):
 
 
 # ------------------------------------------------------------------ cases
-CASES = []
-
-
-def case(name):
-    def reg(fn):
-        CASES.append((name, fn))
-        return fn
-    return reg
+CASES, case = harness.registry()
 
 
 @case('activation with key auth: traffic flows, DNS published, down leaves no rule')
@@ -1137,7 +1082,6 @@ def main():
     print('1..%d' % len(cases))
     sys.stdout.flush()
     shutil.rmtree(WORK, ignore_errors=True)
-    failed = 0
     try:
         LAB = netlab.Lab(PREFIX)
         LAB.up()
@@ -1154,22 +1098,10 @@ def main():
         check(r.returncode == 0, 'base profile up: %s\n%s' % (r.stderr, tail_log(30)))
         check(LAB.wait_port(LAB.ns_client, netlab.GW4, 22), 'sshd unreachable under NM')
     except BaseException as e:
-        for i, (name, _) in enumerate(cases):
-            print('not ok %d - %s # setup failed' % (i + 1, name))
-        diag('setup: %s' % e)
-        diag(traceback.format_exc())
+        harness.setup_failed(cases, e)
         cleanup()
         return 1
-    for i, (name, fn) in enumerate(cases):
-        t0 = time.monotonic()
-        try:
-            fn()
-            print('ok %d - %s (%.1f s)' % (i + 1, name, time.monotonic() - t0))
-        except Exception as e:
-            failed += 1
-            print('not ok %d - %s' % (i + 1, name))
-            diag(e if isinstance(e, Fail) else traceback.format_exc())
-        sys.stdout.flush()
+    failed = harness.run_cases(cases, timed=True)
     cleanup()
     return 1 if failed else 0
 

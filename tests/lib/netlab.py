@@ -676,7 +676,7 @@ def sanitizer_reports(since):
 LAB_USER = 'shuttlelab'
 LAB_SHELL = '/tmp/shuttle-lab-shell'
 LAB_SHELL_TEXT = """#!/bin/sh
-# login shell of the shuttle test user (tests/e2e/netlab.py)
+# login shell of the shuttle test user (tests/lib/netlab.py)
 if [ -n "$SHUTTLE_LAB_PATH" ]; then PATH=$SHUTTLE_LAB_PATH; export PATH; fi
 exec /bin/sh "$@"
 """
