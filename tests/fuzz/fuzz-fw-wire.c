@@ -49,7 +49,8 @@ check_list (const GArray *list, guint max, gboolean full_width)
 static gboolean
 same_list (const GArray *a, const GArray *b)
 {
-  return a->len == b->len && memcmp (a->data, b->data, a->len * sizeof (ShSubnet)) == 0;
+  return a->len == b->len
+         && (a->len == 0 || memcmp (a->data, b->data, a->len * sizeof (ShSubnet)) == 0);
 }
 
 int

@@ -127,6 +127,7 @@ test_on_behalf_of (void)
   g_autoptr (GVariant) fwd = NULL;
   g_autoptr (GVariant) opts = NULL;
   g_autoptr (GVariant) sub = NULL;
+  g_autoptr (GVariant) bad = NULL;
   ShNmFwPolicy policy = { .profile = profile, .engine_uid = 1000, .label = "t" };
   g_autoptr (GError) error = NULL;
   g_autoptr (GError) error2 = NULL;
@@ -155,7 +156,8 @@ test_on_behalf_of (void)
   g_assert_cmpuint (g_variant_n_children (sub), ==, 1);
 
   /* A malformed request is the decoder's InvalidArgs, as at the helper. */
-  g_assert_null (sh_nm_fw_rewrite_apply (&policy, g_variant_new ("(s)", "x"), &error2));
+  bad = g_variant_ref_sink (g_variant_new ("(s)", "x"));
+  g_assert_null (sh_nm_fw_rewrite_apply (&policy, bad, &error2));
   g_assert_error (error2, SH_FW_ERROR, SH_FW_ERROR_INVALID_ARGS);
 }
 
