@@ -79,18 +79,27 @@ fi
 import json
 import sys
 n = {'OK': 0, 'FAIL': 0, 'SKIP': 0}
+failed = []
 for path in sys.argv[1:]:
     try:
         for line in open(path):
-            r = json.loads(line).get('result', '')
+            t = json.loads(line)
+            r = t.get('result', '')
             if r in ('OK', 'EXPECTEDFAIL'):
                 n['OK'] += 1
             elif r == 'SKIP':
                 n['SKIP'] += 1
             else:
                 n['FAIL'] += 1
+                failed.append((path, t.get('name', '?'), t.get('stdout') or ''))
     except OSError:
         pass
+# CI shows only the end of the output: name each failure there, with the
+# end of its log, so that a failure seen once can be read, not guessed.
+for path, name, out in failed:
+    print('==== FAILED %s (%s), last lines of its output:' % (name, path))
+    for line in out.rstrip().splitlines()[-40:]:
+        print('  | ' + line)
 print('%d passed, %d failed, %d skipped' % (n['OK'], n['FAIL'], n['SKIP']))
 PY
 exit $status
