@@ -36,6 +36,7 @@
 #include "session.h"
 #include "sshdiag.h"
 #include "sshcipher.h"
+#include "sshhop.h"
 #include "subnet.h"
 
 /* --reconnect: while no route leads to the ssh server, look again this
@@ -134,23 +135,15 @@ typedef struct _Client
 
 /* ------------------------------------------------------ the ssh server */
 
-/* Adds the addresses the ssh connection will use to @excludes, so the
- * tunnel never captures its own transport, even when the server lies inside a
- * tunnelled subnet. `ssh -G` applies ~/.ssh/config (HostName, Port). The
- * same addresses, with the port, go to @addrs for --reconnect's "is there a
- * network" check, unless ssh goes through a ProxyJump or ProxyCommand: then
- * its first hop is somewhere else and @addrs stays empty. */
-static gboolean
-exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GArray *addrs,
-                    char **ciphers, GError **error)
+/* `ssh -G [-p @port] -- @dest` with @prefix (ssh and its options) before it:
+ * the configuration ssh would use, or NULL when that fails (not OpenSSH). */
+static char *
+ssh_config_of (GPtrArray *prefix, const char *dest, guint port)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  for (char **a = ssh_argv; *a; a++)
-    g_ptr_array_add (argv, *a);
-  g_autofree char *port_str = opts->remote_port ? g_strdup_printf ("%u", opts->remote_port) : NULL;
-  g_autofree char *dest = opts->remote_user
-                              ? g_strdup_printf ("%s@%s", opts->remote_user, opts->remote_host)
-                              : g_strdup (opts->remote_host);
+  for (guint i = 0; i < prefix->len; i++)
+    g_ptr_array_add (argv, prefix->pdata[i]);
+  g_autofree char *port_str = port ? g_strdup_printf ("%u", port) : NULL;
   g_ptr_array_add (argv, "-G");
   if (port_str)
     {
@@ -158,40 +151,99 @@ exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GA
       g_ptr_array_add (argv, port_str);
     }
   g_ptr_array_add (argv, "--");
-  g_ptr_array_add (argv, dest);
+  g_ptr_array_add (argv, (gpointer) dest);
   g_ptr_array_add (argv, NULL);
-
-  g_autofree char *out = NULL;
+  char *out = NULL;
   int wait_status = 0;
-  g_autofree char *host = NULL;
-  guint port = opts->remote_port ? opts->remote_port : 22;
-  gboolean proxied = FALSE;
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL,
+                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                     &wait_status, NULL)
+      || !g_spawn_check_wait_status (wait_status, NULL))
+    g_clear_pointer (&out, g_free);
+  return out;
+}
 
-  if (g_spawn_sync (NULL, (char **) argv->pdata, NULL,
-                    G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
-                    &wait_status, NULL)
-      && g_spawn_check_wait_status (wait_status, NULL))
+/* Adds the addresses the ssh connection will use to @excludes, so the
+ * tunnel never captures its own transport, even when the server lies inside a
+ * tunnelled subnet. `ssh -G` applies ~/.ssh/config (HostName, Port). With a
+ * ProxyJump, ssh's TCP connection goes to the first jump host: the chain is
+ * followed the way ssh follows it (each hop is configured by ssh_config and
+ * -F alone: ssh starts the jump with no other option of ours). The same
+ * addresses, with the port, go to @addrs for --reconnect's "is there a
+ * network" check, unless ssh goes through a ProxyCommand: then where it
+ * connects is unknowable and @addrs stays empty. */
+static gboolean
+exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GArray *addrs,
+                    char **ciphers, GError **error)
+{
+  /* The first hop sees all of the user's ssh options; a jump only -F. */
+  g_autoptr (GPtrArray) full = g_ptr_array_new ();
+  g_autoptr (GPtrArray) jump_prefix = g_ptr_array_new ();
+  for (char **a = ssh_argv; *a; a++)
     {
-      g_autofree char *cpuinfo = NULL;
-      g_file_get_contents ("/proc/cpuinfo", &cpuinfo, NULL, NULL);
-      *ciphers = sh_ssh_fast_ciphers (out, sh_cpu_has_aes (cpuinfo));
-      g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
-      for (char **l = lines; *l; l++)
+      g_ptr_array_add (full, *a);
+      if (a == ssh_argv)
+        g_ptr_array_add (jump_prefix, *a);
+      else if (g_str_equal (*a, "-F") && a[1])
         {
-          if (g_str_has_prefix (*l, "hostname "))
-            {
-              g_free (host);
-              host = g_strdup (*l + strlen ("hostname "));
-            }
-          else if (g_str_has_prefix (*l, "port "))
-            port = (guint) g_ascii_strtoull (*l + strlen ("port "), NULL, 10);
-          else if ((g_str_has_prefix (*l, "proxyjump ") || g_str_has_prefix (*l, "proxycommand "))
-                   && !g_str_has_suffix (*l, " none"))
-            proxied = TRUE;
+          g_ptr_array_add (jump_prefix, a[0]);
+          g_ptr_array_add (jump_prefix, a[1]);
         }
+      else if (g_str_has_prefix (*a, "-F") && (*a)[2])
+        g_ptr_array_add (jump_prefix, *a);
     }
-  if (!host) /* not OpenSSH, or -G failed: use the name as given */
-    host = g_strdup (opts->remote_host);
+
+  g_autofree char *dest = opts->remote_user
+                              ? g_strdup_printf ("%s@%s", opts->remote_user, opts->remote_host)
+                              : g_strdup (opts->remote_host);
+  guint want_port = opts->remote_port;
+  g_autofree char *host = NULL;
+  guint port = 0;
+  gboolean proxied = FALSE;
+  /* ssh refuses long chains itself; 8 hops stops a loop in a config. */
+  for (int hop_no = 0; hop_no < 8; hop_no++)
+    {
+      g_autofree char *out = ssh_config_of (hop_no ? jump_prefix : full, dest, want_port);
+      if (hop_no == 0)
+        {
+          g_autofree char *cpuinfo = NULL;
+          g_file_get_contents ("/proc/cpuinfo", &cpuinfo, NULL, NULL);
+          *ciphers = out ? sh_ssh_fast_ciphers (out, sh_cpu_has_aes (cpuinfo)) : NULL;
+        }
+      ShSshHop hop = { 0 };
+      sh_ssh_hop_parse (out, &hop);
+      g_autofree char *juser = NULL, *jhost = NULL;
+      guint jport = 0;
+      if (hop.jump && sh_ssh_jump_first (hop.jump, &juser, &jhost, &jport))
+        {
+          sh_info ("ssh reaches %s through the jump host %s", dest, jhost);
+          g_free (dest);
+          dest = juser ? g_strdup_printf ("%s@%s", juser, jhost) : g_strdup (jhost);
+          want_port = jport;
+          sh_ssh_hop_clear (&hop);
+          continue;
+        }
+      if (hop.jump)
+        sh_notice ("ssh's ProxyJump '%s' is not understood here: the tunnel excludes '%s' "
+                   "instead; keep the real first hop out of the tunnelled subnets",
+                   hop.jump, dest);
+      /* not OpenSSH, or -G failed: the name as given */
+      host = hop.hostname ? g_strdup (hop.hostname) : g_strdup (opts->remote_host);
+      port = hop.port ? hop.port : (want_port ? want_port : 22);
+      proxied = hop.via_command || hop.jump;
+      if (hop.via_command)
+        sh_notice ("ssh connects through a ProxyCommand: where it goes cannot be known here; "
+                   "keep it out of the tunnelled subnets (-x)");
+      sh_ssh_hop_clear (&hop);
+      break;
+    }
+  if (!host)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "ssh's ProxyJump chain to '%s' is longer than 8 hops or loops",
+                   opts->remote_host);
+      return FALSE;
+    }
 
   struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
   struct addrinfo *res = NULL;

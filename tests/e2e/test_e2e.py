@@ -442,6 +442,31 @@ def t_server_in_subnet():
     check(s.p.poll() is None, 'shuttle exited (%s): %s' % (s.p.returncode, s.stderr()))
 
 
+@case('ProxyJump: the first hop (fd31:1::1:22) is excluded, not HostName; reconnects through it')
+def t_proxyjump_first_hop():
+    stop_tunnel()
+    # Both of the gw's addresses inside the tunnelled subnets: only the
+    # jump's address may be excluded, or a reconnect's ssh is captured.
+    s = Shuttle(['10.231.0.0/16', 'fd31::/16', '--reconnect'], remote='root@viajump')
+    try:
+        s.wait_ready()
+        r = LAB.run(LAB.ns_client, ['nft', 'list', 'table', s.table], timeout=10)
+        check('fd31:1::1' in r.stdout, 'the jump host fd31:1::1 not excluded:\n' + r.stdout)
+        check('10.231.1.1 ' not in r.stdout and '10.231.1.1}' not in r.stdout,
+              'HostName 10.231.1.1 excluded, ssh does not connect there:\n' + r.stdout)
+        mark = len(s.lines)
+        for p in s.ssh_procs():
+            os.kill(p, signal.SIGKILL)
+        back = s.wait_line(r'\breconnected to\b', 15, mark)
+        check(back is not None, 'not reconnected through the jump within 15 s:\n'
+              + s.stderr(mark))
+        rc, err, _ = curl_until(5)
+        check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
+    finally:
+        rc = s.stop()
+    check(rc == 0, 'exit status %s' % rc)
+
+
 @case('remote given as an IPv6 address: -r root@[fd31:1::1]')
 def t_remote6():
     stop_tunnel()

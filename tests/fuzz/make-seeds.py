@@ -240,7 +240,17 @@ FW_WIRE_SEEDS = {
     'bad-label': b"('../x', @q 0, @a(yayyqq) [], @a(yayyqq) [], @a(yay) [], @a{sv} {})",
 }
 
-for harness, seeds in (('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
+# fuzz-sshhop: `ssh -G` output and ProxyJump values (the same text is fed
+# to both parsers).
+SSHHOP_SEEDS = {
+    'ssh-g': b'user root\nhostname 10.0.0.1\nport 22\nproxyjump none\nproxycommand none\n',
+    'ssh-g-jump': b'hostname inner\nport 2222\nproxyjump alice@gw:2200,second\n',
+    'jump-uri-v6': b'ssh://bob@[fd31:1::1]:22',
+    'jump-bare-v6': b'fd31:1::1',
+    'jump-bad': b'-oProxyCommand=x,[::1',
+}
+
+for harness, seeds in (('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
                        ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
                        ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)

@@ -485,7 +485,8 @@ class Lab:
             f.write(SSHD_CONFIG % dict(gw4=GW4, gw6=GW6, hk=self.host_key, dir=self.dir,
                                        keys=self.keys))
         with open(self.ssh_config, 'w') as f:
-            f.write(SSH_CONFIG % dict(key=self.client_key, kh=self.known_hosts))
+            f.write(SSH_CONFIG % dict(key=self.client_key, kh=self.known_hosts, gw4=GW4,
+                                       gw6=GW6))
         with open(os.path.join(self.www, 'index.html'), 'w') as f:
             f.write(INDEX_HTML)
         h = hashlib.sha256()
@@ -746,6 +747,12 @@ Host *
   ConnectTimeout 10
   LogLevel ERROR
   SendEnv ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE
+
+# The gw reached through a jump host (the gw itself, by its IPv6 address):
+# ssh's TCP connection goes to the jump, not to HostName.
+Host viajump
+  HostName %(gw4)s
+  ProxyJump [%(gw6)s]:22
 """
 
 
