@@ -296,17 +296,22 @@ def plugin_pids():
     return [int(x) for x in r.stdout.split() if int(x) in netlab.ns_pids(LAB.ns_client)]
 
 
-def engine_pids():
+# Only this lab's processes: another run of this suite or of the applet's
+# (same account, a developer's concurrent run, or one cut off earlier and
+# left behind) must not make this one fail.
+def _user_pids(name):
     uid = pwd.getpwnam(USER).pw_uid
-    r = subprocess.run(['pgrep', '-u', str(uid), '-x', 'shuttle'], stdout=subprocess.PIPE,
-                       text=True)
-    return [int(x) for x in r.stdout.split()]
+    r = subprocess.run(['pgrep', '-u', str(uid), '-x', name], stdout=subprocess.PIPE, text=True)
+    mine = netlab.ns_pids(LAB.ns_client)
+    return [int(x) for x in r.stdout.split() if int(x) in mine]
+
+
+def engine_pids():
+    return _user_pids('shuttle')
 
 
 def ssh_pids():
-    uid = pwd.getpwnam(USER).pw_uid
-    r = subprocess.run(['pgrep', '-u', str(uid), '-x', 'ssh'], stdout=subprocess.PIPE, text=True)
-    return [int(x) for x in r.stdout.split()]
+    return _user_pids('ssh')
 
 
 def assert_clean(what):
