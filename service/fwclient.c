@@ -140,9 +140,10 @@ helper_available (GDBusConnection *bus, GError **error)
   while (g_variant_iter_next (names, "&s", &name))
     if (g_str_equal (name, SH_FW_BUS_NAME))
       return TRUE;
-  g_set_error_literal (
-      error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-      _ ("shuttle-firewall (" SH_FW_BUS_NAME ") is not installed on the system bus"));
+  /* TRANSLATORS: the program's name, then its bus name */
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+               _ ("%s (%s) is not installed on the system bus"), "shuttle-firewall",
+               SH_FW_BUS_NAME);
   return FALSE;
 }
 

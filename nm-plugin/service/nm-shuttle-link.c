@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <gio/gio.h>
+#include <glib/gi18n-lib.h>
 
 gboolean
 sh_nm_link_open (ShNmLink *link, GError **error)
@@ -24,8 +25,8 @@ sh_nm_link_open (ShNmLink *link, GError **error)
   link->fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (link->fd < 0)
     {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot open /dev/net/tun: %s",
-                   g_strerror (errno));
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   _ ("cannot open /dev/net/tun: %s"), g_strerror (errno));
       return FALSE;
     }
   /* The kernel picks the first free shuttleN. */
@@ -33,8 +34,8 @@ sh_nm_link_open (ShNmLink *link, GError **error)
   g_strlcpy (ifr.ifr_name, "shuttle%d", IFNAMSIZ);
   if (ioctl (link->fd, TUNSETIFF, &ifr) < 0)
     {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot create a tun link: %s",
-                   g_strerror (errno));
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   _ ("cannot create a tun link: %s"), g_strerror (errno));
       sh_nm_link_close (link);
       return FALSE;
     }
@@ -45,7 +46,7 @@ sh_nm_link_open (ShNmLink *link, GError **error)
       ifr.ifr_flags |= IFF_UP;
       if (ioctl (s, SIOCSIFFLAGS, &ifr) < 0)
         g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
-                     "cannot set the link %s up: %s", link->name, g_strerror (errno));
+                     _ ("cannot set the link %s up: %s"), link->name, g_strerror (errno));
     }
   if (s >= 0)
     close (s);

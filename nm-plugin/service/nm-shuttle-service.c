@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <locale.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 
 #include <NetworkManager.h>
 #include <glib-unix.h>
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 
 #include "nm-shuttle-data.h"
@@ -151,14 +153,14 @@ profile_of (NMConnection *connection, GError **error)
   if (s_vpn == NULL)
     {
       g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_INVALID_CONNECTION,
-                           "the connection has no VPN setting");
+                           _ ("the connection has no VPN setting"));
       return NULL;
     }
   data = vpn_data (s_vpn);
   p = sh_nm_profile_new (data, &local);
   if (p == NULL)
     g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
-                 "invalid Shuttle profile: %s", local->message);
+                 _ ("invalid Shuttle profile: %s"), local->message);
   return p;
 }
 
@@ -184,7 +186,8 @@ allowed_users (const char *path, char **note)
       /* Absent: nobody is allowed, and that is no news. */
       if (errno != ENOENT)
         {
-          *note = g_strdup_printf ("ignored: %s: %s", path, g_strerror (errno));
+          /* TRANSLATORS: a configuration file that was not used, and why */
+          *note = g_strdup_printf (_ ("ignored: %s: %s"), path, g_strerror (errno));
           g_warning ("%s", *note);
         }
       return NULL;
@@ -194,7 +197,7 @@ allowed_users (const char *path, char **note)
                          g_strerror (errno));
   else if (sh_nm_admin_file_check (path, st.st_uid, st.st_mode, FALSE, &error)
            && st.st_size > SH_NM_USERS_FILE_MAX)
-    error = g_error_new (G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s is larger than %d bytes", path,
+    error = g_error_new (G_FILE_ERROR, G_FILE_ERROR_FAILED, _ ("%s is larger than %d bytes"), path,
                          SH_NM_USERS_FILE_MAX);
   if (error == NULL && stat (dir, &st) < 0)
     error = g_error_new (G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", dir,
@@ -219,7 +222,7 @@ allowed_users (const char *path, char **note)
         return names;
       g_prefix_error (&error, "%s: ", path);
     }
-  *note = g_strdup_printf ("ignored: %s", error->message);
+  *note = g_strdup_printf (_ ("ignored: %s"), error->message);
   g_warning ("%s", *note);
   return NULL;
 }
@@ -268,7 +271,7 @@ local_user_of (NMConnection *connection, const ShNmProfile *p, gboolean *system_
   if (pw == NULL)
     {
       g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
-                   "no local user '%s'", name);
+                   _ ("no local user '%s'"), name);
       return NULL;
     }
   g_file_get_contents (SH_NM_LOGIN_DEFS, &login_defs, NULL, NULL);
@@ -282,7 +285,9 @@ local_user_of (NMConnection *connection, const ShNmProfile *p, gboolean *system_
     return pw;
   if (note != NULL && g_error_matches (local, SH_NM_USER_ERROR, SH_NM_USER_ERROR_NOT_ALLOWED))
     {
-      g_autofree char *m = g_strdup_printf ("%s; the file was %s", local->message, note);
+      /* TRANSLATORS: the reason the account was refused; then why the
+       * administrator's allow-list file was not used */
+      g_autofree char *m = g_strdup_printf (_ ("%s; the file was %s"), local->message, note);
       g_free (local->message);
       local->message = g_steal_pointer (&m);
     }
@@ -310,7 +315,7 @@ set_user (ShNmPlugin *self, struct passwd *pw, GError **error)
       if (getgrouplist (pw->pw_name, pw->pw_gid, self->groups, &n) < 0)
         {
           g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
-                       "cannot list the groups of '%s'", pw->pw_name);
+                       _ ("cannot list the groups of '%s'"), pw->pw_name);
           return FALSE;
         }
     }
@@ -816,14 +821,14 @@ prepare_rundir (ShNmPlugin *self, GError **error)
   if (g_mkdir_with_parents (RUN_DIR, 0755) < 0)
     {
       g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
-                   "cannot create " RUN_DIR ": %s", g_strerror (errno));
+                   _ ("cannot create %s: %s"), RUN_DIR, g_strerror (errno));
       return FALSE;
     }
   self->rundir = g_build_filename (RUN_DIR, self->label, NULL);
   if (g_mkdir (self->rundir, 0755) < 0 && errno != EEXIST)
     {
       g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
-                   "cannot create %s: %s", self->rundir, g_strerror (errno));
+                   _ ("cannot create %s: %s"), self->rundir, g_strerror (errno));
       return FALSE;
     }
   if (self->profile->host_key != NULL)
@@ -834,7 +839,7 @@ prepare_rundir (ShNmPlugin *self, GError **error)
                                      0644, &local))
         {
           g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
-                       "cannot write the pinned host key: %s", local->message);
+                       _ ("cannot write the pinned host key: %s"), local->message);
           return FALSE;
         }
     }
@@ -883,7 +888,7 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
   if (self->busy)
     {
       g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_WRONG_STATE,
-                           "this plugin instance already runs a connection");
+                           _ ("this plugin instance already runs a connection"));
       return FALSE;
     }
   self->profile = profile_of (connection, error);
@@ -901,7 +906,7 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
       if (secret == NULL || secret[0] == '\0')
         {
           g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
-                               "the profile uses a password, and none was given");
+                               _ ("the profile uses a password, and none was given"));
           goto failed;
         }
     }
@@ -1151,6 +1156,12 @@ main (int argc, char **argv)
   const char *conn;
   guint watch;
 
+  /* Our Connect errors are the reason NetworkManager logs and nmcli
+   * shows: in the system's language. */
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
   signal (SIGPIPE, SIG_IGN);
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))

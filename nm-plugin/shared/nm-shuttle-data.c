@@ -408,7 +408,7 @@ sh_nm_secret_check (const char *key, gsize len, GError **error)
   if (len <= SH_NM_SECRET_MAX)
     return TRUE;
   g_set_error (error, SH_NM_DATA_ERROR, SH_NM_DATA_ERROR_INVALID,
-               _ ("the secret '%s' is too long (%" G_GSIZE_FORMAT " bytes, at most %d)"), key, len,
+               _ ("the secret '%s' is too long (%zu bytes, at most %d)"), key, len,
                SH_NM_SECRET_MAX);
   return FALSE;
 }

@@ -110,6 +110,86 @@ test_export_roundtrip (void)
     assert_item (back, k, v);
 }
 
+/* Profiles that, together, give every whitelisted key a value other than its
+ * default (an export that dropped a key, or wrote a default in its place,
+ * would read back differently). A new key of the whitelist fails
+ * /nm-ui/export/every-key until it has a value here. */
+static const char *const every_key_profiles[][24] = {
+  {
+      "host=gw.example.com",
+      "user=alice",
+      "port=2222",
+      "local-user=alice",
+      "auth-method=key",
+      "key-file=/home/alice/.ssh/id_ed25519",
+      "key-passphrase-flags=2",
+      "host-key=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJriJIY2ikGBqO2htpbdkshb8jYBMoP8X6noktf2Mxyo",
+      "subnets=10.0.0.0/8,[fd00::]/64",
+      "excludes=10.9.0.0/16",
+      "dns=split",
+      "dns-domains=corp.example,lab.example",
+      "to-ns=10.0.0.53",
+      "auto-nets=yes",
+      NULL,
+  },
+  {
+      "host=fd00::1",
+      "subnets=0/0",
+      "auth-method=password",
+      "password-flags=1",
+      "dns=full",
+      "auto-hosts=yes",
+      "seed-hosts=db.corp.example,git.corp.example",
+      "latency-control=no",
+      "connect-timeout=30",
+      "python=/usr/bin/python3",
+      "block-ipv6=no",
+      NULL,
+  },
+};
+
+/* `nmcli connection export` then import gives back every vpn.data key of
+ * the whitelist (nm-shuttle-data.c), unchanged. */
+static void
+test_export_every_key (void)
+{
+  const char *const *keys = sh_nm_data_keys ();
+  g_autoptr (GHashTable) covered = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  for (gsize p = 0; p < G_N_ELEMENTS (every_key_profiles); p++)
+    {
+      g_autoptr (GHashTable) data = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      g_autoptr (GHashTable) back = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text = NULL;
+      GHashTableIter it;
+      gpointer k, v;
+
+      for (const char *const *kv = every_key_profiles[p]; *kv != NULL; kv++)
+        {
+          const char *eq = strchr (*kv, '=');
+          g_hash_table_insert (data, g_strndup (*kv, eq - *kv), g_strdup (eq + 1));
+          g_hash_table_add (covered, g_strndup (*kv, eq - *kv));
+        }
+      g_assert_true (sh_nm_data_check_all (data, &error));
+      g_assert_no_error (error);
+      text = sh_nm_export_format (data, "every key");
+      g_test_message ("profile %" G_GSIZE_FORMAT " exported as:\n%s", p, text);
+      back = import_ok (text);
+      g_hash_table_iter_init (&it, data);
+      while (g_hash_table_iter_next (&it, &k, &v))
+        if (g_strcmp0 (g_hash_table_lookup (back, k), v) != 0)
+          g_error ("profile %" G_GSIZE_FORMAT ": %s=%s came back as %s", p, (const char *) k,
+                   (const char *) v, (const char *) g_hash_table_lookup (back, k));
+      g_assert_cmpuint (g_hash_table_size (back), ==, g_hash_table_size (data));
+    }
+  for (gsize i = 0; keys[i] != NULL; i++)
+    if (!g_hash_table_contains (covered, keys[i]))
+      g_error ("vpn.data key '%s' has no value in every_key_profiles: add one, and its "
+               "mapping in import-export.c",
+               keys[i]);
+}
+
 /* ---- auth-dialog stdin ---- */
 
 /* The option table names vpn.data keys as plain strings (the engine cannot
@@ -304,6 +384,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-ui/import/clusters-and-forms", test_import_clusters);
   g_test_add_func ("/nm-ui/import/errors-name-the-line", test_import_errors);
   g_test_add_func ("/nm-ui/export/roundtrip", test_export_roundtrip);
+  g_test_add_func ("/nm-ui/export/every-key", test_export_every_key);
   g_test_add_func ("/nm-ui/import/grammar-keys", test_grammar_keys);
   g_test_add_func ("/nm-ui/auth-dialog/parse", test_details_parse);
   g_test_add_func ("/nm-ui/auth-dialog/parse-errors", test_details_errors);

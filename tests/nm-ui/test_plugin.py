@@ -71,7 +71,40 @@ def connection_with(data, name='made-here'):
     return conn
 
 
+# What NetworkManager reads from the generated .name file, read the way it
+# reads it (NMVpnPluginInfo). Without supports-safe-private-file-access,
+# NetworkManager >= 1.58 refuses every profile with an owner.
+NAME_KEYS = [
+    ('VPN Connection', 'name', 'shuttle'),
+    ('VPN Connection', 'service', SERVICE),
+    ('VPN Connection', 'program', '/nm-shuttle-service'),
+    ('VPN Connection', 'supports-multiple-connections', 'true'),
+    ('VPN Connection', 'supports-safe-private-file-access', 'true'),
+    ('libnm', 'plugin', '/libnm-vpn-plugin-shuttle.so'),
+    ('GNOME', 'auth-dialog', '/nm-shuttle-auth-dialog'),
+    ('GNOME', 'properties', '/libnm-vpn-plugin-shuttle-editor.so'),
+    ('GNOME', 'supports-external-ui-mode', 'true'),
+    ('GNOME', 'supports-hints', 'true'),
+]
+
+
+def check_name_file():
+    path = os.path.join(os.environ['SHUTTLE_BUILD_ROOT'], 'data', 'nm-shuttle-service.name')
+    try:
+        info = NM.VpnPluginInfo.new_from_file(path)
+    except GLib.Error as e:
+        check('.name file: libnm reads it', False, e.message)
+        return
+    check('.name file: libnm reads it', info.get_service() == SERVICE, info.get_service())
+    for group, key, want in NAME_KEYS:
+        got = info.lookup_property(group, key)
+        ok = got is not None and (got.startswith('/') and got.endswith(want) if want[0] == '/'
+                                  else got == want)
+        check('.name file: [%s] %s=%s' % (group, key, want), ok, got)
+
+
 def main():
+    check_name_file()
     plugin = load()
     check('plugin name', plugin.props.name.startswith('Shuttle'), plugin.props.name)
     check('plugin service', plugin.props.service == SERVICE, plugin.props.service)

@@ -186,7 +186,10 @@ def setup():
     # NM loads only root-owned, not group/other-writable .name files
     with open(WORK + '/etc-nm/VPN/nm-shuttle-service.name', 'w') as f:
         f.write('[VPN Connection]\nname=shuttle\nservice=%s\nprogram=%s\n'
-                'supports-multiple-connections=true\n\n[libnm]\nplugin=%s\n\n'
+                'supports-multiple-connections=true\n'
+                # as data/nm-shuttle-service.name.in: NM >= 1.58 needs it for
+                # the private (owned) profiles this suite activates
+                'supports-safe-private-file-access=true\n\n[libnm]\nplugin=%s\n\n'
                 '[GNOME]\nauth-dialog=%s\nsupports-external-ui-mode=true\nsupports-hints=true\n'
                 % (SERVICE, WORK + '/bin/nm-shuttle-service', ENV['NM_SHUTTLE_PLUGIN_LIB'],
                    ENV['NM_SHUTTLE_AUTH_DIALOG_BIN']))
