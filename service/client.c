@@ -613,6 +613,28 @@ typedef struct
   guint session_gen;
 } ApplyRequest;
 
+static void
+on_dns_over_ssh (guint32 id, const guint8 *msg, gsize len, gpointer data)
+{
+  Client *c = data;
+  if (c->dns)
+    sh_dns_client_reply (c->dns, id, msg, len);
+}
+
+/* --dns with --transport=ssh: each query as DNS over TCP to --to-ns
+ * (required there), through a forward of its own. */
+static gboolean
+send_dns_over_ssh (const guint8 *query, gsize len, guint32 id, gpointer data)
+{
+  Client *c = data;
+  char host[INET6_ADDRSTRLEN] = "";
+  if (c->link == NULL || !c->opts->has_to_ns
+      || inet_ntop (c->opts->to_ns.family, c->opts->to_ns.addr, host, sizeof host) == NULL)
+    return FALSE;
+  return sh_ssh_link_dns_query (c->link, host, c->opts->to_ns.port, query, len, id, on_dns_over_ssh,
+                                c);
+}
+
 /* The rules are in place: only now accept connections. */
 static void
 on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
@@ -646,7 +668,9 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
     for (int i = 0; i < c->n_listeners; i++)
       sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
   c->listening = TRUE;
-  if (c->dns)
+  if (c->dns && c->ssh_mode)
+    sh_dns_client_start_with (c->dns, send_dns_over_ssh, c);
+  else if (c->dns)
     sh_dns_client_start (c->dns, c->session);
   c->ready = TRUE;
   c->connected_at = g_get_monotonic_time ();

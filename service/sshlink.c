@@ -54,6 +54,7 @@ struct _ShSshLink
   gpointer data;
 
   GHashTable *conns; /* Conn * -> itself: every open one */
+  GHashTable *dns;   /* DnsQuery * -> itself: every one waiting */
   Conn *control;
   guint timer;
   gboolean is_ready;
@@ -63,7 +64,22 @@ struct _ShSshLink
   guint n_forwards;
 };
 
+/* A DNS over TCP query on our end of a socket pair. */
+typedef struct
+{
+  ShPollWatch watch;
+  ShSshLink *link;
+  int fd;
+  guint timer;
+  guint32 id;
+  ShSshLinkDnsFunc reply;
+  gpointer data;
+  gsize len;
+  guint8 buf[2 + 65535];
+} DnsQuery;
+
 static void conn_free (Conn *conn);
+static void dns_free (DnsQuery *q);
 
 /* An abortive close: the application sees a reset at once. */
 static void
@@ -394,6 +410,95 @@ on_timer (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+static void
+dns_free (DnsQuery *q)
+{
+  sh_poll_remove (q->link->poll, q->fd);
+  close (q->fd);
+  g_clear_handle_id (&q->timer, g_source_remove);
+  g_hash_table_remove (q->link->dns, q);
+  g_free (q);
+}
+
+static void
+dns_done (DnsQuery *q, const guint8 *msg, gsize len)
+{
+  ShSshLinkDnsFunc reply = q->reply;
+  gpointer data = q->data;
+  guint32 id = q->id;
+  g_autofree guint8 *copy = len ? g_memdup2 (msg, len) : NULL;
+  dns_free (q);
+  reply (id, copy, len, data);
+}
+
+static gboolean
+on_dns_timeout (gpointer data)
+{
+  DnsQuery *q = data;
+  q->timer = 0;
+  dns_done (q, NULL, 0);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_dns_event (ShPollWatch *w, guint32 events)
+{
+  DnsQuery *q = (DnsQuery *) w;
+  for (;;)
+    {
+      ssize_t n = read (q->fd, q->buf + q->len, sizeof q->buf - q->len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return;
+      if (n <= 0)
+        {
+          dns_done (q, NULL, 0); /* refused, reset, or closed before the answer */
+          return;
+        }
+      q->len += (gsize) n;
+      if (q->len >= 2)
+        {
+          gsize want = (gsize) q->buf[0] << 8 | q->buf[1];
+          if (q->len >= 2 + want)
+            {
+              dns_done (q, q->buf + 2, want);
+              return;
+            }
+        }
+    }
+}
+
+gboolean
+sh_ssh_link_dns_query (ShSshLink *link, const char *host, guint16 port, const guint8 *query,
+                       gsize len, guint32 id, ShSshLinkDnsFunc reply, gpointer data)
+{
+  int sv[2];
+  if (!link->is_ready || len == 0 || len > 65535
+      || socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+    return FALSE;
+  /* A fresh socket pair takes a query whole: its buffer is far larger. */
+  guint8 hdr[2] = { len >> 8, len };
+  if (write (sv[0], hdr, 2) != 2 || write (sv[0], query, len) != (ssize_t) len)
+    {
+      close (sv[0]);
+      close (sv[1]);
+      return FALSE;
+    }
+  DnsQuery *q = g_new0 (DnsQuery, 1);
+  q->watch.func = on_dns_event;
+  q->link = link;
+  q->fd = sv[0];
+  q->id = id;
+  q->reply = reply;
+  q->data = data;
+  q->timer = g_timeout_add_seconds (SH_SSH_LINK_DNS_TIMEOUT_S, on_dns_timeout, q);
+  sh_poll_add (link->poll, q->fd, EPOLLIN, &q->watch);
+  g_hash_table_add (link->dns, q);
+  sh_ssh_link_forward (link, sv[1], host, port); /* on failure, our end sees the end */
+  return TRUE;
+}
+
 ShSshLink *
 sh_ssh_link_new (ShPoll *poll, const char *ctl_path, guint max_forwards, ShSshLinkReadyFunc ready,
                  ShSshLinkLostFunc lost, gpointer data)
@@ -406,6 +511,7 @@ sh_ssh_link_new (ShPoll *poll, const char *ctl_path, guint max_forwards, ShSshLi
   link->lost = lost;
   link->data = data;
   link->conns = g_hash_table_new (NULL, NULL);
+  link->dns = g_hash_table_new (NULL, NULL);
   link->timer = g_timeout_add (SH_SSH_LINK_TRY_MS, on_timer, link);
   return link;
 }
@@ -426,6 +532,13 @@ sh_ssh_link_free (ShSshLink *link)
       conn_free (key);
     }
   g_hash_table_unref (link->conns);
+  while (g_hash_table_size (link->dns) > 0)
+    {
+      g_hash_table_iter_init (&it, link->dns);
+      g_hash_table_iter_next (&it, &key, NULL);
+      dns_free (key);
+    }
+  g_hash_table_unref (link->dns);
   g_free (link->ctl_path);
   g_free (link);
 }

@@ -48,6 +48,21 @@ void sh_ssh_link_free (ShSshLink *link);
  * only it. */
 void sh_ssh_link_forward (ShSshLink *link, int fd, const char *host, guint16 port);
 
+/* --dns: the answer to query @id, or @len 0 when none came (the forward
+ * failed, the resolver closed, SH_SSH_LINK_DNS_TIMEOUT_S passed). */
+typedef void (*ShSshLinkDnsFunc) (guint32 id, const guint8 *msg, gsize len, gpointer data);
+
+#define SH_SSH_LINK_DNS_TIMEOUT_S 5
+
+/* Asks @host:@port (a resolver) @query as DNS over TCP (RFC 7766: a 16-bit
+ * length, then the message) through a forward of its own: one end of a
+ * socket pair goes to ssh, we speak on the other. @reply is called once,
+ * later, never from inside this call; not after sh_ssh_link_free(). FALSE
+ * when it cannot even start (no socket, not ready). */
+gboolean sh_ssh_link_dns_query (ShSshLink *link, const char *host, guint16 port,
+                                const guint8 *query, gsize len, guint32 id, ShSshLinkDnsFunc reply,
+                                gpointer data);
+
 /* Forwards open or being opened now. */
 guint sh_ssh_link_n_forwards (ShSshLink *link);
 

@@ -1773,13 +1773,19 @@ def _fwd_run(user, args, timeout=30):
 
 
 @case('--transport=ssh, key with command="/bin/false": IPv4, IPv6, -x, 32 parallel checksums, '
-      'closed port reset at once, SIGTERM clean')
+      'closed port reset at once, --dns --to-ns over TCP, SIGTERM clean')
 def t_ssh_transport():
     stop_tunnel()
-    s = _fwd_shuttle(netlab.FWD_USER, SUBNETS + ['-x', netlab.LAN4_B, '-x', netlab.LAN6_B])
+    s = _fwd_shuttle(netlab.FWD_USER, SUBNETS + ['-x', netlab.LAN4_B, '-x', netlab.LAN6_B,
+                                                 '--dns', '--to-ns', netlab.LAN4])
     try:
         s.wait_ready()
         check('ssh\'s own forwarding' in _connected_to(s), 'not over ssh forwarding')
+        for tcp in (False, True):
+            status, answers, secs = dig(netlab.NAME_BUILD, tcp=tcp)
+            diag('DNS over %s: %s %s in %.2fs' % ('TCP' if tcp else 'UDP', status, answers, secs))
+            check(status == 'NOERROR' and answers == [netlab.LAN4],
+                  '%s query: %s %s' % ('TCP' if tcp else 'UDP', status, answers))
         check_big_download(BIG_URL4)
         check_big_download(BIG_URL6)
         check_no_path(['http://%s:%d/' % (netlab.LAN4_B, netlab.HTTP_PORT),
