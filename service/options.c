@@ -457,7 +457,7 @@ parse_transport (ShOptions *opts, const char *value, GError **error)
   else
     {
       g_autofree char *q = quote (value);
-      set_error (error, _ ("invalid --transport %s: give auto, agent or ssh"), q);
+      set_error (error, _ ("invalid --transport '%s': give auto, agent or ssh"), q);
       return FALSE;
     }
   return TRUE;
