@@ -193,7 +193,7 @@ OPTIONS_SEEDS = {
     'short-cluster': b'-vvNr\0host\0-l\0127.0.0.1:1234\0-D\0--pidfile=/run/x.pid\0-e\0'
     b'ssh -i "/key file"\0',
     'server': b'--server\0--syslog\0-q\0',
-    'transport': b'-r\0gw\0--transport=ssh\0--dns\0--to-ns\0010.0.0.53\0-N\0--transport\0auto\0',
+    'transport': b'-r\0gw\0--transport=ssh\0--dns\0--to-ns\x0010.0.0.53\0-N\0--transport\0auto\0',
     'python': b'--python\0/usr/bin/python3\0-N\0--no-latency-control\0--control-fd\0999\0',
     'nul-in-file': b'@b\0\0\0-N\n\0-v\n',
 }
