@@ -58,6 +58,7 @@ struct _ShSshLink
   Conn *control;
   guint timer;
   gboolean is_ready;
+  gboolean is_lost;       /* @lost was called: once is enough */
   gboolean alive_pending; /* an alive check is unanswered */
   gboolean limit_said;
   guint32 next_rid;
@@ -220,8 +221,9 @@ static void
 lose (ShSshLink *link, const char *why)
 {
   g_clear_handle_id (&link->timer, g_source_remove);
-  if (link->lost)
+  if (link->lost && !link->is_lost)
     link->lost (link, why, link->data);
+  link->is_lost = TRUE;
 }
 
 static void
