@@ -509,14 +509,17 @@ class Shuttle(Tunnel):
     """The project: shuttle in the client namespace, shuttle --server (or, with
     agent=True, the uploaded Python agent) on the gw."""
 
-    def __init__(self, key, name, extra=(), agent=False, ssh_extra=''):
+    def __init__(self, key, name, extra=(), agent=False, ssh_extra='', ssh_transport=False):
         self.key, self.name, self.extra = key, name, list(extra)
         self.agent = agent
+        self.ssh_transport = ssh_transport  # no server: ssh's own forwarding
         self.ssh_extra = ssh_extra
         self.server_pid = None
         self.cipher = None
 
     def server_args(self):
+        if self.ssh_transport:
+            return ['--transport=ssh']
         if self.agent:
             return AGENT_SERVER_ARGS
         return ['--server-cmd', SHUTTLE + ' --server']
@@ -565,6 +568,8 @@ class Shuttle(Tunnel):
         return None
 
     def find_server(self):
+        if self.ssh_transport:
+            return None
         for pid in netlab.ns_pids(LAB.ns_gw):
             if self.agent:
                 # The stage-1 loader's argv names shuttle-agent.py; the agent
@@ -722,6 +727,7 @@ def tunnels():
         'shuttle-nolc': Shuttle('shuttle-nolc', 'shuttle --no-latency-control',
                                 ['--no-latency-control']),
         'shuttle-agent': Shuttle('shuttle-agent', 'shuttle (Python agent)', agent=True),
+        'shuttle-ssh': Shuttle('shuttle-ssh', 'shuttle --transport=ssh', ssh_transport=True),
         'sshuttle-nft': Sshuttle('sshuttle-nft', 'nft'),
         'sshuttle-nat': Sshuttle('sshuttle-nat', 'nat'),
         'redsocks': Redsocks(),
@@ -730,7 +736,8 @@ def tunnels():
     }
 
 
-DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shuttle-agent', 'sshuttle-nft',
+DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shuttle-agent',
+                 'shuttle-ssh', 'sshuttle-nft',
                  'sshuttle-nat', 'redsocks', 'ssh-L', 'many']
 ALL_KEYS = DEFAULT_ORDER + ['direct']
 

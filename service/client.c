@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +38,7 @@
 #include "sshdiag.h"
 #include "sshcipher.h"
 #include "sshhop.h"
+#include "sshlink.h"
 #include "subnet.h"
 
 /* --reconnect: while no route leads to the ssh server, look again this
@@ -47,6 +49,15 @@
 #define SH_CLIENT_MAX_SUBNETS 1024
 #define SH_CLIENT_MAX_HOSTS 4096
 #define SH_CLIENT_HOSTS_DELAY_MS 300
+/* --transport=ssh: forwards open at once through the ssh master. Each costs
+ * us one descriptor (its control connection) and ssh about three; the
+ * agent path's server allows far more channels, but a master serves all
+ * of them from one process's descriptor table. */
+#define SH_CLIENT_SSH_MAX_FORWARDS 4096
+/* ... and the master's health checks: ssh's own keepalive to the server. */
+#define SH_CLIENT_SSH_ALIVE "ServerAliveInterval=10"
+#define SH_CLIENT_SSH_ALIVE_MAX "ServerAliveCountMax=3"
+
 /* Read for the names -H must not override. */
 #define SH_CLIENT_HOSTS_FILE "/etc/hosts"
 
@@ -68,6 +79,13 @@ typedef struct _Client
   char *server_desc;     /* for messages: "alice@gw" or "local server" */
   ShServerChoice choice; /* which server we ask for (bootstrap.h) */
   gboolean retry_agent;  /* shuttle-server spoke another protocol version */
+
+  /* --transport=ssh (or the fallback to it): a control master carries the
+   * connections, and no session runs (sshlink.h). */
+  gboolean ssh_mode;
+  ShSshLink *link;
+  char *ctl_dir;           /* private (0700) directory of the master's socket */
+  gboolean fwd_prohibited; /* ssh said the server refuses forwarding */
 
   Listener listeners[2];
   int n_listeners;
@@ -539,7 +557,7 @@ on_accept (ShPollWatch *w, guint32 events)
           reset_fd (fd);
           continue;
         }
-      if (c->session == NULL)
+      if (c->ssh_mode ? !c->ready : c->session == NULL)
         {
           /* --fail-closed while the tunnel is down: refused, never sent in
            * the clear. (A session still starting refuses it too.) */
@@ -558,6 +576,18 @@ on_accept (ShPollWatch *w, guint32 events)
               dst.family = AF_UNSPEC;
               dst.port = 53;
             }
+        }
+      if (c->ssh_mode)
+        {
+          char host[INET6_ADDRSTRLEN] = "";
+          if (dst.family == AF_UNSPEC) /* cannot be: --to-ns is required */
+            reset_fd (fd);
+          else
+            {
+              inet_ntop (dst.family, dst.addr, host, sizeof host);
+              sh_ssh_link_forward (c->link, fd, host, dst.port);
+            }
+          continue;
         }
       sh_session_open_channel (c->session, fd, &dst);
     }
@@ -635,6 +665,28 @@ typedef struct
   guint session_gen;
 } ApplyRequest;
 
+static void
+on_dns_over_ssh (guint32 id, const guint8 *msg, gsize len, gpointer data)
+{
+  Client *c = data;
+  if (c->dns)
+    sh_dns_client_reply (c->dns, id, msg, len);
+}
+
+/* --dns with --transport=ssh: each query as DNS over TCP to --to-ns
+ * (required there), through a forward of its own. */
+static gboolean
+send_dns_over_ssh (const guint8 *query, gsize len, guint32 id, gpointer data)
+{
+  Client *c = data;
+  char host[INET6_ADDRSTRLEN] = "";
+  if (c->link == NULL || !c->opts->has_to_ns
+      || inet_ntop (c->opts->to_ns.family, c->opts->to_ns.addr, host, sizeof host) == NULL)
+    return FALSE;
+  return sh_ssh_link_dns_query (c->link, host, c->opts->to_ns.port, query, len, id, on_dns_over_ssh,
+                                c);
+}
+
 /* The rules are in place: only now accept connections. */
 static void
 on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
@@ -668,7 +720,9 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
     for (int i = 0; i < c->n_listeners; i++)
       sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
   c->listening = TRUE;
-  if (c->dns)
+  if (c->dns && c->ssh_mode)
+    sh_dns_client_start_with (c->dns, send_dns_over_ssh, c);
+  else if (c->dns)
     sh_dns_client_start (c->dns, c->session);
   c->ready = TRUE;
   c->connected_at = g_get_monotonic_time ();
@@ -736,6 +790,12 @@ read_counters (gpointer data, guint64 *sent, guint64 *received, guint *open)
   Client *c = data;
   ShSessionStats st;
 
+  if (c->ssh_mode)
+    {
+      /* ssh relays the bytes: we see only how many connections it holds. */
+      *open = sh_ssh_link_n_forwards (c->link);
+      return;
+    }
   if (c->session == NULL)
     return;
   sh_session_get_stats (c->session, &st);
@@ -1068,7 +1128,8 @@ explain_transport_end (Client *c)
   if (g_subprocess_get_if_exited (p))
     {
       int st = g_subprocess_get_exit_status (p);
-      char *why = c->ready ? NULL : sh_bootstrap_explain_exit (c->opts, c->choice, st);
+      char *why
+          = c->ready || c->ssh_mode ? NULL : sh_bootstrap_explain_exit (c->opts, c->choice, st);
       if (why)
         {
           c->permanent = TRUE; /* the server lacks what we need: it will tomorrow too */
@@ -1081,12 +1142,32 @@ explain_transport_end (Client *c)
   else
     how = g_strdup_printf ("%s closed the connection", what);
 
+  if (!c->ready && c->ssh_mode)
+    return g_strdup_printf ("could not set up ssh's forwarding to %s: %s%s%s", c->server_desc, how,
+                            c->failure ? "; " : "", c->failure ? c->failure : "");
   if (!c->ready)
     return g_strdup_printf ("could not start the server on %s: %s%s%s", c->server_desc, how,
                             c->failure ? "; " : "", c->failure ? c->failure : "");
   return g_strdup_printf ("the %s session ended unexpectedly: %s%s%s",
                           c->opts->remote ? "ssh" : "local", how, c->failure ? "; " : "",
                           c->failure ? c->failure : "");
+}
+
+/* One line of ssh's stderr. In ssh mode, a channel that could not open is
+ * an ordinary refused connection (said as such), and "administratively
+ * prohibited" is the server refusing forwarding altogether. */
+static void
+relay_stderr_line (Client *c, const char *line)
+{
+  if (c->ssh_mode && strstr (line, ": open failed: ") != NULL)
+    {
+      if (strstr (line, "administratively prohibited") != NULL)
+        c->fwd_prohibited = TRUE;
+      sh_info ("%s", line);
+      return;
+    }
+  sh_error ("%s", line);
+  sh_ssh_diag_feed (&c->ssh_diag, line);
 }
 
 /* Relays ssh's (and the remote server's) stderr line by line. */
@@ -1102,10 +1183,7 @@ drain_transport_stderr (Client *c)
           if (buf[i] == '\n' || c->err_line->len >= 1024)
             {
               if (c->err_line->len > 0)
-                {
-                  sh_error ("%s", c->err_line->str);
-                  sh_ssh_diag_feed (&c->ssh_diag, c->err_line->str);
-                }
+                relay_stderr_line (c, c->err_line->str);
               g_string_truncate (c->err_line, 0);
             }
           if (buf[i] != '\n' && buf[i] != '\r')
@@ -1115,10 +1193,7 @@ drain_transport_stderr (Client *c)
   if (c->err_fd >= 0 && n == 0)
     {
       if (c->err_line->len > 0)
-        {
-          sh_error ("%s", c->err_line->str);
-          sh_ssh_diag_feed (&c->ssh_diag, c->err_line->str);
-        }
+        relay_stderr_line (c, c->err_line->str);
       g_string_truncate (c->err_line, 0);
       sh_poll_remove (c->poll, c->err_fd);
       close (c->err_fd);
@@ -1130,6 +1205,15 @@ static void
 on_transport_stderr (ShPollWatch *w, guint32 events)
 {
   drain_transport_stderr (G_STRUCT_MEMBER_P (w, -G_STRUCT_OFFSET (Client, err_watch)));
+}
+
+/* The master must not outlive us: a session's ssh ends with its pipe, but
+ * a master with -N reads nothing, and after a SIGKILL would go on holding
+ * its socket and the ssh connection. */
+static void
+master_child_setup (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
 static gboolean
@@ -1152,12 +1236,29 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
           g_ptr_array_add (argv, g_strdup ("-p"));
           g_ptr_array_add (argv, g_strdup_printf ("%u", o->remote_port));
         }
+      if (c->ssh_mode)
+        {
+          /* A control master on our private socket, running nothing on the
+           * server (-N). The user's own -o in --ssh-cmd come first and so
+           * win; ours beat ssh_config. LogLevel INFO: ssh says why a channel
+           * could not open ("administratively prohibited"). */
+          static const char *const master[] = { "-N", "-M",
+                                                "-o", "ControlPersist=no",
+                                                "-o", "LogLevel=INFO",
+                                                "-o", SH_CLIENT_SSH_ALIVE,
+                                                "-o", SH_CLIENT_SSH_ALIVE_MAX,
+                                                "-S" };
+          for (gsize i = 0; i < G_N_ELEMENTS (master); i++)
+            g_ptr_array_add (argv, g_strdup (master[i]));
+          g_ptr_array_add (argv, g_build_filename (c->ctl_dir, "ctl", NULL));
+        }
       /* "--" so a host name can never be taken for an ssh option. */
       g_ptr_array_add (argv, g_strdup ("--"));
       g_ptr_array_add (argv, o->remote_user
                                  ? g_strdup_printf ("%s@%s", o->remote_user, o->remote_host)
                                  : g_strdup (o->remote_host));
-      g_ptr_array_add (argv, sh_bootstrap_remote_command (o, c->choice));
+      if (!c->ssh_mode)
+        g_ptr_array_add (argv, sh_bootstrap_remote_command (o, c->choice));
     }
   else
     {
@@ -1175,10 +1276,12 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
       g_autofree char *line = g_strjoinv (" ", (char **) argv->pdata);
       sh_info ("starting: %s", line);
     }
-  c->transport = g_subprocess_newv ((const char *const *) argv->pdata,
-                                    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                                    error);
+  g_autoptr (GSubprocessLauncher) launcher
+      = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                   | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  if (c->ssh_mode)
+    g_subprocess_launcher_set_child_setup (launcher, master_child_setup, NULL, NULL);
+  c->transport = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
   if (!c->transport)
     return FALSE;
 
@@ -1303,6 +1406,7 @@ session_lost (Client *c)
   if (c->dns)
     sh_dns_client_detach (c->dns);
   g_clear_pointer (&c->session, sh_session_free);
+  g_clear_pointer (&c->link, sh_ssh_link_free);
   refuse_backlog (c);
   c->routes_pending = FALSE;
 
@@ -1569,11 +1673,81 @@ remove_signals (Client *c)
     g_clear_handle_id (&c->signals[i], g_source_remove);
 }
 
-/* Starts ssh (or the local server) and a session over it. */
+/* --transport=ssh: the master answers, and ssh has said what the server
+ * thinks of forwarding (the link's probe). */
+static void
+on_link_ready (ShSshLink *link, gpointer data)
+{
+  Client *c = data;
+  drain_transport_stderr (c); /* ssh wrote why before it answered */
+  if (c->fwd_prohibited)
+    {
+      c->failure = g_strdup_printf (
+          "%s does not allow TCP forwarding (sshd_config AllowTcpForwarding no, or "
+          "no-port-forwarding/restrict or a PermitOpen list in authorized_keys), which "
+          "--transport=ssh needs: allow it for this account, or use --transport=agent",
+          c->server_desc);
+      c->permanent = TRUE;
+      c->status = 1;
+      g_main_loop_quit (c->loop);
+      return;
+    }
+  g_strlcpy (c->peer_name, "ssh's own forwarding", sizeof c->peer_name);
+  apply_firewall (c);
+}
+
+static void
+on_link_lost (ShSshLink *link, const char *why, gpointer data)
+{
+  Client *c = data;
+  if (!c->failure)
+    c->failure = g_strdup (why);
+  c->status = 1;
+  g_main_loop_quit (c->loop);
+}
+
+/* The master's private directory, made once per engine. */
+static gboolean
+make_ctl_dir (Client *c, GError **error)
+{
+  if (c->ctl_dir)
+    return TRUE;
+  c->ctl_dir = g_dir_make_tmp ("shuttle-ssh-XXXXXX", error); /* mode 0700 */
+  return c->ctl_dir != NULL;
+}
+
+static void
+remove_ctl_dir (Client *c)
+{
+  if (!c->ctl_dir)
+    return;
+  g_autofree char *ctl = g_build_filename (c->ctl_dir, "ctl", NULL);
+  unlink (ctl);
+  rmdir (c->ctl_dir);
+  g_clear_pointer (&c->ctl_dir, g_free);
+}
+
+/* Starts ssh (or the local server) and a session over it; in ssh mode, the
+ * control master and the link to it. */
 static gboolean
 start_session (Client *c, char **ssh_argv, GBytes *agent, GError **error)
 {
   int in_fd = -1, out_fd = -1;
+  if (c->ssh_mode)
+    {
+      if (!make_ctl_dir (c, error))
+        return FALSE;
+      g_autofree char *ctl = g_build_filename (c->ctl_dir, "ctl", NULL);
+      unlink (ctl); /* a master that died leaves its socket */
+      if (!start_transport (c, ssh_argv, &in_fd, &out_fd, error))
+        return FALSE;
+      close (in_fd); /* -N: ssh reads and writes nothing there */
+      close (out_fd);
+      c->session_gen++;
+      c->link = sh_ssh_link_new (c->poll, ctl, SH_CLIENT_SSH_MAX_FORWARDS, on_link_ready,
+                                 on_link_lost, c);
+      return TRUE;
+    }
   if (!start_transport (c, ssh_argv, &in_fd, &out_fd, error))
     return FALSE;
   ShSessionConfig cfg;
@@ -1588,6 +1762,34 @@ start_session (Client *c, char **ssh_argv, GBytes *agent, GError **error)
   return TRUE;
 }
 
+/* --transport=auto: the first session ended before its handshake because
+ * the server ran no server of ours (command="/bin/false", a nologin shell,
+ * no python), and ssh itself logged in fine: then ssh's own forwarding may
+ * carry the tunnel, unless the options need a server. */
+static gboolean
+may_fall_back (Client *c)
+{
+  const ShOptions *opts = c->opts;
+  if (opts->transport != SH_TRANSPORT_AUTO || c->ssh_mode || c->ever_connected || c->ready
+      || !opts->remote || opts->server_cmd || opts->python)
+    return FALSE;
+  wait_transport (c, 1000);
+  drain_transport_stderr (c);
+  if (!c->transport_done || !g_subprocess_get_if_exited (c->transport)
+      || g_subprocess_get_exit_status (c->transport) == 255)
+    return FALSE; /* killed, or ssh's own failure (login, network): not the server's program */
+  g_autofree char *ssh_why = sh_ssh_diag_explain (&c->ssh_diag);
+  if (ssh_why != NULL)
+    return FALSE;
+  const char *conflict = sh_options_ssh_transport_conflict (opts);
+  if (conflict != NULL)
+    {
+      sh_notice ("not falling back to ssh's own forwarding: %s", conflict);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Runs sessions until the engine ends: a signal, a failure, or --reconnect
  * giving up. Returns FALSE when a transport could not even start: then
  * there is nothing to tear down beyond what client_free() does. */
@@ -1596,6 +1798,7 @@ client_run (Client *c, char **ssh_argv, GError **error)
 {
   const ShOptions *opts = c->opts;
   c->choice = sh_bootstrap_choice (opts);
+  c->ssh_mode = opts->transport == SH_TRANSPORT_SSH;
   g_autoptr (GBytes) agent = sh_bootstrap_agent_payload ();
   for (;;)
     {
@@ -1615,6 +1818,16 @@ client_run (Client *c, char **ssh_argv, GError **error)
           c->choice = SH_SERVER_AGENT;
           g_clear_pointer (&c->session, sh_session_free);
           reset_transport (c);
+          continue;
+        }
+      if (c->status != 0 && may_fall_back (c))
+        {
+          sh_notice ("%s cannot run Shuttle's server (%s); carrying the tunnel over ssh's own "
+                     "TCP forwarding instead (--transport=ssh)",
+                     c->server_desc, c->failure ? c->failure : "ssh ended");
+          g_clear_pointer (&c->session, sh_session_free);
+          reset_transport (c);
+          c->ssh_mode = TRUE;
           continue;
         }
       /* The very first session failing ends the engine even with
@@ -1638,6 +1851,7 @@ client_tear_down (Client *c)
   g_autoptr (GError) fw_error = NULL;
   g_clear_pointer (&c->dns, sh_dns_client_free);
   g_clear_pointer (&c->session, sh_session_free);
+  g_clear_pointer (&c->link, sh_ssh_link_free);
   for (int i = 0; i < c->n_listeners; i++)
     {
       sh_poll_remove (c->poll, c->listeners[i].fd);
@@ -1698,6 +1912,8 @@ client_free (Client *c, const GError *error)
   if (c->err_line)
     g_string_free (c->err_line, TRUE);
   g_clear_object (&c->transport);
+  g_clear_pointer (&c->link, sh_ssh_link_free);
+  remove_ctl_dir (c);
   g_clear_handle_id (&c->hosts_timer, g_source_remove);
   g_clear_pointer (&c->dns, sh_dns_client_free);
   g_clear_pointer (&c->poll, sh_poll_free);

@@ -42,6 +42,9 @@ struct _ShDnsClient
   int n_socks;
   gboolean started;
   GHashTable *pending; /* query id -> Pending */
+  ShDnsSendFunc send;  /* instead of the session (sh_dns_client_start_with) */
+  gpointer send_data;
+  guint32 next_id;
 };
 
 gsize
@@ -110,9 +113,18 @@ on_query (ShPollWatch *w, guint32 events)
       if (n < SH_MUX_DNS_MIN || n > SH_MUX_DNS_MAX_QUERY || (buf[2] & 0x80) != 0)
         continue; /* not a query we can carry: dropped, as a resolver would */
 
-      guint32 id;
-      if (dns->session == NULL
-          || !sh_session_send_dns_query (dns->session, &dns->resolver, buf, (gsize) n, &id))
+      guint32 id = 0;
+      gboolean sent;
+      if (dns->send)
+        {
+          id = ++dns->next_id;
+          sent = !g_hash_table_contains (dns->pending, GUINT_TO_POINTER (id))
+                 && dns->send (buf, (gsize) n, id, dns->send_data);
+        }
+      else
+        sent = dns->session != NULL
+               && sh_session_send_dns_query (dns->session, &dns->resolver, buf, (gsize) n, &id);
+      if (!sent)
         {
           sh_debug ("DNS: cannot send a query through the tunnel now: SERVFAIL");
           answer_servfail (u->fd, &from, from_len, buf, (gsize) n);
@@ -224,12 +236,25 @@ sh_dns_client_start (ShDnsClient *dns, ShSession *session)
 }
 
 void
+sh_dns_client_start_with (ShDnsClient *dns, ShDnsSendFunc send, gpointer data)
+{
+  dns->send = send;
+  dns->send_data = data;
+  if (dns->started)
+    return;
+  for (int i = 0; i < dns->n_socks; i++)
+    sh_poll_add (dns->poll, dns->socks[i].fd, EPOLLIN, &dns->socks[i].watch);
+  dns->started = TRUE;
+}
+
+void
 sh_dns_client_detach (ShDnsClient *dns)
 {
   GHashTableIter it;
   gpointer v;
 
   dns->session = NULL;
+  dns->send = NULL;
   g_hash_table_iter_init (&it, dns->pending);
   while (g_hash_table_iter_next (&it, NULL, &v))
     {

@@ -30,6 +30,12 @@ ShDnsClient *sh_dns_client_new (ShPoll *poll, guint16 port, gboolean v6, const S
  * or be replaced with NULL). */
 void sh_dns_client_start (ShDnsClient *dns, ShSession *session);
 
+/* --transport=ssh: no session; each query goes to @send, which returns
+ * FALSE when it cannot carry it (then SERVFAIL at once) and answers later
+ * with sh_dns_client_reply() under the same @id. */
+typedef gboolean (*ShDnsSendFunc) (const guint8 *query, gsize len, guint32 id, gpointer data);
+void sh_dns_client_start_with (ShDnsClient *dns, ShDnsSendFunc send, gpointer data);
+
 /* The session ended: every query still waiting is answered SERVFAIL now,
  * and so is every new one until sh_dns_client_start() names a session. */
 void sh_dns_client_detach (ShDnsClient *dns);

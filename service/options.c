@@ -77,6 +77,9 @@ static const char usage_text[]
       "      --seed-hosts NAME[,NAME...]  names for -H to look up on the server\n"
       "      --block-ipv6                 with IPv4 0/0 tunnelled and IPv6 not: refuse\n"
       "                                   IPv6 that would go around the tunnel\n"
+      "      --transport auto|agent|ssh   agent: Shuttle's server on the ssh server;\n"
+      "                                   ssh: ssh's own TCP forwarding (nothing runs\n"
+      "                                   there); auto (default): agent, else ssh\n"
       "      --server                     (internal) serve the mux on stdin/stdout\n"
       "  -h, --help                       show this help and exit\n"
       "  -V, --version                    show the version and exit\n"
@@ -442,6 +445,51 @@ parse_ssh_cmd (ShOptions *opts, const char *value, GError **error)
   return TRUE;
 }
 
+static gboolean
+parse_transport (ShOptions *opts, const char *value, GError **error)
+{
+  if (g_strcmp0 (value, "auto") == 0)
+    opts->transport = SH_TRANSPORT_AUTO;
+  else if (g_strcmp0 (value, "agent") == 0)
+    opts->transport = SH_TRANSPORT_AGENT;
+  else if (g_strcmp0 (value, "ssh") == 0)
+    opts->transport = SH_TRANSPORT_SSH;
+  else
+    {
+      g_autofree char *q = quote (value);
+      set_error (error, _ ("invalid --transport '%s': give auto, agent or ssh"), q);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+const char *
+sh_options_ssh_transport_conflict (const ShOptions *opts)
+{
+  if (opts->remote == NULL)
+    return _ ("--transport=ssh needs -r: it forwards through an ssh server");
+  if (opts->auto_nets || opts->auto_hosts)
+    return _ ("-N and -H need Shuttle's server on the ssh server, which --transport=ssh does "
+              "not run: name the subnets to tunnel, and use --dns --to-ns for names");
+  if (opts->server_cmd || opts->python)
+    return _ ("--server-cmd and --python name a server to run, which --transport=ssh does not: "
+              "drop them, or use --transport=agent");
+  if (opts->dns && !opts->has_to_ns)
+    return _ ("--dns with --transport=ssh needs --to-ns IP: the queries go as DNS over TCP "
+              "to that resolver, through ssh's forwarding (there is no server of ours to ask)");
+  return NULL;
+}
+
+static gboolean
+check_ssh_transport (const ShOptions *opts, GError **error)
+{
+  const char *why = sh_options_ssh_transport_conflict (opts);
+  if (why == NULL)
+    return TRUE;
+  set_error (error, "%s", why);
+  return FALSE;
+}
+
 /* The interpreter goes into a remote shell command: a path or a name, no
  * characters any shell would interpret. */
 static gboolean
@@ -761,6 +809,8 @@ apply_option (ShOptions *opts, const ShOptDef *def, const char *name, const char
     case SH_OPT_BLOCK_IPV6:
       opts->block_ipv6 = TRUE;
       return TRUE;
+    case SH_OPT_TRANSPORT:
+      return parse_transport (opts, value, error);
     case SH_OPT_HELP:
       print_usage_and_exit ();
       break;
@@ -861,6 +911,8 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
                     "installed there, the second uploads the agent"));
       goto fail;
     }
+  if (opts->transport == SH_TRANSPORT_SSH && !check_ssh_transport (opts, error))
+    goto fail;
   if (opts->fail_closed && !opts->reconnect)
     {
       set_error (error, "%s",

@@ -14,6 +14,15 @@ typedef enum
   SH_MODE_SERVER,     /* --server: speak the mux on stdin/stdout */
 } ShMode;
 
+/* --transport: what carries the connections. */
+typedef enum
+{
+  SH_TRANSPORT_AUTO = 0, /* Shuttle's server (or agent); when the server can run
+                          * neither, ssh's own forwarding, once, said */
+  SH_TRANSPORT_AGENT,    /* Shuttle's server (or agent) only */
+  SH_TRANSPORT_SSH,      /* ssh's own forwarding (direct-tcpip) from the start */
+} ShTransport;
+
 /* --ns-hosts: at most this many nameservers. */
 #define SH_OPTIONS_MAX_NS 16
 
@@ -50,14 +59,15 @@ typedef struct
                              * the rules stay and refuse what they capture */
 
   /* Names and routes of the remote network (docs/protocol.md). */
-  gboolean dns;        /* --dns: capture DNS to the nameservers */
-  GArray *ns_hosts;    /* ShOpen (port 53): --ns-hosts, else /etc/resolv.conf's at start */
-  gboolean has_to_ns;  /* --to-ns given */
-  ShOpen to_ns;        /* the remote resolver; else family AF_UNSPEC (the server's own) */
-  gboolean auto_nets;  /* -N/--auto-nets: also tunnel the server's routes */
-  gboolean auto_hosts; /* -H/--auto-hosts: the server's host names into /etc/hosts */
-  char *seed_hosts;    /* --seed-hosts: comma-separated names, checked; NULL when none */
-  gboolean block_ipv6; /* --block-ipv6: the IPv6 leak block while IPv4 0/0 is tunnelled */
+  gboolean dns;          /* --dns: capture DNS to the nameservers */
+  GArray *ns_hosts;      /* ShOpen (port 53): --ns-hosts, else /etc/resolv.conf's at start */
+  gboolean has_to_ns;    /* --to-ns given */
+  ShOpen to_ns;          /* the remote resolver; else family AF_UNSPEC (the server's own) */
+  gboolean auto_nets;    /* -N/--auto-nets: also tunnel the server's routes */
+  gboolean auto_hosts;   /* -H/--auto-hosts: the server's host names into /etc/hosts */
+  char *seed_hosts;      /* --seed-hosts: comma-separated names, checked; NULL when none */
+  gboolean block_ipv6;   /* --block-ipv6: the IPv6 leak block while IPv4 0/0 is tunnelled */
+  ShTransport transport; /* --transport auto|agent|ssh */
 
   /* Under NetworkManager (nm-shuttle-service starts us): -1 when not given. */
   int control_fd; /* --control-fd N: peer-to-peer D-Bus to our controller (control.h) */
@@ -76,6 +86,10 @@ typedef struct
  * not an IPv4 address").
  * --help and --version print to stdout and exit(0) directly. */
 gboolean sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error);
+
+/* Why @opts cannot run over ssh's own forwarding (--transport=ssh, or the
+ * automatic fallback), one translated line; NULL when it can. */
+const char *sh_options_ssh_transport_conflict (const ShOptions *opts);
 
 /* Frees the members (not @opts itself) and zeroes @opts; safe to call twice
  * and with NULL. */

@@ -163,6 +163,9 @@ collect (ShuttleEditor *self)
     g_hash_table_remove (data, SH_NM_KEY_KEY_FILE);
   if (strcmp (dns, "none") != 0)
     g_hash_table_insert (data, g_strdup (SH_NM_KEY_DNS), g_strdup (dns));
+  const char *transport = combo_id (self, "transport_combo", "auto");
+  if (strcmp (transport, "auto") != 0)
+    g_hash_table_insert (data, g_strdup (SH_NM_KEY_TRANSPORT), g_strdup (transport));
   return data;
 }
 
@@ -485,6 +488,9 @@ fill_form (ShuttleEditor *self)
   v = nm_setting_vpn_get_data_item (s, SH_NM_KEY_DNS);
   if (!gtk_combo_box_set_active_id (GTK_COMBO_BOX (w (self, "dns_combo")), v ? v : "none"))
     gtk_combo_box_set_active_id (GTK_COMBO_BOX (w (self, "dns_combo")), "none");
+  v = nm_setting_vpn_get_data_item (s, SH_NM_KEY_TRANSPORT);
+  if (!gtk_combo_box_set_active_id (GTK_COMBO_BOX (w (self, "transport_combo")), v ? v : "auto"))
+    gtk_combo_box_set_active_id (GTK_COMBO_BOX (w (self, "transport_combo")), "auto");
 
   v = nm_setting_vpn_get_secret (s, SH_NM_SECRET_PASSWORD);
   entry_set_text (w (self, "password_entry"), v != NULL ? v : "");
@@ -580,6 +586,7 @@ connect_signals (ShuttleEditor *self)
                       self);
   g_signal_connect (w (self, "auth_combo"), "changed", G_CALLBACK (on_changed), self);
   g_signal_connect (w (self, "dns_combo"), "changed", G_CALLBACK (on_changed), self);
+  g_signal_connect (w (self, "transport_combo"), "changed", G_CALLBACK (on_changed), self);
   g_signal_connect (w (self, "password_entry"), "changed", G_CALLBACK (on_changed), self);
   g_signal_connect (w (self, "passphrase_entry"), "changed", G_CALLBACK (on_changed), self);
   g_signal_connect (w (self, "fetch_button"), "clicked", G_CALLBACK (on_fetch_clicked), self);

@@ -48,6 +48,7 @@ typedef struct
 
 static const char *const auth_choices[] = { "agent", "key", "password", NULL };
 static const char *const dns_choices[] = { "none", "split", "full", NULL };
+static const char *const transport_choices[] = { "auto", "agent", "ssh", NULL };
 
 static const KeyInfo keys[] = {
   { SH_NM_KEY_HOST, T_HOST },
@@ -69,6 +70,7 @@ static const KeyInfo keys[] = {
   { SH_NM_KEY_CONNECT_TIMEOUT, T_SECONDS },
   { SH_NM_KEY_PYTHON, T_PYTHON },
   { SH_NM_KEY_BLOCK_IPV6, T_BOOL },
+  { SH_NM_KEY_TRANSPORT, T_ENUM, transport_choices },
   { SH_NM_KEY_PASSWORD_FLAGS, T_FLAGS },
   { SH_NM_KEY_KEY_PASSPHRASE_FLAGS, T_FLAGS },
 };
@@ -504,6 +506,8 @@ sh_nm_profile_new (GHashTable *data, GError **error)
   /* On unless switched off: a full tunnel that leaks IPv6 is what nobody
    * who routes 0/0 through it wants. */
   p->block_ipv6 = g_strcmp0 (get (data, SH_NM_KEY_BLOCK_IPV6), "no") != 0;
+  v = get (data, SH_NM_KEY_TRANSPORT);
+  p->transport = g_strcmp0 (v, "auto") == 0 ? NULL : g_strdup (v);
   p->password_flags = get_uint (data, SH_NM_KEY_PASSWORD_FLAGS, 0);
   p->key_passphrase_flags = get_uint (data, SH_NM_KEY_KEY_PASSPHRASE_FLAGS, 0);
   return p;
@@ -525,6 +529,7 @@ sh_nm_profile_free (ShNmProfile *p)
   g_free (p->to_ns);
   g_strfreev (p->seed_hosts);
   g_free (p->python);
+  g_free (p->transport);
   g_free (p);
 }
 
@@ -639,6 +644,11 @@ sh_nm_profile_engine_args (const ShNmProfile *p, const ShNmEngineContext *ctx)
     }
   if (p->block_ipv6)
     g_strv_builder_add (b, "--block-ipv6");
+  if (p->transport)
+    {
+      g_strv_builder_add (b, "--transport");
+      g_strv_builder_add (b, p->transport);
+    }
   /* "--" so that no subnet is ever read as an option. */
   g_strv_builder_add (b, "--");
   for (char **s = p->subnets; *s; s++)

@@ -36,6 +36,7 @@ G_BEGIN_DECLS
 #define SH_NM_KEY_CONNECT_TIMEOUT "connect-timeout"
 #define SH_NM_KEY_PYTHON "python"
 #define SH_NM_KEY_BLOCK_IPV6 "block-ipv6"
+#define SH_NM_KEY_TRANSPORT "transport"
 #define SH_NM_KEY_PASSWORD_FLAGS "password-flags"
 #define SH_NM_KEY_KEY_PASSPHRASE_FLAGS "key-passphrase-flags"
 
@@ -94,6 +95,7 @@ typedef struct
   guint connect_timeout; /* seconds, 0: the engine's default */
   char *python;          /* NULL: automatic */
   gboolean block_ipv6;   /* --block-ipv6; on unless block-ipv6=no */
+  char *transport;       /* --transport: "agent" or "ssh"; NULL: auto */
   guint password_flags;
   guint key_passphrase_flags;
 } ShNmProfile;

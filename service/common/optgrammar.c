@@ -39,6 +39,7 @@ static const ShOptDef opt_defs[] = {
   { "auto-hosts", 'H', FALSE, SH_OPT_AUTO_HOSTS, SH_OPT_NM_KEY, "auto-hosts", "yes" },
   { "seed-hosts", '\0', TRUE, SH_OPT_SEED_HOSTS, SH_OPT_NM_LIST, "seed-hosts", NULL },
   { "block-ipv6", '\0', FALSE, SH_OPT_BLOCK_IPV6, SH_OPT_NM_KEY, "block-ipv6", "yes" },
+  { "transport", '\0', TRUE, SH_OPT_TRANSPORT, SH_OPT_NM_KEY, "transport", NULL },
   { "help", 'h', FALSE, SH_OPT_HELP, SH_OPT_NM_REFUSED, NULL, NULL },
   { "version", 'V', FALSE, SH_OPT_VERSION, SH_OPT_NM_REFUSED, NULL, NULL },
 };

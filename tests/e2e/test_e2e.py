@@ -348,7 +348,10 @@ def t_echo():
 @case('64 uploads + 64 downloads of 2 MiB in parallel, every checksum right')
 def t_parallel():
     tunnel()
-    n, size = 64, 2 << 20
+    run_parallel(64, 2 << 20)
+
+
+def run_parallel(n, size):
     errors, lock = [], threading.Lock()
 
     def job(fn, *a):
@@ -1738,7 +1741,7 @@ def t_auto_nothing():
     stop_tunnel()
     d = _path_dir('empty', {})
     r = LAB.run(LAB.ns_client, [BIN, '-r', LAB_REMOTE, '-e', _ssh_with_path(d),
-                                netlab.LAN_NET4],
+                                '--transport=agent', netlab.LAN_NET4],
                 timeout=30)
     diag('stderr: %s' % r.stderr.strip())
     check(r.returncode == 1, 'exit status %d, want 1' % r.returncode)
@@ -1773,6 +1776,126 @@ def t_auto_version_fallback():
         check_big_download(BIG_URL4)
     finally:
         check(s.stop() == 0, 'exit status not 0')
+
+
+# ------------------------------------------- --transport=ssh
+# Accounts that run nothing (netlab.FWD_USER: command="/bin/false" in its
+# key; NOLOGIN_USER: shell nologin) but may forward: ssh's own forwarding
+# carries the tunnel through a control master.
+
+def _fwd_shuttle(user, args, transport='ssh'):
+    netlab.ensure_fwd_users()
+    argv = ['-e', LAB.ssh_cmd] + (['--transport=' + transport] if transport else []) + args
+    return Shuttle(argv, remote='%s@%s' % (user, netlab.GW4), auto=True)
+
+
+def _fwd_run(user, args, timeout=30):
+    netlab.ensure_fwd_users()
+    r = LAB.run(LAB.ns_client, [BIN, '-r', '%s@%s' % (user, netlab.GW4), '-e', LAB.ssh_cmd]
+                + args, timeout=timeout)
+    diag('stderr: %s' % r.stderr.strip())
+    return r
+
+
+@case('--transport=ssh, key with command="/bin/false": IPv4, IPv6, -x, 32 parallel checksums, '
+      'closed port reset at once, --dns --to-ns over TCP, SIGTERM clean')
+def t_ssh_transport():
+    stop_tunnel()
+    s = _fwd_shuttle(netlab.FWD_USER, SUBNETS + ['-x', netlab.LAN4_B, '-x', netlab.LAN6_B,
+                                                 '--dns', '--to-ns', netlab.LAN4])
+    try:
+        s.wait_ready()
+        check('ssh\'s own forwarding' in _connected_to(s), 'not over ssh forwarding')
+        for tcp in (False, True):
+            status, answers, secs = dig(netlab.NAME_BUILD, tcp=tcp)
+            diag('DNS over %s: %s %s in %.2fs' % ('TCP' if tcp else 'UDP', status, answers, secs))
+            check(status == 'NOERROR' and answers == [netlab.LAN4],
+                  '%s query: %s %s' % ('TCP' if tcp else 'UDP', status, answers))
+        check_big_download(BIG_URL4)
+        check_big_download(BIG_URL6)
+        check_no_path(['http://%s:%d/' % (netlab.LAN4_B, netlab.HTTP_PORT),
+                       'http://[%s]:%d/' % (netlab.LAN6_B, netlab.HTTP_PORT)], 'excluded host')
+        run_parallel(16, 1 << 20)
+        for host in (netlab.LAN4, netlab.LAN6):
+            outcome, secs = failing_connect(host, netlab.CLOSED_PORT, 5)
+            diag('%s port %d: %s after %.2fs' % (host, netlab.CLOSED_PORT, outcome, secs))
+            check(outcome == 'ECONNRESET', '%s: want a reset, got %s' % (host, outcome))
+            check(secs < 2, '%s: reset took %.2fs' % (host, secs))
+        c = open_echo()
+    finally:
+        rc = s.stop(signal.SIGTERM)
+    check(rc == 0, 'exit status %s; stderr:\n%s' % (rc, s.stderr()))
+    check(end_seen(c) in ('reset', 'EOF'), 'an open connection was not ended')
+    check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+    check(not s.ssh_procs(), 'ssh left running')
+
+
+@case('--transport=auto, nologin shell: one notice, then ssh forwarding; SIGKILL leaves no ssh')
+def t_ssh_transport_fallback():
+    stop_tunnel()
+    s = _fwd_shuttle(netlab.NOLOGIN_USER, SUBNETS, transport=None)
+    try:
+        s.wait_ready()
+        notes = [ln for ln in s.lines if 'cannot run Shuttle\'s server' in ln]
+        check(len(notes) == 1, 'want one fallback notice, got %r' % notes)
+        check_big_download(BIG_URL4)
+        masters = s.ssh_procs()
+        check(masters, 'no ssh master')
+    finally:
+        s.kill()
+    def running(p):   # a zombie waiting for its reaper counts as gone
+        try:
+            with open('/proc/%d/stat' % p) as f:
+                return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+        except OSError:
+            return False
+    gone = wait_until(lambda: not any(running(p) for p in masters), 3, step=0.1)
+    check(gone, 'the ssh master outlived the killed engine')
+    check(wait_until(lambda: s.table not in shuttle_tables(), 2.0, step=0.05),
+          'the killed engine\'s table is still there')
+
+
+@case('--transport=ssh --reconnect: ssh killed: open connection ends, reconnected, works again')
+def t_ssh_transport_reconnect():
+    stop_tunnel()
+    s = _fwd_shuttle(netlab.FWD_USER, SUBNETS + ['--reconnect'])
+    try:
+        s.wait_ready()
+        mark = len(s.lines)
+        c = open_echo()
+        victims = s.ssh_procs()
+        check(victims, 'no ssh under shuttle')
+        for p in victims:
+            os.kill(p, signal.SIGKILL)
+        outcome = end_seen(c)
+        check(outcome in ('reset', 'EOF'), 'a connection open through ssh: %s' % outcome)
+        back = s.wait_line(r'\breconnected to\b', 15, mark)
+        check(back is not None, 'not reconnected within 15 s:\n' + s.stderr(mark))
+        rc, err, secs = curl_until(5)
+        check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
+        stop_clean(s)
+    finally:
+        if s.p.poll() is None:
+            s.kill()
+
+
+@case('--transport=ssh refusals: -N and -H say why, --dns needs --to-ns, AllowTcpForwarding no '
+      'is named, --transport=agent does not fall back')
+def t_ssh_transport_refusals():
+    stop_tunnel()
+    for extra, want in ((['-N'], '-N and -H need Shuttle\'s server'),
+                        (['-H', netlab.LAN_NET4], '-N and -H need Shuttle\'s server'),
+                        (['--dns', netlab.LAN_NET4], 'needs --to-ns')):
+        r = _fwd_run(netlab.FWD_USER, ['--transport=ssh'] + extra)
+        check(r.returncode == 2, '%s: exit status %d, want 2' % (extra, r.returncode))
+        check(want in r.stderr, '%s: message %r lacks %r' % (extra, r.stderr, want))
+    r = _fwd_run(netlab.NOFWD_USER, ['--transport=ssh', netlab.LAN_NET4])
+    check(r.returncode == 1, 'forwarding forbidden: exit status %d, want 1' % r.returncode)
+    check('AllowTcpForwarding' in r.stderr, 'the message does not name AllowTcpForwarding')
+    r = _fwd_run(netlab.FWD_USER, ['--transport=agent', netlab.LAN_NET4])
+    check(r.returncode == 1, '--transport=agent: exit status %d, want 1' % r.returncode)
+    check('forwarding' not in r.stderr, '--transport=agent fell back: %s' % r.stderr)
+    check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
 
 
 @case('an ssh login that takes 4 s (longer than a keepalive interval) still connects')

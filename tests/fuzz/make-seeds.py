@@ -193,6 +193,7 @@ OPTIONS_SEEDS = {
     'short-cluster': b'-vvNr\0host\0-l\0127.0.0.1:1234\0-D\0--pidfile=/run/x.pid\0-e\0'
     b'ssh -i "/key file"\0',
     'server': b'--server\0--syslog\0-q\0',
+    'transport': b'-r\0gw\0--transport=ssh\0--dns\0--to-ns\x0010.0.0.53\0-N\0--transport\0auto\0',
     'python': b'--python\0/usr/bin/python3\0-N\0--no-latency-control\0--control-fd\0999\0',
     'nul-in-file': b'@b\0\0\0-N\n\0-v\n',
 }
@@ -250,7 +251,28 @@ SSHHOP_SEEDS = {
     'jump-bad': b'-oProxyCommand=x,[::1',
 }
 
-for harness, seeds in (('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
+# fuzz-sshmux: what an ssh master sends on a control connection (OpenSSH's
+# PROTOCOL.mux; the port is a uint32 as mux.c has it).
+def mux_pkt(t, body):
+    return struct.pack('>II', len(body) + 4, t) + body
+
+
+def mux_str(b):
+    return struct.pack('>I', len(b)) + b
+
+
+SSHMUX_SEEDS = {
+    'hello-opened': mux_pkt(1, struct.pack('>I', 4) + mux_str(b'info') + mux_str(b'0'))
+    + mux_pkt(0x80000006, struct.pack('>II', 1, 3)),
+    'refused': mux_pkt(1, struct.pack('>I', 4))
+    + mux_pkt(0x80000003, struct.pack('>I', 1) + mux_str(b'Session open refused by peer')),
+    'alive': mux_pkt(1, struct.pack('>I', 4)) + mux_pkt(0x80000005, struct.pack('>II', 1, 4242)),
+    'bad-text': mux_pkt(0x80000003, struct.pack('>I', 1) + struct.pack('>I', 99) + b'x'),
+    'huge': struct.pack('>I', 0xffffffff),
+    'exit': mux_pkt(0x80000004, struct.pack('>II', 3, 0)) + mux_pkt(0x8000000f, b''),
+}
+
+for harness, seeds in (('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
                        ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
                        ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)

@@ -483,7 +483,12 @@ class Lab:
             f.write('%s,%s %s %s\n' % (GW4, GW6, ktype, kdata))
         with open(self.sshd_config, 'w') as f:
             f.write(SSHD_CONFIG % dict(gw4=GW4, gw6=GW6, hk=self.host_key, dir=self.dir,
-                                       keys=self.keys))
+                                       keys=self.keys, fwd_user=FWD_USER,
+                                       nofwd_user=NOFWD_USER))
+        with open(self.client_key + '.pub') as f:
+            pub = f.read().strip()
+        with open(os.path.join(self.keys, 'authorized_keys_false'), 'w') as f:
+            f.write('command="/bin/false",no-pty %s\n' % pub)
         with open(self.ssh_config, 'w') as f:
             f.write(SSH_CONFIG % dict(key=self.client_key, kh=self.known_hosts, gw4=GW4,
                                        gw6=GW6))
@@ -683,6 +688,23 @@ exec /bin/sh "$@"
 """
 
 
+# --transport=ssh accounts (SSHD_CONFIG's Match blocks): forwarding only.
+FWD_USER = 'shuttlefwd'           # key with command="/bin/false"
+NOLOGIN_USER = 'shuttlenologin'   # shell /usr/sbin/nologin
+NOFWD_USER = 'shuttlenofwd'       # command="/bin/false" and AllowTcpForwarding no
+
+
+def ensure_fwd_users():
+    """Creates the forwarding-only accounts (once per machine)."""
+    for user, shell in ((FWD_USER, '/bin/sh'), (NOLOGIN_USER, '/usr/sbin/nologin'),
+                        (NOFWD_USER, '/bin/sh')):
+        r = subprocess.run(['getent', 'passwd', user], stdout=subprocess.DEVNULL)
+        if r.returncode != 0:
+            subprocess.run(['useradd', '--system', '--no-create-home', '--home-dir', '/tmp',
+                            '--shell', shell, user], check=True)
+        subprocess.run(['usermod', '-p', '*', user], check=True)
+
+
 def ensure_lab_user():
     """Creates LAB_USER (once per machine) and its login shell."""
     with open(LAB_SHELL + '.new', 'w') as f:
@@ -727,6 +749,14 @@ AcceptEnv SHUTTLE_LAB_PATH
 AcceptEnv ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE
 MaxStartups 100:30:200
 LogLevel VERBOSE
+# Accounts that can run nothing but may forward (--transport=ssh): one whose
+# key says command="/bin/false", one with a nologin shell; and one that may
+# not forward at all.
+Match User %(fwd_user)s
+  AuthorizedKeysFile %(keys)s/authorized_keys_false
+Match User %(nofwd_user)s
+  AuthorizedKeysFile %(keys)s/authorized_keys_false
+  AllowTcpForwarding no
 """
 
 SSH_CONFIG = """\

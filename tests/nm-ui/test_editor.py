@@ -240,6 +240,7 @@ def run_editor(tmp, port, host_pub):
     set_text('seed_hosts_entry', 'db.corp.example')
     find(page, 'latency_check').set_active(False)
     set_text('timeout_entry', '30')
+    find(page, 'transport_combo').set_active_id('agent')
     iterate(0.2)
 
     # Fetch host key from a real sshd, compare with ssh-keygen, accept.
@@ -278,7 +279,8 @@ def run_editor(tmp, port, host_pub):
             'key-file': '/home/alice/.ssh/id_work',
             'subnets': '10.0.0.0/8,192.168.7.0/24,[fd00::]/64', 'excludes': '10.9.0.0/16',
             'dns': 'split', 'dns-domains': 'corp.example,lab.example', 'auto-hosts': 'yes',
-            'seed-hosts': 'db.corp.example', 'latency-control': 'no', 'connect-timeout': '30'}
+            'seed-hosts': 'db.corp.example', 'latency-control': 'no', 'connect-timeout': '30',
+            'transport': 'agent'}
     if want_key:
         want['host-key'] = want_key
     check('update_connection: vpn.data as filled', got == want,

@@ -197,6 +197,32 @@ test_engine_args (void)
   g_assert_cmpstr (line, ==, SH_NM_HOST_KEY_ALIAS " " ED_KEY "\n");
 }
 
+/* transport: ssh and agent reach the engine; auto is its default, unsaid. */
+static void
+test_transport_args (void)
+{
+  static const char *const values[] = { "ssh", "agent", "auto" };
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autoptr (GHashTable) t
+          = table ("host", "gw", "subnets", "10.0.0.0/8", "transport", values[i], NULL);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, &error);
+      g_assert_no_error (error);
+      ShNmEngineContext ctx = { .have_secret = FALSE };
+      g_auto (GStrv) args = sh_nm_profile_engine_args (p, &ctx);
+      g_autofree char *all = g_strjoinv ("|", args);
+      g_autofree char *want = g_strdup_printf ("|--transport|%s|", values[i]);
+      if (i < 2)
+        g_assert_nonnull (strstr (all, want));
+      else
+        g_assert_null (strstr (all, "--transport"));
+    }
+  g_autoptr (GError) error = NULL;
+  g_assert_false (sh_nm_data_check_item ("transport", "tcp", &error));
+  g_assert_error (error, SH_NM_DATA_ERROR, SH_NM_DATA_ERROR_INVALID);
+}
+
 static void
 test_password_args (void)
 {
@@ -244,7 +270,7 @@ static void
 test_keys_listed (void)
 {
   const char *const *k = sh_nm_data_keys ();
-  g_assert_cmpuint (g_strv_length ((char **) k), ==, 21);
+  g_assert_cmpuint (g_strv_length ((char **) k), ==, 22);
   for (; *k; k++)
     {
       /* every listed key is known to the checker */
@@ -263,6 +289,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/rules-between-keys", test_rules_between_keys);
   g_test_add_func ("/nm-data/engine-args", test_engine_args);
   g_test_add_func ("/nm-data/password-args", test_password_args);
+  g_test_add_func ("/nm-data/transport-args", test_transport_args);
   g_test_add_func ("/nm-data/keys-listed", test_keys_listed);
   g_test_add_func ("/nm-data/secret-cap", test_secret_cap);
   return g_test_run ();

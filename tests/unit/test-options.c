@@ -518,6 +518,46 @@ test_reconnect (void)
 }
 
 static void
+test_transport (void)
+{
+  ShOptions o;
+
+  g_assert_true (parse (&o, NULL, "-r", "gw", "10/8", NULL));
+  g_assert_cmpint (o.transport, ==, SH_TRANSPORT_AUTO);
+  g_assert_null (sh_options_ssh_transport_conflict (&o));
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, NULL, "-r", "gw", "--transport=agent", "-N", NULL));
+  g_assert_cmpint (o.transport, ==, SH_TRANSPORT_AGENT);
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, NULL, "-r", "gw", "--transport", "ssh", "--dns", "--to-ns", "10.0.0.53",
+                        "10/8", NULL));
+  g_assert_cmpint (o.transport, ==, SH_TRANSPORT_SSH);
+  sh_options_clear (&o);
+  /* auto accepts -N: only its fallback is then ruled out, with the reason. */
+  g_assert_true (parse (&o, NULL, "-r", "gw", "-N", NULL));
+  g_assert_nonnull (sh_options_ssh_transport_conflict (&o));
+  sh_options_clear (&o);
+
+  assert_parse_fails ("invalid --transport 'tcp': give auto, agent or ssh", "--transport=tcp",
+                      "10/8");
+  assert_parse_fails ("--transport=ssh needs -r: it forwards through an ssh server",
+                      "--transport=ssh", "10/8");
+  assert_parse_fails ("-N and -H need Shuttle's server on the ssh server, which --transport=ssh "
+                      "does not run: name the subnets to tunnel, and use --dns --to-ns for names",
+                      "-r", "gw", "--transport=ssh", "-N");
+  assert_parse_fails ("-N and -H need Shuttle's server on the ssh server, which --transport=ssh "
+                      "does not run: name the subnets to tunnel, and use --dns --to-ns for names",
+                      "-r", "gw", "--transport=ssh", "-H", "10/8");
+  assert_parse_fails ("--server-cmd and --python name a server to run, which --transport=ssh "
+                      "does not: drop them, or use --transport=agent",
+                      "-r", "gw", "--transport=ssh", "--python", "python3", "10/8");
+  assert_parse_fails ("--dns with --transport=ssh needs --to-ns IP: the queries go as DNS over "
+                      "TCP to that resolver, through ssh's forwarding (there is no server of "
+                      "ours to ask)",
+                      "-r", "gw", "--transport=ssh", "--dns", "10/8");
+}
+
+static void
 test_flags (void)
 {
   ShOptions o;
@@ -942,6 +982,7 @@ main (int argc, char **argv)
   g_test_add_func ("/options/names-and-routes", test_names_and_routes);
   g_test_add_func ("/options/help", test_help);
   g_test_add_func ("/options/help-short", test_help_short);
+  g_test_add_func ("/options/transport", test_transport);
   g_test_add_func ("/options/version", test_version);
   g_test_add_func ("/options/version-short", test_version_short);
   g_test_add_func ("/options/error-before-help", test_error_before_help);
