@@ -36,6 +36,7 @@
 #include "session.h"
 #include "sshdiag.h"
 #include "sshcipher.h"
+#include "socks.h"
 #include "subnet.h"
 
 /* --reconnect: while no route leads to the ssh server, look again this
@@ -78,6 +79,8 @@ typedef struct _Client
   /* --dns: the nameservers whose queries we answer, and the UDP side. */
   GArray *dns_servers; /* ShSubnet, full-width */
   ShDnsClient *dns;
+  ShSocks *socks;          /* --socks */
+  gboolean no_firewall;    /* --socks alone: no rules, no helper, no polkit */
   gboolean routes_pending; /* -N: ROUTES_GET sent, firewall waits for the answer */
 
   /* -H: what the server found, as "address name" -> pair of strings. */
@@ -583,7 +586,9 @@ typedef struct
   guint session_gen;
 } ApplyRequest;
 
-/* The rules are in place: only now accept connections. */
+static void tunnel_ready (Client *c);
+
+/* The rules are in place. */
 static void
 on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -611,7 +616,14 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
       g_main_loop_quit (c->loop);
       return;
     }
+  tunnel_ready (c);
+}
 
+/* The session is up and the rules (if any) are in place: only now accept
+ * connections. */
+static void
+tunnel_ready (Client *c)
+{
   if (!c->listening)
     for (int i = 0; i < c->n_listeners; i++)
       sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
@@ -629,6 +641,12 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
   sh_notice ("%s to %s (%s); tunnelling %s%s", c->ever_connected ? "reconnected" : "connected",
              c->server_desc, c->peer_name, c->subnets->len ? nets : "no subnets",
              c->dns ? ", and DNS" : "");
+  if (c->socks)
+    sh_notice ("SOCKS5 proxy on %s%s%s:%u",
+               c->opts->socks_addr && strchr (c->opts->socks_addr, ':') ? "[" : "",
+               c->opts->socks_addr ? c->opts->socks_addr : "127.0.0.1",
+               c->opts->socks_addr && strchr (c->opts->socks_addr, ':') ? "]" : "",
+               sh_socks_port (c->socks));
   c->ever_connected = TRUE;
   daemon_ready (c);
   if (c->hosts_wait_ready)
@@ -906,6 +924,8 @@ static void
 on_dns_reply (ShSession *session, guint32 id, const guint8 *msg, gsize len, gpointer data)
 {
   Client *c = data;
+  if (c->socks && sh_socks_dns_reply (c->socks, id, msg, len))
+    return;
   if (c->dns)
     sh_dns_client_reply (c->dns, id, msg, len);
 }
@@ -923,6 +943,13 @@ on_ready (ShSession *session, const ShHello *peer, gpointer data)
     .host = on_host,
   };
   sh_session_set_extras (session, &extras, c);
+  if (c->socks)
+    sh_socks_set_session (c->socks, session);
+  if (c->no_firewall)
+    {
+      tunnel_ready (c);
+      return;
+    }
   if (o->auto_hosts)
     sh_session_send_hosts_watch (session, o->seed_hosts);
   if (o->auto_nets)
@@ -941,6 +968,8 @@ on_closed (ShSession *session, const GError *error, gpointer data)
 {
   Client *c = data;
   c->status = 1;
+  if (c->socks)
+    sh_socks_set_session (c->socks, NULL);
   /* An installed shuttle-server of another version: the agent we carry
    * always speaks ours. */
   if (c->choice == SH_SERVER_AUTO && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
@@ -1272,7 +1301,7 @@ session_lost (Client *c)
   else
     sh_notice ("attempt %u failed: %s; next attempt in %u s", c->attempt, why, delay);
 
-  if (!c->opts->fail_closed)
+  if (!c->opts->fail_closed && c->fw)
     {
       g_autoptr (GError) error = NULL;
       gboolean had_rules = was_up;
@@ -1444,6 +1473,11 @@ set_up_control (Client *c, GError **error)
                        (const char *const *) excludes);
   sh_control_set_counters_func (c->control, read_counters, c);
   sh_control_set_state (c->control, SH_CONTROL_CONNECTING, NULL);
+  if (c->no_firewall)
+    {
+      sh_info ("no firewall rules: only the SOCKS5 proxy enters the tunnel");
+      return TRUE;
+    }
   if (opts->control_fd >= 0)
     /* Under NetworkManager: the rules go through our controller. */
     c->fw = sh_fw_client_new_for_peer (c->instance, sh_control_get_connection (c->control));
@@ -1472,12 +1506,42 @@ set_up_control (Client *c, GError **error)
   return TRUE;
 }
 
+/* --socks: the endpoint, refusing nothing but warning about an address
+ * other hosts can reach (the uid check still applies to local ones). */
+static gboolean
+set_up_socks (Client *c, GError **error)
+{
+  const ShOptions *opts = c->opts;
+  ShOpen resolver = { .family = AF_UNSPEC, .port = 53 };
+  guint8 a[16];
+
+  if (opts->has_to_ns)
+    resolver = opts->to_ns;
+  c->socks = sh_socks_new (c->poll, opts->socks_addr, opts->socks_port, &resolver, error);
+  if (c->socks == NULL)
+    {
+      sh_error ("%s", (*error)->message);
+      c->status = 2;
+      return FALSE;
+    }
+  if (opts->socks_addr && !(inet_pton (AF_INET, opts->socks_addr, a) == 1 && a[0] == 127)
+      && !(inet_pton (AF_INET6, opts->socks_addr, a) == 1
+           && memcmp (a, in6addr_loopback.s6_addr, 16) == 0))
+    sh_error ("warning: the SOCKS5 proxy listens on %s, which is not a loopback address: other "
+              "hosts can reach it, and their connections are refused only because their "
+              "sockets are not found on this host",
+              opts->socks_addr);
+  return TRUE;
+}
+
 /* Everything before the first session. On failure it has said why and
  * c->status says how to exit. */
 static gboolean
 client_set_up (Client *c, char ***ssh_argv, GError **error)
 {
   const ShOptions *opts = c->opts;
+  c->no_firewall = opts->socks && opts->subnets->len == 0 && !opts->auto_nets && !opts->dns
+                   && !opts->auto_hosts;
   if (opts->dns && !set_up_dns (c))
     return FALSE;
   if (!set_up_server (c, ssh_argv, error))
@@ -1497,11 +1561,13 @@ client_set_up (Client *c, char ***ssh_argv, GError **error)
   c->loop = g_main_loop_new (NULL, FALSE);
   c->err_line = g_string_new (NULL);
   c->poll = sh_poll_new (after_batch, c);
-  if (!setup_listeners (c, error))
+  if (!c->no_firewall && !setup_listeners (c, error))
     {
       sh_error ("%s", (*error)->message);
       return FALSE;
     }
+  if (opts->socks && !set_up_socks (c, error))
+    return FALSE;
   c->signals[0] = g_unix_signal_add (SIGINT, on_signal, c);
   c->signals[1] = g_unix_signal_add (SIGTERM, on_signal, c);
   c->signals[2] = g_unix_signal_add (SIGHUP, on_signal, c);
@@ -1585,6 +1651,7 @@ client_tear_down (Client *c)
 {
   g_autoptr (GError) fw_error = NULL;
   g_clear_pointer (&c->dns, sh_dns_client_free);
+  g_clear_pointer (&c->socks, sh_socks_free);
   g_clear_pointer (&c->session, sh_session_free);
   for (int i = 0; i < c->n_listeners; i++)
     {
@@ -1593,7 +1660,7 @@ client_tear_down (Client *c)
       c->listeners[i].fd = -1;
     }
   g_cancellable_cancel (c->fw_cancel);
-  if (!sh_fw_client_remove (c->fw, &fw_error))
+  if (c->fw && !sh_fw_client_remove (c->fw, &fw_error))
     sh_error ("cannot remove the firewall rules: %s", fw_error->message);
   g_clear_handle_id (&c->hosts_timer, g_source_remove);
   g_clear_error (&fw_error);
@@ -1648,6 +1715,7 @@ client_free (Client *c, const GError *error)
   g_clear_object (&c->transport);
   g_clear_handle_id (&c->hosts_timer, g_source_remove);
   g_clear_pointer (&c->dns, sh_dns_client_free);
+  g_clear_pointer (&c->socks, sh_socks_free);
   g_clear_pointer (&c->poll, sh_poll_free);
   g_clear_pointer (&c->loop, g_main_loop_unref);
   g_array_unref (c->subnets);

@@ -50,6 +50,8 @@ static const char usage_text[]
       "  -X, --exclude-from FILE          exclude the subnets listed in FILE\n"
       "  -l, --listen [IP:]PORT           local listener (default: loopback,\n"
       "                                   a free port; [::1]:PORT for IPv6)\n"
+      "      --socks [IP:]PORT            a SOCKS5 proxy into the tunnel (default\n"
+      "                                   address: 127.0.0.1; only our uid may use it)\n"
       "  -e, --ssh-cmd CMD                ssh command (default: ssh)\n"
       "      --server-cmd CMD             run CMD as the server (default: shuttle-server\n"
       "                                   when installed there, else upload the agent)\n"
@@ -333,9 +335,10 @@ parse_remote (ShOptions *opts, const char *value, GError **error)
   return TRUE;
 }
 
-/* [ip:]port, [v6addr]:port. */
+/* [ip:]port, [v6addr]:port: the value of option @opt. */
 static gboolean
-parse_listen (ShOptions *opts, const char *value, GError **error)
+parse_addr_port (const char *opt, const char *value, gboolean allow_zero, char **addr_out,
+                 guint16 *port_out, GError **error)
 {
   g_autofree char *q = quote (value);
   g_autofree char *addr = NULL;
@@ -349,7 +352,7 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
 
       if (close == NULL || close[1] != ':')
         {
-          set_error (error, _ ("invalid listen address in '--listen %s': expected [ADDRESS]:PORT"),
+          set_error (error, _ ("invalid listen address in '%s %s': expected [ADDRESS]:PORT"), opt,
                      q);
           return FALSE;
         }
@@ -359,7 +362,7 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
         {
           g_autofree char *qa = quote (addr);
 
-          set_error (error, _ ("invalid listen address '%s' in '--listen %s'"), qa, q);
+          set_error (error, _ ("invalid listen address '%s' in '%s %s'"), qa, opt, q);
           return FALSE;
         }
     }
@@ -370,9 +373,9 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
       if (colon != NULL && strchr (value, ':') != colon)
         {
           set_error (error,
-                     _ ("invalid listen address in '--listen %s': write IPv6 in brackets, "
+                     _ ("invalid listen address in '%s %s': write IPv6 in brackets, "
                         "e.g. [::1]:PORT"),
-                     q);
+                     opt, q);
           return FALSE;
         }
       if (colon != NULL)
@@ -383,22 +386,22 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
             {
               g_autofree char *qa = quote (addr);
 
-              set_error (error, _ ("invalid listen address '%s' in '--listen %s'"), qa, q);
+              set_error (error, _ ("invalid listen address '%s' in '%s %s'"), qa, opt, q);
               return FALSE;
             }
         }
     }
 
-  if (!parse_port (port_s, TRUE, &port))
+  if (!parse_port (port_s, allow_zero, &port))
     {
       g_autofree char *qp = quote (port_s);
 
-      set_error (error, _ ("invalid port '%s' in '--listen %s'"), qp, q);
+      set_error (error, _ ("invalid port '%s' in '%s %s'"), qp, opt, q);
       return FALSE;
     }
-  g_free (opts->listen_addr);
-  opts->listen_addr = g_steal_pointer (&addr);
-  opts->listen_port = port;
+  g_free (*addr_out);
+  *addr_out = g_steal_pointer (&addr);
+  *port_out = port;
   return TRUE;
 }
 
@@ -693,7 +696,11 @@ apply_option (ShOptions *opts, const ShOptDef *def, const char *name, const char
     case SH_OPT_EXCLUDE_FROM:
       return read_exclude_file (opts, value, error);
     case SH_OPT_LISTEN:
-      return parse_listen (opts, value, error);
+      return parse_addr_port ("--listen", value, TRUE, &opts->listen_addr, &opts->listen_port,
+                              error);
+    case SH_OPT_SOCKS:
+      opts->socks = TRUE;
+      return parse_addr_port ("--socks", value, FALSE, &opts->socks_addr, &opts->socks_port, error);
     case SH_OPT_SSH_CMD:
       return parse_ssh_cmd (opts, value, error);
     case SH_OPT_SERVER_CMD:
@@ -837,11 +844,11 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   if (!sh_opt_walk ((char **) args->pdata, args->len, &cli_visitor, opts, error))
     goto fail;
 
-  if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0 && !opts->auto_nets)
+  if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0 && !opts->auto_nets && !opts->socks)
     {
       set_error (error, "%s",
-                 _ ("no subnets given; name at least one, e.g. 10.0.0.0/8, or use -N to "
-                    "tunnel the networks the server routes"));
+                 _ ("no subnets given; name at least one, e.g. 10.0.0.0/8, use -N to "
+                    "tunnel the networks the server routes, or --socks PORT"));
       goto fail;
     }
   if ((opts->ns_hosts->len > 0 || opts->has_to_ns) && !opts->dns)
@@ -888,6 +895,7 @@ sh_options_clear (ShOptions *opts)
   g_clear_pointer (&opts->subnets, g_array_unref);
   g_clear_pointer (&opts->excludes, g_array_unref);
   g_clear_pointer (&opts->listen_addr, g_free);
+  g_clear_pointer (&opts->socks_addr, g_free);
   g_clear_pointer (&opts->ssh_cmd, g_free);
   g_clear_pointer (&opts->server_cmd, g_free);
   g_clear_pointer (&opts->python, g_free);
