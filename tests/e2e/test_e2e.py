@@ -1890,6 +1890,115 @@ def t_block_ipv6():
         bait.wait()
 
 
+# ------------------------------- per application: --socks and shuttle run
+# As netlab's LAB_USER, an ordinary user: no polkit rule, no helper on a
+# system bus, no CAP_NET_ADMIN, so a firewall rule could not even be made.
+
+_user_ssh = None
+
+
+def _user_ssh_cmd():
+    """An ssh command LAB_USER can use: the lab's key and known_hosts
+    copied to a 0700 directory of its own (the lab's is root's)."""
+    global _user_ssh
+    netlab.ensure_lab_user()
+    pw = __import__('pwd').getpwnam(netlab.LAB_USER)
+    d = os.path.join(LAB.dir, 'user-ssh')
+    if _user_ssh is None or not os.path.isdir(d):
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        key, kh, conf = (os.path.join(d, n) for n in ('id', 'known_hosts', 'config'))
+        shutil.copy(LAB.client_key, key)
+        shutil.copy(LAB.known_hosts, kh)
+        with open(conf, 'w') as f:
+            f.write(netlab.SSH_CONFIG % dict(key=key, kh=kh))
+        for f in (d, key, kh, conf):
+            os.chown(f, pw.pw_uid, pw.pw_gid)
+        os.chmod(key, 0o600)
+        # the lab's directory must let the user through to its own
+        os.chmod(LAB.dir, os.stat(LAB.dir).st_mode | 0o111)
+        _user_ssh = 'ssh -F %s' % conf
+    return _user_ssh
+
+
+def as_user(argv):
+    """@argv run as LAB_USER, with a plain user's environment."""
+    return ['setpriv', '--reuid=' + netlab.LAB_USER, '--regid=' + netlab.LAB_USER,
+            '--clear-groups', 'env', '-i', 'HOME=/tmp', 'PATH=/usr/bin:/bin',
+            'LANG=C.UTF-8'] + argv
+
+
+class UserShuttle(Shuttle):
+    """shuttle started by LAB_USER (argv before @args: "run" or nothing)."""
+
+    def __init__(self, args, head=()):
+        ssh = _user_ssh_cmd()
+        self.ns = LAB.ns_client
+        argv = [BIN] + list(head) + ['-r', LAB.remote, '-e', ssh] + server_args()
+        if VERBOSE:
+            argv.append('-v')
+        self.argv = argv + list(args)
+        self.lines, self.stamps = [], []
+        self.cond = threading.Condition()
+        STARTED.append(self)
+        self.p = LAB.spawn(self.ns, as_user(self.argv), label='shuttle-user',
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.table = 'inet shuttle-%d' % self.p.pid
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def wait_connected(self, timeout=15.0):
+        i = self.wait_line(r'\bconnected to\b', timeout)
+        check(i is not None, 'no "connected" within %gs (exit %s); stderr:\n%s'
+              % (timeout, self.p.poll(), self.stderr()))
+        return self
+
+
+def free_port(ns):
+    """A TCP port free on the client's loopback (bind, read, close)."""
+    r = LAB.run(ns, [netlab.PY, '-c', 'import socket; s = socket.socket(); '
+                     's.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'], timeout=10)
+    return int(r.stdout)
+
+
+def user_curl(args, as_root=False, max_time=10):
+    argv = ['curl', '-sS', '-g', '--connect-timeout', '3', '--max-time', str(max_time)] + args
+    r = LAB.run(LAB.ns_client, argv if as_root else as_user(argv), timeout=max_time + 20)
+    return r.returncode, r.stdout, r.stderr.strip()
+
+
+@case('--socks as an ordinary user, no subnets: no rules, no helper; curl --socks5-hostname by '
+      'name, v4 and v6; another uid refused')
+def t_socks():
+    stop_tunnel()
+    port = free_port(LAB.ns_client)
+    s = UserShuttle(['--socks', str(port)]).wait_connected()
+    check(not shuttle_tables(), 'rules made for --socks alone: %s' % shuttle_tables())
+    check('firewall' not in s.stderr().lower() or 'no firewall' in s.stderr().lower(),
+          'the engine went to the firewall: %s' % s.stderr())
+    proxy = 'socks5h://127.0.0.1:%d' % port
+    for url in ('http://%s:%d/' % (netlab.NAME_BUILD, netlab.HTTP_PORT),
+                'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT),
+                'http://[%s]:%d/' % (netlab.LAN6, netlab.HTTP_PORT)):
+        rc, out, err = user_curl(['--proxy', proxy, url])
+        check(rc == 0 and 'Hello' in out, 'curl %s through SOCKS: rc %d %s' % (url, rc, err))
+    rc, out, err = user_curl(['--socks5-hostname', '127.0.0.1:%d' % port,
+                              'http://%s:%d/' % (netlab.NAME_BUILD, netlab.HTTP_PORT)])
+    check(rc == 0 and 'Hello' in out, 'curl --socks5-hostname: rc %d %s' % (rc, err))
+    # a name the far side does not know: the proxy says so at once
+    rc, out, err = user_curl(['--proxy', proxy, 'http://nosuchname.corp.internal/'])
+    check(rc != 0, 'an unknown name was reached: %s' % out[:80])
+    # root is another uid: refused before any request is read
+    rc, out, err = user_curl(['--proxy', proxy, 'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)],
+                             as_root=True)
+    check(rc != 0 and 'Hello' not in out, 'root used the user\'s SOCKS proxy: %s' % out[:80])
+    check(s.wait_line(r'refused a client of uid 0', 3) is not None,
+          'no refusal of uid 0 logged:\n%s' % s.stderr())
+    # without the proxy the LAN stays out of reach: nothing else was captured
+    rc, out, err = user_curl(['http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)], max_time=3)
+    check(rc != 0, 'the LAN answered without the proxy')
+    check(s.stop() == 0, 'exit status not 0')
+
+
 # ---------------------------------------------------------------- runner
 def sweep_stale_labs():
     """Labs of e2e runs that died without cleaning up (netlab writes the
