@@ -42,7 +42,10 @@
 /* Kept in step with data/shuttle.8. */
 static const char usage_text[]
     = "Usage: shuttle [OPTION...] [SUBNET...]\n"
-      "Forward TCP connections to SUBNETs through an ssh session.\n"
+      "       shuttle run [OPTION...] [SUBNET...] -- COMMAND [ARG...]\n"
+      "Forward TCP connections to SUBNETs through an ssh session: those of the\n"
+      "whole machine (firewall rules), or with run, those of COMMAND and its\n"
+      "children only (no rules, no administrator rights).\n"
       "\n"
       "  -r, --remote [USER@]HOST[:PORT]  ssh server to tunnel through\n"
       "                                   (IPv6: [USER@][ADDR]:PORT)\n"
@@ -839,7 +842,25 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   opts->secret_fd = -1;
   opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
 
-  if (argc > 1 && !expand_args (args, argv + 1, (gsize) argc - 1, 0, error))
+  if (argc > 1 && g_str_equal (argv[1], "run"))
+    {
+      /* shuttle run [OPTION...] [SUBNET...] -- COMMAND [ARG...] */
+      int dash = 2;
+
+      while (dash < argc && !g_str_equal (argv[dash], "--"))
+        dash++;
+      if (dash + 1 >= argc)
+        {
+          set_error (error, "%s",
+                     _ ("shuttle run: name the command after --, e.g. "
+                        "shuttle run -r gw 10.0.0.0/8 -- curl http://10.1.2.3/"));
+          goto fail;
+        }
+      opts->run_argv = g_strdupv (argv + dash + 1);
+      if (dash > 2 && !expand_args (args, argv + 2, (gsize) dash - 2, 0, error))
+        goto fail;
+    }
+  else if (argc > 1 && !expand_args (args, argv + 1, (gsize) argc - 1, 0, error))
     goto fail;
   if (!sh_opt_walk ((char **) args->pdata, args->len, &cli_visitor, opts, error))
     goto fail;
@@ -875,6 +896,15 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
                     "is down, and without --reconnect shuttle exits instead"));
       goto fail;
     }
+  if (opts->run_argv != NULL
+      && (opts->mode != SH_MODE_CLIENT || opts->dns || opts->auto_hosts || opts->daemon
+          || opts->control_fd >= 0))
+    {
+      set_error (error, "%s",
+                 _ ("shuttle run takes neither --dns (not done yet: names resolve as usual), "
+                    "-H, --daemon, --control-fd nor --server"));
+      goto fail;
+    }
   if (opts->daemon && opts->pidfile == NULL)
     opts->pidfile = g_strdup (DEFAULT_PIDFILE);
   return TRUE;
@@ -896,6 +926,7 @@ sh_options_clear (ShOptions *opts)
   g_clear_pointer (&opts->excludes, g_array_unref);
   g_clear_pointer (&opts->listen_addr, g_free);
   g_clear_pointer (&opts->socks_addr, g_free);
+  g_clear_pointer (&opts->run_argv, g_strfreev);
   g_clear_pointer (&opts->ssh_cmd, g_free);
   g_clear_pointer (&opts->server_cmd, g_free);
   g_clear_pointer (&opts->python, g_free);

@@ -35,6 +35,10 @@ typedef struct
   char *listen_addr;
   guint16 listen_port;
 
+  /* `shuttle run [OPTION...] [SUBNET...] -- COMMAND [ARG...]`: the command,
+   * NULL otherwise (launch.h). */
+  char **run_argv;
+
   /* --socks [ip:]port: the SOCKS5 endpoint (socks.h); socks_addr NULL means
    * 127.0.0.1. */
   gboolean socks;

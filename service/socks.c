@@ -10,11 +10,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "dnsname.h"
 #include "fw-sockowner.h"
 #include "log.h"
+#include "preload-wire.h"
 #include "socks5.h"
 
 /* A client that does not finish its handshake in this time is dropped, and
@@ -27,6 +29,7 @@ typedef enum
   STATE_GREETING,
   STATE_REQUEST,
   STATE_RESOLVING,
+  STATE_PRELOAD, /* a Unix connection from the preload library: its header */
 } State;
 
 typedef struct
@@ -50,6 +53,7 @@ struct _ShSocks
   ShSession *session;
   int fd;
   gboolean accepting;
+  char *unix_path; /* the preload door: unlinked at the end */
   ShOpen resolver;
   GHashTable *pending; /* Pending (owned) */
   GHashTable *queries; /* DNS id -> Pending */
@@ -98,11 +102,11 @@ connect_now (Pending *p)
 
   if (s->session == NULL)
     {
-      fail (p, SH_SOCKS5_FAILURE);
+      fail (p, s->unix_path ? 0 : SH_SOCKS5_FAILURE);
       return;
     }
   sh_socks5_reply (SH_SOCKS5_OK, out);
-  if (write (fd, out, sizeof out) != sizeof out)
+  if (s->unix_path == NULL && write (fd, out, sizeof out) != sizeof out)
     {
       fail (p, 0);
       return;
@@ -158,6 +162,30 @@ sh_socks_dns_reply (ShSocks *s, guint32 id, const guint8 *msg, gsize len)
   return TRUE;
 }
 
+/* The preload library's header (preload-wire.h); the program's own bytes
+ * may follow at once, so nothing beyond the header is read. */
+static void
+take_header (Pending *p)
+{
+  ShPreloadHeader h;
+
+  if (p->len < sizeof h)
+    return;
+  memcpy (&h, p->buf, sizeof h);
+  if (memcmp (h.magic, SH_PRELOAD_MAGIC, 4) != 0 || (h.family != 4 && h.family != 6) || h.zero != 0
+      || (h.port[0] == 0 && h.port[1] == 0))
+    {
+      sh_info ("run: a malformed request from the preload library");
+      fail (p, 0);
+      return;
+    }
+  memset (&p->req, 0, sizeof p->req);
+  p->req.dst.family = h.family == 4 ? AF_INET : AF_INET6;
+  p->req.dst.port = (guint16) (h.port[0] << 8 | h.port[1]);
+  memcpy (p->req.dst.addr, h.addr, h.family == 4 ? 4 : 16);
+  connect_now (p);
+}
+
 static void
 on_readable (ShPollWatch *w, guint32 events)
 {
@@ -172,7 +200,8 @@ on_readable (ShPollWatch *w, guint32 events)
         fail (p, 0);
       return;
     }
-  n = read (p->fd, p->buf + p->len, sizeof p->buf - p->len);
+  n = read (p->fd, p->buf + p->len,
+            (p->state == STATE_PRELOAD ? sizeof (ShPreloadHeader) : sizeof p->buf) - p->len);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     return;
   if (n <= 0)
@@ -181,6 +210,11 @@ on_readable (ShPollWatch *w, guint32 events)
       return;
     }
   p->len += (gsize) n;
+  if (p->state == STATE_PRELOAD)
+    {
+      take_header (p);
+      return;
+    }
   if (p->state == STATE_GREETING)
     {
       r = sh_socks5_parse_greeting (p->buf, p->len);
@@ -240,13 +274,21 @@ on_timeout (gpointer data)
 
 /* Whether the socket at the other end of @fd belongs to our uid. */
 static gboolean
-is_ours (int fd)
+is_ours (ShSocks *s, int fd)
 {
   struct sockaddr_storage peer, local;
   socklen_t plen = sizeof peer, llen = sizeof local;
   g_autoptr (GError) error = NULL;
   guint32 uid;
 
+  if (s->unix_path != NULL)
+    {
+      struct ucred cred;
+      socklen_t clen = sizeof cred;
+
+      /* Our directory is 0700; the peer's credentials say the same. */
+      return getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 && cred.uid == getuid ();
+    }
   if (getpeername (fd, (struct sockaddr *) &peer, &plen) < 0
       || getsockname (fd, (struct sockaddr *) &local, &llen) < 0)
     return FALSE;
@@ -276,7 +318,7 @@ on_accept (ShPollWatch *w, guint32 events)
 
       if (fd < 0)
         return;
-      if (g_hash_table_size (s->pending) >= SH_SOCKS_MAX_PENDING || !is_ours (fd))
+      if (g_hash_table_size (s->pending) >= SH_SOCKS_MAX_PENDING || !is_ours (s, fd))
         {
           close (fd);
           continue;
@@ -285,6 +327,7 @@ on_accept (ShPollWatch *w, guint32 events)
       p->watch.func = on_readable;
       p->socks = s;
       p->fd = fd;
+      p->state = s->unix_path ? STATE_PRELOAD : STATE_GREETING;
       p->timer = g_timeout_add_seconds (SH_SOCKS_HANDSHAKE_S, on_timeout, p);
       g_hash_table_add (s->pending, p);
       sh_poll_add (s->poll, fd, EPOLLIN | EPOLLRDHUP, &p->watch);
@@ -353,6 +396,40 @@ sh_socks_new (ShPoll *poll, const char *addr, guint16 port, const ShOpen *resolv
   return s;
 }
 
+ShSocks *
+sh_socks_new_unix (ShPoll *poll, const char *path, GError **error)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  int fd;
+
+  if (strlen (path) >= sizeof sa.sun_path)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG, "socket path too long: %s",
+                   path);
+      return NULL;
+    }
+  strcpy (sa.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen (fd, 1024) < 0)
+    {
+      int err = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "cannot listen on %s: %s", path,
+                   g_strerror (err));
+      if (fd >= 0)
+        close (fd);
+      return NULL;
+    }
+  ShSocks *s = g_new0 (ShSocks, 1);
+  s->watch.func = on_accept;
+  s->poll = poll;
+  s->fd = fd;
+  s->unix_path = g_strdup (path);
+  s->pending = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) pending_free, NULL);
+  s->queries = g_hash_table_new (NULL, NULL);
+  return s;
+}
+
 guint16
 sh_socks_port (ShSocks *s)
 {
@@ -400,5 +477,8 @@ sh_socks_free (ShSocks *s)
   if (s->accepting)
     sh_poll_remove (s->poll, s->fd);
   close (s->fd);
+  if (s->unix_path)
+    unlink (s->unix_path);
+  g_free (s->unix_path);
   g_free (s);
 }

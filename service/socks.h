@@ -28,6 +28,13 @@ typedef struct _ShSocks ShSocks;
 ShSocks *sh_socks_new (ShPoll *poll, const char *addr, guint16 port, const ShOpen *resolver,
                        GError **error);
 
+/* `shuttle run`'s door for the preload library (preload/preload-wire.h):
+ * a Unix socket at @path (in a directory only we can enter), whose
+ * connections start with a ShPreloadHeader naming the destination and are
+ * then relayed as they are; only our uid's (SO_PEERCRED) are taken. The
+ * socket file is removed by sh_socks_free(). */
+ShSocks *sh_socks_new_unix (ShPoll *poll, const char *path, GError **error);
+
 /* The session that carries the connections (not owned), or NULL while the
  * tunnel is down: then requests are answered "general failure". */
 void sh_socks_set_session (ShSocks *socks, ShSession *session);
