@@ -1687,6 +1687,61 @@ def t_auto_c_server():
         check(s.stop() == 0, 'exit status not 0')
 
 
+# What the command of `shuttle run` does: curl over IPv4 from bash, curl
+# over IPv6 from a child of a child, a non-blocking Python client, and a
+# direct connection to the gw's sshd (not a tunnelled subnet).
+RUN_SCRIPT = r"""
+curl -sS --max-time 10 -o /dev/null -w 'v4 %%{http_code}\n' http://%(lan4)s:%(http)d/
+bash -c "bash -c 'curl -sS --max-time 10 -o /dev/null -w \"v6 %%{http_code}\n\" http://[%(lan6)s]:%(http)d/'"
+python3 - <<'EOF'
+import errno, select, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+rc = s.connect_ex(('%(lan4)s', %(echo)d))
+assert rc in (0, errno.EINPROGRESS), rc
+select.select([], [s], [], 5)
+assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.sendall(b'ping\n')
+select.select([s], [], [], 5)
+print('nonblock', s.recv(100).decode().strip(), s.getpeername()[0])
+d = socket.create_connection(('%(gw4)s', 22), timeout=5)
+print('direct', d.recv(4)[:3].decode(), d.getsockname()[0])
+EOF
+"""
+
+
+@case('shuttle run as an ordinary user, no rules: curl v4, v6 from a child of a child, a '
+      'non-blocking client; other traffic direct; a static program warned')
+def t_run():
+    stop_tunnel()
+    script = RUN_SCRIPT % dict(lan4=netlab.LAN4, lan6=netlab.LAN6, http=netlab.HTTP_PORT,
+                               echo=netlab.ECHO_PORT, gw4=netlab.GW4)
+    s = UserShuttle(['-v', netlab.LAN_NET4, netlab.LAN_NET6, '--', 'bash', '-c', script],
+                    head=['run'])
+    rc = s.wait_exit(40)
+    out = s.p.stdout.read().decode(errors='replace')
+    s.reader.join(2)
+    diag('command output: %s' % out.strip().replace('\n', ' | '))
+    check(rc == 0, 'shuttle run exited %s; output:\n%s' % (rc, out))
+    check(not shuttle_tables(), 'rules were made: %s' % shuttle_tables())
+    check('v4 200' in out and 'v6 200' in out, 'curl through the preload:\n%s' % out)
+    check('nonblock ping %s' % netlab.LAN4 in out, 'non-blocking client:\n%s' % out)
+    check(re.search(r'direct SSH %s' % re.escape(netlab.CLIENT4), out),
+          'the direct connection did not go direct:\n%s' % out)
+    chans = re.findall(r'channel \d+: (\S+)', s.stderr())
+    check(all(netlab.GW4 not in c for c in chans), 'the gw went through the tunnel: %s' % chans)
+    check(any(netlab.LAN6 in c for c in chans), 'no IPv6 channel: %s' % chans)
+
+    # a static program: told before it starts, and it really is not tunnelled
+    s = UserShuttle([netlab.LAN_NET4, '--', '/bin/busybox', 'wget', '-q', '-T', '2', '-O', '-',
+                     'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)], head=['run'])
+    rc = s.wait_exit(30)
+    s.reader.join(2)
+    check(s.wait_line(r'statically linked.*--socks', 1) is not None,
+          'no warning about the static program:\n%s' % s.stderr())
+    check(rc not in (0, None), 'busybox wget reached the LAN (rc %s)' % rc)
+
+
 @case('automatic: no shuttle-server there: the Python agent is uploaded and works')
 def t_auto_agent():
     stop_tunnel()
@@ -1920,11 +1975,16 @@ def _user_ssh_cmd():
     return _user_ssh
 
 
+# The preload library of this build (meson sets it; else beside BIN's folder).
+PRELOAD_LIB = os.environ.get('SHUTTLE_PRELOAD_LIBRARY') or os.path.join(
+    os.path.dirname(os.path.dirname(BIN)), 'preload', 'libshuttle-preload.so')
+
+
 def as_user(argv):
     """@argv run as LAB_USER, with a plain user's environment."""
     return ['setpriv', '--reuid=' + netlab.LAB_USER, '--regid=' + netlab.LAB_USER,
             '--clear-groups', 'env', '-i', 'HOME=/tmp', 'PATH=/usr/bin:/bin',
-            'LANG=C.UTF-8'] + argv
+            'LANG=C.UTF-8', 'SHUTTLE_PRELOAD_LIBRARY=' + PRELOAD_LIB] + argv
 
 
 class UserShuttle(Shuttle):
@@ -1971,7 +2031,7 @@ def user_curl(args, as_root=False, max_time=10):
 def t_socks():
     stop_tunnel()
     port = free_port(LAB.ns_client)
-    s = UserShuttle(['--socks', str(port)]).wait_connected()
+    s = UserShuttle(['-v', '--socks', str(port)]).wait_connected()
     check(not shuttle_tables(), 'rules made for --socks alone: %s' % shuttle_tables())
     check('firewall' not in s.stderr().lower() or 'no firewall' in s.stderr().lower(),
           'the engine went to the firewall: %s' % s.stderr())
