@@ -195,6 +195,8 @@ OPTIONS_SEEDS = {
     'server': b'--server\0--syslog\0-q\0',
     'python': b'--python\0/usr/bin/python3\0-N\0--no-latency-control\0--control-fd\0999\0',
     'nul-in-file': b'@b\0\0\0-N\n\0-v\n',
+    'socks': b'-r\0gw\0--socks\0[::1]:1080\0',
+    'run': b'run\0-r\0gw\0-x\x0010.9/16\x0010/8\0--\0curl\0-v\0http://10.1.2.3/',
 }
 
 NM_DATA_SEEDS = {

@@ -490,6 +490,39 @@ test_socks (void)
                       "localhost:1080");
 }
 
+/* shuttle run: the command after "--" is not parsed as options. */
+static void
+test_run (void)
+{
+  ShOptions o;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (parse (&o, &error, "run", "-r", "gw", "10/8", "--", "curl", "-v", "--dns", NULL));
+  g_assert_no_error (error);
+  g_assert_nonnull (o.run_argv);
+  g_assert_cmpuint (g_strv_length (o.run_argv), ==, 3);
+  g_assert_cmpstr (o.run_argv[0], ==, "curl");
+  g_assert_cmpstr (o.run_argv[2], ==, "--dns");
+  g_assert_false (o.dns);
+  g_assert_cmpint (o.verbose, ==, 0);
+  g_assert_cmpuint (o.subnets->len, ==, 1);
+  sh_options_clear (&o);
+
+  g_assert_true (parse (&o, &error, "-r", "gw", "10/8", NULL));
+  g_assert_null (o.run_argv);
+  sh_options_clear (&o);
+
+  assert_parse_fails ("shuttle run: name the command after --, e.g. shuttle run -r gw 10.0.0.0/8 "
+                      "-- curl http://10.1.2.3/",
+                      "run", "-r", "gw", "10/8");
+  assert_parse_fails ("shuttle run: name the command after --, e.g. shuttle run -r gw 10.0.0.0/8 "
+                      "-- curl http://10.1.2.3/",
+                      "run", "10/8", "--");
+  assert_parse_fails ("shuttle run takes neither --dns (not done yet: names resolve as usual), -H, "
+                      "--daemon, --control-fd nor --server",
+                      "run", "--dns", "10/8", "--", "true");
+}
+
 static void
 test_verbose (void)
 {
@@ -954,6 +987,7 @@ main (int argc, char **argv)
   g_test_add_func ("/options/remote/bad", test_remote_bad);
   g_test_add_func ("/options/listen", test_listen);
   g_test_add_func ("/options/socks", test_socks);
+  g_test_add_func ("/options/run", test_run);
   g_test_add_func ("/options/verbose", test_verbose);
   g_test_add_func ("/options/flags", test_flags);
   g_test_add_func ("/options/reconnect", test_reconnect);
