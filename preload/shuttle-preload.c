@@ -58,27 +58,31 @@ static struct
 } peers[PEERS];
 static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* libc's @name, looked up once; a race only looks it up twice. */
 static void *
-real (const char *name)
+lazy (void **slot, const char *name)
 {
-  return dlsym (RTLD_NEXT, name);
+  void *f = __atomic_load_n (slot, __ATOMIC_ACQUIRE);
+
+  if (f == NULL)
+    {
+      f = dlsym (RTLD_NEXT, name);
+      __atomic_store_n (slot, f, __ATOMIC_RELEASE);
+    }
+  return f;
 }
+
+static void *connect_fn, *getpeername_fn, *getsockname_fn, *setsockopt_fn;
 
 static int
 real_connect (int fd, const struct sockaddr *sa, socklen_t len)
 {
-  static ConnectFn fn;
-  ConnectFn f = __atomic_load_n (&fn, __ATOMIC_ACQUIRE);
+  ConnectFn f = (ConnectFn) lazy (&connect_fn, "connect");
 
   if (f == NULL)
     {
-      f = (ConnectFn) real ("connect");
-      if (f == NULL)
-        {
-          errno = ENOSYS;
-          return -1;
-        }
-      __atomic_store_n (&fn, f, __ATOMIC_RELEASE);
+      errno = ENOSYS;
+      return -1;
     }
   return f (fd, sa, len);
 }
@@ -193,12 +197,10 @@ tunnelled (int family, const uint8_t *addr, uint16_t port)
 static int
 is_door (int fd)
 {
-  static NameFn fn;
+  NameFn fn = (NameFn) lazy (&getpeername_fn, "getpeername");
   struct sockaddr_un un;
   socklen_t len = sizeof un;
 
-  if (fn == NULL)
-    fn = (NameFn) real ("getpeername");
   if (fn == NULL || fn (fd, (struct sockaddr *) &un, &len) < 0 || un.sun_family != AF_UNIX)
     return 0;
   return len == door_len
@@ -317,11 +319,9 @@ connect (int fd, const struct sockaddr *sa, socklen_t len)
 EXPORT int
 getpeername (int fd, struct sockaddr *sa, socklen_t *len)
 {
-  static NameFn fn;
+  NameFn fn = (NameFn) lazy (&getpeername_fn, "getpeername");
   int ours = 0;
 
-  if (fn == NULL)
-    fn = (NameFn) real ("getpeername");
   if (fn == NULL)
     {
       errno = ENOSYS;
@@ -349,11 +349,9 @@ getpeername (int fd, struct sockaddr *sa, socklen_t *len)
 EXPORT int
 getsockname (int fd, struct sockaddr *sa, socklen_t *len)
 {
-  static NameFn fn;
+  NameFn fn = (NameFn) lazy (&getsockname_fn, "getsockname");
   int family = 0;
 
-  if (fn == NULL)
-    fn = (NameFn) real ("getsockname");
   if (fn == NULL)
     {
       errno = ENOSYS;
@@ -384,10 +382,8 @@ getsockname (int fd, struct sockaddr *sa, socklen_t *len)
 EXPORT int
 setsockopt (int fd, int level, int name, const void *val, socklen_t len)
 {
-  static SetsockoptFn fn;
+  SetsockoptFn fn = (SetsockoptFn) lazy (&setsockopt_fn, "setsockopt");
 
-  if (fn == NULL)
-    fn = (SetsockoptFn) real ("setsockopt");
   if (fn == NULL)
     {
       errno = ENOSYS;

@@ -195,9 +195,10 @@ on_readable (ShPollWatch *w, guint32 events)
 
   if (p->state == STATE_RESOLVING)
     {
-      /* Nothing may come before our reply; a hang-up ends it. */
-      if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
-        fail (p, 0);
+      /* Nothing may come before our reply: data is a client that does not
+       * wait, and end of file one that is gone. Either ends it (and the
+       * level-triggered watch would otherwise fire again at once). */
+      fail (p, 0);
       return;
     }
   n = read (p->fd, p->buf + p->len,
