@@ -31,6 +31,7 @@
 #include "fwclient.h"
 #include "hostname.h"
 #include "hosts-block.h"
+#include "launch.h"
 #include "log.h"
 #include "netwatch.h"
 #include "resolver.h"
@@ -39,6 +40,7 @@
 #include "sshcipher.h"
 #include "sshhop.h"
 #include "sshlink.h"
+#include "socks.h"
 #include "subnet.h"
 
 /* --reconnect: while no route leads to the ssh server, look again this
@@ -97,6 +99,14 @@ typedef struct _Client
   /* --dns: the nameservers whose queries we answer, and the UDP side. */
   GArray *dns_servers; /* ShSubnet, full-width */
   ShDnsClient *dns;
+  ShSocks *socks;       /* --socks */
+  gboolean no_firewall; /* --socks alone, or run: no rules, no helper, no polkit */
+
+  /* shuttle run: the command, and the preload library's door to us. */
+  ShSocks *door;
+  char *run_dir;           /* 0700, holds the door's socket */
+  GSubprocess *command;    /* started once the first session is up */
+  int command_status;      /* how it ended (exit code, 128 + signal); -1: running or not started */
   gboolean routes_pending; /* -N: ROUTES_GET sent, firewall waits for the answer */
 
   /* -H: what the server found, as "address name" -> pair of strings. */
@@ -687,7 +697,9 @@ send_dns_over_ssh (const guint8 *query, gsize len, guint32 id, gpointer data)
                                 c);
 }
 
-/* The rules are in place: only now accept connections. */
+static void tunnel_ready (Client *c);
+
+/* The rules are in place. */
 static void
 on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -715,7 +727,50 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
       g_main_loop_quit (c->loop);
       return;
     }
+  tunnel_ready (c);
+}
 
+/* The session is up and the rules (if any) are in place: only now accept
+ * connections. */
+static void
+on_command_exit (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Client *c = data;
+  GSubprocess *p = G_SUBPROCESS (source);
+
+  if (!g_subprocess_wait_finish (p, res, NULL))
+    return; /* cancelled: we are going away */
+  c->command_status = g_subprocess_get_if_exited (p) ? g_subprocess_get_exit_status (p)
+                                                     : 128 + g_subprocess_get_term_sig (p);
+  sh_info ("run: the command ended (status %d)", c->command_status);
+  c->status = 0;
+  g_main_loop_quit (c->loop);
+}
+
+/* shuttle run: the command starts with the first session. */
+static void
+start_command (Client *c)
+{
+  g_autoptr (GError) error = NULL;
+  const char *door = c->run_dir ? c->run_dir : "";
+  g_autofree char *path = g_build_filename (door, "engine.sock", NULL);
+
+  c->command = sh_launch_spawn (c->opts->run_argv, path, c->subnets, c->excludes, &error);
+  if (c->command == NULL)
+    {
+      c->failure = g_strdup_printf ("cannot start %s: %s", c->opts->run_argv[0], error->message);
+      c->permanent = TRUE;
+      c->command_status = 127;
+      c->status = 1;
+      g_main_loop_quit (c->loop);
+      return;
+    }
+  g_subprocess_wait_async (c->command, NULL, on_command_exit, c);
+}
+
+static void
+tunnel_ready (Client *c)
+{
   if (!c->listening)
     for (int i = 0; i < c->n_listeners; i++)
       sh_poll_add (c->poll, c->listeners[i].fd, EPOLLIN, &c->listeners[i].watch);
@@ -735,8 +790,16 @@ on_firewall_applied (GObject *source, GAsyncResult *res, gpointer data)
   sh_notice ("%s to %s (%s); tunnelling %s%s", c->ever_connected ? "reconnected" : "connected",
              c->server_desc, c->peer_name, c->subnets->len ? nets : "no subnets",
              c->dns ? ", and DNS" : "");
+  if (c->socks)
+    sh_notice ("SOCKS5 proxy on %s%s%s:%u",
+               c->opts->socks_addr && strchr (c->opts->socks_addr, ':') ? "[" : "",
+               c->opts->socks_addr ? c->opts->socks_addr : "127.0.0.1",
+               c->opts->socks_addr && strchr (c->opts->socks_addr, ':') ? "]" : "",
+               sh_socks_port (c->socks));
   c->ever_connected = TRUE;
   daemon_ready (c);
+  if (c->opts->run_argv && c->command == NULL)
+    start_command (c);
   if (c->hosts_wait_ready)
     {
       c->hosts_wait_ready = FALSE;
@@ -757,6 +820,11 @@ apply_firewall (Client *c)
       c->permanent = TRUE;
       c->status = 1;
       g_main_loop_quit (c->loop);
+      return;
+    }
+  if (c->no_firewall)
+    {
+      tunnel_ready (c);
       return;
     }
   ShFirewallSpec spec = {
@@ -1018,6 +1086,8 @@ static void
 on_dns_reply (ShSession *session, guint32 id, const guint8 *msg, gsize len, gpointer data)
 {
   Client *c = data;
+  if (c->socks && sh_socks_dns_reply (c->socks, id, msg, len))
+    return;
   if (c->dns)
     sh_dns_client_reply (c->dns, id, msg, len);
 }
@@ -1035,6 +1105,15 @@ on_ready (ShSession *session, const ShHello *peer, gpointer data)
     .host = on_host,
   };
   sh_session_set_extras (session, &extras, c);
+  if (c->socks)
+    sh_socks_set_session (c->socks, session);
+  if (c->door)
+    sh_socks_set_session (c->door, session);
+  if (c->no_firewall && !o->auto_nets)
+    {
+      tunnel_ready (c);
+      return;
+    }
   if (o->auto_hosts)
     sh_session_send_hosts_watch (session, o->seed_hosts);
   if (o->auto_nets)
@@ -1053,6 +1132,10 @@ on_closed (ShSession *session, const GError *error, gpointer data)
 {
   Client *c = data;
   c->status = 1;
+  if (c->socks)
+    sh_socks_set_session (c->socks, NULL);
+  if (c->door)
+    sh_socks_set_session (c->door, NULL);
   /* An installed shuttle-server of another version: the agent we carry
    * always speaks ours. */
   if (c->choice == SH_SERVER_AUTO && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
@@ -1428,7 +1511,7 @@ session_lost (Client *c)
   else
     sh_notice ("attempt %u failed: %s; next attempt in %u s", c->attempt, why, delay);
 
-  if (!c->opts->fail_closed)
+  if (!c->opts->fail_closed && c->fw)
     {
       g_autoptr (GError) error = NULL;
       gboolean had_rules = was_up;
@@ -1600,6 +1683,12 @@ set_up_control (Client *c, GError **error)
                        (const char *const *) excludes);
   sh_control_set_counters_func (c->control, read_counters, c);
   sh_control_set_state (c->control, SH_CONTROL_CONNECTING, NULL);
+  if (c->no_firewall)
+    {
+      sh_info ("no firewall rules: only %s enters the tunnel",
+               opts->run_argv ? "the command (the preload library)" : "the SOCKS5 proxy");
+      return TRUE;
+    }
   if (opts->control_fd >= 0)
     /* Under NetworkManager: the rules go through our controller. */
     c->fw = sh_fw_client_new_for_peer (c->instance, sh_control_get_connection (c->control));
@@ -1628,12 +1717,99 @@ set_up_control (Client *c, GError **error)
   return TRUE;
 }
 
+/* --socks: the endpoint, refusing nothing but warning about an address
+ * other hosts can reach (the uid check still applies to local ones). */
+static gboolean
+set_up_socks (Client *c, GError **error)
+{
+  const ShOptions *opts = c->opts;
+  ShOpen resolver = { .family = AF_UNSPEC, .port = 53 };
+  guint8 a[16];
+
+  if (opts->has_to_ns)
+    resolver = opts->to_ns;
+  c->socks = sh_socks_new (c->poll, opts->socks_addr, opts->socks_port, &resolver, error);
+  if (c->socks == NULL)
+    {
+      sh_error ("%s", (*error)->message);
+      c->status = 2;
+      return FALSE;
+    }
+  if (opts->socks_addr && !(inet_pton (AF_INET, opts->socks_addr, a) == 1 && a[0] == 127)
+      && !(inet_pton (AF_INET6, opts->socks_addr, a) == 1
+           && memcmp (a, in6addr_loopback.s6_addr, 16) == 0))
+    sh_error ("warning: the SOCKS5 proxy listens on %s, which is not a loopback address: other "
+              "hosts can reach it, and their connections are refused only because their "
+              "sockets are not found on this host",
+              opts->socks_addr);
+  return TRUE;
+}
+
+/* shuttle run: is the command one the preload library can reach? Said
+ * before anything starts; the command runs anyway (a static program may
+ * not need the tunnel, or its children may be dynamic). */
+static gboolean
+check_command (Client *c)
+{
+  const char *cmd = c->opts->run_argv[0];
+  g_autofree char *path = NULL;
+  ShExecKind kind = sh_launch_inspect (cmd, &path);
+
+  if (path == NULL)
+    {
+      sh_error ("shuttle run: %s: command not found", cmd);
+      c->status = 127;
+      return FALSE;
+    }
+  if (kind == SH_EXEC_STATIC)
+    sh_error ("warning: %s is statically linked: it never loads the preload library, so its "
+              "connections do not enter the tunnel. Use --socks PORT with a program that can use "
+              "a SOCKS5 proxy, or the full tunnel (shuttle without run, with the firewall helper)",
+              path);
+  else
+    {
+      struct stat st;
+
+      if (stat (path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
+        sh_error ("warning: %s is setuid or setgid: the loader ignores LD_PRELOAD for it, so its "
+                  "connections do not enter the tunnel",
+                  path);
+    }
+  return TRUE;
+}
+
+/* shuttle run: the preload library's way to us, a Unix socket in a
+ * directory only we can enter. */
+static gboolean
+set_up_door (Client *c, GError **error)
+{
+  c->run_dir = g_dir_make_tmp ("shuttle-run-XXXXXX", error);
+  if (c->run_dir == NULL)
+    {
+      sh_error ("%s", (*error)->message);
+      return FALSE;
+    }
+  g_autofree char *path = g_build_filename (c->run_dir, "engine.sock", NULL);
+  c->door = sh_socks_new_unix (c->poll, path, error);
+  if (c->door == NULL)
+    {
+      sh_error ("%s", (*error)->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Everything before the first session. On failure it has said why and
  * c->status says how to exit. */
 static gboolean
 client_set_up (Client *c, char ***ssh_argv, GError **error)
 {
   const ShOptions *opts = c->opts;
+  c->no_firewall = opts->run_argv != NULL
+                   || (opts->socks && opts->subnets->len == 0 && !opts->auto_nets && !opts->dns
+                       && !opts->auto_hosts);
+  if (opts->run_argv && !check_command (c))
+    return FALSE;
   if (opts->dns && !set_up_dns (c))
     return FALSE;
   if (!set_up_server (c, ssh_argv, error))
@@ -1653,11 +1829,15 @@ client_set_up (Client *c, char ***ssh_argv, GError **error)
   c->loop = g_main_loop_new (NULL, FALSE);
   c->err_line = g_string_new (NULL);
   c->poll = sh_poll_new (after_batch, c);
-  if (!setup_listeners (c, error))
+  if (!c->no_firewall && !setup_listeners (c, error))
     {
       sh_error ("%s", (*error)->message);
       return FALSE;
     }
+  if (opts->socks && !set_up_socks (c, error))
+    return FALSE;
+  if (opts->run_argv && !set_up_door (c, error))
+    return FALSE;
   c->signals[0] = g_unix_signal_add (SIGINT, on_signal, c);
   c->signals[1] = g_unix_signal_add (SIGTERM, on_signal, c);
   c->signals[2] = g_unix_signal_add (SIGHUP, on_signal, c);
@@ -1850,6 +2030,8 @@ client_tear_down (Client *c)
 {
   g_autoptr (GError) fw_error = NULL;
   g_clear_pointer (&c->dns, sh_dns_client_free);
+  g_clear_pointer (&c->socks, sh_socks_free);
+  g_clear_pointer (&c->door, sh_socks_free);
   g_clear_pointer (&c->session, sh_session_free);
   g_clear_pointer (&c->link, sh_ssh_link_free);
   for (int i = 0; i < c->n_listeners; i++)
@@ -1859,7 +2041,7 @@ client_tear_down (Client *c)
       c->listeners[i].fd = -1;
     }
   g_cancellable_cancel (c->fw_cancel);
-  if (!sh_fw_client_remove (c->fw, &fw_error))
+  if (c->fw && !sh_fw_client_remove (c->fw, &fw_error))
     sh_error ("cannot remove the firewall rules: %s", fw_error->message);
   g_clear_handle_id (&c->hosts_timer, g_source_remove);
   g_clear_error (&fw_error);
@@ -1916,6 +2098,12 @@ client_free (Client *c, const GError *error)
   remove_ctl_dir (c);
   g_clear_handle_id (&c->hosts_timer, g_source_remove);
   g_clear_pointer (&c->dns, sh_dns_client_free);
+  g_clear_pointer (&c->socks, sh_socks_free);
+  g_clear_pointer (&c->door, sh_socks_free);
+  if (c->run_dir)
+    rmdir (c->run_dir);
+  g_free (c->run_dir);
+  g_clear_object (&c->command);
   g_clear_pointer (&c->poll, sh_poll_free);
   g_clear_pointer (&c->loop, g_main_loop_unref);
   g_array_unref (c->subnets);
@@ -1936,7 +2124,7 @@ int
 sh_client_run (const ShOptions *opts)
 {
   g_autoptr (GError) error = NULL;
-  Client c = { .opts = opts, .daemon_fd = -1, .err_fd = -1, .status = 1 };
+  Client c = { .opts = opts, .daemon_fd = -1, .err_fd = -1, .status = 1, .command_status = -1 };
   g_auto (GStrv) ssh_argv = NULL;
 
   /* Thousands of connections each need a descriptor. */
@@ -1945,5 +2133,6 @@ sh_client_run (const ShOptions *opts)
   if (client_set_up (&c, &ssh_argv, &error) && client_run (&c, ssh_argv, &error))
     client_tear_down (&c);
   client_free (&c, error);
-  return c.status;
+  /* shuttle run: the command's status is ours. */
+  return c.command_status >= 0 ? c.command_status : c.status;
 }

@@ -42,7 +42,10 @@
 /* Kept in step with data/shuttle.8. */
 static const char usage_text[]
     = "Usage: shuttle [OPTION...] [SUBNET...]\n"
-      "Forward TCP connections to SUBNETs through an ssh session.\n"
+      "       shuttle run [OPTION...] [SUBNET...] -- COMMAND [ARG...]\n"
+      "Forward TCP connections to SUBNETs through an ssh session: those of the\n"
+      "whole machine (firewall rules), or with run, those of COMMAND and its\n"
+      "children only (no rules, no administrator rights).\n"
       "\n"
       "  -r, --remote [USER@]HOST[:PORT]  ssh server to tunnel through\n"
       "                                   (IPv6: [USER@][ADDR]:PORT)\n"
@@ -50,6 +53,8 @@ static const char usage_text[]
       "  -X, --exclude-from FILE          exclude the subnets listed in FILE\n"
       "  -l, --listen [IP:]PORT           local listener (default: loopback,\n"
       "                                   a free port; [::1]:PORT for IPv6)\n"
+      "      --socks [IP:]PORT            a SOCKS5 proxy into the tunnel (default\n"
+      "                                   address: 127.0.0.1; only our uid may use it)\n"
       "  -e, --ssh-cmd CMD                ssh command (default: ssh)\n"
       "      --server-cmd CMD             run CMD as the server (default: shuttle-server\n"
       "                                   when installed there, else upload the agent)\n"
@@ -336,9 +341,10 @@ parse_remote (ShOptions *opts, const char *value, GError **error)
   return TRUE;
 }
 
-/* [ip:]port, [v6addr]:port. */
+/* [ip:]port, [v6addr]:port: the value of option @opt. */
 static gboolean
-parse_listen (ShOptions *opts, const char *value, GError **error)
+parse_addr_port (const char *opt, const char *value, gboolean allow_zero, char **addr_out,
+                 guint16 *port_out, GError **error)
 {
   g_autofree char *q = quote (value);
   g_autofree char *addr = NULL;
@@ -352,7 +358,7 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
 
       if (close == NULL || close[1] != ':')
         {
-          set_error (error, _ ("invalid listen address in '--listen %s': expected [ADDRESS]:PORT"),
+          set_error (error, _ ("invalid listen address in '%s %s': expected [ADDRESS]:PORT"), opt,
                      q);
           return FALSE;
         }
@@ -362,7 +368,7 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
         {
           g_autofree char *qa = quote (addr);
 
-          set_error (error, _ ("invalid listen address '%s' in '--listen %s'"), qa, q);
+          set_error (error, _ ("invalid listen address '%s' in '%s %s'"), qa, opt, q);
           return FALSE;
         }
     }
@@ -373,9 +379,9 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
       if (colon != NULL && strchr (value, ':') != colon)
         {
           set_error (error,
-                     _ ("invalid listen address in '--listen %s': write IPv6 in brackets, "
+                     _ ("invalid listen address in '%s %s': write IPv6 in brackets, "
                         "e.g. [::1]:PORT"),
-                     q);
+                     opt, q);
           return FALSE;
         }
       if (colon != NULL)
@@ -386,22 +392,22 @@ parse_listen (ShOptions *opts, const char *value, GError **error)
             {
               g_autofree char *qa = quote (addr);
 
-              set_error (error, _ ("invalid listen address '%s' in '--listen %s'"), qa, q);
+              set_error (error, _ ("invalid listen address '%s' in '%s %s'"), qa, opt, q);
               return FALSE;
             }
         }
     }
 
-  if (!parse_port (port_s, TRUE, &port))
+  if (!parse_port (port_s, allow_zero, &port))
     {
       g_autofree char *qp = quote (port_s);
 
-      set_error (error, _ ("invalid port '%s' in '--listen %s'"), qp, q);
+      set_error (error, _ ("invalid port '%s' in '%s %s'"), qp, opt, q);
       return FALSE;
     }
-  g_free (opts->listen_addr);
-  opts->listen_addr = g_steal_pointer (&addr);
-  opts->listen_port = port;
+  g_free (*addr_out);
+  *addr_out = g_steal_pointer (&addr);
+  *port_out = port;
   return TRUE;
 }
 
@@ -474,6 +480,11 @@ sh_options_ssh_transport_conflict (const ShOptions *opts)
   if (opts->server_cmd || opts->python)
     return _ ("--server-cmd and --python name a server to run, which --transport=ssh does not: "
               "drop them, or use --transport=agent");
+  /* Both hand local sockets to Shuttle's own session, which ssh's
+   * forwarding does not have (yet). */
+  if (opts->socks || opts->run_argv)
+    return _ ("--socks and shuttle run need Shuttle's server on the ssh server, which "
+              "--transport=ssh does not run: use --transport=agent, or ssh -D for a SOCKS proxy");
   if (opts->dns && !opts->has_to_ns)
     return _ ("--dns with --transport=ssh needs --to-ns IP: the queries go as DNS over TCP "
               "to that resolver, through ssh's forwarding (there is no server of ours to ask)");
@@ -741,7 +752,11 @@ apply_option (ShOptions *opts, const ShOptDef *def, const char *name, const char
     case SH_OPT_EXCLUDE_FROM:
       return read_exclude_file (opts, value, error);
     case SH_OPT_LISTEN:
-      return parse_listen (opts, value, error);
+      return parse_addr_port ("--listen", value, TRUE, &opts->listen_addr, &opts->listen_port,
+                              error);
+    case SH_OPT_SOCKS:
+      opts->socks = TRUE;
+      return parse_addr_port ("--socks", value, FALSE, &opts->socks_addr, &opts->socks_port, error);
     case SH_OPT_SSH_CMD:
       return parse_ssh_cmd (opts, value, error);
     case SH_OPT_SERVER_CMD:
@@ -882,16 +897,34 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   opts->secret_fd = -1;
   opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
 
-  if (argc > 1 && !expand_args (args, argv + 1, (gsize) argc - 1, 0, error))
+  if (argc > 1 && g_str_equal (argv[1], "run"))
+    {
+      /* shuttle run [OPTION...] [SUBNET...] -- COMMAND [ARG...] */
+      int dash = 2;
+
+      while (dash < argc && !g_str_equal (argv[dash], "--"))
+        dash++;
+      if (dash + 1 >= argc)
+        {
+          set_error (error, "%s",
+                     _ ("shuttle run: name the command after --, e.g. "
+                        "shuttle run -r gw 10.0.0.0/8 -- curl http://10.1.2.3/"));
+          goto fail;
+        }
+      opts->run_argv = g_strdupv (argv + dash + 1);
+      if (dash > 2 && !expand_args (args, argv + 2, (gsize) dash - 2, 0, error))
+        goto fail;
+    }
+  else if (argc > 1 && !expand_args (args, argv + 1, (gsize) argc - 1, 0, error))
     goto fail;
   if (!sh_opt_walk ((char **) args->pdata, args->len, &cli_visitor, opts, error))
     goto fail;
 
-  if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0 && !opts->auto_nets)
+  if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0 && !opts->auto_nets && !opts->socks)
     {
       set_error (error, "%s",
-                 _ ("no subnets given; name at least one, e.g. 10.0.0.0/8, or use -N to "
-                    "tunnel the networks the server routes"));
+                 _ ("no subnets given; name at least one, e.g. 10.0.0.0/8, use -N to "
+                    "tunnel the networks the server routes, or --socks PORT"));
       goto fail;
     }
   if ((opts->ns_hosts->len > 0 || opts->has_to_ns) && !opts->dns)
@@ -920,6 +953,15 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
                     "is down, and without --reconnect shuttle exits instead"));
       goto fail;
     }
+  if (opts->run_argv != NULL
+      && (opts->mode != SH_MODE_CLIENT || opts->dns || opts->auto_hosts || opts->daemon
+          || opts->control_fd >= 0))
+    {
+      set_error (error, "%s",
+                 _ ("shuttle run takes neither --dns (not done yet: names resolve as usual), "
+                    "-H, --daemon, --control-fd nor --server"));
+      goto fail;
+    }
   if (opts->daemon && opts->pidfile == NULL)
     opts->pidfile = g_strdup (DEFAULT_PIDFILE);
   return TRUE;
@@ -940,6 +982,8 @@ sh_options_clear (ShOptions *opts)
   g_clear_pointer (&opts->subnets, g_array_unref);
   g_clear_pointer (&opts->excludes, g_array_unref);
   g_clear_pointer (&opts->listen_addr, g_free);
+  g_clear_pointer (&opts->socks_addr, g_free);
+  g_clear_pointer (&opts->run_argv, g_strfreev);
   g_clear_pointer (&opts->ssh_cmd, g_free);
   g_clear_pointer (&opts->server_cmd, g_free);
   g_clear_pointer (&opts->python, g_free);

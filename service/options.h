@@ -44,6 +44,16 @@ typedef struct
   char *listen_addr;
   guint16 listen_port;
 
+  /* `shuttle run [OPTION...] [SUBNET...] -- COMMAND [ARG...]`: the command,
+   * NULL otherwise (launch.h). */
+  char **run_argv;
+
+  /* --socks [ip:]port: the SOCKS5 endpoint (socks.h); socks_addr NULL means
+   * 127.0.0.1. */
+  gboolean socks;
+  char *socks_addr;
+  guint16 socks_port;
+
   char *ssh_cmd;            /* -e/--ssh-cmd, default "ssh"; split with g_shell_parse_argv() */
   char *server_cmd;         /* --server-cmd: the remote command; NULL: automatic (shuttle-server
                              * when the server has it, else the uploaded agent) */

@@ -1715,6 +1715,61 @@ def t_auto_c_server():
         check(s.stop() == 0, 'exit status not 0')
 
 
+# What the command of `shuttle run` does: curl over IPv4 from bash, curl
+# over IPv6 from a child of a child, a non-blocking Python client, and a
+# direct connection to the gw's sshd (not a tunnelled subnet).
+RUN_SCRIPT = r"""
+curl -sS --max-time 10 -o /dev/null -w 'v4 %%{http_code}\n' http://%(lan4)s:%(http)d/
+bash -c "bash -c 'curl -sS --max-time 10 -o /dev/null -w \"v6 %%{http_code}\n\" http://[%(lan6)s]:%(http)d/'"
+python3 - <<'EOF'
+import errno, select, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+rc = s.connect_ex(('%(lan4)s', %(echo)d))
+assert rc in (0, errno.EINPROGRESS), rc
+select.select([], [s], [], 5)
+assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.sendall(b'ping\n')
+select.select([s], [], [], 5)
+print('nonblock', s.recv(100).decode().strip(), s.getpeername()[0])
+d = socket.create_connection(('%(gw4)s', 22), timeout=5)
+print('direct', d.recv(4)[:3].decode(), d.getsockname()[0])
+EOF
+"""
+
+
+@case('shuttle run as an ordinary user, no rules: curl v4, v6 from a child of a child, a '
+      'non-blocking client; other traffic direct; a static program warned')
+def t_run():
+    stop_tunnel()
+    script = RUN_SCRIPT % dict(lan4=netlab.LAN4, lan6=netlab.LAN6, http=netlab.HTTP_PORT,
+                               echo=netlab.ECHO_PORT, gw4=netlab.GW4)
+    s = UserShuttle(['-v', netlab.LAN_NET4, netlab.LAN_NET6, '--', 'bash', '-c', script],
+                    head=['run'])
+    rc = s.wait_exit(40)
+    out = s.p.stdout.read().decode(errors='replace')
+    s.reader.join(2)
+    diag('command output: %s' % out.strip().replace('\n', ' | '))
+    check(rc == 0, 'shuttle run exited %s; output:\n%s' % (rc, out))
+    check(not shuttle_tables(), 'rules were made: %s' % shuttle_tables())
+    check('v4 200' in out and 'v6 200' in out, 'curl through the preload:\n%s' % out)
+    check('nonblock ping %s' % netlab.LAN4 in out, 'non-blocking client:\n%s' % out)
+    check(re.search(r'direct SSH %s' % re.escape(netlab.CLIENT4), out),
+          'the direct connection did not go direct:\n%s' % out)
+    chans = re.findall(r'channel \d+: (\S+)', s.stderr())
+    check(all(netlab.GW4 not in c for c in chans), 'the gw went through the tunnel: %s' % chans)
+    check(any(netlab.LAN6 in c for c in chans), 'no IPv6 channel: %s' % chans)
+
+    # a static program: told before it starts, and it really is not tunnelled
+    s = UserShuttle([netlab.LAN_NET4, '--', '/bin/busybox', 'wget', '-q', '-T', '2', '-O', '-',
+                     'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)], head=['run'])
+    rc = s.wait_exit(30)
+    s.reader.join(2)
+    check(s.wait_line(r'statically linked.*--socks', 1) is not None,
+          'no warning about the static program:\n%s' % s.stderr())
+    check(rc not in (0, None), 'busybox wget reached the LAN (rc %s)' % rc)
+
+
 @case('automatic: no shuttle-server there: the Python agent is uploaded and works')
 def t_auto_agent():
     stop_tunnel()
@@ -2036,6 +2091,120 @@ def t_block_ipv6():
     finally:
         bait.kill()
         bait.wait()
+
+
+# ------------------------------- per application: --socks and shuttle run
+# As netlab's LAB_USER, an ordinary user: no polkit rule, no helper on a
+# system bus, no CAP_NET_ADMIN, so a firewall rule could not even be made.
+
+_user_ssh = None
+
+
+def _user_ssh_cmd():
+    """An ssh command LAB_USER can use: the lab's key and known_hosts
+    copied to a 0700 directory of its own (the lab's is root's)."""
+    global _user_ssh
+    netlab.ensure_lab_user()
+    pw = __import__('pwd').getpwnam(netlab.LAB_USER)
+    d = os.path.join(LAB.dir, 'user-ssh')
+    if _user_ssh is None or not os.path.isdir(d):
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        key, kh, conf = (os.path.join(d, n) for n in ('id', 'known_hosts', 'config'))
+        shutil.copy(LAB.client_key, key)
+        shutil.copy(LAB.known_hosts, kh)
+        with open(conf, 'w') as f:
+            f.write(netlab.SSH_CONFIG % dict(key=key, kh=kh))
+        for f in (d, key, kh, conf):
+            os.chown(f, pw.pw_uid, pw.pw_gid)
+        os.chmod(key, 0o600)
+        # the lab's directory must let the user through to its own
+        os.chmod(LAB.dir, os.stat(LAB.dir).st_mode | 0o111)
+        _user_ssh = 'ssh -F %s' % conf
+    return _user_ssh
+
+
+# The preload library of this build (meson sets it; else beside BIN's folder).
+PRELOAD_LIB = os.environ.get('SHUTTLE_PRELOAD_LIBRARY') or os.path.join(
+    os.path.dirname(os.path.dirname(BIN)), 'preload', 'libshuttle-preload.so')
+
+
+def as_user(argv):
+    """@argv run as LAB_USER, with a plain user's environment."""
+    return ['setpriv', '--reuid=' + netlab.LAB_USER, '--regid=' + netlab.LAB_USER,
+            '--clear-groups', 'env', '-i', 'HOME=/tmp', 'PATH=/usr/bin:/bin',
+            'LANG=C.UTF-8', 'SHUTTLE_PRELOAD_LIBRARY=' + PRELOAD_LIB] + argv
+
+
+class UserShuttle(Shuttle):
+    """shuttle started by LAB_USER (argv before @args: "run" or nothing)."""
+
+    def __init__(self, args, head=()):
+        ssh = _user_ssh_cmd()
+        self.ns = LAB.ns_client
+        argv = [BIN] + list(head) + ['-r', LAB.remote, '-e', ssh] + server_args()
+        if VERBOSE:
+            argv.append('-v')
+        self.argv = argv + list(args)
+        self.lines, self.stamps = [], []
+        self.cond = threading.Condition()
+        STARTED.append(self)
+        self.p = LAB.spawn(self.ns, as_user(self.argv), label='shuttle-user',
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.table = 'inet shuttle-%d' % self.p.pid
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def wait_connected(self, timeout=15.0):
+        i = self.wait_line(r'\bconnected to\b', timeout)
+        check(i is not None, 'no "connected" within %gs (exit %s); stderr:\n%s'
+              % (timeout, self.p.poll(), self.stderr()))
+        return self
+
+
+def free_port(ns):
+    """A TCP port free on the client's loopback (bind, read, close)."""
+    r = LAB.run(ns, [netlab.PY, '-c', 'import socket; s = socket.socket(); '
+                     's.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'], timeout=10)
+    return int(r.stdout)
+
+
+def user_curl(args, as_root=False, max_time=10):
+    argv = ['curl', '-sS', '-g', '--connect-timeout', '3', '--max-time', str(max_time)] + args
+    r = LAB.run(LAB.ns_client, argv if as_root else as_user(argv), timeout=max_time + 20)
+    return r.returncode, r.stdout, r.stderr.strip()
+
+
+@case('--socks as an ordinary user, no subnets: no rules, no helper; curl --socks5-hostname by '
+      'name, v4 and v6; another uid refused')
+def t_socks():
+    stop_tunnel()
+    port = free_port(LAB.ns_client)
+    s = UserShuttle(['-v', '--socks', str(port)]).wait_connected()
+    check(not shuttle_tables(), 'rules made for --socks alone: %s' % shuttle_tables())
+    check('firewall' not in s.stderr().lower() or 'no firewall' in s.stderr().lower(),
+          'the engine went to the firewall: %s' % s.stderr())
+    proxy = 'socks5h://127.0.0.1:%d' % port
+    for url in ('http://%s:%d/' % (netlab.NAME_BUILD, netlab.HTTP_PORT),
+                'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT),
+                'http://[%s]:%d/' % (netlab.LAN6, netlab.HTTP_PORT)):
+        rc, out, err = user_curl(['--proxy', proxy, url])
+        check(rc == 0 and 'Hello' in out, 'curl %s through SOCKS: rc %d %s' % (url, rc, err))
+    rc, out, err = user_curl(['--socks5-hostname', '127.0.0.1:%d' % port,
+                              'http://%s:%d/' % (netlab.NAME_BUILD, netlab.HTTP_PORT)])
+    check(rc == 0 and 'Hello' in out, 'curl --socks5-hostname: rc %d %s' % (rc, err))
+    # a name the far side does not know: the proxy says so at once
+    rc, out, err = user_curl(['--proxy', proxy, 'http://nosuchname.corp.internal/'])
+    check(rc != 0, 'an unknown name was reached: %s' % out[:80])
+    # root is another uid: refused before any request is read
+    rc, out, err = user_curl(['--proxy', proxy, 'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)],
+                             as_root=True)
+    check(rc != 0 and 'Hello' not in out, 'root used the user\'s SOCKS proxy: %s' % out[:80])
+    check(s.wait_line(r'refused a client of uid 0', 3) is not None,
+          'no refusal of uid 0 logged:\n%s' % s.stderr())
+    # without the proxy the LAN stays out of reach: nothing else was captured
+    rc, out, err = user_curl(['http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)], max_time=3)
+    check(rc != 0, 'the LAN answered without the proxy')
+    check(s.stop() == 0, 'exit status not 0')
 
 
 # ---------------------------------------------------------------- runner

@@ -185,7 +185,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   check_subnets (opts.subnets);
   check_subnets (opts.excludes);
-  if (opts.mode == SH_MODE_CLIENT && opts.subnets->len == 0 && !opts.auto_nets)
+  if (opts.mode == SH_MODE_CLIENT && opts.subnets->len == 0 && !opts.auto_nets && !opts.socks)
+    abort ();
+  /* --socks always has a port; shuttle run always a command, and no --dns. */
+  if (opts.socks && opts.socks_port == 0)
+    abort ();
+  if (opts.run_argv != NULL && (opts.run_argv[0] == NULL || opts.dns))
     abort ();
   if (opts.ns_hosts->len > SH_OPTIONS_MAX_NS || opts.ssh_cmd == NULL)
     abort ();

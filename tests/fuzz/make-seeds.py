@@ -196,6 +196,8 @@ OPTIONS_SEEDS = {
     'transport': b'-r\0gw\0--transport=ssh\0--dns\0--to-ns\x0010.0.0.53\0-N\0--transport\0auto\0',
     'python': b'--python\0/usr/bin/python3\0-N\0--no-latency-control\0--control-fd\0999\0',
     'nul-in-file': b'@b\0\0\0-N\n\0-v\n',
+    'socks': b'-r\0gw\0--socks\0[::1]:1080\0',
+    'run': b'run\0-r\0gw\0-x\x0010.9/16\x0010/8\0--\0curl\0-v\0http://10.1.2.3/',
 }
 
 NM_DATA_SEEDS = {
@@ -272,7 +274,24 @@ SSHMUX_SEEDS = {
     'exit': mux_pkt(0x80000004, struct.pack('>II', 3, 0)) + mux_pkt(0x8000000f, b''),
 }
 
-for harness, seeds in (('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
+# fuzz-socks5: byte 0 even: a greeting and a request; odd: a DNS reply.
+SOCKS_GREET = bytes([5, 1, 0])
+SOCKS5_SEEDS = {
+    'ipv4': b'\0' + SOCKS_GREET + bytes([5, 1, 0, 1, 10, 1, 2, 3, 0, 80]),
+    'ipv6': b'\0' + SOCKS_GREET + bytes([5, 1, 0, 4, 0xfd] + [0] * 14 + [1, 0, 22]),
+    'name': b'\0' + SOCKS_GREET + bytes([5, 1, 0, 3, 7]) + b'www.lan' + bytes([1, 187]),
+    'literal': b'\0' + SOCKS_GREET + bytes([5, 1, 0, 3, 3]) + b'::1' + bytes([0, 80]),
+    'bind': b'\0' + SOCKS_GREET + bytes([5, 2, 0, 1, 10, 1, 2, 3, 0, 80]),
+    'no-method': b'\0' + bytes([5, 1, 2]),
+    'short': b'\0' + SOCKS_GREET + bytes([5, 1, 0, 3, 40]) + b'abc',
+    'dns-a': b'\1' + bytes([0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]) + dnsq(1)[12:]
+    + bytes([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 2, 3]),
+    'dns-aaaa': b'\1' + bytes([0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]) + dnsq(1, qtype=28)[12:]
+    + bytes([0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16, 0xfd] + [0] * 14 + [1]),
+    'dns-loop': b'\1' + bytes([0, 1, 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 12]),
+}
+
+for harness, seeds in (('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-socks5', SOCKS5_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
                        ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
                        ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)

@@ -185,8 +185,8 @@ test_no_subnets (void)
   ShOptions o;
 
 #define NO_SUBNETS                                                                                 \
-  "no subnets given; name at least one, e.g. 10.0.0.0/8, or use -N to tunnel the networks the "    \
-  "server routes"
+  "no subnets given; name at least one, e.g. 10.0.0.0/8, use -N to tunnel the networks the "       \
+  "server routes, or --socks PORT"
   assert_parse_fails (NO_SUBNETS, "-r", "gw");
   assert_parse_fails (NO_SUBNETS, "-v");
   assert_parse_fails (NO_SUBNETS, "--dns", "-H");
@@ -463,6 +463,64 @@ test_listen (void)
                       "-l", "::1:80", "10/8");
   assert_parse_fails ("invalid listen address in '--listen [::1]': expected [ADDRESS]:PORT", "-l",
                       "[::1]", "10/8");
+}
+
+/* --socks: the endpoint alone is enough (no subnets), and it needs a port. */
+static void
+test_socks (void)
+{
+  ShOptions o;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (parse (&o, &error, "-r", "gw", "--socks", "1080", NULL));
+  g_assert_no_error (error);
+  g_assert_true (o.socks);
+  g_assert_null (o.socks_addr);
+  g_assert_cmpuint (o.socks_port, ==, 1080);
+  g_assert_cmpuint (o.subnets->len, ==, 0);
+  sh_options_clear (&o);
+
+  g_assert_true (parse (&o, &error, "--socks=[::1]:1081", "10/8", NULL));
+  g_assert_cmpstr (o.socks_addr, ==, "::1");
+  g_assert_cmpuint (o.socks_port, ==, 1081);
+  sh_options_clear (&o);
+
+  assert_parse_fails ("invalid port '0' in '--socks 0'", "--socks", "0");
+  assert_parse_fails ("invalid listen address 'localhost' in '--socks localhost:1080'", "--socks",
+                      "localhost:1080");
+}
+
+/* shuttle run: the command after "--" is not parsed as options. */
+static void
+test_run (void)
+{
+  ShOptions o;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (parse (&o, &error, "run", "-r", "gw", "10/8", "--", "curl", "-v", "--dns", NULL));
+  g_assert_no_error (error);
+  g_assert_nonnull (o.run_argv);
+  g_assert_cmpuint (g_strv_length (o.run_argv), ==, 3);
+  g_assert_cmpstr (o.run_argv[0], ==, "curl");
+  g_assert_cmpstr (o.run_argv[2], ==, "--dns");
+  g_assert_false (o.dns);
+  g_assert_cmpint (o.verbose, ==, 0);
+  g_assert_cmpuint (o.subnets->len, ==, 1);
+  sh_options_clear (&o);
+
+  g_assert_true (parse (&o, &error, "-r", "gw", "10/8", NULL));
+  g_assert_null (o.run_argv);
+  sh_options_clear (&o);
+
+  assert_parse_fails ("shuttle run: name the command after --, e.g. shuttle run -r gw 10.0.0.0/8 "
+                      "-- curl http://10.1.2.3/",
+                      "run", "-r", "gw", "10/8");
+  assert_parse_fails ("shuttle run: name the command after --, e.g. shuttle run -r gw 10.0.0.0/8 "
+                      "-- curl http://10.1.2.3/",
+                      "run", "10/8", "--");
+  assert_parse_fails ("shuttle run takes neither --dns (not done yet: names resolve as usual), -H, "
+                      "--daemon, --control-fd nor --server",
+                      "run", "--dns", "10/8", "--", "true");
 }
 
 static void
@@ -968,6 +1026,8 @@ main (int argc, char **argv)
   g_test_add_func ("/options/remote/option-forms", test_remote_option_forms);
   g_test_add_func ("/options/remote/bad", test_remote_bad);
   g_test_add_func ("/options/listen", test_listen);
+  g_test_add_func ("/options/socks", test_socks);
+  g_test_add_func ("/options/run", test_run);
   g_test_add_func ("/options/verbose", test_verbose);
   g_test_add_func ("/options/flags", test_flags);
   g_test_add_func ("/options/reconnect", test_reconnect);

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "fw-request.h"
+#include "fw-wire.h"
 
 static const char *
 protocol_name (int protocol)
@@ -184,4 +184,117 @@ sh_fw_port_check (int protocol, guint16 port, guint32 uid, GError **error)
   g_autoptr (GArray) socks = sh_fw_port_list (protocol, port, error);
 
   return socks != NULL && sh_fw_port_decide (socks, protocol, port, uid, error);
+}
+
+/* One exact SOCK_DIAG_BY_FAMILY lookup (no dump) of @id's socket. */
+static int
+lookup_one (int fd, int family, const struct inet_diag_sockid *id, guint32 *uid)
+{
+  struct
+  {
+    struct nlmsghdr nlh;
+    struct inet_diag_req_v2 req;
+  } msg = { 0 };
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  guint64 buf[1024];
+
+  msg.nlh.nlmsg_len = sizeof msg;
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+  msg.nlh.nlmsg_seq = 1;
+  msg.req.sdiag_family = (guint8) family;
+  msg.req.sdiag_protocol = IPPROTO_TCP;
+  msg.req.idiag_states = ~0u;
+  msg.req.id = *id;
+  if (sendto (fd, &msg, sizeof msg, 0, (struct sockaddr *) &kernel, sizeof kernel) < 0)
+    return -errno;
+  for (;;)
+    {
+      ssize_t n = recv (fd, buf, sizeof buf, 0);
+      int len;
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return n < 0 ? -errno : -EPROTO;
+      len = (int) n;
+      for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK (h, len); h = NLMSG_NEXT (h, len))
+        {
+          const struct inet_diag_msg *m;
+
+          if (h->nlmsg_type == NLMSG_ERROR)
+            {
+              const struct nlmsgerr *e = NLMSG_DATA (h);
+
+              if (h->nlmsg_len < NLMSG_LENGTH (sizeof *e))
+                return -EPROTO;
+              return e->error < 0 ? e->error : -EPROTO;
+            }
+          if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH (sizeof *m))
+            continue;
+          m = NLMSG_DATA (h);
+          /* The kernel matched the whole tuple; check the ports again. */
+          if (m->id.idiag_sport != id->idiag_sport || m->id.idiag_dport != id->idiag_dport)
+            return -ENOENT;
+          *uid = m->idiag_uid;
+          return 0;
+        }
+    }
+}
+
+gboolean
+sh_fw_conn_owner (const struct sockaddr *peer, const struct sockaddr *local, guint32 *uid,
+                  GError **error)
+{
+  struct inet_diag_sockid id = { 0 };
+  int family = peer->sa_family;
+  int fd, r;
+
+  /* The connecting socket's own view: it is bound to @peer and connected
+   * to @local. */
+  if (family == AF_INET && local->sa_family == AF_INET)
+    {
+      const struct sockaddr_in *p = (const struct sockaddr_in *) peer;
+      const struct sockaddr_in *l = (const struct sockaddr_in *) local;
+
+      id.idiag_sport = p->sin_port;
+      id.idiag_dport = l->sin_port;
+      memcpy (id.idiag_src, &p->sin_addr, 4);
+      memcpy (id.idiag_dst, &l->sin_addr, 4);
+    }
+  else if (family == AF_INET6 && local->sa_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *p = (const struct sockaddr_in6 *) peer;
+      const struct sockaddr_in6 *l = (const struct sockaddr_in6 *) local;
+
+      id.idiag_sport = p->sin6_port;
+      id.idiag_dport = l->sin6_port;
+      memcpy (id.idiag_src, &p->sin6_addr, 16);
+      memcpy (id.idiag_dst, &l->sin6_addr, 16);
+    }
+  else
+    {
+      g_set_error (error, SH_FW_ERROR, SH_FW_ERROR_FAILED, "not a TCP connection");
+      return FALSE;
+    }
+  id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  fd = socket (AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0)
+    {
+      int err = errno;
+
+      g_set_error (error, SH_FW_ERROR, SH_FW_ERROR_FAILED, "cannot open a sock_diag socket: %s",
+                   g_strerror (err));
+      return FALSE;
+    }
+  r = lookup_one (fd, family, &id, uid);
+  close (fd);
+  if (r < 0)
+    {
+      g_set_error (error, SH_FW_ERROR, SH_FW_ERROR_FAILED,
+                   "cannot find the connecting socket (sock_diag): %s", g_strerror (-r));
+      return FALSE;
+    }
+  return TRUE;
 }

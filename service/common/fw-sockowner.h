@@ -17,6 +17,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <sys/socket.h>
 
 G_BEGIN_DECLS
 
@@ -40,6 +41,15 @@ gboolean sh_fw_port_decide (const GArray *socks, int protocol, guint16 port, gui
  * @port, both address families, as a new GArray of ShFwSock; or NULL with
  * SH_FW_ERROR_FAILED when the kernel cannot be asked. */
 GArray *sh_fw_port_list (int protocol, guint16 port, GError **error);
+
+/* The owner uid of the TCP socket that connected from @peer to @local
+ * (both as the accepting side's getpeername() and getsockname() report
+ * them, AF_INET or AF_INET6), in the calling process's network namespace:
+ * the engine's SOCKS endpoint asks who is on the other end of a loopback
+ * connection, which SO_PEERCRED cannot tell for TCP. FALSE with
+ * SH_FW_ERROR_FAILED when the kernel does not know that socket. */
+gboolean sh_fw_conn_owner (const struct sockaddr *peer, const struct sockaddr *local, guint32 *uid,
+                           GError **error);
 
 /* sh_fw_port_list() then sh_fw_port_decide(). */
 gboolean sh_fw_port_check (int protocol, guint16 port, guint32 uid, GError **error);
