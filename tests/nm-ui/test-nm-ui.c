@@ -130,6 +130,7 @@ static const char *const every_key_profiles[][24] = {
       "dns-domains=corp.example,lab.example",
       "to-ns=10.0.0.53",
       "auto-nets=yes",
+      "transport=agent",
       NULL,
   },
   {
