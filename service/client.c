@@ -1290,11 +1290,12 @@ on_transport_stderr (ShPollWatch *w, guint32 events)
   drain_transport_stderr (G_STRUCT_MEMBER_P (w, -G_STRUCT_OFFSET (Client, err_watch)));
 }
 
-/* The master must not outlive us: a session's ssh ends with its pipe, but
- * a master with -N reads nothing, and after a SIGKILL would go on holding
- * its socket and the ssh connection. */
+/* ssh must not outlive us: a master with -N reads nothing, and after a
+ * SIGKILL would go on holding its socket and the ssh connection. A
+ * session's ssh ends with its pipe, but the one of an agent attempt that
+ * auto has just given up on may still be talking to the server. */
 static void
-master_child_setup (gpointer data)
+ssh_child_setup (gpointer data)
 {
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
@@ -1362,8 +1363,7 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
   g_autoptr (GSubprocessLauncher) launcher
       = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
                                    | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  if (c->ssh_mode)
-    g_subprocess_launcher_set_child_setup (launcher, master_child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, ssh_child_setup, NULL, NULL);
   c->transport = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
   if (!c->transport)
     return FALSE;

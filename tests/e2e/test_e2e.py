@@ -1904,7 +1904,10 @@ def t_ssh_transport_fallback():
                 return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
         except OSError:
             return False
-    gone = wait_until(lambda: not any(running(p) for p in masters), 3, step=0.1)
+    gone = wait_until(lambda: not any(running(p) for p in masters), 5, step=0.1)
+    if not gone:   # say what the survivor is doing, for the next one to read
+        for p in masters:
+            diag('%d: %s' % (p, harness.read('/proc/%d/status' % p)[:400]))
     check(gone, 'the ssh master outlived the killed engine')
     check(wait_until(lambda: s.table not in shuttle_tables(), 2.0, step=0.05),
           'the killed engine\'s table is still there')
@@ -2113,7 +2116,7 @@ def _user_ssh_cmd():
         shutil.copy(LAB.client_key, key)
         shutil.copy(LAB.known_hosts, kh)
         with open(conf, 'w') as f:
-            f.write(netlab.SSH_CONFIG % dict(key=key, kh=kh))
+            f.write(netlab.ssh_config_text(key, kh))
         for f in (d, key, kh, conf):
             os.chown(f, pw.pw_uid, pw.pw_gid)
         os.chmod(key, 0o600)

@@ -490,8 +490,7 @@ class Lab:
         with open(os.path.join(self.keys, 'authorized_keys_false'), 'w') as f:
             f.write('command="/bin/false",no-pty %s\n' % pub)
         with open(self.ssh_config, 'w') as f:
-            f.write(SSH_CONFIG % dict(key=self.client_key, kh=self.known_hosts, gw4=GW4,
-                                       gw6=GW6))
+            f.write(ssh_config_text(self.client_key, self.known_hosts))
         with open(os.path.join(self.www, 'index.html'), 'w') as f:
             f.write(INDEX_HTML)
         h = hashlib.sha256()
@@ -785,6 +784,11 @@ Host viajump
   ProxyJump [%(gw6)s]:22
 """
 
+
+
+def ssh_config_text(key, known_hosts):
+    """The lab's ssh_config for a client key and a known_hosts file."""
+    return SSH_CONFIG % dict(key=key, kh=known_hosts, gw4=GW4, gw6=GW6)
 
 # ------------------------------------------------------------ LAN servers
 class _DualStack:
