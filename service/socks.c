@@ -113,8 +113,9 @@ connect_now (Pending *p)
     }
   sh_poll_remove (s->poll, fd);
   p->fd = -1;
+  ShOpen dst = p->req.dst; /* removing @p from the table frees it */
   g_hash_table_remove (s->pending, p);
-  sh_session_open_channel (s->session, fd, &p->req.dst);
+  sh_session_open_channel (s->session, fd, &dst);
 }
 
 static void
