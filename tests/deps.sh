@@ -15,8 +15,9 @@ build="$build libayatana-appindicator3-dev"
 # dnsmasq-base and dig: the remote LAN's name server and the client's DNS checks (--dns, -H).
 runtime="nftables openssh-server openssh-client iproute2 procps curl python3 dnsmasq-base bind9-dnsutils"
 # The DNS leak test watches the client's link with tcpdump; the NetworkManager
-# secrets test traces the plugin's file opens with strace.
-test_tools="tcpdump strace openssl"
+# secrets test traces the plugin's file opens with strace; `shuttle run`'s
+# case needs a static program (busybox-static) to show the warning.
+test_tools="tcpdump strace openssl busybox-static"
 # The firewall helper's tests: a private system bus, a real polkitd, and a
 # D-Bus client (gdbus, python3-dbus) running as another user.
 helper_test="dbus-daemon polkitd libglib2.0-bin python3-dbus passwd util-linux"

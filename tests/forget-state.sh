@@ -16,9 +16,10 @@ if pgrep -x sshd >/dev/null || pgrep -x shuttle >/dev/null || pgrep -x shuttle-f
   exit 1
 fi
 
-# The fixtures' accounts: tests/lib/netlab.py (LAB_USER), tests/helper
+# The fixtures' accounts: tests/lib/netlab.py (LAB_USER and the forwarding-only
+# ones of --transport=ssh), tests/helper
 # (USER, USER2), tests/nm (USER).
-for u in shuttlelab shuttletest shuttletest2 shuttlenm; do
+for u in shuttlelab shuttletest shuttletest2 shuttlenm shuttlefwd shuttlenologin shuttlenofwd; do
   if getent passwd "$u" >/dev/null; then userdel "$u" 2>/dev/null || true; fi
 done
 rm -rf /run/sshd
