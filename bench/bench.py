@@ -159,17 +159,15 @@ def proc_status(pid):
 
 
 # ------------------------------------------------------------ the lab
-def lab_up():
+def lab_up(wan=None):
+    """wan: None, or a shaped client<->gw link for bench/shaped.py (netlab.Lab)."""
     global LAB
     # Everything we start inherits this, sshd (and so shuttle --server) too.
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, _hard))
-    try:
-        LAB = netlab.Lab(PREFIX, big_mib=1)
-    except TypeError:
-        LAB = netlab.Lab(PREFIX)
+    LAB = netlab.Lab(PREFIX, big_mib=1, wan=wan)
     log('lab %s: building (namespaces %s)' % (PREFIX, ', '.join(LAB.namespaces)))
     LAB.up()
     # Thousands of short connections per config all go to one echo server:
@@ -248,7 +246,8 @@ def cpu_snapshot():
             if comm in ('iperf3', 'prober', 'ip'):
                 continue
             fields = s[s.rindex(')') + 2:].split()
-            out[(short[ns], comm, pid)] = int(fields[11]) + int(fields[12])
+            out[(short.get(ns, ns.split('-')[-1]), comm, pid)] = \
+                int(fields[11]) + int(fields[12])
     return out
 
 

@@ -9,6 +9,8 @@
 #   sudo bench/run.sh --quick --only shuttle --shuttle-args -v
 #   sudo bench/run.sh report bench/results/STAMP.json     re-print a table
 #   sudo bench/run.sh teardown              remove the lab after a crash
+#   sudo bench/run.sh links [--links 10:0,50:40] [--only shuttle,direct] [--quick]
+#                                           shaped links (rate, RTT): bench/shaped.py
 #
 # Builds shuttle (meson/ninja, target service/shuttle only) and the helpers in
 # bench/src/, sets up the lab, measures, tears down (also on Ctrl-C), prints
@@ -32,7 +34,7 @@ for t in ip sshd ssh gcc iperf3 sshuttle redsocks iptables iptables-save nft mes
 done
 
 mkdir -p "$HERE/bin" "$HERE/results"
-for h in prober echo_server; do
+for h in prober echo_server delayline; do
   if [ ! "$HERE/bin/$h" -nt "$HERE/src/$h.c" ]; then
     gcc -O2 -Wall -Wextra -pthread -o "$HERE/bin/$h" "$HERE/src/$h.c"
   fi
@@ -54,4 +56,8 @@ if [ "$build_ok" = 0 ]; then
 fi
 export SHUTTLE_BENCH_BUILD_OK=$build_ok
 # bench.py tears the lab down itself on Ctrl-C / SIGTERM / SIGHUP
+if [ "${1:-}" = links ]; then
+  shift
+  exec "$PY" "$HERE/shaped.py" "$@"
+fi
 exec "$PY" "$HERE/bench.py" run "$@"

@@ -17,7 +17,7 @@ runtime="nftables openssh-server openssh-client iproute2 procps curl python3 dns
 # The DNS leak test watches the client's link with tcpdump; the NetworkManager
 # secrets test traces the plugin's file opens with strace; `shuttle run`'s
 # case needs a static program (busybox-static) to show the warning.
-test_tools="tcpdump strace openssl busybox-static"
+test_tools="tcpdump strace openssl busybox-static iputils-ping iperf3"
 # The firewall helper's tests: a private system bus, a real polkitd, and a
 # D-Bus client (gdbus, python3-dbus) running as another user.
 helper_test="dbus-daemon polkitd libglib2.0-bin python3-dbus passwd util-linux"
@@ -33,7 +33,7 @@ nm_ui_test="python3-gi gir1.2-nm-1.0 gir1.2-gtk-3.0 gir1.2-gtk-4.0 gir1.2-secret
 # stand-ins (python3-gi), xdotool to find the status window, ImageMagick
 # and GdkPixbuf for its screenshot, desktop-file-validate for the entries.
 applet_test="xvfb xdotool imagemagick python3-gi gir1.2-glib-2.0 gir1.2-gdkpixbuf-2.0 desktop-file-utils dbus-daemon"
-bench_extra="iperf3 sshuttle redsocks iptables gdb"
+bench_extra="iperf3 sshuttle redsocks iptables gdb iputils-ping"
 
 want=""
 [ $# -eq 0 ] && set -- test

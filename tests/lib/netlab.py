@@ -264,7 +264,13 @@ class Lab:
 
     Usable as a context manager (up on enter, teardown on exit)."""
 
-    def __init__(self, prefix, big_mib=32):
+    def __init__(self, prefix, big_mib=32, wan=None):
+        """wan: None for the plain lab (c0 and g0 are one veth pair), or a
+        dict(rate_mbit=R or None, rtt_ms=T, delayline=<path of bench/bin/delayline>)
+        for a shaped client<->gw link: a namespace <prefix>-wan in between,
+        where `delayline` holds each frame T/2 ms each way and a tbf qdisc
+        limits each direction to R Mbit/s with a 20 ms bottleneck buffer
+        (this kernel has no sch_netem)."""
         if not re.fullmatch(r'[a-z][a-z0-9]{0,9}', prefix):
             raise ValueError('lab prefix must be [a-z][a-z0-9]{0,9}: %r' % prefix)
         self.prefix = prefix
@@ -273,6 +279,10 @@ class Lab:
         self.ns_gw = prefix + '-gw'
         self.ns_lan = prefix + '-lan'
         self.namespaces = [self.ns_client, self.ns_gw, self.ns_lan]
+        self.wan = wan
+        if wan:
+            self.ns_wan = prefix + '-wan'
+            self.namespaces.append(self.ns_wan)
         self.dir = state_dir(prefix)
         self.started = time.time()
         self.keys = os.path.join(self.dir, 'keys')
@@ -526,7 +536,10 @@ class Lab:
         self.run(g, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'], check=True)
         self.run(g, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0'], check=True)
         # veth pairs, each end created directly in its namespace
-        self._ip(c, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'g0', 'netns', g)
+        if self.wan:
+            self._make_wan()
+        else:
+            self._ip(c, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'g0', 'netns', g)
         self._ip(g, 'link', 'add', 'g1', 'type', 'veth', 'peer', 'name', 'l0', 'netns', l)
         for ns, dev, addrs in ((c, 'c0', (CLIENT4 + '/24', CLIENT6 + '/64')),
                                (g, 'g0', (GW4 + '/24', GW6 + '/64')),
@@ -550,6 +563,25 @@ class Lab:
         # the LAN knows only its way back to the gw
         self._ip(l, 'route', 'add', 'default', 'via', GW_LAN4)
         self._ip(l, '-6', 'route', 'add', 'default', 'via', GW_LAN6)
+
+    def _make_wan(self):
+        """c0 -- w0 [<prefix>-wan: delayline, tbf] w1 -- g0: still one L2 link
+        for the client and the gw (same addresses), with a delay and a rate."""
+        c, g, w = self.ns_client, self.ns_gw, self.ns_wan
+        self._ip(c, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'w0', 'netns', w)
+        self._ip(w, 'link', 'add', 'w1', 'type', 'veth', 'peer', 'name', 'g0', 'netns', g)
+        for dev in ('w0', 'w1'):
+            self._ip(w, 'link', 'set', dev, 'up')
+            rate = self.wan.get('rate_mbit')
+            if rate:
+                # burst: 2 ms at the rate (timer granularity), at least 64 KiB
+                # (veth hands over whole GSO frames); limit: 20 ms of queue.
+                burst = max(65536, int(rate * 1e6 / 8 * 0.002))
+                self.run(w, ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate',
+                             '%dmbit' % rate, 'burst', str(burst), 'latency', '20ms'],
+                         check=True)
+        one_way = self.wan.get('rtt_ms', 0) / 2.0
+        self.spawn(w, [self.wan['delayline'], 'w0', 'w1', '%g' % one_way], label='delayline')
 
     def _start_servers(self):
         self.spawn(self.ns_gw, ['/usr/sbin/sshd', '-D', '-f', self.sshd_config,
@@ -625,7 +657,11 @@ class Lab:
                 kill_pid(pid)
             elif isinstance(pid, int):
                 _reap(pid)
-        for ns in self.namespaces:
+        # A shaped lab's wan namespace too, when torn down by a process that
+        # did not build it (bench/run.sh teardown after a crash).
+        every = self.namespaces + [n for n in (self.prefix + '-wan',)
+                                   if n not in self.namespaces and ns_exists(n)]
+        for ns in every:
             for pid in ns_pids(ns):
                 kill_pid(pid, wait=2.0)
             if ns_exists(ns):
@@ -634,7 +670,7 @@ class Lab:
         shutil.rmtree(self.dir, ignore_errors=True)
         for d in (self.etc_client, self.etc_gw):
             shutil.rmtree(d, ignore_errors=True)
-        left = [ns for ns in self.namespaces if ns_exists(ns)]
+        left = [ns for ns in every if ns_exists(ns)]
         if left:
             raise LabError('namespaces still present after teardown: %s' % left)
         reports = sanitizer_reports(self.started)
