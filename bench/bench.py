@@ -339,6 +339,13 @@ def iperf(ns, host, port, reverse=False, retry=True, streams=1):
             log('   iperf3 server busy: restarting the LAN iperf3 servers')
             start_servers(only=('srv-iperf', 'srv-iperf-bulk'))
             return iperf(ns, host, port, reverse, retry=False, streams=streams)
+        if retry and 'unable to connect' in j['error']:
+            # On a long round trip (bench/shaped.py) the server may still be
+            # closing the previous test; iperf3 then words it oddly ("Name
+            # or service not known" for a numeric address).
+            log('   iperf3: %s; once more in 2 s' % j['error'])
+            time.sleep(2.0)
+            return iperf(ns, host, port, reverse, retry=False, streams=streams)
         return {'error': j['error']}
     end = j['end']
     return {'mbps': round(end['sum_received']['bits_per_second'] / 1e6, 1),
