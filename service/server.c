@@ -58,7 +58,7 @@ after_batch (gpointer data)
 static void
 on_ready (ShSession *session, const ShHello *peer, gpointer data)
 {
-  sh_info ("client %s connected (protocol %d)", peer->name, SH_MUX_VERSION);
+  sh_info ("client %s connected (protocol %u)", peer->name, sh_session_get_version (session));
 }
 
 static void
