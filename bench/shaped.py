@@ -78,6 +78,9 @@ def fairness(tun, streams=4):
     ns, host, ports = tun.ns(), tun.host, tun.ports
     r = run(ns, ['iperf3', '-c', host, '-p', ports['iperf'], '-t', bench.P['iperf_t'], '-R',
                  '-P', streams, '-J'], timeout=bench.P['iperf_t'] + 60)
+    # On a long round trip the server is still closing this test when the
+    # next row's first iperf3 comes: it would find the server busy.
+    time.sleep(3.0)
     try:
         j = json.loads(r.stdout)
         rates = [s['receiver']['bits_per_second'] / 1e6 for s in j['end']['streams']]
