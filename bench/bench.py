@@ -1248,8 +1248,9 @@ def goals_ssh_transport(rows, dc):
                          fmt(row['cps']), fmt(row.get('cps_par')), P['cps_par'],
                          fmt((ref or {}).get('cps')), fmt((ref or {}).get('cps_par'))))
         if row.get('startup') is not None:
-            L.append('    start-up                  %.0f ms from the command to the first echo' % (
-                row['startup'] * 1000))
+            rs = (ref or {}).get('startup')
+            L.append('    start-up                  %.0f ms from the command to the first echo%s' % (
+                row['startup'] * 1000, '' if rs is None else ' (ssh -L: %.0f ms)' % (rs * 1000)))
     return L
 
 
