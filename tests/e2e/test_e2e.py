@@ -2020,6 +2020,33 @@ for _user, _how in FWD_ACCOUNTS:
     _ssh_transport_cases(_user, _how)
 
 
+@case('--transport=ssh: an engine killed while ssh logs in leaves its control directory, '
+      'the next start removes it')
+def t_ssh_transport_sweep():
+    stop_tunnel()
+    netlab.ensure_fwd_users()
+    wrap = os.path.join(LAB.dir, 'slow-ssh-fwd')
+    with open(wrap, 'w') as f:
+        f.write('#!/bin/sh\n'
+                'for a in "$@"; do [ "$a" = -G ] && exec %s "$@"; done\n'
+                'sleep 5\n'
+                'exec %s "$@"\n' % (LAB.ssh_cmd, LAB.ssh_cmd))
+    os.chmod(wrap, 0o755)
+    s = Shuttle(['-e', wrap, '--transport=ssh', netlab.LAN_NET4],
+                remote='%s@%s' % (netlab.FWD_USER, netlab.GW4), auto=True)
+    pattern = '/tmp/shuttle-ssh-%d-*' % s.p.pid
+    check(wait_until(lambda: glob.glob(pattern), 5, step=0.05), 'no %s made' % pattern)
+    s.kill()
+    left = glob.glob(pattern)
+    check(left, 'the killed engine\'s directory is already gone: nothing to sweep')
+    s2 = _fwd_shuttle(netlab.FWD_USER, [netlab.LAN_NET4])
+    try:
+        s2.wait_ready()
+        check(not glob.glob(pattern), 'left by the killed engine, not removed: %s' % left)
+    finally:
+        check(s2.stop() == 0, 'exit status not 0')
+
+
 @case('--transport=ssh: AllowTcpForwarding no is named; --transport=agent does not fall back')
 def t_ssh_transport_forbidden():
     stop_tunnel()
