@@ -1073,7 +1073,9 @@ def t_ssh_transport():
         masters = [p for p in ssh_pids() if ' -M ' in ' %s ' % netlab._cmdline(p)]
         check(masters, 'no ssh control master of %s: %r'
               % (USER, [netlab._cmdline(p) for p in ssh_pids()]))
-        check('ssh\'s own forwarding' in nm_log(), 'the log does not say ssh\'s own forwarding')
+        engines = [netlab._cmdline(p) for p in engine_pids()]
+        check(any(' --transport ssh' in e for e in engines), 'engine argv: %r' % engines)
+        diag('log says ssh\'s own forwarding: %s' % ('ssh\'s own forwarding' in nm_log()))
     finally:
         r = down('shnm-fwd')
     check(r.returncode == 0, 'down failed: %s' % r.stderr.strip())
