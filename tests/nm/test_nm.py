@@ -1075,7 +1075,7 @@ def t_ssh_transport():
               % (USER, [netlab._cmdline(p) for p in ssh_pids()]))
         engines = [netlab._cmdline(p) for p in engine_pids()]
         check(any(' --transport ssh' in e for e in engines), 'engine argv: %r' % engines)
-        diag('log says ssh\'s own forwarding: %s' % ('ssh\'s own forwarding' in nm_log()))
+        check('ssh\'s own forwarding' in nm_log(), 'the log does not say ssh\'s own forwarding')
     finally:
         r = down('shnm-fwd')
     check(r.returncode == 0, 'down failed: %s' % r.stderr.strip())
