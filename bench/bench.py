@@ -703,7 +703,9 @@ class SshL(Tunnel):
         self.key, self.name, self.cipher = key, name, cipher
 
     def stats(self):
-        return {'cipher': self.cipher}   # None: the default one (dc)
+        # Without -c: the one ssh negotiates (the ssh-pipe row, which also
+        # finds it, may not have run), so that a same-cipher row pairs up.
+        return {'cipher': self.cipher or default_cipher()}
 
     def start(self):
         fw = []
