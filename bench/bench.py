@@ -700,16 +700,26 @@ class Redsocks(Tunnel):
 
 
 class SshL(Tunnel):
-    key, name = 'ssh-L', 'ssh -L (reference)'
+    """ssh -L, ssh's default cipher or @cipher: the ceiling of an ssh tunnel,
+    and exactly --transport=ssh's data path."""
     host = '127.0.0.1'
     ports = {'iperf': 15201, 'bulk': 15202, 'echo': 17777}
+
+    def __init__(self, key='ssh-L', name='ssh -L (reference)', cipher=None):
+        self.key, self.name, self.cipher = key, name, cipher
+
+    def stats(self):
+        # Without -c: the one ssh negotiates (the ssh-pipe row, which also
+        # finds it, may not have run), so that a same-cipher row pairs up.
+        return {'cipher': self.cipher or default_cipher()}
 
     def start(self):
         fw = []
         for k, lp in self.ports.items():
             fw += ['-L', '127.0.0.1:%d:%s:%d' % (lp, LAN, LAN_PORTS[k])]
-        self.p = spawn(LAB.ns_client, LAB.ssh_argv + ['-N', '-o', 'ExitOnForwardFailure=yes']
-                       + fw + [LAB.remote], 'tun-ssh-L')
+        c = ['-c', self.cipher] if self.cipher else []
+        self.p = spawn(LAB.ns_client, LAB.ssh_argv + c + ['-N', '-o', 'ExitOnForwardFailure=yes']
+                       + fw + [LAB.remote], 'tun-' + self.key)
         for lp in self.ports.values():
             if not LAB.wait_port(LAB.ns_client, '127.0.0.1', lp):
                 raise RuntimeError('ssh -L did not come up')
@@ -734,17 +744,20 @@ def tunnels():
                                 ['--no-latency-control']),
         'shuttle-agent': Shuttle('shuttle-agent', 'shuttle (Python agent)', agent=True),
         'shuttle-ssh': Shuttle('shuttle-ssh', 'shuttle --transport=ssh', ssh_transport=True),
+        'shuttle-ssh-chacha': Shuttle('shuttle-ssh-chacha', 'shuttle --transport=ssh, chacha20',
+                                      ssh_extra='-c ' + CHACHA, ssh_transport=True),
         'sshuttle-nft': Sshuttle('sshuttle-nft', 'nft'),
         'sshuttle-nat': Sshuttle('sshuttle-nat', 'nat'),
         'redsocks': Redsocks(),
         'ssh-L': SshL(),
+        'ssh-L-aes': SshL('ssh-L-aes', 'ssh -L, -c aes128-gcm', cipher=AES128),
         'direct': Direct(),
     }
 
 
 DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shuttle-agent',
-                 'shuttle-ssh', 'sshuttle-nft',
-                 'sshuttle-nat', 'redsocks', 'ssh-L', 'many']
+                 'shuttle-ssh', 'shuttle-ssh-chacha', 'sshuttle-nft',
+                 'sshuttle-nat', 'redsocks', 'ssh-L', 'ssh-L-aes', 'many']
 ALL_KEYS = DEFAULT_ORDER + ['direct']
 
 
@@ -1062,6 +1075,7 @@ def table(doc):
              'seconds per GiB uploaded in the tunnel\'s own processes, ssh/sshd excluded; '
              'other: cores used by processes outside the lab meanwhile)')
     L += goals(rows, pipe, dc, merge_many(rounds))
+    L += goals_ssh_transport(rows, dc)
     bg = [g(r, 'background', 'cores') for r in rounds]
     others = [r.get('other') or 0 for r in rows.values() if 'error' not in r]
     worst = max([v for v in bg if v is not None] + others + [0])
@@ -1192,6 +1206,59 @@ def goals(rows, pipe, dc, many):
         L.append('  %d concurrent connections  %s open, %s echoed, client %.2f KiB per idle '
                  'connection (goal: all, <= 8 KiB): %s' % (
                      many['n'], fmt(many['open_ok']), fmt(many['echoed']), many['kib_c'], yn(ok)))
+    return L
+
+
+def goals_ssh_transport(rows, dc):
+    """Issue 20's targets: each --transport=ssh row against the ssh -L row
+    with the same cipher (the engine asks ssh for aes128-gcm first when
+    ssh_config does not choose, so the plain rows differ), its latency under
+    load, connections per second and start-up."""
+    def ok(k):
+        return rows.get(k) and 'error' not in rows[k]
+
+    def cipher(row):
+        return row.get('cipher') or dc
+    refs = {cipher(rows[k]): rows[k] for k in rows if k.startswith('ssh-L') and ok(k)}
+    L = []
+    for k in [k for k in rows if k.startswith('shuttle-ssh') and ok(k)]:
+        row = rows[k]
+        c = cipher(row)
+        if not L:
+            L += ['', 'Goals (issue 20), shuttle --transport=ssh against this run:']
+        ref = refs.get(c)
+        name = (c or '?').split('@')[0]
+        if ref is None:
+            L.append('  %-28s cipher %s: no ssh -L row with it (add ssh-L%s)' % (
+                row['name'][:28], name, '-aes' if c == AES128 else ''))
+        else:
+            parts, oks = [], []
+            for f, what in (('up', 'up'), ('down', 'down'), ('up8', 'up x8'),
+                            ('down8', 'down x8')):
+                if row.get(f) and ref.get(f):
+                    parts.append('%s %.2f' % (what, row[f] / ref[f]))
+                    oks.append(row[f] >= 0.95 * ref[f])
+            L.append('  %-28s throughput x ssh -L, both %s: %s (goal >= 0.95): %s' % (
+                row['name'][:28], name, ', '.join(parts),
+                '-' if not oks else ('met' if all(oks) else 'NOT met')))
+        for tag, what in (('lu', 'bulk upload'), ('ld', 'bulk download')):
+            if row.get(tag + '_med') is not None and row.get('idle_med') is not None:
+                r = ref or {}
+                L.append('    latency under a %-13s median %.2f ms above idle, p99 %.1f ms'
+                         '%s' % (what, row[tag + '_med'] - row['idle_med'], row[tag + '_p99'],
+                                 '' if r.get(tag + '_med') is None else
+                                 ' (ssh -L: %.2f above, p99 %.1f)' % (
+                                     r[tag + '_med'] - r['idle_med'], r[tag + '_p99'])))
+        if row.get('cps') is not None:
+            L.append('    short connections         %s/s, %s/s with %d clients (ssh -L: %s, %s; '
+                     'each one is an ssh channel: a control connection to the master, two '
+                     'descriptors passed, a CHANNEL_OPEN round trip to sshd before a byte)' % (
+                         fmt(row['cps']), fmt(row.get('cps_par')), P['cps_par'],
+                         fmt((ref or {}).get('cps')), fmt((ref or {}).get('cps_par'))))
+        if row.get('startup') is not None:
+            rs = (ref or {}).get('startup')
+            L.append('    start-up                  %.0f ms from the command to the first echo%s' % (
+                row['startup'] * 1000, '' if rs is None else ' (ssh -L: %.0f ms)' % (rs * 1000)))
     return L
 
 

@@ -1291,13 +1291,19 @@ on_transport_stderr (ShPollWatch *w, guint32 events)
 }
 
 /* ssh must not outlive us: a master with -N reads nothing, and after a
- * SIGKILL would go on holding its socket and the ssh connection. A
- * session's ssh ends with its pipe, but the one of an agent attempt that
- * auto has just given up on may still be talking to the server. */
+ * SIGKILL would go on holding the ssh connection. A session's ssh ends with
+ * its pipe, but the one of an agent attempt that auto has just given up on
+ * may still be talking to the server. SIGKILL, not SIGTERM: on SIGTERM ssh
+ * says goodbye to the server first and waits (up to ServerAliveInterval ×
+ * CountMax) until its output buffer has drained, which a stalled transfer
+ * can make take 30 s. A parent already gone before prctl() would never
+ * send the signal: then the child does not start at all. */
 static void
 ssh_child_setup (gpointer data)
 {
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid () != (pid_t) GPOINTER_TO_INT (data))
+    _exit (127);
 }
 
 static gboolean
@@ -1363,7 +1369,8 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
   g_autoptr (GSubprocessLauncher) launcher
       = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
                                    | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_child_setup (launcher, ssh_child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, ssh_child_setup, GINT_TO_POINTER (getpid ()),
+                                         NULL);
   c->transport = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
   if (!c->transport)
     return FALSE;
@@ -1855,10 +1862,13 @@ remove_signals (Client *c)
 
 /* --transport=ssh: the master answers, and ssh has said what the server
  * thinks of forwarding (the link's probe). */
+static void remove_ctl_dir (Client *c);
+
 static void
 on_link_ready (ShSshLink *link, gpointer data)
 {
   Client *c = data;
+  remove_ctl_dir (c);         /* the link holds the socket from now on */
   drain_transport_stderr (c); /* ssh wrote why before it answered */
   if (c->fwd_prohibited)
     {
@@ -1886,14 +1896,35 @@ on_link_lost (ShSshLink *link, const char *why, gpointer data)
   g_main_loop_quit (c->loop);
 }
 
-/* The master's private directory, made once per engine. */
-static gboolean
-make_ctl_dir (Client *c, GError **error)
+#define SH_CLIENT_CTL_PREFIX "shuttle-ssh-"
+
+/* Directories of masters whose engine was killed while ssh was logging in
+ * (afterwards the link holds the socket and the directory is gone): named
+ * after the engine's pid, removed once no such process runs. */
+static void
+sweep_ctl_dirs (void)
 {
-  if (c->ctl_dir)
-    return TRUE;
-  c->ctl_dir = g_dir_make_tmp ("shuttle-ssh-XXXXXX", error); /* mode 0700 */
-  return c->ctl_dir != NULL;
+  const char *tmp = g_get_tmp_dir ();
+  g_autoptr (GDir) dir = g_dir_open (tmp, 0, NULL);
+  const char *name;
+  while (dir && (name = g_dir_read_name (dir)))
+    {
+      if (!g_str_has_prefix (name, SH_CLIENT_CTL_PREFIX))
+        continue;
+      char *end;
+      gulong pid = strtoul (name + strlen (SH_CLIENT_CTL_PREFIX), &end, 10);
+      if (*end != '-' || pid == 0 || pid > G_MAXINT)
+        continue;
+      if (kill ((pid_t) pid, 0) == 0 || errno != ESRCH)
+        continue; /* it runs (perhaps as another user) */
+      g_autofree char *path = g_build_filename (tmp, name, NULL);
+      struct stat st;
+      if (lstat (path, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != geteuid ())
+        continue;
+      g_autofree char *ctl = g_build_filename (path, "ctl", NULL);
+      unlink (ctl);
+      rmdir (path);
+    }
 }
 
 static void
@@ -1907,6 +1938,18 @@ remove_ctl_dir (Client *c)
   g_clear_pointer (&c->ctl_dir, g_free);
 }
 
+/* The master's private (0700) directory, a new one per session: the link
+ * holds the socket once the master is up, and on_link_ready() removes both. */
+static gboolean
+make_ctl_dir (Client *c, GError **error)
+{
+  remove_ctl_dir (c);
+  sweep_ctl_dirs ();
+  g_autofree char *tmpl = g_strdup_printf (SH_CLIENT_CTL_PREFIX "%d-XXXXXX", (int) getpid ());
+  c->ctl_dir = g_dir_make_tmp (tmpl, error); /* mode 0700 */
+  return c->ctl_dir != NULL;
+}
+
 /* Starts ssh (or the local server) and a session over it; in ssh mode, the
  * control master and the link to it. */
 static gboolean
@@ -1918,7 +1961,6 @@ start_session (Client *c, char **ssh_argv, GBytes *agent, GError **error)
       if (!make_ctl_dir (c, error))
         return FALSE;
       g_autofree char *ctl = g_build_filename (c->ctl_dir, "ctl", NULL);
-      unlink (ctl); /* a master that died leaves its socket */
       if (!start_transport (c, ssh_argv, &in_fd, &out_fd, error))
         return FALSE;
       close (in_fd); /* -N: ssh reads and writes nothing there */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -47,7 +48,8 @@ typedef struct
 struct _ShSshLink
 {
   ShPoll *poll;
-  char *ctl_path;
+  char *ctl_path; /* the master's socket, then /proc/self/fd/<pin> */
+  int pin;        /* the socket's inode, O_PATH; -1 until it appeared */
   guint max_forwards;
   ShSshLinkReadyFunc ready;
   ShSshLinkLostFunc lost;
@@ -376,6 +378,30 @@ on_conn_event (ShPollWatch *w, guint32 events)
 
 static gboolean on_timer (gpointer data);
 
+/* Holds the master's socket open (O_PATH) once it exists and connects
+ * through /proc/self/fd from then on: the caller may then remove the
+ * socket and its directory, and a SIGKILL leaves nothing in the file
+ * system. FALSE while the socket is not there yet. */
+static gboolean
+pin_socket (ShSshLink *link)
+{
+  if (link->pin >= 0)
+    return TRUE;
+  int fd = open (link->ctl_path, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return FALSE;
+  struct stat st;
+  if (fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode))
+    {
+      close (fd);
+      return FALSE;
+    }
+  link->pin = fd;
+  g_free (link->ctl_path);
+  link->ctl_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+  return TRUE;
+}
+
 static void
 send_alive_check (ShSshLink *link)
 {
@@ -393,6 +419,8 @@ on_timer (gpointer data)
   if (link->control == NULL)
     {
       /* Start-up: the master's socket appears once it has logged in. */
+      if (!pin_socket (link))
+        return G_SOURCE_CONTINUE;
       g_autoptr (GByteArray) req = g_byte_array_new ();
       sh_sshmux_put_alive_check (req, ++link->next_rid);
       link->control = conn_open (link, CONN_CONTROL, req, -1);
@@ -508,6 +536,7 @@ sh_ssh_link_new (ShPoll *poll, const char *ctl_path, guint max_forwards, ShSshLi
   ShSshLink *link = g_new0 (ShSshLink, 1);
   link->poll = poll;
   link->ctl_path = g_strdup (ctl_path);
+  link->pin = -1;
   link->max_forwards = max_forwards;
   link->ready = ready;
   link->lost = lost;
@@ -542,6 +571,8 @@ sh_ssh_link_free (ShSshLink *link)
     }
   g_hash_table_unref (link->dns);
   g_free (link->ctl_path);
+  if (link->pin >= 0)
+    close (link->pin);
   g_free (link);
 }
 

@@ -11,10 +11,13 @@
  * the channel ends.
  *
  * Start-up: the master creates its socket once it has logged in. The link
- * tries it every 50 ms, checks the master with MUX_C_ALIVE_CHECK, then
- * probes forwarding once (a forward to 127.0.0.1 port 9 on the server,
- * whatever its outcome) so that a server that forbids forwarding shows in
- * ssh's messages before the first real connection. Then @ready is called.
+ * tries it every 50 ms and, once it is there, holds it open (O_PATH) and
+ * connects through /proc/self/fd from then on: the caller may remove the
+ * socket and its directory as soon as @ready is called. It checks the
+ * master with MUX_C_ALIVE_CHECK, then probes forwarding once (a forward to
+ * 127.0.0.1 port 9 on the server, whatever its outcome) so that a server
+ * that forbids forwarding shows in ssh's messages before the first real
+ * connection. Then @ready is called.
  * After that the control connection is checked every
  * SH_SSH_LINK_ALIVE_S seconds; no answer by the next check, or its end, is
  * reported by @lost. */

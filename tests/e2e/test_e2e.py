@@ -377,9 +377,7 @@ def run_parallel(n, size):
     diag('%d transfers, %d MiB in %.2fs' % (2 * n, 2 * n * size >> 20, secs))
 
 
-@case('half-close: reply arrives after the client shut down its sending side')
-def t_half_close():
-    tunnel()
+def check_half_close():
     for host in (netlab.LAN4, netlab.LAN6):
         data = os.urandom(300000)
         s = LAB.connect(LAB.ns_client, host, netlab.SHA_PORT, timeout=15)
@@ -393,6 +391,12 @@ def t_half_close():
             s.close()
         want = 'got %d bytes %s' % (len(data), hashlib.sha256(data).hexdigest())
         check(got == want, '%s: reply %r, want %r' % (host, got, want))
+
+
+@case('half-close: reply arrives after the client shut down its sending side')
+def t_half_close():
+    tunnel()
+    check_half_close()
 
 
 @case('closed port on the LAN: the client gets an error in < 2s')
@@ -1836,7 +1840,11 @@ def t_auto_version_fallback():
 # ------------------------------------------- --transport=ssh
 # Accounts that run nothing (netlab.FWD_USER: command="/bin/false" in its
 # key; NOLOGIN_USER: shell nologin) but may forward: ssh's own forwarding
-# carries the tunnel through a control master.
+# carries the tunnel through a control master. The issue's TCP cases run on
+# both, one set of functions per account.
+FWD_ACCOUNTS = ((netlab.FWD_USER, 'key with command="/bin/false"'),
+                (netlab.NOLOGIN_USER, 'nologin shell'))
+
 
 def _fwd_shuttle(user, args, transport='ssh'):
     netlab.ensure_fwd_users()
@@ -1852,101 +1860,196 @@ def _fwd_run(user, args, timeout=30):
     return r
 
 
-@case('--transport=ssh, key with command="/bin/false": IPv4, IPv6, -x, 32 parallel checksums, '
-      'closed port reset at once, --dns --to-ns over TCP, SIGTERM clean')
-def t_ssh_transport():
-    stop_tunnel()
-    s = _fwd_shuttle(netlab.FWD_USER, SUBNETS + ['-x', netlab.LAN4_B, '-x', netlab.LAN6_B,
-                                                 '--dns', '--to-ns', netlab.LAN4])
-    try:
-        s.wait_ready()
-        check('ssh\'s own forwarding' in _connected_to(s), 'not over ssh forwarding')
-        for tcp in (False, True):
-            status, answers, secs = dig(netlab.NAME_BUILD, tcp=tcp)
-            diag('DNS over %s: %s %s in %.2fs' % ('TCP' if tcp else 'UDP', status, answers, secs))
-            check(status == 'NOERROR' and answers == [netlab.LAN4],
-                  '%s query: %s %s' % ('TCP' if tcp else 'UDP', status, answers))
-        check_big_download(BIG_URL4)
-        check_big_download(BIG_URL6)
-        check_no_path(['http://%s:%d/' % (netlab.LAN4_B, netlab.HTTP_PORT),
-                       'http://[%s]:%d/' % (netlab.LAN6_B, netlab.HTTP_PORT)], 'excluded host')
-        run_parallel(16, 1 << 20)
-        for host in (netlab.LAN4, netlab.LAN6):
-            outcome, secs = failing_connect(host, netlab.CLOSED_PORT, 5)
-            diag('%s port %d: %s after %.2fs' % (host, netlab.CLOSED_PORT, outcome, secs))
-            check(outcome == 'ECONNRESET', '%s: want a reset, got %s' % (host, outcome))
-            check(secs < 2, '%s: reset took %.2fs' % (host, secs))
-        c = open_echo()
-    finally:
-        rc = s.stop(signal.SIGTERM)
-    check(rc == 0, 'exit status %s; stderr:\n%s' % (rc, s.stderr()))
-    check(end_seen(c) in ('reset', 'EOF'), 'an open connection was not ended')
-    check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
-    check(not s.ssh_procs(), 'ssh left running')
+def _masters(s):
+    """The engine's ssh masters and their control directories."""
+    found = []
+    for p in s.ssh_procs():
+        argv = (netlab._cmdline(p) or '').split()
+        if '-M' in argv and '-S' in argv[:-1]:
+            found.append((p, os.path.dirname(argv[argv.index('-S') + 1])))
+    return found
 
 
-@case('--transport=auto, nologin shell: one notice, then ssh forwarding; SIGKILL leaves no ssh')
-def t_ssh_transport_fallback():
-    stop_tunnel()
-    s = _fwd_shuttle(netlab.NOLOGIN_USER, SUBNETS, transport=None)
+def _running(p):
+    """A zombie waiting for its reaper counts as gone."""
     try:
-        s.wait_ready()
-        notes = [ln for ln in s.lines if 'cannot run Shuttle\'s server' in ln]
-        check(len(notes) == 1, 'want one fallback notice, got %r' % notes)
-        check_big_download(BIG_URL4)
-        masters = s.ssh_procs()
-        check(masters, 'no ssh master')
-    finally:
-        s.kill()
-    def running(p):   # a zombie waiting for its reaper counts as gone
-        try:
-            with open('/proc/%d/stat' % p) as f:
-                return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-        except OSError:
-            return False
-    gone = wait_until(lambda: not any(running(p) for p in masters), 5, step=0.1)
+        with open('/proc/%d/stat' % p) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+def _check_masters_gone(masters, timeout, when):
+    """Every master has exited within @timeout s and left no directory."""
+    gone = wait_until(lambda: not any(_running(p) for p, _ in masters), timeout, step=0.05)
     if not gone:   # say what the survivor is doing, for the next one to read
-        for p in masters:
+        for p, _ in masters:
             diag('%d: %s' % (p, harness.read('/proc/%d/status' % p)[:400]))
-    check(gone, 'the ssh master outlived the killed engine')
-    check(wait_until(lambda: s.table not in shuttle_tables(), 2.0, step=0.05),
-          'the killed engine\'s table is still there')
+    check(gone, 'an ssh master outlived the engine (%s)' % when)
+    left = [d for _, d in masters if os.path.exists(d)]
+    check(not left, 'control directory left (%s): %s' % (when, left))
 
 
-@case('--transport=ssh --reconnect: ssh killed: open connection ends, reconnected, works again')
-def t_ssh_transport_reconnect():
-    stop_tunnel()
-    s = _fwd_shuttle(netlab.FWD_USER, SUBNETS + ['--reconnect'])
-    try:
-        s.wait_ready()
-        mark = len(s.lines)
-        c = open_echo()
-        victims = s.ssh_procs()
-        check(victims, 'no ssh under shuttle')
-        for p in victims:
-            os.kill(p, signal.SIGKILL)
-        outcome = end_seen(c)
-        check(outcome in ('reset', 'EOF'), 'a connection open through ssh: %s' % outcome)
-        back = s.wait_line(r'\breconnected to\b', 15, mark)
-        check(back is not None, 'not reconnected within 15 s:\n' + s.stderr(mark))
-        rc, err, secs = curl_until(5)
-        check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
-        stop_clean(s)
-    finally:
-        if s.p.poll() is None:
+def _ssh_transport_cases(user, how):
+    @case('--transport=ssh, %s: IPv4, IPv6, -x, 64 parallel checksums, half-close, closed port '
+          'reset at once, --dns via --to-ns; SIGTERM: no table, ssh or control directory' % how)
+    def t_ssh_transport():
+        stop_tunnel()
+        s = _fwd_shuttle(user, SUBNETS + ['-x', netlab.LAN4_B, '-x', netlab.LAN6_B,
+                                          '--dns', '--to-ns', netlab.LAN4])
+        try:
+            s.wait_ready()
+            check('ssh\'s own forwarding' in _connected_to(s), 'not over ssh forwarding')
+            masters = _masters(s)
+            check(len(masters) == 1, 'want one ssh master, got %r' % masters)
+            # The engine holds the master's socket: nothing of it is left in
+            # the file system for a kill to leave behind.
+            check(not os.path.exists(masters[0][1]),
+                  'control directory still there while up: %s' % masters[0][1])
+            for tcp in (False, True):
+                status, answers, secs = dig(netlab.NAME_BUILD, tcp=tcp)
+                diag('DNS over %s: %s %s in %.2fs' % ('TCP' if tcp else 'UDP', status, answers,
+                                                       secs))
+                check(status == 'NOERROR' and answers == [netlab.LAN4],
+                      '%s query: %s %s' % ('TCP' if tcp else 'UDP', status, answers))
+            check_big_download(BIG_URL4)
+            check_big_download(BIG_URL6)
+            check_no_path(['http://%s:%d/' % (netlab.LAN4_B, netlab.HTTP_PORT),
+                           'http://[%s]:%d/' % (netlab.LAN6_B, netlab.HTTP_PORT)], 'excluded host')
+            run_parallel(64, 2 << 20)
+            check_half_close()
+            for host in (netlab.LAN4, netlab.LAN6):
+                outcome, secs = failing_connect(host, netlab.CLOSED_PORT, 5)
+                diag('%s port %d: %s after %.2fs' % (host, netlab.CLOSED_PORT, outcome, secs))
+                check(outcome == 'ECONNRESET', '%s: want a reset, got %s' % (host, outcome))
+                check(secs < 2, '%s: reset took %.2fs' % (host, secs))
+            c = open_echo()
+        finally:
+            rc = s.stop(signal.SIGTERM)
+        check(rc == 0, 'exit status %s; stderr:\n%s' % (rc, s.stderr()))
+        check(end_seen(c) in ('reset', 'EOF'), 'an open connection was not ended')
+        check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+        _check_masters_gone(masters, 1, 'SIGTERM')
+
+    @case('--transport=auto, %s: one notice, then ssh forwarding; SIGKILL during a transfer: '
+          'no ssh master, table or control directory' % how)
+    def t_ssh_transport_fallback():
+        stop_tunnel()
+        s = _fwd_shuttle(user, SUBNETS, transport=None)
+        frozen, stuck = [], []
+        try:
+            s.wait_ready()
+            notes = [ln for ln in s.lines if 'cannot run Shuttle\'s server' in ln]
+            check(len(notes) == 1, 'want one fallback notice, got %r' % notes)
+            check_big_download(BIG_URL4)
+            masters = _masters(s)
+            check(masters, 'no ssh master')
+            # Uploads into a frozen sshd: ssh's output buffer stays full (16
+            # channel windows of 2 MiB are more than the sockets hold). On
+            # SIGTERM ssh says goodbye to the server and waits for that
+            # buffer to drain (30 s here): only SIGKILL ends it at once.
+            stuck = [open_echo() for _ in range(16)]
+            frozen = [p for p in sshd_children() if user in (netlab._cmdline(p) or '')]
+            check(frozen, 'no sshd of %s on the gw' % user)
+            for p in frozen:
+                os.kill(p, signal.SIGSTOP)
+            for _ in range(3):
+                for c in stuck:
+                    c.setblocking(False)
+                    try:
+                        while True:
+                            c.send(b'\0' * 65536)
+                    except BlockingIOError:
+                        pass
+                time.sleep(0.3)
+        finally:
             s.kill()
+        try:
+            _check_masters_gone(masters, 5, 'SIGKILL')
+        finally:
+            for p in frozen:
+                try:
+                    os.kill(p, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+            for c in stuck:
+                c.close()
+        check(wait_until(lambda: s.table not in shuttle_tables(), 2.0, step=0.05),
+              'the killed engine\'s table is still there')
+
+    @case('--transport=ssh --reconnect, %s: ssh master killed: open connection ends, '
+          'reconnected, works again' % how)
+    def t_ssh_transport_reconnect():
+        stop_tunnel()
+        s = _fwd_shuttle(user, SUBNETS + ['--reconnect'])
+        try:
+            s.wait_ready()
+            mark = len(s.lines)
+            c = open_echo()
+            victims = _masters(s)
+            check(victims, 'no ssh master under shuttle')
+            for p, _ in victims:
+                os.kill(p, signal.SIGKILL)
+            outcome = end_seen(c)
+            check(outcome in ('reset', 'EOF'), 'a connection open through ssh: %s' % outcome)
+            back = s.wait_line(r'\breconnected to\b', 15, mark)
+            check(back is not None, 'not reconnected within 15 s:\n' + s.stderr(mark))
+            rc, err, secs = curl_until(5)
+            check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
+            masters = _masters(s)
+            check(len(masters) == 1, 'want one new ssh master, got %r' % masters)
+            stop_clean(s)
+            _check_masters_gone(victims + masters, 1, 'SIGTERM after a reconnect')
+        finally:
+            if s.p.poll() is None:
+                s.kill()
+
+    @case('--transport=ssh, %s: -N and -H say why, --dns needs --to-ns' % how)
+    def t_ssh_transport_refusals():
+        stop_tunnel()
+        for extra, want in ((['-N'], '-N and -H need Shuttle\'s server'),
+                            (['-H', netlab.LAN_NET4], '-N and -H need Shuttle\'s server'),
+                            (['--dns', netlab.LAN_NET4], 'needs --to-ns')):
+            r = _fwd_run(user, ['--transport=ssh'] + extra)
+            check(r.returncode == 2, '%s: exit status %d, want 2' % (extra, r.returncode))
+            check(want in r.stderr, '%s: message %r lacks %r' % (extra, r.stderr, want))
+        check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
 
 
-@case('--transport=ssh refusals: -N and -H say why, --dns needs --to-ns, AllowTcpForwarding no '
-      'is named, --transport=agent does not fall back')
-def t_ssh_transport_refusals():
+for _user, _how in FWD_ACCOUNTS:
+    _ssh_transport_cases(_user, _how)
+
+
+@case('--transport=ssh: an engine killed while ssh logs in leaves its control directory, '
+      'the next start removes it')
+def t_ssh_transport_sweep():
     stop_tunnel()
-    for extra, want in ((['-N'], '-N and -H need Shuttle\'s server'),
-                        (['-H', netlab.LAN_NET4], '-N and -H need Shuttle\'s server'),
-                        (['--dns', netlab.LAN_NET4], 'needs --to-ns')):
-        r = _fwd_run(netlab.FWD_USER, ['--transport=ssh'] + extra)
-        check(r.returncode == 2, '%s: exit status %d, want 2' % (extra, r.returncode))
-        check(want in r.stderr, '%s: message %r lacks %r' % (extra, r.stderr, want))
+    netlab.ensure_fwd_users()
+    wrap = os.path.join(LAB.dir, 'slow-ssh-fwd')
+    with open(wrap, 'w') as f:
+        f.write('#!/bin/sh\n'
+                'for a in "$@"; do [ "$a" = -G ] && exec %s "$@"; done\n'
+                'sleep 5\n'
+                'exec %s "$@"\n' % (LAB.ssh_cmd, LAB.ssh_cmd))
+    os.chmod(wrap, 0o755)
+    s = Shuttle(['-e', wrap, '--transport=ssh', netlab.LAN_NET4],
+                remote='%s@%s' % (netlab.FWD_USER, netlab.GW4), auto=True)
+    pattern = '/tmp/shuttle-ssh-%d-*' % s.p.pid
+    check(wait_until(lambda: glob.glob(pattern), 5, step=0.05), 'no %s made' % pattern)
+    s.kill()
+    left = glob.glob(pattern)
+    check(left, 'the killed engine\'s directory is already gone: nothing to sweep')
+    s2 = _fwd_shuttle(netlab.FWD_USER, [netlab.LAN_NET4])
+    try:
+        s2.wait_ready()
+        check(not glob.glob(pattern), 'left by the killed engine, not removed: %s' % left)
+    finally:
+        check(s2.stop() == 0, 'exit status not 0')
+
+
+@case('--transport=ssh: AllowTcpForwarding no is named; --transport=agent does not fall back')
+def t_ssh_transport_forbidden():
+    stop_tunnel()
     r = _fwd_run(netlab.NOFWD_USER, ['--transport=ssh', netlab.LAN_NET4])
     check(r.returncode == 1, 'forwarding forbidden: exit status %d, want 1' % r.returncode)
     check('AllowTcpForwarding' in r.stderr, 'the message does not name AllowTcpForwarding')

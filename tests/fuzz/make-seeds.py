@@ -229,6 +229,12 @@ NM_DATA_SEEDS = {
     b'AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n'
     b'auth-method=password\nlocal-user=alice\n',
     'bad': b'host=-oProxyCommand=x\nsubnets=10/8\nunknown=1\n',
+    # transport: each choice, what ssh mode refuses beside it, a wrong value.
+    'transport-ssh': b'host=gw\nuser=fwd\nsubnets=10/8\ntransport=ssh\ndns=full\n'
+    b'to-ns=10.0.0.53\n',
+    'transport-agent': b'host=gw\nauto-nets=yes\nauto-hosts=yes\ntransport=agent\n',
+    'transport-auto': b'host=gw\nsubnets=fd00::/8\ntransport=auto\npython=/usr/bin/python3\n',
+    'transport-bad': b'host=gw\nsubnets=10/8\ntransport=SSH\ntransport=\n',
 }
 
 NM_IMPORT_SEEDS = {
@@ -242,6 +248,9 @@ NM_IMPORT_SEEDS = {
     'cli-only': b'-vv\n-D\n--syslog\n--pidfile /run/x\n-r gw\n10/8\n',
     'refused': b'-r gw\n--listen 0.0.0.0:1234\n10/8\n',
     'quoted-key': b"-r gw\n10/8\n-e ssh -i '/home/a/my key'\n",
+    'transport-ssh': b'-r fwd@gw\n10/8\n--transport ssh\n--dns\n--to-ns 10.0.0.53\n',
+    'transport-eq': b'-r gw\n10/8\n--transport=agent\n-N\n',
+    'transport-bad': b'-r gw\n10/8\n--transport tcp\n--transport\n',
 }
 
 # ApplyTunnel's arguments, in GVariant text form.

@@ -18,6 +18,7 @@ Environment (set by meson): SHUTTLE_BIN, SHUTTLE_FIREWALL_BIN,
 NM_SHUTTLE_SERVICE_BIN, NM_SHUTTLE_PLUGIN_LIB (import/export through
 nmcli), NM_SHUTTLE_AUTH_DIALOG_BIN (nmcli --ask); SHUTTLE_NM_ONLY=substr,... runs only matching cases.
 """
+import glob
 import os
 import pwd
 import re
@@ -1056,6 +1057,33 @@ def t_ssh_killed():
     check('reconnecting' in nm_log(), 'no reconnect in the log')
     down('shnm-pers')
     assert_clean('after persistent down')
+
+
+@case('transport=ssh against an account that runs nothing (command="/bin/false"): up over '
+      'ssh\'s own forwarding, traffic, down leaves no rule, ssh or control directory')
+def t_ssh_transport():
+    netlab.ensure_fwd_users()
+    # dns=split would need to-ns in this mode: none here.
+    add_profile('shnm-fwd', user=netlab.FWD_USER, transport='ssh', dns='none', dns_domains=None)
+    try:
+        r = up('shnm-fwd')
+        check(r.returncode == 0, 'up failed: %s\n%s' % (r.stderr.strip(), tail_log(30)))
+        check(state('shnm-fwd') == 'activated', 'state %r' % state('shnm-fwd'))
+        check(curl_lan(), 'no traffic through the tunnel')
+        masters = [p for p in ssh_pids() if ' -M ' in ' %s ' % netlab._cmdline(p)]
+        check(masters, 'no ssh control master of %s: %r'
+              % (USER, [netlab._cmdline(p) for p in ssh_pids()]))
+        engines = [netlab._cmdline(p) for p in engine_pids()]
+        check(any(' --transport ssh' in e for e in engines), 'engine argv: %r' % engines)
+        check('ssh\'s own forwarding' in nm_log(), 'the log does not say ssh\'s own forwarding')
+    finally:
+        r = down('shnm-fwd')
+    check(r.returncode == 0, 'down failed: %s' % r.stderr.strip())
+    assert_clean('transport=ssh down')
+    check(wait_for(lambda: not ssh_pids(), 5), 'ssh left running: %r' % ssh_pids())
+    uid = pwd.getpwnam(USER).pw_uid
+    left = [d for d in glob.glob('/tmp/shuttle-ssh-*') if os.stat(d).st_uid == uid]
+    check(not left, 'control directory left: %s' % left)
 
 
 @case('restarting NetworkManager tears the plugin down, no rule left')
