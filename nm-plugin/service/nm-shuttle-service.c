@@ -556,7 +556,12 @@ engine_ended (ShNmPlugin *self, const char *how)
   g_clear_pointer (&self->engine_failure, g_free);
   if (self->stopping || !self->busy)
     return;
-  if (self->persistent && self->ever_connected)
+  /* A refused login or a host key that does not match is not the network:
+   * trying again cannot help, and retrying a refused login can lock the
+   * account. The user is told (NetworkManager's LOGIN_FAILED, and the
+   * reason in its log). */
+  if (self->persistent && self->ever_connected
+      && failure_reason (why) != NM_VPN_PLUGIN_FAILURE_LOGIN_FAILED)
     {
       /* STARTED -> STARTING: NetworkManager keeps the connection while we
        * try again, with a growing pause. */
@@ -608,6 +613,16 @@ on_engine_state (GDBusConnection *conn, const char *sender, const char *path, co
       g_message ("%s: tunnel up through %s", self->name, self->profile->host);
       report_config (self);
       self->ever_connected = TRUE;
+    }
+  else if (g_str_equal (state, "reconnecting") && self->engine_connected)
+    {
+      /* fail-closed: the engine reconnects itself, its rules kept (the
+       * guard). NetworkManager shows the connection as connecting until
+       * "connected" comes again, then gets its configuration anew. */
+      self->engine_connected = FALSE;
+      g_message ("%s: the tunnel went down%s%s; the engine reconnects, its rules kept", self->name,
+                 failure[0] ? ": " : "", failure);
+      g_object_set (self, NM_VPN_SERVICE_PLUGIN_STATE, NM_VPN_SERVICE_STATE_STARTING, NULL);
     }
   else if (g_str_equal (state, "failed") && failure[0] != '\0')
     {
@@ -699,7 +714,8 @@ start_engine (ShNmPlugin *self)
   char stub[INET_ADDRSTRLEN];
   ShNmEngineContext ctx = { .known_hosts_file = self->known_hosts,
                             .have_secret = self->secret != NULL,
-                            .dns_stub = inet_ntop (AF_INET, &self->stub4, stub, sizeof stub) };
+                            .dns_stub = inet_ntop (AF_INET, &self->stub4, stub, sizeof stub),
+                            .persistent = self->persistent };
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     {

@@ -71,6 +71,7 @@ static const KeyInfo keys[] = {
   { SH_NM_KEY_PYTHON, T_PYTHON },
   { SH_NM_KEY_BLOCK_IPV6, T_BOOL },
   { SH_NM_KEY_TRANSPORT, T_ENUM, transport_choices },
+  { SH_NM_KEY_FAIL_CLOSED, T_BOOL },
   { SH_NM_KEY_PASSWORD_FLAGS, T_FLAGS },
   { SH_NM_KEY_KEY_PASSPHRASE_FLAGS, T_FLAGS },
 };
@@ -508,6 +509,7 @@ sh_nm_profile_new (GHashTable *data, GError **error)
   p->block_ipv6 = g_strcmp0 (get (data, SH_NM_KEY_BLOCK_IPV6), "no") != 0;
   v = get (data, SH_NM_KEY_TRANSPORT);
   p->transport = g_strcmp0 (v, "auto") == 0 ? NULL : g_strdup (v);
+  p->fail_closed = g_strcmp0 (get (data, SH_NM_KEY_FAIL_CLOSED), "yes") == 0;
   p->password_flags = get_uint (data, SH_NM_KEY_PASSWORD_FLAGS, 0);
   p->key_passphrase_flags = get_uint (data, SH_NM_KEY_KEY_PASSPHRASE_FLAGS, 0);
   return p;
@@ -644,6 +646,15 @@ sh_nm_profile_engine_args (const ShNmProfile *p, const ShNmEngineContext *ctx)
     }
   if (p->block_ipv6)
     g_strv_builder_add (b, "--block-ipv6");
+  /* The kill switch: the engine keeps its rules through an outage and
+   * reconnects itself, so no moment passes without them; only a deliberate
+   * disconnect removes them. Without vpn.persistent there is no outage to
+   * bridge: the connection fails and the rules go with it. */
+  if (p->fail_closed && ctx->persistent)
+    {
+      g_strv_builder_add (b, "--reconnect");
+      g_strv_builder_add (b, "--fail-closed");
+    }
   if (p->transport)
     {
       g_strv_builder_add (b, "--transport");

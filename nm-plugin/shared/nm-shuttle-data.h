@@ -37,6 +37,7 @@ G_BEGIN_DECLS
 #define SH_NM_KEY_PYTHON "python"
 #define SH_NM_KEY_BLOCK_IPV6 "block-ipv6"
 #define SH_NM_KEY_TRANSPORT "transport"
+#define SH_NM_KEY_FAIL_CLOSED "fail-closed"
 #define SH_NM_KEY_PASSWORD_FLAGS "password-flags"
 #define SH_NM_KEY_KEY_PASSPHRASE_FLAGS "key-passphrase-flags"
 
@@ -96,6 +97,7 @@ typedef struct
   char *python;          /* NULL: automatic */
   gboolean block_ipv6;   /* --block-ipv6; on unless block-ipv6=no */
   char *transport;       /* --transport: "agent" or "ssh"; NULL: auto */
+  gboolean fail_closed;  /* fail-closed=yes: keep the rules through an outage */
   guint password_flags;
   guint key_passphrase_flags;
 } ShNmProfile;
@@ -136,6 +138,9 @@ typedef struct
   /* The connection's stub address (NM publishes it as the DNS server): with
    * dns != none the engine captures queries to it (--dns --ns-hosts). */
   const char *dns_stub;
+  /* The connection is vpn.persistent: with fail_closed the engine itself
+   * reconnects (--reconnect --fail-closed), keeping its rules meanwhile. */
+  gboolean persistent;
 } ShNmEngineContext;
 
 #define SH_NM_HOST_KEY_ALIAS "shuttle-pinned-host"

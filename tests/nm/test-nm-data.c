@@ -49,6 +49,8 @@ test_items_good (void)
     { "auto-nets", "yes" },
     { "latency-control", "no" },
     { "block-ipv6", "no" },
+    { "fail-closed", "yes" },
+    { "fail-closed", "no" },
     { "connect-timeout", "300" },
     { "python", "/usr/bin/python3.11" },
     { "password-flags", "7" },
@@ -223,6 +225,34 @@ test_transport_args (void)
   g_assert_error (error, SH_NM_DATA_ERROR, SH_NM_DATA_ERROR_INVALID);
 }
 
+/* fail-closed=yes: the engine reconnects itself and keeps its rules, but
+ * only for a vpn.persistent connection (nothing reconnects otherwise). */
+static void
+test_fail_closed_args (void)
+{
+  static const char *const values[] = { "yes", "no", NULL };
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    for (int persistent = 0; persistent < 2; persistent++)
+      {
+        g_autoptr (GHashTable) t = table ("host", "gw", "subnets", "10.0.0.0/8",
+                                          values[i] ? "fail-closed" : NULL, values[i], NULL);
+        g_autoptr (GError) error = NULL;
+        g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, &error);
+        g_assert_no_error (error);
+        ShNmEngineContext ctx = { .persistent = persistent };
+        g_auto (GStrv) args = sh_nm_profile_engine_args (p, &ctx);
+        g_autofree char *all = g_strjoinv ("|", args);
+        if (i == 0 && persistent)
+          g_assert_nonnull (strstr (all, "|--reconnect|--fail-closed|"));
+        else
+          g_assert_null (strstr (all, "--reconnect"));
+        g_assert_true (p->fail_closed == (i == 0));
+      }
+  g_autoptr (GError) error = NULL;
+  g_assert_false (sh_nm_data_check_item ("fail-closed", "on", &error));
+  g_assert_error (error, SH_NM_DATA_ERROR, SH_NM_DATA_ERROR_INVALID);
+}
+
 static void
 test_password_args (void)
 {
@@ -270,7 +300,7 @@ static void
 test_keys_listed (void)
 {
   const char *const *k = sh_nm_data_keys ();
-  g_assert_cmpuint (g_strv_length ((char **) k), ==, 22);
+  g_assert_cmpuint (g_strv_length ((char **) k), ==, 23);
   for (; *k; k++)
     {
       /* every listed key is known to the checker */
@@ -290,6 +320,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/engine-args", test_engine_args);
   g_test_add_func ("/nm-data/password-args", test_password_args);
   g_test_add_func ("/nm-data/transport-args", test_transport_args);
+  g_test_add_func ("/nm-data/fail-closed-args", test_fail_closed_args);
   g_test_add_func ("/nm-data/keys-listed", test_keys_listed);
   g_test_add_func ("/nm-data/secret-cap", test_secret_cap);
   return g_test_run ();
