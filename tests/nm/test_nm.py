@@ -1058,6 +1058,152 @@ def t_ssh_killed():
     assert_clean('after persistent down')
 
 
+def gw_sshd_stop():
+    for p in LAB.pids('sshd'):
+        netlab.kill_pid(p, signal.SIGTERM)
+    check(not LAB.pids('sshd'), 'the gw\'s sshd still runs')
+
+
+def gw_sshd_start(*opts):
+    """The gw's sshd as netlab starts it, with @opts (-o KEY=VALUE) added."""
+    gw_sshd_stop()
+    LAB.spawn(LAB.ns_gw, ['/usr/sbin/sshd', '-D', '-f', LAB.sshd_config, '-E',
+                          os.path.join(LAB.logs, 'sshd.log')] + list(opts), label='sshd')
+    check(LAB.wait_port(LAB.ns_client, netlab.GW4, 22), 'the gw\'s sshd did not come back')
+
+
+LEAK_TABLE = 'leakwatch'
+
+
+def leak_watch(stub):
+    """An nft counter of packets leaving the client on any link but lo to
+    the tunnelled subnet or the captured nameserver (the stub), counted
+    after the plugin's rules redirected what they capture (postrouting, last).
+    The lab routes the LAN into a dead veth (netlab.py): a leak leaves there."""
+    LAB.run(LAB.ns_client, ['nft', 'delete', 'table', 'inet', LEAK_TABLE])
+    rules = ('table inet %s {\n chain out {\n  type filter hook postrouting priority 1000;\n'
+             '  oifname != "lo" ip daddr { %s, %s } counter\n }\n}\n'
+             % (LEAK_TABLE, netlab.LAN_NET4, stub))
+    r = LAB.run(LAB.ns_client, ['nft', '-f', '-'], input=rules)
+    check(r.returncode == 0, 'leak counter: %s' % r.stderr)
+
+
+def leaked():
+    out = LAB.run(LAB.ns_client, ['nft', 'list', 'table', 'inet', LEAK_TABLE]).stdout
+    m = re.search(r'counter packets (\d+)', out)
+    return int(m.group(1)) if m else -1
+
+
+def outage_probe(stub):
+    """What reaches the LAN and the stub during an outage: curl's exit
+    status and dig's status line."""
+    c = LAB.run(LAB.ns_client, ['curl', '-s', '-m', '2', 'http://%s:%d/' % (
+        netlab.LAN4, netlab.HTTP_PORT)], timeout=10)
+    d = LAB.run(LAB.ns_client, ['dig', '+time=2', '+tries=1', '@' + stub, netlab.NAME_BUILD],
+                timeout=10)
+    m = re.search(r'status: (\w+)', d.stdout)
+    return c.returncode, m.group(1) if m else 'no answer'
+
+
+def outage(name, stub, seconds=4):
+    """The ssh session dies and the server refuses connections for
+    @seconds: (the probes, whether the table stayed throughout)."""
+    gw_sshd_stop()
+    for p in ssh_pids():
+        os.kill(p, signal.SIGKILL)
+    check(wait_for(lambda: state(name) != 'activated', 10),
+          'NM still shows %s activated after ssh died' % name)
+    kept = True
+    probes = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        kept = kept and bool(shuttle_tables())
+        probes.append(outage_probe(stub))
+    gw_sshd_start()
+    return probes, kept
+
+
+@case('fail-closed=yes (kill switch): through 3 outages of a persistent profile nothing '
+      'reaches the tunnelled subnet or the DNS stub outside; each ends activated; '
+      'without it traffic leaks')
+def t_fail_closed():
+    try:
+        add_profile('shnm-fc', persistent=True, fail_closed='yes')
+        r = up('shnm-fc')
+        check(r.returncode == 0, 'up failed: %s\n%s' % (r.stderr.strip(), tail_log(30)))
+        stub = nmcli('-g', 'IP4.DNS', 'connection', 'show', 'shnm-fc').stdout.strip()
+        check(stub.startswith('100.115.'), 'IP4.DNS %r' % stub)
+        engine = engine_pids()
+        leak_watch(stub)
+        for n in range(3):
+            n0 = len(nm_log())
+            probes, kept = outage('shnm-fc', stub)
+            diag('outage %d: curl/dig during it: %s' % (n + 1, sorted(set(probes))))
+            check(kept, 'outage %d: the table went during the outage' % (n + 1))
+            check(leaked() == 0, 'outage %d: %d packets left for %s or %s:\n%s' % (
+                n + 1, leaked(), netlab.LAN_NET4, stub, LAB.run(LAB.ns_client, [
+                    'nft', 'list', 'table', 'inet', LEAK_TABLE]).stdout))
+            # refused at once (curl 7: connection refused/reset, 56: recv
+            # failure), DNS answered SERVFAIL by the engine
+            check(all(c in (7, 56) and d == 'SERVFAIL' for c, d in probes),
+                  'outage %d: probes %r, want refused and SERVFAIL' % (n + 1, probes))
+            check(wait_for(lambda: state('shnm-fc') == 'activated', 40),
+                  'outage %d: NM shows %r, not activated again:\n%s'
+                  % (n + 1, state('shnm-fc'), tail_log(40)))
+            check(wait_for(lambda: curl_lan(3), 15), 'outage %d: no traffic after' % (n + 1))
+            check(engine_pids() == engine, 'outage %d: the engine was restarted (%r, was %r); '
+                  'the same engine reconnects' % (n + 1, engine_pids(), engine))
+            check('rules kept' in nm_log()[n0:], 'outage %d: no "rules kept" in the log' % (n + 1))
+        down('shnm-fc')
+        assert_clean('after down of the fail-closed profile')
+
+        # The same without the switch: the rules go, and traffic leaks (the
+        # counter sees it: this test can fail).
+        add_profile('shnm-fo', persistent=True)
+        r = up('shnm-fo')
+        check(r.returncode == 0, 'up failed: %s' % r.stderr.strip())
+        leak_watch(nmcli('-g', 'IP4.DNS', 'connection', 'show', 'shnm-fo').stdout.strip())
+        probes, kept = outage('shnm-fo', stub)
+        check(not kept and leaked() > 0, 'without fail-closed: table kept %s, %d packets leaked; '
+              'want the rules gone and the leak counted' % (kept, leaked()))
+        check(wait_for(lambda: state('shnm-fo') == 'activated', 40), 'shnm-fo did not come back')
+        down('shnm-fo')
+        assert_clean('after down of the fail-open profile')
+    finally:
+        gw_sshd_start()
+        LAB.run(LAB.ns_client, ['nft', 'delete', 'table', 'inet', LEAK_TABLE])
+        down('shnm-fc')
+        down('shnm-fo')
+
+
+@case('fail-closed: a login refused on reconnecting is not retried; NM says the login failed')
+def t_fail_closed_refused():
+    try:
+        add_profile('shnm-fcr', persistent=True, fail_closed='yes')
+        r = up('shnm-fcr')
+        check(r.returncode == 0, 'up failed: %s' % r.stderr.strip())
+        n0 = len(nm_log())
+        # the server now refuses the key
+        gw_sshd_start('-o', 'AuthorizedKeysFile=/dev/null')
+        for p in ssh_pids():
+            os.kill(p, signal.SIGKILL)
+        check(wait_for(lambda: state('shnm-fcr') not in ('activated', 'activating'), 40),
+              'NM still shows %r after the login was refused:\n%s'
+              % (state('shnm-fcr'), tail_log(40)))
+        log = nm_log()[n0:]
+        check('authentication failed' in log, 'the reason is not in NM\'s log:\n' + log[-3000:])
+        check(re.search(r'login.failed|LOGIN_FAILED|login-failed', log, re.I),
+              'NM does not record a login failure:\n' + log[-3000:])
+        time.sleep(3)
+        attempts = len(re.findall(r'reconnecting to .* \(attempt', nm_log()[n0:]))
+        check(attempts <= 1 and not engine_pids(), 'retried: %d attempts, engine %r'
+              % (attempts, engine_pids()))
+        assert_clean('after the refused login')
+    finally:
+        gw_sshd_start()
+        down('shnm-fcr')
+
+
 @case('restarting NetworkManager tears the plugin down, no rule left')
 def t_nm_restart():
     add_profile('shnm-rs')
