@@ -156,4 +156,15 @@ char **sh_nm_profile_engine_args (const ShNmProfile *profile, const ShNmEngineCo
  * included: "shuttle-pinned-host TYPE BASE64\n". */
 char *sh_nm_host_key_known_hosts_line (const char *host_key);
 
+/* Several Shuttle connections at once: whether the tunnelled @a (minus
+ * @a_excludes) and @b (minus @b_excludes), lists of subnet specs as in
+ * vpn.data, share an address and port, so that two sets of rules would
+ * claim the same traffic. Shared space that one side excludes does not
+ * count. Specs that do not parse are ignored (the whitelist refused them).
+ * TRUE when they do, with the first pair found in *@a_subnet and
+ * *@b_subnet (canonical text, newly allocated; either may be NULL). Pure. */
+gboolean sh_nm_subnets_overlap (const char *const *a, const char *const *a_excludes,
+                                const char *const *b, const char *const *b_excludes,
+                                char **a_subnet, char **b_subnet);
+
 G_END_DECLS

@@ -253,6 +253,43 @@ test_fail_closed_args (void)
   g_assert_error (error, SH_NM_DATA_ERROR, SH_NM_DATA_ERROR_INVALID);
 }
 
+/* Two profiles at once: overlapping subnets are found, disjoint ones and
+ * space one side excludes are not. */
+static void
+test_overlap (void)
+{
+  static const struct
+  {
+    const char *a, *ax, *b, *bx, *want;
+  } cases[] = {
+    { "10.1.0.0/16", "", "10.2.0.0/16", "", NULL },
+    { "10.0.0.0/8", "", "10.2.0.0/16", "", "10.0.0.0/8 / 10.2.0.0/16" },
+    { "10.2.0.0/16", "", "10.2.0.0/16", "", "10.2.0.0/16" },
+    { "0/0", "", "192.168.1.5", "", "0.0.0.0/0 / 192.168.1.5/32" },
+    { "10.0.0.0/8", "10.2.0.0/16", "10.2.0.0/16", "", NULL },
+    { "10.2.0.0/16", "", "10.0.0.0/8", "10.2.0.0/16", NULL },
+    { "10.0.0.0/8", "10.2.0.0/24", "10.2.0.0/16", "", "10.0.0.0/8 / 10.2.0.0/16" },
+    { "10.0.0.0/8:22", "", "10.0.0.0/8:80-90", "", NULL },
+    { "10.0.0.0/8:80-90", "", "10.1.0.0/16:90", "", "10.0.0.0/8:80-90 / 10.1.0.0/16:90" },
+    { "[fd00::]/8", "", "10.0.0.0/8", "", NULL },
+    { "[fd00::]/8", "", "[fd12::]/64", "", "fd00::/8 / fd12::/64" },
+    { "10.231.2.10", "", "10.231.2.11", "", NULL },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_auto (GStrv) a = g_strsplit (cases[i].a, ",", -1);
+      g_auto (GStrv) ax = cases[i].ax[0] ? g_strsplit (cases[i].ax, ",", -1) : g_new0 (char *, 1);
+      g_auto (GStrv) b = g_strsplit (cases[i].b, ",", -1);
+      g_auto (GStrv) bx = cases[i].bx[0] ? g_strsplit (cases[i].bx, ",", -1) : g_new0 (char *, 1);
+      g_autofree char *got
+          = sh_nm_subnets_overlap ((const char *const *) a, (const char *const *) ax,
+                                   (const char *const *) b, (const char *const *) bx);
+      if (g_strcmp0 (got, cases[i].want) != 0)
+        g_error ("%s -%s vs %s -%s: got %s, want %s", cases[i].a, cases[i].ax, cases[i].b,
+                 cases[i].bx, got, cases[i].want);
+    }
+}
+
 static void
 test_password_args (void)
 {
@@ -321,6 +358,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/password-args", test_password_args);
   g_test_add_func ("/nm-data/transport-args", test_transport_args);
   g_test_add_func ("/nm-data/fail-closed-args", test_fail_closed_args);
+  g_test_add_func ("/nm-data/overlap", test_overlap);
   g_test_add_func ("/nm-data/keys-listed", test_keys_listed);
   g_test_add_func ("/nm-data/secret-cap", test_secret_cap);
   return g_test_run ();
