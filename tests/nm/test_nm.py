@@ -1204,6 +1204,104 @@ def t_fail_closed_refused():
         down('shnm-fcr')
 
 
+USER2 = 'shuttlenm2'
+
+
+def ensure_user2():
+    """A second ordinary account, owner of a profile in t_two_tunnels."""
+    try:
+        pwd.getpwnam(USER2)
+    except KeyError:
+        subprocess.run(['useradd', '-M', '-d', '/nonexistent', '-s', '/bin/sh', USER2],
+                       check=True)
+    return pwd.getpwnam(USER2)
+
+
+def refused_reason(name):
+    """Activates @name, which must fail; the plugin's reason in NM's log."""
+    n0 = len(nm_log())
+    r = up(name, timeout=30)
+    check(r.returncode != 0, '%s activated, want a refusal' % name)
+
+    def logged():
+        return [ln.split('failed to connect: ', 1)[1] for ln in nm_log()[n0:].splitlines()
+                if 'failed to connect: ' in ln]
+    check(wait_for(logged, 5), '%s: no reason in NM\'s log (nmcli: %s):\n%s'
+          % (name, r.stderr.strip(), tail_log(15)))
+    return logged()[0]
+
+
+def lan_b_answers(timeout=3):
+    r = LAB.run(LAB.ns_client, ['curl', '-s', '-m', str(timeout), 'http://%s:%d/' % (
+        netlab.LAN4_B, netlab.HTTP_PORT)], timeout=timeout + 5)
+    return r.returncode == 0 and 'Hello' in r.stdout
+
+
+@case('two Shuttle connections at once, each with its own rules, DNS domains and hosts; '
+      'an overlapping third is refused naming the first, another user\'s without its name')
+def t_two_tunnels():
+    try:
+        ensure_user2()
+        # two networks of the lab's remote site: one host each
+        add_profile('shnm-a', subnets=netlab.LAN4 + '/32', dns_domains='a.example',
+                    auto_hosts='yes')
+        add_profile('shnm-b', subnets=netlab.LAN4_B + '/32', dns_domains='b.example')
+        for name in ('shnm-a', 'shnm-b'):
+            r = up(name)
+            check(r.returncode == 0, '%s up: %s\n%s' % (name, r.stderr.strip(), tail_log(30)))
+        check(state('shnm-a') == 'activated' and state('shnm-b') == 'activated',
+              'states %r %r' % (state('shnm-a'), state('shnm-b')))
+        tables = shuttle_tables()
+        check(len(tables) == 2, 'tables %r: want one per connection' % tables)
+        check(wait_for(lambda: curl_lan(3) and lan_b_answers(), 15),
+              'not both networks reachable: a %s, b %s' % (curl_lan(3), lan_b_answers()))
+        for name, dom in (('shnm-a', 'a.example'), ('shnm-b', 'b.example')):
+            got = nmcli('-g', 'IP4.DOMAIN', 'connection', 'show', name).stdout.strip()
+            check(got == dom, '%s IP4.DOMAIN %r, want %r' % (name, got, dom))
+        dns = {n: nmcli('-g', 'IP4.DNS', 'connection', 'show', n).stdout.strip()
+               for n in ('shnm-a', 'shnm-b')}
+        check(dns['shnm-a'] != dns['shnm-b'], 'one stub for both: %r' % dns)
+        # each table captures its own stub only
+        for t in tables:
+            text = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + t.split()).stdout
+            mine = [n for n, d in dns.items() if 'ip daddr %s udp dport 53' % d in text]
+            check(len(mine) == 1, 'table %s captures the stubs of %r' % (t, mine))
+        check(wait_for(lambda: netlab.NAME_GWHOSTS in client_hosts(), 30, 0.5),
+              'shnm-a\'s discovered name is not in /etc/hosts:\n' + client_hosts())
+
+        # a third one overlapping shnm-a: refused, naming it
+        add_profile('shnm-c', subnets=netlab.LAN_NET4)
+        why = refused_reason('shnm-c')
+        diag('shnm-c: ' + why)
+        check("'shnm-a'" in why and netlab.LAN_NET4 in why,
+              'the refusal does not name shnm-a and the subnet: %s' % why)
+        # ... and another user's: refused without naming USER's profile
+        add_profile('shnm-d', perm=USER2, subnets=netlab.LAN4_B + '/32')
+        why = refused_reason('shnm-d')
+        diag('shnm-d: ' + why)
+        check('another user' in why and 'shnm-b' not in why and 'b.example' not in why,
+              'the refusal to %s leaks or lacks: %s' % (USER2, why))
+        check(len(shuttle_tables()) == 2, 'tables after the refusals: %r' % shuttle_tables())
+
+        # shnm-a goes; shnm-b carries on, and its names and rules stay
+        down('shnm-a')
+        check(wait_for(lambda: netlab.NAME_GWHOSTS not in client_hosts(), 10),
+              'shnm-a\'s names stay after its down:\n' + client_hosts())
+        check(len(shuttle_tables()) == 1 and state('shnm-b') == 'activated' and lan_b_answers(),
+              'shnm-b after shnm-a went: tables %r, state %r' % (shuttle_tables(),
+                                                                 state('shnm-b')))
+        # with shnm-a gone, shnm-c fits
+        down('shnm-b')
+        r = up('shnm-c')
+        check(r.returncode == 0, 'shnm-c alone: %s' % r.stderr.strip())
+        down('shnm-c')
+        assert_clean('after the two tunnels')
+    finally:
+        for n in ('shnm-a', 'shnm-b', 'shnm-c', 'shnm-d'):
+            down(n)
+            nmcli('connection', 'delete', n)
+
+
 @case('restarting NetworkManager tears the plugin down, no rule left')
 def t_nm_restart():
     add_profile('shnm-rs')
