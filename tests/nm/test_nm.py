@@ -1238,7 +1238,7 @@ def lan_b_answers(timeout=3):
 
 
 @case('two Shuttle connections at once, each with its own rules, DNS domains and hosts; '
-      'an overlapping third is refused naming the first, another user\'s without its name')
+      'an overlapping third is refused naming an active one, another user\'s without its name')
 def t_two_tunnels():
     try:
         ensure_user2()
