@@ -73,6 +73,7 @@ static const CheckKey check_keys[] = {
   { "auto_hosts_check", SH_NM_KEY_AUTO_HOSTS, FALSE },
   { "latency_check", SH_NM_KEY_LATENCY_CONTROL, TRUE },
   { "block_ipv6_check", SH_NM_KEY_BLOCK_IPV6, TRUE },
+  { "fail_closed_check", SH_NM_KEY_FAIL_CLOSED, FALSE },
 };
 
 #define SHUTTLE_TYPE_EDITOR (shuttle_editor_get_type ())
@@ -552,6 +553,11 @@ update_connection (NMVpnEditor *editor, NMConnection *connection, GError **error
   g_autoptr (GHashTable) data = collect (self);
   g_autofree char *problem = validate_form (self);
   const char *auth = combo_id (self, "auth_combo", "agent");
+  NMSettingVpn *old
+      = self->s_vpn != NULL ? self->s_vpn : nm_connection_get_setting_vpn (connection);
+  gboolean persistent = old != NULL && nm_setting_vpn_get_persistent (old);
+  guint32 timeout = old != NULL ? nm_setting_vpn_get_timeout (old) : 0;
+  g_autofree char *user_name = old != NULL ? g_strdup (nm_setting_vpn_get_user_name (old)) : NULL;
   NMSettingVpn *s_vpn;
 
   if (problem != NULL)
@@ -560,7 +566,14 @@ update_connection (NMVpnEditor *editor, NMConnection *connection, GError **error
       return FALSE;
     }
   s_vpn = NM_SETTING_VPN (nm_setting_vpn_new ());
-  g_object_set (s_vpn, NM_SETTING_VPN_SERVICE_TYPE, SH_NM_SERVICE_TYPE, NULL);
+  /* What this page does not show survives it. "Block traffic while
+   * reconnecting" means reconnecting: it turns vpn.persistent on (turning
+   * it off leaves vpn.persistent as it was). */
+  if (g_strcmp0 (g_hash_table_lookup (data, SH_NM_KEY_FAIL_CLOSED), "yes") == 0)
+    persistent = TRUE;
+  g_object_set (s_vpn, NM_SETTING_VPN_SERVICE_TYPE, SH_NM_SERVICE_TYPE, NM_SETTING_VPN_PERSISTENT,
+                persistent, NM_SETTING_VPN_TIMEOUT, timeout, NM_SETTING_VPN_USER_NAME, user_name,
+                NULL);
   g_hash_table_foreach (data, add_item, s_vpn);
   save_secret (self, s_vpn, "password_entry", SH_NM_SECRET_PASSWORD,
                strcmp (auth, "password") == 0);

@@ -38,7 +38,8 @@ static const char *const directive_keys[] = {
   SH_NM_KEY_LOCAL_USER,
   SH_NM_KEY_PASSWORD_FLAGS,
   SH_NM_KEY_KEY_PASSPHRASE_FLAGS,
-  SH_NM_KEY_BLOCK_IPV6, /* the CLI has --block-ipv6, but only the profile can say no */
+  SH_NM_KEY_BLOCK_IPV6,  /* the CLI has --block-ipv6, but only the profile can say no */
+  SH_NM_KEY_FAIL_CLOSED, /* the CLI's --fail-closed needs --reconnect, which NM decides */
 };
 
 typedef struct
@@ -586,5 +587,7 @@ sh_nm_export_format (GHashTable *data, const char *name)
    * choice to turn it off needs saying. */
   if ((v = lookup (data, SH_NM_KEY_BLOCK_IPV6)) != NULL && strcmp (v, "no") == 0)
     g_string_append (out, DIRECTIVE " " SH_NM_KEY_BLOCK_IPV6 "=no\n");
+  if ((v = lookup (data, SH_NM_KEY_FAIL_CLOSED)) != NULL && strcmp (v, "yes") == 0)
+    g_string_append (out, DIRECTIVE " " SH_NM_KEY_FAIL_CLOSED "=yes\n");
   return g_string_free (out, FALSE);
 }

@@ -556,7 +556,12 @@ engine_ended (ShNmPlugin *self, const char *how)
   g_clear_pointer (&self->engine_failure, g_free);
   if (self->stopping || !self->busy)
     return;
-  if (self->persistent && self->ever_connected)
+  /* A refused login or a host key that does not match is not the network:
+   * trying again cannot help, and retrying a refused login can lock the
+   * account. The user is told (NetworkManager's LOGIN_FAILED, and the
+   * reason in its log). */
+  if (self->persistent && self->ever_connected
+      && failure_reason (why) != NM_VPN_PLUGIN_FAILURE_LOGIN_FAILED)
     {
       /* STARTED -> STARTING: NetworkManager keeps the connection while we
        * try again, with a growing pause. */
@@ -608,6 +613,16 @@ on_engine_state (GDBusConnection *conn, const char *sender, const char *path, co
       g_message ("%s: tunnel up through %s", self->name, self->profile->host);
       report_config (self);
       self->ever_connected = TRUE;
+    }
+  else if (g_str_equal (state, "reconnecting") && self->engine_connected)
+    {
+      /* fail-closed: the engine reconnects itself, its rules kept (the
+       * guard). NetworkManager shows the connection as connecting until
+       * "connected" comes again, then gets its configuration anew. */
+      self->engine_connected = FALSE;
+      g_message ("%s: the tunnel went down%s%s; the engine reconnects, its rules kept", self->name,
+                 failure[0] ? ": " : "", failure);
+      g_object_set (self, NM_VPN_SERVICE_PLUGIN_STATE, NM_VPN_SERVICE_STATE_STARTING, NULL);
     }
   else if (g_str_equal (state, "failed") && failure[0] != '\0')
     {
@@ -699,7 +714,8 @@ start_engine (ShNmPlugin *self)
   char stub[INET_ADDRSTRLEN];
   ShNmEngineContext ctx = { .known_hosts_file = self->known_hosts,
                             .have_secret = self->secret != NULL,
-                            .dns_stub = inet_ntop (AF_INET, &self->stub4, stub, sizeof stub) };
+                            .dns_stub = inet_ntop (AF_INET, &self->stub4, stub, sizeof stub),
+                            .persistent = self->persistent };
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     {
@@ -877,6 +893,145 @@ export_status (ShNmPlugin *self, NMConnection *connection, GError **error)
   return self->export != NULL;
 }
 
+/* ----------------------------------------------- several tunnels at once */
+
+#define NM_PATH "/org/freedesktop/NetworkManager"
+#define NM_IFACE_ACTIVE "org.freedesktop.NetworkManager.Connection.Active"
+#define NM_IFACE_SETTINGS_CONN "org.freedesktop.NetworkManager.Settings.Connection"
+#define NM_CALL_TIMEOUT_MS 5000
+
+static GVariant *
+nm_call (GDBusConnection *bus, const char *path, const char *iface, const char *method,
+         GVariant *args, const char *reply_type)
+{
+  return g_dbus_connection_call_sync (bus, NM_BUS_NAME, path, iface, method, args,
+                                      G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE,
+                                      NM_CALL_TIMEOUT_MS, NULL, NULL);
+}
+
+/* Whether the profile @permissions (connection.permissions, "user:NAME:")
+ * let @user see it: NetworkManager shows a profile to everyone when it has
+ * none, else to the users it names. */
+static gboolean
+visible_to (const char *const *permissions, const char *user)
+{
+  g_autofree char *entry = g_strdup_printf ("user:%s:", user);
+
+  if (permissions == NULL || permissions[0] == NULL)
+    return TRUE;
+  /* "user:NAME:" on the bus; "user:NAME" in older keyfiles */
+  for (const char *const *p = permissions; *p != NULL; p++)
+    if (g_str_equal (*p, entry)
+        || (strncmp (*p, entry, strlen (entry) - 1) == 0 && (*p)[strlen (entry) - 1] == '\0'))
+      return TRUE;
+  return FALSE;
+}
+
+/* The other Shuttle connections NetworkManager is activating or runs now:
+ * does one of them tunnel what this profile would? Two sets of rules would
+ * claim the same traffic, and which one wins would depend on table order,
+ * so the second is refused, naming the first. Only when this profile's
+ * user may see the other profile (one of theirs, or system-wide) is it
+ * named: otherwise its name and subnets are another user's business, and
+ * the message says only that another user's connection tunnels them. The
+ * plugin asks NetworkManager (as root it reads every profile); the helper
+ * knows every table too, but not which profile or user they belong to.
+ * Profiles with auto-nets=yes declare no subnets in advance and are not
+ * compared. When NetworkManager does not answer, nothing is refused. */
+static gboolean
+check_overlap (ShNmPlugin *self, NMConnection *connection, GError **error)
+{
+  GDBusConnection *bus = nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self));
+  const char *uuid = nm_connection_get_uuid (connection);
+  g_autoptr (GVariant) prop = NULL, actives = NULL;
+  GVariantIter it;
+  const char *path;
+
+  if (self->profile->auto_nets || bus == NULL)
+    return TRUE;
+  prop = nm_call (bus, NM_PATH, "org.freedesktop.DBus.Properties", "Get",
+                  g_variant_new ("(ss)", "org.freedesktop.NetworkManager", "ActiveConnections"),
+                  "(v)");
+  if (prop == NULL)
+    return TRUE;
+  g_variant_get (prop, "(v)", &actives);
+  if (!g_variant_is_of_type (actives, G_VARIANT_TYPE ("ao")))
+    return TRUE;
+  g_variant_iter_init (&it, actives);
+  while (g_variant_iter_next (&it, "&o", &path))
+    {
+      g_autoptr (GVariant) all = nm_call (bus, path, "org.freedesktop.DBus.Properties", "GetAll",
+                                          g_variant_new ("(s)", NM_IFACE_ACTIVE), "(a{sv})");
+      g_autoptr (GVariant) props = NULL, settings = NULL, s_all = NULL, s_vpn = NULL, s_con = NULL,
+                           data = NULL;
+      g_autoptr (GHashTable) table = NULL;
+      g_autoptr (ShNmProfile) other = NULL;
+      g_autofree char *ours = NULL, *theirs = NULL;
+      g_autofree const char **perms = NULL;
+      const char *other_uuid = NULL, *conn_path = NULL, *type = NULL, *id = NULL;
+      gboolean vpn = FALSE;
+      guint32 st = 0;
+
+      if (all == NULL)
+        continue;
+      props = g_variant_get_child_value (all, 0);
+      g_variant_lookup (props, "Vpn", "b", &vpn);
+      g_variant_lookup (props, "Uuid", "&s", &other_uuid);
+      g_variant_lookup (props, "Connection", "&o", &conn_path);
+      g_variant_lookup (props, "State", "u", &st);
+      /* NM_ACTIVE_CONNECTION_STATE_ACTIVATING (1) or _ACTIVATED (2) */
+      if (!vpn || conn_path == NULL || g_strcmp0 (other_uuid, uuid) == 0 || st < 1 || st > 2)
+        continue;
+      s_all = nm_call (bus, conn_path, NM_IFACE_SETTINGS_CONN, "GetSettings", NULL, "(a{sa{sv}})");
+      if (s_all == NULL)
+        continue;
+      settings = g_variant_get_child_value (s_all, 0);
+      s_vpn
+          = g_variant_lookup_value (settings, NM_SETTING_VPN_SETTING_NAME, G_VARIANT_TYPE_VARDICT);
+      s_con = g_variant_lookup_value (settings, NM_SETTING_CONNECTION_SETTING_NAME,
+                                      G_VARIANT_TYPE_VARDICT);
+      if (s_vpn == NULL || s_con == NULL
+          || !g_variant_lookup (s_vpn, NM_SETTING_VPN_SERVICE_TYPE, "&s", &type)
+          || g_strcmp0 (type, NM_DBUS_SERVICE_SHUTTLE) != 0)
+        continue;
+      data = g_variant_lookup_value (s_vpn, NM_SETTING_VPN_DATA, G_VARIANT_TYPE ("a{ss}"));
+      if (data == NULL)
+        continue;
+      table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      {
+        GVariantIter di;
+        const char *k, *v;
+        g_variant_iter_init (&di, data);
+        while (g_variant_iter_next (&di, "{&s&s}", &k, &v))
+          g_hash_table_insert (table, g_strdup (k), g_strdup (v));
+      }
+      other = sh_nm_profile_new (table, NULL);
+      if (other == NULL
+          || !sh_nm_subnets_overlap ((const char *const *) self->profile->subnets,
+                                     (const char *const *) self->profile->excludes,
+                                     (const char *const *) other->subnets,
+                                     (const char *const *) other->excludes, &ours, &theirs))
+        continue;
+      g_variant_lookup (s_con, NM_SETTING_CONNECTION_ID, "&s", &id);
+      g_variant_lookup (s_con, NM_SETTING_CONNECTION_PERMISSIONS, "^a&s", &perms);
+      if (visible_to (perms, self->user))
+        g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                     /* TRANSLATORS: refusing a second VPN connection: %s are subnets, then
+                        the name of the connection that already tunnels them */
+                     _ ("the subnet %s overlaps %s of the active Shuttle connection '%s': "
+                        "disconnect it first, or change the subnets or excludes of one of them"),
+                     ours, theirs, id ? id : other_uuid);
+      else
+        g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                     /* TRANSLATORS: refusing a second VPN connection; %s is a subnet */
+                     _ ("the subnet %s overlaps what an active Shuttle connection of another "
+                        "user tunnels"),
+                     ours);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **error)
 {
@@ -899,6 +1054,8 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
   self->persistent = nm_setting_vpn_get_persistent (s_vpn);
   pw = local_user_of (connection, self->profile, &self->system_wide, error);
   if (pw == NULL || !set_user (self, pw, error))
+    goto failed;
+  if (!check_overlap (self, connection, error))
     goto failed;
   if (self->profile->auth == SH_NM_AUTH_PASSWORD)
     {

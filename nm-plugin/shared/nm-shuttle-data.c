@@ -71,6 +71,7 @@ static const KeyInfo keys[] = {
   { SH_NM_KEY_PYTHON, T_PYTHON },
   { SH_NM_KEY_BLOCK_IPV6, T_BOOL },
   { SH_NM_KEY_TRANSPORT, T_ENUM, transport_choices },
+  { SH_NM_KEY_FAIL_CLOSED, T_BOOL },
   { SH_NM_KEY_PASSWORD_FLAGS, T_FLAGS },
   { SH_NM_KEY_KEY_PASSPHRASE_FLAGS, T_FLAGS },
 };
@@ -508,6 +509,7 @@ sh_nm_profile_new (GHashTable *data, GError **error)
   p->block_ipv6 = g_strcmp0 (get (data, SH_NM_KEY_BLOCK_IPV6), "no") != 0;
   v = get (data, SH_NM_KEY_TRANSPORT);
   p->transport = g_strcmp0 (v, "auto") == 0 ? NULL : g_strdup (v);
+  p->fail_closed = g_strcmp0 (get (data, SH_NM_KEY_FAIL_CLOSED), "yes") == 0;
   p->password_flags = get_uint (data, SH_NM_KEY_PASSWORD_FLAGS, 0);
   p->key_passphrase_flags = get_uint (data, SH_NM_KEY_KEY_PASSPHRASE_FLAGS, 0);
   return p;
@@ -644,6 +646,15 @@ sh_nm_profile_engine_args (const ShNmProfile *p, const ShNmEngineContext *ctx)
     }
   if (p->block_ipv6)
     g_strv_builder_add (b, "--block-ipv6");
+  /* The kill switch: the engine keeps its rules through an outage and
+   * reconnects itself, so no moment passes without them; only a deliberate
+   * disconnect removes them. Without vpn.persistent there is no outage to
+   * bridge: the connection fails and the rules go with it. */
+  if (p->fail_closed && ctx->persistent)
+    {
+      g_strv_builder_add (b, "--reconnect");
+      g_strv_builder_add (b, "--fail-closed");
+    }
   if (p->transport)
     {
       g_strv_builder_add (b, "--transport");
@@ -654,4 +665,107 @@ sh_nm_profile_engine_args (const ShNmProfile *p, const ShNmEngineContext *ctx)
   for (char **s = p->subnets; *s; s++)
     g_strv_builder_add (b, *s);
   return g_strv_builder_end (b);
+}
+
+/* ------------------------------------------------- several tunnels at once */
+
+/* Whether the first @bits bits of @a and @b are equal. */
+static gboolean
+prefix_equal (const guint8 *a, const guint8 *b, guint bits)
+{
+  guint bytes = bits / 8, rest = bits % 8;
+
+  if (memcmp (a, b, bytes) != 0)
+    return FALSE;
+  if (rest == 0)
+    return TRUE;
+  guint8 mask = (guint8) (0xff << (8 - rest));
+  return (a[bytes] & mask) == (b[bytes] & mask);
+}
+
+static void
+port_range (const ShSubnet *s, guint *lo, guint *hi)
+{
+  *lo = s->port_lo ? s->port_lo : 1;
+  *hi = s->port_lo ? s->port_hi : 65535;
+}
+
+/* Whether @a and @b share an address and a port. */
+static gboolean
+subnets_meet (const ShSubnet *a, const ShSubnet *b)
+{
+  guint alo, ahi, blo, bhi;
+
+  if (a->family != b->family || !prefix_equal (a->addr, b->addr, MIN (a->prefix, b->prefix)))
+    return FALSE;
+  port_range (a, &alo, &ahi);
+  port_range (b, &blo, &bhi);
+  return alo <= bhi && blo <= ahi;
+}
+
+/* Whether all of @inner lies in @outer (addresses and ports). */
+static gboolean
+subnet_within (const ShSubnet *inner, const ShSubnet *outer)
+{
+  guint ilo, ihi, olo, ohi;
+
+  if (inner->family != outer->family || outer->prefix > inner->prefix
+      || !prefix_equal (inner->addr, outer->addr, outer->prefix))
+    return FALSE;
+  port_range (inner, &ilo, &ihi);
+  port_range (outer, &olo, &ohi);
+  return olo <= ilo && ihi <= ohi;
+}
+
+static GArray *
+parse_list (const char *const *specs)
+{
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
+
+  for (const char *const *s = specs; s != NULL && *s != NULL; s++)
+    {
+      ShSubnet sn;
+      if (sh_subnet_parse (*s, &sn, NULL))
+        g_array_append_val (out, sn);
+    }
+  return out;
+}
+
+static gboolean
+excluded (const ShSubnet *s, const GArray *excludes)
+{
+  for (guint i = 0; i < excludes->len; i++)
+    if (subnet_within (s, &g_array_index (excludes, ShSubnet, i)))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+sh_nm_subnets_overlap (const char *const *a, const char *const *a_excludes, const char *const *b,
+                       const char *const *b_excludes, char **a_subnet, char **b_subnet)
+{
+  g_autoptr (GArray) as = parse_list (a);
+  g_autoptr (GArray) ax = parse_list (a_excludes);
+  g_autoptr (GArray) bs = parse_list (b);
+  g_autoptr (GArray) bx = parse_list (b_excludes);
+
+  for (guint i = 0; i < as->len; i++)
+    for (guint j = 0; j < bs->len; j++)
+      {
+        const ShSubnet *x = &g_array_index (as, ShSubnet, i);
+        const ShSubnet *y = &g_array_index (bs, ShSubnet, j);
+        if (!subnets_meet (x, y))
+          continue;
+        /* The shared addresses are the more specific of the two; where
+         * either profile excludes them, that one does not take them. */
+        const ShSubnet *inner = x->prefix >= y->prefix ? x : y;
+        if (excluded (inner, ax) || excluded (inner, bx))
+          continue;
+        if (a_subnet != NULL)
+          *a_subnet = sh_subnet_to_string (x);
+        if (b_subnet != NULL)
+          *b_subnet = sh_subnet_to_string (y);
+        return TRUE;
+      }
+  return FALSE;
 }

@@ -37,6 +37,7 @@ G_BEGIN_DECLS
 #define SH_NM_KEY_PYTHON "python"
 #define SH_NM_KEY_BLOCK_IPV6 "block-ipv6"
 #define SH_NM_KEY_TRANSPORT "transport"
+#define SH_NM_KEY_FAIL_CLOSED "fail-closed"
 #define SH_NM_KEY_PASSWORD_FLAGS "password-flags"
 #define SH_NM_KEY_KEY_PASSPHRASE_FLAGS "key-passphrase-flags"
 
@@ -96,6 +97,7 @@ typedef struct
   char *python;          /* NULL: automatic */
   gboolean block_ipv6;   /* --block-ipv6; on unless block-ipv6=no */
   char *transport;       /* --transport: "agent" or "ssh"; NULL: auto */
+  gboolean fail_closed;  /* fail-closed=yes: keep the rules through an outage */
   guint password_flags;
   guint key_passphrase_flags;
 } ShNmProfile;
@@ -136,6 +138,9 @@ typedef struct
   /* The connection's stub address (NM publishes it as the DNS server): with
    * dns != none the engine captures queries to it (--dns --ns-hosts). */
   const char *dns_stub;
+  /* The connection is vpn.persistent: with fail_closed the engine itself
+   * reconnects (--reconnect --fail-closed), keeping its rules meanwhile. */
+  gboolean persistent;
 } ShNmEngineContext;
 
 #define SH_NM_HOST_KEY_ALIAS "shuttle-pinned-host"
@@ -150,5 +155,16 @@ char **sh_nm_profile_engine_args (const ShNmProfile *profile, const ShNmEngineCo
 /* The known_hosts line for a pinned @host_key ("TYPE BASE64"), newline
  * included: "shuttle-pinned-host TYPE BASE64\n". */
 char *sh_nm_host_key_known_hosts_line (const char *host_key);
+
+/* Several Shuttle connections at once: whether the tunnelled @a (minus
+ * @a_excludes) and @b (minus @b_excludes), lists of subnet specs as in
+ * vpn.data, share an address and port, so that two sets of rules would
+ * claim the same traffic. Shared space that one side excludes does not
+ * count. Specs that do not parse are ignored (the whitelist refused them).
+ * TRUE when they do, with the first pair found in *@a_subnet and
+ * *@b_subnet (canonical text, newly allocated; either may be NULL). Pure. */
+gboolean sh_nm_subnets_overlap (const char *const *a, const char *const *a_excludes,
+                                const char *const *b, const char *const *b_excludes,
+                                char **a_subnet, char **b_subnet);
 
 G_END_DECLS

@@ -41,6 +41,7 @@ engine_args (GHashTable *data)
     .known_hosts_file = "/run/fuzz/known_hosts",
     .have_secret = TRUE,
     .dns_stub = "10.255.255.53",
+    .persistent = TRUE,
   };
 
   if (p == NULL)

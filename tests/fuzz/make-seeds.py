@@ -224,6 +224,8 @@ NM_DATA_SEEDS = {
     b'subnets=10.0.0.0/8, fd00::/8\nexcludes=10.9.0.0/16\ndns=split\ndns-domains=corp.example\n'
     b'to-ns=10.0.0.53\nauto-hosts=yes\nseed-hosts=db,web\nlatency-control=no\n'
     b'connect-timeout=30\npython=/usr/bin/python3\npassword-flags=2\n',
+    'fail-closed': b'host=gw\nsubnets=10.1.0.0/16\ndns=full\nfail-closed=yes\n',
+    'fail-closed-bad': b'host=gw\nsubnets=10/8\nfail-closed=on\n',
     'minimal': b'host=gw\nauto-nets=yes\n',
     'host-key': b'host=2001:db8::1\nsubnets=10/8\nhost-key=ssh-ed25519 '
     b'AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n'

@@ -177,6 +177,7 @@ def run_editor(tmp, port, host_pub):
     s_vpn.set_property(NM.SETTING_VPN_SERVICE_TYPE, SERVICE)
     s_vpn.add_data_item('host', 'old.example')
     s_vpn.add_data_item('subnets', '10.0.0.0/8')
+    s_vpn.set_property(NM.SETTING_VPN_TIMEOUT, 45)
     conn.add_setting(s_vpn)
 
     editor = plugin.get_editor(conn)
@@ -239,6 +240,7 @@ def run_editor(tmp, port, host_pub):
     find(page, 'auto_hosts_check').set_active(True)
     set_text('seed_hosts_entry', 'db.corp.example')
     find(page, 'latency_check').set_active(False)
+    find(page, 'fail_closed_check').set_active(True)
     set_text('timeout_entry', '30')
     find(page, 'transport_combo').set_active_id('agent')
     iterate(0.2)
@@ -280,12 +282,16 @@ def run_editor(tmp, port, host_pub):
             'subnets': '10.0.0.0/8,192.168.7.0/24,[fd00::]/64', 'excludes': '10.9.0.0/16',
             'dns': 'split', 'dns-domains': 'corp.example,lab.example', 'auto-hosts': 'yes',
             'seed-hosts': 'db.corp.example', 'latency-control': 'no', 'connect-timeout': '30',
-            'transport': 'agent'}
+            'transport': 'agent', 'fail-closed': 'yes'}
     if want_key:
         want['host-key'] = want_key
     check('update_connection: vpn.data as filled', got == want,
           'got  %r\nwant %r' % (got, want))
     check('update_connection: service type', s.get_service_type() == SERVICE)
+    # The kill switch means reconnecting: it turns vpn.persistent on; what
+    # the page does not show (vpn.timeout) survives it.
+    check('update_connection: fail-closed makes the profile persistent', s.get_persistent())
+    check('update_connection: vpn.timeout kept', s.get_timeout() == 45, s.get_timeout())
     check('update_connection: passphrase saved (flags 0)',
           s.get_secret('key-passphrase') == 'pass phrase' and s.get_secret('password') is None)
     # What the editor saves is what the export writes and the import reads.

@@ -49,6 +49,8 @@ test_items_good (void)
     { "auto-nets", "yes" },
     { "latency-control", "no" },
     { "block-ipv6", "no" },
+    { "fail-closed", "yes" },
+    { "fail-closed", "no" },
     { "connect-timeout", "300" },
     { "python", "/usr/bin/python3.11" },
     { "password-flags", "7" },
@@ -223,6 +225,72 @@ test_transport_args (void)
   g_assert_error (error, SH_NM_DATA_ERROR, SH_NM_DATA_ERROR_INVALID);
 }
 
+/* fail-closed=yes: the engine reconnects itself and keeps its rules, but
+ * only for a vpn.persistent connection (nothing reconnects otherwise). */
+static void
+test_fail_closed_args (void)
+{
+  static const char *const values[] = { "yes", "no", NULL };
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    for (int persistent = 0; persistent < 2; persistent++)
+      {
+        g_autoptr (GHashTable) t = table ("host", "gw", "subnets", "10.0.0.0/8",
+                                          values[i] ? "fail-closed" : NULL, values[i], NULL);
+        g_autoptr (GError) error = NULL;
+        g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, &error);
+        g_assert_no_error (error);
+        ShNmEngineContext ctx = { .persistent = persistent };
+        g_auto (GStrv) args = sh_nm_profile_engine_args (p, &ctx);
+        g_autofree char *all = g_strjoinv ("|", args);
+        if (i == 0 && persistent)
+          g_assert_nonnull (strstr (all, "|--reconnect|--fail-closed|"));
+        else
+          g_assert_null (strstr (all, "--reconnect"));
+        g_assert_true (p->fail_closed == (i == 0));
+      }
+  g_autoptr (GError) error = NULL;
+  g_assert_false (sh_nm_data_check_item ("fail-closed", "on", &error));
+  g_assert_error (error, SH_NM_DATA_ERROR, SH_NM_DATA_ERROR_INVALID);
+}
+
+/* Two profiles at once: overlapping subnets are found, disjoint ones and
+ * space one side excludes are not. */
+static void
+test_overlap (void)
+{
+  static const struct
+  {
+    const char *a, *ax, *b, *bx, *want;
+  } cases[] = {
+    { "10.1.0.0/16", "", "10.2.0.0/16", "", NULL },
+    { "10.0.0.0/8", "", "10.2.0.0/16", "", "10.0.0.0/8 / 10.2.0.0/16" },
+    { "10.2.0.0/16", "", "10.2.0.0/16", "", "10.2.0.0/16" },
+    { "0/0", "", "192.168.1.5", "", "0.0.0.0/0 / 192.168.1.5/32" },
+    { "10.0.0.0/8", "10.2.0.0/16", "10.2.0.0/16", "", NULL },
+    { "10.2.0.0/16", "", "10.0.0.0/8", "10.2.0.0/16", NULL },
+    { "10.0.0.0/8", "10.2.0.0/24", "10.2.0.0/16", "", "10.0.0.0/8 / 10.2.0.0/16" },
+    { "10.0.0.0/8:22", "", "10.0.0.0/8:80-90", "", NULL },
+    { "10.0.0.0/8:80-90", "", "10.1.0.0/16:90", "", "10.0.0.0/8:80-90 / 10.1.0.0/16:90" },
+    { "[fd00::]/8", "", "10.0.0.0/8", "", NULL },
+    { "[fd00::]/8", "", "[fd12::]/64", "", "fd00::/8 / fd12::/64" },
+    { "10.231.2.10", "", "10.231.2.11", "", NULL },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_auto (GStrv) a = g_strsplit (cases[i].a, ",", -1);
+      g_auto (GStrv) ax = cases[i].ax[0] ? g_strsplit (cases[i].ax, ",", -1) : g_new0 (char *, 1);
+      g_auto (GStrv) b = g_strsplit (cases[i].b, ",", -1);
+      g_auto (GStrv) bx = cases[i].bx[0] ? g_strsplit (cases[i].bx, ",", -1) : g_new0 (char *, 1);
+      g_autofree char *sa = NULL, *sb = NULL, *got = NULL;
+      if (sh_nm_subnets_overlap ((const char *const *) a, (const char *const *) ax,
+                                 (const char *const *) b, (const char *const *) bx, &sa, &sb))
+        got = g_str_equal (sa, sb) ? g_strdup (sa) : g_strdup_printf ("%s / %s", sa, sb);
+      if (g_strcmp0 (got, cases[i].want) != 0)
+        g_error ("%s -%s vs %s -%s: got %s, want %s", cases[i].a, cases[i].ax, cases[i].b,
+                 cases[i].bx, got, cases[i].want);
+    }
+}
+
 static void
 test_password_args (void)
 {
@@ -270,7 +338,7 @@ static void
 test_keys_listed (void)
 {
   const char *const *k = sh_nm_data_keys ();
-  g_assert_cmpuint (g_strv_length ((char **) k), ==, 22);
+  g_assert_cmpuint (g_strv_length ((char **) k), ==, 23);
   for (; *k; k++)
     {
       /* every listed key is known to the checker */
@@ -290,6 +358,8 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/engine-args", test_engine_args);
   g_test_add_func ("/nm-data/password-args", test_password_args);
   g_test_add_func ("/nm-data/transport-args", test_transport_args);
+  g_test_add_func ("/nm-data/fail-closed-args", test_fail_closed_args);
+  g_test_add_func ("/nm-data/overlap", test_overlap);
   g_test_add_func ("/nm-data/keys-listed", test_keys_listed);
   g_test_add_func ("/nm-data/secret-cap", test_secret_cap);
   return g_test_run ();

@@ -1086,6 +1086,252 @@ def t_ssh_transport():
     check(not left, 'control directory left: %s' % left)
 
 
+def gw_sshd_stop():
+    for p in LAB.pids('sshd'):
+        netlab.kill_pid(p, signal.SIGTERM)
+    check(not LAB.pids('sshd'), 'the gw\'s sshd still runs')
+
+
+def gw_sshd_start(*opts):
+    """The gw's sshd as netlab starts it, with @opts (-o KEY=VALUE) added."""
+    gw_sshd_stop()
+    LAB.spawn(LAB.ns_gw, ['/usr/sbin/sshd', '-D', '-f', LAB.sshd_config, '-E',
+                          os.path.join(LAB.logs, 'sshd.log')] + list(opts), label='sshd')
+    check(LAB.wait_port(LAB.ns_client, netlab.GW4, 22), 'the gw\'s sshd did not come back')
+
+
+LEAK_TABLE = 'leakwatch'
+
+
+def leak_watch(stub):
+    """An nft counter of packets leaving the client on any link but lo to
+    the tunnelled subnet or the captured nameserver (the stub), counted
+    after the plugin's rules redirected what they capture (postrouting, last).
+    The lab routes the LAN into a dead veth (netlab.py): a leak leaves there."""
+    LAB.run(LAB.ns_client, ['nft', 'delete', 'table', 'inet', LEAK_TABLE])
+    rules = ('table inet %s {\n chain out {\n  type filter hook postrouting priority 1000;\n'
+             '  oifname != "lo" ip daddr { %s, %s } counter\n }\n}\n'
+             % (LEAK_TABLE, netlab.LAN_NET4, stub))
+    r = LAB.run(LAB.ns_client, ['nft', '-f', '-'], input=rules)
+    check(r.returncode == 0, 'leak counter: %s' % r.stderr)
+
+
+def leaked():
+    out = LAB.run(LAB.ns_client, ['nft', 'list', 'table', 'inet', LEAK_TABLE]).stdout
+    m = re.search(r'counter packets (\d+)', out)
+    return int(m.group(1)) if m else -1
+
+
+def outage_probe(stub):
+    """What reaches the LAN and the stub during an outage: curl's exit
+    status and dig's status line."""
+    c = LAB.run(LAB.ns_client, ['curl', '-s', '-m', '2', 'http://%s:%d/' % (
+        netlab.LAN4, netlab.HTTP_PORT)], timeout=10)
+    d = LAB.run(LAB.ns_client, ['dig', '+time=2', '+tries=1', '@' + stub, netlab.NAME_BUILD],
+                timeout=10)
+    m = re.search(r'status: (\w+)', d.stdout)
+    return c.returncode, m.group(1) if m else 'no answer'
+
+
+def outage(name, stub, seconds=4):
+    """The ssh session dies and the server refuses connections for
+    @seconds: (the probes, whether the table stayed throughout)."""
+    gw_sshd_stop()
+    for p in ssh_pids():
+        os.kill(p, signal.SIGKILL)
+    check(wait_for(lambda: state(name) != 'activated', 10),
+          'NM still shows %s activated after ssh died' % name)
+    kept = True
+    probes = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        kept = kept and bool(shuttle_tables())
+        probes.append(outage_probe(stub))
+    gw_sshd_start()
+    return probes, kept
+
+
+@case('fail-closed=yes (kill switch): through 3 outages of a persistent profile nothing '
+      'reaches the tunnelled subnet or the DNS stub outside; each ends activated; '
+      'without it traffic leaks')
+def t_fail_closed():
+    try:
+        add_profile('shnm-fc', persistent=True, fail_closed='yes')
+        r = up('shnm-fc')
+        check(r.returncode == 0, 'up failed: %s\n%s' % (r.stderr.strip(), tail_log(30)))
+        stub = nmcli('-g', 'IP4.DNS', 'connection', 'show', 'shnm-fc').stdout.strip()
+        check(stub.startswith('100.115.'), 'IP4.DNS %r' % stub)
+        engine = engine_pids()
+        leak_watch(stub)
+        for n in range(3):
+            n0 = len(nm_log())
+            probes, kept = outage('shnm-fc', stub)
+            diag('outage %d: curl/dig during it: %s' % (n + 1, sorted(set(probes))))
+            check(kept, 'outage %d: the table went during the outage' % (n + 1))
+            check(leaked() == 0, 'outage %d: %d packets left for %s or %s:\n%s' % (
+                n + 1, leaked(), netlab.LAN_NET4, stub, LAB.run(LAB.ns_client, [
+                    'nft', 'list', 'table', 'inet', LEAK_TABLE]).stdout))
+            # refused at once (curl 7: connection refused/reset, 55/56: the
+            # reset came while sending/receiving), DNS answered SERVFAIL by
+            # the engine
+            check(all(c in (7, 55, 56) and d == 'SERVFAIL' for c, d in probes),
+                  'outage %d: probes %r, want refused and SERVFAIL' % (n + 1, probes))
+            check(wait_for(lambda: state('shnm-fc') == 'activated', 40),
+                  'outage %d: NM shows %r, not activated again:\n%s'
+                  % (n + 1, state('shnm-fc'), tail_log(40)))
+            check(wait_for(lambda: curl_lan(3), 15), 'outage %d: no traffic after' % (n + 1))
+            check(engine_pids() == engine, 'outage %d: the engine was restarted (%r, was %r); '
+                  'the same engine reconnects' % (n + 1, engine_pids(), engine))
+            check('rules kept' in nm_log()[n0:], 'outage %d: no "rules kept" in the log' % (n + 1))
+        down('shnm-fc')
+        assert_clean('after down of the fail-closed profile')
+
+        # The same without the switch: the rules go, and traffic leaks (the
+        # counter sees it: this test can fail).
+        add_profile('shnm-fo', persistent=True)
+        r = up('shnm-fo')
+        check(r.returncode == 0, 'up failed: %s' % r.stderr.strip())
+        leak_watch(nmcli('-g', 'IP4.DNS', 'connection', 'show', 'shnm-fo').stdout.strip())
+        probes, kept = outage('shnm-fo', stub)
+        check(not kept and leaked() > 0, 'without fail-closed: table kept %s, %d packets leaked; '
+              'want the rules gone and the leak counted' % (kept, leaked()))
+        check(wait_for(lambda: state('shnm-fo') == 'activated', 40), 'shnm-fo did not come back')
+        down('shnm-fo')
+        assert_clean('after down of the fail-open profile')
+    finally:
+        gw_sshd_start()
+        LAB.run(LAB.ns_client, ['nft', 'delete', 'table', 'inet', LEAK_TABLE])
+        down('shnm-fc')
+        down('shnm-fo')
+
+
+@case('fail-closed: a login refused on reconnecting is not retried; NM says the login failed')
+def t_fail_closed_refused():
+    try:
+        add_profile('shnm-fcr', persistent=True, fail_closed='yes')
+        r = up('shnm-fcr')
+        check(r.returncode == 0, 'up failed: %s' % r.stderr.strip())
+        n0 = len(nm_log())
+        # the server now refuses the key
+        gw_sshd_start('-o', 'AuthorizedKeysFile=/dev/null')
+        for p in ssh_pids():
+            os.kill(p, signal.SIGKILL)
+        check(wait_for(lambda: state('shnm-fcr') not in ('activated', 'activating'), 40),
+              'NM still shows %r after the login was refused:\n%s'
+              % (state('shnm-fcr'), tail_log(40)))
+        log = nm_log()[n0:]
+        check('authentication failed' in log, 'the reason is not in NM\'s log:\n' + log[-3000:])
+        check(re.search(r'login.failed|LOGIN_FAILED|login-failed', log, re.I),
+              'NM does not record a login failure:\n' + log[-3000:])
+        time.sleep(3)
+        attempts = len(re.findall(r'reconnecting to .* \(attempt', nm_log()[n0:]))
+        check(attempts <= 1 and not engine_pids(), 'retried: %d attempts, engine %r'
+              % (attempts, engine_pids()))
+        assert_clean('after the refused login')
+    finally:
+        gw_sshd_start()
+        down('shnm-fcr')
+
+
+USER2 = 'shuttlenm2'
+
+
+def ensure_user2():
+    """A second ordinary account, owner of a profile in t_two_tunnels."""
+    try:
+        pwd.getpwnam(USER2)
+    except KeyError:
+        subprocess.run(['useradd', '-M', '-d', '/nonexistent', '-s', '/bin/sh', USER2],
+                       check=True)
+    return pwd.getpwnam(USER2)
+
+
+def refused_reason(name):
+    """Activates @name, which must fail; the plugin's reason in NM's log."""
+    n0 = len(nm_log())
+    r = up(name, timeout=30)
+    check(r.returncode != 0, '%s activated, want a refusal' % name)
+
+    def logged():
+        return [ln.split('failed to connect: ', 1)[1] for ln in nm_log()[n0:].splitlines()
+                if 'failed to connect: ' in ln]
+    check(wait_for(logged, 5), '%s: no reason in NM\'s log (nmcli: %s):\n%s'
+          % (name, r.stderr.strip(), tail_log(15)))
+    return logged()[0]
+
+
+def lan_b_answers(timeout=3):
+    r = LAB.run(LAB.ns_client, ['curl', '-s', '-m', str(timeout), 'http://%s:%d/' % (
+        netlab.LAN4_B, netlab.HTTP_PORT)], timeout=timeout + 5)
+    return r.returncode == 0 and 'Hello' in r.stdout
+
+
+@case('two Shuttle connections at once, each with its own rules, DNS domains and hosts; '
+      'an overlapping third is refused naming an active one, another user\'s without its name')
+def t_two_tunnels():
+    try:
+        ensure_user2()
+        # two networks of the lab's remote site: one host each
+        add_profile('shnm-a', subnets=netlab.LAN4 + '/32', dns_domains='a.example',
+                    auto_hosts='yes')
+        add_profile('shnm-b', subnets=netlab.LAN4_B + '/32', dns_domains='b.example')
+        for name in ('shnm-a', 'shnm-b'):
+            r = up(name)
+            check(r.returncode == 0, '%s up: %s\n%s' % (name, r.stderr.strip(), tail_log(30)))
+        check(state('shnm-a') == 'activated' and state('shnm-b') == 'activated',
+              'states %r %r' % (state('shnm-a'), state('shnm-b')))
+        tables = shuttle_tables()
+        check(len(tables) == 2, 'tables %r: want one per connection' % tables)
+        check(wait_for(lambda: curl_lan(3) and lan_b_answers(), 15),
+              'not both networks reachable: a %s, b %s' % (curl_lan(3), lan_b_answers()))
+        for name, dom in (('shnm-a', 'a.example'), ('shnm-b', 'b.example')):
+            got = nmcli('-g', 'IP4.DOMAIN', 'connection', 'show', name).stdout.strip()
+            check(got == dom, '%s IP4.DOMAIN %r, want %r' % (name, got, dom))
+        dns = {n: nmcli('-g', 'IP4.DNS', 'connection', 'show', n).stdout.strip()
+               for n in ('shnm-a', 'shnm-b')}
+        check(dns['shnm-a'] != dns['shnm-b'], 'one stub for both: %r' % dns)
+        # each table captures its own stub only
+        for t in tables:
+            text = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + t.split()).stdout
+            mine = [n for n, d in dns.items() if 'ip daddr %s udp dport 53' % d in text]
+            check(len(mine) == 1, 'table %s captures the stubs of %r' % (t, mine))
+        check(wait_for(lambda: netlab.NAME_GWHOSTS in client_hosts(), 30, 0.5),
+              'shnm-a\'s discovered name is not in /etc/hosts:\n' + client_hosts())
+
+        # a third one overlapping both: refused, naming one of them
+        add_profile('shnm-c', subnets=netlab.LAN_NET4)
+        why = refused_reason('shnm-c')
+        diag('shnm-c: ' + why)
+        check(("'shnm-a'" in why or "'shnm-b'" in why) and netlab.LAN_NET4 in why,
+              'the refusal does not name the other profile and the subnet: %s' % why)
+        # ... and another user's: refused without naming USER's profile
+        add_profile('shnm-d', perm=USER2, subnets=netlab.LAN4_B + '/32', auth_method='agent',
+                    key_file=None)
+        why = refused_reason('shnm-d')
+        diag('shnm-d: ' + why)
+        check('another user' in why and 'shnm-b' not in why and 'b.example' not in why,
+              'the refusal to %s leaks or lacks: %s' % (USER2, why))
+        check(len(shuttle_tables()) == 2, 'tables after the refusals: %r' % shuttle_tables())
+
+        # shnm-a goes; shnm-b carries on, and its names and rules stay
+        down('shnm-a')
+        check(wait_for(lambda: netlab.NAME_GWHOSTS not in client_hosts(), 10),
+              'shnm-a\'s names stay after its down:\n' + client_hosts())
+        check(len(shuttle_tables()) == 1 and state('shnm-b') == 'activated' and lan_b_answers(),
+              'shnm-b after shnm-a went: tables %r, state %r' % (shuttle_tables(),
+                                                                 state('shnm-b')))
+        # with shnm-a gone, shnm-c fits
+        down('shnm-b')
+        r = up('shnm-c')
+        check(r.returncode == 0, 'shnm-c alone: %s' % r.stderr.strip())
+        down('shnm-c')
+        assert_clean('after the two tunnels')
+    finally:
+        for n in ('shnm-a', 'shnm-b', 'shnm-c', 'shnm-d'):
+            down(n)
+            nmcli('connection', 'delete', n)
+
+
 @case('restarting NetworkManager tears the plugin down, no rule left')
 def t_nm_restart():
     add_profile('shnm-rs')
