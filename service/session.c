@@ -214,7 +214,6 @@ struct _ShSession
   guint64 rx_unacked;
   gint64 rx_unacked_since; /* when the first byte not yet ACKed was read */
   guint ack_timer_id;      /* a prompt ACK of the remainder, see ACK_DELAY_MS */
-  guint16 version;         /* negotiated in the handshake */
   gint64 last_rx;
   guint64 ping_token; /* monotonic time of the unanswered PING, 0: none */
   gint64 last_ping;   /* monotonic time the last PING was queued */
