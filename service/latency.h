@@ -7,12 +7,12 @@
  * with the smallest such time seen (the base). The round trip used is the
  * smallest of the last SH_LC_FILTER samples: on a busy machine a single one
  * is often late by a scheduler tick with nothing queued, and only a queue
- * makes them all late. Above the base by more than
- * SH_LC_TARGET_US, data is queueing inside ssh and the pipes, in front of
+ * makes them all late. Above the base by more than the target
+ * (sh_lc_target() below), data is queueing inside ssh and the pipes, in front of
  * every other channel's frames, so the limit shrinks by 1/8; within half of
  * it, and only if the limit did hold data back meanwhile, it grows by 1/8.
  * A bulk transfer so gets what the path carries while a small request on
- * another channel waits about SH_LC_TARGET_US behind it.
+ * another channel waits about a target behind it.
  *
  * The base is never forgotten just because time passed: the sender's own
  * queue keeps every later sample above it, so a base taken from recent
