@@ -44,7 +44,7 @@ sh_lc_acked (ShLatencyControl *lc, guint64 acked_total, gint64 now)
     lc->win_min = rtt;
   if (now - lc->win_since > SH_LC_WINDOW_US)
     {
-      if (lc->win_min > lc->base + 4 * SH_LC_TARGET_US)
+      if (lc->win_min > lc->base + 4 * sh_lc_target (lc->base))
         lc->base = lc->win_min; /* the path got slower */
       lc->win_min = 0;
       lc->win_since = now;
@@ -56,10 +56,11 @@ sh_lc_acked (ShLatencyControl *lc, guint64 acked_total, gint64 now)
     if (lc->recent[i] != 0 && lc->recent[i] < filtered)
       filtered = lc->recent[i];
   gint64 queued = filtered - lc->base;
+  gint64 target = sh_lc_target (lc->base);
   guint64 old = lc->limit;
-  if (queued > SH_LC_TARGET_US)
+  if (queued > target)
     lc->limit = MAX (lc->limit - lc->limit / 8, lc->floor);
-  else if (queued < SH_LC_TARGET_US / 2 && lc->capped)
+  else if (queued < target / 2 && lc->capped)
     lc->limit = MIN (lc->limit + lc->limit / 8, lc->ceiling);
   lc->capped = FALSE;
   return lc->limit != old;

@@ -40,8 +40,10 @@ G_BEGIN_DECLS
 #define SH_MUX_MAX_CONNECT_TIMEOUT_MS 600000u
 #define SH_MUX_ACK_EVERY (32u * 1024)              /* a receiver ACKs at least this often */
 #define SH_MUX_MIN_INFLIGHT (4 * SH_MUX_ACK_EVERY) /* smallest in-flight limit allowed */
-#define SH_MUX_DNS_MIN 12                          /* a DNS header */
-#define SH_MUX_DNS_MAX_QUERY 4096                  /* a query's message */
+/* ...in a version-2 session, where the receiver ACKs within a millisecond */
+#define SH_MUX_MIN_INFLIGHT_V2 (8u * 1024)
+#define SH_MUX_DNS_MIN 12         /* a DNS header */
+#define SH_MUX_DNS_MAX_QUERY 4096 /* a query's message */
 #define SH_MUX_DNS_MAX_PENDING 256
 #define SH_MUX_DNS_TIMEOUT_S 5 /* the server waits this long for its resolver */
 #define SH_MUX_MAX_SEEDS 4096  /* HOSTS_WATCH payload */

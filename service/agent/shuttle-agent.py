@@ -68,6 +68,8 @@ MAX_CHANNELS = 1 << 20
 MAX_CONNECT_TIMEOUT_MS = 600000
 ACK_EVERY = 32 * 1024
 MIN_INFLIGHT = 4 * ACK_EVERY
+MIN_INFLIGHT_V2 = 8 * 1024  # version 2: receivers ACK within ACK_DELAY
+ACK_DELAY = 0.001           # the remainder under ACK_EVERY is ACKed this soon
 # Adaptive in-flight limit under the client's ceiling (docs/protocol.md,
 # "Latency control"; the same rule as the C server's service/latency.c).
 LC_START = 256 * 1024
@@ -739,9 +741,9 @@ class LatencyControl:
     LC_TARGET above it shrinks the limit by 1/8; under half of it, when the
     limit held data back, grows it by 1/8. Within [MIN_INFLIGHT, ceiling]."""
 
-    def __init__(self, ceiling):
+    def __init__(self, ceiling, floor=MIN_INFLIGHT):
         self.ceiling = ceiling
-        self.floor = min(MIN_INFLIGHT, ceiling)
+        self.floor = min(floor, ceiling)
         self.limit = max(self.floor, min(LC_START, ceiling))
         self.sent_total = self.acked_total = 0
         self.mark = 0
@@ -793,6 +795,7 @@ class Session:
         self.ready = False          # the client's HELLO arrived
         self.peer_window = 0
         self.connect_timeout = DEFAULT_CONNECT_TIMEOUT_MS / 1000.0
+        self.ack_due = None         # when the remainder under ACK_EVERY gets its ACK
         self.inflight_limit = 0     # from the client's HELLO; 0: none
         self.inflight = 0           # DATA bytes sent, not yet acknowledged
         self.lc = None              # LatencyControl once the ceiling is known
@@ -899,7 +902,8 @@ class Session:
         client's ceiling."""
         lc = self.lc
         if self.inflight_limit and lc is None:
-            lc = self.lc = LatencyControl(self.inflight_limit)
+            lc = self.lc = LatencyControl(
+                self.inflight_limit, MIN_INFLIGHT_V2 if self.version >= 2 else MIN_INFLIGHT)
         limit = lc.limit if lc else (1 << 62)
         ring = self.ring
         out = self.out
@@ -1405,8 +1409,14 @@ class Session:
             self.inbuf[:rest] = self.inbuf[pos:end]
         self.inlen = rest
         if self.rx_unacked >= ACK_EVERY:
-            self.queue(HDR_U32.pack(ACK, 0, 4, 0, self.rx_unacked))
-            self.rx_unacked = 0
+            self.send_ack()
+        elif self.rx_unacked and self.ack_due is None:
+            self.ack_due = time.monotonic() + ACK_DELAY
+
+    def send_ack(self):
+        self.queue(HDR_U32.pack(ACK, 0, 4, 0, self.rx_unacked))
+        self.rx_unacked = 0
+        self.ack_due = None
 
     def parse(self, end):
         """Handles the whole frames in inbuf[:end]; returns where the rest starts."""
@@ -1661,6 +1671,8 @@ class Session:
                 # Idle associations close within a quarter of the timeout.
                 deadlines.append(next(iter(self.live)).last + self.dgram_idle
                                  + min(self.dgram_idle / 4, 1.0))
+            if self.ack_due is not None:
+                deadlines.append(self.ack_due)
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for cb, readable, writable in poller.poll(timeout):
                 cb(readable, writable)
@@ -1670,6 +1682,10 @@ class Session:
                 self.check_dns_deadlines()
             if self.live:
                 self.check_dgram_idle()
+            if self.ack_due is not None and time.monotonic() >= self.ack_due:
+                if self.rx_unacked:
+                    self.send_ack()
+                self.ack_due = None
             self.flush()
 
     def send_error(self, code, msg):
