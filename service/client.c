@@ -755,7 +755,8 @@ start_command (Client *c)
   const char *door = c->run_dir ? c->run_dir : "";
   g_autofree char *path = g_build_filename (door, "engine.sock", NULL);
 
-  c->command = sh_launch_spawn (c->opts->run_argv, path, c->subnets, c->excludes, &error);
+  c->command
+      = sh_launch_spawn (c->opts->run_argv, path, c->subnets, c->excludes, c->opts->dns, &error);
   if (c->command == NULL)
     {
       c->failure = g_strdup_printf ("cannot start %s: %s", c->opts->run_argv[0], error->message);
@@ -1790,7 +1791,12 @@ set_up_door (Client *c, GError **error)
       return FALSE;
     }
   g_autofree char *path = g_build_filename (c->run_dir, "engine.sock", NULL);
-  c->door = sh_socks_new_unix (c->poll, path, error);
+  ShOpen resolver = { .family = AF_UNSPEC, .port = 53 };
+
+  if (c->opts->has_to_ns)
+    resolver = c->opts->to_ns;
+  /* --dns: the command's getaddrinfo() asks us, and we ask the far side. */
+  c->door = sh_socks_new_unix (c->poll, path, c->opts->dns ? &resolver : NULL, error);
   if (c->door == NULL)
     {
       sh_error ("%s", (*error)->message);
@@ -1810,7 +1816,8 @@ client_set_up (Client *c, char ***ssh_argv, GError **error)
                        && !opts->auto_hosts);
   if (opts->run_argv && !check_command (c))
     return FALSE;
-  if (opts->dns && !set_up_dns (c))
+  /* run --dns captures nothing: the preload library asks the door. */
+  if (opts->dns && !opts->run_argv && !set_up_dns (c))
     return FALSE;
   if (!set_up_server (c, ssh_argv, error))
     return FALSE;

@@ -121,7 +121,7 @@ child_setup (gpointer data)
 
 GSubprocess *
 sh_launch_spawn (char **argv, const char *socket_path, const GArray *subnets,
-                 const GArray *excludes, GError **error)
+                 const GArray *excludes, gboolean dns, GError **error)
 {
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT);
   g_autofree char *nets = sh_launch_nets_env (subnets);
@@ -135,5 +135,9 @@ sh_launch_spawn (char **argv, const char *socket_path, const GArray *subnets,
   g_subprocess_launcher_setenv (l, SH_PRELOAD_ENV_SOCKET, socket_path, TRUE);
   g_subprocess_launcher_setenv (l, SH_PRELOAD_ENV_NETS, nets, TRUE);
   g_subprocess_launcher_setenv (l, SH_PRELOAD_ENV_EXCLUDE, excl, TRUE);
+  if (dns)
+    g_subprocess_launcher_setenv (l, SH_PRELOAD_ENV_DNS, "1", TRUE);
+  else
+    g_subprocess_launcher_unsetenv (l, SH_PRELOAD_ENV_DNS);
   return g_subprocess_launcher_spawnv (l, (const char *const *) argv, error);
 }

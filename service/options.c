@@ -954,12 +954,12 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
       goto fail;
     }
   if (opts->run_argv != NULL
-      && (opts->mode != SH_MODE_CLIENT || opts->dns || opts->auto_hosts || opts->daemon
-          || opts->control_fd >= 0))
+      && (opts->mode != SH_MODE_CLIENT || opts->ns_hosts->len > 0 || opts->auto_hosts
+          || opts->daemon || opts->control_fd >= 0))
     {
       set_error (error, "%s",
-                 _ ("shuttle run takes neither --dns (not done yet: names resolve as usual), "
-                    "-H, --daemon, --control-fd nor --server"));
+                 _ ("shuttle run takes neither --ns-hosts (its --dns captures no nameserver: "
+                    "the command asks the engine), -H, --daemon, --control-fd nor --server"));
       goto fail;
     }
   if (opts->daemon && opts->pidfile == NULL)
