@@ -1089,6 +1089,8 @@ on_dns_reply (ShSession *session, guint32 id, const guint8 *msg, gsize len, gpoi
   Client *c = data;
   if (c->socks && sh_socks_dns_reply (c->socks, id, msg, len))
     return;
+  if (c->door && sh_socks_dns_reply (c->door, id, msg, len))
+    return;
   if (c->dns)
     sh_dns_client_reply (c->dns, id, msg, len);
 }

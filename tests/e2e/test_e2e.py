@@ -1770,6 +1770,51 @@ def t_run():
     check(rc not in (0, None), 'busybox wget reached the LAN (rc %s)' % rc)
 
 
+# shuttle run --dns: names the far side's resolver alone knows, asked by
+# curl (threaded resolver), by Python for IPv6 only, and an unknown name;
+# this host's own names stay local.
+RUN_DNS_SCRIPT = r"""
+curl -sS --max-time 10 -o /dev/null -w 'name %%{http_code} %%{remote_ip}\n' http://%(name)s:%(http)d/
+python3 - <<'EOF'
+import socket
+print('v6', socket.getaddrinfo('%(name)s.', 80, socket.AF_INET6, socket.SOCK_STREAM)[0][4][0])
+try:
+    socket.getaddrinfo('nosuchname.corp.internal', 80)
+    print('unknown resolved')
+except socket.gaierror as e:
+    print('unknown', e.errno == socket.EAI_NONAME)
+print('local', socket.getaddrinfo('localhost', 80, socket.AF_INET)[0][4][0])
+EOF
+"""
+
+
+@case('shuttle run --dns: a name only the far side knows resolves and connects for the command '
+      '(v4, v6, unknown name refused, localhost local), and not outside it')
+def t_run_dns():
+    stop_tunnel()
+    script = RUN_DNS_SCRIPT % dict(name=netlab.NAME_BUILD, http=netlab.HTTP_PORT)
+    s = UserShuttle(['-v', '--dns', netlab.LAN_NET4, netlab.LAN_NET6, '--', 'bash', '-c', script],
+                    head=['run'])
+    rc = s.wait_exit(40)
+    out = s.p.stdout.read().decode(errors='replace')
+    s.reader.join(2)
+    diag('command output: %s' % out.strip().replace('\n', ' | '))
+    check(rc == 0, 'shuttle run --dns exited %s; output:\n%s\n%s' % (rc, out, s.stderr()))
+    check(not shuttle_tables(), 'rules were made: %s' % shuttle_tables())
+    check('name 200 %s' % netlab.LAN4 in out, 'curl by name through the preload:\n%s' % out)
+    check('v6 %s' % netlab.LAN6 in out, 'AAAA of the far side:\n%s' % out)
+    check('unknown True' in out, 'an unknown name:\n%s' % out)
+    check('local 127.0.0.1' in out, 'localhost not local:\n%s' % out)
+    # outside the command (and without --dns) the name does not resolve
+    rc, out, err = user_curl(['http://%s:%d/' % (netlab.NAME_BUILD, netlab.HTTP_PORT)],
+                             max_time=5)
+    check(rc != 0 and 'Hello' not in out, 'the name resolved outside shuttle run: %s' % out[:80])
+    s = UserShuttle([netlab.LAN_NET4, '--', 'curl', '-sS', '--max-time', '5', '-o', '/dev/null',
+                     'http://%s:%d/' % (netlab.NAME_BUILD, netlab.HTTP_PORT)], head=['run'])
+    rc = s.wait_exit(30)
+    check(rc not in (0, None), 'the name resolved in shuttle run without --dns (rc %s)' % rc)
+
+
 @case('automatic: no shuttle-server there: the Python agent is uploaded and works')
 def t_auto_agent():
     stop_tunnel()
