@@ -37,4 +37,9 @@ const char *sh_launch_library (void);
 GSubprocess *sh_launch_spawn (char **argv, const char *socket_path, const GArray *subnets,
                               const GArray *excludes, gboolean dns, GError **error);
 
+/* Starts @argv in the cgroup whose cgroup.procs is @procs (run --scope),
+ * without the preload library: the firewall rules match the cgroup. The
+ * child exits 126 when it cannot enter the cgroup. */
+GSubprocess *sh_launch_spawn_scoped (char **argv, const char *procs, GError **error);
+
 G_END_DECLS

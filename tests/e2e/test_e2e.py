@@ -1815,6 +1815,125 @@ def t_run_dns():
     check(rc not in (0, None), 'the name resolved in shuttle run without --dns (rc %s)' % rc)
 
 
+# shuttle run --scope / --exclude-scope: the command in a cgroup of its own,
+# matched by the firewall rules. `ip netns exec` mounts a fresh /sys without
+# the cgroup hierarchy, so the engine gets cgroup v2 mounted at
+# /sys/fs/cgroup in its own mount namespace first, as on a systemd host.
+def _host_cgroup2():
+    with open('/proc/self/mounts') as f:
+        for ln in f:
+            fields = ln.split()
+            if len(fields) > 2 and fields[2] == 'cgroup2':
+                return fields[1]
+    return None
+
+
+class ScopeShuttle(Shuttle):
+    """`shuttle run` (as root: the rules in process) with the cgroup v2
+    hierarchy mounted; the command's output goes to @out."""
+
+    def __init__(self, args):
+        self.ns = LAB.ns_client
+        argv = [BIN, 'run', '-r', LAB.remote, '-e', LAB.ssh_cmd] + server_args()
+        self.argv = argv + (['-v'] if VERBOSE else []) + list(args)
+        self.lines, self.stamps = [], []
+        self.cond = threading.Condition()
+        STARTED.append(self)
+        wrap = ['sh', '-c', 'mountpoint -q /sys/fs/cgroup || '
+                'mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 99; exec "$@"', 'sh']
+        self.p = LAB.spawn(self.ns, wrap + self.argv, label='shuttle-scope',
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.table = 'inet shuttle-%d' % self.p.pid
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def cgroup_dir(self):
+        """The command's cgroup seen from here (the host's mount)."""
+        root = _host_cgroup2()
+        return root and os.path.join(root, 'shuttle-run-%d' % self.p.pid)
+
+
+def _scope_script(out, tail):
+    return ('/bin/busybox wget -q -T 5 -O - http://%s:%d/ >%s 2>&1 && echo WGET-OK >>%s '
+            '|| echo WGET-FAILED >>%s; %s' % (netlab.LAN4, netlab.HTTP_PORT, out, out, out, tail))
+
+
+def _wait_file(path, words, timeout):
+    def seen():
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            return False
+        return any(w in text for w in words)
+    return wait_until(seen, timeout, step=0.1)
+
+
+@case('shuttle run --scope: a static busybox wget in the command\'s cgroup is tunnelled, a '
+      'process outside it is not; SIGKILL of the engine leaves no rule')
+def t_run_scope():
+    stop_tunnel()
+    check(_host_cgroup2() is not None, 'no cgroup v2 hierarchy on this host')
+    out = os.path.join(LAB.dir, 'scope-out')
+    if os.path.exists(out):
+        os.unlink(out)
+    s = ScopeShuttle(['--scope', netlab.LAN_NET4, '--', 'sh', '-c',
+                      _scope_script(out, 'sleep 20')])
+    try:
+        s.wait_ready()
+        rules = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + s.table.split()).stdout
+        check('socket cgroupv2 level' in rules and 'shuttle-run-%d' % s.p.pid in rules,
+              'no cgroup match in the rules:\n%s' % rules)
+        check(_wait_file(out, ('WGET-OK', 'WGET-FAILED'), 15), 'the command did not run')
+        with open(out) as f:
+            text = f.read()
+        check('WGET-OK' in text and 'Hello' in text,
+              'busybox wget (static) in the scope not tunnelled:\n%s' % text)
+        rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=4)
+        check(rc != 0 and b'Hello' not in body, 'a process outside the scope was tunnelled')
+        s.p.kill()
+        t0 = time.monotonic()
+        s.p.wait()
+        gone = wait_until(lambda: s.table not in shuttle_tables(), 2.0, step=0.05)
+        diag('table after SIGKILL: %s after %.2f s' % ('gone' if gone else 'STILL THERE',
+                                                       time.monotonic() - t0))
+        check(gone, 'the killed engine\'s scope rules are still there after 2 s')
+    finally:
+        if s.p.poll() is None:
+            s.stop()
+        d = s.cgroup_dir()
+        if d and os.path.isdir(d):
+            with open(os.path.join(d, 'cgroup.kill'), 'w') as f:
+                f.write('1')
+            wait_until(lambda: not open(os.path.join(d, 'cgroup.procs')).read(), 5)
+            os.rmdir(d)
+
+
+@case('shuttle run --exclude-scope: the rules tunnel everything but the command\'s cgroup; '
+      'it is removed at the end')
+def t_run_exclude_scope():
+    stop_tunnel()
+    check(_host_cgroup2() is not None, 'no cgroup v2 hierarchy on this host')
+    out = os.path.join(LAB.dir, 'scope-out')
+    if os.path.exists(out):
+        os.unlink(out)
+    s = ScopeShuttle(['--exclude-scope', netlab.LAN_NET4, '--', 'sh', '-c',
+                      _scope_script(out, 'sleep 6')])
+    s.wait_ready()
+    check(_wait_file(out, ('WGET-OK', 'WGET-FAILED'), 15), 'the command did not run')
+    with open(out) as f:
+        text = f.read()
+    check('WGET-FAILED' in text and 'Hello' not in text,
+          'the excluded command was tunnelled:\n%s' % text)
+    rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT), max_time=10)
+    check(rc == 0 and b'Hello' in body, 'outside the scope not tunnelled: rc %d %s' % (rc, err))
+    rc = s.wait_exit(20)
+    check(rc == 0, 'shuttle run --exclude-scope exited %s:\n%s' % (rc, s.stderr()))
+    check(s.table not in shuttle_tables(), 'table left: %s' % shuttle_tables())
+    d = s.cgroup_dir()
+    check(not os.path.isdir(d), 'the cgroup %s was left' % d)
+
+
 @case('automatic: no shuttle-server there: the Python agent is uploaded and works')
 def t_auto_agent():
     stop_tunnel()
