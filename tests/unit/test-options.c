@@ -525,6 +525,16 @@ test_run (void)
                       "command asks the engine), -H, --daemon, --control-fd nor --server",
                       "run", "-H", "10/8", "--", "true");
 
+  /* --scope and --exclude-scope: only with run */
+  g_assert_true (parse (&o, &error, "run", "--scope", "10/8", "--", "true", NULL));
+  g_assert_cmpint (o.scope, ==, SH_SCOPE_ONLY);
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, &error, "run", "--exclude-scope", "10/8", "--", "true", NULL));
+  g_assert_cmpint (o.scope, ==, SH_SCOPE_EXCLUDE);
+  sh_options_clear (&o);
+  assert_parse_fails ("--scope and --exclude-scope go with shuttle run", "--scope", "-r", "gw",
+                      "10/8");
+
   /* run --dns: names through the engine (and --to-ns chooses the resolver) */
   g_assert_true (
       parse (&o, &error, "run", "--dns", "--to-ns", "10.0.0.53", "10/8", "--", "true", NULL));
