@@ -241,6 +241,11 @@ FW_WIRE_SEEDS = {
     'bad-option': b"('x', @q 1, @a(yayyqq) [], @a(yayyqq) [], @a(yay) [], "
     b"{'block-ipv6': <@u 1>, 'other': <1>})",
     'bad-label': b"('../x', @q 0, @a(yayyqq) [], @a(yayyqq) [], @a(yay) [], @a{sv} {})",
+    'scope': b"('4242', @q 12300, [(@y 4, [@y 10, 1, 0, 0], @y 16, @q 0, @q 0)], @a(yayyqq) [], "
+    b"@a(yay) [], {'cgroup': <'user.slice/shuttle-run-7'>, 'cgroup-level': <@u 2>, "
+    b"'cgroup-exclude': <true>})",
+    'bad-scope': b"('x', @q 1, @a(yayyqq) [], @a(yayyqq) [], @a(yay) [], "
+    b"{'cgroup': <'../etc'>, 'cgroup-level': <@u 1>})",
 }
 
 # fuzz-sshhop: `ssh -G` output and ProxyJump values (the same text is fed
