@@ -50,6 +50,7 @@ typedef struct
 typedef int (*ConnectFn) (int, const struct sockaddr *, socklen_t);
 typedef int (*NameFn) (int, struct sockaddr *, socklen_t *);
 typedef int (*SetsockoptFn) (int, int, int, const void *, socklen_t);
+typedef int (*GetsockoptFn) (int, int, int, void *, socklen_t *);
 typedef int (*GetaddrinfoFn) (const char *, const char *, const struct addrinfo *,
                               struct addrinfo **);
 
@@ -86,7 +87,8 @@ lazy (void **slot, const char *name)
   return f;
 }
 
-static void *connect_fn, *getpeername_fn, *getsockname_fn, *setsockopt_fn, *getaddrinfo_fn;
+static void *connect_fn, *getpeername_fn, *getsockname_fn, *setsockopt_fn, *getsockopt_fn,
+    *getaddrinfo_fn;
 
 static int
 real_connect (int fd, const struct sockaddr *sa, socklen_t len)
@@ -413,6 +415,28 @@ setsockopt (int fd, int level, int name, const void *val, socklen_t len)
   if (enabled && (level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6)
       && is_door (fd))
     return 0;
+  return fn (fd, level, name, val, len);
+}
+
+/* TCP and IP options read from a redirected socket are zero (of the length
+ * asked for): programs such as iperf3 read TCP_MAXSEG or TCP_INFO and give
+ * up on the Unix socket's EOPNOTSUPP. */
+EXPORT int
+getsockopt (int fd, int level, int name, void *val, socklen_t *len)
+{
+  GetsockoptFn fn = (GetsockoptFn) lazy (&getsockopt_fn, "getsockopt");
+
+  if (fn == NULL)
+    {
+      errno = ENOSYS;
+      return -1;
+    }
+  if (enabled && val != NULL && len != NULL
+      && (level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6) && is_door (fd))
+    {
+      memset (val, 0, *len);
+      return 0;
+    }
   return fn (fd, level, name, val, len);
 }
 
