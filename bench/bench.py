@@ -43,9 +43,11 @@ RESULTS = os.path.join(BENCH, 'results')
 PROBER = os.path.join(BIN, 'prober')
 ECHO_SERVER = os.path.join(BIN, 'echo_server')
 SHUTTLE_BUILT = os.path.join(REPO, 'build', 'service', 'shuttle')
+PRELOAD_BUILT = os.path.join(REPO, 'build', 'preload', 'libshuttle-preload.so')
 # A private copy: other people rebuild build/ while we measure, and every
 # round (and the remote --server) must run the same binary.
 SHUTTLE = os.path.join(BIN, 'shuttle')
+PRELOAD = os.path.join(BIN, 'libshuttle-preload.so')
 SSHUTTLE = '/usr/bin/sshuttle'
 REMOTE_PY = '/usr/bin/python3'
 # How the "shuttle (Python agent)" row runs its server: the real upload of the
@@ -59,6 +61,7 @@ LAN, LAN_NET, GW = netlab.LAN4, netlab.LAN_NET4, netlab.GW4
 IPERF_PORT, BULK_PORT, ECHO_PORT = 5201, 5202, 7777
 LAN_PORTS = {'iperf': IPERF_PORT, 'bulk': BULK_PORT, 'echo': ECHO_PORT}
 SOCKS_PORT, REDSOCKS_PORT = 1080, 12345
+SHUTTLE_SOCKS_PORT = 1081
 # RLIMIT_NOFILE for everything the bench starts (sshd, so shuttle --server, too):
 # 65536 or the hard limit if we may not raise it (no CAP_SYS_RESOURCE in a container).
 _hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -84,13 +87,26 @@ def log(msg):
 
 
 # ------------------------------------------------------------ processes
+# The environment the measuring clients (iperf3, prober) get: the rows of
+# `shuttle run` (the preload library's variables) and --socks
+# (PROBER_SOCKS5) set it while they are measured.
+CLIENT_ENV = []
+
+
+def client_argv(argv):
+    argv = [str(a) for a in argv]
+    if CLIENT_ENV and argv and argv[0] in ('iperf3', PROBER):
+        return ['env'] + CLIENT_ENV + argv
+    return argv
+
+
 def run(ns, argv, timeout=120, check=False, **kw):
-    return LAB.run(ns, [str(a) for a in argv], timeout=timeout, check=check, **kw)
+    return LAB.run(ns, client_argv(argv), timeout=timeout, check=check, **kw)
 
 
 def spawn(ns, argv, label, logname=None, **kw):
     """A long-running process in ns (registered with the lab for teardown)."""
-    argv = [str(a) for a in argv]
+    argv = client_argv(argv)
     path = os.path.join(LOGDIR, (logname or label) + '.log')
     f = open(path, 'ab')
     f.write(('\n==== %s [%s] %s\n' % (time.strftime('%F %T'), ns, ' '.join(argv))).encode())
@@ -628,6 +644,59 @@ class Shuttle(Tunnel):
                 netlab.kill_pid(self.server_pid)
 
 
+class ShuttleRun(Shuttle):
+    """`shuttle run` (the preload library, no firewall rule): the command is
+    a shell that writes its environment down and sleeps; the measuring
+    clients then get the same LD_PRELOAD and SHUTTLE_PRELOAD_* variables, so
+    they use that engine's door as a child of the command would."""
+
+    def argv(self):
+        self.envfile = os.path.join(LOGDIR, self.key + '.env')
+        return (['env', 'SHUTTLE_PRELOAD_LIBRARY=' + PRELOAD, SHUTTLE, 'run', '-r', LAB.remote,
+                 '-e', LAB.ssh_cmd] + self.server_args()
+                + SHUTTLE_ARGS + [LAN_NET, '--', 'sh', '-c',
+                                  'env > %s; exec sleep 1000000' % self.envfile])
+
+    def start(self):
+        global CLIENT_ENV
+        if os.path.exists(os.path.join(LOGDIR, self.key + '.env')):
+            os.unlink(os.path.join(LOGDIR, self.key + '.env'))
+        Shuttle.start(self)
+        for _ in range(100):
+            if os.path.exists(self.envfile) and os.path.getsize(self.envfile) > 0:
+                break
+            time.sleep(0.05)
+        with open(self.envfile) as f:
+            CLIENT_ENV = [ln.strip() for ln in f
+                          if ln.startswith(('LD_PRELOAD=', 'SHUTTLE_PRELOAD_'))]
+        if not any(e.startswith('LD_PRELOAD=') for e in CLIENT_ENV):
+            raise RuntimeError('shuttle run gave the command no LD_PRELOAD')
+
+    def stop(self):
+        global CLIENT_ENV
+        CLIENT_ENV = []
+        Shuttle.stop(self)
+
+
+class ShuttleSocks(Shuttle):
+    """--socks alone (no rule): the prober goes through the SOCKS5 endpoint;
+    iperf3 cannot use a proxy, so the throughput columns stay empty."""
+
+    def argv(self):
+        return ([SHUTTLE, '-r', LAB.remote, '-e', LAB.ssh_cmd] + self.server_args()
+                + SHUTTLE_ARGS + ['--socks', str(SHUTTLE_SOCKS_PORT)])
+
+    def start(self):
+        global CLIENT_ENV
+        Shuttle.start(self)
+        CLIENT_ENV = ['PROBER_SOCKS5=%d' % SHUTTLE_SOCKS_PORT]
+
+    def stop(self):
+        global CLIENT_ENV
+        CLIENT_ENV = []
+        Shuttle.stop(self)
+
+
 class Sshuttle(Tunnel):
     def __init__(self, key, method, extra=(), tag=None):
         self.key, self.method, self.extra = key, method, list(extra)
@@ -746,6 +815,8 @@ def tunnels():
         'shuttle-ssh': Shuttle('shuttle-ssh', 'shuttle --transport=ssh', ssh_transport=True),
         'shuttle-ssh-chacha': Shuttle('shuttle-ssh-chacha', 'shuttle --transport=ssh, chacha20',
                                       ssh_extra='-c ' + CHACHA, ssh_transport=True),
+        'shuttle-run': ShuttleRun('shuttle-run', 'shuttle run (preload)'),
+        'shuttle-socks': ShuttleSocks('shuttle-socks', 'shuttle --socks (SOCKS5)'),
         'sshuttle-nft': Sshuttle('sshuttle-nft', 'nft'),
         'sshuttle-nat': Sshuttle('sshuttle-nat', 'nat'),
         'redsocks': Redsocks(),
@@ -756,8 +827,8 @@ def tunnels():
 
 
 DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shuttle-agent',
-                 'shuttle-ssh', 'shuttle-ssh-chacha', 'sshuttle-nft',
-                 'sshuttle-nat', 'redsocks', 'ssh-L', 'ssh-L-aes', 'many']
+                 'shuttle-ssh', 'shuttle-ssh-chacha', 'shuttle-run', 'shuttle-socks',
+                 'sshuttle-nft', 'sshuttle-nat', 'redsocks', 'ssh-L', 'ssh-L-aes', 'many']
 ALL_KEYS = DEFAULT_ORDER + ['direct']
 
 
@@ -765,8 +836,8 @@ ALL_KEYS = DEFAULT_ORDER + ['direct']
 def start_first_prober(tun):
     """A prober that tries connect + echo through the tunnel every 2 ms from
     before the tunnel is started; it says when it is ready to start trying."""
-    if isinstance(tun, Direct):
-        return None
+    if isinstance(tun, (Direct, ShuttleRun, ShuttleSocks)):
+        return None   # (the run and SOCKS rows: the client's environment comes with the engine)
     p = LAB.spawn(tun.ns(), [str(a) for a in (
         PROBER, 'first', tun.host, tun.ports['echo'], P['startup_max_s'], 32)],
                   label='first', stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -1319,6 +1390,9 @@ def cmd_run(args):
         sys.exit('no %s: build the project first (bench/run.sh does)' % SHUTTLE_BUILT)
     shutil.copy2(SHUTTLE_BUILT, SHUTTLE + '.tmp')
     os.rename(SHUTTLE + '.tmp', SHUTTLE)
+    if os.path.exists(PRELOAD_BUILT):   # shuttle run's library, copied the same way
+        shutil.copy2(PRELOAD_BUILT, PRELOAD + '.tmp')
+        os.rename(PRELOAD + '.tmp', PRELOAD)
     stamp = time.strftime('%Y%m%d-%H%M%S') + ('-quick' if args.quick else '')
     LOGDIR = os.path.join(RESULTS, 'logs-' + stamp)
     os.makedirs(LOGDIR, exist_ok=True)

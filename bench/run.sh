@@ -15,6 +15,7 @@
 # Builds shuttle (meson/ninja, target service/shuttle only) and the helpers in
 # bench/src/, sets up the lab, measures, tears down (also on Ctrl-C), prints
 # one table.  Configs for --only: ssh-pipe, shuttle, shuttle-nolc, shuttle-agent,
+# shuttle-run (the preload library), shuttle-socks (SOCKS5),
 # sshuttle-nft, sshuttle-nat, redsocks, ssh-L, many (and direct).
 set -euo pipefail
 HERE=$(dirname "$(readlink -f "$0")")
@@ -45,7 +46,7 @@ if [ ! -f "$REPO/build/build.ninja" ]; then
   (cd "$REPO" && meson setup build) || build_ok=0
 fi
 if [ "$build_ok" = 1 ]; then
-  ninja -C "$REPO/build" service/shuttle >&2 || build_ok=0
+  ninja -C "$REPO/build" service/shuttle preload/libshuttle-preload.so >&2 || build_ok=0
 fi
 if [ ! -x "$REPO/build/service/shuttle" ]; then
   echo "no $REPO/build/service/shuttle: the build failed" >&2

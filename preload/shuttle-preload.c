@@ -6,7 +6,9 @@
  * becomes a connection to the engine's Unix socket, put in place of the
  * program's socket with dup3() (the descriptor number, O_NONBLOCK and
  * FD_CLOEXEC stay), followed by a ShPreloadHeader naming the destination.
- * Everything else goes to libc untouched.
+ * With SH_PRELOAD_ENV_DNS, getaddrinfo() of a name asks the engine over
+ * the same socket (the far side's resolver answers). Everything else goes
+ * to libc untouched.
  *
  * The environment is read once, by the constructor, before the program's
  * main() and its threads; afterwards the tables are only read. The table
@@ -17,12 +19,16 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -44,12 +50,21 @@ typedef struct
 typedef int (*ConnectFn) (int, const struct sockaddr *, socklen_t);
 typedef int (*NameFn) (int, struct sockaddr *, socklen_t *);
 typedef int (*SetsockoptFn) (int, int, int, const void *, socklen_t);
+typedef int (*GetsockoptFn) (int, int, int, void *, socklen_t *);
+typedef int (*GetaddrinfoFn) (const char *, const char *, const struct addrinfo *,
+                              struct addrinfo **);
+
+/* How long getaddrinfo() waits for the engine's answer (the engine gives
+ * up on the far side after 10 s and says so). */
+#define NAME_TIMEOUT_MS 15000
 
 static Net nets[SH_PRELOAD_MAX_NETS], excludes[SH_PRELOAD_MAX_NETS];
 static int n_nets, n_excludes;
 static struct sockaddr_un door;
 static socklen_t door_len;
 static int enabled;
+static int dns_enabled;
+static char own_hostname[256];
 
 static struct
 {
@@ -72,7 +87,8 @@ lazy (void **slot, const char *name)
   return f;
 }
 
-static void *connect_fn, *getpeername_fn, *getsockname_fn, *setsockopt_fn;
+static void *connect_fn, *getpeername_fn, *getsockname_fn, *setsockopt_fn, *getsockopt_fn,
+    *getaddrinfo_fn;
 
 static int
 real_connect (int fd, const struct sockaddr *sa, socklen_t len)
@@ -159,6 +175,13 @@ init (void)
   n_nets = parse_nets (getenv (SH_PRELOAD_ENV_NETS), nets);
   n_excludes = parse_nets (getenv (SH_PRELOAD_ENV_EXCLUDE), excludes);
   enabled = n_nets > 0;
+  {
+    const char *dns = getenv (SH_PRELOAD_ENV_DNS);
+
+    dns_enabled = dns != NULL && strcmp (dns, "1") == 0;
+    if (gethostname (own_hostname, sizeof own_hostname - 1) < 0)
+      own_hostname[0] = '\0';
+  }
 }
 
 static int
@@ -393,4 +416,144 @@ setsockopt (int fd, int level, int name, const void *val, socklen_t len)
       && is_door (fd))
     return 0;
   return fn (fd, level, name, val, len);
+}
+
+/* TCP and IP options read from a redirected socket are zero (of the length
+ * asked for): programs such as iperf3 read TCP_MAXSEG or TCP_INFO and give
+ * up on the Unix socket's EOPNOTSUPP. */
+EXPORT int
+getsockopt (int fd, int level, int name, void *val, socklen_t *len)
+{
+  GetsockoptFn fn = (GetsockoptFn) lazy (&getsockopt_fn, "getsockopt");
+
+  if (fn == NULL)
+    {
+      errno = ENOSYS;
+      return -1;
+    }
+  if (enabled && val != NULL && len != NULL
+      && (level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6) && is_door (fd))
+    {
+      memset (val, 0, *len);
+      return 0;
+    }
+  return fn (fd, level, name, val, len);
+}
+
+/* ----------------------------------------------------- names (--dns) */
+
+static int
+ends_with (const char *s, size_t len, const char *suffix)
+{
+  size_t n = strlen (suffix);
+
+  return len >= n && strncasecmp (s + len - n, suffix, n) == 0;
+}
+
+/* Names that stay with libc: numbers, and this host's own names. */
+static int
+local_name (const char *name, size_t len)
+{
+  uint8_t buf[16];
+  struct in_addr a4;
+
+  if (inet_pton (AF_INET6, name, buf) == 1 || inet_aton (name, &a4) != 0)
+    return 1;
+  if ((len == 9 && strncasecmp (name, "localhost", 9) == 0) || ends_with (name, len, ".localhost")
+      || (len == 21 && strncasecmp (name, "localhost.localdomain", 21) == 0))
+    return 1;
+  return own_hostname[0] != '\0' && strlen (own_hostname) == len
+         && strncasecmp (name, own_hostname, len) == 0;
+}
+
+static int
+read_all (int fd, uint8_t *buf, size_t len)
+{
+  size_t got = 0;
+
+  while (got < len)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      int r = poll (&pfd, 1, NAME_TIMEOUT_MS);
+      ssize_t n;
+
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        return -1;
+      n = read (fd, buf + got, len - got);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return -1;
+      got += (size_t) n;
+    }
+  return 0;
+}
+
+/* Asks the engine for @name (@len bytes) of @family (0, 4, 6): 0 with
+ * *@af and @addr set, or an EAI_ code. */
+static int
+ask_engine (const char *name, size_t len, int family, int *af, uint8_t addr[16])
+{
+  uint8_t req[sizeof (ShPreloadNameHeader) + SH_PRELOAD_NAME_MAX];
+  uint8_t ans[sizeof (ShPreloadAnswer)];
+  ShPreloadNameHeader h = { .family = (uint8_t) family, .len = (uint8_t) len };
+  int u, r, saved = errno;
+
+  memcpy (h.magic, SH_PRELOAD_NAME_MAGIC, 4);
+  memcpy (req, &h, sizeof h);
+  memcpy (req + sizeof h, name, len);
+  u = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (u < 0)
+    return EAI_SYSTEM;
+  if (real_connect (u, (struct sockaddr *) &door, door_len) < 0
+      || write_all (u, req, sizeof h + len) < 0 || read_all (u, ans, sizeof ans) < 0)
+    r = -2; /* the engine is gone or silent: never asked around the tunnel */
+  else
+    r = sh_preload_answer_parse (ans, sizeof ans, af, addr);
+  close (u);
+  errno = saved;
+  return r == 0 ? 0 : r == -1 ? EAI_NONAME : EAI_AGAIN;
+}
+
+/* With --dns, a name goes to the far side's resolver through the engine;
+ * the address it gives is then handed to libc as a number, so the service,
+ * socket types and flags are libc's own work, and freeaddrinfo() frees it. */
+EXPORT int
+getaddrinfo (const char *node, const char *service, const struct addrinfo *hints,
+             struct addrinfo **res)
+{
+  GetaddrinfoFn fn = (GetaddrinfoFn) lazy (&getaddrinfo_fn, "getaddrinfo");
+  int family = hints ? hints->ai_family : AF_UNSPEC;
+  struct addrinfo h = { 0 };
+  char name[SH_PRELOAD_NAME_MAX + 2], text[INET6_ADDRSTRLEN];
+  uint8_t addr[16];
+  size_t len;
+  int af, r;
+
+  if (fn == NULL)
+    return EAI_SYSTEM;
+  if (!dns_enabled || node == NULL || (hints && (hints->ai_flags & AI_NUMERICHOST))
+      || (family != AF_UNSPEC && family != AF_INET && family != AF_INET6))
+    return fn (node, service, hints, res);
+  len = strlen (node);
+  if (len > 0 && node[len - 1] == '.')
+    len--; /* a fully qualified name's final dot */
+  if (len == 0 || len > SH_PRELOAD_NAME_MAX || local_name (node, len))
+    return fn (node, service, hints, res);
+  memcpy (name, node, len);
+  name[len] = '\0';
+  r = ask_engine (name, len, family == AF_INET ? 4 : family == AF_INET6 ? 6 : 0, &af, addr);
+  if (r != 0)
+    return r;
+  if (inet_ntop (af, addr, text, sizeof text) == NULL)
+    return EAI_SYSTEM;
+  if (hints)
+    h = *hints;
+  h.ai_flags = (h.ai_flags | AI_NUMERICHOST) & ~AI_CANONNAME;
+  r = fn (text, service, &h, res);
+  if (r == 0 && hints && (hints->ai_flags & AI_CANONNAME) && *res != NULL)
+    (*res)->ai_canonname = strdup (name);
+  return r;
 }

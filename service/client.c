@@ -40,6 +40,7 @@
 #include "sshcipher.h"
 #include "sshhop.h"
 #include "sshlink.h"
+#include "scope.h"
 #include "socks.h"
 #include "subnet.h"
 
@@ -105,6 +106,7 @@ typedef struct _Client
   /* shuttle run: the command, and the preload library's door to us. */
   ShSocks *door;
   char *run_dir;           /* 0700, holds the door's socket */
+  ShScope *scope;          /* run --scope, --exclude-scope: the command's cgroup */
   GSubprocess *command;    /* started once the first session is up */
   int command_status;      /* how it ended (exit code, 128 + signal); -1: running or not started */
   gboolean routes_pending; /* -N: ROUTES_GET sent, firewall waits for the answer */
@@ -755,7 +757,11 @@ start_command (Client *c)
   const char *door = c->run_dir ? c->run_dir : "";
   g_autofree char *path = g_build_filename (door, "engine.sock", NULL);
 
-  c->command = sh_launch_spawn (c->opts->run_argv, path, c->subnets, c->excludes, &error);
+  if (c->scope)
+    c->command = sh_launch_spawn_scoped (c->opts->run_argv, sh_scope_procs (c->scope), &error);
+  else
+    c->command
+        = sh_launch_spawn (c->opts->run_argv, path, c->subnets, c->excludes, c->opts->dns, &error);
   if (c->command == NULL)
     {
       c->failure = g_strdup_printf ("cannot start %s: %s", c->opts->run_argv[0], error->message);
@@ -833,6 +839,9 @@ apply_firewall (Client *c)
     .excludes = c->excludes,
     .dns_servers = c->dns_servers,
     .block_ipv6 = c->opts->block_ipv6 && sh_subnet_list_leaks_ipv6 (c->subnets),
+    .cgroup = c->scope ? (char *) sh_scope_nft_path (c->scope) : NULL,
+    .cgroup_level = c->scope ? sh_scope_nft_level (c->scope) : 0,
+    .cgroup_exclude = c->opts->scope == SH_SCOPE_EXCLUDE,
   };
   if (c->opts->block_ipv6)
     sh_info ("IPv6 leak block %s", spec.block_ipv6 ? "on: IPv6 that the tunnel does not carry is "
@@ -1087,6 +1096,8 @@ on_dns_reply (ShSession *session, guint32 id, const guint8 *msg, gsize len, gpoi
 {
   Client *c = data;
   if (c->socks && sh_socks_dns_reply (c->socks, id, msg, len))
+    return;
+  if (c->door && sh_socks_dns_reply (c->door, id, msg, len))
     return;
   if (c->dns)
     sh_dns_client_reply (c->dns, id, msg, len);
@@ -1797,7 +1808,12 @@ set_up_door (Client *c, GError **error)
       return FALSE;
     }
   g_autofree char *path = g_build_filename (c->run_dir, "engine.sock", NULL);
-  c->door = sh_socks_new_unix (c->poll, path, error);
+  ShOpen resolver = { .family = AF_UNSPEC, .port = 53 };
+
+  if (c->opts->has_to_ns)
+    resolver = c->opts->to_ns;
+  /* --dns: the command's getaddrinfo() asks us, and we ask the far side. */
+  c->door = sh_socks_new_unix (c->poll, path, c->opts->dns ? &resolver : NULL, error);
   if (c->door == NULL)
     {
       sh_error ("%s", (*error)->message);
@@ -1812,12 +1828,27 @@ static gboolean
 client_set_up (Client *c, char ***ssh_argv, GError **error)
 {
   const ShOptions *opts = c->opts;
-  c->no_firewall = opts->run_argv != NULL
+  gboolean preload = opts->run_argv != NULL && opts->scope == SH_SCOPE_NONE;
+  c->no_firewall = preload
                    || (opts->socks && opts->subnets->len == 0 && !opts->auto_nets && !opts->dns
                        && !opts->auto_hosts);
-  if (opts->run_argv && !check_command (c))
+  if (preload && !check_command (c))
     return FALSE;
-  if (opts->dns && !set_up_dns (c))
+  if (opts->scope != SH_SCOPE_NONE)
+    {
+      c->scope = sh_scope_new (error);
+      if (c->scope == NULL)
+        {
+          sh_error ("%s", (*error)->message);
+          c->status = 2;
+          return FALSE;
+        }
+      sh_info ("run: the command's cgroup is %s (level %u)%s", sh_scope_nft_path (c->scope),
+               sh_scope_nft_level (c->scope),
+               opts->scope == SH_SCOPE_EXCLUDE ? ", kept out of the tunnel" : "");
+    }
+  /* run --dns captures nothing: the preload library asks the door. */
+  if (opts->dns && !preload && !set_up_dns (c))
     return FALSE;
   if (!set_up_server (c, ssh_argv, error))
     return FALSE;
@@ -1843,7 +1874,7 @@ client_set_up (Client *c, char ***ssh_argv, GError **error)
     }
   if (opts->socks && !set_up_socks (c, error))
     return FALSE;
-  if (opts->run_argv && !set_up_door (c, error))
+  if (preload && !set_up_door (c, error))
     return FALSE;
   c->signals[0] = g_unix_signal_add (SIGINT, on_signal, c);
   c->signals[1] = g_unix_signal_add (SIGTERM, on_signal, c);
@@ -2142,6 +2173,7 @@ client_free (Client *c, const GError *error)
   g_clear_pointer (&c->dns, sh_dns_client_free);
   g_clear_pointer (&c->socks, sh_socks_free);
   g_clear_pointer (&c->door, sh_socks_free);
+  g_clear_pointer (&c->scope, sh_scope_free);
   if (c->run_dir)
     rmdir (c->run_dir);
   g_free (c->run_dir);

@@ -8,6 +8,12 @@
 #include "config.h"
 
 #include "firewall.h"
+
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include "scope.h"
 #include "subnet.h"
 
 #include <arpa/inet.h>
@@ -196,6 +202,7 @@ static char *
 render (const char *instance, const char *comment, const ShFirewallSpec *spec, GError **error)
 {
   g_autoptr (GString) out = NULL;
+  g_autofree char *scope = NULL;
   guint i;
 
   if (spec == NULL || spec->port == 0)
@@ -217,6 +224,15 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
         goto bad_subnet;
     }
 
+  if (spec->cgroup != NULL
+      && (!sh_fw_cgroup_path_is_valid (spec->cgroup) || spec->cgroup_level == 0
+          || spec->cgroup_level > SH_FW_CGROUP_LEVEL_MAX))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           _ ("Invalid firewall spec: bad cgroup"));
+      return NULL;
+    }
+
   out = g_string_new (NULL);
 
   /* "add" makes the "delete" valid when the table does not exist yet; all
@@ -234,6 +250,22 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
                           comment != NULL ? comment : "shuttle " PACKAGE_VERSION,
                           SH_FIREWALL_BYPASS_MARK);
 
+  /* shuttle run --scope: only the sockets of one cgroup (made by processes
+   * in it or below) are redirected, so every redirect carries the match; a
+   * packet without a socket never matches it and is never redirected.
+   * --exclude-scope: that cgroup's sockets leave the chain first. */
+  if (spec->cgroup != NULL)
+    {
+      scope
+          = g_strdup_printf ("socket cgroupv2 level %u \"%s\" ", spec->cgroup_level, spec->cgroup);
+      if (spec->cgroup_exclude)
+        {
+          g_string_append_printf (out, "    %sreturn\n", scope);
+          g_clear_pointer (&scope, g_free);
+        }
+    }
+  const char *only = scope != NULL ? scope : "";
+
   /* DNS before the excludes and the loopback rule: the nameserver may be
    * the ssh server itself or a local stub (127.0.0.53), and a query to it
    * must still be answered through the tunnel. The engine's UDP socket
@@ -245,10 +277,10 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
       const char *ip = ns->family == AF_INET ? "ip" : "ip6";
 
       inet_ntop (ns->family, ns->addr, text, sizeof text);
-      g_string_append_printf (out, "    %s daddr %s udp dport 53 redirect to :%u\n", ip, text,
-                              spec->port);
-      g_string_append_printf (out, "    %s daddr %s tcp dport 53 redirect to :%u\n", ip, text,
-                              spec->port);
+      g_string_append_printf (out, "    %s%s daddr %s udp dport 53 redirect to :%u\n", only, ip,
+                              text, spec->port);
+      g_string_append_printf (out, "    %s%s daddr %s tcp dport 53 redirect to :%u\n", only, ip,
+                              text, spec->port);
     }
 
   g_string_append (out, "    meta l4proto != tcp return\n"
@@ -266,7 +298,7 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
 
   for (i = 0; i < array_len (spec->subnets); i++)
     {
-      g_string_append (out, "    ");
+      g_string_append_printf (out, "    %s", only);
       if (!append_match (out, &g_array_index (spec->subnets, ShSubnet, i)))
         g_string_append (out, " meta l4proto tcp");
       g_string_append_printf (out, " redirect to :%u\n", spec->port);
@@ -662,4 +694,33 @@ sh_firewall_sweep (GError **error)
       removed++;
     }
   return removed;
+}
+
+gboolean
+sh_firewall_check_cgroup (const char *path, guint level, guint32 uid, GError **error)
+{
+  g_autofree char *dir = NULL, *mounts = NULL, *mnt = NULL;
+  struct statfs fs;
+  struct stat st;
+
+  if (!sh_fw_cgroup_path_is_valid (path))
+    return sh_fw_invalid (error, "invalid cgroup path");
+  dir = g_build_filename ("/sys/fs/cgroup", path, NULL);
+  if (lstat (dir, &st) < 0 || !S_ISDIR (st.st_mode) || statfs (dir, &fs) < 0
+      || fs.f_type != CGROUP2_SUPER_MAGIC)
+    return sh_fw_invalid (error, "%s is not a cgroup v2", dir);
+  if (uid != 0 && st.st_uid != uid)
+    {
+      g_set_error (error, SH_FW_ERROR, SH_FW_ERROR_NOT_AUTHORIZED,
+                   "the cgroup %s belongs to uid %u, not to uid %u", dir, (guint) st.st_uid,
+                   (guint) uid);
+      return FALSE;
+    }
+  /* The depth below the mount the path is on. */
+  if (g_file_get_contents ("/proc/self/mounts", &mounts, NULL, NULL))
+    mnt = sh_scope_find_mount (mounts);
+  if (mnt == NULL || !g_str_has_prefix (dir, mnt) || (dir[strlen (mnt)] != '/')
+      || sh_scope_level (dir + strlen (mnt)) != level)
+    return sh_fw_invalid (error, "%s is not at level %u of the cgroup v2 hierarchy", dir, level);
+  return TRUE;
 }

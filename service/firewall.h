@@ -34,6 +34,14 @@ gboolean sh_firewall_apply (const char *instance, const ShFirewallSpec *spec, GE
 /* Deletes the table of @instance; absent is not an error. */
 gboolean sh_firewall_remove (const char *instance, GError **error);
 
+/* Whether cgroup @path (relative to /sys/fs/cgroup, as in ShFirewallSpec)
+ * may be named in rules for @uid: a directory on the cgroup v2 file system,
+ * at depth @level below its mount, owned by @uid (0: any). The helper asks
+ * this before it applies a scope, so that nobody can steer another user's
+ * programs into or out of a tunnel. SH_FW_ERROR_NOT_AUTHORIZED when the
+ * cgroup is not @uid's, SH_FW_ERROR_INVALID_ARGS otherwise. */
+gboolean sh_firewall_check_cgroup (const char *path, guint level, guint32 uid, GError **error);
+
 /* ---- for the root helper (shuttle-firewall) ----
  * Its tables are "inet shuttle-<name>", <name> being 1 to
  * SH_FIREWALL_OWNED_MAX of [0-9a-z_-] starting with a letter (so never a

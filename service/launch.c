@@ -6,9 +6,11 @@
 
 #include <arpa/inet.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "preload-wire.h"
 #include "subnet.h"
@@ -121,7 +123,7 @@ child_setup (gpointer data)
 
 GSubprocess *
 sh_launch_spawn (char **argv, const char *socket_path, const GArray *subnets,
-                 const GArray *excludes, GError **error)
+                 const GArray *excludes, gboolean dns, GError **error)
 {
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT);
   g_autofree char *nets = sh_launch_nets_env (subnets);
@@ -135,5 +137,32 @@ sh_launch_spawn (char **argv, const char *socket_path, const GArray *subnets,
   g_subprocess_launcher_setenv (l, SH_PRELOAD_ENV_SOCKET, socket_path, TRUE);
   g_subprocess_launcher_setenv (l, SH_PRELOAD_ENV_NETS, nets, TRUE);
   g_subprocess_launcher_setenv (l, SH_PRELOAD_ENV_EXCLUDE, excl, TRUE);
+  if (dns)
+    g_subprocess_launcher_setenv (l, SH_PRELOAD_ENV_DNS, "1", TRUE);
+  else
+    g_subprocess_launcher_unsetenv (l, SH_PRELOAD_ENV_DNS);
+  return g_subprocess_launcher_spawnv (l, (const char *const *) argv, error);
+}
+
+/* In the forked child, before exec: into the cgroup (async-signal-safe
+ * calls only). A child that cannot enter it must not run outside it. */
+static void
+scoped_child_setup (gpointer data)
+{
+  const char *procs = data;
+  int fd = open (procs, O_WRONLY | O_CLOEXEC);
+
+  signal (SIGPIPE, SIG_DFL);
+  if (fd < 0 || write (fd, "0", 1) != 1)
+    _exit (126);
+  close (fd);
+}
+
+GSubprocess *
+sh_launch_spawn_scoped (char **argv, const char *procs, GError **error)
+{
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+
+  g_subprocess_launcher_set_child_setup (l, scoped_child_setup, (gpointer) procs, NULL);
   return g_subprocess_launcher_spawnv (l, (const char *const *) argv, error);
 }

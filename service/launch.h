@@ -31,9 +31,15 @@ ShExecKind sh_launch_inspect (const char *cmd, char **path_out);
 const char *sh_launch_library (void);
 
 /* Starts @argv with the preload library, the engine's door @socket_path and
- * the tunnelled @subnets less @excludes in its environment; stdin, stdout
- * and stderr are ours. */
+ * the tunnelled @subnets less @excludes in its environment, and with @dns
+ * the word that its getaddrinfo() asks the door; stdin, stdout and stderr
+ * are ours. */
 GSubprocess *sh_launch_spawn (char **argv, const char *socket_path, const GArray *subnets,
-                              const GArray *excludes, GError **error);
+                              const GArray *excludes, gboolean dns, GError **error);
+
+/* Starts @argv in the cgroup whose cgroup.procs is @procs (run --scope),
+ * without the preload library: the firewall rules match the cgroup. The
+ * child exits 126 when it cannot enter the cgroup. */
+GSubprocess *sh_launch_spawn_scoped (char **argv, const char *procs, GError **error);
 
 G_END_DECLS

@@ -55,6 +55,10 @@ static const char usage_text[]
       "                                   a free port; [::1]:PORT for IPv6)\n"
       "      --socks [IP:]PORT            a SOCKS5 proxy into the tunnel (default\n"
       "                                   address: 127.0.0.1; only our uid may use it)\n"
+      "      --scope                      with run: COMMAND in a cgroup of its own, which\n"
+      "                                   the firewall rules match (static programs too)\n"
+      "      --exclude-scope              with run: the firewall rules tunnel everything\n"
+      "                                   but COMMAND's cgroup\n"
       "  -e, --ssh-cmd CMD                ssh command (default: ssh)\n"
       "      --server-cmd CMD             run CMD as the server (default: shuttle-server\n"
       "                                   when installed there, else upload the agent)\n"
@@ -754,6 +758,10 @@ apply_option (ShOptions *opts, const ShOptDef *def, const char *name, const char
     case SH_OPT_LISTEN:
       return parse_addr_port ("--listen", value, TRUE, &opts->listen_addr, &opts->listen_port,
                               error);
+    case SH_OPT_SCOPE:
+    case SH_OPT_EXCLUDE_SCOPE:
+      opts->scope = def->id == SH_OPT_SCOPE ? SH_SCOPE_ONLY : SH_SCOPE_EXCLUDE;
+      return TRUE;
     case SH_OPT_SOCKS:
       opts->socks = TRUE;
       return parse_addr_port ("--socks", value, FALSE, &opts->socks_addr, &opts->socks_port, error);
@@ -954,12 +962,17 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
       goto fail;
     }
   if (opts->run_argv != NULL
-      && (opts->mode != SH_MODE_CLIENT || opts->dns || opts->auto_hosts || opts->daemon
-          || opts->control_fd >= 0))
+      && (opts->mode != SH_MODE_CLIENT || opts->ns_hosts->len > 0 || opts->auto_hosts
+          || opts->daemon || opts->control_fd >= 0))
     {
       set_error (error, "%s",
-                 _ ("shuttle run takes neither --dns (not done yet: names resolve as usual), "
-                    "-H, --daemon, --control-fd nor --server"));
+                 _ ("shuttle run takes neither --ns-hosts (its --dns captures no nameserver: "
+                    "the command asks the engine), -H, --daemon, --control-fd nor --server"));
+      goto fail;
+    }
+  if (opts->scope != SH_SCOPE_NONE && opts->run_argv == NULL)
+    {
+      set_error (error, "%s", _ ("--scope and --exclude-scope go with shuttle run"));
       goto fail;
     }
   if (opts->daemon && opts->pidfile == NULL)

@@ -47,6 +47,14 @@ typedef struct
   /* `shuttle run [OPTION...] [SUBNET...] -- COMMAND [ARG...]`: the command,
    * NULL otherwise (launch.h). */
   char **run_argv;
+  /* run --scope (SH_SCOPE_ONLY) or --exclude-scope (SH_SCOPE_EXCLUDE): the
+   * command in its own cgroup, matched by the firewall rules (scope.h). */
+  enum
+  {
+    SH_SCOPE_NONE,
+    SH_SCOPE_ONLY,
+    SH_SCOPE_EXCLUDE,
+  } scope;
 
   /* --socks [ip:]port: the SOCKS5 endpoint (socks.h); socks_addr NULL means
    * 127.0.0.1. */

@@ -15,6 +15,7 @@
 
 #include "dnsname.h"
 #include "fw-sockowner.h"
+#include "hostname.h"
 #include "log.h"
 #include "preload-wire.h"
 #include "socks5.h"
@@ -29,7 +30,7 @@ typedef enum
   STATE_GREETING,
   STATE_REQUEST,
   STATE_RESOLVING,
-  STATE_PRELOAD, /* a Unix connection from the preload library: its header */
+  STATE_PRELOAD, /* a Unix connection from the preload library: its request */
 } State;
 
 typedef struct
@@ -43,6 +44,7 @@ typedef struct
   ShSocks5Request req;
   guint32 dns_id;
   guint16 qtype;
+  int name_family; /* a preload name request (--dns): 0, 4 or 6; -1: none */
   guint timer;
 } Pending;
 
@@ -54,6 +56,7 @@ struct _ShSocks
   int fd;
   gboolean accepting;
   char *unix_path; /* the preload door: unlinked at the end */
+  gboolean dns;    /* the door answers name requests (run --dns) */
   ShOpen resolver;
   GHashTable *pending; /* Pending (owned) */
   GHashTable *queries; /* DNS id -> Pending */
@@ -76,10 +79,37 @@ pending_free (Pending *p)
   g_free (p);
 }
 
-/* Ends the handshake with reply @rep (0: no reply, just close). */
+/* Answers a preload name request and ends it. */
+static void
+answer_name (Pending *p, ShPreloadStatus status, int family, const guint8 *addr)
+{
+  ShPreloadAnswer a = { .status = (guint8) status };
+
+  memcpy (a.magic, SH_PRELOAD_ANSWER_MAGIC, 4);
+  if (status == SH_PRELOAD_FOUND)
+    {
+      a.family = family == AF_INET ? 4 : 6;
+      memcpy (a.addr, addr, family == AF_INET ? 4 : 16);
+    }
+  if (write (p->fd, &a, sizeof a) != sizeof a)
+    {
+      /* the program gave up waiting: nothing to tell */
+    }
+  g_hash_table_remove (p->socks->pending, p);
+}
+
+/* Ends the handshake with reply @rep (0: no reply, just close). A preload
+ * name request is answered "failed" instead, or "no such name" for
+ * SH_SOCKS5_HOST_UNREACHABLE. */
 static void
 fail (Pending *p, guint8 rep)
 {
+  if (rep != 0 && p->name_family >= 0)
+    {
+      answer_name (p, rep == SH_SOCKS5_HOST_UNREACHABLE ? SH_PRELOAD_NO_NAME : SH_PRELOAD_FAILED, 0,
+                   NULL);
+      return;
+    }
   if (rep != 0)
     {
       guint8 out[10];
@@ -146,6 +176,22 @@ sh_socks_dns_reply (ShSocks *s, guint32 id, const guint8 *msg, gsize len)
     return FALSE;
   g_hash_table_remove (s->queries, GUINT_TO_POINTER (id));
   p->state = STATE_REQUEST;
+  if (p->name_family >= 0)
+    {
+      guint8 addr[16];
+      int r = sh_dns_name_answer (msg, len, p->qtype, addr);
+
+      if (r == 0)
+        answer_name (p, SH_PRELOAD_FOUND, p->qtype == SH_DNS_TYPE_A ? AF_INET : AF_INET6, addr);
+      else if (p->qtype == SH_DNS_TYPE_A && p->name_family == 0)
+        ask (p, SH_DNS_TYPE_AAAA);
+      else
+        {
+          sh_debug ("run: %s does not resolve on the far side", p->req.name);
+          fail (p, r == -ENOENT ? SH_SOCKS5_HOST_UNREACHABLE : SH_SOCKS5_FAILURE);
+        }
+      return TRUE;
+    }
   if (sh_dns_name_answer (msg, len, p->qtype, p->req.dst.addr) == 0)
     {
       p->req.dst.family = p->qtype == SH_DNS_TYPE_A ? AF_INET : AF_INET6;
@@ -163,27 +209,33 @@ sh_socks_dns_reply (ShSocks *s, guint32 id, const guint8 *msg, gsize len)
   return TRUE;
 }
 
-/* The preload library's header (preload-wire.h); the program's own bytes
- * may follow at once, so nothing beyond the header is read. */
+/* The preload library's request (preload-wire.h), once @p->buf holds all
+ * of it: a connection to open, or (with --dns) a name to resolve on the
+ * far side. Nothing beyond the request is read: the program's own bytes
+ * may follow a connection's at once. */
 static void
-take_header (Pending *p)
+take_request (Pending *p)
 {
-  ShPreloadHeader h;
+  ShPreloadRequest r;
 
-  if (p->len < sizeof h)
-    return;
-  memcpy (&h, p->buf, sizeof h);
-  if (memcmp (h.magic, SH_PRELOAD_MAGIC, 4) != 0 || (h.family != 4 && h.family != 6) || h.zero != 0
-      || (h.port[0] == 0 && h.port[1] == 0))
+  if (sh_preload_request_parse (p->buf, p->len, &r) < 0
+      || (r.is_name && (!p->socks->dns || !sh_hostname_is_valid (r.name, strlen (r.name)))))
     {
       sh_info ("run: a malformed request from the preload library");
       fail (p, 0);
       return;
     }
   memset (&p->req, 0, sizeof p->req);
-  p->req.dst.family = h.family == 4 ? AF_INET : AF_INET6;
-  p->req.dst.port = (guint16) (h.port[0] << 8 | h.port[1]);
-  memcpy (p->req.dst.addr, h.addr, h.family == 4 ? 4 : 16);
+  if (r.is_name)
+    {
+      p->name_family = r.family;
+      g_strlcpy (p->req.name, r.name, sizeof p->req.name);
+      ask (p, r.family == 6 ? SH_DNS_TYPE_AAAA : SH_DNS_TYPE_A);
+      return;
+    }
+  p->req.dst.family = r.family == 4 ? AF_INET : AF_INET6;
+  p->req.dst.port = r.port;
+  memcpy (p->req.dst.addr, r.addr, 16);
   connect_now (p);
 }
 
@@ -202,8 +254,20 @@ on_readable (ShPollWatch *w, guint32 events)
       fail (p, 0);
       return;
     }
-  n = read (p->fd, p->buf + p->len,
-            (p->state == STATE_PRELOAD ? sizeof (ShPreloadHeader) : sizeof p->buf) - p->len);
+  if (p->state == STATE_PRELOAD)
+    {
+      int need = sh_preload_request_size (p->buf, p->len);
+
+      if (need < 0 || (gsize) need > sizeof p->buf)
+        {
+          sh_info ("run: a malformed request from the preload library");
+          fail (p, 0);
+          return;
+        }
+      n = read (p->fd, p->buf + p->len, (gsize) need - p->len);
+    }
+  else
+    n = read (p->fd, p->buf + p->len, sizeof p->buf - p->len);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     return;
   if (n <= 0)
@@ -214,7 +278,8 @@ on_readable (ShPollWatch *w, guint32 events)
   p->len += (gsize) n;
   if (p->state == STATE_PRELOAD)
     {
-      take_header (p);
+      if ((int) p->len == sh_preload_request_size (p->buf, p->len))
+        take_request (p);
       return;
     }
   if (p->state == STATE_GREETING)
@@ -269,6 +334,12 @@ on_timeout (gpointer data)
   Pending *p = data;
 
   p->timer = 0;
+  if (p->name_family >= 0)
+    {
+      sh_info ("run: the far side did not resolve %s in %d s", p->req.name, SH_SOCKS_HANDSHAKE_S);
+      fail (p, SH_SOCKS5_FAILURE);
+      return G_SOURCE_REMOVE;
+    }
   sh_info ("SOCKS: a client did not finish its request in %d s", SH_SOCKS_HANDSHAKE_S);
   fail (p, p->state == STATE_RESOLVING ? SH_SOCKS5_HOST_UNREACHABLE : 0);
   return G_SOURCE_REMOVE;
@@ -329,6 +400,7 @@ on_accept (ShPollWatch *w, guint32 events)
       p->watch.func = on_readable;
       p->socks = s;
       p->fd = fd;
+      p->name_family = -1;
       p->state = s->unix_path ? STATE_PRELOAD : STATE_GREETING;
       p->timer = g_timeout_add_seconds (SH_SOCKS_HANDSHAKE_S, on_timeout, p);
       g_hash_table_add (s->pending, p);
@@ -399,7 +471,7 @@ sh_socks_new (ShPoll *poll, const char *addr, guint16 port, const ShOpen *resolv
 }
 
 ShSocks *
-sh_socks_new_unix (ShPoll *poll, const char *path, GError **error)
+sh_socks_new_unix (ShPoll *poll, const char *path, const ShOpen *resolver, GError **error)
 {
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   int fd;
@@ -427,6 +499,11 @@ sh_socks_new_unix (ShPoll *poll, const char *path, GError **error)
   s->poll = poll;
   s->fd = fd;
   s->unix_path = g_strdup (path);
+  if (resolver != NULL)
+    {
+      s->dns = TRUE;
+      s->resolver = *resolver;
+    }
   s->pending = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) pending_free, NULL);
   s->queries = g_hash_table_new (NULL, NULL);
   return s;

@@ -31,9 +31,11 @@ ShSocks *sh_socks_new (ShPoll *poll, const char *addr, guint16 port, const ShOpe
 /* `shuttle run`'s door for the preload library (preload/preload-wire.h):
  * a Unix socket at @path (in a directory only we can enter), whose
  * connections start with a ShPreloadHeader naming the destination and are
- * then relayed as they are; only our uid's (SO_PEERCRED) are taken. The
- * socket file is removed by sh_socks_free(). */
-ShSocks *sh_socks_new_unix (ShPoll *poll, const char *path, GError **error);
+ * then relayed as they are; only our uid's (SO_PEERCRED) are taken. With
+ * @resolver (run --dns; NULL: refused) a connection may instead ask for a
+ * name, answered from the far side's resolver as for SOCKS5. The socket
+ * file is removed by sh_socks_free(). */
+ShSocks *sh_socks_new_unix (ShPoll *poll, const char *path, const ShOpen *resolver, GError **error);
 
 /* The session that carries the connections (not owned), or NULL while the
  * tunnel is down: then requests are answered "general failure". */

@@ -67,6 +67,33 @@ sh_fw_spec_clear (ShFirewallSpec *spec)
   g_clear_pointer (&spec->subnets, g_array_unref);
   g_clear_pointer (&spec->excludes, g_array_unref);
   g_clear_pointer (&spec->dns_servers, g_array_unref);
+  g_clear_pointer (&spec->cgroup, g_free);
+}
+
+gboolean
+sh_fw_cgroup_path_is_valid (const char *path)
+{
+  gsize len = path ? strlen (path) : 0, start = 0;
+
+  if (len == 0 || len > SH_FW_CGROUP_PATH_MAX)
+    return FALSE;
+  for (gsize i = 0; i <= len; i++)
+    {
+      char ch = path[i];
+
+      if (ch == '/' || ch == '\0')
+        {
+          gsize n = i - start;
+
+          if (n == 0 || (n == 1 && path[start] == '.')
+              || (n == 2 && path[start] == '.' && path[start + 1] == '.'))
+            return FALSE;
+          start = i + 1;
+        }
+      else if (!g_ascii_isalnum (ch) && !strchr ("._@:-", ch))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 /* On the wire an address is its family, 4 or 6, and its bytes. */
@@ -194,6 +221,9 @@ typedef struct
 {
   gboolean block_ipv6;
   guint32 on_behalf_of;
+  const char *cgroup;
+  guint32 cgroup_level;
+  gboolean cgroup_exclude;
 } TunnelOptions;
 
 /* The options ApplyTunnel knows: anything else, a wrong type or a key given
@@ -202,27 +232,32 @@ typedef struct
 static const struct
 {
   const char *key;
-  const char *type; /* "b" (a gboolean) or "u" (a guint32) */
+  const char *type; /* "b" (a gboolean), "u" (a guint32) or "s" (a string) */
   gsize offset;     /* of the value in TunnelOptions */
 } known_options[] = {
   { "block-ipv6", "b", G_STRUCT_OFFSET (TunnelOptions, block_ipv6) },
   { "on-behalf-of-uid", "u", G_STRUCT_OFFSET (TunnelOptions, on_behalf_of) },
+  { "cgroup", "s", G_STRUCT_OFFSET (TunnelOptions, cgroup) },
+  { "cgroup-level", "u", G_STRUCT_OFFSET (TunnelOptions, cgroup_level) },
+  { "cgroup-exclude", "b", G_STRUCT_OFFSET (TunnelOptions, cgroup_exclude) },
 };
 
 gboolean
-sh_fw_parse_options (GVariant *options, gboolean *block_ipv6, guint32 *on_behalf_of, GError **error)
+sh_fw_parse_options (GVariant *options, ShFirewallSpec *spec, guint32 *on_behalf_of, GError **error)
 {
   gsize n = g_variant_n_children (options);
   gboolean seen[G_N_ELEMENTS (known_options)] = { FALSE };
   TunnelOptions out = { .on_behalf_of = SH_FW_UID_NONE };
+  g_autoptr (GPtrArray) values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
 
   for (gsize i = 0; i < n; i++)
     {
       const char *key = NULL;
-      g_autoptr (GVariant) value = NULL;
+      GVariant *value = NULL;
       guint k;
 
       g_variant_get_child (options, i, "{&sv}", &key, &value);
+      g_ptr_array_add (values, value); /* a string option points into it */
       for (k = 0; k < G_N_ELEMENTS (known_options); k++)
         if (g_str_equal (key, known_options[k].key))
           break;
@@ -236,26 +271,47 @@ sh_fw_parse_options (GVariant *options, gboolean *block_ipv6, guint32 *on_behalf
       seen[k] = TRUE;
       if (known_options[k].type[0] == 'b')
         G_STRUCT_MEMBER (gboolean, &out, known_options[k].offset) = g_variant_get_boolean (value);
+      else if (known_options[k].type[0] == 's')
+        G_STRUCT_MEMBER (const char *, &out, known_options[k].offset)
+            = g_variant_get_string (value, NULL);
       else if (g_variant_get_uint32 (value) == SH_FW_UID_NONE)
         return sh_fw_invalid (error, "option “%s”: %u is not a uid", key, SH_FW_UID_NONE);
       else
         G_STRUCT_MEMBER (guint32, &out, known_options[k].offset) = g_variant_get_uint32 (value);
     }
-  *block_ipv6 = out.block_ipv6;
+  if ((out.cgroup != NULL) != (out.cgroup_level != 0))
+    return sh_fw_invalid (error, "options “cgroup” and “cgroup-level” go together");
+  if (out.cgroup == NULL && out.cgroup_exclude)
+    return sh_fw_invalid (error, "option “cgroup-exclude” needs “cgroup”");
+  if (out.cgroup != NULL && !sh_fw_cgroup_path_is_valid (out.cgroup))
+    return sh_fw_invalid (error, "invalid cgroup path");
+  if (out.cgroup_level > SH_FW_CGROUP_LEVEL_MAX)
+    return sh_fw_invalid (error, "invalid cgroup level %u", out.cgroup_level);
+  spec->block_ipv6 = out.block_ipv6;
+  spec->cgroup = g_strdup (out.cgroup);
+  spec->cgroup_level = out.cgroup_level;
+  spec->cgroup_exclude = out.cgroup_exclude;
   *on_behalf_of = out.on_behalf_of;
   return TRUE;
 }
 
 GVariant *
-sh_fw_encode_options (gboolean block_ipv6, guint32 on_behalf_of)
+sh_fw_encode_options (const ShFirewallSpec *spec, guint32 on_behalf_of)
 {
   GVariantBuilder b;
 
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
-  if (block_ipv6)
+  if (spec->block_ipv6)
     g_variant_builder_add (&b, "{sv}", "block-ipv6", g_variant_new_boolean (TRUE));
   if (on_behalf_of != SH_FW_UID_NONE)
     g_variant_builder_add (&b, "{sv}", "on-behalf-of-uid", g_variant_new_uint32 (on_behalf_of));
+  if (spec->cgroup != NULL)
+    {
+      g_variant_builder_add (&b, "{sv}", "cgroup", g_variant_new_string (spec->cgroup));
+      g_variant_builder_add (&b, "{sv}", "cgroup-level", g_variant_new_uint32 (spec->cgroup_level));
+      if (spec->cgroup_exclude)
+        g_variant_builder_add (&b, "{sv}", "cgroup-exclude", g_variant_new_boolean (TRUE));
+    }
   return g_variant_builder_end (&b);
 }
 
@@ -264,8 +320,7 @@ sh_fw_encode_tunnel (const char *label, const ShFirewallSpec *spec, guint32 on_b
 {
   return g_variant_new ("(sq@a(yayyqq)@a(yayyqq)@a(yay)@a{sv})", label, spec->port,
                         subnets_variant (spec->subnets), subnets_variant (spec->excludes),
-                        dns_variant (spec->dns_servers),
-                        sh_fw_encode_options (spec->block_ipv6, on_behalf_of));
+                        dns_variant (spec->dns_servers), sh_fw_encode_options (spec, on_behalf_of));
 }
 
 gboolean
@@ -289,7 +344,7 @@ sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, guint3
     return FALSE;
   if (port == 0)
     return sh_fw_invalid (error, "invalid listener port 0");
-  if (!sh_fw_parse_options (options, &s.block_ipv6, &uid, error))
+  if (!sh_fw_parse_options (options, &s, &uid, error))
     return FALSE;
   s.port = port;
   if (!sh_fw_parse_subnets (subnets, "subnet", &s.subnets, error)

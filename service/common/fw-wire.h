@@ -32,7 +32,24 @@ typedef struct
   gboolean block_ipv6; /* the IPv6 leak block: IPv6 leaving this host is refused unless
                         * it is redirected to @port, goes to an IPv6 exclude (the ssh
                         * server), is link-local, loopback or a reply */
+  /* shuttle run --scope / --exclude-scope: only (or all but) the sockets of
+   * one cgroup v2 are redirected. @cgroup: its path as nft resolves it,
+   * relative to /sys/fs/cgroup ([A-Za-z0-9._@:-] components; NULL: no
+   * scope); @cgroup_level: its depth in the cgroup v2 hierarchy (1 to
+   * SH_FW_CGROUP_LEVEL_MAX); the helper checks both and that the caller owns
+   * the cgroup. */
+  char *cgroup;
+  guint cgroup_level;
+  gboolean cgroup_exclude;
 } ShFirewallSpec;
+
+#define SH_FW_CGROUP_PATH_MAX 512
+#define SH_FW_CGROUP_LEVEL_MAX 64
+
+/* Pure: @path is a cgroup path as ShFirewallSpec wants it: 1 to
+ * SH_FW_CGROUP_PATH_MAX bytes, components of [A-Za-z0-9._@:-] separated by
+ * single '/', none "." or "..", no '/' first or last. */
+gboolean sh_fw_cgroup_path_is_valid (const char *path);
 
 void sh_fw_spec_clear (ShFirewallSpec *spec);
 
@@ -67,16 +84,17 @@ gboolean sh_fw_check_label (const char *label, GError **error);
  * floating variant. */
 GVariant *sh_fw_encode_tunnel (const char *label, const ShFirewallSpec *spec, guint32 on_behalf_of);
 
-/* The options alone, as in sh_fw_encode_tunnel(). */
-GVariant *sh_fw_encode_options (gboolean block_ipv6, guint32 on_behalf_of);
+/* The options alone, as in sh_fw_encode_tunnel(): also "cgroup" (s),
+ * "cgroup-level" (u) and "cgroup-exclude" (b) when @spec has a cgroup. */
+GVariant *sh_fw_encode_options (const ShFirewallSpec *spec, guint32 on_behalf_of);
 
 /* Decodes ApplyTunnel's parameters. The options known: "block-ipv6" (b),
- * into spec->block_ipv6, and "on-behalf-of-uid" (u), into *@on_behalf_of
- * (SH_FW_UID_NONE when absent; the value is not judged here: only a root
- * caller may use it, which the helper checks once it knows the caller).
- * On success *@label is newly allocated and @spec's port and arrays are set
- * (free them with sh_fw_spec_clear()). On failure returns FALSE with
- * SH_FW_ERROR_INVALID_ARGS and leaves the outputs unset. */
+ * into spec->block_ipv6, "cgroup" (s, sh_fw_cgroup_path_is_valid()),
+ * "cgroup-level" (u) and "cgroup-exclude" (b), all three or none, and "on-behalf-of-uid" (u), into
+ * *@on_behalf_of (SH_FW_UID_NONE when absent; the value is not judged here: only a root caller may
+ * use it, which the helper checks once it knows the caller). On success *@label is newly allocated
+ * and @spec's port and arrays are set (free them with sh_fw_spec_clear()). On failure returns FALSE
+ * with SH_FW_ERROR_INVALID_ARGS and leaves the outputs unset. */
 gboolean sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec,
                              guint32 *on_behalf_of, GError **error);
 
@@ -85,7 +103,7 @@ gboolean sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spe
  * "exclude"), a DNS server list a(yay), and the options a{sv}. */
 gboolean sh_fw_parse_subnets (GVariant *list, const char *what, GArray **out, GError **error);
 gboolean sh_fw_parse_dns_servers (GVariant *list, GArray **out, GError **error);
-gboolean sh_fw_parse_options (GVariant *options, gboolean *block_ipv6, guint32 *on_behalf_of,
+gboolean sh_fw_parse_options (GVariant *options, ShFirewallSpec *spec, guint32 *on_behalf_of,
                               GError **error);
 
 G_END_DECLS

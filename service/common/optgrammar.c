@@ -15,6 +15,8 @@ static const ShOptDef opt_defs[] = {
   { "exclude-from", 'X', TRUE, SH_OPT_EXCLUDE_FROM, SH_OPT_NM_REFUSED, NULL, NULL },
   { "listen", 'l', TRUE, SH_OPT_LISTEN, SH_OPT_NM_REFUSED, NULL, NULL },
   { "socks", '\0', TRUE, SH_OPT_SOCKS, SH_OPT_NM_REFUSED, NULL, NULL },
+  { "scope", '\0', FALSE, SH_OPT_SCOPE, SH_OPT_NM_REFUSED, NULL, NULL },
+  { "exclude-scope", '\0', FALSE, SH_OPT_EXCLUDE_SCOPE, SH_OPT_NM_REFUSED, NULL, NULL },
   { "ssh-cmd", 'e', TRUE, SH_OPT_SSH_CMD, SH_OPT_NM_SPECIAL, NULL, NULL },
   { "server-cmd", '\0', TRUE, SH_OPT_SERVER_CMD, SH_OPT_NM_REFUSED, NULL, NULL },
   { "python", '\0', TRUE, SH_OPT_PYTHON, SH_OPT_NM_KEY, "python", NULL },

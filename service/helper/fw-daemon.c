@@ -361,6 +361,10 @@ check_ports (const Request *r, GError **error)
 
   if (!sh_fw_port_check (IPPROTO_TCP, r->spec.port, uid, error))
     return FALSE;
+  /* shuttle run --scope: the cgroup is the requester's own. */
+  if (r->spec.cgroup != NULL
+      && !sh_firewall_check_cgroup (r->spec.cgroup, r->spec.cgroup_level, uid, error))
+    return FALSE;
   return r->spec.dns_servers == NULL || r->spec.dns_servers->len == 0
          || sh_fw_port_check (IPPROTO_UDP, r->spec.port, uid, error);
 }

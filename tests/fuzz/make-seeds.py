@@ -271,6 +271,11 @@ FW_WIRE_SEEDS = {
     'bad-option': b"('x', @q 1, @a(yayyqq) [], @a(yayyqq) [], @a(yay) [], "
     b"{'block-ipv6': <@u 1>, 'other': <1>})",
     'bad-label': b"('../x', @q 0, @a(yayyqq) [], @a(yayyqq) [], @a(yay) [], @a{sv} {})",
+    'scope': b"('4242', @q 12300, [(@y 4, [@y 10, 1, 0, 0], @y 16, @q 0, @q 0)], @a(yayyqq) [], "
+    b"@a(yay) [], {'cgroup': <'user.slice/shuttle-run-7'>, 'cgroup-level': <@u 2>, "
+    b"'cgroup-exclude': <true>})",
+    'bad-scope': b"('x', @q 1, @a(yayyqq) [], @a(yayyqq) [], @a(yay) [], "
+    b"{'cgroup': <'../etc'>, 'cgroup-level': <@u 1>})",
 }
 
 # fuzz-sshhop: `ssh -G` output and ProxyJump values (the same text is fed
@@ -321,7 +326,19 @@ SOCKS5_SEEDS = {
     'dns-loop': b'\1' + bytes([0, 1, 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 12]),
 }
 
-for harness, seeds in (('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-socks5', SOCKS5_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
+# fuzz-preload-wire: byte 0 even: a request to the door; odd: its answer.
+PRELOAD_SEEDS = {
+    'connect4': b'\0' + b'SHP1' + bytes([4, 0, 0, 80, 10, 1, 2, 3] + [0] * 12),
+    'connect6': b'\0' + b'SHP1' + bytes([6, 0, 1, 187, 0xfd] + [0] * 14 + [1]) + b'GET /',
+    'name': b'\0' + b'SHN1' + bytes([0, 13, 0, 0]) + b'build.corp.in',
+    'name-nul': b'\0' + b'SHN1' + bytes([4, 3, 0, 0]) + b'a\0b',
+    'name-short': b'\0' + b'SHN1' + bytes([6, 200, 0, 0]) + b'abc',
+    'found4': b'\1' + b'SHA1' + bytes([0, 4, 0, 0, 10, 1, 2, 3] + [0] * 12),
+    'found6': b'\1' + b'SHA1' + bytes([0, 6, 0, 0, 0xfd] + [0] * 14 + [1]),
+    'no-name': b'\1' + b'SHA1' + bytes([1, 0, 0, 0] + [0] * 16),
+}
+
+for harness, seeds in (('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-socks5', SOCKS5_SEEDS), ('fuzz-preload-wire', PRELOAD_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
                        ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
                        ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)

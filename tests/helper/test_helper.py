@@ -70,6 +70,8 @@ set -e
 mount --bind %(w)s/actions /usr/share/polkit-1/actions
 mount --bind %(w)s/rules.d /etc/polkit-1/rules.d
 mount --bind %(w)s/hosts /etc/hosts
+# the cgroup v2 hierarchy where a systemd host has it (scope rules)
+mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup || true
 dbus-daemon --config-file=%(w)s/dbus.conf --nofork --nopidfile >>%(w)s/dbus.log 2>&1 &
 i=0; while [ ! -S %(bus)s ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 exec /usr/lib/polkit-1/polkitd >>%(w)s/polkitd.log 2>&1
@@ -484,6 +486,54 @@ def t_on_behalf_of():
         a.close()
         root.close()
         set_rules(False)
+    check(wait_for(lambda: not tables(), 1), 'tables left: %s' % tables())
+
+
+def _host_cgroup2():
+    with open('/proc/self/mounts') as f:
+        for ln in f:
+            fields = ln.split()
+            if len(fields) > 2 and fields[2] == 'cgroup2':
+                return fields[1]
+    return None
+
+
+@case('shuttle run --scope: a cgroup of the caller\'s own is matched by the rules; another '
+      'user\'s, a made-up path or a wrong level is refused')
+def t_scope_cgroup_owner():
+    root_dir = _host_cgroup2()
+    check(root_dir is not None, 'no cgroup v2 hierarchy on this host')
+    set_rules(True)
+    uid_a, uid_b = pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER2).pw_uid
+    tag = 'shuttle-helpertest-%d' % os.getpid()
+    mine, theirs = tag + '-a', tag + '-b'
+    for name, uid in ((mine, uid_a), (theirs, uid_b)):
+        os.makedirs(os.path.join(root_dir, name), exist_ok=True)
+        os.chown(os.path.join(root_dir, name), uid, uid)
+    a = Caller(USER)
+    try:
+        def scope(name, level=1):
+            return {'cgroup': name, 'cgroup-level': level}
+        r = apply_when_allowed(a, *tunnel_args('own', options=scope(mine)))
+        check(r['ok'], 'A with its own cgroup: %s' % r)
+        text = table_text([t for t in tables() if t.endswith('-own')][0])
+        check('socket cgroupv2 level 1' in text, 'no cgroup match:\n%s' % text)
+        for what, opts, err in (("B's cgroup", scope(theirs), 'NotAuthorized'),
+                                ('no such cgroup', scope(tag + '-none'), 'InvalidArgs'),
+                                ('a wrong level', scope(mine, 2), 'InvalidArgs'),
+                                ('a path out of the tree', scope('../' + mine), 'InvalidArgs')):
+            r = a.err('ApplyTunnel', *tunnel_args('x', options=opts))
+            check(r['error'] == ERR + err, '%s: %s' % (what, r))
+            diag('%s: %s' % (what, r['msg']))
+        check(not [t for t in tables() if t.endswith('-x')], 'tables: %s' % tables())
+    finally:
+        a.close()
+        set_rules(False)
+        for name in (mine, theirs):
+            try:
+                os.rmdir(os.path.join(root_dir, name))
+            except OSError:
+                pass
     check(wait_for(lambda: not tables(), 1), 'tables left: %s' % tables())
 
 

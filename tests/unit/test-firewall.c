@@ -157,6 +157,70 @@ test_render_block_ipv6 (void)
   spec_clear (&spec);
 }
 
+/* shuttle run --scope: every redirect (DNS too) carries the cgroup match,
+ * so a socket of any other cgroup, or none, is never redirected;
+ * --exclude-scope: one "return" for the cgroup before all of them. A path
+ * nft could misread is refused, and the wire carries the three options
+ * back unchanged. */
+static void
+test_render_scope (void)
+{
+  ShFirewallSpec spec, back = { 0 };
+  g_autofree char *text = NULL, *label = NULL;
+  g_autoptr (GVariant) wire = NULL;
+  guint32 uid;
+  const char *m = "socket cgroupv2 level 2 \"user.slice/shuttle-run-7\" ";
+
+  spec_reference (&spec);
+  spec.dns_servers = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  add (spec.dns_servers, subnet ("127.0.0.53", 32, 0, 0));
+  spec.cgroup = g_strdup ("user.slice/shuttle-run-7");
+  spec.cgroup_level = 2;
+  text = sh_firewall_render ("1234", &spec);
+  g_assert_nonnull (text);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  guint redirects = 0;
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], "redirect") != NULL)
+      {
+        g_assert_true (g_str_has_prefix (lines[i] + 4, m));
+        redirects++;
+      }
+  g_assert_cmpuint (redirects, ==, 5);
+
+  wire = g_variant_ref_sink (sh_fw_encode_tunnel ("t", &spec, SH_FW_UID_NONE));
+  g_assert_true (sh_fw_parse_tunnel (wire, &label, &back, &uid, NULL));
+  g_assert_cmpstr (back.cgroup, ==, spec.cgroup);
+  g_assert_cmpuint (back.cgroup_level, ==, 2);
+  g_assert_false (back.cgroup_exclude);
+  sh_fw_spec_clear (&back);
+
+  spec.cgroup_exclude = TRUE;
+  g_clear_pointer (&text, g_free);
+  text = sh_firewall_render ("1234", &spec);
+  g_assert_nonnull (strstr (text,
+                            "    meta mark 0x5368 return\n"
+                            "    socket cgroupv2 level 2 \"user.slice/shuttle-run-7\" return\n"
+                            "    ip daddr 127.0.0.53 udp dport 53 redirect to :12300\n"));
+  g_assert_null (strstr (text, "\" ip"));
+
+  const char *bad[] = { "../x", "/a", "a//b", "a/", "a/./b", "a\"b", "a b", "" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_free (spec.cgroup);
+      spec.cgroup = g_strdup (bad[i]);
+      g_assert_false (sh_fw_cgroup_path_is_valid (bad[i]));
+      g_assert_null (sh_firewall_render ("1234", &spec));
+    }
+  g_free (spec.cgroup);
+  spec.cgroup = g_strdup ("a");
+  spec.cgroup_level = 0;
+  g_assert_null (sh_firewall_render ("1234", &spec));
+  g_clear_pointer (&spec.cgroup, g_free);
+  g_clear_pointer (&spec.dns_servers, g_array_unref);
+  spec_clear (&spec);
+}
+
 static void
 test_render_reference (void)
 {
@@ -1147,6 +1211,7 @@ main (int argc, char **argv)
   g_test_add_func ("/firewall/render/bad-instance", test_render_bad_instance);
   g_test_add_func ("/firewall/render/bad-spec", test_render_bad_spec);
   g_test_add_func ("/firewall/render/block-ipv6", test_render_block_ipv6);
+  g_test_add_func ("/firewall/render/scope", test_render_scope);
   g_test_add_func ("/firewall/kernel/unprivileged", test_apply_unprivileged);
   g_test_add_func ("/firewall/kernel/apply-remove", test_apply_remove);
   g_test_add_func ("/firewall/owner/stat-parse", test_owner_stat_parse);

@@ -11,6 +11,7 @@
 #include <glib.h>
 
 #include "launch.h"
+#include "scope.h"
 #include "subnet.h"
 
 /* A little-endian ELF64 header with one program header of @type. */
@@ -68,11 +69,33 @@ test_nets_env (void)
   g_assert_cmpstr (env, ==, "10.231.2.0/24,fd31:2::/64/22-22,10.0.0.0/8/80-90");
 }
 
+/* run --scope: where the cgroup v2 hierarchy is, where we are in it, and
+ * how deep a path is (nft's "level"). */
+static void
+test_scope_paths (void)
+{
+  g_autofree char *hybrid
+      = sh_scope_find_mount ("cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"
+                             "cgroup2 /sys/fs/cgroup/unified cgroup2 rw,nosuid 0 0\n");
+  g_autofree char *none = sh_scope_find_mount ("proc /proc proc rw 0 0\n");
+  g_autofree char *own = sh_scope_own_path ("1:name=systemd:/x\n0::/user.slice/u.scope\n");
+  g_autofree char *v1 = sh_scope_own_path ("4:memory:/a\n");
+
+  g_assert_cmpstr (hybrid, ==, "/sys/fs/cgroup/unified");
+  g_assert_null (none);
+  g_assert_cmpstr (own, ==, "/user.slice/u.scope");
+  g_assert_null (v1);
+  g_assert_cmpuint (sh_scope_level ("/"), ==, 0);
+  g_assert_cmpuint (sh_scope_level ("/shuttle-run-1"), ==, 1);
+  g_assert_cmpuint (sh_scope_level ("/user.slice/u.scope/shuttle-run-1"), ==, 3);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/launch/exec-kind", test_exec_kind);
   g_test_add_func ("/launch/nets-env", test_nets_env);
+  g_test_add_func ("/launch/scope-paths", test_scope_paths);
   return g_test_run ();
 }

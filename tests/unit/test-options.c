@@ -518,9 +518,30 @@ test_run (void)
   assert_parse_fails ("shuttle run: name the command after --, e.g. shuttle run -r gw 10.0.0.0/8 "
                       "-- curl http://10.1.2.3/",
                       "run", "10/8", "--");
-  assert_parse_fails ("shuttle run takes neither --dns (not done yet: names resolve as usual), -H, "
-                      "--daemon, --control-fd nor --server",
-                      "run", "--dns", "10/8", "--", "true");
+  assert_parse_fails ("shuttle run takes neither --ns-hosts (its --dns captures no nameserver: the "
+                      "command asks the engine), -H, --daemon, --control-fd nor --server",
+                      "run", "--dns", "--ns-hosts", "10.0.0.53", "10/8", "--", "true");
+  assert_parse_fails ("shuttle run takes neither --ns-hosts (its --dns captures no nameserver: the "
+                      "command asks the engine), -H, --daemon, --control-fd nor --server",
+                      "run", "-H", "10/8", "--", "true");
+
+  /* --scope and --exclude-scope: only with run */
+  g_assert_true (parse (&o, &error, "run", "--scope", "10/8", "--", "true", NULL));
+  g_assert_cmpint (o.scope, ==, SH_SCOPE_ONLY);
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, &error, "run", "--exclude-scope", "10/8", "--", "true", NULL));
+  g_assert_cmpint (o.scope, ==, SH_SCOPE_EXCLUDE);
+  sh_options_clear (&o);
+  assert_parse_fails ("--scope and --exclude-scope go with shuttle run", "--scope", "-r", "gw",
+                      "10/8");
+
+  /* run --dns: names through the engine (and --to-ns chooses the resolver) */
+  g_assert_true (
+      parse (&o, &error, "run", "--dns", "--to-ns", "10.0.0.53", "10/8", "--", "true", NULL));
+  g_assert_true (o.dns);
+  g_assert_true (o.has_to_ns);
+  g_assert_cmpstr (o.run_argv[0], ==, "true");
+  sh_options_clear (&o);
 }
 
 static void
