@@ -1214,7 +1214,7 @@ def table(doc):
 
 def goals(rows, pipe, dc, many):
     """Issue 8's targets against this run's figures, one line each."""
-    sh, ag = rows.get('shuttle'), rows.get('shuttle-agent')
+    sh = rows.get('shuttle')
     if not sh or 'error' in sh:
         return []
     L = ['', 'Goals (issue 8), shuttle against this run:']

@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
-from bench import log, netlab, run, probe, spawn, stop_proc  # noqa: E402
+from bench import log, run, probe  # noqa: E402
 
 DELAYLINE = os.path.join(bench.BIN, 'delayline')
 ROWS = ['direct', 'ssh-L', 'redsocks', 'sshuttle-nft', 'shuttle']
