@@ -32,6 +32,11 @@ typedef struct
   gboolean block_ipv6; /* the IPv6 leak block: IPv6 leaving this host is refused unless
                         * it is redirected to @port, goes to an IPv6 exclude (the ssh
                         * server), is link-local, loopback or a reply */
+  guint32 dgram_mark;  /* not on the wire: set by the helper for a tunnel that holds a
+                        * datagram device (OpenDatagramTunnel). Non-zero: UDP and ICMP echo
+                        * requests to @subnets (same excludes, port ranges and DNS
+                        * precedence as TCP) get this mark, which policy routing sends into
+                        * the device */
 } ShFirewallSpec;
 
 void sh_fw_spec_clear (ShFirewallSpec *spec);

@@ -129,3 +129,23 @@ sh_fw_parse_label (GVariant *params, char **label, GError **error)
   *label = g_strdup (l);
   return TRUE;
 }
+
+gboolean
+sh_fw_parse_dgram (GVariant *params, char **label, guint32 *on_behalf_of, GError **error)
+{
+  g_autoptr (GVariant) options = NULL;
+  gboolean block_ipv6 = FALSE;
+  const char *l;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa{sv})")))
+    return sh_fw_invalid (error, "wrong argument types");
+  g_variant_get (params, "(&s@a{sv})", &l, &options);
+  if (!sh_fw_check_label (l, error)
+      || !sh_fw_parse_options (options, &block_ipv6, on_behalf_of, error))
+    return FALSE;
+  /* The leak block is ApplyTunnel's business. */
+  if (block_ipv6)
+    return sh_fw_invalid (error, "option “block-ipv6” belongs to ApplyTunnel");
+  *label = g_strdup (l);
+  return TRUE;
+}
