@@ -189,6 +189,32 @@ decode_host (const guint8 *p, guint16 len, ShFrame *f)
   return TRUE;
 }
 
+static gboolean
+decode_dgram (const guint8 *p, guint16 len, ShFrame *f)
+{
+  ShDgram *d = &f->u.dgram;
+  gsize alen = p[0] == 4 ? 4 : p[0] == 6 ? 16 : 0;
+  if (alen == 0 || (p[1] != SH_DGRAM_UDP && p[1] != SH_DGRAM_ECHO))
+    return FALSE;
+  if (len < SH_MUX_DGRAM_FIXED + alen || len - SH_MUX_DGRAM_FIXED - alen > SH_MUX_MAX_DGRAM_DATA)
+    return FALSE;
+  d->family = alen == 4 ? AF_INET : AF_INET6;
+  d->kind = p[1];
+  d->port = get16 (p + 2);
+  memcpy (d->addr, p + SH_MUX_DGRAM_FIXED, alen);
+  d->data = p + SH_MUX_DGRAM_FIXED + alen;
+  d->data_len = len - SH_MUX_DGRAM_FIXED - alen;
+  return TRUE;
+}
+
+static gboolean
+decode_dgram_close (const guint8 *p, guint16 len, ShFrame *f)
+{
+  f->u.dgram_close.reason = p[0];
+  f->u.dgram_close.err = get16 (p + 2);
+  return p[0] <= SH_DGRAM_CLOSE_FAILED && p[1] == 0;
+}
+
 /* The frame table of docs/protocol.md: what a header may say, judged before
  * the payload is in, and the decoder of the payload (NULL: bytes as they
  * are). A type without a name is unknown. */
@@ -214,11 +240,14 @@ static const FrameRule frame_rules[] = {
   [SH_FRAME_ERROR] = { "ERROR", 2, 2 + SH_MUX_MAX_ERROR_MSG, FALSE, decode_error },
   [SH_FRAME_DNS_QUERY]
   = { "DNS_QUERY", 4 + SH_MUX_DNS_MIN, 4 + 16 + SH_MUX_DNS_MAX_QUERY, TRUE, decode_dns_query },
-  [SH_FRAME_DNS_REPLY] = { "DNS_REPLY", 0, SH_MUX_MAX_PAYLOAD, TRUE, NULL },
+  [SH_FRAME_DNS_REPLY] = { "DNS_REPLY", 0, SH_MUX_MAX_DATA, TRUE, NULL },
   [SH_FRAME_ROUTES_GET] = { "ROUTES_GET", 0, 0, FALSE, NULL },
-  [SH_FRAME_ROUTES] = { "ROUTES", 0, SH_MUX_MAX_PAYLOAD, FALSE, decode_routes },
+  [SH_FRAME_ROUTES] = { "ROUTES", 0, SH_MUX_MAX_DATA, FALSE, decode_routes },
   [SH_FRAME_HOSTS_WATCH] = { "HOSTS_WATCH", 0, SH_MUX_MAX_SEEDS, FALSE, NULL },
   [SH_FRAME_HOST] = { "HOST", 2 + 4 + 1, 2 + 16 + SH_MUX_MAX_HOSTNAME, FALSE, decode_host },
+  /* Version 2: session.c refuses both in a version-1 session. */
+  [SH_FRAME_DGRAM] = { "DGRAM", SH_MUX_DGRAM_FIXED + 4, SH_MUX_MAX_DGRAM, TRUE, decode_dgram },
+  [SH_FRAME_DGRAM_CLOSE] = { "DGRAM_CLOSE", 4, 4, TRUE, decode_dgram_close },
 };
 
 gssize
@@ -336,7 +365,7 @@ sh_frame_put_dns_query (guint8 *out, guint32 id, const ShOpen *resolver, const g
 gsize
 sh_frame_put_dns_reply (guint8 *out, guint32 id, const guint8 *msg, gsize len)
 {
-  g_return_val_if_fail (len <= SH_MUX_MAX_PAYLOAD, 0);
+  g_return_val_if_fail (len <= SH_MUX_MAX_DATA, 0);
   if (len)
     memcpy (out + SH_MUX_HDR_LEN, msg, len);
   sh_frame_put_header (out, SH_FRAME_DNS_REPLY, id, len);
@@ -352,7 +381,7 @@ sh_frame_put_routes (guint8 *out, const ShRoute *routes, guint n, guint *n_writt
   for (i = 0; i < n; i++)
     {
       gsize alen = routes[i].family == AF_INET6 ? 16 : 4;
-      if (len + 2 + alen > SH_MUX_MAX_PAYLOAD)
+      if (len + 2 + alen > SH_MUX_MAX_DATA)
         break;
       p[len] = alen == 16 ? 6 : 4;
       p[len + 1] = MIN (routes[i].prefix, alen * 8);
@@ -363,6 +392,34 @@ sh_frame_put_routes (guint8 *out, const ShRoute *routes, guint n, guint *n_writt
     *n_written = i;
   sh_frame_put_header (out, SH_FRAME_ROUTES, 0, len);
   return SH_MUX_HDR_LEN + len;
+}
+
+gsize
+sh_frame_put_dgram (guint8 *out, guint32 assoc, const ShDgram *d)
+{
+  if (d->data_len > SH_MUX_MAX_DGRAM_DATA)
+    return 0;
+  gsize alen = d->family == AF_INET6 ? 16 : 4;
+  guint8 *p = out + SH_MUX_HDR_LEN;
+  p[0] = alen == 16 ? 6 : 4;
+  p[1] = d->kind;
+  put16 (p + 2, d->port);
+  memcpy (p + SH_MUX_DGRAM_FIXED, d->addr, alen);
+  if (d->data_len)
+    memcpy (p + SH_MUX_DGRAM_FIXED + alen, d->data, d->data_len);
+  gsize plen = SH_MUX_DGRAM_FIXED + alen + d->data_len;
+  sh_frame_put_header (out, SH_FRAME_DGRAM, assoc, plen);
+  return SH_MUX_HDR_LEN + plen;
+}
+
+gsize
+sh_frame_put_dgram_close (guint8 *out, guint32 assoc, ShDgramCloseReason reason, int err)
+{
+  guint8 *p = out + sh_frame_put_header (out, SH_FRAME_DGRAM_CLOSE, assoc, 4);
+  p[0] = reason;
+  p[1] = 0;
+  put16 (p + 2, (guint16) CLAMP (err, 0, G_MAXUINT16));
+  return SH_MUX_HDR_LEN + 4;
 }
 
 gboolean

@@ -12,15 +12,23 @@
 
 G_BEGIN_DECLS
 
-#define SH_MUX_VERSION 1
+/* The highest protocol version we speak; 2 adds DGRAM and DGRAM_CLOSE. */
+#define SH_MUX_VERSION 2
+#define SH_MUX_VERSION_DGRAM 2 /* the first version with datagrams */
 #define SH_MUX_MAGIC "\0SHUTTLE"
 #define SH_MUX_MAGIC_LEN 8
 /* What the stage-1 loader of the Python agent prints to ask for the agent
  * (docs/protocol.md, "Bootstrap"); the same length as the magic. */
 #define SH_MUX_LOAD_REQUEST "\0SHLOAD1"
 #define SH_MUX_HDR_LEN 8
-#define SH_MUX_MAX_DATA 32768              /* largest DATA payload */
-#define SH_MUX_MAX_PAYLOAD SH_MUX_MAX_DATA /* largest payload of any frame */
+#define SH_MUX_MAX_DATA 32768 /* largest DATA, DNS_REPLY and ROUTES payload */
+/* Datagrams (version 2): "u8 family, u8 kind, u16 port, address, data". */
+#define SH_MUX_DGRAM_FIXED 4
+#define SH_MUX_MAX_DGRAM_DATA 65507 /* the most a UDP datagram over IPv4 carries */
+#define SH_MUX_MAX_DGRAM (SH_MUX_DGRAM_FIXED + 16 + SH_MUX_MAX_DGRAM_DATA)
+#define SH_MUX_MAX_PAYLOAD SH_MUX_MAX_DGRAM /* largest payload of any frame */
+#define SH_MUX_MAX_ASSOCS 4096              /* associations a server serves at once */
+#define SH_MUX_DGRAM_IDLE_S 300             /* a server closes an association idle this long */
 #define SH_MUX_MAX_FRAME (SH_MUX_HDR_LEN + SH_MUX_MAX_PAYLOAD)
 #define SH_MUX_MAX_JUNK 65536 /* bytes the client skips before HELLO */
 #define SH_MUX_MAX_NAME 64
@@ -58,7 +66,25 @@ typedef enum
   SH_FRAME_ROUTES = 0x0f,
   SH_FRAME_HOSTS_WATCH = 0x10,
   SH_FRAME_HOST = 0x11,
+  SH_FRAME_DGRAM = 0x12,       /* version 2 */
+  SH_FRAME_DGRAM_CLOSE = 0x13, /* version 2 */
 } ShFrameType;
+
+/* DGRAM kinds: the IP protocol numbers. */
+typedef enum
+{
+  SH_DGRAM_ECHO = 1, /* ICMP (ICMPv6 for family 6) echo; port is the sequence number */
+  SH_DGRAM_UDP = 17,
+} ShDgramKind;
+
+/* DGRAM_CLOSE reasons. */
+typedef enum
+{
+  SH_DGRAM_CLOSE_DONE = 0,    /* idle or done */
+  SH_DGRAM_CLOSE_LIMIT = 1,   /* over the server's association limit */
+  SH_DGRAM_CLOSE_NO_ECHO = 2, /* echo not permitted on the server (errno says why) */
+  SH_DGRAM_CLOSE_FAILED = 3,  /* another error (errno says which) */
+} ShDgramCloseReason;
 
 typedef enum
 {
@@ -114,6 +140,17 @@ typedef struct
   guint16 name_len;
 } ShHost;
 
+/* One datagram of an association (DGRAM). */
+typedef struct
+{
+  int family;   /* AF_INET or AF_INET6 */
+  guint8 kind;  /* ShDgramKind */
+  guint16 port; /* UDP: the peer's port; echo: the sequence number */
+  guint8 addr[16];
+  const guint8 *data; /* echo: what follows the 8-byte ICMP header */
+  guint16 data_len;   /* at most SH_MUX_MAX_DGRAM_DATA */
+} ShDgram;
+
 /* A decoded frame. Pointers point into the buffer given to the decoder. */
 typedef struct
 {
@@ -147,8 +184,14 @@ typedef struct
       ShOpen resolver; /* AF_UNSPEC: the server's own */
       const guint8 *msg;
       guint16 msg_len;
-    } dns;       /* DNS_QUERY; a DNS_REPLY's message is the payload */
-    ShHost host; /* HOST */
+    } dns;         /* DNS_QUERY; a DNS_REPLY's message is the payload */
+    ShHost host;   /* HOST */
+    ShDgram dgram; /* DGRAM */
+    struct
+    {
+      guint8 reason; /* ShDgramCloseReason */
+      guint16 err;
+    } dgram_close;
     /* ROUTES: the payload, read with sh_frame_next_route() */
     /* HOSTS_WATCH: the payload (comma-separated names, not checked) */
   } u;
@@ -183,12 +226,17 @@ gsize sh_frame_put_error (guint8 *out, ShErrorCode code, const char *msg);
 
 gsize sh_frame_put_dns_query (guint8 *out, guint32 id, const ShOpen *resolver, const guint8 *msg,
                               gsize len);
-/* @len may be 0 (no answer); at most SH_MUX_MAX_PAYLOAD. */
+/* @len may be 0 (no answer); at most SH_MUX_MAX_DATA. */
 gsize sh_frame_put_dns_reply (guint8 *out, guint32 id, const guint8 *msg, gsize len);
 /* Writes as many of @routes as fit in one frame; *@n_written says how many. */
 gsize sh_frame_put_routes (guint8 *out, const ShRoute *routes, guint n, guint *n_written);
 gsize sh_frame_put_hosts_watch (guint8 *out, const char *seeds, gsize len);
 gsize sh_frame_put_host (guint8 *out, const ShHost *host);
+
+/* DGRAM: @out needs room for SH_MUX_HDR_LEN + SH_MUX_MAX_DGRAM. Returns 0
+ * (nothing written) when @d->data_len is above SH_MUX_MAX_DGRAM_DATA. */
+gsize sh_frame_put_dgram (guint8 *out, guint32 assoc, const ShDgram *d);
+gsize sh_frame_put_dgram_close (guint8 *out, guint32 assoc, ShDgramCloseReason reason, int err);
 
 /* Iterates over the entries of a decoded ROUTES frame: start with *@offset
  * 0; returns FALSE after the last. (The decoder checked them all.) */

@@ -5,8 +5,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "dgramrelay.h"
 #include "dnsrelay.h"
 #include "hostwatch.h"
 #include "log.h"
@@ -18,6 +21,7 @@ typedef struct
   GMainLoop *loop;
   ShSession *session;
   ShDnsRelay *dns;
+  ShDgramRelay *dgrams;
   ShHostWatch *hosts;
   int status;
 } Server;
@@ -48,6 +52,21 @@ on_dns_query (ShSession *session, guint32 id, const ShOpen *resolver, const guin
 }
 
 static void
+on_dgram (ShSession *session, guint32 assoc, const ShDgram *dgram, gpointer data)
+{
+  Server *srv = data;
+  sh_dgram_relay_dgram (session, assoc, dgram, srv->dgrams);
+}
+
+static void
+on_dgram_close (ShSession *session, guint32 assoc, ShDgramCloseReason reason, int err,
+                gpointer data)
+{
+  Server *srv = data;
+  sh_dgram_relay_closed (session, assoc, reason, err, srv->dgrams);
+}
+
+static void
 after_batch (gpointer data)
 {
   Server *srv = data;
@@ -58,7 +77,7 @@ after_batch (gpointer data)
 static void
 on_ready (ShSession *session, const ShHello *peer, gpointer data)
 {
-  sh_info ("client %s connected (protocol %d)", peer->name, SH_MUX_VERSION);
+  sh_info ("client %s connected (protocol %u)", peer->name, sh_session_get_version (session));
 }
 
 static void
@@ -73,6 +92,30 @@ on_closed (ShSession *session, const GError *error, gpointer data)
   g_main_loop_quit (srv->loop);
 }
 
+/* Test-only knobs (HACKING.md, "Test-only environment"): a positive
+ * number from the environment, or @fallback. */
+static guint
+test_knob (const char *name, guint fallback)
+{
+  const char *v = g_getenv (name);
+  guint64 n;
+  if (v == NULL || !g_ascii_string_to_unsigned (v, 10, 1, G_MAXUINT, &n, NULL))
+    return fallback;
+  return (guint) n;
+}
+
+/* Associations and channels are sockets: use what the hard limit allows. */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+}
+
 int
 sh_server_run (const ShOptions *opts)
 {
@@ -81,6 +124,9 @@ sh_server_run (const ShOptions *opts)
 
   sh_session_config_init (&cfg, SH_ROLE_SERVER);
   /* The in-flight limit toward the client comes in the client's HELLO. */
+  /* An "old server" for the e2e suite: version 1 only. */
+  cfg.version_max = MIN (test_knob ("SHUTTLE_TEST_PROTOCOL_MAX", SH_MUX_VERSION), SH_MUX_VERSION);
+  raise_fd_limit ();
 
   /* stdout carries the mux: nothing else may ever be written there. */
   int in_fd = dup (STDIN_FILENO), out_fd = dup (STDOUT_FILENO);
@@ -101,10 +147,15 @@ sh_server_run (const ShOptions *opts)
   g_autoptr (ShPoll) poll = sh_poll_new (after_batch, &srv);
   srv.session = sh_session_new (&cfg, poll, in_fd, out_fd, on_ready, on_closed, &srv);
   srv.dns = sh_dns_relay_new (poll, srv.session);
+  srv.dgrams = sh_dgram_relay_new (
+      poll, srv.session, test_knob ("SHUTTLE_TEST_DGRAM_IDLE_MS", SH_MUX_DGRAM_IDLE_S * 1000),
+      SH_MUX_MAX_ASSOCS);
   ShSessionExtras extras = {
     .dns_query = on_dns_query,
     .routes_get = on_routes_get,
     .hosts_watch = on_hosts_watch,
+    .dgram = on_dgram,
+    .dgram_close = on_dgram_close,
   };
   sh_session_set_extras (srv.session, &extras, &srv);
   sh_session_flush (srv.session);
@@ -113,6 +164,7 @@ sh_server_run (const ShOptions *opts)
   /* Before the session: both send through it. */
   g_clear_pointer (&srv.hosts, sh_host_watch_free);
   g_clear_pointer (&srv.dns, sh_dns_relay_free);
+  g_clear_pointer (&srv.dgrams, sh_dgram_relay_free);
   g_clear_pointer (&srv.session, sh_session_free);
   g_main_loop_unref (srv.loop);
   return srv.status;

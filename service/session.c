@@ -145,6 +145,16 @@ typedef struct
   ShOpen dst;
 } Channel;
 
+/* A datagram association (version 2): only what the protocol needs; the
+ * sockets belong to the server or the engine. */
+typedef struct
+{
+  int family;
+  guint8 kind;
+  gboolean announced;  /* client: its first DGRAM was sent (the server knows it) */
+  gboolean close_sent; /* our DGRAM_CLOSE is queued; waiting for the peer's */
+} Assoc;
+
 typedef enum
 {
   S_HANDSHAKE,
@@ -206,6 +216,9 @@ struct _ShSession
   GHashTable *dns_pending; /* query ids awaiting DNS_REPLY (both roles) */
   guint32 next_dns_id;
   gboolean hosts_watched;
+  guint16 version;    /* agreed in the handshake */
+  GHashTable *assocs; /* association number → Assoc (version 2) */
+  guint32 next_assoc;
   ShSessionReadyFunc ready_cb;
   ShSessionClosedFunc closed_cb;
   gpointer cb_data;
@@ -731,19 +744,24 @@ channel_event (ShPollWatch *w, guint32 events)
 
 /* ------------------------------------------------------------ data output */
 
+/* The in-flight limit now: G_MAXUINT64 for none. */
+static guint64
+inflight_limit (ShSession *s)
+{
+  if (!s->config.inflight_limit)
+    return G_MAXUINT64;
+  /* The ceiling is known once HELLO is through. */
+  if (s->lc.ceiling == 0)
+    sh_lc_init (&s->lc, SH_MUX_MIN_INFLIGHT, s->config.inflight_limit);
+  return s->lc.limit;
+}
+
 /* Gives each ready channel one turn: read up to CHUNK from its socket
  * straight into the session output as one DATA frame. */
 static void
 fill_data (ShSession *s)
 {
-  guint64 limit = G_MAXUINT64;
-  if (s->config.inflight_limit)
-    {
-      /* The ceiling is known once HELLO is through. */
-      if (s->lc.ceiling == 0)
-        sh_lc_init (&s->lc, SH_MUX_MIN_INFLIGHT, s->config.inflight_limit);
-      limit = s->lc.limit;
-    }
+  guint64 limit = inflight_limit (s);
 
   while (out_queued (s) < FILL_HIGH && s->ring.head)
     {
@@ -956,7 +974,7 @@ send_hello (ShSession *s)
   const ShSessionConfig *c = &s->config;
   ShHello h = {
     .version_min = 1,
-    .version_max = SH_MUX_VERSION,
+    .version_max = c->version_max,
     .channel_window = c->channel_window,
     .max_channels = c->max_channels,
     .connect_timeout_ms = c->role == SH_ROLE_CLIENT ? c->connect_timeout_ms : 0,
@@ -970,14 +988,15 @@ send_hello (ShSession *s)
 static void
 handle_hello (ShSession *s, const ShHello *h)
 {
-  guint16 lo = MAX (h->version_min, 1), hi = MIN (h->version_max, SH_MUX_VERSION);
+  guint16 lo = MAX (h->version_min, 1), hi = MIN (h->version_max, s->config.version_max);
   if (lo > hi)
     {
       session_fail (s, SH_ERR_VERSION,
-                    "protocol version mismatch: we speak %d, the peer (%s) speaks %u to %u",
-                    SH_MUX_VERSION, h->name, h->version_min, h->version_max);
+                    "protocol version mismatch: we speak 1 to %u, the peer (%s) speaks %u to %u",
+                    s->config.version_max, h->name, h->version_min, h->version_max);
       return;
     }
+  s->version = hi;
   s->peer = *h;
   if (s->config.role == SH_ROLE_SERVER)
     {
@@ -1340,6 +1359,176 @@ recv_host (ShSession *s, const ShFrame *f)
     s->extras.host (s, &f->u.host, s->extras_data);
 }
 
+/* ------------------------------------------------------------ datagrams */
+
+/* Both frames exist only in a version-2 session. */
+static gboolean
+dgram_allowed (ShSession *s, const ShFrame *f)
+{
+  if (s->version >= SH_MUX_VERSION_DGRAM)
+    return TRUE;
+  session_fail (s, SH_ERR_MALFORMED, "%s in a version-%u session",
+                sh_frame_type_to_string (f->type), s->version);
+  return FALSE;
+}
+
+static void
+assoc_remove (ShSession *s, guint32 id)
+{
+  if (g_hash_table_remove (s->assocs, GUINT_TO_POINTER (id)))
+    s->stats.assocs_in_use--;
+}
+
+static Assoc *
+assoc_add (ShSession *s, guint32 id, int family, guint8 kind)
+{
+  Assoc *a = g_new0 (Assoc, 1);
+  a->family = family;
+  a->kind = kind;
+  g_hash_table_insert (s->assocs, GUINT_TO_POINTER (id), a);
+  s->stats.assocs_in_use++;
+  return a;
+}
+
+static void
+recv_dgram (ShSession *s, const ShFrame *f)
+{
+  const ShDgram *d = &f->u.dgram;
+  if (!dgram_allowed (s, f))
+    return;
+  /* Counted for ACK whatever becomes of it: the sender counts it in flight. */
+  s->rx_unacked += f->len;
+  Assoc *a = g_hash_table_lookup (s->assocs, GUINT_TO_POINTER (f->channel));
+  if (a == NULL && s->config.role == SH_ROLE_CLIENT)
+    {
+      session_fail (s, SH_ERR_CHANNEL, "DGRAM for association %u, which is not in use", f->channel);
+      return;
+    }
+  if (a == NULL)
+    {
+      /* Numbers the server closed but the client has not answered count
+       * too: a client that never answers cannot make the table grow. */
+      if (g_hash_table_size (s->assocs) >= SH_SESSION_MAX_ASSOCS)
+        {
+          session_fail (s, SH_ERR_LIMIT, "more than %d associations in use", SH_SESSION_MAX_ASSOCS);
+          return;
+        }
+      a = assoc_add (s, f->channel, d->family, d->kind);
+      a->announced = TRUE;
+    }
+  else if (a->close_sent)
+    return; /* in flight before our DGRAM_CLOSE */
+  else if (!a->announced)
+    {
+      session_fail (s, SH_ERR_CHANNEL, "DGRAM for association %u, which the server never saw",
+                    f->channel);
+      return;
+    }
+  else if (a->family != d->family || a->kind != d->kind)
+    {
+      session_fail (s, SH_ERR_MALFORMED, "DGRAM of another family or kind on association %u",
+                    f->channel);
+      return;
+    }
+  s->stats.dgrams_received++;
+  if (s->extras.dgram)
+    s->extras.dgram (s, f->channel, d, s->extras_data);
+  else if (s->config.role == SH_ROLE_SERVER)
+    sh_session_dgram_close (s, f->channel, SH_DGRAM_CLOSE_FAILED, EOPNOTSUPP);
+}
+
+static void
+recv_dgram_close (ShSession *s, const ShFrame *f)
+{
+  if (!dgram_allowed (s, f))
+    return;
+  Assoc *a = g_hash_table_lookup (s->assocs, GUINT_TO_POINTER (f->channel));
+  if (a == NULL || !a->announced)
+    {
+      session_fail (s, SH_ERR_CHANNEL, "DGRAM_CLOSE for association %u, which is not in use",
+                    f->channel);
+      return;
+    }
+  gboolean answer = !a->close_sent;
+  assoc_remove (s, f->channel);
+  if (!answer)
+    return; /* the answer to ours: the number is free */
+  guint8 out[SH_MUX_HDR_LEN + 4];
+  queue_bytes (s, out, sh_frame_put_dgram_close (out, f->channel, SH_DGRAM_CLOSE_DONE, 0));
+  if (s->extras.dgram_close)
+    s->extras.dgram_close (s, f->channel, f->u.dgram_close.reason, f->u.dgram_close.err,
+                           s->extras_data);
+}
+
+guint
+sh_session_get_version (ShSession *s)
+{
+  return s->state == S_HANDSHAKE ? 0 : s->version;
+}
+
+guint32
+sh_session_dgram_open (ShSession *s, int family, ShDgramKind kind)
+{
+  g_return_val_if_fail (s->config.role == SH_ROLE_CLIENT, 0);
+  g_return_val_if_fail (family == AF_INET || family == AF_INET6, 0);
+  if (s->state != S_READY || s->version < SH_MUX_VERSION_DGRAM
+      || g_hash_table_size (s->assocs) >= SH_SESSION_MAX_ASSOCS)
+    return 0;
+  while (s->next_assoc == 0 || g_hash_table_contains (s->assocs, GUINT_TO_POINTER (s->next_assoc)))
+    s->next_assoc++;
+  guint32 id = s->next_assoc++;
+  assoc_add (s, id, family, kind);
+  return id;
+}
+
+gboolean
+sh_session_send_dgram (ShSession *s, guint32 id, const ShDgram *d)
+{
+  if (s->state != S_READY || s->version < SH_MUX_VERSION_DGRAM)
+    return FALSE;
+  Assoc *a = g_hash_table_lookup (s->assocs, GUINT_TO_POINTER (id));
+  if (a == NULL || a->close_sent)
+    return FALSE;
+  g_return_val_if_fail (a->family == d->family && a->kind == d->kind, FALSE);
+  gsize plen = SH_MUX_DGRAM_FIXED + (d->family == AF_INET6 ? 16 : 4) + d->data_len;
+  /* Loss, not queues: no waiting behind the in-flight limit, nor behind
+   * more output than DATA itself may fill. */
+  guint64 limit = inflight_limit (s);
+  if (d->data_len > SH_MUX_MAX_DGRAM_DATA || s->inflight + plen > limit
+      || out_queued (s) >= FILL_HIGH)
+    {
+      if (s->inflight + plen > limit)
+        sh_lc_capped (&s->lc);
+      s->stats.dgrams_dropped++;
+      return FALSE;
+    }
+  guint8 *p = buf_reserve (&s->wbuf, SH_MUX_HDR_LEN + plen);
+  s->wbuf.len += sh_frame_put_dgram (p, id, d);
+  a->announced = TRUE;
+  s->inflight += plen;
+  s->sent_total += plen;
+  s->stats.dgrams_sent++;
+  if (limit != G_MAXUINT64)
+    sh_lc_sent (&s->lc, s->sent_total, g_get_monotonic_time ());
+  return TRUE;
+}
+
+void
+sh_session_dgram_close (ShSession *s, guint32 id, ShDgramCloseReason reason, int err)
+{
+  Assoc *a = g_hash_table_lookup (s->assocs, GUINT_TO_POINTER (id));
+  if (a == NULL || a->close_sent)
+    return;
+  if (!a->announced)
+    {
+      assoc_remove (s, id);
+      return;
+    }
+  a->close_sent = TRUE;
+  guint8 out[SH_MUX_HDR_LEN + 4];
+  queue_bytes (s, out, sh_frame_put_dgram_close (out, id, reason, err));
+}
+
 static void (*const frame_handlers[]) (ShSession *s, const ShFrame *f) = {
   [SH_FRAME_HELLO] = recv_hello_again,
   [SH_FRAME_OPEN] = recv_open,
@@ -1358,6 +1547,8 @@ static void (*const frame_handlers[]) (ShSession *s, const ShFrame *f) = {
   [SH_FRAME_ROUTES] = recv_routes,
   [SH_FRAME_HOSTS_WATCH] = recv_hosts_watch,
   [SH_FRAME_HOST] = recv_host,
+  [SH_FRAME_DGRAM] = recv_dgram,
+  [SH_FRAME_DGRAM_CLOSE] = recv_dgram_close,
 };
 
 static void
@@ -1408,7 +1599,7 @@ sh_session_send_dns_reply (ShSession *s, guint32 id, const guint8 *msg, gsize le
   /* A query of a session that has ended since, or answered twice: drop. */
   if (!g_hash_table_remove (s->dns_pending, GUINT_TO_POINTER (id)))
     return;
-  if (len > SH_MUX_MAX_PAYLOAD)
+  if (len > SH_MUX_MAX_DATA)
     len = 0; /* too big to carry: "no answer" */
   guint8 *f = g_malloc (SH_MUX_HDR_LEN + len);
   queue_bytes (s, f, sh_frame_put_dns_reply (f, id, msg, len));
@@ -1664,6 +1855,7 @@ sh_session_config_init (ShSessionConfig *c, ShRole role)
   c->connect_timeout_ms = 10000;
   c->keepalive_s = role == SH_ROLE_CLIENT ? 3 : 0;
   c->name = role == SH_ROLE_CLIENT ? "shuttle " PACKAGE_VERSION : "shuttle-server " PACKAGE_VERSION;
+  c->version_max = SH_MUX_VERSION;
 }
 
 ShSession *
@@ -1674,6 +1866,8 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
   s->config = *config;
   if (s->config.inflight_limit > 0 && s->config.inflight_limit < SH_MUX_MIN_INFLIGHT)
     s->config.inflight_limit = SH_MUX_MIN_INFLIGHT;
+  if (s->config.version_max == 0 || s->config.version_max > SH_MUX_VERSION)
+    s->config.version_max = SH_MUX_VERSION;
   s->name = g_strdup (config->name);
   s->config.name = s->name;
   if (config->bootstrap)
@@ -1687,6 +1881,8 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
   s->inbuf = g_malloc (INBUF_CAP);
   s->channels = g_hash_table_new (g_direct_hash, g_direct_equal);
   s->dns_pending = g_hash_table_new (g_direct_hash, g_direct_equal);
+  s->assocs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  s->next_assoc = 1;
   s->next_dns_id = 1;
   s->next_id = 1;
   s->stats.rtt_us = -1;
@@ -1765,6 +1961,7 @@ sh_session_free (ShSession *s)
   g_free (s->inbuf);
   g_free (s->name);
   g_hash_table_unref (s->dns_pending);
+  g_hash_table_unref (s->assocs);
   if (s->config.bootstrap)
     g_bytes_unref (s->config.bootstrap);
   g_free (s);

@@ -41,6 +41,8 @@ typedef struct
   const char *name;           /* announced in HELLO */
   GBytes *bootstrap;          /* client: sent as is when the remote stage-1 loader asks
                                * for the agent (docs/protocol.md, "Bootstrap"); NULL: never */
+  guint16 version_max;        /* highest protocol version offered: SH_MUX_VERSION, or 1
+                               * for tests of an old peer */
 } ShSessionConfig;
 
 typedef struct
@@ -49,9 +51,14 @@ typedef struct
   guint64 bytes_received; /* DATA payload read from the session */
   guint64 channels_total;
   guint channels_open;
-  gint64 rtt_us;       /* last keepalive round trip, -1 before the first */
-  guint64 queued;      /* peer data waiting for local sockets, all channels */
-  guint64 queued_peak; /* the most @queued ever was */
+  gint64 rtt_us;           /* last keepalive round trip, -1 before the first */
+  guint64 queued;          /* peer data waiting for local sockets, all channels */
+  guint64 queued_peak;     /* the most @queued ever was */
+  guint64 dgrams_sent;     /* DGRAM frames written to the session */
+  guint64 dgrams_received; /* DGRAM frames read from it (for associations in use) */
+  guint64 dgrams_dropped;  /* DGRAMs not sent: no room under the in-flight limit or in the
+                            * output, too big, or for an association not in use */
+  guint assocs_in_use;     /* association numbers in use (docs/protocol.md) */
 } ShSessionStats;
 
 typedef struct _ShSession ShSession;
@@ -106,6 +113,10 @@ typedef struct
   void (*dns_reply) (ShSession *session, guint32 id, const guint8 *msg, gsize len, gpointer data);
   void (*routes) (ShSession *session, const ShFrame *routes, gpointer data);
   void (*host) (ShSession *session, const ShHost *host, gpointer data);
+  /* Datagrams (version 2), both roles; see "Datagrams" below. */
+  void (*dgram) (ShSession *session, guint32 assoc, const ShDgram *dgram, gpointer data);
+  void (*dgram_close) (ShSession *session, guint32 assoc, ShDgramCloseReason reason, int err,
+                       gpointer data);
 } ShSessionExtras;
 
 void sh_session_set_extras (ShSession *session, const ShSessionExtras *extras, gpointer data);
@@ -121,6 +132,52 @@ void sh_session_send_hosts_watch (ShSession *session, const char *seeds);
 void sh_session_send_dns_reply (ShSession *session, guint32 id, const guint8 *msg, gsize len);
 void sh_session_send_routes (ShSession *session, const ShRoute *routes, guint n);
 void sh_session_send_host (ShSession *session, const ShHost *host);
+
+/* The protocol version agreed in the handshake; 0 before it. */
+guint sh_session_get_version (ShSession *session);
+
+/* Datagrams: UDP and ping (docs/protocol.md, version 2).
+ *
+ * The session keeps the association numbers: which are in use, with the
+ * family and kind of their first DGRAM, and the DGRAM_CLOSE exchange (a
+ * number is free again once both sides sent DGRAM_CLOSE). It checks every
+ * received DGRAM and DGRAM_CLOSE against them and fails the session on a
+ * protocol error; what reaches the callbacks is legal:
+ *
+ * - extras.dgram: a datagram for association @assoc, in use and not closed
+ *   by us. Server: the first one creates the association (the server then
+ *   opens its socket, or refuses with sh_session_dgram_close()). Client: a
+ *   datagram the server received for it. @dgram points into the session's
+ *   input; copy what you keep. A server session without this callback
+ *   closes every association at once (reason 3).
+ * - extras.dgram_close: the peer closed @assoc first. The session has
+ *   already answered with its own DGRAM_CLOSE and freed the number: drop
+ *   what you keep for it. Not called when the peer merely answers ours.
+ *
+ * Sending follows "Loss, not queues": a DGRAM's payload counts toward ACK
+ * and the in-flight limit like DATA; when the in-flight limit or the
+ * session's output has no room for it, it is dropped and counted in
+ * stats.dgrams_dropped, never queued to wait. */
+
+/* Client: reserves a free association number for datagrams of @family
+ * (AF_INET, AF_INET6) and @kind. The server learns of it with its first
+ * DGRAM. Returns 0 (none) before the handshake, in a version-1 session, or
+ * when SH_SESSION_MAX_ASSOCS numbers are in use. */
+#define SH_SESSION_MAX_ASSOCS (2 * SH_MUX_MAX_ASSOCS)
+guint32 sh_session_dgram_open (ShSession *session, int family, ShDgramKind kind);
+
+/* Either role: queues one DGRAM for @assoc, which must be in use (client:
+ * from sh_session_dgram_open(); server: from extras.dgram) with the same
+ * family and kind, and not closed by us. Returns FALSE when it was not
+ * sent: dropped for lack of room or size (counted), or the association is
+ * not open (not counted). */
+gboolean sh_session_send_dgram (ShSession *session, guint32 assoc, const ShDgram *dgram);
+
+/* Either role: ends @assoc: sends DGRAM_CLOSE unless we already did (a
+ * client association whose first DGRAM was never sent is simply freed).
+ * The number stays in use until the peer's DGRAM_CLOSE; DGRAMs for it are
+ * ignored meanwhile. Nothing happens for a number not in use. */
+void sh_session_dgram_close (ShSession *session, guint32 assoc, ShDgramCloseReason reason, int err);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShSession, sh_session_free)
 

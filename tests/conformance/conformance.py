@@ -45,7 +45,9 @@ HELLO_FIXED = struct.Struct(">8sHHIIII")
 
 HELLO, OPEN, OPEN_RESULT, DATA, WINDOW, EOF, CLOSE, PING, PONG, ACK, ERROR = range(1, 12)
 DNS_QUERY, DNS_REPLY, ROUTES_GET, ROUTES, HOSTS_WATCH, HOST = range(0x0C, 0x12)
+DGRAM, DGRAM_CLOSE = 0x12, 0x13  # version 2
 NAMES = {
+    DGRAM: "DGRAM", DGRAM_CLOSE: "DGRAM_CLOSE",
     HELLO: "HELLO", OPEN: "OPEN", OPEN_RESULT: "OPEN_RESULT", DATA: "DATA",
     WINDOW: "WINDOW", EOF: "EOF", CLOSE: "CLOSE", PING: "PING", PONG: "PONG",
     ACK: "ACK", ERROR: "ERROR", DNS_QUERY: "DNS_QUERY", DNS_REPLY: "DNS_REPLY",
@@ -57,6 +59,7 @@ LENGTHS = {
     WINDOW: (4, 4), EOF: (0, 0), CLOSE: (1, 1), PING: (8, 8), PONG: (8, 8),
     ACK: (4, 4), ERROR: (2, 514), DNS_QUERY: (16, 4116), DNS_REPLY: (0, 32768),
     ROUTES_GET: (0, 0), ROUTES: (0, 32768), HOSTS_WATCH: (0, 4096), HOST: (7, 271),
+    DGRAM: (8, 65527), DGRAM_CLOSE: (4, 4),
 }
 # On channel 0. DNS_QUERY and DNS_REPLY carry a query id (≠ 0) there instead.
 SESSION_TYPES = {HELLO, PING, PONG, ACK, ERROR, ROUTES_GET, ROUTES, HOSTS_WATCH, HOST}
@@ -69,6 +72,13 @@ ACK_EVERY = 32 * 1024
 MIN_WINDOW, MAX_CREDIT = 4096, 16 * 1024 * 1024
 MAX_CHANNELS = 1048576
 MIN_INFLIGHT = 128 * 1024
+
+# Datagrams ("Datagrams: UDP and ping (version 2)").
+VERSION = 2
+K_ECHO, K_UDP = 1, 17
+R_DONE, R_LIMIT, R_NO_ECHO, R_FAILED = range(4)
+MAX_DGRAM_DATA = 65507
+MAX_ASSOCS = 4096
 
 E_VERSION, E_MALFORMED, E_FLOW, E_CHANNEL, E_LIMIT, E_INTERNAL = range(1, 7)
 S_OK, S_REFUSED, S_NETUNREACH, S_HOSTUNREACH, S_TIMEDOUT, S_FAILED, S_NORES = range(7)
@@ -137,6 +147,25 @@ def valid_hostname(name):
     ok = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
     return all(0 < len(label) <= 63 and set(label) <= ok and label[:1] != b"-"
                and label[-1:] != b"-" for label in name.split(b"."))
+
+
+def dgram_payload(host, kind, port, data):
+    addr = ipaddress.ip_address(host)
+    return struct.pack(">BBH", addr.version, kind, port) + addr.packed + data
+
+
+def parse_dgram(p):
+    """(family, kind, port, address text, data) of a DGRAM payload, or a
+    string saying what is wrong with it."""
+    if len(p) < 4:
+        return "DGRAM of %d bytes" % len(p)
+    fam, kind, port = struct.unpack_from(">BBH", p)
+    alen = {4: 4, 6: 16}.get(fam)
+    if alen is None or kind not in (K_UDP, K_ECHO):
+        return "DGRAM with family %d, kind %d" % (fam, kind)
+    if len(p) < 4 + alen or len(p) - 4 - alen > MAX_DGRAM_DATA:
+        return "DGRAM of family %d with %d bytes" % (fam, len(p))
+    return fam, kind, port, str(ipaddress.ip_address(p[4:4 + alen])), p[4 + alen:]
 
 
 def u32(ftype, channel, value):
@@ -239,11 +268,12 @@ class Server:
     (and ACKs DATA as a client must), and a writer thread, so neither side
     ever blocks the other."""
 
-    def __init__(self, argv):
+    def __init__(self, argv, env=None):
         self.argv = argv
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.err, bufsize=0)
+                                     stderr=self.err, bufsize=0,
+                                     env=dict(os.environ, **env) if env else None)
         self.frames = queue.Queue()
         self.lock = threading.Lock()
         self.violations = []
@@ -262,6 +292,8 @@ class Server:
         self.routes_asked = 0  # ROUTES_GET sent, minus ROUTES received
         self.hosts_watched = False
         self.host_pairs = set()  # (address text, name) from HOST frames
+        self.version = 1  # agreed in the handshake
+        self.assocs = {}  # association in use -> {"family", "kind", "ours", "theirs"} (closed)
         self.wq = collections.deque()
         self.wcv = threading.Condition()
         self.write_error = None
@@ -347,6 +379,8 @@ class Server:
                 self.violation("%s for channel %d after the server closed it"
                                % (name_of(f.type), f.channel))
                 return True
+        if f.type in (DGRAM, DGRAM_CLOSE):
+            return self._on_dgram(f)
         if f.type in (OPEN, DNS_QUERY, ROUTES_GET, HOSTS_WATCH):
             self.violation("the server sent %s (only the client sends it)" % name_of(f.type))
         elif f.type == DNS_REPLY:
@@ -437,6 +471,65 @@ class Server:
                 self.violation("ERROR message is not UTF-8: %r" % p[2:])
         return True
 
+    def _on_dgram(self, f):
+        if self.version < 2:
+            self.violation("%s in a version-%d session" % (name_of(f.type), self.version))
+            return True
+        a = self.assocs.get(f.channel)
+        if a is None:
+            self.violation("%s for association %d, which is not in use"
+                           % (name_of(f.type), f.channel))
+            return True
+        if a["theirs"]:
+            self.violation("%s for association %d after the server's DGRAM_CLOSE"
+                           % (name_of(f.type), f.channel))
+            return True
+        if f.type == DGRAM_CLOSE:
+            reason, zero, _ = struct.unpack(">BBH", f.payload)
+            if reason > R_FAILED or zero != 0:
+                self.violation("DGRAM_CLOSE with reason %d, second byte %d" % (reason, zero))
+            a["theirs"] = True
+            if a["ours"]:
+                del self.assocs[f.channel]
+            return True
+        d = parse_dgram(f.payload)
+        if isinstance(d, str):
+            self.violation(d)
+            return True
+        if (d[0], d[1]) != (a["family"], a["kind"]):
+            self.violation("DGRAM of family %d kind %d on an association of family %d kind %d"
+                           % (d[0], d[1], a["family"], a["kind"]))
+        # "A DGRAM's payload counts like DATA for ACK and for the sender's
+        # in-flight limit."
+        self.rx_total += len(f.payload)
+        unacked = self.rx_total - self.acked_total
+        self.max_unacked = max(self.max_unacked, unacked)
+        if self.inflight and unacked > self.inflight:
+            self.violation("%d bytes unacknowledged, the client's in-flight limit is %d"
+                           % (unacked, self.inflight))
+        if unacked >= ACK_EVERY and not self.withhold_ack:
+            self._ack_locked()
+        if a["ours"]:
+            return False  # in flight before our DGRAM_CLOSE: allowed, ignored
+        return True
+
+    def dgram(self, n, host, kind, port, data):
+        """DGRAM on association @n (created by the first one)."""
+        p = dgram_payload(host, kind, port, data)
+        with self.lock:
+            if n not in self.assocs:
+                self.assocs[n] = {"family": p[0], "kind": kind, "ours": False, "theirs": False}
+            self.tx_total += len(p)
+        self._queue(frame(DGRAM, n, p))
+
+    def dgram_close(self, n, reason=R_DONE, err=0):
+        with self.lock:
+            a = self.assocs[n]
+            a["ours"] = True
+            if a["theirs"]:
+                del self.assocs[n]
+        self._queue(frame(DGRAM_CLOSE, n, struct.pack(">BBH", reason, 0, err)))
+
     def _maybe_free(self, n):
         ch = self.channels.get(n)
         if ch and ch.server_closed and ch.client_closed:
@@ -484,14 +577,14 @@ class Server:
             self.wcv.notify()
 
     def send(self, b):
-        """Raw bytes, for malformed input. Only the DATA bytes they carry are
-        counted (the server may ACK them)."""
+        """Raw bytes, for malformed input. Only the DATA and DGRAM bytes
+        they carry are counted (the server may ACK them)."""
         pos = 0
         while len(b) - pos >= HDR.size:
             ftype, flags, length, channel = HDR.unpack_from(b, pos)
             if header_problem(ftype, flags, length, channel) or len(b) - pos < HDR.size + length:
                 break
-            if ftype == DATA:
+            if ftype in (DATA, DGRAM):
                 with self.lock:
                     self.tx_total += length
             pos += HDR.size + length
@@ -512,6 +605,9 @@ class Server:
         with self.lock:
             self.window = args["window"]
             self.inflight = args["inflight"]
+            vmax = args.get("vmax", 1)
+            if self.hello and args.get("vmin", 1) <= min(vmax, self.hello.version_max):
+                self.version = min(vmax, self.hello.version_max)
         self._queue(hello_frame(**args))
 
     def wait_hello(self):
@@ -854,8 +950,8 @@ def t_handshake(srv, diag):
     check(hdr[:2] == bytes([HELLO, 0]) and hdr[4:8] == b"\0\0\0\0",
           "the server's output does not start with a HELLO header: %r" % srv.first_bytes)
     check(h.magic == MAGIC, "magic %r" % h.magic)
-    check(1 <= h.version_min <= 1 <= h.version_max,
-          "version range %d ... %d does not contain 1" % (h.version_min, h.version_max))
+    check(h.version_min == 1 and h.version_max == VERSION,
+          "version range %d ... %d, not 1 ... %d" % (h.version_min, h.version_max, VERSION))
     check(MIN_WINDOW <= h.channel_window <= MAX_CREDIT, "channel_window %d" % h.channel_window)
     check(1 <= h.max_channels <= MAX_CHANNELS, "max_channels %d" % h.max_channels)
     check(h.connect_timeout == 0, "server → client connect_timeout %d, not 0" % h.connect_timeout)
@@ -869,15 +965,18 @@ def t_handshake(srv, diag):
     srv.ping_alive()
 
 
-@case("version-range", "a client speaking versions 1 to 9 gets version 1")
+@case("version-range", "a client speaking versions 1 to 9 gets version 2 (datagrams work)")
 def t_version_range(srv, diag):
     srv.handshake(vmin=1, vmax=9)
+    with UdpEcho() as echo:
+        srv.dgram(1, echo.host, K_UDP, echo.port, b"v2")
+        expect_dgram(srv, 1, echo.host, echo.port, b"v2")
     srv.ping_alive()
 
 
-@case("version-mismatch", "a client speaking only versions 2-3 gets ERROR 1 and the server exits")
+@case("version-mismatch", "a client speaking only versions 3-4 gets ERROR 1 and the server exits")
 def t_version_mismatch(srv, diag):
-    srv.handshake(vmin=2, vmax=3)
+    srv.handshake(vmin=3, vmax=4)
     srv.expect_error(E_VERSION)
 
 
@@ -1451,7 +1550,7 @@ def connecting_channel(srv):
     srv.open(1, "127.0.0.1", srv.hole.port)
 
 
-hostile("unknown-type", "frame type 0x12 is ERROR 2", frame(0x12), E_MALFORMED)
+hostile("unknown-type", "frame type 0x14 is ERROR 2", frame(0x14), E_MALFORMED)
 hostile("unknown-type-ff", "frame type 0xff on a channel is ERROR 2", frame(0xFF, 1, b"x"), E_MALFORMED)
 hostile("flags", "PING with flags 1 is ERROR 2", frame(PING, 0, bytes(8), flags=1), E_MALFORMED)
 hostile("len-over-max-header-only", "a PING header with len 9 is ERROR 2 before any payload",
@@ -2102,6 +2201,330 @@ def t_truncated_hello(srv, diag):
 
 # ------------------------------------------------------------------- main
 
+# ------------------------------------------------------------- datagrams
+
+class UdpEcho:
+    """A UDP echo service on the server's network, in a thread of the test.
+    @other: answers come from a second socket, another port."""
+
+    def __init__(self, host="127.0.0.1", other=False):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.bind((host, 0))
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.out = socket.socket(fam, socket.SOCK_DGRAM) if other else self.sock
+        if other:
+            self.out.bind((host, 0))
+        self.out_port = self.out.getsockname()[1]
+        self.received = []  # (data, source)
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                data, src = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.received.append((data, src))
+            self.out.sendto(data, src)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped = True
+        self.thread.join(1.0)
+        self.sock.close()
+        if self.out is not self.sock:
+            self.out.close()
+
+
+def expect_dgram(srv, n, host, port, data, kind=K_UDP, timeout=ANSWER):
+    """The server's DGRAM on association @n from @host:@port with @data."""
+    f = srv.expect(DGRAM, n, timeout=timeout)
+    d = parse_dgram(f.payload)
+    check(not isinstance(d, str), "malformed DGRAM: %s" % (d,))
+    fam, k, p, addr, got = d
+    want = ipaddress.ip_address(host)
+    check(fam == want.version and k == kind, "DGRAM of family %d kind %d" % (fam, k))
+    check(addr == str(want) and p == port,
+          "DGRAM from %s port %d, expected %s port %d" % (addr, p, want, port))
+    check(got == data, "DGRAM with %d bytes (%r...), expected %d bytes"
+          % (len(got), got[:16], len(data)))
+    return f
+
+
+def v2(srv, **kw):
+    srv.handshake(vmax=2, **kw)
+    check(srv.version == 2, "the server's HELLO offers versions %d ... %d"
+          % (srv.hello.version_min, srv.hello.version_max))
+
+
+def udp_echo_case(srv, diag, host):
+    v2(srv)
+    with UdpEcho(host) as echo:
+        n = 0
+        for size in (1, 1400, 60000):
+            n += 1
+            data = os.urandom(size)
+            srv.dgram(n, host, K_UDP, echo.port, data)
+            expect_dgram(srv, n, host, echo.port, data)
+            # Another datagram on the same association: the same socket.
+            srv.dgram(n, host, K_UDP, echo.port, data[::-1])
+            expect_dgram(srv, n, host, echo.port, data[::-1])
+        sources = {src[1] for _, src in echo.received}
+        check(len(sources) == 3, "%d source ports for 3 associations" % len(sources))
+        srv.dgram(9, host, K_UDP, echo.port, b"")
+        expect_dgram(srv, 9, host, echo.port, b"")
+    srv.ping_alive()
+
+
+@case("udp-echo-ipv4", "DGRAM of 1, 1400 and 60000 bytes to a UDP echo service on 127.0.0.1, "
+      "each answered on its association")
+def t_udp_v4(srv, diag):
+    udp_echo_case(srv, diag, "127.0.0.1")
+
+
+@case("udp-echo-ipv6", "the same on ::1")
+def t_udp_v6(srv, diag):
+    need_ipv6()
+    udp_echo_case(srv, diag, "::1")
+
+
+@case("udp-other-port", "datagrams from another port of the peer come back, from that port")
+def t_udp_other(srv, diag):
+    v2(srv)
+    with UdpEcho(other=True) as echo:
+        srv.dgram(1, echo.host, K_UDP, echo.port, b"hello")
+        expect_dgram(srv, 1, echo.host, echo.out_port, b"hello")
+    srv.ping_alive()
+
+
+@case("udp-ack", "the server ACKs DGRAM payload it reads; its own DGRAMs stay within the "
+      "client's in-flight limit")
+def t_udp_ack(srv, diag):
+    v2(srv, inflight=128 * 1024)
+    sink, _ = silent_resolver()
+    port = sink.getsockname()[1]
+    data = bytes(30000)
+    try:
+        for _ in range(3):
+            srv.dgram(1, "127.0.0.1", K_UDP, port, data)
+        srv.ping_alive(allow=(ACK,))
+        deadline = time.monotonic() + ANSWER
+        while srv.server_acked < 3 * 30008 - ACK_EVERY and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check(srv.server_acked >= 3 * 30008 - ACK_EVERY,
+              "the server acknowledged %d of %d bytes of DGRAM payload"
+              % (srv.server_acked, 3 * 30008))
+    finally:
+        sink.close()
+    # An echo service that answers 60 000 bytes 8 times while we withhold
+    # ACK: what exceeds 128 KiB must be dropped, not queued.
+    with UdpEcho() as echo:
+        with srv.lock:
+            srv.withhold_ack = True
+        big = os.urandom(60000)
+        for _ in range(8):
+            srv.dgram(2, echo.host, K_UDP, echo.port, big)
+        got = [f for f in srv.quiet(1.5) if f.type == DGRAM]
+        check(1 <= len(got) <= 2, "%d DGRAMs of 60000 bytes came with a 128 KiB in-flight limit "
+              "and no ACK" % len(got))
+        srv.release_acks()
+    srv.ping_alive(allow=(DGRAM,))
+
+
+@case("dgram-close-client", "DGRAM_CLOSE from the client is answered; the number is free again")
+def t_dgram_close_client(srv, diag):
+    v2(srv)
+    with UdpEcho() as echo:
+        srv.dgram(1, echo.host, K_UDP, echo.port, b"one")
+        expect_dgram(srv, 1, echo.host, echo.port, b"one")
+        srv.dgram_close(1)
+        f = srv.expect(DGRAM_CLOSE, 1)
+        check(f.payload[0] == R_DONE, "answered with reason %d" % f.payload[0])
+        # Free again: the first DGRAM makes a new association (a new socket).
+        srv.dgram(1, echo.host, K_UDP, echo.port, b"two")
+        expect_dgram(srv, 1, echo.host, echo.port, b"two")
+        check(echo.received[0][1] != echo.received[1][1],
+              "the reused number kept the old socket (source %s)" % (echo.received[0][1],))
+    srv.ping_alive()
+
+
+@case("dgram-idle", "an idle association is closed by the server (SHUTTLE_TEST_DGRAM_IDLE_MS=600): "
+      "DGRAMs until the client answers are ignored, then the number is free")
+def t_dgram_idle(srv, diag):
+    v2(srv)
+    with UdpEcho() as echo:
+        t0 = time.monotonic()
+        srv.dgram(1, echo.host, K_UDP, echo.port, b"x")
+        expect_dgram(srv, 1, echo.host, echo.port, b"x")
+        f = srv.expect(DGRAM_CLOSE, 1, timeout=5.0)
+        dt = time.monotonic() - t0
+        check(f.payload[0] == R_DONE, "idle close with reason %d" % f.payload[0])
+        check(0.5 <= dt <= 3.0, "closed after %.2f s of a 0.6 s idle timeout" % dt)
+        diag("closed after %.2f s" % dt)
+        srv.dgram(1, echo.host, K_UDP, echo.port, b"ignored")
+        srv.ping_alive()
+        srv.dgram_close(1)
+        srv.dgram(1, echo.host, K_UDP, echo.port, b"again")
+        expect_dgram(srv, 1, echo.host, echo.port, b"again")
+        check([d for d, _ in echo.received] == [b"x", b"again"],
+              "the echo service got %r" % [d for d, _ in echo.received])
+
+
+t_dgram_idle.env = {"SHUTTLE_TEST_DGRAM_IDLE_MS": "600"}
+
+
+@case("dgram-limit", "4096 associations are served; one more gets DGRAM_CLOSE 1, no error")
+def t_dgram_limit(srv, diag):
+    v2(srv)
+    sink, _ = silent_resolver()
+    port = sink.getsockname()[1]
+    try:
+        for n in range(1, MAX_ASSOCS + 1, 256):
+            srv.send(b"".join(frame(DGRAM, i, dgram_payload("127.0.0.1", K_UDP, port, b""))
+                              for i in range(n, min(n + 256, MAX_ASSOCS + 1))))
+        with srv.lock:
+            for i in range(1, MAX_ASSOCS + 1):
+                srv.assocs[i] = {"family": 4, "kind": K_UDP, "ours": False, "theirs": False}
+        srv.ping_alive()
+        check(not [i for i, a in srv.assocs.items() if a["theirs"]],
+              "the server closed associations below its limit")
+        srv.dgram(MAX_ASSOCS + 1, "127.0.0.1", K_UDP, port, b"")
+        f = srv.expect(DGRAM_CLOSE, MAX_ASSOCS + 1, timeout=10.0)
+        check(f.payload[0] == R_LIMIT, "DGRAM_CLOSE with reason %d, not 1" % f.payload[0])
+        srv.dgram_close(MAX_ASSOCS + 1)
+        # Closing one makes room.
+        srv.dgram_close(7)
+        srv.expect(DGRAM_CLOSE, 7)
+        with UdpEcho() as echo:
+            srv.dgram(MAX_ASSOCS + 2, echo.host, K_UDP, echo.port, b"room")
+            expect_dgram(srv, MAX_ASSOCS + 2, echo.host, echo.port, b"room")
+    finally:
+        sink.close()
+    srv.ping_alive()
+
+
+# ICMP echo needs the user in net.ipv4.ping_group_range. As root the case
+# runs the server in a network namespace of its own, with the range set
+# (that namespace's loopback is where the echo goes); otherwise it takes
+# the machine as it is and checks whichever answer the setting calls for.
+
+def private_ns(permit):
+    """A prefix for the server's command: a new network namespace with lo
+    up and ping_group_range permitting everyone (@permit) or nobody; None
+    when that is impossible (not root)."""
+    if os.geteuid() != 0:
+        return None
+    rng = "0 2147483647" if permit else "1 0"
+    return ["unshare", "-n", "sh", "-c",
+            "ip link set lo up && echo '%s' >/proc/sys/net/ipv4/ping_group_range && exec \"$@\""
+            % rng, "sh"]
+
+
+def ping_permitted():
+    try:
+        with open("/proc/sys/net/ipv4/ping_group_range") as f:
+            lo, hi = map(int, f.read().split())
+    except OSError:
+        return False
+    return any(lo <= g <= hi for g in [os.getegid()] + os.getgroups())
+
+
+def echo_case(srv, diag, host):
+    v2(srv)
+    permitted = srv.ns_permit if srv.ns_permit is not None else ping_permitted()
+    data = os.urandom(56)
+    srv.dgram(1, host, K_ECHO, 7, data)
+    if not permitted:
+        f = srv.expect(DGRAM_CLOSE, 1)
+        check(f.payload[0] == R_NO_ECHO, "DGRAM_CLOSE with reason %d, not 2" % f.payload[0])
+        err = f.code_at(2)
+        check(err in (errno.EACCES, errno.EPERM), "errno %d, not EACCES" % err)
+        diag("ping not permitted here: DGRAM_CLOSE 2, errno %d" % err)
+        srv.dgram_close(1)
+    else:
+        expect_dgram(srv, 1, host, 7, data, kind=K_ECHO)
+        srv.dgram(1, host, K_ECHO, 8, b"")
+        expect_dgram(srv, 1, host, 8, b"", kind=K_ECHO)
+        srv.dgram(1, host, K_ECHO, 65535, bytes(1400))
+        expect_dgram(srv, 1, host, 65535, bytes(1400), kind=K_ECHO)
+    srv.ping_alive()
+
+
+@case("echo-ipv4", "echo to 127.0.0.1: replies with the sequence numbers and payloads sent")
+def t_echo_v4(srv, diag):
+    echo_case(srv, diag, "127.0.0.1")
+
+
+@case("echo-ipv6", "echo to ::1: replies with the sequence numbers and payloads sent")
+def t_echo_v6(srv, diag):
+    echo_case(srv, diag, "::1")
+
+
+@case("echo-refused", "echo where ping_group_range leaves the user out: DGRAM_CLOSE 2 with EACCES")
+def t_echo_refused(srv, diag):
+    echo_case(srv, diag, "127.0.0.1")
+
+
+t_echo_v4.ns, t_echo_v6.ns, t_echo_refused.ns = True, True, False
+
+
+@case("old-server", "SHUTTLE_TEST_PROTOCOL_MAX=1 makes a version-1 server: HELLO 1 ... 1, "
+      "and a DGRAM is ERROR 2")
+def t_old_server(srv, diag):
+    h = srv.handshake(vmax=2)
+    check(h.version_max == 1, "version_max %d" % h.version_max)
+    srv.ping_alive()
+    srv.send(frame(DGRAM, 1, dgram_payload("127.0.0.1", K_UDP, 9, b"x")))
+    srv.expect_error(E_MALFORMED)
+
+
+t_old_server.env = {"SHUTTLE_TEST_PROTOCOL_MAX": "1"}
+
+
+hostile("dgram-in-v1", "a client that offered only version 1 gets no datagrams: DGRAM is ERROR 2",
+        frame(DGRAM, 1, dgram_payload("127.0.0.1", K_UDP, 9, b"x")), E_MALFORMED)
+hostile("dgram-close-in-v1", "DGRAM_CLOSE in a version-1 session is ERROR 2",
+        frame(DGRAM_CLOSE, 1, bytes(4)), E_MALFORMED)
+hostile("dgram-close-unknown", "DGRAM_CLOSE for an association not in use is ERROR 4",
+        frame(DGRAM_CLOSE, 42, bytes(4)), E_CHANNEL, hello={"vmax": 2})
+hostile("dgram-on-0", "DGRAM on association 0 is ERROR 2",
+        frame(DGRAM, 0, dgram_payload("127.0.0.1", K_UDP, 9, b"x")), E_MALFORMED,
+        hello={"vmax": 2})
+hostile("dgram-kind-6", "DGRAM of kind 6 is ERROR 2",
+        frame(DGRAM, 1, dgram_payload("127.0.0.1", 6, 9, b"x")), E_MALFORMED, hello={"vmax": 2})
+hostile("dgram-family-6-short", "DGRAM of family 6 with 4 address bytes is ERROR 2",
+        frame(DGRAM, 1, struct.pack(">BBH", 6, K_UDP, 9) + bytes(4)), E_MALFORMED,
+        hello={"vmax": 2})
+hostile("dgram-ipv4-65508", "DGRAM of family 4 with 65 508 bytes of data is ERROR 2",
+        frame(DGRAM, 1, dgram_payload("127.0.0.1", K_UDP, 9, bytes(65508))), E_MALFORMED,
+        hello={"vmax": 2})
+hostile("dgram-len-65528", "DGRAM with len 65528 is ERROR 2 (header alone)",
+        HDR.pack(DGRAM, 0, 65528, 1), E_MALFORMED, hello={"vmax": 2})
+hostile("dgram-kind-change", "a second DGRAM of another kind on an association is ERROR 2",
+        frame(DGRAM, 1, dgram_payload("127.0.0.1", K_UDP, 9, b"a"))
+        + frame(DGRAM, 1, dgram_payload("127.0.0.1", K_ECHO, 9, b"a")), E_MALFORMED,
+        hello={"vmax": 2})
+hostile("dgram-family-change", "a second DGRAM of another family on an association is ERROR 2",
+        frame(DGRAM, 1, dgram_payload("127.0.0.1", K_UDP, 9, b"a"))
+        + frame(DGRAM, 1, dgram_payload("::1", K_UDP, 9, b"a")), E_MALFORMED, hello={"vmax": 2})
+hostile("dgram-close-reason-4", "DGRAM_CLOSE with reason 4 is ERROR 2",
+        frame(DGRAM, 1, dgram_payload("127.0.0.1", K_UDP, 9, b"a"))
+        + frame(DGRAM_CLOSE, 1, bytes([4, 0, 0, 0])), E_MALFORMED, hello={"vmax": 2})
+hostile("dgram-close-twice", "DGRAM_CLOSE twice (the number is free after the first) is ERROR 4",
+        frame(DGRAM_CLOSE, 1, bytes(4)) + frame(DGRAM_CLOSE, 1, bytes(4)), E_CHANNEL,
+        hello={"vmax": 2},
+        setup=lambda srv: srv.dgram(1, "127.0.0.1", K_UDP, 9, b"a"))
+
+
 def main(argv):
     if "--" not in argv:
         sys.stderr.write(__doc__)
@@ -2131,7 +2554,10 @@ def main(argv):
     for i, (name, desc, fn) in enumerate(cases, 1):
         notes, problems, skip = [], [], None
         t0 = time.monotonic()
-        srv = Server(command)
+        ns = getattr(fn, "ns", None)
+        prefix = private_ns(ns) if ns is not None else None
+        srv = Server((prefix or []) + command, env=getattr(fn, "env", None))
+        srv.ns_permit = ns if prefix else None
         try:
             fn(srv, notes.append)
         except Fail as e:

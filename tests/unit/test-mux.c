@@ -184,7 +184,8 @@ test_data_limits (void)
 
   sh_frame_put_header (buf, SH_FRAME_DATA, 5, SH_MUX_MAX_DATA);
   memset (buf + SH_MUX_HDR_LEN, 0xab, SH_MUX_MAX_DATA);
-  g_assert_cmpint (sh_frame_decode (buf, SH_MUX_MAX_FRAME, &f), ==, SH_MUX_MAX_FRAME);
+  g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN + SH_MUX_MAX_DATA, &f), ==,
+                   SH_MUX_HDR_LEN + SH_MUX_MAX_DATA);
   g_assert_cmpuint (f.len, ==, SH_MUX_MAX_DATA);
   g_assert_true (f.payload == buf + SH_MUX_HDR_LEN);
 
@@ -247,7 +248,7 @@ test_bad_headers (void)
   /* Unknown types, including 0 and the high end. */
   for (guint t = 0; t < 256; t++)
     {
-      if (t >= SH_FRAME_HELLO && t <= SH_FRAME_HOST)
+      if (t >= SH_FRAME_HELLO && t <= SH_FRAME_DGRAM_CLOSE)
         continue;
       sh_frame_put_header (buf, t, 1, 0);
       g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN, &f), ==, -EBADMSG);
@@ -328,7 +329,7 @@ test_names_and_routes (void)
   for (guint i = 0; i < G_N_ELEMENTS (many); i++)
     many[i] = r[1];
   n = sh_frame_put_routes (buf, many, G_N_ELEMENTS (many), &written);
-  g_assert_cmpuint (written, ==, SH_MUX_MAX_PAYLOAD / 18);
+  g_assert_cmpuint (written, ==, SH_MUX_MAX_DATA / 18);
   g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
 
   /* HOST: the name is carried as is (the client checks it). */
@@ -367,6 +368,120 @@ test_find_hello (void)
   g_assert_cmpint (sh_frame_find_hello (buf + jl, n), ==, 0);
 }
 
+static void
+test_dgram (void)
+{
+  g_autofree guint8 *buf = g_malloc (SH_MUX_HDR_LEN + SH_MUX_MAX_DGRAM);
+  g_autofree guint8 *data = g_malloc (SH_MUX_MAX_DGRAM_DATA + 1);
+  memset (data, 0x5a, SH_MUX_MAX_DGRAM_DATA + 1);
+  ShFrame f;
+
+  /* UDP over IPv4, empty: the smallest DGRAM (8 bytes of payload). */
+  ShDgram d = { .family = AF_INET, .kind = SH_DGRAM_UDP, .port = 53, .addr = { 10, 1, 2, 3 } };
+  gsize n = sh_frame_put_dgram (buf, 7, &d);
+  g_assert_cmpuint (n, ==, SH_MUX_HDR_LEN + 8);
+  g_assert_cmpint (sh_frame_decode (buf, n - 1, &f), ==, 0);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+  g_assert_cmpint (f.type, ==, SH_FRAME_DGRAM);
+  g_assert_cmpuint (f.channel, ==, 7);
+  g_assert_cmpint (f.u.dgram.family, ==, AF_INET);
+  g_assert_cmpuint (f.u.dgram.kind, ==, SH_DGRAM_UDP);
+  g_assert_cmpuint (f.u.dgram.port, ==, 53);
+  g_assert_cmpmem (f.u.dgram.addr, 4, d.addr, 4);
+  g_assert_cmpuint (f.u.dgram.data_len, ==, 0);
+
+  /* Echo over IPv6 with the largest payload: sequence 0 is allowed. */
+  ShDgram e = { .family = AF_INET6,
+                .kind = SH_DGRAM_ECHO,
+                .port = 0,
+                .data = data,
+                .data_len = SH_MUX_MAX_DGRAM_DATA };
+  e.addr[15] = 1;
+  n = sh_frame_put_dgram (buf, 0xffffffffu, &e);
+  g_assert_cmpuint (n, ==, SH_MUX_HDR_LEN + SH_MUX_MAX_DGRAM);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+  g_assert_cmpint (f.u.dgram.family, ==, AF_INET6);
+  g_assert_cmpuint (f.u.dgram.kind, ==, SH_DGRAM_ECHO);
+  g_assert_cmpuint (f.u.dgram.port, ==, 0);
+  g_assert_cmpmem (f.u.dgram.addr, 16, e.addr, 16);
+  g_assert_cmpmem (f.u.dgram.data, f.u.dgram.data_len, data, SH_MUX_MAX_DGRAM_DATA);
+
+  /* One byte more is not encoded. */
+  e.data_len = SH_MUX_MAX_DGRAM_DATA + 1;
+  g_assert_cmpuint (sh_frame_put_dgram (buf, 1, &e), ==, 0);
+}
+
+static void
+test_dgram_rejects (void)
+{
+  g_autofree guint8 *buf = g_malloc (SH_MUX_HDR_LEN + 65535);
+  ShFrame f;
+  ShDgram d = { .family = AF_INET, .kind = SH_DGRAM_UDP, .port = 9, .addr = { 127, 0, 0, 1 } };
+  gsize n = sh_frame_put_dgram (buf, 3, &d);
+
+  /* Channel 0. */
+  sh_frame_put_header (buf, SH_FRAME_DGRAM, 0, 8);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  /* Shorter than the fixed part and an IPv4 address; judged from the header. */
+  sh_frame_put_header (buf, SH_FRAME_DGRAM, 3, 7);
+  g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN, &f), ==, -EBADMSG);
+  /* Longer than the largest (IPv6 with 65 507 bytes). */
+  sh_frame_put_header (buf, SH_FRAME_DGRAM, 3, SH_MUX_MAX_DGRAM + 1);
+  g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN, &f), ==, -EBADMSG);
+  /* An IPv4 datagram with 65 508 bytes of data. */
+  memset (buf + SH_MUX_HDR_LEN + 8, 0, SH_MUX_MAX_DGRAM_DATA + 1);
+  sh_frame_put_header (buf, SH_FRAME_DGRAM, 3, 8 + SH_MUX_MAX_DGRAM_DATA + 1);
+  g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN + 8 + SH_MUX_MAX_DGRAM_DATA + 1, &f), ==,
+                   -EBADMSG);
+  sh_frame_put_header (buf, SH_FRAME_DGRAM, 3, 8 + SH_MUX_MAX_DGRAM_DATA);
+  g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN + 8 + SH_MUX_MAX_DGRAM_DATA, &f), >, 0);
+
+  /* Bad family, bad kind; IPv6 cut short. */
+  n = sh_frame_put_dgram (buf, 3, &d);
+  buf[SH_MUX_HDR_LEN] = 5;
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  buf[SH_MUX_HDR_LEN] = 0;
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  buf[SH_MUX_HDR_LEN] = 4;
+  buf[SH_MUX_HDR_LEN + 1] = 6; /* TCP */
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  buf[SH_MUX_HDR_LEN + 1] = 58; /* ICMPv6 is kind 1 with family 6 */
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  buf[SH_MUX_HDR_LEN + 1] = SH_DGRAM_UDP;
+  buf[SH_MUX_HDR_LEN] = 6; /* 8 bytes: no room for an IPv6 address */
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+  /* Flags. */
+  n = sh_frame_put_dgram (buf, 3, &d);
+  buf[1] = 1;
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG);
+}
+
+static void
+test_dgram_close (void)
+{
+  guint8 buf[SH_MUX_HDR_LEN + 8];
+  ShFrame f;
+  for (int r = SH_DGRAM_CLOSE_DONE; r <= SH_DGRAM_CLOSE_FAILED; r++)
+    {
+      gsize n = sh_frame_put_dgram_close (buf, 42, r, EACCES);
+      g_assert_cmpuint (n, ==, SH_MUX_HDR_LEN + 4);
+      g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, n);
+      g_assert_cmpint (f.type, ==, SH_FRAME_DGRAM_CLOSE);
+      g_assert_cmpuint (f.channel, ==, 42);
+      g_assert_cmpuint (f.u.dgram_close.reason, ==, r);
+      g_assert_cmpuint (f.u.dgram_close.err, ==, EACCES);
+    }
+  gsize n = sh_frame_put_dgram_close (buf, 42, 4, 0);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG); /* unknown reason */
+  n = sh_frame_put_dgram_close (buf, 42, 0, 0);
+  buf[SH_MUX_HDR_LEN + 1] = 1;
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG); /* the 0 byte */
+  n = sh_frame_put_dgram_close (buf, 0, 0, 0);
+  g_assert_cmpint (sh_frame_decode (buf, n, &f), ==, -EBADMSG); /* association 0 */
+  sh_frame_put_header (buf, SH_FRAME_DGRAM_CLOSE, 1, 5);
+  g_assert_cmpint (sh_frame_decode (buf, SH_MUX_HDR_LEN, &f), ==, -EBADMSG);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -381,5 +496,8 @@ main (int argc, char **argv)
   g_test_add_func ("/mux/bad-headers", test_bad_headers);
   g_test_add_func ("/mux/find-hello", test_find_hello);
   g_test_add_func ("/mux/names-and-routes", test_names_and_routes);
+  g_test_add_func ("/mux/dgram", test_dgram);
+  g_test_add_func ("/mux/dgram-rejects", test_dgram_rejects);
+  g_test_add_func ("/mux/dgram-close", test_dgram_close);
   return g_test_run ();
 }

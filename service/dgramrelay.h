@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* dgramrelay.h — the server's side of DGRAM (docs/protocol.md, version 2):
+ * one unconnected UDP socket per UDP association, one unprivileged ICMP
+ * socket per echo association, every datagram they receive sent back as a
+ * DGRAM. Bounded: at most @max associations (more get DGRAM_CLOSE 1), each
+ * closed after @idle_ms without a datagram either way. Never blocks the
+ * loop: a datagram that cannot be sent at once is lost, as on a network. */
+#pragma once
+
+#include "epoll-source.h"
+#include "session.h"
+
+G_BEGIN_DECLS
+
+typedef struct _ShDgramRelay ShDgramRelay;
+
+ShDgramRelay *sh_dgram_relay_new (ShPoll *poll, ShSession *session, guint idle_ms, guint max);
+/* The session's dgram and dgram_close hooks (data: the relay). */
+void sh_dgram_relay_dgram (ShSession *session, guint32 assoc, const ShDgram *dgram, gpointer data);
+void sh_dgram_relay_closed (ShSession *session, guint32 assoc, ShDgramCloseReason reason, int err,
+                            gpointer data);
+/* Closes every socket (sends nothing). */
+void sh_dgram_relay_free (ShDgramRelay *relay);
+
+G_END_DECLS
