@@ -39,6 +39,17 @@ sh_fw_dgram_mark (guint index)
  * @error set, everything it made undone. */
 int sh_fw_dgram_open (guint index, guint32 uid, const char *alias, char **ifname, GError **error);
 
+/* The same in the first slot whose rules no one else holds (a root engine
+ * without the helper, which has nobody to allocate slots for it): the slot
+ * in *@index. */
+int sh_fw_dgram_open_any (guint32 uid, const char *alias, guint *index, char **ifname,
+                          GError **error);
+
+/* Removes the rules of every slot whose table has no route left: its device
+ * is gone (its engine ended), so the rules are a dead owner's. The number
+ * of slots swept, or -1 with @error set. */
+int sh_fw_dgram_sweep_orphans (GError **error);
+
 /* Removes slot @index's rules (both families; none for an @index of
  * SH_FW_DGRAM_SLOTS or more) and the device @ifname when it still exists
  * (@ifname may be NULL). Absent pieces are no error. */

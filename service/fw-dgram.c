@@ -181,7 +181,7 @@ route_add (int family, guint index, int ifindex)
   NlMsg m;
   struct rtmsg *rtm;
 
-  nl_init (&m, buf, sizeof buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, sizeof *rtm);
+  nl_init (&m, buf, sizeof buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, sizeof *rtm);
   rtm = nl_body (&m);
   rtm->rtm_family = family;
   rtm->rtm_table = RT_TABLE_UNSPEC;
@@ -253,8 +253,41 @@ fail (GError **error, int err, const char *what)
   return FALSE;
 }
 
+static int open_slot (guint index, guint32 uid, const char *alias, char **ifname, GError **error);
+
 int
 sh_fw_dgram_open (guint index, guint32 uid, const char *alias, char **ifname, GError **error)
+{
+  return open_slot (index, uid, alias, ifname, error);
+}
+
+int
+sh_fw_dgram_open_any (guint32 uid, const char *alias, guint *index, char **ifname, GError **error)
+{
+  for (guint i = 0; i < SH_FW_DGRAM_SLOTS; i++)
+    {
+      g_autoptr (GError) local = NULL;
+      int fd = open_slot (i, uid, alias, ifname, &local);
+
+      if (fd >= 0)
+        {
+          *index = i;
+          return fd;
+        }
+      /* Another engine holds this slot: its rule exists already. */
+      if (!g_error_matches (local, G_IO_ERROR, G_IO_ERROR_EXISTS))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return -1;
+        }
+    }
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "all %d datagram slots are in use",
+               SH_FW_DGRAM_SLOTS);
+  return -1;
+}
+
+static int
+open_slot (guint index, guint32 uid, const char *alias, char **ifname, GError **error)
 {
   struct ifreq ifr = { 0 };
   int fd, ifindex, err;
@@ -290,11 +323,22 @@ sh_fw_dgram_open (guint index, guint32 uid, const char *alias, char **ifname, GE
     }
   if ((err = link_set (ifindex, alias)) < 0 || (err = set_rp_filter (ifr.ifr_name)) < 0)
     goto undo;
+  /* The route claims the slot: exclusive, so a slot whose device lives is
+   * never taken over. A rule without a route is a dead owner's, identical
+   * to ours: it is kept. */
   for (guint i = 0; i < G_N_ELEMENTS (families); i++)
     if ((err = route_add (families[i], index, ifindex)) < 0)
-      goto undo;
+      {
+        if (err == -EEXIST && i == 0)
+          {
+            fail (error, err, "the datagram slot is taken");
+            close (fd);
+            return -1;
+          }
+        goto undo;
+      }
   for (guint i = 0; i < G_N_ELEMENTS (families); i++)
-    if ((err = rule_op (RTM_NEWRULE, families[i], index)) < 0)
+    if ((err = rule_op (RTM_NEWRULE, families[i], index)) < 0 && err != -EEXIST)
       goto undo;
   *ifname = g_strdup (ifr.ifr_name);
   return fd;
@@ -420,4 +464,58 @@ sh_fw_dgram_list (const char *alias_prefix, GHashTable **slots, GHashTable **dev
   *slots = g_steal_pointer (&s);
   *devices = g_steal_pointer (&d);
   return TRUE;
+}
+
+static void
+each_route (struct nlmsghdr *h, gpointer data)
+{
+  GHashTable *slots = data;
+  struct rtmsg *rtm = NLMSG_DATA (h);
+  int len = (int) h->nlmsg_len - (int) NLMSG_LENGTH (sizeof *rtm);
+  guint32 table = rtm->rtm_table;
+
+  if (h->nlmsg_type != RTM_NEWROUTE || len < 0)
+    return;
+  for (struct rtattr *a = (struct rtattr *) ((guint8 *) rtm + NLMSG_ALIGN (sizeof *rtm));
+       RTA_OK (a, len); a = RTA_NEXT (a, len))
+    if (a->rta_type == RTA_TABLE && RTA_PAYLOAD (a) >= 4)
+      memcpy (&table, RTA_DATA (a), 4);
+  if (table >= SH_FW_DGRAM_BASE && table < SH_FW_DGRAM_BASE + SH_FW_DGRAM_SLOTS)
+    g_hash_table_add (slots, GUINT_TO_POINTER (table - SH_FW_DGRAM_BASE + 1));
+}
+
+int
+sh_fw_dgram_sweep_orphans (GError **error)
+{
+  g_autoptr (GHashTable) slots = NULL;
+  g_autoptr (GHashTable) devices = NULL;
+  g_autoptr (GHashTable) routed = g_hash_table_new (g_direct_hash, g_direct_equal);
+  static const int families[] = { AF_INET, AF_INET6 };
+  GHashTableIter it;
+  gpointer key;
+  guint8 buf[128];
+  NlMsg m;
+  int err, removed = 0;
+
+  if (!sh_fw_dgram_list ("\x01", &slots, &devices, error))
+    return -1;
+  for (guint i = 0; i < G_N_ELEMENTS (families); i++)
+    {
+      nl_init (&m, buf, sizeof buf, RTM_GETROUTE, 0, sizeof (struct rtmsg));
+      ((struct rtmsg *) nl_body (&m))->rtm_family = families[i];
+      if ((err = nl_dump (&m, each_route, routed)) < 0)
+        {
+          fail (error, err, "listing routes");
+          return -1;
+        }
+    }
+  g_hash_table_iter_init (&it, slots);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    if (!g_hash_table_contains (routed, key))
+      {
+        if (!sh_fw_dgram_remove (GPOINTER_TO_UINT (key) - 1, NULL, error))
+          return -1;
+        removed++;
+      }
+  return removed;
 }
