@@ -193,7 +193,7 @@ route_add (int family, guint index, int ifindex)
   return nl_talk (&m);
 }
 
-/* Up, and the alias that records the owner. */
+/* Up, the largest MTU, and the alias that records the owner. */
 static int
 link_set (int ifindex, const char *alias)
 {
@@ -207,6 +207,9 @@ link_set (int ifindex, const char *alias)
   ifi->ifi_index = ifindex;
   ifi->ifi_flags = IFF_UP;
   ifi->ifi_change = IFF_UP;
+  /* The largest IP packet: a datagram the local kernel would otherwise
+   * fragment (the codec takes no fragments) goes in whole. */
+  nl_u32 (&m, IFLA_MTU, 65535);
   nl_attr (&m, IFLA_IFALIAS, alias, strlen (alias) + 1);
   return nl_talk (&m);
 }
