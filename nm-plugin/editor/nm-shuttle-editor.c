@@ -73,6 +73,7 @@ static const CheckKey check_keys[] = {
   { "auto_hosts_check", SH_NM_KEY_AUTO_HOSTS, FALSE },
   { "latency_check", SH_NM_KEY_LATENCY_CONTROL, TRUE },
   { "block_ipv6_check", SH_NM_KEY_BLOCK_IPV6, TRUE },
+  { "udp_check", SH_NM_KEY_UDP, TRUE },
 };
 
 #define SHUTTLE_TYPE_EDITOR (shuttle_editor_get_type ())

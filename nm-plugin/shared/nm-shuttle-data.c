@@ -71,6 +71,7 @@ static const KeyInfo keys[] = {
   { SH_NM_KEY_PYTHON, T_PYTHON },
   { SH_NM_KEY_BLOCK_IPV6, T_BOOL },
   { SH_NM_KEY_TRANSPORT, T_ENUM, transport_choices },
+  { SH_NM_KEY_UDP, T_BOOL },
   { SH_NM_KEY_PASSWORD_FLAGS, T_FLAGS },
   { SH_NM_KEY_KEY_PASSPHRASE_FLAGS, T_FLAGS },
 };
@@ -508,6 +509,7 @@ sh_nm_profile_new (GHashTable *data, GError **error)
   p->block_ipv6 = g_strcmp0 (get (data, SH_NM_KEY_BLOCK_IPV6), "no") != 0;
   v = get (data, SH_NM_KEY_TRANSPORT);
   p->transport = g_strcmp0 (v, "auto") == 0 ? NULL : g_strdup (v);
+  p->udp = g_strcmp0 (get (data, SH_NM_KEY_UDP), "no") != 0;
   p->password_flags = get_uint (data, SH_NM_KEY_PASSWORD_FLAGS, 0);
   p->key_passphrase_flags = get_uint (data, SH_NM_KEY_KEY_PASSPHRASE_FLAGS, 0);
   return p;
@@ -644,6 +646,8 @@ sh_nm_profile_engine_args (const ShNmProfile *p, const ShNmEngineContext *ctx)
     }
   if (p->block_ipv6)
     g_strv_builder_add (b, "--block-ipv6");
+  if (!p->udp)
+    g_strv_builder_add (b, "--no-udp");
   if (p->transport)
     {
       g_strv_builder_add (b, "--transport");

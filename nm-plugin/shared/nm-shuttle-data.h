@@ -37,6 +37,7 @@ G_BEGIN_DECLS
 #define SH_NM_KEY_PYTHON "python"
 #define SH_NM_KEY_BLOCK_IPV6 "block-ipv6"
 #define SH_NM_KEY_TRANSPORT "transport"
+#define SH_NM_KEY_UDP "udp"
 #define SH_NM_KEY_PASSWORD_FLAGS "password-flags"
 #define SH_NM_KEY_KEY_PASSPHRASE_FLAGS "key-passphrase-flags"
 
@@ -96,6 +97,7 @@ typedef struct
   char *python;          /* NULL: automatic */
   gboolean block_ipv6;   /* --block-ipv6; on unless block-ipv6=no */
   char *transport;       /* --transport: "agent" or "ssh"; NULL: auto */
+  gboolean udp;          /* UDP and ping through the tunnel; on unless udp=no (--no-udp) */
   guint password_flags;
   guint key_passphrase_flags;
 } ShNmProfile;

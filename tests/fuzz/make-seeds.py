@@ -210,6 +210,8 @@ NM_DATA_SEEDS = {
     b'AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n'
     b'auth-method=password\nlocal-user=alice\n',
     'bad': b'host=-oProxyCommand=x\nsubnets=10/8\nunknown=1\n',
+    'udp-off': b'host=gw\nsubnets=10/8\nudp=no\n',
+    'udp-bad': b'host=gw\nsubnets=10/8\nudp=maybe\n',
 }
 
 NM_IMPORT_SEEDS = {

@@ -145,6 +145,7 @@ static const char *const every_key_profiles[][24] = {
       "connect-timeout=30",
       "python=/usr/bin/python3",
       "block-ipv6=no",
+      "udp=no",
       NULL,
   },
 };

@@ -23,7 +23,7 @@ from gi.repository import GLib, NM  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, 'fixtures')
 SERVICE = 'org.freedesktop.NetworkManager.shuttle'
-DEFAULTS = {'latency-control': 'yes', 'block-ipv6': 'yes', 'auto-nets': 'no', 'auto-hosts': 'no',
+DEFAULTS = {'latency-control': 'yes', 'block-ipv6': 'yes', 'udp': 'yes', 'auto-nets': 'no', 'auto-hosts': 'no',
             'dns': 'none',
             'auth-method': 'agent', 'password-flags': '0', 'key-passphrase-flags': '0'}
 
