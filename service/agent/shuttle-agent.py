@@ -55,7 +55,7 @@ if isinstance(globals().get('shuttle_src'), (bytes, bytearray)):
 
 # ------------------------------------------------------------------ protocol
 
-VERSION = 1
+VERSION = 2                 # 2: datagrams (DGRAM, DGRAM_CLOSE)
 MAGIC = b'\0SHUTTLE'
 HDR_LEN = 8
 MAX_DATA = 32768
@@ -79,11 +79,33 @@ HELLO_FIXED = len(MAGIC) + 2 + 2 + 4 + 4 + 4 + 4
 
 HELLO, OPEN, OPEN_RESULT, DATA, WINDOW, EOF, CLOSE, PING, PONG, ACK, ERROR = range(1, 12)
 DNS_QUERY, DNS_REPLY, ROUTES_GET, ROUTES, HOSTS_WATCH, HOST = range(0x0c, 0x12)
+DGRAM, DGRAM_CLOSE = 0x12, 0x13
 TYPE_NAMES = {HELLO: 'HELLO', OPEN: 'OPEN', OPEN_RESULT: 'OPEN_RESULT', DATA: 'DATA',
               WINDOW: 'WINDOW', EOF: 'EOF', CLOSE: 'CLOSE', PING: 'PING', PONG: 'PONG',
               ACK: 'ACK', ERROR: 'ERROR', DNS_QUERY: 'DNS_QUERY', DNS_REPLY: 'DNS_REPLY',
               ROUTES_GET: 'ROUTES_GET', ROUTES: 'ROUTES', HOSTS_WATCH: 'HOSTS_WATCH',
-              HOST: 'HOST'}
+              HOST: 'HOST', DGRAM: 'DGRAM', DGRAM_CLOSE: 'DGRAM_CLOSE'}
+# Datagrams (version 2, as mux.h has them).
+K_ECHO, K_UDP = 1, 17
+R_DONE, R_LIMIT, R_NO_ECHO, R_FAILED = 0, 1, 2, 3
+MAX_DGRAM_DATA = 65507
+MAX_DGRAM = 4 + 16 + MAX_DGRAM_DATA
+MAX_ASSOCS = 4096           # associations with a socket
+MAX_ASSOCS_IN_USE = 2 * MAX_ASSOCS  # numbers in use, closed ones not yet answered too
+DGRAM_IDLE = 300.0
+DGRAM_READS = 16            # datagrams read per socket and wakeup
+ICMP_ECHO = {socket.AF_INET: (8, 0), socket.AF_INET6: (128, 129)}  # request, reply
+NO_ECHO_ERRNOS = (errno.EACCES, errno.EPERM, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT,
+                  errno.ESOCKTNOSUPPORT)
+
+
+def test_knob(name, default):
+    """Test-only settings from the environment (HACKING.md)."""
+    try:
+        v = int(os.environ.get(name, ''))
+    except ValueError:
+        return default
+    return v if v > 0 else default
 # Names and routes (as mux.h has them).
 DNS_MIN = 12                # a DNS header
 DNS_MAX_QUERY = 4096        # a query's message
@@ -112,6 +134,8 @@ FRAME_RULES[ROUTES_GET] = (0, 0, True)
 FRAME_RULES[ROUTES] = (0, MAX_DATA, True)
 FRAME_RULES[HOSTS_WATCH] = (0, MAX_SEEDS, True)
 FRAME_RULES[HOST] = (2 + 4 + 1, 2 + 16 + MAX_HOSTNAME, True)
+FRAME_RULES[DGRAM] = (4 + 4, MAX_DGRAM, False)      # channel: the association
+FRAME_RULES[DGRAM_CLOSE] = (4, 4, False)
 
 ST_OK, ST_REFUSED, ST_NET_UNREACHABLE, ST_HOST_UNREACHABLE = 0, 1, 2, 3
 ST_TIMED_OUT, ST_FAILED, ST_NO_RESOURCES = 4, 5, 6
@@ -690,6 +714,19 @@ class DnsQuery:
         self.sock = None
 
 
+class Assoc:
+    """A datagram association: its socket (None once we closed it)."""
+    __slots__ = ('id', 'family', 'kind', 'sock', 'close_sent', 'last')
+
+    def __init__(self, aid, family, kind):
+        self.id = aid
+        self.family = family
+        self.kind = kind
+        self.sock = None
+        self.close_sent = False
+        self.last = time.monotonic()
+
+
 def addr_string(family, addr, port):
     ip = socket.inet_ntop(family, addr)
     return ('[%s]:%d' if family == socket.AF_INET6 else '%s:%d') % (ip, port)
@@ -773,6 +810,14 @@ class Session:
         self.in_mask = -1
         self.dns = collections.OrderedDict()    # query id -> DnsQuery, in deadline order
         self.hostwatch = None
+        # An "old server" for tests: SHUTTLE_TEST_PROTOCOL_MAX=1.
+        self.version_max = min(VERSION, test_knob('SHUTTLE_TEST_PROTOCOL_MAX', VERSION))
+        self.version = 0            # agreed in the handshake
+        self.assocs = {}            # association number in use -> Assoc
+        self.live = collections.OrderedDict()   # Assoc with a socket, least recently used first
+        self.dgram_idle = test_knob('SHUTTLE_TEST_DGRAM_IDLE_MS', DGRAM_IDLE * 1000) / 1000.0
+        self.dgrams_dropped = 0
+        self.dgram_buf = bytearray(65536 + 8)
 
         for fd in (in_fd, out_fd):
             os.set_blocking(fd, False)
@@ -785,7 +830,7 @@ class Session:
 
         name = ('shuttle-agent/py%d.%d' % sys.version_info[:2]).encode()[:MAX_NAME]
         self.queue(HDR.pack(HELLO, 0, HELLO_FIXED + len(name), 0)
-                   + HELLO_BODY.pack(MAGIC, 1, VERSION, CHANNEL_WINDOW, SERVER_MAX_CHANNELS,
+                   + HELLO_BODY.pack(MAGIC, 1, self.version_max, CHANNEL_WINDOW, SERVER_MAX_CHANNELS,
                                      0, 0) + name)
 
     # ------------------------------------------------------------- output
@@ -1139,6 +1184,143 @@ class Session:
                 break
             self.channel_connected(ch, errno.ETIMEDOUT)
 
+    # ----------------------------------------------------------- datagrams
+
+    def dgram_close(self, a, reason, err=0):
+        """Our DGRAM_CLOSE for @a; its number stays in use until the client's."""
+        self.dgram_drop_socket(a)
+        a.close_sent = True
+        self.queue(struct.pack('>BBHIBBH', DGRAM_CLOSE, 0, 4, a.id, reason, 0, min(err, 0xffff)))
+
+    def dgram_drop_socket(self, a):
+        if a.sock is not None:
+            self.poller.remove(a.sock.fileno())
+            a.sock.close()
+            a.sock = None
+            self.live.pop(a, None)
+
+    def dgram_open(self, a):
+        """The socket of a new association, or DGRAM_CLOSE saying why not."""
+        if len(self.live) >= MAX_ASSOCS:
+            self.dgram_close(a, R_LIMIT)
+            return
+        proto = 0
+        if a.kind == K_ECHO:
+            proto = socket.IPPROTO_ICMP if a.family == socket.AF_INET else socket.IPPROTO_ICMPV6
+        try:
+            a.sock = socket.socket(a.family, socket.SOCK_DGRAM, proto)
+        except OSError as e:
+            err = e.errno or errno.EIO
+            log(1, 'association %u: %s socket: %s' % (a.id, 'ICMP' if proto else 'UDP',
+                                                      os.strerror(err)))
+            no_echo = a.kind == K_ECHO and err in NO_ECHO_ERRNOS
+            self.dgram_close(a, R_NO_ECHO if no_echo else R_FAILED, err)
+            return
+        a.sock.setblocking(False)
+        try:
+            # As for channels: not captured again by the client's rules.
+            a.sock.setsockopt(socket.SOL_SOCKET, SO_MARK, BYPASS_MARK)
+        except OSError:
+            pass
+        self.live[a] = True
+        self.poller.set(a.sock.fileno(), POLL_IN, lambda r, w: self.dgram_readable(a))
+
+    def dgram_readable(self, a):
+        reply = ICMP_ECHO[a.family][1]
+        buf = self.dgram_buf
+        for _ in range(DGRAM_READS):
+            if a.sock is None:
+                return
+            try:
+                n, src = a.sock.recvfrom_into(buf)
+            except BlockingIOError:
+                return
+            except OSError:
+                return      # an ICMP error queued on the socket: nothing to relay
+            port = src[1]
+            if a.kind == K_ECHO:
+                # The ICMP message without the IP header; the kernel matched
+                # the identifier. Only echo replies go back.
+                if n < 8 or buf[0] != reply:
+                    continue
+                port = (buf[6] << 8) | buf[7]
+                data = bytes(buf[8:n])
+            else:
+                data = bytes(buf[:n])
+            addr = socket.inet_pton(a.family, src[0].split('%')[0])
+            self.live.move_to_end(a)
+            a.last = time.monotonic()
+            self.dgram_send(a, addr, port, data)
+
+    def dgram_send(self, a, addr, port, data):
+        """One DGRAM to the client: loss, not queues."""
+        plen = 4 + len(addr) + len(data)
+        lc = self.lc
+        if self.inflight_limit and lc is None:
+            lc = self.lc = LatencyControl(self.inflight_limit)
+        limit = lc.limit if lc else (1 << 62)
+        if len(data) > MAX_DGRAM_DATA or self.inflight + plen > limit or self.out_len >= FILL_HIGH:
+            if lc and self.inflight + plen > limit:
+                lc.capped = True
+            self.dgrams_dropped += 1
+            return
+        fam = 4 if a.family == socket.AF_INET else 6
+        self.queue(struct.pack('>BBHIBBH', DGRAM, 0, plen, a.id, fam, a.kind, port) + addr + data)
+        self.inflight += plen
+        if lc:
+            lc.sent(plen)
+
+    def dgram_recv(self, aid, fam, kind, port, addr, data, ln):
+        if self.version < 2:
+            raise ProtocolError(E_MALFORMED, 'DGRAM in a version-%d session' % self.version)
+        # Counted for ACK whatever becomes of it: the client counts it in flight.
+        self.rx_unacked += ln
+        family = socket.AF_INET if fam == 4 else socket.AF_INET6
+        a = self.assocs.get(aid)
+        if a is None:
+            if len(self.assocs) >= MAX_ASSOCS_IN_USE:
+                raise ProtocolError(E_LIMIT, 'more than %d associations in use'
+                                    % MAX_ASSOCS_IN_USE)
+            a = self.assocs[aid] = Assoc(aid, family, kind)
+            self.dgram_open(a)
+        elif a.close_sent:
+            return      # in flight before our DGRAM_CLOSE
+        elif a.family != family or a.kind != kind:
+            raise ProtocolError(E_MALFORMED, 'DGRAM of another family or kind on association %u'
+                                % aid)
+        if a.sock is None:
+            return
+        self.live.move_to_end(a)
+        a.last = time.monotonic()
+        if kind == K_ECHO:
+            data = struct.pack('>BBHHH', ICMP_ECHO[family][0], 0, 0, 0, port) + data
+            port = 0
+        try:
+            a.sock.sendto(data, sockaddr(family, addr, port))
+        except OSError as e:
+            # Full buffer, no route, too big: lost, as on a network.
+            log(2, 'association %u: %s' % (aid, e.strerror or e))
+
+    def dgram_close_recv(self, aid):
+        if self.version < 2:
+            raise ProtocolError(E_MALFORMED, 'DGRAM_CLOSE in a version-%d session'
+                                % self.version)
+        a = self.assocs.pop(aid, None)
+        if a is None:
+            raise ProtocolError(E_CHANNEL, 'DGRAM_CLOSE for association %u, which is not in use'
+                                % aid)
+        if not a.close_sent:
+            self.dgram_close(a, R_DONE)     # the answer; the number is free
+
+    def check_dgram_idle(self):
+        now = time.monotonic()
+        while self.live:
+            a = next(iter(self.live))
+            if now - a.last < self.dgram_idle:
+                break
+            log(2, 'association %u: idle, closed' % a.id)
+            self.dgram_close(a, R_DONE)
+
     # ---------------------------------------------------------------- dns
 
     def dns_query(self, qid, family, addr, port, msg):
@@ -1342,20 +1524,31 @@ class Session:
         elif t == CLOSE:
             if buf[p] > 1:
                 raise ProtocolError(E_MALFORMED, bad)
+        elif t == DGRAM:
+            fam, kind = buf[p], buf[p + 1]
+            alen = {4: 4, 6: 16}.get(fam, 0)
+            if (not alen or kind not in (K_UDP, K_ECHO) or ln < 4 + alen
+                    or ln - 4 - alen > MAX_DGRAM_DATA):
+                raise ProtocolError(E_MALFORMED, bad)
+        elif t == DGRAM_CLOSE:
+            if buf[p] > R_FAILED or buf[p + 1] != 0:
+                raise ProtocolError(E_MALFORMED, bad)
 
         if not self.ready:
             if t != HELLO:
                 raise ProtocolError(E_MALFORMED, 'expected HELLO, got %s' % TYPE_NAMES[t])
             vmin, vmax, window, timeout, inflight, name = hello
-            if max(vmin, 1) > min(vmax, VERSION):
-                raise ProtocolError(E_VERSION, 'protocol version mismatch: we speak %d, the '
-                                    'peer (%s) speaks %u to %u' % (VERSION, name, vmin, vmax))
+            if max(vmin, 1) > min(vmax, self.version_max):
+                raise ProtocolError(E_VERSION, 'protocol version mismatch: we speak 1 to %d, '
+                                    'the peer (%s) speaks %u to %u'
+                                    % (self.version_max, name, vmin, vmax))
+            self.version = min(vmax, self.version_max)
             # The client decides the latency policy for both directions.
             self.connect_timeout = (timeout or DEFAULT_CONNECT_TIMEOUT_MS) / 1000.0
             self.inflight_limit = inflight
             self.peer_window = window
             self.ready = True
-            log(1, 'client %s connected (protocol %d)' % (name, VERSION))
+            log(1, 'client %s connected (protocol %d)' % (name, self.version))
             return
 
         if t == HELLO:
@@ -1432,6 +1625,11 @@ class Session:
                 self.channel_free(ch)
             else:
                 self.channel_closed_both(ch)
+        elif t == DGRAM:
+            self.dgram_recv(cid, fam, kind, (buf[p + 2] << 8) | buf[p + 3],
+                            bytes(buf[p + 4:p + 4 + alen]), bytes(buf[p + 4 + alen:p + ln]), ln)
+        elif t == DGRAM_CLOSE:
+            self.dgram_close_recv(cid)
         elif t == PING:
             self.queue(HDR.pack(PONG, 0, 8, 0) + bytes(buf[p:p + 8]))
         elif t == PONG:
@@ -1459,6 +1657,10 @@ class Session:
                 deadlines.append(next(iter(self.connecting)).deadline)
             if self.dns:
                 deadlines.append(next(iter(self.dns.values())).deadline)
+            if self.live:
+                # Idle associations close within a quarter of the timeout.
+                deadlines.append(next(iter(self.live)).last + self.dgram_idle
+                                 + min(self.dgram_idle / 4, 1.0))
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             for cb, readable, writable in poller.poll(timeout):
                 cb(readable, writable)
@@ -1466,6 +1668,8 @@ class Session:
                 self.check_deadlines()
             if self.dns:
                 self.check_dns_deadlines()
+            if self.live:
+                self.check_dgram_idle()
             self.flush()
 
     def send_error(self, code, msg):
@@ -1489,6 +1693,8 @@ class Session:
         for q in list(self.dns.values()):
             if q.sock is not None:
                 q.sock.close()
+        for a in list(self.live):
+            a.sock.close()
         for ch in list(self.channels.values()):
             self.channel_close_fd(ch, True)
         for ch in list(self.draining):
@@ -1530,6 +1736,14 @@ def main(argv):
     except OSError:
         pass
 
+    try:
+        # Associations and channels are sockets: use what the hard limit allows.
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
     session = Session(in_fd, out_fd)
     try:
         session.run()

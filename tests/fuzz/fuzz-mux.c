@@ -37,6 +37,14 @@ check_reencode (const ShFrame *f, const uint8_t *raw, gssize n)
     case SH_FRAME_CLOSE:
       m = sh_frame_put_close (out, f->channel, f->u.close_reason);
       break;
+    case SH_FRAME_DGRAM:
+      if (f->u.dgram.data + f->u.dgram.data_len != raw + n)
+        abort (); /* the data is the rest of the payload */
+      m = sh_frame_put_dgram (out, f->channel, &f->u.dgram);
+      break;
+    case SH_FRAME_DGRAM_CLOSE:
+      m = sh_frame_put_dgram_close (out, f->channel, f->u.dgram_close.reason, f->u.dgram_close.err);
+      break;
     default:
       return;
     }

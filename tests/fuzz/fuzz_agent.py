@@ -77,7 +77,7 @@ def open_fds():
 SERVER_FRAMES = {
     0x01: (28, 28 + 64), 0x03: (4, 4 + 128), 0x04: (1, 32768), 0x05: (4, 4),
     0x06: (0, 0), 0x07: (1, 1), 0x09: (8, 8), 0x0a: (4, 4), 0x0b: (2, 2 + 512),
-    0x0d: (0, 32768), 0x0f: (0, 32768), 0x11: (7, 271),
+    0x0d: (0, 32768), 0x0f: (0, 32768), 0x11: (7, 271), 0x12: (8, 65527), 0x13: (4, 4),
 }
 
 
@@ -184,7 +184,8 @@ def hdr(t, cid, payload, flags=0):
 
 
 def random_frame(rnd):
-    t = rnd.choice([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, rnd.randrange(256)])
+    t = rnd.choice([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                    rnd.randrange(256)])
     cid = rnd.choice([0, 1, 2, 3, rnd.randrange(1 << 32)])
     if t == 2:
         fam = rnd.choice([0, 4, 6, 5])
@@ -195,6 +196,12 @@ def random_frame(rnd):
         alen = {0: 0, 4: 4, 6: 16}[fam]
         payload = struct.pack('>BBH', fam, 0, 53) + bytes(alen) \
             + bytes(rnd.randrange(256) for _ in range(rnd.choice([0, 11, 12, 30, 4097])))
+    elif t == 18:
+        fam = rnd.choice([4, 6, 5])
+        payload = struct.pack('>BBH', fam, rnd.choice([1, 17, 6]), rnd.choice([0, 9, 53])) \
+            + bytes({4: 4, 6: 16}.get(fam, 3)) + bytes(rnd.choice([0, 1, 100]))
+    elif t == 19:
+        payload = struct.pack('>BBH', rnd.randrange(5), rnd.choice([0, 0, 1]), 13)
     elif t in (5, 10):
         payload = struct.pack('>I', rnd.choice([0, 1, 4096, 1 << 24, 0xffffffff]))
     elif t in (8, 9):

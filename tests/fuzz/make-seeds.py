@@ -12,8 +12,17 @@ def hdr(t, ch, payload):
     return struct.pack('>BBHI', t, 0, len(payload), ch) + payload
 
 
-def hello(win=65536, maxch=64, to=1000, infl=262144, name=b'seed'):
-    return hdr(1, 0, b'\0SHUTTLE' + struct.pack('>HHIIII', 1, 1, win, maxch, to, infl) + name)
+def hello(win=65536, maxch=64, to=1000, infl=262144, name=b'seed', vmax=1):
+    return hdr(1, 0, b'\0SHUTTLE' + struct.pack('>HHIIII', 1, vmax, win, maxch, to, infl) + name)
+
+
+def dgram(a, fam=4, kind=17, port=9, data=b'', addr=None):
+    addr = addr if addr is not None else (bytes([127, 0, 0, 1]) if fam == 4 else bytes(15) + b'\1')
+    return hdr(0x12, a, struct.pack('>BBH', fam, kind, port) + addr + data)
+
+
+def dgram_close(a, reason=0, err=0):
+    return hdr(0x13, a, struct.pack('>BBH', reason, 0, err))
 
 
 def open4(ch, ip, port):
@@ -72,6 +81,16 @@ SEEDS = {
     'pong-hostile': hello() + hdr(9, 0, struct.pack('>Q', 0x8000000000000000)),
     'data-runs': hello() + open4(1, LO, 9) + open4(2, LO, 9) + data(1, b'a' * 100)
     + data(1, b'b' * 100) + data(2, b'c' * 50) + data(1, b'd'),
+    # version 2: datagrams
+    'v2-dgram-udp': hello(vmax=2) + dgram(1, data=b'q' * 40) + dgram(1, data=b'r')
+    + dgram(2, fam=6, port=53, data=b'\0' * 12) + ack(0) + dgram_close(1) + dgram(1),
+    'v2-dgram-echo': hello(vmax=2) + dgram(5, kind=1, port=0, data=b'p' * 56)
+    + dgram(6, fam=6, kind=1, port=65535) + dgram_close(6, 0),
+    'v2-dgram-close-twice': hello(vmax=2) + dgram(1) + dgram_close(1) + dgram_close(1),
+    'v2-dgram-kind-change': hello(vmax=2) + dgram(1) + dgram(1, kind=1),
+    'v2-dgram-big': hello(vmax=2) + dgram(1, data=bytes(65507)),
+    'v1-dgram': hello() + dgram(1),
+    'v2-dgram-close-unknown': hello(vmax=2) + dgram_close(9, 3, 13),
 }
 
 def result(ch, status, err=0, reason=b''):

@@ -512,17 +512,24 @@ typedef struct
   guint8 bytes[128];
   gsize len;
   const char *expect; /* substring of the server's error */
+  gboolean v2;        /* the client's HELLO offers version 2 */
 } Hostile;
 
 static gsize
-hello_bytes (guint8 *out)
+hello_bytes_v (guint8 *out, guint16 version_max)
 {
   ShHello h = { .version_min = 1,
-                .version_max = 1,
+                .version_max = version_max,
                 .channel_window = 4096,
                 .max_channels = 2,
                 .connect_timeout_ms = 100 };
   return sh_frame_put_hello (out, &h);
+}
+
+static gsize
+hello_bytes (guint8 *out)
+{
+  return hello_bytes_v (out, 1);
 }
 
 static void
@@ -583,7 +590,7 @@ run_hostile (const Hostile *h)
   p.server = sh_session_new (&sc, p.poll, c2s[0], s2c[1], on_ready, on_closed, &p);
 
   guint8 buf[512];
-  gsize n = hello_bytes (buf);
+  gsize n = hello_bytes_v (buf, h->v2 ? 2 : 1);
   memcpy (buf + n, h->bytes, h->len);
   g_assert_true (write_all (c2s[1], buf, n + h->len));
   iterate_until (&p.server_closed, 3000);
@@ -772,6 +779,283 @@ test_unread_answers (void)
   pair_clear (&p);
 }
 
+/* ------------------------------------------------------------ datagrams */
+
+typedef struct
+{
+  Pair *pair;
+  guint received; /* client: DGRAMs that came back */
+  guint8 last[2048];
+  gsize last_len;
+  guint32 last_assoc;
+  int client_close_reason; /* -1: none */
+  int server_closes;       /* server: DGRAM_CLOSEs the client sent first */
+} DgramLog;
+
+/* Server: echoes each datagram back on its association, from where it was
+ * sent to. */
+static void
+server_dgram (ShSession *s, guint32 assoc, const ShDgram *d, gpointer data)
+{
+  sh_session_send_dgram (s, assoc, d);
+}
+
+static void
+server_dgram_close (ShSession *s, guint32 assoc, ShDgramCloseReason reason, int err, gpointer data)
+{
+  DgramLog *log = data;
+  log->server_closes++;
+}
+
+static void
+client_dgram (ShSession *s, guint32 assoc, const ShDgram *d, gpointer data)
+{
+  DgramLog *log = data;
+  log->received++;
+  log->last_assoc = assoc;
+  log->last_len = MIN (d->data_len, sizeof log->last);
+  memcpy (log->last, d->data, log->last_len);
+}
+
+static void
+client_dgram_close (ShSession *s, guint32 assoc, ShDgramCloseReason reason, int err, gpointer data)
+{
+  DgramLog *log = data;
+  log->client_close_reason = reason;
+}
+
+static void
+iterate_ms (int ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * 1000;
+  while (g_get_monotonic_time () < end)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (200);
+}
+
+static void
+dgram_pair (Pair *p, DgramLog *log, guint32 inflight)
+{
+  memset (log, 0, sizeof *log);
+  log->client_close_reason = -1;
+  pair_init (p, inflight);
+  ShSessionExtras se = { .dgram = server_dgram, .dgram_close = server_dgram_close };
+  ShSessionExtras ce = { .dgram = client_dgram, .dgram_close = client_dgram_close };
+  sh_session_set_extras (p->server, &se, log);
+  sh_session_set_extras (p->client, &ce, log);
+  /* The server has the client's HELLO a moment after the client is ready. */
+  gint64 end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  while (sh_session_get_version (p->server) == 0 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, FALSE);
+}
+
+static guint
+in_use (ShSession *s)
+{
+  ShSessionStats st;
+  sh_session_get_stats (s, &st);
+  return st.assocs_in_use;
+}
+
+static void
+test_dgram_roundtrip (void)
+{
+  Pair p;
+  DgramLog log;
+  dgram_pair (&p, &log, 0);
+  g_assert_cmpuint (sh_session_get_version (p.client), ==, 2);
+  g_assert_cmpuint (sh_session_get_version (p.server), ==, 2);
+
+  guint32 a = sh_session_dgram_open (p.client, AF_INET6, SH_DGRAM_UDP);
+  guint32 b = sh_session_dgram_open (p.client, AF_INET, SH_DGRAM_ECHO);
+  g_assert_cmpuint (a, !=, 0);
+  g_assert_cmpuint (b, !=, a);
+  ShDgram d = { .family = AF_INET6,
+                .kind = SH_DGRAM_UDP,
+                .port = 4433,
+                .data = (const guint8 *) "quic",
+                .data_len = 4 };
+  g_assert_true (sh_session_send_dgram (p.client, a, &d));
+  /* Another family or kind than the association's is a caller's bug. */
+  d.family = AF_INET;
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*family*");
+  g_assert_false (sh_session_send_dgram (p.client, a, &d));
+  g_test_assert_expected_messages ();
+  gint64 end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  while (log.received < 1 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_cmpuint (log.received, ==, 1);
+  g_assert_cmpuint (log.last_assoc, ==, a);
+  g_assert_cmpmem (log.last, log.last_len, "quic", 4);
+  g_assert_cmpuint (in_use (p.server), ==, 1);
+
+  /* b was never announced: closing it sends nothing, frees it at once. */
+  sh_session_dgram_close (p.client, b, SH_DGRAM_CLOSE_DONE, 0);
+  g_assert_cmpuint (in_use (p.client), ==, 1);
+
+  /* The server closes a: the client hears it once, answers, and both
+   * sides free the number. */
+  sh_session_dgram_close (p.server, a, SH_DGRAM_CLOSE_LIMIT, 0);
+  g_assert_false (sh_session_send_dgram (p.server, a, &d));
+  pair_flush (&p);
+  iterate_ms (100);
+  g_assert_cmpint (log.client_close_reason, ==, SH_DGRAM_CLOSE_LIMIT);
+  g_assert_cmpuint (in_use (p.client), ==, 0);
+  g_assert_cmpuint (in_use (p.server), ==, 0);
+  g_assert_cmpint (log.server_closes, ==, 0);
+
+  /* The client closes one: the server hears it. */
+  guint32 c = sh_session_dgram_open (p.client, AF_INET, SH_DGRAM_UDP);
+  d.family = AF_INET;
+  g_assert_true (sh_session_send_dgram (p.client, c, &d));
+  sh_session_dgram_close (p.client, c, SH_DGRAM_CLOSE_DONE, 0);
+  g_assert_false (sh_session_send_dgram (p.client, c, &d));
+  pair_flush (&p);
+  iterate_ms (100);
+  g_assert_cmpint (log.server_closes, ==, 1);
+  g_assert_cmpuint (in_use (p.client), ==, 0);
+  g_assert_cmpuint (in_use (p.server), ==, 0);
+  g_assert_false (p.client_closed || p.server_closed);
+  pair_clear (&p);
+}
+
+/* Loss, not queues: with no ACK coming back (the loop does not run), a
+ * datagram that would pass the in-flight limit is dropped and counted. */
+static void
+test_dgram_loss (void)
+{
+  Pair p;
+  DgramLog log;
+  dgram_pair (&p, &log, SH_MUX_MIN_INFLIGHT);
+  g_autofree guint8 *big = g_malloc0 (60000);
+  guint32 a = sh_session_dgram_open (p.client, AF_INET, SH_DGRAM_UDP);
+  ShDgram d
+      = { .family = AF_INET, .kind = SH_DGRAM_UDP, .port = 9, .data = big, .data_len = 60000 };
+  g_assert_true (sh_session_send_dgram (p.client, a, &d));
+  g_assert_true (sh_session_send_dgram (p.client, a, &d));
+  g_assert_false (sh_session_send_dgram (p.client, a, &d)); /* 3 × 60008 > 128 KiB */
+  d.data_len = 1000;
+  g_assert_true (sh_session_send_dgram (p.client, a, &d)); /* a small one still fits */
+  d.data_len = SH_MUX_MAX_DGRAM_DATA + 1;
+  g_assert_false (sh_session_send_dgram (p.client, a, &d));
+  ShSessionStats st;
+  sh_session_get_stats (p.client, &st);
+  g_assert_cmpuint (st.dgrams_sent, ==, 3);
+  g_assert_cmpuint (st.dgrams_dropped, ==, 2);
+  /* The server ACKs them like DATA: room again once the loop ran. */
+  pair_flush (&p);
+  iterate_ms (200);
+  d.data_len = 60000;
+  g_assert_true (sh_session_send_dgram (p.client, a, &d));
+  pair_clear (&p);
+}
+
+/* A version-1 peer: no association can be opened, nothing is sent. */
+static void
+test_dgram_v1 (void)
+{
+  int c2s[2], s2c[2];
+  g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
+  Pair p = { 0 };
+  p.poll = sh_poll_new (pair_flush, &p);
+  ShSessionConfig cc, sc;
+  sh_session_config_init (&cc, SH_ROLE_CLIENT);
+  sh_session_config_init (&sc, SH_ROLE_SERVER);
+  sc.version_max = 1; /* an old server */
+  p.client = sh_session_new (&cc, p.poll, s2c[0], c2s[1], on_ready, on_closed, &p);
+  p.server = sh_session_new (&sc, p.poll, c2s[0], s2c[1], on_ready, on_closed, &p);
+  g_assert_cmpuint (sh_session_get_version (p.client), ==, 0);
+  pair_flush (&p);
+  iterate_until (&p.client_ready, 2000);
+  g_assert_cmpuint (sh_session_get_version (p.client), ==, 1);
+  g_assert_cmpuint (sh_session_dgram_open (p.client, AF_INET, SH_DGRAM_UDP), ==, 0);
+  ShDgram d = { .family = AF_INET, .kind = SH_DGRAM_UDP, .port = 9 };
+  g_assert_false (sh_session_send_dgram (p.client, 1, &d));
+  pair_clear (&p);
+}
+
+static void
+test_dgram_hostile (void)
+{
+  static Hostile cases[6];
+  int i = 0;
+  ShDgram d = { .family = AF_INET, .kind = SH_DGRAM_UDP, .port = 9, .addr = { 127, 0, 0, 1 } };
+
+  cases[i] = (Hostile){ .name = "dgram in v1", .expect = "version-1" };
+  cases[i].len = sh_frame_put_dgram (cases[i].bytes, 1, &d);
+  i++;
+
+  cases[i] = (Hostile){ .name = "dgram_close in v1", .expect = "version-1" };
+  cases[i].len = sh_frame_put_dgram_close (cases[i].bytes, 1, 0, 0);
+  i++;
+
+  cases[i] = (Hostile){ .name = "dgram_close not in use", .expect = "not in use", .v2 = TRUE };
+  cases[i].len = sh_frame_put_dgram_close (cases[i].bytes, 3, 0, 0);
+  i++;
+
+  cases[i] = (Hostile){ .name = "dgram_close twice", .expect = "not in use", .v2 = TRUE };
+  cases[i].len = sh_frame_put_dgram (cases[i].bytes, 3, &d);
+  cases[i].len += sh_frame_put_dgram_close (cases[i].bytes + cases[i].len, 3, 0, 0);
+  cases[i].len += sh_frame_put_dgram_close (cases[i].bytes + cases[i].len, 3, 0, 0);
+  i++;
+
+  /* (Another kind on an association: conformance.py, against a server
+   * that keeps the association open.) */
+
+  cases[i] = (Hostile){ .name = "dgram reason 4", .expect = "malformed", .v2 = TRUE };
+  cases[i].len = sh_frame_put_dgram_close (cases[i].bytes, 3, 4, 0);
+  i++;
+
+  for (int k = 0; k < i; k++)
+    run_hostile (&cases[k]);
+}
+
+/* A client that never answers the server's DGRAM_CLOSE cannot make the
+ * server keep numbers without end: past SH_SESSION_MAX_ASSOCS, an error. */
+static void
+test_dgram_unanswered (void)
+{
+  int c2s[2], s2c[2];
+  g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
+  Pair p = { 0 };
+  p.poll = sh_poll_new (pair_flush, &p);
+  ShSessionConfig sc;
+  sh_session_config_init (&sc, SH_ROLE_SERVER);
+  p.server = sh_session_new (&sc, p.poll, c2s[0], s2c[1], on_ready, on_closed, &p);
+  /* No dgram callback: the server closes each association at once. */
+  gsize cap = 16 + (SH_SESSION_MAX_ASSOCS + 1) * (SH_MUX_HDR_LEN + 8) + 128;
+  g_autofree guint8 *buf = g_malloc (cap);
+  gsize n = hello_bytes_v (buf, 2);
+  ShDgram d = { .family = AF_INET, .kind = SH_DGRAM_UDP, .port = 9, .addr = { 127, 0, 0, 1 } };
+  for (guint32 a = 1; a <= SH_SESSION_MAX_ASSOCS + 1; a++)
+    n += sh_frame_put_dgram (buf + n, a, &d);
+  /* Drain the server's output meanwhile: it answers every one. */
+  fcntl (c2s[1], F_SETFL, O_NONBLOCK);
+  fcntl (s2c[0], F_SETFL, O_NONBLOCK);
+  gsize off = 0;
+  guint8 sink[65536];
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (!p.server_closed && g_get_monotonic_time () < end)
+    {
+      if (off < n)
+        {
+          ssize_t w = write (c2s[1], buf + off, n - off);
+          if (w > 0)
+            off += w;
+        }
+      while (read (s2c[0], sink, sizeof sink) > 0)
+        ;
+      g_main_context_iteration (NULL, FALSE);
+    }
+  g_assert_true (p.server_closed);
+  g_assert_nonnull (strstr (p.server_error, "associations in use"));
+  close (c2s[1]);
+  close (s2c[0]);
+  pair_clear (&p);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -785,5 +1069,10 @@ main (int argc, char **argv)
   g_test_add_func ("/session/hostile-frames", test_hostile_frames);
   g_test_add_func ("/session/credit-violation", test_credit_violation);
   g_test_add_func ("/session/unread-answers", test_unread_answers);
+  g_test_add_func ("/session/dgram-roundtrip", test_dgram_roundtrip);
+  g_test_add_func ("/session/dgram-loss", test_dgram_loss);
+  g_test_add_func ("/session/dgram-v1", test_dgram_v1);
+  g_test_add_func ("/session/dgram-hostile", test_dgram_hostile);
+  g_test_add_func ("/session/dgram-unanswered", test_dgram_unanswered);
   return g_test_run ();
 }
