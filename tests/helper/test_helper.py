@@ -956,6 +956,43 @@ def t_restart_sweep():
         LAB.run(LAB.ns_client, ['nft', 'delete table inet shuttle-cfoo-x'])
 
 
+@case('helper killed and restarted: a live datagram device is adopted (and goes with its owner), '
+      'a dead owner\'s device and rules are swept')
+def t_dgram_restart_sweep():
+    a, b = Caller(), Caller()
+    try:
+        a.ok('ApplyTunnel', *tunnel_args('live', subnets=[LAN, LAN6]))
+        dev_a = a.ok('OpenDatagramTunnel', 'live', {})
+        b.ok('ApplyTunnel', *tunnel_args('dead', subnets=[LAN, LAN6]))
+        dev_b = b.ok('OpenDatagramTunnel', 'dead', {})
+        pids = helper_pids()
+        check(len(pids) == 1, 'helper pids %s' % pids)
+        os.kill(pids[0], signal.SIGKILL)
+        check(wait_for(lambda: not helper_pids(), 2), 'helper survived SIGKILL')
+        b.kill()   # its device goes with its descriptor; its rules stay, nobody watching
+        time.sleep(0.3)
+        rules = [x for x in dgram_state() if x.startswith('5368:')]
+        check(len(rules) == 4, 'both owners\' rules should still be there: %s' % dgram_state())
+        # a rule left by nobody (a slot no device holds)
+        LAB.run(LAB.ns_client, ['ip', 'rule', 'add', 'fwmark', '0x536801ff', 'lookup',
+                                str(0x536801ff), 'priority', '5368'], check=True)
+        r = a.err('RemoveTunnel', 'nonexistent')   # activates a helper, which sweeps first
+        check(r['error'] == ERR + 'NotFound', str(r))
+        state = dgram_state()
+        check(len([x for x in state if x.startswith('5368:')]) == 2
+              and not any('0x536801ff' in x for x in state)
+              and any(dev_a in x for x in state) and not any(dev_b + ':' in x for x in state),
+              'after the sweep: %s' % state)
+        check('adopted datagram device' in read(WORK + '/dbus.log'), 'no adoption logged')
+        a.kill()
+        check(wait_for(lambda: dgram_state() == [], 1), 'adopted device left: %s' % dgram_state())
+    finally:
+        a.close()
+        b.close()
+        LAB.run(LAB.ns_client, ['ip', 'rule', 'del', 'fwmark', '0x536801ff', 'lookup',
+                                str(0x536801ff), 'priority', '5368'])
+
+
 @case('the helper stays while it holds rules and exits when idle')
 def t_idle():
     a = Caller()
