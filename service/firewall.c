@@ -111,6 +111,21 @@ array_len (const GArray *a)
   return a != NULL ? a->len : 0;
 }
 
+/* A device name written between quotes: what the kernel named it from
+ * "shuttle%d". */
+static gboolean
+ifname_is_valid (const char *name)
+{
+  gsize len = strnlen (name, 16);
+
+  if (len == 0 || len > 15)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_islower (name[i]) && !g_ascii_isdigit (name[i]))
+      return FALSE;
+  return TRUE;
+}
+
 static gboolean
 append_match_proto (GString *out, const ShSubnet *s, const char *proto)
 {
@@ -204,6 +219,15 @@ render_dgram (GString *out, const ShFirewallSpec *spec)
       g_string_append_printf (out, " meta mark set 0x%x\n", spec->dgram_mark);
     }
   g_string_append (out, "  }\n");
+  /* The replies the engine writes into the device: with the mark, the
+   * reverse-path check (the device has src_valid_mark) finds their source
+   * behind the device itself, strict or loose, address or not. */
+  g_string_append_printf (out,
+                          "  chain dgram_in {\n"
+                          "    type filter hook prerouting priority mangle; policy accept;\n"
+                          "    iifname \"%s\" meta mark set 0x%x\n"
+                          "  }\n",
+                          spec->dgram_ifname, spec->dgram_mark);
 }
 
 /* The IPv6 leak block: a filter chain after the redirects (nat output runs
@@ -331,8 +355,14 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
     }
 
   g_string_append (out, "  }\n");
-  if (spec->dgram_mark != 0)
+  if (spec->dgram_mark != 0 && ifname_is_valid (spec->dgram_ifname))
     render_dgram (out, spec);
+  else if (spec->dgram_mark != 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           _ ("Invalid firewall spec: bad datagram device"));
+      return NULL;
+    }
   if (spec->block_ipv6)
     render_ipv6_block (out, spec);
   g_string_append (out, "}\n");

@@ -228,25 +228,36 @@ link_del (const char *ifname)
   return nl_talk (&m);
 }
 
-/* Strict reverse-path filtering would drop the replies the engine writes:
- * their source (a host of the tunnelled subnets) routes, without the mark,
- * through another device. Loose mode only asks that it routes at all, and
- * since the effective value is the larger of "all" and the device's, 2 on
- * the device is loose whatever the system sets (Debian leaves 0 in the
- * kernel; systemd's sysctl.d sets 2). */
 static int
-set_rp_filter (const char *ifname)
+set_sysctl (const char *ifname, const char *name, const char *value)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/sys/net/ipv4/conf/%s/rp_filter", ifname);
+  g_autofree char *path = g_strdup_printf ("/proc/sys/net/ipv4/conf/%s/%s", ifname, name);
   int fd = open (path, O_WRONLY | O_CLOEXEC);
   int ret = 0;
 
   if (fd < 0)
     return -errno;
-  if (write (fd, "2", 1) != 1)
+  if (write (fd, value, strlen (value)) != (ssize_t) strlen (value))
     ret = -errno;
   close (fd);
   return ret;
+}
+
+/* The reverse-path filter would drop the replies the engine writes: their
+ * source (a host of the tunnelled subnets) routes, without the mark,
+ * through another device, and a device without an IPv4 address fails the
+ * check in either mode (strict 1, or loose 2, which systemd's sysctl.d
+ * sets; Debian's kernel default is 0, and the effective value is the larger
+ * of "all" and the device's); the
+ * table's dgram_in chain marks what comes in on the device, and with
+ * src_valid_mark the check looks the source up with that mark: through
+ * the fwmark rule, behind this very device. */
+static int
+set_rp_filter (const char *ifname)
+{
+  int err = set_sysctl (ifname, "rp_filter", "2");
+
+  return err < 0 ? err : set_sysctl (ifname, "src_valid_mark", "1");
 }
 
 static gboolean

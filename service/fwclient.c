@@ -294,6 +294,7 @@ remember_spec (ShFwClient *c, const ShFirewallSpec *spec)
   sh_fw_spec_clear (&c->spec);
   c->spec = *spec;
   c->spec.dgram_mark = 0;
+  c->spec.dgram_ifname[0] = '\0';
   if (c->spec.subnets != NULL)
     g_array_ref (c->spec.subnets);
   if (c->spec.excludes != NULL)
@@ -358,6 +359,7 @@ open_dgram_in_process (ShFwClient *c, GError **error)
     return NULL;
   marked = c->spec;
   marked.dgram_mark = sh_fw_dgram_mark (slot);
+  g_strlcpy (marked.dgram_ifname, ifname, sizeof marked.dgram_ifname);
   if (!sh_firewall_apply (c->label, &marked, &local))
     {
       close (fd);
@@ -464,6 +466,8 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
       ShFirewallSpec marked = *spec;
 
       marked.dgram_mark = c->dgram_slot >= 0 ? sh_fw_dgram_mark ((guint) c->dgram_slot) : 0;
+      if (c->dgram_ifname != NULL)
+        g_strlcpy (marked.dgram_ifname, c->dgram_ifname, sizeof marked.dgram_ifname);
       if (sh_firewall_apply (c->label, &marked, &local))
         {
           remember_spec (c, spec);

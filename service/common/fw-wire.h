@@ -23,20 +23,23 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  guint16 port;        /* the engine's listener port on 127.0.0.1 and ::1 */
-  GArray *subnets;     /* ShSubnet to redirect */
-  GArray *excludes;    /* ShSubnet never redirected (the ssh server is one of them) */
-  GArray *dns_servers; /* ShSubnet (full-width prefix; ports ignored): DNS, UDP and TCP port
-                        * 53, to these goes to @port too, excludes notwithstanding; NULL:
-                        * none */
-  gboolean block_ipv6; /* the IPv6 leak block: IPv6 leaving this host is refused unless
-                        * it is redirected to @port, goes to an IPv6 exclude (the ssh
-                        * server), is link-local, loopback or a reply */
-  guint32 dgram_mark;  /* not on the wire: set by the helper for a tunnel that holds a
-                        * datagram device (OpenDatagramTunnel). Non-zero: UDP and ICMP echo
-                        * requests to @subnets (same excludes, port ranges and DNS
-                        * precedence as TCP) get this mark, which policy routing sends into
-                        * the device */
+  guint16 port;          /* the engine's listener port on 127.0.0.1 and ::1 */
+  GArray *subnets;       /* ShSubnet to redirect */
+  GArray *excludes;      /* ShSubnet never redirected (the ssh server is one of them) */
+  GArray *dns_servers;   /* ShSubnet (full-width prefix; ports ignored): DNS, UDP and TCP port
+                          * 53, to these goes to @port too, excludes notwithstanding; NULL:
+                          * none */
+  gboolean block_ipv6;   /* the IPv6 leak block: IPv6 leaving this host is refused unless
+                          * it is redirected to @port, goes to an IPv6 exclude (the ssh
+                          * server), is link-local, loopback or a reply */
+  guint32 dgram_mark;    /* not on the wire: set by the helper for a tunnel that holds a
+                          * datagram device (OpenDatagramTunnel). Non-zero: UDP and ICMP echo
+                          * requests to @subnets (same excludes, port ranges and DNS
+                          * precedence as TCP) get this mark, which policy routing sends into
+                          * the device */
+  char dgram_ifname[16]; /* not on the wire: that device's name ("shuttle0"), whose
+                          * incoming packets get the mark too, so that the reverse-path
+                          * check (src_valid_mark) finds the route back through it */
 } ShFirewallSpec;
 
 void sh_fw_spec_clear (ShFirewallSpec *spec);

@@ -476,6 +476,8 @@ do_apply (Request *r)
   /* A tunnel that has its datagram device keeps marking for it. */
   dgram = g_hash_table_lookup (o->dgrams, r->label);
   r->spec.dgram_mark = dgram != NULL ? sh_fw_dgram_mark (dgram->slot) : 0;
+  if (dgram != NULL)
+    g_strlcpy (r->spec.dgram_ifname, dgram->ifname, sizeof r->spec.dgram_ifname);
   if (!sh_firewall_apply_owned (name, comment, &r->spec, &error))
     {
       g_message ("%s: applying table inet shuttle-%s failed: %s", requester, name, error->message);
@@ -601,6 +603,7 @@ do_open_dgram (Request *r)
     }
   marked = *spec;
   marked.dgram_mark = sh_fw_dgram_mark (slot);
+  g_strlcpy (marked.dgram_ifname, ifname, sizeof marked.dgram_ifname);
   comment = g_strconcat (COMMENT_PREFIX, note, NULL);
   if (!sh_firewall_apply_owned (name, comment, &marked, &error))
     {

@@ -144,6 +144,10 @@ test_render_dgram (void)
                          "    meta nfproto ipv4 meta mark set 0x53680105\n"
                          "    ip daddr 172.16.0.0/12 udp dport 5000-5100 meta mark set 0x53680105\n"
                          "  }\n"
+                         "  chain dgram_in {\n"
+                         "    type filter hook prerouting priority mangle; policy accept;\n"
+                         "    iifname \"shuttle3\" meta mark set 0x53680105\n"
+                         "  }\n"
                          "}\n";
 
   spec_reference (&spec);
@@ -153,6 +157,11 @@ test_render_dgram (void)
   plain = sh_firewall_render ("1234", &spec);
   g_assert_null (strstr (plain, "dgram"));
   spec.dgram_mark = 0x53680105;
+  /* a mark without a valid device name is refused */
+  g_assert_null (sh_firewall_render ("1234", &spec));
+  g_strlcpy (spec.dgram_ifname, "shuttle\"x", sizeof spec.dgram_ifname);
+  g_assert_null (sh_firewall_render ("1234", &spec));
+  g_strlcpy (spec.dgram_ifname, "shuttle3", sizeof spec.dgram_ifname);
   text = sh_firewall_render ("1234", &spec);
   g_assert_nonnull (text);
   g_assert_true (g_str_has_suffix (text, expected));
