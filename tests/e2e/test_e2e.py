@@ -1965,7 +1965,8 @@ def t_udp_old_server():
     stop_tunnel()
     old = ['--server-cmd', 'env SHUTTLE_TEST_PROTOCOL_MAX=1 ' + BIN + ' --server']
     if SERVER == 'agent':
-        old = ['--python', 'env SHUTTLE_TEST_PROTOCOL_MAX=1 ' + netlab.PY]
+        old = ['--server-cmd', 'env SHUTTLE_TEST_PROTOCOL_MAX=1 %s %s' % (
+            netlab.PY, os.path.join(SRCDIR, 'service', 'agent', 'shuttle-agent.py'))]
     s = Shuttle(['-r', LAB.remote, '-e', LAB.ssh_cmd] + old + SUBNETS, remote=False).wait_ready()
     try:
         i = s.wait_line(r'UDP and ping are off: the server is too old', 10)
