@@ -813,7 +813,7 @@ on_dgram_opened (GObject *source, GAsyncResult *res, gpointer data)
   g_clear_pointer (&c->udp, sh_udp_tun_free);
   c->udp = sh_udp_tun_new (c->poll, fd, &config);
   sh_udp_tun_attach (c->udp, c->session);
-  sh_info ("UDP and ping to the tunnelled subnets go through %s", ifname);
+  sh_notice ("UDP and ping to the tunnelled subnets go through %s", ifname);
 }
 
 /* UDP and ping, once the rules are in: the datagram device (fwclient.h),
