@@ -43,6 +43,7 @@
 #include "scope.h"
 #include "socks.h"
 #include "subnet.h"
+#include "udptun.h"
 
 /* --reconnect: while no route leads to the ssh server, look again this
  * often besides rtnetlink's events (a lost event costs at most this). */
@@ -100,8 +101,10 @@ typedef struct _Client
   /* --dns: the nameservers whose queries we answer, and the UDP side. */
   GArray *dns_servers; /* ShSubnet, full-width */
   ShDnsClient *dns;
-  ShSocks *socks;       /* --socks */
-  gboolean no_firewall; /* --socks alone, or run: no rules, no helper, no polkit */
+  ShUdpTun *udp;         /* UDP and ping: the datagram device (issue 19) */
+  gboolean udp_off_said; /* "UDP and ping are off" said once */
+  ShSocks *socks;        /* --socks */
+  gboolean no_firewall;  /* --socks alone, or run: no rules, no helper, no polkit */
 
   /* shuttle run: the command, and the preload library's door to us. */
   ShSocks *door;
@@ -774,6 +777,76 @@ start_command (Client *c)
   g_subprocess_wait_async (c->command, NULL, on_command_exit, c);
 }
 
+/* UDP and ping are off for the reason @why: said once, not an error. */
+static void
+udp_off (Client *c, const char *why)
+{
+  if (c->udp_off_said)
+    return;
+  c->udp_off_said = TRUE;
+  sh_notice ("UDP and ping are off: %s", why);
+}
+
+static void
+on_dgram_opened (GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autofree ApplyRequest *req = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ifname = NULL;
+  int fd = sh_fw_client_open_dgram_finish (req->client->fw, res, &ifname, &error);
+  Client *c;
+
+  if (fd < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return; /* we are shutting down: the client may be gone */
+  c = req->client;
+  if (req->session_gen != c->session_gen || c->session == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return;
+    }
+  if (fd < 0)
+    {
+      udp_off (c, error->message);
+      return;
+    }
+  ShUdpTunConfig config = {
+    .udp_timeout_s = c->opts->udp_timeout_s,
+    .echo_timeout_s = MIN (c->opts->udp_timeout_s, 30),
+    .subnets = c->subnets,
+    .excludes = c->excludes,
+  };
+  g_clear_pointer (&c->udp, sh_udp_tun_free);
+  c->udp = sh_udp_tun_new (c->poll, fd, &config);
+  sh_udp_tun_attach (c->udp, c->session);
+  sh_notice ("UDP and ping to the tunnelled subnets go through %s", ifname);
+}
+
+/* UDP and ping, once the rules are in: the datagram device (fwclient.h),
+ * where the server and the transport can carry them. */
+static void
+start_udp (Client *c)
+{
+  if (c->opts->udp < 0 || c->no_firewall)
+    return;
+  if (c->ssh_mode)
+    {
+      udp_off (c, "ssh's own forwarding (--transport=ssh) carries only TCP");
+      return;
+    }
+  if (c->session == NULL)
+    return;
+  if (sh_session_get_version (c->session) < SH_MUX_VERSION_DGRAM)
+    {
+      udp_off (c, "the server is too old (it speaks protocol version 1, without datagrams)");
+      return;
+    }
+  ApplyRequest *req = g_new (ApplyRequest, 1);
+  req->client = c;
+  req->session_gen = c->session_gen;
+  sh_fw_client_open_dgram_async (c->fw, c->fw_cancel, on_dgram_opened, req);
+}
+
 static void
 tunnel_ready (Client *c)
 {
@@ -806,6 +879,7 @@ tunnel_ready (Client *c)
   daemon_ready (c);
   if (c->opts->run_argv && c->command == NULL)
     start_command (c);
+  start_udp (c);
   if (c->hosts_wait_ready)
     {
       c->hosts_wait_ready = FALSE;
@@ -1104,6 +1178,23 @@ on_dns_reply (ShSession *session, guint32 id, const guint8 *msg, gsize len, gpoi
 }
 
 static void
+on_dgram (ShSession *session, guint32 assoc, const ShDgram *dgram, gpointer data)
+{
+  Client *c = data;
+  if (c->udp)
+    sh_udp_tun_dgram (c->udp, assoc, dgram);
+}
+
+static void
+on_dgram_close (ShSession *session, guint32 assoc, ShDgramCloseReason reason, int err,
+                gpointer data)
+{
+  Client *c = data;
+  if (c->udp)
+    sh_udp_tun_dgram_close (c->udp, assoc, reason, err);
+}
+
+static void
 on_ready (ShSession *session, const ShHello *peer, gpointer data)
 {
   Client *c = data;
@@ -1114,6 +1205,8 @@ on_ready (ShSession *session, const ShHello *peer, gpointer data)
     .dns_reply = on_dns_reply,
     .routes = on_routes,
     .host = on_host,
+    .dgram = on_dgram,
+    .dgram_close = on_dgram_close,
   };
   sh_session_set_extras (session, &extras, c);
   if (c->socks)
@@ -1506,6 +1599,8 @@ session_lost (Client *c)
    * waits in the backlog. */
   if (c->dns)
     sh_dns_client_detach (c->dns);
+  if (c->udp)
+    sh_udp_tun_detach (c->udp);
   g_clear_pointer (&c->session, sh_session_free);
   g_clear_pointer (&c->link, sh_ssh_link_free);
   refuse_backlog (c);
@@ -2102,6 +2197,7 @@ static void
 client_tear_down (Client *c)
 {
   g_autoptr (GError) fw_error = NULL;
+  g_clear_pointer (&c->udp, sh_udp_tun_free);
   g_clear_pointer (&c->dns, sh_dns_client_free);
   g_clear_pointer (&c->socks, sh_socks_free);
   g_clear_pointer (&c->door, sh_socks_free);
@@ -2170,6 +2266,7 @@ client_free (Client *c, const GError *error)
   g_clear_pointer (&c->link, sh_ssh_link_free);
   remove_ctl_dir (c);
   g_clear_handle_id (&c->hosts_timer, g_source_remove);
+  g_clear_pointer (&c->udp, sh_udp_tun_free);
   g_clear_pointer (&c->dns, sh_dns_client_free);
   g_clear_pointer (&c->socks, sh_socks_free);
   g_clear_pointer (&c->door, sh_socks_free);

@@ -111,8 +111,29 @@ subnet_is_valid (const ShSubnet *s)
 /* Appends the match part of a rule for @s: address, then the port. The
  * returned flag tells whether a transport match was emitted, since nft only
  * accepts "redirect to :port" after one. */
+static guint
+array_len (const GArray *a)
+{
+  return a != NULL ? a->len : 0;
+}
+
+/* A device name written between quotes: what the kernel named it from
+ * "shuttle%d". */
 static gboolean
-append_match (GString *out, const ShSubnet *s)
+ifname_is_valid (const char *name)
+{
+  gsize len = strnlen (name, 16);
+
+  if (len == 0 || len > 15)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_islower (name[i]) && !g_ascii_isdigit (name[i]))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+append_match_proto (GString *out, const ShSubnet *s, const char *proto)
 {
   gboolean v4 = s->family == AF_INET;
   guint max = v4 ? 32 : 128;
@@ -145,16 +166,74 @@ append_match (GString *out, const ShSubnet *s)
   if (s->port_lo == 0 && s->port_hi == 0)
     return FALSE;
   if (s->port_lo == s->port_hi)
-    g_string_append_printf (out, " tcp dport %u", s->port_lo);
+    g_string_append_printf (out, " %s dport %u", proto, s->port_lo);
   else
-    g_string_append_printf (out, " tcp dport %u-%u", s->port_lo, s->port_hi);
+    g_string_append_printf (out, " %s dport %u-%u", proto, s->port_lo, s->port_hi);
   return TRUE;
 }
 
-static guint
-array_len (const GArray *a)
+static gboolean
+append_match (GString *out, const ShSubnet *s)
 {
-  return a != NULL ? a->len : 0;
+  return append_match_proto (out, s, "tcp");
+}
+
+/* The datagram chains: a route-type output chain (mangle priority, before
+ * the nat redirects) that marks UDP and ICMP echo requests to the subnets,
+ * so that the helper's "ip rule fwmark" sends them into the engine's tun
+ * device. The same order as the redirects: the bypass mark, the captured
+ * DNS (which the redirect owns, so it is left unmarked), loopback, the
+ * excludes, then the subnets. A subnet or exclude with a port range applies
+ * to UDP on those ports and not to echo, which has no port. A route chain
+ * makes the kernel route the packet again once its mark changed. */
+static void
+render_dgram (GString *out, const ShFirewallSpec *spec)
+{
+  guint i;
+
+  g_string_append_printf (out,
+                          "  chain dgram {\n"
+                          "    type route hook output priority mangle; policy accept;\n"
+                          "    meta mark 0x%x return\n",
+                          SH_FIREWALL_BYPASS_MARK);
+  for (i = 0; i < array_len (spec->dns_servers); i++)
+    {
+      const ShSubnet *ns = &g_array_index (spec->dns_servers, ShSubnet, i);
+      char text[INET6_ADDRSTRLEN];
+
+      inet_ntop (ns->family, ns->addr, text, sizeof text);
+      g_string_append_printf (out, "    %s daddr %s udp dport 53 return\n",
+                              ns->family == AF_INET ? "ip" : "ip6", text);
+    }
+  g_string_append (out, "    ip daddr 127.0.0.0/8 return\n"
+                        "    ip6 daddr ::1 return\n"
+                        "    meta l4proto udp goto dgram_dst\n"
+                        "    icmp type echo-request goto dgram_dst\n"
+                        "    icmpv6 type echo-request goto dgram_dst\n"
+                        "  }\n"
+                        "  chain dgram_dst {\n");
+  for (i = 0; i < array_len (spec->excludes); i++)
+    {
+      g_string_append (out, "    ");
+      append_match_proto (out, &g_array_index (spec->excludes, ShSubnet, i), "udp");
+      g_string_append (out, " return\n");
+    }
+  for (i = 0; i < array_len (spec->subnets); i++)
+    {
+      g_string_append (out, "    ");
+      append_match_proto (out, &g_array_index (spec->subnets, ShSubnet, i), "udp");
+      g_string_append_printf (out, " meta mark set 0x%x\n", spec->dgram_mark);
+    }
+  g_string_append (out, "  }\n");
+  /* The replies the engine writes into the device: with the mark, the
+   * reverse-path check (the device has src_valid_mark) finds their source
+   * behind the device itself, strict or loose, address or not. */
+  g_string_append_printf (out,
+                          "  chain dgram_in {\n"
+                          "    type filter hook prerouting priority mangle; policy accept;\n"
+                          "    iifname \"%s\" meta mark set 0x%x\n"
+                          "  }\n",
+                          spec->dgram_ifname, spec->dgram_mark);
 }
 
 /* The IPv6 leak block: a filter chain after the redirects (nat output runs
@@ -182,6 +261,9 @@ render_ipv6_block (GString *out, const ShFirewallSpec *spec)
                           "nd-neighbor-advert } accept\n"
                           "    ct direction reply accept\n",
                           SH_FIREWALL_BYPASS_MARK);
+  /* Datagrams marked for the tunnel's device go into the tunnel too. */
+  if (spec->dgram_mark != 0)
+    g_string_append_printf (out, "    meta mark 0x%x accept\n", spec->dgram_mark);
   for (guint i = 0; i < array_len (spec->excludes); i++)
     {
       const ShSubnet *s = &g_array_index (spec->excludes, ShSubnet, i);
@@ -305,6 +387,14 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
     }
 
   g_string_append (out, "  }\n");
+  if (spec->dgram_mark != 0 && ifname_is_valid (spec->dgram_ifname))
+    render_dgram (out, spec);
+  else if (spec->dgram_mark != 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           _ ("Invalid firewall spec: bad datagram device"));
+      return NULL;
+    }
   if (spec->block_ipv6)
     render_ipv6_block (out, spec);
   g_string_append (out, "}\n");

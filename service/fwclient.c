@@ -6,6 +6,7 @@
 #include "fwclient.h"
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 #include <glib/gi18n-lib.h>
 #include <string.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fw-dgram.h"
 #include "fw-watch.h"
 #include "hosts-block.h"
 #include "log.h"
@@ -36,6 +38,11 @@ struct _ShFwClient
   gboolean applied;
   gboolean hosts_set;
   ShFwWatch *watch; /* restarts the helper, while we use it on the system bus */
+  /* in process: the last spec applied (its arrays shared), and the
+   * datagram device's slot (-1: none) and name */
+  ShFirewallSpec spec;
+  int dgram_slot;
+  char *dgram_ifname;
 };
 
 /* What the helper must not forget (fw-watch.h). */
@@ -154,6 +161,7 @@ sh_fw_client_new (const char *label, GError **error)
   g_autoptr (GError) local = NULL;
   g_autoptr (GDBusConnection) bus = NULL;
 
+  c->dgram_slot = -1;
   c->label = g_strdup (label);
   bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, &local);
   if (bus != NULL && helper_available (bus, &local))
@@ -181,6 +189,7 @@ ShFwClient *
 sh_fw_client_new_for_peer (const char *label, GDBusConnection *peer)
 {
   ShFwClient *c = g_new0 (ShFwClient, 1);
+  c->dgram_slot = -1;
 
   c->label = g_strdup (label);
   c->bus = g_object_ref (peer);
@@ -208,7 +217,10 @@ sh_fw_sweep_in_process (GError **error)
   if (g_file_test (HOSTS_FILE, G_FILE_TEST_EXISTS))
     sh_hosts_file_edit (HOSTS_FILE, sweep_hosts, &hosts, NULL); /* best effort */
   int tables = sh_firewall_sweep (error);
-  return tables < 0 ? -1 : MAX (tables, hosts);
+  /* The device of a dead engine went with its descriptor; its rules did
+   * not. Best effort, as for the hosts file. */
+  int dgrams = sh_fw_dgram_sweep_orphans (NULL);
+  return tables < 0 ? -1 : MAX (MAX (tables, hosts), dgrams);
 }
 
 /* Turns a helper error into the one sentence the user reads. */
@@ -276,6 +288,171 @@ call_done (GObject *bus, GAsyncResult *res, gpointer data)
   g_task_return_error (task, error);
 }
 
+static void
+remember_spec (ShFwClient *c, const ShFirewallSpec *spec)
+{
+  sh_fw_spec_clear (&c->spec);
+  c->spec = *spec;
+  c->spec.dgram_mark = 0;
+  c->spec.dgram_ifname[0] = '\0';
+  if (c->spec.subnets != NULL)
+    g_array_ref (c->spec.subnets);
+  if (c->spec.excludes != NULL)
+    g_array_ref (c->spec.excludes);
+  if (c->spec.dns_servers != NULL)
+    g_array_ref (c->spec.dns_servers);
+}
+
+/* In process: takes the datagram device's rules away (the device, if our
+ * descriptor still holds it, too). */
+static void
+drop_dgram_in_process (ShFwClient *c)
+{
+  if (c->dgram_slot < 0)
+    return;
+  sh_fw_dgram_remove ((guint) c->dgram_slot, c->dgram_ifname, NULL);
+  c->dgram_slot = -1;
+  g_clear_pointer (&c->dgram_ifname, g_free);
+}
+
+typedef struct
+{
+  int fd;
+  char *ifname;
+} DgramResult;
+
+static void
+dgram_result_free (gpointer data)
+{
+  DgramResult *r = data;
+
+  if (r->fd >= 0)
+    close (r->fd);
+  g_free (r->ifname);
+  g_free (r);
+}
+
+static DgramResult *
+open_dgram_in_process (ShFwClient *c, GError **error)
+{
+  g_autofree char *owner = NULL;
+  g_autofree char *alias = NULL;
+  g_autofree char *ifname = NULL;
+  g_autoptr (GError) local = NULL;
+  ShFirewallSpec marked;
+  DgramResult *r;
+  guint64 pid = 0;
+  guint slot;
+  int fd;
+
+  if (!c->applied)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no rules applied yet");
+      return NULL;
+    }
+  drop_dgram_in_process (c);
+  g_ascii_string_to_unsigned (c->label, 10, 1, G_MAXINT32, &pid, NULL);
+  owner = pid != 0 ? sh_firewall_owner_record (pid) : NULL;
+  alias = g_strdup_printf ("shuttle %s", owner != NULL ? owner : c->label);
+  fd = sh_fw_dgram_open_any (getuid (), alias, &slot, &ifname, error);
+  if (fd < 0)
+    return NULL;
+  marked = c->spec;
+  marked.dgram_mark = sh_fw_dgram_mark (slot);
+  g_strlcpy (marked.dgram_ifname, ifname, sizeof marked.dgram_ifname);
+  if (!sh_firewall_apply (c->label, &marked, &local))
+    {
+      close (fd);
+      sh_fw_dgram_remove (slot, ifname, NULL);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("cannot set up the firewall: %s"),
+                   local->message);
+      return NULL;
+    }
+  c->dgram_slot = (int) slot;
+  c->dgram_ifname = g_strdup (ifname);
+  r = g_new0 (DgramResult, 1);
+  r->fd = fd;
+  r->ifname = g_steal_pointer (&ifname);
+  return r;
+}
+
+static void
+open_dgram_done (GObject *bus, GAsyncResult *res, gpointer data)
+{
+  g_autoptr (GTask) task = data;
+  g_autoptr (GError) remote = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GVariant) r = NULL;
+  GError *error = NULL;
+  DgramResult *out;
+  gint32 handle;
+  const char *ifname;
+
+  r = g_dbus_connection_call_with_unix_fd_list_finish (G_DBUS_CONNECTION (bus), &fds, res, &remote);
+  if (r == NULL)
+    {
+      if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        error = g_steal_pointer (&remote);
+      else
+        helper_error (&error, remote);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_variant_get (r, "(h&s)", &handle, &ifname);
+  out = g_new0 (DgramResult, 1);
+  out->fd = fds != NULL ? g_unix_fd_list_get (fds, handle, &error) : -1;
+  if (out->fd < 0)
+    {
+      dgram_result_free (out);
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED,
+                               "the firewall helper passed no device");
+      g_clear_error (&error);
+      return;
+    }
+  out->ifname = g_strdup (ifname);
+  g_task_return_pointer (task, out, dgram_result_free);
+}
+
+void
+sh_fw_client_open_dgram_async (ShFwClient *c, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, data);
+
+  if (c->bus == NULL)
+    {
+      GError *error = NULL;
+      DgramResult *r = open_dgram_in_process (c, &error);
+
+      if (r != NULL)
+        g_task_return_pointer (task, r, dgram_result_free);
+      else
+        g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  g_dbus_connection_call_with_unix_fd_list (
+      c->bus, c->dest, SH_FW_OBJECT_PATH, SH_FW_IFACE, "OpenDatagramTunnel",
+      g_variant_new ("(s@a{sv})", c->label, sh_fw_encode_options (FALSE, SH_FW_UID_NONE)),
+      G_VARIANT_TYPE ("(hs)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, HELPER_TIMEOUT_MS,
+      NULL, cancellable, open_dgram_done, task);
+}
+
+int
+sh_fw_client_open_dgram_finish (ShFwClient *c, GAsyncResult *res, char **ifname, GError **error)
+{
+  DgramResult *r = g_task_propagate_pointer (G_TASK (res), error);
+  int fd;
+
+  if (r == NULL)
+    return -1;
+  fd = r->fd;
+  r->fd = -1;
+  *ifname = g_steal_pointer (&r->ifname);
+  dgram_result_free (r);
+  return fd;
+}
+
 void
 sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellable *cancellable,
                           GAsyncReadyCallback callback, gpointer data)
@@ -286,8 +463,14 @@ sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellabl
   if (c->bus == NULL)
     {
       g_autoptr (GError) local = NULL;
-      if (sh_firewall_apply (c->label, spec, &local))
+      ShFirewallSpec marked = *spec;
+
+      marked.dgram_mark = c->dgram_slot >= 0 ? sh_fw_dgram_mark ((guint) c->dgram_slot) : 0;
+      if (c->dgram_ifname != NULL)
+        g_strlcpy (marked.dgram_ifname, c->dgram_ifname, sizeof marked.dgram_ifname);
+      if (sh_firewall_apply (c->label, &marked, &local))
         {
+          remember_spec (c, spec);
           c->applied = TRUE;
           g_task_return_boolean (task, TRUE);
         }
@@ -316,7 +499,10 @@ sh_fw_client_remove_rules (ShFwClient *c, GError **error)
     return TRUE;
   c->applied = FALSE;
   if (c->bus == NULL)
-    return sh_firewall_remove (c->label, error);
+    {
+      drop_dgram_in_process (c);
+      return sh_firewall_remove (c->label, error);
+    }
   if (c->dest == NULL)
     {
       /* Our controller removes the rules itself when it stops us, and may
@@ -478,6 +664,8 @@ sh_fw_client_free (ShFwClient *c)
     return;
   g_clear_pointer (&c->watch, sh_fw_watch_free);
   g_clear_object (&c->bus);
+  sh_fw_spec_clear (&c->spec);
+  g_free (c->dgram_ifname);
   g_free (c->label);
   g_free (c);
 }

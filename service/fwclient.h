@@ -56,6 +56,17 @@ void sh_fw_client_apply_async (ShFwClient *client, const ShFirewallSpec *spec,
                                gpointer data);
 gboolean sh_fw_client_apply_finish (ShFwClient *client, GAsyncResult *res, GError **error);
 
+/* The datagram device (issue 19) for the rules applied last: a tun device
+ * whose descriptor is returned (its name in *@ifname), and the rules that
+ * send UDP and ICMP echo requests to the subnets into it. Through the
+ * helper (OpenDatagramTunnel), or in process as root. Call after a
+ * successful apply; the device and its rules go with the rules
+ * (sh_fw_client_remove_rules()) or with this process. Returns the
+ * descriptor, or -1 with @error set. */
+void sh_fw_client_open_dgram_async (ShFwClient *client, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer data);
+int sh_fw_client_open_dgram_finish (ShFwClient *client, GAsyncResult *res, char **ifname,
+                                    GError **error);
 /* Removes this instance's rules and, through the helper, its /etc/hosts
  * block (nothing applied is not an error). */
 gboolean sh_fw_client_remove (ShFwClient *client, GError **error);

@@ -38,6 +38,8 @@
 #define DEFAULT_PIDFILE "shuttle.pid"
 #define DEFAULT_CONNECT_TIMEOUT_S 10
 #define MAX_CONNECT_TIMEOUT_S 600
+#define DEFAULT_UDP_TIMEOUT_S 60
+#define MAX_UDP_TIMEOUT_S 3600
 
 /* Kept in step with data/shuttle.8. */
 static const char usage_text[]
@@ -89,6 +91,10 @@ static const char usage_text[]
       "      --transport auto|agent|ssh   agent: Shuttle's server on the ssh server;\n"
       "                                   ssh: ssh's own TCP forwarding (nothing runs\n"
       "                                   there); auto (default): agent, else ssh\n"
+      "      --no-udp                     do not carry UDP and ping (default: carried\n"
+      "                                   where the server can; --udp: insist)\n"
+      "      --udp-timeout SECONDS        close a UDP flow idle this long, 1..3600\n"
+      "                                   (default: 60; ping: 30 at most)\n"
       "      --server                     (internal) serve the mux on stdin/stdout\n"
       "  -h, --help                       show this help and exit\n"
       "  -V, --version                    show the version and exit\n"
@@ -456,6 +462,23 @@ parse_ssh_cmd (ShOptions *opts, const char *value, GError **error)
 }
 
 static gboolean
+parse_udp_timeout (ShOptions *opts, const char *value, GError **error)
+{
+  guint v;
+
+  if (!parse_decimal (value, 4, &v) || v < 1 || v > MAX_UDP_TIMEOUT_S)
+    {
+      g_autofree char *q = quote (value);
+
+      set_error (error, _ ("invalid UDP timeout '%s': must be 1 to %d seconds"), q,
+                 MAX_UDP_TIMEOUT_S);
+      return FALSE;
+    }
+  opts->udp_timeout_s = v;
+  return TRUE;
+}
+
+static gboolean
 parse_transport (ShOptions *opts, const char *value, GError **error)
 {
   if (g_strcmp0 (value, "auto") == 0)
@@ -489,6 +512,9 @@ sh_options_ssh_transport_conflict (const ShOptions *opts)
   if (opts->socks || opts->run_argv)
     return _ ("--socks and shuttle run need Shuttle's server on the ssh server, which "
               "--transport=ssh does not run: use --transport=agent, or ssh -D for a SOCKS proxy");
+  if (opts->udp > 0)
+    return _ ("--udp needs Shuttle's server on the ssh server: ssh's own forwarding carries "
+              "only TCP; use --transport=agent");
   if (opts->dns && !opts->has_to_ns)
     return _ ("--dns with --transport=ssh needs --to-ns IP: the queries go as DNS over TCP "
               "to that resolver, through ssh's forwarding (there is no server of ours to ask)");
@@ -834,6 +860,14 @@ apply_option (ShOptions *opts, const ShOptDef *def, const char *name, const char
       return TRUE;
     case SH_OPT_TRANSPORT:
       return parse_transport (opts, value, error);
+    case SH_OPT_UDP:
+      opts->udp = 1;
+      return TRUE;
+    case SH_OPT_NO_UDP:
+      opts->udp = -1;
+      return TRUE;
+    case SH_OPT_UDP_TIMEOUT:
+      return parse_udp_timeout (opts, value, error);
     case SH_OPT_HELP:
       print_usage_and_exit ();
       break;
@@ -904,6 +938,7 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   opts->control_fd = -1;
   opts->secret_fd = -1;
   opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
+  opts->udp_timeout_s = DEFAULT_UDP_TIMEOUT_S;
 
   if (argc > 1 && g_str_equal (argv[1], "run"))
     {

@@ -86,6 +86,9 @@ typedef struct
   char *seed_hosts;      /* --seed-hosts: comma-separated names, checked; NULL when none */
   gboolean block_ipv6;   /* --block-ipv6: the IPv6 leak block while IPv4 0/0 is tunnelled */
   ShTransport transport; /* --transport auto|agent|ssh */
+  int udp;               /* UDP and ping (issue 19): 1 --udp (asked for: an error where
+                          * it cannot work), -1 --no-udp, 0 default (on where it can) */
+  guint udp_timeout_s;   /* --udp-timeout SECONDS (default 60; echo: at most 30) */
 
   /* Under NetworkManager (nm-shuttle-service starts us): -1 when not given. */
   int control_fd; /* --control-fd N: peer-to-peer D-Bus to our controller (control.h) */

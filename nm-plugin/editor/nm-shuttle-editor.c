@@ -74,6 +74,7 @@ static const CheckKey check_keys[] = {
   { "latency_check", SH_NM_KEY_LATENCY_CONTROL, TRUE },
   { "block_ipv6_check", SH_NM_KEY_BLOCK_IPV6, TRUE },
   { "fail_closed_check", SH_NM_KEY_FAIL_CLOSED, FALSE },
+  { "udp_check", SH_NM_KEY_UDP, TRUE },
 };
 
 #define SHUTTLE_TYPE_EDITOR (shuttle_editor_get_type ())

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "config.h"
 
+#include <gio/gunixfdlist.h>
+
 #include "nm-shuttle-fwproxy.h"
 
 #include <arpa/inet.h>
@@ -176,6 +178,53 @@ forwarded (GObject *src, GAsyncResult *res, gpointer data)
   g_free (call);
 }
 
+typedef struct
+{
+  ShNmFwProxy *proxy;
+  GDBusMethodInvocation *inv;
+} DgramCall;
+
+static void
+dgram_forwarded (GObject *src, GAsyncResult *res, gpointer data)
+{
+  DgramCall *call = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  GVariant *r = g_dbus_connection_call_with_unix_fd_list_finish (G_DBUS_CONNECTION (src), &fds, res,
+                                                                 &error);
+
+  if (r == NULL)
+    g_dbus_method_invocation_return_gerror (call->inv, error);
+  else
+    g_dbus_method_invocation_return_value_with_unix_fd_list (call->inv, r, fds);
+  g_free (call);
+}
+
+/* The datagram device for the engine: only for a profile that carries UDP,
+ * for our label and the engine's uid; the descriptor is passed on and not
+ * kept (the helper's reply list closes with this call). */
+static void
+open_dgram (ShNmFwProxy *p, GDBusMethodInvocation *inv)
+{
+  DgramCall *call;
+  GVariant *args;
+
+  if (!p->policy.profile->udp)
+    {
+      g_dbus_method_invocation_return_dbus_error (inv, SH_FW_ERROR_PREFIX "NotAuthorized",
+                                                  "the profile does not carry UDP (udp=no)");
+      return;
+    }
+  call = g_new0 (DgramCall, 1);
+  call->proxy = p;
+  call->inv = inv;
+  args = g_variant_new ("(s@a{sv})", p->label, sh_fw_encode_options (FALSE, p->policy.engine_uid));
+  g_dbus_connection_call_with_unix_fd_list (p->bus, SH_FW_BUS_NAME, SH_FW_OBJECT_PATH, SH_FW_IFACE,
+                                            "OpenDatagramTunnel", args, G_VARIANT_TYPE ("(hs)"),
+                                            G_DBUS_CALL_FLAGS_NONE, FW_TIMEOUT_MS, NULL, p->cancel,
+                                            dgram_forwarded, call);
+}
+
 static void
 method_call (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
              const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
@@ -210,6 +259,12 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
     {
       call->kind = 1;
       args = g_variant_new ("(s)", p->label);
+    }
+  else if (g_str_equal (method, "OpenDatagramTunnel"))
+    {
+      g_free (call);
+      open_dgram (p, inv);
+      return;
     }
   else if (g_str_equal (method, "SetHosts") || g_str_equal (method, "RemoveHosts"))
     {

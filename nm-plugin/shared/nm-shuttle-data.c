@@ -72,6 +72,7 @@ static const KeyInfo keys[] = {
   { SH_NM_KEY_BLOCK_IPV6, T_BOOL },
   { SH_NM_KEY_TRANSPORT, T_ENUM, transport_choices },
   { SH_NM_KEY_FAIL_CLOSED, T_BOOL },
+  { SH_NM_KEY_UDP, T_BOOL },
   { SH_NM_KEY_PASSWORD_FLAGS, T_FLAGS },
   { SH_NM_KEY_KEY_PASSPHRASE_FLAGS, T_FLAGS },
 };
@@ -510,6 +511,7 @@ sh_nm_profile_new (GHashTable *data, GError **error)
   v = get (data, SH_NM_KEY_TRANSPORT);
   p->transport = g_strcmp0 (v, "auto") == 0 ? NULL : g_strdup (v);
   p->fail_closed = g_strcmp0 (get (data, SH_NM_KEY_FAIL_CLOSED), "yes") == 0;
+  p->udp = g_strcmp0 (get (data, SH_NM_KEY_UDP), "no") != 0;
   p->password_flags = get_uint (data, SH_NM_KEY_PASSWORD_FLAGS, 0);
   p->key_passphrase_flags = get_uint (data, SH_NM_KEY_KEY_PASSPHRASE_FLAGS, 0);
   return p;
@@ -655,6 +657,8 @@ sh_nm_profile_engine_args (const ShNmProfile *p, const ShNmEngineContext *ctx)
       g_strv_builder_add (b, "--reconnect");
       g_strv_builder_add (b, "--fail-closed");
     }
+  if (!p->udp)
+    g_strv_builder_add (b, "--no-udp");
   if (p->transport)
     {
       g_strv_builder_add (b, "--transport");

@@ -38,6 +38,7 @@ G_BEGIN_DECLS
 #define SH_NM_KEY_BLOCK_IPV6 "block-ipv6"
 #define SH_NM_KEY_TRANSPORT "transport"
 #define SH_NM_KEY_FAIL_CLOSED "fail-closed"
+#define SH_NM_KEY_UDP "udp"
 #define SH_NM_KEY_PASSWORD_FLAGS "password-flags"
 #define SH_NM_KEY_KEY_PASSPHRASE_FLAGS "key-passphrase-flags"
 
@@ -98,6 +99,7 @@ typedef struct
   gboolean block_ipv6;   /* --block-ipv6; on unless block-ipv6=no */
   char *transport;       /* --transport: "agent" or "ssh"; NULL: auto */
   gboolean fail_closed;  /* fail-closed=yes: keep the rules through an outage */
+  gboolean udp;          /* UDP and ping through the tunnel; on unless udp=no (--no-udp) */
   guint password_flags;
   guint key_passphrase_flags;
 } ShNmProfile;

@@ -43,6 +43,10 @@ static const ShOptDef opt_defs[] = {
   { "seed-hosts", '\0', TRUE, SH_OPT_SEED_HOSTS, SH_OPT_NM_LIST, "seed-hosts", NULL },
   { "block-ipv6", '\0', FALSE, SH_OPT_BLOCK_IPV6, SH_OPT_NM_KEY, "block-ipv6", "yes" },
   { "transport", '\0', TRUE, SH_OPT_TRANSPORT, SH_OPT_NM_KEY, "transport", NULL },
+  { "udp", '\0', FALSE, SH_OPT_UDP, SH_OPT_NM_KEY, "udp", "yes" },
+  { "no-udp", '\0', FALSE, SH_OPT_NO_UDP, SH_OPT_NM_KEY, "udp", "no" },
+  /* A profile keeps the engine's default. */
+  { "udp-timeout", '\0', TRUE, SH_OPT_UDP_TIMEOUT, SH_OPT_NM_IGNORED, NULL, NULL },
   { "help", 'h', FALSE, SH_OPT_HELP, SH_OPT_NM_REFUSED, NULL, NULL },
   { "version", 'V', FALSE, SH_OPT_VERSION, SH_OPT_NM_REFUSED, NULL, NULL },
 };

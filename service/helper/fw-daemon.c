@@ -10,9 +10,12 @@
 #include "config.h"
 
 #include "fw-daemon.h"
+#include "fw-dgram.h"
 
+#include <gio/gunixfdlist.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "firewall.h"
 #include "fw-polkit.h"
@@ -42,7 +45,16 @@ typedef struct
   GHashTable *tables; /* labels */
   GHashTable *hosts;  /* labels */
   GHashTable *routed; /* label -> GArray of ShSubnet: what each tunnel carries */
+  GHashTable *specs;  /* label -> ShFirewallSpec *: the last applied, for OpenDatagramTunnel */
+  GHashTable *dgrams; /* label -> Dgram *: the datagram device of the tunnel */
 } Owner;
+
+/* One tunnel's datagram device (fw-dgram.h): its slot and name. */
+typedef struct
+{
+  guint slot;
+  char *ifname;
+} Dgram;
 
 struct _ShFwDaemon
 {
@@ -55,16 +67,18 @@ struct _ShFwDaemon
   guint idle_source;
   guint registration;
   gulong closed_handler;
-  guint pending;             /* requests waiting for the bus or polkit */
-  GHashTable *polkit_by_uid; /* uid -> number of CheckAuthorization in flight */
-  guint polkit_timeout;      /* seconds */
-  GHashTable *owners;        /* unique name -> Owner */
+  guint pending;                     /* requests waiting for the bus or polkit */
+  GHashTable *polkit_by_uid;         /* uid -> number of CheckAuthorization in flight */
+  guint polkit_timeout;              /* seconds */
+  GHashTable *owners;                /* unique name -> Owner */
+  gboolean slots[SH_FW_DGRAM_SLOTS]; /* datagram slots in use */
 };
 
 typedef enum
 {
   REQUEST_APPLY,
   REQUEST_HOSTS,
+  REQUEST_DGRAM,
 } RequestKind;
 
 typedef struct
@@ -121,6 +135,61 @@ table_name (const Owner *o, const char *label)
 
 static gboolean remove_hosts_block (ShFwDaemon *d, const char *id, GError **error);
 
+static void
+spec_free (gpointer data)
+{
+  ShFirewallSpec *spec = data;
+
+  sh_fw_spec_clear (spec);
+  g_free (spec);
+}
+
+/* A copy of @spec that shares its arrays. */
+static ShFirewallSpec *
+spec_copy (const ShFirewallSpec *spec)
+{
+  ShFirewallSpec *copy = g_new0 (ShFirewallSpec, 1);
+
+  *copy = *spec;
+  if (copy->subnets != NULL)
+    g_array_ref (copy->subnets);
+  if (copy->excludes != NULL)
+    g_array_ref (copy->excludes);
+  if (copy->dns_servers != NULL)
+    g_array_ref (copy->dns_servers);
+  return copy;
+}
+
+/* Takes away @o's datagram device for @label, if any: its rules, its
+ * device if the engine still holds it, its slot. */
+static void
+owner_drop_dgram (Owner *o, const char *label, const char *why)
+{
+  ShFwDaemon *d = o->daemon;
+  Dgram *g = g_hash_table_lookup (o->dgrams, label);
+  g_autoptr (GError) error = NULL;
+
+  if (g == NULL)
+    return;
+  if (sh_fw_dgram_remove (g->slot, g->ifname, &error))
+    g_message ("uid %u (%s) %s: removed datagram device %s and its rules (table %u)", o->uid,
+               o->name, why, g->ifname, sh_fw_dgram_mark (g->slot));
+  else
+    g_message ("uid %u (%s) %s: cannot remove datagram device %s: %s", o->uid, o->name, why,
+               g->ifname, error->message);
+  d->slots[g->slot] = FALSE;
+  g_hash_table_remove (o->dgrams, label);
+}
+
+static void
+dgram_free (gpointer data)
+{
+  Dgram *g = data;
+
+  g_free (g->ifname);
+  g_free (g);
+}
+
 /* Removes everything @o holds and forgets it. */
 static void
 owner_release (Owner *o, const char *why)
@@ -129,6 +198,15 @@ owner_release (Owner *o, const char *why)
   GHashTableIter it;
   const char *label;
 
+  /* The rules first: without them the device gets nothing more. */
+  while (g_hash_table_size (o->dgrams) > 0)
+    {
+      GList *labels = g_hash_table_get_keys (o->dgrams);
+      g_autofree char *first = g_strdup (labels->data);
+
+      g_list_free (labels);
+      owner_drop_dgram (o, first, why);
+    }
   g_hash_table_iter_init (&it, o->tables);
   while (g_hash_table_iter_next (&it, (gpointer *) &label, NULL))
     {
@@ -175,6 +253,8 @@ owner_free (gpointer data)
   g_hash_table_unref (o->tables);
   g_hash_table_unref (o->hosts);
   g_hash_table_unref (o->routed);
+  g_hash_table_unref (o->specs);
+  g_hash_table_unref (o->dgrams);
   g_free (o->name);
   g_free (o->token);
   g_free (o);
@@ -200,6 +280,8 @@ owner_get (ShFwDaemon *d, const char *name, const char *token, guint uid)
   o->hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   o->routed
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
+  o->specs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, spec_free);
+  o->dgrams = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, dgram_free);
   g_hash_table_insert (d->owners, o->name, o);
   o->watch = g_bus_watch_name_on_connection (d->bus, name, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
                                              on_name_vanished, o, NULL);
@@ -212,7 +294,8 @@ owner_forget_if_empty (Owner *o)
 {
   ShFwDaemon *d = o->daemon;
 
-  if (g_hash_table_size (o->tables) == 0 && g_hash_table_size (o->hosts) == 0)
+  if (g_hash_table_size (o->tables) == 0 && g_hash_table_size (o->hosts) == 0
+      && g_hash_table_size (o->dgrams) == 0)
     {
       g_hash_table_remove (d->owners, o->name);
       update_idle (d);
@@ -381,6 +464,7 @@ do_apply (Request *r)
   g_autofree char *comment = NULL;
   g_autofree char *table = NULL;
   g_autoptr (GError) error = NULL;
+  Dgram *dgram;
   Owner *o;
 
   if (!check_ports (r, &error))
@@ -393,6 +477,11 @@ do_apply (Request *r)
   name = table_name (o, r->label);
   note = owner_note (d, o);
   comment = g_strconcat (COMMENT_PREFIX, note, NULL);
+  /* A tunnel that has its datagram device keeps marking for it. */
+  dgram = g_hash_table_lookup (o->dgrams, r->label);
+  r->spec.dgram_mark = dgram != NULL ? sh_fw_dgram_mark (dgram->slot) : 0;
+  if (dgram != NULL)
+    g_strlcpy (r->spec.dgram_ifname, dgram->ifname, sizeof r->spec.dgram_ifname);
   if (!sh_firewall_apply_owned (name, comment, &r->spec, &error))
     {
       g_message ("%s: applying table inet shuttle-%s failed: %s", requester, name, error->message);
@@ -403,6 +492,7 @@ do_apply (Request *r)
   g_hash_table_add (o->tables, g_strdup (r->label));
   o->for_uid = r->on_behalf_of;
   owner_set_routed (o, r->label, r->spec.subnets);
+  g_hash_table_insert (o->specs, g_strdup (r->label), spec_copy (&r->spec));
   g_message ("%s: applied table inet shuttle-%s (port %u, %u subnets, %u excludes)", requester,
              name, r->spec.port, r->spec.subnets->len, r->spec.excludes->len);
   table = g_strdup_printf ("inet shuttle-%s", name);
@@ -450,6 +540,105 @@ do_set_hosts (Request *r)
   g_dbus_method_invocation_return_value (r->invocation, NULL);
 }
 
+static gboolean
+free_slot (ShFwDaemon *d, guint *slot)
+{
+  for (guint i = 0; i < SH_FW_DGRAM_SLOTS; i++)
+    if (!d->slots[i])
+      {
+        *slot = i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+/* OpenDatagramTunnel: the tun device for the caller's tunnel @label, the
+ * rules that route the tunnel's marked packets into it, and the table
+ * applied again with the mark. Either all of it is in place and the only
+ * descriptor of the device goes to the caller, or nothing is. */
+static void
+do_open_dgram (Request *r)
+{
+  ShFwDaemon *d = r->daemon;
+  const char *sender = g_dbus_method_invocation_get_sender (r->invocation);
+  g_autofree char *requester = who (r->uid, r->on_behalf_of, sender);
+  guint32 uid = r->on_behalf_of != SH_FW_UID_NONE ? r->on_behalf_of : r->uid;
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *note = NULL;
+  g_autofree char *alias = NULL;
+  g_autofree char *comment = NULL;
+  g_autofree char *ifname = NULL;
+  ShFirewallSpec *spec;
+  ShFirewallSpec marked;
+  Dgram *g;
+  Owner *o = g_hash_table_lookup (d->owners, sender);
+  guint slot;
+  int fd;
+
+  spec = o != NULL ? g_hash_table_lookup (o->specs, r->label) : NULL;
+  if (spec == NULL)
+    {
+      g_dbus_method_invocation_return_error (r->invocation, SH_FW_ERROR, SH_FW_ERROR_NOT_FOUND,
+                                             "this caller applied no tunnel labelled “%s”",
+                                             r->label);
+      return;
+    }
+  /* A second call replaces the device: the engine reconnected. */
+  owner_drop_dgram (o, r->label, "asked again");
+  if (!free_slot (d, &slot))
+    {
+      g_message ("%s: no datagram slot free", requester);
+      g_dbus_method_invocation_return_error (r->invocation, SH_FW_ERROR, SH_FW_ERROR_FAILED,
+                                             "all %d datagram devices are in use",
+                                             SH_FW_DGRAM_SLOTS);
+      return;
+    }
+  name = table_name (o, r->label);
+  note = owner_note (d, o);
+  alias = g_strdup_printf (COMMENT_PREFIX "%s label=%s slot=%u", note, r->label, slot);
+  fd = sh_fw_dgram_open (slot, uid, alias, &ifname, &error);
+  if (fd < 0)
+    {
+      g_message ("%s: datagram device for %s failed: %s", requester, name, error->message);
+      return_error (r->invocation, error);
+      return;
+    }
+  marked = *spec;
+  marked.dgram_mark = sh_fw_dgram_mark (slot);
+  g_strlcpy (marked.dgram_ifname, ifname, sizeof marked.dgram_ifname);
+  comment = g_strconcat (COMMENT_PREFIX, note, NULL);
+  if (!sh_firewall_apply_owned (name, comment, &marked, &error))
+    {
+      g_message ("%s: marking for %s failed: %s", requester, ifname, error->message);
+      close (fd);
+      sh_fw_dgram_remove (slot, ifname, NULL);
+      return_error (r->invocation, error);
+      return;
+    }
+  g = g_new0 (Dgram, 1);
+  g->slot = slot;
+  g->ifname = g_strdup (ifname);
+  d->slots[slot] = TRUE;
+  g_hash_table_insert (o->dgrams, g_strdup (r->label), g);
+  fds = g_unix_fd_list_new ();
+  if (g_unix_fd_list_append (fds, fd, &error) < 0)
+    {
+      close (fd);
+      owner_drop_dgram (o, r->label, "could not pass the device");
+      return_error (r->invocation, error);
+      return;
+    }
+  /* The helper keeps no descriptor: the device lives as long as the
+   * engine's. */
+  close (fd);
+  g_message ("%s: datagram device %s for table inet shuttle-%s (mark and table %u)", requester,
+             ifname, name, marked.dgram_mark);
+  g_dbus_method_invocation_return_value_with_unix_fd_list (r->invocation,
+                                                           g_variant_new ("(hs)", 0, ifname), fds);
+}
+
 /* Takes @r out of its uid's count of polkit questions in flight. */
 static void
 polkit_done (Request *r)
@@ -488,6 +677,8 @@ request_act (Request *r)
 {
   if (r->kind == REQUEST_APPLY)
     do_apply (r);
+  else if (r->kind == REQUEST_DGRAM)
+    do_open_dgram (r);
   else
     do_set_hosts (r);
   request_free (r);
@@ -578,7 +769,7 @@ on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
   g_hash_table_insert (d->polkit_by_uid, GUINT_TO_POINTER (r->uid), GUINT_TO_POINTER (count + 1));
   r->polkit_asked = TRUE;
   sh_fw_polkit_check_async (d->bus, g_dbus_method_invocation_get_sender (r->invocation),
-                            r->kind == REQUEST_APPLY ? ACTION_FIREWALL : ACTION_HOSTS,
+                            r->kind == REQUEST_HOSTS ? ACTION_HOSTS : ACTION_FIREWALL,
                             d->polkit_timeout, on_authorized, r);
 }
 
@@ -635,7 +826,11 @@ handle_remove (ShFwDaemon *d, GDBusMethodInvocation *invocation, gboolean hosts)
              hosts ? "hosts block " : "table inet shuttle-", name);
   g_hash_table_remove (hosts ? o->hosts : o->tables, label);
   if (!hosts)
-    owner_set_routed (o, label, NULL);
+    {
+      owner_set_routed (o, label, NULL);
+      g_hash_table_remove (o->specs, label);
+      owner_drop_dgram (o, label, "removed its tunnel");
+    }
   owner_forget_if_empty (o);
   g_dbus_method_invocation_return_value (invocation, NULL);
 }
@@ -668,6 +863,12 @@ method_call (GDBusConnection *bus, const char *sender, const char *path, const c
     {
       r->kind = REQUEST_APPLY;
       if (!sh_fw_parse_tunnel (params, &r->label, &r->spec, &r->on_behalf_of, &error))
+        goto invalid;
+    }
+  else if (g_str_equal (method, "OpenDatagramTunnel"))
+    {
+      r->kind = REQUEST_DGRAM;
+      if (!sh_fw_parse_dgram (params, &r->label, &r->on_behalf_of, &error))
         goto invalid;
     }
   else if (g_str_equal (method, "SetHosts"))
@@ -773,6 +974,80 @@ edit_sweep (const char *content, gpointer data, GError **error)
   return text;
 }
 
+/* The datagram devices and rules: a device whose alias names a live owner
+ * is adopted with its slot; the other devices and every rule of a slot not
+ * adopted go. */
+static gboolean
+sweep_dgrams (ShFwDaemon *d, GError **error)
+{
+  g_autoptr (GHashTable) slots = NULL;
+  g_autoptr (GHashTable) devices = NULL;
+  GHashTableIter it;
+  const char *ifname, *alias;
+  gpointer key;
+
+  if (!sh_fw_dgram_list (COMMENT_PREFIX, &slots, &devices, error))
+    return FALSE;
+  g_hash_table_iter_init (&it, devices);
+  while (g_hash_table_iter_next (&it, (gpointer *) &ifname, (gpointer *) &alias))
+    {
+      g_auto (GStrv) words = g_strsplit (alias + strlen (COMMENT_PREFIX), " ", -1);
+      guint n = g_strv_length (words);
+      g_autofree char *note = NULL;
+      g_autofree char *id = NULL;
+      const char *label = NULL;
+      guint64 slot;
+      Owner *o = NULL;
+
+      if (n == 5 && g_str_has_prefix (words[3], "label=") && g_str_has_prefix (words[4], "slot=")
+          && g_ascii_string_to_unsigned (words[4] + 5, 10, 0, SH_FW_DGRAM_SLOTS - 1, &slot, NULL)
+          && !d->slots[slot])
+        {
+          g_autofree char *owner = NULL;
+          g_autofree char *bus_id = NULL;
+          guint uid;
+
+          note = g_strjoin (" ", words[0], words[1], words[2], NULL);
+          if (parse_note (note, &owner, &bus_id, &uid))
+            {
+              g_autofree char *token = sh_fw_owner_token (owner);
+
+              if (token != NULL)
+                {
+                  id = g_strdup_printf ("%s-%s", token, words[3] + 6);
+                  o = live_owner (d, id, note, &label);
+                }
+            }
+        }
+      if (o != NULL)
+        {
+          Dgram *g = g_new0 (Dgram, 1);
+
+          g->slot = (guint) slot;
+          g->ifname = g_strdup (ifname);
+          d->slots[slot] = TRUE;
+          g_hash_table_insert (o->dgrams, g_strdup (label), g);
+          g_message ("adopted datagram device %s of uid %u (%s)", ifname, o->uid, o->name);
+        }
+      else if (sh_fw_dgram_remove (SH_FW_DGRAM_SLOTS, ifname, error))
+        g_message ("swept stale datagram device %s (%s)", ifname, alias);
+      else
+        return FALSE;
+    }
+  g_hash_table_iter_init (&it, slots);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    {
+      guint slot = GPOINTER_TO_UINT (key) - 1;
+
+      if (d->slots[slot])
+        continue;
+      if (!sh_fw_dgram_remove (slot, NULL, error))
+        return FALSE;
+      g_message ("swept stale datagram rules of table %u", sh_fw_dgram_mark (slot));
+    }
+  return TRUE;
+}
+
 static gboolean
 sweep (ShFwDaemon *d, GError **error)
 {
@@ -783,7 +1058,7 @@ sweep (ShFwDaemon *d, GError **error)
   GHashTableIter it;
   const char *id, *comment;
 
-  if (tables == NULL)
+  if (tables == NULL || !sweep_dgrams (d, error))
     return FALSE;
   g_hash_table_iter_init (&it, tables);
   while (g_hash_table_iter_next (&it, (gpointer *) &id, (gpointer *) &comment))

@@ -129,3 +129,27 @@ sh_fw_parse_label (GVariant *params, char **label, GError **error)
   *label = g_strdup (l);
   return TRUE;
 }
+
+gboolean
+sh_fw_parse_dgram (GVariant *params, char **label, guint32 *on_behalf_of, GError **error)
+{
+  g_autoptr (GVariant) options = NULL;
+  ShFirewallSpec opts = { 0 };
+  const char *l;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa{sv})")))
+    return sh_fw_invalid (error, "wrong argument types");
+  g_variant_get (params, "(&s@a{sv})", &l, &options);
+  if (!sh_fw_check_label (l, error) || !sh_fw_parse_options (options, &opts, on_behalf_of, error))
+    {
+      sh_fw_spec_clear (&opts);
+      return FALSE;
+    }
+  /* The leak block and a scope are ApplyTunnel's business. */
+  gboolean foreign = opts.block_ipv6 || opts.cgroup != NULL;
+  sh_fw_spec_clear (&opts);
+  if (foreign)
+    return sh_fw_invalid (error, "options “block-ipv6” and “cgroup” belong to ApplyTunnel");
+  *label = g_strdup (l);
+  return TRUE;
+}

@@ -49,4 +49,8 @@ GPtrArray *sh_fw_filter_hosts (const GPtrArray *lines, const GArray *subnets, GH
 /* Parses the (s) of RemoveTunnel and RemoveHosts. */
 gboolean sh_fw_parse_label (GVariant *params, char **label, GError **error);
 
+/* Parses OpenDatagramTunnel's (sa{sv}): the label and the options, of which
+ * only "on-behalf-of-uid" (u) is known there (SH_FW_UID_NONE when absent). */
+gboolean sh_fw_parse_dgram (GVariant *params, char **label, guint32 *on_behalf_of, GError **error);
+
 G_END_DECLS

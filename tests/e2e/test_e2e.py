@@ -20,8 +20,10 @@ Environment:
 import errno
 import glob
 import hashlib
+import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -1740,6 +1742,265 @@ d = socket.create_connection(('%(gw4)s', 22), timeout=5)
 print('direct', d.recv(4)[:3].decode(), d.getsockname()[0])
 EOF
 """
+
+
+# ------------------------------------------------------------ UDP and ping (issue 19)
+UDP_ECHO_PORT = 7777
+UDP_DNS_PORT = 5300
+_udp_echo = []
+
+
+def udp_echo_servers():
+    """UDP echo on LAN4, LAN6 and LAN4_B at UDP_ECHO_PORT, as threads of
+    this process with sockets in the LAN namespace (started once)."""
+    if _udp_echo:
+        return
+    for fam, addr in ((socket.AF_INET, netlab.LAN4), (socket.AF_INET6, netlab.LAN6),
+                      (socket.AF_INET, netlab.LAN4_B)):
+        s = LAB.socket(LAB.ns_lan, fam, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind((addr, UDP_ECHO_PORT))
+
+        def serve(s=s):
+            while True:
+                try:
+                    data, peer = s.recvfrom(65535)
+                    s.sendto(data, peer)
+                except OSError:
+                    return
+        threading.Thread(target=serve, daemon=True).start()
+        _udp_echo.append(s)
+
+
+def udp_echo(host, data, tries=3, timeout=2.0, port=UDP_ECHO_PORT):
+    """The echo of @data from host:port through the client namespace, or
+    None; the reply must come from host:port."""
+    fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+    c = LAB.socket(LAB.ns_client, fam, socket.SOCK_DGRAM)
+    c.settimeout(timeout)
+    try:
+        for _ in range(tries):
+            c.sendto(data, (host, port))
+            try:
+                got, peer = c.recvfrom(65535)
+            except socket.timeout:
+                continue
+            check(peer[0] == host and peer[1] == port, 'reply from %s, not %s' % (peer, host))
+            return got
+        return None
+    finally:
+        c.close()
+
+
+def dgram_leftovers(ns=None):
+    """Datagram rules, routes and devices left in the client namespace."""
+    ns = ns or LAB.ns_client
+    out = [ln for fam in ('-4', '-6')
+           for ln in LAB.run(ns, ['ip', fam, 'rule']).stdout.splitlines() if ln.startswith('5368:')]
+    out += [ln for fam in ('-4', '-6')
+            for ln in LAB.run(ns, ['ip', fam, 'route', 'show', 'table', 'all']).stdout.splitlines()
+            if 'shuttle' in ln]
+    out += [ln for ln in LAB.run(ns, ['ip', '-o', 'link']).stdout.splitlines() if ': shuttle' in ln]
+    return out
+
+
+def udp_tunnel(extra=()):
+    s = tunnel(SUBNETS + list(extra))
+    check(s.wait_line(r'UDP and ping to the tunnelled subnets go through', 10) is not None,
+          'the engine did not set up UDP:\n' + s.stderr())
+    udp_echo_servers()
+    return s
+
+
+@case('UDP: echo of 1, 1400 and 60000 bytes both ways, IPv4 and IPv6, through the tunnel')
+def t_udp_echo():
+    udp_tunnel()
+    for host in (netlab.LAN4, netlab.LAN6):
+        for n in (1, 1400, 60000):
+            data = os.urandom(n)
+            got = udp_echo(host, data)
+            check(got == data, 'UDP echo of %d bytes from %s: %s' % (
+                n, host, 'none' if got is None else '%d bytes, differ' % len(got)))
+
+
+@case('UDP: dig @LAN resolver on a non-standard port (%d) is answered through the tunnel'
+      % UDP_DNS_PORT)
+def t_udp_dig():
+    if not shutil.which('dnsmasq') and not os.path.exists('/usr/sbin/dnsmasq'):
+        raise Fail('dnsmasq not installed')
+    udp_tunnel()
+    d = LAB.spawn(LAB.ns_lan, ['/usr/sbin/dnsmasq', '-k', '-C', '/dev/null', '--no-resolv',
+                               '--no-hosts', '-p', str(UDP_DNS_PORT), '--bind-interfaces',
+                               '--listen-address', netlab.LAN4, '--address=/udp.test/10.9.8.7',
+                               '--pid-file='], label='dnsmasq-udp')
+    try:
+        time.sleep(0.5)
+        r = LAB.run(LAB.ns_client, ['dig', '@' + netlab.LAN4, '-p', str(UDP_DNS_PORT),
+                                    '+short', '+tries=2', '+time=3', 'udp.test', 'A'], timeout=20)
+        check(r.stdout.strip() == '10.9.8.7', 'dig: rc %d %r %r' % (r.returncode, r.stdout,
+                                                                    r.stderr))
+    finally:
+        d.kill()
+        d.wait()
+
+
+def gw_udp_sockets():
+    """UDP sockets of the server in the gw namespace (its associations)."""
+    r = LAB.run(LAB.ns_gw, ['ss', '-u', '-a', '-n', '-p', '-H'])
+    return [ln for ln in r.stdout.splitlines()
+            if 'shuttle' in ln or 'python' in ln]
+
+
+@case('UDP: 1000 concurrent flows with distinct source ports all answered; associations gone '
+      'after --udp-timeout')
+def t_udp_flows():
+    stop_tunnel()
+    udp_echo_servers()
+    before = len(gw_udp_sockets())
+    s = Shuttle(SUBNETS + ['--udp-timeout', '3']).wait_ready()
+    try:
+        check(s.wait_line(r'UDP and ping to the tunnelled subnets go through', 10) is not None,
+              'no UDP:\n' + s.stderr())
+        socks = []
+        for i in range(1000):
+            c = LAB.socket(LAB.ns_client, socket.AF_INET, socket.SOCK_DGRAM)
+            c.setblocking(False)
+            socks.append(c)
+        answered = set()
+        deadline = time.monotonic() + 20
+        while len(answered) < len(socks) and time.monotonic() < deadline:
+            for i, c in enumerate(socks):
+                if i not in answered:
+                    c.sendto(b'flow %d' % i, (netlab.LAN4, UDP_ECHO_PORT))
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end and len(answered) < len(socks):
+                r, _, _ = select.select([c for i, c in enumerate(socks) if i not in answered],
+                                        [], [], 0.2)
+                for c in r:
+                    i = socks.index(c)
+                    try:
+                        data = c.recv(100)
+                    except BlockingIOError:
+                        continue
+                    check(data == b'flow %d' % i, 'flow %d got %r' % (i, data))
+                    answered.add(i)
+        check(len(answered) == 1000, 'only %d of 1000 flows answered' % len(answered))
+        n = len(gw_udp_sockets()) - before
+        diag('server UDP sockets with the flows open: %d' % n)
+        check(n >= 1000, 'the server has %d associations, not 1000' % n)
+        for c in socks:
+            c.close()
+        gone = wait_until(lambda: len(gw_udp_sockets()) <= before, 10)
+        check(gone, 'associations still open 10 s after the 3 s timeout: %d'
+              % (len(gw_udp_sockets()) - before))
+    finally:
+        s.stop()
+
+
+@case('UDP: iperf3 -u at 20 Mbit/s both directions, loss under 1%')
+def t_udp_iperf():
+    if not shutil.which('iperf3'):
+        raise Fail('iperf3 not installed')
+    udp_tunnel()
+    srv = LAB.spawn(LAB.ns_lan, ['iperf3', '-s', '-p', '5211', '-B', netlab.LAN4],
+                    label='iperf3-udp')
+    try:
+        time.sleep(0.5)
+        for reverse in ([], ['-R']):
+            r = LAB.run(LAB.ns_client, ['iperf3', '-c', netlab.LAN4, '-p', '5211', '-u', '-b',
+                                        '20M', '-t', '3', '-l', '1200', '-J'] + reverse,
+                        timeout=60)
+            check(r.returncode == 0, 'iperf3 %s: %s %s' % (reverse, r.stdout[-400:], r.stderr))
+            res = json.loads(r.stdout)['end']['sum']
+            diag('iperf3 -u %s: %.1f Mbit/s, loss %.2f%%' % (
+                ' '.join(reverse) or 'up', res['bits_per_second'] / 1e6, res['lost_percent']))
+            check(res['lost_percent'] < 1.0, 'loss %.2f%%' % res['lost_percent'])
+            check(res['bits_per_second'] > 15e6, 'rate %.1f Mbit/s' % (res['bits_per_second'] / 1e6))
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def allow_ping_on_gw():
+    LAB.run(LAB.ns_gw, ['sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647'],
+            check=True)
+
+
+@case('ping -c 3 to LAN hosts (v4, v6) answered from the far side; a host that does not exist '
+      'gets no reply')
+def t_ping():
+    allow_ping_on_gw()
+    udp_tunnel()
+    for host in (netlab.LAN4, netlab.LAN6):
+        r = LAB.run(LAB.ns_client, ['ping', '-c', '3', '-i', '0.3', '-W', '2', host], timeout=30)
+        check(r.returncode == 0 and ' 0% packet loss' in r.stdout,
+              'ping %s: rc %d\n%s%s' % (host, r.returncode, r.stdout, r.stderr))
+    r = LAB.run(LAB.ns_client, ['ping', '-c', '2', '-W', '2', '10.231.2.99'], timeout=30)
+    check(r.returncode != 0 and '100% packet loss' in r.stdout,
+          'ping of a host that does not exist: rc %d\n%s' % (r.returncode, r.stdout))
+
+
+@case('UDP: -x excludes apply: the excluded host gets nothing through the tunnel, its neighbour '
+      'does')
+def t_udp_exclude():
+    udp_tunnel(['-x', netlab.LAN4_B])
+    check(udp_echo(netlab.LAN4, b'in') == b'in', 'included host not answered')
+    check(udp_echo(netlab.LAN4_B, b'out', tries=2, timeout=1) is None,
+          'the excluded host answered through the tunnel')
+
+
+@case('--no-udp: no device, no datagram rules, UDP to the LAN goes nowhere')
+def t_no_udp():
+    stop_tunnel()
+    udp_echo_servers()
+    s = Shuttle(SUBNETS + ['--no-udp']).wait_ready()
+    try:
+        check(dgram_leftovers() == [], 'datagram state with --no-udp: %s' % dgram_leftovers())
+        text = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + s.table.split()).stdout
+        check('dgram' not in text, 'a datagram chain with --no-udp:\n' + text)
+        check(udp_echo(netlab.LAN4, b'x', tries=2, timeout=1) is None, 'UDP got through')
+        check('UDP and ping' not in s.stderr(), 'said something about UDP:\n' + s.stderr())
+    finally:
+        s.stop()
+
+
+@case('an old server (protocol version 1): TCP works, UDP off with one notice')
+def t_udp_old_server():
+    stop_tunnel()
+    old = ['--server-cmd', 'env SHUTTLE_TEST_PROTOCOL_MAX=1 ' + BIN + ' --server']
+    if SERVER == 'agent':
+        old = ['--server-cmd', 'env SHUTTLE_TEST_PROTOCOL_MAX=1 %s %s' % (
+            netlab.PY, os.path.join(SRCDIR, 'service', 'agent', 'shuttle-agent.py'))]
+    s = Shuttle(['-r', LAB.remote, '-e', LAB.ssh_cmd] + old + SUBNETS, remote=False).wait_ready()
+    try:
+        i = s.wait_line(r'UDP and ping are off: the server is too old', 10)
+        check(i is not None, 'no notice:\n' + s.stderr())
+        check(len(re.findall('UDP and ping are off', s.stderr())) == 1, 'said more than once')
+        rc, body, err, _ = curl('http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT))
+        check(rc == 0 and b'Hello' in body, 'TCP through an old server: %d %s' % (rc, err))
+        check(dgram_leftovers() == [], 'a device with an old server: %s' % dgram_leftovers())
+    finally:
+        s.stop()
+
+
+@case('SIGKILL of the engine: no ip rule, route, device or table left within 2 s')
+def t_udp_sigkill():
+    stop_tunnel()
+    s = Shuttle(SUBNETS).wait_ready()
+    check(s.wait_line(r'UDP and ping to the tunnelled subnets go through', 10) is not None,
+          'no UDP:\n' + s.stderr())
+    check(len(dgram_leftovers()) >= 5, 'not set up: %s' % dgram_leftovers())
+    s.p.kill()
+    s.p.wait()
+    s.reader.join(2)
+    t0 = time.monotonic()
+    gone = wait_until(lambda: dgram_leftovers() == [] and s.table not in shuttle_tables(), 2.0,
+                      step=0.05)
+    diag('after SIGKILL: %s in %.2f s' % ('all gone' if gone else dgram_leftovers(),
+                                          time.monotonic() - t0))
+    check(gone, 'left after SIGKILL: %s %s' % (dgram_leftovers(), shuttle_tables()))
+    r = LAB.run(LAB.ns_client, ['nft', 'list', 'ruleset']).stdout
+    check('shuttle' not in r, 'ruleset:\n' + r)
 
 
 @case('shuttle run as an ordinary user, no rules: curl v4, v6 from a child of a child, a '

@@ -237,6 +237,8 @@ NM_DATA_SEEDS = {
     'transport-agent': b'host=gw\nauto-nets=yes\nauto-hosts=yes\ntransport=agent\n',
     'transport-auto': b'host=gw\nsubnets=fd00::/8\ntransport=auto\npython=/usr/bin/python3\n',
     'transport-bad': b'host=gw\nsubnets=10/8\ntransport=SSH\ntransport=\n',
+    'udp-off': b'host=gw\nsubnets=10/8\nudp=no\n',
+    'udp-bad': b'host=gw\nsubnets=10/8\nudp=maybe\n',
 }
 
 NM_IMPORT_SEEDS = {
@@ -338,7 +340,48 @@ PRELOAD_SEEDS = {
     'no-name': b'\1' + b'SHA1' + bytes([1, 0, 0, 0] + [0] * 16),
 }
 
-for harness, seeds in (('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-socks5', SOCKS5_SEEDS), ('fuzz-preload-wire', PRELOAD_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
+
+# fuzz-pktcodec: packets as the kernel writes them into the datagram device.
+def ip4(proto, l4, frag=0, ihl=5):
+    opts = bytes(4 * (ihl - 5))
+    return (bytes([0x40 | ihl, 0]) + struct.pack('!HHH', 20 + len(opts) + len(l4), 1, frag)
+            + bytes([64, proto, 0, 0, 10, 231, 1, 2, 10, 231, 2, 10]) + opts + l4)
+
+
+def ip6(nh, l4):
+    return (bytes([0x60, 0, 0, 0]) + struct.pack('!H', len(l4)) + bytes([nh, 64])
+            + bytes([0xfd, 0x31, 0, 1] + [0] * 11 + [2]) + bytes([0xfd, 0x31, 0, 2] + [0] * 11 + [16])
+            + l4)
+
+
+def udp(data, sport=40000, dport=5000):
+    return struct.pack('!HHHH', sport, dport, 8 + len(data), 0) + data
+
+
+def echo(t, data, ident=7, seq=1):
+    return bytes([t, 0, 0, 0]) + struct.pack('!HH', ident, seq) + data
+
+
+PKTCODEC_SEEDS = {
+    'udp4': ip4(17, udp(b'hello')),
+    'udp4-empty': ip4(17, udp(b'')),
+    'udp4-options': ip4(17, udp(b'opt'), ihl=7),
+    'udp4-big': ip4(17, udp(b'\xab' * 1400)),
+    'udp4-frag': ip4(17, udp(b'frag'), frag=0x2000),
+    'udp4-offset': ip4(17, udp(b'frag'), frag=0x0010),
+    'udp4-badlen': ip4(17, struct.pack('!HHHH', 1, 2, 200, 0) + b'x'),
+    'echo4': ip4(1, echo(8, b'abcdabcd')),
+    'echo4-reply': ip4(1, echo(0, b'')),
+    'tcp4': ip4(6, bytes(20)),
+    'udp6': ip6(17, udp(b'hello6')),
+    'echo6': ip6(58, echo(128, b'ping6')),
+    'rs6': ip6(58, bytes([133, 0, 0, 0, 0, 0, 0, 0])),
+    'hbh6': ip6(0, bytes([17, 0, 1, 4, 0, 0, 0, 0]) + udp(b'x')),
+    'frag6': ip6(44, bytes([17, 0, 0, 1, 0, 0, 0, 1]) + udp(b'x')),
+    'short': bytes([0x45, 0, 0]),
+}
+
+for harness, seeds in (('fuzz-pktcodec', PKTCODEC_SEEDS), ('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-socks5', SOCKS5_SEEDS), ('fuzz-preload-wire', PRELOAD_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
                        ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
                        ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)

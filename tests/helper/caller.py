@@ -7,6 +7,11 @@ and reads one JSON request per line on stdin: [method, arg, ...].  Answers
 one JSON line: {"ok": true, "ret": ...} or {"ok": false, "error": NAME,
 "msg": TEXT}.  The first line it prints is {"name": ":1.N"}.  Exits on EOF.
 
+OpenDatagramTunnel keeps the descriptor it receives (the device lives as
+long as this process holds it) and answers [device name]; ["TunRead",
+SECONDS] answers the hex of every packet read from it in that time,
+["TunClose"] closes it.
+
 Besides the helper's methods: ["Listen", PORT, UDP] opens (and keeps) a TCP
 listener on 127.0.0.1 and, where it can, [::1] at PORT (0: a free one), and
 with UDP true a UDP socket on each too, as the engine does; it answers the
@@ -16,12 +21,16 @@ script in that namespace.  Integer option values are sent as uint32.
 """
 import errno
 import json
+import os
+import select
 import socket
 import sys
+import time
 
 import dbus
 
 SOCKETS = []
+TUN = []
 
 
 def listen(port, udp):
@@ -67,7 +76,21 @@ SIGS = {
     'RemoveTunnel': 's',
     'SetHosts': 'sa(ss)',
     'RemoveHosts': 's',
+    'OpenDatagramTunnel': 'sa{sv}',
 }
+
+
+def tun_read(seconds):
+    out = []
+    end = time.monotonic() + seconds
+    while TUN and time.monotonic() < end:
+        r, _, _ = select.select([TUN[0]], [], [], max(0, end - time.monotonic()))
+        if r:
+            try:
+                out.append(os.read(TUN[0], 70000).hex())
+            except BlockingIOError:
+                pass
+    return out
 
 bus = dbus.SystemBus()
 print(json.dumps({'name': bus.get_unique_name()}), flush=True)
@@ -79,15 +102,25 @@ for line in sys.stdin:
             ret = int(bus.request_name(args[0]))
         elif method == 'Listen':
             ret = listen(args[0], args[1])
+        elif method == 'TunRead':
+            ret = tun_read(args[0])
+        elif method == 'TunClose':
+            while TUN:
+                os.close(TUN.pop())
+            ret = None
         else:
-            if method == 'ApplyTunnel':
-                args[5] = {k: (dbus.UInt32(v) if type(v) is int else v)
-                           for k, v in args[5].items()}
+            if method in ('ApplyTunnel', 'OpenDatagramTunnel'):
+                args[-1] = {k: (dbus.UInt32(v) if type(v) is int else v)
+                            for k, v in args[-1].items()}
             obj = bus.get_object('io.github.shuttlevpn.Firewall1',
                                  '/io/github/shuttlevpn/Firewall1')
             fn = obj.get_dbus_method(method, 'io.github.shuttlevpn.Firewall1')
             ret = fn(*args, signature=SIGS[method], timeout=60)
-            ret = str(ret) if ret is not None else None
+            if method == 'OpenDatagramTunnel':
+                TUN.append(ret[0].take())
+                ret = str(ret[1])
+            else:
+                ret = str(ret) if ret is not None else None
         print(json.dumps({'ok': True, 'ret': ret}), flush=True)
     except dbus.exceptions.DBusException as e:
         print(json.dumps({'ok': False, 'error': e.get_dbus_name(),

@@ -598,6 +598,107 @@ def t_sigkill():
         set_rules(False)
 
 
+def dgram_state():
+    """What a datagram device leaves in the client namespace: our ip rules
+    (both families), routes in our tables, shuttle<n> devices."""
+    ns = LAB.ns_client
+    rules = [ln for fam in ('-4', '-6')
+             for ln in LAB.run(ns, ['ip', fam, 'rule']).stdout.splitlines()
+             if ln.startswith('5368:')]
+    routes = [ln for fam in ('-4', '-6')
+              for ln in LAB.run(ns, ['ip', fam, 'route', 'show', 'table', 'all']).stdout.splitlines()
+              if 'dev shuttle' in ln]
+    links = [ln for ln in LAB.run(ns, ['ip', '-o', 'link']).stdout.splitlines()
+             if ': shuttle' in ln]
+    return rules + routes + links
+
+
+def decode(hexpkt):
+    """(family, protocol, payload tail) of a packet read from the tun."""
+    b = bytes.fromhex(hexpkt)
+    if b[0] >> 4 == 4:
+        return 4, b[9], b[(b[0] & 15) * 4:]
+    return 6, b[6], b[40:]
+
+
+SEND_DGRAMS = r"""
+import socket, subprocess
+for fam, addr, data in ((socket.AF_INET, '10.231.2.10', b'in4'),
+                        (socket.AF_INET6, 'fd31:2::10', b'in6'),
+                        (socket.AF_INET, '10.231.2.9', b'excluded'),
+                        (socket.AF_INET, '10.231.2.11', b'port22'),
+                        (socket.AF_INET, '10.231.2.53', b'dns')):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.sendto(data, (addr, 22 if data == b'port22' else 53 if data == b'dns' else 5000))
+t = socket.socket()
+t.setblocking(False)
+t.connect_ex(('10.231.2.10', 5000))
+subprocess.run(['ping', '-c', '1', '-W', '1', '-p', 'abcd', '10.231.2.10'],
+               stdout=subprocess.DEVNULL)
+subprocess.run(['ping', '-6', '-c', '1', '-W', '1', '-p', 'abcd', 'fd31:2::10'],
+               stdout=subprocess.DEVNULL)
+"""
+
+
+@case('OpenDatagramTunnel: a user-owned tun gets the UDP and echo requests to the subnets '
+      '(not TCP, excludes or the captured DNS); RemoveTunnel and kill -9 leave no rule, route '
+      'or device')
+def t_dgram_tun():
+    set_rules(True)
+    a = b = None
+    try:
+        check(dgram_state() == [], 'leftovers before: %s' % dgram_state())
+        a = Caller(USER)
+        args = tunnel_args('u', subnets=[LAN, LAN6],
+                           excludes=[subnet('10.231.2.9', 32), subnet('10.231.2.11', 32, 22, 22)],
+                           dns=[[4, [10, 231, 2, 53]]])
+        r = apply_when_allowed(a, *args)
+        check(r['ok'], str(r))
+        table = r['ret']
+        r = a.err('OpenDatagramTunnel', 'other', {})
+        check(r['error'] == ERR + 'NotFound', 'without a tunnel: %s' % r)
+        dev = a.ok('OpenDatagramTunnel', 'u', {})
+        uid = pwd.getpwnam(USER).pw_uid
+        detail = LAB.run(LAB.ns_client, ['ip', '-d', 'link', 'show', 'dev', dev]).stdout
+        check(('user %d' % uid in detail or 'user %s' % USER in detail) and 'UP' in detail,
+              'device:\n' + detail)
+        state = dgram_state()
+        check(len([x for x in state if x.startswith('5368:')]) == 2
+              and len([x for x in state if x.startswith('default dev ' + dev)]) == 2,
+              'rules and routes: %s' % state)
+        text = table_text(table)
+        check('type route hook output' in text and 'ip daddr 10.231.2.53 udp dport 53 return'
+              in text, 'table:\n' + text)
+        LAB.run(LAB.ns_client, [PY, '-c', SEND_DGRAMS], timeout=30)
+        got = [decode(p) for p in a.ok('TunRead', 1.0)]
+        diag('from the tun: %s' % [(f, p, t[-12:].hex()) for f, p, t in got])
+        check(any(f == 4 and p == 17 and t.endswith(b'in4') for f, p, t in got), 'no UDP v4')
+        check(any(f == 6 and p == 17 and t.endswith(b'in6') for f, p, t in got), 'no UDP v6')
+        check(any(f == 4 and p == 1 and t[0] == 8 for f, p, t in got), 'no echo v4')
+        check(any(f == 6 and p == 58 and t[0] == 128 for f, p, t in got), 'no echo v6')
+        check(not any(p == 6 for f, p, t in got), 'TCP entered the tun')
+        check(not any(t.endswith(b'excluded') or t.endswith(b'port22') or t.endswith(b'dns')
+                      for f, p, t in got), 'an exclude or the captured DNS entered the tun')
+        a.ok('RemoveTunnel', 'u')
+        check(dgram_state() == [], 'after RemoveTunnel: %s' % dgram_state())
+
+        # kill -9 of the holder: rules, routes and device gone within 1 s
+        b = Caller(USER)
+        check(apply_when_allowed(b, *tunnel_args('k', subnets=[LAN, LAN6]))['ok'], 'apply')
+        b.ok('OpenDatagramTunnel', 'k', {})
+        check(len(dgram_state()) >= 5, 'not set up: %s' % dgram_state())
+        b.kill()
+        t0 = time.monotonic()
+        gone = wait_for(lambda: dgram_state() == [], 1.0, 0.02)
+        check(gone, 'still there 1 s after kill -9: %s' % dgram_state())
+        diag('removed %.0f ms after SIGKILL' % ((time.monotonic() - t0) * 1000))
+    finally:
+        for c in (a, b):
+            if c is not None:
+                c.close()
+        set_rules(False)
+
+
 @case("caller B cannot remove caller A's table or hosts block")
 def t_isolation():
     a, b = Caller(), Caller()
@@ -903,6 +1004,43 @@ def t_restart_sweep():
         a.close()
         b.close()
         LAB.run(LAB.ns_client, ['nft', 'delete table inet shuttle-cfoo-x'])
+
+
+@case('helper killed and restarted: a live datagram device is adopted (and goes with its owner), '
+      'a dead owner\'s device and rules are swept')
+def t_dgram_restart_sweep():
+    a, b = Caller(), Caller()
+    try:
+        a.ok('ApplyTunnel', *tunnel_args('live', subnets=[LAN, LAN6]))
+        dev_a = a.ok('OpenDatagramTunnel', 'live', {})
+        b.ok('ApplyTunnel', *tunnel_args('dead', subnets=[LAN, LAN6]))
+        dev_b = b.ok('OpenDatagramTunnel', 'dead', {})
+        pids = helper_pids()
+        check(len(pids) == 1, 'helper pids %s' % pids)
+        os.kill(pids[0], signal.SIGKILL)
+        check(wait_for(lambda: not helper_pids(), 2), 'helper survived SIGKILL')
+        b.kill()   # its device goes with its descriptor; its rules stay, nobody watching
+        time.sleep(0.3)
+        rules = [x for x in dgram_state() if x.startswith('5368:')]
+        check(len(rules) == 4, 'both owners\' rules should still be there: %s' % dgram_state())
+        # a rule left by nobody (a slot no device holds)
+        LAB.run(LAB.ns_client, ['ip', 'rule', 'add', 'fwmark', '0x536801ff', 'lookup',
+                                str(0x536801ff), 'priority', '5368'], check=True)
+        r = a.err('RemoveTunnel', 'nonexistent')   # activates a helper, which sweeps first
+        check(r['error'] == ERR + 'NotFound', str(r))
+        state = dgram_state()
+        check(len([x for x in state if x.startswith('5368:')]) == 2
+              and not any('0x536801ff' in x for x in state)
+              and any(dev_a in x for x in state) and not any(dev_b + ':' in x for x in state),
+              'after the sweep: %s' % state)
+        check('adopted datagram device' in read(WORK + '/dbus.log'), 'no adoption logged')
+        a.kill()
+        check(wait_for(lambda: dgram_state() == [], 1), 'adopted device left: %s' % dgram_state())
+    finally:
+        a.close()
+        b.close()
+        LAB.run(LAB.ns_client, ['ip', 'rule', 'del', 'fwmark', '0x536801ff', 'lookup',
+                                str(0x536801ff), 'priority', '5368'])
 
 
 @case('the helper stays while it holds rules and exits when idle')

@@ -146,6 +146,7 @@ static const char *const every_key_profiles[][24] = {
       "python=/usr/bin/python3",
       "block-ipv6=no",
       "fail-closed=yes",
+      "udp=no",
       NULL,
   },
 };

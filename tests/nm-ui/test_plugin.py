@@ -23,7 +23,8 @@ from gi.repository import GLib, NM  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, 'fixtures')
 SERVICE = 'org.freedesktop.NetworkManager.shuttle'
-DEFAULTS = {'latency-control': 'yes', 'block-ipv6': 'yes', 'fail-closed': 'no', 'auto-nets': 'no', 'auto-hosts': 'no',
+DEFAULTS = {'latency-control': 'yes', 'block-ipv6': 'yes', 'fail-closed': 'no', 'udp': 'yes',
+            'auto-nets': 'no', 'auto-hosts': 'no',
             'dns': 'none',
             'auth-method': 'agent', 'password-flags': '0', 'key-passphrase-flags': '0'}
 

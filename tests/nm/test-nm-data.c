@@ -292,6 +292,19 @@ test_overlap (void)
 }
 
 static void
+test_udp_off_args (void)
+{
+  g_autoptr (GHashTable) t = table ("host", "gw", "subnets", "10.0.0.0/8", "udp", "no", NULL);
+  g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, NULL);
+  ShNmEngineContext ctx = { 0 };
+  g_auto (GStrv) args = sh_nm_profile_engine_args (p, &ctx);
+  g_autofree char *all = g_strjoinv ("|", args);
+
+  g_assert_false (p->udp);
+  g_assert_nonnull (strstr (all, "|--no-udp|"));
+}
+
+static void
 test_password_args (void)
 {
   g_autoptr (GHashTable) t
@@ -310,6 +323,9 @@ test_password_args (void)
   /* the IPv6 leak block is on unless the profile says block-ipv6=no */
   g_assert_true (p->block_ipv6);
   g_assert_nonnull (strstr (all, "|--block-ipv6|--|10.0.0.0/8"));
+  /* UDP and ping are carried unless the profile says udp=no */
+  g_assert_true (p->udp);
+  g_assert_null (strstr (all, "--no-udp"));
   /* without a pinned key the user's known_hosts decide, strictly */
   g_assert_null (strstr (args[3], "HostKeyAlias"));
   g_assert_nonnull (strstr (args[3], "StrictHostKeyChecking=yes"));
@@ -338,7 +354,7 @@ static void
 test_keys_listed (void)
 {
   const char *const *k = sh_nm_data_keys ();
-  g_assert_cmpuint (g_strv_length ((char **) k), ==, 23);
+  g_assert_cmpuint (g_strv_length ((char **) k), ==, 24);
   for (; *k; k++)
     {
       /* every listed key is known to the checker */
@@ -356,6 +372,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/items-bad", test_items_bad);
   g_test_add_func ("/nm-data/rules-between-keys", test_rules_between_keys);
   g_test_add_func ("/nm-data/engine-args", test_engine_args);
+  g_test_add_func ("/nm-data/udp-off-args", test_udp_off_args);
   g_test_add_func ("/nm-data/password-args", test_password_args);
   g_test_add_func ("/nm-data/transport-args", test_transport_args);
   g_test_add_func ("/nm-data/fail-closed-args", test_fail_closed_args);

@@ -116,6 +116,61 @@ test_render_dns (void)
  * working is accepted first (the IPv6 excludes among it, with their ports),
  * then TCP is reset and the rest refused. Without the switch there is no
  * such chain at all. */
+/* With a datagram mark: a route chain marks UDP and echo requests to the
+ * subnets, after the bypass mark, the captured DNS, loopback and the
+ * excludes; a port range applies to UDP, and its subnet never takes echo.
+ * Without one, no such chain. */
+static void
+test_render_dgram (void)
+{
+  ShFirewallSpec spec;
+  g_autofree char *plain = NULL;
+  g_autofree char *text = NULL;
+  const char *expected = "  chain dgram {\n"
+                         "    type route hook output priority mangle; policy accept;\n"
+                         "    meta mark 0x5368 return\n"
+                         "    ip daddr 10.0.0.53 udp dport 53 return\n"
+                         "    ip daddr 127.0.0.0/8 return\n"
+                         "    ip6 daddr ::1 return\n"
+                         "    meta l4proto udp goto dgram_dst\n"
+                         "    icmp type echo-request goto dgram_dst\n"
+                         "    icmpv6 type echo-request goto dgram_dst\n"
+                         "  }\n"
+                         "  chain dgram_dst {\n"
+                         "    ip daddr 10.9.0.0/16 return\n"
+                         "    ip daddr 192.0.2.1 udp dport 22 return\n"
+                         "    ip daddr 10.0.0.0/8 meta mark set 0x53680105\n"
+                         "    ip6 daddr fd00::/8 meta mark set 0x53680105\n"
+                         "    meta nfproto ipv4 meta mark set 0x53680105\n"
+                         "    ip daddr 172.16.0.0/12 udp dport 5000-5100 meta mark set 0x53680105\n"
+                         "  }\n"
+                         "  chain dgram_in {\n"
+                         "    type filter hook prerouting priority mangle; policy accept;\n"
+                         "    iifname \"shuttle3\" meta mark set 0x53680105\n"
+                         "  }\n"
+                         "}\n";
+
+  spec_reference (&spec);
+  add (spec.subnets, subnet ("172.16.0.0", 12, 5000, 5100));
+  spec.dns_servers = g_array_new (FALSE, TRUE, sizeof (ShSubnet));
+  add (spec.dns_servers, subnet ("10.0.0.53", 32, 0, 0));
+  plain = sh_firewall_render ("1234", &spec);
+  g_assert_null (strstr (plain, "dgram"));
+  spec.dgram_mark = 0x53680105;
+  /* a mark without a valid device name is refused */
+  g_assert_null (sh_firewall_render ("1234", &spec));
+  g_strlcpy (spec.dgram_ifname, "shuttle\"x", sizeof spec.dgram_ifname);
+  g_assert_null (sh_firewall_render ("1234", &spec));
+  g_strlcpy (spec.dgram_ifname, "shuttle3", sizeof spec.dgram_ifname);
+  text = sh_firewall_render ("1234", &spec);
+  g_assert_nonnull (text);
+  g_assert_true (g_str_has_suffix (text, expected));
+  /* the redirects are unchanged */
+  g_assert_nonnull (strstr (text, "redirect to :12300"));
+  g_clear_pointer (&spec.dns_servers, g_array_unref);
+  spec_clear (&spec);
+}
+
 static void
 test_render_block_ipv6 (void)
 {
@@ -1212,6 +1267,7 @@ main (int argc, char **argv)
   g_test_add_func ("/firewall/render/bad-spec", test_render_bad_spec);
   g_test_add_func ("/firewall/render/block-ipv6", test_render_block_ipv6);
   g_test_add_func ("/firewall/render/scope", test_render_scope);
+  g_test_add_func ("/firewall/render/dgram", test_render_dgram);
   g_test_add_func ("/firewall/kernel/unprivileged", test_apply_unprivileged);
   g_test_add_func ("/firewall/kernel/apply-remove", test_apply_remove);
   g_test_add_func ("/firewall/owner/stat-parse", test_owner_stat_parse);

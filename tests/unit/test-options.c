@@ -738,6 +738,37 @@ test_connect_timeout (void)
 }
 
 static void
+test_udp (void)
+{
+  ShOptions o;
+
+  g_assert_true (parse (&o, NULL, "10/8", NULL));
+  g_assert_cmpint (o.udp, ==, 0);
+  g_assert_cmpuint (o.udp_timeout_s, ==, 60);
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, NULL, "--no-udp", "--udp-timeout", "5", "10/8", NULL));
+  g_assert_cmpint (o.udp, ==, -1);
+  g_assert_cmpuint (o.udp_timeout_s, ==, 5);
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, NULL, "--udp", "--udp-timeout=3600", "10/8", NULL));
+  g_assert_cmpint (o.udp, ==, 1);
+  g_assert_cmpuint (o.udp_timeout_s, ==, 3600);
+  sh_options_clear (&o);
+  assert_parse_fails ("invalid UDP timeout '0': must be 1 to 3600 seconds", "--udp-timeout", "0",
+                      "10/8");
+  assert_parse_fails ("invalid UDP timeout '3601': must be 1 to 3600 seconds", "--udp-timeout",
+                      "3601", "10/8");
+  assert_parse_fails ("invalid UDP timeout '99999': must be 1 to 3600 seconds", "--udp-timeout",
+                      "99999", "10/8");
+  assert_parse_fails ("--udp needs Shuttle's server on the ssh server: ssh's own forwarding "
+                      "carries only TCP; use --transport=agent",
+                      "-r", "gw", "--transport=ssh", "--udp", "10/8");
+  /* without --udp, ssh's forwarding only turns UDP off (said at run time) */
+  g_assert_true (parse (&o, NULL, "-r", "gw", "--transport=ssh", "10/8", NULL));
+  sh_options_clear (&o);
+}
+
+static void
 test_exclude (void)
 {
   ShOptions o;
@@ -1037,6 +1068,7 @@ main (int argc, char **argv)
     }
 
   g_test_add_func ("/options/defaults", test_defaults);
+  g_test_add_func ("/options/udp", test_udp);
   g_test_add_func ("/options/clear-twice", test_clear_twice);
   g_test_add_func ("/options/no-subnets", test_no_subnets);
   g_test_add_func ("/options/subnets", test_subnets);
