@@ -834,6 +834,13 @@ start_udp (Client *c)
       udp_off (c, "ssh's own forwarding (--transport=ssh) carries only TCP");
       return;
     }
+  /* The datagram device's mark rules know nothing of a cgroup: they would
+   * take every program's UDP to the subnets, not only the scope's. */
+  if (c->scope)
+    {
+      udp_off (c, "shuttle run --scope carries only TCP and DNS so far");
+      return;
+    }
   if (c->session == NULL)
     return;
   if (sh_session_get_version (c->session) < SH_MUX_VERSION_DGRAM)
