@@ -1125,7 +1125,8 @@ ask_host_key (gpointer data)
 {
   ShNmPlugin *self = data;
   g_autofree char *hint = g_strconcat (SH_NM_HINT_HOST_KEY, self->offered_key, NULL);
-  const char *hints[] = { SH_NM_SECRET_HOST_KEY_ACCEPT, hint, NULL };
+  g_autofree char *secret = sh_host_key_accept_secret (self->offered_key);
+  const char *hints[] = { secret, hint, NULL };
   g_autofree char *fp = sh_host_key_fingerprint (self->offered_key);
   g_autofree char *msg = g_strdup_printf (
       /* TRANSLATORS: %s: the ssh server, its key fingerprint (SHA256:...) */
@@ -1202,9 +1203,9 @@ real_new_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, GError *
 {
   ShNmPlugin *self = SH_NM_PLUGIN (plugin);
   NMSettingVpn *s_vpn = nm_connection_get_setting_vpn (connection);
-  const char *answer
-      = s_vpn ? nm_setting_vpn_get_secret (s_vpn, SH_NM_SECRET_HOST_KEY_ACCEPT) : NULL;
+  g_autofree char *secret = NULL;
   g_autofree char *a = NULL;
+  const char *answer = NULL;
 
   if (!self->busy || self->offered_key == NULL)
     {
@@ -1212,6 +1213,9 @@ real_new_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, GError *
                            _ ("no question is waiting for an answer"));
       return FALSE;
     }
+  secret = sh_host_key_accept_secret (self->offered_key);
+  if (s_vpn != NULL)
+    answer = nm_setting_vpn_get_secret (s_vpn, secret);
   a = answer ? g_strstrip (g_strdup (answer)) : NULL;
   if (a == NULL || g_ascii_strcasecmp (a, "yes") != 0)
     {
