@@ -550,6 +550,8 @@ failure_reason (const char *msg)
   return NM_VPN_PLUGIN_FAILURE_CONNECT_FAILED;
 }
 
+static char *known_fingerprints (ShNmPlugin *self);
+
 static void
 engine_ended (ShNmPlugin *self, const char *how)
 {
@@ -575,6 +577,22 @@ engine_ended (ShNmPlugin *self, const char *how)
       g_object_set (self, NM_VPN_SERVICE_PLUGIN_STATE, NM_VPN_SERVICE_STATE_STARTING, NULL);
       self->retry_timer = g_timeout_add_seconds (self->backoff_s, on_retry, self);
       return;
+    }
+  if (strstr (why, "host key verification failed") != NULL)
+    {
+      /* ssh names the key it was offered; the user needs the one trusted
+       * too, to tell a re-installed server from someone in between. */
+      g_autofree char *known = known_fingerprints (self);
+      if (known != NULL)
+        {
+          char *more = g_strdup_printf (
+              /* TRANSLATORS: after ssh's reason; %s: server, fingerprints (SHA256:...) */
+              _ ("%s; the key trusted for %s is %s (if the server's key really changed, fetch "
+                 "the new one in the editor and compare it with what its administrator says)"),
+              why, self->profile->host, known);
+          g_free (why);
+          why = more;
+        }
     }
   fail (self, failure_reason (why), why);
 }
@@ -1080,6 +1098,49 @@ host_known_to_user (ShNmPlugin *self)
         return TRUE;
     }
   return FALSE;
+}
+
+/* The fingerprints the engine's ssh trusts for the server: the pinned key,
+ * else what ssh-keygen -l -F finds in the user's and the system's
+ * known_hosts (run as the user). NULL when none. */
+static char *
+known_fingerprints (ShNmPlugin *self)
+{
+  g_autofree char *name = NULL, *k1 = NULL, *k2 = NULL;
+  g_autoptr (GString) found = g_string_new (NULL);
+  g_auto (GStrv) env = NULL;
+
+  if (self->profile == NULL)
+    return NULL;
+  if (self->profile->host_key != NULL)
+    return sh_host_key_fingerprint (self->profile->host_key);
+  if (self->home == NULL)
+    return NULL;
+  name = known_hosts_name (self->profile);
+  k1 = g_build_filename (self->home, ".ssh", "known_hosts", NULL);
+  k2 = g_build_filename (self->home, ".ssh", "known_hosts2", NULL);
+  env = engine_env (self);
+  const char *files[] = { k1, k2, "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2" };
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      const char *argv[] = { "ssh-keygen", "-l", "-F", name, "-f", files[i], NULL };
+      g_autofree char *out = NULL;
+      g_auto (GStrv) words = NULL;
+
+      if (!g_spawn_sync (NULL, (char **) argv, env,
+                         G_SPAWN_SEARCH_PATH_FROM_ENVP | G_SPAWN_STDERR_TO_DEV_NULL,
+                         drop_privileges, self, &out, NULL, NULL, NULL)
+          || out == NULL)
+        continue;
+      words = g_strsplit_set (out, " \t\n", -1);
+      for (char **w = words; *w != NULL && found->len < 400; w++)
+        if (g_str_has_prefix (*w, "SHA256:") && strlen (*w) <= 50
+            && strspn (*w + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+                   == strlen (*w + 7)
+            && strstr (found->str, *w) == NULL)
+          g_string_append_printf (found, "%s%s", found->len ? ", " : "", *w);
+    }
+  return found->len ? g_strdup (found->str) : NULL;
 }
 
 /* The server's host key, as ssh would most likely be offered it (ed25519,
