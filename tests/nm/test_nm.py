@@ -502,8 +502,9 @@ def secret_leaks(needle):
     return found
 
 
-def up_asking(name, answer, timeout=60):
-    """nmcli --ask con up NAME, typing @answer at its prompt on a terminal."""
+def up_asking(name, answer, timeout=60, prompt=b'passphrase'):
+    """nmcli --ask con up NAME, typing @answer at its prompt (the first line
+    holding @prompt, lowercase) on a terminal."""
     import pty
     pid, fd = pty.fork()
     if pid == 0:
@@ -520,7 +521,7 @@ def up_asking(name, answer, timeout=60):
         if not chunk:
             break
         out += chunk
-        if not sent and b'passphrase' in out.lower():
+        if not sent and prompt in out.lower():
             os.write(fd, answer.encode() + b'\n')
             sent = True
     os.close(fd)
@@ -1002,6 +1003,53 @@ def t_secret_cap():
     assert_clean('after the long secret')
 
 
+def vpn_data_item(name, key):
+    r = nmcli('-g', 'vpn.data', 'connection', 'show', name)
+    for item in r.stdout.strip().split(', '):
+        k, _, v = item.partition(' = ')
+        if k.strip() == key:
+            return v.strip()
+    return None
+
+
+@case('an unknown server: --ask shows its fingerprint; no refuses, yes pins the key')
+def t_unknown_hostkey():
+    add_profile('shnm-new', host_key=None)
+    fp = host_fingerprint()
+    try:
+        # Nobody to ask: refused, saying why.
+        n0 = len(nm_log())
+        r = up('shnm-new', timeout=40)
+        check(r.returncode != 0, 'an unknown server was connected to without asking')
+        check(wait_for(lambda: 'is not known' in nm_log()[n0:], 5),
+              'no word on the unknown server:\n' + r.stderr + tail_log(20))
+        check(vpn_data_item('shnm-new', 'host-key') is None, 'a key was pinned without asking')
+        assert_clean('after an unknown server without an agent')
+        # --ask, answered no: refused, nothing pinned.
+        rc, out, sent = up_asking('shnm-new', 'no', prompt=b'trust this key:')
+        check(sent, 'nmcli --ask never asked about the host key:\n' + out + tail_log(30))
+        check(fp in out, 'the fingerprint %s was not shown:\n%s' % (fp, out))
+        check(rc != 0, 'the connection came up although the key was refused:\n' + out)
+        check(vpn_data_item('shnm-new', 'host-key') is None, 'a refused key was pinned')
+        assert_clean('after a refused host key')
+        # --ask, answered yes: up, and the key pinned in the profile.
+        rc, out, sent = up_asking('shnm-new', 'yes', prompt=b'trust this key:')
+        check(sent and rc == 0, 'nmcli --ask con up with "yes" failed (%d):\n%s\n%s'
+              % (rc, out, tail_log(30)))
+        check(wait_for(lambda: curl_lan(3), 10), 'no traffic after accepting the host key')
+        check(vpn_data_item('shnm-new', 'host-key') == host_key(),
+              'the accepted key is not pinned: %r' % vpn_data_item('shnm-new', 'host-key'))
+        down('shnm-new')
+        assert_clean('after accepting a host key')
+        # Pinned now: the next connection asks nothing.
+        r = up('shnm-new', timeout=60)
+        check(r.returncode == 0, 'the pinned profile did not come up: ' + r.stderr + tail_log(20))
+        down('shnm-new')
+    finally:
+        nmcli('connection', 'delete', 'shnm-new')
+    assert_clean('after the unknown-server case')
+
+
 @case('a wrong pinned host key fails, naming the fingerprint')
 def t_bad_hostkey():
     other = WORK + '/other_key'
@@ -1016,6 +1064,10 @@ def t_bad_hostkey():
     check(wait_for(lambda: fp in nm_log()[n0:], 5),
           'the offered fingerprint %s is not in NM\'s log' % fp)
     check('host key verification failed' in nm_log()[n0:], 'no host-key message in the log')
+    r = subprocess.run(['ssh-keygen', '-lf', other + '.pub'], stdout=subprocess.PIPE, text=True,
+                       check=True)
+    pinned = r.stdout.split()[1]
+    check(pinned in nm_log()[n0:], 'the pinned fingerprint %s is not in NM\'s log' % pinned)
     assert_clean('after host-key failure')
 
 
