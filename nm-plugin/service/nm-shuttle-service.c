@@ -1201,61 +1201,118 @@ ask_host_key (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Pins @key into the profile (vpn.data host-key) through NetworkManager,
- * so that the next connection checks it without asking. Only a profile
- * that belongs to the engine's user alone: accepting a key for a profile
- * others use too is not one user's call, and then the key holds for this
+static GVariant *
+nm_call_e (GDBusConnection *bus, GError **error, const char *path, const char *iface,
+           const char *method, GVariant *args, const char *reply_type)
+{
+  if (error != NULL && *error != NULL)
+    return NULL;
+  return g_dbus_connection_call_sync (bus, NM_BUS_NAME, path, iface, method, args,
+                                      G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE,
+                                      NM_CALL_TIMEOUT_MS, NULL, error);
+}
+
+/* Whether the profile belongs to the engine's user alone. */
+static gboolean
+owned_by_user (ShNmPlugin *self, NMConnection *connection)
+{
+  NMSettingConnection *s_con = nm_connection_get_setting_connection (connection);
+  const char *perm_user = NULL;
+
+  return s_con != NULL && nm_setting_connection_get_num_permissions (s_con) == 1
+         && nm_setting_connection_get_permission (s_con, 0, NULL, &perm_user, NULL)
+         && g_strcmp0 (perm_user, self->user) == 0;
+}
+
+/* After an answer: NetworkManager keeps what an agent returns for a secret
+ * without flags, so the answer would be stored in the profile (and nmcli
+ * would pre-fill it, unseen, next time). It is taken out again; with @pin,
+ * the accepted key goes into vpn.data host-key, so that the next
+ * connection checks it without asking. Pinning is only for a profile that
+ * belongs to the engine's user alone: accepting a key for a profile others
+ * use too is not one user's call, and then the key holds for this
  * connection only. */
 static void
-save_host_key (ShNmPlugin *self, NMConnection *connection)
+update_profile (ShNmPlugin *self, NMConnection *connection, gboolean pin)
 {
   GDBusConnection *bus = nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self));
-  NMSettingConnection *s_con = nm_connection_get_setting_connection (connection);
-  g_autoptr (GVariant) path_v = NULL, all = NULL, settings = NULL, reply = NULL;
+  g_autoptr (GVariant) path_v = NULL, all = NULL, settings = NULL, sec = NULL, reply = NULL;
   g_autoptr (NMConnection) copy = NULL;
   g_autoptr (GError) error = NULL;
-  const char *perm_user = NULL;
+  g_autoptr (GPtrArray) answers = g_ptr_array_new_with_free_func (g_free);
   const char *path;
   NMSettingVpn *s_vpn;
+  const char **keys;
+  guint n = 0;
 
-  if (s_con == NULL || nm_setting_connection_get_num_permissions (s_con) != 1
-      || !nm_setting_connection_get_permission (s_con, 0, NULL, &perm_user, NULL)
-      || g_strcmp0 (perm_user, self->user) != 0)
+  if (pin && !owned_by_user (self, connection))
     {
       g_message ("%s: the host key is trusted for this connection only (the profile is not "
                  "'%s''s alone)",
                  self->name, self->user);
-      return;
+      pin = FALSE;
     }
-  path_v = nm_call (bus, "/org/freedesktop/NetworkManager/Settings",
-                    "org.freedesktop.NetworkManager.Settings", "GetConnectionByUuid",
-                    g_variant_new ("(s)", nm_connection_get_uuid (connection)), "(o)");
+  path_v = nm_call_e (bus, &error, "/org/freedesktop/NetworkManager/Settings",
+                      "org.freedesktop.NetworkManager.Settings", "GetConnectionByUuid",
+                      g_variant_new ("(s)", nm_connection_get_uuid (connection)), "(o)");
   if (path_v == NULL)
     goto failed;
   g_variant_get (path_v, "(&o)", &path);
-  all = nm_call (bus, path, NM_IFACE_SETTINGS_CONN, "GetSettings", NULL, "(a{sa{sv}})");
+  all = nm_call_e (bus, &error, path, NM_IFACE_SETTINGS_CONN, "GetSettings", NULL, "(a{sa{sv}})");
   if (all == NULL)
     goto failed;
   settings = g_variant_get_child_value (all, 0);
   copy = nm_simple_connection_new_from_dbus (settings, &error);
   if (copy == NULL || (s_vpn = nm_connection_get_setting_vpn (copy)) == NULL)
     goto failed;
-  nm_setting_vpn_add_data_item (s_vpn, SH_NM_KEY_HOST_KEY, self->profile->host_key);
-  /* No secrets: NetworkManager keeps the stored ones. 0x1 to disk, 0x40 no
-   * reapply: the running connection already uses the key. */
+  /* The secrets NetworkManager handed us are what it holds for the
+   * profile (root has no agent to read them back with GetSecrets). */
+  sec = nm_connection_to_dbus (connection, NM_CONNECTION_SERIALIZE_ONLY_SECRETS);
+  if (sec != NULL)
+    g_variant_ref_sink (sec);
+  if (sec != NULL)
+    {
+      g_autoptr (GVariant) vpn_sec
+          = g_variant_lookup_value (sec, NM_SETTING_VPN_SETTING_NAME, G_VARIANT_TYPE_VARDICT);
+      if (vpn_sec != NULL
+          && !nm_connection_update_secrets (copy, NM_SETTING_VPN_SETTING_NAME, vpn_sec, &error))
+        goto failed;
+    }
+  keys = nm_setting_vpn_get_secret_keys (s_vpn, &n);
+  for (guint i = 0; i < n; i++)
+    if (g_str_has_prefix (keys[i], SH_NM_SECRET_HOST_KEY_ACCEPT))
+      g_ptr_array_add (answers, g_strdup (keys[i]));
+  g_free (keys);
+  for (guint i = 0; i < answers->len; i++)
+    nm_setting_vpn_remove_secret (s_vpn, answers->pdata[i]);
+  if (answers->len > 0 && nm_setting_vpn_get_num_secrets (s_vpn) == 0)
+    {
+      /* Update keeps the stored secrets when it is given none. */
+      g_autoptr (GVariant) r
+          = nm_call_e (bus, &error, path, NM_IFACE_SETTINGS_CONN, "ClearSecrets", NULL, "()");
+      if (r == NULL)
+        goto failed;
+    }
+  if (!pin && (answers->len == 0 || nm_setting_vpn_get_num_secrets (s_vpn) == 0))
+    return;
+  if (pin)
+    nm_setting_vpn_add_data_item (s_vpn, SH_NM_KEY_HOST_KEY, self->profile->host_key);
+  /* 0x1 to disk, 0x40 no reapply: the running connection already uses the
+   * key. With secrets given, they replace the stored ones. */
   reply = g_dbus_connection_call_sync (
       bus, NM_BUS_NAME, path, NM_IFACE_SETTINGS_CONN, "Update2",
       g_variant_new ("(@a{sa{sv}}u@a{sv})",
-                     nm_connection_to_dbus (copy, NM_CONNECTION_SERIALIZE_NO_SECRETS), 0x1 | 0x40,
+                     nm_connection_to_dbus (copy, NM_CONNECTION_SERIALIZE_ALL), 0x1 | 0x40,
                      g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0)),
       G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, NM_CALL_TIMEOUT_MS, NULL, &error);
   if (reply == NULL)
     goto failed;
-  g_message ("%s: host key pinned in the profile", self->name);
+  if (pin)
+    g_message ("%s: host key pinned in the profile", self->name);
   return;
 
 failed:
-  g_warning ("%s: cannot pin the host key in the profile%s%s", self->name, error ? ": " : "",
+  g_warning ("%s: cannot update the profile%s%s", self->name, error ? ": " : "",
              error ? error->message : "");
 }
 
@@ -1280,6 +1337,7 @@ real_new_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, GError *
   a = answer ? g_strstrip (g_strdup (answer)) : NULL;
   if (a == NULL || g_ascii_strcasecmp (a, "yes") != 0)
     {
+      update_profile (self, connection, FALSE);
       g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
                    /* TRANSLATORS: %s is the ssh server */
                    _ ("the host key of %s was not accepted"), self->profile->host);
@@ -1291,7 +1349,7 @@ real_new_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, GError *
   if (!write_pinned (self, error))
     return FALSE;
   g_message ("%s: the user trusts the host key of %s", self->name, self->profile->host);
-  save_host_key (self, connection);
+  update_profile (self, connection, TRUE);
   self->cancel = g_cancellable_new ();
   g_resolver_lookup_by_name_async (g_resolver_get_default (), self->profile->host, self->cancel,
                                    on_resolved, self);
