@@ -1052,6 +1052,37 @@ def t_unknown_hostkey():
     assert_clean('after the unknown-server case')
 
 
+@case('a key changed from the user\'s known_hosts is refused with both fingerprints, never offered')
+def t_changed_known_hostkey():
+    other = WORK + '/other_key2'
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', other], check=True)
+    with open(other + '.pub') as f:
+        wrong = ' '.join(f.read().split()[:2])
+    r = subprocess.run(['ssh-keygen', '-lf', other + '.pub'], stdout=subprocess.PIPE, text=True,
+                       check=True)
+    known = r.stdout.split()[1]
+    kh = WORK + '/home/.ssh/known_hosts'
+    pw = pwd.getpwnam(USER)
+    with open(kh, 'w') as f:
+        f.write('%s %s\n' % (netlab.GW4, wrong))
+    os.chown(kh, pw.pw_uid, pw.pw_gid)
+    add_profile('shnm-chg', host_key=None)
+    try:
+        n0 = len(nm_log())
+        rc, out, sent = up_asking('shnm-chg', 'yes', timeout=40, prompt=b'trust this key:')
+        check(not sent, 'a changed key was offered for acceptance:\n' + out)
+        check(rc != 0, 'a changed key connected:\n' + out)
+        log = nm_log()[n0:]
+        check(known in log and host_fingerprint() in log,
+              'not both fingerprints (known %s, offered %s) in the log:\n%s'
+              % (known, host_fingerprint(), tail_log(20)))
+        check(vpn_data_item('shnm-chg', 'host-key') is None, 'a changed key was pinned')
+    finally:
+        nmcli('connection', 'delete', 'shnm-chg')
+        os.unlink(kh)
+    assert_clean('after a changed known_hosts key')
+
+
 @case('a wrong pinned host key fails, naming the fingerprint')
 def t_bad_hostkey():
     other = WORK + '/other_key'
