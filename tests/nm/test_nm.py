@@ -287,6 +287,20 @@ def add_profile(name, persistent=False, perm=True, **data):
     check(r.returncode == 0, 'nmcli connection add failed: %s' % r.stderr.strip())
 
 
+def connect_failure(line):
+    """The plugin's reason in NM's log line about a refused Connect, or
+    None. NetworkManager calls ConnectInteractive when the activating
+    client has a secret agent (nmcli always registers one), and then logs
+    "failed to connect interactively: 'GDBus.Error:NAME: reason'"."""
+    for tag in ('failed to connect: ', 'failed to connect interactively: '):
+        if tag in line:
+            reason = line.split(tag, 1)[1].strip().strip("'")
+            if reason.startswith('GDBus.Error:') and ': ' in reason:
+                reason = reason.split(': ', 1)[1]
+            return reason
+    return None
+
+
 def up(name, timeout=90):
     return nmcli('--wait', str(timeout), 'connection', 'up', name, timeout=timeout + 30)
 
@@ -811,11 +825,11 @@ def refused(name, want):
     # reason code, not text); NM logs the plugin's reason, where nmcli's
     # journalctl hint points.
     def logged():
-        return [ln for ln in nm_log()[n0:].splitlines()
-                if 'failed to connect: ' in ln and want in ln]
+        return [connect_failure(ln) for ln in nm_log()[n0:].splitlines()
+                if connect_failure(ln) and want in ln]
     check(wait_for(logged, 5), '%s: NetworkManager did not log the reason %r (nmcli: %s):\n%s'
           % (name, want, r.stderr.strip(), tail_log(15)))
-    diag('%s: %s' % (name, logged()[0].split('failed to connect: ', 1)[1]))
+    diag('%s: %s' % (name, logged()[0]))
     check(not engine_pids(), '%s: an engine runs although refused' % name)
 
 
@@ -1338,8 +1352,7 @@ def refused_reason(name):
     check(r.returncode != 0, '%s activated, want a refusal' % name)
 
     def logged():
-        return [ln.split('failed to connect: ', 1)[1] for ln in nm_log()[n0:].splitlines()
-                if 'failed to connect: ' in ln]
+        return [connect_failure(ln) for ln in nm_log()[n0:].splitlines() if connect_failure(ln)]
     check(wait_for(logged, 5), '%s: no reason in NM\'s log (nmcli: %s):\n%s'
           % (name, r.stderr.strip(), tail_log(15)))
     return logged()[0]
