@@ -872,8 +872,6 @@ write_pinned (ShNmPlugin *self, GError **error)
 static gboolean
 prepare_rundir (ShNmPlugin *self, GError **error)
 {
-  g_autoptr (GError) local = NULL;
-
   /* Root's, world-readable: the engine only reads the pinned key. */
   if (g_mkdir_with_parents (RUN_DIR, 0755) < 0)
     {
@@ -1269,9 +1267,8 @@ update_profile (ShNmPlugin *self, NMConnection *connection, gboolean pin)
    * profile (root has no agent to read them back with GetSecrets). */
   sec = nm_connection_to_dbus (connection, NM_CONNECTION_SERIALIZE_ONLY_SECRETS);
   if (sec != NULL)
-    g_variant_ref_sink (sec);
-  if (sec != NULL)
     {
+      g_variant_ref_sink (sec);
       g_autoptr (GVariant) vpn_sec
           = g_variant_lookup_value (sec, NM_SETTING_VPN_SETTING_NAME, G_VARIANT_TYPE_VARDICT);
       if (vpn_sec != NULL
