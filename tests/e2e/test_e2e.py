@@ -22,9 +22,9 @@ import glob
 import hashlib
 import os
 import re
+import select
 import shutil
 import signal
-import select
 import socket
 import subprocess
 import sys
