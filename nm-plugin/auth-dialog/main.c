@@ -14,6 +14,12 @@
  * agent to close stdin (it kills us otherwise while reading). External-UI
  * mode prints a keyfile describing what to ask; the agent draws the dialog.
  * Secrets go to stdout only; never to argv, the environment or stderr.
+ *
+ * An unknown server: the service sends its host key in the hint
+ * "x-shuttle-host-key:TYPE BASE64" and asks for the secret named after
+ * that key (sh_host_key_accept_secret()). We show the fingerprint we
+ * compute from the key ourselves, as ssh does, and answer "yes" only when
+ * the user says so; the answer is never taken from a stored value.
  */
 #include "config.h"
 
@@ -30,6 +36,7 @@
 #include <libnma/nma-vpn-password-dialog.h>
 #include <libsecret/secret.h>
 
+#include "hostkey.h"
 #include "keyfile-check.h"
 #include "nm-shuttle-data.h"
 #include "vpn-details.h"
@@ -59,6 +66,15 @@ typedef struct
   gboolean needed;
   char *value; /* found or entered; freed with sh_secret_free() */
 } Secret;
+
+typedef struct
+{
+  char *key;    /* from the hint: "TYPE BASE64" */
+  char *secret; /* the answer's name, from the key */
+  char *fingerprint;
+  gboolean asked; /* the service asks for exactly that answer */
+  gboolean accepted;
+} HostKeyQuestion;
 
 static G_GNUC_PRINTF (1, 2) void die (const char *format, ...)
 {
@@ -129,12 +145,26 @@ keyring_lookup (const char *uuid, const char *name)
 /* Hints name what the service found missing; they override our own
  * reading of the profile. */
 static char *
-apply_hints (char **hints, Secret *secrets, gsize n)
+apply_hints (char **hints, Secret *secrets, gsize n, HostKeyQuestion *hk)
 {
   char *prompt = NULL;
 
   for (char **h = hints; h != NULL && *h != NULL; h++)
+    if (g_str_has_prefix (*h, SH_NM_HINT_HOST_KEY) && hk->key == NULL)
+      {
+        hk->key = g_strdup (*h + strlen (SH_NM_HINT_HOST_KEY));
+        hk->secret = sh_host_key_accept_secret (hk->key);
+        hk->fingerprint = sh_host_key_fingerprint (hk->key);
+        if (hk->secret == NULL || hk->fingerprint == NULL)
+          die ("%s", _ ("the service sent a host key that is not one"));
+      }
+  for (char **h = hints; h != NULL && *h != NULL; h++)
     {
+      if (hk->secret != NULL && strcmp (*h, hk->secret) == 0)
+        {
+          hk->asked = TRUE;
+          continue;
+        }
       if (g_str_has_prefix (*h, VPN_MSG_HINT))
         {
           if (prompt == NULL)
@@ -177,6 +207,53 @@ find_existing (GHashTable *data, GHashTable *stdin_secrets, const char *uuid, Se
 }
 
 /* ---- normal mode ---- */
+
+/* The key type as ssh -l names it: "ED25519", "ECDSA", "RSA". */
+static const char *
+key_kind (const char *key)
+{
+  if (g_str_has_prefix (key, "ssh-ed25519"))
+    return "ED25519";
+  if (g_str_has_prefix (key, "ecdsa-"))
+    return "ECDSA";
+  if (g_str_has_prefix (key, "ssh-rsa") || g_str_has_prefix (key, "rsa-"))
+    return "RSA";
+  return "";
+}
+
+static char *
+host_key_text (const HostKeyQuestion *hk, const char *host)
+{
+  /* TRANSLATORS: as ssh words it: the server, the key type (ED25519...),
+     its fingerprint (SHA256:...) */
+  return g_strdup_printf (_ ("The authenticity of host “%s” can’t be established.\n"
+                             "Its %s key fingerprint is %s.\n"
+                             "Compare it with the one the server’s administrator gave you. "
+                             "Trust this key and remember it for this connection?"),
+                          host ? host : "?", key_kind (hk->key), hk->fingerprint);
+}
+
+static gboolean
+ask_host_key (HostKeyQuestion *hk, const char *host)
+{
+  g_autofree char *text = host_key_text (hk, host);
+  GtkWidget *dialog;
+  int response;
+
+  if (!gtk_init_check (NULL, NULL))
+    die ("%s", _ ("cannot open a display to ask for the secret"));
+  dialog = gtk_message_dialog_new (NULL, 0, GTK_MESSAGE_WARNING, GTK_BUTTONS_NONE, "%s",
+                                   _ ("Unknown server"));
+  gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", text);
+  gtk_window_set_title (GTK_WINDOW (dialog), _ ("Authenticate VPN"));
+  gtk_dialog_add_buttons (GTK_DIALOG (dialog), _ ("_Cancel"), GTK_RESPONSE_CANCEL, _ ("_Trust"),
+                          GTK_RESPONSE_ACCEPT, NULL);
+  /* Never one click (Enter) away: the safe answer is the default. */
+  gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
+  response = gtk_dialog_run (GTK_DIALOG (dialog));
+  gtk_widget_destroy (dialog);
+  return response == GTK_RESPONSE_ACCEPT;
+}
 
 static gboolean
 ask_user (const char *prompt, Secret *password, Secret *passphrase)
@@ -238,11 +315,13 @@ wait_for_quit (void)
 }
 
 static void
-print_pairs (Secret *secrets, gsize n)
+print_pairs (Secret *secrets, gsize n, const HostKeyQuestion *hk)
 {
   for (gsize i = 0; i < n; i++)
     if (secrets[i].needed && secrets[i].value != NULL)
       printf ("%s\n%s\n", secrets[i].name, secrets[i].value);
+  if (hk->asked && hk->accepted)
+    printf ("%s\nyes\n", hk->secret);
   printf ("\n\n");
   fflush (stdout);
 }
@@ -251,7 +330,7 @@ print_pairs (Secret *secrets, gsize n)
 
 static void
 print_external_ui (const char *name, const char *prompt, gboolean interactive, gboolean retry,
-                   Secret *secrets, gsize n)
+                   Secret *secrets, gsize n, const HostKeyQuestion *hk)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autofree char *title = g_strdup_printf (_ ("Authenticate VPN %s"), name);
@@ -274,6 +353,15 @@ print_external_ui (const char *name, const char *prompt, gboolean interactive, g
        * value failed (-r). */
       g_key_file_set_boolean (kf, s->name, "ShouldAsk", interactive && (s->value == NULL || retry));
     }
+  if (hk->asked)
+    {
+      /* nmcli asks only for secrets: the answer is one, and always asked. */
+      g_key_file_set_string (kf, hk->secret, "Value", "");
+      g_key_file_set_string (kf, hk->secret, "Label", _ ("Type yes to trust this key:"));
+      g_key_file_set_boolean (kf, hk->secret, "IsSecret", TRUE);
+      g_key_file_set_boolean (kf, hk->secret, "ShouldAsk", interactive);
+      g_key_file_set_boolean (kf, hk->secret, "ForceEcho", TRUE);
+    }
   text = g_key_file_to_data (kf, &len, NULL);
   fwrite (text, 1, len, stdout);
   fflush (stdout);
@@ -294,6 +382,7 @@ main (int argc, char **argv)
   g_autoptr (GHashTable) stdin_secrets = NULL;
   g_autofree char *prompt = NULL;
   GString *input;
+  HostKeyQuestion hk = { 0 };
   Secret secrets[2] = {
     { SH_NM_SECRET_PASSWORD, NULL, NULL, FALSE, NULL },
     { SH_NM_SECRET_KEY_PASSPHRASE, NULL, NULL, FALSE, NULL },
@@ -335,8 +424,14 @@ main (int argc, char **argv)
   explicit_bzero (input->str, input->allocated_len);
   g_string_free (input, TRUE);
 
-  prompt = apply_hints (hints, secrets, G_N_ELEMENTS (secrets));
-  if (!secrets[0].needed && !secrets[1].needed)
+  prompt = apply_hints (hints, secrets, G_N_ELEMENTS (secrets), &hk);
+  if (hk.asked)
+    {
+      /* Our own words around the key we checked, not the service's. */
+      g_free (prompt);
+      prompt = host_key_text (&hk, g_hash_table_lookup (data, SH_NM_KEY_HOST));
+    }
+  else if (!secrets[0].needed && !secrets[1].needed)
     decide_needed (data, &secrets[0], &secrets[1]);
   if (prompt == NULL)
     prompt = g_strdup_printf (_ ("You need to authenticate to access the Virtual Private "
@@ -346,7 +441,7 @@ main (int argc, char **argv)
     find_existing (data, stdin_secrets, uuid, &secrets[i]);
 
   if (external_ui)
-    print_external_ui (name, prompt, interactive, retry, secrets, G_N_ELEMENTS (secrets));
+    print_external_ui (name, prompt, interactive, retry, secrets, G_N_ELEMENTS (secrets), &hk);
   else
     {
       gboolean missing = (secrets[0].needed && secrets[0].value == NULL)
@@ -359,7 +454,13 @@ main (int argc, char **argv)
             sh_secret_free (secrets[i].value);
           return EXIT_FAILURE; /* cancelled */
         }
-      print_pairs (secrets, G_N_ELEMENTS (secrets));
+      if (hk.asked)
+        {
+          if (!interactive || !ask_host_key (&hk, g_hash_table_lookup (data, SH_NM_KEY_HOST)))
+            return EXIT_FAILURE; /* refused, or nobody to ask */
+          hk.accepted = TRUE;
+        }
+      print_pairs (secrets, G_N_ELEMENTS (secrets), &hk);
       wait_for_quit ();
     }
   for (gsize i = 0; i < G_N_ELEMENTS (secrets); i++)

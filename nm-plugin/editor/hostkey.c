@@ -52,6 +52,23 @@ sh_host_key_fingerprint (const char *key)
   return g_strconcat ("SHA256:", enc, NULL);
 }
 
+char *
+sh_host_key_accept_secret (const char *key)
+{
+  g_autofree char *fp = sh_host_key_fingerprint (key);
+  char *name;
+
+  if (fp == NULL)
+    return NULL;
+  name = g_strconcat ("host-key-accept-", fp + strlen ("SHA256:"), NULL);
+  for (char *c = name; *c != '\0'; c++)
+    if (*c == '+')
+      *c = '-';
+    else if (*c == '/')
+      *c = '_';
+  return name;
+}
+
 GPtrArray *
 sh_host_key_parse_keyscan (const char *text)
 {

@@ -21,6 +21,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShHostKey, sh_host_key_free)
  * does not decode to a key blob of that type. */
 char *sh_host_key_fingerprint (const char *key);
 
+/* The name of the secret that answers "trust @key?" ("TYPE BASE64"):
+ * "host-key-accept-" and the key's SHA256 in URL-safe base64. Bound to the
+ * key, so that an answer (stored by an agent, say) never accepts another
+ * one. NULL when @key is not a key. */
+char *sh_host_key_accept_secret (const char *key);
+
 /* Parses ssh-keyscan's stdout ("HOST TYPE BASE64" lines, '#' comments).
  * Returns a GPtrArray of ShHostKey (possibly empty); malformed lines are
  * skipped, duplicates dropped, at most 16 keys kept. */

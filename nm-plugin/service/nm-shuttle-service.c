@@ -36,6 +36,7 @@
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 
+#include "hostkey.h"
 #include "nm-shuttle-data.h"
 #include "nm-shuttle-export.h"
 #include "nm-shuttle-fwproxy.h"
@@ -77,6 +78,9 @@ struct _ShNmPlugin
   gsize secret_len;
   char *rundir;
   char *known_hosts;
+  gboolean interactive; /* ConnectInteractive: we may ask through the agent */
+  char *offered_key;    /* an unknown server's key, awaiting the user's answer */
+  guint ask_idle;
 
   ShNmLink link;
   guint32 stub4;
@@ -546,6 +550,8 @@ failure_reason (const char *msg)
   return NM_VPN_PLUGIN_FAILURE_CONNECT_FAILED;
 }
 
+static char *known_fingerprints (ShNmPlugin *self);
+
 static void
 engine_ended (ShNmPlugin *self, const char *how)
 {
@@ -571,6 +577,22 @@ engine_ended (ShNmPlugin *self, const char *how)
       g_object_set (self, NM_VPN_SERVICE_PLUGIN_STATE, NM_VPN_SERVICE_STATE_STARTING, NULL);
       self->retry_timer = g_timeout_add_seconds (self->backoff_s, on_retry, self);
       return;
+    }
+  if (strstr (why, "host key verification failed") != NULL)
+    {
+      /* ssh names the key it was offered; the user needs the one trusted
+       * too, to tell a re-installed server from someone in between. */
+      g_autofree char *known = known_fingerprints (self);
+      if (known != NULL)
+        {
+          char *more = g_strdup_printf (
+              /* TRANSLATORS: after ssh's reason; %s: server, fingerprints (SHA256:...) */
+              _ ("%s; the key trusted for %s is %s (if the server's key really changed, fetch "
+                 "the new one in the editor and compare it with what its administrator says)"),
+              why, self->profile->host, known);
+          g_free (why);
+          why = more;
+        }
     }
   fail (self, failure_reason (why), why);
 }
@@ -828,11 +850,28 @@ on_resolved (GObject *src, GAsyncResult *res, gpointer data)
 
 /* ------------------------------------------------------------- NM calls */
 
+/* The known_hosts the engine's ssh trusts: the pinned key only. */
+static gboolean
+write_pinned (ShNmPlugin *self, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *line = sh_nm_host_key_known_hosts_line (self->profile->host_key);
+
+  g_free (self->known_hosts);
+  self->known_hosts = g_build_filename (self->rundir, "known_hosts", NULL);
+  if (!g_file_set_contents_full (self->known_hosts, line, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644,
+                                 &local))
+    {
+      g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
+                   _ ("cannot write the pinned host key: %s"), local->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 prepare_rundir (ShNmPlugin *self, GError **error)
 {
-  g_autoptr (GError) local = NULL;
-
   /* Root's, world-readable: the engine only reads the pinned key. */
   if (g_mkdir_with_parents (RUN_DIR, 0755) < 0)
     {
@@ -847,19 +886,7 @@ prepare_rundir (ShNmPlugin *self, GError **error)
                    _ ("cannot create %s: %s"), self->rundir, g_strerror (errno));
       return FALSE;
     }
-  if (self->profile->host_key != NULL)
-    {
-      g_autofree char *line = sh_nm_host_key_known_hosts_line (self->profile->host_key);
-      self->known_hosts = g_build_filename (self->rundir, "known_hosts", NULL);
-      if (!g_file_set_contents_full (self->known_hosts, line, -1, G_FILE_SET_CONTENTS_CONSISTENT,
-                                     0644, &local))
-        {
-          g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
-                       _ ("cannot write the pinned host key: %s"), local->message);
-          return FALSE;
-        }
-    }
-  return TRUE;
+  return self->profile->host_key == NULL || write_pinned (self, error);
 }
 
 static gboolean
@@ -1032,6 +1059,300 @@ check_overlap (ShNmPlugin *self, NMConnection *connection, GError **error)
   return TRUE;
 }
 
+/* ---------------------------------------------- an unknown server's key */
+
+/* How known_hosts names the server: "host", or "[host]:port". */
+static char *
+known_hosts_name (const ShNmProfile *p)
+{
+  if (p->port != 0 && p->port != 22)
+    return g_strdup_printf ("[%s]:%u", p->host, p->port);
+  return g_strdup (p->host);
+}
+
+/* Whether ssh, as the engine's user, would know the server already: an
+ * entry for it in the user's or the system's known_hosts (whatever key it
+ * holds: a different one is ssh's to refuse, never ours to offer). Asked
+ * as the user (ssh-keygen -F): root does not read the user's files. */
+static gboolean
+host_known_to_user (ShNmPlugin *self)
+{
+  g_autofree char *name = known_hosts_name (self->profile);
+  g_autofree char *k1 = g_build_filename (self->home, ".ssh", "known_hosts", NULL);
+  g_autofree char *k2 = g_build_filename (self->home, ".ssh", "known_hosts2", NULL);
+  const char *files[] = { k1, k2, "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2" };
+  g_auto (GStrv) env = engine_env (self);
+
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      const char *argv[] = { "ssh-keygen", "-F", name, "-f", files[i], NULL };
+      int status = 0;
+
+      if (g_spawn_sync (NULL, (char **) argv, env,
+                        G_SPAWN_SEARCH_PATH_FROM_ENVP | G_SPAWN_STDOUT_TO_DEV_NULL
+                            | G_SPAWN_STDERR_TO_DEV_NULL,
+                        drop_privileges, self, NULL, NULL, &status, NULL)
+          && g_spawn_check_wait_status (status, NULL))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The fingerprints the engine's ssh trusts for the server: the pinned key,
+ * else what ssh-keygen -l -F finds in the user's and the system's
+ * known_hosts (run as the user). NULL when none. */
+static char *
+known_fingerprints (ShNmPlugin *self)
+{
+  g_autofree char *name = NULL, *k1 = NULL, *k2 = NULL;
+  g_autoptr (GString) found = g_string_new (NULL);
+  g_auto (GStrv) env = NULL;
+
+  if (self->profile == NULL)
+    return NULL;
+  if (self->profile->host_key != NULL)
+    return sh_host_key_fingerprint (self->profile->host_key);
+  if (self->home == NULL)
+    return NULL;
+  name = known_hosts_name (self->profile);
+  k1 = g_build_filename (self->home, ".ssh", "known_hosts", NULL);
+  k2 = g_build_filename (self->home, ".ssh", "known_hosts2", NULL);
+  env = engine_env (self);
+  const char *files[] = { k1, k2, "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2" };
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      const char *argv[] = { "ssh-keygen", "-l", "-F", name, "-f", files[i], NULL };
+      g_autofree char *out = NULL;
+      g_auto (GStrv) words = NULL;
+
+      if (!g_spawn_sync (NULL, (char **) argv, env,
+                         G_SPAWN_SEARCH_PATH_FROM_ENVP | G_SPAWN_STDERR_TO_DEV_NULL,
+                         drop_privileges, self, &out, NULL, NULL, NULL)
+          || out == NULL)
+        continue;
+      words = g_strsplit_set (out, " \t\n", -1);
+      for (char **w = words; *w != NULL && found->len < 400; w++)
+        if (g_str_has_prefix (*w, "SHA256:") && strlen (*w) <= 50
+            && strspn (*w + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+                   == strlen (*w + 7)
+            && strstr (found->str, *w) == NULL)
+          g_string_append_printf (found, "%s%s", found->len ? ", " : "", *w);
+    }
+  return found->len ? g_strdup (found->str) : NULL;
+}
+
+/* The server's host key, as ssh would most likely be offered it (ed25519,
+ * else ECDSA, else RSA): ssh-keyscan runs as the engine's user, root only
+ * reads its printed lines through the strict parser of hostkey.c. */
+static ShHostKey *
+scan_host_key (ShNmPlugin *self, GError **error)
+{
+  static const char *const order[]
+      = { "ssh-ed25519",         "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+          "ecdsa-sha2-nistp521", "rsa-sha2-512",        "ssh-rsa" };
+  g_autofree char *port = g_strdup_printf ("%u", self->profile->port ? self->profile->port : 22);
+  const char *argv[]
+      = { "ssh-keyscan",       "-T", "5", "-p", port, "-t", "ed25519,ecdsa,rsa", "--",
+          self->profile->host, NULL };
+  g_auto (GStrv) env = engine_env (self);
+  g_autofree char *out = NULL;
+  g_autoptr (GPtrArray) keys = NULL;
+
+  if (!g_spawn_sync (NULL, (char **) argv, env,
+                     G_SPAWN_SEARCH_PATH_FROM_ENVP | G_SPAWN_STDERR_TO_DEV_NULL, drop_privileges,
+                     self, &out, NULL, NULL, NULL))
+    out = g_strdup ("");
+  keys = sh_host_key_parse_keyscan (out);
+  for (guint o = 0; o < G_N_ELEMENTS (order); o++)
+    for (guint i = 0; i < keys->len; i++)
+      if (g_str_equal (((ShHostKey *) keys->pdata[i])->type, order[o]))
+        return g_ptr_array_steal_index (keys, i);
+  if (keys->len > 0)
+    return g_ptr_array_steal_index (keys, 0);
+  g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
+               /* TRANSLATORS: %s is the ssh server */
+               _ ("cannot get the host key of %s to show it (is it reachable?)"),
+               self->profile->host);
+  return NULL;
+}
+
+/* Asks through NetworkManager's secret agent (the auth dialog, or nmcli
+ * --ask): the key itself travels in a hint, so what the user accepts is
+ * what is pinned, whatever the network says later. */
+static gboolean
+ask_host_key (gpointer data)
+{
+  ShNmPlugin *self = data;
+  g_autofree char *hint = g_strconcat (SH_NM_HINT_HOST_KEY, self->offered_key, NULL);
+  g_autofree char *secret = sh_host_key_accept_secret (self->offered_key);
+  const char *hints[] = { secret, hint, NULL };
+  g_autofree char *fp = sh_host_key_fingerprint (self->offered_key);
+  g_autofree char *msg = g_strdup_printf (
+      /* TRANSLATORS: %s: the ssh server, its key fingerprint (SHA256:...) */
+      _ ("The server %s is not known. Its host key has the fingerprint %s. Trust this key?"),
+      self->profile->host, fp);
+
+  self->ask_idle = 0;
+  g_message ("%s: %s has the unknown host key %s; asking the user", self->name, self->profile->host,
+             fp);
+  nm_vpn_service_plugin_secrets_required (NM_VPN_SERVICE_PLUGIN (self), msg, hints);
+  return G_SOURCE_REMOVE;
+}
+
+static GVariant *
+nm_call_e (GDBusConnection *bus, GError **error, const char *path, const char *iface,
+           const char *method, GVariant *args, const char *reply_type)
+{
+  if (error != NULL && *error != NULL)
+    return NULL;
+  return g_dbus_connection_call_sync (bus, NM_BUS_NAME, path, iface, method, args,
+                                      G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE,
+                                      NM_CALL_TIMEOUT_MS, NULL, error);
+}
+
+/* Whether the profile belongs to the engine's user alone. */
+static gboolean
+owned_by_user (ShNmPlugin *self, NMConnection *connection)
+{
+  NMSettingConnection *s_con = nm_connection_get_setting_connection (connection);
+  const char *perm_user = NULL;
+
+  return s_con != NULL && nm_setting_connection_get_num_permissions (s_con) == 1
+         && nm_setting_connection_get_permission (s_con, 0, NULL, &perm_user, NULL)
+         && g_strcmp0 (perm_user, self->user) == 0;
+}
+
+/* After an answer: NetworkManager keeps what an agent returns for a secret
+ * without flags, so the answer would be stored in the profile (and nmcli
+ * would pre-fill it, unseen, next time). It is taken out again; with @pin,
+ * the accepted key goes into vpn.data host-key, so that the next
+ * connection checks it without asking. Pinning is only for a profile that
+ * belongs to the engine's user alone: accepting a key for a profile others
+ * use too is not one user's call, and then the key holds for this
+ * connection only. */
+static void
+update_profile (ShNmPlugin *self, NMConnection *connection, gboolean pin)
+{
+  GDBusConnection *bus = nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self));
+  g_autoptr (GVariant) path_v = NULL, all = NULL, settings = NULL, sec = NULL, reply = NULL;
+  g_autoptr (NMConnection) copy = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) answers = g_ptr_array_new_with_free_func (g_free);
+  const char *path;
+  NMSettingVpn *s_vpn;
+  const char **keys;
+  guint n = 0;
+
+  if (pin && !owned_by_user (self, connection))
+    {
+      g_message ("%s: the host key is trusted for this connection only (the profile is not "
+                 "'%s''s alone)",
+                 self->name, self->user);
+      pin = FALSE;
+    }
+  path_v = nm_call_e (bus, &error, "/org/freedesktop/NetworkManager/Settings",
+                      "org.freedesktop.NetworkManager.Settings", "GetConnectionByUuid",
+                      g_variant_new ("(s)", nm_connection_get_uuid (connection)), "(o)");
+  if (path_v == NULL)
+    goto failed;
+  g_variant_get (path_v, "(&o)", &path);
+  all = nm_call_e (bus, &error, path, NM_IFACE_SETTINGS_CONN, "GetSettings", NULL, "(a{sa{sv}})");
+  if (all == NULL)
+    goto failed;
+  settings = g_variant_get_child_value (all, 0);
+  copy = nm_simple_connection_new_from_dbus (settings, &error);
+  if (copy == NULL || (s_vpn = nm_connection_get_setting_vpn (copy)) == NULL)
+    goto failed;
+  /* The secrets NetworkManager handed us are what it holds for the
+   * profile (root has no agent to read them back with GetSecrets). */
+  sec = nm_connection_to_dbus (connection, NM_CONNECTION_SERIALIZE_ONLY_SECRETS);
+  if (sec != NULL)
+    {
+      g_variant_ref_sink (sec);
+      g_autoptr (GVariant) vpn_sec
+          = g_variant_lookup_value (sec, NM_SETTING_VPN_SETTING_NAME, G_VARIANT_TYPE_VARDICT);
+      if (vpn_sec != NULL
+          && !nm_connection_update_secrets (copy, NM_SETTING_VPN_SETTING_NAME, vpn_sec, &error))
+        goto failed;
+    }
+  keys = nm_setting_vpn_get_secret_keys (s_vpn, &n);
+  for (guint i = 0; i < n; i++)
+    if (g_str_has_prefix (keys[i], SH_NM_SECRET_HOST_KEY_ACCEPT))
+      g_ptr_array_add (answers, g_strdup (keys[i]));
+  g_free (keys);
+  for (guint i = 0; i < answers->len; i++)
+    nm_setting_vpn_remove_secret (s_vpn, answers->pdata[i]);
+  if (answers->len > 0 && nm_setting_vpn_get_num_secrets (s_vpn) == 0)
+    {
+      /* Update keeps the stored secrets when it is given none. */
+      g_autoptr (GVariant) r
+          = nm_call_e (bus, &error, path, NM_IFACE_SETTINGS_CONN, "ClearSecrets", NULL, "()");
+      if (r == NULL)
+        goto failed;
+    }
+  if (!pin && (answers->len == 0 || nm_setting_vpn_get_num_secrets (s_vpn) == 0))
+    return;
+  if (pin)
+    nm_setting_vpn_add_data_item (s_vpn, SH_NM_KEY_HOST_KEY, self->profile->host_key);
+  /* 0x1 to disk, 0x40 no reapply: the running connection already uses the
+   * key. With secrets given, they replace the stored ones. */
+  reply = g_dbus_connection_call_sync (
+      bus, NM_BUS_NAME, path, NM_IFACE_SETTINGS_CONN, "Update2",
+      g_variant_new ("(@a{sa{sv}}u@a{sv})",
+                     nm_connection_to_dbus (copy, NM_CONNECTION_SERIALIZE_ALL), 0x1 | 0x40,
+                     g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0)),
+      G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, NM_CALL_TIMEOUT_MS, NULL, &error);
+  if (reply == NULL)
+    goto failed;
+  if (pin)
+    g_message ("%s: host key pinned in the profile", self->name);
+  return;
+
+failed:
+  g_warning ("%s: cannot update the profile%s%s", self->name, error ? ": " : "",
+             error ? error->message : "");
+}
+
+static gboolean
+real_new_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, GError **error)
+{
+  ShNmPlugin *self = SH_NM_PLUGIN (plugin);
+  NMSettingVpn *s_vpn = nm_connection_get_setting_vpn (connection);
+  g_autofree char *secret = NULL;
+  g_autofree char *a = NULL;
+  const char *answer = NULL;
+
+  if (!self->busy || self->offered_key == NULL)
+    {
+      g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_WRONG_STATE,
+                           _ ("no question is waiting for an answer"));
+      return FALSE;
+    }
+  secret = sh_host_key_accept_secret (self->offered_key);
+  if (s_vpn != NULL)
+    answer = nm_setting_vpn_get_secret (s_vpn, secret);
+  a = answer ? g_strstrip (g_strdup (answer)) : NULL;
+  if (a == NULL || g_ascii_strcasecmp (a, "yes") != 0)
+    {
+      update_profile (self, connection, FALSE);
+      g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                   /* TRANSLATORS: %s is the ssh server */
+                   _ ("the host key of %s was not accepted"), self->profile->host);
+      g_warning ("%s: %s", self->name, (*error)->message);
+      return FALSE;
+    }
+  g_free (self->profile->host_key);
+  self->profile->host_key = g_steal_pointer (&self->offered_key);
+  if (!write_pinned (self, error))
+    return FALSE;
+  g_message ("%s: the user trusts the host key of %s", self->name, self->profile->host);
+  update_profile (self, connection, TRUE);
+  self->cancel = g_cancellable_new ();
+  g_resolver_lookup_by_name_async (g_resolver_get_default (), self->profile->host, self->cancel,
+                                   on_resolved, self);
+  return TRUE;
+}
+
 static gboolean
 real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **error)
 {
@@ -1057,6 +1378,26 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
     goto failed;
   if (!check_overlap (self, connection, error))
     goto failed;
+  if (self->profile->host_key == NULL && !host_known_to_user (self))
+    {
+      g_autoptr (ShHostKey) key = NULL;
+
+      if (!self->interactive)
+        {
+          g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_LAUNCH_FAILED,
+                       /* TRANSLATORS: %s is the ssh server */
+                       _ ("the server %s is not known: its host key is neither pinned in the "
+                          "profile nor in your known_hosts. Connect interactively (from the "
+                          "desktop, or nmcli --ask) to check its fingerprint, or fetch the key "
+                          "in the editor"),
+                       self->profile->host);
+          goto failed;
+        }
+      key = scan_host_key (self, error);
+      if (key == NULL)
+        goto failed;
+      self->offered_key = g_strdup (key->key);
+    }
   if (self->profile->auth == SH_NM_AUTH_PASSWORD)
     {
       secret = nm_setting_vpn_get_secret (s_vpn, SH_NM_SECRET_PASSWORD);
@@ -1105,6 +1446,12 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
   self->ever_connected = FALSE;
   g_message ("%s: connecting to %s as local user '%s' on link %s", self->name, self->profile->host,
              self->user, self->link.name);
+  if (self->offered_key != NULL)
+    {
+      /* After our Connect reply: NetworkManager then takes the request. */
+      self->ask_idle = g_idle_add (ask_host_key, self);
+      return TRUE;
+    }
   self->cancel = g_cancellable_new ();
   g_resolver_lookup_by_name_async (g_resolver_get_default (), self->profile->host, self->cancel,
                                    on_resolved, self);
@@ -1139,6 +1486,16 @@ key_is_encrypted (ShNmPlugin *self, const char *key_file)
                      drop_privileges, self, NULL, NULL, &status, NULL))
     return FALSE;
   return !g_spawn_check_wait_status (status, NULL);
+}
+
+static gboolean
+real_connect_interactive (NMVpnServicePlugin *plugin, NMConnection *connection, GVariant *details,
+                          GError **error)
+{
+  ShNmPlugin *self = SH_NM_PLUGIN (plugin);
+
+  self->interactive = !self->busy;
+  return real_connect (plugin, connection, error);
 }
 
 static gboolean
@@ -1210,6 +1567,9 @@ teardown (ShNmPlugin *self)
     g_rmdir (self->rundir);
   g_clear_pointer (&self->known_hosts, g_free);
   g_clear_pointer (&self->rundir, g_free);
+  g_clear_handle_id (&self->ask_idle, g_source_remove);
+  g_clear_pointer (&self->offered_key, g_free);
+  self->interactive = FALSE;
   wipe_secret (self);
   g_clear_pointer (&self->profile, sh_nm_profile_free);
   g_clear_pointer (&self->gateway, g_variant_unref);
@@ -1265,7 +1625,9 @@ sh_nm_plugin_class_init (ShNmPluginClass *klass)
   object_class->dispose = sh_nm_plugin_dispose;
   object_class->finalize = sh_nm_plugin_finalize;
   plugin_class->connect = real_connect;
+  plugin_class->connect_interactive = real_connect_interactive;
   plugin_class->need_secrets = real_need_secrets;
+  plugin_class->new_secrets = real_new_secrets;
   plugin_class->disconnect = real_disconnect;
 }
 

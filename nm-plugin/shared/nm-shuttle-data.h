@@ -45,6 +45,12 @@ G_BEGIN_DECLS
 /* vpn.secrets keys */
 #define SH_NM_SECRET_PASSWORD "password"
 #define SH_NM_SECRET_KEY_PASSPHRASE "key-passphrase"
+/* The user's answer ("yes") to the unknown server's host key the plugin
+ * sends in the hint SH_NM_HINT_HOST_KEY comes in the secret this prefix
+ * begins (sh_host_key_accept_secret(): bound to that key). */
+#define SH_NM_SECRET_HOST_KEY_ACCEPT "host-key-accept-"
+/* The secrets hint carrying that key: "x-shuttle-host-key:TYPE BASE64". */
+#define SH_NM_HINT_HOST_KEY "x-shuttle-host-key:"
 /* The longest secret, in bytes: the plugin writes it to a pipe before the
  * engine runs, and a pipe holds far more than this, so the write never
  * blocks. No password or passphrase comes near it. */

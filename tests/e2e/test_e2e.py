@@ -1615,6 +1615,77 @@ def t_bad_subnet():
     check(not shuttle_tables(), 'table created: %s' % shuttle_tables())
 
 
+def _run_on_terminal(argv, answer, timeout=30):
+    """Runs @argv in the client namespace on a terminal of its own (ssh asks
+    on /dev/tty); types @answer at ssh's "(yes/no/[fingerprint])?" once, and
+    SIGTERMs the engine once it says "connected". Returns (exit status,
+    output, asked)."""
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp('ip', ['ip', 'netns', 'exec', LAB.ns_client] + list(argv))
+    out, asked, stopped = b'', False, False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if not r:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not asked and b'(yes/no' in out:
+                os.write(fd, answer.encode() + b'\n')
+                asked = True
+            if not stopped and re.search(rb'\bconnected\b', out):
+                os.kill(pid, signal.SIGTERM)
+                stopped = True
+    finally:
+        os.close(fd)
+        if not stopped and time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+    _, st = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(st), out.decode(errors='replace'), asked
+
+
+@case('CLI, unknown server on a terminal: ssh asks with the fingerprint; no ends it, yes '
+      'writes known_hosts')
+def t_cli_unknown_hostkey():
+    stop_tunnel()
+    d = tempfile.mkdtemp(prefix='shuttle-kh-', dir=LAB.dir)
+    kh, conf = os.path.join(d, 'known_hosts'), os.path.join(d, 'ssh_config')
+    with open(LAB.ssh_config) as f:
+        text = f.read()
+    # the lab's config, but nothing known and ssh's default: ask
+    text = text.replace('UserKnownHostsFile %s' % LAB.known_hosts, 'UserKnownHostsFile ' + kh)
+    text = text.replace('StrictHostKeyChecking yes', 'StrictHostKeyChecking ask')
+    text = text.replace('BatchMode yes', 'BatchMode no')
+    check(kh in text and 'StrictHostKeyChecking ask' in text, 'lab ssh_config changed:\n' + text)
+    with open(conf, 'w') as f:
+        f.write(text)
+    argv = [BIN, '-r', LAB.remote, '-e', 'ssh -F ' + conf] + server_args() + [netlab.LAN_NET4]
+    with open(LAB.host_key + '.pub') as f:
+        gw_key = f.read().split()[1]
+    fp = subprocess.run(['ssh-keygen', '-lf', LAB.host_key + '.pub'], stdout=subprocess.PIPE,
+                        text=True, check=True).stdout.split()[1]
+    rc, out, asked = _run_on_terminal(argv, 'no')
+    check(asked, 'ssh did not ask about the unknown key:\n' + out)
+    check(fp in out, 'the fingerprint %s was not shown:\n%s' % (fp, out))
+    check(rc != 0, 'connected although the key was refused:\n' + out)
+    check(not os.path.exists(kh) or gw_key not in open(kh).read(), 'a refused key was written')
+    check(not shuttle_tables(), 'tables left after a refused key: %s' % shuttle_tables())
+    rc, out, asked = _run_on_terminal(argv, 'yes')
+    check(asked and re.search(r'\bconnected\b', out), 'not connected after "yes":\n' + out)
+    check(os.path.exists(kh) and gw_key in open(kh).read(), 'the key is not in known_hosts')
+    check(rc == 0, 'exit status %d after SIGTERM:\n%s' % (rc, out))
+    check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @case('unresolvable remote host -> exit 1 or 2, no table')
 def t_bad_host():
     stop_tunnel()

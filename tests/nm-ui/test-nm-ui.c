@@ -359,6 +359,17 @@ test_fingerprint_matches_ssh_keygen (void)
   g_assert_null (sh_host_key_fingerprint ("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoq"
                                           "KLsabgH5C9okWi0dh2l9GKJl"));
   g_assert_null (sh_host_key_fingerprint ("ssh-ed25519 not*base64"));
+
+  /* The answer's name: the fingerprint, URL-safe; none for a non-key. */
+  {
+    g_autofree char *name = sh_host_key_accept_secret (pub);
+    g_autofree char *want = g_strconcat ("host-key-accept-", words[1] + strlen ("SHA256:"), NULL);
+    g_strdelimit (want, "+", '-');
+    g_strdelimit (want, "/", '_');
+    g_assert_cmpstr (name, ==, want);
+    g_assert_null (strpbrk (name + strlen ("host-key-accept-"), "+/=:"));
+    g_assert_null (sh_host_key_accept_secret ("ssh-ed25519 not*base64"));
+  }
   remove_key_dir (dir);
 }
 

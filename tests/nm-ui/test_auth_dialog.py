@@ -114,6 +114,115 @@ def make_key(path, passphrase):
                    check=True, stdin=subprocess.DEVNULL)
 
 
+def accept_name(fp):
+    """The answer's secret name for the key of fingerprint @fp (SHA256:...)."""
+    return 'host-key-accept-' + fp[len('SHA256:'):].replace('+', '-').replace('/', '_')
+
+
+def gui_answer(data, args, keys):
+    """Runs the dialog on a private Xvfb, waits for its window, types @keys
+    (xdotool key names) into it; returns (rc, stdout, stderr, shown)."""
+    if shutil.which('Xvfb') is None or shutil.which('xdotool') is None:
+        return None
+    xvfb, display = harness.start_xvfb('1024x768x24')
+    if not display:
+        xvfb.kill()
+        return None
+    env = dict(ENV, DISPLAY=display)
+    argv = [os.environ['SHUTTLE_AUTH_DIALOG'], '-u', 'no-such-uuid', '-n', 'work vpn', '-s',
+            SERVICE] + list(args)
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    p.stdin.write(details(data).encode())
+    p.stdin.flush()
+    wid = None
+    try:
+        deadline = time.time() + 15
+        while wid is None and time.time() < deadline and p.poll() is None:
+            r = subprocess.run(['xdotool', 'search', '--onlyvisible', '--name',
+                                'Authenticate VPN'], env=env, stdout=subprocess.PIPE, text=True)
+            ids = r.stdout.split()
+            wid = ids[0] if ids else None
+            time.sleep(0.2)
+        if wid is not None:
+            time.sleep(0.5)
+            shot = os.environ.get('SHUTTLE_AUTH_DIALOG_SHOT')
+            if shot and shutil.which('import'):
+                subprocess.run(['import', '-window', wid, shot], env=env)
+            subprocess.run(['xdotool', 'windowfocus', '--sync', wid], env=env)
+            for k in keys:
+                subprocess.run(['xdotool', 'key', k], env=env)
+                time.sleep(0.2)
+        out = b''
+        deadline = time.time() + 10
+        while not out.endswith(b'\n\n') and time.time() < deadline and p.poll() is None:
+            ready, _, _ = select.select([p.stdout], [], [], 0.5)
+            if ready:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+        p.stdin.close()
+        p.stdin = None
+        rest, err = p.communicate(timeout=10)
+        return p.returncode, (out + rest).decode(), err.decode(), wid is not None
+    finally:
+        if p.poll() is None:
+            p.kill()
+        xvfb.kill()
+        xvfb.wait()
+
+
+def host_key_cases(pw, agent):
+    """An unknown server: the service sends its key in a hint and asks for
+    the answer named after it."""
+    key_path = os.path.join(TMP, 'ssh_host_ed25519_key')
+    make_key(key_path, '')
+    with open(key_path + '.pub') as f:
+        key = ' '.join(f.read().split()[:2])
+    fp = subprocess.run(['ssh-keygen', '-lf', key_path + '.pub'], stdout=subprocess.PIPE,
+                        text=True, check=True).stdout.split()[1]
+    name = accept_name(fp)
+    hints = ['-t', name, '-t', 'x-shuttle-host-key:' + key,
+             '-t', 'x-vpn-message:the service\'s own words']
+
+    # nmcli --ask: one field to type yes into, the fingerprint in the text.
+    rc, out, err, _ = run(pw, args=['--external-ui-mode', '-i'] + hints, uuid='no-such-uuid')
+    kf = keyfile(out)
+    desc = kf['VPN Plugin UI'].get('Description', '') if kf.has_section('VPN Plugin UI') else ''
+    check('host key: external UI shows the fingerprint, the type and the host',
+          fp in desc and 'ED25519' in desc and 'gw.example' in desc, out + err)
+    g = kf[name] if kf.has_section(name) else {}
+    check('host key: external UI asks for the answer (a secret, so nmcli asks)',
+          g.get('ShouldAsk') == 'true' and g.get('IsSecret') == 'true' and g.get('Value') == ''
+          and 'yes' in g.get('Label', ''), out)
+    check('host key: only the answer is asked', kf.sections() == ['VPN Plugin UI', name], out)
+
+    # A stored answer is never taken: without a user, no answer at all.
+    rc, out, err, _ = run(pw, {name: 'yes'}, args=hints, uuid='no-such-uuid')
+    check('host key: a stored "yes" is not an answer', rc != 0 and 'yes' not in out,
+          '%d %r %s' % (rc, out, err))
+
+    # The key in the hint must be a key.
+    rc, out, err, _ = run(pw, args=['--external-ui-mode', '-i', '-t', name, '-t',
+                                    'x-shuttle-host-key:ssh-ed25519 AAAAnot'],
+                          uuid='no-such-uuid', keep_open=False)
+    check('host key: a hint that is no key is refused', rc != 0 and 'not one' in err, err)
+
+    # The dialog: Enter cancels (never one keystroke to trust), Alt+T trusts.
+    r = gui_answer(agent, ['-i'] + hints, ['Return'])
+    if r is None:
+        check('host key: GUI dialog (Xvfb and xdotool needed)', True, 'skipped')
+        return
+    rc, out, err, shown = r
+    check('host key: the dialog appears', shown, err)
+    check('host key: Enter cancels, nothing answered', rc != 0 and name not in out,
+          '%d %r %s' % (rc, out, err))
+    rc, out, err, shown = gui_answer(agent, ['-i'] + hints, ['alt+t'])
+    check('host key: Trust answers yes for this key',
+          rc == 0 and pairs(out) == {name: 'yes'}, '%d %r %s' % (rc, out, err))
+
+
 def main():
     pw = {'host': 'gw.example', 'subnets': '10.0.0.0/8', 'auth-method': 'password'}
 
@@ -202,6 +311,8 @@ def main():
     check('hints: the secret hinted is asked', kf.has_section('key-passphrase'), out)
     check('hints: x-vpn-message is the description',
           kf['VPN Plugin UI'].get('Description') == 'The passphrase was refused.', out)
+
+    host_key_cases(pw, agent)
 
     # Misuse: one-line errors, failure status.
     p = subprocess.run([os.environ['SHUTTLE_AUTH_DIALOG'], '-u', UUID, '-n', 'x', '-s',

@@ -287,6 +287,20 @@ def add_profile(name, persistent=False, perm=True, **data):
     check(r.returncode == 0, 'nmcli connection add failed: %s' % r.stderr.strip())
 
 
+def connect_failure(line):
+    """The plugin's reason in NM's log line about a refused Connect, or
+    None. NetworkManager calls ConnectInteractive when the activating
+    client has a secret agent (nmcli always registers one), and then logs
+    "failed to connect interactively: 'GDBus.Error:NAME: reason'"."""
+    for tag in ('failed to connect: ', 'failed to connect interactively: '):
+        if tag in line:
+            reason = line.split(tag, 1)[1].strip().strip("'")
+            if reason.startswith('GDBus.Error:') and ': ' in reason:
+                reason = reason.split(': ', 1)[1]
+            return reason
+    return None
+
+
 def up(name, timeout=90):
     return nmcli('--wait', str(timeout), 'connection', 'up', name, timeout=timeout + 30)
 
@@ -502,8 +516,9 @@ def secret_leaks(needle):
     return found
 
 
-def up_asking(name, answer, timeout=60):
-    """nmcli --ask con up NAME, typing @answer at its prompt on a terminal."""
+def up_asking(name, answer, timeout=60, prompt=b'passphrase'):
+    """nmcli --ask con up NAME, typing @answer at its prompt (the first line
+    holding @prompt, lowercase) on a terminal."""
     import pty
     pid, fd = pty.fork()
     if pid == 0:
@@ -520,7 +535,7 @@ def up_asking(name, answer, timeout=60):
         if not chunk:
             break
         out += chunk
-        if not sent and b'passphrase' in out.lower():
+        if not sent and prompt in out.lower():
             os.write(fd, answer.encode() + b'\n')
             sent = True
     os.close(fd)
@@ -810,11 +825,11 @@ def refused(name, want):
     # reason code, not text); NM logs the plugin's reason, where nmcli's
     # journalctl hint points.
     def logged():
-        return [ln for ln in nm_log()[n0:].splitlines()
-                if 'failed to connect: ' in ln and want in ln]
+        return [connect_failure(ln) for ln in nm_log()[n0:].splitlines()
+                if connect_failure(ln) and want in ln]
     check(wait_for(logged, 5), '%s: NetworkManager did not log the reason %r (nmcli: %s):\n%s'
           % (name, want, r.stderr.strip(), tail_log(15)))
-    diag('%s: %s' % (name, logged()[0].split('failed to connect: ', 1)[1]))
+    diag('%s: %s' % (name, logged()[0]))
     check(not engine_pids(), '%s: an engine runs although refused' % name)
 
 
@@ -1002,6 +1017,85 @@ def t_secret_cap():
     assert_clean('after the long secret')
 
 
+def vpn_data_item(name, key):
+    r = nmcli('-g', 'vpn.data', 'connection', 'show', name)
+    for item in r.stdout.strip().split(', '):
+        k, _, v = item.partition(' = ')
+        if k.strip() == key:
+            return v.strip()
+    return None
+
+
+@case('an unknown server: --ask shows its fingerprint; no refuses, yes pins the key')
+def t_unknown_hostkey():
+    add_profile('shnm-new', host_key=None)
+    fp = host_fingerprint()
+    try:
+        # Nobody to answer (nmcli without --ask still registers its agent,
+        # but does not prompt): refused, the answer named as missing.
+        r = up('shnm-new', timeout=40)
+        check(r.returncode != 0, 'an unknown server was connected to without asking')
+        check('host-key-accept-' in r.stderr,
+              'no word on the unanswered question:\n' + r.stderr + tail_log(20))
+        check(vpn_data_item('shnm-new', 'host-key') is None, 'a key was pinned without asking')
+        assert_clean('after an unknown server without an agent')
+        # --ask, answered no: refused, nothing pinned.
+        rc, out, sent = up_asking('shnm-new', 'no', prompt=b'trust this key:')
+        check(sent, 'nmcli --ask never asked about the host key:\n' + out + tail_log(30))
+        check(fp in out, 'the fingerprint %s was not shown:\n%s' % (fp, out))
+        check(rc != 0, 'the connection came up although the key was refused:\n' + out)
+        check(vpn_data_item('shnm-new', 'host-key') is None, 'a refused key was pinned')
+        assert_clean('after a refused host key')
+        # --ask, answered yes: up, and the key pinned in the profile.
+        rc, out, sent = up_asking('shnm-new', 'yes', prompt=b'trust this key:')
+        check(sent and rc == 0, 'nmcli --ask con up with "yes" failed (%d):\n%s\n%s'
+              % (rc, out, tail_log(30)))
+        check(wait_for(lambda: curl_lan(3), 10), 'no traffic after accepting the host key')
+        check(vpn_data_item('shnm-new', 'host-key') == host_key(),
+              'the accepted key is not pinned: %r' % vpn_data_item('shnm-new', 'host-key'))
+        down('shnm-new')
+        r = nmcli('-s', '-g', 'vpn.secrets', 'connection', 'show', 'shnm-new')
+        check('host-key-accept' not in r.stdout, 'the answer was kept in the profile: ' + r.stdout)
+        assert_clean('after accepting a host key')
+        # Pinned now: the next connection asks nothing.
+        r = up('shnm-new', timeout=60)
+        check(r.returncode == 0, 'the pinned profile did not come up: ' + r.stderr + tail_log(20))
+        down('shnm-new')
+    finally:
+        nmcli('connection', 'delete', 'shnm-new')
+    assert_clean('after the unknown-server case')
+
+
+@case('a key changed from the user\'s known_hosts is refused with both fingerprints, never offered')
+def t_changed_known_hostkey():
+    other = WORK + '/other_key2'
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', other], check=True)
+    with open(other + '.pub') as f:
+        wrong = ' '.join(f.read().split()[:2])
+    r = subprocess.run(['ssh-keygen', '-lf', other + '.pub'], stdout=subprocess.PIPE, text=True,
+                       check=True)
+    known = r.stdout.split()[1]
+    kh = WORK + '/home/.ssh/known_hosts'
+    pw = pwd.getpwnam(USER)
+    with open(kh, 'w') as f:
+        f.write('%s %s\n' % (netlab.GW4, wrong))
+    os.chown(kh, pw.pw_uid, pw.pw_gid)
+    add_profile('shnm-chg', host_key=None)
+    try:
+        n0 = len(nm_log())
+        rc, out, sent = up_asking('shnm-chg', 'yes', timeout=40, prompt=b'trust this key:')
+        check(not sent, 'a changed key was offered for acceptance:\n' + out)
+        check(rc != 0, 'a changed key connected:\n' + out)
+        check(wait_for(lambda: known in nm_log()[n0:] and host_fingerprint() in nm_log()[n0:], 10),
+              'not both fingerprints (known %s, offered %s) in the log:\n%s'
+              % (known, host_fingerprint(), tail_log(20)))
+        check(vpn_data_item('shnm-chg', 'host-key') is None, 'a changed key was pinned')
+    finally:
+        nmcli('connection', 'delete', 'shnm-chg')
+        os.unlink(kh)
+    assert_clean('after a changed known_hosts key')
+
+
 @case('a wrong pinned host key fails, naming the fingerprint')
 def t_bad_hostkey():
     other = WORK + '/other_key'
@@ -1016,6 +1110,13 @@ def t_bad_hostkey():
     check(wait_for(lambda: fp in nm_log()[n0:], 5),
           'the offered fingerprint %s is not in NM\'s log' % fp)
     check('host key verification failed' in nm_log()[n0:], 'no host-key message in the log')
+    r = subprocess.run(['ssh-keygen', '-lf', other + '.pub'], stdout=subprocess.PIPE, text=True,
+                       check=True)
+    pinned = r.stdout.split()[1]
+    # ssh's line (the offered key) comes first; the plugin's reason, which
+    # adds the trusted key, when the engine has ended
+    check(wait_for(lambda: pinned in nm_log()[n0:], 10),
+          'the pinned fingerprint %s is not in NM\'s log:\n%s' % (pinned, tail_log(15)))
     assert_clean('after host-key failure')
 
 
@@ -1253,8 +1354,7 @@ def refused_reason(name):
     check(r.returncode != 0, '%s activated, want a refusal' % name)
 
     def logged():
-        return [ln.split('failed to connect: ', 1)[1] for ln in nm_log()[n0:].splitlines()
-                if 'failed to connect: ' in ln]
+        return [connect_failure(ln) for ln in nm_log()[n0:].splitlines() if connect_failure(ln)]
     check(wait_for(logged, 5), '%s: no reason in NM\'s log (nmcli: %s):\n%s'
           % (name, r.stderr.strip(), tail_log(15)))
     return logged()[0]
