@@ -433,7 +433,8 @@ sh_fw_client_open_dgram_async (ShFwClient *c, GCancellable *cancellable,
     }
   g_dbus_connection_call_with_unix_fd_list (
       c->bus, c->dest, SH_FW_OBJECT_PATH, SH_FW_IFACE, "OpenDatagramTunnel",
-      g_variant_new ("(s@a{sv})", c->label, sh_fw_encode_options (FALSE, SH_FW_UID_NONE)),
+      g_variant_new ("(s@a{sv})", c->label,
+                     sh_fw_encode_options (&(ShFirewallSpec){ 0 }, SH_FW_UID_NONE)),
       G_VARIANT_TYPE ("(hs)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, HELPER_TIMEOUT_MS,
       NULL, cancellable, open_dgram_done, task);
 }

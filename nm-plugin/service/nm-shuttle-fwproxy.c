@@ -218,7 +218,8 @@ open_dgram (ShNmFwProxy *p, GDBusMethodInvocation *inv)
   call = g_new0 (DgramCall, 1);
   call->proxy = p;
   call->inv = inv;
-  args = g_variant_new ("(s@a{sv})", p->label, sh_fw_encode_options (FALSE, p->policy.engine_uid));
+  args = g_variant_new ("(s@a{sv})", p->label,
+                        sh_fw_encode_options (&(ShFirewallSpec){ 0 }, p->policy.engine_uid));
   g_dbus_connection_call_with_unix_fd_list (p->bus, SH_FW_BUS_NAME, SH_FW_OBJECT_PATH, SH_FW_IFACE,
                                             "OpenDatagramTunnel", args, G_VARIANT_TYPE ("(hs)"),
                                             G_DBUS_CALL_FLAGS_NONE, FW_TIMEOUT_MS, NULL, p->cancel,

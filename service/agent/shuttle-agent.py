@@ -900,10 +900,7 @@ class Session:
         """Gives each ready channel one turn: read up to CHUNK from its socket
         as one DATA frame. Within the in-flight limit: adaptive, under the
         client's ceiling."""
-        lc = self.lc
-        if self.inflight_limit and lc is None:
-            lc = self.lc = LatencyControl(
-                self.inflight_limit, MIN_INFLIGHT_V2 if self.version >= 2 else MIN_INFLIGHT)
+        lc = self.latency()
         limit = lc.limit if lc else (1 << 62)
         ring = self.ring
         out = self.out
@@ -1256,13 +1253,21 @@ class Session:
             a.last = time.monotonic()
             self.dgram_send(a, addr, port, data)
 
+    def latency(self):
+        """The LatencyControl, made once the client's ceiling is known; None
+        when the client asked for no limit."""
+        if self.inflight_limit and self.lc is None:
+            self.lc = LatencyControl(
+                self.inflight_limit, MIN_INFLIGHT_V2 if self.version >= 2 else MIN_INFLIGHT)
+        return self.lc
+
     def dgram_send(self, a, addr, port, data):
         """One DGRAM to the client: loss, not queues."""
         plen = 4 + len(addr) + len(data)
-        lc = self.lc
-        if self.inflight_limit and lc is None:
-            lc = self.lc = LatencyControl(self.inflight_limit)
-        limit = lc.limit if lc else (1 << 62)
+        lc = self.latency()
+        # Never under the version-1 floor for datagrams: a burst must not be
+        # lost to an adaptive limit tuned for one stream (session.c says why).
+        limit = max(lc.limit, MIN_INFLIGHT) if lc else (1 << 62)
         if len(data) > MAX_DGRAM_DATA or self.inflight + plen > limit or self.out_len >= FILL_HIGH:
             if lc and self.inflight + plen > limit:
                 lc.capped = True

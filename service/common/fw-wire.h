@@ -94,7 +94,10 @@ GVariant *sh_fw_encode_tunnel (const char *label, const ShFirewallSpec *spec, gu
 
 /* The options alone, as in sh_fw_encode_tunnel(): also "cgroup" (s),
  * "cgroup-level" (u) and "cgroup-exclude" (b) when @spec has a cgroup. */
-GVariant *sh_fw_encode_options (const ShFirewallSpec *spec, guint32 on_behalf_of);
+/* @spec: its block_ipv6 and cgroup fields only; never NULL (a zeroed spec
+ * for none). */
+GVariant *sh_fw_encode_options (const ShFirewallSpec *spec, guint32 on_behalf_of)
+    __attribute__ ((nonnull (1)));
 
 /* Decodes ApplyTunnel's parameters. The options known: "block-ipv6" (b),
  * into spec->block_ipv6, "cgroup" (s, sh_fw_cgroup_path_is_valid()),
