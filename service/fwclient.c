@@ -292,15 +292,9 @@ static void
 remember_spec (ShFwClient *c, const ShFirewallSpec *spec)
 {
   sh_fw_spec_clear (&c->spec);
-  c->spec = *spec;
+  sh_fw_spec_copy (&c->spec, spec);
   c->spec.dgram_mark = 0;
   c->spec.dgram_ifname[0] = '\0';
-  if (c->spec.subnets != NULL)
-    g_array_ref (c->spec.subnets);
-  if (c->spec.excludes != NULL)
-    g_array_ref (c->spec.excludes);
-  if (c->spec.dns_servers != NULL)
-    g_array_ref (c->spec.dns_servers);
 }
 
 /* In process: takes the datagram device's rules away (the device, if our

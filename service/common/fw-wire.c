@@ -70,6 +70,19 @@ sh_fw_spec_clear (ShFirewallSpec *spec)
   g_clear_pointer (&spec->cgroup, g_free);
 }
 
+void
+sh_fw_spec_copy (ShFirewallSpec *dst, const ShFirewallSpec *src)
+{
+  *dst = *src;
+  if (dst->subnets != NULL)
+    g_array_ref (dst->subnets);
+  if (dst->excludes != NULL)
+    g_array_ref (dst->excludes);
+  if (dst->dns_servers != NULL)
+    g_array_ref (dst->dns_servers);
+  dst->cgroup = g_strdup (src->cgroup);
+}
+
 gboolean
 sh_fw_cgroup_path_is_valid (const char *path)
 {

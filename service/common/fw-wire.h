@@ -61,6 +61,10 @@ gboolean sh_fw_cgroup_path_is_valid (const char *path);
 
 void sh_fw_spec_clear (ShFirewallSpec *spec);
 
+/* @dst becomes a copy of @src that sh_fw_spec_clear() may free on its own:
+ * the arrays shared (a reference each), the cgroup path duplicated. */
+void sh_fw_spec_copy (ShFirewallSpec *dst, const ShFirewallSpec *src);
+
 /* The errors of Firewall1, registered as D-Bus error names
  * io.github.shuttlevpn.Firewall1.Error.<Name> (SH_FW_ERROR_PREFIX). */
 typedef enum

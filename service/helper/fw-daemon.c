@@ -144,19 +144,13 @@ spec_free (gpointer data)
   g_free (spec);
 }
 
-/* A copy of @spec that shares its arrays. */
+/* A copy of @spec that spec_free() may free on its own. */
 static ShFirewallSpec *
 spec_copy (const ShFirewallSpec *spec)
 {
   ShFirewallSpec *copy = g_new0 (ShFirewallSpec, 1);
 
-  *copy = *spec;
-  if (copy->subnets != NULL)
-    g_array_ref (copy->subnets);
-  if (copy->excludes != NULL)
-    g_array_ref (copy->excludes);
-  if (copy->dns_servers != NULL)
-    g_array_ref (copy->dns_servers);
+  sh_fw_spec_copy (copy, spec);
   return copy;
 }
 
