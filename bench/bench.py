@@ -1499,7 +1499,7 @@ def main():
     r.add_argument('--rounds', type=int, default=3)
     r.add_argument('--quick', action='store_true', help='1 round, shorter iperf3 and probes')
     r.add_argument('--only', help='comma list of: ' + ','.join(ALL_KEYS))
-    r.add_argument('--shuttle-args', help='extra arguments for shuttle, e.g. "-v"')
+    r.add_argument('--shuttle-args', help='extra arguments for shuttle, with "=": --shuttle-args=-v')
     r.add_argument('--wait-quiet', type=int, default=0, metavar='SECONDS',
                    help='before each round and config, wait up to SECONDS for other '
                         'processes on the host to go idle (default: only warn)')

@@ -6,7 +6,7 @@
 #   sudo bench/run.sh                       3 rounds, median table (~20-25 min)
 #   sudo bench/run.sh --quick               1 round, shorter runs (~6 min)
 #   sudo bench/run.sh --only shuttle,sshuttle-nft --rounds 1
-#   sudo bench/run.sh --quick --only shuttle --shuttle-args -v
+#   sudo bench/run.sh --quick --only shuttle --shuttle-args=-v   ("=": the value starts with -)
 #   sudo bench/run.sh report bench/results/STAMP.json     re-print a table
 #   sudo bench/run.sh teardown              remove the lab after a crash
 #   sudo bench/run.sh links [--links 10:0,50:40] [--only shuttle,direct] [--quick]
@@ -14,9 +14,8 @@
 #
 # Builds shuttle (meson/ninja, target service/shuttle only) and the helpers in
 # bench/src/, sets up the lab, measures, tears down (also on Ctrl-C), prints
-# one table.  Configs for --only: ssh-pipe, shuttle, shuttle-nolc, shuttle-agent,
-# shuttle-run (the preload library), shuttle-socks (SOCKS5),
-# sshuttle-nft, sshuttle-nat, redsocks, ssh-L, many (and direct).
+# one table.  The configs for --only are the rows of bench/README.md's table
+# (an unknown one makes bench.py list them all).
 set -euo pipefail
 HERE=$(dirname "$(readlink -f "$0")")
 REPO=$(dirname "$HERE")

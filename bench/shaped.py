@@ -167,7 +167,7 @@ def main():
                     help='comma list of RATE_MBIT:RTT_MS (default %s)' % DEFAULT_LINKS)
     ap.add_argument('--only', help='comma list of: ' + ','.join(ROWS))
     ap.add_argument('--quick', action='store_true', help='iperf3 -t 4, fewer echoes')
-    ap.add_argument('--shuttle-args', help='extra arguments for shuttle')
+    ap.add_argument('--shuttle-args', help='extra arguments for shuttle, with "=": --shuttle-args=-v')
     args = ap.parse_args()
     links = parse_links(args.links)
     order = ROWS
