@@ -12,10 +12,20 @@ sh_lc_init (ShLatencyControl *lc, guint64 floor, guint64 ceiling)
   lc->floor = MIN (floor, ceiling);
   lc->ceiling = ceiling;
   lc->limit = CLAMP (SH_LC_START, lc->floor, ceiling);
+  lc->startup = TRUE;
+}
+
+guint64
+sh_lc_bdp (const ShLatencyControl *lc)
+{
+  guint64 rate = 0;
+  for (guint i = 0; i < SH_LC_RATES; i++)
+    rate = MAX (rate, lc->rates[i]);
+  return rate * (guint64) lc->base / G_USEC_PER_SEC;
 }
 
 void
-sh_lc_sent (ShLatencyControl *lc, guint64 sent_total, gint64 now)
+sh_lc_sent (ShLatencyControl *lc, guint64 sent_total, guint64 acked_total, gint64 now)
 {
   /* One sample at a time. The receiver ACKs every 32 KiB, so the tail of
    * a transfer may never be acknowledged: such a sample is given up. */
@@ -25,6 +35,7 @@ sh_lc_sent (ShLatencyControl *lc, guint64 sent_total, gint64 now)
     {
       lc->mark = sent_total;
       lc->t0 = now;
+      lc->acked_t0 = acked_total;
     }
 }
 
@@ -55,13 +66,51 @@ sh_lc_acked (ShLatencyControl *lc, guint64 acked_total, gint64 now)
   for (guint i = 0; i < SH_LC_FILTER; i++)
     if (lc->recent[i] != 0 && lc->recent[i] < filtered)
       filtered = lc->recent[i];
+  /* Bytes ACKed within the sample's round trip were all in flight when it
+   * began (the later ones queue behind its byte), so rate × base never
+   * exceeds a limit that was in force. */
+  guint64 rate = (acked_total - lc->acked_t0) * G_USEC_PER_SEC / (guint64) rtt;
+  lc->rates[lc->rates_next] = rate;
+  lc->rates_next = (lc->rates_next + 1) % SH_LC_RATES;
+  guint64 bdp = sh_lc_bdp (lc);
+
   gint64 queued = filtered - lc->base;
   gint64 target = sh_lc_target (lc->base);
   guint64 old = lc->limit;
-  if (queued > target)
-    lc->limit = MAX (lc->limit - lc->limit / 8, lc->floor);
+  if (lc->startup)
+    {
+      /* The rate is what the path gives once the limit holds data back,
+       * or once a queue shows that something else (a channel's window,
+       * ssh's own) already fills it: then a rate that stops growing ends
+       * startup. A queue whose rate still grows is ssh's TCP ramping up. */
+      if (lc->capped || queued > target)
+        {
+          if (rate >= lc->startup_best + lc->startup_best / 4)
+            {
+              lc->startup_best = rate;
+              lc->startup_flat = 0;
+            }
+          else if (++lc->startup_flat >= SH_LC_STARTUP_ROUNDS)
+            lc->startup = FALSE;
+        }
+      if (lc->startup && lc->capped)
+        lc->limit = MAX (lc->limit, (guint64) (bdp * SH_LC_STARTUP_GAIN));
+      else if (!lc->startup)
+        lc->limit = MAX (bdp, lc->floor);
+      lc->limit = CLAMP (lc->limit, lc->floor, lc->ceiling);
+    }
+  else if (queued > target)
+    lc->limit = MAX (MAX (lc->limit - lc->limit / 8, lc->floor), MIN (bdp, lc->limit));
   else if (queued < target / 2 && lc->capped)
-    lc->limit = MIN (lc->limit + lc->limit / 8, lc->ceiling);
+    {
+      /* One step adds at most half a target of queue at the rate the path
+       * showed: 1/8 of a limit near the product is base/8 of queue, which
+       * across 80 ms (10 ms) is twice that path's whole target. */
+      guint64 step = lc->limit / 8;
+      if (bdp > 0 && lc->base > 0)
+        step = MIN (step, MAX (bdp * (guint64) target / (2 * (guint64) lc->base), 1024));
+      lc->limit = MIN (lc->limit + step, lc->ceiling);
+    }
   lc->capped = FALSE;
   return lc->limit != old;
 }

@@ -143,6 +143,8 @@ typedef struct
   guint in_draining : 1;
   guint dead : 1;
   guint bulk : 1;      /* the last read was big: splice the next one */
+  guint starved : 1;   /* DATA arrived with the peer's credit nearly spent */
+  guint32 window;      /* the window we grant now: the initial one, grown */
   guint32 send_credit; /* DATA bytes we may still send */
   guint32 recv_credit; /* DATA bytes the peer may still send */
   guint32 consumed;    /* bytes written to the socket, not yet returned as WINDOW */
@@ -393,12 +395,24 @@ queue_close (ShSession *s, Channel *ch, gboolean reset)
   ch->close_sent = TRUE;
 }
 
+/* Returns what the socket took as credit. A channel whose sender ran out
+ * of credit while its socket keeps up with everything that arrives is
+ * limited by the window, not by its reader: the window doubles, up to
+ * SH_MUX_MAX_WINDOW. A window must cover the path's bandwidth × round trip,
+ * which the initial 2 MiB does not beyond ~160 Mbit/s at 80 ms; a fixed
+ * 16 MiB would let every slow reader make us hold 16 MiB. Growing only
+ * while the socket keeps up is what keeps a slow reader's queue small. */
 static void
 queue_window (ShSession *s, Channel *ch)
 {
+  guint32 grow = 0;
+  if (ch->starved && ch->out.len == 0 && ch->window < SH_MUX_MAX_WINDOW)
+    grow = MIN (ch->window, SH_MUX_MAX_WINDOW - ch->window);
+  ch->starved = FALSE;
+  ch->window += grow;
   guint8 f[SH_MUX_HDR_LEN + 4];
-  queue_bytes (s, f, sh_frame_put_u32 (f, SH_FRAME_WINDOW, ch->id, ch->consumed));
-  ch->recv_credit += ch->consumed;
+  queue_bytes (s, f, sh_frame_put_u32 (f, SH_FRAME_WINDOW, ch->id, ch->consumed + grow));
+  ch->recv_credit += ch->consumed + grow;
   ch->consumed = 0;
 }
 
@@ -517,7 +531,8 @@ channel_new (ShSession *s, guint32 id, int fd, ChannelState state)
   ch->fd = fd;
   ch->state = state;
   ch->send_credit = s->peer_window;
-  ch->recv_credit = s->config.channel_window;
+  ch->window = s->config.channel_window;
+  ch->recv_credit = ch->window;
   ch->ring_link.data = ch;
   ch->aux_link.data = ch;
   g_hash_table_insert (s->channels, GUINT_TO_POINTER (id), ch);
@@ -679,8 +694,8 @@ channel_flush_out (Channel *ch)
     }
   if (ch->fd < 0)
     return;
-  if (ch->consumed >= s->config.channel_window / 4
-      || (ch->out.len == 0 && ch->consumed > 0 && ch->recv_credit < s->config.channel_window / 2))
+  if (ch->consumed >= ch->window / 4
+      || (ch->out.len == 0 && ch->consumed > 0 && ch->recv_credit < ch->window / 2))
     {
       if (!ch->close_sent && !ch->eof_recv)
         queue_window (s, ch);
@@ -821,7 +836,7 @@ fill_data (ShSession *s)
           s->sent_total += n;
           s->stats.bytes_sent += n;
           if (limit != G_MAXUINT64)
-            sh_lc_sent (&s->lc, s->sent_total, g_get_monotonic_time ());
+            sh_lc_sent (&s->lc, s->sent_total, s->acked_total, g_get_monotonic_time ());
           /* A short read means the socket is drained, saving a read() that
            * would only say EAGAIN; but a pending FIN gives no new edge. A
            * short splice may also mean that our pipe ran out of slots. */
@@ -1126,6 +1141,10 @@ data_accept (ShSession *s, const ShFrame *f)
       return NULL;
     }
   ch->recv_credit -= f->len;
+  /* What is neither written out nor returned is in flight or unused at
+   * the peer: under an eighth of the window, the peer is about to wait. */
+  if (ch->recv_credit < ch->window / 8)
+    ch->starved = TRUE;
   return ch;
 }
 
@@ -1547,7 +1566,7 @@ sh_session_send_dgram (ShSession *s, guint32 id, const ShDgram *d)
   s->sent_total += plen;
   s->stats.dgrams_sent++;
   if (limit != G_MAXUINT64)
-    sh_lc_sent (&s->lc, s->sent_total, g_get_monotonic_time ());
+    sh_lc_sent (&s->lc, s->sent_total, s->acked_total, g_get_monotonic_time ());
   return TRUE;
 }
 
@@ -1893,7 +1912,7 @@ sh_session_config_init (ShSessionConfig *c, ShRole role)
   c->role = role;
   c->channel_window = 2 * 1024 * 1024;
   c->max_channels = 65536;
-  c->inflight_limit = 4 * 1024 * 1024; /* a ceiling: latency.h */
+  c->inflight_limit = 16 * 1024 * 1024; /* a ceiling: latency.h */
   c->connect_timeout_ms = 10000;
   c->keepalive_s = role == SH_ROLE_CLIENT ? 3 : 0;
   c->name = role == SH_ROLE_CLIENT ? "shuttle " PACKAGE_VERSION : "shuttle-server " PACKAGE_VERSION;

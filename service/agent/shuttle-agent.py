@@ -73,10 +73,13 @@ ACK_DELAY = 0.001           # the remainder under ACK_EVERY is ACKed this soon
 # Adaptive in-flight limit under the client's ceiling (docs/protocol.md,
 # "Latency control"; the same rule as the C server's service/latency.c).
 LC_START = 256 * 1024
-LC_TARGET = 0.0007          # queueing we accept, seconds
+LC_TARGET = 0.0007          # queueing we accept, seconds, plus base / 16 (lc_target)
 LC_WINDOW = 30.0
 LC_SAMPLE_MAX = 1.0
 LC_FILTER = 3               # the smallest of the last 3 samples: one late ACK is noise
+LC_RATES = 8                # delivery rates kept for the bandwidth-delay product
+LC_STARTUP_GAIN = 2.5
+LC_STARTUP_ROUNDS = 2
 HELLO_FIXED = len(MAGIC) + 2 + 2 + 4 + 4 + 4 + 4
 
 HELLO, OPEN, OPEN_RESULT, DATA, WINDOW, EOF, CLOSE, PING, PONG, ACK, ERROR = range(1, 12)
@@ -686,7 +689,7 @@ class Channel:
     __slots__ = ('session', 'id', 'sock', 'fd', 'state', 'rd_ready', 'wr_ready', 'eof_sent',
                  'eof_recv', 'shut_wr', 'close_sent', 'close_recv', 'in_table', 'draining',
                  'dead', 'send_credit', 'recv_credit', 'consumed', 'deadline', 'out', 'dst',
-                 'on_event')
+                 'on_event', 'window', 'starved')
 
     def __init__(self, session, cid, sock, dst):
         self.session = session
@@ -699,6 +702,8 @@ class Channel:
         self.close_sent = self.close_recv = False
         self.in_table = self.draining = self.dead = False
         self.send_credit = session.peer_window
+        self.window = CHANNEL_WINDOW   # grows while the socket keeps up (queue_window)
+        self.starved = False           # DATA arrived with the peer's credit nearly spent
         self.recv_credit = CHANNEL_WINDOW
         self.consumed = 0
         self.deadline = 0.0
@@ -734,12 +739,19 @@ def addr_string(family, addr, port):
     return ('[%s]:%d' if family == socket.AF_INET6 else '%s:%d') % (ip, port)
 
 
+def lc_target(base):
+    return LC_TARGET + base / 16
+
+
 class LatencyControl:
-    """Once per round trip, the time from queueing a DATA byte to the ACK
-    that covers it (the smallest of the last LC_FILTER), against the
-    smallest seen (the base): more than
-    LC_TARGET above it shrinks the limit by 1/8; under half of it, when the
-    limit held data back, grows it by 1/8. Within [MIN_INFLIGHT, ceiling]."""
+    """service/latency.h in Python, rule for rule: once per round trip, the
+    time from queueing a DATA byte to the ACK that covers it (the smallest
+    of the last LC_FILTER), against the smallest seen (the base): more than
+    the target above it shrinks the limit by 1/8, never under the
+    bandwidth-delay product the delivery rates have shown; under half of it,
+    when the limit held data back, grows it by at most 1/8. A startup phase
+    first raises it to LC_STARTUP_GAIN x that product each round trip until
+    the rate stops growing. Within [floor, ceiling]."""
 
     def __init__(self, ceiling, floor=MIN_INFLIGHT):
         self.ceiling = ceiling
@@ -752,6 +764,11 @@ class LatencyControl:
         self.base = self.win_min = None
         self.win_since = None
         self.recent = collections.deque(maxlen=LC_FILTER)
+        self.acked_t0 = 0
+        self.rates = collections.deque(maxlen=LC_RATES)
+        self.startup = True
+        self.startup_best = 0.0
+        self.startup_flat = 0
 
     def sent(self, n):
         self.sent_total += n
@@ -760,6 +777,7 @@ class LatencyControl:
             self.mark = 0       # its ACK may never come: the tail of a transfer
         if not self.mark:
             self.mark, self.t0 = self.sent_total, now
+            self.acked_t0 = self.acked_total
 
     def acked(self, n):
         self.acked_total += n
@@ -775,15 +793,35 @@ class LatencyControl:
         if self.win_min is None or rtt < self.win_min:
             self.win_min = rtt
         if now - self.win_since > LC_WINDOW:
-            if self.win_min > self.base + 4 * LC_TARGET:
+            if self.win_min > self.base + 4 * lc_target(self.base):
                 self.base = self.win_min    # the path itself got slower
             self.win_min, self.win_since = None, now
         self.recent.append(rtt)
+        rtt = max(rtt, 1e-6)
+        rate = (self.acked_total - self.acked_t0) / rtt
+        self.rates.append(rate)
+        bdp = int(max(self.rates) * self.base)
         queued = min(self.recent) - self.base
-        if queued > LC_TARGET:
-            self.limit = max(self.limit - self.limit // 8, self.floor)
-        elif queued < LC_TARGET / 2 and self.capped:
-            self.limit = min(self.limit + self.limit // 8, self.ceiling)
+        target = lc_target(self.base)
+        if self.startup:
+            if self.capped or queued > target:
+                if rate >= self.startup_best * 1.25:
+                    self.startup_best, self.startup_flat = rate, 0
+                else:
+                    self.startup_flat += 1
+                    self.startup = self.startup_flat < LC_STARTUP_ROUNDS
+            if not self.startup:
+                self.limit = bdp
+            elif self.capped:
+                self.limit = max(self.limit, int(bdp * LC_STARTUP_GAIN))
+            self.limit = max(self.floor, min(self.limit, self.ceiling))
+        elif queued > target:
+            self.limit = max(self.limit - self.limit // 8, self.floor, min(bdp, self.limit))
+        elif queued < target / 2 and self.capped:
+            step = self.limit // 8
+            if bdp and self.base > 0:
+                step = min(step, max(int(bdp * target / (2 * self.base)), 1024))
+            self.limit = min(self.limit + step, self.ceiling)
         self.capped = False
 
 
@@ -847,8 +885,15 @@ class Session:
         ch.close_sent = True
 
     def queue_window(self, ch):
-        self.queue(HDR_U32.pack(WINDOW, 0, 4, ch.id, ch.consumed))
-        ch.recv_credit += ch.consumed
+        # As session.c's queue_window(): a sender out of credit while the
+        # socket keeps up is window-limited, so the window doubles.
+        grow = 0
+        if ch.starved and not ch.out and ch.window < MAX_WINDOW:
+            grow = min(ch.window, MAX_WINDOW - ch.window)
+        ch.starved = False
+        ch.window += grow
+        self.queue(HDR_U32.pack(WINDOW, 0, 4, ch.id, ch.consumed + grow))
+        ch.recv_credit += ch.consumed + grow
         ch.consumed = 0
 
     def queue_open_result(self, cid, err):
@@ -1045,8 +1090,8 @@ class Session:
             del out[:n]
             ch.consumed += n
         self.dirty.add(ch)
-        if (ch.consumed >= CHANNEL_WINDOW // 4
-                or (not out and ch.consumed and ch.recv_credit < CHANNEL_WINDOW // 2)):
+        if (ch.consumed >= ch.window // 4
+                or (not out and ch.consumed and ch.recv_credit < ch.window // 2)):
             if not ch.close_sent and not ch.eof_recv:
                 self.queue_window(ch)
         if not out:
@@ -1449,6 +1494,8 @@ class Session:
                         raise ProtocolError(E_FLOW, 'channel %u: %u bytes sent with %u credit'
                                             % (cid, ln, ch.recv_credit))
                     ch.recv_credit -= ln
+                    if ch.recv_credit < ch.window // 8:
+                        ch.starved = True
                     if ch is not batch_ch or len(batch) >= BATCH_MAX:
                         if batch_ch is not None:
                             self.deliver(batch_ch, batch)

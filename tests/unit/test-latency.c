@@ -26,8 +26,9 @@ round_trip_late (ShLatencyControl *lc, guint64 *sent, gint64 *now, gint64 base_u
   guint64 burst = *sent == 0 ? 32 * KiB : lc->limit;
   double queued = burst > bdp ? burst - bdp : 0;
   gint64 rtt = base_us + (gint64) (queued / bytes_per_us) + late_us;
+  guint64 acked = *sent; /* the last burst is all ACKed */
   *sent += burst;
-  sh_lc_sent (lc, *sent, *now);
+  sh_lc_sent (lc, *sent, acked, *now);
   sh_lc_capped (lc);
   *now += rtt;
   sh_lc_acked (lc, *sent, *now);
@@ -96,6 +97,77 @@ test_long_path_with_jitter (void)
   g_assert_cmpuint (lc.limit, >=, 250000 * 9 / 10);
   /* ...and does not queue beyond the target either. */
   g_assert_cmpuint (lc.limit, <=, 250000 + 6.25 * 2 * sh_lc_target (40000));
+}
+
+/* 200 Mbit/s across 80 ms (25 bytes/µs, a BDP of 2 MB). Growing by 1/8
+ * per round trip from 256 KiB took 18 round trips (1.5 s) to fill it: the
+ * startup phase must do it in a handful, then drain the queue it built. */
+static void
+test_startup_fills_long_fat_path (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 8 * KiB, 16 * MiB);
+  guint64 sent = 0;
+  gint64 now = 1000000;
+  int i;
+  for (i = 0; i < 12 && lc.limit < 2000000 * 9 / 10; i++)
+    round_trip (&lc, &sent, &now, 80000, 25.0);
+  g_assert_cmpint (i, <=, 6);
+  for (i = 0; i < 20; i++)
+    round_trip (&lc, &sent, &now, 80000, 25.0);
+  g_assert_false (lc.startup);
+  assert_queue_near_target (&lc, &sent, &now, 80000, 25.0);
+  g_assert_cmpuint (lc.limit, >=, 2000000 * 9 / 10);
+}
+
+/* The same path, with something else (a channel's window) holding the
+ * sender at 3.5 MB in flight before the limit does: that queues 60 ms,
+ * and startup, which only counted capped samples, kept its 3.6 MiB limit
+ * out of the way for good (139 ms echo under load against 90 ms direct in
+ * bench/run.sh links --links 200:80). The queue must end startup. */
+static void
+test_startup_ends_on_queue (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 8 * KiB, 16 * MiB);
+  guint64 sent = 0;
+  gint64 now = 1000000;
+  const double window = 3500000, bdp = 80000 * 25.0;
+  for (int i = 0; i < 60; i++)
+    {
+      double burst = sent == 0 ? 32 * KiB : MIN ((double) lc.limit, window);
+      gint64 rtt = 80000 + (gint64) (MAX (burst - bdp, 0) / 25.0);
+      guint64 acked = sent;
+      sent += (guint64) burst;
+      sh_lc_sent (&lc, sent, acked, now);
+      if (lc.limit <= burst)
+        sh_lc_capped (&lc);
+      now += rtt;
+      sh_lc_acked (&lc, sent, now);
+    }
+  g_assert_false (lc.startup);
+  assert_queue_near_target (&lc, &sent, &now, 80000, 25.0);
+}
+
+/* The same path where three round trips in twenty are 100 ms late (a loss
+ * that ssh's TCP repairs, with nothing queued in front of it): the limit
+ * must not be cut below what the path has shown it carries. */
+static void
+test_late_samples_keep_bdp (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 8 * KiB, 16 * MiB);
+  guint64 sent = 0;
+  gint64 now = 1000000;
+  for (int i = 0; i < 40; i++)
+    round_trip (&lc, &sent, &now, 80000, 25.0);
+  guint64 least = G_MAXUINT64;
+  for (int i = 0; i < 200; i++)
+    {
+      round_trip_late (&lc, &sent, &now, 80000, 25.0, i % 20 < 3 ? 100000 : 0);
+      least = MIN (least, lc.limit);
+    }
+  g_assert_cmpuint (least, >=, 2000000 * 8 / 10);
 }
 
 static void
@@ -192,7 +264,7 @@ test_no_growth_unless_capped (void)
   for (int i = 0; i < 100; i++)
     {
       sent += 64 * KiB;
-      sh_lc_sent (&lc, sent, now);
+      sh_lc_sent (&lc, sent, sent - 64 * KiB, now);
       now += 200;
       g_assert_false (sh_lc_acked (&lc, sent, now));
     }
@@ -207,12 +279,12 @@ test_stale_sample (void)
   gint64 now = 1000000;
   /* A tail never acknowledged: the sample is replaced after a second,
    * and its eventual late ACK does not count as a 2 s round trip. */
-  sh_lc_sent (&lc, 1000, now);
+  sh_lc_sent (&lc, 1000, 0, now);
   g_assert_cmpuint (lc.mark, ==, 1000);
-  sh_lc_sent (&lc, 2000, now + 10);
+  sh_lc_sent (&lc, 2000, 0, now + 10);
   g_assert_cmpuint (lc.mark, ==, 1000); /* one sample at a time */
   now += SH_LC_SAMPLE_MAX_US + 1;
-  sh_lc_sent (&lc, 5000, now);
+  sh_lc_sent (&lc, 5000, 0, now);
   g_assert_cmpuint (lc.mark, ==, 5000);
   g_assert_false (sh_lc_acked (&lc, 4999, now + 100));
   sh_lc_capped (&lc);
@@ -227,6 +299,9 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/latency/settles-near-target", test_settles_near_target);
   g_test_add_func ("/latency/long-path-with-jitter", test_long_path_with_jitter);
+  g_test_add_func ("/latency/startup-fills-long-fat-path", test_startup_fills_long_fat_path);
+  g_test_add_func ("/latency/startup-ends-on-queue", test_startup_ends_on_queue);
+  g_test_add_func ("/latency/late-samples-keep-bdp", test_late_samples_keep_bdp);
   g_test_add_func ("/latency/shrinks-when-path-slows", test_shrinks_when_path_slows);
   g_test_add_func ("/latency/path-gets-slower", test_path_gets_slower);
   g_test_add_func ("/latency/ignores-jitter", test_ignores_jitter);
