@@ -875,7 +875,10 @@ def t_udp():
         check(wait_for(lambda: 'UDP and ping to the tunnelled subnets go through' in nm_log(),
                        10), 'the engine did not set up UDP:\n' + tail_log(40))
         during = dgram_state()
-        check([x for x in during if x.startswith('link ')] != [], 'no device: %s' % during)
+        made = sorted(set(during) - set(before))
+        check([x for x in made if x.startswith('link ')] and [x for x in made
+                                                            if x.startswith('rule ')],
+              'no device or no ip rule made: %s' % made)
         for host in (netlab.LAN4, netlab.LAN6):
             for n in (1, 1400, 8000):
                 data = os.urandom(n)
