@@ -869,7 +869,8 @@ def t_udp():
                                      '--address=/udp.test/10.9.8.7', '--pid-file='],
                         label='dnsmasq-udp')
     try:
-        add_profile('shnm-udp', subnets='%s\\, %s' % (netlab.LAN_NET4, netlab.LAN_NET6))
+        add_profile('shnm-udp', subnets='%s\\, %s' % (netlab.LAN_NET4, netlab.LAN_NET6),
+                    udp_timeout='45')
         r = up('shnm-udp')
         check(r.returncode == 0, 'up failed: %s\n%s' % (r.stderr.strip(), tail_log(40)))
         check(wait_for(lambda: 'UDP and ping to the tunnelled subnets go through' in nm_log(),
@@ -886,6 +887,19 @@ def t_udp():
                 check(got == data, 'UDP echo of %d bytes from %s: %s\n%s' % (
                     n, host, 'none' if got is None else '%d bytes, differ' % len(got),
                     tail_log(30)))
+        # udp-timeout reached the engine; the counters reach the user
+        cmdlines = []
+        for pid in engine_pids():
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                cmdlines.append(f.read().split(b'\0'))
+        check(any(b'--udp-timeout' in c and c[c.index(b'--udp-timeout') + 1] == b'45'
+                  for c in cmdlines), 'no --udp-timeout 45 in the engine\'s arguments: %s'
+              % cmdlines)
+        uid = pwd.getpwnam(USER).pw_uid
+        got = engine_status('DatagramBytesReceived', uid)
+        check(re.search(r'uint64 [1-9]\d{3,}', got), 'DatagramBytesReceived %s after echoes' % got)
+        got = engine_status('OpenFlows', uid)
+        check(re.search(r'uint32 [1-9]', got), 'OpenFlows %s' % got)
         r = LAB.run(LAB.ns_client, ['dig', '@' + netlab.LAN4, '-p', str(UDP_DNS_PORT), '+short',
                                     '+tries=2', '+time=3', 'udp.test', 'A'], timeout=20)
         check(r.stdout.strip() == '10.9.8.7', 'dig -p %d: rc %d %r %r' % (
