@@ -29,8 +29,9 @@ put16 (guint8 *p, guint16 v)
 /* The one's-complement sum of @len bytes added to @sum, folded to 16 bits
  * (never 0 unless all is 0; callers add small numbers to it). Eight bytes
  * at a time: two big-endian 32-bit words add up to the same sum modulo
- * 0xffff as their four 16-bit halves (2^16 = 1 modulo 0xffff); a reply's
- * checksum covers every byte it carries, the engine's only per-byte work. */
+ * 0xffff as their four 16-bit halves (2^16 = 1 modulo 0xffff). A reply's
+ * checksum covers every byte it carries: the engine's largest per-byte
+ * work after the copies. */
 static guint32
 sum_bytes (guint32 sum, const guint8 *p, gsize len)
 {
