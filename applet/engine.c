@@ -33,6 +33,9 @@ struct _ShEngine
   guint64 bytes_sent;
   guint64 bytes_received;
   guint open_sessions;
+  guint64 dgram_bytes_sent;
+  guint64 dgram_bytes_received;
+  guint open_flows;
   guint counters_pending; /* counter reads in flight */
 };
 
@@ -148,6 +151,14 @@ take_property (ShEngine *self, const char *prop, GVariant *v)
     self->bytes_received = g_variant_get_uint64 (v);
   else if (g_str_equal (prop, "OpenSessions") && g_variant_is_of_type (v, G_VARIANT_TYPE_UINT32))
     self->open_sessions = g_variant_get_uint32 (v);
+  else if (g_str_equal (prop, "DatagramBytesSent")
+           && g_variant_is_of_type (v, G_VARIANT_TYPE_UINT64))
+    self->dgram_bytes_sent = g_variant_get_uint64 (v);
+  else if (g_str_equal (prop, "DatagramBytesReceived")
+           && g_variant_is_of_type (v, G_VARIANT_TYPE_UINT64))
+    self->dgram_bytes_received = g_variant_get_uint64 (v);
+  else if (g_str_equal (prop, "OpenFlows") && g_variant_is_of_type (v, G_VARIANT_TYPE_UINT32))
+    self->open_flows = g_variant_get_uint32 (v);
 }
 
 static void
@@ -290,7 +301,8 @@ on_counter (GObject *source, GAsyncResult *res, gpointer data)
 void
 sh_engine_poll_counters (ShEngine *self)
 {
-  static const char *const props[] = { "BytesSent", "BytesReceived", "OpenSessions" };
+  static const char *const props[] = { "BytesSent",         "BytesReceived",         "OpenSessions",
+                                       "DatagramBytesSent", "DatagramBytesReceived", "OpenFlows" };
 
   /* One round in flight at a time: a slow engine must not pile them up. */
   if (self->counters_pending > 0)
@@ -499,4 +511,22 @@ guint
 sh_engine_get_open_sessions (ShEngine *self)
 {
   return self->open_sessions;
+}
+
+guint64
+sh_engine_get_datagram_bytes_sent (ShEngine *self)
+{
+  return self->dgram_bytes_sent;
+}
+
+guint64
+sh_engine_get_datagram_bytes_received (ShEngine *self)
+{
+  return self->dgram_bytes_received;
+}
+
+guint
+sh_engine_get_open_flows (ShEngine *self)
+{
+  return self->open_flows;
 }

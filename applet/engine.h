@@ -27,7 +27,8 @@ ShEngine *sh_engine_new (GDBusConnection *bus, const char *name, const char *own
 void sh_engine_handle_signal (ShEngine *self, const char *iface, const char *signal,
                               GVariant *params);
 
-/* Re-reads the counters (BytesSent, BytesReceived, OpenSessions). */
+/* Re-reads the counters (BytesSent, BytesReceived, OpenSessions, and the
+ * datagram ones the getters below return). */
 void sh_engine_poll_counters (ShEngine *self);
 
 /* Asks the engine to end the tunnel (Disconnect), fire and forget. */
@@ -59,5 +60,9 @@ guint sh_engine_get_hosts_serial (ShEngine *self);
 guint64 sh_engine_get_bytes_sent (ShEngine *self);
 guint64 sh_engine_get_bytes_received (ShEngine *self);
 guint sh_engine_get_open_sessions (ShEngine *self);
+/* UDP and ping: payload bytes each way, flows open now. */
+guint64 sh_engine_get_datagram_bytes_sent (ShEngine *self);
+guint64 sh_engine_get_datagram_bytes_received (ShEngine *self);
+guint sh_engine_get_open_flows (ShEngine *self);
 
 G_END_DECLS

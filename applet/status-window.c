@@ -21,6 +21,7 @@ typedef struct
   GtkWidget *routes;
   GtkWidget *traffic;
   GtkWidget *sessions;
+  GtkWidget *datagrams;
   GtkWidget *search;
   GtkWidget *hosts;
   ShEngine *hosts_of; /* not a reference: only compared */
@@ -119,6 +120,7 @@ page_new (ShStatusWindow *self, const char *key, gboolean standalone)
   page->routes = value_label (GTK_GRID (grid), 2, _ ("Routed subnets"));
   page->traffic = value_label (GTK_GRID (grid), 3, _ ("Traffic"));
   page->sessions = value_label (GTK_GRID (grid), 4, _ ("Open connections"));
+  page->datagrams = value_label (GTK_GRID (grid), 5, _ ("UDP and ping"));
   gtk_box_pack_start (GTK_BOX (page->box), grid, FALSE, FALSE, 0);
 
   label = gtk_label_new (_ ("Discovered hosts"));
@@ -239,16 +241,28 @@ page_update (ShStatusWindow *self, Page *page, const char *title, ShConnState st
       /* TRANSLATORS: bytes through the tunnel, e.g. "1.2 MB sent, 30 MB received" */
       g_autofree char *traffic = g_strdup_printf (_ ("%s sent, %s received"), sent, received);
       g_autofree char *sessions = g_strdup_printf ("%u", sh_engine_get_open_sessions (engine));
+      g_autofree char *dsent = g_format_size (sh_engine_get_datagram_bytes_sent (engine));
+      g_autofree char *dreceived = g_format_size (sh_engine_get_datagram_bytes_received (engine));
+      guint flows = sh_engine_get_open_flows (engine);
+      /* TRANSLATORS: UDP and ping through the tunnel, e.g.
+         "12 kB sent, 40 kB received, 3 flows" (a flow: one local program's
+         UDP port or ping) */
+      g_autofree char *datagrams
+          = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%s sent, %s received, %u flow",
+                                          "%s sent, %s received, %u flows", flows),
+                             dsent, dreceived, flows);
 
       gtk_label_set_text (GTK_LABEL (page->routes), routes[0] != '\0' ? routes : "—");
       gtk_label_set_text (GTK_LABEL (page->traffic), traffic);
       gtk_label_set_text (GTK_LABEL (page->sessions), sessions);
+      gtk_label_set_text (GTK_LABEL (page->datagrams), datagrams);
     }
   else
     {
       gtk_label_set_text (GTK_LABEL (page->routes), "—");
       gtk_label_set_text (GTK_LABEL (page->traffic), "—");
       gtk_label_set_text (GTK_LABEL (page->sessions), "—");
+      gtk_label_set_text (GTK_LABEL (page->datagrams), "—");
     }
   fill_hosts (page, live ? engine : NULL);
 }

@@ -943,23 +943,34 @@ apply_firewall (Client *c)
 
 /* For the control interface's counters. */
 static void
-read_counters (gpointer data, guint64 *sent, guint64 *received, guint *open)
+read_counters (gpointer data, ShControlCounters *n)
 {
   Client *c = data;
   ShSessionStats st;
+  ShUdpTunStats u;
 
+  if (c->udp != NULL)
+    {
+      /* Kept across reconnects, as the device is. */
+      sh_udp_tun_get_stats (c->udp, &u);
+      n->datagrams_sent = u.packets_in;
+      n->datagrams_received = u.packets_out;
+      n->datagram_bytes_sent = u.bytes_in;
+      n->datagram_bytes_received = u.bytes_out;
+      n->open_flows = u.flows;
+    }
   if (c->ssh_mode)
     {
       /* ssh relays the bytes: we see only how many connections it holds. */
-      *open = sh_ssh_link_n_forwards (c->link);
+      n->open_sessions = sh_ssh_link_n_forwards (c->link);
       return;
     }
   if (c->session == NULL)
     return;
   sh_session_get_stats (c->session, &st);
-  *sent = st.bytes_sent;
-  *received = st.bytes_received;
-  *open = st.channels_open;
+  n->bytes_sent = st.bytes_sent;
+  n->bytes_received = st.bytes_received;
+  n->open_sessions = st.channels_open;
 }
 
 /* -N: the server's networks join the user's subnets. */

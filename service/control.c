@@ -110,8 +110,7 @@ get_property (GDBusConnection *conn, const char *sender, const char *path, const
               const char *name, GError **error, gpointer data)
 {
   ShControl *c = data;
-  guint64 sent = 0, received = 0;
-  guint open = 0;
+  ShControlCounters n = { 0 };
 
   if (g_str_equal (name, "State"))
     return g_variant_new_string (state_names[c->state]);
@@ -137,13 +136,23 @@ get_property (GDBusConnection *conn, const char *sender, const char *path, const
       return g_variant_builder_end (&b);
     }
   if (c->counters != NULL)
-    c->counters (c->counters_data, &sent, &received, &open);
+    c->counters (c->counters_data, &n);
   if (g_str_equal (name, "BytesSent"))
-    return g_variant_new_uint64 (sent);
+    return g_variant_new_uint64 (n.bytes_sent);
   if (g_str_equal (name, "BytesReceived"))
-    return g_variant_new_uint64 (received);
+    return g_variant_new_uint64 (n.bytes_received);
   if (g_str_equal (name, "OpenSessions"))
-    return g_variant_new_uint32 (open);
+    return g_variant_new_uint32 (n.open_sessions);
+  if (g_str_equal (name, "DatagramsSent"))
+    return g_variant_new_uint64 (n.datagrams_sent);
+  if (g_str_equal (name, "DatagramsReceived"))
+    return g_variant_new_uint64 (n.datagrams_received);
+  if (g_str_equal (name, "DatagramBytesSent"))
+    return g_variant_new_uint64 (n.datagram_bytes_sent);
+  if (g_str_equal (name, "DatagramBytesReceived"))
+    return g_variant_new_uint64 (n.datagram_bytes_received);
+  if (g_str_equal (name, "OpenFlows"))
+    return g_variant_new_uint32 (n.open_flows);
   /* GDBus only asks for properties of the interface's XML */
   g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "no property %s", name);
   return NULL;

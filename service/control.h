@@ -25,9 +25,21 @@ typedef enum
 
 typedef struct _ShControl ShControl;
 
-/* Fills the counters when a client reads them (the session's statistics). */
-typedef void (*ShControlCountersFunc) (gpointer data, guint64 *sent, guint64 *received,
-                                       guint *open);
+/* The counters of Engine1 (data/io.github.shuttlevpn.Engine1.xml). */
+typedef struct
+{
+  guint64 bytes_sent;     /* TCP, from local programs into the tunnel */
+  guint64 bytes_received; /* TCP, back to them */
+  guint open_sessions;    /* TCP sessions open now */
+  guint64 datagrams_sent; /* UDP and echo datagrams into the tunnel */
+  guint64 datagrams_received;
+  guint64 datagram_bytes_sent; /* their payload bytes */
+  guint64 datagram_bytes_received;
+  guint open_flows; /* local UDP senders and pings with an association now */
+} ShControlCounters;
+
+/* Fills @counters (zeroed before) when a client reads them. */
+typedef void (*ShControlCountersFunc) (gpointer data, ShControlCounters *counters);
 
 /* With @fd >= 0: takes ownership of it (a connected stream socket),
  * authenticates as the client side and exports the object there. With

@@ -4,7 +4,12 @@
  * socket per echo association, every datagram they receive sent back as a
  * DGRAM. Bounded: at most @max associations (more get DGRAM_CLOSE 1), each
  * closed after @idle_ms without a datagram either way. Never blocks the
- * loop: a datagram that cannot be sent at once is lost, as on a network. */
+ * loop: a datagram that cannot be sent at once is lost, as on a network.
+ *
+ * Few system calls per datagram: the datagrams the session delivers are
+ * gathered and sent with sendmmsg() by sh_dgram_relay_flush(), which the
+ * server calls at the end of every batch of events; a socket's datagrams
+ * are read with recvmmsg(). */
 #pragma once
 
 #include "epoll-source.h"
@@ -19,6 +24,8 @@ ShDgramRelay *sh_dgram_relay_new (ShPoll *poll, ShSession *session, guint idle_m
 void sh_dgram_relay_dgram (ShSession *session, guint32 assoc, const ShDgram *dgram, gpointer data);
 void sh_dgram_relay_closed (ShSession *session, guint32 assoc, ShDgramCloseReason reason, int err,
                             gpointer data);
+/* Sends the datagrams gathered since the last call. */
+void sh_dgram_relay_flush (ShDgramRelay *relay);
 /* Closes every socket (sends nothing). */
 void sh_dgram_relay_free (ShDgramRelay *relay);
 

@@ -72,6 +72,9 @@ after_batch (gpointer data)
   Server *srv = data;
   if (srv->session)
     sh_session_flush (srv->session);
+  /* After the session's flush, which may read frames it held back. */
+  if (srv->dgrams)
+    sh_dgram_relay_flush (srv->dgrams);
 }
 
 static void

@@ -194,7 +194,10 @@ relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len)
   d.data_len = (guint16) p.payload_len;
   flow_touch (t, f);
   if (sh_session_send_dgram (t->session, f->assoc, &d))
-    t->stats.packets_in++;
+    {
+      t->stats.packets_in++;
+      t->stats.bytes_in += p.payload_len;
+    }
   else
     t->stats.dropped_in++;
 }
@@ -321,6 +324,7 @@ sh_udp_tun_dgram (ShUdpTun *t, guint32 assoc, const ShDgram *d)
       return;
     }
   t->stats.packets_out++;
+  t->stats.bytes_out += d->data_len;
 }
 
 void

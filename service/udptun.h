@@ -38,6 +38,8 @@ typedef struct
 {
   guint64 packets_in;  /* read from the device and sent as DGRAM */
   guint64 packets_out; /* DGRAMs written to the device */
+  guint64 bytes_in;    /* the payload bytes of packets_in */
+  guint64 bytes_out;   /* the payload bytes of packets_out */
   guint64 dropped_in;  /* read but not sent: fragments, extension headers, other
                         * protocols, malformed, no session, or no room */
   guint64 dropped_out; /* DGRAMs not delivered: source outside the subnets, or the

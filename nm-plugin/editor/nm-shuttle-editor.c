@@ -57,6 +57,7 @@ static const EntryKey entry_keys[] = {
   { "dns_domains_entry", SH_NM_KEY_DNS_DOMAINS, TRUE },
   { "to_ns_entry", SH_NM_KEY_TO_NS, FALSE },
   { "timeout_entry", SH_NM_KEY_CONNECT_TIMEOUT, FALSE },
+  { "udp_timeout_entry", SH_NM_KEY_UDP_TIMEOUT, FALSE },
   { "python_entry", SH_NM_KEY_PYTHON, FALSE },
   { "local_user_entry", SH_NM_KEY_LOCAL_USER, FALSE },
 };
@@ -165,6 +166,8 @@ collect (ShuttleEditor *self)
     g_hash_table_remove (data, SH_NM_KEY_KEY_FILE);
   if (strcmp (dns, "none") != 0)
     g_hash_table_insert (data, g_strdup (SH_NM_KEY_DNS), g_strdup (dns));
+  if (!check_get (w (self, "udp_check")))
+    g_hash_table_remove (data, SH_NM_KEY_UDP_TIMEOUT); /* insensitive, and meaningless */
   const char *transport = combo_id (self, "transport_combo", "auto");
   if (strcmp (transport, "auto") != 0)
     g_hash_table_insert (data, g_strdup (SH_NM_KEY_TRANSPORT), g_strdup (transport));
@@ -240,6 +243,7 @@ update_visibility (ShuttleEditor *self)
   gtk_widget_set_sensitive (w (self, "dns_domains_entry"), split);
   gtk_widget_set_sensitive (w (self, "to_ns_entry"), dns);
   gtk_widget_set_sensitive (w (self, "seed_hosts_entry"), hosts);
+  gtk_widget_set_sensitive (w (self, "udp_timeout_entry"), check_get (w (self, "udp_check")));
 }
 
 static void

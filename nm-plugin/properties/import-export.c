@@ -569,6 +569,8 @@ sh_nm_export_format (GHashTable *data, const char *name)
     g_string_append_printf (out, "--transport %s\n", v);
   if ((v = lookup (data, SH_NM_KEY_UDP)) != NULL && strcmp (v, "no") == 0)
     g_string_append (out, "--no-udp\n");
+  if ((v = lookup (data, SH_NM_KEY_UDP_TIMEOUT)) != NULL)
+    g_string_append_printf (out, "--udp-timeout %s\n", v);
   if (auth != NULL && strcmp (auth, "key") == 0 && (v = lookup (data, SH_NM_KEY_KEY_FILE)) != NULL)
     {
       g_autofree char *w = shell_word (v);

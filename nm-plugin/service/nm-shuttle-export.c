@@ -79,9 +79,10 @@ fallback (ShNmExport *e, const char *name)
     return g_variant_new_strv (NULL, 0);
   if (g_str_equal (name, "Hosts"))
     return g_variant_new_array (G_VARIANT_TYPE ("(ss)"), NULL, 0);
-  if (g_str_equal (name, "BytesSent") || g_str_equal (name, "BytesReceived"))
+  if (g_str_equal (name, "BytesSent") || g_str_equal (name, "BytesReceived")
+      || g_str_has_prefix (name, "Datagram"))
     return g_variant_new_uint64 (0);
-  if (g_str_equal (name, "OpenSessions"))
+  if (g_str_equal (name, "OpenSessions") || g_str_equal (name, "OpenFlows"))
     return g_variant_new_uint32 (0);
   return g_variant_new_string ("");
 }

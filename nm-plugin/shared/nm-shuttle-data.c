@@ -35,6 +35,7 @@ typedef enum
   T_NS,
   T_BOOL,
   T_SECONDS,
+  T_IDLE_SECONDS,
   T_PYTHON,
   T_FLAGS,
 } KeyType;
@@ -73,6 +74,7 @@ static const KeyInfo keys[] = {
   { SH_NM_KEY_TRANSPORT, T_ENUM, transport_choices },
   { SH_NM_KEY_FAIL_CLOSED, T_BOOL },
   { SH_NM_KEY_UDP, T_BOOL },
+  { SH_NM_KEY_UDP_TIMEOUT, T_IDLE_SECONDS },
   { SH_NM_KEY_PASSWORD_FLAGS, T_FLAGS },
   { SH_NM_KEY_KEY_PASSPHRASE_FLAGS, T_FLAGS },
 };
@@ -352,6 +354,11 @@ check_value (const KeyInfo *k, const char *v, GError **error)
       if (!parse_uint (v, 1, 300, &n))
         return invalid (error, k->key, _ ("'%s' is not a number of seconds in 1..300"), v);
       return TRUE;
+    case T_IDLE_SECONDS:
+      /* the engine's --udp-timeout range */
+      if (!parse_uint (v, 1, 3600, &n))
+        return invalid (error, k->key, _ ("'%s' is not a number of seconds in 1..3600"), v);
+      return TRUE;
     case T_PYTHON:
       if (v[0] != '/' || strlen (v) > MAX_PATH || !only_chars (v, "/._+-"))
         return invalid (error, k->key,
@@ -448,6 +455,9 @@ sh_nm_data_check_all (GHashTable *data, GError **error)
       && g_strcmp0 (get (data, SH_NM_KEY_AUTO_HOSTS), "yes") != 0)
     return missing (error, _ ("'%s' is only used with %s=yes"), SH_NM_KEY_SEED_HOSTS,
                     SH_NM_KEY_AUTO_HOSTS);
+  if (get (data, SH_NM_KEY_UDP_TIMEOUT) != NULL && g_strcmp0 (get (data, SH_NM_KEY_UDP), "no") == 0)
+    return missing (error, _ ("'%s' is only used with %s=yes"), SH_NM_KEY_UDP_TIMEOUT,
+                    SH_NM_KEY_UDP);
   return TRUE;
 }
 
@@ -512,6 +522,7 @@ sh_nm_profile_new (GHashTable *data, GError **error)
   p->transport = g_strcmp0 (v, "auto") == 0 ? NULL : g_strdup (v);
   p->fail_closed = g_strcmp0 (get (data, SH_NM_KEY_FAIL_CLOSED), "yes") == 0;
   p->udp = g_strcmp0 (get (data, SH_NM_KEY_UDP), "no") != 0;
+  p->udp_timeout = get_uint (data, SH_NM_KEY_UDP_TIMEOUT, 0);
   p->password_flags = get_uint (data, SH_NM_KEY_PASSWORD_FLAGS, 0);
   p->key_passphrase_flags = get_uint (data, SH_NM_KEY_KEY_PASSPHRASE_FLAGS, 0);
   return p;
@@ -659,6 +670,12 @@ sh_nm_profile_engine_args (const ShNmProfile *p, const ShNmEngineContext *ctx)
     }
   if (!p->udp)
     g_strv_builder_add (b, "--no-udp");
+  else if (p->udp_timeout)
+    {
+      g_autofree char *s = g_strdup_printf ("%u", p->udp_timeout);
+      g_strv_builder_add (b, "--udp-timeout");
+      g_strv_builder_add (b, s);
+    }
   if (p->transport)
     {
       g_strv_builder_add (b, "--transport");

@@ -39,6 +39,7 @@ G_BEGIN_DECLS
 #define SH_NM_KEY_TRANSPORT "transport"
 #define SH_NM_KEY_FAIL_CLOSED "fail-closed"
 #define SH_NM_KEY_UDP "udp"
+#define SH_NM_KEY_UDP_TIMEOUT "udp-timeout"
 #define SH_NM_KEY_PASSWORD_FLAGS "password-flags"
 #define SH_NM_KEY_KEY_PASSPHRASE_FLAGS "key-passphrase-flags"
 
@@ -106,6 +107,7 @@ typedef struct
   char *transport;       /* --transport: "agent" or "ssh"; NULL: auto */
   gboolean fail_closed;  /* fail-closed=yes: keep the rules through an outage */
   gboolean udp;          /* UDP and ping through the tunnel; on unless udp=no (--no-udp) */
+  guint udp_timeout;     /* --udp-timeout seconds, 0: the engine's default */
   guint password_flags;
   guint key_passphrase_flags;
 } ShNmProfile;

@@ -45,8 +45,7 @@ static const ShOptDef opt_defs[] = {
   { "transport", '\0', TRUE, SH_OPT_TRANSPORT, SH_OPT_NM_KEY, "transport", NULL },
   { "udp", '\0', FALSE, SH_OPT_UDP, SH_OPT_NM_KEY, "udp", "yes" },
   { "no-udp", '\0', FALSE, SH_OPT_NO_UDP, SH_OPT_NM_KEY, "udp", "no" },
-  /* A profile keeps the engine's default. */
-  { "udp-timeout", '\0', TRUE, SH_OPT_UDP_TIMEOUT, SH_OPT_NM_IGNORED, NULL, NULL },
+  { "udp-timeout", '\0', TRUE, SH_OPT_UDP_TIMEOUT, SH_OPT_NM_KEY, "udp-timeout", NULL },
   { "help", 'h', FALSE, SH_OPT_HELP, SH_OPT_NM_REFUSED, NULL, NULL },
   { "version", 'V', FALSE, SH_OPT_VERSION, SH_OPT_NM_REFUSED, NULL, NULL },
 };

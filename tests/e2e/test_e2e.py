@@ -1592,6 +1592,16 @@ def t_status_bus():
         m = re.search(r'uint64 (\d+)', got)
         check(m and int(m.group(1)) >= len(body), 'BytesReceived %s after %d bytes'
               % (got, len(body)))
+        # UDP: the datagram counters, and the flow open until its timeout
+        udp_echo_servers()
+        check(udp_echo(netlab.LAN4, b'u' * 300) == b'u' * 300, 'no UDP echo')
+        for prop, least in (('DatagramsSent', 1), ('DatagramsReceived', 1),
+                            ('DatagramBytesSent', 300), ('DatagramBytesReceived', 300)):
+            got = _engine_get(addr, name, prop)
+            m = re.search(r'uint64 (\d+)', got)
+            check(m and int(m.group(1)) >= least, '%s %s after a 300-byte echo' % (prop, got))
+        got = _engine_get(addr, name, 'OpenFlows')
+        check(re.search(r'uint32 [1-9]', got), 'OpenFlows %s after a UDP echo' % got)
         check(s.stop() == 0, 'exit status')
         check(wait_until(lambda: 'ERROR' in _engine_get(addr, name, 'State'), 10),
               'the name outlived the engine')

@@ -62,6 +62,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   /* The whole input, then end of stream, which always ends the session. */
   fuzz_write_all (f.feed, data, size);
   fuzz_session_finish (&f, NULL, NULL);
+  sh_dgram_relay_flush (relay); /* the gathered datagrams: sendmmsg */
   sh_dgram_relay_free (relay);
   fuzz_session_close (&f);
   return 0;

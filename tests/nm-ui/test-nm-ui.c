@@ -131,6 +131,7 @@ static const char *const every_key_profiles[][24] = {
       "to-ns=10.0.0.53",
       "auto-nets=yes",
       "transport=agent",
+      "udp-timeout=120",
       NULL,
   },
   {

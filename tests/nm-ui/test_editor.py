@@ -242,6 +242,20 @@ def run_editor(tmp, port, host_pub):
     find(page, 'latency_check').set_active(False)
     find(page, 'fail_closed_check').set_active(True)
     set_text('timeout_entry', '30')
+    set_text('udp_timeout_entry', '120')
+    check('the UDP timeout is editable while UDP is on',
+          find(page, 'udp_timeout_entry').get_sensitive())
+    find(page, 'udp_check').set_active(False)
+    iterate(0.1)
+    check('the UDP timeout is greyed out with UDP off',
+          not find(page, 'udp_timeout_entry').get_sensitive())
+    out = NM.SimpleConnection.new()
+    editor.update_connection(out)
+    off = out.get_setting_vpn()
+    check('udp=no saves no udp-timeout', off.get_data_item('udp') == 'no'
+          and off.get_data_item('udp-timeout') is None,
+          {k: off.get_data_item(k) for k in off.get_data_keys()})
+    find(page, 'udp_check').set_active(True)
     find(page, 'transport_combo').set_active_id('agent')
     iterate(0.2)
 
@@ -282,7 +296,7 @@ def run_editor(tmp, port, host_pub):
             'subnets': '10.0.0.0/8,192.168.7.0/24,[fd00::]/64', 'excludes': '10.9.0.0/16',
             'dns': 'split', 'dns-domains': 'corp.example,lab.example', 'auto-hosts': 'yes',
             'seed-hosts': 'db.corp.example', 'latency-control': 'no', 'connect-timeout': '30',
-            'transport': 'agent', 'fail-closed': 'yes'}
+            'transport': 'agent', 'fail-closed': 'yes', 'udp-timeout': '120'}
     if want_key:
         want['host-key'] = want_key
     check('update_connection: vpn.data as filled', got == want,

@@ -52,6 +52,8 @@ test_items_good (void)
     { "fail-closed", "yes" },
     { "fail-closed", "no" },
     { "connect-timeout", "300" },
+    { "udp-timeout", "1" },
+    { "udp-timeout", "3600" },
     { "python", "/usr/bin/python3.11" },
     { "password-flags", "7" },
     { "key-passphrase-flags", "0" },
@@ -102,6 +104,9 @@ test_items_bad (void)
     { "auto-nets", "true", "not yes or no" },
     { "connect-timeout", "0", "1..300" },
     { "connect-timeout", "301", "1..300" },
+    { "udp-timeout", "0", "1..3600" },
+    { "udp-timeout", "3601", "1..3600" },
+    { "udp-timeout", "60s", "1..3600" },
     { "python", "python3", "absolute path" },
     { "python", "/usr/bin/python3;id", "absolute path" },
     { "password-flags", "8", "0..7" },
@@ -140,6 +145,8 @@ test_rules_between_keys (void)
     { table ("host", "gw", "subnets", "0/0", "dns", "split", "dns-domains", "", NULL),
       "needs 'dns-domains'" },
     { table ("host", "gw", "subnets", "0/0", "seed-hosts", "a", NULL), "only used with" },
+    { table ("host", "gw", "subnets", "0/0", "udp", "no", "udp-timeout", "30", NULL),
+      "'udp-timeout' is only used with udp=yes" },
     /* an unknown key fails the whole table, whatever else is right */
     { table ("host", "gw", "subnets", "0/0", "remote", "gw", NULL), "unknown key 'remote'" },
   };
@@ -302,6 +309,27 @@ test_udp_off_args (void)
 
   g_assert_false (p->udp);
   g_assert_nonnull (strstr (all, "|--no-udp|"));
+  g_assert_null (strstr (all, "--udp-timeout"));
+}
+
+/* udp-timeout reaches the engine as --udp-timeout; unsaid, its default. */
+static void
+test_udp_timeout_args (void)
+{
+  g_autoptr (GHashTable) t
+      = table ("host", "gw", "subnets", "10.0.0.0/8", "udp-timeout", "900", NULL);
+  g_autoptr (GHashTable) t0 = table ("host", "gw", "subnets", "10.0.0.0/8", NULL);
+  g_autoptr (ShNmProfile) p = sh_nm_profile_new (t, NULL);
+  g_autoptr (ShNmProfile) p0 = sh_nm_profile_new (t0, NULL);
+  ShNmEngineContext ctx = { 0 };
+  g_auto (GStrv) args = sh_nm_profile_engine_args (p, &ctx);
+  g_auto (GStrv) args0 = sh_nm_profile_engine_args (p0, &ctx);
+  g_autofree char *all = g_strjoinv ("|", args);
+  g_autofree char *all0 = g_strjoinv ("|", args0);
+
+  g_assert_cmpuint (p->udp_timeout, ==, 900);
+  g_assert_nonnull (strstr (all, "|--udp-timeout|900|"));
+  g_assert_null (strstr (all0, "--udp-timeout"));
 }
 
 static void
@@ -354,7 +382,7 @@ static void
 test_keys_listed (void)
 {
   const char *const *k = sh_nm_data_keys ();
-  g_assert_cmpuint (g_strv_length ((char **) k), ==, 24);
+  g_assert_cmpuint (g_strv_length ((char **) k), ==, 25);
   for (; *k; k++)
     {
       /* every listed key is known to the checker */
@@ -373,6 +401,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/rules-between-keys", test_rules_between_keys);
   g_test_add_func ("/nm-data/engine-args", test_engine_args);
   g_test_add_func ("/nm-data/udp-off-args", test_udp_off_args);
+  g_test_add_func ("/nm-data/udp-timeout-args", test_udp_timeout_args);
   g_test_add_func ("/nm-data/password-args", test_password_args);
   g_test_add_func ("/nm-data/transport-args", test_transport_args);
   g_test_add_func ("/nm-data/fail-closed-args", test_fail_closed_args);

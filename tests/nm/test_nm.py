@@ -24,8 +24,10 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -789,6 +791,136 @@ def t_block_ipv6():
         down('shnm-full')
         nmcli('connection', 'delete', 'shnm-full')
     assert_clean('after block-ipv6')
+
+
+# ------------------------------------------------------------ UDP and ping (issue 19)
+UDP_ECHO_PORT = 7777
+UDP_DNS_PORT = 5300
+_udp_echo = []
+
+
+def udp_echo_servers():
+    """UDP echo on LAN4 and LAN6 at UDP_ECHO_PORT: threads of this process
+    with sockets in the LAN namespace (started once)."""
+    if _udp_echo:
+        return
+    for fam, addr in ((socket.AF_INET, netlab.LAN4), (socket.AF_INET6, netlab.LAN6)):
+        s = LAB.socket(LAB.ns_lan, fam, socket.SOCK_DGRAM)
+        s.bind((addr, UDP_ECHO_PORT))
+
+        def serve(s=s):
+            while True:
+                try:
+                    data, peer = s.recvfrom(65535)
+                    s.sendto(data, peer)
+                except OSError:
+                    return
+        threading.Thread(target=serve, daemon=True).start()
+        _udp_echo.append(s)
+
+
+def udp_echo(host, data, tries=3, timeout=2.0):
+    """The echo of @data from host through the client namespace, or None."""
+    fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+    c = LAB.socket(LAB.ns_client, fam, socket.SOCK_DGRAM)
+    c.settimeout(timeout)
+    try:
+        for _ in range(tries):
+            c.sendto(data, (host, UDP_ECHO_PORT))
+            try:
+                got, peer = c.recvfrom(65535)
+            except socket.timeout:
+                continue
+            check(peer[0] == host, 'UDP reply from %s, not %s' % (peer, host))
+            return got
+        return None
+    finally:
+        c.close()
+
+
+def dgram_state():
+    """What a datagram device leaves in the client namespace: policy rules,
+    routes in any table, shuttle devices and the nft tables, as lines."""
+    out = ['rule ' + ln for fam in ('-4', '-6')
+           for ln in LAB.run(LAB.ns_client, ['ip', fam, 'rule']).stdout.splitlines()]
+    out += ['route ' + ln for fam in ('-4', '-6')
+            for ln in LAB.run(LAB.ns_client, ['ip', fam, 'route', 'show', 'table', 'all']
+                              ).stdout.splitlines()
+            if 'shuttle' in ln or re.match(r'\S+ dev \S+ table \d+', ln)]
+    out += ['link ' + ln.split()[1] for ln in
+            LAB.run(LAB.ns_client, ['ip', '-o', 'link']).stdout.splitlines()
+            if ': shuttle' in ln]
+    out += ['nft ' + t for t in shuttle_tables()]
+    return sorted(out)
+
+
+@case('udp=yes (the default): UDP echo, dig on port %d and ping (v4, v6) to the LAN go through '
+      'the tunnel; down leaves no ip rule, route, device or table' % UDP_DNS_PORT)
+def t_udp():
+    udp_echo_servers()
+    LAB.run(LAB.ns_gw, ['sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647'],
+            check=True)
+    before = dgram_state()
+    check(udp_echo(netlab.LAN4, b'x', tries=1, timeout=1) is None,
+          'UDP to the LAN answered before the tunnel is up')
+    dnsmasq = LAB.spawn(LAB.ns_lan, ['/usr/sbin/dnsmasq', '-k', '-C', '/dev/null', '--no-resolv',
+                                     '--no-hosts', '-p', str(UDP_DNS_PORT), '--bind-interfaces',
+                                     '--listen-address', netlab.LAN4,
+                                     '--address=/udp.test/10.9.8.7', '--pid-file='],
+                        label='dnsmasq-udp')
+    try:
+        add_profile('shnm-udp', subnets='%s\\, %s' % (netlab.LAN_NET4, netlab.LAN_NET6),
+                    udp_timeout='45')
+        r = up('shnm-udp')
+        check(r.returncode == 0, 'up failed: %s\n%s' % (r.stderr.strip(), tail_log(40)))
+        check(wait_for(lambda: 'UDP and ping to the tunnelled subnets go through' in nm_log(),
+                       10), 'the engine did not set up UDP:\n' + tail_log(40))
+        during = dgram_state()
+        made = sorted(set(during) - set(before))
+        check([x for x in made if x.startswith('link ')] and [x for x in made
+                                                            if x.startswith('rule ')],
+              'no device or no ip rule made: %s' % made)
+        for host in (netlab.LAN4, netlab.LAN6):
+            for n in (1, 1400, 8000):
+                data = os.urandom(n)
+                got = udp_echo(host, data)
+                check(got == data, 'UDP echo of %d bytes from %s: %s\n%s' % (
+                    n, host, 'none' if got is None else '%d bytes, differ' % len(got),
+                    tail_log(30)))
+        # udp-timeout reached the engine; the counters reach the user
+        cmdlines = []
+        for pid in engine_pids():
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                cmdlines.append(f.read().split(b'\0'))
+        check(any(b'--udp-timeout' in c and c[c.index(b'--udp-timeout') + 1] == b'45'
+                  for c in cmdlines), 'no --udp-timeout 45 in the engine\'s arguments: %s'
+              % cmdlines)
+        uid = pwd.getpwnam(USER).pw_uid
+        got = engine_status('DatagramBytesReceived', uid)
+        check(re.search(r'uint64 [1-9]\d{3,}', got), 'DatagramBytesReceived %s after echoes' % got)
+        got = engine_status('OpenFlows', uid)
+        check(re.search(r'uint32 [1-9]', got), 'OpenFlows %s' % got)
+        r = LAB.run(LAB.ns_client, ['dig', '@' + netlab.LAN4, '-p', str(UDP_DNS_PORT), '+short',
+                                    '+tries=2', '+time=3', 'udp.test', 'A'], timeout=20)
+        check(r.stdout.strip() == '10.9.8.7', 'dig -p %d: rc %d %r %r' % (
+            UDP_DNS_PORT, r.returncode, r.stdout, r.stderr))
+        for host in (netlab.LAN4, netlab.LAN6):
+            r = LAB.run(LAB.ns_client, ['ping', '-c', '3', '-i', '0.3', '-W', '2', host],
+                        timeout=30)
+            check(r.returncode == 0 and ' 0% packet loss' in r.stdout,
+                  'ping %s: rc %d\n%s%s' % (host, r.returncode, r.stdout, r.stderr))
+        r = down('shnm-udp')
+        check(r.returncode == 0, 'down failed: %s' % r.stderr.strip())
+        assert_clean('after down')
+        check(wait_for(lambda: dgram_state() == before, 5),
+              'left after down: %s' % sorted(set(dgram_state()) - set(before)))
+        check(udp_echo(netlab.LAN4, b'x', tries=1, timeout=1) is None,
+              'UDP to the LAN answered after down')
+    finally:
+        down('shnm-udp')
+        nmcli('connection', 'delete', 'shnm-udp')
+        dnsmasq.kill()
+        dnsmasq.wait()
 
 
 def errno_name(e):

@@ -52,7 +52,7 @@ test_round_trip (void)
 {
   static const guint8 families[] = { 4, 6 };
   static const guint8 kinds[] = { SH_PKT_KIND_UDP, SH_PKT_KIND_ECHO };
-  static const gsize sizes[] = { 0, 1, 1400, 60000 };
+  static const gsize sizes[] = { 0, 1, 5, 1397, 1400, 60000 };
   g_autofree guint8 *buf = g_malloc (SH_PKT_MAX);
   g_autofree guint8 *data = g_malloc (60000);
 
