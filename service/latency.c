@@ -68,22 +68,32 @@ sh_lc_acked (ShLatencyControl *lc, guint64 acked_total, gint64 now)
       filtered = lc->recent[i];
   /* Bytes ACKed within the sample's round trip were all in flight when it
    * began (the later ones queue behind its byte), so rate × base never
-   * exceeds a limit that was in force. */
-  guint64 rate = (acked_total - lc->acked_t0) * G_USEC_PER_SEC / (guint64) rtt;
-  lc->rates[lc->rates_next] = rate;
-  lc->rates_next = (lc->rates_next + 1) % SH_LC_RATES;
+   * exceeds a limit that was in force. A sample of a bulk transfer is one
+   * the limit held back, or one that had half the limit in flight anyway
+   * (something else, a channel's window or ssh's, held it). The others
+   * (an echo, a request) say nothing about the path's rate: kept only
+   * when above what it has shown, or an idle minute of them would make
+   * the product tiny and the limit with it. */
+  guint64 delivered = acked_total - lc->acked_t0;
+  guint64 rate = delivered * G_USEC_PER_SEC / (guint64) rtt;
+  gboolean bulk = lc->capped || delivered >= lc->limit / 2;
   guint64 bdp = sh_lc_bdp (lc);
+  if (bulk || rate * (guint64) lc->base / G_USEC_PER_SEC > bdp)
+    {
+      lc->rates[lc->rates_next] = rate;
+      lc->rates_next = (lc->rates_next + 1) % SH_LC_RATES;
+      bdp = sh_lc_bdp (lc);
+    }
 
   gint64 queued = filtered - lc->base;
   gint64 target = sh_lc_target (lc->base);
   guint64 old = lc->limit;
   if (lc->startup)
     {
-      /* The rate is what the path gives once the limit holds data back,
-       * or once a queue shows that something else (a channel's window,
-       * ssh's own) already fills it: then a rate that stops growing ends
-       * startup. A queue whose rate still grows is ssh's TCP ramping up. */
-      if (lc->capped || queued > target)
+      /* Bulk samples whose rate stops growing end startup, queue or no
+       * queue (a queue whose rate still grows is ssh's TCP ramping up);
+       * then the limit is the product the bulk samples have shown. */
+      if (bulk)
         {
           if (rate >= lc->startup_best + lc->startup_best / 4)
             {
@@ -108,8 +118,8 @@ sh_lc_acked (ShLatencyControl *lc, guint64 acked_total, gint64 now)
        * across 80 ms (10 ms) is twice that path's whole target. */
       guint64 step = lc->limit / 8;
       if (bdp > 0 && lc->base > 0)
-        step = MIN (step, MAX (bdp * (guint64) target / (2 * (guint64) lc->base), 1024));
-      lc->limit = MIN (lc->limit + step, lc->ceiling);
+        step = MIN (step, MAX (bdp * (guint64) target / (2 * (guint64) lc->base), lc->limit / 64));
+      lc->limit = MIN (lc->limit + MAX (step, 1), lc->ceiling);
     }
   lc->capped = FALSE;
   return lc->limit != old;

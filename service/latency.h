@@ -23,19 +23,22 @@
  *
  * Two more facts keep a long, fast path full. Each sample also measures
  * the delivery rate: the bytes acknowledged during its round trip over
- * that round trip. Times the base, the largest of the last SH_LC_RATES of
- * them is a bandwidth-delay product that the path has shown it carries; the
- * limit is never cut below it, since a limit under it only loses
- * throughput (an ACK late for another reason, a retransmission inside
- * ssh's TCP, no longer halves a link's rate). And a session starts in a
- * startup phase: while the limit holds data back, it is raised to
+ * that round trip. Only a bulk sample (the limit held data back, or half
+ * of it was in flight anyway) speaks for the path; another (an echo) is
+ * kept only when it is higher. Times the base, the largest of the last
+ * SH_LC_RATES kept is a bandwidth-delay product that the path has shown it
+ * carries; the limit is never cut below it, since a limit under it only
+ * loses throughput (an ACK late for another reason, a retransmission
+ * inside ssh's TCP, no longer halves a link's rate). And a session starts
+ * in a startup phase: while the limit holds data back, it is raised to
  * SH_LC_STARTUP_GAIN × that product each round trip, queue or no queue
- * (ssh's own TCP ramping up after idle reads as one), until two samples
- * in a row that were capped or queued bring no 25% more rate; then it drops to the product
- * (the queue startup built drains) and the 1/8 steps take over. Growing by
- * 1/8 per round trip alone took 1.5 s to fill 200 Mbit/s at 80 ms. After
- * startup a step up adds at most half a target of queue at that rate:
- * 1/8 of the product is base/8 of queue, more than a long path's target.
+ * (ssh's own TCP ramping up after idle reads as one), until
+ * SH_LC_STARTUP_ROUNDS bulk samples in a row bring no 25% more rate; then
+ * it drops to the product (the queue startup built drains) and the steps
+ * take over. Growing by 1/8 per round trip alone took 1.5 s to fill
+ * 200 Mbit/s at 80 ms. After startup a step up adds at most half a target
+ * of queue at that rate (and at least 1/64 of the limit): 1/8 of the
+ * product is base/8 of queue, more than a long path's target.
  *
  * Pure: the caller passes the clock, so tests can drive it. */
 #pragma once

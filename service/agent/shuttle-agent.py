@@ -798,13 +798,20 @@ class LatencyControl:
             self.win_min, self.win_since = None, now
         self.recent.append(rtt)
         rtt = max(rtt, 1e-6)
-        rate = (self.acked_total - self.acked_t0) / rtt
-        self.rates.append(rate)
-        bdp = int(max(self.rates) * self.base)
+        # As service/latency.c: only bulk samples (held back by the limit,
+        # or with half the limit in flight anyway) speak for the path's
+        # rate; an echo's is kept only when it is above what was shown.
+        delivered = self.acked_total - self.acked_t0
+        rate = delivered / rtt
+        bulk = self.capped or delivered >= self.limit // 2
+        bdp = int(max(self.rates, default=0) * self.base)
+        if bulk or rate * self.base > bdp:
+            self.rates.append(rate)
+            bdp = int(max(self.rates) * self.base)
         queued = min(self.recent) - self.base
         target = lc_target(self.base)
         if self.startup:
-            if self.capped or queued > target:
+            if bulk:
                 if rate >= self.startup_best * 1.25:
                     self.startup_best, self.startup_flat = rate, 0
                 else:
@@ -820,8 +827,8 @@ class LatencyControl:
         elif queued < target / 2 and self.capped:
             step = self.limit // 8
             if bdp and self.base > 0:
-                step = min(step, max(int(bdp * target / (2 * self.base)), 1024))
-            self.limit = min(self.limit + step, self.ceiling)
+                step = min(step, max(int(bdp * target / (2 * self.base)), self.limit // 64))
+            self.limit = min(self.limit + max(step, 1), self.ceiling)
         self.capped = False
 
 

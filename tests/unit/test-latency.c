@@ -149,6 +149,35 @@ test_startup_ends_on_queue (void)
   assert_queue_near_target (&lc, &sent, &now, 80000, 25.0);
 }
 
+/* 1 Gbit/s across 20 ms (a 2.5 MB product): a short bulk transfer, then
+ * a quiet spell of small echoes, some runs of them late, then bulk again.
+ * The echoes say nothing of the path's rate: they ended startup with the
+ * limit at the 8 KiB floor, from which steps took minutes to recover
+ * (bench/run.sh links --links 1000:20: 0.67x direct). */
+static void
+test_quiet_spell_keeps_bdp (void)
+{
+  ShLatencyControl lc;
+  sh_lc_init (&lc, 8 * KiB, 16 * MiB);
+  guint64 sent = 0;
+  gint64 now = 1000000;
+  for (int i = 0; i < 3; i++)
+    round_trip (&lc, &sent, &now, 20000, 125.0);
+  for (int i = 0; i < 300; i++)
+    {
+      guint64 acked = sent;
+      sent += 64;
+      sh_lc_sent (&lc, sent, acked, now);
+      now += 20000 + (i % 6 < 3 ? 4000 : 0);
+      sh_lc_acked (&lc, sent, now);
+      now += 80000;
+    }
+  for (int i = 0; i < 12; i++)
+    round_trip (&lc, &sent, &now, 20000, 125.0);
+  g_assert_cmpuint (lc.limit, >=, 2500000 * 9 / 10);
+  assert_queue_near_target (&lc, &sent, &now, 20000, 125.0);
+}
+
 /* The same path where three round trips in twenty are 100 ms late (a loss
  * that ssh's TCP repairs, with nothing queued in front of it): the limit
  * must not be cut below what the path has shown it carries. */
@@ -301,6 +330,7 @@ main (int argc, char **argv)
   g_test_add_func ("/latency/long-path-with-jitter", test_long_path_with_jitter);
   g_test_add_func ("/latency/startup-fills-long-fat-path", test_startup_fills_long_fat_path);
   g_test_add_func ("/latency/startup-ends-on-queue", test_startup_ends_on_queue);
+  g_test_add_func ("/latency/quiet-spell-keeps-bdp", test_quiet_spell_keeps_bdp);
   g_test_add_func ("/latency/late-samples-keep-bdp", test_late_samples_keep_bdp);
   g_test_add_func ("/latency/shrinks-when-path-slows", test_shrinks_when_path_slows);
   g_test_add_func ("/latency/path-gets-slower", test_path_gets_slower);
