@@ -19,4 +19,9 @@
  * Failed (fw-wire.h). */
 #define SH_FW_ERROR_PREFIX SH_FW_IFACE ".Error."
 
+/* The NM service's questions to the user, for its engine's ssh
+ * (service/askpass.h), on the control connection only. */
+#define SH_PROMPT_PATH "/io/github/shuttlevpn/Prompt1"
+#define SH_PROMPT_IFACE "io.github.shuttlevpn.Prompt1"
+
 #define SH_DBUS_PROPERTIES_IFACE "org.freedesktop.DBus.Properties"
