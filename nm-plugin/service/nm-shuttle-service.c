@@ -712,6 +712,20 @@ on_prompt_call (GDBusConnection *conn, const char *sender, const char *path, con
       g_dbus_method_invocation_return_error_literal (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED, why);
       return;
     }
+  if (self->ever_connected)
+    {
+      /* NetworkManager takes questions only while it activates; asking on
+       * a reconnect would leave ssh waiting for an answer that never
+       * comes. */
+      g_autofree char *why = g_strdup_printf (
+          /* TRANSLATORS: %s: the ssh server, then its question (e.g. for a one-time code) */
+          _ ("the server %s asks “%s” again to reconnect, and nothing can be asked once the "
+             "connection was up: connect again"),
+          self->profile->host, text);
+      g_warning ("%s: %s", self->name, why);
+      g_dbus_method_invocation_return_error_literal (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED, why);
+      return;
+    }
   self->question = inv;
   self->answer_name
       = g_strdup_printf (SH_NM_SECRET_ANSWER "%08x%08x", g_random_int (), g_random_int ());

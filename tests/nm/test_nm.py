@@ -734,6 +734,19 @@ def t_otp():
               'the code is in the profile on disk')
         check(code not in nm_log(), 'the code is in NetworkManager\'s log')
         assert_clean('after the one-time code')
+        # vpn.persistent: a lost session cannot ask for a new code (NM takes
+        # questions only while it activates): it ends, saying why, at once.
+        r = nmcli('connection', 'modify', 'shnm-otp', 'vpn.persistent', 'yes')
+        check(r.returncode == 0, r.stderr)
+        rc, out, sent = up_asking('shnm-otp', otp.code(), prompt=prompt)
+        check(sent and rc == 0, 'persistent: up failed (%d):\n%s\n%s' % (rc, out, tail_log(30)))
+        n0 = len(nm_log())
+        for p in ssh_pids():
+            os.kill(p, signal.SIGKILL)
+        check(wait_for(lambda: 'again to reconnect' in nm_log()[n0:], 30),
+              'persistent: no word on the question after the loss:\n' + tail_log(30))
+        check(wait_for(lambda: state('shnm-otp') != 'activated' and not engine_pids(), 30),
+              'persistent: still %r:\n%s' % (state('shnm-otp'), tail_log(30)))
     finally:
         down('shnm-otp')
         nmcli('connection', 'delete', 'shnm-otp')
