@@ -173,8 +173,10 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, 
   /* A one-time code, or any other question of the server: never the stored
    * secret, always the user, through whoever started us. */
   sh_info ("askpass: the server asks a question; asking the user");
+  /* The server's bytes: D-Bus carries UTF-8 only. */
+  g_autofree char *text = g_utf8_make_valid (prompt, -1);
   g_dbus_connection_call (a->peer, NULL, SH_PROMPT_PATH, SH_PROMPT_IFACE, "Ask",
-                          g_variant_new ("(s)", prompt), G_VARIANT_TYPE ("(s)"),
+                          g_variant_new ("(s)", text), G_VARIANT_TYPE ("(s)"),
                           G_DBUS_CALL_FLAGS_NONE, ASK_TIMEOUT_MS, a->cancel, on_asked,
                           g_object_ref (conn));
   return TRUE;
@@ -304,6 +306,12 @@ sh_askpass_main (int argc, char **argv)
   size_t got = 0;
   int fd;
 
+  /* ssh's yes/no questions ("confirm") and notices ("none") are not for
+   * us: under NetworkManager host keys are checked strictly, and nothing
+   * else should be confirmed on the user's behalf. */
+  if (g_strcmp0 (g_getenv ("SSH_ASKPASS_PROMPT"), "confirm") == 0
+      || g_strcmp0 (g_getenv ("SSH_ASKPASS_PROMPT"), "none") == 0)
+    return 1;
   if (path == NULL || strlen (path) >= sizeof sa.sun_path)
     {
       fprintf (stderr, "shuttle-askpass: not started by shuttle (no " SOCKET_ENV ")\n");
