@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* shuttle-dbus.h — the bus names, object paths and interfaces of Shuttle's
- * two D-Bus interfaces (data/io.github.shuttlevpn.{Engine1,Firewall1}.xml),
+ * D-Bus interfaces (data/io.github.shuttlevpn.{Engine1,Firewall1,Prompt1}.xml),
  * in one place for everyone who serves or calls them. */
 #pragma once
 
