@@ -16,6 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "log.h"
+#include "shuttle-dbus.h"
 
 #define SECRET_MAX 1024
 #define PROMPT_MAX 1024
@@ -23,6 +24,9 @@
  * a retry with the uploaded agent is a second login. */
 #define ANSWERS_MAX 4
 #define SOCKET_ENV "SHUTTLE_ASKPASS_SOCKET"
+/* How long a question may wait for the user (sshd's LoginGraceTime is 120 s
+ * by default: the server gives up first). */
+#define ASK_TIMEOUT_MS (180 * 1000)
 
 struct _ShAskpass
 {
@@ -33,7 +37,13 @@ struct _ShAskpass
   char *link_path;
   GSocketService *service;
   guint answers;
+  GDBusConnection *peer; /* who asks the user (Prompt1), or NULL */
+  GCancellable *cancel;
 };
+
+/* The one askpass of this process: ssh's prompts come to it, and the
+ * engine's control connection, made later (client.c), is where it asks. */
+static ShAskpass *current;
 
 static void
 wipe (char *p, gsize n)
@@ -42,13 +52,73 @@ wipe (char *p, gsize n)
     explicit_bzero (p, n);
 }
 
-/* Which prompts get the secret: a password or a key's passphrase, nothing
- * else (a host-key question never reaches us: checking is strict). */
-static gboolean
-prompt_wants_secret (const char *prompt)
+/* Skips "(user@host) ", which ssh (8.4 and later) puts before every
+ * keyboard-interactive prompt; the rest is the server's. */
+static const char *
+server_words (const char *prompt)
 {
-  g_autofree char *low = g_ascii_strdown (prompt, -1);
-  return strstr (low, "password") != NULL || strstr (low, "passphrase") != NULL;
+  const char *close;
+
+  if (prompt[0] != '(' || (close = strstr (prompt, ") ")) == NULL)
+    return prompt;
+  for (const char *p = prompt + 1; p < close; p++)
+    if (*p == ' ' || *p == '(')
+      return prompt;
+  return memchr (prompt, '@', close - prompt) != NULL ? close + 2 : prompt;
+}
+
+gboolean
+sh_askpass_prompt_takes_secret (const char *prompt)
+{
+  g_autofree char *low = g_strstrip (g_ascii_strdown (server_words (prompt), -1));
+  gsize n = strlen (low);
+  const char *tail = "'s password:";
+
+  /* PAM's pam_unix (keyboard-interactive) and most PAM password modules. */
+  if (g_str_equal (low, "password:"))
+    return TRUE;
+  /* ssh's own, method password: "user@host's password: ". */
+  if (n > strlen (tail) && g_str_has_suffix (low, tail) && strchr (low, ' ') == strrchr (low, ' ')
+      && memchr (low, '@', n - strlen (tail)) != NULL)
+    return TRUE;
+  /* ssh's "Enter passphrase for key '...': " (an encrypted key). */
+  return g_str_has_prefix (low, "enter passphrase for ") && g_str_has_suffix (low, ":");
+}
+
+static void
+send_answer (GSocketConnection *conn, const char *answer, gsize len)
+{
+  /* ssh reads the askpass answer up to a newline: none can be in it. */
+  if (memchr (answer, '\n', len) != NULL)
+    {
+      sh_error ("askpass: the answer holds a newline; not given");
+      return;
+    }
+  g_socket_send (g_socket_connection_get_socket (conn), answer, len, NULL, NULL);
+}
+
+static void
+on_asked (GObject *src, GAsyncResult *res, gpointer data)
+{
+  g_autoptr (GSocketConnection) conn = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (src), res, &error);
+  const char *answer = NULL;
+
+  if (reply == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_dbus_error_strip_remote_error (error);
+          sh_error ("askpass: the server's question was not answered: %s", error->message);
+        }
+      return;
+    }
+  g_variant_get (reply, "(&s)", &answer);
+  sh_info ("askpass: answering the server's question with what the user typed");
+  send_answer (conn, answer, strlen (answer));
+  explicit_bzero ((char *) answer, strlen (answer));
+  g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
 }
 
 static gboolean
@@ -59,6 +129,7 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, 
   g_autoptr (GCredentials) cred = g_socket_get_credentials (sock, NULL);
   char prompt[PROMPT_MAX + 1];
   gsize got = 0;
+  char *nl;
 
   if (cred == NULL || g_credentials_get_unix_user (cred, NULL) != getuid ())
     {
@@ -78,20 +149,36 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, 
         break;
     }
   prompt[got] = '\0';
-  if (!prompt_wants_secret (prompt))
+  if ((nl = strchr (prompt, '\n')) != NULL)
+    *nl = '\0';
+  if (a->secret_len > 0 && sh_askpass_prompt_takes_secret (prompt))
     {
-      sh_error ("askpass: ssh asked something other than a password or passphrase; not answered");
+      if (a->answers >= ANSWERS_MAX)
+        {
+          sh_error ("askpass: the password was already given %d times; not answered again",
+                    ANSWERS_MAX);
+          return TRUE;
+        }
+      a->answers++;
+      sh_info ("askpass: answering ssh's prompt");
+      send_answer (conn, a->secret, a->secret_len);
       return TRUE;
     }
-  if (a->answers >= ANSWERS_MAX)
+  if (a->peer == NULL)
     {
-      sh_error ("askpass: the password was already given %d times; not answered again",
-                ANSWERS_MAX);
+      sh_error ("askpass: ssh asked something other than a password or passphrase, and nobody "
+                "can be asked; not answered");
       return TRUE;
     }
-  a->answers++;
-  sh_info ("askpass: answering ssh's prompt");
-  g_socket_send (sock, a->secret, a->secret_len, NULL, NULL);
+  /* A one-time code, or any other question of the server: never the stored
+   * secret, always the user, through whoever started us. */
+  sh_info ("askpass: the server asks a question; asking the user");
+  /* The server's bytes: D-Bus carries UTF-8 only. */
+  g_autofree char *text = g_utf8_make_valid (prompt, -1);
+  g_dbus_connection_call (a->peer, NULL, SH_PROMPT_PATH, SH_PROMPT_IFACE, "Ask",
+                          g_variant_new ("(s)", text), G_VARIANT_TYPE ("(s)"),
+                          G_DBUS_CALL_FLAGS_NONE, ASK_TIMEOUT_MS, a->cancel, on_asked,
+                          g_object_ref (conn));
   return TRUE;
 }
 
@@ -159,6 +246,8 @@ sh_askpass_new (int fd, GError **error)
   g_signal_connect (a->service, "incoming", G_CALLBACK (on_incoming), a);
   g_socket_service_start (a->service);
 
+  a->cancel = g_cancellable_new ();
+  current = a;
   g_setenv ("SSH_ASKPASS", a->link_path, TRUE);
   g_setenv ("SSH_ASKPASS_REQUIRE", "force", TRUE);
   g_setenv (SOCKET_ENV, a->sock_path, TRUE);
@@ -170,6 +259,12 @@ sh_askpass_free (ShAskpass *a)
 {
   if (a == NULL)
     return;
+  if (current == a)
+    current = NULL;
+  if (a->cancel != NULL)
+    g_cancellable_cancel (a->cancel);
+  g_clear_object (&a->cancel);
+  g_clear_object (&a->peer);
   if (a->service != NULL)
     {
       g_socket_service_stop (a->service);
@@ -190,6 +285,15 @@ sh_askpass_free (ShAskpass *a)
   g_free (a);
 }
 
+void
+sh_askpass_set_peer (GDBusConnection *peer)
+{
+  if (current == NULL)
+    return;
+  g_clear_object (&current->peer);
+  current->peer = peer != NULL ? g_object_ref (peer) : NULL;
+}
+
 int
 sh_askpass_main (int argc, char **argv)
 {
@@ -202,6 +306,12 @@ sh_askpass_main (int argc, char **argv)
   size_t got = 0;
   int fd;
 
+  /* ssh's yes/no questions ("confirm") and notices ("none") are not for
+   * us: under NetworkManager host keys are checked strictly, and nothing
+   * else should be confirmed on the user's behalf. */
+  if (g_strcmp0 (g_getenv ("SSH_ASKPASS_PROMPT"), "confirm") == 0
+      || g_strcmp0 (g_getenv ("SSH_ASKPASS_PROMPT"), "none") == 0)
+    return 1;
   if (path == NULL || strlen (path) >= sizeof sa.sun_path)
     {
       fprintf (stderr, "shuttle-askpass: not started by shuttle (no " SOCKET_ENV ")\n");

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "askpass.h"
 #include "backoff.h"
 #include "bootstrap.h"
 #include "dnsclient.h"
@@ -1814,6 +1815,9 @@ set_up_control (Client *c, GError **error)
                        (const char *const *) excludes);
   sh_control_set_counters_func (c->control, read_counters, c);
   sh_control_set_state (c->control, SH_CONTROL_CONNECTING, NULL);
+  if (opts->control_fd >= 0)
+    /* The server's questions (a one-time code) go to our controller. */
+    sh_askpass_set_peer (sh_control_get_connection (c->control));
   if (c->no_firewall)
     {
       sh_info ("no firewall rules: only %s enters the tunnel",

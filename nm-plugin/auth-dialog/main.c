@@ -20,6 +20,13 @@
  * that key (sh_host_key_accept_secret()). We show the fingerprint we
  * compute from the key ourselves, as ssh does, and answer "yes" only when
  * the user says so; the answer is never taken from a stored value.
+ *
+ * A question of the server (keyboard-interactive: a one-time code): the
+ * hint "x-shuttle-prompt:TEXT" carries its words, another hint names the
+ * answer's secret (SH_NM_SECRET_ANSWER...). We show the words as plain
+ * text, cleaned again (they are the server's), with an empty hidden field:
+ * never a stored value, never the keyring, and we store nothing. ssh tells
+ * its askpass nothing about echo, so there is no echo bit to honour.
  */
 #include "config.h"
 
@@ -75,6 +82,13 @@ typedef struct
   gboolean asked; /* the service asks for exactly that answer */
   gboolean accepted;
 } HostKeyQuestion;
+
+typedef struct
+{
+  char *secret; /* the answer's name, from a hint */
+  char *text;   /* the server's words, cleaned */
+  char *value;
+} ServerQuestion;
 
 static G_GNUC_PRINTF (1, 2) void die (const char *format, ...)
 {
@@ -145,7 +159,7 @@ keyring_lookup (const char *uuid, const char *name)
 /* Hints name what the service found missing; they override our own
  * reading of the profile. */
 static char *
-apply_hints (char **hints, Secret *secrets, gsize n, HostKeyQuestion *hk)
+apply_hints (char **hints, Secret *secrets, gsize n, HostKeyQuestion *hk, ServerQuestion *q)
 {
   char *prompt = NULL;
 
@@ -163,6 +177,18 @@ apply_hints (char **hints, Secret *secrets, gsize n, HostKeyQuestion *hk)
       if (hk->secret != NULL && strcmp (*h, hk->secret) == 0)
         {
           hk->asked = TRUE;
+          continue;
+        }
+      if (sh_nm_is_answer_secret (*h))
+        {
+          if (q->secret == NULL)
+            q->secret = g_strdup (*h);
+          continue;
+        }
+      if (g_str_has_prefix (*h, SH_NM_HINT_PROMPT))
+        {
+          if (q->text == NULL)
+            q->text = sh_nm_prompt_clean (*h + strlen (SH_NM_HINT_PROMPT));
           continue;
         }
       if (g_str_has_prefix (*h, VPN_MSG_HINT))
@@ -292,6 +318,55 @@ ask_user (const char *prompt, Secret *password, Secret *passphrase)
   return ok;
 }
 
+/* The server's question: its words in a plain label (no markup, no
+ * mnemonic: they are the server's), an empty hidden field. */
+static gboolean
+ask_question (ServerQuestion *q, const char *host)
+{
+  GtkWidget *dialog, *area, *grid, *intro, *label, *entry;
+  g_autofree char *head = NULL;
+  int response;
+
+  if (!gtk_init_check (NULL, NULL))
+    die ("%s", _ ("cannot open a display to ask for the secret"));
+  dialog = gtk_dialog_new_with_buttons (_ ("Authenticate VPN"), NULL, 0, _ ("_Cancel"),
+                                        GTK_RESPONSE_CANCEL, _ ("_OK"), GTK_RESPONSE_OK, NULL);
+  gtk_window_set_resizable (GTK_WINDOW (dialog), FALSE);
+  gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  area = gtk_dialog_get_content_area (GTK_DIALOG (dialog));
+  grid = gtk_grid_new ();
+  gtk_grid_set_row_spacing (GTK_GRID (grid), 12);
+  gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
+  gtk_container_set_border_width (GTK_CONTAINER (grid), 12);
+  /* TRANSLATORS: %s is the ssh server; its question follows in the dialog */
+  head = g_strdup_printf (_ ("The server %s asks:"), host ? host : "?");
+  intro = gtk_label_new (head);
+  gtk_label_set_xalign (GTK_LABEL (intro), 0);
+  gtk_grid_attach (GTK_GRID (grid), intro, 0, 0, 2, 1);
+  label = gtk_label_new (NULL);
+  gtk_label_set_text (GTK_LABEL (label), q->text);
+  gtk_label_set_use_markup (GTK_LABEL (label), FALSE);
+  gtk_label_set_use_underline (GTK_LABEL (label), FALSE);
+  gtk_label_set_line_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (label), 50);
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  entry = gtk_entry_new ();
+  gtk_entry_set_visibility (GTK_ENTRY (entry), FALSE);
+  gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
+  gtk_entry_set_max_length (GTK_ENTRY (entry), SH_NM_SECRET_MAX);
+  gtk_widget_set_hexpand (entry, TRUE);
+  gtk_grid_attach (GTK_GRID (grid), label, 0, 1, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), entry, 1, 1, 1, 1);
+  gtk_container_add (GTK_CONTAINER (area), grid);
+  gtk_widget_show_all (dialog);
+  gtk_widget_grab_focus (entry);
+  response = gtk_dialog_run (GTK_DIALOG (dialog));
+  if (response == GTK_RESPONSE_OK)
+    q->value = g_strdup (gtk_entry_get_text (GTK_ENTRY (entry)));
+  gtk_widget_destroy (dialog);
+  return response == GTK_RESPONSE_OK;
+}
+
 /* The agent closes stdin (or writes QUIT) once it has read our answer. */
 static void
 wait_for_quit (void)
@@ -315,13 +390,15 @@ wait_for_quit (void)
 }
 
 static void
-print_pairs (Secret *secrets, gsize n, const HostKeyQuestion *hk)
+print_pairs (Secret *secrets, gsize n, const HostKeyQuestion *hk, const ServerQuestion *q)
 {
   for (gsize i = 0; i < n; i++)
     if (secrets[i].needed && secrets[i].value != NULL)
       printf ("%s\n%s\n", secrets[i].name, secrets[i].value);
   if (hk->asked && hk->accepted)
     printf ("%s\nyes\n", hk->secret);
+  if (q->value != NULL)
+    printf ("%s\n%s\n", q->secret, q->value);
   printf ("\n\n");
   fflush (stdout);
 }
@@ -330,7 +407,7 @@ print_pairs (Secret *secrets, gsize n, const HostKeyQuestion *hk)
 
 static void
 print_external_ui (const char *name, const char *prompt, gboolean interactive, gboolean retry,
-                   Secret *secrets, gsize n, const HostKeyQuestion *hk)
+                   Secret *secrets, gsize n, const HostKeyQuestion *hk, const ServerQuestion *q)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autofree char *title = g_strdup_printf (_ ("Authenticate VPN %s"), name);
@@ -362,6 +439,15 @@ print_external_ui (const char *name, const char *prompt, gboolean interactive, g
       g_key_file_set_boolean (kf, hk->secret, "ShouldAsk", interactive);
       g_key_file_set_boolean (kf, hk->secret, "ForceEcho", TRUE);
     }
+  if (q->secret != NULL)
+    {
+      /* The server's words as the label (nmcli prints it as the prompt),
+       * never a value: always asked, hidden. */
+      g_key_file_set_string (kf, q->secret, "Value", "");
+      g_key_file_set_string (kf, q->secret, "Label", q->text);
+      g_key_file_set_boolean (kf, q->secret, "IsSecret", TRUE);
+      g_key_file_set_boolean (kf, q->secret, "ShouldAsk", interactive);
+    }
   text = g_key_file_to_data (kf, &len, NULL);
   fwrite (text, 1, len, stdout);
   fflush (stdout);
@@ -383,6 +469,7 @@ main (int argc, char **argv)
   g_autofree char *prompt = NULL;
   GString *input;
   HostKeyQuestion hk = { 0 };
+  ServerQuestion q = { 0 };
   Secret secrets[2] = {
     { SH_NM_SECRET_PASSWORD, NULL, NULL, FALSE, NULL },
     { SH_NM_SECRET_KEY_PASSPHRASE, NULL, NULL, FALSE, NULL },
@@ -424,8 +511,21 @@ main (int argc, char **argv)
   explicit_bzero (input->str, input->allocated_len);
   g_string_free (input, TRUE);
 
-  prompt = apply_hints (hints, secrets, G_N_ELEMENTS (secrets), &hk);
-  if (hk.asked)
+  prompt = apply_hints (hints, secrets, G_N_ELEMENTS (secrets), &hk, &q);
+  if (q.secret != NULL)
+    {
+      /* Only the server's question: nothing else is asked or handed back
+       * with it, and no stored value answers it. */
+      if (q.text == NULL || q.text[0] == '\0')
+        die ("%s", _ ("the service sent a question without words"));
+      for (gsize i = 0; i < G_N_ELEMENTS (secrets); i++)
+        secrets[i].needed = FALSE;
+      g_free (prompt);
+      /* TRANSLATORS: %s is the ssh server, then its question */
+      prompt = g_strdup_printf (_ ("The server %s asks: %s"),
+                                (char *) g_hash_table_lookup (data, SH_NM_KEY_HOST), q.text);
+    }
+  else if (hk.asked)
     {
       /* Our own words around the key we checked, not the service's. */
       g_free (prompt);
@@ -441,7 +541,7 @@ main (int argc, char **argv)
     find_existing (data, stdin_secrets, uuid, &secrets[i]);
 
   if (external_ui)
-    print_external_ui (name, prompt, interactive, retry, secrets, G_N_ELEMENTS (secrets), &hk);
+    print_external_ui (name, prompt, interactive, retry, secrets, G_N_ELEMENTS (secrets), &hk, &q);
   else
     {
       gboolean missing = (secrets[0].needed && secrets[0].value == NULL)
@@ -454,16 +554,22 @@ main (int argc, char **argv)
             sh_secret_free (secrets[i].value);
           return EXIT_FAILURE; /* cancelled */
         }
+      if (q.secret != NULL
+          && (!interactive || !ask_question (&q, g_hash_table_lookup (data, SH_NM_KEY_HOST))))
+        return EXIT_FAILURE; /* cancelled, or nobody to ask */
       if (hk.asked)
         {
           if (!interactive || !ask_host_key (&hk, g_hash_table_lookup (data, SH_NM_KEY_HOST)))
             return EXIT_FAILURE; /* refused, or nobody to ask */
           hk.accepted = TRUE;
         }
-      print_pairs (secrets, G_N_ELEMENTS (secrets), &hk);
+      print_pairs (secrets, G_N_ELEMENTS (secrets), &hk, &q);
       wait_for_quit ();
     }
   for (gsize i = 0; i < G_N_ELEMENTS (secrets); i++)
     sh_secret_free (secrets[i].value);
+  sh_secret_free (q.value);
+  g_free (q.secret);
+  g_free (q.text);
   return EXIT_SUCCESS;
 }

@@ -12,6 +12,9 @@
  *                   (nm-shuttle-fwproxy.c)
  *   --secret-fd 4   a pipe holding the password or key passphrase, when the
  *                   profile has one (service/askpass.h says how ssh gets it)
+ * On the same connection we serve io.github.shuttlevpn.Prompt1: the server's
+ * other questions (a one-time code) go to the user through NetworkManager's
+ * secret agent, and the answer back to the engine, stored nowhere.
  * When the engine says "connected" we report Config and Ip4Config/Ip6Config.
  * When it ends we reconnect (vpn.persistent) or fail with its reason.
  */
@@ -42,6 +45,7 @@
 #include "nm-shuttle-fwproxy.h"
 #include "nm-shuttle-link.h"
 #include "nm-shuttle-user.h"
+#include "prompt-iface.h"
 #include "shuttle-dbus.h"
 
 #define NM_BUS_NAME "org.freedesktop.NetworkManager"
@@ -81,6 +85,9 @@ struct _ShNmPlugin
   gboolean interactive; /* ConnectInteractive: we may ask through the agent */
   char *offered_key;    /* an unknown server's key, awaiting the user's answer */
   guint ask_idle;
+  guint prompt_reg;                /* Prompt1 on the engine's connection */
+  GDBusMethodInvocation *question; /* the server's question, awaiting the user */
+  char *answer_name;               /* the secret its answer comes in */
 
   ShNmLink link;
   guint32 stub4;
@@ -109,6 +116,7 @@ static GMainLoop *main_loop;
 
 static void teardown (ShNmPlugin *self);
 static void start_engine (ShNmPlugin *self);
+static void drop_question (ShNmPlugin *self, const char *why);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -506,6 +514,10 @@ stop_engine (ShNmPlugin *self)
     g_dbus_connection_signal_unsubscribe (self->peer, self->state_sub);
   self->state_sub = 0;
   sh_nm_export_set_engine (self->export, NULL);
+  drop_question (self, "the connection ends");
+  if (self->prompt_reg != 0)
+    g_dbus_connection_unregister_object (self->peer, self->prompt_reg);
+  self->prompt_reg = 0;
   /* Rules first, so nothing is captured by a tunnel that is going. */
   g_clear_pointer (&self->fw, sh_nm_fw_proxy_free);
   if (self->engine > 0)
@@ -659,6 +671,77 @@ on_peer_closed (GDBusConnection *conn, gboolean vanished, GError *error, gpointe
   /* The engine's exit (child watch) says the rest. */
 }
 
+/* Answers a waiting question with an error (the user cancelled, the
+ * connection ends). */
+static void
+drop_question (ShNmPlugin *self, const char *why)
+{
+  if (self->question != NULL)
+    g_dbus_method_invocation_return_error_literal (g_steal_pointer (&self->question), G_DBUS_ERROR,
+                                                   G_DBUS_ERROR_FAILED, why);
+  g_clear_pointer (&self->answer_name, g_free);
+}
+
+/* io.github.shuttlevpn.Prompt1.Ask from our engine: its ssh asks what is
+ * not the stored password (a one-time code). The user answers through
+ * NetworkManager's secret agent; real_new_secrets() returns the answer. */
+static void
+on_prompt_call (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
+                const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
+{
+  ShNmPlugin *self = data;
+  const char *raw = NULL;
+  g_autofree char *text = NULL, *hint = NULL, *msg = NULL;
+
+  g_variant_get (params, "(&s)", &raw);
+  text = sh_nm_prompt_clean (raw);
+  if (!self->busy || self->stopping || self->question != NULL || self->offered_key != NULL)
+    {
+      g_dbus_method_invocation_return_error_literal (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
+                                                     "another question is waiting");
+      return;
+    }
+  if (!self->interactive)
+    {
+      g_autofree char *why = g_strdup_printf (
+          /* TRANSLATORS: %s: the ssh server, then its question (e.g. for a one-time code) */
+          _ ("the server %s asks “%s”, and nobody can be asked. Connect interactively (from the "
+             "desktop, or nmcli --ask)"),
+          self->profile->host, text);
+      g_warning ("%s: %s", self->name, why);
+      g_dbus_method_invocation_return_error_literal (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED, why);
+      return;
+    }
+  if (self->ever_connected)
+    {
+      /* NetworkManager takes questions only while it activates; asking on
+       * a reconnect would leave ssh waiting for an answer that never
+       * comes. */
+      g_autofree char *why = g_strdup_printf (
+          /* TRANSLATORS: %s: the ssh server, then its question (e.g. for a one-time code) */
+          _ ("the server %s asks “%s” again to reconnect, and nothing can be asked once the "
+             "connection was up: connect again"),
+          self->profile->host, text);
+      g_warning ("%s: %s", self->name, why);
+      g_dbus_method_invocation_return_error_literal (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED, why);
+      return;
+    }
+  self->question = inv;
+  self->answer_name
+      = g_strdup_printf (SH_NM_SECRET_ANSWER "%08x%08x", g_random_int (), g_random_int ());
+  hint = g_strconcat (SH_NM_HINT_PROMPT, text, NULL);
+  const char *hints[] = { self->answer_name, hint, NULL };
+  /* TRANSLATORS: %s: the ssh server, then its question as it words it */
+  msg = g_strdup_printf (_ ("The server %s asks: %s"), self->profile->host, text);
+  /* The user takes their time; our own deadline starts again after the
+   * answer. */
+  g_clear_handle_id (&self->connect_timer, g_source_remove);
+  g_message ("%s: the server asks a question; asking the user", self->name);
+  nm_vpn_service_plugin_secrets_required (NM_VPN_SERVICE_PLUGIN (self), msg, hints);
+}
+
+static const GDBusInterfaceVTable prompt_vtable = { on_prompt_call, NULL, NULL, { 0 } };
+
 static void
 on_peer_ready (GObject *src, GAsyncResult *res, gpointer data)
 {
@@ -684,6 +767,9 @@ on_peer_ready (GObject *src, GAsyncResult *res, gpointer data)
   self->state_sub = g_dbus_connection_signal_subscribe (
       peer, NULL, SH_ENGINE_IFACE, "StateChanged", SH_ENGINE_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
       on_engine_state, self, NULL);
+  self->prompt_reg = g_dbus_connection_register_object (
+      peer, SH_PROMPT_PATH, (GDBusInterfaceInfo *) &sh_prompt_prompt1_interface, &prompt_vtable,
+      self, NULL, NULL);
   policy.profile = self->profile;
   policy.engine_uid = self->uid;
   policy.stub4 = self->stub4;
@@ -1277,7 +1363,8 @@ update_profile (ShNmPlugin *self, NMConnection *connection, gboolean pin)
     }
   keys = nm_setting_vpn_get_secret_keys (s_vpn, &n);
   for (guint i = 0; i < n; i++)
-    if (g_str_has_prefix (keys[i], SH_NM_SECRET_HOST_KEY_ACCEPT))
+    if (g_str_has_prefix (keys[i], SH_NM_SECRET_HOST_KEY_ACCEPT)
+        || g_str_has_prefix (keys[i], SH_NM_SECRET_ANSWER))
       g_ptr_array_add (answers, g_strdup (keys[i]));
   g_free (keys);
   for (guint i = 0; i < answers->len; i++)
@@ -1313,6 +1400,36 @@ failed:
              error ? error->message : "");
 }
 
+/* The user's answer to the server's question: to the engine, and out of
+ * the profile (NetworkManager keeps what an agent returns). */
+static gboolean
+answer_question (ShNmPlugin *self, NMConnection *connection, GError **error)
+{
+  NMSettingVpn *s_vpn = nm_connection_get_setting_vpn (connection);
+  const char *given = s_vpn ? nm_setting_vpn_get_secret (s_vpn, self->answer_name) : NULL;
+  g_autofree char *answer = given ? g_strdup (given) : NULL;
+
+  update_profile (self, connection, FALSE);
+  if (answer == NULL || strchr (answer, '\n') != NULL || strlen (answer) > SH_NM_SECRET_MAX)
+    {
+      g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
+                           _ ("the server's question was not answered"));
+      drop_question (self, (*error)->message);
+      g_warning ("%s: %s", self->name, (*error)->message);
+      if (answer != NULL)
+        explicit_bzero (answer, strlen (answer));
+      return FALSE;
+    }
+  g_message ("%s: the user answered the server's question", self->name);
+  g_dbus_method_invocation_return_value (g_steal_pointer (&self->question),
+                                         g_variant_new ("(s)", answer));
+  explicit_bzero (answer, strlen (answer));
+  g_clear_pointer (&self->answer_name, g_free);
+  if (self->connect_timer == 0 && !self->engine_connected)
+    self->connect_timer = g_timeout_add_seconds (CONNECT_TIMEOUT_S, on_connect_timeout, self);
+  return TRUE;
+}
+
 static gboolean
 real_new_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, GError **error)
 {
@@ -1322,6 +1439,8 @@ real_new_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, GError *
   g_autofree char *a = NULL;
   const char *answer = NULL;
 
+  if (self->busy && self->question != NULL)
+    return answer_question (self, connection, error);
   if (!self->busy || self->offered_key == NULL)
     {
       g_set_error_literal (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_WRONG_STATE,

@@ -790,3 +790,55 @@ sh_nm_subnets_overlap (const char *const *a, const char *const *a_excludes, cons
       }
   return FALSE;
 }
+
+static gboolean
+unshown (gunichar c)
+{
+  /* Controls, and what reorders text around it (U+202A..U+202E,
+   * U+2066..U+2069) or hides (zero-width, U+200B..U+200F). */
+  return g_unichar_iscntrl (c) || (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e)
+         || (c >= 0x2066 && c <= 0x2069) || c == 0xfeff;
+}
+
+char *
+sh_nm_prompt_clean (const char *text)
+{
+  g_autofree char *valid = g_utf8_make_valid (text ? text : "", -1);
+  g_autoptr (GString) out = g_string_new (NULL);
+  guint n = 0;
+  gboolean space = TRUE; /* drops leading spaces */
+
+  for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (c == '\n' || c == '\r' || c == '\t' || g_unichar_isspace (c))
+        c = ' ';
+      else if (unshown (c))
+        continue;
+      if (c == ' ' && space)
+        continue;
+      space = c == ' ';
+      if (n == SH_NM_PROMPT_MAX)
+        {
+          g_string_append (out, "…");
+          break;
+        }
+      g_string_append_unichar (out, c);
+      n++;
+    }
+  while (out->len > 0 && out->str[out->len - 1] == ' ')
+    g_string_truncate (out, out->len - 1);
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+gboolean
+sh_nm_is_answer_secret (const char *name)
+{
+  const char *hex;
+
+  if (name == NULL || !g_str_has_prefix (name, SH_NM_SECRET_ANSWER))
+    return FALSE;
+  hex = name + strlen (SH_NM_SECRET_ANSWER);
+  return strlen (hex) == 16 && strspn (hex, "0123456789abcdef") == 16;
+}

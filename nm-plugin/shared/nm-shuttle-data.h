@@ -52,10 +52,31 @@ G_BEGIN_DECLS
 #define SH_NM_SECRET_HOST_KEY_ACCEPT "host-key-accept-"
 /* The secrets hint carrying that key: "x-shuttle-host-key:TYPE BASE64". */
 #define SH_NM_HINT_HOST_KEY "x-shuttle-host-key:"
+/* A question of the ssh server (keyboard-interactive: a one-time code): the
+ * plugin sends its text, cleaned (sh_nm_prompt_clean()), in the hint
+ * "x-shuttle-prompt:TEXT", and asks for the secret named in another hint,
+ * SH_NM_SECRET_ANSWER followed by 16 random hex digits: a new name per
+ * question, so that no answer kept anywhere can ever be taken for the next
+ * one. The answer goes to ssh only; the plugin removes it from the profile. */
+#define SH_NM_HINT_PROMPT "x-shuttle-prompt:"
+#define SH_NM_SECRET_ANSWER "x-shuttle-answer-"
+/* The most characters of a server's prompt that are shown. */
+#define SH_NM_PROMPT_MAX 200
 /* The longest secret, in bytes: the plugin writes it to a pipe before the
  * engine runs, and a pipe holds far more than this, so the write never
  * blocks. No password or passphrase comes near it. */
 #define SH_NM_SECRET_MAX 4096
+
+/* A server's prompt made fit to show: valid UTF-8, no control or
+ * bidirectional-override characters (a line break or tab becomes a space),
+ * runs of spaces as one, trimmed, at most SH_NM_PROMPT_MAX characters (then
+ * ending in "…"). Empty input gives "". The text is still the server's: show
+ * it as plain text (no markup, no mnemonics). Pure; free with g_free(). */
+char *sh_nm_prompt_clean (const char *text);
+
+/* Whether @name is a well-formed answer secret name (SH_NM_SECRET_ANSWER
+ * and 16 hex digits). Pure. */
+gboolean sh_nm_is_answer_secret (const char *name);
 
 #define SH_NM_DATA_ERROR (sh_nm_data_error_quark ())
 GQuark sh_nm_data_error_quark (void);

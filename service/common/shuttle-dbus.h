@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* shuttle-dbus.h — the bus names, object paths and interfaces of Shuttle's
- * two D-Bus interfaces (data/io.github.shuttlevpn.{Engine1,Firewall1}.xml),
+ * D-Bus interfaces (data/io.github.shuttlevpn.{Engine1,Firewall1,Prompt1}.xml),
  * in one place for everyone who serves or calls them. */
 #pragma once
 
@@ -18,5 +18,10 @@
 /* Its errors: this prefix, then InvalidArgs, NotAuthorized, NotFound or
  * Failed (fw-wire.h). */
 #define SH_FW_ERROR_PREFIX SH_FW_IFACE ".Error."
+
+/* The NM service's questions to the user, for its engine's ssh
+ * (service/askpass.h), on the control connection only. */
+#define SH_PROMPT_PATH "/io/github/shuttlevpn/Prompt1"
+#define SH_PROMPT_IFACE "io.github.shuttlevpn.Prompt1"
 
 #define SH_DBUS_PROPERTIES_IFACE "org.freedesktop.DBus.Properties"

@@ -65,7 +65,7 @@ SUBNETS = [netlab.LAN_NET4, netlab.LAN_NET6, netlab.SILENT_NET4, netlab.UNREACH_
 class Shuttle:
     """One shuttle process in a lab namespace, its stderr collected."""
 
-    def __init__(self, args, ns=None, remote=True, auto=False):
+    def __init__(self, args, ns=None, remote=True, auto=False, **spawn_kw):
         """auto: no -e or server options, @args carry what is needed."""
         self.ns = ns or LAB.ns_client
         argv = [BIN]
@@ -82,7 +82,7 @@ class Shuttle:
         self.cond = threading.Condition()
         STARTED.append(self)
         self.p = LAB.spawn(self.ns, self.argv, label='shuttle', stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
+                           stderr=subprocess.PIPE, **spawn_kw)
         self.table = 'inet shuttle-%d' % self.p.pid
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -1694,6 +1694,155 @@ def t_cli_unknown_hostkey():
     check(rc == 0, 'exit status %d after SIGTERM:\n%s' % (rc, out))
     check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
     shutil.rmtree(d, ignore_errors=True)
+
+
+# ------------------------------------------- one-time codes (keyboard-interactive)
+# netlab.OtpServer: the gw's second sshd asks LAB_USER's password, then a
+# TOTP, through PAM (pam_unix, pam_oath). OTP_PASSWORD is random per run.
+OTP_PASSWORD = 'otp pass %s' % os.urandom(4).hex()
+_otp = None
+
+
+def _otp_server():
+    global _otp
+    if _otp is None:
+        _otp = netlab.OtpServer(LAB, OTP_PASSWORD)
+        check(_otp.start(), 'the one-time-code sshd did not start:\n'
+              + netlab.log_tail(os.path.join(LAB.logs, 'sshd-otp.log')))
+    return _otp
+
+
+def _otp_argv(extra=()):
+    d = _path_dir('otp', {'shuttle-server': BIN, 'python3': netlab.PY})
+    ssh = '%s -o BatchMode=no -o SetEnv=SHUTTLE_LAB_PATH=%s:/usr/bin' % (LAB.ssh_cmd, d)
+    return ['-r', '%s@%s:%d' % (netlab.LAB_USER, netlab.GW4, netlab.OTP_SSHD_PORT), '-e', ssh] \
+        + list(extra) + [netlab.LAN_NET4]
+
+
+def _askpass_script(d, code):
+    """An SSH_ASKPASS program that logs each prompt and answers the
+    password prompt with the password, any other with @code."""
+    path = os.path.join(d, 'askpass')
+    with open(path, 'w') as f:
+        f.write('#!/bin/sh\nprintf "%%s\\n" "$1" >> %s/prompts\n'
+                'case "$1" in *"Password: "*) printf "%%s\\n" "%s" ;; *) echo %s ;; esac\n'
+                % (d, OTP_PASSWORD, code))
+    os.chmod(path, 0o755)
+    return path
+
+
+def _prompts(d):
+    try:
+        with open(os.path.join(d, 'prompts')) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+@case('CLI, password and one-time code through SSH_ASKPASS: asked in the server\'s order, '
+      'connected; a wrong code ends with ssh\'s refusal, not retried')
+def t_cli_otp_askpass():
+    stop_tunnel()
+    otp = _otp_server()
+    d = tempfile.mkdtemp(prefix='shuttle-otp-', dir=LAB.dir)
+    env = dict(os.environ, SSH_ASKPASS=_askpass_script(d, otp.code()), SSH_ASKPASS_REQUIRE='force')
+    env.pop('DISPLAY', None)
+    s = Shuttle(_otp_argv(), remote=None, env=env)
+    try:
+        s.wait_ready(30)
+        check(curl_until(10)[0] == 0, 'no traffic through the one-time-code login')
+        user_at = '(%s@%s) ' % (netlab.LAB_USER, netlab.GW4)
+        check(_prompts(d) == [user_at + 'Password: ', user_at + netlab.OTP_PROMPT],
+              'prompts, in order: %r' % _prompts(d))
+        check(s.stop() == 0, 'exit status')
+    finally:
+        s.kill()
+    os.unlink(os.path.join(d, 'prompts'))
+    env['SSH_ASKPASS'] = _askpass_script(d, otp.wrong_code())
+    t0 = time.monotonic()
+    s = Shuttle(_otp_argv(), remote=None, env=env)
+    try:
+        rc = s.wait_exit(60)
+        took = time.monotonic() - t0
+        diag('wrong code: exit %s after %.1fs, %d prompts' % (rc, took, len(_prompts(d))))
+        check(rc not in (None, 0), 'a wrong code did not end shuttle (exit %s)' % rc)
+        check('Permission denied' in s.stderr(), 'no word of the refusal:\n' + s.stderr())
+        # ssh's own NumberOfPasswordPrompts (3) at most, each asking both
+        check(len(_prompts(d)) <= 6, 'asked %d times: %r' % (len(_prompts(d)), _prompts(d)))
+        check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+    finally:
+        s.kill()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@case('CLI, password and one-time code on a terminal: ssh asks both on /dev/tty, connected')
+def t_cli_otp_terminal():
+    stop_tunnel()
+    otp = _otp_server()
+    import pty
+    argv = [BIN] + _otp_argv()
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = dict(os.environ)
+        for k in ('DISPLAY', 'SSH_ASKPASS', 'SSH_ASKPASS_REQUIRE'):
+            env.pop(k, None)
+        os.execvpe('ip', ['ip', 'netns', 'exec', LAB.ns_client] + argv, env)
+    out, asked, stopped = b'', [], False
+    deadline = time.monotonic() + 40
+    try:
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if not r:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not asked and out.endswith(b'Password: '):
+                os.write(fd, OTP_PASSWORD.encode() + b'\n')
+                asked.append('password')
+            elif len(asked) == 1 and out.endswith(netlab.OTP_PROMPT.encode()):
+                os.write(fd, otp.code().encode() + b'\n')
+                asked.append('code')
+            if not stopped and re.search(rb'\bconnected\b', out):
+                check(curl_until(10)[0] == 0, 'no traffic through the one-time-code login')
+                os.kill(pid, signal.SIGTERM)
+                stopped = True
+    finally:
+        os.close(fd)
+        if not stopped:
+            os.kill(pid, signal.SIGKILL)
+    _, st = os.waitpid(pid, 0)
+    text = out.decode(errors='replace')
+    check(asked == ['password', 'code'], 'asked %r:\n%s' % (asked, text))
+    check(stopped, 'not connected:\n' + text)
+    check(OTP_PASSWORD not in text, 'the password was echoed')
+    check(os.waitstatus_to_exitcode(st) == 0, 'exit status %d' % os.waitstatus_to_exitcode(st))
+
+
+@case('the engine\'s own askpass (--secret-fd) gives the password to the password prompt only: '
+      'the one-time-code prompt is not answered with it')
+def t_secret_fd_otp():
+    stop_tunnel()
+    _otp_server()
+    r, w = os.pipe()
+    os.write(w, OTP_PASSWORD.encode())
+    os.close(w)
+    s = Shuttle(['--secret-fd=%d' % r] + _otp_argv(), remote=None, pass_fds=(r,))
+    os.close(r)
+    try:
+        rc = s.wait_exit(60)
+        err = s.stderr()
+        check(rc not in (None, 0), 'connected without a code (exit %s)' % rc)
+        # before: "One-time password (OATH)" holds "password", and got it
+        check('nobody can be asked' in err, 'the code prompt was answered:\n' + err)
+        check('Permission denied' in err, 'no word of the refusal:\n' + err)
+        check(not shuttle_tables(), 'tables left: %s' % shuttle_tables())
+    finally:
+        s.kill()
 
 
 @case('unresolvable remote host -> exit 1 or 2, no table')

@@ -831,6 +831,106 @@ Host viajump
 
 
 
+# A second sshd in the gw namespace for one-time codes (tests/e2e, tests/nm):
+# keyboard-interactive through PAM, which asks LAB_USER's password
+# (pam_unix) and then a TOTP (pam_oath, Debian's libpam-oath). Its password
+# is in a copy of /etc/shadow and its PAM stack in a file of its own, bound
+# over /etc/shadow and /etc/pam.d/sshd in this sshd's mount namespace only
+# (ip netns exec gives each process one): nothing on the machine changes.
+OTP_SSHD_PORT = 2223
+OTP_SSHD_CONFIG = """\
+# the one-time-code sshd of a shuttle test lab
+Port %(port)d
+ListenAddress %(gw4)s
+HostKey %(hk)s
+PidFile %(dir)s/sshd.pid
+PubkeyAuthentication no
+PasswordAuthentication no
+KbdInteractiveAuthentication yes
+AuthenticationMethods keyboard-interactive
+UsePAM yes
+StrictModes no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+AllowUsers %(user)s
+AcceptEnv SHUTTLE_LAB_PATH
+AcceptEnv ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE
+LogLevel VERBOSE
+"""
+OTP_PAM = """\
+auth required pam_unix.so
+auth required pam_oath.so usersfile=%(dir)s/users.oath window=20 digits=6
+account required pam_permit.so
+session required pam_permit.so
+password required pam_deny.so
+"""
+OTP_LAUNCH = """#!/bin/sh
+set -e
+mount --bind %(dir)s/shadow /etc/shadow
+mount --bind %(dir)s/pam-sshd /etc/pam.d/sshd
+exec /usr/sbin/sshd -D -e -f %(dir)s/sshd_config
+"""
+# What pam_oath asks (libpam-oath 2.6), after ssh's "(user@host) ".
+OTP_PROMPT = "One-time password (OATH) for `%s': " % LAB_USER
+
+
+class OtpServer:
+    """LAB_USER behind a password and a TOTP (RFC 6238: SHA-1, 30 s, 6
+    digits). pam_oath refuses a code of a time step it has seen accepted,
+    so each code() is of a later step than the last one handed out (its
+    window takes steps up to 20 ahead)."""
+
+    def __init__(self, lab, password):
+        self.lab, self.password = lab, password
+        self.key = os.urandom(20)
+        self.dir = os.path.join(lab.dir, 'sshd-otp')
+        self.last_step = 0
+
+    def start(self):
+        ensure_lab_user()
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        pw_hash = subprocess.run(['openssl', 'passwd', '-6', '-stdin'], input=self.password + '\n',
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        shadow = []
+        with open('/etc/shadow') as f:
+            for line in f:
+                fields = line.rstrip('\n').split(':')
+                if fields[0] == LAB_USER:
+                    fields[1], fields[2] = pw_hash, ''
+                shadow.append(':'.join(fields))
+        args = dict(port=OTP_SSHD_PORT, gw4=GW4, hk=self.lab.host_key, dir=self.dir,
+                    user=LAB_USER)
+        for name, text, mode in (('shadow', '\n'.join(shadow) + '\n', 0o600),
+                                 ('users.oath', 'HOTP/T30/6\t%s\t-\t%s\n'
+                                  % (LAB_USER, self.key.hex()), 0o600),
+                                 ('pam-sshd', OTP_PAM % args, 0o644),
+                                 ('sshd_config', OTP_SSHD_CONFIG % args, 0o644),
+                                 ('launch.sh', OTP_LAUNCH % args, 0o755)):
+            fd = os.open(os.path.join(self.dir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, 'w') as f:
+                f.write(text)
+        self.lab.spawn(self.lab.ns_gw, ['/bin/sh', os.path.join(self.dir, 'launch.sh')],
+                       label='sshd-otp')
+        return self.lab.wait_port(self.lab.ns_gw, GW4, OTP_SSHD_PORT)
+
+    def totp(self, step):
+        import hmac
+        import struct
+        mac = hmac.new(self.key, struct.pack('>Q', step), 'sha1').digest()
+        off = mac[-1] & 0x0f
+        return '%06d' % ((struct.unpack('>I', mac[off:off + 4])[0] & 0x7fffffff) % 1000000)
+
+    def code(self):
+        """A code pam_oath accepts now, not used before."""
+        self.last_step = max(int(time.time()) // 30, self.last_step + 1)
+        return self.totp(self.last_step)
+
+    def wrong_code(self):
+        good = {self.totp(int(time.time()) // 30 + d) for d in range(-25, 26)}
+        return next(c for c in ('%06d' % n for n in range(1000000)) if c not in good)
+
+
 def ssh_config_text(key, known_hosts):
     """The lab's ssh_config for a client key and a known_hosts file."""
     return SSH_CONFIG % dict(key=key, kh=known_hosts, gw4=GW4, gw6=GW6)

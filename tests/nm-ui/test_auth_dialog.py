@@ -119,7 +119,7 @@ def accept_name(fp):
     return 'host-key-accept-' + fp[len('SHA256:'):].replace('+', '-').replace('/', '_')
 
 
-def gui_answer(data, args, keys):
+def gui_answer(data, args, keys, uuid='no-such-uuid', shot_env='SHUTTLE_AUTH_DIALOG_SHOT'):
     """Runs the dialog on a private Xvfb, waits for its window, types @keys
     (xdotool key names) into it; returns (rc, stdout, stderr, shown)."""
     if shutil.which('Xvfb') is None or shutil.which('xdotool') is None:
@@ -129,7 +129,7 @@ def gui_answer(data, args, keys):
         xvfb.kill()
         return None
     env = dict(ENV, DISPLAY=display)
-    argv = [os.environ['SHUTTLE_AUTH_DIALOG'], '-u', 'no-such-uuid', '-n', 'work vpn', '-s',
+    argv = [os.environ['SHUTTLE_AUTH_DIALOG'], '-u', uuid, '-n', 'work vpn', '-s',
             SERVICE] + list(args)
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env)
@@ -146,7 +146,7 @@ def gui_answer(data, args, keys):
             time.sleep(0.2)
         if wid is not None:
             time.sleep(0.5)
-            shot = os.environ.get('SHUTTLE_AUTH_DIALOG_SHOT')
+            shot = os.environ.get(shot_env) if shot_env else None
             if shot and shutil.which('import'):
                 subprocess.run(['import', '-window', wid, shot], env=env)
             subprocess.run(['xdotool', 'windowfocus', '--sync', wid], env=env)
@@ -221,6 +221,69 @@ def host_key_cases(pw, agent):
     rc, out, err, shown = gui_answer(agent, ['-i'] + hints, ['alt+t'])
     check('host key: Trust answers yes for this key',
           rc == 0 and pairs(out) == {name: 'yes'}, '%d %r %s' % (rc, out, err))
+
+
+def question_cases(pw):
+    """A question of the server (a one-time code): its words from a hint,
+    an empty hidden field, the answer under the name the service chose."""
+    name = 'x-shuttle-answer-0123456789abcdef'
+    words = "(shuttlelab@gw.example) One-time password (OATH) for `shuttlelab': "
+    hints = ['-t', name, '-t', 'x-shuttle-prompt:' + words,
+             '-t', 'x-vpn-message:The server gw.example asks: ' + words]
+    stored = dict(pw, **{'password-flags': '1'})   # a saved password in the keyring
+
+    # nmcli --ask: the server's words are the label; nothing else is asked.
+    rc, out, err, _ = run(stored, {'password': 'from-nm', name: '999999'},
+                          args=['--external-ui-mode', '-i'] + hints)
+    kf = keyfile(out)
+    g = kf[name] if kf.has_section(name) else {}
+    check('question: external UI asks only the answer',
+          kf.sections() == ['VPN Plugin UI', name], out)
+    check('question: the label is the server\'s words, trimmed', g.get('Label') == words.strip(),
+          out)
+    check('question: never prefilled (not the saved password, not a stored answer), hidden, '
+          'asked', g.get('Value') == '' and g.get('IsSecret') == 'true'
+          and g.get('ShouldAsk') == 'true' and 'ForceEcho' not in g, out)
+    check('question: the saved password is not handed out with it',
+          'from-nm' not in out and 'from-keyring' not in out, out)
+
+    # Hostile words: no control characters, no line breaks, bounded.
+    evil = 'x-shuttle-prompt:<span size="99999">Code</span>\x1b[2J\n\tfake: ' + 'A' * 400
+    rc, out, err, _ = run(pw, args=['--external-ui-mode', '-i', '-t', name, '-t', evil],
+                          uuid='no-such-uuid')
+    label = keyfile(out)[name].get('Label', '')
+    check('question: hostile words cleaned and bounded',
+          label.startswith('<span size="99999">Code</span>[2J fake: AAA')
+          and '\x1b' not in label and len(label) == 201 and label.endswith('…'), repr(label))
+
+    # A stored answer is never the answer: nobody to ask, nothing answered.
+    rc, out, err, _ = run(stored, {name: '999999'}, args=hints)
+    check('question: a stored answer is not used', rc != 0 and '999999' not in out,
+          '%d %r %s' % (rc, out, err))
+    rc, out, err, _ = run(pw, args=['--external-ui-mode', '-i', '-t', name], uuid='no-such-uuid',
+                          keep_open=False)
+    check('question: an answer name without words is refused', rc != 0 and 'without words' in err,
+          err)
+
+    # The dialog, as the desktop shows the two prompts in turn: the password
+    # (the saved one prefilled: Enter sends it), then the server's question
+    # (an empty field: what is typed is all that is sent).
+    r = gui_answer(stored, ['-i', '-r'], ['Return'], uuid=UUID, shot_env=None)
+    if r is None:
+        check('question: GUI dialog (Xvfb and xdotool needed)', True, 'skipped')
+        return
+    rc, out, err, shown = r
+    check('question: first the password, prefilled with the saved one',
+          shown and rc == 0 and pairs(out) == {'password': 'from-keyring'},
+          '%d %r %s' % (rc, out, err))
+    rc, out, err, shown = gui_answer(stored, ['-i'] + hints,
+                                     ['1', '2', '3', '4', '5', '6', 'Return'], uuid=UUID,
+                                     shot_env='SHUTTLE_AUTH_DIALOG_OTP_SHOT')
+    check('question: then the server\'s question, empty: only the typed code is sent',
+          shown and rc == 0 and pairs(out) == {name: '123456'}, '%d %r %s' % (rc, out, err))
+    rc, out, err, shown = gui_answer(stored, ['-i'] + hints, ['Escape'], uuid=UUID, shot_env=None)
+    check('question: Escape cancels, nothing sent', shown and rc != 0 and name not in out,
+          '%d %r %s' % (rc, out, err))
 
 
 def main():
@@ -313,6 +376,7 @@ def main():
           kf['VPN Plugin UI'].get('Description') == 'The passphrase was refused.', out)
 
     host_key_cases(pw, agent)
+    question_cases(pw)
 
     # Misuse: one-line errors, failure status.
     p = subprocess.run([os.environ['SHUTTLE_AUTH_DIALOG'], '-u', UUID, '-n', 'x', '-s',

@@ -392,6 +392,45 @@ test_keys_listed (void)
     }
 }
 
+/* A server's prompt is hostile text: shown plain, one line, bounded. */
+static void
+test_prompt_clean (void)
+{
+  static const struct
+  {
+    const char *in, *out;
+  } cases[] = {
+    { "One-time password (OATH) for `shuttlelab': ", "One-time password (OATH) for `shuttlelab':" },
+    { "  Verification\ncode:\t ", "Verification code:" },
+    { "<b>bold</b> &amp; _under", "<b>bold</b> &amp; _under" }, /* kept: shown as text */
+    { "a\x1b[31mred\x07\x7f", "a[31mred" },
+    { "evil\xe2\x80\xaetxt.exe", "eviltxt.exe" }, /* U+202E right-to-left override */
+    { "zero\xe2\x80\x8bwidth", "zerowidth" },
+    { "bad \xff utf-8", "bad \xef\xbf\xbd utf-8" },
+    { "", "" },
+  };
+  g_autoptr (GString) big = g_string_new (NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *got = sh_nm_prompt_clean (cases[i].in);
+      g_assert_cmpstr (got, ==, cases[i].out);
+    }
+  for (int i = 0; i < 500; i++)
+    g_string_append (big, "é");
+  g_autofree char *cut = sh_nm_prompt_clean (big->str);
+  g_assert_cmpint (g_utf8_strlen (cut, -1), ==, SH_NM_PROMPT_MAX + 1);
+  g_assert_true (g_str_has_suffix (cut, "…"));
+  g_autofree char *none = sh_nm_prompt_clean (NULL);
+  g_assert_cmpstr (none, ==, "");
+
+  g_assert_true (sh_nm_is_answer_secret (SH_NM_SECRET_ANSWER "0123456789abcdef"));
+  g_assert_false (sh_nm_is_answer_secret (SH_NM_SECRET_ANSWER "0123456789ABCDEF"));
+  g_assert_false (sh_nm_is_answer_secret (SH_NM_SECRET_ANSWER "0123"));
+  g_assert_false (sh_nm_is_answer_secret ("password"));
+  g_assert_false (sh_nm_is_answer_secret (NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -408,5 +447,6 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/overlap", test_overlap);
   g_test_add_func ("/nm-data/keys-listed", test_keys_listed);
   g_test_add_func ("/nm-data/secret-cap", test_secret_cap);
+  g_test_add_func ("/nm-data/prompt-clean", test_prompt_clean);
   return g_test_run ();
 }

@@ -688,6 +688,73 @@ def t_password_secret():
     assert_clean('after the password case')
 
 
+def keyfiles_text():
+    d = WORK + '/etc-nm/system-connections'
+    text = ''
+    for name in os.listdir(d):
+        with open(os.path.join(d, name), errors='replace') as f:
+            text += f.read()
+    return text
+
+
+@case('one-time codes: --ask shows the server\'s prompt and sends the code; the saved password '
+      'answers only the password prompt and stays; the code is stored nowhere')
+def t_otp():
+    otp = netlab.OtpServer(LAB, PASSWORD)
+    check(otp.start(), 'the one-time-code sshd did not start')
+    add_profile('shnm-otp', auth_method='password', key_file=None, user=netlab.LAB_USER,
+                port=str(netlab.OTP_SSHD_PORT), password_flags='0')
+    r = nmcli('connection', 'modify', 'shnm-otp', 'vpn.secrets', 'password=' + PASSWORD)
+    check(r.returncode == 0, 'cannot save the password: ' + r.stderr)
+    prompt = netlab.OTP_PROMPT.strip().lower().encode()
+    try:
+        # Nobody to ask: refused, not hanging, and nothing answered for the user.
+        r = up('shnm-otp', timeout=40)
+        check(r.returncode != 0, 'connected without a one-time code')
+        assert_clean('after a code nobody was asked for')
+        # A wrong code: one try, refused.
+        n0 = len(nm_log())
+        rc, out, sent = up_asking('shnm-otp', otp.wrong_code(), prompt=prompt)
+        check(sent, 'nmcli --ask never showed the server\'s prompt:\n' + out + tail_log(30))
+        check(rc != 0, 'a wrong code activated:\n' + out)
+        check(wait_for(lambda: 'failure: login-failed' in nm_log()[n0:], 5),
+              'no login failure in the log:\n' + tail_log(20))
+        assert_clean('after a wrong code')
+        # The right one.
+        code = otp.code()
+        rc, out, sent = up_asking('shnm-otp', code, prompt=prompt)
+        check(sent and rc == 0, 'nmcli --ask con up with the code failed (%d):\n%s\n%s'
+              % (rc, out, tail_log(30)))
+        check(netlab.OTP_PROMPT.strip() in out, 'not the server\'s words:\n' + out)
+        check(wait_for(lambda: curl_lan(3), 10), 'no traffic after the one-time code')
+        check(not secret_leaks(PASSWORD), 'the password is in an argv or environment')
+        down('shnm-otp')
+        r = nmcli('-s', '-g', 'vpn.secrets', 'connection', 'show', 'shnm-otp')
+        check(r.stdout.strip() == 'password = ' + PASSWORD,
+              'the saved secrets changed: %r' % r.stdout)
+        check(code not in keyfiles_text() and 'x-shuttle-answer' not in keyfiles_text(),
+              'the code is in the profile on disk')
+        check(code not in nm_log(), 'the code is in NetworkManager\'s log')
+        assert_clean('after the one-time code')
+        # vpn.persistent: a lost session cannot ask for a new code (NM takes
+        # questions only while it activates): it ends, saying why, at once.
+        r = nmcli('connection', 'modify', 'shnm-otp', 'vpn.persistent', 'yes')
+        check(r.returncode == 0, r.stderr)
+        rc, out, sent = up_asking('shnm-otp', otp.code(), prompt=prompt)
+        check(sent and rc == 0, 'persistent: up failed (%d):\n%s\n%s' % (rc, out, tail_log(30)))
+        n0 = len(nm_log())
+        for p in ssh_pids():
+            os.kill(p, signal.SIGKILL)
+        check(wait_for(lambda: 'again to reconnect' in nm_log()[n0:], 30),
+              'persistent: no word on the question after the loss:\n' + tail_log(30))
+        check(wait_for(lambda: state('shnm-otp') != 'activated' and not engine_pids(), 30),
+              'persistent: still %r:\n%s' % (state('shnm-otp'), tail_log(30)))
+    finally:
+        down('shnm-otp')
+        nmcli('connection', 'delete', 'shnm-otp')
+    assert_clean('after the one-time-code case')
+
+
 def root_opens(trace, path):
     """Opens of @path by root in an `strace -f` log (lines "PID call...")
     of a process tree started by root: a process is root until its own
