@@ -14,7 +14,9 @@ G_BEGIN_DECLS
  * @engines. The items activate actions of @actions (the application):
  * "connect" (s uuid), "disconnect" (s uuid), "stop-engine" (s bus name of
  * a standalone engine), "copy-host" ((ss) name, address), "status",
- * "edit-connections", "quit". */
-void sh_menu_fill (GtkMenu *menu, ShConnections *conns, ShEngines *engines, GActionGroup *actions);
+ * "edit-connections", "quit". TRUE when an item counts down (a reconnect's
+ * next attempt): fill it again in a second. */
+gboolean sh_menu_fill (GtkMenu *menu, ShConnections *conns, ShEngines *engines,
+                       GActionGroup *actions);
 
 G_END_DECLS

@@ -34,6 +34,26 @@ test_engine_state (void)
 }
 
 static void
+test_reconnecting (void)
+{
+  const gint64 now = 1000 * G_USEC_PER_SEC;
+  g_autofree char *in4 = sh_label_reconnecting ("keepalive lost", now + 4 * G_USEC_PER_SEC, now);
+  /* 3.2 s left shows as 4 s: it counts down to "in 1 s", never "in 0 s" */
+  g_autofree char *up = sh_label_reconnecting ("x", now + 3200000, now);
+  g_autofree char *bare = sh_label_reconnecting ("", now + 2 * G_USEC_PER_SEC, now);
+  g_autofree char *under_way = sh_label_reconnecting ("ssh exited", 0, now);
+  g_autofree char *passed = sh_label_reconnecting (NULL, now - 1, now);
+  g_autofree char *long_wait = sh_label_reconnecting ("y", now + 90 * G_USEC_PER_SEC, now);
+
+  g_assert_cmpstr (in4, ==, "Reconnecting in 4 s — keepalive lost");
+  g_assert_cmpstr (up, ==, "Reconnecting in 4 s — x");
+  g_assert_cmpstr (bare, ==, "Reconnecting in 2 s");
+  g_assert_cmpstr (under_way, ==, "Reconnecting… — ssh exited");
+  g_assert_cmpstr (passed, ==, "Reconnecting…");
+  g_assert_cmpstr (long_wait, ==, "Reconnecting in 1 min — y");
+}
+
+static void
 test_reason (void)
 {
   /* NM_ACTIVE_CONNECTION_STATE_REASON_LOGIN_FAILED, _USER_DISCONNECTED */
@@ -80,6 +100,7 @@ main (int argc, char **argv)
   g_test_add_func ("/applet/labels/state", test_state);
   g_test_add_func ("/applet/labels/engine-state", test_engine_state);
   g_test_add_func ("/applet/labels/reason", test_reason);
+  g_test_add_func ("/applet/labels/reconnecting", test_reconnecting);
   g_test_add_func ("/applet/labels/icons", test_icons);
   g_test_add_func ("/applet/labels/duration", test_duration);
   return g_test_run ();

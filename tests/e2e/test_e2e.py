@@ -884,7 +884,10 @@ class SessionBus:
             del os.environ['DBUS_SESSION_BUS_ADDRESS']
 
     def state(self, s):
-        return _engine_get(self.addr, 'io.github.shuttlevpn.Engine.p%d' % s.p.pid, 'State')
+        return self.get(s, 'State')
+
+    def get(self, s, prop):
+        return _engine_get(self.addr, 'io.github.shuttlevpn.Engine.p%d' % s.p.pid, prop)
 
     def __exit__(self, *exc):
         self.p.terminate()
@@ -957,12 +960,28 @@ def _reconnect_backoff(bus, before):
         check(s.p.poll() is None, 'shuttle gave up: %s' % s.stderr(mark))
         state = bus.state(s)
         check("'reconnecting'" in state, 'State during the outage: %s' % state)
+        # what the applet counts down from: the next attempt, 8 s after the
+        # third failed (CLOCK_MONOTONIC is the machine's, netns or not)
+        at = bus.get(s, 'ReconnectAt')
+        m = re.search(r'int64 (-?\d+)', at)
+        check(m is not None, 'ReconnectAt: %s' % at)
+        left = int(m.group(1)) / 1e6 - time.monotonic()
+        diag('ReconnectAt: the next attempt in %.1f s' % left)
+        check(0 < left <= 8.5, 'ReconnectAt %s is %.1f s away, want within the 8 s pause'
+              % (at, left))
+        why = bus.get(s, 'ReconnectReason')
+        check('ssh exited with status 255' in why and 'could not start the server' in why,
+              'ReconnectReason: %s' % why)
         sshd_start()
         back = s.wait_line(r'\breconnected to\b', 20, mark)
         check(back is not None, 'not reconnected within 20 s of sshd\'s return:\n'
               + s.stderr(mark))
         check(wait_until(lambda: "'connected'" in bus.state(s), 10),
               'State after the reconnect: %s' % bus.state(s))
+        check(bus.get(s, 'ReconnectAt').strip() == '(<int64 0>,)'
+              and bus.get(s, 'ReconnectReason').strip() == "(<''>,)",
+              'connected, still ReconnectAt %s, ReconnectReason %s'
+              % (bus.get(s, 'ReconnectAt'), bus.get(s, 'ReconnectReason')))
         rc, err, _ = curl_until(5)
         check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
         stop_clean(s)
