@@ -21,6 +21,7 @@ build tree's po/), and test_nm.py's variables.
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,7 @@ LOCALEDIR = os.environ.get('SHUTTLE_LOCALEDIR', '')
 SCREENSHOT = os.environ.get('SHUTTLE_APPLET_SCREENSHOT', '/tmp/shuttle-applet-status.png')
 CON = 'shap-work'
 CON_BAD = 'shap-hostkey'
+CON_PERS = 'shap-persist'
 SNI = 'org.kde.StatusNotifierItem'
 
 PROCS = []       # (label, Popen) we started, stopped in reverse order
@@ -326,6 +328,47 @@ def t_disconnect():
     check(not notified(lambda n: 'unexpectedly' in n['summary']),
           'a user disconnect was reported as unexpected: %r' % notifications())
     nm.assert_clean('after the applet disconnected')
+
+
+@case('a persistent connection whose ssh dies: the menu counts down "Reconnecting in N s — '
+      'why", then shows it connected again')
+def t_reconnecting():
+    nm.add_profile(CON_PERS, persistent=True)
+    check(wait_for(lambda: entry(CON_PERS)[0] is not None, 15),
+          'the new connection is not in the menu: %r' % labels())
+    click(entry(CON_PERS)[0]['id'])
+    check(wait_for(lambda: nm.state(CON_PERS) == 'activated', 90, 0.5),
+          'NetworkManager state %r:\n%s' % (nm.state(CON_PERS), nm.tail_log(30)))
+    check(wait_for(lambda: entry(CON_PERS)[1].startswith('Connected since '), 10),
+          'state under the name: %r' % entry(CON_PERS)[1])
+    # sshd away for a while: the plugin's pauses grow (1, 2, 4 s), long
+    # enough to watch a countdown
+    nm.gw_sshd_stop()
+    try:
+        for p in nm.ssh_pids():
+            os.kill(p, signal.SIGKILL)
+        seen = []
+        end = time.monotonic() + 12
+        while time.monotonic() < end:
+            below = entry(CON_PERS)[1]
+            if below.startswith('Reconnecting') and (not seen or seen[-1] != below):
+                seen.append(below)
+            time.sleep(0.2)
+    finally:
+        nm.gw_sshd_start()
+    diag('under the name during the outage: %r' % seen)
+    counting = [b for b in seen if re.match(r'Reconnecting in \d+ s — \S', b)]
+    check(len(set(counting)) >= 2, 'no countdown with a reason: %r' % seen)
+    check(any('ended' in b or 'killed' in b or 'exited' in b for b in counting),
+          'no reason in %r' % counting)
+    check(wait_for(lambda: nm.state(CON_PERS) == 'activated', 60, 0.5),
+          'not activated again: %r\n%s' % (nm.state(CON_PERS), nm.tail_log(30)))
+    check(wait_for(lambda: entry(CON_PERS)[1].startswith('Connected since '), 15),
+          'state under the name after the return: %r' % entry(CON_PERS)[1])
+    click(entry(CON_PERS)[0]['id'])
+    check(wait_for(lambda: nm.state(CON_PERS) == '', 30, 0.5), 'still %r' % nm.state(CON_PERS))
+    nm.nmcli('connection', 'delete', CON_PERS)
+    nm.assert_clean('after the reconnecting connection')
 
 
 @case('a wrong pinned host key: failed icon and state, a notification with the reason')
