@@ -11,6 +11,7 @@
 #include "engines.h"
 #include "menu.h"
 #include "notify.h"
+#include "run-dialog.h"
 #include "status-window.h"
 #include "tray.h"
 
@@ -165,6 +166,15 @@ act_copy_host (GSimpleAction *action, GVariant *param, gpointer data)
 }
 
 static void
+act_run_program (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  const char *engine, *name;
+
+  g_variant_get (param, "(&s&s)", &engine, &name);
+  sh_run_dialog_show (GTK_APPLICATION (data), engine, name);
+}
+
+static void
 act_status (GSimpleAction *action, GVariant *param, gpointer data)
 {
   show_status (data);
@@ -205,6 +215,7 @@ static const GActionEntry actions[] = {
   { "disconnect", act_disconnect, "s", NULL, NULL },
   { "stop-engine", act_stop_engine, "s", NULL, NULL },
   { "copy-host", act_copy_host, "(ss)", NULL, NULL },
+  { "run-program", act_run_program, "(ss)", NULL, NULL },
   { "status", act_status, NULL, NULL, NULL },
   { "edit-connections", act_edit, NULL, NULL, NULL },
   { "quit", act_quit, NULL, NULL, NULL },

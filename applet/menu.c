@@ -112,6 +112,17 @@ engine_state_label (ShEngine *engine, ShConnState state, gint64 since, const cha
   return sh_label_state (state, since, failure);
 }
 
+/* "Run a program in this tunnel…" for an engine that has a door. */
+static void
+append_run (GtkMenu *menu, ShEngine *engine, const char *name, GActionGroup *actions)
+{
+  if (engine == NULL || sh_engine_get_door (engine)[0] == '\0')
+    return;
+  append (menu, action_item (gtk_menu_item_new_with_label (_ ("Run a program in this tunnel…")),
+                             actions, "run-program",
+                             g_variant_new ("(ss)", sh_engine_get_bus_name (engine), name)));
+}
+
 static GtkWidget *
 toggle_item (const char *label, gboolean active)
 {
@@ -150,7 +161,10 @@ sh_menu_fill (GtkMenu *menu, ShConnections *conns, ShEngines *engines, GActionGr
       append (menu, item);
       append_state (menu, state);
       if (c->state == SH_CONN_CONNECTED)
-        append_hosts (menu, engine, actions);
+        {
+          append_hosts (menu, engine, actions);
+          append_run (menu, engine, c->id, actions);
+        }
       any = TRUE;
     }
 
@@ -177,6 +191,8 @@ sh_menu_fill (GtkMenu *menu, ShConnections *conns, ShEngines *engines, GActionGr
           sh_engine_get_connected_since (engine), sh_engine_get_failure (engine), &ticking);
       append_state (menu, state);
       append_hosts (menu, engine, actions);
+      if (g_strcmp0 (sh_engine_get_state (engine), "connected") == 0)
+        append_run (menu, engine, label, actions);
       any = TRUE;
     }
 

@@ -1921,8 +1921,8 @@ check_command (Client *c)
   return TRUE;
 }
 
-/* shuttle run: the preload library's way to us, a Unix socket in a
- * directory only we can enter. */
+/* The preload library's way to us (shuttle run, and run --attach), a Unix
+ * socket in a directory only we can enter. */
 static gboolean
 set_up_door (Client *c, GError **error)
 {
@@ -1944,6 +1944,7 @@ set_up_door (Client *c, GError **error)
       sh_error ("%s", (*error)->message);
       return FALSE;
     }
+  sh_control_set_door (c->control, path);
   return TRUE;
 }
 
@@ -1999,8 +2000,12 @@ client_set_up (Client *c, char ***ssh_argv, GError **error)
     }
   if (opts->socks && !set_up_socks (c, error))
     return FALSE;
-  if (preload && !set_up_door (c, error))
+  /* Every engine has the door, not only run's: shuttle run --attach (and
+   * the applet) start programs through it. Only our uid gets in. Without
+   * it only run itself cannot go on. */
+  if (!set_up_door (c, error) && preload)
     return FALSE;
+  g_clear_error (error);
   c->signals[0] = g_unix_signal_add (SIGINT, on_signal, c);
   c->signals[1] = g_unix_signal_add (SIGTERM, on_signal, c);
   c->signals[2] = g_unix_signal_add (SIGHUP, on_signal, c);

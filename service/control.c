@@ -30,6 +30,7 @@ struct _ShControl
   gint64 reconnect_at;    /* monotonic µs of the next attempt, or 0 */
   gint64 connected_since;
   char *server;
+  char *door;
   GStrv routes;
   GStrv excludes;
   GTree *hosts;           /* name -> address, sorted by name */
@@ -131,6 +132,8 @@ get_property (GDBusConnection *conn, const char *sender, const char *path, const
     return g_variant_new_string (c->server ? c->server : "");
   if (g_str_equal (name, "ConnectedSince"))
     return g_variant_new_int64 (c->connected_since);
+  if (g_str_equal (name, "Door"))
+    return g_variant_new_string (c->door ? c->door : "");
   if (g_str_equal (name, "Routes"))
     return strv_or_empty (c->routes);
   if (g_str_equal (name, "Excludes"))
@@ -316,6 +319,15 @@ sh_control_set_info (ShControl *c, const char *server, const char *const *exclud
 }
 
 void
+sh_control_set_door (ShControl *c, const char *path)
+{
+  if (c == NULL)
+    return;
+  g_free (c->door);
+  c->door = g_strdup (path);
+}
+
+void
 sh_control_set_routes (ShControl *c, const char *const *routes)
 {
   GVariantBuilder changed;
@@ -394,6 +406,7 @@ sh_control_free (ShControl *c)
   g_strfreev (c->routes);
   g_strfreev (c->excludes);
   g_free (c->server);
+  g_free (c->door);
   g_free (c->failure);
   g_free (c->reconnect_reason);
   g_free (c);

@@ -53,6 +53,9 @@ void sh_control_set_reconnecting (ShControl *control, const char *reason, gint64
 /* The ssh destination as the user gave it, and the excluded subnets. */
 void sh_control_set_info (ShControl *control, const char *server, const char *const *excludes);
 
+/* The door's socket path (socks.h, sh_socks_new_unix), published as Door. */
+void sh_control_set_door (ShControl *control, const char *path);
+
 /* The subnets tunnelled now (strings as sh_subnet_to_string writes them). */
 void sh_control_set_routes (ShControl *control, const char *const *routes);
 

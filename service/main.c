@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "askpass.h"
+#include "attach.h"
 #include "client.h"
 #include "fwclient.h"
 #include "log.h"
@@ -53,7 +54,9 @@ main (int argc, char **argv)
     }
 
   int status;
-  if (opts.mode == SH_MODE_SERVER)
+  if (opts.attach != NULL)
+    status = sh_attach_main (&opts); /* no engine of our own */
+  else if (opts.mode == SH_MODE_SERVER)
     {
       sh_log_init ("shuttle-server", opts.verbose, opts.syslog);
       status = sh_server_run (&opts);

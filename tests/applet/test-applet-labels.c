@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "labels.h"
+#include "runcmd.h"
 
 #include <locale.h>
 
@@ -90,6 +91,46 @@ test_duration (void)
   g_assert_cmpstr (neg, ==, "0 s");
 }
 
+static void
+test_runcmd (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) argv
+      = sh_runcmd_argv ("/usr/bin/shuttle", "org.freedesktop.NetworkManager.shuttle.Connection_1",
+                        "sh -c 'curl -s http://10.1.2.3/ > \"$HOME/out\"' ; x", &error);
+  g_auto (GStrv) empty = NULL;
+  g_auto (GStrv) open_quote = NULL;
+  const char *const want[] = { "/usr/bin/shuttle",
+                               "run",
+                               "--attach",
+                               "org.freedesktop.NetworkManager.shuttle.Connection_1",
+                               "--",
+                               "sh",
+                               "-c",
+                               "curl -s http://10.1.2.3/ > \"$HOME/out\"",
+                               ";",
+                               "x",
+                               NULL };
+
+  g_assert_no_error (error);
+  /* words as a shell splits them, but nothing a shell would do: the ";"
+   * is a word, $HOME is left for sh -c */
+  g_assert_true (g_strv_equal ((const char *const *) argv, want));
+  empty = sh_runcmd_argv ("shuttle", "1", "   ", &error);
+  g_assert_null (empty);
+  g_assert_error (error, G_SHELL_ERROR, G_SHELL_ERROR_EMPTY_STRING);
+  g_assert_cmpstr (error->message, ==, "Type the command to run.");
+  g_clear_error (&error);
+  open_quote = sh_runcmd_argv ("shuttle", "1", "echo 'oops", &error);
+  g_assert_null (open_quote);
+  g_assert_true (g_str_has_prefix (error->message, "The command cannot be read: "));
+
+  g_setenv ("SHUTTLE_BIN", "/build/service/shuttle", TRUE);
+  g_assert_cmpstr (sh_runcmd_shuttle (), ==, "/build/service/shuttle");
+  g_setenv ("SHUTTLE_BIN", "relative/shuttle", TRUE);
+  g_assert_cmpstr (sh_runcmd_shuttle (), ==, SHUTTLE_BINDIR "/shuttle");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -103,5 +144,6 @@ main (int argc, char **argv)
   g_test_add_func ("/applet/labels/reconnecting", test_reconnecting);
   g_test_add_func ("/applet/labels/icons", test_icons);
   g_test_add_func ("/applet/labels/duration", test_duration);
+  g_test_add_func ("/applet/runcmd", test_runcmd);
   return g_test_run ();
 }
