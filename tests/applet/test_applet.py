@@ -123,7 +123,10 @@ def applet_env(display, session, user):
             'DBUS_SYSTEM_BUS_ADDRESS': 'unix:path=' + nm.BUS_SOCK,
             'XDG_RUNTIME_DIR': run, 'XDG_DATA_DIRS': icon_tree() + ':/usr/share',
             'LANG': 'C.UTF-8', 'NO_AT_BRIDGE': '1', 'GDK_BACKEND': 'x11',
-            'GSETTINGS_BACKEND': 'memory', 'G_MESSAGES_DEBUG': 'shuttle-applet'}
+            'GSETTINGS_BACKEND': 'memory', 'G_MESSAGES_DEBUG': 'shuttle-applet',
+            # what "Run a program in this tunnel…" starts: this build's
+            'SHUTTLE_BIN': os.environ.get('SHUTTLE_BIN', ''),
+            'SHUTTLE_PRELOAD_LIBRARY': os.environ.get('SHUTTLE_PRELOAD_LIBRARY', '')}
 
 
 def start_applet(extra=None, label='applet'):
@@ -288,6 +291,48 @@ def t_connect():
     check(wait_for(lambda: notified(lambda n: n['summary'] == 'Copied ' + address
                                     and netlab.NAME_GWHOSTS in n['body']), 10),
           'no "Copied %s" notification: %r' % (address, notifications()))
+
+
+@case('an active connection offers "Run a program in this tunnel…": the typed command runs '
+      'through the engine\'s door and reaches the LAN from outside the lab\'s namespace')
+def t_run_program():
+    user = pwd.getpwnam(nm.USER)
+    out = WORK + '/run-program'
+    os.makedirs(out, exist_ok=True)
+    os.chown(out, user.pw_uid, user.pw_gid)
+    url = 'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)
+    probe = out + '/probe.sh'
+    with open(probe, 'w') as f:
+        f.write('#!/bin/sh\nenv > %s/env\ncurl -sS -m 10 %s > %s/body 2> %s/err\n'
+                'echo $? > %s/rc\n' % (out, url, out, out, out))
+    os.chmod(probe, 0o755)
+    # The applet runs outside the lab's namespaces: nothing there routes to
+    # the LAN, only the door (a Unix socket) leads to the engine's tunnel.
+    r = subprocess.run(['curl', '-sS', '-m', '3', url], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    check(r.returncode != 0, 'the LAN answers outside the lab: the test proves nothing')
+    it = wait_for(lambda: find(lambda s: s == 'Run a program in this tunnel…'), 15)
+    check(it, 'no "Run a program in this tunnel…" in %r' % labels())
+    items = labels()
+    check(items.index('Run a program in this tunnel…') > items.index(CON),
+          'the item is not under %s: %r' % (CON, items))
+    click(it['id'])
+    title = 'Run a program in ' + CON
+    check(wait_for(lambda: window_ids(title), 10), 'no dialog %r:\n%s' % (title, log_of('applet')))
+    wid = window_ids(title)[0]
+    xenv = {'DISPLAY': ENV['DISPLAY']}
+    subprocess.run(['xdotool', 'windowfocus', wid], env=xenv, timeout=10)
+    time.sleep(0.5)
+    subprocess.run(['xdotool', 'type', '--delay', '20', probe], env=xenv, timeout=30)
+    subprocess.run(['xdotool', 'key', 'Return'], env=xenv, timeout=10)
+    check(wait_for(lambda: os.path.exists(out + '/rc'), 30),
+          'the command did not run:\n%s' % log_of('applet'))
+    env = read(out + '/env')
+    check('SHUTTLE_PRELOAD_SOCKET=/' in env and 'libshuttle-preload' in env,
+          'not started through a door:\n%s' % env)
+    check(read(out + '/rc').strip() == '0' and 'Hello' in read(out + '/body'),
+          'curl from the program: rc %s %s' % (read(out + '/rc').strip(), read(out + '/err')))
+    check(wait_for(lambda: not window_ids(title), 5), 'the dialog stayed open')
 
 
 @case('the status window renders (screenshot)')
