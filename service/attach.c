@@ -36,8 +36,10 @@ sh_attach_bus_name (const char *engine, GBusType *bus_type, GError **error)
       return g_strdup (engine);
     }
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+               /* TRANSLATORS: the bus names are literal */
                _ ("--attach: %s is no engine: give the PID of a shuttle started by hand, or the "
-                  "bus name the applet shows (" SH_ENGINE_SESSION_PREFIX "PID, " NM_PREFIX "…)"),
+                  "bus name the applet shows (io.github.shuttlevpn.Engine.pPID, "
+                  "org.freedesktop.NetworkManager.shuttle.Connection_N)"),
                engine);
   return NULL;
 }
