@@ -277,6 +277,9 @@ publish_state (ShControl *c, ShControlState state, const char *failure)
   g_variant_builder_add (&changed, "{sv}", "ReconnectReason",
                          g_variant_new_string (c->reconnect_reason ? c->reconnect_reason : ""));
   g_variant_builder_add (&changed, "{sv}", "ReconnectAt", g_variant_new_int64 (c->reconnect_at));
+  /* Set once at start, but a client that read before the engine was there
+   * (NetworkManager's re-export answers with fallbacks then) learns it here. */
+  g_variant_builder_add (&changed, "{sv}", "Door", g_variant_new_string (c->door ? c->door : ""));
   emit_changed (c, &changed);
 }
 
