@@ -11,6 +11,7 @@
 #include "engines.h"
 #include "menu.h"
 #include "notify.h"
+#include "run-dialog.h"
 #include "status-window.h"
 #include "tray.h"
 
@@ -25,6 +26,7 @@ struct _ShApplet
   GtkWidget *menu;
   GtkWidget *window; /* weak */
   guint rebuild;
+  guint tick; /* a countdown in the menu: rebuilt every second */
   gboolean started;
   gboolean status_at_start;
   gboolean told_no_tray;
@@ -56,13 +58,27 @@ update_icon (ShApplet *self)
   sh_tray_set_icon (self->tray, sh_label_icon (overall), sh_label_icon_description (overall));
 }
 
+static gboolean rebuild (gpointer data);
+
+static gboolean
+tick (gpointer data)
+{
+  ShApplet *self = data;
+
+  self->tick = 0;
+  rebuild (self);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 rebuild (gpointer data)
 {
   ShApplet *self = data;
 
   self->rebuild = 0;
-  sh_menu_fill (GTK_MENU (self->menu), self->conns, self->engines, G_ACTION_GROUP (self));
+  if (sh_menu_fill (GTK_MENU (self->menu), self->conns, self->engines, G_ACTION_GROUP (self))
+      && self->tick == 0)
+    self->tick = g_timeout_add_seconds (1, tick, self);
   update_icon (self);
   return G_SOURCE_REMOVE;
 }
@@ -150,6 +166,15 @@ act_copy_host (GSimpleAction *action, GVariant *param, gpointer data)
 }
 
 static void
+act_run_program (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  const char *engine, *name;
+
+  g_variant_get (param, "(&s&s)", &engine, &name);
+  sh_run_dialog_show (GTK_APPLICATION (data), engine, name);
+}
+
+static void
 act_status (GSimpleAction *action, GVariant *param, gpointer data)
 {
   show_status (data);
@@ -190,6 +215,7 @@ static const GActionEntry actions[] = {
   { "disconnect", act_disconnect, "s", NULL, NULL },
   { "stop-engine", act_stop_engine, "s", NULL, NULL },
   { "copy-host", act_copy_host, "(ss)", NULL, NULL },
+  { "run-program", act_run_program, "(ss)", NULL, NULL },
   { "status", act_status, NULL, NULL, NULL },
   { "edit-connections", act_edit, NULL, NULL, NULL },
   { "quit", act_quit, NULL, NULL, NULL },
@@ -258,6 +284,7 @@ sh_applet_shutdown (GApplication *app)
   if (session != NULL)
     g_dbus_connection_flush_sync (session, NULL, NULL);
   g_clear_handle_id (&self->rebuild, g_source_remove);
+  g_clear_handle_id (&self->tick, g_source_remove);
   g_clear_pointer (&self->tray, sh_tray_free);
   if (self->window != NULL)
     gtk_widget_destroy (self->window);

@@ -26,6 +26,9 @@ struct _ShEngine
   char *last_failure; /* kept when State moves on (or reads fall back) */
   gboolean loading;
   gint64 connected_since;
+  char *reconnect_reason;
+  gint64 reconnect_at;
+  char *door;
   char **routes;
   GHashTable *host_map; /* name -> address */
   GPtrArray *hosts;     /* of ShHost, sorted; rebuilt from host_map */
@@ -138,6 +141,12 @@ take_property (ShEngine *self, const char *prop, GVariant *v)
     }
   else if (g_str_equal (prop, "ConnectedSince") && g_variant_is_of_type (v, G_VARIANT_TYPE_INT64))
     self->connected_since = g_variant_get_int64 (v);
+  else if (g_str_equal (prop, "Door"))
+    set_str (&self->door, v);
+  else if (g_str_equal (prop, "ReconnectReason"))
+    set_str (&self->reconnect_reason, v);
+  else if (g_str_equal (prop, "ReconnectAt") && g_variant_is_of_type (v, G_VARIANT_TYPE_INT64))
+    self->reconnect_at = g_variant_get_int64 (v);
   else if (g_str_equal (prop, "Routes") && g_variant_is_of_type (v, G_VARIANT_TYPE_STRING_ARRAY))
     {
       g_strfreev (self->routes);
@@ -358,6 +367,8 @@ sh_engine_init (ShEngine *self)
   self->server = g_strdup ("");
   self->state = g_strdup ("");
   self->failure = g_strdup ("");
+  self->reconnect_reason = g_strdup ("");
+  self->door = g_strdup ("");
   self->routes = g_new0 (char *, 1);
   self->host_map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->hosts = g_ptr_array_new_with_free_func (host_free);
@@ -388,6 +399,8 @@ sh_engine_finalize (GObject *object)
   g_free (self->state);
   g_free (self->failure);
   g_free (self->last_failure);
+  g_free (self->reconnect_reason);
+  g_free (self->door);
   g_strfreev (self->routes);
   g_hash_table_unref (self->host_map);
   g_ptr_array_unref (self->hosts);
@@ -475,6 +488,24 @@ gint64
 sh_engine_get_connected_since (ShEngine *self)
 {
   return self->connected_since;
+}
+
+const char *
+sh_engine_get_door (ShEngine *self)
+{
+  return self->door;
+}
+
+const char *
+sh_engine_get_reconnect_reason (ShEngine *self)
+{
+  return self->reconnect_reason;
+}
+
+gint64
+sh_engine_get_reconnect_at (ShEngine *self)
+{
+  return self->reconnect_at;
 }
 
 const char *const *

@@ -52,6 +52,12 @@ const char *sh_engine_get_last_failure (ShEngine *self);
 /* TRUE while the properties are being read. */
 gboolean sh_engine_is_loading (ShEngine *self);
 gint64 sh_engine_get_connected_since (ShEngine *self);
+/* ReconnectReason ("" outside "reconnecting") and ReconnectAt (monotonic µs
+ * of the next attempt, 0 for none). */
+/* Door: the engine's socket for programs started in its tunnel, or "". */
+const char *sh_engine_get_door (ShEngine *self);
+const char *sh_engine_get_reconnect_reason (ShEngine *self);
+gint64 sh_engine_get_reconnect_at (ShEngine *self);
 const char *const *sh_engine_get_routes (ShEngine *self);
 /* The hosts sorted by name; the array and its ShHost are the engine's. */
 GPtrArray *sh_engine_get_hosts (ShEngine *self);

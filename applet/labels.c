@@ -39,6 +39,29 @@ sh_label_state (ShConnState state, gint64 since, const char *failure)
     }
 }
 
+char *
+sh_label_reconnecting (const char *reason, gint64 at, gint64 now)
+{
+  g_autofree char *when = NULL;
+  gboolean why = reason != NULL && reason[0] != '\0';
+
+  if (at > now)
+    {
+      /* Rounded up: "in 0 s" would never be true. */
+      g_autofree char *left = sh_label_duration ((at - now + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+
+      /* TRANSLATORS: %s is a duration, e.g. "4 s" */
+      when = g_strdup_printf (_ ("Reconnecting in %s"), left);
+    }
+  else
+    when = g_strdup (_ ("Reconnecting…"));
+  if (!why)
+    return g_steal_pointer (&when);
+  /* TRANSLATORS: "Reconnecting in 4 s", then why the tunnel dropped, as
+     the engine says it */
+  return g_strdup_printf (_ ("%s — %s"), when, reason);
+}
+
 ShConnState
 sh_label_parse_engine_state (const char *state)
 {

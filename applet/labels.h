@@ -21,6 +21,13 @@ typedef enum
  * be NULL. Local time. */
 char *sh_label_state (ShConnState state, gint64 since, const char *failure);
 
+/* An engine's State "reconnecting": "Reconnecting in 4 s — ssh was killed
+ * by signal 9" (newly allocated). @at: the engine's ReconnectAt, @now:
+ * g_get_monotonic_time(), both µs; without a time still to come (0, or
+ * passed: an attempt is under way) "Reconnecting…". @reason may be NULL or
+ * empty: then no dash. */
+char *sh_label_reconnecting (const char *reason, gint64 at, gint64 now);
+
 /* An engine's State property ("connecting", "connected", ...) as a state. */
 ShConnState sh_label_parse_engine_state (const char *state);
 

@@ -92,6 +92,37 @@ append_hosts (GtkMenu *menu, ShEngine *engine, GActionGroup *actions)
   append (menu, item);
 }
 
+/* The line under an engine's connection: "Reconnecting in 4 s — why" while
+ * it reconnects, else @state's words. *@ticking: set when a countdown is
+ * shown. */
+static char *
+engine_state_label (ShEngine *engine, ShConnState state, gint64 since, const char *failure,
+                    gboolean *ticking)
+{
+  if (engine != NULL && g_strcmp0 (sh_engine_get_state (engine), "reconnecting") == 0
+      && state != SH_CONN_DISCONNECTING && state != SH_CONN_DISCONNECTED)
+    {
+      gint64 now = g_get_monotonic_time ();
+      gint64 at = sh_engine_get_reconnect_at (engine);
+
+      if (at > now)
+        *ticking = TRUE;
+      return sh_label_reconnecting (sh_engine_get_reconnect_reason (engine), at, now);
+    }
+  return sh_label_state (state, since, failure);
+}
+
+/* "Run a program in this tunnel…" for an engine that has a door. */
+static void
+append_run (GtkMenu *menu, ShEngine *engine, const char *name, GActionGroup *actions)
+{
+  if (engine == NULL || sh_engine_get_door (engine)[0] == '\0')
+    return;
+  append (menu, action_item (gtk_menu_item_new_with_label (_ ("Run a program in this tunnel…")),
+                             actions, "run-program",
+                             g_variant_new ("(ss)", sh_engine_get_bus_name (engine), name)));
+}
+
 static GtkWidget *
 toggle_item (const char *label, gboolean active)
 {
@@ -102,9 +133,10 @@ toggle_item (const char *label, gboolean active)
   return item;
 }
 
-void
+gboolean
 sh_menu_fill (GtkMenu *menu, ShConnections *conns, ShEngines *engines, GActionGroup *actions)
 {
+  gboolean ticking = FALSE;
   GPtrArray *rows = sh_connections_rows (conns);
   g_autoptr (GPtrArray) all = sh_engines_list (engines);
   g_autoptr (GList) old = gtk_container_get_children (GTK_CONTAINER (menu));
@@ -121,7 +153,7 @@ sh_menu_fill (GtkMenu *menu, ShConnections *conns, ShEngines *engines, GActionGr
       gint64 since = engine != NULL && sh_engine_get_connected_since (engine) > 0
                          ? sh_engine_get_connected_since (engine)
                          : c->since;
-      g_autofree char *state = sh_label_state (c->state, since, c->failure);
+      g_autofree char *state = engine_state_label (engine, c->state, since, c->failure, &ticking);
       GtkWidget *item = toggle_item (c->id, on);
 
       g_object_set_data_full (G_OBJECT (item), "sh-uuid", g_strdup (c->uuid), g_free);
@@ -129,7 +161,10 @@ sh_menu_fill (GtkMenu *menu, ShConnections *conns, ShEngines *engines, GActionGr
       append (menu, item);
       append_state (menu, state);
       if (c->state == SH_CONN_CONNECTED)
-        append_hosts (menu, engine, actions);
+        {
+          append_hosts (menu, engine, actions);
+          append_run (menu, engine, c->id, actions);
+        }
       any = TRUE;
     }
 
@@ -151,11 +186,13 @@ sh_menu_fill (GtkMenu *menu, ShConnections *conns, ShEngines *engines, GActionGr
                               g_strdup (sh_engine_get_bus_name (engine)), g_free);
       g_signal_connect (item, "toggled", G_CALLBACK (on_toggled), actions);
       append (menu, item);
-      state
-          = sh_label_state (sh_label_parse_engine_state (sh_engine_get_state (engine)),
-                            sh_engine_get_connected_since (engine), sh_engine_get_failure (engine));
+      state = engine_state_label (
+          engine, sh_label_parse_engine_state (sh_engine_get_state (engine)),
+          sh_engine_get_connected_since (engine), sh_engine_get_failure (engine), &ticking);
       append_state (menu, state);
       append_hosts (menu, engine, actions);
+      if (g_strcmp0 (sh_engine_get_state (engine), "connected") == 0)
+        append_run (menu, engine, label, actions);
       any = TRUE;
     }
 
@@ -169,4 +206,5 @@ sh_menu_fill (GtkMenu *menu, ShConnections *conns, ShEngines *engines, GActionGr
                              "edit-connections", NULL));
   append (menu, gtk_separator_menu_item_new ());
   append (menu, action_item (gtk_menu_item_new_with_label (_ ("Quit")), actions, "quit", NULL));
+  return ticking;
 }

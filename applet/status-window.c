@@ -206,8 +206,16 @@ static void
 page_update (ShStatusWindow *self, Page *page, const char *title, ShConnState state, gint64 since,
              const char *failure, ShEngine *engine)
 {
-  g_autofree char *text = sh_label_state (state, since, failure);
+  g_autofree char *text = NULL;
   gboolean live = engine != NULL && state == SH_CONN_CONNECTED;
+
+  /* Counted down by the window's tick, as in the menu. */
+  if (engine != NULL && g_strcmp0 (sh_engine_get_state (engine), "reconnecting") == 0
+      && state != SH_CONN_DISCONNECTED && state != SH_CONN_DISCONNECTING)
+    text = sh_label_reconnecting (sh_engine_get_reconnect_reason (engine),
+                                  sh_engine_get_reconnect_at (engine), g_get_monotonic_time ());
+  else
+    text = sh_label_state (state, since, failure);
 
   gtk_container_child_set (GTK_CONTAINER (self->stack), page->box, "title", title, NULL);
   gtk_label_set_text (GTK_LABEL (page->title), title);

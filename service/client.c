@@ -10,6 +10,7 @@
 #include <gio/gunixinputstream.h>
 #include <gio/gunixoutputstream.h>
 #include <glib-unix.h>
+#include <glib/gi18n-lib.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netdb.h>
@@ -1327,9 +1328,14 @@ explain_transport_end (Client *c)
   if (!c->failure || c->pipe_broke)
     wait_transport (c, 1000);
   if (!c->transport_done)
-    return g_strdup_printf ("%s%s", c->ready ? "the ssh session ended unexpectedly: " : "",
-                            c->failure ? c->failure : "the connection closed");
-  const char *what = c->opts->remote ? "ssh" : "the local server";
+    {
+      const char *what = c->failure ? c->failure : _ ("the connection closed");
+      if (!c->ready)
+        return g_strdup (what);
+      /* TRANSLATORS: why a tunnel dropped; %s says how */
+      return g_strdup_printf (_ ("the ssh session ended unexpectedly: %s"), what);
+    }
+  gboolean ssh = c->opts->remote != NULL;
   g_autofree char *how = NULL;
   if (g_subprocess_get_if_exited (p))
     {
@@ -1341,22 +1347,32 @@ explain_transport_end (Client *c)
           c->permanent = TRUE; /* the server lacks what we need: it will tomorrow too */
           return why;
         }
-      how = g_strdup_printf ("%s exited with status %d", what, st);
+      how = g_strdup_printf (
+          ssh ? _ ("ssh exited with status %d") : _ ("the local server exited with status %d"), st);
     }
   else if (g_subprocess_get_if_signaled (p))
-    how = g_strdup_printf ("%s was killed by signal %d", what, g_subprocess_get_term_sig (p));
+    how = g_strdup_printf (ssh ? _ ("ssh was killed by signal %d")
+                               : _ ("the local server was killed by signal %d"),
+                           g_subprocess_get_term_sig (p));
   else
-    how = g_strdup_printf ("%s closed the connection", what);
+    how = g_strdup (ssh ? _ ("ssh closed the connection")
+                        : _ ("the local server closed the connection"));
+  if (c->failure)
+    {
+      char *more = g_strdup_printf ("%s; %s", how, c->failure);
+      g_free (how);
+      how = more;
+    }
 
   if (!c->ready && c->ssh_mode)
-    return g_strdup_printf ("could not set up ssh's forwarding to %s: %s%s%s", c->server_desc, how,
-                            c->failure ? "; " : "", c->failure ? c->failure : "");
+    /* TRANSLATORS: %s: the ssh server, then how ssh ended */
+    return g_strdup_printf (_ ("could not set up ssh's forwarding to %s: %s"), c->server_desc, how);
   if (!c->ready)
-    return g_strdup_printf ("could not start the server on %s: %s%s%s", c->server_desc, how,
-                            c->failure ? "; " : "", c->failure ? c->failure : "");
-  return g_strdup_printf ("the %s session ended unexpectedly: %s%s%s",
-                          c->opts->remote ? "ssh" : "local", how, c->failure ? "; " : "",
-                          c->failure ? c->failure : "");
+    /* TRANSLATORS: %s: the ssh server, then how ssh ended */
+    return g_strdup_printf (_ ("could not start the server on %s: %s"), c->server_desc, how);
+  return g_strdup_printf (ssh ? _ ("the ssh session ended unexpectedly: %s")
+                              : _ ("the local session ended unexpectedly: %s"),
+                          how);
 }
 
 /* One line of ssh's stderr. In ssh mode, a channel that could not open is
@@ -1584,8 +1600,14 @@ on_network_changed (gpointer watch, gpointer data)
                         c->server_addrs->len, &err))
     {
       if (!c->net_wait_said)
-        sh_notice ("no route to %s (%s): waiting for the network", c->server_desc,
-                   g_strerror (err));
+        {
+          /* TRANSLATORS: why a tunnel is not back yet; %s: the ssh server,
+             then the system's reason ("Network is unreachable") */
+          g_autofree char *why = g_strdup_printf (
+              _ ("no route to %s (%s): waiting for the network"), c->server_desc, g_strerror (err));
+          sh_notice ("%s", why);
+          sh_control_set_reconnecting (c->control, why, 0);
+        }
       c->net_wait_said = TRUE;
       if (c->net_watch == NULL)
         c->net_watch = sh_net_watch_new (SH_CLIENT_NET_POLL_S, on_network_changed, c);
@@ -1636,12 +1658,12 @@ session_lost (Client *c)
     sh_backoff_session_ended (&c->backoff, g_get_monotonic_time () - c->connected_at);
   guint delay = sh_backoff_next (&c->backoff);
   if (was_up)
-    {
-      sh_notice ("connection lost: %s; reconnecting in %u s", why, delay);
-      sh_control_set_state (c->control, SH_CONTROL_RECONNECTING, NULL);
-    }
+    sh_notice ("connection lost: %s; reconnecting in %u s", why, delay);
   else
     sh_notice ("attempt %u failed: %s; next attempt in %u s", c->attempt, why, delay);
+  /* The applet counts down to the timer below (the same clock). */
+  sh_control_set_reconnecting (c->control, why,
+                               g_get_monotonic_time () + (gint64) delay * G_USEC_PER_SEC);
 
   if (!c->opts->fail_closed && c->fw)
     {
@@ -1676,6 +1698,7 @@ wait_to_reconnect (Client *c)
     return FALSE;
   c->attempt++;
   sh_notice ("reconnecting to %s (attempt %u)", c->server_desc, c->attempt);
+  sh_control_set_reconnecting (c->control, NULL, 0); /* under way: nothing to count down */
   return TRUE;
 }
 
@@ -1913,8 +1936,8 @@ check_command (Client *c)
   return TRUE;
 }
 
-/* shuttle run: the preload library's way to us, a Unix socket in a
- * directory only we can enter. */
+/* The preload library's way to us (shuttle run, and run --attach), a Unix
+ * socket in a directory only we can enter. */
 static gboolean
 set_up_door (Client *c, GError **error)
 {
@@ -1936,6 +1959,7 @@ set_up_door (Client *c, GError **error)
       sh_error ("%s", (*error)->message);
       return FALSE;
     }
+  sh_control_set_door (c->control, path);
   return TRUE;
 }
 
@@ -1991,8 +2015,12 @@ client_set_up (Client *c, char ***ssh_argv, GError **error)
     }
   if (opts->socks && !set_up_socks (c, error))
     return FALSE;
-  if (preload && !set_up_door (c, error))
+  /* Every engine has the door, not only run's: shuttle run --attach (and
+   * the applet) start programs through it. Only our uid gets in. Without
+   * it only run itself cannot go on. */
+  if (!set_up_door (c, error) && preload)
     return FALSE;
+  g_clear_error (error);
   c->signals[0] = g_unix_signal_add (SIGINT, on_signal, c);
   c->signals[1] = g_unix_signal_add (SIGTERM, on_signal, c);
   c->signals[2] = g_unix_signal_add (SIGHUP, on_signal, c);

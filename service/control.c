@@ -26,8 +26,11 @@ struct _ShControl
 
   ShControlState state;
   char *failure;
+  char *reconnect_reason; /* while SH_CONTROL_RECONNECTING, else "" */
+  gint64 reconnect_at;    /* monotonic µs of the next attempt, or 0 */
   gint64 connected_since;
   char *server;
+  char *door;
   GStrv routes;
   GStrv excludes;
   GTree *hosts;           /* name -> address, sorted by name */
@@ -116,6 +119,10 @@ get_property (GDBusConnection *conn, const char *sender, const char *path, const
     return g_variant_new_string (state_names[c->state]);
   if (g_str_equal (name, "Failure"))
     return g_variant_new_string (c->failure ? c->failure : "");
+  if (g_str_equal (name, "ReconnectReason"))
+    return g_variant_new_string (c->reconnect_reason ? c->reconnect_reason : "");
+  if (g_str_equal (name, "ReconnectAt"))
+    return g_variant_new_int64 (c->reconnect_at);
   if (g_str_equal (name, "Name"))
     return g_variant_new_string ("shuttle");
   if (g_str_equal (name, "Uuid"))
@@ -124,6 +131,8 @@ get_property (GDBusConnection *conn, const char *sender, const char *path, const
     return g_variant_new_string (c->server ? c->server : "");
   if (g_str_equal (name, "ConnectedSince"))
     return g_variant_new_int64 (c->connected_since);
+  if (g_str_equal (name, "Door"))
+    return g_variant_new_string (c->door ? c->door : "");
   if (g_str_equal (name, "Routes"))
     return strv_or_empty (c->routes);
   if (g_str_equal (name, "Excludes"))
@@ -250,13 +259,14 @@ sh_control_get_connection (ShControl *c)
   return c->conn;
 }
 
-void
-sh_control_set_state (ShControl *c, ShControlState state, const char *failure)
+/* Publishes the state and what goes with it; the reconnect fields are
+ * set by the caller before. */
+static void
+publish_state (ShControl *c, ShControlState state, const char *failure)
 {
   GVariantBuilder changed;
+  gboolean same = c->state == state;
 
-  if (c == NULL)
-    return;
   if (state == SH_CONTROL_CONNECTED && c->state != SH_CONTROL_CONNECTED)
     c->connected_since = g_get_real_time () / G_USEC_PER_SEC;
   else if (state != SH_CONTROL_CONNECTED)
@@ -264,13 +274,49 @@ sh_control_set_state (ShControl *c, ShControlState state, const char *failure)
   c->state = state;
   g_free (c->failure);
   c->failure = g_strdup (state == SH_CONTROL_FAILED && failure ? failure : "");
-  emit (c, SH_ENGINE_IFACE, "StateChanged", g_variant_new ("(ss)", state_names[state], c->failure));
+  /* A new reason or time while reconnecting is no new state. */
+  if (!same || state != SH_CONTROL_RECONNECTING)
+    emit (c, SH_ENGINE_IFACE, "StateChanged",
+          g_variant_new ("(ss)", state_names[state], c->failure));
   g_variant_builder_init (&changed, G_VARIANT_TYPE ("a{sv}"));
   g_variant_builder_add (&changed, "{sv}", "State", g_variant_new_string (state_names[state]));
   g_variant_builder_add (&changed, "{sv}", "Failure", g_variant_new_string (c->failure));
   g_variant_builder_add (&changed, "{sv}", "ConnectedSince",
                          g_variant_new_int64 (c->connected_since));
+  g_variant_builder_add (&changed, "{sv}", "ReconnectReason",
+                         g_variant_new_string (c->reconnect_reason ? c->reconnect_reason : ""));
+  g_variant_builder_add (&changed, "{sv}", "ReconnectAt", g_variant_new_int64 (c->reconnect_at));
+  /* Set once at start, but a client that read before the engine was there
+   * (NetworkManager's re-export answers with fallbacks then) learns it here. */
+  g_variant_builder_add (&changed, "{sv}", "Door", g_variant_new_string (c->door ? c->door : ""));
   emit_changed (c, &changed);
+}
+
+void
+sh_control_set_state (ShControl *c, ShControlState state, const char *failure)
+{
+  if (c == NULL)
+    return;
+  if (state != SH_CONTROL_RECONNECTING)
+    {
+      g_clear_pointer (&c->reconnect_reason, g_free);
+      c->reconnect_at = 0;
+    }
+  publish_state (c, state, failure);
+}
+
+void
+sh_control_set_reconnecting (ShControl *c, const char *reason, gint64 at)
+{
+  if (c == NULL)
+    return;
+  if (reason != NULL)
+    {
+      g_free (c->reconnect_reason);
+      c->reconnect_reason = g_strdup (reason);
+    }
+  c->reconnect_at = at;
+  publish_state (c, SH_CONTROL_RECONNECTING, NULL);
 }
 
 void
@@ -282,6 +328,15 @@ sh_control_set_info (ShControl *c, const char *server, const char *const *exclud
   c->server = g_strdup (server);
   g_strfreev (c->excludes);
   c->excludes = g_strdupv ((char **) excludes);
+}
+
+void
+sh_control_set_door (ShControl *c, const char *path)
+{
+  if (c == NULL)
+    return;
+  g_free (c->door);
+  c->door = g_strdup (path);
 }
 
 void
@@ -363,6 +418,8 @@ sh_control_free (ShControl *c)
   g_strfreev (c->routes);
   g_strfreev (c->excludes);
   g_free (c->server);
+  g_free (c->door);
   g_free (c->failure);
+  g_free (c->reconnect_reason);
   g_free (c);
 }

@@ -55,8 +55,18 @@ GDBusConnection *sh_control_get_connection (ShControl *control);
 /* Publishes a state; @failure (may be NULL) matters with SH_CONTROL_FAILED. */
 void sh_control_set_state (ShControl *control, ShControlState state, const char *failure);
 
+/* --reconnect: the session is lost, or an attempt to restore it failed.
+ * Publishes State "reconnecting" with @reason (NULL keeps the one
+ * published) and @at, the g_get_monotonic_time() of the next attempt (0:
+ * none scheduled, one is under way or the engine waits for the network).
+ * Any other state clears both. */
+void sh_control_set_reconnecting (ShControl *control, const char *reason, gint64 at);
+
 /* The ssh destination as the user gave it, and the excluded subnets. */
 void sh_control_set_info (ShControl *control, const char *server, const char *const *excludes);
+
+/* The door's socket path (socks.h, sh_socks_new_unix), published as Door. */
+void sh_control_set_door (ShControl *control, const char *path);
 
 /* The subnets tunnelled now (strings as sh_subnet_to_string writes them). */
 void sh_control_set_routes (ShControl *control, const char *const *routes);

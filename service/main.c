@@ -4,11 +4,13 @@
 #include "config.h"
 
 #include <gio/gio.h>
+#include <glib/gi18n-lib.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 
 #include "askpass.h"
+#include "attach.h"
 #include "client.h"
 #include "fwclient.h"
 #include "log.h"
@@ -22,6 +24,9 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
 
   setlocale (LC_ALL, "");
+  /* Our errors and the reasons the status interface publishes. */
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   /* A peer closing its socket must be an error on write, not our death. */
   signal (SIGPIPE, SIG_IGN);
 
@@ -49,7 +54,9 @@ main (int argc, char **argv)
     }
 
   int status;
-  if (opts.mode == SH_MODE_SERVER)
+  if (opts.attach != NULL)
+    status = sh_attach_main (&opts); /* no engine of our own */
+  else if (opts.mode == SH_MODE_SERVER)
     {
       sh_log_init ("shuttle-server", opts.verbose, opts.syslog);
       status = sh_server_run (&opts);

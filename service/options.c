@@ -61,6 +61,9 @@ static const char usage_text[]
       "                                   the firewall rules match (static programs too)\n"
       "      --exclude-scope              with run: the firewall rules tunnel everything\n"
       "                                   but COMMAND's cgroup\n"
+      "      --attach ENGINE              with run: COMMAND through a running engine's\n"
+      "                                   door (its bus name, or a standalone one's PID)\n"
+      "                                   instead of a new engine\n"
       "  -e, --ssh-cmd CMD                ssh command (default: ssh)\n"
       "      --server-cmd CMD             run CMD as the server (default: shuttle-server\n"
       "                                   when installed there, else upload the agent)\n"
@@ -788,6 +791,12 @@ apply_option (ShOptions *opts, const ShOptDef *def, const char *name, const char
     case SH_OPT_EXCLUDE_SCOPE:
       opts->scope = def->id == SH_OPT_SCOPE ? SH_SCOPE_ONLY : SH_SCOPE_EXCLUDE;
       return TRUE;
+    case SH_OPT_ATTACH:
+      if (!non_empty (name, value, error))
+        return FALSE;
+      g_free (opts->attach);
+      opts->attach = g_strdup (value);
+      return TRUE;
     case SH_OPT_SOCKS:
       opts->socks = TRUE;
       return parse_addr_port ("--socks", value, FALSE, &opts->socks_addr, &opts->socks_port, error);
@@ -963,6 +972,18 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   if (!sh_opt_walk ((char **) args->pdata, args->len, &cli_visitor, opts, error))
     goto fail;
 
+  if (opts->attach != NULL
+      && (opts->run_argv == NULL || opts->remote != NULL || opts->scope != SH_SCOPE_NONE
+          || opts->socks || opts->dns || opts->auto_nets || opts->auto_hosts || opts->reconnect
+          || opts->daemon || opts->control_fd >= 0 || opts->mode != SH_MODE_CLIENT))
+    {
+      set_error (error, "%s",
+                 _ ("--attach goes with shuttle run, and only with subnets, -x and -v: the "
+                    "running engine has its server, rules and options already"));
+      goto fail;
+    }
+  if (opts->attach != NULL)
+    return TRUE; /* no subnets: the engine's */
   if (opts->mode == SH_MODE_CLIENT && opts->subnets->len == 0 && !opts->auto_nets && !opts->socks)
     {
       set_error (error, "%s",
@@ -1032,6 +1053,7 @@ sh_options_clear (ShOptions *opts)
   g_clear_pointer (&opts->listen_addr, g_free);
   g_clear_pointer (&opts->socks_addr, g_free);
   g_clear_pointer (&opts->run_argv, g_strfreev);
+  g_clear_pointer (&opts->attach, g_free);
   g_clear_pointer (&opts->ssh_cmd, g_free);
   g_clear_pointer (&opts->server_cmd, g_free);
   g_clear_pointer (&opts->python, g_free);

@@ -47,6 +47,10 @@ typedef struct
   /* `shuttle run [OPTION...] [SUBNET...] -- COMMAND [ARG...]`: the command,
    * NULL otherwise (launch.h). */
   char **run_argv;
+  /* run --attach ENGINE: no engine of our own; the command goes through the
+   * door of the running engine ENGINE (a bus name, or the PID of a
+   * standalone engine), attach.h. NULL otherwise. */
+  char *attach;
   /* run --scope (SH_SCOPE_ONLY) or --exclude-scope (SH_SCOPE_EXCLUDE): the
    * command in its own cgroup, matched by the firewall rules (scope.h). */
   enum

@@ -359,8 +359,17 @@ is_ours (ShSocks *s, int fd)
       struct ucred cred;
       socklen_t clen = sizeof cred;
 
-      /* Our directory is 0700; the peer's credentials say the same. */
-      return getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 && cred.uid == getuid ();
+      /* Our directory is 0700 (root gets in anyway); the peer's
+       * credentials must say the same. */
+      if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+        return FALSE;
+      if (cred.uid != getuid ())
+        {
+          sh_info ("the door: refused a client of uid %u (only uid %u may use it)",
+                   (guint) cred.uid, (guint) getuid ());
+          return FALSE;
+        }
+      return TRUE;
     }
   if (getpeername (fd, (struct sockaddr *) &peer, &plen) < 0
       || getsockname (fd, (struct sockaddr *) &local, &llen) < 0)

@@ -30,7 +30,9 @@ struct _ShNmExport
   char *name;
   char *uuid;
   char *server;
-  GHashTable *listeners; /* unique name -> name watch: allowed, and sent the signals */
+  char *reconnect_reason; /* between engines (vpn.persistent): why, or NULL */
+  gint64 reconnect_at;    /* ... and when the next engine starts (monotonic µs) */
+  GHashTable *listeners;  /* unique name -> name watch: allowed, and sent the signals */
   GDBusConnection *peer;
   guint signal_sub;
   gint refs;     /* ours, and one per call on its way */
@@ -72,7 +74,11 @@ fallback (ShNmExport *e, const char *name)
   if (g_str_equal (name, "Server"))
     return g_variant_new_string (e->server);
   if (g_str_equal (name, "State"))
-    return g_variant_new_string ("connecting");
+    return g_variant_new_string (e->reconnect_reason ? "reconnecting" : "connecting");
+  if (g_str_equal (name, "ReconnectReason"))
+    return g_variant_new_string (e->reconnect_reason ? e->reconnect_reason : "");
+  if (g_str_equal (name, "ReconnectAt"))
+    return g_variant_new_int64 (e->reconnect_at);
   if (g_str_equal (name, "ConnectedSince"))
     return g_variant_new_int64 (0);
   if (g_str_equal (name, "Routes") || g_str_equal (name, "Excludes"))
@@ -369,24 +375,35 @@ engine_signal (const char *iface, const char *signal, GVariant *params)
   return g_variant_ref (params);
 }
 
+/* Sends @params (floating, or borrowed) to each listener. */
+static void
+to_listeners (ShNmExport *e, const char *iface, const char *signal, GVariant *params)
+{
+  GHashTableIter it;
+  gpointer name;
+
+  g_variant_ref_sink (params);
+  g_hash_table_iter_init (&it, e->listeners);
+  while (g_hash_table_iter_next (&it, &name, NULL))
+    g_dbus_connection_emit_signal (e->bus, name, SH_ENGINE_PATH, iface, signal, params, NULL);
+  g_variant_unref (params);
+}
+
 /* The engine's known signals, to each listener and nobody else. */
 static void
 on_engine_signal (GDBusConnection *peer, const char *sender, const char *path, const char *iface,
                   const char *signal, GVariant *params, gpointer data)
 {
   ShNmExport *e = data;
-  g_autoptr (GVariant) out = NULL;
-  GHashTableIter it;
-  gpointer name;
+  GVariant *out;
 
   if (!g_str_equal (path, SH_ENGINE_PATH))
     return;
   out = engine_signal (iface, signal, params);
   if (out == NULL)
     return;
-  g_hash_table_iter_init (&it, e->listeners);
-  while (g_hash_table_iter_next (&it, &name, NULL))
-    g_dbus_connection_emit_signal (e->bus, name, SH_ENGINE_PATH, iface, signal, out, NULL);
+  to_listeners (e, iface, signal, out);
+  g_variant_unref (out);
 }
 
 ShNmExport *
@@ -434,10 +451,36 @@ sh_nm_export_set_engine (ShNmExport *e, GDBusConnection *peer)
   g_clear_object (&e->peer);
   if (peer == NULL)
     return;
+  g_clear_pointer (&e->reconnect_reason, g_free);
+  e->reconnect_at = 0;
   e->peer = g_object_ref (peer);
   e->signal_sub
       = g_dbus_connection_signal_subscribe (peer, NULL, NULL, NULL, SH_ENGINE_PATH, NULL,
                                             G_DBUS_SIGNAL_FLAGS_NONE, on_engine_signal, e, NULL);
+}
+
+void
+sh_nm_export_set_reconnecting (ShNmExport *e, const char *reason, gint64 at)
+{
+  GVariantBuilder b;
+
+  if (e == NULL)
+    return;
+  if (reason != NULL || e->reconnect_reason == NULL)
+    {
+      g_free (e->reconnect_reason);
+      e->reconnect_reason = g_strdup (reason ? reason : "");
+    }
+  e->reconnect_at = at;
+  if (e->peer != NULL) /* an engine answers for itself */
+    return;
+  to_listeners (e, SH_ENGINE_IFACE, "StateChanged", g_variant_new ("(ss)", "reconnecting", ""));
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  const char *props[] = { "State", "ReconnectReason", "ReconnectAt", "Failure", "ConnectedSince" };
+  for (guint i = 0; i < G_N_ELEMENTS (props); i++)
+    g_variant_builder_add (&b, "{sv}", props[i], fallback (e, props[i]));
+  to_listeners (e, PROPS_IFACE, "PropertiesChanged",
+                g_variant_new ("(sa{sv}as)", SH_ENGINE_IFACE, &b, NULL));
 }
 
 static void
@@ -450,6 +493,7 @@ export_unref (ShNmExport *e)
   g_free (e->name);
   g_free (e->uuid);
   g_free (e->server);
+  g_free (e->reconnect_reason);
   g_free (e);
 }
 

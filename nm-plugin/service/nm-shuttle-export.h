@@ -29,6 +29,12 @@ ShNmExport *sh_nm_export_new (GDBusConnection *bus, uid_t user, const char *name
  * properties read. */
 void sh_nm_export_set_engine (ShNmExport *export, GDBusConnection *peer);
 
+/* vpn.persistent, between engines: State reads "reconnecting" with
+ * @reason (NULL keeps the last) and @at (g_get_monotonic_time() of the
+ * next engine's start, 0 once it starts), and the listeners are told,
+ * until the next engine's connection is set. */
+void sh_nm_export_set_reconnecting (ShNmExport *export, const char *reason, gint64 at);
+
 void sh_nm_export_free (ShNmExport *export);
 
 G_END_DECLS

@@ -548,6 +548,7 @@ on_retry (gpointer data)
   ShNmPlugin *self = data;
 
   self->retry_timer = 0;
+  sh_nm_export_set_reconnecting (self->export, NULL, 0); /* under way */
   start_engine (self);
   return G_SOURCE_REMOVE;
 }
@@ -588,6 +589,9 @@ engine_ended (ShNmPlugin *self, const char *how)
                  self->backoff_s);
       g_object_set (self, NM_VPN_SERVICE_PLUGIN_STATE, NM_VPN_SERVICE_STATE_STARTING, NULL);
       self->retry_timer = g_timeout_add_seconds (self->backoff_s, on_retry, self);
+      /* The applet counts down to it (about: the timer is in whole seconds). */
+      sh_nm_export_set_reconnecting (
+          self->export, why, g_get_monotonic_time () + (gint64) self->backoff_s * G_USEC_PER_SEC);
       return;
     }
   if (strstr (why, "host key verification failed") != NULL)
@@ -619,13 +623,14 @@ on_engine_exit (GPid pid, int status, gpointer data)
   g_spawn_close_pid (pid);
   self->engine = 0;
   if (WIFEXITED (status) && WEXITSTATUS (status) == 126)
-    how = g_strdup_printf ("cannot run the tunnel as user '%s'", self->user);
+    how = g_strdup_printf (_ ("cannot run the tunnel as user '%s'"), self->user);
   else if (WIFEXITED (status) && WEXITSTATUS (status) == 2)
-    how = g_strdup ("the engine refused its arguments (see the log)");
+    how = g_strdup (_ ("the engine refused its arguments (see the log)"));
   else if (WIFEXITED (status))
-    how = g_strdup_printf ("the tunnel ended (status %d)", WEXITSTATUS (status));
+    /* TRANSLATORS: the tunnel engine's exit status */
+    how = g_strdup_printf (_ ("the tunnel ended (status %d)"), WEXITSTATUS (status));
   else
-    how = g_strdup_printf ("the tunnel was killed by signal %d", WTERMSIG (status));
+    how = g_strdup_printf (_ ("the tunnel was killed by signal %d"), WTERMSIG (status));
   engine_ended (self, how);
 }
 

@@ -17,6 +17,7 @@ static const ShOptDef opt_defs[] = {
   { "socks", '\0', TRUE, SH_OPT_SOCKS, SH_OPT_NM_REFUSED, NULL, NULL },
   { "scope", '\0', FALSE, SH_OPT_SCOPE, SH_OPT_NM_REFUSED, NULL, NULL },
   { "exclude-scope", '\0', FALSE, SH_OPT_EXCLUDE_SCOPE, SH_OPT_NM_REFUSED, NULL, NULL },
+  { "attach", '\0', TRUE, SH_OPT_ATTACH, SH_OPT_NM_REFUSED, NULL, NULL },
   { "ssh-cmd", 'e', TRUE, SH_OPT_SSH_CMD, SH_OPT_NM_SPECIAL, NULL, NULL },
   { "server-cmd", '\0', TRUE, SH_OPT_SERVER_CMD, SH_OPT_NM_REFUSED, NULL, NULL },
   { "python", '\0', TRUE, SH_OPT_PYTHON, SH_OPT_NM_KEY, "python", NULL },

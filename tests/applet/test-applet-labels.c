@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "labels.h"
+#include "runcmd.h"
 
 #include <locale.h>
 
@@ -31,6 +32,26 @@ test_engine_state (void)
   g_assert_cmpint (sh_label_parse_engine_state ("failed"), ==, SH_CONN_FAILED);
   g_assert_cmpint (sh_label_parse_engine_state ("bogus"), ==, SH_CONN_DISCONNECTED);
   g_assert_cmpint (sh_label_parse_engine_state (NULL), ==, SH_CONN_DISCONNECTED);
+}
+
+static void
+test_reconnecting (void)
+{
+  const gint64 now = 1000 * G_USEC_PER_SEC;
+  g_autofree char *in4 = sh_label_reconnecting ("keepalive lost", now + 4 * G_USEC_PER_SEC, now);
+  /* 3.2 s left shows as 4 s: it counts down to "in 1 s", never "in 0 s" */
+  g_autofree char *up = sh_label_reconnecting ("x", now + 3200000, now);
+  g_autofree char *bare = sh_label_reconnecting ("", now + 2 * G_USEC_PER_SEC, now);
+  g_autofree char *under_way = sh_label_reconnecting ("ssh exited", 0, now);
+  g_autofree char *passed = sh_label_reconnecting (NULL, now - 1, now);
+  g_autofree char *long_wait = sh_label_reconnecting ("y", now + 90 * G_USEC_PER_SEC, now);
+
+  g_assert_cmpstr (in4, ==, "Reconnecting in 4 s — keepalive lost");
+  g_assert_cmpstr (up, ==, "Reconnecting in 4 s — x");
+  g_assert_cmpstr (bare, ==, "Reconnecting in 2 s");
+  g_assert_cmpstr (under_way, ==, "Reconnecting… — ssh exited");
+  g_assert_cmpstr (passed, ==, "Reconnecting…");
+  g_assert_cmpstr (long_wait, ==, "Reconnecting in 1 min — y");
 }
 
 static void
@@ -70,6 +91,46 @@ test_duration (void)
   g_assert_cmpstr (neg, ==, "0 s");
 }
 
+static void
+test_runcmd (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) argv
+      = sh_runcmd_argv ("/usr/bin/shuttle", "org.freedesktop.NetworkManager.shuttle.Connection_1",
+                        "sh -c 'curl -s http://10.1.2.3/ > \"$HOME/out\"' ; x", &error);
+  g_auto (GStrv) empty = NULL;
+  g_auto (GStrv) open_quote = NULL;
+  const char *const want[] = { "/usr/bin/shuttle",
+                               "run",
+                               "--attach",
+                               "org.freedesktop.NetworkManager.shuttle.Connection_1",
+                               "--",
+                               "sh",
+                               "-c",
+                               "curl -s http://10.1.2.3/ > \"$HOME/out\"",
+                               ";",
+                               "x",
+                               NULL };
+
+  g_assert_no_error (error);
+  /* words as a shell splits them, but nothing a shell would do: the ";"
+   * is a word, $HOME is left for sh -c */
+  g_assert_true (g_strv_equal ((const char *const *) argv, want));
+  empty = sh_runcmd_argv ("shuttle", "1", "   ", &error);
+  g_assert_null (empty);
+  g_assert_error (error, G_SHELL_ERROR, G_SHELL_ERROR_EMPTY_STRING);
+  g_assert_cmpstr (error->message, ==, "Type the command to run.");
+  g_clear_error (&error);
+  open_quote = sh_runcmd_argv ("shuttle", "1", "echo 'oops", &error);
+  g_assert_null (open_quote);
+  g_assert_true (g_str_has_prefix (error->message, "The command cannot be read: "));
+
+  g_setenv ("SHUTTLE_BIN", "/build/service/shuttle", TRUE);
+  g_assert_cmpstr (sh_runcmd_shuttle (), ==, "/build/service/shuttle");
+  g_setenv ("SHUTTLE_BIN", "relative/shuttle", TRUE);
+  g_assert_cmpstr (sh_runcmd_shuttle (), ==, SHUTTLE_BINDIR "/shuttle");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -80,7 +141,9 @@ main (int argc, char **argv)
   g_test_add_func ("/applet/labels/state", test_state);
   g_test_add_func ("/applet/labels/engine-state", test_engine_state);
   g_test_add_func ("/applet/labels/reason", test_reason);
+  g_test_add_func ("/applet/labels/reconnecting", test_reconnecting);
   g_test_add_func ("/applet/labels/icons", test_icons);
   g_test_add_func ("/applet/labels/duration", test_duration);
+  g_test_add_func ("/applet/runcmd", test_runcmd);
   return g_test_run ();
 }

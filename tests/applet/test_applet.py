@@ -21,6 +21,7 @@ build tree's po/), and test_nm.py's variables.
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,7 @@ LOCALEDIR = os.environ.get('SHUTTLE_LOCALEDIR', '')
 SCREENSHOT = os.environ.get('SHUTTLE_APPLET_SCREENSHOT', '/tmp/shuttle-applet-status.png')
 CON = 'shap-work'
 CON_BAD = 'shap-hostkey'
+CON_PERS = 'shap-persist'
 SNI = 'org.kde.StatusNotifierItem'
 
 PROCS = []       # (label, Popen) we started, stopped in reverse order
@@ -121,7 +123,10 @@ def applet_env(display, session, user):
             'DBUS_SYSTEM_BUS_ADDRESS': 'unix:path=' + nm.BUS_SOCK,
             'XDG_RUNTIME_DIR': run, 'XDG_DATA_DIRS': icon_tree() + ':/usr/share',
             'LANG': 'C.UTF-8', 'NO_AT_BRIDGE': '1', 'GDK_BACKEND': 'x11',
-            'GSETTINGS_BACKEND': 'memory', 'G_MESSAGES_DEBUG': 'shuttle-applet'}
+            'GSETTINGS_BACKEND': 'memory', 'G_MESSAGES_DEBUG': 'shuttle-applet',
+            # what "Run a program in this tunnel…" starts: this build's
+            'SHUTTLE_BIN': os.environ.get('SHUTTLE_BIN', ''),
+            'SHUTTLE_PRELOAD_LIBRARY': os.environ.get('SHUTTLE_PRELOAD_LIBRARY', '')}
 
 
 def start_applet(extra=None, label='applet'):
@@ -288,6 +293,57 @@ def t_connect():
           'no "Copied %s" notification: %r' % (address, notifications()))
 
 
+@case('an active connection offers "Run a program in this tunnel…": the typed command runs '
+      'through the engine\'s door and reaches the LAN from outside the lab\'s namespace')
+def t_run_program():
+    user = pwd.getpwnam(nm.USER)
+    out = WORK + '/run-program'
+    os.makedirs(out, exist_ok=True)
+    os.chown(out, user.pw_uid, user.pw_gid)
+    url = 'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)
+    probe = out + '/probe.sh'
+    with open(probe, 'w') as f:
+        f.write('#!/bin/sh\nenv > %s/env\ncurl -sS -m 10 %s > %s/body 2> %s/err\n'
+                'echo $? > %s/rc\n' % (out, url, out, out, out))
+    os.chmod(probe, 0o755)
+    # The applet runs outside the lab's namespace, where the connection's
+    # rules capture nothing: only what goes through the door shows in the
+    # engine's counters.
+    def received():
+        m = re.search(r'uint64 (\d+)', nm.engine_status('BytesReceived'))
+        check(m, 'BytesReceived: %s' % nm.engine_status('BytesReceived'))
+        return int(m.group(1))
+    before = received()
+    it = wait_for(lambda: find(lambda s: s == 'Run a program in this tunnel…'), 15)
+    check(it, 'no "Run a program in this tunnel…" in %r' % labels())
+    items = labels()
+    check(items.index('Run a program in this tunnel…') > items.index(CON),
+          'the item is not under %s: %r' % (CON, items))
+    click(it['id'])
+    title = 'Run a program in ' + CON
+    check(wait_for(lambda: window_ids(title), 10), 'no dialog %r:\n%s' % (title, log_of('applet')))
+    wid = window_ids(title)[0]
+    xenv = {'DISPLAY': ENV['DISPLAY']}
+    subprocess.run(['xdotool', 'windowfocus', wid], env=xenv, timeout=10)
+    time.sleep(0.5)
+    subprocess.run(['xdotool', 'type', '--delay', '20', probe], env=xenv, timeout=30)
+    subprocess.run(['xdotool', 'key', 'Return'], env=xenv, timeout=10)
+    check(wait_for(lambda: os.path.exists(out + '/rc'), 30),
+          'the command did not run:\n%s' % log_of('applet'))
+    env = read(out + '/env')
+    door = re.search(r"<'(/[^']+)'>", nm.engine_status('Door'))
+    check(door and 'SHUTTLE_PRELOAD_SOCKET=%s\n' % door.group(1) in env
+          and 'libshuttle-preload' in env,
+          'not started through the engine\'s door %s:\n%s' % (nm.engine_status('Door'), env))
+    body = read(out + '/body')
+    check(read(out + '/rc').strip() == '0' and 'Hello' in body,
+          'curl from the program: rc %s %s' % (read(out + '/rc').strip(), read(out + '/err')))
+    check(wait_for(lambda: received() - before >= len(body), 5),
+          'the engine carried %d bytes back, the program got %d: not through the door'
+          % (received() - before, len(body)))
+    check(wait_for(lambda: not window_ids(title), 5), 'the dialog stayed open')
+
+
 @case('the status window renders (screenshot)')
 def t_screenshot():
     check(window_ids('Shuttle VPN status'), 'the status window is gone')
@@ -326,6 +382,47 @@ def t_disconnect():
     check(not notified(lambda n: 'unexpectedly' in n['summary']),
           'a user disconnect was reported as unexpected: %r' % notifications())
     nm.assert_clean('after the applet disconnected')
+
+
+@case('a persistent connection whose ssh dies: the menu counts down "Reconnecting in N s — '
+      'why", then shows it connected again')
+def t_reconnecting():
+    nm.add_profile(CON_PERS, persistent=True)
+    check(wait_for(lambda: entry(CON_PERS)[0] is not None, 15),
+          'the new connection is not in the menu: %r' % labels())
+    click(entry(CON_PERS)[0]['id'])
+    check(wait_for(lambda: nm.state(CON_PERS) == 'activated', 90, 0.5),
+          'NetworkManager state %r:\n%s' % (nm.state(CON_PERS), nm.tail_log(30)))
+    check(wait_for(lambda: entry(CON_PERS)[1].startswith('Connected since '), 10),
+          'state under the name: %r' % entry(CON_PERS)[1])
+    # sshd away for a while: the plugin's pauses grow (1, 2, 4 s), long
+    # enough to watch a countdown
+    nm.gw_sshd_stop()
+    try:
+        for p in nm.ssh_pids():
+            os.kill(p, signal.SIGKILL)
+        seen = []
+        end = time.monotonic() + 12
+        while time.monotonic() < end:
+            below = entry(CON_PERS)[1]
+            if below.startswith('Reconnecting') and (not seen or seen[-1] != below):
+                seen.append(below)
+            time.sleep(0.2)
+    finally:
+        nm.gw_sshd_start()
+    diag('under the name during the outage: %r' % seen)
+    counting = [b for b in seen if re.match(r'Reconnecting in \d+ s — \S', b)]
+    check(len(set(counting)) >= 2, 'no countdown with a reason: %r' % seen)
+    check(any('ended' in b or 'killed' in b or 'exited' in b for b in counting),
+          'no reason in %r' % counting)
+    check(wait_for(lambda: nm.state(CON_PERS) == 'activated', 60, 0.5),
+          'not activated again: %r\n%s' % (nm.state(CON_PERS), nm.tail_log(30)))
+    check(wait_for(lambda: entry(CON_PERS)[1].startswith('Connected since '), 15),
+          'state under the name after the return: %r' % entry(CON_PERS)[1])
+    click(entry(CON_PERS)[0]['id'])
+    check(wait_for(lambda: nm.state(CON_PERS) == '', 30, 0.5), 'still %r' % nm.state(CON_PERS))
+    nm.nmcli('connection', 'delete', CON_PERS)
+    nm.assert_clean('after the reconnecting connection')
 
 
 @case('a wrong pinned host key: failed icon and state, a notification with the reason')

@@ -884,7 +884,10 @@ class SessionBus:
             del os.environ['DBUS_SESSION_BUS_ADDRESS']
 
     def state(self, s):
-        return _engine_get(self.addr, 'io.github.shuttlevpn.Engine.p%d' % s.p.pid, 'State')
+        return self.get(s, 'State')
+
+    def get(self, s, prop):
+        return _engine_get(self.addr, 'io.github.shuttlevpn.Engine.p%d' % s.p.pid, prop)
 
     def __exit__(self, *exc):
         self.p.terminate()
@@ -957,12 +960,28 @@ def _reconnect_backoff(bus, before):
         check(s.p.poll() is None, 'shuttle gave up: %s' % s.stderr(mark))
         state = bus.state(s)
         check("'reconnecting'" in state, 'State during the outage: %s' % state)
+        # what the applet counts down from: the next attempt, 8 s after the
+        # third failed (CLOCK_MONOTONIC is the machine's, netns or not)
+        at = bus.get(s, 'ReconnectAt')
+        m = re.search(r'int64 (-?\d+)', at)
+        check(m is not None, 'ReconnectAt: %s' % at)
+        left = int(m.group(1)) / 1e6 - time.monotonic()
+        diag('ReconnectAt: the next attempt in %.1f s' % left)
+        check(0 < left <= 8.5, 'ReconnectAt %s is %.1f s away, want within the 8 s pause'
+              % (at, left))
+        why = bus.get(s, 'ReconnectReason')
+        check('ssh exited with status 255' in why and 'could not start the server' in why,
+              'ReconnectReason: %s' % why)
         sshd_start()
         back = s.wait_line(r'\breconnected to\b', 20, mark)
         check(back is not None, 'not reconnected within 20 s of sshd\'s return:\n'
               + s.stderr(mark))
         check(wait_until(lambda: "'connected'" in bus.state(s), 10),
               'State after the reconnect: %s' % bus.state(s))
+        check(bus.get(s, 'ReconnectAt').strip() == '(<int64 0>,)'
+              and bus.get(s, 'ReconnectReason').strip() == "(<''>,)",
+              'connected, still ReconnectAt %s, ReconnectReason %s'
+              % (bus.get(s, 'ReconnectAt'), bus.get(s, 'ReconnectReason')))
         rc, err, _ = curl_until(5)
         check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
         stop_clean(s)
@@ -2895,17 +2914,18 @@ PRELOAD_LIB = os.environ.get('SHUTTLE_PRELOAD_LIBRARY') or os.path.join(
     os.path.dirname(os.path.dirname(BIN)), 'preload', 'libshuttle-preload.so')
 
 
-def as_user(argv):
-    """@argv run as LAB_USER, with a plain user's environment."""
+def as_user(argv, env=()):
+    """@argv run as LAB_USER, with a plain user's environment (and @env,
+    "NAME=VALUE" strings)."""
     return ['setpriv', '--reuid=' + netlab.LAB_USER, '--regid=' + netlab.LAB_USER,
             '--clear-groups', 'env', '-i', 'HOME=/tmp', 'PATH=/usr/bin:/bin',
-            'LANG=C.UTF-8', 'SHUTTLE_PRELOAD_LIBRARY=' + PRELOAD_LIB] + argv
+            'LANG=C.UTF-8', 'SHUTTLE_PRELOAD_LIBRARY=' + PRELOAD_LIB] + list(env) + argv
 
 
 class UserShuttle(Shuttle):
     """shuttle started by LAB_USER (argv before @args: "run" or nothing)."""
 
-    def __init__(self, args, head=()):
+    def __init__(self, args, head=(), env=()):
         ssh = _user_ssh_cmd()
         self.ns = LAB.ns_client
         argv = [BIN] + list(head) + ['-r', LAB.remote, '-e', ssh] + server_args()
@@ -2915,7 +2935,7 @@ class UserShuttle(Shuttle):
         self.lines, self.stamps = [], []
         self.cond = threading.Condition()
         STARTED.append(self)
-        self.p = LAB.spawn(self.ns, as_user(self.argv), label='shuttle-user',
+        self.p = LAB.spawn(self.ns, as_user(self.argv, env), label='shuttle-user',
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.table = 'inet shuttle-%d' % self.p.pid
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -2972,6 +2992,84 @@ def t_socks():
     rc, out, err = user_curl(['http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)], max_time=3)
     check(rc != 0, 'the LAN answered without the proxy')
     check(s.stop() == 0, 'exit status not 0')
+
+
+class UserSessionBus:
+    """A session bus of LAB_USER's own (a session bus takes its own uid
+    only), for a user engine's Engine1 object."""
+
+    def __enter__(self):
+        pw = __import__('pwd').getpwnam(netlab.LAB_USER)
+        self.dir = tempfile.mkdtemp(prefix='shuttle-ubus-')
+        os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self.addr = 'unix:path=%s/bus' % self.dir
+        self.env = ['DBUS_SESSION_BUS_ADDRESS=' + self.addr]
+        self.p = subprocess.Popen(as_user(['dbus-daemon', '--session', '--nofork', '--nopidfile',
+                                           '--address=' + self.addr]),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        check(wait_until(lambda: os.path.exists(self.dir + '/bus'), 10), 'no session bus')
+        return self
+
+    def run(self, argv, timeout=40):
+        """@argv as LAB_USER on this bus, in the client namespace."""
+        return LAB.run(LAB.ns_client, as_user(argv, self.env), timeout=timeout)
+
+    def __exit__(self, *exc):
+        self.p.terminate()
+        self.p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@case('shuttle run --attach: a program started through a running engine\'s door reaches the '
+      'tunnel, one started normally does not; another uid is refused at the door')
+def t_run_attach():
+    stop_tunnel()
+    url = 'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)
+    with UserSessionBus() as bus:
+        # an engine that makes no rule: only programs sent to its door use it
+        s = UserShuttle(['-v', netlab.LAN_NET4, netlab.LAN_NET6, '--', 'sleep', '300'],
+                        head=['run'], env=bus.env).wait_connected()
+        try:
+            check(not shuttle_tables(), 'rules were made: %s' % shuttle_tables())
+            name = 'io.github.shuttlevpn.Engine.p%d' % s.p.pid
+            r = bus.run(['gdbus', 'call', '--session', '--dest', name, '--object-path',
+                         '/io/github/shuttlevpn/Engine', '--method',
+                         'org.freedesktop.DBus.Properties.Get', 'io.github.shuttlevpn.Engine1',
+                         'Door'])
+            m = re.search(r"<'(/[^']+)'>", r.stdout)
+            check(m is not None, 'Door: %s %s' % (r.stdout, r.stderr))
+            door = m.group(1)
+            st = os.stat(os.path.dirname(door))
+            check(st.st_mode & 0o077 == 0 and st.st_uid != 0,
+                  'the door\'s directory is %o, uid %d' % (st.st_mode & 0o777, st.st_uid))
+            curl_argv = ['curl', '-sS', '--connect-timeout', '3', '--max-time', '10', url]
+            # by PID, and by bus name (what the applet passes)
+            for engine in (str(s.p.pid), name):
+                r = bus.run([BIN, 'run', '--attach', engine, '--'] + curl_argv)
+                check(r.returncode == 0 and 'Hello' in r.stdout,
+                      'curl through --attach %s: rc %d %s' % (engine, r.returncode, r.stderr))
+            # a child of a shell started that way is in the tunnel too
+            r = bus.run([BIN, 'run', '--attach', str(s.p.pid), '--', 'sh', '-c',
+                         ' '.join(curl_argv) + ' >/dev/null && echo child-ok'])
+            check('child-ok' in r.stdout, 'a child through --attach: %s' % r.stderr)
+            # the same program started normally: no rule, no tunnel
+            r = bus.run(curl_argv[:-2] + ['3', url])
+            check(r.returncode != 0 and 'Hello' not in r.stdout,
+                  'curl without --attach reached the LAN')
+            # root knows the door's path, but the engine takes its own uid only
+            r = LAB.run(LAB.ns_client, ['env', 'LD_PRELOAD=' + PRELOAD_LIB,
+                                        'SHUTTLE_PRELOAD_SOCKET=' + door,
+                                        'SHUTTLE_PRELOAD_NETS=' + netlab.LAN_NET4] + curl_argv,
+                        timeout=30)
+            check('Hello' not in r.stdout, 'root went through the user\'s door')
+            check(s.wait_line(r'refused a client of uid 0', 5) is not None,
+                  'no refusal of uid 0 logged:\n%s' % s.stderr())
+            # an engine that is not there
+            r = bus.run([BIN, 'run', '--attach', '1', '--', 'true'])
+            check(r.returncode == 1 and 'cannot attach' in r.stderr,
+                  'attach to nothing: rc %d %s' % (r.returncode, r.stderr))
+        finally:
+            s.stop()
 
 
 # ---------------------------------------------------------------- runner

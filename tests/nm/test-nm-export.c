@@ -238,10 +238,113 @@ test_signals (void)
   g_test_dbus_down (bus);
 }
 
+/* Reads one property through the export, as the applet does. */
+static GVariant *
+get_prop (GDBusConnection *client, GDBusConnection *plugin, const char *name)
+{
+  g_autoptr (GVariant) r = NULL;
+  GVariant *v = NULL;
+
+  g_dbus_connection_call (client, g_dbus_connection_get_unique_name (plugin), ENGINE_PATH,
+                          PROPS_IFACE, "Get", g_variant_new ("(ss)", ENGINE_IFACE, name),
+                          G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, on_get_all,
+                          &r);
+  while (r == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_variant_get (r, "(v)", &v);
+  return v;
+}
+
+static gboolean
+got_prefix (Client *c, const char *prefix)
+{
+  for (guint i = 0; i < c->got->len; i++)
+    if (g_str_has_prefix (g_ptr_array_index (c->got, i), prefix))
+      return TRUE;
+  return FALSE;
+}
+
+/* vpn.persistent between engines: the plugin says "reconnecting", why and
+ * when, until the next engine speaks for itself. */
+static void
+test_reconnecting (void)
+{
+  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDBusConnection) plugin = NULL, listener = NULL;
+  g_autoptr (GDBusConnection) plugin_end = NULL, engine_end = NULL;
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  Client cl = { got };
+  ShNmExport *export;
+  gboolean timed_out = FALSE;
+  guint timer;
+
+  g_test_dbus_up (bus);
+  plugin = connect_bus (g_test_dbus_get_bus_address (bus));
+  listener = connect_bus (g_test_dbus_get_bus_address (bus));
+  g_dbus_connection_signal_subscribe (listener, NULL, NULL, NULL, ENGINE_PATH, NULL,
+                                      G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &cl, NULL);
+  export
+      = sh_nm_export_new (plugin, getuid (), "work", "uuid-1", "gw", no_disconnect, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr (GVariant) state = get_prop (listener, plugin, "State");
+    g_autoptr (GVariant) at = get_prop (listener, plugin, "ReconnectAt");
+    g_assert_cmpstr (g_variant_get_string (state, NULL), ==, "connecting");
+    g_assert_cmpint (g_variant_get_int64 (at), ==, 0);
+  }
+
+  sh_nm_export_set_reconnecting (export, "the tunnel ended (status 1)", 123456789);
+  timer = g_timeout_add_seconds (10, on_timeout, &timed_out);
+  while (!got_prefix (&cl, "PropertiesChanged ('io.github.shuttlevpn.Engine1', {'State'")
+         && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (timer);
+  for (guint i = 0; i < got->len; i++)
+    g_test_message ("listener got: %s", (char *) g_ptr_array_index (got, i));
+  g_assert_true (got_prefix (&cl, "StateChanged ('reconnecting', '')"));
+  g_assert_true (got_prefix (
+      &cl, "PropertiesChanged ('io.github.shuttlevpn.Engine1', {'State': <'reconnecting'>, "
+           "'ReconnectReason': <'the tunnel ended (status 1)'>, 'ReconnectAt': <int64 "
+           "123456789>"));
+  {
+    g_autoptr (GVariant) state = get_prop (listener, plugin, "State");
+    g_autoptr (GVariant) why = get_prop (listener, plugin, "ReconnectReason");
+    g_assert_cmpstr (g_variant_get_string (state, NULL), ==, "reconnecting");
+    g_assert_cmpstr (g_variant_get_string (why, NULL), ==, "the tunnel ended (status 1)");
+  }
+  /* the next engine starts: the reason stays, nothing to count down */
+  sh_nm_export_set_reconnecting (export, NULL, 0);
+  {
+    g_autoptr (GVariant) why = get_prop (listener, plugin, "ReconnectReason");
+    g_autoptr (GVariant) at = get_prop (listener, plugin, "ReconnectAt");
+    g_assert_cmpstr (g_variant_get_string (why, NULL), ==, "the tunnel ended (status 1)");
+    g_assert_cmpint (g_variant_get_int64 (at), ==, 0);
+  }
+  /* its connection is there: it speaks for itself (this fake one has no
+   * object, so the fallbacks answer: plain "connecting" again) */
+  peer_pair (&plugin_end, &engine_end);
+  sh_nm_export_set_engine (export, plugin_end);
+  {
+    g_autoptr (GVariant) state = get_prop (listener, plugin, "State");
+    g_autoptr (GVariant) why = get_prop (listener, plugin, "ReconnectReason");
+    g_assert_cmpstr (g_variant_get_string (state, NULL), ==, "connecting");
+    g_assert_cmpstr (g_variant_get_string (why, NULL), ==, "");
+  }
+
+  sh_nm_export_free (export);
+  g_dbus_connection_close_sync (engine_end, NULL, NULL);
+  g_dbus_connection_close_sync (listener, NULL, NULL);
+  g_dbus_connection_close_sync (plugin, NULL, NULL);
+  g_test_dbus_down (bus);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/nm-export/signals", test_signals);
+  g_test_add_func ("/nm-export/reconnecting", test_reconnecting);
   return g_test_run ();
 }

@@ -535,6 +535,31 @@ test_run (void)
   assert_parse_fails ("--scope and --exclude-scope go with shuttle run", "--scope", "-r", "gw",
                       "10/8");
 
+  /* run --attach: no engine of our own, so no server and no subnets needed */
+  g_assert_true (parse (&o, &error, "run", "--attach", "1234", "--", "curl", "x", NULL));
+  g_assert_no_error (error);
+  g_assert_cmpstr (o.attach, ==, "1234");
+  g_assert_cmpuint (o.subnets->len, ==, 0);
+  g_assert_cmpstr (o.run_argv[0], ==, "curl");
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, &error, "run", "-v", "--attach", "1234", "10.1/16", "-x", "10.1.2/24",
+                        "--", "true", NULL));
+  g_assert_cmpuint (o.subnets->len, ==, 1);
+  g_assert_cmpuint (o.excludes->len, ==, 1);
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, &error, "-r", "gw", "10/8", NULL));
+  g_assert_null (o.attach);
+  sh_options_clear (&o);
+#define ATTACH_ONLY                                                                                \
+  "--attach goes with shuttle run, and only with subnets, -x and -v: the running engine has its "  \
+  "server, rules and options already"
+  assert_parse_fails (ATTACH_ONLY, "--attach", "1234", "10/8");
+  assert_parse_fails (ATTACH_ONLY, "run", "--attach", "1234", "-r", "gw", "--", "true");
+  assert_parse_fails (ATTACH_ONLY, "run", "--attach", "1234", "--dns", "--", "true");
+  assert_parse_fails (ATTACH_ONLY, "run", "--attach", "1234", "--scope", "--", "true");
+  assert_parse_fails (ATTACH_ONLY, "run", "--attach", "1234", "--socks", "1080", "--", "true");
+#undef ATTACH_ONLY
+
   /* run --dns: names through the engine (and --to-ns chooses the resolver) */
   g_assert_true (
       parse (&o, &error, "run", "--dns", "--to-ns", "10.0.0.53", "10/8", "--", "true", NULL));
