@@ -49,6 +49,11 @@ typedef struct
   char dgram_ifname[16]; /* not on the wire: that device's name ("shuttle0"), whose
                           * incoming packets get the mark too, so that the reverse-path
                           * check (src_valid_mark) finds the route back through it */
+  guint16 syn_queue;        /* not 0: the first SYN of each redirected connection waits in this
+                             * netfilter queue for the engine's verdict (firewall.h); not on the
+                             * wire */
+  gboolean syn_fail_closed; /* with @syn_queue: no reader drops the SYN instead of letting it
+                             * pass */
 } ShFirewallSpec;
 
 #define SH_FW_CGROUP_PATH_MAX 512
