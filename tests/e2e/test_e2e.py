@@ -26,6 +26,7 @@ import re
 import select
 import shutil
 import signal
+import select
 import socket
 import subprocess
 import sys
@@ -427,6 +428,133 @@ def t_silent():
     diag('%s: %s after %.2fs' % (netlab.SILENT4, outcome, secs))
     check(outcome.startswith('E'), 'want an error, got %s' % outcome)
     check(1.5 <= secs <= 6, 'error after %.2fs, want 1.5-6s' % secs)
+
+
+def connect_errno(host, port, timeout=5.0, blocking=True):
+    """(errno name or 'connected', seconds) of one connect() in the client
+    namespace: blocking, or non-blocking with poll and SO_ERROR, as event
+    loops do it."""
+    fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+    s = LAB.socket(LAB.ns_client, fam)
+    t0 = time.monotonic()
+    try:
+        if blocking:
+            s.settimeout(timeout)
+            try:
+                s.connect((host, port))
+                return 'connected', time.monotonic() - t0
+            except socket.timeout:
+                return 'hang', time.monotonic() - t0
+            except OSError as e:
+                return errno.errorcode.get(e.errno, str(e)), time.monotonic() - t0
+        s.setblocking(False)
+        rc = s.connect_ex((host, port))
+        if rc not in (0, errno.EINPROGRESS):
+            return errno.errorcode.get(rc, str(rc)), time.monotonic() - t0
+        p = select.poll()
+        p.register(s, select.POLLOUT)
+        if not p.poll(timeout * 1000):
+            return 'hang', time.monotonic() - t0
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return ('connected' if err == 0 else errno.errorcode.get(err, str(err))), \
+            time.monotonic() - t0
+    finally:
+        s.close()
+
+
+@case('fidelity: a closed port fails at connect() with ECONNREFUSED (blocking, non-blocking, v4, v6)')
+def t_fidelity_refused():
+    tunnel()
+    for host in (netlab.LAN4, netlab.LAN6):
+        for blocking in (True, False):
+            got, secs = connect_errno(host, netlab.CLOSED_PORT, blocking=blocking)
+            diag('%s port %d %s: %s after %.2fs' % (
+                host, netlab.CLOSED_PORT, 'blocking' if blocking else 'non-blocking', got, secs))
+            check(got == 'ECONNREFUSED', '%s: want ECONNREFUSED at connect, got %s' % (host, got))
+    # An open port still connects, and carries data both ways.
+    got, secs = connect_errno(netlab.LAN4, netlab.ECHO_PORT, blocking=False)
+    check(got == 'connected', 'echo port: %s' % got)
+    c = LAB.connect(LAB.ns_client, netlab.LAN4, netlab.ECHO_PORT)
+    try:
+        c.sendall(b'fidelity')
+        check(recv_all_n(c, 8) == b'fidelity', 'echo through an early-opened channel')
+    finally:
+        c.close()
+
+
+def recv_all_n(s, n):
+    b = b''
+    while len(b) < n:
+        chunk = s.recv(n - len(b))
+        if not chunk:
+            break
+        b += chunk
+    return b
+
+
+@case('fidelity: an unreachable address fails at connect() with EHOSTUNREACH/ENETUNREACH')
+def t_fidelity_unreachable():
+    tunnel()
+    got, secs = connect_errno(netlab.UNREACH4, 80)
+    diag('%s: %s after %.2fs' % (netlab.UNREACH4, got, secs))
+    check(got in ('EHOSTUNREACH', 'ENETUNREACH'), 'want an unreachable errno, got %s' % got)
+    check(secs < 3, 'took %.2fs' % secs)
+
+
+@case('fidelity: curl falls back to a name\'s second address when the first is closed; nc -z says closed')
+def t_fidelity_fallback():
+    tunnel()
+    # GW_LAN4 is tunnelled (the LAN prefix) and nothing listens there on
+    # the HTTP port: the server's connect is refused.
+    r = LAB.run(LAB.ns_client, ['curl', '-sS', '-o', '/dev/null', '-w', '%{remote_ip}',
+                                '--max-time', '20', '--resolve',
+                                'two.lab.test:%d:%s,%s' % (netlab.HTTP_PORT, netlab.GW_LAN4,
+                                                           netlab.LAN4),
+                                'http://two.lab.test:%d/' % netlab.HTTP_PORT], timeout=30)
+    diag('curl over two addresses: rc %d, remote %s %s' % (r.returncode, r.stdout.strip(),
+                                                           r.stderr.strip()))
+    check(r.returncode == 0 and r.stdout.strip() == netlab.LAN4,
+          'curl did not fall back to %s: rc %d %s' % (netlab.LAN4, r.returncode, r.stderr.strip()))
+    r = LAB.run(LAB.ns_client, ['nc', '-z', '-w', '5', netlab.LAN4, str(netlab.CLOSED_PORT)],
+                timeout=15)
+    check(r.returncode != 0, 'nc -z says the closed port %d is open' % netlab.CLOSED_PORT)
+    r = LAB.run(LAB.ns_client, ['nc', '-z', '-w', '5', netlab.LAN4, str(netlab.ECHO_PORT)],
+                timeout=15)
+    check(r.returncode == 0, 'nc -z says the open port %d is closed' % netlab.ECHO_PORT)
+
+
+def queues_bound(ns):
+    """Bound netfilter queues in ns (/proc/net/netfilter/nfnetlink_queue)."""
+    r = LAB.run(ns, ['cat', '/proc/net/netfilter/nfnetlink_queue'], timeout=10)
+    return [ln for ln in r.stdout.splitlines() if ln.strip()]
+
+
+@case('fidelity: SIGKILL with SYNs waiting: table and queue gone within 1 s')
+def t_fidelity_sigkill():
+    stop_tunnel()
+    s = Shuttle(SUBNETS)
+    s.wait_ready()
+    check(queues_bound(LAB.ns_client), 'no netfilter queue bound while running')
+    # SYNs that wait for the silent host: the server's connect never ends.
+    waiting = []
+    for _ in range(8):
+        c = LAB.socket(LAB.ns_client)
+        c.setblocking(False)
+        c.connect_ex((netlab.SILENT4, 80))
+        waiting.append(c)
+    time.sleep(0.3)
+    s.p.kill()
+    t0 = time.monotonic()
+    s.p.wait()
+    s.reader.join(2)
+    gone = wait_until(lambda: s.table not in shuttle_tables() and not queues_bound(LAB.ns_client),
+                      1.0, step=0.05)
+    diag('after SIGKILL: table %s, queues %s, %.2f s' % (
+        'gone' if s.table not in shuttle_tables() else 'THERE', queues_bound(LAB.ns_client),
+        time.monotonic() - t0))
+    for c in waiting:
+        c.close()
+    check(gone, 'table or queue still there 1 s after SIGKILL')
 
 
 @case('-x: an excluded host is not tunnelled, its neighbour is')
