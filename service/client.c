@@ -958,8 +958,11 @@ apply_firewall (Client *c)
     .cgroup_exclude = c->opts->scope == SH_SCOPE_EXCLUDE,
   };
   /* In process only for now: through the helper the queue's socket would
-   * have to come from it (not done yet, see docs/architecture.md). */
-  if (c->synq == NULL && !sh_fw_client_uses_helper (c->fw))
+   * have to come from it (not done yet, see docs/architecture.md). Under
+   * --transport=ssh ssh's forwarding answers no OPEN early: connections
+   * complete at the listener there, as before. */
+  if (c->synq == NULL && c->opts->connect_fidelity && !c->ssh_mode
+      && !sh_fw_client_uses_helper (c->fw))
     {
       g_autoptr (GError) qerr = NULL;
       c->synq = sh_syn_queue_new (c->poll, syn_session, c, &qerr);

@@ -314,6 +314,18 @@ render_syn_chain (GString *out, const ShFirewallSpec *spec)
                           "    ip6 daddr ::1 return\n",
                           SH_FIREWALL_REFUSED_MARK, SH_FIREWALL_HOST_UNREACH_MARK,
                           SH_FIREWALL_NET_UNREACH_MARK, SH_FIREWALL_BYPASS_MARK);
+  /* The nat chain's scope, so that only SYNs it will redirect wait. */
+  g_autofree char *scope = NULL;
+  if (spec->cgroup != NULL)
+    {
+      scope
+          = g_strdup_printf ("socket cgroupv2 level %u \"%s\" ", spec->cgroup_level, spec->cgroup);
+      if (spec->cgroup_exclude)
+        {
+          g_string_append_printf (out, "    %sreturn\n", scope);
+          g_clear_pointer (&scope, g_free);
+        }
+    }
   for (guint i = 0; i < array_len (spec->excludes); i++)
     {
       g_string_append (out, "    ");
@@ -322,7 +334,7 @@ render_syn_chain (GString *out, const ShFirewallSpec *spec)
     }
   for (guint i = 0; i < array_len (spec->subnets); i++)
     {
-      g_string_append (out, "    ");
+      g_string_append_printf (out, "    %s", scope != NULL ? scope : "");
       append_match (out, &g_array_index (spec->subnets, ShSubnet, i));
       g_string_append (out, " jump q\n");
     }
