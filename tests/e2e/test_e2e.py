@@ -26,7 +26,6 @@ import re
 import select
 import shutil
 import signal
-import select
 import socket
 import subprocess
 import sys
@@ -492,13 +491,20 @@ def recv_all_n(s, n):
     return b
 
 
-@case('fidelity: an unreachable address fails at connect() with EHOSTUNREACH/ENETUNREACH')
+@case('fidelity: an unreachable address fails at connect() with EHOSTUNREACH; a silent one does not connect')
 def t_fidelity_unreachable():
     tunnel()
-    got, secs = connect_errno(netlab.UNREACH4, 80)
-    diag('%s: %s after %.2fs' % (netlab.UNREACH4, got, secs))
-    check(got in ('EHOSTUNREACH', 'ENETUNREACH'), 'want an unreachable errno, got %s' % got)
-    check(secs < 3, 'took %.2fs' % secs)
+    for blocking in (True, False):
+        got, secs = connect_errno(netlab.UNREACH4, 80, blocking=blocking)
+        diag('%s %s: %s after %.2fs' % (netlab.UNREACH4, 'blocking' if blocking else 'non-blocking',
+                                       got, secs))
+        check(got in ('EHOSTUNREACH', 'ENETUNREACH'), 'want an unreachable errno, got %s' % got)
+        check(secs < 3, 'took %.2fs' % secs)
+    # Nobody answers there: the connect goes on (the program's own SYN
+    # retries), as it would directly, instead of succeeding at once.
+    got, secs = connect_errno(netlab.SILENT4, 80, timeout=2.5)
+    diag('%s: %s after %.2fs' % (netlab.SILENT4, got, secs))
+    check(got == 'hang', 'a connect to the silent host: %s, want it still waiting' % got)
 
 
 @case('fidelity: curl falls back to a name\'s second address when the first is closed; nc -z says closed')
@@ -529,7 +535,21 @@ def queues_bound(ns):
     return [ln for ln in r.stdout.splitlines() if ln.strip()]
 
 
-@case('fidelity: SIGKILL with SYNs waiting: table and queue gone within 1 s')
+def engine_killed_watchdog_stopped(s):
+    """SIGKILL the engine with its watchdog stopped, so that its table stays
+    while the case looks at what the queue rule does with no reader; the
+    watchdog, continued, then removes it. Returns the watchdog's pid."""
+    dogs = [p for p in netlab.descendants(s.p.pid) if netlab.comm(p) == 'shuttle-cleanup']
+    check(dogs, 'no watchdog under the engine')
+    for p in dogs:
+        os.kill(p, signal.SIGSTOP)
+    s.p.kill()
+    s.p.wait()
+    s.reader.join(2)
+    return dogs
+
+
+@case('fidelity: SIGKILL with SYNs waiting: queue gone at once, SYNs pass (bypass), table gone < 2 s')
 def t_fidelity_sigkill():
     stop_tunnel()
     s = Shuttle(SUBNETS)
@@ -543,18 +563,45 @@ def t_fidelity_sigkill():
         c.connect_ex((netlab.SILENT4, 80))
         waiting.append(c)
     time.sleep(0.3)
-    s.p.kill()
+    dogs = engine_killed_watchdog_stopped(s)
     t0 = time.monotonic()
-    s.p.wait()
-    s.reader.join(2)
-    gone = wait_until(lambda: s.table not in shuttle_tables() and not queues_bound(LAB.ns_client),
-                      1.0, step=0.05)
+    try:
+        check(wait_until(lambda: not queues_bound(LAB.ns_client), 1.0, step=0.05),
+              'queue still bound 1 s after SIGKILL: %s' % queues_bound(LAB.ns_client))
+        check(s.table in shuttle_tables(), 'table gone with the watchdog stopped?')
+        # No reader: the queue rule lets the SYN on into the redirect, whose
+        # listener is gone: refused at once, not held.
+        got, secs = connect_errno(netlab.LAN4, netlab.ECHO_PORT, timeout=3)
+        diag('with the rules of a dead engine: %s after %.2fs' % (got, secs))
+        check(got == 'ECONNREFUSED', 'a new connection with the engine dead: %s' % got)
+    finally:
+        for p in dogs:
+            os.kill(p, signal.SIGCONT)
+        for c in waiting:
+            c.close()
+    gone = wait_until(lambda: s.table not in shuttle_tables(), 2.0, step=0.05)
     diag('after SIGKILL: table %s, queues %s, %.2f s' % (
-        'gone' if s.table not in shuttle_tables() else 'THERE', queues_bound(LAB.ns_client),
-        time.monotonic() - t0))
-    for c in waiting:
-        c.close()
-    check(gone, 'table or queue still there 1 s after SIGKILL')
+        'gone' if gone else 'THERE', queues_bound(LAB.ns_client), time.monotonic() - t0))
+    check(gone, 'table still there 2 s after the watchdog went on')
+
+
+@case('fidelity: --fail-closed: with the engine dead its SYN queue holds new connections')
+def t_fidelity_fail_closed():
+    stop_tunnel()
+    s = Shuttle(SUBNETS + ['--reconnect', '--fail-closed'])
+    s.wait_ready()
+    got, secs = connect_errno(netlab.LAN4, netlab.CLOSED_PORT)
+    check(got == 'ECONNREFUSED', 'closed port with --fail-closed: %s' % got)
+    dogs = engine_killed_watchdog_stopped(s)
+    try:
+        got, secs = connect_errno(netlab.LAN4, netlab.ECHO_PORT, timeout=2)
+        diag('with the rules of a dead engine, --fail-closed: %s after %.2fs' % (got, secs))
+        check(got == 'hang', 'a new connection with the engine dead: %s, want none' % got)
+    finally:
+        for p in dogs:
+            os.kill(p, signal.SIGCONT)
+    check(wait_until(lambda: s.table not in shuttle_tables(), 2.0, step=0.05),
+          'table still there 2 s after the watchdog went on')
 
 
 @case('-x: an excluded host is not tunnelled, its neighbour is')
