@@ -604,6 +604,20 @@ def t_fidelity_fail_closed():
           'table still there 2 s after the watchdog went on')
 
 
+@case('fidelity off: --no-connect-fidelity and --transport=ssh bind no queue, connect() succeeds at once')
+def t_fidelity_off():
+    stop_tunnel()
+    for s in (Shuttle(SUBNETS + ['--no-connect-fidelity']),
+              _fwd_shuttle(netlab.FWD_USER, [netlab.LAN_NET4])):
+        try:
+            s.wait_ready()
+            check(not queues_bound(LAB.ns_client), '%s: a queue is bound' % s.argv)
+            got, secs = connect_errno(netlab.LAN4, netlab.CLOSED_PORT)
+            check(got == 'connected', '%s: closed port: %s, want today\'s behaviour' % (s.argv, got))
+        finally:
+            check(s.stop() == 0, 'exit status not 0')
+
+
 @case('-x: an excluded host is not tunnelled, its neighbour is')
 def t_exclude():
     tunnel(SUBNETS + ['-x', netlab.LAN4_B, '-x', netlab.LAN6_B])
