@@ -811,6 +811,8 @@ def tunnels():
                                   ssh_extra='-c ' + CHACHA),
         'shuttle-nolc': Shuttle('shuttle-nolc', 'shuttle --no-latency-control',
                                 ['--no-latency-control']),
+        'shuttle-nocf': Shuttle('shuttle-nocf', 'shuttle --no-connect-fidelity',
+                                ['--no-connect-fidelity']),
         'shuttle-agent': Shuttle('shuttle-agent', 'shuttle (Python agent)', agent=True),
         'shuttle-ssh': Shuttle('shuttle-ssh', 'shuttle --transport=ssh', ssh_transport=True),
         'shuttle-ssh-chacha': Shuttle('shuttle-ssh-chacha', 'shuttle --transport=ssh, chacha20',
@@ -826,7 +828,8 @@ def tunnels():
     }
 
 
-DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shuttle-agent',
+DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shuttle-nocf',
+                 'shuttle-agent',
                  'shuttle-ssh', 'shuttle-ssh-chacha', 'shuttle-run', 'shuttle-socks',
                  'sshuttle-nft', 'sshuttle-nat', 'redsocks', 'ssh-L', 'ssh-L-aes', 'many']
 ALL_KEYS = DEFAULT_ORDER + ['direct']

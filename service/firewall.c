@@ -17,7 +17,16 @@
 #include "subnet.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h> /* before the linux/ headers, which then skip their copy */
 #include <gio/gio.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_tables_compat.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
+#include <linux/netlink.h>
+#include <unistd.h>
 #include <glib/gi18n-lib.h>
 #include <nftables/libnftables.h>
 #include <string.h>
@@ -279,6 +288,61 @@ render_ipv6_block (GString *out, const ShFirewallSpec *spec)
                         "  }\n");
 }
 
+/* The syn queue (issue 25): the first SYN of a connection that the nat
+ * chain will redirect waits in a netfilter queue until the server has
+ * tried the real destination. It runs before the nat chain (-150 < -100)
+ * and matches the same packets (the DNS rules aside: the engine answers
+ * DNS itself). A SYN the engine sends back with a failure mark is answered
+ * here, in the kernel. Chain "q" holds the queue rule itself, added by
+ * add_queue_rule(): this kernel may lack nft's own "queue" expression, so
+ * it is the xtables NFQUEUE target, which nft's language cannot write. An
+ * empty "q" returns: the SYN passes, today's behaviour. */
+static void
+render_syn_chain (GString *out, const ShFirewallSpec *spec)
+{
+  g_string_append_printf (out,
+                          "  chain syn {\n"
+                          "    type filter hook output priority -150; policy accept;\n"
+                          "    meta mark 0x%x meta l4proto tcp reject with tcp reset\n"
+                          "    meta mark 0x%x reject with icmpx host-unreachable\n"
+                          "    meta mark 0x%x reject with icmpx no-route\n"
+                          "    meta mark 0x%x return\n"
+                          "    meta l4proto != tcp return\n"
+                          "    tcp flags & (syn | ack) != syn return\n"
+                          "    ct state != new return\n"
+                          "    ip daddr 127.0.0.0/8 return\n"
+                          "    ip6 daddr ::1 return\n",
+                          SH_FIREWALL_REFUSED_MARK, SH_FIREWALL_HOST_UNREACH_MARK,
+                          SH_FIREWALL_NET_UNREACH_MARK, SH_FIREWALL_BYPASS_MARK);
+  /* The nat chain's scope, so that only SYNs it will redirect wait. */
+  g_autofree char *scope = NULL;
+  if (spec->cgroup != NULL)
+    {
+      scope
+          = g_strdup_printf ("socket cgroupv2 level %u \"%s\" ", spec->cgroup_level, spec->cgroup);
+      if (spec->cgroup_exclude)
+        {
+          g_string_append_printf (out, "    %sreturn\n", scope);
+          g_clear_pointer (&scope, g_free);
+        }
+    }
+  for (guint i = 0; i < array_len (spec->excludes); i++)
+    {
+      g_string_append (out, "    ");
+      append_match (out, &g_array_index (spec->excludes, ShSubnet, i));
+      g_string_append (out, " return\n");
+    }
+  for (guint i = 0; i < array_len (spec->subnets); i++)
+    {
+      g_string_append_printf (out, "    %s", scope != NULL ? scope : "");
+      append_match (out, &g_array_index (spec->subnets, ShSubnet, i));
+      g_string_append (out, " jump q\n");
+    }
+  g_string_append (out, "  }\n"
+                        "  chain q {\n"
+                        "  }\n");
+}
+
 /* Checked by the callers: @instance is a valid name, @comment NULL or valid. */
 static char *
 render (const char *instance, const char *comment, const ShFirewallSpec *spec, GError **error)
@@ -395,6 +459,8 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
                            _ ("Invalid firewall spec: bad datagram device"));
       return NULL;
     }
+  if (spec->syn_queue != 0)
+    render_syn_chain (out, spec);
   if (spec->block_ipv6)
     render_ipv6_block (out, spec);
   g_string_append (out, "}\n");
@@ -485,6 +551,103 @@ run_nft (const char *script, char **output, GError **error)
   return TRUE;
 }
 
+/* ---- the queue rule, in nf_tables' netlink messages ----
+ * One rule in chain "q" of table inet shuttle-<suffix>: the xtables target
+ * NFQUEUE (revision 3) through nft_compat, as iptables-nft writes it. */
+
+static void
+nl_put_attr (GByteArray *b, guint16 type, const void *data, guint16 len)
+{
+  guint16 alen = 4 + len;
+  static const guint8 pad[4] = { 0 };
+
+  g_byte_array_append (b, (const guint8 *) &alen, 2);
+  g_byte_array_append (b, (const guint8 *) &type, 2);
+  g_byte_array_append (b, data, len);
+  g_byte_array_append (b, pad, ((alen + 3u) & ~3u) - alen);
+}
+
+static void
+nl_put_msg (GByteArray *b, guint16 type, guint16 flags, guint8 family, guint16 res_id, guint32 seq,
+            const GByteArray *body)
+{
+  struct nlmsghdr nh = { .nlmsg_len = NLMSG_HDRLEN + sizeof (struct nfgenmsg) + body->len,
+                         .nlmsg_type = type,
+                         .nlmsg_flags = NLM_F_REQUEST | flags,
+                         .nlmsg_seq = seq };
+  struct nfgenmsg g = { .nfgen_family = family, .version = NFNETLINK_V0, .res_id = htons (res_id) };
+
+  g_byte_array_append (b, (const guint8 *) &nh, sizeof nh);
+  g_byte_array_append (b, (const guint8 *) &g, sizeof g);
+  g_byte_array_append (b, body->data, body->len);
+}
+
+static gboolean
+add_queue_rule (const char *suffix, guint16 queue, gboolean bypass, GError **error)
+{
+  g_autofree char *table = g_strconcat (SH_FIREWALL_TABLE_PREFIX, suffix, NULL);
+  g_autoptr (GByteArray) target = g_byte_array_new ();
+  g_autoptr (GByteArray) expr = g_byte_array_new ();
+  g_autoptr (GByteArray) list = g_byte_array_new ();
+  g_autoptr (GByteArray) rule = g_byte_array_new ();
+  g_autoptr (GByteArray) empty = g_byte_array_new ();
+  g_autoptr (GByteArray) batch = g_byte_array_new ();
+  /* struct xt_NFQ_info_v3, padded to XT_ALIGN: queuenum, queues_total, flags. */
+  guint16 info[4] = { queue, 1, bypass ? NFQ_FLAG_BYPASS : 0, 0 };
+  guint32 rev = htonl (3);
+  guint8 reply[512];
+  int fd, err = EIO;
+
+  nl_put_attr (target, NFTA_TARGET_NAME, "NFQUEUE", sizeof "NFQUEUE");
+  nl_put_attr (target, NFTA_TARGET_REV, &rev, 4);
+  nl_put_attr (target, NFTA_TARGET_INFO, info, sizeof info);
+  nl_put_attr (expr, NFTA_EXPR_NAME, "target", sizeof "target");
+  nl_put_attr (expr, NFTA_EXPR_DATA | NLA_F_NESTED, target->data, target->len);
+  nl_put_attr (list, NFTA_LIST_ELEM | NLA_F_NESTED, expr->data, expr->len);
+  nl_put_attr (rule, NFTA_RULE_TABLE, table, strlen (table) + 1);
+  nl_put_attr (rule, NFTA_RULE_CHAIN, "q", 2);
+  nl_put_attr (rule, NFTA_RULE_EXPRESSIONS | NLA_F_NESTED, list->data, list->len);
+
+  nl_put_msg (batch, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, 1, empty);
+  nl_put_msg (batch, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE,
+              NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, NFPROTO_INET, 0, 2, rule);
+  nl_put_msg (batch, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, 3, empty);
+
+  fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd >= 0)
+    {
+      struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+      struct timeval tv = { .tv_sec = 2 };
+      ssize_t n;
+
+      setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      if (bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0
+          && send (fd, batch->data, batch->len, 0) == (ssize_t) batch->len
+          && (n = recv (fd, reply, sizeof reply, 0)) >= (ssize_t) (NLMSG_HDRLEN + 4))
+        {
+          struct nlmsghdr nh;
+          gint32 e;
+
+          memcpy (&nh, reply, sizeof nh);
+          memcpy (&e, reply + NLMSG_HDRLEN, 4);
+          err = nh.nlmsg_type == NLMSG_ERROR ? -e : EIO;
+        }
+      else
+        err = errno != 0 ? errno : EIO;
+      close (fd);
+    }
+  else
+    err = errno;
+  if (err != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+                   /* Translators: %s is the system's error message. */
+                   _ ("nftables: cannot add the SYN queue rule: %s"), g_strerror (err));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean parse_pid (const char *text, guint64 *pid);
 
 gboolean
@@ -515,7 +678,15 @@ sh_firewall_apply (const char *instance, const ShFirewallSpec *spec, GError **er
   script = render (instance, comment, spec, error);
   if (script == NULL)
     return FALSE;
-  return run_nft (script, NULL, error);
+  if (!run_nft (script, NULL, error))
+    return FALSE;
+  /* A second transaction: until it is in, chain "q" is empty and SYNs pass
+   * as they did before the queue. A kernel without nft_compat or the
+   * NFQUEUE target leaves it so: connections then complete at the listener,
+   * as before, which is no reason to refuse the tunnel. */
+  if (spec->syn_queue != 0)
+    add_queue_rule (instance, spec->syn_queue, !spec->syn_fail_closed, NULL);
+  return TRUE;
 }
 
 static gboolean

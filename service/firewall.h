@@ -18,6 +18,14 @@ G_BEGIN_DECLS
  * (test mode) marks its outgoing sockets so they are not captured again. */
 #define SH_FIREWALL_BYPASS_MARK 0x5368u
 
+/* A SYN held in the syn queue comes back from the engine (NF_REPEAT) with
+ * one of these marks when the far side's connect failed: the table's "syn"
+ * chain then answers it in the kernel as the far side did (a reset, an ICMP
+ * unreachable), so the program's connect() fails with that errno. */
+#define SH_FIREWALL_REFUSED_MARK 0x5369u
+#define SH_FIREWALL_HOST_UNREACH_MARK 0x536au
+#define SH_FIREWALL_NET_UNREACH_MARK 0x536bu
+
 /* ShFirewallSpec, what one instance redirects, is in fw-wire.h: the
  * helper receives it over D-Bus too. */
 

@@ -98,6 +98,8 @@ static const char usage_text[]
       "                                   where the server can; --udp: insist)\n"
       "      --udp-timeout SECONDS        close a UDP flow idle this long, 1..3600\n"
       "                                   (default: 60; ping: 30 at most)\n"
+      "      --no-connect-fidelity        connect() to a tunnelled address succeeds at\n"
+      "                                   once, not when the far side's does\n"
       "      --server                     (internal) serve the mux on stdin/stdout\n"
       "  -h, --help                       show this help and exit\n"
       "  -V, --version                    show the version and exit\n"
@@ -877,6 +879,9 @@ apply_option (ShOptions *opts, const ShOptDef *def, const char *name, const char
       return TRUE;
     case SH_OPT_UDP_TIMEOUT:
       return parse_udp_timeout (opts, value, error);
+    case SH_OPT_NO_CONNECT_FIDELITY:
+      opts->connect_fidelity = FALSE;
+      return TRUE;
     case SH_OPT_HELP:
       print_usage_and_exit ();
       break;
@@ -948,6 +953,7 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   opts->secret_fd = -1;
   opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
   opts->udp_timeout_s = DEFAULT_UDP_TIMEOUT_S;
+  opts->connect_fidelity = TRUE;
 
   if (argc > 1 && g_str_equal (argv[1], "run"))
     {

@@ -81,18 +81,20 @@ typedef struct
                              * the rules stay and refuse what they capture */
 
   /* Names and routes of the remote network (docs/protocol.md). */
-  gboolean dns;          /* --dns: capture DNS to the nameservers */
-  GArray *ns_hosts;      /* ShOpen (port 53): --ns-hosts, else /etc/resolv.conf's at start */
-  gboolean has_to_ns;    /* --to-ns given */
-  ShOpen to_ns;          /* the remote resolver; else family AF_UNSPEC (the server's own) */
-  gboolean auto_nets;    /* -N/--auto-nets: also tunnel the server's routes */
-  gboolean auto_hosts;   /* -H/--auto-hosts: the server's host names into /etc/hosts */
-  char *seed_hosts;      /* --seed-hosts: comma-separated names, checked; NULL when none */
-  gboolean block_ipv6;   /* --block-ipv6: the IPv6 leak block while IPv4 0/0 is tunnelled */
-  ShTransport transport; /* --transport auto|agent|ssh */
-  int udp;               /* UDP and ping (issue 19): 1 --udp (asked for: an error where
-                          * it cannot work), -1 --no-udp, 0 default (on where it can) */
-  guint udp_timeout_s;   /* --udp-timeout SECONDS (default 60; echo: at most 30) */
+  gboolean dns;              /* --dns: capture DNS to the nameservers */
+  GArray *ns_hosts;          /* ShOpen (port 53): --ns-hosts, else /etc/resolv.conf's at start */
+  gboolean has_to_ns;        /* --to-ns given */
+  ShOpen to_ns;              /* the remote resolver; else family AF_UNSPEC (the server's own) */
+  gboolean auto_nets;        /* -N/--auto-nets: also tunnel the server's routes */
+  gboolean auto_hosts;       /* -H/--auto-hosts: the server's host names into /etc/hosts */
+  char *seed_hosts;          /* --seed-hosts: comma-separated names, checked; NULL when none */
+  gboolean block_ipv6;       /* --block-ipv6: the IPv6 leak block while IPv4 0/0 is tunnelled */
+  ShTransport transport;     /* --transport auto|agent|ssh */
+  int udp;                   /* UDP and ping (issue 19): 1 --udp (asked for: an error where
+                              * it cannot work), -1 --no-udp, 0 default (on where it can) */
+  guint udp_timeout_s;       /* --udp-timeout SECONDS (default 60; echo: at most 30) */
+  gboolean connect_fidelity; /* connect() waits for the far side's (issue 25); FALSE with
+                              * --no-connect-fidelity */
 
   /* Under NetworkManager (nm-shuttle-service starts us): -1 when not given. */
   int control_fd; /* --control-fd N: peer-to-peer D-Bus to our controller (control.h) */

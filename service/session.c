@@ -61,6 +61,8 @@
 /* The client gives the server twice its connect timeout plus this to answer
  * an OPEN: room for a loaded link, but no endless hang. */
 #define OPEN_GRACE_MS 2000
+/* An early-opened channel waits this long for its socket (sh_session_bind_channel). */
+#define EARLY_BIND_MS 10000
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -144,6 +146,7 @@ typedef struct
   guint dead : 1;
   guint bulk : 1;      /* the last read was big: splice the next one */
   guint starved : 1;   /* DATA arrived with the peer's credit nearly spent */
+  guint early : 1;     /* client: OPEN sent before its socket was accepted (none while fd < 0) */
   guint32 window;      /* the window we grant now: the initial one, grown */
   guint32 send_credit; /* DATA bytes we may still send */
   guint32 recv_credit; /* DATA bytes the peer may still send */
@@ -231,6 +234,8 @@ struct _ShSession
   guint16 version;    /* agreed in the handshake */
   GHashTable *assocs; /* association number → Assoc (version 2) */
   guint32 next_assoc;
+  ShSessionOpenedFunc opened_cb; /* early opens (sh_session_open_early) */
+  gpointer opened_data;
   ShSessionReadyFunc ready_cb;
   ShSessionClosedFunc closed_cb;
   gpointer cb_data;
@@ -1178,6 +1183,26 @@ recv_open (ShSession *s, const ShFrame *f)
   server_connect (s, f->channel, &f->u.open);
 }
 
+/* What the far side's connect() said, by the status (the errno numbers of
+ * the server's system need not be ours). */
+static int
+early_errno (ShOpenStatus status)
+{
+  switch (status)
+    {
+    case SH_OPEN_NET_UNREACHABLE:
+      return ENETUNREACH;
+    case SH_OPEN_HOST_UNREACHABLE:
+      return EHOSTUNREACH;
+    case SH_OPEN_TIMED_OUT:
+      return ETIMEDOUT;
+    case SH_OPEN_REFUSED:
+      return ECONNREFUSED;
+    default:
+      return ECONNRESET;
+    }
+}
+
 static void
 recv_open_result (ShSession *s, const ShFrame *f)
 {
@@ -1200,6 +1225,17 @@ recv_open_result (ShSession *s, const ShFrame *f)
       if (ch->in_connecting)
         g_queue_unlink (&s->connecting, &ch->aux_link);
       ch->in_connecting = FALSE;
+      if (ch->early && ch->fd < 0)
+        {
+          /* Its socket is accepted within moments of the SYN's verdict;
+           * one that never comes (the program gave up) must not hold the
+           * channel for ever. */
+          ch->deadline = g_get_monotonic_time () + EARLY_BIND_MS * 1000;
+          g_queue_push_tail_link (&s->connecting, &ch->aux_link);
+          ch->in_connecting = TRUE;
+          s->opened_cb (s, ch->id, 0, s->opened_data);
+          return;
+        }
       if (ch->out.len > 0)
         channel_flush_out (ch);
       return;
@@ -1213,6 +1249,13 @@ recv_open_result (ShSession *s, const ShFrame *f)
     }
   /* Counts as the server's CLOSE. Reset the local connection at once. */
   ch->close_recv = TRUE;
+  if (ch->early && ch->fd < 0)
+    {
+      guint32 id = ch->id;
+      channel_abort (ch, TRUE);
+      s->opened_cb (s, id, early_errno (f->u.result.status), s->opened_data);
+      return;
+    }
   channel_abort (ch, TRUE);
 }
 
@@ -1896,6 +1939,18 @@ connect_tick (gpointer data)
        * do not let the application hang on a wedged or hostile server. */
       g_queue_unlink (&s->connecting, &ch->aux_link);
       ch->in_connecting = FALSE;
+      if (ch->early && ch->fd < 0)
+        {
+          guint32 id = ch->id;
+          gboolean opening = ch->state == CH_OPENING;
+          sh_info ("channel %u: %s", id,
+                   opening ? "no answer from the server, giving up"
+                           : "its connection was never accepted");
+          channel_abort (ch, TRUE);
+          if (opening)
+            s->opened_cb (s, id, ETIMEDOUT, s->opened_data);
+          continue;
+        }
       sh_info ("channel %u: no answer from the server, giving up", ch->id);
       channel_abort (ch, TRUE);
     }
@@ -2028,18 +2083,15 @@ sh_session_free (ShSession *s)
   g_free (s);
 }
 
-void
-sh_session_open_channel (ShSession *s, int fd, const ShOpen *dst)
+/* A new channel number, or 0 when we may not open one now (before the
+ * handshake, or at either side's channel limit). */
+static guint32
+new_channel_id (ShSession *s)
 {
   /* Our own limit too: the server's HELLO may allow a million. */
   if (s->state != S_READY || s->stats.channels_open >= s->peer_max_channels
       || s->stats.channels_open >= s->config.max_channels)
-    {
-      struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-      setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-      close (fd);
-      return;
-    }
+    return 0;
   guint32 id;
   do
     {
@@ -2048,9 +2100,12 @@ sh_session_open_channel (ShSession *s, int fd, const ShOpen *dst)
         s->next_id = 1;
     }
   while (id == 0 || g_hash_table_contains (s->channels, GUINT_TO_POINTER (id)));
+  return id;
+}
 
-  set_nonblock (fd);
-  tune_socket (fd);
+static Channel *
+send_open (ShSession *s, guint32 id, int fd, const ShOpen *dst)
+{
   Channel *ch = channel_new (s, id, fd, CH_OPENING);
   ch->dst = *dst;
   ch->wr_ready = TRUE;
@@ -2066,11 +2121,77 @@ sh_session_open_channel (ShSession *s, int fd, const ShOpen *dst)
       g_autofree char *a = addr_to_string (dst);
       sh_info ("channel %u: %s", id, a);
     }
-  sh_poll_add (s->poll, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &ch->watch);
+  return ch;
+}
+
+/* The socket's part of a channel: events, and a first read. */
+static void
+attach_fd (Channel *ch, int fd)
+{
+  set_nonblock (fd);
+  tune_socket (fd);
+  ch->fd = fd;
+  sh_poll_add (ch->session->poll, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &ch->watch);
   /* Clients usually send at once (a request, a TLS hello): try to read now,
    * so the first data leaves in the same write, and ssh packet, as OPEN. */
   ch->rd_ready = TRUE;
   ring_add (ch);
+}
+
+void
+sh_session_open_channel (ShSession *s, int fd, const ShOpen *dst)
+{
+  guint32 id = new_channel_id (s);
+
+  if (id == 0)
+    {
+      struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+      setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      close (fd);
+      return;
+    }
+  attach_fd (send_open (s, id, -1, dst), fd);
+}
+
+guint32
+sh_session_open_early (ShSession *s, const ShOpen *dst, ShSessionOpenedFunc func, gpointer data)
+{
+  guint32 id = new_channel_id (s);
+
+  if (id == 0)
+    return 0;
+  s->opened_cb = func;
+  s->opened_data = data;
+  send_open (s, id, -1, dst)->early = TRUE;
+  return id;
+}
+
+gboolean
+sh_session_bind_channel (ShSession *s, guint32 id, int fd)
+{
+  Channel *ch = g_hash_table_lookup (s->channels, GUINT_TO_POINTER (id));
+
+  if (ch == NULL || !ch->early || ch->fd >= 0 || ch->close_sent || ch->close_recv
+      || ch->state != CH_OPEN)
+    return FALSE;
+  if (ch->in_connecting)
+    g_queue_unlink (&s->connecting, &ch->aux_link);
+  ch->in_connecting = FALSE;
+  attach_fd (ch, fd);
+  /* What the server sent meanwhile (a banner), and its EOF. */
+  if (ch->out.len > 0 || ch->eof_recv)
+    channel_flush_out (ch);
+  return TRUE;
+}
+
+void
+sh_session_cancel_early (ShSession *s, guint32 id)
+{
+  Channel *ch = g_hash_table_lookup (s->channels, GUINT_TO_POINTER (id));
+
+  if (ch == NULL || !ch->early || ch->fd >= 0)
+    return;
+  channel_abort (ch, TRUE);
 }
 
 void

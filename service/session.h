@@ -87,6 +87,25 @@ void sh_session_free (ShSession *session);
  * the socket is reset at once. */
 void sh_session_open_channel (ShSession *session, int fd, const ShOpen *dst);
 
+/* Client, for connections whose SYN waits for the far side's answer
+ * (synqueue.h): the OPEN is sent before the local socket exists.
+ * @func is called once with the outcome: 0 (open: the socket may come,
+ * sh_session_bind_channel()) or an errno (ECONNREFUSED, EHOSTUNREACH,
+ * ENETUNREACH, ETIMEDOUT, ...; the channel is gone). Returns the channel
+ * number, or 0 when no channel can be opened now (no callback then).
+ * A channel left unbound for 10 s after it opened is closed. */
+typedef void (*ShSessionOpenedFunc) (ShSession *session, guint32 id, int err, gpointer data);
+guint32 sh_session_open_early (ShSession *session, const ShOpen *dst, ShSessionOpenedFunc func,
+                               gpointer data);
+
+/* Gives the early channel @id its accepted socket @fd (ownership taken on
+ * success). FALSE when that channel is no longer open: @fd stays the
+ * caller's. */
+gboolean sh_session_bind_channel (ShSession *session, guint32 id, int fd);
+
+/* Closes the early channel @id if it has no socket yet; no callback. */
+void sh_session_cancel_early (ShSession *session, guint32 id);
+
 /* Writes queued output; call after each batch of events. */
 void sh_session_flush (ShSession *session);
 

@@ -41,14 +41,19 @@ typedef struct
   char *cgroup;
   guint cgroup_level;
   gboolean cgroup_exclude;
-  guint32 dgram_mark;    /* not on the wire: set by the helper for a tunnel that holds a
-                          * datagram device (OpenDatagramTunnel). Non-zero: UDP and ICMP echo
-                          * requests to @subnets (same excludes, port ranges and DNS
-                          * precedence as TCP) get this mark, which policy routing sends into
-                          * the device */
-  char dgram_ifname[16]; /* not on the wire: that device's name ("shuttle0"), whose
-                          * incoming packets get the mark too, so that the reverse-path
-                          * check (src_valid_mark) finds the route back through it */
+  guint32 dgram_mark;       /* not on the wire: set by the helper for a tunnel that holds a
+                             * datagram device (OpenDatagramTunnel). Non-zero: UDP and ICMP echo
+                             * requests to @subnets (same excludes, port ranges and DNS
+                             * precedence as TCP) get this mark, which policy routing sends into
+                             * the device */
+  char dgram_ifname[16];    /* not on the wire: that device's name ("shuttle0"), whose
+                             * incoming packets get the mark too, so that the reverse-path
+                             * check (src_valid_mark) finds the route back through it */
+  guint16 syn_queue;        /* not 0: the first SYN of each redirected connection waits in this
+                             * netfilter queue for the engine's verdict (firewall.h); not on the
+                             * wire */
+  gboolean syn_fail_closed; /* with @syn_queue: no reader drops the SYN instead of letting it
+                             * pass */
 } ShFirewallSpec;
 
 #define SH_FW_CGROUP_PATH_MAX 512

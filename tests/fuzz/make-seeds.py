@@ -381,8 +381,46 @@ PKTCODEC_SEEDS = {
     'short': bytes([0x45, 0, 0]),
 }
 
+# nfnetlink_queue: a buffer of netlink messages as the kernel sends them
+# (host byte order headers, big-endian attribute contents).
+def nlmsg(mtype, body, flags=0, seq=0):
+    return struct.pack('=IHHII', 16 + len(body), mtype, flags, seq, 0) + body + b'\0' * (-len(body) % 4)
+
+
+def nla(atype, data):
+    return struct.pack('=HH', 4 + len(data), atype) + data + b'\0' * (-len(data) % 4)
+
+
+def queued(pid, payload):
+    return nlmsg((3 << 8) | 0, struct.pack('=BBH', 0, 0, 0x5368)
+                 + nla(1, struct.pack('>IHB', pid, 0x0800, 3)) + nla(10, payload))
+
+
+def ip4_syn(src, dst, sport, dport, flags=0x02):
+    tcp = struct.pack('>HHIIBBHHH', sport, dport, 1, 0, 0x50, flags, 64240, 0, 0)
+    return struct.pack('>BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0,
+                       bytes(src), bytes(dst)) + tcp
+
+
+def ip6_syn(sport, dport):
+    tcp = struct.pack('>HHIIBBHHH', sport, dport, 1, 0, 0x50, 0x02, 64240, 0, 0)
+    return (struct.pack('>IHBB', 0x60000000, len(tcp), 6, 64) + bytes(15) + b'\1'
+            + bytes([0xfd, 0x31]) + bytes(13) + b'\5' + tcp)
+
+
+NFQUEUE_SEEDS = {
+    'syn4': queued(7, ip4_syn((10, 231, 1, 2), (10, 231, 2, 5), 40000, 80)),
+    'syn6': queued(8, ip6_syn(40001, 443)),
+    'two': queued(1, ip4_syn((10, 0, 0, 1), (10, 0, 0, 2), 1, 2))
+    + queued(2, ip4_syn((10, 0, 0, 1), (10, 0, 0, 2), 1, 2, 0x12)),
+    'ack': nlmsg(2, struct.pack('=i', 0) + bytes(16)),
+    'error': nlmsg(2, struct.pack('=i', -16) + bytes(16)),
+    'short-tcp': queued(3, ip4_syn((1, 2, 3, 4), (5, 6, 7, 8), 1, 2)[:30]),
+    'no-payload': nlmsg((3 << 8) | 0, struct.pack('=BBH', 0, 0, 1) + nla(1, struct.pack('>IHB', 9, 0x86dd, 3))),
+}
+
 for harness, seeds in (('fuzz-pktcodec', PKTCODEC_SEEDS), ('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-socks5', SOCKS5_SEEDS), ('fuzz-preload-wire', PRELOAD_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
-                       ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
+                       ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-nfqueue', NFQUEUE_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
                        ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)
     os.makedirs(d, exist_ok=True)

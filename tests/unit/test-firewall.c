@@ -276,6 +276,68 @@ test_render_scope (void)
   spec_clear (&spec);
 }
 
+/* Connect fidelity (issue 25): the "syn" chain sends the new SYNs the nat
+ * chain will redirect, and only those, to chain "q" (its NFQUEUE rule is
+ * added in netlink, not here); the marks the engine sets on a failed one are
+ * answered first. Under --scope only the cgroup's SYNs wait, under
+ * --exclude-scope all but its. */
+static void
+test_render_syn (void)
+{
+  ShFirewallSpec spec;
+  g_autofree char *plain = NULL, *text = NULL, *scoped = NULL, *excluded = NULL;
+  const char *chain = "  chain syn {\n"
+                      "    type filter hook output priority -150; policy accept;\n"
+                      "    meta mark 0x5369 meta l4proto tcp reject with tcp reset\n"
+                      "    meta mark 0x536a reject with icmpx host-unreachable\n"
+                      "    meta mark 0x536b reject with icmpx no-route\n"
+                      "    meta mark 0x5368 return\n"
+                      "    meta l4proto != tcp return\n"
+                      "    tcp flags & (syn | ack) != syn return\n"
+                      "    ct state != new return\n"
+                      "    ip daddr 127.0.0.0/8 return\n"
+                      "    ip6 daddr ::1 return\n"
+                      "    ip daddr 10.9.0.0/16 return\n"
+                      "    ip daddr 192.0.2.1 tcp dport 22 return\n"
+                      "    ip daddr 10.0.0.0/8 jump q\n"
+                      "    ip6 daddr fd00::/8 jump q\n"
+                      "    meta nfproto ipv4 jump q\n"
+                      "  }\n"
+                      "  chain q {\n"
+                      "  }\n";
+  const char *m = "socket cgroupv2 level 2 \"user.slice/shuttle-run-7\" ";
+
+  spec_reference (&spec);
+  plain = sh_firewall_render ("1234", &spec);
+  g_assert_null (strstr (plain, "chain syn"));
+  spec.syn_queue = 0x5368;
+  text = sh_firewall_render ("1234", &spec);
+  g_assert_nonnull (strstr (text, chain));
+
+  spec.cgroup = g_strdup ("user.slice/shuttle-run-7");
+  spec.cgroup_level = 2;
+  scoped = sh_firewall_render ("1234", &spec);
+  g_auto (GStrv) lines = g_strsplit (strstr (scoped, "  chain syn {"), "\n", -1);
+  guint jumps = 0;
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], "jump q") != NULL)
+      {
+        g_assert_true (g_str_has_prefix (lines[i] + 4, m));
+        jumps++;
+      }
+  g_assert_cmpuint (jumps, ==, 3);
+
+  spec.cgroup_exclude = TRUE;
+  excluded = sh_firewall_render ("1234", &spec);
+  g_assert_nonnull (strstr (excluded, "    ip6 daddr ::1 return\n"
+                                      "    socket cgroupv2 level 2 \"user.slice/shuttle-run-7\" "
+                                      "return\n"
+                                      "    ip daddr 10.9.0.0/16 return\n"));
+  g_assert_nonnull (strstr (excluded, "    ip daddr 10.0.0.0/8 jump q\n"));
+  g_clear_pointer (&spec.cgroup, g_free);
+  spec_clear (&spec);
+}
+
 static void
 test_render_reference (void)
 {
@@ -1268,6 +1330,7 @@ main (int argc, char **argv)
   g_test_add_func ("/firewall/render/block-ipv6", test_render_block_ipv6);
   g_test_add_func ("/firewall/render/scope", test_render_scope);
   g_test_add_func ("/firewall/render/dgram", test_render_dgram);
+  g_test_add_func ("/firewall/render/syn", test_render_syn);
   g_test_add_func ("/firewall/kernel/unprivileged", test_apply_unprivileged);
   g_test_add_func ("/firewall/kernel/apply-remove", test_apply_remove);
   g_test_add_func ("/firewall/owner/stat-parse", test_owner_stat_parse);

@@ -763,6 +763,19 @@ test_connect_timeout (void)
 }
 
 static void
+test_connect_fidelity (void)
+{
+  ShOptions o;
+
+  g_assert_true (parse (&o, NULL, "10/8", NULL));
+  g_assert_true (o.connect_fidelity);
+  sh_options_clear (&o);
+  g_assert_true (parse (&o, NULL, "--no-connect-fidelity", "10/8", NULL));
+  g_assert_false (o.connect_fidelity);
+  sh_options_clear (&o);
+}
+
+static void
 test_udp (void)
 {
   ShOptions o;
@@ -1094,6 +1107,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/options/defaults", test_defaults);
   g_test_add_func ("/options/udp", test_udp);
+  g_test_add_func ("/options/connect-fidelity", test_connect_fidelity);
   g_test_add_func ("/options/clear-twice", test_clear_twice);
   g_test_add_func ("/options/no-subnets", test_no_subnets);
   g_test_add_func ("/options/subnets", test_subnets);

@@ -1056,6 +1056,109 @@ test_dgram_unanswered (void)
   pair_clear (&p);
 }
 
+/* Connect fidelity (issue 25): an OPEN before the local socket exists. The
+ * outcome comes once, as an errno; a socket bound afterwards gets what the
+ * destination sent meanwhile (a banner and its end); a refused OPEN leaves
+ * nothing open; a channel cancelled before its socket is closed. */
+typedef struct
+{
+  int calls;
+  guint32 id;
+  int err;
+} Opened;
+
+static void
+on_opened (ShSession *s, guint32 id, int err, gpointer data)
+{
+  Opened *o = data;
+  o->calls++;
+  o->id = id;
+  o->err = err;
+}
+
+static void
+wait_opened (Opened *o)
+{
+  gint64 end = g_get_monotonic_time () + 3 * G_USEC_PER_SEC;
+  while (o->calls == 0 && g_get_monotonic_time () < end)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (200);
+  g_assert_cmpint (o->calls, ==, 1);
+}
+
+static void
+test_early_open (void)
+{
+  Pair p;
+  pair_init (&p, 0);
+  guint16 port;
+  ShOpen dst = { .family = AF_INET, .addr = { 127, 0, 0, 1 } };
+
+  /* Refused: ECONNREFUSED, and the channel is gone. */
+  int l = tcp_listener (&port);
+  close (l);
+  dst.port = port;
+  Opened refused = { 0 };
+  guint32 id = sh_session_open_early (p.client, &dst, on_opened, &refused);
+  g_assert_cmpuint (id, !=, 0);
+  wait_opened (&refused);
+  g_assert_cmpuint (refused.id, ==, id);
+  g_assert_cmpint (refused.err, ==, ECONNREFUSED);
+  assert_all_closed (&p);
+  int app;
+  int fd = tcp_pair (&app);
+  g_assert_false (sh_session_bind_channel (p.client, id, fd));
+  close (fd);
+  close (app);
+
+  /* Open: the destination's banner (sent before the socket is bound) and
+   * its end reach the socket bound afterwards. */
+  Source src = { .size = 1000 };
+  src.listen_fd = tcp_listener (&port);
+  dst.port = port;
+  GThread *st = g_thread_new ("source", source_thread, &src);
+  Opened ok = { 0 };
+  id = sh_session_open_early (p.client, &dst, on_opened, &ok);
+  wait_opened (&ok);
+  g_assert_cmpint (ok.err, ==, 0);
+  g_thread_join (st);
+  iterate_ms (100); /* the banner and the EOF arrive with no socket */
+  fd = tcp_pair (&app);
+  g_assert_true (sh_session_bind_channel (p.client, id, fd));
+  guint8 want[1000], got[1001];
+  pattern (want, sizeof want, 42);
+  gint64 start = g_get_monotonic_time ();
+  gssize n = 0;
+  fcntl (app, F_SETFL, O_NONBLOCK);
+  while (g_get_monotonic_time () - start < 3 * G_USEC_PER_SEC)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      ssize_t r = read (app, got + n, sizeof got - n);
+      if (r == 0)
+        break;
+      if (r > 0)
+        n += r;
+    }
+  g_assert_cmpint (n, ==, sizeof want);
+  g_assert_cmpmem (got, n, want, sizeof want);
+  close (app);
+  close (src.listen_fd);
+
+  /* Cancelled before its socket came: closed, no callback. */
+  l = tcp_listener (&port);
+  dst.port = port;
+  Opened cancelled = { 0 };
+  id = sh_session_open_early (p.client, &dst, on_opened, &cancelled);
+  wait_opened (&cancelled);
+  g_assert_cmpint (cancelled.err, ==, 0);
+  sh_session_cancel_early (p.client, id);
+  assert_all_closed (&p);
+  g_assert_cmpint (cancelled.calls, ==, 1);
+  close (l);
+  g_assert_false (p.client_closed);
+  pair_clear (&p);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1063,6 +1166,7 @@ main (int argc, char **argv)
   g_test_add_func ("/session/echo-parallel", test_echo_parallel);
   g_test_add_func ("/session/half-close", test_half_close);
   g_test_add_func ("/session/refused-resets", test_refused_resets);
+  g_test_add_func ("/session/early-open", test_early_open);
   g_test_add_func ("/session/slow-reader", test_slow_reader);
   g_test_add_func ("/session/drain-after-close", test_drain_after_close);
   g_test_add_func ("/session/open-unanswered", test_open_unanswered);
