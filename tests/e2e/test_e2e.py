@@ -2190,6 +2190,7 @@ print('nonblock', s.recv(100).decode().strip(), s.getpeername()[0])
 d = socket.create_connection(('%(gw4)s', 22), timeout=5)
 print('direct', d.recv(4)[:3].decode(), d.getsockname()[0])
 EOF
+git clone -q http://%(lan4)s:%(http)d/shuttle-run.git "$(mktemp -d)/c" && echo "git clone ok"
 """
 
 
@@ -2452,10 +2453,28 @@ def t_udp_sigkill():
     check('shuttle' not in r, 'ruleset:\n' + r)
 
 
+def git_repo_on_lan():
+    """A repository the lab's web server on the LAN serves over git's
+    dumb HTTP protocol (static files: no git on the server side)."""
+    bare = os.path.join(LAB.www, 'shuttle-run.git')
+    if os.path.isdir(bare):
+        return
+    src = os.path.join(LAB.dir, 'git-src')
+    env = dict(os.environ, GIT_AUTHOR_NAME='lab', GIT_AUTHOR_EMAIL='lab@lab',
+               GIT_COMMITTER_NAME='lab', GIT_COMMITTER_EMAIL='lab@lab')
+    for cmd in (['git', 'init', '-q', src],
+                ['git', '-C', src, 'commit', '-q', '--allow-empty', '-m', 'lab'],
+                ['git', 'clone', '-q', '--bare', src, bare],
+                ['git', '-C', bare, 'update-server-info']):
+        subprocess.run(cmd, check=True, env=env)
+    subprocess.run(['chmod', '-R', 'a+rX', bare], check=True)
+
+
 @case('shuttle run as an ordinary user, no rules: curl v4, v6 from a child of a child, a '
-      'non-blocking client; other traffic direct; a static program warned')
+      'non-blocking client, git clone over http; other traffic direct; a static program warned')
 def t_run():
     stop_tunnel()
+    git_repo_on_lan()
     script = RUN_SCRIPT % dict(lan4=netlab.LAN4, lan6=netlab.LAN6, http=netlab.HTTP_PORT,
                                echo=netlab.ECHO_PORT, gw4=netlab.GW4)
     s = UserShuttle(['-v', netlab.LAN_NET4, netlab.LAN_NET6, '--', 'bash', '-c', script],
@@ -2468,6 +2487,7 @@ def t_run():
     check(not shuttle_tables(), 'rules were made: %s' % shuttle_tables())
     check('v4 200' in out and 'v6 200' in out, 'curl through the preload:\n%s' % out)
     check('nonblock ping %s' % netlab.LAN4 in out, 'non-blocking client:\n%s' % out)
+    check('git clone ok' in out, 'git clone over http:\n%s' % out)
     check(re.search(r'direct SSH %s' % re.escape(netlab.CLIENT4), out),
           'the direct connection did not go direct:\n%s' % out)
     chans = re.findall(r'channel \d+: (\S+)', s.stderr())
