@@ -409,10 +409,37 @@ def loaded_latency(ns, host, ports, reverse, tag):
     return res
 
 
+# Counters of /proc/net/stat/nf_conntrack that say a packet was lost or not
+# tracked (a SYN dropped in a redirect would leave one); the others count
+# normal work.
+CT_BAD = ('invalid', 'insert_failed', 'drop', 'early_drop', 'icmp_error', 'clash_resolve',
+          'search_restart')
+
+
+def conntrack_counters(ns):
+    """The CT_BAD counters of ns's conntrack, summed over CPUs ({} without one)."""
+    r = run(ns, ['cat', '/proc/net/stat/nf_conntrack'], timeout=10)
+    lines = r.stdout.split('\n')
+    if r.returncode != 0 or not lines[0].strip():
+        return {}
+    names = lines[0].split()
+    tot = dict.fromkeys(CT_BAD, 0)
+    for line in lines[1:]:
+        for k, v in zip(names, line.split()):
+            if k in tot:
+                tot[k] += int(v, 16)
+    return tot
+
+
+def conntrack_delta(a, b):
+    return {k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0)}
+
+
 def measure(tun):
     ns, host, ports = tun.ns(), tun.host, tun.ports
     m = {}
     f0, t0 = all_ticks(), time.time()
+    ct0 = conntrack_counters(ns)
     steps = [
         ('thru_up', 'iperf3 upload', lambda: iperf(ns, host, ports['iperf'])),
         ('thru_down', 'iperf3 download (-R)', lambda: iperf(ns, host, ports['iperf'], True)),
@@ -446,8 +473,12 @@ def measure(tun):
             log('   ERROR: %s' % m['died'])
             break
     m['foreign_load'] = foreign_load(f0, all_ticks(), time.time() - t0)
+    # Evidence for a stalled or failed probe (bench/README.md, "!N").
+    m['conntrack'] = conntrack_delta(ct0, conntrack_counters(ns))
     summary = quick_summary(m)
     log('   => %s' % summary)
+    if m['conntrack']:
+        log('   conntrack in %s: %s' % (ns, m['conntrack']))
     if m['foreign_load']['cores'] > 0.25:
         log('   WARNING: processes outside the lab used %.2f cores meanwhile: %s' % (
             m['foreign_load']['cores'], m['foreign_load']['top']))
@@ -1148,6 +1179,14 @@ def table(doc):
              'first echo through it (ssh pipe row: ssh connect+auth+exit alone); s/GiB: CPU '
              'seconds per GiB uploaded in the tunnel\'s own processes, ssh/sshd excluded; '
              'other: cores used by processes outside the lab meanwhile)')
+    # A failed or stalled probe's evidence: packets the tunnel's namespace's
+    # conntrack lost or could not track while that row was measured.
+    for r in rounds:
+        for key, m in r.get('configs', {}).items():
+            if isinstance(m, dict) and m.get('conntrack'):
+                L.append('conntrack, round %d, %s: %s' % (
+                    r.get('round', 0), key,
+                    ' '.join('%s=%d' % kv for kv in sorted(m['conntrack'].items()))))
     L += goals(rows, pipe, dc, merge_many(rounds))
     L += goals_ssh_transport(rows, dc)
     bg = [g(r, 'background', 'cores') for r in rounds]

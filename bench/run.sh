@@ -11,6 +11,9 @@
 #   sudo bench/run.sh teardown              remove the lab after a crash
 #   sudo bench/run.sh links [--links 10:0,50:40] [--only shuttle,direct] [--quick]
 #                                           shaped links (rate, RTT): bench/shaped.py
+#   sudo bench/run.sh sustained [--seconds 60] [--only direct,shuttle]
+#                                           short connections to one destination for a
+#                                           minute (TIME_WAIT): bench/sustained.py
 #
 # Builds shuttle (meson/ninja, target service/shuttle only) and the helpers in
 # bench/src/, sets up the lab, measures, tears down (also on Ctrl-C), prints
@@ -59,5 +62,9 @@ export SHUTTLE_BENCH_BUILD_OK=$build_ok
 if [ "${1:-}" = links ]; then
   shift
   exec "$PY" "$HERE/shaped.py" "$@"
+fi
+if [ "${1:-}" = sustained ]; then
+  shift
+  exec "$PY" "$HERE/sustained.py" "$@"
 fi
 exec "$PY" "$HERE/bench.py" run "$@"
