@@ -45,6 +45,10 @@
  * (The other way, ssh pipe -> socket, splice() measured no better than the
  * read() of many frames at once, so input stays as it is.) */
 #define SPLICE_MIN (16 * 1024)
+/* How far past the adaptive in-flight limit small channels may go (see
+ * ring_add): a few interactive frames or new connections' first requests,
+ * not enough to undo the limit's purpose. */
+#define PRIORITY_RESERVE (64 * 1024)
 #define SPLICE_PIPE_SIZE (256 * 1024)
 /* ACK after this much DATA: every ACK is one more ssh packet each way, which
  * costs short connections dearly. Senders keep their in-flight limit at
@@ -135,6 +139,7 @@ typedef struct
   guint wr_ready : 1;   /* socket may take bytes */
   guint rd_hup : 1;     /* the peer's FIN (or an error) is pending behind the data */
   guint in_ring : 1;    /* queued for a turn to send */
+  guint ring_hi : 1;    /* ... in ring_hi, the small channels' queue */
   guint eof_sent : 1;   /* our socket hit EOF, EOF frame queued */
   guint eof_recv : 1;   /* peer sent EOF */
   guint shut_wr : 1;    /* shutdown(SHUT_WR) done */
@@ -209,6 +214,7 @@ struct _ShSession
   GHashTable *channels; /* id → Channel */
   guint32 next_id;
   GQueue ring;       /* channels with data to send and credit */
+  GQueue ring_hi;    /* the same, whose last read was small: served first */
   GQueue connecting; /* in deadline order: server in connect(), client awaiting OPEN_RESULT */
   GQueue draining;   /* both CLOSEs exchanged, still writing out */
   GSList *graveyard; /* freed after the current batch */
@@ -423,6 +429,11 @@ queue_window (ShSession *s, Channel *ch)
 
 /* ---------------------------------------------------------- channel life */
 
+/* A channel whose last read filled less than a bulk frame (an interactive
+ * one, or a new connection's first bytes) waits in ring_hi, served before
+ * the bulk channels and allowed past the in-flight limit by
+ * PRIORITY_RESERVE: its frame need not wait for the bulk bytes ahead of it
+ * to be acknowledged, only for those already in the pipe. */
 static void
 ring_add (Channel *ch)
 {
@@ -430,7 +441,8 @@ ring_add (Channel *ch)
   if (ch->in_ring || !ch->rd_ready || ch->send_credit == 0 || ch->eof_sent || ch->close_sent
       || ch->fd < 0 || ch->state == CH_CONNECTING)
     return;
-  g_queue_push_tail_link (&s->ring, &ch->ring_link);
+  ch->ring_hi = !ch->bulk;
+  g_queue_push_tail_link (ch->ring_hi ? &s->ring_hi : &s->ring, &ch->ring_link);
   ch->in_ring = TRUE;
 }
 
@@ -439,7 +451,7 @@ ring_remove (Channel *ch)
 {
   if (!ch->in_ring)
     return;
-  g_queue_unlink (&ch->session->ring, &ch->ring_link);
+  g_queue_unlink (ch->ring_hi ? &ch->session->ring_hi : &ch->session->ring, &ch->ring_link);
   ch->in_ring = FALSE;
 }
 
@@ -787,26 +799,33 @@ inflight_limit (ShSession *s)
   return s->lc.limit;
 }
 
-/* Gives each ready channel one turn: read up to CHUNK from its socket
- * straight into the session output as one DATA frame. */
+/* Gives each ready channel one turn, the small ones first: read up to CHUNK
+ * from its socket straight into the session output as one DATA frame. */
 static void
 fill_data (ShSession *s)
 {
   guint64 limit = inflight_limit (s);
+  /* Small channels' bytes may pass the adaptive limit a little, never the
+   * ceiling the peer set. */
+  guint64 limit_hi
+      = limit == G_MAXUINT64 ? limit : MIN (limit + PRIORITY_RESERVE, MAX (s->lc.ceiling, limit));
 
-  while (out_queued (s) < FILL_HIGH && s->ring.head)
+  while (out_queued (s) < FILL_HIGH && (s->ring_hi.head || s->ring.head))
     {
-      if (s->inflight >= limit)
+      gboolean hi = s->ring_hi.head != NULL;
+      guint64 cap = hi ? limit_hi : limit;
+      if (s->inflight >= cap)
         {
-          sh_lc_capped (&s->lc);
+          if (!hi)
+            sh_lc_capped (&s->lc);
           break;
         }
-      Channel *ch = g_queue_peek_head (&s->ring);
+      Channel *ch = g_queue_peek_head (hi ? &s->ring_hi : &s->ring);
       ring_remove (ch);
 
       /* The in-flight limit is a bound the peer relies on, not a threshold:
        * the last frame before it is cut short instead of overshooting. */
-      gsize want = MIN (MIN (CHUNK, ch->send_credit), limit - s->inflight);
+      gsize want = MIN (MIN (CHUNK, ch->send_credit), cap - s->inflight);
       gboolean spliced = ch->bulk && want >= SPLICE_MIN && splice_ready (s);
       guint8 *p = buf_reserve (&s->wbuf, SH_MUX_HDR_LEN + (spliced ? 0 : want));
       ssize_t n;
@@ -835,7 +854,9 @@ fill_data (ShSession *s)
             }
           else
             s->wbuf.len += SH_MUX_HDR_LEN + n;
-          ch->bulk = (gsize) n >= SPLICE_MIN;
+          /* A read that took all it was allowed is bulk too: the limit,
+           * not the socket, made it short. */
+          ch->bulk = (gsize) n >= SPLICE_MIN || (gsize) n == want;
           ch->send_credit -= n;
           s->inflight += n;
           s->sent_total += n;

@@ -303,6 +303,113 @@ test_unread_output (void)
   hostile_clear (&h);
 }
 
+/* Adds the DATA bytes the client sent since the last call, per channel
+ * (@per[id], ids below 8), and returns all of them. */
+static gsize
+count_data (Hostile *h, gsize per[8])
+{
+  static guint8 in[1 << 20];
+  static gsize have;
+  gsize pos = 0, total = 0;
+  ssize_t n;
+  ShFrame f;
+  gssize k;
+
+  while ((n = read (h->from_client, in + have, sizeof in - have)) > 0)
+    have += (gsize) n;
+  while ((k = sh_frame_decode (in + pos, have - pos, &f)) > 0)
+    {
+      if (f.type == SH_FRAME_DATA && f.channel < 8)
+        {
+          per[f.channel] += f.len;
+          total += f.len;
+        }
+      pos += (gsize) k;
+    }
+  memmove (in, in + pos, have - pos);
+  have -= pos;
+  return total;
+}
+
+/* Writes what the app's socket takes of @n bytes; returns how many. */
+static gsize
+app_write (int app, gsize n)
+{
+  static const guint8 junk[65536];
+  gsize done = 0;
+  while (done < n)
+    {
+      ssize_t w = write (app, junk, MIN (sizeof junk, n - done));
+      if (w <= 0)
+        break;
+      done += (gsize) w;
+    }
+  return done;
+}
+
+static void
+test_unacked_small_first (void)
+{
+  /* The server never acknowledges. A bulk upload stops at the client's
+   * in-flight limit; a small channel's bytes still go out (they need not
+   * wait for the bulk bytes to be acknowledged: session.c ring_hi), but
+   * past the limit by no more than a small reserve, however many small
+   * channels there are. */
+  Hostile h;
+  guint8 f[SH_MUX_MAX_FRAME];
+  gsize per[8] = { 0 };
+
+  hostile_init (&h, 16, 65536, 16);
+  int bulk = open_app (&h, 1);
+  iterate (&h, 20);
+  write_all (h.to_client, f, sh_frame_put_open_result (f, 1, SH_OPEN_OK, 0, NULL));
+  gsize written = 0;
+  for (int round = 0; round < 100; round++)
+    {
+      written += app_write (bulk, 4 << 20);
+      iterate (&h, 5);
+      count_data (&h, per);
+    }
+  iterate (&h, 100);
+  count_data (&h, per);
+  gsize capped = per[1];
+  g_test_message ("bulk: %zu of %zu bytes sent without an ACK", capped, written);
+  g_assert_cmpuint (capped, >=, 128 * 1024);
+  g_assert_cmpuint (capped, <=, 1024 * 1024);
+  g_assert_cmpuint (written, >, capped); /* it was held back */
+
+  /* Six small channels, 64 bytes each, then 100 KiB more on one of them. */
+  int small[6];
+  for (guint i = 0; i < G_N_ELEMENTS (small); i++)
+    {
+      small[i] = open_app (&h, (guint8) (i + 2));
+      iterate (&h, 5);
+      write_all (h.to_client, f, sh_frame_put_open_result (f, i + 2, SH_OPEN_OK, 0, NULL));
+    }
+  iterate (&h, 20);
+  for (guint i = 0; i < G_N_ELEMENTS (small); i++)
+    g_assert_cmpuint (app_write (small[i], 64), ==, 64);
+  iterate (&h, 50);
+  count_data (&h, per);
+  for (guint i = 0; i < G_N_ELEMENTS (small); i++)
+    g_assert_cmpuint (per[i + 2], ==, 64);
+  g_assert_cmpuint (per[1], ==, capped); /* the bulk channel still waits */
+
+  app_write (small[0], 100 * 1024);
+  iterate (&h, 100);
+  count_data (&h, per);
+  gsize over = per[2] + per[3] + per[4] + per[5] + per[6] + per[7];
+  g_test_message ("small channels: %zu bytes past the limit", over);
+  g_assert_cmpuint (over, <=, 64 * 1024);
+  g_assert_cmpuint (per[1], ==, capped);
+  g_assert_false (h.closed);
+
+  close (bulk);
+  for (guint i = 0; i < G_N_ELEMENTS (small); i++)
+    close (small[i]);
+  hostile_clear (&h);
+}
+
 /* One frame the server must not send; the session ends with @expect. */
 static void
 expect_failure (const guint8 *frame, gsize len, const char *expect)
@@ -597,6 +704,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hostile-server/channel-limit", test_channel_limit);
   g_test_add_func ("/hostile-server/data-beyond-credit", test_data_beyond_credit);
   g_test_add_func ("/hostile-server/unread-output", test_unread_output);
+  g_test_add_func ("/hostile-server/unacked-small-first", test_unacked_small_first);
   g_test_add_func ("/hostile-server/queue-cap", test_queue_cap);
   g_test_add_func ("/hostile-server/refused-frames", test_refused_frames);
   g_test_add_func ("/hostile-server/error-after-spliced-payload", test_error_after_spliced_payload);
