@@ -164,6 +164,10 @@ DEFAULT_CONNECT_TIMEOUT_MS = 10000
 CHUNK = 32768
 FILL_LOW = 32 * 1024
 FILL_HIGH = 128 * 1024
+# Channels whose last read was under BULK_MIN go first and may pass the
+# in-flight limit by PRIORITY_RESERVE in all (session.c, the same numbers).
+BULK_MIN = 16 * 1024
+PRIORITY_RESERVE = 64 * 1024
 INBUF_CAP = 256 * 1024
 BATCH_MAX = 64          # DATA frames of one channel per writev()
 IOV_MAX = 1024
@@ -689,7 +693,7 @@ class Channel:
     __slots__ = ('session', 'id', 'sock', 'fd', 'state', 'rd_ready', 'wr_ready', 'eof_sent',
                  'eof_recv', 'shut_wr', 'close_sent', 'close_recv', 'in_table', 'draining',
                  'dead', 'send_credit', 'recv_credit', 'consumed', 'deadline', 'out', 'dst',
-                 'on_event', 'window', 'starved')
+                 'on_event', 'window', 'starved', 'bulk')
 
     def __init__(self, session, cid, sock, dst):
         self.session = session
@@ -704,6 +708,7 @@ class Channel:
         self.send_credit = session.peer_window
         self.window = CHANNEL_WINDOW   # grows while the socket keeps up (queue_window)
         self.starved = False           # DATA arrived with the peer's credit nearly spent
+        self.bulk = False              # the last read filled its frame (see fill_data)
         self.recv_credit = CHANNEL_WINDOW
         self.consumed = 0
         self.deadline = 0.0
@@ -847,6 +852,7 @@ class Session:
         self.rx_unacked = 0
         self.channels = {}          # id -> Channel (open, or waiting for the client's CLOSE)
         self.ring = collections.OrderedDict()        # channels ready to send: round-robin
+        self.ring_hi = collections.OrderedDict()     # the same, last read small: served first
         self.connecting = collections.OrderedDict()  # connect() under way, in deadline order
         self.draining = set()       # both CLOSEs exchanged, still writing out
         self.dirty = set()          # channels whose poll interest may need a change
@@ -933,7 +939,7 @@ class Session:
         """After each batch of events: fill the output from ready channels and
         write it, until the pipe is full or nothing is left to send."""
         while True:
-            if self.ready and self.out_len < FILL_LOW and self.ring:
+            if self.ready and self.out_len < FILL_LOW and (self.ring_hi or self.ring):
                 self.fill_data()
             if not self.out_len:
                 break
@@ -949,24 +955,29 @@ class Session:
             self.poller.set(self.in_fd, in_mask, self.on_in)
 
     def fill_data(self):
-        """Gives each ready channel one turn: read up to CHUNK from its socket
-        as one DATA frame. Within the in-flight limit: adaptive, under the
-        client's ceiling."""
+        """Gives each ready channel one turn, the small ones first: read up to
+        CHUNK from its socket as one DATA frame. Within the in-flight limit:
+        adaptive, under the client's ceiling; small channels may pass it by
+        PRIORITY_RESERVE (docs/protocol.md, Latency control)."""
         lc = self.latency()
         limit = lc.limit if lc else (1 << 62)
-        ring = self.ring
+        limit_hi = min(limit + PRIORITY_RESERVE, max(lc.ceiling, limit)) if lc else limit
+        ring, ring_hi = self.ring, self.ring_hi
         out = self.out
         dirty = self.dirty
         pack = HDR.pack
         read = os.read
-        while self.out_len < FILL_HIGH and ring:
-            if self.inflight >= limit:
-                lc.capped = True
+        while self.out_len < FILL_HIGH and (ring_hi or ring):
+            hi = bool(ring_hi)
+            cap = limit_hi if hi else limit
+            if self.inflight >= cap:
+                if not hi:
+                    lc.capped = True
                 break
-            ch = ring.popitem(last=False)[0]
+            ch = (ring_hi if hi else ring).popitem(last=False)[0]
             # The in-flight limit is a bound the client relies on, not a
             # threshold: the last frame before it is cut short.
-            want = min(CHUNK, ch.send_credit, limit - self.inflight)
+            want = min(CHUNK, ch.send_credit, cap - self.inflight)
             try:
                 data = read(ch.fd, want)
             except BlockingIOError:
@@ -986,12 +997,14 @@ class Session:
                 self.inflight += n
                 if lc:
                     lc.sent(n)
+                # Bulk: a big read, or one the limit (not the socket) cut short.
+                ch.bulk = n >= BULK_MIN or n == want
                 if n < want:
                     # Drained for now: wait for the socket to say readable.
                     ch.rd_ready = False
                     dirty.add(ch)
                 elif ch.send_credit:
-                    ring[ch] = True
+                    (ring if ch.bulk else ring_hi)[ch] = True
                 else:
                     dirty.add(ch)
             else:
@@ -1006,7 +1019,11 @@ class Session:
     def ring_add(self, ch):
         if (ch.rd_ready and ch.send_credit and not ch.eof_sent and not ch.close_sent
                 and ch.fd >= 0 and ch.state == OPEN_STATE):
-            self.ring[ch] = True
+            (self.ring if ch.bulk else self.ring_hi)[ch] = True
+
+    def ring_remove(self, ch):
+        self.ring.pop(ch, None)
+        self.ring_hi.pop(ch, None)
 
     def update_interest(self, ch):
         if ch.fd < 0:
@@ -1033,14 +1050,14 @@ class Session:
         ch.sock.close()
         ch.sock = None
         ch.fd = -1
-        self.ring.pop(ch, None)
+        self.ring_remove(ch)
         ch.out = bytearray()
 
     def channel_free(self, ch):
         if ch.dead:
             return
         self.channel_close_fd(ch, False)
-        self.ring.pop(ch, None)
+        self.ring_remove(ch)
         self.connecting.pop(ch, None)
         self.draining.discard(ch)
         ch.draining = False
@@ -1056,7 +1073,7 @@ class Session:
             if ch.in_table:
                 del self.channels[ch.id]
                 ch.in_table = False
-            self.ring.pop(ch, None)
+            self.ring_remove(ch)
             self.draining.add(ch)
             ch.draining = True
             self.dirty.add(ch)
