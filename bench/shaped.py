@@ -32,6 +32,8 @@ from bench import log, run, probe  # noqa: E402
 
 DELAYLINE = os.path.join(bench.BIN, 'delayline')
 ROWS = ['direct', 'ssh-L', 'redsocks', 'sshuttle-nft', 'shuttle']
+# Measured only when asked for (--only): the other server's end.
+EXTRA_ROWS = ['shuttle-agent']
 DEFAULT_LINKS = '10:0,50:40,200:80'
 ECHO_MS, ECHO_N, ECHO_N_QUICK = 100, 50, 30
 
@@ -165,7 +167,7 @@ def main():
                                  '(use bench/run.sh links)')
     ap.add_argument('--links', default=DEFAULT_LINKS,
                     help='comma list of RATE_MBIT:RTT_MS (default %s)' % DEFAULT_LINKS)
-    ap.add_argument('--only', help='comma list of: ' + ','.join(ROWS))
+    ap.add_argument('--only', help='comma list of: ' + ','.join(ROWS + EXTRA_ROWS))
     ap.add_argument('--quick', action='store_true', help='iperf3 -t 4, fewer echoes')
     ap.add_argument('--shuttle-args', help='extra arguments for shuttle, with "=": --shuttle-args=-v')
     args = ap.parse_args()
@@ -173,9 +175,9 @@ def main():
     order = ROWS
     if args.only:
         order = [k.strip() for k in args.only.split(',') if k.strip()]
-        bad = [k for k in order if k not in ROWS]
+        bad = [k for k in order if k not in ROWS + EXTRA_ROWS]
         if bad:
-            sys.exit('unknown row(s) %s; choose from %s' % (bad, ','.join(ROWS)))
+            sys.exit('unknown row(s) %s; choose from %s' % (bad, ','.join(ROWS + EXTRA_ROWS)))
     if args.shuttle_args:
         bench.SHUTTLE_ARGS[:] = args.shuttle_args.split()
     bench.P.update(lat_interval_ms=ECHO_MS, lat_n=ECHO_N_QUICK if args.quick else ECHO_N,
