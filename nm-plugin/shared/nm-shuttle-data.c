@@ -842,3 +842,30 @@ sh_nm_is_answer_secret (const char *name)
   hex = name + strlen (SH_NM_SECRET_ANSWER);
   return strlen (hex) == 16 && strspn (hex, "0123456789abcdef") == 16;
 }
+
+gboolean
+sh_nm_reason_is_network_loss (guint reason)
+{
+  /* NM_ACTIVE_CONNECTION_STATE_REASON_{DEVICE_DISCONNECTED, DEPENDENCY_FAILED,
+   * DEVICE_REMOVED}: no libnm here. */
+  return reason == 3 || reason == 12 || reason == 14;
+}
+
+char *
+sh_nm_data_digest (GHashTable *data)
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree const char **keys = (const char **) g_hash_table_get_keys_as_array (data, NULL);
+  guint n = g_strv_length ((char **) keys);
+
+  g_qsort_with_data (keys, n, sizeof *keys, (GCompareDataFunc) g_strcmp0, NULL);
+  for (guint i = 0; i < n; i++)
+    {
+      const char *v = g_hash_table_lookup (data, keys[i]);
+      /* Lengths first: "a=b" + "c" never reads as "a" + "b=c". */
+      g_autofree char *item = g_strdup_printf ("%zu:%s=%zu:%s\n", strlen (keys[i]), keys[i],
+                                               v ? strlen (v) : 0, v ? v : "");
+      g_checksum_update (sum, (const guchar *) item, -1);
+    }
+  return g_strdup (g_checksum_get_string (sum));
+}
