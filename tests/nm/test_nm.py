@@ -1536,6 +1536,145 @@ def t_fail_closed_refused():
         down('shnm-fcr')
 
 
+def nm_sleep(sleeping):
+    """NetworkManager's Sleep(b), what a suspend does (root may call it
+    here: auth-polkit=false)."""
+    r = subprocess.run(['gdbus', 'call', '--system', '--dest', 'org.freedesktop.NetworkManager',
+                        '--object-path', '/org/freedesktop/NetworkManager', '--method',
+                        'org.freedesktop.NetworkManager.Sleep', 'true' if sleeping else 'false'],
+                       env=nm_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(r.returncode == 0, 'Sleep(%s): %s' % (sleeping, r.stderr.strip()))
+
+
+def next_network(on):
+    """The network that comes next (Ethernet after Wi-Fi): a default route
+    into the dead sink, so that anything the rules do not hold would leave
+    there (and the leak counter see it)."""
+    LAB.run(LAB.ns_client, ['ip', 'route', 'replace' if on else 'del', 'default', 'dev', 'sink',
+                            'metric', '5'])
+
+
+def base_up():
+    """The base connection again (after a wake NM manages c0 a moment
+    later)."""
+    check(wait_for(lambda: nmcli('--wait', '20', 'connection', 'up', 'shnm-base').returncode == 0,
+                   40, step=2), 'the base connection did not come back:\n' + tail_log(30))
+    check(LAB.wait_port(LAB.ns_client, netlab.GW4, 22), 'sshd unreachable after the base came back')
+
+
+def nm_outage(name, stub, cause, seconds=5):
+    """NetworkManager disconnects @name because the network goes away
+    (@cause 'network': the base connection goes down; 'sleep': NM's
+    Sleep(true)); meanwhile the next network's default route leads into
+    the sink and a client keeps trying. (probes, whether the table stayed
+    throughout, the NM log of the outage)."""
+    n0 = len(nm_log())
+    if cause == 'network':
+        r = nmcli('connection', 'down', 'shnm-base')
+        check(r.returncode == 0, 'base down: %s' % r.stderr.strip())
+    else:
+        nm_sleep(True)
+    check(wait_for(lambda: state(name) == '', 15),
+          '%s: NM still shows %s %r' % (cause, name, state(name)))
+    next_network(True)
+    kept = True
+    probes = []
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            kept = kept and bool(shuttle_tables())
+            probes.append(outage_probe(stub))
+    finally:
+        next_network(False)
+    if cause == 'sleep':
+        nm_sleep(False)
+    base_up()
+    return probes, kept, nm_log()[n0:]
+
+
+def guard_disconnect_as_user():
+    """What the applet's Disconnect does: Engine1.Disconnect on the
+    plugin's status object, as the connection's user."""
+    for n in plugin_names():
+        r = subprocess.run(['runuser', '-u', USER, '--', 'gdbus', 'call', '--system', '--dest', n,
+                            '--object-path', '/io/github/shuttlevpn/Engine', '--method',
+                            'io.github.shuttlevpn.Engine1.Disconnect'], env=nm_env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if r.returncode == 0:
+            return n
+    return None
+
+
+@case('fail-closed=yes across NM\'s own disconnects: a change of network and a suspend keep '
+      'the guard (nothing reaches the subnet or the DNS stub on the next network), '
+      'activating again adopts the same engine and ends activated each time; down, or '
+      'Disconnect in the status while no VPN is active, removes everything')
+def t_fail_closed_nm_down():
+    name = 'shnm-fcd'
+    try:
+        add_profile(name, persistent=True, fail_closed='yes')
+        r = up(name)
+        check(r.returncode == 0, 'up failed: %s\n%s' % (r.stderr.strip(), tail_log(30)))
+        stub = nmcli('-g', 'IP4.DNS', 'connection', 'show', name).stdout.strip()
+        check(stub.startswith('100.115.'), 'IP4.DNS %r' % stub)
+        engine = engine_pids()
+        check(len(engine) == 1, 'engines %r' % engine)
+        leak_watch(stub)
+        for n, cause in enumerate(('network', 'sleep', 'network')):
+            probes, kept, log = nm_outage(name, stub, cause)
+            diag('outage %d (%s): curl/dig during it: %s' % (n + 1, cause, sorted(set(probes))))
+            reasons = re.findall(r'VPN state \d+, reason (\d+)', log)
+            diag('outage %d (%s): NM\'s reasons %s' % (n + 1, cause, reasons))
+            check(kept, 'outage %d (%s): the table went during the outage:\n%s'
+                  % (n + 1, cause, log[-3000:]))
+            check(leaked() == 0, 'outage %d (%s): %d packets left for %s or %s' % (
+                n + 1, cause, leaked(), netlab.LAN_NET4, stub))
+            check(all(c != 0 and d != 'NOERROR' for c, d in probes),
+                  'outage %d (%s): probes %r, want nothing answered' % (n + 1, cause, probes))
+            check('the guard stays' in log, 'outage %d (%s): no "the guard stays" in the log:\n%s'
+                  % (n + 1, cause, log[-3000:]))
+            check(engine_pids() == engine, 'outage %d (%s): engine %r, was %r'
+                  % (n + 1, cause, engine_pids(), engine))
+            r = up(name)
+            check(r.returncode == 0 and state(name) == 'activated',
+                  'outage %d (%s): up again: %s, state %r:\n%s'
+                  % (n + 1, cause, r.stderr.strip(), state(name), tail_log(40)))
+            check(wait_for(lambda: curl_lan(3), 40), 'outage %d (%s): no traffic after'
+                  % (n + 1, cause))
+            check(engine_pids() == engine, 'outage %d (%s): the engine was restarted (%r, was %r); '
+                  'the kept one is adopted' % (n + 1, cause, engine_pids(), engine))
+            check(nmcli('-g', 'IP4.DNS', 'connection', 'show', name).stdout.strip() == stub,
+                  'outage %d (%s): another stub' % (n + 1, cause))
+            check('adopting the guard' in nm_log(), 'outage %d (%s): no adoption in the log'
+                  % (n + 1, cause))
+            check(leaked() == 0, 'outage %d (%s): %d packets leaked after' % (
+                n + 1, cause, leaked()))
+        r = down(name)
+        check(r.returncode == 0, 'down: %s' % r.stderr.strip())
+        assert_clean('after down of an adopted guard')
+        check(wait_for(lambda: not plugin_pids(), 10), 'plugins left: %r' % plugin_pids())
+
+        # The way out while no VPN is active: the status object's Disconnect.
+        r = up(name)
+        check(r.returncode == 0, 'up failed: %s' % r.stderr.strip())
+        r = nmcli('connection', 'down', 'shnm-base')
+        check(wait_for(lambda: state(name) == '', 15), 'still %r' % state(name))
+        check(shuttle_tables() and engine_pids(), 'no guard after the base went down')
+        check(guard_disconnect_as_user(), 'no status object took %s\'s Disconnect' % USER)
+        assert_clean('after Disconnect of a guard')
+        check(wait_for(lambda: not plugin_pids(), 10), 'plugins left: %r' % plugin_pids())
+    finally:
+        next_network(False)
+        LAB.run(LAB.ns_client, ['nft', 'delete', 'table', 'inet', LEAK_TABLE])
+        subprocess.run(['gdbus', 'call', '--system', '--dest', 'org.freedesktop.NetworkManager',
+                        '--object-path', '/org/freedesktop/NetworkManager', '--method',
+                        'org.freedesktop.NetworkManager.Sleep', 'false'], env=nm_env(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if state('shnm-base') != 'activated':
+            nmcli('--wait', '20', 'connection', 'up', 'shnm-base')
+        down(name)
+
+
 USER2 = 'shuttlenm2'
 
 
