@@ -45,7 +45,6 @@
 #include "nm-shuttle-fwproxy.h"
 #include "nm-shuttle-link.h"
 #include "nm-shuttle-user.h"
-#include "nmguard-iface.h"
 #include "prompt-iface.h"
 #include "shuttle-dbus.h"
 
@@ -64,10 +63,9 @@ struct _ShNmPlugin
 {
   NMVpnServicePlugin parent;
 
-  char *own_name; /* our bus name, ...shuttle.Connection_N */
-  char *label;    /* "nm<N>" from our bus name: unique among running plugins */
-  guint seed;     /* N: where the stub addresses start */
-  gboolean busy;  /* between Connect and the end of the tear-down */
+  char *label;   /* "nm<N>" from our bus name: unique among running plugins */
+  guint seed;    /* N: where the stub addresses start */
+  gboolean busy; /* between Connect and the end of the tear-down */
   gboolean stopping;
 
   char *name; /* the connection's id, for messages */
@@ -107,31 +105,12 @@ struct _ShNmPlugin
   gboolean engine_connected;
   gboolean ever_connected;
   char *engine_failure;
+  char *ac_path;   /* our VPN active connection in NetworkManager */
+  guint ac_sub;    /* its VpnStateChanged */
+  guint nm_reason; /* the reason of its last change to failed or disconnected */
   guint connect_timer;
   guint retry_timer;
   guint backoff_s;
-
-  /* NetworkManager's side of this activation: why it ends. */
-  char *uuid;
-  char *digest;    /* of vpn.data (sh_nm_data_digest) */
-  char *ac_path;   /* our VPN active connection */
-  guint ac_sub;    /* its VpnStateChanged */
-  guint nm_reason; /* the reason of its last change to failed or disconnected */
-
-  /* The guard (fail-closed): NetworkManager disconnected us because the
-   * network went away; engine, rules, link and status stay, and a later
-   * activation of the profile adopts them (NmGuard1). */
-  gboolean guarding;
-  guint guard_reg;
-  char *front; /* the adopting plugin's unique name */
-  guint front_watch;
-
-  /* A front: this activation adopted another plugin's guard. */
-  char *holder; /* its unique name */
-  guint holder_watch;
-  guint holder_sub;
-  guint adopt_idle;
-  gboolean front_failed; /* our own failure: the guard stays */
 };
 
 G_DEFINE_TYPE (ShNmPlugin, sh_nm_plugin, NM_TYPE_VPN_SERVICE_PLUGIN)
@@ -139,7 +118,6 @@ G_DEFINE_TYPE (ShNmPlugin, sh_nm_plugin, NM_TYPE_VPN_SERVICE_PLUGIN)
 static GMainLoop *main_loop;
 
 static void teardown (ShNmPlugin *self);
-static void guard_end (ShNmPlugin *self, const char *why);
 static void start_engine (ShNmPlugin *self);
 static void drop_question (ShNmPlugin *self, const char *why);
 
@@ -160,12 +138,6 @@ fail (ShNmPlugin *self, NMVpnPluginFailure reason, const char *msg)
 {
   if (self->stopping || !self->busy)
     return;
-  if (self->guarding)
-    {
-      guard_end (self, msg);
-      return;
-    }
-  self->front_failed = self->holder != NULL;
   g_warning ("%s: %s", self->name ? self->name : "connection", msg);
   nm_vpn_service_plugin_failure (NM_VPN_SERVICE_PLUGIN (self), reason);
   nm_vpn_service_plugin_disconnect (NM_VPN_SERVICE_PLUGIN (self), NULL);
@@ -448,6 +420,11 @@ config_variant (ShNmPlugin *self)
   g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CONFIG_HAS_IP4, g_variant_new_boolean (TRUE));
   g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CONFIG_HAS_IP6,
                          g_variant_new_boolean (self->has_ip6));
+  /* With vpn.persistent, this is what makes NetworkManager keep the
+   * connection when its base device goes away (a change of network), when
+   * it sleeps and with networking off, rather than disconnecting us: the
+   * kill switch's guard holds through them because of it (NM's
+   * nm-vpn-connection.c, device_state_changed; docs/nm-vpn-data.md). */
   g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CAN_PERSIST, g_variant_new_boolean (TRUE));
   return g_variant_builder_end (&b);
 }
@@ -606,11 +583,6 @@ engine_ended (ShNmPlugin *self, const char *how)
   g_clear_pointer (&self->engine_failure, g_free);
   if (self->stopping || !self->busy)
     return;
-  if (self->guarding)
-    {
-      guard_end (self, why);
-      return;
-    }
   /* A refused login or a host key that does not match is not the network:
    * trying again cannot help, and retrying a refused login can lock the
    * account. The user is told (NetworkManager's LOGIN_FAILED, and the
@@ -680,15 +652,6 @@ on_engine_state (GDBusConnection *conn, const char *sender, const char *path, co
   if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(ss)")))
     return;
   g_variant_get (params, "(&s&s)", &state, &failure);
-  if (self->guarding)
-    {
-      /* No NetworkManager activation to tell: the status object says it. */
-      if (g_str_equal (state, "connected") != self->engine_connected)
-        g_message ("%s: guard: the engine is %s%s%s", self->name, state, failure[0] ? ": " : "",
-                   failure);
-      self->engine_connected = g_str_equal (state, "connected");
-      return;
-    }
   if (g_str_equal (state, "connected") && !self->engine_connected)
     {
       self->engine_connected = TRUE;
@@ -1028,14 +991,7 @@ prepare_rundir (ShNmPlugin *self, GError **error)
 static gboolean
 disconnect_idle (gpointer data)
 {
-  ShNmPlugin *self = data;
-
-  /* A guard has no NetworkManager activation left to end: the user's
-   * Disconnect in the status menu is its way out. */
-  if (self->guarding)
-    guard_end (self, "disconnected through its status object");
-  else
-    nm_vpn_service_plugin_disconnect (data, NULL);
+  nm_vpn_service_plugin_disconnect (data, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -1200,6 +1156,87 @@ check_overlap (ShNmPlugin *self, NMConnection *connection, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/* ------------------------------------------ why NetworkManager ends us
+ *
+ * Disconnect says nothing about why. The VPN connection's VpnStateChanged,
+ * which NetworkManager sends just before it (nm-vpn-connection.c,
+ * _set_vpn_state: the signal, then the call), carries the reason: 2
+ * (USER_DISCONNECTED) for `nmcli connection down`, the user's toggle and a
+ * Disconnect from our status object, 11 for a deleted profile, 3
+ * (DEVICE_DISCONNECTED) when the base device went away — which NetworkManager
+ * does not do to a vpn.persistent connection of ours (we declare
+ * can-persist): it keeps it, activating, until the engine is back. The
+ * reason goes into the log; a fail-closed connection ended for the network
+ * says that its guard goes with it. */
+
+static void
+on_vpn_state (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
+              const char *signal, GVariant *params, gpointer data)
+{
+  ShNmPlugin *self = data;
+  guint32 state, reason;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(uu)")))
+    return;
+  g_variant_get (params, "(uu)", &state, &reason);
+  if (state == NM_VPN_CONNECTION_STATE_FAILED || state == NM_VPN_CONNECTION_STATE_DISCONNECTED)
+    self->nm_reason = reason;
+}
+
+/* Our VPN active connection (the one activating this profile), and its
+ * state changes from now on. */
+static void
+watch_activation (ShNmPlugin *self, const char *uuid)
+{
+  GDBusConnection *bus = nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self));
+  g_autoptr (GVariant) prop = NULL, actives = NULL;
+  GVariantIter it;
+  const char *path;
+
+  prop = nm_call (bus, NM_PATH, SH_DBUS_PROPERTIES_IFACE, "Get",
+                  g_variant_new ("(ss)", "org.freedesktop.NetworkManager", "ActiveConnections"),
+                  "(v)");
+  if (prop == NULL)
+    return;
+  g_variant_get (prop, "(v)", &actives);
+  if (!g_variant_is_of_type (actives, G_VARIANT_TYPE ("ao")))
+    return;
+  g_variant_iter_init (&it, actives);
+  while (self->ac_path == NULL && g_variant_iter_next (&it, "&o", &path))
+    {
+      g_autoptr (GVariant) all = nm_call (bus, path, SH_DBUS_PROPERTIES_IFACE, "GetAll",
+                                          g_variant_new ("(s)", NM_IFACE_ACTIVE), "(a{sv})");
+      g_autoptr (GVariant) props = NULL;
+      const char *other = NULL;
+      gboolean vpn = FALSE;
+      guint32 st = 0;
+
+      if (all == NULL)
+        continue;
+      props = g_variant_get_child_value (all, 0);
+      g_variant_lookup (props, "Vpn", "b", &vpn);
+      g_variant_lookup (props, "Uuid", "&s", &other);
+      g_variant_lookup (props, "State", "u", &st);
+      if (vpn && g_strcmp0 (other, uuid) == 0 && st == NM_ACTIVE_CONNECTION_STATE_ACTIVATING)
+        self->ac_path = g_strdup (path);
+    }
+  if (self->ac_path != NULL)
+    self->ac_sub = g_dbus_connection_signal_subscribe (
+        bus, NM_BUS_NAME, "org.freedesktop.NetworkManager.VPN.Connection", "VpnStateChanged",
+        self->ac_path, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_vpn_state, self, NULL);
+}
+
+static void
+unwatch_activation (ShNmPlugin *self)
+{
+  if (self->ac_sub != 0)
+    g_dbus_connection_signal_unsubscribe (
+        nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self)), self->ac_sub);
+  self->ac_sub = 0;
+  g_clear_pointer (&self->ac_path, g_free);
+  self->nm_reason = 0;
 }
 
 /* ---------------------------------------------- an unknown server's key */
@@ -1529,357 +1566,6 @@ real_new_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, GError *
   return TRUE;
 }
 
-/* --------------------------------------------- the guard across NM's own
- * disconnects (fail-closed)
- *
- * NetworkManager disconnects a VPN itself when its base device goes away (a
- * change of network, Wi-Fi to Ethernet) and when it goes to sleep. It tells
- * the plugin no more than Disconnect, but the VPN connection's
- * VpnStateChanged, sent just before, carries the reason: 3
- * (DEVICE_DISCONNECTED) then, 2 (USER_DISCONNECTED) for `nmcli connection
- * down` or the user's toggle. With fail-closed=yes the first keeps the
- * guard: this process stays, with its engine (in its reconnect loop, rules
- * kept), link and status object, and exports NmGuard1. The next activation
- * of the same profile starts another plugin (NetworkManager starts one per
- * activation); that one adopts the guard (a front): it reports the guard's
- * link and addresses to NetworkManager and follows the guard's engine. */
-
-static GDBusConnection *
-system_bus (ShNmPlugin *self)
-{
-  return nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self));
-}
-
-static void
-on_vpn_state (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
-              const char *signal, GVariant *params, gpointer data)
-{
-  ShNmPlugin *self = data;
-  guint32 state, reason;
-
-  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(uu)")))
-    return;
-  g_variant_get (params, "(uu)", &state, &reason);
-  /* NM_VPN_CONNECTION_STATE_FAILED, _DISCONNECTED */
-  if (state == NM_VPN_CONNECTION_STATE_FAILED || state == NM_VPN_CONNECTION_STATE_DISCONNECTED)
-    {
-      self->nm_reason = reason;
-      g_message ("%s: NetworkManager ends the connection (VPN state %u, reason %u)", self->name,
-                 state, reason);
-    }
-}
-
-/* Our VPN active connection in NetworkManager (the one activating this
- * profile), and its state changes from now on. */
-static void
-watch_activation (ShNmPlugin *self)
-{
-  GDBusConnection *bus = system_bus (self);
-  g_autoptr (GVariant) prop = NULL, actives = NULL;
-  GVariantIter it;
-  const char *path;
-
-  prop = g_dbus_connection_call_sync (
-      bus, NM_BUS_NAME, NM_PATH, SH_DBUS_PROPERTIES_IFACE, "Get",
-      g_variant_new ("(ss)", "org.freedesktop.NetworkManager", "ActiveConnections"),
-      G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, NM_CALL_TIMEOUT_MS, NULL, NULL);
-  if (prop == NULL)
-    return;
-  g_variant_get (prop, "(v)", &actives);
-  if (!g_variant_is_of_type (actives, G_VARIANT_TYPE ("ao")))
-    return;
-  g_variant_iter_init (&it, actives);
-  while (self->ac_path == NULL && g_variant_iter_next (&it, "&o", &path))
-    {
-      g_autoptr (GVariant) all = nm_call (bus, path, SH_DBUS_PROPERTIES_IFACE, "GetAll",
-                                          g_variant_new ("(s)", NM_IFACE_ACTIVE), "(a{sv})");
-      g_autoptr (GVariant) props = NULL;
-      const char *uuid = NULL;
-      gboolean vpn = FALSE;
-      guint32 st = 0;
-
-      if (all == NULL)
-        continue;
-      props = g_variant_get_child_value (all, 0);
-      g_variant_lookup (props, "Vpn", "b", &vpn);
-      g_variant_lookup (props, "Uuid", "&s", &uuid);
-      g_variant_lookup (props, "State", "u", &st);
-      if (vpn && g_strcmp0 (uuid, self->uuid) == 0 && st == NM_ACTIVE_CONNECTION_STATE_ACTIVATING)
-        self->ac_path = g_strdup (path);
-    }
-  if (self->ac_path == NULL)
-    {
-      g_message ("%s: its activation is not among NetworkManager's: any disconnect is taken "
-                 "as deliberate",
-                 self->name);
-      return;
-    }
-  self->ac_sub = g_dbus_connection_signal_subscribe (
-      bus, NM_BUS_NAME, "org.freedesktop.NetworkManager.VPN.Connection", "VpnStateChanged",
-      self->ac_path, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_vpn_state, self, NULL);
-}
-
-static void
-unwatch_activation (ShNmPlugin *self)
-{
-  if (self->ac_sub != 0)
-    g_dbus_connection_signal_unsubscribe (system_bus (self), self->ac_sub);
-  self->ac_sub = 0;
-  g_clear_pointer (&self->ac_path, g_free);
-}
-
-/* Removes the guard and ends this process. */
-static void
-guard_end (ShNmPlugin *self, const char *why)
-{
-  g_message ("%s: guard removed (%s)", self->name ? self->name : "connection", why);
-  teardown (self);
-  g_main_loop_quit (main_loop);
-}
-
-static gboolean
-guard_end_idle (gpointer data)
-{
-  guard_end (data, "released");
-  return G_SOURCE_REMOVE;
-}
-
-static void
-on_front_vanished (GDBusConnection *bus, const char *name, gpointer data)
-{
-  ShNmPlugin *self = data;
-
-  /* Killed, or gone without a word: nothing outlives its plugin. */
-  guard_end (self, "its front left the bus without releasing it");
-}
-
-static void
-on_guard_call (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
-               const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
-{
-  ShNmPlugin *self = data;
-
-  if (g_str_equal (method, "Adopt"))
-    {
-      const char *uuid, *digest;
-      GVariant *stub6;
-
-      g_variant_get (params, "(&s&s)", &uuid, &digest);
-      if (!self->guarding || g_strcmp0 (uuid, self->uuid) != 0 || self->front != NULL)
-        {
-          g_dbus_method_invocation_return_error_literal (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
-                                                         "not a free guard of this profile");
-          return;
-        }
-      if (g_strcmp0 (digest, self->digest) != 0)
-        {
-          /* Edited meanwhile: the new activation starts afresh. */
-          g_dbus_method_invocation_return_error_literal (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
-                                                         "the profile changed");
-          g_idle_add (guard_end_idle, self);
-          return;
-        }
-      self->front = g_strdup (sender);
-      self->front_watch = g_bus_watch_name_on_connection (
-          conn, sender, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, on_front_vanished, self, NULL);
-      stub6 = self->has_ip6
-                  ? g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, self->stub6.s6_addr, 16, 1)
-                  : g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, NULL, 0, 1);
-      g_message ("%s: guard adopted by a new activation (%s)", self->name, sender);
-      g_dbus_method_invocation_return_value (
-          inv, g_variant_new ("(su@ayv)", self->link.name, self->stub4, stub6, self->gateway));
-      return;
-    }
-  /* Release */
-  gboolean deliberate = FALSE;
-  g_variant_get (params, "(b)", &deliberate);
-  if (g_strcmp0 (sender, self->front) != 0)
-    {
-      g_dbus_method_invocation_return_error_literal (inv, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
-                                                     "not this guard's front");
-      return;
-    }
-  g_bus_unwatch_name (self->front_watch);
-  self->front_watch = 0;
-  g_clear_pointer (&self->front, g_free);
-  g_dbus_method_invocation_return_value (inv, NULL);
-  if (deliberate)
-    g_idle_add (guard_end_idle, self);
-  else
-    g_message ("%s: the network went away again: guard kept", self->name);
-}
-
-static const GDBusInterfaceVTable guard_vtable = { on_guard_call, NULL, NULL, { 0 } };
-
-/* Whether a Disconnect now keeps the guard: a fail-closed connection whose
- * rules are in place, which NetworkManager ends because the network went
- * away. */
-static gboolean
-keeps_guard (ShNmPlugin *self)
-{
-  return self->busy && !self->stopping && self->holder == NULL && self->profile != NULL
-         && self->profile->fail_closed && self->persistent && self->ever_connected
-         && self->engine > 0 && self->fw != NULL && sh_nm_reason_is_network_loss (self->nm_reason);
-}
-
-static gboolean
-enter_guard (ShNmPlugin *self)
-{
-  g_autoptr (GError) error = NULL;
-
-  self->guard_reg = g_dbus_connection_register_object (
-      system_bus (self), SH_NM_GUARD_PATH, (GDBusInterfaceInfo *) &sh_nm_guard_nm_guard1_interface,
-      &guard_vtable, self, NULL, &error);
-  if (self->guard_reg == 0)
-    {
-      g_warning ("%s: cannot keep the guard: %s", self->name, error->message);
-      return FALSE;
-    }
-  self->guarding = TRUE;
-  unwatch_activation (self);
-  g_clear_handle_id (&self->connect_timer, g_source_remove);
-  g_message ("%s: NetworkManager disconnected because the network went away (reason %u): "
-             "fail-closed, the guard stays (rules kept, the engine reconnects); activating the "
-             "profile again adopts it, Disconnect in its status removes it",
-             self->name, self->nm_reason);
-  return TRUE;
-}
-
-static void
-on_holder_vanished (GDBusConnection *bus, const char *name, gpointer data)
-{
-  ShNmPlugin *self = data;
-
-  g_clear_pointer (&self->holder, g_free);
-  fail (self, NM_VPN_PLUGIN_FAILURE_CONNECT_FAILED,
-        /* TRANSLATORS: the kept kill switch of this connection ended */
-        _ ("the guard of this connection ended (disconnected from its status, or its engine "
-           "stopped)"));
-}
-
-static gboolean
-adopted_state (gpointer data)
-{
-  ShNmPlugin *self = data;
-  g_autoptr (GVariant) r = NULL, v = NULL;
-
-  self->adopt_idle = 0;
-  /* Read as root: it also makes us a listener of the guard's signals. */
-  r = g_dbus_connection_call_sync (
-      system_bus (self), self->holder, SH_ENGINE_PATH, SH_DBUS_PROPERTIES_IFACE, "Get",
-      g_variant_new ("(ss)", SH_ENGINE_IFACE, "State"), G_VARIANT_TYPE ("(v)"),
-      G_DBUS_CALL_FLAGS_NONE, NM_CALL_TIMEOUT_MS, NULL, NULL);
-  if (r == NULL)
-    return G_SOURCE_REMOVE;
-  g_variant_get (r, "(v)", &v);
-  if (g_variant_is_of_type (v, G_VARIANT_TYPE_STRING)
-      && g_str_equal (g_variant_get_string (v, NULL), "connected"))
-    on_engine_state (NULL, NULL, NULL, NULL, NULL, g_variant_new ("(ss)", "connected", ""), self);
-  return G_SOURCE_REMOVE;
-}
-
-/* Finds a guard of this profile among the other Shuttle plugins on the bus
- * and adopts it. FALSE when there is none (or it refused: the profile
- * changed, and it removes itself). */
-static gboolean
-adopt_guard (ShNmPlugin *self)
-{
-  GDBusConnection *bus = system_bus (self);
-  g_autoptr (GVariant) names = NULL;
-  g_autoptr (GVariantIter) it = NULL;
-  const char *name;
-
-  names = g_dbus_connection_call_sync (
-      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "ListNames",
-      NULL, G_VARIANT_TYPE ("(as)"), G_DBUS_CALL_FLAGS_NONE, NM_CALL_TIMEOUT_MS, NULL, NULL);
-  if (names == NULL)
-    return FALSE;
-  g_variant_get (names, "(as)", &it);
-  while (g_variant_iter_next (it, "&s", &name))
-    {
-      g_autoptr (GVariant) r = NULL, owner = NULL, stub6 = NULL;
-      const char *link, *unique;
-      gsize n6 = 0;
-
-      if (!g_str_has_prefix (name, NM_DBUS_SERVICE_SHUTTLE ".Connection_")
-          || g_strcmp0 (name, self->own_name) == 0)
-        continue;
-      owner = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                           "org.freedesktop.DBus", "GetNameOwner",
-                                           g_variant_new ("(s)", name), G_VARIANT_TYPE ("(s)"),
-                                           G_DBUS_CALL_FLAGS_NONE, NM_CALL_TIMEOUT_MS, NULL, NULL);
-      if (owner == NULL)
-        continue;
-      g_variant_get (owner, "(&s)", &unique);
-      r = g_dbus_connection_call_sync (bus, unique, SH_NM_GUARD_PATH, SH_NM_GUARD_IFACE, "Adopt",
-                                       g_variant_new ("(ss)", self->uuid, self->digest),
-                                       G_VARIANT_TYPE ("(suayv)"), G_DBUS_CALL_FLAGS_NONE,
-                                       NM_CALL_TIMEOUT_MS, NULL, NULL);
-      if (r == NULL)
-        continue;
-      self->holder = g_strdup (unique);
-      g_variant_get (r, "(&su@ayv)", &link, &self->stub4, &stub6, &self->gateway);
-      g_strlcpy (self->link.name, link, sizeof self->link.name);
-      const guint8 *b6 = g_variant_get_fixed_array (stub6, &n6, 1);
-      self->has_ip6 = n6 == 16;
-      if (self->has_ip6)
-        memcpy (self->stub6.s6_addr, b6, 16);
-      self->holder_watch = g_bus_watch_name_on_connection (
-          bus, unique, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, on_holder_vanished, self, NULL);
-      self->holder_sub = g_dbus_connection_signal_subscribe (
-          bus, unique, SH_ENGINE_IFACE, "StateChanged", SH_ENGINE_PATH, NULL,
-          G_DBUS_SIGNAL_FLAGS_NONE, on_engine_state, self, NULL);
-      g_message ("%s: adopting the guard kept by %s (link %s)", self->name, name, link);
-      return TRUE;
-    }
-  return FALSE;
-}
-
-static void
-release_guard (ShNmPlugin *self, gboolean deliberate)
-{
-  g_autoptr (GVariant) r = NULL;
-  g_autoptr (GError) error = NULL;
-
-  if (self->holder == NULL)
-    return;
-  g_message ("%s: %s the guard", self->name, deliberate ? "removing" : "leaving");
-  r = g_dbus_connection_call_sync (system_bus (self), self->holder, SH_NM_GUARD_PATH,
-                                   SH_NM_GUARD_IFACE, "Release", g_variant_new ("(b)", deliberate),
-                                   NULL, G_DBUS_CALL_FLAGS_NONE, NM_CALL_TIMEOUT_MS, NULL, &error);
-  if (r == NULL)
-    g_warning ("%s: cannot release the guard: %s", self->name, error->message);
-}
-
-static void
-unadopt (ShNmPlugin *self)
-{
-  GDBusConnection *bus = system_bus (self);
-
-  g_clear_handle_id (&self->adopt_idle, g_source_remove);
-  if (self->holder_sub != 0 && bus != NULL)
-    g_dbus_connection_signal_unsubscribe (bus, self->holder_sub);
-  self->holder_sub = 0;
-  if (self->holder_watch != 0)
-    g_bus_unwatch_name (self->holder_watch);
-  self->holder_watch = 0;
-  g_clear_pointer (&self->holder, g_free);
-  self->front_failed = FALSE;
-}
-
-static void
-unguard (ShNmPlugin *self)
-{
-  if (self->guard_reg != 0)
-    g_dbus_connection_unregister_object (system_bus (self), self->guard_reg);
-  self->guard_reg = 0;
-  if (self->front_watch != 0)
-    g_bus_unwatch_name (self->front_watch);
-  self->front_watch = 0;
-  g_clear_pointer (&self->front, g_free);
-  self->guarding = FALSE;
-}
-
 static gboolean
 real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **error)
 {
@@ -1899,17 +1585,13 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
     goto failed;
   s_vpn = nm_connection_get_setting_vpn (connection);
   self->name = g_strdup (nm_connection_get_id (connection));
-  self->uuid = g_strdup (nm_connection_get_uuid (connection));
-  {
-    g_autoptr (GHashTable) data = vpn_data (s_vpn);
-    self->digest = sh_nm_data_digest (data);
-  }
   self->persistent = nm_setting_vpn_get_persistent (s_vpn);
   pw = local_user_of (connection, self->profile, &self->system_wide, error);
   if (pw == NULL || !set_user (self, pw, error))
     goto failed;
   if (!check_overlap (self, connection, error))
     goto failed;
+  watch_activation (self, nm_connection_get_uuid (connection));
   if (self->profile->host_key == NULL && !host_known_to_user (self))
     {
       g_autoptr (ShHostKey) key = NULL;
@@ -1958,20 +1640,6 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
         }
       self->secret_len = strlen (secret);
       self->secret = g_strndup (secret, self->secret_len);
-    }
-  watch_activation (self);
-  if (self->profile->fail_closed && self->persistent && adopt_guard (self))
-    {
-      /* The guard's engine serves this activation: no rundir, link or
-       * status object of our own. */
-      self->busy = TRUE;
-      self->stopping = FALSE;
-      self->ever_connected = FALSE;
-      wipe_secret (self);
-      g_clear_pointer (&self->offered_key, g_free);
-      self->connect_timer = g_timeout_add_seconds (CONNECT_TIMEOUT_S, on_connect_timeout, self);
-      self->adopt_idle = g_idle_add (adopted_state, self);
-      return TRUE;
     }
   if (!prepare_rundir (self, error))
     goto failed;
@@ -2103,12 +1771,7 @@ static void
 teardown (ShNmPlugin *self)
 {
   self->stopping = TRUE;
-  unadopt (self);
-  unguard (self);
   unwatch_activation (self);
-  self->nm_reason = 0;
-  g_clear_pointer (&self->uuid, g_free);
-  g_clear_pointer (&self->digest, g_free);
   g_clear_handle_id (&self->retry_timer, g_source_remove);
   stop_engine (self);
   g_clear_pointer (&self->export, sh_nm_export_free);
@@ -2140,14 +1803,17 @@ real_disconnect (NMVpnServicePlugin *plugin, GError **error)
 {
   ShNmPlugin *self = SH_NM_PLUGIN (plugin);
 
-  if (self->holder != NULL)
-    /* A front: the guard goes on a deliberate disconnect only (and stays
-     * when this activation failed on its own: it was there before). */
-    release_guard (self, !self->front_failed && !sh_nm_reason_is_network_loss (self->nm_reason));
-  else if (keeps_guard (self) && enter_guard (self))
-    return TRUE;
-  if (self->name != NULL)
-    g_message ("%s: disconnecting (reason %u)", self->name, self->nm_reason);
+  if (self->name != NULL && self->nm_reason == 0)
+    g_message ("%s: disconnecting", self->name);
+  else if (self->name != NULL && sh_nm_reason_is_network_loss (self->nm_reason)
+           && self->profile != NULL && self->profile->fail_closed)
+    /* Not seen with vpn.persistent (see above); said, should a
+     * NetworkManager do it. */
+    g_warning ("%s: NetworkManager disconnects because the network went away (reason %u): "
+               "the kill switch's rules go with the connection",
+               self->name, self->nm_reason);
+  else if (self->name != NULL)
+    g_message ("%s: disconnecting (NetworkManager's reason %u)", self->name, self->nm_reason);
   teardown (self);
   return TRUE;
 }
@@ -2171,7 +1837,6 @@ static void
 sh_nm_plugin_finalize (GObject *object)
 {
   g_free (SH_NM_PLUGIN (object)->label);
-  g_free (SH_NM_PLUGIN (object)->own_name);
   G_OBJECT_CLASS (sh_nm_plugin_parent_class)->finalize (object);
 }
 
@@ -2195,11 +1860,7 @@ sh_nm_plugin_class_init (ShNmPluginClass *klass)
 static void
 on_quit (NMVpnServicePlugin *plugin, gpointer data)
 {
-  ShNmPlugin *self = data;
-
-  /* A guard outlives its activation (libnm says quit when it stops). */
-  if (!self->guarding)
-    g_main_loop_quit (main_loop);
+  g_main_loop_quit (main_loop);
 }
 
 static void
@@ -2271,10 +1932,9 @@ main (int argc, char **argv)
   conn = strstr (bus_name, ".Connection_");
   self->seed = conn ? (guint) g_ascii_strtoull (conn + strlen (".Connection_"), NULL, 10) : 0;
   self->label = g_strdup_printf ("nm%u", self->seed);
-  self->own_name = g_strdup (bus_name);
 
   main_loop = g_main_loop_new (NULL, FALSE);
-  g_signal_connect (self, "quit", G_CALLBACK (on_quit), self);
+  g_signal_connect (self, "quit", G_CALLBACK (on_quit), NULL);
   watch = g_bus_watch_name_on_connection (
       nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self)), NM_BUS_NAME,
       G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, debug ? NULL : on_nm_vanished, self, NULL);

@@ -850,29 +850,3 @@ sh_nm_reason_is_network_loss (guint reason)
    * DEVICE_REMOVED}: no libnm here. */
   return reason == 3 || reason == 12 || reason == 14;
 }
-
-static gint
-cmp_keys (gconstpointer a, gconstpointer b, gpointer data)
-{
-  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
-}
-
-char *
-sh_nm_data_digest (GHashTable *data)
-{
-  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
-  guint n = 0;
-  g_autofree gpointer *names = g_hash_table_get_keys_as_array (data, &n);
-
-  g_qsort_with_data (names, n, sizeof *names, cmp_keys, NULL);
-  for (guint i = 0; i < n; i++)
-    {
-      const char *k = names[i];
-      const char *v = g_hash_table_lookup (data, k);
-      /* Lengths first: "a=b" + "c" never reads as "a" + "b=c". */
-      g_autofree char *item
-          = g_strdup_printf ("%zu:%s=%zu:%s\n", strlen (k), k, v ? strlen (v) : 0, v ? v : "");
-      g_checksum_update (sum, (const guchar *) item, -1);
-    }
-  return g_strdup (g_checksum_get_string (sum));
-}

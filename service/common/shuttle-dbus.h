@@ -24,9 +24,4 @@
 #define SH_PROMPT_PATH "/io/github/shuttlevpn/Prompt1"
 #define SH_PROMPT_IFACE "io.github.shuttlevpn.Prompt1"
 
-/* A fail-closed NM connection's guard that outlived its activation
- * (nm-plugin/service), at the plugin's bus name; root only. */
-#define SH_NM_GUARD_PATH "/io/github/shuttlevpn/NmGuard"
-#define SH_NM_GUARD_IFACE "io.github.shuttlevpn.NmGuard1"
-
 #define SH_DBUS_PROPERTIES_IFACE "org.freedesktop.DBus.Properties"

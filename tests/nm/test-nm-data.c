@@ -444,26 +444,6 @@ test_reason_network_loss (void)
   g_assert_false (sh_nm_reason_is_network_loss (11)); /* CONNECTION_REMOVED */
 }
 
-static void
-test_data_digest (void)
-{
-  g_autoptr (GHashTable) a = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr (GHashTable) b = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autofree char *da = NULL, *db = NULL, *dc = NULL;
-
-  g_hash_table_insert (a, "host", "gw");
-  g_hash_table_insert (a, "subnets", "10.0.0.0/8");
-  g_hash_table_insert (b, "subnets", "10.0.0.0/8");
-  g_hash_table_insert (b, "host", "gw");
-  da = sh_nm_data_digest (a);
-  db = sh_nm_data_digest (b);
-  g_assert_cmpstr (da, ==, db);
-  g_assert_cmpuint (strlen (da), ==, 64);
-  g_hash_table_insert (b, "subnets", "10.0.0.0/16");
-  dc = sh_nm_data_digest (b);
-  g_assert_cmpstr (da, !=, dc);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -479,7 +459,6 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/fail-closed-args", test_fail_closed_args);
   g_test_add_func ("/nm-data/overlap", test_overlap);
   g_test_add_func ("/nm-data/reason-network-loss", test_reason_network_loss);
-  g_test_add_func ("/nm-data/data-digest", test_data_digest);
   g_test_add_func ("/nm-data/keys-listed", test_keys_listed);
   g_test_add_func ("/nm-data/secret-cap", test_secret_cap);
   g_test_add_func ("/nm-data/prompt-clean", test_prompt_clean);

@@ -1537,8 +1537,8 @@ def t_fail_closed_refused():
 
 
 def nm_sleep(sleeping):
-    """NetworkManager's Sleep(b), what a suspend does (root may call it
-    here: auth-polkit=false)."""
+    """NetworkManager's Sleep(b), what it is told on suspend and resume
+    (root may call it here: auth-polkit=false)."""
     r = subprocess.run(['gdbus', 'call', '--system', '--dest', 'org.freedesktop.NetworkManager',
                         '--object-path', '/org/freedesktop/NetworkManager', '--method',
                         'org.freedesktop.NetworkManager.Sleep', 'true' if sleeping else 'false'],
@@ -1548,48 +1548,75 @@ def nm_sleep(sleeping):
 
 def next_network(on):
     """The network that comes next (Ethernet after Wi-Fi): a default route
-    into the dead sink, so that anything the rules do not hold would leave
-    there (and the leak counter see it)."""
+    into the dead sink, so that whatever the rules do not hold leaves there
+    (and the leak counter sees it)."""
     LAB.run(LAB.ns_client, ['ip', 'route', 'replace' if on else 'del', 'default', 'dev', 'sink',
                             'metric', '5'])
 
 
 def base_up():
-    """The base connection again (after a wake NM manages c0 a moment
-    later)."""
+    """The base connection again (after a wake or networking on, NM
+    manages c0 a moment later)."""
     check(wait_for(lambda: nmcli('--wait', '20', 'connection', 'up', 'shnm-base').returncode == 0,
                    40, step=2), 'the base connection did not come back:\n' + tail_log(30))
     check(LAB.wait_port(LAB.ns_client, netlab.GW4, 22), 'sshd unreachable after the base came back')
 
 
-def nm_outage(name, stub, cause, seconds=5):
-    """NetworkManager disconnects @name because the network goes away
-    (@cause 'network': the base connection goes down; 'sleep': NM's
-    Sleep(true)); meanwhile the next network's default route leads into
-    the sink and a client keeps trying. (probes, whether the table stayed
-    throughout, the NM log of the outage)."""
-    n0 = len(nm_log())
+def network_goes(cause):
+    """What takes the VPN's network away: 'network' the base connection
+    goes down (a change of network); 'sleep' NM's Sleep(true) and the link
+    losing its carrier, as a suspended NIC does (NM's sleep leaves software
+    devices such as this veth up); 'networking-off' nmcli networking off
+    (every device unmanaged, by the same flag as sleep)."""
     if cause == 'network':
         r = nmcli('connection', 'down', 'shnm-base')
         check(r.returncode == 0, 'base down: %s' % r.stderr.strip())
-    else:
+    elif cause == 'sleep':
         nm_sleep(True)
-    check(wait_for(lambda: state(name) == '', 15),
-          '%s: NM still shows %s %r' % (cause, name, state(name)))
+        LAB.run(LAB.ns_client, ['ip', 'link', 'set', 'c0', 'down'])
+    else:
+        r = nmcli('networking', 'off')
+        check(r.returncode == 0, 'networking off: %s' % r.stderr.strip())
+
+
+def network_back(cause):
+    if cause == 'sleep':
+        LAB.run(LAB.ns_client, ['ip', 'link', 'set', 'c0', 'up'])
+        nm_sleep(False)
+    elif cause == 'networking-off':
+        nmcli('networking', 'on')
+    base_up()
+
+
+def nm_outage(name, stub, cause, seconds=5):
+    """The VPN's network goes away (network_goes(@cause)) and the next one
+    routes everything into the sink, while a client keeps trying. (probes,
+    whether the table stayed throughout, whether a second activation was
+    refused)."""
+    plugins = plugin_pids()
+    network_goes(cause)
     next_network(True)
     kept = True
     probes = []
     try:
+        # NM keeps the connection (activating once the engine finds the
+        # session dead: ~11 s without an answer).
+        check(wait_for(lambda: state(name) == 'activating' or not shuttle_tables(), 30),
+              '%s: NM shows %s %r, want activating:\n%s' % (cause, name, state(name),
+                                                             tail_log(30)))
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             kept = kept and bool(shuttle_tables())
             probes.append(outage_probe(stub))
+        # The user clicking the connection again: NM refuses a second
+        # activation while this one is active, so nothing starts over.
+        again = up(name, timeout=10)
+        refused = again.returncode != 0 and 'already active' in again.stderr
+        kept = kept and bool(shuttle_tables()) and plugin_pids() == plugins
     finally:
         next_network(False)
-    if cause == 'sleep':
-        nm_sleep(False)
-    base_up()
-    return probes, kept, nm_log()[n0:]
+    network_back(cause)
+    return probes, kept, refused
 
 
 def guard_disconnect_as_user():
@@ -1605,11 +1632,11 @@ def guard_disconnect_as_user():
     return None
 
 
-@case('fail-closed=yes across NM\'s own disconnects: a change of network and a suspend keep '
-      'the guard (nothing reaches the subnet or the DNS stub on the next network), '
-      'activating again adopts the same engine and ends activated each time; down, or '
-      'Disconnect in the status while no VPN is active, removes everything')
-def t_fail_closed_nm_down():
+@case('fail-closed=yes across a change of network, NM\'s sleep and networking off: NM keeps '
+      'the connection and the guard holds (nothing reaches the subnet or the DNS stub on the '
+      'next network, a second activation is refused), the same engine comes back activated '
+      'each time; down (NM\'s reason logged) or Disconnect in the status mid-outage removes all')
+def t_fail_closed_nm_outages():
     name = 'shnm-fcd'
     try:
         add_profile(name, persistent=True, fail_closed='yes')
@@ -1620,56 +1647,57 @@ def t_fail_closed_nm_down():
         engine = engine_pids()
         check(len(engine) == 1, 'engines %r' % engine)
         leak_watch(stub)
-        for n, cause in enumerate(('network', 'sleep', 'network')):
-            probes, kept, log = nm_outage(name, stub, cause)
-            diag('outage %d (%s): curl/dig during it: %s' % (n + 1, cause, sorted(set(probes))))
-            reasons = re.findall(r'VPN state \d+, reason (\d+)', log)
-            diag('outage %d (%s): NM\'s reasons %s' % (n + 1, cause, reasons))
-            check(kept, 'outage %d (%s): the table went during the outage:\n%s'
-                  % (n + 1, cause, log[-3000:]))
-            check(leaked() == 0, 'outage %d (%s): %d packets left for %s or %s' % (
-                n + 1, cause, leaked(), netlab.LAN_NET4, stub))
-            check(all(c != 0 and d != 'NOERROR' for c, d in probes),
-                  'outage %d (%s): probes %r, want nothing answered' % (n + 1, cause, probes))
-            check('the guard stays' in log, 'outage %d (%s): no "the guard stays" in the log:\n%s'
-                  % (n + 1, cause, log[-3000:]))
-            check(engine_pids() == engine, 'outage %d (%s): engine %r, was %r'
-                  % (n + 1, cause, engine_pids(), engine))
-            r = up(name)
-            check(r.returncode == 0 and state(name) == 'activated',
-                  'outage %d (%s): up again: %s, state %r:\n%s'
-                  % (n + 1, cause, r.stderr.strip(), state(name), tail_log(40)))
-            check(wait_for(lambda: curl_lan(3), 40), 'outage %d (%s): no traffic after'
-                  % (n + 1, cause))
-            check(engine_pids() == engine, 'outage %d (%s): the engine was restarted (%r, was %r); '
-                  'the kept one is adopted' % (n + 1, cause, engine_pids(), engine))
+        for n, cause in enumerate(('network', 'sleep', 'networking-off', 'network')):
+            what = 'outage %d (%s)' % (n + 1, cause)
+            t0 = time.monotonic()
+            probes, kept, refused = nm_outage(name, stub, cause)
+            diag('%s: curl/dig during it: %s' % (what, sorted(set(probes))))
+            check(kept, '%s: the table or the plugin went during the outage:\n%s'
+                  % (what, tail_log(40)))
+            check(refused, '%s: a second activation was not refused' % what)
+            check(leaked() == 0, '%s: %d packets left for %s or %s' % (
+                what, leaked(), netlab.LAN_NET4, stub))
+            # refused at once or left unanswered; never answered
+            check(probes and all(c != 0 and d != 'NOERROR' for c, d in probes),
+                  '%s: probes %r, want nothing answered' % (what, probes))
+            check(wait_for(lambda: state(name) == 'activated', 60),
+                  '%s: NM shows %r, not activated again:\n%s' % (what, state(name), tail_log(40)))
+            check(wait_for(lambda: curl_lan(3), 20), '%s: no traffic after' % what)
+            diag('%s: activated again %.0f s after it began' % (what, time.monotonic() - t0))
+            check(engine_pids() == engine, '%s: the engine was restarted (%r, was %r)'
+                  % (what, engine_pids(), engine))
             check(nmcli('-g', 'IP4.DNS', 'connection', 'show', name).stdout.strip() == stub,
-                  'outage %d (%s): another stub' % (n + 1, cause))
-            check('adopting the guard' in nm_log(), 'outage %d (%s): no adoption in the log'
-                  % (n + 1, cause))
-            check(leaked() == 0, 'outage %d (%s): %d packets leaked after' % (
-                n + 1, cause, leaked()))
+                  '%s: another DNS stub' % what)
+            check(leaked() == 0, '%s: %d packets leaked after' % (what, leaked()))
+        n0 = len(nm_log())
         r = down(name)
         check(r.returncode == 0, 'down: %s' % r.stderr.strip())
-        assert_clean('after down of an adopted guard')
+        assert_clean('after down')
         check(wait_for(lambda: not plugin_pids(), 10), 'plugins left: %r' % plugin_pids())
+        check("disconnecting (NetworkManager's reason 2)" in nm_log()[n0:],
+              'the plugin does not log NM\'s reason (2, user disconnected):\n'
+              + nm_log()[n0:][-2000:])
 
-        # The way out while no VPN is active: the status object's Disconnect.
+        # The way out mid-outage: the status object's Disconnect (the
+        # applet's), as the user.
         r = up(name)
         check(r.returncode == 0, 'up failed: %s' % r.stderr.strip())
-        r = nmcli('connection', 'down', 'shnm-base')
-        check(wait_for(lambda: state(name) == '', 15), 'still %r' % state(name))
-        check(shuttle_tables() and engine_pids(), 'no guard after the base went down')
+        network_goes('network')
+        check(wait_for(lambda: state(name) == 'activating', 30), 'state %r' % state(name))
+        check(shuttle_tables() and engine_pids(), 'no guard while the network is away')
         check(guard_disconnect_as_user(), 'no status object took %s\'s Disconnect' % USER)
-        assert_clean('after Disconnect of a guard')
+        check(wait_for(lambda: state(name) == '', 10), 'still %r' % state(name))
+        assert_clean('after Disconnect mid-outage')
         check(wait_for(lambda: not plugin_pids(), 10), 'plugins left: %r' % plugin_pids())
     finally:
         next_network(False)
         LAB.run(LAB.ns_client, ['nft', 'delete', 'table', 'inet', LEAK_TABLE])
+        LAB.run(LAB.ns_client, ['ip', 'link', 'set', 'c0', 'up'])
         subprocess.run(['gdbus', 'call', '--system', '--dest', 'org.freedesktop.NetworkManager',
                         '--object-path', '/org/freedesktop/NetworkManager', '--method',
                         'org.freedesktop.NetworkManager.Sleep', 'false'], env=nm_env(),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nmcli('networking', 'on')
         if state('shnm-base') != 'activated':
             nmcli('--wait', '20', 'connection', 'up', 'shnm-base')
         down(name)
