@@ -1163,8 +1163,9 @@ check_overlap (ShNmPlugin *self, NMConnection *connection, GError **error)
  * Disconnect says nothing about why. The VPN connection's VpnStateChanged,
  * which NetworkManager sends just before it (nm-vpn-connection.c,
  * _set_vpn_state: the signal, then the call), carries the reason: 2
- * (USER_DISCONNECTED) for `nmcli connection down`, the user's toggle and a
- * Disconnect from our status object, 11 for a deleted profile, 3
+ * (USER_DISCONNECTED) for `nmcli connection down` and the user's toggle,
+ * 11 for a deleted profile (our own ends, such as Disconnect from the
+ * status object, come with none: we disconnect before NM knows), 3
  * (DEVICE_DISCONNECTED) when the base device went away — which NetworkManager
  * does not do to a vpn.persistent connection of ours (we declare
  * can-persist): it keeps it, activating, until the engine is back. The
