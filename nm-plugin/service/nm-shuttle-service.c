@@ -105,6 +105,9 @@ struct _ShNmPlugin
   gboolean engine_connected;
   gboolean ever_connected;
   char *engine_failure;
+  char *ac_path;   /* our VPN active connection in NetworkManager */
+  guint ac_sub;    /* its VpnStateChanged */
+  guint nm_reason; /* the reason of its last change to failed or disconnected */
   guint connect_timer;
   guint retry_timer;
   guint backoff_s;
@@ -417,6 +420,11 @@ config_variant (ShNmPlugin *self)
   g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CONFIG_HAS_IP4, g_variant_new_boolean (TRUE));
   g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CONFIG_HAS_IP6,
                          g_variant_new_boolean (self->has_ip6));
+  /* With vpn.persistent, this is what makes NetworkManager keep the
+   * connection when its base device goes away (a change of network), when
+   * it sleeps and with networking off, rather than disconnecting us: the
+   * kill switch's guard holds through them because of it (NM's
+   * nm-vpn-connection.c, device_state_changed; docs/nm-vpn-data.md). */
   g_variant_builder_add (&b, "{sv}", NM_VPN_PLUGIN_CAN_PERSIST, g_variant_new_boolean (TRUE));
   return g_variant_builder_end (&b);
 }
@@ -1150,6 +1158,88 @@ check_overlap (ShNmPlugin *self, NMConnection *connection, GError **error)
   return TRUE;
 }
 
+/* ------------------------------------------ why NetworkManager ends us
+ *
+ * Disconnect says nothing about why. The VPN connection's VpnStateChanged,
+ * which NetworkManager sends just before it (nm-vpn-connection.c,
+ * _set_vpn_state: the signal, then the call), carries the reason: 2
+ * (USER_DISCONNECTED) for `nmcli connection down` and the user's toggle,
+ * 11 for a deleted profile (our own ends, such as Disconnect from the
+ * status object, come with none: we disconnect before NM knows), 3
+ * (DEVICE_DISCONNECTED) when the base device went away — which NetworkManager
+ * does not do to a vpn.persistent connection of ours (we declare
+ * can-persist): it keeps it, activating, until the engine is back. The
+ * reason goes into the log; a fail-closed connection ended for the network
+ * says that its guard goes with it. */
+
+static void
+on_vpn_state (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
+              const char *signal, GVariant *params, gpointer data)
+{
+  ShNmPlugin *self = data;
+  guint32 state, reason;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(uu)")))
+    return;
+  g_variant_get (params, "(uu)", &state, &reason);
+  if (state == NM_VPN_CONNECTION_STATE_FAILED || state == NM_VPN_CONNECTION_STATE_DISCONNECTED)
+    self->nm_reason = reason;
+}
+
+/* Our VPN active connection (the one activating this profile), and its
+ * state changes from now on. */
+static void
+watch_activation (ShNmPlugin *self, const char *uuid)
+{
+  GDBusConnection *bus = nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self));
+  g_autoptr (GVariant) prop = NULL, actives = NULL;
+  GVariantIter it;
+  const char *path;
+
+  prop = nm_call (bus, NM_PATH, SH_DBUS_PROPERTIES_IFACE, "Get",
+                  g_variant_new ("(ss)", "org.freedesktop.NetworkManager", "ActiveConnections"),
+                  "(v)");
+  if (prop == NULL)
+    return;
+  g_variant_get (prop, "(v)", &actives);
+  if (!g_variant_is_of_type (actives, G_VARIANT_TYPE ("ao")))
+    return;
+  g_variant_iter_init (&it, actives);
+  while (self->ac_path == NULL && g_variant_iter_next (&it, "&o", &path))
+    {
+      g_autoptr (GVariant) all = nm_call (bus, path, SH_DBUS_PROPERTIES_IFACE, "GetAll",
+                                          g_variant_new ("(s)", NM_IFACE_ACTIVE), "(a{sv})");
+      g_autoptr (GVariant) props = NULL;
+      const char *other = NULL;
+      gboolean vpn = FALSE;
+      guint32 st = 0;
+
+      if (all == NULL)
+        continue;
+      props = g_variant_get_child_value (all, 0);
+      g_variant_lookup (props, "Vpn", "b", &vpn);
+      g_variant_lookup (props, "Uuid", "&s", &other);
+      g_variant_lookup (props, "State", "u", &st);
+      if (vpn && g_strcmp0 (other, uuid) == 0 && st == NM_ACTIVE_CONNECTION_STATE_ACTIVATING)
+        self->ac_path = g_strdup (path);
+    }
+  if (self->ac_path != NULL)
+    self->ac_sub = g_dbus_connection_signal_subscribe (
+        bus, NM_BUS_NAME, "org.freedesktop.NetworkManager.VPN.Connection", "VpnStateChanged",
+        self->ac_path, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_vpn_state, self, NULL);
+}
+
+static void
+unwatch_activation (ShNmPlugin *self)
+{
+  if (self->ac_sub != 0)
+    g_dbus_connection_signal_unsubscribe (
+        nm_vpn_service_plugin_get_connection (NM_VPN_SERVICE_PLUGIN (self)), self->ac_sub);
+  self->ac_sub = 0;
+  g_clear_pointer (&self->ac_path, g_free);
+  self->nm_reason = 0;
+}
+
 /* ---------------------------------------------- an unknown server's key */
 
 /* How known_hosts names the server: "host", or "[host]:port". */
@@ -1502,6 +1592,7 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
     goto failed;
   if (!check_overlap (self, connection, error))
     goto failed;
+  watch_activation (self, nm_connection_get_uuid (connection));
   if (self->profile->host_key == NULL && !host_known_to_user (self))
     {
       g_autoptr (ShHostKey) key = NULL;
@@ -1681,6 +1772,7 @@ static void
 teardown (ShNmPlugin *self)
 {
   self->stopping = TRUE;
+  unwatch_activation (self);
   g_clear_handle_id (&self->retry_timer, g_source_remove);
   stop_engine (self);
   g_clear_pointer (&self->export, sh_nm_export_free);
@@ -1712,8 +1804,17 @@ real_disconnect (NMVpnServicePlugin *plugin, GError **error)
 {
   ShNmPlugin *self = SH_NM_PLUGIN (plugin);
 
-  if (self->name != NULL)
+  if (self->name != NULL && self->nm_reason == 0)
     g_message ("%s: disconnecting", self->name);
+  else if (self->name != NULL && sh_nm_reason_is_network_loss (self->nm_reason)
+           && self->profile != NULL && self->profile->fail_closed)
+    /* Not seen with vpn.persistent (see above); said, should a
+     * NetworkManager do it. */
+    g_warning ("%s: NetworkManager disconnects because the network went away (reason %u): "
+               "the kill switch's rules go with the connection",
+               self->name, self->nm_reason);
+  else if (self->name != NULL)
+    g_message ("%s: disconnecting (NetworkManager's reason %u)", self->name, self->nm_reason);
   teardown (self);
   return TRUE;
 }

@@ -842,3 +842,11 @@ sh_nm_is_answer_secret (const char *name)
   hex = name + strlen (SH_NM_SECRET_ANSWER);
   return strlen (hex) == 16 && strspn (hex, "0123456789abcdef") == 16;
 }
+
+gboolean
+sh_nm_reason_is_network_loss (guint reason)
+{
+  /* NM_ACTIVE_CONNECTION_STATE_REASON_{DEVICE_DISCONNECTED, DEPENDENCY_FAILED,
+   * DEVICE_REMOVED}: no libnm here. */
+  return reason == 3 || reason == 12 || reason == 14;
+}

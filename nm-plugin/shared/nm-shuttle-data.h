@@ -198,4 +198,15 @@ gboolean sh_nm_subnets_overlap (const char *const *a, const char *const *a_exclu
                                 const char *const *b, const char *const *b_excludes,
                                 char **a_subnet, char **b_subnet);
 
+/* Whether the reason of a VPN connection's last state change
+ * (org.freedesktop.NetworkManager.VPN.Connection VpnStateChanged, whose
+ * reasons are NMActiveConnectionStateReason's numbers) says the network
+ * went away: the base device disconnected (3, also on NM's sleep or
+ * "networking off"), the base connection failed (12) or the base device
+ * was removed (14). Everything else — the user (2), the profile removed
+ * (11), a failure, a reason not known (0) — is deliberate or final. (With
+ * vpn.persistent NetworkManager sends no such reason to our plugin: it
+ * keeps the connection; nm-shuttle-service.c logs what it gets.) Pure. */
+gboolean sh_nm_reason_is_network_loss (guint reason);
+
 G_END_DECLS

@@ -384,6 +384,45 @@ def t_disconnect():
     nm.assert_clean('after the applet disconnected')
 
 
+@case('two connections to different networks at once: the menu shows each connected with its '
+      'own toggle; one going leaves the other connected')
+def t_two_tunnels():
+    a, b = 'shap-net-a', 'shap-net-b'
+    # two networks of the lab's remote site: one host each (as nm t_two_tunnels)
+    nm.add_profile(a, subnets=netlab.LAN4 + '/32', dns_domains='a.example')
+    nm.add_profile(b, subnets=netlab.LAN4_B + '/32', dns_domains='b.example')
+    try:
+        check(wait_for(lambda: entry(a)[0] and entry(b)[0], 15),
+              'the menu lacks one of them: %r' % labels())
+        for n in (a, b):
+            click(entry(n)[0]['id'])
+            check(wait_for(lambda: nm.state(n) == 'activated', 90, 0.5),
+                  '%s: NetworkManager state %r:\n%s' % (n, nm.state(n), nm.tail_log(30)))
+        check(wait_for(lambda: all(entry(n)[1].startswith('Connected since ') for n in (a, b)),
+                       15), 'states under the names: %r %r' % (entry(a)[1], entry(b)[1]))
+        check(all(entry(n)[0].get('toggle-state') == 1 for n in (a, b)),
+              'toggles: %r %r' % (entry(a)[0], entry(b)[0]))
+        check(len(nm.shuttle_tables()) == 2, 'tables %r' % nm.shuttle_tables())
+        check(sni('IconName') == 'shuttle-connected', 'IconName %r' % sni('IconName'))
+        click(entry(a)[0]['id'])
+        check(wait_for(lambda: nm.state(a) == '', 30, 0.5), '%s still %r' % (a, nm.state(a)))
+        check(wait_for(lambda: entry(a)[1] == 'Disconnected', 10), '%s: %r' % (a, entry(a)[1]))
+        check(entry(b)[1].startswith('Connected since ') and entry(b)[0].get('toggle-state') == 1,
+              '%s after %s went: %r' % (b, a, entry(b)))
+        check(sni('IconName') == 'shuttle-connected', 'IconName %r with %s still up'
+              % (sni('IconName'), b))
+        click(entry(b)[0]['id'])
+        check(wait_for(lambda: nm.state(b) == '', 30, 0.5), '%s still %r' % (b, nm.state(b)))
+        check(wait_for(lambda: sni('IconName') == 'shuttle-disconnected', 15),
+              'IconName %r' % sni('IconName'))
+        nm.assert_clean('after both went')
+    finally:
+        nm.down(a)
+        nm.down(b)
+        nm.nmcli('connection', 'delete', a)
+        nm.nmcli('connection', 'delete', b)
+
+
 @case('a persistent connection whose ssh dies: the menu counts down "Reconnecting in N s — '
       'why", then shows it connected again')
 def t_reconnecting():

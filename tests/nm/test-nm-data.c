@@ -431,6 +431,19 @@ test_prompt_clean (void)
   g_assert_false (sh_nm_is_answer_secret (NULL));
 }
 
+/* NetworkManager's reasons: only the network going away keeps a guard. */
+static void
+test_reason_network_loss (void)
+{
+  g_assert_true (sh_nm_reason_is_network_loss (3));   /* DEVICE_DISCONNECTED */
+  g_assert_true (sh_nm_reason_is_network_loss (12));  /* DEPENDENCY_FAILED */
+  g_assert_true (sh_nm_reason_is_network_loss (14));  /* DEVICE_REMOVED */
+  g_assert_false (sh_nm_reason_is_network_loss (0));  /* UNKNOWN */
+  g_assert_false (sh_nm_reason_is_network_loss (2));  /* USER_DISCONNECTED */
+  g_assert_false (sh_nm_reason_is_network_loss (4));  /* SERVICE_STOPPED */
+  g_assert_false (sh_nm_reason_is_network_loss (11)); /* CONNECTION_REMOVED */
+}
+
 int
 main (int argc, char **argv)
 {
@@ -445,6 +458,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-data/transport-args", test_transport_args);
   g_test_add_func ("/nm-data/fail-closed-args", test_fail_closed_args);
   g_test_add_func ("/nm-data/overlap", test_overlap);
+  g_test_add_func ("/nm-data/reason-network-loss", test_reason_network_loss);
   g_test_add_func ("/nm-data/keys-listed", test_keys_listed);
   g_test_add_func ("/nm-data/secret-cap", test_secret_cap);
   g_test_add_func ("/nm-data/prompt-clean", test_prompt_clean);

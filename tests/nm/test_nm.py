@@ -1536,6 +1536,173 @@ def t_fail_closed_refused():
         down('shnm-fcr')
 
 
+def nm_sleep(sleeping):
+    """NetworkManager's Sleep(b), what it is told on suspend and resume
+    (root may call it here: auth-polkit=false)."""
+    r = subprocess.run(['gdbus', 'call', '--system', '--dest', 'org.freedesktop.NetworkManager',
+                        '--object-path', '/org/freedesktop/NetworkManager', '--method',
+                        'org.freedesktop.NetworkManager.Sleep', 'true' if sleeping else 'false'],
+                       env=nm_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(r.returncode == 0, 'Sleep(%s): %s' % (sleeping, r.stderr.strip()))
+
+
+def next_network(on):
+    """The network that comes next (Ethernet after Wi-Fi): a default route
+    into the dead sink, so that whatever the rules do not hold leaves there
+    (and the leak counter sees it)."""
+    LAB.run(LAB.ns_client, ['ip', 'route', 'replace' if on else 'del', 'default', 'dev', 'sink',
+                            'metric', '5'])
+
+
+def base_up():
+    """The base connection again (after a wake or networking on, NM
+    manages c0 a moment later)."""
+    check(wait_for(lambda: nmcli('--wait', '20', 'connection', 'up', 'shnm-base').returncode == 0,
+                   40, step=2), 'the base connection did not come back:\n' + tail_log(30))
+    check(LAB.wait_port(LAB.ns_client, netlab.GW4, 22), 'sshd unreachable after the base came back')
+
+
+def network_goes(cause):
+    """What takes the VPN's network away: 'network' the base connection
+    goes down (a change of network); 'sleep' NM's Sleep(true) and the link
+    losing its carrier, as a suspended NIC does (NM's sleep leaves software
+    devices such as this veth up); 'networking-off' nmcli networking off
+    (every device unmanaged, by the same flag as sleep)."""
+    if cause == 'network':
+        r = nmcli('connection', 'down', 'shnm-base')
+        check(r.returncode == 0, 'base down: %s' % r.stderr.strip())
+    elif cause == 'sleep':
+        nm_sleep(True)
+        LAB.run(LAB.ns_client, ['ip', 'link', 'set', 'c0', 'down'])
+    else:
+        r = nmcli('networking', 'off')
+        check(r.returncode == 0, 'networking off: %s' % r.stderr.strip())
+
+
+def network_back(cause):
+    if cause == 'sleep':
+        LAB.run(LAB.ns_client, ['ip', 'link', 'set', 'c0', 'up'])
+        nm_sleep(False)
+    elif cause == 'networking-off':
+        nmcli('networking', 'on')
+    base_up()
+
+
+def nm_outage(name, stub, cause, seconds=5):
+    """The VPN's network goes away (network_goes(@cause)) and the next one
+    routes everything into the sink, while a client keeps trying. (probes,
+    whether the table stayed throughout, whether a second activation was
+    refused)."""
+    plugins = plugin_pids()
+    network_goes(cause)
+    next_network(True)
+    kept = True
+    probes = []
+    try:
+        # NM keeps the connection (activating once the engine finds the
+        # session dead: ~11 s without an answer).
+        check(wait_for(lambda: state(name) == 'activating' or not shuttle_tables(), 30),
+              '%s: NM shows %s %r, want activating:\n%s' % (cause, name, state(name),
+                                                             tail_log(30)))
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            kept = kept and bool(shuttle_tables())
+            probes.append(outage_probe(stub))
+        # The user clicking the connection again: NM refuses a second
+        # activation while this one is active, so nothing starts over.
+        again = up(name, timeout=10)
+        refused = again.returncode != 0 and 'already active' in again.stderr
+        kept = kept and bool(shuttle_tables()) and plugin_pids() == plugins
+    finally:
+        next_network(False)
+    network_back(cause)
+    return probes, kept, refused
+
+
+def guard_disconnect_as_user():
+    """What the applet's Disconnect does: Engine1.Disconnect on the
+    plugin's status object, as the connection's user."""
+    for n in plugin_names():
+        r = subprocess.run(['runuser', '-u', USER, '--', 'gdbus', 'call', '--system', '--dest', n,
+                            '--object-path', '/io/github/shuttlevpn/Engine', '--method',
+                            'io.github.shuttlevpn.Engine1.Disconnect'], env=nm_env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if r.returncode == 0:
+            return n
+    return None
+
+
+@case('fail-closed=yes across a change of network, NM\'s sleep and networking off: NM keeps '
+      'the connection and the guard holds (nothing reaches the subnet or the DNS stub on the '
+      'next network, a second activation is refused), the same engine comes back activated '
+      'each time; down (NM\'s reason logged) or Disconnect in the status mid-outage removes all')
+def t_fail_closed_nm_outages():
+    name = 'shnm-fcd'
+    try:
+        add_profile(name, persistent=True, fail_closed='yes')
+        r = up(name)
+        check(r.returncode == 0, 'up failed: %s\n%s' % (r.stderr.strip(), tail_log(30)))
+        stub = nmcli('-g', 'IP4.DNS', 'connection', 'show', name).stdout.strip()
+        check(stub.startswith('100.115.'), 'IP4.DNS %r' % stub)
+        engine = engine_pids()
+        check(len(engine) == 1, 'engines %r' % engine)
+        leak_watch(stub)
+        for n, cause in enumerate(('network', 'sleep', 'networking-off', 'network')):
+            what = 'outage %d (%s)' % (n + 1, cause)
+            t0 = time.monotonic()
+            probes, kept, refused = nm_outage(name, stub, cause)
+            diag('%s: curl/dig during it: %s' % (what, sorted(set(probes))))
+            check(kept, '%s: the table or the plugin went during the outage:\n%s'
+                  % (what, tail_log(40)))
+            check(refused, '%s: a second activation was not refused' % what)
+            check(leaked() == 0, '%s: %d packets left for %s or %s' % (
+                what, leaked(), netlab.LAN_NET4, stub))
+            # refused at once or left unanswered; never answered
+            check(probes and all(c != 0 and d != 'NOERROR' for c, d in probes),
+                  '%s: probes %r, want nothing answered' % (what, probes))
+            check(wait_for(lambda: state(name) == 'activated', 60),
+                  '%s: NM shows %r, not activated again:\n%s' % (what, state(name), tail_log(40)))
+            check(wait_for(lambda: curl_lan(3), 20), '%s: no traffic after' % what)
+            diag('%s: activated again %.0f s after it began' % (what, time.monotonic() - t0))
+            check(engine_pids() == engine, '%s: the engine was restarted (%r, was %r)'
+                  % (what, engine_pids(), engine))
+            check(nmcli('-g', 'IP4.DNS', 'connection', 'show', name).stdout.strip() == stub,
+                  '%s: another DNS stub' % what)
+            check(leaked() == 0, '%s: %d packets leaked after' % (what, leaked()))
+        n0 = len(nm_log())
+        r = down(name)
+        check(r.returncode == 0, 'down: %s' % r.stderr.strip())
+        assert_clean('after down')
+        check(wait_for(lambda: not plugin_pids(), 10), 'plugins left: %r' % plugin_pids())
+        check("disconnecting (NetworkManager's reason 2)" in nm_log()[n0:],
+              'the plugin does not log NM\'s reason (2, user disconnected):\n'
+              + nm_log()[n0:][-2000:])
+
+        # The way out mid-outage: the status object's Disconnect (the
+        # applet's), as the user.
+        r = up(name)
+        check(r.returncode == 0, 'up failed: %s' % r.stderr.strip())
+        network_goes('network')
+        check(wait_for(lambda: state(name) == 'activating', 30), 'state %r' % state(name))
+        check(shuttle_tables() and engine_pids(), 'no guard while the network is away')
+        check(guard_disconnect_as_user(), 'no status object took %s\'s Disconnect' % USER)
+        check(wait_for(lambda: state(name) == '', 10), 'still %r' % state(name))
+        assert_clean('after Disconnect mid-outage')
+        check(wait_for(lambda: not plugin_pids(), 10), 'plugins left: %r' % plugin_pids())
+    finally:
+        next_network(False)
+        LAB.run(LAB.ns_client, ['nft', 'delete', 'table', 'inet', LEAK_TABLE])
+        LAB.run(LAB.ns_client, ['ip', 'link', 'set', 'c0', 'up'])
+        subprocess.run(['gdbus', 'call', '--system', '--dest', 'org.freedesktop.NetworkManager',
+                        '--object-path', '/org/freedesktop/NetworkManager', '--method',
+                        'org.freedesktop.NetworkManager.Sleep', 'false'], env=nm_env(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nmcli('networking', 'on')
+        if state('shnm-base') != 'activated':
+            nmcli('--wait', '20', 'connection', 'up', 'shnm-base')
+        down(name)
+
+
 USER2 = 'shuttlenm2'
 
 
