@@ -721,9 +721,12 @@ sh_firewall_apply_owned (const char *name, const char *comment, const ShFirewall
 {
   g_autofree char *script = sh_firewall_render_owned (name, comment, spec, error);
 
-  if (script == NULL)
+  if (script == NULL || !run_nft (script, NULL, error))
     return FALSE;
-  return run_nft (script, NULL, error);
+  /* As in sh_firewall_apply(): without the rule SYNs pass, not fatal. */
+  if (spec->syn_queue != 0)
+    add_queue_rule (name, spec->syn_queue, !spec->syn_fail_closed, NULL);
+  return TRUE;
 }
 
 /* Deletes table "inet shuttle-<suffix>". The preceding "add" makes this a
