@@ -699,6 +699,172 @@ def t_dgram_tun():
         set_rules(False)
 
 
+def queues():
+    """The netfilter queues bound in the client namespace (their numbers)."""
+    text = LAB.run(LAB.ns_client, ['cat', '/proc/net/netfilter/nfnetlink_queue']).stdout
+    return [int(ln.split()[0]) for ln in text.splitlines() if ln.strip()]
+
+
+def syn_chains(table):
+    text = table_text(table)
+    # nft shows the xtables target as nft's own queue expression
+    return 'chain syn' in text and ('queue num' in text or 'NFQUEUE' in text)
+
+
+CONNECT = r"""
+import errno, socket, sys, time
+s = socket.socket()
+s.settimeout(float(sys.argv[3]))
+t0 = time.monotonic()
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    r = 'connected'
+except socket.timeout:
+    r = 'hang'
+except OSError as e:
+    r = errno.errorcode.get(e.errno, str(e))
+print(r, '%.2f' % (time.monotonic() - t0), flush=True)
+"""
+
+
+def connect_later(host, port, timeout):
+    """A blocking connect() in the client namespace, running meanwhile."""
+    return subprocess.Popen(['ip', 'netns', 'exec', LAB.ns_client, PY, '-c', CONNECT, host,
+                             str(port), str(timeout)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def syn_record(hexrec):
+    """(id, family, sport, dport, dst) of a relay's SYN record (synrelay.h)."""
+    import ipaddress
+    import struct
+    b = bytes.fromhex(hexrec)
+    check(len(b) == 44, 'a SYN record of %d bytes' % len(b))
+    pid, fam, sport, dport = struct.unpack('=IBxHH', b[:10])
+    dst = b[28:32] if fam == 4 else b[28:44]
+    return pid, fam, sport, dport, str(ipaddress.ip_address(dst))
+
+
+def verdict(pid, outcome):
+    import struct
+    return struct.pack('=II', pid, outcome).hex()
+
+
+@case('OpenSynQueue: the helper relays the SYNs of the caller\'s table and gives the verdict it '
+      'answers (ECONNREFUSED at connect); malformed records and unknown ids do nothing; another '
+      'user cannot reach the queue; closing the relay or kill -9 unbinds it and takes the chains '
+      'within 1 s')
+def t_synq_relay():
+    set_rules(True)
+    a = b = conn = None
+    try:
+        a = Caller(USER)
+        r = apply_when_allowed(a, *tunnel_args('q', subnets=[LAN]))
+        check(r['ok'], str(r))
+        table = r['ret']
+        before = queues()
+        r = a.err('OpenSynQueue', 'other', {})
+        check(r['error'] == ERR + 'NotFound', 'without a tunnel: %s' % r)
+        r = a.err('OpenSynQueue', 'q', {'cgroup-exclude': True})
+        check(r['error'] == ERR + 'InvalidArgs', 'a foreign option: %s' % r)
+        a.ok('OpenSynQueue', 'q', {})
+        check(syn_chains(table), 'no SYN chains:\n' + table_text(table))
+        mine = [q for q in queues() if q not in before]
+        check(len(mine) == 1, 'queues %s, before %s' % (queues(), before))
+        # another user: its bus name holds no such tunnel, so neither the
+        # queue nor the table is within its reach
+        b = Caller(USER2)
+        r = b.err('OpenSynQueue', 'q', {})
+        check(r['error'] == ERR + 'NotFound', 'USER2 opened a queue on q: %s' % r)
+        r = b.err('RemoveTunnel', 'q')
+        check(r['error'] == ERR + 'NotFound', 'USER2 removed q: %s' % r)
+
+        conn = connect_later(netlab.LAN4, netlab.CLOSED_PORT, 8)
+        recs = a.ok('RelayRead', 1.5)
+        check(recs, 'no SYN record from the helper')
+        pid, fam, sport, dport, dst = syn_record(recs[0])
+        diag('record: id %d family %d %d -> %s:%d' % (pid, fam, sport, dst, dport))
+        check(fam == 4 and dst == netlab.LAN4 and dport == netlab.CLOSED_PORT and sport > 0,
+              'record %s' % (syn_record(recs[0]),))
+        # none of these may answer the SYN
+        for bad in ('00' * 7, verdict(pid, 1) + '00', verdict(pid, 99), verdict(pid ^ 0x5a5a5a, 1),
+                    verdict(pid + 100000, 0)):
+            a.ok('RelaySend', bad)
+        time.sleep(0.5)
+        check(conn.poll() is None, 'a refused record had an effect: the connect ended')
+        a.ok('RelaySend', verdict(pid, 1))   # refused
+        text = conn.communicate(timeout=10)[0]
+        out = text.split()
+        check(len(out) == 2 and out[0] == 'ECONNREFUSED' and float(out[1]) < 5,
+              'connect: %r (exit %s)' % (text, conn.returncode))
+        diag('connect: %s after %s s' % tuple(out))
+        conn = None
+        # a second verdict for the same id is refused too (it is no longer held)
+        a.ok('RelaySend', verdict(pid, 0))
+
+        # the engine's end closes: queue and chains go, the table stays
+        a.ok('RelayClose')
+        t0 = time.monotonic()
+        check(wait_for(lambda: not syn_chains(table) and mine[0] not in queues(), 1.0, 0.02),
+              'still there 1 s after the relay closed: %s\n%s' % (queues(), table_text(table)))
+        diag('unbound %.0f ms after close' % ((time.monotonic() - t0) * 1000))
+        check(table in tables(), 'the table went with the relay')
+        log = read(WORK + '/dbus.log')
+        check('6 records from the engine refused' in log, 'the helper did not count the bad '
+              'records:\n' + log[-1500:])
+
+        # kill -9 of the engine: the same within 1 s
+        a.ok('OpenSynQueue', 'q', {'fail-closed': True})
+        check(syn_chains(table), 'no SYN chains again')
+        again = [q for q in queues() if q not in before]
+        a.kill()
+        t0 = time.monotonic()
+        check(wait_for(lambda: table not in tables() and not [q for q in queues()
+                                                             if q in again], 1.0, 0.02),
+              'still there 1 s after kill -9: %s %s' % (queues(), tables()))
+        diag('removed %.0f ms after SIGKILL' % ((time.monotonic() - t0) * 1000))
+    finally:
+        if conn is not None:
+            conn.kill()
+        for c in (a, b):
+            if c is not None:
+                c.close()
+        set_rules(False)
+
+
+def connect_errno(host, port, timeout=8.0, blocking=True):
+    """(errno name or 'connected', seconds) of one connect() in the client
+    namespace, blocking or non-blocking (poll and SO_ERROR)."""
+    import errno as errno_mod
+    import select
+    import socket
+    s = LAB.socket(LAB.ns_client, socket.AF_INET)
+    t0 = time.monotonic()
+    try:
+        if blocking:
+            s.settimeout(timeout)
+            try:
+                s.connect((host, port))
+                return 'connected', time.monotonic() - t0
+            except socket.timeout:
+                return 'hang', time.monotonic() - t0
+            except OSError as e:
+                return errno_mod.errorcode.get(e.errno, str(e)), time.monotonic() - t0
+        s.setblocking(False)
+        rc = s.connect_ex((host, port))
+        if rc not in (0, errno_mod.EINPROGRESS):
+            return errno_mod.errorcode.get(rc, str(rc)), time.monotonic() - t0
+        p = select.poll()
+        p.register(s, select.POLLOUT)
+        if not p.poll(timeout * 1000):
+            return 'hang', time.monotonic() - t0
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return ('connected' if err == 0 else errno_mod.errorcode.get(err, str(err))), \
+            time.monotonic() - t0
+    finally:
+        s.close()
+
+
 @case("caller B cannot remove caller A's table or hosts block")
 def t_isolation():
     a, b = Caller(), Caller()
@@ -1160,6 +1326,46 @@ def t_e2e_auto_nets_hosts():
         check(wait_for(lambda: table not in tables() and hosts() == HOSTS_ORIG, 2.0, 0.02),
               'state left: %s %r' % (tables(), hosts()))
         p.wait(10)
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        set_rules(False)
+
+
+@case("end to end: an unprivileged user's engine gets connect fidelity through the helper: "
+      "ECONNREFUSED, EHOSTUNREACH and ENETUNREACH at connect; kill -9 unbinds the queue")
+def t_e2e_user_fidelity():
+    set_rules(True)
+    p = None
+    try:
+        before = queues()
+        p, path, table = start_user_engine(
+            'shuttle-cf.log', subnets=(netlab.LAN_NET4, netlab.UNREACH_NET4, netlab.NOROUTE_NET4))
+        check(wait_for(lambda: 'SYN queue through shuttle-firewall' in read(path), 10, 0.1),
+              'no SYN relay:\n' + read(path))
+        check(syn_chains(table), 'no SYN chains:\n' + table_text(table))
+        mine = [q for q in queues() if q not in before]
+        for blocking in (True, False):
+            how = 'blocking' if blocking else 'non-blocking'
+            got, secs = connect_errno(netlab.LAN4, netlab.CLOSED_PORT, blocking=blocking)
+            diag('%s:%d %s: %s after %.2fs' % (netlab.LAN4, netlab.CLOSED_PORT, how, got, secs))
+            check(got == 'ECONNREFUSED', 'closed port: want ECONNREFUSED, got %s' % got)
+            got, secs = connect_errno(netlab.UNREACH4, 80, blocking=blocking)
+            diag('%s %s: %s after %.2fs' % (netlab.UNREACH4, how, got, secs))
+            check(got == 'EHOSTUNREACH' and secs < 3, 'unreachable host: %s' % got)
+            got, secs = connect_errno(netlab.NOROUTE4, 80, blocking=blocking)
+            diag('%s %s: %s after %.2fs' % (netlab.NOROUTE4, how, got, secs))
+            check(got == 'ENETUNREACH' and secs < 3, 'no route: %s' % got)
+        got, secs = connect_errno(netlab.LAN4, netlab.HTTP_PORT)
+        check(got == 'connected', 'open port: %s' % got)
+        check(curl_lan(), 'curl through the tunnel')
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        t0 = time.monotonic()
+        check(wait_for(lambda: table not in tables() and not [q for q in queues() if q in mine],
+                       1.0, 0.02), 'left 1 s after kill -9: %s %s' % (tables(), queues()))
+        diag('removed %.0f ms after SIGKILL' % ((time.monotonic() - t0) * 1000))
     finally:
         if p and p.poll() is None:
             p.kill()
