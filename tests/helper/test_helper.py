@@ -1373,6 +1373,56 @@ def t_e2e_user_fidelity():
         set_rules(False)
 
 
+def prober():
+    """bench/src/prober.c, built for this run."""
+    out = WORK + '/prober'
+    if not os.path.exists(out):
+        src = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'bench', 'src', 'prober.c')
+        subprocess.run(['gcc', '-O2', '-pthread', '-o', out, src], check=True)
+    return out
+
+
+def conn_rate(n, parallel):
+    """Short connections (64 bytes echoed) per second to the LAN's echo port,
+    as bench.py's cps rows measure them."""
+    r = LAB.run(LAB.ns_client, [prober(), 'conn', netlab.LAN4, str(netlab.ECHO_PORT), str(n), '0',
+                                '120', '64', str(parallel)], timeout=180)
+    j = json.loads(r.stdout)
+    check('rate_per_s' in j and j['fail'] == 0, 'prober: %s %s' % (r.stdout[-500:], r.stderr))
+    return j
+
+
+if os.environ.get('SHUTTLE_HELPER_BENCH'):
+    @case('bench (SHUTTLE_HELPER_BENCH set): connections/s of a user\'s engine through the '
+          'helper, with and without connect fidelity, 1 and 8 clients; 8 clients reach 5000/s')
+    def t_bench_helper_cps():
+        set_rules(True)
+        try:
+            rates = {}
+            for extra in ((), ('--no-connect-fidelity',)):
+                p, path, table = start_user_engine('shuttle-bench.log', extra=list(extra))
+                try:
+                    if not extra:
+                        check(wait_for(lambda: 'SYN queue through shuttle-firewall' in read(path),
+                                       10, 0.1), 'no SYN relay:\n' + read(path))
+                    conn_rate(200, 8)   # warm up
+                    one = conn_rate(2000, 1)
+                    eight = conn_rate(4000, 8)
+                    key = 'nocf' if extra else 'relay'
+                    rates[key] = (one, eight)
+                    diag('%s: 1 client %s; 8 clients %s' % (key, json.dumps(one),
+                                                             json.dumps(eight)))
+                finally:
+                    os.kill(p.pid, signal.SIGTERM)
+                    p.wait(10)
+                    wait_for(lambda: table not in tables(), 3)
+            par = rates['relay'][1]
+            check(par['rate_per_s'] >= 5000,
+                  'through the helper 8 clients make %s/s, want >= 5000' % par)
+        finally:
+            set_rules(False)
+
+
 def curl_lan():
     r = LAB.run(LAB.ns_client, ['curl', '-sS', '--max-time', '20',
                                 'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)])
