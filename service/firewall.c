@@ -729,6 +729,22 @@ sh_firewall_apply_owned (const char *name, const char *comment, const ShFirewall
   return TRUE;
 }
 
+gboolean
+sh_firewall_drop_syn_owned (const char *name, GError **error)
+{
+  if (!check_owned (name, NULL, error))
+    return FALSE;
+  /* "add" first, as in remove_table(): absent chains are no error; "syn"
+   * jumps to "q", so it goes first, in the same transaction. */
+  g_autofree char *script
+      = g_strdup_printf ("add chain inet " SH_FIREWALL_TABLE_PREFIX "%s syn\n"
+                         "add chain inet " SH_FIREWALL_TABLE_PREFIX "%s q\n"
+                         "delete chain inet " SH_FIREWALL_TABLE_PREFIX "%s syn\n"
+                         "delete chain inet " SH_FIREWALL_TABLE_PREFIX "%s q\n",
+                         name, name, name, name);
+  return run_nft (script, NULL, error);
+}
+
 /* Deletes table "inet shuttle-<suffix>". The preceding "add" makes this a
  * no-op for an absent table without parsing error text (nft 1.0.6 has no
  * "destroy"), and a concurrent sweep removing it first is harmless. */

@@ -1256,8 +1256,16 @@ sweep (ShFwDaemon *d, GError **error)
       o = live_owner (d, id, comment + strlen (COMMENT_PREFIX), &label);
       if (o != NULL)
         {
+          g_autoptr (GError) local = NULL;
+
           g_hash_table_add (o->tables, g_strdup (label));
           g_message ("adopted table inet shuttle-%s of uid %u (%s)", id, o->uid, o->name);
+          /* Its SYN queue was the dead helper's: without a reader the chains
+           * would drop (fail-closed) or needlessly queue every new SYN.
+           * Connections complete at the listener until the engine opens a
+           * queue again. */
+          if (!sh_firewall_drop_syn_owned (id, &local))
+            g_message ("cannot drop the SYN chains of inet shuttle-%s: %s", id, local->message);
         }
       else if (sh_firewall_remove_owned (id, error))
         g_message ("swept stale table inet shuttle-%s (%s)", id, comment);

@@ -1446,6 +1446,9 @@ def kill_helper_and_check_adoption(table):
     check(adopted, 'the new helper did not adopt %s:\n%s'
           % (table, read(WORK + '/dbus.log')[log_before:]))
     check('adopted hosts block' in read(WORK + '/dbus.log')[log_before:], 'hosts not adopted')
+    # the SYN queue was the dead helper's: its chains go with the adoption
+    # (with --fail-closed they would drop every new connection)
+    check(not syn_chains(table), 'SYN chains without a reader:\n' + table_text(table))
     check(table in tables() and curl_lan(), 'the tunnel after the new helper came')
 
 
@@ -1456,8 +1459,11 @@ def t_helper_killed_under_tunnel():
     procs = []
     try:
         for how in ('SIGTERM', 'SIGKILL'):
-            p, path, table = start_user_engine('shuttle-adopt-%s.log' % how)
+            p, path, table = start_user_engine(
+                'shuttle-adopt-%s.log' % how,
+                extra=['--reconnect', '--fail-closed'] if how == 'SIGKILL' else [])
             procs.append(p)
+            check(wait_for(lambda: syn_chains(table), 10, 0.1), 'no SYN relay:\n' + read(path))
             kill_helper_and_check_adoption(table)
             os.kill(p.pid, getattr(signal, how))
             t0 = time.monotonic()
