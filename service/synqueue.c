@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <netinet/in.h> /* before the linux/ headers, which then skip their copy */
 #include <gio/gio.h>
-#include <glib/gi18n-lib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
