@@ -1485,6 +1485,12 @@ def t_helper_killed_under_tunnel():
         set_rules(False)
 
 
+def name_owned():
+    return gdbus_ok('org.freedesktop.DBus', '/org/freedesktop/DBus',
+                    'org.freedesktop.DBus.NameHasOwner', 'io.github.shuttlevpn.Firewall1',
+                    want='(true,)')
+
+
 @case('a helper that keeps dying is started again after growing delays (not in a tight loop), '
       'and the last one still adopts the rules')
 def t_helper_restart_backoff():
@@ -1496,6 +1502,10 @@ def t_helper_restart_backoff():
         for i in range(4):
             pids = helper_pids()
             check(len(pids) == 1, 'helper pids %s' % pids)
+            # killed only once it has started (swept, adopted, owns its
+            # name): a helper killed within its start-up sweep never owned
+            # the name, so no watcher sees it leave
+            check(wait_for(name_owned, 5, 0.02), 'the helper did not finish starting')
             os.kill(pids[0], signal.SIGKILL)
             t0 = time.monotonic()
             check(wait_for(lambda: pids[0] not in helper_pids(), 2, 0.01), 'helper survived SIGKILL')
