@@ -890,6 +890,52 @@ start_udp (Client *c)
 }
 
 static void
+on_syn_relay_opened (GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autofree ApplyRequest *req = data;
+  g_autoptr (GError) error = NULL;
+  int fd = sh_fw_client_open_syn_queue_finish (req->client->fw, res, &error);
+  Client *c;
+
+  if (fd < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return; /* we are shutting down: the client may be gone */
+  c = req->client;
+  if (req->session_gen != c->session_gen || c->session == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return;
+    }
+  if (fd < 0)
+    {
+      sh_info ("connections complete at once, not when the far side's do: %s", error->message);
+      return;
+    }
+  g_clear_pointer (&c->synq, sh_syn_queue_free);
+  c->synq = sh_syn_queue_new_relay (c->poll, fd, syn_session, c);
+  sh_info ("connect() answers as the far side does (SYN queue through shuttle-firewall)");
+}
+
+/* Connect fidelity through the helper: its relay (OpenSynQueue), for the
+ * rules just applied. A relay the helper closed (our rules were removed
+ * while the session was away) is replaced. */
+static void
+start_syn_relay (Client *c)
+{
+  if (!c->opts->connect_fidelity || c->ssh_mode || c->no_firewall
+      || !sh_fw_client_uses_helper (c->fw))
+    return;
+  if (c->synq != NULL && sh_syn_queue_is_open (c->synq))
+    return;
+  g_clear_pointer (&c->synq, sh_syn_queue_free);
+  ApplyRequest *req = g_new (ApplyRequest, 1);
+  req->client = c;
+  req->session_gen = c->session_gen;
+  sh_fw_client_open_syn_queue_async (c->fw, c->opts->fail_closed, c->fw_cancel, on_syn_relay_opened,
+                                     req);
+}
+
+static void
 tunnel_ready (Client *c)
 {
   if (!c->listening)
@@ -922,6 +968,7 @@ tunnel_ready (Client *c)
   if (c->opts->run_argv && c->command == NULL)
     start_command (c);
   start_udp (c);
+  start_syn_relay (c);
   if (c->hosts_wait_ready)
     {
       c->hosts_wait_ready = FALSE;
@@ -959,19 +1006,19 @@ apply_firewall (Client *c)
     .cgroup_level = c->scope ? sh_scope_nft_level (c->scope) : 0,
     .cgroup_exclude = c->opts->scope == SH_SCOPE_EXCLUDE,
   };
-  /* In process only for now: through the helper the queue's socket would
-   * have to come from it (not done yet, see docs/architecture.md). Under
-   * --transport=ssh ssh's forwarding answers no OPEN early: connections
-   * complete at the listener there, as before. */
-  if (c->synq == NULL && c->opts->connect_fidelity && !c->ssh_mode
-      && !sh_fw_client_uses_helper (c->fw))
+  /* In process the engine binds the queue and names it in its rules;
+   * through the helper, the helper binds it and relays (start_syn_relay(),
+   * once the rules are in). Under --transport=ssh ssh's forwarding answers
+   * no OPEN early: connections complete at the listener there, as before. */
+  gboolean in_process = !sh_fw_client_uses_helper (c->fw);
+  if (c->synq == NULL && c->opts->connect_fidelity && !c->ssh_mode && in_process)
     {
       g_autoptr (GError) qerr = NULL;
       c->synq = sh_syn_queue_new (c->poll, syn_session, c, &qerr);
       if (c->synq == NULL)
         sh_info ("connections complete at once, not when the far side's do: %s", qerr->message);
     }
-  if (c->synq != NULL)
+  if (c->synq != NULL && in_process)
     {
       spec.syn_queue = sh_syn_queue_number (c->synq);
       spec.syn_fail_closed = c->opts->fail_closed;

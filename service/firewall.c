@@ -288,6 +288,28 @@ render_ipv6_block (GString *out, const ShFirewallSpec *spec)
                         "  }\n");
 }
 
+/* shuttle run --scope: only the sockets of one cgroup (made by processes
+ * in it or below) are redirected, so every redirect carries the match; a
+ * packet without a socket never matches it and is never redirected.
+ * --exclude-scope: that cgroup's sockets leave the chain first, by the
+ * "return" line written here. Returns the match to put before each subnet
+ * rule ("socket cgroupv2 level N \"path\" "), or NULL: none (no scope, or
+ * an excluded one). The nat and the syn chain both use it, so that only
+ * SYNs the nat chain will redirect wait in the queue. */
+static char *
+render_scope (GString *out, const ShFirewallSpec *spec)
+{
+  if (spec->cgroup == NULL)
+    return NULL;
+  char *match
+      = g_strdup_printf ("socket cgroupv2 level %u \"%s\" ", spec->cgroup_level, spec->cgroup);
+  if (!spec->cgroup_exclude)
+    return match;
+  g_string_append_printf (out, "    %sreturn\n", match);
+  g_free (match);
+  return NULL;
+}
+
 /* The syn queue (issue 25): the first SYN of a connection that the nat
  * chain will redirect waits in a netfilter queue until the server has
  * tried the real destination. It runs before the nat chain (-150 < -100)
@@ -315,17 +337,7 @@ render_syn_chain (GString *out, const ShFirewallSpec *spec)
                           SH_FIREWALL_REFUSED_MARK, SH_FIREWALL_HOST_UNREACH_MARK,
                           SH_FIREWALL_NET_UNREACH_MARK, SH_FIREWALL_BYPASS_MARK);
   /* The nat chain's scope, so that only SYNs it will redirect wait. */
-  g_autofree char *scope = NULL;
-  if (spec->cgroup != NULL)
-    {
-      scope
-          = g_strdup_printf ("socket cgroupv2 level %u \"%s\" ", spec->cgroup_level, spec->cgroup);
-      if (spec->cgroup_exclude)
-        {
-          g_string_append_printf (out, "    %sreturn\n", scope);
-          g_clear_pointer (&scope, g_free);
-        }
-    }
+  g_autofree char *scope = render_scope (out, spec);
   for (guint i = 0; i < array_len (spec->excludes); i++)
     {
       g_string_append (out, "    ");
@@ -396,20 +408,7 @@ render (const char *instance, const char *comment, const ShFirewallSpec *spec, G
                           comment != NULL ? comment : "shuttle " PACKAGE_VERSION,
                           SH_FIREWALL_BYPASS_MARK);
 
-  /* shuttle run --scope: only the sockets of one cgroup (made by processes
-   * in it or below) are redirected, so every redirect carries the match; a
-   * packet without a socket never matches it and is never redirected.
-   * --exclude-scope: that cgroup's sockets leave the chain first. */
-  if (spec->cgroup != NULL)
-    {
-      scope
-          = g_strdup_printf ("socket cgroupv2 level %u \"%s\" ", spec->cgroup_level, spec->cgroup);
-      if (spec->cgroup_exclude)
-        {
-          g_string_append_printf (out, "    %sreturn\n", scope);
-          g_clear_pointer (&scope, g_free);
-        }
-    }
+  scope = render_scope (out, spec);
   const char *only = scope != NULL ? scope : "";
 
   /* DNS before the excludes and the loopback rule: the nameserver may be
@@ -722,8 +721,27 @@ sh_firewall_apply_owned (const char *name, const char *comment, const ShFirewall
 {
   g_autofree char *script = sh_firewall_render_owned (name, comment, spec, error);
 
-  if (script == NULL)
+  if (script == NULL || !run_nft (script, NULL, error))
     return FALSE;
+  /* As in sh_firewall_apply(): without the rule SYNs pass, not fatal. */
+  if (spec->syn_queue != 0)
+    add_queue_rule (name, spec->syn_queue, !spec->syn_fail_closed, NULL);
+  return TRUE;
+}
+
+gboolean
+sh_firewall_drop_syn_owned (const char *name, GError **error)
+{
+  if (!check_owned (name, NULL, error))
+    return FALSE;
+  /* "add" first, as in remove_table(): absent chains are no error; "syn"
+   * jumps to "q", so it goes first, in the same transaction. */
+  g_autofree char *script
+      = g_strdup_printf ("add chain inet " SH_FIREWALL_TABLE_PREFIX "%s syn\n"
+                         "add chain inet " SH_FIREWALL_TABLE_PREFIX "%s q\n"
+                         "delete chain inet " SH_FIREWALL_TABLE_PREFIX "%s syn\n"
+                         "delete chain inet " SH_FIREWALL_TABLE_PREFIX "%s q\n",
+                         name, name, name, name);
   return run_nft (script, NULL, error);
 }
 

@@ -64,6 +64,12 @@ char *sh_firewall_render_owned (const char *name, const char *comment, const ShF
 gboolean sh_firewall_apply_owned (const char *name, const char *comment, const ShFirewallSpec *spec,
                                   GError **error);
 
+/* Deletes the SYN queue's chains ("syn", "q") of table "inet
+ * shuttle-<name>", leaving the rest; absent chains are not an error. A
+ * restarted helper does this to the tables it adopts: their queue died with
+ * the helper before it. */
+gboolean sh_firewall_drop_syn_owned (const char *name, GError **error);
+
 /* Deletes table "inet shuttle-<name>"; absent is not an error. */
 gboolean sh_firewall_remove_owned (const char *name, GError **error);
 

@@ -448,6 +448,68 @@ sh_fw_client_open_dgram_finish (ShFwClient *c, GAsyncResult *res, char **ifname,
   return fd;
 }
 
+static void
+open_synq_done (GObject *bus, GAsyncResult *res, gpointer data)
+{
+  g_autoptr (GTask) task = data;
+  g_autoptr (GError) remote = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GVariant) r = NULL;
+  GError *error = NULL;
+  gint32 handle;
+  int fd;
+
+  r = g_dbus_connection_call_with_unix_fd_list_finish (G_DBUS_CONNECTION (bus), &fds, res, &remote);
+  if (r == NULL)
+    {
+      if (g_error_matches (remote, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        error = g_steal_pointer (&remote);
+      else
+        helper_error (&error, remote);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_variant_get (r, "(h)", &handle);
+  fd = fds != NULL ? g_unix_fd_list_get (fds, handle, NULL) : -1;
+  if (fd < 0)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED,
+                               "the firewall helper passed no relay");
+      return;
+    }
+  g_task_return_int (task, fd);
+}
+
+void
+sh_fw_client_open_syn_queue_async (ShFwClient *c, gboolean fail_closed, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, data);
+
+  if (c->bus == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                               "in process the engine binds its queue itself");
+      g_object_unref (task);
+      return;
+    }
+  g_dbus_connection_call_with_unix_fd_list (
+      c->bus, c->dest, SH_FW_OBJECT_PATH, SH_FW_IFACE, "OpenSynQueue",
+      g_variant_new ("(s@a{sv})", c->label,
+                     sh_fw_encode_options (&(ShFirewallSpec){ .syn_fail_closed = fail_closed },
+                                           SH_FW_UID_NONE)),
+      G_VARIANT_TYPE ("(h)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, HELPER_TIMEOUT_MS,
+      NULL, cancellable, open_synq_done, task);
+}
+
+int
+sh_fw_client_open_syn_queue_finish (ShFwClient *c, GAsyncResult *res, GError **error)
+{
+  gssize fd = g_task_propagate_int (G_TASK (res), error);
+
+  return fd < 0 ? -1 : (int) fd;
+}
+
 void
 sh_fw_client_apply_async (ShFwClient *c, const ShFirewallSpec *spec, GCancellable *cancellable,
                           GAsyncReadyCallback callback, gpointer data)

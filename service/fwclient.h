@@ -67,6 +67,18 @@ void sh_fw_client_open_dgram_async (ShFwClient *client, GCancellable *cancellabl
                                     GAsyncReadyCallback callback, gpointer data);
 int sh_fw_client_open_dgram_finish (ShFwClient *client, GAsyncResult *res, char **ifname,
                                     GError **error);
+/* Connect fidelity through the helper (OpenSynQueue): its relay's
+ * descriptor for the rules applied last (synqueue.h,
+ * sh_syn_queue_new_relay()); the SYN chains go with the rules, with the
+ * descriptor or with this process. @fail_closed: while nobody reads the
+ * queue, SYNs are dropped instead of passing. Returns the descriptor, or
+ * -1 with @error set (G_IO_ERROR_NOT_SUPPORTED in process, where the
+ * engine binds the queue itself). */
+void sh_fw_client_open_syn_queue_async (ShFwClient *client, gboolean fail_closed,
+                                        GCancellable *cancellable, GAsyncReadyCallback callback,
+                                        gpointer data);
+int sh_fw_client_open_syn_queue_finish (ShFwClient *client, GAsyncResult *res, GError **error);
+
 /* Removes this instance's rules and, through the helper, its /etc/hosts
  * block (nothing applied is not an error). */
 gboolean sh_fw_client_remove (ShFwClient *client, GError **error);

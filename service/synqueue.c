@@ -7,23 +7,19 @@
 #include <errno.h>
 #include <netinet/in.h> /* before the linux/ headers, which then skip their copy */
 #include <gio/gio.h>
-#include <glib/gi18n-lib.h>
-#include <linux/netfilter.h>
-#include <linux/netlink.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "firewall.h"
 #include "log.h"
+#include "nfqsock.h"
 #include "nfqueue.h"
+#include "synrelay.h"
 
 /* Queue numbers tried, from the first; another engine may hold one. */
 #define QUEUE_FIRST 0x5368u
 #define QUEUE_TRIES 64
-/* SYNs waiting at once; beyond, the kernel lets them pass (fail-open). */
-#define QUEUE_MAXLEN 4096
 /* Connections known at once (waiting, or open and not yet accepted). */
 #define PENDING_MAX 8192
 
@@ -47,7 +43,8 @@ struct _ShSynQueue
 {
   ShPollWatch watch;
   ShPoll *poll;
-  int fd;
+  int fd;         /* the queue's netlink socket, or with @relay the helper's record socket */
+  gboolean relay; /* the helper holds the queue (synrelay.h); -1 fd once it hung up */
   guint16 number;
   guint32 seq;
   ShSynQueueSessionFunc session_for;
@@ -75,14 +72,23 @@ key_equal (gconstpointer a, gconstpointer b)
 }
 
 static void
-verdict (ShSynQueue *q, guint32 packet, guint32 v, guint32 mark)
+verdict (ShSynQueue *q, guint32 packet, ShSynOutcome outcome)
 {
-  guint8 msg[SH_NFQ_MSG_MAX];
-  gsize len = sh_nfq_put_verdict (msg, q->number, packet, v, mark, ++q->seq);
+  gboolean sent;
 
-  /* On failure the packet stays queued until the socket closes, then the
+  if (q->fd < 0)
+    return; /* the helper hung up: its queue went with the packets */
+  if (q->relay)
+    {
+      guint8 rec[SH_SYN_RELAY_VERDICT_LEN];
+      sh_syn_relay_put_verdict (rec, packet, outcome);
+      sent = send (q->fd, rec, sizeof rec, MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof rec;
+    }
+  else
+    sent = sh_nfq_socket_verdict (q->fd, q->number, packet, outcome, ++q->seq);
+  /* Unsent, the packet stays queued until the socket closes, then the
    * kernel drops it and the program retries: nothing better to do. */
-  if (send (q->fd, msg, len, MSG_DONTWAIT) < 0)
+  if (!sent)
     sh_debug ("syn queue: verdict not sent: %s", g_strerror (errno));
 }
 
@@ -108,26 +114,13 @@ on_opened (ShSession *session, guint32 id, int err, gpointer data)
     {
       /* Into the redirect; the accept takes the channel. */
       p->since = g_get_monotonic_time ();
-      verdict (q, packet, NF_ACCEPT, 0);
+      verdict (q, packet, SH_SYN_ACCEPT);
       return;
     }
   forget (q, p);
-  switch (err)
-    {
-    case ETIMEDOUT:
-      /* Silence, as a direct SYN would meet: the program retries. */
-      verdict (q, packet, NF_DROP, 0);
-      break;
-    case EHOSTUNREACH:
-      verdict (q, packet, NF_REPEAT, SH_FIREWALL_HOST_UNREACH_MARK);
-      break;
-    case ENETUNREACH:
-      verdict (q, packet, NF_REPEAT, SH_FIREWALL_NET_UNREACH_MARK);
-      break;
-    default:
-      verdict (q, packet, NF_REPEAT, SH_FIREWALL_REFUSED_MARK);
-      break;
-    }
+  /* Refused or unreachable: answered in the kernel as the far side did;
+   * timed out: dropped, and the program's TCP retries as it would. */
+  verdict (q, packet, sh_syn_outcome_from_errno (err));
 }
 
 static void
@@ -139,7 +132,7 @@ on_packet (ShSynQueue *q, const ShNfqPacket *pkt)
 
   if ((pkt->tcp_flags & 0x12) != 0x02)
     {
-      verdict (q, pkt->id, NF_ACCEPT, 0);
+      verdict (q, pkt->id, SH_SYN_ACCEPT);
       return;
     }
   Pending *p = g_hash_table_lookup (q->by_key, &key);
@@ -147,7 +140,7 @@ on_packet (ShSynQueue *q, const ShNfqPacket *pkt)
     {
       /* A retransmission: the first SYN still waits (drop this one), or
        * was let through a moment ago (this one may follow it). */
-      verdict (q, pkt->id, p->packet != 0 ? NF_DROP : NF_ACCEPT, 0);
+      verdict (q, pkt->id, p->packet != 0 ? SH_SYN_DROP : SH_SYN_ACCEPT);
       return;
     }
 
@@ -164,7 +157,7 @@ on_packet (ShSynQueue *q, const ShNfqPacket *pkt)
     chan = sh_session_open_early (session, &dst, on_opened, q);
   if (chan == 0)
     {
-      verdict (q, pkt->id, NF_ACCEPT, 0); /* as before the queue */
+      verdict (q, pkt->id, SH_SYN_ACCEPT); /* as before the queue */
       return;
     }
   p = g_new0 (Pending, 1);
@@ -176,11 +169,45 @@ on_packet (ShSynQueue *q, const ShNfqPacket *pkt)
   g_hash_table_insert (q->by_chan, GUINT_TO_POINTER (chan), p);
 }
 
+/* The helper's records: one SYN each (synrelay.h). End of file: the
+ * helper dropped the queue (our rules were removed, or it went away); the
+ * chains went with it, and connections complete at the listener. */
+static void
+relay_readable (ShSynQueue *q)
+{
+  for (int round = 0; round < 256; round++)
+    {
+      guint8 rec[SH_SYN_RELAY_SYN_LEN + 1];
+      ShNfqPacket pkt;
+      ssize_t n = recv (q->fd, rec, sizeof rec, MSG_DONTWAIT);
+
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+      if (n <= 0)
+        {
+          sh_debug ("syn queue: the firewall helper closed the relay");
+          sh_syn_queue_reset (q);
+          sh_poll_remove (q->poll, q->fd);
+          close (q->fd);
+          q->fd = -1;
+          return;
+        }
+      if (sh_syn_relay_parse_syn (rec, n, &pkt))
+        on_packet (q, &pkt);
+    }
+}
+
 static void
 on_readable (ShPollWatch *w, guint32 events)
 {
   ShSynQueue *q = (ShSynQueue *) w;
   guint8 buf[16384];
+
+  if (q->relay)
+    {
+      relay_readable (q);
+      return;
+    }
 
   /* Bounded, so a flood of SYNs cannot starve the data plane. */
   for (int round = 0; round < 64; round++)
@@ -205,7 +232,7 @@ on_readable (ShPollWatch *w, guint32 events)
           if (is_packet)
             on_packet (q, &pkt);
           else if (pkt.id != 0)
-            verdict (q, pkt.id, NF_ACCEPT, 0); /* not one we can read */
+            verdict (q, pkt.id, SH_SYN_ACCEPT); /* not one we can read */
         }
     }
 }
@@ -231,72 +258,15 @@ sweep (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Sends @msg and waits (briefly) for its acknowledgement. */
-static int
-request (int fd, const guint8 *msg, gsize len)
+static ShSynQueue *
+queue_new (ShPoll *poll, int fd, gboolean relay, guint16 number, ShSynQueueSessionFunc session_for,
+           gpointer data)
 {
-  guint8 reply[256];
-
-  if (send (fd, msg, len, 0) != (ssize_t) len)
-    return errno;
-  for (;;)
-    {
-      ssize_t n = recv (fd, reply, sizeof reply, 0);
-      if (n < 0)
-        return errno;
-      for (gsize off = 0; off < (gsize) n;)
-        {
-          ShNfqPacket pkt;
-          gboolean is_packet;
-          int err;
-          int step = sh_nfq_parse (reply + off, n - off, &pkt, &is_packet, &err);
-          if (step <= 0)
-            return EIO;
-          if (((const struct nlmsghdr *) (reply + off))->nlmsg_type == NLMSG_ERROR)
-            return err;
-          off += step;
-        }
-    }
-}
-
-ShSynQueue *
-sh_syn_queue_new (ShPoll *poll, ShSynQueueSessionFunc session_for, gpointer data, GError **error)
-{
-  struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-  struct timeval tv = { .tv_sec = 2 };
-  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  int err = 0, one = 1, rcvbuf = 4 * 1024 * 1024;
-  guint16 number = 0;
-
-  if (fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-    err = errno;
-  else
-    {
-      setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      setsockopt (fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf);
-      setsockopt (fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
-      err = EBUSY;
-      for (guint i = 0; i < QUEUE_TRIES && err == EBUSY; i++)
-        {
-          guint8 msg[SH_NFQ_MSG_MAX];
-          number = QUEUE_FIRST + i;
-          err = request (fd, msg, sh_nfq_put_bind (msg, number, QUEUE_MAXLEN, i + 1));
-        }
-    }
-  if (err != 0)
-    {
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
-                   /* Translators: %s is the system's error message. */
-                   _ ("cannot bind a netfilter queue for SYNs: %s"), g_strerror (err));
-      return NULL;
-    }
-
   ShSynQueue *q = g_new0 (ShSynQueue, 1);
   q->watch.func = on_readable;
   q->poll = poll;
   q->fd = fd;
+  q->relay = relay;
   q->number = number;
   q->seq = 1000;
   q->session_for = session_for;
@@ -308,14 +278,41 @@ sh_syn_queue_new (ShPoll *poll, ShSynQueueSessionFunc session_for, gpointer data
   return q;
 }
 
+ShSynQueue *
+sh_syn_queue_new (ShPoll *poll, ShSynQueueSessionFunc session_for, gpointer data, GError **error)
+{
+  guint16 number = 0;
+  int fd = sh_nfq_socket_open (QUEUE_FIRST, QUEUE_TRIES, &number, error);
+
+  if (fd < 0)
+    return NULL;
+  return queue_new (poll, fd, FALSE, number, session_for, data);
+}
+
+ShSynQueue *
+sh_syn_queue_new_relay (ShPoll *poll, int fd, ShSynQueueSessionFunc session_for, gpointer data)
+{
+  return queue_new (poll, fd, TRUE, 0, session_for, data);
+}
+
+gboolean
+sh_syn_queue_is_open (const ShSynQueue *q)
+{
+  return q->fd >= 0;
+}
+
 void
 sh_syn_queue_free (ShSynQueue *q)
 {
   if (q == NULL)
     return;
-  /* Closing the socket unbinds the queue; with "bypass" SYNs pass again. */
-  sh_poll_remove (q->poll, q->fd);
-  close (q->fd);
+  /* Closing the socket unbinds the queue (the helper's, when it relays);
+   * with "bypass" SYNs pass again. */
+  if (q->fd >= 0)
+    {
+      sh_poll_remove (q->poll, q->fd);
+      close (q->fd);
+    }
   g_clear_handle_id (&q->sweep_id, g_source_remove);
   g_hash_table_destroy (q->by_chan);
   g_hash_table_destroy (q->by_key);
@@ -352,7 +349,7 @@ sh_syn_queue_reset (ShSynQueue *q)
   g_hash_table_iter_init (&it, q->by_key);
   while (g_hash_table_iter_next (&it, NULL, (gpointer *) &p))
     if (p->packet != 0)
-      verdict (q, p->packet, NF_ACCEPT, 0);
+      verdict (q, p->packet, SH_SYN_ACCEPT);
   g_hash_table_remove_all (q->by_chan);
   g_hash_table_remove_all (q->by_key);
   q->session = NULL;

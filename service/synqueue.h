@@ -28,10 +28,21 @@ typedef struct _ShSynQueue ShSynQueue;
  * the queue (no session yet, or a destination the engine answers itself). */
 typedef ShSession *(*ShSynQueueSessionFunc) (const ShOpen *dst, gpointer data);
 
-/* Binds a free queue number (needs CAP_NET_ADMIN). NULL with @error set. */
+/* In process: binds a free queue number (needs CAP_NET_ADMIN). NULL with
+ * @error set. */
 ShSynQueue *sh_syn_queue_new (ShPoll *poll, ShSynQueueSessionFunc session_for, gpointer data,
                               GError **error);
+/* The same, through shuttle-firewall (an engine without CAP_NET_ADMIN):
+ * @fd is the engine's end of the helper's relay (OpenSynQueue, synrelay.h),
+ * owned from now on. SYNs come as records, verdicts go back as records.
+ * When the helper closes its end (the rules were removed) the queue stops:
+ * sh_syn_queue_is_open() turns FALSE. */
+ShSynQueue *sh_syn_queue_new_relay (ShPoll *poll, int fd, ShSynQueueSessionFunc session_for,
+                                    gpointer data);
 void sh_syn_queue_free (ShSynQueue *queue);
+
+/* FALSE once the helper closed a relay. */
+gboolean sh_syn_queue_is_open (const ShSynQueue *queue);
 
 guint16 sh_syn_queue_number (const ShSynQueue *queue);
 

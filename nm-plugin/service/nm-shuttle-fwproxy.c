@@ -226,6 +226,51 @@ open_dgram (ShNmFwProxy *p, GDBusMethodInvocation *inv)
                                             dgram_forwarded, call);
 }
 
+/* The SYN queue for the engine (connect fidelity): for our label and the
+ * engine's uid, with the engine's "fail-closed" (stricter only); nothing
+ * else from the engine passes. The relay's descriptor is passed on and not
+ * kept: it lives as long as the engine holds it. */
+static void
+open_synq (ShNmFwProxy *p, GVariant *params, GDBusMethodInvocation *inv)
+{
+  g_autoptr (GVariant) options = NULL;
+  g_autoptr (GError) error = NULL;
+  ShFirewallSpec opts = { 0 };
+  guint32 named = SH_FW_UID_NONE;
+  const char *label;
+  DgramCall *call;
+  gboolean ok;
+
+  g_variant_get (params, "(&s@a{sv})", &label, &options);
+  ok = sh_fw_parse_options (options, &opts, &named, &error);
+  if (ok && (named != SH_FW_UID_NONE || opts.block_ipv6 || opts.cgroup != NULL))
+    {
+      ok = FALSE;
+      g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                           "OpenSynQueue takes only the option “fail-closed” from the engine");
+    }
+  if (!ok)
+    {
+      sh_fw_spec_clear (&opts);
+      g_message ("refused the engine's SYN queue request: %s", error->message);
+      g_dbus_method_invocation_return_dbus_error (inv, SH_FW_ERROR_PREFIX "NotAuthorized",
+                                                  error->message);
+      return;
+    }
+  call = g_new0 (DgramCall, 1);
+  call->proxy = p;
+  call->inv = inv;
+  g_dbus_connection_call_with_unix_fd_list (
+      p->bus, SH_FW_BUS_NAME, SH_FW_OBJECT_PATH, SH_FW_IFACE, "OpenSynQueue",
+      g_variant_new (
+          "(s@a{sv})", p->label,
+          sh_fw_encode_options (&(ShFirewallSpec){ .syn_fail_closed = opts.syn_fail_closed },
+                                p->policy.engine_uid)),
+      G_VARIANT_TYPE ("(h)"), G_DBUS_CALL_FLAGS_NONE, FW_TIMEOUT_MS, NULL, p->cancel,
+      dgram_forwarded, call);
+  sh_fw_spec_clear (&opts);
+}
+
 static void
 method_call (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
              const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
@@ -265,6 +310,12 @@ method_call (GDBusConnection *conn, const char *sender, const char *path, const 
     {
       g_free (call);
       open_dgram (p, inv);
+      return;
+    }
+  else if (g_str_equal (method, "OpenSynQueue"))
+    {
+      g_free (call);
+      open_synq (p, params, inv);
       return;
     }
   else if (g_str_equal (method, "SetHosts") || g_str_equal (method, "RemoveHosts"))

@@ -237,6 +237,7 @@ typedef struct
   const char *cgroup;
   guint32 cgroup_level;
   gboolean cgroup_exclude;
+  gboolean fail_closed;
 } TunnelOptions;
 
 /* The options ApplyTunnel knows: anything else, a wrong type or a key given
@@ -253,6 +254,7 @@ static const struct
   { "cgroup", "s", G_STRUCT_OFFSET (TunnelOptions, cgroup) },
   { "cgroup-level", "u", G_STRUCT_OFFSET (TunnelOptions, cgroup_level) },
   { "cgroup-exclude", "b", G_STRUCT_OFFSET (TunnelOptions, cgroup_exclude) },
+  { "fail-closed", "b", G_STRUCT_OFFSET (TunnelOptions, fail_closed) },
 };
 
 gboolean
@@ -304,6 +306,7 @@ sh_fw_parse_options (GVariant *options, ShFirewallSpec *spec, guint32 *on_behalf
   spec->cgroup = g_strdup (out.cgroup);
   spec->cgroup_level = out.cgroup_level;
   spec->cgroup_exclude = out.cgroup_exclude;
+  spec->syn_fail_closed = out.fail_closed;
   *on_behalf_of = out.on_behalf_of;
   return TRUE;
 }
@@ -325,6 +328,8 @@ sh_fw_encode_options (const ShFirewallSpec *spec, guint32 on_behalf_of)
       if (spec->cgroup_exclude)
         g_variant_builder_add (&b, "{sv}", "cgroup-exclude", g_variant_new_boolean (TRUE));
     }
+  if (spec->syn_fail_closed)
+    g_variant_builder_add (&b, "{sv}", "fail-closed", g_variant_new_boolean (TRUE));
   return g_variant_builder_end (&b);
 }
 
@@ -359,6 +364,11 @@ sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spec, guint3
     return sh_fw_invalid (error, "invalid listener port 0");
   if (!sh_fw_parse_options (options, &s, &uid, error))
     return FALSE;
+  if (s.syn_fail_closed)
+    {
+      sh_fw_spec_clear (&s);
+      return sh_fw_invalid (error, "option “fail-closed” belongs to OpenSynQueue");
+    }
   s.port = port;
   if (!sh_fw_parse_subnets (subnets, "subnet", &s.subnets, error)
       || !sh_fw_parse_subnets (excludes, "exclude", &s.excludes, error)

@@ -102,14 +102,15 @@ gboolean sh_fw_check_label (const char *label, GError **error);
 GVariant *sh_fw_encode_tunnel (const char *label, const ShFirewallSpec *spec, guint32 on_behalf_of);
 
 /* The options alone, as in sh_fw_encode_tunnel(): also "cgroup" (s),
- * "cgroup-level" (u) and "cgroup-exclude" (b) when @spec has a cgroup. */
-/* @spec: its block_ipv6 and cgroup fields only; never NULL (a zeroed spec
- * for none). */
+ * "cgroup-level" (u) and "cgroup-exclude" (b) when @spec has a cgroup, and
+ * "fail-closed" (b, OpenSynQueue's only) when spec->syn_fail_closed. */
+/* @spec: its block_ipv6, cgroup and syn_fail_closed fields only; never NULL
+ * (a zeroed spec for none). */
 GVariant *sh_fw_encode_options (const ShFirewallSpec *spec, guint32 on_behalf_of)
     __attribute__ ((nonnull (1)));
 
-/* Decodes ApplyTunnel's parameters. The options known: "block-ipv6" (b),
- * into spec->block_ipv6, "cgroup" (s, sh_fw_cgroup_path_is_valid()),
+/* Decodes ApplyTunnel's parameters ("fail-closed" is refused there). The options known:
+ * "block-ipv6" (b), into spec->block_ipv6, "cgroup" (s, sh_fw_cgroup_path_is_valid()),
  * "cgroup-level" (u) and "cgroup-exclude" (b), all three or none, and "on-behalf-of-uid" (u), into
  * *@on_behalf_of (SH_FW_UID_NONE when absent; the value is not judged here: only a root caller may
  * use it, which the helper checks once it knows the caller). On success *@label is newly allocated
@@ -123,6 +124,7 @@ gboolean sh_fw_parse_tunnel (GVariant *params, char **label, ShFirewallSpec *spe
  * "exclude"), a DNS server list a(yay), and the options a{sv}. */
 gboolean sh_fw_parse_subnets (GVariant *list, const char *what, GArray **out, GError **error);
 gboolean sh_fw_parse_dns_servers (GVariant *list, GArray **out, GError **error);
+/* sh_fw_parse_options() takes "fail-closed" (b) too, into spec->syn_fail_closed. */
 gboolean sh_fw_parse_options (GVariant *options, ShFirewallSpec *spec, guint32 *on_behalf_of,
                               GError **error);
 

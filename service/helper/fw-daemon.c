@@ -11,6 +11,7 @@
 
 #include "fw-daemon.h"
 #include "fw-dgram.h"
+#include "fw-synrelay.h"
 
 #include <gio/gunixfdlist.h>
 #include <netinet/in.h>
@@ -33,6 +34,11 @@
  * up. Eight leaves room for an engine, the plugin and a retry or two. */
 #define POLKIT_PENDING_PER_UID 8
 #define DROPPED_LOGGED 8 /* SetHosts entries dropped: how many are logged one by one */
+/* OpenSynQueue: SYNs one relay holds for its engine at once (the kernel's
+ * queue holds as many; beyond, SYNs pass), and relays per uid (the uid a
+ * request is for), each a queue, a socket pair and up to 4096 ids. */
+#define SYNQ_PENDING_MAX 4096
+#define SYNQ_PER_UID 16
 
 typedef struct
 {
@@ -47,7 +53,18 @@ typedef struct
   GHashTable *routed; /* label -> GArray of ShSubnet: what each tunnel carries */
   GHashTable *specs;  /* label -> ShFirewallSpec *: the last applied, for OpenDatagramTunnel */
   GHashTable *dgrams; /* label -> Dgram *: the datagram device of the tunnel */
+  GHashTable *synqs;  /* label -> SynQ *: the tunnel's SYN relay */
 } Owner;
+
+/* One tunnel's SYN relay (OpenSynQueue, fw-synrelay.h). */
+typedef struct
+{
+  Owner *owner;
+  char *label;
+  guint32 uid; /* the uid it is for (SYNQ_PER_UID) */
+  gboolean fail_closed;
+  ShFwSynRelay *relay;
+} SynQ;
 
 /* One tunnel's datagram device (fw-dgram.h): its slot and name. */
 typedef struct
@@ -79,6 +96,7 @@ typedef enum
   REQUEST_APPLY,
   REQUEST_HOSTS,
   REQUEST_DGRAM,
+  REQUEST_SYNQ,
 } RequestKind;
 
 typedef struct
@@ -92,6 +110,7 @@ typedef struct
   guint uid;             /* of the caller */
   guint32 on_behalf_of;  /* SH_FW_UID_NONE, or the uid a root caller asks for */
   gboolean polkit_asked; /* counted in polkit_by_uid */
+  gboolean fail_closed;  /* OpenSynQueue's option */
 } Request;
 
 /* ------------------------------------------------------------- idle exit */
@@ -184,6 +203,37 @@ dgram_free (gpointer data)
   g_free (g);
 }
 
+static void
+synq_free (gpointer data)
+{
+  SynQ *q = data;
+
+  if (q->relay != NULL)
+    g_message ("uid %u (%s): SYN queue %u of %s closed (%" G_GUINT64_FORMAT
+               " SYNs relayed, %" G_GUINT64_FORMAT " records from the engine refused)",
+               q->uid, q->owner->name, sh_fw_syn_relay_number (q->relay), q->label,
+               sh_fw_syn_relay_passed (q->relay), sh_fw_syn_relay_refused (q->relay));
+  g_clear_pointer (&q->relay, sh_fw_syn_relay_free);
+  g_free (q->label);
+  g_free (q);
+}
+
+/* What the stored tunnel @label of @o becomes in the kernel: @spec with the
+ * mark of its datagram device and the queue of its SYN relay, if any. */
+static void
+owner_dress_spec (Owner *o, const char *label, ShFirewallSpec *spec)
+{
+  Dgram *dgram = g_hash_table_lookup (o->dgrams, label);
+  SynQ *synq = g_hash_table_lookup (o->synqs, label);
+
+  spec->dgram_mark = dgram != NULL ? sh_fw_dgram_mark (dgram->slot) : 0;
+  spec->dgram_ifname[0] = '\0';
+  if (dgram != NULL)
+    g_strlcpy (spec->dgram_ifname, dgram->ifname, sizeof spec->dgram_ifname);
+  spec->syn_queue = synq != NULL ? sh_fw_syn_relay_number (synq->relay) : 0;
+  spec->syn_fail_closed = synq != NULL && synq->fail_closed;
+}
+
 /* Removes everything @o holds and forgets it. */
 static void
 owner_release (Owner *o, const char *why)
@@ -192,7 +242,9 @@ owner_release (Owner *o, const char *why)
   GHashTableIter it;
   const char *label;
 
-  /* The rules first: without them the device gets nothing more. */
+  /* The queues first (their waiting SYNs pass, or with fail-closed are
+   * dropped), then the rules: without them the device gets nothing more. */
+  g_hash_table_remove_all (o->synqs);
   while (g_hash_table_size (o->dgrams) > 0)
     {
       GList *labels = g_hash_table_get_keys (o->dgrams);
@@ -248,6 +300,7 @@ owner_free (gpointer data)
   g_hash_table_unref (o->hosts);
   g_hash_table_unref (o->routed);
   g_hash_table_unref (o->specs);
+  g_hash_table_unref (o->synqs);
   g_hash_table_unref (o->dgrams);
   g_free (o->name);
   g_free (o->token);
@@ -276,6 +329,7 @@ owner_get (ShFwDaemon *d, const char *name, const char *token, guint uid)
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
   o->specs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, spec_free);
   o->dgrams = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, dgram_free);
+  o->synqs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, synq_free);
   g_hash_table_insert (d->owners, o->name, o);
   o->watch = g_bus_watch_name_on_connection (d->bus, name, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
                                              on_name_vanished, o, NULL);
@@ -289,7 +343,7 @@ owner_forget_if_empty (Owner *o)
   ShFwDaemon *d = o->daemon;
 
   if (g_hash_table_size (o->tables) == 0 && g_hash_table_size (o->hosts) == 0
-      && g_hash_table_size (o->dgrams) == 0)
+      && g_hash_table_size (o->dgrams) == 0 && g_hash_table_size (o->synqs) == 0)
     {
       g_hash_table_remove (d->owners, o->name);
       update_idle (d);
@@ -458,7 +512,6 @@ do_apply (Request *r)
   g_autofree char *comment = NULL;
   g_autofree char *table = NULL;
   g_autoptr (GError) error = NULL;
-  Dgram *dgram;
   Owner *o;
 
   if (!check_ports (r, &error))
@@ -471,11 +524,9 @@ do_apply (Request *r)
   name = table_name (o, r->label);
   note = owner_note (d, o);
   comment = g_strconcat (COMMENT_PREFIX, note, NULL);
-  /* A tunnel that has its datagram device keeps marking for it. */
-  dgram = g_hash_table_lookup (o->dgrams, r->label);
-  r->spec.dgram_mark = dgram != NULL ? sh_fw_dgram_mark (dgram->slot) : 0;
-  if (dgram != NULL)
-    g_strlcpy (r->spec.dgram_ifname, dgram->ifname, sizeof r->spec.dgram_ifname);
+  /* A tunnel that has its datagram device keeps marking for it, one with
+   * a SYN relay keeps queueing. */
+  owner_dress_spec (o, r->label, &r->spec);
   if (!sh_firewall_apply_owned (name, comment, &r->spec, &error))
     {
       g_message ("%s: applying table inet shuttle-%s failed: %s", requester, name, error->message);
@@ -600,6 +651,7 @@ do_open_dgram (Request *r)
       return;
     }
   marked = *spec;
+  owner_dress_spec (o, r->label, &marked);
   marked.dgram_mark = sh_fw_dgram_mark (slot);
   g_strlcpy (marked.dgram_ifname, ifname, sizeof marked.dgram_ifname);
   comment = g_strconcat (COMMENT_PREFIX, note, NULL);
@@ -631,6 +683,135 @@ do_open_dgram (Request *r)
              ifname, name, marked.dgram_mark);
   g_dbus_method_invocation_return_value_with_unix_fd_list (r->invocation,
                                                            g_variant_new ("(hs)", 0, ifname), fds);
+}
+
+/* Applies @o's stored tunnel @label again as it is now (after its SYN
+ * relay came or went). */
+static gboolean
+owner_reapply (Owner *o, const char *label, GError **error)
+{
+  ShFirewallSpec *spec = g_hash_table_lookup (o->specs, label);
+  g_autofree char *name = table_name (o, label);
+  g_autofree char *note = owner_note (o->daemon, o);
+  g_autofree char *comment = g_strconcat (COMMENT_PREFIX, note, NULL);
+  ShFirewallSpec dressed;
+
+  if (spec == NULL || !g_hash_table_contains (o->tables, label))
+    return TRUE; /* the tunnel is gone already, and its chains with it */
+  dressed = *spec;
+  owner_dress_spec (o, label, &dressed);
+  return sh_firewall_apply_owned (name, comment, &dressed, error);
+}
+
+/* The engine's end of a relay hung up (it closed it, or died): the queue
+ * goes, and without fail-closed its chains too, so that SYNs go straight
+ * to the redirect again. With fail-closed they stay, and the unbound queue
+ * drops SYNs until the table goes (RemoveTunnel, or the owner leaving the
+ * bus). */
+static void
+on_relay_closed (ShFwSynRelay *relay, gpointer data)
+{
+  SynQ *q = data;
+  Owner *o = q->owner;
+  g_autofree char *label = g_strdup (q->label);
+  gboolean fail_closed = q->fail_closed;
+  g_autoptr (GError) error = NULL;
+
+  g_message ("uid %u (%s): the engine hung up the SYN queue of %s", q->uid, o->name, label);
+  g_hash_table_remove (o->synqs, label); /* frees q and the relay */
+  if (!fail_closed && !owner_reapply (o, label, &error))
+    g_message ("uid %u (%s): cannot remove the SYN chains of %s: %s", o->uid, o->name, label,
+               error->message);
+  owner_forget_if_empty (o);
+}
+
+/* Relays held for @uid over all callers. */
+static guint
+synqs_of_uid (ShFwDaemon *d, guint32 uid)
+{
+  GHashTableIter it, jt;
+  Owner *o;
+  SynQ *q;
+  guint n = 0;
+
+  g_hash_table_iter_init (&it, d->owners);
+  while (g_hash_table_iter_next (&it, NULL, (gpointer *) &o))
+    {
+      g_hash_table_iter_init (&jt, o->synqs);
+      while (g_hash_table_iter_next (&jt, NULL, (gpointer *) &q))
+        n += q->uid == uid;
+    }
+  return n;
+}
+
+/* OpenSynQueue: a netfilter queue for the first SYNs of the caller's
+ * tunnel @label, its chains in the tunnel's table, and the caller's end of
+ * the relay (fw-synrelay.h). Either all is in place or nothing is. */
+static void
+do_open_synq (Request *r)
+{
+  ShFwDaemon *d = r->daemon;
+  const char *sender = g_dbus_method_invocation_get_sender (r->invocation);
+  g_autofree char *requester = who (r->uid, r->on_behalf_of, sender);
+  guint32 uid = r->on_behalf_of != SH_FW_UID_NONE ? r->on_behalf_of : r->uid;
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = NULL;
+  Owner *o = g_hash_table_lookup (d->owners, sender);
+  SynQ *q;
+  int efd = -1;
+
+  if (o == NULL || g_hash_table_lookup (o->specs, r->label) == NULL)
+    {
+      g_dbus_method_invocation_return_error (r->invocation, SH_FW_ERROR, SH_FW_ERROR_NOT_FOUND,
+                                             "this caller applied no tunnel labelled “%s”",
+                                             r->label);
+      return;
+    }
+  /* A second call replaces the relay: the engine reconnected. */
+  g_hash_table_remove (o->synqs, r->label);
+  if (synqs_of_uid (d, uid) >= SYNQ_PER_UID)
+    {
+      g_message ("%s: OpenSynQueue refused: uid %u holds %d SYN queues", requester, uid,
+                 SYNQ_PER_UID);
+      g_dbus_method_invocation_return_error (r->invocation, SH_FW_ERROR, SH_FW_ERROR_FAILED,
+                                             "uid %u holds %d SYN queues already (at most %d)", uid,
+                                             SYNQ_PER_UID, SYNQ_PER_UID);
+      return;
+    }
+  q = g_new0 (SynQ, 1);
+  q->owner = o;
+  q->label = g_strdup (r->label);
+  q->uid = uid;
+  q->fail_closed = r->fail_closed;
+  q->relay
+      = sh_fw_syn_relay_new (SYNQ_PENDING_MAX, r->fail_closed, on_relay_closed, q, &efd, &error);
+  if (q->relay == NULL)
+    {
+      synq_free (q);
+      g_message ("%s: OpenSynQueue failed: %s", requester, error->message);
+      return_error (r->invocation, error);
+      return;
+    }
+  g_hash_table_insert (o->synqs, q->label, q);
+  name = table_name (o, r->label);
+  fds = g_unix_fd_list_new ();
+  if (!owner_reapply (o, r->label, &error) || g_unix_fd_list_append (fds, efd, &error) < 0)
+    {
+      g_message ("%s: SYN queue for %s failed: %s", requester, name, error->message);
+      close (efd);
+      g_hash_table_remove (o->synqs, r->label);
+      owner_reapply (o, r->label, NULL);
+      return_error (r->invocation, error);
+      return;
+    }
+  /* The caller's end goes with the reply only: when it closes (or its
+   * process dies) the relay hears of it at once. */
+  close (efd);
+  g_message ("%s: SYN queue %u%s for table inet shuttle-%s", requester,
+             sh_fw_syn_relay_number (q->relay), q->fail_closed ? " (fail-closed)" : "", name);
+  g_dbus_method_invocation_return_value_with_unix_fd_list (r->invocation, g_variant_new ("(h)", 0),
+                                                           fds);
 }
 
 /* Takes @r out of its uid's count of polkit questions in flight. */
@@ -673,6 +854,8 @@ request_act (Request *r)
     do_apply (r);
   else if (r->kind == REQUEST_DGRAM)
     do_open_dgram (r);
+  else if (r->kind == REQUEST_SYNQ)
+    do_open_synq (r);
   else
     do_set_hosts (r);
   request_free (r);
@@ -823,6 +1006,7 @@ handle_remove (ShFwDaemon *d, GDBusMethodInvocation *invocation, gboolean hosts)
     {
       owner_set_routed (o, label, NULL);
       g_hash_table_remove (o->specs, label);
+      g_hash_table_remove (o->synqs, label);
       owner_drop_dgram (o, label, "removed its tunnel");
     }
   owner_forget_if_empty (o);
@@ -863,6 +1047,12 @@ method_call (GDBusConnection *bus, const char *sender, const char *path, const c
     {
       r->kind = REQUEST_DGRAM;
       if (!sh_fw_parse_dgram (params, &r->label, &r->on_behalf_of, &error))
+        goto invalid;
+    }
+  else if (g_str_equal (method, "OpenSynQueue"))
+    {
+      r->kind = REQUEST_SYNQ;
+      if (!sh_fw_parse_synq (params, &r->label, &r->on_behalf_of, &r->fail_closed, &error))
         goto invalid;
     }
   else if (g_str_equal (method, "SetHosts"))
@@ -1066,8 +1256,16 @@ sweep (ShFwDaemon *d, GError **error)
       o = live_owner (d, id, comment + strlen (COMMENT_PREFIX), &label);
       if (o != NULL)
         {
+          g_autoptr (GError) local = NULL;
+
           g_hash_table_add (o->tables, g_strdup (label));
           g_message ("adopted table inet shuttle-%s of uid %u (%s)", id, o->uid, o->name);
+          /* Its SYN queue was the dead helper's: without a reader the chains
+           * would drop (fail-closed) or needlessly queue every new SYN.
+           * Connections complete at the listener until the engine opens a
+           * queue again. */
+          if (!sh_firewall_drop_syn_owned (id, &local))
+            g_message ("cannot drop the SYN chains of inet shuttle-%s: %s", id, local->message);
         }
       else if (sh_firewall_remove_owned (id, error))
         g_message ("swept stale table inet shuttle-%s (%s)", id, comment);

@@ -130,8 +130,11 @@ sh_fw_parse_label (GVariant *params, char **label, GError **error)
   return TRUE;
 }
 
-gboolean
-sh_fw_parse_dgram (GVariant *params, char **label, guint32 *on_behalf_of, GError **error)
+/* (sa{sv}) with a label and the options @allowed names besides
+ * "on-behalf-of-uid" ("fail-closed" or none). */
+static gboolean
+parse_label_options (GVariant *params, const char *method, gboolean fail_closed_allowed,
+                     char **label, guint32 *on_behalf_of, gboolean *fail_closed, GError **error)
 {
   g_autoptr (GVariant) options = NULL;
   ShFirewallSpec opts = { 0 };
@@ -146,10 +149,30 @@ sh_fw_parse_dgram (GVariant *params, char **label, guint32 *on_behalf_of, GError
       return FALSE;
     }
   /* The leak block and a scope are ApplyTunnel's business. */
-  gboolean foreign = opts.block_ipv6 || opts.cgroup != NULL;
+  gboolean foreign
+      = opts.block_ipv6 || opts.cgroup != NULL || (opts.syn_fail_closed && !fail_closed_allowed);
+  *fail_closed = opts.syn_fail_closed;
   sh_fw_spec_clear (&opts);
   if (foreign)
-    return sh_fw_invalid (error, "options “block-ipv6” and “cgroup” belong to ApplyTunnel");
+    return sh_fw_invalid (error, "%s takes only the option “on-behalf-of-uid”%s", method,
+                          fail_closed_allowed ? " and “fail-closed”" : "");
   *label = g_strdup (l);
   return TRUE;
+}
+
+gboolean
+sh_fw_parse_dgram (GVariant *params, char **label, guint32 *on_behalf_of, GError **error)
+{
+  gboolean unused;
+
+  return parse_label_options (params, "OpenDatagramTunnel", FALSE, label, on_behalf_of, &unused,
+                              error);
+}
+
+gboolean
+sh_fw_parse_synq (GVariant *params, char **label, guint32 *on_behalf_of, gboolean *fail_closed,
+                  GError **error)
+{
+  return parse_label_options (params, "OpenSynQueue", TRUE, label, on_behalf_of, fail_closed,
+                              error);
 }

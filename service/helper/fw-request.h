@@ -53,4 +53,9 @@ gboolean sh_fw_parse_label (GVariant *params, char **label, GError **error);
  * only "on-behalf-of-uid" (u) is known there (SH_FW_UID_NONE when absent). */
 gboolean sh_fw_parse_dgram (GVariant *params, char **label, guint32 *on_behalf_of, GError **error);
 
+/* Parses OpenSynQueue's (sa{sv}): the label and the options
+ * "on-behalf-of-uid" (u) and "fail-closed" (b, FALSE when absent). */
+gboolean sh_fw_parse_synq (GVariant *params, char **label, guint32 *on_behalf_of,
+                           gboolean *fail_closed, GError **error);
+
 G_END_DECLS

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz-nfqueue.c — sh_nfq_parse() on arbitrary netlink buffers, as the
- * engine reads them from its queue socket.
+ * engine (or shuttle-firewall's SYN relay) reads them from its queue
+ * socket, and the relay's verdict record parser on the same bytes.
  *
  * Besides not crashing or reading out of bounds: every step is positive and
  * within the buffer, a packet has a known family, and an encoded verdict for
- * its id parses back as a well-formed, non-packet message. */
+ * its id parses back as a well-formed, non-packet message; a packet's relay
+ * record (synrelay.h) parses back to the same packet; a verdict record is
+ * taken only at its length, with a known outcome. */
 #include "config.h"
 
 #include <stdint.h>
@@ -14,6 +17,8 @@
 #include <glib.h>
 
 #include "nfqueue.h"
+#include "synrelay.h"
+#include <string.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -21,7 +26,12 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   gsize off = 0;
+  guint32 vid;
+  ShSynOutcome outcome;
 
+  if (sh_syn_relay_parse_verdict (data, size, &vid, &outcome)
+      && (size != SH_SYN_RELAY_VERDICT_LEN || outcome > SH_SYN_OUTCOME_MAX))
+    abort ();
   while (off < size)
     {
       ShNfqPacket pkt;
@@ -48,6 +58,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
           if (len > sizeof out || sh_nfq_parse (out, len, &back, &back_packet, &err) != (int) len
               || back_packet)
+            abort ();
+
+          guint8 rec[SH_SYN_RELAY_SYN_LEN];
+          gsize alen = pkt.family == AF_INET6 ? 16 : 4;
+          sh_syn_relay_put_syn (rec, &pkt);
+          if (!sh_syn_relay_parse_syn (rec, sizeof rec, &back) || back.id != pkt.id
+              || back.family != pkt.family || back.sport != pkt.sport || back.dport != pkt.dport
+              || memcmp (back.src, pkt.src, alen) != 0 || memcmp (back.dst, pkt.dst, alen) != 0)
             abort ();
         }
       off += (gsize) n;

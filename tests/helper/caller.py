@@ -12,6 +12,10 @@ long as this process holds it) and answers [device name]; ["TunRead",
 SECONDS] answers the hex of every packet read from it in that time,
 ["TunClose"] closes it.
 
+OpenSynQueue keeps the relay's descriptor and answers None; ["RelayRead",
+SECONDS] answers the hex of every record read from it in that time,
+["RelaySend", HEX] sends one record, ["RelayClose"] closes it.
+
 Besides the helper's methods: ["Listen", PORT, UDP] opens (and keeps) a TCP
 listener on 127.0.0.1 and, where it can, [::1] at PORT (0: a free one), and
 with UDP true a UDP socket on each too, as the engine does; it answers the
@@ -31,6 +35,7 @@ import dbus
 
 SOCKETS = []
 TUN = []
+RELAY = []
 
 
 def listen(port, udp):
@@ -77,7 +82,21 @@ SIGS = {
     'SetHosts': 'sa(ss)',
     'RemoveHosts': 's',
     'OpenDatagramTunnel': 'sa{sv}',
+    'OpenSynQueue': 'sa{sv}',
 }
+
+
+def relay_read(seconds):
+    out = []
+    end = time.monotonic() + seconds
+    while RELAY and time.monotonic() < end:
+        r, _, _ = select.select([RELAY[0]], [], [], max(0, end - time.monotonic()))
+        if r:
+            b = RELAY[0].recv(4096)
+            if not b:
+                break
+            out.append(b.hex())
+    return out
 
 
 def tun_read(seconds):
@@ -104,12 +123,20 @@ for line in sys.stdin:
             ret = listen(args[0], args[1])
         elif method == 'TunRead':
             ret = tun_read(args[0])
+        elif method == 'RelayRead':
+            ret = relay_read(args[0])
+        elif method == 'RelaySend':
+            ret = RELAY[0].send(bytes.fromhex(args[0]))
+        elif method == 'RelayClose':
+            while RELAY:
+                RELAY.pop().close()
+            ret = None
         elif method == 'TunClose':
             while TUN:
                 os.close(TUN.pop())
             ret = None
         else:
-            if method in ('ApplyTunnel', 'OpenDatagramTunnel'):
+            if method in ('ApplyTunnel', 'OpenDatagramTunnel', 'OpenSynQueue'):
                 args[-1] = {k: (dbus.UInt32(v) if type(v) is int else v)
                             for k, v in args[-1].items()}
             obj = bus.get_object('io.github.shuttlevpn.Firewall1',
@@ -119,6 +146,11 @@ for line in sys.stdin:
             if method == 'OpenDatagramTunnel':
                 TUN.append(ret[0].take())
                 ret = str(ret[1])
+            elif method == 'OpenSynQueue':
+                while RELAY:
+                    RELAY.pop().close()
+                RELAY.append(socket.socket(fileno=ret.take()))
+                ret = None
             else:
                 ret = str(ret) if ret is not None else None
         print(json.dumps({'ok': True, 'ret': ret}), flush=True)

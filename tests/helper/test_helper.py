@@ -699,6 +699,172 @@ def t_dgram_tun():
         set_rules(False)
 
 
+def queues():
+    """The netfilter queues bound in the client namespace (their numbers)."""
+    text = LAB.run(LAB.ns_client, ['cat', '/proc/net/netfilter/nfnetlink_queue']).stdout
+    return [int(ln.split()[0]) for ln in text.splitlines() if ln.strip()]
+
+
+def syn_chains(table):
+    text = table_text(table)
+    # nft shows the xtables target as nft's own queue expression
+    return 'chain syn' in text and ('queue num' in text or 'NFQUEUE' in text)
+
+
+CONNECT = r"""
+import errno, socket, sys, time
+s = socket.socket()
+s.settimeout(float(sys.argv[3]))
+t0 = time.monotonic()
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    r = 'connected'
+except socket.timeout:
+    r = 'hang'
+except OSError as e:
+    r = errno.errorcode.get(e.errno, str(e))
+print(r, '%.2f' % (time.monotonic() - t0), flush=True)
+"""
+
+
+def connect_later(host, port, timeout):
+    """A blocking connect() in the client namespace, running meanwhile."""
+    return subprocess.Popen(['ip', 'netns', 'exec', LAB.ns_client, PY, '-c', CONNECT, host,
+                             str(port), str(timeout)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def syn_record(hexrec):
+    """(id, family, sport, dport, dst) of a relay's SYN record (synrelay.h)."""
+    import ipaddress
+    import struct
+    b = bytes.fromhex(hexrec)
+    check(len(b) == 44, 'a SYN record of %d bytes' % len(b))
+    pid, fam, sport, dport = struct.unpack('=IBxHH', b[:10])
+    dst = b[28:32] if fam == 4 else b[28:44]
+    return pid, fam, sport, dport, str(ipaddress.ip_address(dst))
+
+
+def verdict(pid, outcome):
+    import struct
+    return struct.pack('=II', pid, outcome).hex()
+
+
+@case('OpenSynQueue: the helper relays the SYNs of the caller\'s table and gives the verdict it '
+      'answers (ECONNREFUSED at connect); malformed records and unknown ids do nothing; another '
+      'user cannot reach the queue; closing the relay or kill -9 unbinds it and takes the chains '
+      'within 1 s')
+def t_synq_relay():
+    set_rules(True)
+    a = b = conn = None
+    try:
+        a = Caller(USER)
+        r = apply_when_allowed(a, *tunnel_args('q', subnets=[LAN]))
+        check(r['ok'], str(r))
+        table = r['ret']
+        before = queues()
+        r = a.err('OpenSynQueue', 'other', {})
+        check(r['error'] == ERR + 'NotFound', 'without a tunnel: %s' % r)
+        r = a.err('OpenSynQueue', 'q', {'cgroup-exclude': True})
+        check(r['error'] == ERR + 'InvalidArgs', 'a foreign option: %s' % r)
+        a.ok('OpenSynQueue', 'q', {})
+        check(syn_chains(table), 'no SYN chains:\n' + table_text(table))
+        mine = [q for q in queues() if q not in before]
+        check(len(mine) == 1, 'queues %s, before %s' % (queues(), before))
+        # another user: its bus name holds no such tunnel, so neither the
+        # queue nor the table is within its reach
+        b = Caller(USER2)
+        r = b.err('OpenSynQueue', 'q', {})
+        check(r['error'] == ERR + 'NotFound', 'USER2 opened a queue on q: %s' % r)
+        r = b.err('RemoveTunnel', 'q')
+        check(r['error'] == ERR + 'NotFound', 'USER2 removed q: %s' % r)
+
+        conn = connect_later(netlab.LAN4, netlab.CLOSED_PORT, 8)
+        recs = a.ok('RelayRead', 1.5)
+        check(recs, 'no SYN record from the helper')
+        pid, fam, sport, dport, dst = syn_record(recs[0])
+        diag('record: id %d family %d %d -> %s:%d' % (pid, fam, sport, dst, dport))
+        check(fam == 4 and dst == netlab.LAN4 and dport == netlab.CLOSED_PORT and sport > 0,
+              'record %s' % (syn_record(recs[0]),))
+        # none of these may answer the SYN
+        for bad in ('00' * 7, verdict(pid, 1) + '00', verdict(pid, 99), verdict(pid ^ 0x5a5a5a, 1),
+                    verdict(pid + 100000, 0)):
+            a.ok('RelaySend', bad)
+        time.sleep(0.5)
+        check(conn.poll() is None, 'a refused record had an effect: the connect ended')
+        a.ok('RelaySend', verdict(pid, 1))   # refused
+        text = conn.communicate(timeout=10)[0]
+        out = text.split()
+        check(len(out) == 2 and out[0] == 'ECONNREFUSED' and float(out[1]) < 5,
+              'connect: %r (exit %s)' % (text, conn.returncode))
+        diag('connect: %s after %s s' % tuple(out))
+        conn = None
+        # a second verdict for the same id is refused too (it is no longer held)
+        a.ok('RelaySend', verdict(pid, 0))
+
+        # the engine's end closes: queue and chains go, the table stays
+        a.ok('RelayClose')
+        t0 = time.monotonic()
+        check(wait_for(lambda: not syn_chains(table) and mine[0] not in queues(), 1.0, 0.02),
+              'still there 1 s after the relay closed: %s\n%s' % (queues(), table_text(table)))
+        diag('unbound %.0f ms after close' % ((time.monotonic() - t0) * 1000))
+        check(table in tables(), 'the table went with the relay')
+        log = read(WORK + '/dbus.log')
+        check('6 records from the engine refused' in log, 'the helper did not count the bad '
+              'records:\n' + log[-1500:])
+
+        # kill -9 of the engine: the same within 1 s
+        a.ok('OpenSynQueue', 'q', {'fail-closed': True})
+        check(syn_chains(table), 'no SYN chains again')
+        again = [q for q in queues() if q not in before]
+        a.kill()
+        t0 = time.monotonic()
+        check(wait_for(lambda: table not in tables() and not [q for q in queues()
+                                                             if q in again], 1.0, 0.02),
+              'still there 1 s after kill -9: %s %s' % (queues(), tables()))
+        diag('removed %.0f ms after SIGKILL' % ((time.monotonic() - t0) * 1000))
+    finally:
+        if conn is not None:
+            conn.kill()
+        for c in (a, b):
+            if c is not None:
+                c.close()
+        set_rules(False)
+
+
+def connect_errno(host, port, timeout=8.0, blocking=True):
+    """(errno name or 'connected', seconds) of one connect() in the client
+    namespace, blocking or non-blocking (poll and SO_ERROR)."""
+    import errno as errno_mod
+    import select
+    import socket
+    s = LAB.socket(LAB.ns_client, socket.AF_INET)
+    t0 = time.monotonic()
+    try:
+        if blocking:
+            s.settimeout(timeout)
+            try:
+                s.connect((host, port))
+                return 'connected', time.monotonic() - t0
+            except socket.timeout:
+                return 'hang', time.monotonic() - t0
+            except OSError as e:
+                return errno_mod.errorcode.get(e.errno, str(e)), time.monotonic() - t0
+        s.setblocking(False)
+        rc = s.connect_ex((host, port))
+        if rc not in (0, errno_mod.EINPROGRESS):
+            return errno_mod.errorcode.get(rc, str(rc)), time.monotonic() - t0
+        p = select.poll()
+        p.register(s, select.POLLOUT)
+        if not p.poll(timeout * 1000):
+            return 'hang', time.monotonic() - t0
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return ('connected' if err == 0 else errno_mod.errorcode.get(err, str(err))), \
+            time.monotonic() - t0
+    finally:
+        s.close()
+
+
 @case("caller B cannot remove caller A's table or hosts block")
 def t_isolation():
     a, b = Caller(), Caller()
@@ -1167,6 +1333,96 @@ def t_e2e_auto_nets_hosts():
         set_rules(False)
 
 
+@case("end to end: an unprivileged user's engine gets connect fidelity through the helper: "
+      "ECONNREFUSED, EHOSTUNREACH and ENETUNREACH at connect; kill -9 unbinds the queue")
+def t_e2e_user_fidelity():
+    set_rules(True)
+    p = None
+    try:
+        before = queues()
+        p, path, table = start_user_engine(
+            'shuttle-cf.log', subnets=(netlab.LAN_NET4, netlab.UNREACH_NET4, netlab.NOROUTE_NET4))
+        check(wait_for(lambda: 'SYN queue through shuttle-firewall' in read(path), 10, 0.1),
+              'no SYN relay:\n' + read(path))
+        check(syn_chains(table), 'no SYN chains:\n' + table_text(table))
+        mine = [q for q in queues() if q not in before]
+        for blocking in (True, False):
+            how = 'blocking' if blocking else 'non-blocking'
+            got, secs = connect_errno(netlab.LAN4, netlab.CLOSED_PORT, blocking=blocking)
+            diag('%s:%d %s: %s after %.2fs' % (netlab.LAN4, netlab.CLOSED_PORT, how, got, secs))
+            check(got == 'ECONNREFUSED', 'closed port: want ECONNREFUSED, got %s' % got)
+            got, secs = connect_errno(netlab.UNREACH4, 80, blocking=blocking)
+            diag('%s %s: %s after %.2fs' % (netlab.UNREACH4, how, got, secs))
+            check(got == 'EHOSTUNREACH' and secs < 3, 'unreachable host: %s' % got)
+            got, secs = connect_errno(netlab.NOROUTE4, 80, blocking=blocking)
+            diag('%s %s: %s after %.2fs' % (netlab.NOROUTE4, how, got, secs))
+            check(got == 'ENETUNREACH' and secs < 3, 'no route: %s' % got)
+        got, secs = connect_errno(netlab.LAN4, netlab.HTTP_PORT)
+        check(got == 'connected', 'open port: %s' % got)
+        check(curl_lan(), 'curl through the tunnel')
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        t0 = time.monotonic()
+        check(wait_for(lambda: table not in tables() and not [q for q in queues() if q in mine],
+                       1.0, 0.02), 'left 1 s after kill -9: %s %s' % (tables(), queues()))
+        diag('removed %.0f ms after SIGKILL' % ((time.monotonic() - t0) * 1000))
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        set_rules(False)
+
+
+def prober():
+    """bench/src/prober.c, built for this run."""
+    out = WORK + '/prober'
+    if not os.path.exists(out):
+        src = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'bench', 'src', 'prober.c')
+        subprocess.run(['gcc', '-O2', '-pthread', '-o', out, src], check=True)
+    return out
+
+
+def conn_rate(n, parallel):
+    """Short connections (64 bytes echoed) per second to the LAN's echo port,
+    as bench.py's cps rows measure them."""
+    r = LAB.run(LAB.ns_client, [prober(), 'conn', netlab.LAN4, str(netlab.ECHO_PORT), str(n), '0',
+                                '120', '64', str(parallel)], timeout=180)
+    j = json.loads(r.stdout)
+    check('rate_per_s' in j and j['fail'] == 0, 'prober: %s %s' % (r.stdout[-500:], r.stderr))
+    return j
+
+
+if os.environ.get('SHUTTLE_HELPER_BENCH'):
+    @case('bench (SHUTTLE_HELPER_BENCH set): connections/s of a user\'s engine through the '
+          'helper, with and without connect fidelity, 1 and 8 clients; 8 clients reach 5000/s')
+    def t_bench_helper_cps():
+        set_rules(True)
+        try:
+            rates = {}
+            for extra in ((), ('--no-connect-fidelity',)):
+                p, path, table = start_user_engine('shuttle-bench.log', extra=list(extra))
+                try:
+                    if not extra:
+                        check(wait_for(lambda: 'SYN queue through shuttle-firewall' in read(path),
+                                       10, 0.1), 'no SYN relay:\n' + read(path))
+                    conn_rate(200, 8)   # warm up
+                    one = conn_rate(2000, 1)
+                    eight = conn_rate(4000, 8)
+                    key = 'nocf' if extra else 'relay'
+                    rates[key] = (one, eight)
+                    diag('%s: 1 client %s; 8 clients %s' % (key, json.dumps(one),
+                                                             json.dumps(eight)))
+                finally:
+                    os.kill(p.pid, signal.SIGTERM)
+                    p.wait(10)
+                    wait_for(lambda: table not in tables(), 3)
+            par = rates['relay'][1]
+            check(par['rate_per_s'] >= 5000,
+                  'through the helper 8 clients make %s/s, want >= 5000' % par)
+        finally:
+            set_rules(False)
+
+
 def curl_lan():
     r = LAB.run(LAB.ns_client, ['curl', '-sS', '--max-time', '20',
                                 'http://%s:%d/' % (netlab.LAN4, netlab.HTTP_PORT)])
@@ -1190,6 +1446,9 @@ def kill_helper_and_check_adoption(table):
     check(adopted, 'the new helper did not adopt %s:\n%s'
           % (table, read(WORK + '/dbus.log')[log_before:]))
     check('adopted hosts block' in read(WORK + '/dbus.log')[log_before:], 'hosts not adopted')
+    # the SYN queue was the dead helper's: its chains go with the adoption
+    # (with --fail-closed they would drop every new connection)
+    check(not syn_chains(table), 'SYN chains without a reader:\n' + table_text(table))
     check(table in tables() and curl_lan(), 'the tunnel after the new helper came')
 
 
@@ -1200,8 +1459,11 @@ def t_helper_killed_under_tunnel():
     procs = []
     try:
         for how in ('SIGTERM', 'SIGKILL'):
-            p, path, table = start_user_engine('shuttle-adopt-%s.log' % how)
+            p, path, table = start_user_engine(
+                'shuttle-adopt-%s.log' % how,
+                extra=['--reconnect', '--fail-closed'] if how == 'SIGKILL' else [])
             procs.append(p)
+            check(wait_for(lambda: syn_chains(table), 10, 0.1), 'no SYN relay:\n' + read(path))
             kill_helper_and_check_adoption(table)
             os.kill(p.pid, getattr(signal, how))
             t0 = time.monotonic()
@@ -1223,6 +1485,12 @@ def t_helper_killed_under_tunnel():
         set_rules(False)
 
 
+def name_owned():
+    return gdbus_ok('org.freedesktop.DBus', '/org/freedesktop/DBus',
+                    'org.freedesktop.DBus.NameHasOwner', 'io.github.shuttlevpn.Firewall1',
+                    want='(true,)')
+
+
 @case('a helper that keeps dying is started again after growing delays (not in a tight loop), '
       'and the last one still adopts the rules')
 def t_helper_restart_backoff():
@@ -1234,6 +1502,10 @@ def t_helper_restart_backoff():
         for i in range(4):
             pids = helper_pids()
             check(len(pids) == 1, 'helper pids %s' % pids)
+            # killed only once it has started (swept, adopted, owns its
+            # name): a helper killed within its start-up sweep never owned
+            # the name, so no watcher sees it leave
+            check(wait_for(name_owned, 5, 0.02), 'the helper did not finish starting')
             os.kill(pids[0], signal.SIGKILL)
             t0 = time.monotonic()
             check(wait_for(lambda: pids[0] not in helper_pids(), 2, 0.01), 'helper survived SIGKILL')

@@ -27,7 +27,9 @@ Why it looks like this:
     on the client's behalf.
   * 10.231.3.0/24 is routed by the gw into its own dead veth: connects there
     time out (SYNs vanish).  10.231.4.0/24 is an `unreachable` route: connects
-    fail at once with EHOSTUNREACH.  Both are routed into the client's sink too.
+    fail at once with EHOSTUNREACH.  The gw has no route at all for
+    10.231.5.0/24 (no default route either): its connects there fail with
+    ENETUNREACH.  All three are routed into the client's sink too.
   * Veths are created inside the namespaces; the root namespace's firewall,
     routes and sysctls are never touched.
 
@@ -70,6 +72,8 @@ SILENT_NET4, SILENT_NET6 = '10.231.3.0/24', 'fd31:3::/64'   # gw: dead veth
 SILENT4, SILENT6 = '10.231.3.5', 'fd31:3::5'
 UNREACH_NET4, UNREACH_NET6 = '10.231.4.0/24', 'fd31:4::/64'  # gw: unreachable
 UNREACH4, UNREACH6 = '10.231.4.5', 'fd31:4::5'
+NOROUTE_NET4 = '10.231.5.0/24'   # gw: no route at all (its connect: ENETUNREACH)
+NOROUTE4 = '10.231.5.5'
 
 HTTP_PORT, SHA_PORT, ECHO_PORT, CLOSED_PORT = 8080, 9000, 7, 9
 
@@ -554,7 +558,7 @@ class Lab:
             self._ip(ns, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', dev + 'p')
             self._ip(ns, 'link', 'set', dev, 'up')
         for net in (LAN_NET4, LAN_NET6, SILENT_NET4, SILENT_NET6, UNREACH_NET4, UNREACH_NET6,
-                    OTHER_NS4 + '/32'):
+                    NOROUTE_NET4, OTHER_NS4 + '/32'):
             self._ip(c, 'route', 'add', net, 'dev', 'sink')
         for net in (SILENT_NET4, SILENT_NET6):
             self._ip(g, 'route', 'add', net, 'dev', 'gsink')

@@ -381,6 +381,24 @@ def engine_status(prop, as_user=None):
     return r.stdout if r.returncode == 0 else 'ERROR ' + r.stderr
 
 
+def closed_port_connect():
+    """errno name (or 'connected') of a blocking connect() to the LAN's
+    closed port, from the client namespace."""
+    import errno
+    import socket
+    s = LAB.socket(LAB.ns_client, socket.AF_INET)
+    s.settimeout(8)
+    try:
+        s.connect((netlab.LAN4, netlab.CLOSED_PORT))
+        return 'connected'
+    except socket.timeout:
+        return 'hang'
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e))
+    finally:
+        s.close()
+
+
 def activate_checks():
     add_profile('shnm-work', auto_hosts='yes')
     check(not curl_lan(2), 'the LAN answers before the tunnel is up')
@@ -391,6 +409,14 @@ def activate_checks():
     check('shnm-work' in active, 'not in nmcli con show --active: %r' % active)
     check(wait_for(lambda: curl_lan(3), 10), 'curl to the LAN through the tunnel failed')
     check('shuttle-server' in nm_log(), 'the C server did not run (~/.ssh/config unused?)')
+    # connect fidelity through the plugin and the helper (OpenSynQueue): a
+    # closed port fails at connect(), as it would directly
+    check(wait_for(lambda: 'chain syn' in LAB.run(LAB.ns_client, ['nft', 'list', 'table']
+                                                  + shuttle_tables()[0].split()).stdout, 10),
+          'no SYN chains in the plugin\'s table:\n' + tail_log(20))
+    got = closed_port_connect()
+    check(got == 'ECONNREFUSED', 'connect to a closed port through NM: %s, want ECONNREFUSED'
+          % got)
     dns = nmcli('-g', 'IP4.DNS', 'connection', 'show', 'shnm-work').stdout.strip()
     addr = nmcli('-g', 'IP4.ADDRESS', 'connection', 'show', 'shnm-work').stdout.strip()
     check(dns.startswith('100.115.') and addr == dns + '/32',

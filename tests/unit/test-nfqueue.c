@@ -11,7 +11,9 @@
 
 #include <glib.h>
 
+#include "firewall.h"
 #include "nfqueue.h"
+#include "synrelay.h"
 
 /* A queued IPv4 SYN 10.231.1.2:40000 → 10.231.2.5:80, packet id 7, as the
  * kernel sends it (seed-syn4 of fuzz-nfqueue). */
@@ -145,6 +147,79 @@ test_bind (void)
   g_assert_cmpuint (out[24], ==, 1); /* NFQNL_CFG_CMD_BIND */
 }
 
+/* The relay's records (synrelay.h): a SYN goes through unchanged, for
+ * both families; a verdict is taken only at its exact length with a known
+ * outcome. */
+static void
+test_relay_records (void)
+{
+  ShNfqPacket pkt = { .id = 0xdeadbeef, .family = AF_INET6, .sport = 40000, .dport = 9 };
+  ShNfqPacket back;
+  guint8 rec[SH_SYN_RELAY_SYN_LEN + 1];
+  guint32 id;
+  ShSynOutcome outcome;
+
+  for (int i = 0; i < 16; i++)
+    pkt.src[i] = i, pkt.dst[i] = 0xf0 + i;
+  sh_syn_relay_put_syn (rec, &pkt);
+  g_assert_true (sh_syn_relay_parse_syn (rec, SH_SYN_RELAY_SYN_LEN, &back));
+  g_assert_cmpuint (back.id, ==, pkt.id);
+  g_assert_cmpint (back.family, ==, AF_INET6);
+  g_assert_cmpuint (back.sport, ==, 40000);
+  g_assert_cmpuint (back.dport, ==, 9);
+  g_assert_cmpmem (back.src, 16, pkt.src, 16);
+  g_assert_cmpmem (back.dst, 16, pkt.dst, 16);
+  g_assert_cmpuint (back.tcp_flags, ==, 0x02);
+  g_assert_false (sh_syn_relay_parse_syn (rec, SH_SYN_RELAY_SYN_LEN - 1, &back));
+  g_assert_false (sh_syn_relay_parse_syn (rec, SH_SYN_RELAY_SYN_LEN + 1, &back));
+
+  /* IPv4: only the first four bytes of each address travel. */
+  pkt.family = AF_INET;
+  sh_syn_relay_put_syn (rec, &pkt);
+  g_assert_cmpuint (rec[4], ==, 4);
+  g_assert_true (sh_syn_relay_parse_syn (rec, SH_SYN_RELAY_SYN_LEN, &back));
+  g_assert_cmpint (back.family, ==, AF_INET);
+  g_assert_cmpmem (back.dst, 4, pkt.dst, 4);
+  g_assert_cmpuint (back.dst[4], ==, 0);
+  rec[4] = 5;
+  g_assert_false (sh_syn_relay_parse_syn (rec, SH_SYN_RELAY_SYN_LEN, &back));
+
+  sh_syn_relay_put_verdict (rec, 77, SH_SYN_NET_UNREACH);
+  g_assert_true (sh_syn_relay_parse_verdict (rec, SH_SYN_RELAY_VERDICT_LEN, &id, &outcome));
+  g_assert_cmpuint (id, ==, 77);
+  g_assert_cmpint (outcome, ==, SH_SYN_NET_UNREACH);
+  g_assert_false (sh_syn_relay_parse_verdict (rec, SH_SYN_RELAY_VERDICT_LEN - 1, &id, &outcome));
+  g_assert_false (sh_syn_relay_parse_verdict (rec, SH_SYN_RELAY_VERDICT_LEN + 1, &id, &outcome));
+  sh_syn_relay_put_verdict (rec, 77, (ShSynOutcome) (SH_SYN_OUTCOME_MAX + 1));
+  g_assert_false (sh_syn_relay_parse_verdict (rec, SH_SYN_RELAY_VERDICT_LEN, &id, &outcome));
+}
+
+/* The far side's errno -> outcome -> verdict, as both paths give it. */
+static void
+test_outcomes (void)
+{
+  static const struct
+  {
+    int err;
+    guint32 verdict, mark;
+  } rows[] = {
+    { 0, NF_ACCEPT, 0 },
+    { ECONNREFUSED, NF_REPEAT, SH_FIREWALL_REFUSED_MARK },
+    { EHOSTUNREACH, NF_REPEAT, SH_FIREWALL_HOST_UNREACH_MARK },
+    { ENETUNREACH, NF_REPEAT, SH_FIREWALL_NET_UNREACH_MARK },
+    { ETIMEDOUT, NF_DROP, 0 },
+    { EACCES, NF_REPEAT, SH_FIREWALL_REFUSED_MARK },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (rows); i++)
+    {
+      guint32 v, m;
+      sh_syn_outcome_verdict (sh_syn_outcome_from_errno (rows[i].err), &v, &m);
+      g_assert_cmpuint (v, ==, rows[i].verdict);
+      g_assert_cmpuint (m, ==, rows[i].mark);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -154,5 +229,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nfqueue/error", test_error);
   g_test_add_func ("/nfqueue/verdict", test_verdict);
   g_test_add_func ("/nfqueue/bind", test_bind);
+  g_test_add_func ("/nfqueue/relay-records", test_relay_records);
+  g_test_add_func ("/nfqueue/outcomes", test_outcomes);
   return g_test_run ();
 }
