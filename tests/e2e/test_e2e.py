@@ -439,34 +439,8 @@ def t_silent():
 
 def connect_errno(host, port, timeout=5.0, blocking=True):
     """(errno name or 'connected', seconds) of one connect() in the client
-    namespace: blocking, or non-blocking with poll and SO_ERROR, as event
-    loops do it."""
-    fam = socket.AF_INET6 if ':' in host else socket.AF_INET
-    s = LAB.socket(LAB.ns_client, fam)
-    t0 = time.monotonic()
-    try:
-        if blocking:
-            s.settimeout(timeout)
-            try:
-                s.connect((host, port))
-                return 'connected', time.monotonic() - t0
-            except socket.timeout:
-                return 'hang', time.monotonic() - t0
-            except OSError as e:
-                return errno.errorcode.get(e.errno, str(e)), time.monotonic() - t0
-        s.setblocking(False)
-        rc = s.connect_ex((host, port))
-        if rc not in (0, errno.EINPROGRESS):
-            return errno.errorcode.get(rc, str(rc)), time.monotonic() - t0
-        p = select.poll()
-        p.register(s, select.POLLOUT)
-        if not p.poll(timeout * 1000):
-            return 'hang', time.monotonic() - t0
-        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        return ('connected' if err == 0 else errno.errorcode.get(err, str(err))), \
-            time.monotonic() - t0
-    finally:
-        s.close()
+    namespace (netlab.Lab.connect_errno)."""
+    return LAB.connect_errno(LAB.ns_client, host, port, timeout, blocking)
 
 
 @case('fidelity: a closed port fails at connect() with ECONNREFUSED (blocking, non-blocking, v4, v6)')

@@ -834,35 +834,8 @@ def t_synq_relay():
 
 def connect_errno(host, port, timeout=8.0, blocking=True):
     """(errno name or 'connected', seconds) of one connect() in the client
-    namespace, blocking or non-blocking (poll and SO_ERROR)."""
-    import errno as errno_mod
-    import select
-    import socket
-    s = LAB.socket(LAB.ns_client, socket.AF_INET)
-    t0 = time.monotonic()
-    try:
-        if blocking:
-            s.settimeout(timeout)
-            try:
-                s.connect((host, port))
-                return 'connected', time.monotonic() - t0
-            except socket.timeout:
-                return 'hang', time.monotonic() - t0
-            except OSError as e:
-                return errno_mod.errorcode.get(e.errno, str(e)), time.monotonic() - t0
-        s.setblocking(False)
-        rc = s.connect_ex((host, port))
-        if rc not in (0, errno_mod.EINPROGRESS):
-            return errno_mod.errorcode.get(rc, str(rc)), time.monotonic() - t0
-        p = select.poll()
-        p.register(s, select.POLLOUT)
-        if not p.poll(timeout * 1000):
-            return 'hang', time.monotonic() - t0
-        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        return ('connected' if err == 0 else errno_mod.errorcode.get(err, str(err))), \
-            time.monotonic() - t0
-    finally:
-        s.close()
+    namespace (netlab.Lab.connect_errno)."""
+    return LAB.connect_errno(LAB.ns_client, host, port, timeout, blocking)
 
 
 @case("caller B cannot remove caller A's table or hosts block")

@@ -43,12 +43,14 @@ All state (keys, configs, logs, PIDs, served files) lives in
 As a module:  with netlab.Lab('sht3a') as lab: lab.run(lab.ns_client, [...])
 """
 import ctypes
+import errno
 import hashlib
 import http.server
 import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -419,6 +421,36 @@ class Lab:
         if 'e' in box:
             raise box['e']
         return box['s']
+
+    def connect_errno(self, ns, host, port, timeout=5.0, blocking=True):
+        """(errno name or 'connected' or 'hang', seconds) of one connect()
+        from ns: blocking, or non-blocking with poll and SO_ERROR, as event
+        loops do it."""
+        s = self.socket(ns, socket.AF_INET6 if ':' in host else socket.AF_INET)
+        t0 = time.monotonic()
+        try:
+            if blocking:
+                s.settimeout(timeout)
+                try:
+                    s.connect((host, port))
+                    return 'connected', time.monotonic() - t0
+                except socket.timeout:
+                    return 'hang', time.monotonic() - t0
+                except OSError as e:
+                    return errno.errorcode.get(e.errno, str(e)), time.monotonic() - t0
+            s.setblocking(False)
+            rc = s.connect_ex((host, port))
+            if rc not in (0, errno.EINPROGRESS):
+                return errno.errorcode.get(rc, str(rc)), time.monotonic() - t0
+            p = select.poll()
+            p.register(s, select.POLLOUT)
+            if not p.poll(timeout * 1000):
+                return 'hang', time.monotonic() - t0
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            return ('connected' if err == 0 else errno.errorcode.get(err, str(err))), \
+                time.monotonic() - t0
+        finally:
+            s.close()
 
     def connect(self, ns, host, port, timeout=5.0):
         """A TCP socket in ns connected to (host, port); raises OSError."""

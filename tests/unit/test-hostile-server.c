@@ -28,6 +28,11 @@ typedef struct
   char *error;
 } Hostile;
 
+/* What the client sent that read_frames() has not given out yet (a frame's
+ * start); hostile_init() empties it. */
+static guint8 rx_buf[1 << 20];
+static gsize rx_have;
+
 static void
 flush (gpointer data)
 {
@@ -81,6 +86,7 @@ hostile_init (Hostile *h, guint32 client_max_channels, guint32 client_window,
 {
   int c2s[2], s2c[2];
   memset (h, 0, sizeof *h);
+  rx_have = 0;
   g_assert_cmpint (pipe2 (c2s, O_CLOEXEC), ==, 0);
   g_assert_cmpint (pipe2 (s2c, O_CLOEXEC), ==, 0);
   h->poll = sh_poll_new (flush, h);
@@ -185,28 +191,48 @@ test_channel_limit (void)
   hostile_clear (&h);
 }
 
-/* The credit the client returned for channel @id (its WINDOW frames). */
-static gsize
-read_credit (Hostile *h, guint32 id)
+/* Reads what the client sent since the last call and gives each whole
+ * frame to @fn. */
+static void
+read_frames (Hostile *h, void (*fn) (const ShFrame *f, gpointer data), gpointer data)
 {
-  static guint8 in[1 << 20];
-  static gsize have;
-  gsize credit = 0, pos = 0;
+  gsize pos = 0;
   ssize_t n;
   ShFrame f;
   gssize k;
 
-  while ((n = read (h->from_client, in + have, sizeof in - have)) > 0)
-    have += (gsize) n;
-  while ((k = sh_frame_decode (in + pos, have - pos, &f)) > 0)
+  while ((n = read (h->from_client, rx_buf + rx_have, sizeof rx_buf - rx_have)) > 0)
+    rx_have += (gsize) n;
+  while ((k = sh_frame_decode (rx_buf + pos, rx_have - pos, &f)) > 0)
     {
-      if (f.type == SH_FRAME_WINDOW && f.channel == id)
-        credit += f.u.window;
+      fn (&f, data);
       pos += (gsize) k;
     }
-  memmove (in, in + pos, have - pos);
-  have -= pos;
-  return credit;
+  memmove (rx_buf, rx_buf + pos, rx_have - pos);
+  rx_have -= pos;
+}
+
+typedef struct
+{
+  guint32 id;
+  gsize credit;
+} Credit;
+
+static void
+add_credit (const ShFrame *f, gpointer data)
+{
+  Credit *c = data;
+  if (f->type == SH_FRAME_WINDOW && f->channel == c->id)
+    c->credit += f->u.window;
+}
+
+/* The credit the client returned for channel @id (its WINDOW frames). */
+static gsize
+read_credit (Hostile *h, guint32 id)
+{
+  Credit c = { id, 0 };
+  read_frames (h, add_credit, &c);
+  return c.credit;
 }
 
 static void
@@ -303,32 +329,20 @@ test_unread_output (void)
   hostile_clear (&h);
 }
 
+static void
+add_data (const ShFrame *f, gpointer data)
+{
+  gsize *per = data;
+  if (f->type == SH_FRAME_DATA && f->channel < 8)
+    per[f->channel] += f->len;
+}
+
 /* Adds the DATA bytes the client sent since the last call, per channel
- * (@per[id], ids below 8), and returns all of them. */
-static gsize
+ * (@per[id], ids below 8). */
+static void
 count_data (Hostile *h, gsize per[8])
 {
-  static guint8 in[1 << 20];
-  static gsize have;
-  gsize pos = 0, total = 0;
-  ssize_t n;
-  ShFrame f;
-  gssize k;
-
-  while ((n = read (h->from_client, in + have, sizeof in - have)) > 0)
-    have += (gsize) n;
-  while ((k = sh_frame_decode (in + pos, have - pos, &f)) > 0)
-    {
-      if (f.type == SH_FRAME_DATA && f.channel < 8)
-        {
-          per[f.channel] += f.len;
-          total += f.len;
-        }
-      pos += (gsize) k;
-    }
-  memmove (in, in + pos, have - pos);
-  have -= pos;
-  return total;
+  read_frames (h, add_data, per);
 }
 
 /* Writes what the app's socket takes of @n bytes; returns how many. */
