@@ -200,10 +200,26 @@ def entry(name):
     return None, '', None
 
 
-def click(item_id):
-    bus, _ = item()
-    call(bus, sni('Menu'), 'com.canonical.dbusmenu', 'Event',
-         GLib.Variant('(isvu)', (item_id, 'clicked', GLib.Variant('i', 0), 0)))
+def click(target):
+    """Click a menu item: its id, or a function that finds the item.
+
+    The applet rebuilds its menu whenever a connection changes state, and
+    the rebuild renumbers every item (libdbusmenu never reuses an id), so a
+    click racing a rebuild names an item that is gone; given a function, look
+    the item up again in the new menu, as a user would."""
+    for attempt in range(5):
+        item_id = target()['id'] if callable(target) else target
+        bus, _ = item()
+        try:
+            call(bus, sni('Menu'), 'com.canonical.dbusmenu', 'Event',
+                 GLib.Variant('(isvu)', (item_id, 'clicked', GLib.Variant('i', 0), 0)))
+            return
+        except GLib.Error as e:
+            if not callable(target) or 'does not refer to a menu item' not in str(e) \
+                    or attempt == 4:
+                raise
+            diag('menu item %d went with a rebuild before the click; looking again' % item_id)
+            time.sleep(0.2)
 
 
 def notifications():
@@ -265,8 +281,7 @@ def t_register():
 
 @case('clicking the toggle activates it in NetworkManager; icon, state and hosts follow')
 def t_connect():
-    it, _, _ = entry(CON)
-    click(it['id'])
+    click(lambda: entry(CON)[0])
     check(wait_for(lambda: nm.state(CON) == 'activated', 90, 0.5),
           'NetworkManager state %r:\n%s\n%s' % (nm.state(CON), log_of('applet'), nm.tail_log(30)))
     check(wait_for(lambda: sni('IconName') == 'shuttle-connected', 15),
@@ -287,7 +302,7 @@ def t_connect():
     h = host_item()[0]
     address = h['label'].split('(')[-1].rstrip(')')
     diag('discovered: %s' % h['label'])
-    click(h['id'])
+    click(lambda: host_item()[0])
     check(wait_for(lambda: notified(lambda n: n['summary'] == 'Copied ' + address
                                     and netlab.NAME_GWHOSTS in n['body']), 10),
           'no "Copied %s" notification: %r' % (address, notifications()))
@@ -319,7 +334,7 @@ def t_run_program():
     items = labels()
     check(items.index('Run a program in this tunnel…') > items.index(CON),
           'the item is not under %s: %r' % (CON, items))
-    click(it['id'])
+    click(lambda: find(lambda s: s == 'Run a program in this tunnel…'))
     title = 'Run a program in ' + CON
     check(wait_for(lambda: window_ids(title), 10), 'no dialog %r:\n%s' % (title, log_of('applet')))
     wid = window_ids(title)[0]
@@ -372,8 +387,7 @@ def t_screenshot():
 
 @case('clicking the toggle again deactivates it')
 def t_disconnect():
-    it, _, _ = entry(CON)
-    click(it['id'])
+    click(lambda: entry(CON)[0])
     check(wait_for(lambda: nm.state(CON) == '', 30, 0.5), 'still %r' % nm.state(CON))
     check(wait_for(lambda: sni('IconName') == 'shuttle-disconnected', 15),
           'IconName %r' % sni('IconName'))
@@ -395,7 +409,7 @@ def t_two_tunnels():
         check(wait_for(lambda: entry(a)[0] and entry(b)[0], 15),
               'the menu lacks one of them: %r' % labels())
         for n in (a, b):
-            click(entry(n)[0]['id'])
+            click(lambda: entry(n)[0])
             check(wait_for(lambda: nm.state(n) == 'activated', 90, 0.5),
                   '%s: NetworkManager state %r:\n%s' % (n, nm.state(n), nm.tail_log(30)))
         check(wait_for(lambda: all(entry(n)[1].startswith('Connected since ') for n in (a, b)),
@@ -404,14 +418,14 @@ def t_two_tunnels():
               'toggles: %r %r' % (entry(a)[0], entry(b)[0]))
         check(len(nm.shuttle_tables()) == 2, 'tables %r' % nm.shuttle_tables())
         check(sni('IconName') == 'shuttle-connected', 'IconName %r' % sni('IconName'))
-        click(entry(a)[0]['id'])
+        click(lambda: entry(a)[0])
         check(wait_for(lambda: nm.state(a) == '', 30, 0.5), '%s still %r' % (a, nm.state(a)))
         check(wait_for(lambda: entry(a)[1] == 'Disconnected', 10), '%s: %r' % (a, entry(a)[1]))
         check(entry(b)[1].startswith('Connected since ') and entry(b)[0].get('toggle-state') == 1,
               '%s after %s went: %r' % (b, a, entry(b)))
         check(sni('IconName') == 'shuttle-connected', 'IconName %r with %s still up'
               % (sni('IconName'), b))
-        click(entry(b)[0]['id'])
+        click(lambda: entry(b)[0])
         check(wait_for(lambda: nm.state(b) == '', 30, 0.5), '%s still %r' % (b, nm.state(b)))
         check(wait_for(lambda: sni('IconName') == 'shuttle-disconnected', 15),
               'IconName %r' % sni('IconName'))
@@ -429,7 +443,7 @@ def t_reconnecting():
     nm.add_profile(CON_PERS, persistent=True)
     check(wait_for(lambda: entry(CON_PERS)[0] is not None, 15),
           'the new connection is not in the menu: %r' % labels())
-    click(entry(CON_PERS)[0]['id'])
+    click(lambda: entry(CON_PERS)[0])
     check(wait_for(lambda: nm.state(CON_PERS) == 'activated', 90, 0.5),
           'NetworkManager state %r:\n%s' % (nm.state(CON_PERS), nm.tail_log(30)))
     check(wait_for(lambda: entry(CON_PERS)[1].startswith('Connected since '), 10),
@@ -458,7 +472,7 @@ def t_reconnecting():
           'not activated again: %r\n%s' % (nm.state(CON_PERS), nm.tail_log(30)))
     check(wait_for(lambda: entry(CON_PERS)[1].startswith('Connected since '), 15),
           'state under the name after the return: %r' % entry(CON_PERS)[1])
-    click(entry(CON_PERS)[0]['id'])
+    click(lambda: entry(CON_PERS)[0])
     check(wait_for(lambda: nm.state(CON_PERS) == '', 30, 0.5), 'still %r' % nm.state(CON_PERS))
     nm.nmcli('connection', 'delete', CON_PERS)
     nm.assert_clean('after the reconnecting connection')
@@ -473,7 +487,7 @@ def t_failure():
     nm.add_profile(CON_BAD, host_key=wrong)
     check(wait_for(lambda: entry(CON_BAD)[0] is not None, 15),
           'the new connection is not in the menu: %r' % labels())
-    click(entry(CON_BAD)[0]['id'])
+    click(lambda: entry(CON_BAD)[0])
     fp = nm.host_fingerprint()
     got = wait_for(lambda: notified(lambda n: n['summary'] == CON_BAD + ' failed to connect'), 60,
                    0.3)
@@ -490,7 +504,7 @@ def t_failure():
 
 @case('Quit ends the applet and its item')
 def t_quit():
-    click(find(lambda s: s == 'Quit')['id'])
+    click(lambda: find(lambda s: s == 'Quit'))
     check(wait_for(lambda: APP.poll() is not None, 10), 'still running after Quit')
     check(wait_for(lambda: item() is None, 10), 'the item is still registered')
     crit = [ln for ln in log_of('applet').splitlines() if 'CRITICAL' in ln]
