@@ -18,8 +18,9 @@ runtime="nftables openssh-server openssh-client iproute2 procps curl python3 dns
 # secrets test traces the plugin's file opens with strace; `shuttle run`'s
 # case needs a static program (busybox-static) to show the warning.
 # The one-time-code cases (e2e, nm) run a lab sshd whose PAM stack asks a
-# TOTP through pam_oath (the tests compute the codes themselves).
-test_tools="tcpdump strace openssl busybox-static iputils-ping iperf3 libpam-oath git"
+# TOTP through pam_oath (the tests compute the codes themselves). The
+# connect-fidelity cases ask `nc -z` (netcat-openbsd), as a port check does.
+test_tools="tcpdump strace openssl busybox-static iputils-ping iperf3 libpam-oath git netcat-openbsd"
 # The firewall helper's tests: a private system bus, a real polkitd, and a
 # D-Bus client (gdbus, python3-dbus) running as another user.
 helper_test="dbus-daemon polkitd libglib2.0-bin python3-dbus passwd util-linux"
