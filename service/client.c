@@ -2341,7 +2341,11 @@ client_run (Client *c, char **ssh_argv, GError **error)
  * backlog), while the rules still exist: once the last nat chain is gone
  * the kernel no longer translates the replies of redirected connections,
  * and applications would wait forever for an end that cannot reach them.
- * A connection attempt in between is refused, never sent in the clear. */
+ * A connection attempt in between is refused, never sent in the clear.
+ * Under --transport=ssh the ssh master holds the connections' sockets
+ * (we passed them): it too must end before the rules do. Closing our end
+ * of its control connections is not enough, the master closes the sockets
+ * in its own time (seen: an application left hanging after a SIGTERM). */
 static void
 client_tear_down (Client *c)
 {
@@ -2358,6 +2362,9 @@ client_tear_down (Client *c)
       close (c->listeners[i].fd);
       c->listeners[i].fd = -1;
     }
+  /* (On a failure ssh's own exit status explains it, below: not ours.) */
+  if (c->ssh_mode && c->status == 0)
+    stop_transport (c);
   g_cancellable_cancel (c->fw_cancel);
   if (c->fw && !sh_fw_client_remove (c->fw, &fw_error))
     sh_error ("cannot remove the firewall rules: %s", fw_error->message);

@@ -706,9 +706,21 @@ def queues():
 
 
 def syn_chains(table):
-    text = table_text(table)
-    # nft shows the xtables target as nft's own queue expression
-    return 'chain syn' in text and ('queue num' in text or 'NFQUEUE' in text)
+    """Whether @table has chain "syn" and the queue rule in its chain "q".
+
+    The rule is the xtables NFQUEUE target (firewall.c says why). nft's
+    text shows it only where iptables' extensions are installed (as "queue
+    num"; without them the chain reads empty), so ask its JSON, which
+    names the target either way."""
+    r = LAB.run(LAB.ns_client, ['nft', '-j', 'list', 'table'] + table.split(), timeout=10)
+    if r.returncode != 0:
+        return False
+    objs = json.loads(r.stdout)['nftables']
+    chains = [o['chain']['name'] for o in objs if 'chain' in o]
+    queued = [e for o in objs if 'rule' in o and o['rule']['chain'] == 'q'
+              for e in o['rule']['expr']
+              if 'queue' in e or e.get('xt', {}).get('name') == 'NFQUEUE']
+    return 'syn' in chains and bool(queued)
 
 
 CONNECT = r"""
