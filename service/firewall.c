@@ -581,37 +581,6 @@ nl_put_msg (GByteArray *b, guint16 type, guint16 flags, guint8 family, guint16 r
   g_byte_array_append (b, body->data, body->len);
 }
 
-/* Sends one netlink batch and reads its acknowledgement: 0 or an errno. */
-static int
-send_queue_batch (const GByteArray *batch, guint8 *reply, gsize reply_len)
-{
-  struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-  struct timeval tv = { .tv_sec = 2 };
-  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  int err;
-  ssize_t n;
-
-  if (fd < 0)
-    return errno;
-  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  errno = 0;
-  if (bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0
-      && send (fd, batch->data, batch->len, 0) == (ssize_t) batch->len
-      && (n = recv (fd, reply, reply_len, 0)) >= (ssize_t) (NLMSG_HDRLEN + 4))
-    {
-      struct nlmsghdr nh;
-      gint32 e;
-
-      memcpy (&nh, reply, sizeof nh);
-      memcpy (&e, reply + NLMSG_HDRLEN, 4);
-      err = nh.nlmsg_type == NLMSG_ERROR ? -e : EIO;
-    }
-  else
-    err = errno != 0 ? errno : EIO;
-  close (fd);
-  return err;
-}
-
 static gboolean
 add_queue_rule (const char *suffix, guint16 queue, gboolean bypass, GError **error)
 {
@@ -626,7 +595,7 @@ add_queue_rule (const char *suffix, guint16 queue, gboolean bypass, GError **err
   guint16 info[4] = { queue, 1, bypass ? NFQ_FLAG_BYPASS : 0, 0 };
   guint32 rev = htonl (3);
   guint8 reply[512];
-  int err = EIO;
+  int fd, err = EIO;
 
   nl_put_attr (target, NFTA_TARGET_NAME, "NFQUEUE", sizeof "NFQUEUE");
   nl_put_attr (target, NFTA_TARGET_REV, &rev, 4);
@@ -643,11 +612,31 @@ add_queue_rule (const char *suffix, guint16 queue, gboolean bypass, GError **err
               NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, NFPROTO_INET, 0, 2, rule);
   nl_put_msg (batch, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, 3, empty);
 
-  /* A busy kernel can refuse a batch for the moment (another transaction,
-   * memory); the rule is worth a second try, since without it connect()
-   * completes at the listener whatever the far side says. */
-  for (int attempt = 0; attempt < 3 && err != 0; attempt++)
-    err = send_queue_batch (batch, reply, sizeof reply);
+  fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd >= 0)
+    {
+      struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+      struct timeval tv = { .tv_sec = 2 };
+      ssize_t n;
+
+      setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      if (bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0
+          && send (fd, batch->data, batch->len, 0) == (ssize_t) batch->len
+          && (n = recv (fd, reply, sizeof reply, 0)) >= (ssize_t) (NLMSG_HDRLEN + 4))
+        {
+          struct nlmsghdr nh;
+          gint32 e;
+
+          memcpy (&nh, reply, sizeof nh);
+          memcpy (&e, reply + NLMSG_HDRLEN, 4);
+          err = nh.nlmsg_type == NLMSG_ERROR ? -e : EIO;
+        }
+      else
+        err = errno != 0 ? errno : EIO;
+      close (fd);
+    }
+  else
+    err = errno;
   if (err != 0)
     {
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
