@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
+#include "nftmsg.h"
 #include "scope.h"
 #include "subnet.h"
 
@@ -554,31 +555,27 @@ run_nft (const char *script, char **output, GError **error)
  * One rule in chain "q" of table inet shuttle-<suffix>: the xtables target
  * NFQUEUE (revision 3) through nft_compat, as iptables-nft writes it. */
 
-static void
-nl_put_attr (GByteArray *b, guint16 type, const void *data, guint16 len)
+/* Sends @msg on a new nf_tables netlink socket and reads one answer into
+ * @reply: its length, or -1 with errno. */
+static gssize
+nl_request (const GByteArray *msg, guint8 *reply, gsize cap)
 {
-  guint16 alen = 4 + len;
-  static const guint8 pad[4] = { 0 };
+  struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+  struct timeval tv = { .tv_sec = 2 };
+  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  gssize n = -1;
+  int saved;
 
-  g_byte_array_append (b, (const guint8 *) &alen, 2);
-  g_byte_array_append (b, (const guint8 *) &type, 2);
-  g_byte_array_append (b, data, len);
-  g_byte_array_append (b, pad, ((alen + 3u) & ~3u) - alen);
-}
-
-static void
-nl_put_msg (GByteArray *b, guint16 type, guint16 flags, guint8 family, guint16 res_id, guint32 seq,
-            const GByteArray *body)
-{
-  struct nlmsghdr nh = { .nlmsg_len = NLMSG_HDRLEN + sizeof (struct nfgenmsg) + body->len,
-                         .nlmsg_type = type,
-                         .nlmsg_flags = NLM_F_REQUEST | flags,
-                         .nlmsg_seq = seq };
-  struct nfgenmsg g = { .nfgen_family = family, .version = NFNETLINK_V0, .res_id = htons (res_id) };
-
-  g_byte_array_append (b, (const guint8 *) &nh, sizeof nh);
-  g_byte_array_append (b, (const guint8 *) &g, sizeof g);
-  g_byte_array_append (b, body->data, body->len);
+  if (fd < 0)
+    return -1;
+  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0
+      && send (fd, msg->data, msg->len, 0) == (gssize) msg->len)
+    n = recv (fd, reply, cap, 0);
+  saved = errno;
+  close (fd);
+  errno = saved;
+  return n;
 }
 
 static gboolean
@@ -595,48 +592,36 @@ add_queue_rule (const char *suffix, guint16 queue, gboolean bypass, GError **err
   guint16 info[4] = { queue, 1, bypass ? NFQ_FLAG_BYPASS : 0, 0 };
   guint32 rev = htonl (3);
   guint8 reply[512];
-  int fd, err = EIO;
+  gssize n;
+  int err;
 
-  nl_put_attr (target, NFTA_TARGET_NAME, "NFQUEUE", sizeof "NFQUEUE");
-  nl_put_attr (target, NFTA_TARGET_REV, &rev, 4);
-  nl_put_attr (target, NFTA_TARGET_INFO, info, sizeof info);
-  nl_put_attr (expr, NFTA_EXPR_NAME, "target", sizeof "target");
-  nl_put_attr (expr, NFTA_EXPR_DATA | NLA_F_NESTED, target->data, target->len);
-  nl_put_attr (list, NFTA_LIST_ELEM | NLA_F_NESTED, expr->data, expr->len);
-  nl_put_attr (rule, NFTA_RULE_TABLE, table, strlen (table) + 1);
-  nl_put_attr (rule, NFTA_RULE_CHAIN, "q", 2);
-  nl_put_attr (rule, NFTA_RULE_EXPRESSIONS | NLA_F_NESTED, list->data, list->len);
+  sh_nft_put_attr (target, NFTA_TARGET_NAME, "NFQUEUE", sizeof "NFQUEUE");
+  sh_nft_put_attr (target, NFTA_TARGET_REV, &rev, 4);
+  sh_nft_put_attr (target, NFTA_TARGET_INFO, info, sizeof info);
+  sh_nft_put_attr (expr, NFTA_EXPR_NAME, "target", sizeof "target");
+  sh_nft_put_attr (expr, NFTA_EXPR_DATA | NLA_F_NESTED, target->data, target->len);
+  sh_nft_put_attr (list, NFTA_LIST_ELEM | NLA_F_NESTED, expr->data, expr->len);
+  sh_nft_put_attr (rule, NFTA_RULE_TABLE, table, strlen (table) + 1);
+  sh_nft_put_attr (rule, NFTA_RULE_CHAIN, "q", 2);
+  sh_nft_put_attr (rule, NFTA_RULE_EXPRESSIONS | NLA_F_NESTED, list->data, list->len);
 
-  nl_put_msg (batch, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, 1, empty);
-  nl_put_msg (batch, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE,
-              NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, NFPROTO_INET, 0, 2, rule);
-  nl_put_msg (batch, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, 3, empty);
+  sh_nft_put_msg (batch, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, 1, empty);
+  sh_nft_put_msg (batch, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE,
+                  NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, NFPROTO_INET, 0, 2, rule);
+  sh_nft_put_msg (batch, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, 3, empty);
 
-  fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  if (fd >= 0)
+  n = nl_request (batch, reply, sizeof reply);
+  if (n >= (gssize) (NLMSG_HDRLEN + 4))
     {
-      struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-      struct timeval tv = { .tv_sec = 2 };
-      ssize_t n;
+      struct nlmsghdr nh;
+      gint32 e;
 
-      setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      if (bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0
-          && send (fd, batch->data, batch->len, 0) == (ssize_t) batch->len
-          && (n = recv (fd, reply, sizeof reply, 0)) >= (ssize_t) (NLMSG_HDRLEN + 4))
-        {
-          struct nlmsghdr nh;
-          gint32 e;
-
-          memcpy (&nh, reply, sizeof nh);
-          memcpy (&e, reply + NLMSG_HDRLEN, 4);
-          err = nh.nlmsg_type == NLMSG_ERROR ? -e : EIO;
-        }
-      else
-        err = errno != 0 ? errno : EIO;
-      close (fd);
+      memcpy (&nh, reply, sizeof nh);
+      memcpy (&e, reply + NLMSG_HDRLEN, 4);
+      err = nh.nlmsg_type == NLMSG_ERROR ? -e : EIO;
     }
   else
-    err = errno;
+    err = n < 0 && errno != 0 ? errno : EIO;
   if (err != 0)
     {
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
@@ -777,27 +762,30 @@ sh_firewall_remove_owned (const char *name, GError **error)
   return remove_table (name, error);
 }
 
-/* The comment of one table, "" when it has none. */
+/* The comment of one table, "" when it has none. Asked in netlink
+ * (nftmsg.h says why not with nft's listing). */
 static char *
 table_comment (const char *suffix, GError **error)
 {
-  g_autofree char *cmd = g_strdup_printf ("list table inet " SH_FIREWALL_TABLE_PREFIX "%s", suffix);
-  g_autofree char *listing = NULL;
-  g_auto (GStrv) lines = NULL;
+  g_autofree char *table = g_strconcat (SH_FIREWALL_TABLE_PREFIX, suffix, NULL);
+  g_autoptr (GByteArray) msg = g_byte_array_new ();
+  guint8 reply[8192];
+  char *comment = NULL;
+  gssize n;
+  int err;
 
-  if (!run_nft (cmd, &listing, error))
-    return NULL;
-  lines = g_strsplit (listing != NULL ? listing : "", "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++)
+  sh_nft_put_get_table (msg, NFPROTO_INET, table, 1);
+  n = nl_request (msg, reply, sizeof reply);
+  err = n < 0 ? errno : sh_nft_parse_table_comment (reply, n, &comment);
+  if (err != 0)
     {
-      const char *line = g_strstrip (lines[i]);
-      size_t len = strlen (line);
-
-      if (g_str_has_prefix (line, "comment \"") && len > strlen ("comment \"")
-          && line[len - 1] == '"')
-        return g_strndup (line + strlen ("comment \""), len - strlen ("comment \"") - 1);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+                   /* Translators: the first %s is a firewall table's name, the second the
+                      system's error message. */
+                   _ ("nftables: cannot read table inet %s: %s"), table, g_strerror (err));
+      return NULL;
     }
-  return g_strdup ("");
+  return comment;
 }
 
 GHashTable *

@@ -419,8 +419,23 @@ NFQUEUE_SEEDS = {
     'no-payload': nlmsg((3 << 8) | 0, struct.pack('=BBH', 0, 0, 1) + nla(1, struct.pack('>IHB', 9, 0x86dd, 3))),
 }
 
+# fuzz-nftmsg: the kernel's answers to GETTABLE (NEWTABLE = subsystem 10,
+# message 0; attributes NAME 1, FLAGS 2, USERDATA 6; a comment record is
+# type 0, length, text with its NUL).
+def new_table(*attrs):
+    return nlmsg((10 << 8) | 0, struct.pack('=BBH', 1, 0, 0) + b''.join(attrs))
+
+
+NFTMSG_SEEDS = {
+    'comment': new_table(nla(1, b'shuttle-1\0'), nla(2, struct.pack('=I', 0)),
+                         nla(6, bytes([0, 19]) + b'shuttle 0.1.0 pid=1\0')),
+    'no-comment': new_table(nla(1, b'shuttle-1\0'), nla(2, struct.pack('=I', 0))),
+    'bad-record': new_table(nla(6, bytes([0, 200]) + b'ab\0')),
+    'enoent': nlmsg(2, struct.pack('=i', -2) + bytes(16)),
+}
+
 for harness, seeds in (('fuzz-pktcodec', PKTCODEC_SEEDS), ('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-socks5', SOCKS5_SEEDS), ('fuzz-preload-wire', PRELOAD_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
-                       ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-nfqueue', NFQUEUE_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
+                       ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-nfqueue', NFQUEUE_SEEDS), ('fuzz-nftmsg', NFTMSG_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
                        ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)
     os.makedirs(d, exist_ok=True)
