@@ -454,18 +454,26 @@ def t_reconnecting():
     try:
         for p in nm.ssh_pids():
             os.kill(p, signal.SIGKILL)
-        seen = []
+        seen, ids = [], {}
         end = time.monotonic() + 12
         while time.monotonic() < end:
-            below = entry(CON_PERS)[1]
+            items = layout()
+            n = [k for k, i in enumerate(items) if i.get('label') == CON_PERS][0]
+            below = items[n + 1].get('label', '')
             if below.startswith('Reconnecting') and (not seen or seen[-1] != below):
                 seen.append(below)
+                ids[below] = (items[n]['id'], items[n + 1]['id'])
             time.sleep(0.2)
     finally:
         nm.gw_sshd_start()
     diag('under the name during the outage: %r' % seen)
     counting = [b for b in seen if re.match(r'Reconnecting in \d+ s — \S', b)]
     check(len(set(counting)) >= 2, 'no countdown with a reason: %r' % seen)
+    # The countdown changes the line's text in place: the tray host keeps
+    # the items (an open menu is not rebuilt every second).
+    kept = set(ids[b] for b in counting)
+    check(len(kept) < len(set(counting)),
+          'every step of the countdown made new menu items: %r' % [(b, ids[b]) for b in counting])
     check(any('ended' in b or 'killed' in b or 'exited' in b for b in counting),
           'no reason in %r' % counting)
     check(wait_for(lambda: nm.state(CON_PERS) == 'activated', 60, 0.5),
