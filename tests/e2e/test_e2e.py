@@ -513,12 +513,14 @@ def t_fidelity_fallback():
                                                            r.stderr.strip()))
     check(r.returncode == 0 and r.stdout.strip() == netlab.LAN4,
           'curl did not fall back to %s: rc %d %s' % (netlab.LAN4, r.returncode, r.stderr.strip()))
-    r = LAB.run(LAB.ns_client, ['nc', '-z', '-w', '5', netlab.LAN4, str(netlab.CLOSED_PORT)],
+    r = LAB.run(LAB.ns_client, ['nc', '-v', '-z', '-w', '5', netlab.LAN4,
+                                str(netlab.CLOSED_PORT)], timeout=15)
+    check(r.returncode != 0 and 'refused' in r.stderr,
+          'nc -z on the closed port %d: rc %d %s' % (netlab.CLOSED_PORT, r.returncode, r.stderr))
+    r = LAB.run(LAB.ns_client, ['nc', '-v', '-z', '-w', '5', netlab.LAN4, str(netlab.ECHO_PORT)],
                 timeout=15)
-    check(r.returncode != 0, 'nc -z says the closed port %d is open' % netlab.CLOSED_PORT)
-    r = LAB.run(LAB.ns_client, ['nc', '-z', '-w', '5', netlab.LAN4, str(netlab.ECHO_PORT)],
-                timeout=15)
-    check(r.returncode == 0, 'nc -z says the open port %d is closed' % netlab.ECHO_PORT)
+    check(r.returncode == 0, 'nc -z says the open port %d is closed: rc %d %s'
+          % (netlab.ECHO_PORT, r.returncode, r.stderr))
 
 
 def queues_bound(ns):
