@@ -656,6 +656,7 @@ on_ssh_addresses (GObject *src, GAsyncResult *res, gpointer data)
   g_autoptr (GVariant) v = NULL;
   g_autofree const char **addrs = NULL;
   g_autoptr (GInetAddress) pick = NULL;
+  g_autofree char *at = NULL;
 
   if (reply == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
@@ -693,11 +694,8 @@ on_ssh_addresses (GObject *src, GAsyncResult *res, gpointer data)
   else
     self->gateway = g_variant_ref_sink (
         g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, g_inet_address_to_bytes (pick), 16, 1));
-  if (addrs != NULL && addrs[0] != NULL && !g_str_equal (addrs[0], self->profile->host))
-    {
-      g_autofree char *at = g_inet_address_to_string (pick);
-      g_message ("%s: ssh connects to %s (the VPN gateway)", self->name, at);
-    }
+  at = g_inet_address_to_string (pick);
+  g_message ("%s: ssh connects to %s (the VPN gateway)", self->name, at);
   report_config (self);
   self->ever_connected = TRUE;
 }
