@@ -65,7 +65,7 @@ auth-polkit=false
 
 [keyfile]
 path=/etc/NetworkManager/system-connections
-unmanaged-devices=interface-name:sink;interface-name:sinkp;interface-name:lo;interface-name:cj
+unmanaged-devices=interface-name:sink;interface-name:sinkp;interface-name:lo
 
 [connectivity]
 enabled=false
@@ -1353,10 +1353,16 @@ def t_proxyjump():
     os.chown(kh, pw.pw_uid, pw.pw_gid)
     with open(os.path.join(LAB.logs, 'sshd-jump.log'), errors='replace') as f:
         jump_logins = f.read().count('Accepted publickey for %s' % netlab.LAB_USER)
+    # The jump's link is this VPN's base connection, as the link to a jump
+    # host would be: NetworkManager routes its VPN gateway through it.
+    check(wait_for(lambda: nmcli('-g', 'GENERAL.STATE', 'device', 'show', 'cj').stdout
+                   .startswith('100'), 20),
+          'NetworkManager does not see the jump\'s link as connected: %s'
+          % nmcli('device', 'status').stdout)
     add_profile('shnm-jump', host='nmjump', subnets='10.231.0.0/16')
+    gw_route = lambda addr: LAB.run(LAB.ns_client, ['ip', 'route', 'show', addr + '/32']).stdout
     try:
-        n0 = len(nm_log())
-        r = up('shnm-jump')
+        r = nmcli('--wait', '90', 'connection', 'up', 'shnm-jump', 'ifname', 'cj', timeout=120)
         check(r.returncode == 0, 'nmcli con up through the jump failed: %s\n%s'
               % (r.stderr.strip(), tail_log(40)))
         tables = shuttle_tables()
@@ -1366,19 +1372,27 @@ def t_proxyjump():
         check(has(netlab.JUMP4), 'the jump host %s is not excluded:\n%s' % (netlab.JUMP4, table))
         for addr in (netlab.GW_BEHIND4, netlab.GW4):
             check(not has(addr), '%s is excluded, ssh does not connect there:\n%s' % (addr, table))
-        check(wait_for(lambda: curl_lan(3), 10), 'curl to the LAN through the jump failed')
+        check(wait_for(lambda: curl_lan(3), 10), 'curl to the LAN through the jump failed; '
+              'routes:\n%s\n%s' % (LAB.run(LAB.ns_client, ['ip', 'route']).stdout, tail_log(40)))
         with open(os.path.join(LAB.logs, 'sshd-jump.log'), errors='replace') as f:
             check(f.read().count('Accepted publickey for %s' % netlab.LAB_USER) > jump_logins,
                   'the jump\'s sshd saw no login of %s' % netlab.LAB_USER)
-        check('ssh connects to %s (the VPN gateway)' % netlab.JUMP4 in nm_log()[n0:],
-              'the plugin did not give NM the jump as the gateway:\n' + tail_log(30))
+        # the plugin gave NM the jump as the VPN gateway: NM's route to it
+        check('dev cj' in gw_route(netlab.JUMP4),
+              'no NetworkManager route to the VPN gateway %s: routes:\n%s\n%s'
+              % (netlab.JUMP4, LAB.run(LAB.ns_client, ['ip', 'route']).stdout, tail_log(30)))
+        check(gw_route(netlab.GW_BEHIND4) == '', 'a route to the host behind the jump')
         r = down('shnm-jump')
         check(r.returncode == 0, 'nmcli con down failed: %s' % r.stderr.strip())
         assert_clean('after down of the jump profile')
+        check(wait_for(lambda: gw_route(netlab.JUMP4) == '', 10),
+              'the gateway route stays after down: ' + gw_route(netlab.JUMP4))
         check(not curl_lan(2), 'the LAN still answers after down')
     finally:
         down('shnm-jump')
         nmcli('connection', 'delete', 'shnm-jump')
+        # the cases after this one know only c0 as a base connection
+        nmcli('device', 'set', 'cj', 'managed', 'no')
         with open(conf, 'w') as f:
             f.write(saved)
         os.unlink(kh)
