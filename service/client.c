@@ -159,6 +159,8 @@ typedef struct _Client
   guint attempt;          /* reconnect attempts since the session was lost */
   GArray *server_addrs;   /* struct sockaddr_storage: where ssh connects; empty:
                            * unknown (a proxy), never waited for */
+  GPtrArray *hop_addrs;   /* the addresses excluded for ssh itself, as text: the
+                           * control interface's SshAddresses */
   ShNetWatch *net_watch;  /* while no route leads to the ssh server */
   guint retry_timer;      /* the backoff delay runs */
   gboolean net_wait_said; /* "waiting for the network" logged for this wait */
@@ -208,10 +210,11 @@ ssh_config_of (GPtrArray *prefix, const char *dest, guint port)
  * -F alone: ssh starts the jump with no other option of ours). The same
  * addresses, with the port, go to @addrs for --reconnect's "is there a
  * network" check, unless ssh goes through a ProxyCommand: then where it
- * connects is unknowable and @addrs stays empty. */
+ * connects is unknowable and @addrs stays empty. The excluded addresses, as
+ * text, go to @hop_addrs (for NetworkManager's gateway route). */
 static gboolean
 exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GArray *addrs,
-                    char **ciphers, GError **error)
+                    GPtrArray *hop_addrs, char **ciphers, GError **error)
 {
   /* The first hop sees all of the user's ssh options; a jump only -F. */
   g_autoptr (GPtrArray) full = g_ptr_array_new ();
@@ -298,6 +301,12 @@ exclude_ssh_server (const ShOptions *opts, char **ssh_argv, GArray *excludes, GA
         continue;
       sn.port_lo = sn.port_hi = port; /* only ssh's own port: other services there stay tunnelled */
       g_array_append_val (excludes, sn);
+      char text[INET6_ADDRSTRLEN];
+      const void *raw = ai->ai_family == AF_INET
+                            ? (const void *) &((struct sockaddr_in *) ai->ai_addr)->sin_addr
+                            : (const void *) &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+      if (inet_ntop (ai->ai_family, raw, text, sizeof text))
+        g_ptr_array_add (hop_addrs, g_strdup (text));
       if (!proxied && ai->ai_addrlen <= sizeof (struct sockaddr_storage))
         {
           struct sockaddr_storage ss = { 0 };
@@ -1850,6 +1859,7 @@ client_init (Client *c)
   c->excludes = g_array_new (FALSE, FALSE, sizeof (ShSubnet));
   g_array_append_vals (c->excludes, opts->excludes->data, opts->excludes->len);
   c->server_addrs = g_array_new (FALSE, FALSE, sizeof (struct sockaddr_storage));
+  c->hop_addrs = g_ptr_array_new_null_terminated (2, g_free, TRUE);
   sh_backoff_init (&c->backoff);
   c->hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   c->hosts_deferred = g_array_new (FALSE, FALSE, sizeof (DeferredHost));
@@ -1906,7 +1916,8 @@ set_up_server (Client *c, char ***ssh_argv, GError **error)
       c->status = 2;
       return FALSE;
     }
-  if (!exclude_ssh_server (opts, *ssh_argv, c->excludes, c->server_addrs, &c->ciphers, error))
+  if (!exclude_ssh_server (opts, *ssh_argv, c->excludes, c->server_addrs, c->hop_addrs, &c->ciphers,
+                           error))
     {
       sh_error ("%s", (*error)->message);
       c->status = 2;
@@ -1935,6 +1946,7 @@ set_up_control (Client *c, GError **error)
   g_auto (GStrv) excludes = subnets_strv (opts->excludes);
   sh_control_set_info (c->control, opts->remote ? opts->remote : "",
                        (const char *const *) excludes);
+  sh_control_set_ssh_addresses (c->control, (const char *const *) c->hop_addrs->pdata);
   sh_control_set_counters_func (c->control, read_counters, c);
   sh_control_set_state (c->control, SH_CONTROL_CONNECTING, NULL);
   if (opts->control_fd >= 0)
@@ -2437,6 +2449,7 @@ client_free (Client *c, const GError *error)
   g_array_unref (c->subnets);
   g_array_unref (c->excludes);
   g_array_unref (c->server_addrs);
+  g_ptr_array_unref (c->hop_addrs);
   g_clear_pointer (&c->dns_servers, g_array_unref);
   g_hash_table_unref (c->hosts);
   g_array_unref (c->hosts_deferred);

@@ -33,6 +33,7 @@ struct _ShControl
   char *door;
   GStrv routes;
   GStrv excludes;
+  GStrv ssh_addresses;
   GTree *hosts;           /* name -> address, sorted by name */
   GVariantBuilder *added; /* hosts not yet signalled, or NULL */
   ShControlCountersFunc counters;
@@ -137,6 +138,8 @@ get_property (GDBusConnection *conn, const char *sender, const char *path, const
     return strv_or_empty (c->routes);
   if (g_str_equal (name, "Excludes"))
     return strv_or_empty (c->excludes);
+  if (g_str_equal (name, "SshAddresses"))
+    return strv_or_empty (c->ssh_addresses);
   if (g_str_equal (name, "Hosts"))
     {
       GVariantBuilder b;
@@ -331,6 +334,15 @@ sh_control_set_info (ShControl *c, const char *server, const char *const *exclud
 }
 
 void
+sh_control_set_ssh_addresses (ShControl *c, const char *const *addresses)
+{
+  if (c == NULL)
+    return;
+  g_strfreev (c->ssh_addresses);
+  c->ssh_addresses = g_strdupv ((char **) addresses);
+}
+
+void
 sh_control_set_door (ShControl *c, const char *path)
 {
   if (c == NULL)
@@ -417,6 +429,7 @@ sh_control_free (ShControl *c)
   g_tree_unref (c->hosts);
   g_strfreev (c->routes);
   g_strfreev (c->excludes);
+  g_strfreev (c->ssh_addresses);
   g_free (c->server);
   g_free (c->door);
   g_free (c->failure);

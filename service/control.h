@@ -65,6 +65,10 @@ void sh_control_set_reconnecting (ShControl *control, const char *reason, gint64
 /* The ssh destination as the user gave it, and the excluded subnets. */
 void sh_control_set_info (ShControl *control, const char *server, const char *const *excludes);
 
+/* The addresses ssh's own connection goes to (the first jump host with a
+ * ProxyJump), excluded from the tunnel, as text: SshAddresses. */
+void sh_control_set_ssh_addresses (ShControl *control, const char *const *addresses);
+
 /* The door's socket path (socks.h, sh_socks_new_unix), published as Door. */
 void sh_control_set_door (ShControl *control, const char *path);
 

@@ -81,7 +81,8 @@ fallback (ShNmExport *e, const char *name)
     return g_variant_new_int64 (e->reconnect_at);
   if (g_str_equal (name, "ConnectedSince"))
     return g_variant_new_int64 (0);
-  if (g_str_equal (name, "Routes") || g_str_equal (name, "Excludes"))
+  if (g_str_equal (name, "Routes") || g_str_equal (name, "Excludes")
+      || g_str_equal (name, "SshAddresses"))
     return g_variant_new_strv (NULL, 0);
   if (g_str_equal (name, "Hosts"))
     return g_variant_new_array (G_VARIANT_TYPE ("(ss)"), NULL, 0);

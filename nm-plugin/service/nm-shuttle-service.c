@@ -93,9 +93,9 @@ struct _ShNmPlugin
   guint32 stub4;
   struct in6_addr stub6;
   gboolean has_ip6;
-  GVariant *gateway; /* u (IPv4) or ay (IPv6) */
+  GVariant *gateway; /* u (IPv4) or ay (IPv6): where ssh connects (on_ssh_addresses) */
 
-  GCancellable *cancel; /* resolver, peer set-up: per engine run */
+  GCancellable *cancel; /* peer set-up, calls to the engine: per engine run */
   GPid engine;
   guint child_watch;
   GDBusConnection *peer;
@@ -109,7 +109,7 @@ struct _ShNmPlugin
   guint ac_sub;    /* its VpnStateChanged */
   guint nm_reason; /* the reason of its last change to failed or disconnected */
   guint connect_timer;
-  guint retry_timer;
+  guint retry_timer; /* the engine's next start: the first, or after a backoff */
   guint backoff_s;
 };
 
@@ -642,6 +642,64 @@ on_engine_exit (GPid pid, int status, gpointer data)
   engine_ended (self, how);
 }
 
+/* NetworkManager's VPN gateway (the route it keeps to it outside the VPN):
+ * where ssh's own connection goes. Only the engine knows that: with a
+ * ProxyJump in the user's ~/.ssh/config it is the first jump host, and the
+ * profile's host may be an alias nobody but ssh (as the user) resolves. IPv4
+ * first: it is what NetworkManager's gateway route uses most. */
+static void
+on_ssh_addresses (GObject *src, GAsyncResult *res, gpointer data)
+{
+  ShNmPlugin *self = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (src), res, &error);
+  g_autoptr (GVariant) v = NULL;
+  g_autofree const char **addrs = NULL;
+  g_autoptr (GInetAddress) pick = NULL;
+  g_autofree char *at = NULL;
+
+  if (reply == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (!self->engine_connected)
+    return; /* lost meanwhile: the next "connected" asks again */
+  if (reply != NULL)
+    {
+      g_variant_get (reply, "(v)", &v);
+      if (g_variant_is_of_type (v, G_VARIANT_TYPE_STRING_ARRAY))
+        addrs = g_variant_get_strv (v, NULL);
+    }
+  for (int want4 = 1; want4 >= 0 && pick == NULL; want4--)
+    for (const char **a = addrs; a != NULL && *a != NULL && pick == NULL; a++)
+      {
+        g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (*a);
+        if (ia != NULL && (g_inet_address_get_family (ia) == G_SOCKET_FAMILY_IPV4) == want4)
+          pick = g_steal_pointer (&ia);
+      }
+  if (pick == NULL)
+    {
+      g_autofree char *msg
+          /* TRANSLATORS: %s is the ssh server as the profile names it */
+          = g_strdup_printf (_ ("the tunnel engine did not say where ssh connects for %s"),
+                             self->profile->host);
+      engine_ended (self, msg);
+      return;
+    }
+  g_clear_pointer (&self->gateway, g_variant_unref);
+  if (g_inet_address_get_family (pick) == G_SOCKET_FAMILY_IPV4)
+    {
+      guint32 a;
+      memcpy (&a, g_inet_address_to_bytes (pick), 4);
+      self->gateway = g_variant_ref_sink (g_variant_new_uint32 (a));
+    }
+  else
+    self->gateway = g_variant_ref_sink (
+        g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, g_inet_address_to_bytes (pick), 16, 1));
+  at = g_inet_address_to_string (pick);
+  g_message ("%s: ssh connects to %s (the VPN gateway)", self->name, at);
+  report_config (self);
+  self->ever_connected = TRUE;
+}
+
 static void
 on_engine_state (GDBusConnection *conn, const char *sender, const char *path, const char *iface,
                  const char *signal, GVariant *params, gpointer data)
@@ -658,8 +716,12 @@ on_engine_state (GDBusConnection *conn, const char *sender, const char *path, co
       self->backoff_s = 0;
       g_clear_handle_id (&self->connect_timer, g_source_remove);
       g_message ("%s: tunnel up through %s", self->name, self->profile->host);
-      report_config (self);
-      self->ever_connected = TRUE;
+      /* NetworkManager's configuration waits for the gateway: the engine
+       * knows it, the profile may not (on_ssh_addresses). */
+      g_dbus_connection_call (conn, NULL, SH_ENGINE_PATH, "org.freedesktop.DBus.Properties", "Get",
+                              g_variant_new ("(ss)", SH_ENGINE_IFACE, "SshAddresses"),
+                              G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, 10000, self->cancel,
+                              on_ssh_addresses, self);
     }
   else if (g_str_equal (state, "reconnecting") && self->engine_connected)
     {
@@ -909,42 +971,16 @@ start_engine (ShNmPlugin *self)
                          observer, self->cancel, on_peer_ready, self);
 }
 
-static void
-on_resolved (GObject *src, GAsyncResult *res, gpointer data)
+/* The engine's first start: after our Connect reply (or the answer about a
+ * host key), so that a failure reaches NetworkManager as one. */
+static gboolean
+on_start (gpointer data)
 {
   ShNmPlugin *self = data;
-  g_autoptr (GError) error = NULL;
-  GList *addrs = g_resolver_lookup_by_name_finish (G_RESOLVER (src), res, &error);
-  GInetAddress *pick = NULL;
 
-  if (addrs == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_autofree char *msg = g_strdup_printf ("cannot resolve the ssh server '%s': %s",
-                                                  self->profile->host, error->message);
-          fail (self, NM_VPN_PLUGIN_FAILURE_CONNECT_FAILED, msg);
-        }
-      return;
-    }
-  /* IPv4 first: it is what NetworkManager's gateway route uses most. */
-  for (GList *l = addrs; l && !pick; l = l->next)
-    if (g_inet_address_get_family (l->data) == G_SOCKET_FAMILY_IPV4)
-      pick = l->data;
-  if (pick == NULL)
-    pick = addrs->data;
-  if (g_inet_address_get_family (pick) == G_SOCKET_FAMILY_IPV4)
-    {
-      guint32 a;
-      memcpy (&a, g_inet_address_to_bytes (pick), 4);
-      self->gateway = g_variant_ref_sink (g_variant_new_uint32 (a));
-    }
-  else
-    self->gateway = g_variant_ref_sink (
-        g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, g_inet_address_to_bytes (pick), 16, 1));
-  g_resolver_free_addresses (addrs);
-  g_clear_object (&self->cancel);
+  self->retry_timer = 0;
   start_engine (self);
+  return G_SOURCE_REMOVE;
 }
 
 /* ------------------------------------------------------------- NM calls */
@@ -1561,9 +1597,7 @@ real_new_secrets (NMVpnServicePlugin *plugin, NMConnection *connection, GError *
     return FALSE;
   g_message ("%s: the user trusts the host key of %s", self->name, self->profile->host);
   update_profile (self, connection, TRUE);
-  self->cancel = g_cancellable_new ();
-  g_resolver_lookup_by_name_async (g_resolver_get_default (), self->profile->host, self->cancel,
-                                   on_resolved, self);
+  self->retry_timer = g_idle_add (on_start, self);
   return TRUE;
 }
 
@@ -1667,9 +1701,7 @@ real_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **err
       self->ask_idle = g_idle_add (ask_host_key, self);
       return TRUE;
     }
-  self->cancel = g_cancellable_new ();
-  g_resolver_lookup_by_name_async (g_resolver_get_default (), self->profile->host, self->cancel,
-                                   on_resolved, self);
+  self->retry_timer = g_idle_add (on_start, self);
   return TRUE;
 
 failed:

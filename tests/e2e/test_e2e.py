@@ -639,24 +639,49 @@ def t_server_in_subnet():
     check(s.p.poll() is None, 'shuttle exited (%s): %s' % (s.p.returncode, s.stderr()))
 
 
-@case('ProxyJump: the first hop (fd31:1::1:22) is excluded, not HostName; reconnects through it')
+def jump_logins():
+    """How many logins the jump host's sshd has accepted so far."""
+    with open(os.path.join(LAB.logs, 'sshd-jump.log'), errors='replace') as f:
+        return f.read().count('Accepted publickey')
+
+
+def table_has_addr(table, addr):
+    return re.search(r'(?<![0-9a-f:.])%s(?![0-9a-f:.])' % re.escape(addr), table) is not None
+
+
+@case('ProxyJump through a second gateway: the jump (10.231.6.1) is excluded, not the gw '
+      'behind it; traffic flows and ssh reconnects through the jump')
 def t_proxyjump_first_hop():
     stop_tunnel()
-    # Both of the gw's addresses inside the tunnelled subnets: only the
-    # jump's address may be excluded, or a reconnect's ssh is captured.
+    LAB.add_jump()
+    # The gw behind the jump is out of the client's reach: only a working
+    # ProxyJump gets there.
+    got, _ = connect_errno(netlab.GW_BEHIND4, 22)
+    check(got == 'ENETUNREACH', 'the client reaches the gw behind the jump itself: %s' % got)
+    logins = jump_logins()
+    # The jump's address and the gw's inside the tunnelled subnets: only the
+    # jump's may be excluded, or the (re)connect's ssh would be captured.
     s = Shuttle(['10.231.0.0/16', 'fd31::/16', '--reconnect'], remote='root@viajump')
     try:
         s.wait_ready()
-        r = LAB.run(LAB.ns_client, ['nft', 'list', 'table', s.table], timeout=10)
-        check('fd31:1::1' in r.stdout, 'the jump host fd31:1::1 not excluded:\n' + r.stdout)
-        check('10.231.1.1 ' not in r.stdout and '10.231.1.1}' not in r.stdout,
-              'HostName 10.231.1.1 excluded, ssh does not connect there:\n' + r.stdout)
-        mark = len(s.lines)
-        for p in s.ssh_procs():
+        table = LAB.run(LAB.ns_client, ['nft', 'list', 'table', s.table], timeout=10).stdout
+        check(table_has_addr(table, netlab.JUMP4),
+              'the jump host %s is not excluded:\n%s' % (netlab.JUMP4, table))
+        for addr in (netlab.GW_BEHIND4, netlab.GW4, netlab.GW6):
+            check(not table_has_addr(table, addr),
+                  '%s is excluded, but ssh does not connect there:\n%s' % (addr, table))
+        check(jump_logins() > logins, 'the jump\'s sshd saw no login')
+        rc, err, _ = curl_until(5)
+        check(rc == 0, 'curl through the tunnel: rc %d %s' % (rc, err))
+        mark, logins = len(s.lines), jump_logins()
+        procs = s.ssh_procs()
+        check(len(procs) >= 2, 'want ssh and its ProxyJump ssh, found %s' % procs)
+        for p in procs:
             os.kill(p, signal.SIGKILL)
         back = s.wait_line(r'\breconnected to\b', 15, mark)
         check(back is not None, 'not reconnected through the jump within 15 s:\n'
               + s.stderr(mark))
+        check(jump_logins() > logins, 'the reconnect did not go through the jump')
         rc, err, _ = curl_until(5)
         check(rc == 0, 'curl after the reconnect: rc %d %s' % (rc, err))
     finally:

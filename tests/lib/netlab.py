@@ -17,6 +17,21 @@ namespaces per lab, all named after a short prefix:
                                                               (other ports are free
                                                               for callers' servers)
 
+On request (Lab.add_jump(), for ProxyJump cases) a fourth namespace, a jump
+host with an sshd of its own, through which a second sshd of the gw is
+reached; the client has no route to that one:
+
+  PREFIX-client                PREFIX-jump                    PREFIX-gw
+  cj 10.231.6.2/24  <-------> j0 10.231.6.1/24   (sshd :22)
+     fd31:6::2/64                fd31:6::1/64
+                               j1 10.231.7.1/24  <-------->  gj 10.231.7.2/24 (sshd :22)
+                                  fd31:7::1/64                  fd31:7::2/64
+  (no route to 10.231.7.0/24)  (no forwarding)
+
+  The jump's address lies in 10.231.0.0/16: a tunnel of that subnet that did
+  not exclude it would capture ssh's own connection. The lab's ssh_config
+  names the gw behind it `viajump` (ProxyJump JUMP4).
+
 Why it looks like this:
   * The client has a *route* to the LAN, but into a veth whose peer is down,
     so packets vanish.  A route is needed because connect() fails with
@@ -76,6 +91,12 @@ UNREACH_NET4, UNREACH_NET6 = '10.231.4.0/24', 'fd31:4::/64'  # gw: unreachable
 UNREACH4, UNREACH6 = '10.231.4.5', 'fd31:4::5'
 NOROUTE_NET4 = '10.231.5.0/24'   # gw: no route at all (its connect: ENETUNREACH)
 NOROUTE4 = '10.231.5.5'
+# The jump host (Lab.add_jump()): its client side, and the gw's second
+# address behind it, which only the jump reaches.
+JUMP4, JUMP6 = '10.231.6.1', 'fd31:6::1'
+CLIENT_J4, CLIENT_J6 = '10.231.6.2', 'fd31:6::2'
+JUMP_GW_SIDE4, JUMP_GW_SIDE6 = '10.231.7.1', 'fd31:7::1'
+GW_BEHIND4, GW_BEHIND6 = '10.231.7.2', 'fd31:7::2'
 
 HTTP_PORT, SHA_PORT, ECHO_PORT, CLOSED_PORT = 8080, 9000, 7, 9
 
@@ -284,6 +305,7 @@ class Lab:
         self.ns_client = prefix + '-client'
         self.ns_gw = prefix + '-gw'
         self.ns_lan = prefix + '-lan'
+        self.ns_jump = prefix + '-jump'   # only after add_jump()
         self.namespaces = [self.ns_client, self.ns_gw, self.ns_lan]
         self.wan = wan
         if wan:
@@ -528,9 +550,7 @@ class Lab:
         with open(self.known_hosts, 'w') as f:
             f.write('%s,%s %s %s\n' % (GW4, GW6, ktype, kdata))
         with open(self.sshd_config, 'w') as f:
-            f.write(SSHD_CONFIG % dict(gw4=GW4, gw6=GW6, hk=self.host_key, dir=self.dir,
-                                       keys=self.keys, fwd_user=FWD_USER,
-                                       nofwd_user=NOFWD_USER))
+            f.write(self._sshd_config_text(GW4, GW6, self.host_key, 'sshd.pid'))
         with open(self.client_key + '.pub') as f:
             pub = f.read().strip()
         with open(os.path.join(self.keys, 'authorized_keys_false'), 'w') as f:
@@ -599,6 +619,65 @@ class Lab:
         # the LAN knows only its way back to the gw
         self._ip(l, 'route', 'add', 'default', 'via', GW_LAN4)
         self._ip(l, '-6', 'route', 'add', 'default', 'via', GW_LAN6)
+
+    def _sshd_config_text(self, addr4, addr6, host_key, pidname):
+        return SSHD_CONFIG % dict(gw4=addr4, gw6=addr6, hk=host_key, dir=self.dir,
+                                  pidname=pidname, keys=self.keys, fwd_user=FWD_USER,
+                                  nofwd_user=NOFWD_USER)
+
+    def add_jump(self):
+        """Builds the jump host (see the module's docstring) once: the
+        namespace PREFIX-jump with its sshd on JUMP4/JUMP6, a second sshd of
+        the gw on GW_BEHIND4/GW_BEHIND6 that only the jump reaches, and their
+        host keys in the lab's known_hosts. `ssh -F lab.ssh_config viajump`
+        then goes through it. Costs about half a second; most cases never
+        need it."""
+        if self.ns_jump in self.namespaces:
+            return self
+        c, j, g = self.ns_client, self.ns_jump, self.ns_gw
+        if ns_exists(j):   # an aborted run's
+            for pid in ns_pids(j):
+                kill_pid(pid, wait=2.0)
+            self.run(None, ['ip', 'netns', 'del', j], check=True)
+        self.run(None, ['ip', 'netns', 'add', j], check=True)
+        self.namespaces.append(j)
+        for conf in ('all', 'default'):
+            self.run(j, ['sysctl', '-q', '-w', 'net.ipv6.conf.%s.accept_dad=0' % conf],
+                     check=True)
+        # the jump relays only through its sshd: the client cannot reach
+        # the gw's address behind it by routing
+        self.run(j, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'], check=True)
+        self.run(j, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0'], check=True)
+        self._ip(j, 'link', 'set', 'lo', 'up')
+        self._ip(c, 'link', 'add', 'cj', 'type', 'veth', 'peer', 'name', 'j0', 'netns', j)
+        self._ip(j, 'link', 'add', 'j1', 'type', 'veth', 'peer', 'name', 'gj', 'netns', g)
+        for ns, dev, addrs in ((c, 'cj', (CLIENT_J4 + '/24', CLIENT_J6 + '/64')),
+                               (j, 'j0', (JUMP4 + '/24', JUMP6 + '/64')),
+                               (j, 'j1', (JUMP_GW_SIDE4 + '/24', JUMP_GW_SIDE6 + '/64')),
+                               (g, 'gj', (GW_BEHIND4 + '/24', GW_BEHIND6 + '/64'))):
+            for a in addrs:
+                self._ip(ns, 'addr', 'add', a, 'dev', dev, *(('nodad',) if ':' in a else ()))
+            self._ip(ns, 'link', 'set', dev, 'up')
+        jump_key = os.path.join(self.keys, 'ssh_host_ed25519_key_jump')
+        self.run(None, ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C',
+                        'shuttle-lab-jump-hostkey', '-f', jump_key], check=True)
+        pins = []
+        for key, names in ((jump_key, (JUMP4, JUMP6)), (self.host_key, (GW_BEHIND4, GW_BEHIND6))):
+            with open(key + '.pub') as f:
+                pins.append('%s %s\n' % (','.join(names), ' '.join(f.read().split()[:2])))
+        with open(self.known_hosts, 'a') as f:
+            f.write(''.join(pins))
+        for ns, label, a4, a6, hk in ((j, 'sshd-jump', JUMP4, JUMP6, jump_key),
+                                      (g, 'sshd-behind', GW_BEHIND4, GW_BEHIND6, self.host_key)):
+            conf = os.path.join(self.dir, label + '_config')
+            with open(conf, 'w') as f:
+                f.write(self._sshd_config_text(a4, a6, hk, label + '.pid'))
+            self.spawn(ns, ['/usr/sbin/sshd', '-D', '-f', conf,
+                            '-E', os.path.join(self.logs, label + '.log')], label=label)
+        for ns, host, label in ((c, JUMP4, 'sshd-jump'), (j, GW_BEHIND4, 'sshd-behind')):
+            if not self.wait_port(ns, host, 22):
+                raise LabError('sshd on %s:22 not reachable\n%s' % (host, self.death_report(label)))
+        return self
 
     def _make_wan(self):
         """c0 -- w0 [<prefix>-wan: delayline, tbf] w1 -- g0: still one L2 link
@@ -693,9 +772,10 @@ class Lab:
                 kill_pid(pid)
             elif isinstance(pid, int):
                 _reap(pid)
-        # A shaped lab's wan namespace too, when torn down by a process that
-        # did not build it (bench/run.sh teardown after a crash).
-        every = self.namespaces + [n for n in (self.prefix + '-wan',)
+        # A shaped lab's wan namespace and the jump host's too, when torn
+        # down by a process that did not build them (bench/run.sh teardown
+        # after a crash, netlab.py down).
+        every = self.namespaces + [n for n in (self.prefix + '-wan', self.ns_jump)
                                    if n not in self.namespaces and ns_exists(n)]
         for ns in every:
             for pid in ns_pids(ns):
@@ -807,7 +887,7 @@ AddressFamily any
 ListenAddress %(gw4)s
 ListenAddress %(gw6)s
 HostKey %(hk)s
-PidFile %(dir)s/sshd.pid
+PidFile %(dir)s/%(pidname)s
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 AuthorizedKeysFile %(keys)s/authorized_keys
@@ -858,11 +938,11 @@ Host *
   LogLevel ERROR
   SendEnv ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE
 
-# The gw reached through a jump host (the gw itself, by its IPv6 address):
-# ssh's TCP connection goes to the jump, not to HostName.
+# The gw reached through the jump host (Lab.add_jump()): ssh's TCP
+# connection goes to the jump, not to HostName, which only the jump reaches.
 Host viajump
-  HostName %(gw4)s
-  ProxyJump [%(gw6)s]:22
+  HostName %(gw_behind4)s
+  ProxyJump %(jump4)s
 """
 
 
@@ -969,7 +1049,7 @@ class OtpServer:
 
 def ssh_config_text(key, known_hosts):
     """The lab's ssh_config for a client key and a known_hosts file."""
-    return SSH_CONFIG % dict(key=key, kh=known_hosts, gw4=GW4, gw6=GW6)
+    return SSH_CONFIG % dict(key=key, kh=known_hosts, gw_behind4=GW_BEHIND4, jump4=JUMP4)
 
 # ------------------------------------------------------------ LAN servers
 class _DualStack:

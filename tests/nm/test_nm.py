@@ -1324,6 +1324,81 @@ def t_changed_known_hostkey():
     assert_clean('after a changed known_hosts key')
 
 
+USER_SSH_JUMP = """
+# t_proxyjump: the gw behind the lab's jump host, for this user only
+Host nmjump
+  HostName %(behind)s
+  ProxyJump %(user)s@%(jump)s
+  SetEnv SHUTTLE_LAB_PATH=%(path)s:/usr/bin:/bin
+"""
+
+
+@case('ProxyJump in the user\'s ~/.ssh/config: the profile\'s host is an alias; the jump host is '
+      'excluded and NM\'s gateway, not the host behind it; traffic flows; down leaves nothing')
+def t_proxyjump():
+    LAB.add_jump()
+    conf, kh = WORK + '/home/.ssh/config', WORK + '/home/.ssh/known_hosts'
+    pw = pwd.getpwnam(USER)
+    with open(conf) as f:
+        saved = f.read()
+    with open(conf, 'a') as f:
+        f.write(USER_SSH_JUMP % {'behind': netlab.GW_BEHIND4, 'jump': netlab.JUMP4,
+                                 'user': netlab.LAB_USER, 'path': WORK + '/remote-bin'})
+    # ssh starts the jump's ssh with none of the profile's options: it
+    # checks the jump's key in the user's own known_hosts
+    with open(LAB.known_hosts) as f:
+        jump_pin = [ln for ln in f if ln.startswith(netlab.JUMP4 + ',')]
+    with open(kh, 'w') as f:
+        f.write(''.join(jump_pin))
+    os.chown(kh, pw.pw_uid, pw.pw_gid)
+    with open(os.path.join(LAB.logs, 'sshd-jump.log'), errors='replace') as f:
+        jump_logins = f.read().count('Accepted publickey for %s' % netlab.LAB_USER)
+    # The jump's link is this VPN's base connection, as the link to a jump
+    # host would be: NetworkManager routes its VPN gateway through it.
+    check(wait_for(lambda: nmcli('-g', 'GENERAL.STATE', 'device', 'show', 'cj').stdout
+                   .startswith('100'), 20),
+          'NetworkManager does not see the jump\'s link as connected: %s'
+          % nmcli('device', 'status').stdout)
+    add_profile('shnm-jump', host='nmjump', subnets='10.231.0.0/16')
+    gw_route = lambda addr: LAB.run(LAB.ns_client, ['ip', 'route', 'show', addr + '/32']).stdout
+    try:
+        r = nmcli('--wait', '90', 'connection', 'up', 'shnm-jump', 'ifname', 'cj', timeout=120)
+        check(r.returncode == 0, 'nmcli con up through the jump failed: %s\n%s'
+              % (r.stderr.strip(), tail_log(40)))
+        tables = shuttle_tables()
+        check(len(tables) == 1, 'tables: %r' % tables)
+        table = LAB.run(LAB.ns_client, ['nft', 'list', 'table'] + tables[0].split()).stdout
+        has = lambda a: re.search(r'(?<![0-9.])%s(?![0-9.])' % re.escape(a), table) is not None
+        check(has(netlab.JUMP4), 'the jump host %s is not excluded:\n%s' % (netlab.JUMP4, table))
+        for addr in (netlab.GW_BEHIND4, netlab.GW4):
+            check(not has(addr), '%s is excluded, ssh does not connect there:\n%s' % (addr, table))
+        check(wait_for(lambda: curl_lan(3), 10), 'curl to the LAN through the jump failed; '
+              'routes:\n%s\n%s' % (LAB.run(LAB.ns_client, ['ip', 'route']).stdout, tail_log(40)))
+        with open(os.path.join(LAB.logs, 'sshd-jump.log'), errors='replace') as f:
+            check(f.read().count('Accepted publickey for %s' % netlab.LAB_USER) > jump_logins,
+                  'the jump\'s sshd saw no login of %s' % netlab.LAB_USER)
+        # the plugin gave NM the jump as the VPN gateway: NM's route to it
+        check('dev cj' in gw_route(netlab.JUMP4),
+              'no NetworkManager route to the VPN gateway %s: routes:\n%s\n%s'
+              % (netlab.JUMP4, LAB.run(LAB.ns_client, ['ip', 'route']).stdout, tail_log(30)))
+        check(gw_route(netlab.GW_BEHIND4) == '', 'a route to the host behind the jump')
+        r = down('shnm-jump')
+        check(r.returncode == 0, 'nmcli con down failed: %s' % r.stderr.strip())
+        assert_clean('after down of the jump profile')
+        check(wait_for(lambda: gw_route(netlab.JUMP4) == '', 10),
+              'the gateway route stays after down: ' + gw_route(netlab.JUMP4))
+        check(not curl_lan(2), 'the LAN still answers after down')
+    finally:
+        down('shnm-jump')
+        nmcli('connection', 'delete', 'shnm-jump')
+        # the cases after this one know only c0 as a base connection
+        nmcli('device', 'set', 'cj', 'managed', 'no')
+        with open(conf, 'w') as f:
+            f.write(saved)
+        os.unlink(kh)
+    assert_clean('after the jump case')
+
+
 @case('a wrong pinned host key fails, naming the fingerprint')
 def t_bad_hostkey():
     other = WORK + '/other_key'
