@@ -1619,7 +1619,12 @@ sh_session_send_dgram (ShSession *s, guint32 id, const ShDgram *d)
       || out_queued (s) >= FILL_HIGH)
     {
       if (s->inflight + plen > limit)
-        sh_lc_capped (&s->lc);
+        {
+          sh_lc_capped (&s->lc);
+          s->stats.dgrams_dropped_limit++;
+        }
+      else if (out_queued (s) >= FILL_HIGH)
+        s->stats.dgrams_dropped_full++;
       s->stats.dgrams_dropped++;
       return FALSE;
     }
@@ -2065,6 +2070,12 @@ sh_session_free (ShSession *s)
       s->closed_cb = NULL;
       session_end (s, NULL);
     }
+  if (s->stats.dgrams_sent || s->stats.dgrams_received || s->stats.dgrams_dropped)
+    sh_debug ("datagrams: %" G_GUINT64_FORMAT " sent, %" G_GUINT64_FORMAT
+              " received, %" G_GUINT64_FORMAT " not sent (%" G_GUINT64_FORMAT
+              " at the in-flight limit, %" G_GUINT64_FORMAT " with the output full)",
+              s->stats.dgrams_sent, s->stats.dgrams_received, s->stats.dgrams_dropped,
+              s->stats.dgrams_dropped_limit, s->stats.dgrams_dropped_full);
   GHashTableIter it;
   gpointer v;
   g_hash_table_iter_init (&it, s->channels);

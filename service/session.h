@@ -58,6 +58,8 @@ typedef struct
   guint64 dgrams_received; /* DGRAM frames read from it (for associations in use) */
   guint64 dgrams_dropped;  /* DGRAMs not sent: no room under the in-flight limit or in the
                             * output, too big, or for an association not in use */
+  guint64 dgrams_dropped_limit; /* ... of which: no room under the in-flight limit */
+  guint64 dgrams_dropped_full;  /* ... the output held FILL_HIGH already */
   guint assocs_in_use;     /* association numbers in use (docs/protocol.md) */
 } ShSessionStats;
 
