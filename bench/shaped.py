@@ -309,26 +309,33 @@ def table_udp(link, rows):
     flood = '%g' % (rate * FLOOD_FACTOR) if rate else '%d' % FLOOD_UNSHAPED
     out += ['', title + ': ping / TCP echo, median/p90 ms (pings lost if any); UDP at the row\'s '
             'best rate, flood %s Mbit/s' % flood,
-            '| tunnel | idle | +UDP up | +UDP dn | +flood up | +flood dn | +TCP dn |',
-            '|---|---|---|---|---|---|---|']
+            '| tunnel | ping - echo idle | idle | +UDP up | +UDP dn | +flood up | +flood dn '
+            '| +TCP dn |',
+            '|---|---|---|---|---|---|---|---|']
+
+    def ms(v):
+        return ('%.2f' if v < 10 else '%.1f') % v
 
     def cell(m, key):
         p, e = g(m, key, 'ping'), g(m, key, 'echo')
         if not isinstance(p, dict) or not isinstance(e, dict):
             return '—'
-        ps = ('%.1f/%.1f' % (p['med_ms'], p['p90_ms'])) if 'med_ms' in p else 'none'
+        ps = ('%s/%s' % (ms(p['med_ms']), ms(p['p90_ms']))) if 'med_ms' in p else 'none'
         lost = p['sent'] - p['received']
         if lost:
             ps += ' (-%d/%d)' % (lost, p['sent'])
-        es = ('%.1f/%.1f' % (e['med_ms'], e['p90_ms'])) if e.get('med_ms') is not None else '—'
+        es = ('%s/%s' % (ms(e['med_ms']), ms(e['p90_ms']))) if e.get('med_ms') is not None \
+            else '—'
         return '%s / %s' % (ps, es)
 
     for key, m in rows.items():
         if 'error' in m and len(m) <= 2:
             continue
-        out.append('| %s | %s |' % (m.get('name', key), ' | '.join(
-            cell(m, k) for k in ('rtt_idle', 'rtt_udp_up', 'rtt_udp_dn', 'rtt_flood_up',
-                                 'rtt_flood_dn', 'rtt_tcp_dn'))))
+        pm, em = g(m, 'rtt_idle', 'ping', 'med_ms'), g(m, 'rtt_idle', 'echo', 'med_ms')
+        out.append('| %s | %s | %s |' % (
+            m.get('name', key), '%+.2f' % (pm - em) if pm is not None and em is not None else '—',
+            ' | '.join(cell(m, k) for k in ('rtt_idle', 'rtt_udp_up', 'rtt_udp_dn',
+                                            'rtt_flood_up', 'rtt_flood_dn', 'rtt_tcp_dn'))))
     return '\n'.join(out)
 
 
