@@ -30,6 +30,7 @@ With --udp (issue 19's goals on a link), other figures per row instead:
                at the row's best rate (up, down), during a UDP flood of
                1.5 x the link's rate (up, down) and a TCP download;
                median/p90 ms, and the pings lost
+  TCP beside   one TCP upload while the UDP flood upload runs, Mbit/s
 
 A link of rate 0 (--links 0:0) is the unshaped lab: there UDP is searched
 at fixed rates and the flood is 3 Gbit/s.
@@ -219,6 +220,10 @@ def measure_udp(tun, rate):
         ('rtt_flood_up', lambda: loaded(False, flood)),
         ('rtt_flood_dn', lambda: loaded(True, flood)),
         ('rtt_tcp_dn', lambda: loaded(True, None)),
+        # The channels' share beside a flood: one TCP upload while it runs.
+        ('tcp_up_flood', lambda: bench.loaded_latency(
+            ns, host, ports, False, 'udp-' + tun.key, udp_mbit=flood,
+            fn=lambda: bench.iperf(ns, host, ports['iperf']))),
     ]
     f0, t0 = bench.all_ticks(), time.time()
     for key, fn in steps:
@@ -286,8 +291,8 @@ def table_udp(link, rows):
              else 'Unshaped lab (no link shaping)')
     out = [title + ': UDP with < 1% loss, Mbit/s',
            '| tunnel | TCP up | TCP dn | UDP up | UDP dn | UDP/TCP up | UDP/TCP dn '
-           '| UDP/direct up | UDP/direct dn |',
-           '|---|---|---|---|---|---|---|---|---|']
+           '| UDP/direct up | UDP/direct dn | TCP up beside a flood up |',
+           '|---|---|---|---|---|---|---|---|---|---|']
     base = rows.get('direct', {})
 
     def udp(m, d):
@@ -300,12 +305,13 @@ def table_udp(link, rows):
         if 'error' in m and len(m) <= 2:
             out.append('| %s | failed: %s |' % (m.get('name', key), m['error'][:60]))
             continue
-        out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+        out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             m.get('name', key), bench.fmt(g(m, 'tcp_up', 'mbps')),
             bench.fmt(g(m, 'tcp_dn', 'mbps')), bench.fmt(udp(m, 'up')), bench.fmt(udp(m, 'dn')),
             ratio(udp(m, 'up'), g(m, 'tcp_up', 'mbps')),
             ratio(udp(m, 'dn'), g(m, 'tcp_dn', 'mbps')),
-            ratio(udp(m, 'up'), udp(base, 'up')), ratio(udp(m, 'dn'), udp(base, 'dn'))))
+            ratio(udp(m, 'up'), udp(base, 'up')), ratio(udp(m, 'dn'), udp(base, 'dn')),
+            bench.fmt(g(m, 'tcp_up_flood', 'mbps'))))
     flood = '%g' % (rate * FLOOD_FACTOR) if rate else '%d' % FLOOD_UNSHAPED
     out += ['', title + ': ping / TCP echo, median/p90 ms (pings lost if any); UDP at the row\'s '
             'best rate, flood %s Mbit/s' % flood,

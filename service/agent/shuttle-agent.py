@@ -1338,11 +1338,14 @@ class Session:
         plen = 4 + len(addr) + len(data)
         lc = self.latency()
         # Never under the version-1 floor for datagrams: a burst must not be
-        # lost to an adaptive limit tuned for one stream (session.c says why).
-        limit = max(lc.limit, MIN_INFLIGHT) if lc else (1 << 62)
+        # lost to an adaptive limit tuned for one stream (session.c says why);
+        # but while a channel waits for room, neither that floor nor more
+        # output than FILL_LOW (a flood would starve the channels).
+        waiting = bool(self.ring_hi or self.ring)
+        limit = (lc.limit if waiting else max(lc.limit, MIN_INFLIGHT)) if lc else (1 << 62)
         # Small ones and echoes may pass it by PRIORITY_RESERVE (session.c).
         small = a.kind == K_ECHO or len(data) <= DGRAM_SMALL
-        fill = FILL_HIGH + PRIORITY_RESERVE if small else FILL_HIGH
+        fill = (FILL_LOW if waiting else FILL_HIGH) + (PRIORITY_RESERVE if small else 0)
         if small and lc:
             limit = min(limit + PRIORITY_RESERVE, max(lc.ceiling, limit))
         if len(data) > MAX_DGRAM_DATA or self.inflight + plen > limit or self.out_len >= fill:
