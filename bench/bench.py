@@ -348,6 +348,8 @@ def iperf(ns, host, port, reverse=False, retry=True, streams=1, udp_mbit=None):
         cmd += ['-P', streams]
     if udp_mbit:
         cmd += ['-u', '-b', '%gM' % udp_mbit] + UDP_ARGS
+        if not reverse:
+            cmd.append('--get-server-output')   # the receiver's loss, second by second
     c0, h0, t0 = cpu_snapshot(), host_cpu(), time.time()
     r = run(ns, cmd, timeout=P['iperf_t'] + 60)
     wall = time.time() - t0
@@ -376,8 +378,12 @@ def iperf(ns, host, port, reverse=False, retry=True, streams=1, udp_mbit=None):
     end = j['end']
     if udp_mbit:
         s = end['sum']
+        ivs = j.get('intervals') if reverse else (j.get('server_output_json') or {}).get(
+            'intervals')
         return {'mbps': round(s['bits_per_second'] * (1 - s['lost_percent'] / 100.0) / 1e6, 1),
                 'offered': udp_mbit, 'loss': round(s['lost_percent'], 3),
+                'loss_per_s': [round(iv['sum'].get('lost_percent', 0), 2) for iv in ivs or []
+                               if isinstance(iv, dict) and 'sum' in iv],
                 'lost': s.get('lost_packets'), 'packets': s.get('packets'),
                 'cpu_cores': cpu, 'tunnel_cores': round(sum(cpu.values()), 3), 'host_cpu': host}
     return {'mbps': round(end['sum_received']['bits_per_second'] / 1e6, 1),

@@ -184,8 +184,8 @@ def udp_best(ns, host, port, rate, reverse):
         if 'error' in r:
             log('   udp %s %g: %s' % ('dn' if reverse else 'up', mbit, r['error']))
             break
-        log('   udp %s %7.1f offered: %7.1f arrived, loss %.2f%%' % (
-            'dn' if reverse else 'up', mbit, r['mbps'], r['loss']))
+        log('   udp %s %7.1f offered: %7.1f arrived, loss %.2f%% (by second: %s)' % (
+            'dn' if reverse else 'up', mbit, r['mbps'], r['loss'], r.get('loss_per_s')))
         if r['loss'] < 1.0:
             if best is None or r['mbps'] > best['mbps']:
                 best = r
