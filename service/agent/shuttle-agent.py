@@ -1341,11 +1341,12 @@ class Session:
         # lost to an adaptive limit tuned for one stream (session.c says why);
         # but while a channel waits for room, neither that floor nor more
         # output than FILL_LOW (a flood would starve the channels).
-        waiting = bool(self.ring_hi or self.ring)
-        limit = (lc.limit if waiting else max(lc.limit, MIN_INFLIGHT)) if lc else (1 << 62)
-        # Small ones and echoes may pass it by PRIORITY_RESERVE (session.c).
+        # Small ones and echoes may pass it by PRIORITY_RESERVE (session.c),
+        # and never yield.
         small = a.kind == K_ECHO or len(data) <= DGRAM_SMALL
-        fill = (FILL_LOW if waiting else FILL_HIGH) + (PRIORITY_RESERVE if small else 0)
+        yield_ = not small and bool(self.ring_hi or self.ring)
+        limit = (lc.limit if yield_ else max(lc.limit, MIN_INFLIGHT)) if lc else (1 << 62)
+        fill = (FILL_LOW if yield_ else FILL_HIGH) + (PRIORITY_RESERVE if small else 0)
         if small and lc:
             limit = min(limit + PRIORITY_RESERVE, max(lc.ceiling, limit))
         if len(data) > MAX_DGRAM_DATA or self.inflight + plen > limit or self.out_len >= fill:
