@@ -378,12 +378,15 @@ def iperf(ns, host, port, reverse=False, retry=True, streams=1, udp_mbit=None):
     end = j['end']
     if udp_mbit:
         s = end['sum']
-        ivs = j.get('intervals') if reverse else (j.get('server_output_json') or {}).get(
-            'intervals')
+        if reverse:
+            per_s = [round(iv['sum'].get('lost_percent', 0), 2) for iv in j.get('intervals', [])
+                     if isinstance(iv, dict) and 'sum' in iv]
+        else:
+            # the server's report is text: "... 0.006 ms  3/89 (3.4%)" per interval
+            per_s = [float(x) for x in re.findall(r'sec .*\(([\d.]+)%\)[ \t]*$',
+                                                  j.get('server_output_text', ''), re.M)]
         return {'mbps': round(s['bits_per_second'] * (1 - s['lost_percent'] / 100.0) / 1e6, 1),
-                'offered': udp_mbit, 'loss': round(s['lost_percent'], 3),
-                'loss_per_s': [round(iv['sum'].get('lost_percent', 0), 2) for iv in ivs or []
-                               if isinstance(iv, dict) and 'sum' in iv],
+                'offered': udp_mbit, 'loss': round(s['lost_percent'], 3), 'loss_per_s': per_s,
                 'lost': s.get('lost_packets'), 'packets': s.get('packets'),
                 'cpu_cores': cpu, 'tunnel_cores': round(sum(cpu.values()), 3), 'host_cpu': host}
     return {'mbps': round(end['sum_received']['bits_per_second'] / 1e6, 1),
