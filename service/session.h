@@ -59,7 +59,7 @@ typedef struct
   guint64 dgrams_dropped;       /* DGRAMs not sent: no room under the in-flight limit or in the
                                  * output, too big, or for an association not in use */
   guint64 dgrams_dropped_limit; /* ... of which: no room under the in-flight limit */
-  guint64 dgrams_dropped_full;  /* ... the output held FILL_HIGH already */
+  guint64 dgrams_dropped_full;  /* ... the output held all it may for them */
   guint assocs_in_use;          /* association numbers in use (docs/protocol.md) */
 } ShSessionStats;
 
