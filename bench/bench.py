@@ -332,12 +332,24 @@ def cpu_delta(a, b, wall):
     return {k: round(v / hz / wall, 3) for k, v in sorted(agg.items()) if v > 0}
 
 
-def iperf(ns, host, port, reverse=False, retry=True, streams=1):
+# iperf3 -u: 1400-byte datagrams and 4 MiB socket buffers at both ends, as a
+# program after a high UDP rate sets them (bench/udp.py says why).
+UDP_ARGS = ['-l', '1400', '-w', '4M']
+
+
+def iperf(ns, host, port, reverse=False, retry=True, streams=1, udp_mbit=None):
+    """One iperf3 run; with udp_mbit, iperf3 -u at that offered rate: then
+    'mbps' is what arrived (the rate less the lost share) and 'loss' the
+    lost percentage."""
     cmd = ['iperf3', '-c', host, '-p', port, '-t', P['iperf_t'], '-J']
     if reverse:
         cmd.append('-R')
     if streams > 1:
         cmd += ['-P', streams]
+    if udp_mbit:
+        cmd += ['-u', '-b', '%gM' % udp_mbit] + UDP_ARGS
+        if not reverse:
+            cmd.append('--get-server-output')   # the receiver's loss, second by second
     c0, h0, t0 = cpu_snapshot(), host_cpu(), time.time()
     r = run(ns, cmd, timeout=P['iperf_t'] + 60)
     wall = time.time() - t0
@@ -354,16 +366,29 @@ def iperf(ns, host, port, reverse=False, retry=True, streams=1):
         if retry and 'busy' in j['error']:
             log('   iperf3 server busy: restarting the LAN iperf3 servers')
             start_servers(only=('srv-iperf', 'srv-iperf-bulk'))
-            return iperf(ns, host, port, reverse, retry=False, streams=streams)
+            return iperf(ns, host, port, reverse, retry=False, streams=streams, udp_mbit=udp_mbit)
         if retry and 'unable to connect' in j['error']:
             # On a long round trip (bench/shaped.py) the server may still be
             # closing the previous test; iperf3 then words it oddly ("Name
             # or service not known" for a numeric address).
             log('   iperf3: %s; once more in 2 s' % j['error'])
             time.sleep(2.0)
-            return iperf(ns, host, port, reverse, retry=False, streams=streams)
+            return iperf(ns, host, port, reverse, retry=False, streams=streams, udp_mbit=udp_mbit)
         return {'error': j['error']}
     end = j['end']
+    if udp_mbit:
+        s = end['sum']
+        if reverse:
+            per_s = [round(iv['sum'].get('lost_percent', 0), 2) for iv in j.get('intervals', [])
+                     if isinstance(iv, dict) and 'sum' in iv]
+        else:
+            # the server's report is text: "... 0.006 ms  3/89 (3.4%)" per interval
+            per_s = [float(x) for x in re.findall(r'sec .*\(([\d.]+)%\)[ \t]*$',
+                                                  j.get('server_output_text', ''), re.M)]
+        return {'mbps': round(s['bits_per_second'] * (1 - s['lost_percent'] / 100.0) / 1e6, 1),
+                'offered': udp_mbit, 'loss': round(s['lost_percent'], 3), 'loss_per_s': per_s,
+                'lost': s.get('lost_packets'), 'packets': s.get('packets'),
+                'cpu_cores': cpu, 'tunnel_cores': round(sum(cpu.values()), 3), 'host_cpu': host}
     return {'mbps': round(end['sum_received']['bits_per_second'] / 1e6, 1),
             'sender_mbps': round(end['sum_sent']['bits_per_second'] / 1e6, 1),
             'retransmits': end['sum_sent'].get('retransmits'),
@@ -383,26 +408,36 @@ def probe(ns, host, port, mode='conn', n=None, interval=None, max_s=None, size=N
         return {'error': 'prober rc=%d %s' % (r.returncode, r.stderr[-300:])}
 
 
-def loaded_latency(ns, host, ports, reverse, tag):
-    """Latency probes while one iperf3 bulk stream runs through the same tunnel."""
+def loaded_latency(ns, host, ports, reverse, tag, udp_mbit=None, fn=None):
+    """Latency probes while one iperf3 bulk stream runs through the same
+    tunnel: a TCP stream, or with udp_mbit iperf3 -u at that offered rate.
+    fn() measures instead of the conn and rtt probes (its dict is returned)."""
     jpath = os.path.join(LOGDIR, 'bulk-%s-%s.json' % (tag, 'down' if reverse else 'up'))
     cmd = ['iperf3', '-c', host, '-p', ports['bulk'], '-t', 120, '-J', '--logfile', jpath]
     if reverse:
         cmd.append('-R')
+    if udp_mbit:
+        cmd += ['-u', '-b', '%gM' % udp_mbit] + UDP_ARGS
     if os.path.exists(jpath):
         os.unlink(jpath)
     p = spawn(ns, cmd, 'bulk-iperf')
     time.sleep(P['load_settle_s'])                  # let the queues fill
-    res = {'conn': probe(ns, host, ports['echo'], 'conn'),
-           'rtt': probe(ns, host, ports['echo'], 'rtt')}
+    if fn:
+        res = fn()
+    else:
+        res = {'conn': probe(ns, host, ports['echo'], 'conn'),
+               'rtt': probe(ns, host, ports['echo'], 'rtt')}
     res['bulk_alive_during_probe'] = p.poll() is None
     stop_proc(p, signal.SIGINT, wait=10)            # iperf3 tells its server on SIGINT
     try:
         with open(jpath) as f:
             j = json.load(f)
         # on SIGINT the client gets no result from the server: use its own side
-        side = 'sum_received' if reverse else 'sum_sent'
-        res['bulk_mbps'] = round(j['end'][side]['bits_per_second'] / 1e6, 1)
+        end = j['end']
+        side = 'sum' if udp_mbit else 'sum_received' if reverse else 'sum_sent'
+        res['bulk_mbps'] = round(end[side]['bits_per_second'] / 1e6, 1)
+        if udp_mbit and reverse:
+            res['bulk_loss'] = end[side].get('lost_percent')
     except (OSError, ValueError, KeyError, TypeError):
         pass
     time.sleep(1.0)
@@ -562,8 +597,10 @@ class Shuttle(Tunnel):
     """The project: shuttle in the client namespace, shuttle --server (or, with
     agent=True, the uploaded Python agent) on the gw."""
 
-    def __init__(self, key, name, extra=(), agent=False, ssh_extra='', ssh_transport=False):
+    def __init__(self, key, name, extra=(), agent=False, ssh_extra='', ssh_transport=False,
+                 binary=None):
         self.key, self.name, self.extra = key, name, list(extra)
+        self.binary = binary or SHUTTLE  # another build, to compare two in one run
         self.agent = agent
         self.ssh_transport = ssh_transport  # no server: ssh's own forwarding
         self.ssh_extra = ssh_extra
@@ -575,11 +612,11 @@ class Shuttle(Tunnel):
             return ['--transport=ssh']
         if self.agent:
             return AGENT_SERVER_ARGS
-        return ['--server-cmd', SHUTTLE + ' --server']
+        return ['--server-cmd', self.binary + ' --server']
 
     def argv(self):
         ssh = LAB.ssh_cmd + (' ' + self.ssh_extra if self.ssh_extra else '')
-        return ([SHUTTLE, '-r', LAB.remote, '-e', ssh] + self.server_args()
+        return ([self.binary, '-r', LAB.remote, '-e', ssh] + self.server_args()
                 + SHUTTLE_ARGS + self.extra + [LAN_NET])
 
     def start(self):
@@ -630,7 +667,7 @@ class Shuttle(Tunnel):
                 if (netlab.comm(pid) == 'shuttle-agent'
                         or 'shuttle-agent' in cmdline(pid)):
                     return pid
-            elif cmdline(pid).startswith(SHUTTLE + ' --server'):
+            elif cmdline(pid).startswith(self.binary + ' --server'):
                 return pid
         return None
 

@@ -11,6 +11,9 @@
 #   sudo bench/run.sh teardown              remove the lab after a crash
 #   sudo bench/run.sh links [--links 10:0,50:40] [--only shuttle,direct] [--quick]
 #                                           shaped links (rate, RTT): bench/shaped.py
+#   sudo bench/run.sh links --udp [--links 50:0,200:40,0:0] [--compare OTHER-BUILD]
+#                                           UDP with < 1% loss, ping and TCP echo under UDP
+#                                           and TCP loads (0:0: the unshaped lab)
 #   sudo bench/run.sh sustained [--seconds 60] [--only direct,shuttle]
 #                                           short connections to one destination for a
 #                                           minute (TIME_WAIT): bench/sustained.py

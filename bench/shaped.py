@@ -18,10 +18,28 @@ each tunnel, one table row:
 
 `direct` is the physical limit: the gw forwards, no tunnel. Compare within
 one run: the machine is shared. Results go to bench/results/links-*.json.
+
+With --udp (issue 19's goals on a link), other figures per row instead:
+
+  TCP up, dn   iperf3, one stream, Mbit/s
+  UDP up, dn   the highest rate iperf3 -u gets across with < 1% loss,
+               searched in fractions of the link's rate; the ratios to the
+               row's TCP and to direct routing's UDP
+  ping, echo   ping (ICMP echo every 50 ms) and a 64-byte TCP echo on one
+               connection every 100 ms, at the same time: idle, during UDP
+               at the row's best rate (up, down), during a UDP flood of
+               1.5 x the link's rate (up, down) and a TCP download;
+               median/p90 ms, and the pings lost
+  TCP beside   one TCP upload while the UDP flood upload runs, Mbit/s
+
+A link of rate 0 (--links 0:0) is the unshaped lab: there UDP is searched
+at fixed rates and the flood is 3 Gbit/s.
 """
 import argparse
+import concurrent.futures
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -34,8 +52,16 @@ DELAYLINE = os.path.join(bench.BIN, 'delayline')
 ROWS = ['direct', 'ssh-L', 'redsocks', 'sshuttle-nft', 'shuttle']
 # Measured only when asked for (--only): the other server's end.
 EXTRA_ROWS = ['shuttle-agent']
+UDP_ROWS = ['direct', 'shuttle']     # the others carry no UDP
 DEFAULT_LINKS = '10:0,50:40,200:80'
 ECHO_MS, ECHO_N, ECHO_N_QUICK = 100, 50, 30
+# --udp: offered UDP rates, as fractions of the link's rate, tried upwards
+# until one loses 1% or more (below the first only if that one failed);
+# for the unshaped lab (rate 0) in Mbit/s.
+UDP_FRACTIONS, UDP_FRACTIONS_LOW = (0.5, 0.7, 0.8, 0.9, 0.95, 1.0), (0.3, 0.1)
+UDP_RATES_UNSHAPED, UDP_RATES_UNSHAPED_LOW = (400, 700, 1000, 1500, 2000, 3000), (200, 100)
+FLOOD_FACTOR, FLOOD_UNSHAPED = 1.5, 3000
+PING_MS = 50
 
 
 class Routed(bench.Tunnel):
@@ -54,7 +80,8 @@ class Routed(bench.Tunnel):
         run(lab.ns_gw, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'])
 
 
-def parse_links(text):
+def parse_links(text, unshaped_ok=False):
+    """RATE:RTT pairs; with unshaped_ok, 0:0 is the lab without shaping."""
     links = []
     for item in text.split(','):
         try:
@@ -62,6 +89,9 @@ def parse_links(text):
             rate, rtt = int(rate), float(rtt)
         except ValueError:
             sys.exit('bad link %r: RATE_MBIT:RTT_MS, e.g. 50:40' % item)
+        if unshaped_ok and rate == 0 and rtt == 0:
+            links.append((0, 0.0))
+            continue
         if not (1 <= rate <= 10000 and 0 <= rtt <= 1000):
             sys.exit('bad link %r: rate 1..10000 Mbit/s, RTT 0..1000 ms' % item)
         links.append((rate, rtt))
@@ -118,6 +148,99 @@ def measure(tun):
     return m
 
 
+def ping(ns, host, n, interval_ms=PING_MS):
+    """ping: median/p90 of the replies' round trips and how many came back."""
+    r = run(ns, ['ping', '-n', '-c', n, '-i', '%g' % (interval_ms / 1000.0), '-W', '2', host],
+            timeout=n * interval_ms / 1000.0 + 30)
+    times = sorted(float(x) for x in re.findall(r'time=([\d.]+) ms', r.stdout))
+    out = {'sent': n, 'received': len(times)}
+    if times:
+        out.update(med_ms=round(times[len(times) // 2], 3),
+                   p90_ms=round(times[min(len(times) - 1, int(len(times) * 0.9))], 3))
+    return out
+
+
+def rtt_pair(ns, host, ports):
+    """ping and the TCP echo probe at the same time, for as long as the probe."""
+    n = max(10, bench.P['lat_n'] * bench.P['lat_interval_ms'] // PING_MS)
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        fp = ex.submit(ping, ns, host, n)
+        fe = ex.submit(probe, ns, host, ports['echo'], 'rtt')
+        return {'ping': fp.result(), 'echo': fe.result()}
+
+
+def udp_best(ns, host, port, rate, reverse):
+    """The highest UDP rate with < 1% loss: offered rates tried upwards."""
+    if rate:
+        first = [round(rate * f, 1) for f in UDP_FRACTIONS]
+        low = [round(rate * f, 1) for f in UDP_FRACTIONS_LOW]
+    else:
+        first, low = list(UDP_RATES_UNSHAPED), list(UDP_RATES_UNSHAPED_LOW)
+    todo, steps, best = list(first), [], None
+    while todo:
+        mbit = todo.pop(0)
+        r = bench.iperf(ns, host, port, reverse, udp_mbit=mbit)
+        steps.append(r)
+        if 'error' in r:
+            log('   udp %s %g: %s' % ('dn' if reverse else 'up', mbit, r['error']))
+            break
+        log('   udp %s %7.1f offered: %7.1f arrived, loss %.2f%% (by second: %s)' % (
+            'dn' if reverse else 'up', mbit, r['mbps'], r['loss'], r.get('loss_per_s')))
+        if r['loss'] < 1.0:
+            if best is None or r['mbps'] > best['mbps']:
+                best = r
+        elif best is None and mbit == first[0]:
+            todo = low
+        else:
+            break
+    return {'best': best, 'steps': steps}
+
+
+def measure_udp(tun, rate):
+    ns, host, ports = tun.ns(), tun.host, tun.ports
+    flood = rate * FLOOD_FACTOR if rate else FLOOD_UNSHAPED
+    m = {}
+
+    def loaded(reverse, udp_mbit):
+        return bench.loaded_latency(ns, host, ports, reverse, 'udp-' + tun.key,
+                                    udp_mbit=udp_mbit, fn=lambda: rtt_pair(ns, host, ports))
+
+    def at_best(key):
+        b = g(m, key, 'best', 'mbps')
+        return b or (rate * 0.5 if rate else UDP_RATES_UNSHAPED_LOW[-1])
+
+    steps = [
+        ('tcp_up', lambda: bench.iperf(ns, host, ports['iperf'])),
+        ('tcp_dn', lambda: bench.iperf(ns, host, ports['iperf'], True)),
+        ('udp_up', lambda: udp_best(ns, host, ports['iperf'], rate, False)),
+        ('udp_dn', lambda: udp_best(ns, host, ports['iperf'], rate, True)),
+        ('rtt_idle', lambda: rtt_pair(ns, host, ports)),
+        ('rtt_udp_up', lambda: loaded(False, at_best('udp_up'))),
+        ('rtt_udp_dn', lambda: loaded(True, at_best('udp_dn'))),
+        ('rtt_flood_up', lambda: loaded(False, flood)),
+        ('rtt_flood_dn', lambda: loaded(True, flood)),
+        ('rtt_tcp_dn', lambda: loaded(True, None)),
+        # The channels' share beside a flood: one TCP upload while it runs.
+        ('tcp_up_flood', lambda: bench.loaded_latency(
+            ns, host, ports, False, 'udp-' + tun.key, udp_mbit=flood,
+            fn=lambda: bench.iperf(ns, host, ports['iperf']))),
+    ]
+    f0, t0 = bench.all_ticks(), time.time()
+    for key, fn in steps:
+        try:
+            m[key] = fn()
+        except Exception as e:  # noqa: BLE001 - a missing figure, not a failed run
+            m[key] = {'error': '%s: %s' % (type(e).__name__, e)}
+        if key.startswith('rtt'):
+            log('   %s: ping %s, echo %s' % (key, g(m, key, 'ping'), g(m, key, 'echo', 'med_ms')))
+        if not tun.alive():
+            m['died'] = 'tunnel exited during %s' % key
+            log('   ERROR: ' + m['died'])
+            break
+    m['foreign_load'] = bench.foreign_load(f0, bench.all_ticks(), time.time() - t0)
+    return m
+
+
 def g(d, *path):
     for p in path:
         if not isinstance(d, dict) or p not in d:
@@ -162,6 +285,67 @@ def table(link, rows):
     return '\n'.join(out)
 
 
+def table_udp(link, rows):
+    rate, rtt = link
+    title = ('Link %d Mbit/s, RTT %g ms (tbf, 20 ms buffer that drops, + delayline)'
+             % (rate, rtt) if rate
+             else 'Unshaped lab (no link shaping)')
+    out = [title + ': UDP with < 1% loss, Mbit/s',
+           '| tunnel | TCP up | TCP dn | UDP up | UDP dn | UDP/TCP up | UDP/TCP dn '
+           '| UDP/direct up | UDP/direct dn | TCP up beside a flood up |',
+           '|---|---|---|---|---|---|---|---|---|---|']
+    base = rows.get('direct', {})
+
+    def udp(m, d):
+        return g(m, 'udp_' + d, 'best', 'mbps')
+
+    def ratio(a, b):
+        return '%.2f' % (a / b) if a and b else '—'
+
+    for key, m in rows.items():
+        if 'error' in m and len(m) <= 2:
+            out.append('| %s | failed: %s |' % (m.get('name', key), m['error'][:60]))
+            continue
+        out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            m.get('name', key), bench.fmt(g(m, 'tcp_up', 'mbps')),
+            bench.fmt(g(m, 'tcp_dn', 'mbps')), bench.fmt(udp(m, 'up')), bench.fmt(udp(m, 'dn')),
+            ratio(udp(m, 'up'), g(m, 'tcp_up', 'mbps')),
+            ratio(udp(m, 'dn'), g(m, 'tcp_dn', 'mbps')),
+            ratio(udp(m, 'up'), udp(base, 'up')), ratio(udp(m, 'dn'), udp(base, 'dn')),
+            bench.fmt(g(m, 'tcp_up_flood', 'mbps'))))
+    flood = '%g' % (rate * FLOOD_FACTOR) if rate else '%d' % FLOOD_UNSHAPED
+    out += ['', title + ': ping / TCP echo, median/p90 ms (pings lost if any); UDP at the row\'s '
+            'best rate, flood %s Mbit/s' % flood,
+            '| tunnel | ping - echo idle | idle | +UDP up | +UDP dn | +flood up | +flood dn '
+            '| +TCP dn |',
+            '|---|---|---|---|---|---|---|---|']
+
+    def ms(v):
+        return ('%.2f' if v < 10 else '%.1f') % v
+
+    def cell(m, key):
+        p, e = g(m, key, 'ping'), g(m, key, 'echo')
+        if not isinstance(p, dict) or not isinstance(e, dict):
+            return '—'
+        ps = ('%s/%s' % (ms(p['med_ms']), ms(p['p90_ms']))) if 'med_ms' in p else 'none'
+        lost = p['sent'] - p['received']
+        if lost:
+            ps += ' (-%d/%d)' % (lost, p['sent'])
+        es = ('%s/%s' % (ms(e['med_ms']), ms(e['p90_ms']))) if e.get('med_ms') is not None \
+            else '—'
+        return '%s / %s' % (ps, es)
+
+    for key, m in rows.items():
+        if 'error' in m and len(m) <= 2:
+            continue
+        pm, em = g(m, 'rtt_idle', 'ping', 'med_ms'), g(m, 'rtt_idle', 'echo', 'med_ms')
+        out.append('| %s | %s | %s |' % (
+            m.get('name', key), '%+.2f' % (pm - em) if pm is not None and em is not None else '—',
+            ' | '.join(cell(m, k) for k in ('rtt_idle', 'rtt_udp_up', 'rtt_udp_dn',
+                                            'rtt_flood_up', 'rtt_flood_dn', 'rtt_tcp_dn'))))
+    return '\n'.join(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description='Shuttle benchmark on shaped links '
                                  '(use bench/run.sh links)')
@@ -170,12 +354,18 @@ def main():
     ap.add_argument('--only', help='comma list of: ' + ','.join(ROWS + EXTRA_ROWS))
     ap.add_argument('--quick', action='store_true', help='iperf3 -t 4, fewer echoes')
     ap.add_argument('--shuttle-args', help='extra arguments for shuttle, with "=": --shuttle-args=-v')
+    ap.add_argument('--compare', metavar='BINARY',
+                    help='one more row, "shuttle-b": the same as shuttle with another build '
+                    '(copied when the run starts), e.g. main\'s, for a before/after in one run')
+    ap.add_argument('--udp', action='store_true',
+                    help='UDP and ping instead (issue 19): rows direct and shuttle by default')
     args = ap.parse_args()
-    links = parse_links(args.links)
-    order = ROWS
+    links = parse_links(args.links, args.udp)
+    order = UDP_ROWS if args.udp else ROWS
     if args.only:
         order = [k.strip() for k in args.only.split(',') if k.strip()]
-        bad = [k for k in order if k not in ROWS + EXTRA_ROWS]
+        bad = [k for k in order
+               if k not in ROWS + EXTRA_ROWS and not (args.compare and k == 'shuttle-b')]
         if bad:
             sys.exit('unknown row(s) %s; choose from %s' % (bad, ','.join(ROWS + EXTRA_ROWS)))
     if args.shuttle_args:
@@ -184,12 +374,14 @@ def main():
                    load_settle_s=3.0)
     if args.quick:
         bench.P.update(iperf_t=4)
+    if args.udp:
+        bench.P.update(lat_max_s=10)    # an echo starved behind a flood: 10 s tell enough
     if not os.access(DELAYLINE, os.X_OK):
         sys.exit('no %s: bench/run.sh builds it' % DELAYLINE)
     os.makedirs(bench.RESULTS, exist_ok=True)
     bench.shutil.copy2(bench.SHUTTLE_BUILT, bench.SHUTTLE + '.tmp')
     os.rename(bench.SHUTTLE + '.tmp', bench.SHUTTLE)
-    stamp = 'links-' + time.strftime('%Y%m%d-%H%M%S')
+    stamp = ('links-udp-' if args.udp else 'links-') + time.strftime('%Y%m%d-%H%M%S')
     bench.LOGDIR = os.path.join(bench.RESULTS, 'logs-' + stamp)
     os.makedirs(bench.LOGDIR, exist_ok=True)
     path = os.path.join(bench.RESULTS, stamp + '.json')
@@ -198,13 +390,29 @@ def main():
         signal.signal(sig, bench.on_signal)
     tmap = bench.tunnels()
     tmap['direct'] = Routed()
+    if args.compare:
+        other = os.path.join(bench.BIN, 'shuttle-b')
+        bench.shutil.copy2(args.compare, other + '.tmp')
+        os.rename(other + '.tmp', other)
+        tmap['shuttle-b'] = bench.Shuttle('shuttle-b', 'shuttle-b (%s)' % args.compare,
+                                          binary=other)
+        if 'shuttle-b' not in order:
+            order = order + ['shuttle-b']
     tables = []
     current = None
     try:
         for link in links:
             lk = '%d:%g' % link
             log('==== link %d Mbit/s, RTT %g ms' % link)
-            bench.lab_up(wan=dict(rate_mbit=link[0], rtt_ms=link[1], delayline=DELAYLINE))
+            # --udp: the bottleneck drops what its 20 ms queue cannot hold
+            # (delayline "drop"); without it a UDP flood queued for seconds.
+            bench.lab_up(wan=dict(rate_mbit=link[0], rtt_ms=link[1], delayline=DELAYLINE,
+                                  drop=args.udp) if link[0] else None)
+            if args.udp:
+                # ICMP echo sockets for the server (it runs as root here; the
+                # kernel asks ping_group_range of root too).
+                run(bench.LAB.ns_gw, ['sysctl', '-q', '-w',
+                                      'net.ipv4.ping_group_range=0 2147483647'], check=True)
             rows = doc['links'].setdefault(lk, {})
             try:
                 for key in order:
@@ -220,7 +428,7 @@ def main():
                         current = None
                         continue
                     try:
-                        m = measure(tun)
+                        m = measure_udp(tun, link[0]) if args.udp else measure(tun)
                         m['name'] = tun.name
                         rows[key] = m
                     finally:
@@ -230,7 +438,7 @@ def main():
             finally:
                 bench.lab_down()
                 bench.LAB = None
-            tables.append(table(link, rows))
+            tables.append(table_udp(link, rows) if args.udp else table(link, rows))
             print('\n' + tables[-1] + '\n', flush=True)
     except bench.Interrupted as e:
         log('interrupted (%s)' % e)

@@ -73,6 +73,7 @@ struct _ShDgramRelay
   guint n_out;
   guint8 out_buf[OUT_BYTES];
   gsize out_used;
+  guint64 sent, send_failed; /* datagrams sent to the network, and lost at sendmmsg() */
 };
 
 static void
@@ -303,6 +304,7 @@ sh_dgram_relay_flush (ShDgramRelay *r)
           if (n > 0)
             {
               i += (guint) n;
+              r->sent += (guint) n;
               continue;
             }
           if (n < 0 && errno == EINTR)
@@ -311,7 +313,9 @@ sh_dgram_relay_flush (ShDgramRelay *r)
            * network. Unreachable, too big: this one is; the sender's program
            * retransmits if it cares. */
           sh_debug ("association %u: %s", r->out[i].id, g_strerror (errno));
-          i = errno == EAGAIN ? end : i + 1;
+          guint next = errno == EAGAIN ? end : i + 1;
+          r->send_failed += next - i;
+          i = next;
         }
     }
   r->n_out = 0;
@@ -348,6 +352,10 @@ sh_dgram_relay_free (ShDgramRelay *r)
   if (r == NULL)
     return;
   g_clear_handle_id (&r->timer, g_source_remove);
+  if (r->sent || r->send_failed)
+    sh_debug ("datagrams to the network: %" G_GUINT64_FORMAT " sent, %" G_GUINT64_FORMAT
+              " lost at sendmmsg()",
+              r->sent, r->send_failed);
   g_hash_table_destroy (r->assocs);
   g_free (r->in_buf);
   g_free (r);

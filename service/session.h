@@ -51,14 +51,16 @@ typedef struct
   guint64 bytes_received; /* DATA payload read from the session */
   guint64 channels_total;
   guint channels_open;
-  gint64 rtt_us;           /* last keepalive round trip, -1 before the first */
-  guint64 queued;          /* peer data waiting for local sockets, all channels */
-  guint64 queued_peak;     /* the most @queued ever was */
-  guint64 dgrams_sent;     /* DGRAM frames written to the session */
-  guint64 dgrams_received; /* DGRAM frames read from it (for associations in use) */
-  guint64 dgrams_dropped;  /* DGRAMs not sent: no room under the in-flight limit or in the
-                            * output, too big, or for an association not in use */
-  guint assocs_in_use;     /* association numbers in use (docs/protocol.md) */
+  gint64 rtt_us;                /* last keepalive round trip, -1 before the first */
+  guint64 queued;               /* peer data waiting for local sockets, all channels */
+  guint64 queued_peak;          /* the most @queued ever was */
+  guint64 dgrams_sent;          /* DGRAM frames written to the session */
+  guint64 dgrams_received;      /* DGRAM frames read from it (for associations in use) */
+  guint64 dgrams_dropped;       /* DGRAMs not sent: no room under the in-flight limit or in the
+                                 * output, too big, or for an association not in use */
+  guint64 dgrams_dropped_limit; /* ... of which: no room under the in-flight limit */
+  guint64 dgrams_dropped_full;  /* ... the output held all it may for them */
+  guint assocs_in_use;          /* association numbers in use (docs/protocol.md) */
 } ShSessionStats;
 
 typedef struct _ShSession ShSession;

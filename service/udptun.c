@@ -365,6 +365,12 @@ sh_udp_tun_free (ShUdpTun *t)
   if (t == NULL)
     return;
   sh_udp_tun_detach (t);
+  if (t->stats.packets_in || t->stats.packets_out || t->stats.dropped_in || t->stats.dropped_out)
+    sh_debug ("datagram device: %" G_GUINT64_FORMAT " packets relayed in, %" G_GUINT64_FORMAT
+              " out; dropped %" G_GUINT64_FORMAT " in (%" G_GUINT64_FORMAT
+              " fragments), %" G_GUINT64_FORMAT " out",
+              t->stats.packets_in, t->stats.packets_out, t->stats.dropped_in, t->stats.fragments,
+              t->stats.dropped_out);
   g_hash_table_unref (t->by_assoc);
   g_hash_table_unref (t->by_key);
   g_array_unref (t->config.subnets);

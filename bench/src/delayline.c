@@ -1,6 +1,6 @@
 /* delayline: a wire of fixed length between two network devices.
  *
- *   delayline IFACE_A IFACE_B DELAY_MS [QUEUE_MIB]
+ *   delayline IFACE_A IFACE_B DELAY_MS [QUEUE_MIB [drop]]
  *
  * Every frame that arrives on IFACE_A leaves on IFACE_B DELAY_MS later, and
  * the other way round: a link with a round trip of 2 x DELAY_MS. This
@@ -20,6 +20,12 @@
  * The delay is the same for every frame, so each direction is a FIFO: a
  * byte ring holding [due time, length, virtio header + frame]. A full ring
  * drops the new frame (a bounded buffer, counted and printed at exit).
+ *
+ * "drop": a frame the device's qdisc refuses (ENOBUFS: tbf's 20 ms queue
+ * is full) is lost, as at a real bottleneck. Without it the line keeps the
+ * frame and tries again, so the ring (64 MiB) queues behind the tbf: a
+ * TCP sender rarely notices, but a UDP flood then waits seconds in the
+ * line instead of being dropped (bench/shaped.py --udp uses "drop").
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -53,10 +59,11 @@ struct dir
   int in, out;      /* packet sockets: read from in, write to out */
   unsigned char *ring;
   size_t cap, head, tail, used; /* bytes; entries never wrap (see push) */
-  unsigned long long frames, bytes, dropped, send_err;
+  unsigned long long frames, bytes, dropped, send_err, refused;
 };
 
 static volatile sig_atomic_t stop;
+static int drop_refused; /* "drop": ENOBUFS loses the frame */
 
 static void
 on_signal (int sig)
@@ -193,9 +200,12 @@ pump_out (struct dir *d, uint64_t t)
         return (int64_t) (e->due_ns - t);
       if (send (d->out, d->ring + d->tail + sizeof *e, e->len, 0) < 0)
         {
-          if (errno == EAGAIN || errno == ENOBUFS)
+          if (errno == EAGAIN || (errno == ENOBUFS && !drop_refused))
             return 100000; /* the device's queue is full: the rate limit */
-          d->send_err++;
+          if (errno == ENOBUFS)
+            d->refused++; /* the bottleneck's queue dropped it */
+          else
+            d->send_err++;
         }
       else
         {
@@ -214,14 +224,15 @@ pump_out (struct dir *d, uint64_t t)
 int
 main (int argc, char **argv)
 {
-  if (argc < 4 || argc > 5)
+  if (argc < 4 || argc > 6 || (argc == 6 && strcmp (argv[5], "drop") != 0))
     {
-      fprintf (stderr, "usage: delayline IFACE_A IFACE_B DELAY_MS [QUEUE_MIB]\n"
+      fprintf (stderr, "usage: delayline IFACE_A IFACE_B DELAY_MS [QUEUE_MIB [drop]]\n"
                        "  holds every frame DELAY_MS before passing it on, both ways\n");
       return 2;
     }
   double delay_ms = atof (argv[3]);
-  size_t mib = argc == 5 ? (size_t) atoi (argv[4]) : 64;
+  size_t mib = argc >= 5 ? (size_t) atoi (argv[4]) : 64;
+  drop_refused = argc == 6;
   if (delay_ms < 0 || delay_ms > 10000 || mib < 1 || mib > 4096)
     {
       fprintf (stderr, "delayline: DELAY_MS 0..10000, QUEUE_MIB 1..4096\n");
@@ -267,8 +278,10 @@ main (int argc, char **argv)
         pump_in (&dirs[1], delay_ns);
     }
   for (int i = 0; i < 2; i++)
-    fprintf (stderr, "delayline: %s -> %s: %llu frames, %llu bytes, %llu dropped, %llu send errors\n",
+    fprintf (stderr,
+             "delayline: %s -> %s: %llu frames, %llu bytes, %llu dropped, %llu refused by the "
+             "qdisc, %llu send errors\n",
              argv[1 + i], argv[2 - i], dirs[i].frames, dirs[i].bytes, dirs[i].dropped,
-             dirs[i].send_err);
+             dirs[i].refused, dirs[i].send_err);
   return 0;
 }

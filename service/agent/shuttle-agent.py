@@ -168,6 +168,9 @@ FILL_HIGH = 128 * 1024
 # in-flight limit by PRIORITY_RESERVE in all (session.c, the same numbers).
 BULK_MIN = 16 * 1024
 PRIORITY_RESERVE = 64 * 1024
+# Datagrams with at most this much data, and every echo, may use the reserve
+# too (session.c, DGRAM_SMALL).
+DGRAM_SMALL = 512
 INBUF_CAP = 256 * 1024
 BATCH_MAX = 64          # DATA frames of one channel per writev()
 IOV_MAX = 1024
@@ -1335,10 +1338,19 @@ class Session:
         plen = 4 + len(addr) + len(data)
         lc = self.latency()
         # Never under the version-1 floor for datagrams: a burst must not be
-        # lost to an adaptive limit tuned for one stream (session.c says why).
-        limit = max(lc.limit, MIN_INFLIGHT) if lc else (1 << 62)
-        if len(data) > MAX_DGRAM_DATA or self.inflight + plen > limit or self.out_len >= FILL_HIGH:
-            if lc and self.inflight + plen > limit:
+        # lost to an adaptive limit tuned for one stream (session.c says why);
+        # but while a channel waits for room, neither that floor nor more
+        # output than FILL_LOW (a flood would starve the channels).
+        # Small ones and echoes may pass it by PRIORITY_RESERVE (session.c),
+        # and never yield.
+        small = a.kind == K_ECHO or len(data) <= DGRAM_SMALL
+        yield_ = not small and bool(self.ring_hi or self.ring)
+        limit = (lc.limit if yield_ else max(lc.limit, MIN_INFLIGHT)) if lc else (1 << 62)
+        fill = (FILL_LOW if yield_ else FILL_HIGH) + (PRIORITY_RESERVE if small else 0)
+        if small and lc:
+            limit = min(limit + PRIORITY_RESERVE, max(lc.ceiling, limit))
+        if len(data) > MAX_DGRAM_DATA or self.inflight + plen > limit or self.out_len >= fill:
+            if lc and self.inflight + plen > limit and not small:
                 lc.capped = True
             self.dgrams_dropped += 1
             return

@@ -696,7 +696,9 @@ class Lab:
                              '%dmbit' % rate, 'burst', str(burst), 'latency', '20ms'],
                          check=True)
         one_way = self.wan.get('rtt_ms', 0) / 2.0
-        self.spawn(w, [self.wan['delayline'], 'w0', 'w1', '%g' % one_way], label='delayline')
+        # drop: a frame the tbf refuses is lost (bench/src/delayline.c)
+        self.spawn(w, [self.wan['delayline'], 'w0', 'w1', '%g' % one_way]
+                   + (['64', 'drop'] if self.wan.get('drop') else []), label='delayline')
 
     def _start_servers(self):
         self.spawn(self.ns_gw, ['/usr/sbin/sshd', '-D', '-f', self.sshd_config,
