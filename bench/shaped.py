@@ -134,12 +134,21 @@ def measure(tun):
         ('load_dn', lambda: bench.loaded_latency(ns, host, ports, True, 'links-' + tun.key)),
         ('fair', lambda: fairness(tun)),
     ]
+    return run_steps(tun, steps, m)
+
+
+def run_steps(tun, steps, m, after=None):
+    """Each (key, fn) of @steps into m[key]; a step that raises is a missing
+    figure, not a failed run; stops when the tunnel died. @after(key) runs
+    after each step (a progress line)."""
     f0, t0 = bench.all_ticks(), time.time()
     for key, fn in steps:
         try:
             m[key] = fn()
         except Exception as e:  # noqa: BLE001 - a missing figure, not a failed run
             m[key] = {'error': '%s: %s' % (type(e).__name__, e)}
+        if after is not None:
+            after(key)
         if not tun.alive():
             m['died'] = 'tunnel exited during %s' % key
             log('   ERROR: ' + m['died'])
@@ -225,20 +234,10 @@ def measure_udp(tun, rate):
             ns, host, ports, False, 'udp-' + tun.key, udp_mbit=flood,
             fn=lambda: bench.iperf(ns, host, ports['iperf']))),
     ]
-    f0, t0 = bench.all_ticks(), time.time()
-    for key, fn in steps:
-        try:
-            m[key] = fn()
-        except Exception as e:  # noqa: BLE001 - a missing figure, not a failed run
-            m[key] = {'error': '%s: %s' % (type(e).__name__, e)}
+    def progress(key):
         if key.startswith('rtt'):
             log('   %s: ping %s, echo %s' % (key, g(m, key, 'ping'), g(m, key, 'echo', 'med_ms')))
-        if not tun.alive():
-            m['died'] = 'tunnel exited during %s' % key
-            log('   ERROR: ' + m['died'])
-            break
-    m['foreign_load'] = bench.foreign_load(f0, bench.all_ticks(), time.time() - t0)
-    return m
+    return run_steps(tun, steps, m, progress)
 
 
 def g(d, *path):
