@@ -1430,7 +1430,9 @@ def kill_helper_and_check_adoption(table):
                        in read(WORK + '/dbus.log')[log_before:], 5, 0.05)
     check(adopted, 'the new helper did not adopt %s:\n%s'
           % (table, read(WORK + '/dbus.log')[log_before:]))
-    check('adopted hosts block' in read(WORK + '/dbus.log')[log_before:], 'hosts not adopted')
+    # The helper adopts tables first, then hosts blocks (18 ms apart seen).
+    check(wait_for(lambda: 'adopted hosts block' in read(WORK + '/dbus.log')[log_before:], 5,
+                   0.05), 'hosts not adopted:\n' + read(WORK + '/dbus.log')[log_before:])
     # the SYN queue was the dead helper's: its chains go with the adoption
     # (with --fail-closed they would drop every new connection)
     check(not syn_chains(table), 'SYN chains without a reader:\n' + table_text(table))
