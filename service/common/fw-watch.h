@@ -10,7 +10,8 @@
  * (StartServiceByName) and at start adopts what the caller holds because
  * the caller still runs. The delay, growing while the helper keeps leaving
  * (sh_backoff_helper_restart_ms()), keeps a crashing helper from being
- * restarted in a tight loop. */
+ * restarted in a tight loop. A start that fails before the helper owns
+ * its name is tried again the same way, until a helper is there. */
 #pragma once
 
 #include <gio/gio.h>

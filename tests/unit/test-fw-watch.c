@@ -125,10 +125,51 @@ test_restart (void)
   g_test_dbus_down (bus);
 }
 
+/* A start that fails (here the private bus knows no such service; on the
+ * system bus, a helper that exits before it owns its name) never makes the
+ * helper appear, so it can never vanish: the watcher must try again by
+ * itself, with growing delays, until a helper is there. */
+static void
+test_failed_start (void)
+{
+  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr (GDBusConnection) caller = NULL, helper = NULL;
+  Caller c = { TRUE };
+  ShFwWatch *watch;
+  gint64 first;
+
+  g_test_dbus_up (bus);
+  caller = connect_bus (bus);
+  helper = connect_bus (bus);
+  own (helper, TRUE);
+  watch = sh_fw_watch_new (caller, holds, restarting, &c);
+  spin (&c, 0, 100);
+
+  own (helper, FALSE);
+  spin (&c, 1, 5000);
+  g_assert_cmpuint (c.restarts, ==, 1);
+  first = c.restarted_at;
+  /* nobody took the name: tried again, after twice the delay */
+  spin (&c, 2, 5000);
+  g_assert_cmpuint (c.restarts, ==, 2);
+  g_assert_cmpint (c.restarted_at - first, >=, (2 * SH_HELPER_RESTART_MS - 50) * 1000);
+
+  /* a helper that is there ends the retries */
+  own (helper, TRUE);
+  spin (&c, 0, 8 * SH_HELPER_RESTART_MS);
+  g_assert_cmpuint (c.restarts, ==, 2);
+
+  sh_fw_watch_free (watch);
+  g_clear_object (&caller);
+  g_clear_object (&helper);
+  g_test_dbus_down (bus);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/fw-watch/restart", test_restart);
+  g_test_add_func ("/fw-watch/failed-start", test_failed_start);
   return g_test_run ();
 }
