@@ -70,59 +70,78 @@ spin (Caller *c, guint restarts, guint ms)
     g_main_context_iteration (NULL, FALSE), g_usleep (1000);
 }
 
-static void
-test_restart (void)
+/* A private bus, the caller's connection with its watch, and a second
+ * connection that plays the helper, which owns the name at the start. */
+typedef struct
 {
-  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_autoptr (GDBusConnection) caller = NULL, helper = NULL;
-  Caller c = { FALSE };
+  GTestDBus *bus;
+  GDBusConnection *caller, *helper;
   ShFwWatch *watch;
-  gint64 left;
+  Caller c;
+} Fixture;
 
-  g_test_dbus_up (bus);
-  caller = connect_bus (bus);
-  helper = connect_bus (bus);
-  own (helper, TRUE);
-  watch = sh_fw_watch_new (caller, holds, restarting, &c);
-  spin (&c, 0, 100);
+static void
+fixture_set_up (Fixture *f, gconstpointer holds_at_start)
+{
+  f->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (f->bus);
+  f->caller = connect_bus (f->bus);
+  f->helper = connect_bus (f->bus);
+  f->c.holds = GPOINTER_TO_INT (holds_at_start);
+  own (f->helper, TRUE);
+  f->watch = sh_fw_watch_new (f->caller, holds, restarting, &f->c);
+  spin (&f->c, 0, 100);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer unused)
+{
+  sh_fw_watch_free (f->watch);
+  g_clear_object (&f->caller);
+  g_clear_object (&f->helper);
+  g_test_dbus_down (f->bus);
+  g_clear_object (&f->bus);
+}
+
+static void
+test_restart (Fixture *f, gconstpointer unused)
+{
+  Caller *c = &f->c;
+  GDBusConnection *helper = f->helper;
+  gint64 left;
 
   /* Holding nothing: a helper that leaves is left alone. */
   own (helper, FALSE);
-  spin (&c, 0, SH_HELPER_RESTART_MS * 2);
-  g_assert_cmpuint (c.restarts, ==, 0);
+  spin (c, 0, SH_HELPER_RESTART_MS * 2);
+  g_assert_cmpuint (c->restarts, ==, 0);
 
   /* Holding something: started again after SH_HELPER_RESTART_MS. */
-  c.holds = TRUE;
+  c->holds = TRUE;
   own (helper, TRUE);
-  spin (&c, 0, 100);
+  spin (c, 0, 100);
   left = g_get_monotonic_time ();
   own (helper, FALSE);
-  spin (&c, 1, 5000);
-  g_assert_cmpuint (c.restarts, ==, 1);
-  g_assert_cmpint (c.restarted_at - left, >=, (SH_HELPER_RESTART_MS - 50) * 1000);
+  spin (c, 1, 5000);
+  g_assert_cmpuint (c->restarts, ==, 1);
+  g_assert_cmpint (c->restarted_at - left, >=, (SH_HELPER_RESTART_MS - 50) * 1000);
 
   /* Leaving again soon after that restart: the delay doubles. */
   own (helper, TRUE);
-  spin (&c, 0, 100);
+  spin (c, 0, 100);
   left = g_get_monotonic_time ();
   own (helper, FALSE);
-  spin (&c, 2, 5000);
-  g_assert_cmpuint (c.restarts, ==, 2);
-  g_assert_cmpint (c.restarted_at - left, >=, (2 * SH_HELPER_RESTART_MS - 50) * 1000);
+  spin (c, 2, 5000);
+  g_assert_cmpuint (c->restarts, ==, 2);
+  g_assert_cmpint (c->restarted_at - left, >=, (2 * SH_HELPER_RESTART_MS - 50) * 1000);
 
   /* Nothing held any more by the time the restart is due: none. */
   own (helper, TRUE);
-  spin (&c, 0, 100);
+  spin (c, 0, 100);
   own (helper, FALSE);
-  spin (&c, 0, 50);
-  c.holds = FALSE;
-  spin (&c, 0, 8 * SH_HELPER_RESTART_MS);
-  g_assert_cmpuint (c.restarts, ==, 2);
-
-  sh_fw_watch_free (watch);
-  g_clear_object (&caller);
-  g_clear_object (&helper);
-  g_test_dbus_down (bus);
+  spin (c, 0, 50);
+  c->holds = FALSE;
+  spin (c, 0, 8 * SH_HELPER_RESTART_MS);
+  g_assert_cmpuint (c->restarts, ==, 2);
 }
 
 /* A start that fails (here the private bus knows no such service; on the
@@ -130,46 +149,34 @@ test_restart (void)
  * helper appear, so it can never vanish: the watcher must try again by
  * itself, with growing delays, until a helper is there. */
 static void
-test_failed_start (void)
+test_failed_start (Fixture *f, gconstpointer unused)
 {
-  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_autoptr (GDBusConnection) caller = NULL, helper = NULL;
-  Caller c = { TRUE };
-  ShFwWatch *watch;
+  Caller *c = &f->c;
+  GDBusConnection *helper = f->helper;
   gint64 first;
 
-  g_test_dbus_up (bus);
-  caller = connect_bus (bus);
-  helper = connect_bus (bus);
-  own (helper, TRUE);
-  watch = sh_fw_watch_new (caller, holds, restarting, &c);
-  spin (&c, 0, 100);
-
   own (helper, FALSE);
-  spin (&c, 1, 5000);
-  g_assert_cmpuint (c.restarts, ==, 1);
-  first = c.restarted_at;
+  spin (c, 1, 5000);
+  g_assert_cmpuint (c->restarts, ==, 1);
+  first = c->restarted_at;
   /* nobody took the name: tried again, after twice the delay */
-  spin (&c, 2, 5000);
-  g_assert_cmpuint (c.restarts, ==, 2);
-  g_assert_cmpint (c.restarted_at - first, >=, (2 * SH_HELPER_RESTART_MS - 50) * 1000);
+  spin (c, 2, 5000);
+  g_assert_cmpuint (c->restarts, ==, 2);
+  g_assert_cmpint (c->restarted_at - first, >=, (2 * SH_HELPER_RESTART_MS - 50) * 1000);
 
   /* a helper that is there ends the retries */
   own (helper, TRUE);
-  spin (&c, 0, 8 * SH_HELPER_RESTART_MS);
-  g_assert_cmpuint (c.restarts, ==, 2);
-
-  sh_fw_watch_free (watch);
-  g_clear_object (&caller);
-  g_clear_object (&helper);
-  g_test_dbus_down (bus);
+  spin (c, 0, 8 * SH_HELPER_RESTART_MS);
+  g_assert_cmpuint (c->restarts, ==, 2);
 }
 
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/fw-watch/restart", test_restart);
-  g_test_add_func ("/fw-watch/failed-start", test_failed_start);
+  g_test_add ("/fw-watch/restart", Fixture, GINT_TO_POINTER (FALSE), fixture_set_up, test_restart,
+              fixture_tear_down);
+  g_test_add ("/fw-watch/failed-start", Fixture, GINT_TO_POINTER (TRUE), fixture_set_up,
+              test_failed_start, fixture_tear_down);
   return g_test_run ();
 }
