@@ -879,6 +879,10 @@ def tunnels():
                                   ssh_extra='-c ' + CHACHA),
         'shuttle-nolc': Shuttle('shuttle-nolc', 'shuttle --no-latency-control',
                                 ['--no-latency-control']),
+        # The same cipher as the ssh -L row (the plain nolc row gets
+        # aes128-gcm): what latency control costs with chacha20.
+        'shuttle-nolc-chacha': Shuttle('shuttle-nolc-chacha', 'shuttle --no-lc, chacha20',
+                                       ['--no-latency-control'], ssh_extra='-c ' + CHACHA),
         'shuttle-nocf': Shuttle('shuttle-nocf', 'shuttle --no-connect-fidelity',
                                 ['--no-connect-fidelity']),
         'shuttle-agent': Shuttle('shuttle-agent', 'shuttle (Python agent)', agent=True),
@@ -900,8 +904,8 @@ DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shutt
                  'shuttle-agent',
                  'shuttle-ssh', 'shuttle-ssh-chacha', 'shuttle-run', 'shuttle-socks',
                  'sshuttle-nft', 'sshuttle-nat', 'redsocks', 'ssh-L', 'ssh-L-aes', 'many']
-ALL_KEYS = DEFAULT_ORDER + ['direct']
-COMPARE_KEYS = ('shuttle', 'shuttle-chacha', 'shuttle-nolc')   # --compare twins these
+ALL_KEYS = DEFAULT_ORDER + ['direct', 'shuttle-nolc-chacha']
+COMPARE_KEYS = ('shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shuttle-nolc-chacha')   # --compare twins these
 
 
 # ------------------------------------------------------------ start-up
