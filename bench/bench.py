@@ -879,6 +879,10 @@ def tunnels():
                                   ssh_extra='-c ' + CHACHA),
         'shuttle-nolc': Shuttle('shuttle-nolc', 'shuttle --no-latency-control',
                                 ['--no-latency-control']),
+        # The same cipher as the ssh -L row (the plain nolc row gets
+        # aes128-gcm): what latency control costs with chacha20.
+        'shuttle-nolc-chacha': Shuttle('shuttle-nolc-chacha', 'shuttle --no-lc, chacha20',
+                                       ['--no-latency-control'], ssh_extra='-c ' + CHACHA),
         'shuttle-nocf': Shuttle('shuttle-nocf', 'shuttle --no-connect-fidelity',
                                 ['--no-connect-fidelity']),
         'shuttle-agent': Shuttle('shuttle-agent', 'shuttle (Python agent)', agent=True),
@@ -900,7 +904,8 @@ DEFAULT_ORDER = ['ssh-pipe', 'shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shutt
                  'shuttle-agent',
                  'shuttle-ssh', 'shuttle-ssh-chacha', 'shuttle-run', 'shuttle-socks',
                  'sshuttle-nft', 'sshuttle-nat', 'redsocks', 'ssh-L', 'ssh-L-aes', 'many']
-ALL_KEYS = DEFAULT_ORDER + ['direct']
+ALL_KEYS = DEFAULT_ORDER + ['direct', 'shuttle-nolc-chacha']
+COMPARE_KEYS = ('shuttle', 'shuttle-chacha', 'shuttle-nolc', 'shuttle-nolc-chacha')   # --compare twins these
 
 
 # ------------------------------------------------------------ start-up
@@ -1226,6 +1231,7 @@ def table(doc):
                     ' '.join('%s=%d' % kv for kv in sorted(m['conntrack'].items()))))
     L += goals(rows, pipe, dc, merge_many(rounds))
     L += goals_ssh_transport(rows, dc)
+    L += goals_ssh_transport(rows, dc, ssh_transport=False)
     bg = [g(r, 'background', 'cores') for r in rounds]
     others = [r.get('other') or 0 for r in rows.values() if 'error' not in r]
     worst = max([v for v in bg if v is not None] + others + [0])
@@ -1359,23 +1365,33 @@ def goals(rows, pipe, dc, many):
     return L
 
 
-def goals_ssh_transport(rows, dc):
+def goals_ssh_transport(rows, dc, ssh_transport=True):
     """Issue 20's targets: each --transport=ssh row against the ssh -L row
     with the same cipher (the engine asks ssh for aes128-gcm first when
     ssh_config does not choose, so the plain rows differ), its latency under
-    load, connections per second and start-up."""
+    load, connections per second and start-up. With ssh_transport=False the
+    same for the rows of the engine's own data path, the shuttle and
+    shuttle-chacha rows and their --compare twins (issue 21: >= 0.95 x
+    ssh -L with the same cipher, latency control on)."""
     def ok(k):
         return rows.get(k) and 'error' not in rows[k]
 
     def cipher(row):
         return row.get('cipher') or dc
+
+    def mine(k):
+        if ssh_transport:
+            return k.startswith('shuttle-ssh')
+        return k in ('shuttle', 'shuttle-chacha', 'shuttle-b', 'shuttle-chacha-b')
     refs = {cipher(rows[k]): rows[k] for k in rows if k.startswith('ssh-L') and ok(k)}
     L = []
-    for k in [k for k in rows if k.startswith('shuttle-ssh') and ok(k)]:
+    for k in [k for k in rows if mine(k) and ok(k)]:
         row = rows[k]
         c = cipher(row)
         if not L:
-            L += ['', 'Goals (issue 20), shuttle --transport=ssh against this run:']
+            L += ['', 'Goals (issue 20), shuttle --transport=ssh against this run:'
+                  if ssh_transport else
+                  'Goals (issue 21), shuttle with latency control against ssh -L, same cipher:']
         ref = refs.get(c)
         name = (c or '?').split('@')[0]
         if ref is None:
@@ -1399,13 +1415,13 @@ def goals_ssh_transport(rows, dc):
                                  '' if r.get(tag + '_med') is None else
                                  ' (ssh -L: %.2f above, p99 %.1f)' % (
                                      r[tag + '_med'] - r['idle_med'], r[tag + '_p99'])))
-        if row.get('cps') is not None:
+        if row.get('cps') is not None and ssh_transport:
             L.append('    short connections         %s/s, %s/s with %d clients (ssh -L: %s, %s; '
                      'each one is an ssh channel: a control connection to the master, two '
                      'descriptors passed, a CHANNEL_OPEN round trip to sshd before a byte)' % (
                          fmt(row['cps']), fmt(row.get('cps_par')), P['cps_par'],
                          fmt((ref or {}).get('cps')), fmt((ref or {}).get('cps_par'))))
-        if row.get('startup') is not None:
+        if row.get('startup') is not None and ssh_transport:
             rs = (ref or {}).get('startup')
             L.append('    start-up                  %.0f ms from the command to the first echo%s' % (
                 row['startup'] * 1000, '' if rs is None else ' (ssh -L: %.0f ms)' % (rs * 1000)))
@@ -1482,6 +1498,22 @@ def cmd_run(args):
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     tmap = tunnels()
+    if args.compare:
+        # Right after its own row, so both see about the same machine.
+        other = os.path.join(BIN, 'shuttle-b')
+        shutil.copy2(args.compare, other + '.tmp')
+        os.rename(other + '.tmp', other)
+        twins = []
+        for key in order:
+            twins.append(key)
+            if key in COMPARE_KEYS:
+                t = tmap[key]
+                tmap[key + '-b'] = Shuttle(key + '-b', t.name + ' [b]', t.extra,
+                                           ssh_extra=t.ssh_extra, binary=other)
+                twins.append(key + '-b')
+        order = twins
+        doc['order'] = order
+        doc['compare'] = args.compare
     current = None
     interrupted = False
     try:
@@ -1579,6 +1611,10 @@ def main():
     r.add_argument('--quick', action='store_true', help='1 round, shorter iperf3 and probes')
     r.add_argument('--only', help='comma list of: ' + ','.join(ALL_KEYS))
     r.add_argument('--shuttle-args', help='extra arguments for shuttle, with "=": --shuttle-args=-v')
+    r.add_argument('--compare', metavar='BINARY',
+                   help='each shuttle, shuttle-chacha or shuttle-nolc row in --only gets a twin '
+                   'run with this other build (copied when the run starts), key suffix -b: '
+                   'e.g. main\'s binary, for a before/after in one run')
     r.add_argument('--wait-quiet', type=int, default=0, metavar='SECONDS',
                    help='before each round and config, wait up to SECONDS for other '
                         'processes on the host to go idle (default: only warn)')

@@ -7,6 +7,8 @@
 #   sudo bench/run.sh --quick               1 round, shorter runs (~6 min)
 #   sudo bench/run.sh --only shuttle,sshuttle-nft --rounds 1
 #   sudo bench/run.sh --quick --only shuttle --shuttle-args=-v   ("=": the value starts with -)
+#   sudo bench/run.sh --quick --only ssh-L,ssh-L-aes,shuttle,shuttle-chacha --compare OTHER-BUILD
+#                                           each shuttle row again with another build (-b)
 #   sudo bench/run.sh report bench/results/STAMP.json     re-print a table
 #   sudo bench/run.sh teardown              remove the lab after a crash
 #   sudo bench/run.sh links [--links 10:0,50:40] [--only shuttle,direct] [--quick]

@@ -248,10 +248,10 @@ def g(d, *path):
     return d
 
 
-def table(link, rows):
+def table(link, rows, retry=False):
     rate, rtt = link
-    out = ['Link %d Mbit/s, RTT %g ms (tbf 20 ms buffer + delayline); ms are median/p90'
-           % (rate, rtt),
+    out = ['Link %d Mbit/s, RTT %g ms (tbf, 20 ms buffer %s, + delayline); ms are '
+           'median/p90' % (rate, rtt, 'behind a line that retries' if retry else 'that drops'),
            '| tunnel | up | dn | up/direct | dn/direct | echo idle | echo +up | echo +dn '
            '| 1st byte +dn | fair x4 |',
            '|---|---|---|---|---|---|---|---|---|---|']
@@ -356,6 +356,9 @@ def main():
     ap.add_argument('--compare', metavar='BINARY',
                     help='one more row, "shuttle-b": the same as shuttle with another build '
                     '(copied when the run starts), e.g. main\'s, for a before/after in one run')
+    ap.add_argument('--retry', action='store_true',
+                    help='the delay line keeps a frame the bottleneck refuses and retries '
+                    '(the mode of the tables before 2026-12-07 13:00: no loss, a deep queue)')
     ap.add_argument('--udp', action='store_true',
                     help='UDP and ping instead (issue 19): rows direct and shuttle by default')
     args = ap.parse_args()
@@ -384,7 +387,7 @@ def main():
     bench.LOGDIR = os.path.join(bench.RESULTS, 'logs-' + stamp)
     os.makedirs(bench.LOGDIR, exist_ok=True)
     path = os.path.join(bench.RESULTS, stamp + '.json')
-    doc = {'stamp': stamp, 'params': dict(bench.P), 'links': {}}
+    doc = {'stamp': stamp, 'params': dict(bench.P), 'links': {}, 'retry': args.retry}
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, bench.on_signal)
     tmap = bench.tunnels()
@@ -403,10 +406,13 @@ def main():
         for link in links:
             lk = '%d:%g' % link
             log('==== link %d Mbit/s, RTT %g ms' % link)
-            # --udp: the bottleneck drops what its 20 ms queue cannot hold
-            # (delayline "drop"); without it a UDP flood queued for seconds.
+            # The bottleneck drops what its 20 ms queue cannot hold
+            # (delayline "drop"), as a real one does. Without it (--retry)
+            # the line kept refused frames in its 64 MiB ring: a UDP flood
+            # queued for seconds, and a TCP sender never saw a loss, so the
+            # queue in front of the tbf was as deep as its window.
             bench.lab_up(wan=dict(rate_mbit=link[0], rtt_ms=link[1], delayline=DELAYLINE,
-                                  drop=args.udp) if link[0] else None)
+                                  drop=not args.retry) if link[0] else None)
             if args.udp:
                 # ICMP echo sockets for the server (it runs as root here; the
                 # kernel asks ping_group_range of root too).
@@ -437,7 +443,7 @@ def main():
             finally:
                 bench.lab_down()
                 bench.LAB = None
-            tables.append(table_udp(link, rows) if args.udp else table(link, rows))
+            tables.append(table_udp(link, rows) if args.udp else table(link, rows, args.retry))
             print('\n' + tables[-1] + '\n', flush=True)
     except bench.Interrupted as e:
         log('interrupted (%s)' % e)

@@ -92,8 +92,15 @@ sh_lc_acked (ShLatencyControl *lc, guint64 acked_total, gint64 now)
     {
       /* Bulk samples whose rate stops growing end startup, queue or no
        * queue (a queue whose rate still grows is ssh's TCP ramping up);
-       * then the limit is the product the bulk samples have shown. */
-      if (bulk)
+       * then the limit is the product the bulk samples have shown. So do
+       * samples with a queue that every recent one saw and a quarter of
+       * the limit in flight: startup raises the limit 2.5-fold at once,
+       * so a sender that something else holds (OpenSSH's 2 MiB channel
+       * window at 200 Mbit/s and 80 ms) had a queue of 18 ms with under
+       * half the limit in flight, was never "bulk", and startup never
+       * ended. An echo's sample (little in flight) does not count: with
+       * nothing shown yet it would end startup at the floor. */
+      if (bulk || (queued > target && delivered >= lc->limit / 4))
         {
           if (rate >= lc->startup_best + lc->startup_best / 4)
             {

@@ -819,7 +819,10 @@ class LatencyControl:
         queued = min(self.recent) - self.base
         target = lc_target(self.base)
         if self.startup:
-            if bulk:
+            # A sustained queue with a quarter of the limit in flight counts
+            # too: a sender held by another window under half of startup's
+            # 2.5-fold limit was never bulk and never left startup.
+            if bulk or (queued > target and delivered >= self.limit // 4):
                 if rate >= self.startup_best * 1.25:
                     self.startup_best, self.startup_flat = rate, 0
                 else:
