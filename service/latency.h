@@ -40,10 +40,11 @@
  * raises the limit 2.5-fold at once, so a sender held by another window
  * (OpenSSH's 2 MiB channel window at 200 Mbit/s and 80 ms: 18 ms of queue
  * with 1.9 of a 4 MB limit in flight) was neither capped nor "bulk", and
- * startup, blind to queues, never ended. Growing by 1/8 per round trip alone took 1.5 s to fill
- * 200 Mbit/s at 80 ms. After startup a step up adds at most half a target
- * of queue at that rate (and at least 1/64 of the limit): 1/8 of the
- * product is base/8 of queue, more than a long path's target.
+ * startup, blind to queues, never ended. Growing by 1/8 per round trip
+ * alone took 1.5 s to fill 200 Mbit/s at 80 ms. After startup a step up
+ * adds at most half a target of queue at that rate (and at least 1/64 of
+ * the limit): 1/8 of the product is base/8 of queue, more than a long
+ * path's target.
  *
  * Pure: the caller passes the clock, so tests can drive it. */
 #pragma once
