@@ -205,6 +205,35 @@ def udp_best(ns, host, port, rate, reverse):
     return {'best': best, 'steps': steps}
 
 
+def delayline_counters():
+    """The delay line's counters now, {'w0 -> w1': {frames, dropped, refused}}
+    (cumulative; SIGUSR1 makes it print them), or None without one."""
+    pids = bench.LAB.pids('delayline')
+    path = os.path.join(bench.LAB.logs, 'delayline.log')
+    if not pids or not os.path.exists(path):
+        return None
+    size = os.path.getsize(path)
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR1)
+    pat = re.compile(r'delayline: (\S+ -> \S+): (\d+) frames, \d+ bytes, (\d+) dropped, '
+                     r'(\d+) refused')
+    out, end = {}, time.time() + 2.0
+    while len(out) < 2 and time.time() < end:
+        time.sleep(0.1)
+        with open(path, errors='replace') as f:
+            f.seek(size)
+            for mo in pat.finditer(f.read()):
+                out[mo.group(1)] = {'frames': int(mo.group(2)), 'dropped': int(mo.group(3)),
+                                    'refused': int(mo.group(4))}
+    return out or None
+
+
+def counters_delta(a, b):
+    if not a or not b:
+        return None
+    return {k: {f: v[f] - a.get(k, {}).get(f, 0) for f in v} for k, v in b.items()}
+
+
 def measure_udp(tun, rate):
     ns, host, ports = tun.ns(), tun.host, tun.ports
     flood = rate * FLOOD_FACTOR if rate else FLOOD_UNSHAPED
@@ -433,8 +462,14 @@ def main():
                         current = None
                         continue
                     try:
+                        c0 = delayline_counters() if args.udp else None
                         m = measure_udp(tun, link[0]) if args.udp else measure(tun)
                         m['name'] = tun.name
+                        if c0 is not None:
+                            # What the link itself lost during this row: a
+                            # tunnel's losses there are ssh's TCP's, resent.
+                            m['delayline'] = counters_delta(c0, delayline_counters())
+                            log('   delay line during this row: %s' % m['delayline'])
                         rows[key] = m
                     finally:
                         tun.stop()

@@ -19,7 +19,8 @@
  *
  * The delay is the same for every frame, so each direction is a FIFO: a
  * byte ring holding [due time, length, virtio header + frame]. A full ring
- * drops the new frame (a bounded buffer, counted and printed at exit).
+ * drops the new frame (a bounded buffer, counted and printed at exit, and
+ * on SIGUSR1: bench/shaped.py takes each row's share).
  *
  * "drop": a frame the device's qdisc refuses (ENOBUFS: tbf's 20 ms queue
  * is full) is lost, as at a real bottleneck. Without it the line keeps the
@@ -62,14 +63,28 @@ struct dir
   unsigned long long frames, bytes, dropped, send_err, refused;
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, report;
 static int drop_refused; /* "drop": ENOBUFS loses the frame */
 
 static void
 on_signal (int sig)
 {
-  (void) sig;
-  stop = 1;
+  if (sig == SIGUSR1)
+    report = 1;
+  else
+    stop = 1;
+}
+
+static void
+print_counters (struct dir *dirs, char **argv)
+{
+  for (int i = 0; i < 2; i++)
+    fprintf (stderr,
+             "delayline: %s -> %s: %llu frames, %llu bytes, %llu dropped, %llu refused by the "
+             "qdisc, %llu send errors\n",
+             argv[1 + i], argv[2 - i], dirs[i].frames, dirs[i].bytes, dirs[i].dropped,
+             dirs[i].refused, dirs[i].send_err);
+  fflush (stderr);
 }
 
 static uint64_t
@@ -250,10 +265,16 @@ main (int argc, char **argv)
     }
   signal (SIGTERM, on_signal);
   signal (SIGINT, on_signal);
+  signal (SIGUSR1, on_signal);
   fprintf (stderr, "delayline: %s <-> %s, %.3f ms each way\n", argv[1], argv[2], delay_ms);
 
   while (!stop)
     {
+      if (report)
+        {
+          report = 0;
+          print_counters (dirs, argv);
+        }
       uint64_t t = now_ns ();
       int64_t wait = -1;
       for (int i = 0; i < 2; i++)
@@ -277,11 +298,6 @@ main (int argc, char **argv)
       if (p[1].revents & POLLIN)
         pump_in (&dirs[1], delay_ns);
     }
-  for (int i = 0; i < 2; i++)
-    fprintf (stderr,
-             "delayline: %s -> %s: %llu frames, %llu bytes, %llu dropped, %llu refused by the "
-             "qdisc, %llu send errors\n",
-             argv[1 + i], argv[2 - i], dirs[i].frames, dirs[i].bytes, dirs[i].dropped,
-             dirs[i].refused, dirs[i].send_err);
+  print_counters (dirs, argv);
   return 0;
 }
