@@ -223,6 +223,17 @@ def lab_down():
         return
     for p in SERVERS.values():
         stop_proc(p, wait=3)
+    # A shaped link's delay line prints its counters (frames dropped by its
+    # own queue or refused by the tbf) when it stops: stop it before its log
+    # is copied, and say them (the teardown below kills it after the copy).
+    for pid in LAB.pids('delayline'):
+        netlab.kill_pid(pid)
+    delaylog = os.path.join(LAB.logs, 'delayline.log')
+    if os.path.exists(delaylog):
+        with open(delaylog, errors='replace') as f:
+            for ln in f:
+                if ' frames, ' in ln:
+                    log('   ' + ln.strip())
     if LOGDIR and os.path.isdir(LAB.logs):
         for fn in os.listdir(LAB.logs):
             try:
