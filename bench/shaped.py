@@ -53,7 +53,7 @@ ROWS = ['direct', 'ssh-L', 'redsocks', 'sshuttle-nft', 'shuttle']
 # Measured only when asked for (--only): the other server's end.
 EXTRA_ROWS = ['shuttle-agent']
 UDP_ROWS = ['direct', 'shuttle']     # the others carry no UDP
-DEFAULT_LINKS = '10:0,50:40,200:80'
+DEFAULT_LINKS = '5:100,10:0,50:40,200:80,1000:20'   # issue 21: 5 Mbit/s to 1 Gbit/s, 0 to 100 ms
 ECHO_MS, ECHO_N, ECHO_N_QUICK = 100, 50, 30
 # --udp: offered UDP rates, as fractions of the link's rate, tried upwards
 # until one loses 1% or more (below the first only if that one failed);
