@@ -378,9 +378,8 @@ def iperf(ns, host, port, reverse=False, retry=True, streams=1, udp_mbit=None):
         # it began. Once in a full shaped-link run for Shuttle's four
         # downloads (not reproduced alone; the server's log: "unable to
         # receive cookie"), where a restarted server is worth one more try.
-        # ssh -L's upload on every link with a round trip fails so every
-        # time, retried or not: the server reads a short cookie from ssh's
-        # forwarded connection (not investigated; its download works).
+        # (ssh -L's uploads failed so on every link with a round trip, for
+        # another reason: SshL.start says which.)
         if retry and ('busy' in j['error'] or 'closed unexpectedly' in j['error']):
             log('   iperf3: %s: restarting the LAN iperf3 servers' % j['error'])
             start_servers(only=('srv-iperf', 'srv-iperf-bulk'))
@@ -878,6 +877,13 @@ class SshL(Tunnel):
         for lp in self.ports.values():
             if not LAB.wait_port(LAB.ns_client, '127.0.0.1', lp):
                 raise RuntimeError('ssh -L did not come up')
+        # ssh accepts wait_port's connections itself and forwards them: on
+        # a shaped link they reach the LAN servers a round trip later, and
+        # the iperf3 server took its probe for the first test's control
+        # connection, failed on it and dropped the real one ("control
+        # socket has closed unexpectedly": ssh -L's upload on every link
+        # with a round trip). Let them arrive and close first.
+        time.sleep(1.0)
 
     def stop(self):
         stop_proc(self.p)
