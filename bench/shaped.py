@@ -459,6 +459,11 @@ def main():
                     log('-- %s' % tun.name)
                     try:
                         current = tun
+                        # Fresh LAN iperf3 servers for each row: one stayed
+                        # inside direct routing's last UDP test at 5 Mbit/s
+                        # (its summary printed, never listening again), and
+                        # every iperf3 of the next row waited unaccepted.
+                        bench.start_servers(only=('srv-iperf', 'srv-iperf-bulk'))
                         tun.start()
                     except Exception as e:  # noqa: BLE001
                         log('   FAILED to start: %s' % e)
