@@ -374,14 +374,8 @@ def iperf(ns, host, port, reverse=False, retry=True, streams=1, udp_mbit=None):
     except ValueError:
         return {'error': 'iperf3 rc=%d %s %s' % (r.returncode, r.stdout[-300:], r.stderr[-300:])}
     if 'error' in j:
-        # "control socket has closed unexpectedly": the test ended before
-        # it began. Once in a full shaped-link run for Shuttle's four
-        # downloads (not reproduced alone; the server's log: "unable to
-        # receive cookie"), where a restarted server is worth one more try.
-        # (ssh -L's uploads failed so on every link with a round trip, for
-        # another reason: SshL.start says which.)
-        if retry and ('busy' in j['error'] or 'closed unexpectedly' in j['error']):
-            log('   iperf3: %s: restarting the LAN iperf3 servers' % j['error'])
+        if retry and 'busy' in j['error']:
+            log('   iperf3 server busy: restarting the LAN iperf3 servers')
             start_servers(only=('srv-iperf', 'srv-iperf-bulk'))
             return iperf(ns, host, port, reverse, retry=False, streams=streams, udp_mbit=udp_mbit)
         if retry and 'unable to connect' in j['error']:
@@ -882,8 +876,10 @@ class SshL(Tunnel):
         # the iperf3 server took its probe for the first test's control
         # connection, failed on it and dropped the real one ("control
         # socket has closed unexpectedly": ssh -L's upload on every link
-        # with a round trip). Let them arrive and close first.
-        time.sleep(1.0)
+        # with a round trip). Let them arrive and close first: a few of the
+        # link's round trips (the loopback lab has none).
+        rtt_s = (LAB.wan or {}).get('rtt_ms', 0) / 1000.0
+        time.sleep(0.5 + 4 * rtt_s)
 
     def stop(self):
         stop_proc(self.p)

@@ -105,7 +105,7 @@ def jain(xs):
     return round(sum(xs) ** 2 / (len(xs) * sum(x * x for x in xs)), 3)
 
 
-def fairness(tun, streams=4, retry=True):
+def fairness(tun, streams=4):
     """Jain's index over `streams` parallel downloads' receive rates."""
     ns, host, ports = tun.ns(), tun.host, tun.ports
     r = run(ns, ['iperf3', '-c', host, '-p', ports['iperf'], '-t', bench.P['iperf_t'], '-R',
@@ -117,11 +117,6 @@ def fairness(tun, streams=4, retry=True):
         j = json.loads(r.stdout)
         rates = [s['receiver']['bits_per_second'] / 1e6 for s in j['end']['streams']]
     except (ValueError, KeyError, TypeError) as e:
-        if retry:
-            # As bench.iperf(): a LAN server that dropped the test at once.
-            log('   iperf3 -P %d failed (%r): restarting the LAN iperf3 servers' % (streams, e))
-            bench.start_servers(only=('srv-iperf', 'srv-iperf-bulk'))
-            return fairness(tun, streams, retry=False)
         return {'error': 'iperf3 rc=%d %r: %s %s' % (r.returncode, e, r.stdout[-300:],
                                                     r.stderr[-200:])}
     return {'jain': jain(rates), 'mbps': [round(x, 1) for x in rates],
