@@ -33,6 +33,7 @@
 #include "fwclient.h"
 #include "hostname.h"
 #include "hosts-block.h"
+#include "lanes.h"
 #include "launch.h"
 #include "log.h"
 #include "netwatch.h"
@@ -94,6 +95,15 @@ typedef struct _Client
   ShSshLink *link;
   char *ctl_dir;           /* private (0700) directory of the master's socket */
   gboolean fwd_prohibited; /* ssh said the server refuses forwarding */
+
+  /* Lanes (lanes.h): more ssh channels for the session, opened through the
+   * same control master once the server offered them. */
+  ShSshLink *lane_link;
+  ShLaneOpener *lane_opener;
+  int lane_family;
+  guint lane_count;
+  guint16 lane_port;
+  guint8 lane_token[SH_MUX_LANE_TOKEN_LEN];
 
   Listener listeners[2];
   int n_listeners;
@@ -1320,6 +1330,75 @@ on_dgram_close (ShSession *session, guint32 assoc, ShDgramCloseReason reason, in
     sh_udp_tun_dgram_close (c->udp, assoc, reason, err);
 }
 
+/* ------------------------------------------------------------------ lanes */
+
+static void
+on_lanes_done (const int *fds, guint32 mask, gpointer data)
+{
+  Client *c = data;
+  g_clear_pointer (&c->lane_opener, sh_lane_opener_free);
+  if (mask == 1)
+    sh_info ("lanes: none could be opened; the session stays on one ssh channel");
+  sh_session_bond (c->session, fds, mask);
+}
+
+static void remove_ctl_dir (Client *c);
+
+static void
+on_lane_link_ready (ShSshLink *link, gpointer data)
+{
+  Client *c = data;
+  remove_ctl_dir (c); /* the link holds the socket from now on */
+  c->lane_opener = sh_lane_opener_new (c->poll, link, c->lane_family, c->lane_port,
+                                       c->lane_token, c->lane_count, on_lanes_done, c);
+}
+
+/* The master's control socket failed: the session goes on with the lanes
+ * it has (each forward keeps its own control connection). */
+static void
+on_lane_link_lost (ShSshLink *link, const char *why, gpointer data)
+{
+  sh_info ("lanes: %s", why);
+}
+
+static void
+on_lanes_offered (ShSession *session, int family, guint count, guint16 port, const guint8 *token,
+                  gpointer data)
+{
+  Client *c = data;
+  guint want = c->opts->lanes - 1;
+  if (want == 0 || (c->opts->remote && c->ctl_dir == NULL))
+    return;
+  c->lane_family = family;
+  c->lane_count = MIN (want, count);
+  c->lane_port = port;
+  memcpy (c->lane_token, token, sizeof c->lane_token);
+  if (!c->opts->remote)
+    {
+      /* Test mode: the server runs here; no ssh in between. */
+      c->lane_opener
+          = sh_lane_opener_new (c->poll, NULL, family, port, token, c->lane_count, on_lanes_done, c);
+      return;
+    }
+  g_autofree char *ctl = g_build_filename (c->ctl_dir, "ctl", NULL);
+  c->lane_link = sh_ssh_link_new (c->poll, ctl, SH_MUX_MAX_LANES, on_lane_link_ready,
+                                  on_lane_link_lost, c);
+}
+
+static void
+on_bonded (ShSession *session, guint n_lanes, gpointer data)
+{
+  sh_info ("the session runs over %u ssh channels", n_lanes);
+}
+
+/* Before the session goes: the lanes are its sockets' other ends. */
+static void
+drop_lanes (Client *c)
+{
+  g_clear_pointer (&c->lane_opener, sh_lane_opener_free);
+  g_clear_pointer (&c->lane_link, sh_ssh_link_free);
+}
+
 static void
 on_ready (ShSession *session, const ShHello *peer, gpointer data)
 {
@@ -1333,6 +1412,8 @@ on_ready (ShSession *session, const ShHello *peer, gpointer data)
     .host = on_host,
     .dgram = on_dgram,
     .dgram_close = on_dgram_close,
+    .lanes = on_lanes_offered,
+    .bonded = on_bonded,
   };
   sh_session_set_extras (session, &extras, c);
   if (c->socks)
@@ -1487,7 +1568,7 @@ explain_transport_end (Client *c)
 static void
 relay_stderr_line (Client *c, const char *line)
 {
-  if (c->ssh_mode && strstr (line, ": open failed: ") != NULL)
+  if ((c->ssh_mode || c->lane_link) && strstr (line, ": open failed: ") != NULL)
     {
       if (strstr (line, "administratively prohibited") != NULL)
         c->fwd_prohibited = TRUE;
@@ -1583,6 +1664,15 @@ start_transport (Client *c, char **ssh_argv, int *in_fd, int *out_fd, GError **e
                                                 "-o", SH_CLIENT_SSH_ALIVE,
                                                 "-o", SH_CLIENT_SSH_ALIVE_MAX,
                                                 "-S" };
+          for (gsize i = 0; i < G_N_ELEMENTS (master); i++)
+            g_ptr_array_add (argv, g_strdup (master[i]));
+          g_ptr_array_add (argv, g_build_filename (c->ctl_dir, "ctl", NULL));
+        }
+      else if (c->ctl_dir)
+        {
+          /* A control master too, for the lanes (lanes.h): they are more
+           * channels of this same ssh connection. */
+          static const char *const master[] = { "-M", "-o", "ControlPersist=no", "-S" };
           for (gsize i = 0; i < G_N_ELEMENTS (master); i++)
             g_ptr_array_add (argv, g_strdup (master[i]));
           g_ptr_array_add (argv, g_build_filename (c->ctl_dir, "ctl", NULL));
@@ -1750,6 +1840,7 @@ session_lost (Client *c)
     sh_udp_tun_detach (c->udp);
   if (c->synq != NULL)
     sh_syn_queue_reset (c->synq);
+  drop_lanes (c);
   g_clear_pointer (&c->session, sh_session_free);
   g_clear_pointer (&c->link, sh_ssh_link_free);
   refuse_backlog (c);
@@ -2257,6 +2348,8 @@ start_session (Client *c, char **ssh_argv, GBytes *agent, GError **error)
                                  on_link_lost, c);
       return TRUE;
     }
+  if (c->opts->remote && c->opts->lanes > 1 && !make_ctl_dir (c, error))
+    return FALSE;
   if (!start_transport (c, ssh_argv, &in_fd, &out_fd, error))
     return FALSE;
   ShSessionConfig cfg;
@@ -2325,6 +2418,7 @@ client_run (Client *c, char **ssh_argv, GError **error)
           /* Once more, the same way but with the agent (one more ssh login). */
           c->retry_agent = FALSE;
           c->choice = SH_SERVER_AGENT;
+          drop_lanes (c);
           g_clear_pointer (&c->session, sh_session_free);
           reset_transport (c);
           continue;
@@ -2334,6 +2428,7 @@ client_run (Client *c, char **ssh_argv, GError **error)
           sh_notice ("%s cannot run Shuttle's server (%s); carrying the tunnel over ssh's own "
                      "TCP forwarding instead (--transport=ssh)",
                      c->server_desc, c->failure ? c->failure : "ssh ended");
+          drop_lanes (c);
           g_clear_pointer (&c->session, sh_session_free);
           reset_transport (c);
           c->ssh_mode = TRUE;
@@ -2366,6 +2461,7 @@ client_tear_down (Client *c)
   g_clear_pointer (&c->dns, sh_dns_client_free);
   g_clear_pointer (&c->socks, sh_socks_free);
   g_clear_pointer (&c->door, sh_socks_free);
+  drop_lanes (c);
   g_clear_pointer (&c->session, sh_session_free);
   g_clear_pointer (&c->link, sh_ssh_link_free);
   for (int i = 0; i < c->n_listeners; i++)

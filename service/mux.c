@@ -215,6 +215,25 @@ decode_dgram_close (const guint8 *p, guint16 len, ShFrame *f)
   return p[0] <= SH_DGRAM_CLOSE_FAILED && p[1] == 0;
 }
 
+static gboolean
+decode_lanes (const guint8 *p, guint16 len, ShFrame *f)
+{
+  if ((p[0] != 4 && p[0] != 6) || p[1] == 0 || p[1] >= SH_MUX_MAX_LANES)
+    return FALSE;
+  f->u.lanes.family = p[0] == 4 ? AF_INET : AF_INET6;
+  f->u.lanes.count = p[1];
+  f->u.lanes.port = get16 (p + 2);
+  memcpy (f->u.lanes.token, p + 4, SH_MUX_LANE_TOKEN_LEN);
+  return f->u.lanes.port != 0;
+}
+
+static gboolean
+decode_bond (const guint8 *p, guint16 len, ShFrame *f)
+{
+  f->u.bond_mask = get32 (p);
+  return (f->u.bond_mask & 1) && f->u.bond_mask < (1u << SH_MUX_MAX_LANES);
+}
+
 /* The frame table of docs/protocol.md: what a header may say, judged before
  * the payload is in, and the decoder of the payload (NULL: bytes as they
  * are). A type without a name is unknown. */
@@ -248,6 +267,10 @@ static const FrameRule frame_rules[] = {
   /* Version 2: session.c refuses both in a version-1 session. */
   [SH_FRAME_DGRAM] = { "DGRAM", SH_MUX_DGRAM_FIXED + 4, SH_MUX_MAX_DGRAM, TRUE, decode_dgram },
   [SH_FRAME_DGRAM_CLOSE] = { "DGRAM_CLOSE", 4, 4, TRUE, decode_dgram_close },
+  /* Version 3: session.c refuses both in an older session. */
+  [SH_FRAME_LANES] = { "LANES", 4 + SH_MUX_LANE_TOKEN_LEN, 4 + SH_MUX_LANE_TOKEN_LEN, FALSE,
+                       decode_lanes },
+  [SH_FRAME_BOND] = { "BOND", 4, 4, FALSE, decode_bond },
 };
 
 gssize
@@ -420,6 +443,56 @@ sh_frame_put_dgram_close (guint8 *out, guint32 assoc, ShDgramCloseReason reason,
   p[1] = 0;
   put16 (p + 2, (guint16) CLAMP (err, 0, G_MAXUINT16));
   return SH_MUX_HDR_LEN + 4;
+}
+
+gsize
+sh_frame_put_lanes (guint8 *out, int family, guint count, guint16 port, const guint8 *token)
+{
+  guint8 *p = out + sh_frame_put_header (out, SH_FRAME_LANES, 0, 4 + SH_MUX_LANE_TOKEN_LEN);
+  p[0] = family == AF_INET6 ? 6 : 4;
+  p[1] = (guint8) count;
+  put16 (p + 2, port);
+  memcpy (p + 4, token, SH_MUX_LANE_TOKEN_LEN);
+  return SH_MUX_HDR_LEN + 4 + SH_MUX_LANE_TOKEN_LEN;
+}
+
+gsize
+sh_frame_put_bond (guint8 *out, guint32 mask)
+{
+  return sh_frame_put_u32 (out, SH_FRAME_BOND, 0, mask);
+}
+
+void
+sh_lane_put_hello (guint8 *out, const guint8 *token, guint32 index)
+{
+  memcpy (out, SH_MUX_LANE_MAGIC, SH_MUX_MAGIC_LEN);
+  memcpy (out + SH_MUX_MAGIC_LEN, token, SH_MUX_LANE_TOKEN_LEN);
+  put32 (out + SH_MUX_MAGIC_LEN + SH_MUX_LANE_TOKEN_LEN, index);
+}
+
+gboolean
+sh_lane_parse_hello (const guint8 *p, guint8 *token, guint32 *index)
+{
+  if (memcmp (p, SH_MUX_LANE_MAGIC, SH_MUX_MAGIC_LEN) != 0)
+    return FALSE;
+  memcpy (token, p + SH_MUX_MAGIC_LEN, SH_MUX_LANE_TOKEN_LEN);
+  *index = get32 (p + SH_MUX_MAGIC_LEN + SH_MUX_LANE_TOKEN_LEN);
+  return *index >= 1 && *index < SH_MUX_MAX_LANES;
+}
+
+void
+sh_segment_put_header (guint8 *out, guint32 seq, guint32 len)
+{
+  put32 (out, seq);
+  put32 (out + 4, len);
+}
+
+gboolean
+sh_segment_parse_header (const guint8 *p, guint32 *seq, guint32 *len)
+{
+  *seq = get32 (p);
+  *len = get32 (p + 4);
+  return *len >= 1 && *len <= SH_MUX_MAX_SEGMENT;
 }
 
 gboolean

@@ -12,9 +12,11 @@
 
 G_BEGIN_DECLS
 
-/* The highest protocol version we speak; 2 adds DGRAM and DGRAM_CLOSE. */
-#define SH_MUX_VERSION 2
+/* The highest protocol version we speak; 2 adds DGRAM and DGRAM_CLOSE, 3
+ * LANES and BOND. */
+#define SH_MUX_VERSION 3
 #define SH_MUX_VERSION_DGRAM 2 /* the first version with datagrams */
+#define SH_MUX_VERSION_LANES 3 /* the first version with lanes */
 #define SH_MUX_MAGIC "\0SHUTTLE"
 #define SH_MUX_MAGIC_LEN 8
 /* What the stage-1 loader of the Python agent prints to ask for the agent
@@ -48,6 +50,14 @@ G_BEGIN_DECLS
 #define SH_MUX_DNS_TIMEOUT_S 5 /* the server waits this long for its resolver */
 #define SH_MUX_MAX_SEEDS 4096  /* HOSTS_WATCH payload */
 #define SH_MUX_MAX_HOSTNAME 253
+/* Lanes (version 3, "Lanes"): lane 0 is the session's pipe, at most
+ * SH_MUX_MAX_LANES - 1 more. */
+#define SH_MUX_MAX_LANES 8
+#define SH_MUX_LANE_TOKEN_LEN 16
+#define SH_MUX_LANE_MAGIC "\0SHLANE1"
+#define SH_MUX_LANE_HELLO_LEN (SH_MUX_MAGIC_LEN + SH_MUX_LANE_TOKEN_LEN + 4)
+#define SH_MUX_SEG_HDR_LEN 8
+#define SH_MUX_MAX_SEGMENT 65536
 
 typedef enum
 {
@@ -70,6 +80,8 @@ typedef enum
   SH_FRAME_HOST = 0x11,
   SH_FRAME_DGRAM = 0x12,       /* version 2 */
   SH_FRAME_DGRAM_CLOSE = 0x13, /* version 2 */
+  SH_FRAME_LANES = 0x14,       /* version 3 */
+  SH_FRAME_BOND = 0x15,        /* version 3 */
 } ShFrameType;
 
 /* DGRAM kinds: the IP protocol numbers. */
@@ -194,6 +206,14 @@ typedef struct
       guint8 reason; /* ShDgramCloseReason */
       guint16 err;
     } dgram_close;
+    struct
+    {
+      int family; /* AF_INET or AF_INET6: 127.0.0.1 or ::1 on the server */
+      guint8 count; /* lanes the server accepts beside lane 0 */
+      guint16 port;
+      guint8 token[SH_MUX_LANE_TOKEN_LEN];
+    } lanes;          /* LANES */
+    guint32 bond_mask; /* BOND: bit i = lane i; bit 0 always set */
     /* ROUTES: the payload, read with sh_frame_next_route() */
     /* HOSTS_WATCH: the payload (comma-separated names, not checked) */
   } u;
@@ -239,6 +259,19 @@ gsize sh_frame_put_host (guint8 *out, const ShHost *host);
  * (nothing written) when @d->data_len is above SH_MUX_MAX_DGRAM_DATA. */
 gsize sh_frame_put_dgram (guint8 *out, guint32 assoc, const ShDgram *d);
 gsize sh_frame_put_dgram_close (guint8 *out, guint32 assoc, ShDgramCloseReason reason, int err);
+
+/* Lanes (version 3). */
+gsize sh_frame_put_lanes (guint8 *out, int family, guint count, guint16 port, const guint8 *token);
+gsize sh_frame_put_bond (guint8 *out, guint32 mask);
+/* The first bytes on a lane, both ways (the server echoes the client's). */
+void sh_lane_put_hello (guint8 *out, const guint8 *token, guint32 index);
+/* FALSE unless @p (SH_MUX_LANE_HELLO_LEN bytes) starts with the lane magic
+ * and names a lane 1 ... SH_MUX_MAX_LANES - 1. */
+gboolean sh_lane_parse_hello (const guint8 *p, guint8 *token, guint32 *index);
+/* A segment's header after BOND: "u32 seq, u32 len". The parser refuses a
+ * length of 0 or above SH_MUX_MAX_SEGMENT. */
+void sh_segment_put_header (guint8 *out, guint32 seq, guint32 len);
+gboolean sh_segment_parse_header (const guint8 *p, guint32 *seq, guint32 *len);
 
 /* Iterates over the entries of a decoded ROUTES frame: start with *@offset
  * 0; returns FALSE after the last. (The decoder checked them all.) */

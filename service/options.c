@@ -12,6 +12,8 @@
 
 #include "options.h"
 
+#include "mux.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +42,10 @@
 #define MAX_CONNECT_TIMEOUT_S 600
 #define DEFAULT_UDP_TIMEOUT_S 60
 #define MAX_UDP_TIMEOUT_S 3600
+/* --lanes: ssh channels for one session; 4 give 8 MiB of OpenSSH window,
+ * 1 Gbit/s up to 60 ms of round trip (bond.h). */
+#define DEFAULT_LANES 4
+#define MAX_LANES SH_MUX_MAX_LANES
 
 /* Kept in step with data/shuttle.8. */
 static const char usage_text[]
@@ -100,6 +106,8 @@ static const char usage_text[]
       "                                   (default: 60; ping: 30 at most)\n"
       "      --no-connect-fidelity        connect() to a tunnelled address succeeds at\n"
       "                                   once, not when the far side's does\n"
+      "      --lanes N                    carry the session over N ssh channels, 1..8\n"
+      "                                   (default: 4; more window on fast, far links)\n"
       "      --server                     (internal) serve the mux on stdin/stdout\n"
       "  -h, --help                       show this help and exit\n"
       "  -V, --version                    show the version and exit\n"
@@ -463,6 +471,22 @@ parse_ssh_cmd (ShOptions *opts, const char *value, GError **error)
     }
   g_free (opts->ssh_cmd);
   opts->ssh_cmd = g_strdup (value);
+  return TRUE;
+}
+
+static gboolean
+parse_lanes (ShOptions *opts, const char *value, GError **error)
+{
+  guint v;
+
+  if (!parse_decimal (value, 1, &v) || v < 1 || v > MAX_LANES)
+    {
+      g_autofree char *q = quote (value);
+
+      set_error (error, _ ("invalid number of lanes '%s': must be 1 to %d"), q, MAX_LANES);
+      return FALSE;
+    }
+  opts->lanes = v;
   return TRUE;
 }
 
@@ -882,6 +906,8 @@ apply_option (ShOptions *opts, const ShOptDef *def, const char *name, const char
     case SH_OPT_NO_CONNECT_FIDELITY:
       opts->connect_fidelity = FALSE;
       return TRUE;
+    case SH_OPT_LANES:
+      return parse_lanes (opts, value, error);
     case SH_OPT_HELP:
       print_usage_and_exit ();
       break;
@@ -954,6 +980,7 @@ sh_options_parse (ShOptions *opts, int argc, char **argv, GError **error)
   opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
   opts->udp_timeout_s = DEFAULT_UDP_TIMEOUT_S;
   opts->connect_fidelity = TRUE;
+  opts->lanes = DEFAULT_LANES;
 
   if (argc > 1 && g_str_equal (argv[1], "run"))
     {

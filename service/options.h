@@ -95,6 +95,7 @@ typedef struct
   guint udp_timeout_s;       /* --udp-timeout SECONDS (default 60; echo: at most 30) */
   gboolean connect_fidelity; /* connect() waits for the far side's (issue 25); FALSE with
                               * --no-connect-fidelity */
+  guint lanes;               /* --lanes N: ssh channels for the session (bond.h), 1 ... 8 */
 
   /* Under NetworkManager (nm-shuttle-service starts us): -1 when not given. */
   int control_fd; /* --control-fd N: peer-to-peer D-Bus to our controller (control.h) */

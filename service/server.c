@@ -12,6 +12,7 @@
 #include "dgramrelay.h"
 #include "dnsrelay.h"
 #include "hostwatch.h"
+#include "lanes.h"
 #include "log.h"
 #include "routes.h"
 #include "session.h"
@@ -23,6 +24,8 @@ typedef struct
   ShDnsRelay *dns;
   ShDgramRelay *dgrams;
   ShHostWatch *hosts;
+  ShLaneServer *lanes;
+  ShPoll *poll;
   int status;
 } Server;
 
@@ -80,7 +83,19 @@ after_batch (gpointer data)
 static void
 on_ready (ShSession *session, const ShHello *peer, gpointer data)
 {
+  Server *srv = data;
   sh_info ("client %s connected (protocol %u)", peer->name, sh_session_get_version (session));
+  /* More ssh channels for the client, if it wants them (lanes.h). */
+  srv->lanes = sh_lane_server_new (srv->poll, session, SH_MUX_MAX_LANES - 1);
+}
+
+/* The client chose its lanes: no more connections to the port. */
+static void
+on_bonded (ShSession *session, guint n_lanes, gpointer data)
+{
+  Server *srv = data;
+  sh_info ("the session runs over %u ssh channels", n_lanes);
+  g_clear_pointer (&srv->lanes, sh_lane_server_free);
 }
 
 static void
@@ -148,6 +163,7 @@ sh_server_run (const ShOptions *opts)
 
   srv.loop = g_main_loop_new (NULL, FALSE);
   g_autoptr (ShPoll) poll = sh_poll_new (after_batch, &srv);
+  srv.poll = poll;
   srv.session = sh_session_new (&cfg, poll, in_fd, out_fd, on_ready, on_closed, &srv);
   srv.dns = sh_dns_relay_new (poll, srv.session);
   srv.dgrams = sh_dgram_relay_new (
@@ -159,12 +175,14 @@ sh_server_run (const ShOptions *opts)
     .hosts_watch = on_hosts_watch,
     .dgram = on_dgram,
     .dgram_close = on_dgram_close,
+    .bonded = on_bonded,
   };
   sh_session_set_extras (srv.session, &extras, &srv);
   sh_session_flush (srv.session);
   g_main_loop_run (srv.loop);
 
   /* Before the session: both send through it. */
+  g_clear_pointer (&srv.lanes, sh_lane_server_free);
   g_clear_pointer (&srv.hosts, sh_host_watch_free);
   g_clear_pointer (&srv.dns, sh_dns_relay_free);
   g_clear_pointer (&srv.dgrams, sh_dgram_relay_free);

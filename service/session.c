@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "bond.h"
 #include "firewall.h"
 #include "latency.h"
 #include "log.h"
@@ -251,8 +252,19 @@ struct _ShSession
   ShSessionReadyFunc ready_cb;
   ShSessionClosedFunc closed_cb;
   gpointer cb_data;
+
+  /* Lanes (bond.h, version 3). */
+  ShBond *bond;        /* from our BOND (client) or the peer's (server) on */
+  gboolean tx_bonded;  /* our BOND is queued: all output after it is segments */
+  gboolean rx_bonded;  /* the peer's BOND came: all input after it is segments */
+  guint32 bond_mask;   /* the lanes in use */
+  guint lanes_offered; /* server: lanes LANES offered (1 ... ), 0: none */
+  int lane_fds[SH_MUX_MAX_LANES]; /* server: lanes attached before BOND; -1 */
+  guint bond_idle_id;  /* input waits in the bond while reading was off */
 };
 
+static void bond_input (gpointer data);
+static gboolean bond_idle (gpointer data);
 static void session_fail (ShSession *s, ShErrorCode code, const char *fmt, ...)
     G_GNUC_PRINTF (3, 4);
 static void channel_flush_out (Channel *ch);
@@ -339,7 +351,10 @@ in_update (ShSession *s)
   if (off == s->in_off || s->state == S_CLOSED)
     return;
   s->in_off = off;
-  sh_poll_modify (s->poll, s->in_fd, off ? 0 : EPOLLIN, &s->in_watch);
+  if (s->rx_bonded)
+    sh_bond_set_reading (s->bond, !off);
+  else
+    sh_poll_modify (s->poll, s->in_fd, off ? 0 : EPOLLIN, &s->in_watch);
 }
 
 /* ----------------------------------------------------------- frame output */
@@ -348,7 +363,7 @@ in_update (ShSession *s)
 static gsize
 out_queued (ShSession *s)
 {
-  return s->wbuf.len + s->sp_len;
+  return s->wbuf.len + s->sp_len + (s->tx_bonded ? sh_bond_pending (s->bond) : 0);
 }
 
 /* Whether a payload may go by splice now; creates the pipe on first use. */
@@ -902,7 +917,7 @@ fill_data (ShSession *s)
 static void
 set_out_armed (ShSession *s, gboolean armed)
 {
-  if (s->out_armed == armed)
+  if (s->out_armed == armed || s->tx_bonded) /* the bond polls its lanes itself */
     return;
   s->out_armed = armed;
   sh_poll_modify (s->poll, s->out_fd, armed ? EPOLLOUT : 0, &s->out_watch);
@@ -920,6 +935,20 @@ sh_session_flush (ShSession *s)
       gsize len = payload ? s->sp_len : s->sp_len > 0 ? s->sp_after : s->wbuf.len;
       if (len == 0)
         break;
+      if (s->tx_bonded)
+        {
+          /* No splice after BOND: segments are cut from wbuf. */
+          gssize n = sh_bond_write (s->bond, s->wbuf.data + s->wbuf.start, len);
+          if (n < 0)
+            {
+              session_fail (s, 0, "writing to a lane of the ssh session: %s", g_strerror (errno));
+              break;
+            }
+          buf_consume (&s->wbuf, n);
+          if ((gsize) n < len)
+            break; /* no lane has room */
+          continue;
+        }
       ssize_t n = payload ? splice (s->sp[0], NULL, s->out_fd, NULL, len,
                                     SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
                           : write (s->out_fd, s->wbuf.data + s->wbuf.start, len);
@@ -957,6 +986,10 @@ sh_session_flush (ShSession *s)
   if (s->in_full && in_room (s) >= in_headroom (s))
     s->in_full = FALSE;
   in_update (s);
+  /* Reading resumed: what the bond already holds brings no lane event. */
+  if (s->rx_bonded && !s->in_off && s->bond_idle_id == 0 && s->state != S_CLOSED
+      && sh_bond_has_input (s->bond))
+    s->bond_idle_id = g_idle_add (bond_idle, s);
 
   while (s->graveyard)
     {
@@ -983,6 +1016,7 @@ session_end (ShSession *s, GError *error)
   g_clear_handle_id (&s->keepalive_id, g_source_remove);
   g_clear_handle_id (&s->ack_timer_id, g_source_remove);
   g_clear_handle_id (&s->connect_timer_id, g_source_remove);
+  g_clear_handle_id (&s->bond_idle_id, g_source_remove);
   if (s->closed_cb)
     s->closed_cb (s, error, s->cb_data);
   g_clear_error (&error);
@@ -998,9 +1032,10 @@ session_fail (ShSession *s, ShErrorCode code, const char *fmt, ...)
 
   if (s->state == S_CLOSED)
     return;
-  if (code != 0)
+  if (code != 0 && !s->tx_bonded)
     {
-      /* Tell the peer why, best effort: the pipe may be full or gone. */
+      /* Tell the peer why, best effort: the pipe may be full or gone. (Not
+       * after BOND: a frame out of its segments' order would not be read.) */
       guint8 f[SH_MUX_HDR_LEN + 2 + SH_MUX_MAX_ERROR_MSG];
       gsize n = sh_frame_put_error (f, code, msg);
       splice_unqueue (s);
@@ -1704,6 +1739,106 @@ sh_session_dgram_close (ShSession *s, guint32 id, ShDgramCloseReason reason, int
   queue_bytes (s, out, sh_frame_put_dgram_close (out, id, reason, err));
 }
 
+/* ------------------------------------------------------------------ lanes */
+
+/* Our BOND goes out as the last frame before segments: the bond takes the
+ * bytes queued up to it and writes them on lane 0 ahead of any segment. */
+static void
+bond_switch_tx (ShSession *s)
+{
+  splice_unqueue (s);
+  s->sp_off = TRUE;
+  guint8 f[SH_MUX_HDR_LEN + 4];
+  queue_bytes (s, f, sh_frame_put_bond (f, s->bond_mask));
+  sh_poll_remove (s->poll, s->out_fd);
+  s->out_armed = FALSE;
+  sh_bond_push_plain0 (s->bond, s->wbuf.data + s->wbuf.start, s->wbuf.len);
+  buf_consume (&s->wbuf, s->wbuf.len);
+  s->tx_bonded = TRUE;
+}
+
+/* After the peer's BOND, which ended at @from in inbuf. */
+static void
+bond_switch_rx (ShSession *s, gsize from)
+{
+  sh_poll_remove (s->poll, s->in_fd);
+  sh_bond_push_lane0 (s->bond, s->inbuf + from, s->inlen - from);
+  sh_bond_set_reading (s->bond, !s->in_off);
+  if (s->extras.bonded)
+    s->extras.bonded (s, sh_bond_n_lanes (s->bond), s->extras_data);
+}
+
+static gboolean
+lanes_allowed (ShSession *s, const ShFrame *f)
+{
+  if (s->version >= SH_MUX_VERSION_LANES)
+    return TRUE;
+  session_fail (s, SH_ERR_MALFORMED, "%s in a version-%u session",
+                sh_frame_type_to_string (f->type), s->version);
+  return FALSE;
+}
+
+static void
+recv_lanes (ShSession *s, const ShFrame *f)
+{
+  if (!lanes_allowed (s, f) || !one_way (s, f, SH_ROLE_CLIENT))
+    return;
+  if (s->bond_mask != 0 || s->lanes_offered)
+    {
+      session_fail (s, SH_ERR_MALFORMED, "a second LANES");
+      return;
+    }
+  s->lanes_offered = f->u.lanes.count;
+  if (s->extras.lanes)
+    s->extras.lanes (s, f->u.lanes.family, f->u.lanes.count, f->u.lanes.port, f->u.lanes.token,
+                     s->extras_data);
+}
+
+static void
+recv_bond (ShSession *s, const ShFrame *f)
+{
+  if (!lanes_allowed (s, f))
+    return;
+  guint32 mask = f->u.bond_mask;
+  if (s->rx_bonded)
+    {
+      session_fail (s, SH_ERR_MALFORMED, "a second BOND");
+      return;
+    }
+  if (s->config.role == SH_ROLE_CLIENT)
+    {
+      /* The server answers ours with the same lanes. */
+      if (!s->tx_bonded || mask != s->bond_mask)
+        {
+          session_fail (s, SH_ERR_MALFORMED, "BOND 0x%x does not answer ours (0x%x)", mask,
+                        s->bond_mask);
+          return;
+        }
+      s->rx_bonded = TRUE;
+      return;
+    }
+  for (guint i = 1; i < SH_MUX_MAX_LANES; i++)
+    if ((mask & (1u << i)) && s->lane_fds[i] < 0)
+      {
+        session_fail (s, SH_ERR_MALFORMED, "BOND names lane %u, which is not connected", i);
+        return;
+      }
+  int fds[SH_MUX_MAX_LANES];
+  for (guint i = 0; i < SH_MUX_MAX_LANES; i++)
+    {
+      fds[i] = -1;
+      if (i > 0 && (mask & (1u << i)))
+        fds[i] = s->lane_fds[i];
+      else if (s->lane_fds[i] >= 0)
+        close (s->lane_fds[i]); /* connected, but the client does not use it */
+      s->lane_fds[i] = -1;
+    }
+  s->bond_mask = mask;
+  s->bond = sh_bond_new (s->poll, s->in_fd, s->out_fd, fds, mask, bond_input, s);
+  bond_switch_tx (s);
+  s->rx_bonded = TRUE;
+}
+
 static void (*const frame_handlers[]) (ShSession *s, const ShFrame *f) = {
   [SH_FRAME_HELLO] = recv_hello_again,
   [SH_FRAME_OPEN] = recv_open,
@@ -1724,6 +1859,8 @@ static void (*const frame_handlers[]) (ShSession *s, const ShFrame *f) = {
   [SH_FRAME_HOST] = recv_host,
   [SH_FRAME_DGRAM] = recv_dgram,
   [SH_FRAME_DGRAM_CLOSE] = recv_dgram_close,
+  [SH_FRAME_LANES] = recv_lanes,
+  [SH_FRAME_BOND] = recv_bond,
 };
 
 static void
@@ -1810,12 +1947,16 @@ sh_session_send_host (ShSession *s, const ShHost *host)
   queue_bytes (s, f, sh_frame_put_host (f, host));
 }
 
-static void
-on_in (ShPollWatch *w, guint32 events)
+static void bond_switch_rx (ShSession *s, gsize from);
+
+/* Reads once from the session's input (its pipe, or after the peer's BOND
+ * the bond's in-order stream) and handles the frames. TRUE when it read
+ * something. */
+static gboolean
+session_input (ShSession *s)
 {
-  ShSession *s = G_STRUCT_MEMBER_P (w, -G_STRUCT_OFFSET (ShSession, in_watch));
   if (s->state == S_CLOSED)
-    return;
+    return FALSE;
   /* sh_session_flush() resumes once the peer has read our answers, or
    * local sockets have taken enough of the data queued for them. The peer
    * then waits in its pipe: back-pressure, within the protocol. */
@@ -1827,16 +1968,21 @@ on_in (ShPollWatch *w, guint32 events)
   if (s->in_paused || s->in_full)
     {
       in_update (s);
-      return;
+      return FALSE;
     }
 
-  ssize_t n = read (s->in_fd, s->inbuf + s->inlen, MIN (room, INBUF_CAP - s->inlen));
+  gsize want = MIN (room, INBUF_CAP - s->inlen);
+  ssize_t n = s->rx_bonded ? sh_bond_read (s->bond, s->inbuf + s->inlen, want)
+                           : read (s->in_fd, s->inbuf + s->inlen, want);
   if (n < 0)
     {
       if (errno == EAGAIN || errno == EINTR)
-        return;
-      session_fail (s, 0, "reading from the ssh session: %s", g_strerror (errno));
-      return;
+        return FALSE;
+      if (s->rx_bonded && errno == EBADMSG)
+        session_fail (s, SH_ERR_MALFORMED, "malformed or missing segment on a lane");
+      else
+        session_fail (s, 0, "reading from the ssh session: %s", g_strerror (errno));
+      return FALSE;
     }
   if (n == 0)
     {
@@ -1845,7 +1991,7 @@ on_in (ShPollWatch *w, guint32 events)
                                      "the connection closed before the server answered"));
       else
         session_end (s, NULL);
-      return;
+      return FALSE;
     }
   s->inlen += n;
   s->last_rx = g_get_monotonic_time ();
@@ -1895,7 +2041,7 @@ on_in (ShPollWatch *w, guint32 events)
               session_fail (s, SH_ERR_MALFORMED,
                             "no Shuttle server answered (got %zu bytes of other output)",
                             s->junk_skipped);
-              return;
+              return FALSE;
             }
         }
     }
@@ -1910,7 +2056,7 @@ on_in (ShPollWatch *w, guint32 events)
         {
           session_fail (s, SH_ERR_MALFORMED, "malformed frame from the peer (type 0x%02x)",
                         s->inbuf[pos]);
-          return;
+          return FALSE;
         }
       if (f.type == SH_FRAME_DATA && s->state == S_READY)
         {
@@ -1927,14 +2073,22 @@ on_in (ShPollWatch *w, guint32 events)
         {
           /* Other frames may act on a channel: deliver its data first. */
           batch_flush (s, &batch);
+          gboolean was_bonded = s->rx_bonded;
           handle_frame (s, &f);
+          if (s->rx_bonded && !was_bonded)
+            {
+              /* The peer's BOND: what follows it is lane 0's segments. */
+              bond_switch_rx (s, pos + r);
+              pos = s->inlen;
+              break;
+            }
         }
       pos += r;
     }
   if (s->state != S_CLOSED)
     batch_flush (s, &batch);
   if (s->state == S_CLOSED)
-    return;
+    return TRUE;
   memmove (s->inbuf, s->inbuf + pos, s->inlen - pos);
   s->inlen -= pos;
 
@@ -1948,6 +2102,31 @@ on_in (ShPollWatch *w, guint32 events)
     send_ack (s);
   else if (s->rx_unacked > 0 && s->ack_timer_id == 0)
     s->ack_timer_id = g_timeout_add (ACK_DELAY_MS, ack_tick, s);
+  return TRUE;
+}
+
+static void
+on_in (ShPollWatch *w, guint32 events)
+{
+  session_input (G_STRUCT_MEMBER_P (w, -G_STRUCT_OFFSET (ShSession, in_watch)));
+}
+
+/* The bond read a lane: take all that is in order now. */
+static void
+bond_input (gpointer data)
+{
+  ShSession *s = data;
+  while (s->state != S_CLOSED && session_input (s))
+    ;
+}
+
+static gboolean
+bond_idle (gpointer data)
+{
+  ShSession *s = data;
+  s->bond_idle_id = 0;
+  bond_input (s);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -2081,6 +2260,8 @@ sh_session_new (const ShSessionConfig *config, ShPoll *poll, int in_fd, int out_
   s->last_rx = g_get_monotonic_time ();
   buf_reserve (&s->wbuf, WBUF_INITIAL);
   s->sp[0] = s->sp[1] = -1;
+  for (guint i = 0; i < SH_MUX_MAX_LANES; i++)
+    s->lane_fds[i] = -1;
 
   set_nonblock (in_fd);
   set_nonblock (out_fd);
@@ -2146,6 +2327,11 @@ sh_session_free (ShSession *s)
     g_free (l->data);
   g_slist_free (s->graveyard);
   g_hash_table_destroy (s->channels);
+  g_clear_handle_id (&s->bond_idle_id, g_source_remove);
+  sh_bond_free (s->bond);
+  for (guint i = 0; i < SH_MUX_MAX_LANES; i++)
+    if (s->lane_fds[i] >= 0)
+      close (s->lane_fds[i]);
   close (s->in_fd);
   if (s->out_fd != s->in_fd)
     close (s->out_fd);
@@ -2285,4 +2471,50 @@ void
 sh_session_set_queue_cap (ShSession *s, gsize cap)
 {
   s->queue_cap = MAX (cap, SH_SESSION_QUEUE_CAP_MIN);
+}
+
+gboolean
+sh_session_offer_lanes (ShSession *s, int family, guint count, guint16 port, const guint8 *token)
+{
+  if (s->config.role != SH_ROLE_SERVER || s->state != S_READY
+      || s->version < SH_MUX_VERSION_LANES || s->lanes_offered || count == 0
+      || count >= SH_MUX_MAX_LANES || s->in_fd == s->out_fd)
+    return FALSE;
+  s->lanes_offered = count;
+  guint8 f[SH_MUX_HDR_LEN + 4 + SH_MUX_LANE_TOKEN_LEN];
+  queue_bytes (s, f, sh_frame_put_lanes (f, family, count, port, token));
+  return TRUE;
+}
+
+gboolean
+sh_session_attach_lane (ShSession *s, guint index, int fd)
+{
+  if (s->config.role != SH_ROLE_SERVER || s->state != S_READY || s->rx_bonded || index == 0
+      || index > s->lanes_offered || s->lane_fds[index] >= 0)
+    return FALSE;
+  s->lane_fds[index] = fd;
+  return TRUE;
+}
+
+void
+sh_session_bond (ShSession *s, const int *fds, guint32 mask)
+{
+  g_return_if_fail (s->config.role == SH_ROLE_CLIENT && !s->tx_bonded);
+  if (s->state != S_READY || (mask & ~1u) == 0 || s->in_fd == s->out_fd)
+    {
+      for (guint i = 1; i < SH_MUX_MAX_LANES; i++)
+        if ((mask & (1u << i)) && fds[i] >= 0)
+          close (fds[i]);
+      return;
+    }
+  s->bond_mask = mask | 1u;
+  /* Reading stays off until the server's BOND: lane 0 is still frames. */
+  s->bond = sh_bond_new (s->poll, s->in_fd, s->out_fd, fds, s->bond_mask, bond_input, s);
+  bond_switch_tx (s);
+}
+
+guint
+sh_session_n_lanes (ShSession *s)
+{
+  return s->rx_bonded && s->tx_bonded ? sh_bond_n_lanes (s->bond) : 1;
 }

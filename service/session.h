@@ -138,6 +138,12 @@ typedef struct
   void (*dgram) (ShSession *session, guint32 assoc, const ShDgram *dgram, gpointer data);
   void (*dgram_close) (ShSession *session, guint32 assoc, ShDgramCloseReason reason, int err,
                        gpointer data);
+  /* Lanes (version 3); see "Lanes" below. Client: the server's offer. */
+  void (*lanes) (ShSession *session, int family, guint count, guint16 port, const guint8 *token,
+                 gpointer data);
+  /* Both roles: the peer's BOND came; @n_lanes lanes (lane 0 included) now
+   * carry the session both ways. */
+  void (*bonded) (ShSession *session, guint n_lanes, gpointer data);
 } ShSessionExtras;
 
 void sh_session_set_extras (ShSession *session, const ShSessionExtras *extras, gpointer data);
@@ -199,6 +205,30 @@ gboolean sh_session_send_dgram (ShSession *session, guint32 assoc, const ShDgram
  * The number stays in use until the peer's DGRAM_CLOSE; DGRAMs for it are
  * ignored meanwhile. Nothing happens for a number not in use. */
 void sh_session_dgram_close (ShSession *session, guint32 assoc, ShDgramCloseReason reason, int err);
+
+/* Lanes (docs/protocol.md, version 3; bond.h): more ssh channels for one
+ * session, each with a window of its own.
+ *
+ * Server: once the handshake is done, sh_session_offer_lanes() tells the
+ * client where to connect (@family's loopback address, @port) and the
+ * @token each lane must bring; FALSE when the session cannot use lanes (an
+ * older client, in_fd == out_fd). The caller accepts the connections,
+ * checks their hello (sh_lane_parse_hello) and answers it, then hands each
+ * with sh_session_attach_lane() (FALSE: not wanted, the fd stays the
+ * caller's). The client's BOND switches the session to the lanes it names;
+ * attached lanes it does not name are closed.
+ *
+ * Client: extras.lanes reports the offer. Once the lanes it could open are
+ * connected and answered, sh_session_bond() takes their sockets (@fds[i]
+ * for each bit i of @mask, bit 0 being the session's own pipe) and sends
+ * BOND; a @mask of 1 alone (no lane came up) sends nothing and the session
+ * stays on its pipe. */
+gboolean sh_session_offer_lanes (ShSession *session, int family, guint count, guint16 port,
+                                 const guint8 *token);
+gboolean sh_session_attach_lane (ShSession *session, guint index, int fd);
+void sh_session_bond (ShSession *session, const int *fds, guint32 mask);
+/* Lanes in use both ways: 1 before (or without) BOND. */
+guint sh_session_n_lanes (ShSession *session);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShSession, sh_session_free)
 

@@ -55,7 +55,7 @@ if isinstance(globals().get('shuttle_src'), (bytes, bytearray)):
 
 # ------------------------------------------------------------------ protocol
 
-VERSION = 2                 # 2: datagrams (DGRAM, DGRAM_CLOSE)
+VERSION = 3                 # 2: datagrams (DGRAM, DGRAM_CLOSE); 3: lanes, never offered here
 MAGIC = b'\0SHUTTLE'
 HDR_LEN = 8
 MAX_DATA = 32768

@@ -49,6 +49,7 @@ static const ShOptDef opt_defs[] = {
   { "udp-timeout", '\0', TRUE, SH_OPT_UDP_TIMEOUT, SH_OPT_NM_KEY, "udp-timeout", NULL },
   /* A profile keeps the engine's default. */
   { "no-connect-fidelity", '\0', FALSE, SH_OPT_NO_CONNECT_FIDELITY, SH_OPT_NM_IGNORED, NULL, NULL },
+  { "lanes", '\0', TRUE, SH_OPT_LANES, SH_OPT_NM_IGNORED, NULL, NULL },
   { "help", 'h', FALSE, SH_OPT_HELP, SH_OPT_NM_REFUSED, NULL, NULL },
   { "version", 'V', FALSE, SH_OPT_VERSION, SH_OPT_NM_REFUSED, NULL, NULL },
 };

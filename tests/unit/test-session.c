@@ -292,15 +292,16 @@ receiver_thread (gpointer data)
   return NULL;
 }
 
+/* N channels, each echoing a different size (up to @scale × 300 kB) both
+ * ways at once; every byte is checked. */
 static void
-test_echo_parallel (void)
+run_echo_parallel (Pair *p_, guint scale)
 {
   enum
   {
     N = 8
   };
-  Pair p;
-  pair_init (&p, 256 * 1024);
+  Pair *p = p_;
   Echo e = { .conns = N };
   guint16 port;
   e.listen_fd = tcp_listener (&port);
@@ -310,13 +311,13 @@ test_echo_parallel (void)
   GThread *th[2 * N];
   for (int i = 0; i < N; i++)
     {
-      t[i] = (Transfer){ .size = (1 + i) * 300 * 1000 + i, .seed = i + 1 };
-      open_to (&p, tcp_pair (&t[i].app), port);
+      t[i] = (Transfer){ .size = (1 + i) * 300 * 1000 * scale + i, .seed = i + 1 };
+      open_to (p, tcp_pair (&t[i].app), port);
       th[2 * i] = g_thread_new ("send", sender_thread, &t[i]);
       th[2 * i + 1] = g_thread_new ("recv", receiver_thread, &t[i]);
     }
   for (int i = 0; i < N; i++)
-    iterate_until (&t[i].done, 20000);
+    iterate_until (&t[i].done, 20000 * scale);
   for (int i = 0; i < N; i++)
     {
       g_assert_true (t[i].ok);
@@ -328,10 +329,93 @@ test_echo_parallel (void)
   close (e.listen_fd);
 
   ShSessionStats st;
-  sh_session_get_stats (p.client, &st);
+  sh_session_get_stats (p->client, &st);
   g_assert_cmpuint (st.channels_total, ==, N);
-  g_assert_false (p.client_closed);
-  assert_all_closed (&p);
+  g_assert_false (p->client_closed);
+  assert_all_closed (p);
+}
+
+static void
+test_echo_parallel (void)
+{
+  Pair p;
+  pair_init (&p, 256 * 1024);
+  run_echo_parallel (&p, 1);
+  pair_clear (&p);
+}
+
+/* Lanes: the server offers, the client bonds over three more socket pairs
+ * (standing in for ssh channels), and all traffic still arrives intact.
+ * Small socket buffers make writes partial and lanes fill unevenly. */
+typedef struct
+{
+  gboolean offered, client_bonded, server_bonded;
+  guint n_lanes;
+  guint8 token[SH_MUX_LANE_TOKEN_LEN];
+} LaneState;
+
+static void
+on_lanes (ShSession *s, int family, guint count, guint16 port, const guint8 *token, gpointer data)
+{
+  LaneState *ls = data;
+  ls->offered = count == 3 && port == 4242 && memcmp (token, ls->token, sizeof ls->token) == 0;
+}
+
+static void
+on_client_bonded (ShSession *s, guint n, gpointer data)
+{
+  LaneState *ls = data;
+  ls->client_bonded = TRUE;
+  ls->n_lanes = n;
+}
+
+static void
+on_server_bonded (ShSession *s, guint n, gpointer data)
+{
+  LaneState *ls = data;
+  ls->server_bonded = n == 4;
+}
+
+static void
+test_lanes (void)
+{
+  Pair p;
+  pair_init (&p, 256 * 1024);
+  LaneState ls = { 0 };
+  memset (ls.token, 0x5a, sizeof ls.token);
+  ShSessionExtras ce = { .lanes = on_lanes, .bonded = on_client_bonded };
+  ShSessionExtras se = { .bonded = on_server_bonded };
+  sh_session_set_extras (p.client, &ce, &ls);
+  sh_session_set_extras (p.server, &se, &ls);
+  /* The server is ready once the client's HELLO is in. */
+  gint64 end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  while (sh_session_get_version (p.server) == 0 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_true (sh_session_offer_lanes (p.server, AF_INET, 3, 4242, ls.token));
+  pair_flush (&p);
+  iterate_until (&ls.offered, 2000);
+
+  int cfds[SH_MUX_MAX_LANES] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+  for (guint i = 1; i <= 3; i++)
+    {
+      int sv[2];
+      g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+      int small = 16 * 1024;
+      setsockopt (sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+      setsockopt (sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+      cfds[i] = sv[0];
+      g_assert_true (sh_session_attach_lane (p.server, i, sv[1]));
+    }
+  /* Lane 4 was not offered. */
+  g_assert_false (sh_session_attach_lane (p.server, 4, 99));
+  sh_session_bond (p.client, cfds, 0xf);
+  pair_flush (&p);
+  iterate_until (&ls.client_bonded, 2000);
+  g_assert_true (ls.server_bonded);
+  g_assert_cmpuint (ls.n_lanes, ==, 4);
+  g_assert_cmpuint (sh_session_n_lanes (p.client), ==, 4);
+
+  run_echo_parallel (&p, 4);
   pair_clear (&p);
 }
 
@@ -863,8 +947,8 @@ test_dgram_roundtrip (void)
   Pair p;
   DgramLog log;
   dgram_pair (&p, &log, 0);
-  g_assert_cmpuint (sh_session_get_version (p.client), ==, 2);
-  g_assert_cmpuint (sh_session_get_version (p.server), ==, 2);
+  g_assert_cmpuint (sh_session_get_version (p.client), ==, SH_MUX_VERSION);
+  g_assert_cmpuint (sh_session_get_version (p.server), ==, SH_MUX_VERSION);
 
   guint32 a = sh_session_dgram_open (p.client, AF_INET6, SH_DGRAM_UDP);
   guint32 b = sh_session_dgram_open (p.client, AF_INET, SH_DGRAM_ECHO);
@@ -1222,6 +1306,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/session/echo-parallel", test_echo_parallel);
+  g_test_add_func ("/session/lanes", test_lanes);
   g_test_add_func ("/session/half-close", test_half_close);
   g_test_add_func ("/session/refused-resets", test_refused_resets);
   g_test_add_func ("/session/early-open", test_early_open);
