@@ -58,6 +58,7 @@ struct _ShBond
   guint n;
   gboolean reading;
   guint32 rx_seq, tx_seq;
+  guint rr; /* where the search for a lane starts: ties go round */
   int cur; /* the lane whose head is segment rx_seq, -1 when not known */
 };
 
@@ -77,7 +78,8 @@ lane_poll (Lane *l)
     {
       if (!l->polled)
         {
-          sh_poll_add (b->poll, l->rfd, ev, &l->watch);
+          if (sh_poll_add (b->poll, l->rfd, ev, &l->watch) < 0)
+            sh_error ("lanes: cannot watch lane %u", l->index);
           l->polled = TRUE;
         }
       else if (ev != l->events)
@@ -89,14 +91,16 @@ lane_poll (Lane *l)
    * session's until the switch. */
   if (l->rx_on && !l->polled_r)
     {
-      sh_poll_add (b->poll, l->rfd, ev & EPOLLIN, &l->watch);
+      if (sh_poll_add (b->poll, l->rfd, ev & EPOLLIN, &l->watch) < 0)
+        sh_error ("lanes: cannot watch lane 0's input");
       l->polled_r = TRUE;
     }
   else if (l->polled_r && ((ev ^ l->events) & EPOLLIN))
     sh_poll_modify (b->poll, l->rfd, ev & EPOLLIN, &l->watch);
   if (!l->polled_w)
     {
-      sh_poll_add (b->poll, l->wfd, ev & EPOLLOUT, &l->watch);
+      if (sh_poll_add (b->poll, l->wfd, ev & EPOLLOUT, &l->watch) < 0)
+        sh_error ("lanes: cannot watch lane 0's output");
       l->polled_w = TRUE;
     }
   else if ((ev ^ l->events) & EPOLLOUT)
@@ -260,6 +264,11 @@ sh_bond_read (ShBond *b, guint8 *buf, gsize len)
                   errno = EBADMSG;
                   return got > 0 ? (gssize) got : -1;
                 }
+              if (l->head_known && (gint32) (l->head_seq - b->rx_seq) < 0)
+                {
+                  errno = EBADMSG; /* older than what came already */
+                  return got > 0 ? (gssize) got : -1;
+                }
               if (l->head_known && l->head_seq == b->rx_seq)
                 {
                   cur = l;
@@ -382,12 +391,17 @@ sh_bond_write (ShBond *b, const guint8 *p, gsize len)
   while (took < len)
     {
       /* The lane with the least unread: ssh reads a lane only while its
-       * channel has window, so that is the lane whose data leaves first. */
+       * channel has window, so that is the lane whose data leaves first.
+       * Ties go round: the server's lanes are TCP connections from sshd
+       * over loopback, which acknowledge what sits unread in sshd's
+       * receive buffer, so they all say 0, and sending to the first of
+       * them would leave the others' windows unused. */
       Lane *best = NULL;
       gsize best_q = G_MAXSIZE;
-      for (guint i = 0; i < b->n; i++)
+      b->rr++;
+      for (guint k = 0; k < b->n; k++)
         {
-          Lane *l = &b->lanes[i];
+          Lane *l = &b->lanes[(b->rr + k) % b->n];
           if (l->blocked || l->pend_len > 0)
             continue;
           gsize q = lane_unread (l);
@@ -475,4 +489,24 @@ lane_event (ShPollWatch *w, guint32 events)
   /* The session reads what is in order now; the after-batch flush writes. */
   if (b->input)
     b->input (b->data);
+}
+
+char *
+sh_bond_describe (ShBond *b)
+{
+  GString *str = g_string_new (NULL);
+  g_string_append_printf (str, "next in %u, next out %u, reading %s;", b->rx_seq, b->tx_seq,
+                          b->reading ? "on" : "off");
+  for (guint i = 0; i < b->n; i++)
+    {
+      Lane *l = &b->lanes[i];
+      g_string_append_printf (str, " lane %u: ", l->index);
+      if (l->head_known)
+        g_string_append_printf (str, "head %u (%u left), ", l->head_seq, l->head_left);
+      g_string_append_printf (str, "%zu in, %zu unread out%s%s%s", l->rx_len, lane_unread (l),
+                              l->blocked ? ", blocked" : "", l->ended ? ", ended" : "",
+                              l->events & EPOLLIN ? ", polled" : "");
+      g_string_append_c (str, ';');
+    }
+  return g_string_free (str, FALSE);
 }

@@ -69,6 +69,9 @@ gsize sh_bond_pending (ShBond *bond);
 
 guint sh_bond_n_lanes (ShBond *bond);
 
+/* One line for logs: each lane's state (a stall shows which waits). */
+char *sh_bond_describe (ShBond *bond);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShBond, sh_bond_free)
 
 G_END_DECLS

@@ -2355,6 +2355,8 @@ start_session (Client *c, char **ssh_argv, GBytes *agent, GError **error)
   ShSessionConfig cfg;
   sh_session_config_init (&cfg, SH_ROLE_CLIENT);
   cfg.connect_timeout_ms = c->opts->connect_timeout_ms;
+  /* A download's credit covers what the lanes' windows let through. */
+  cfg.channel_window = SH_LANES_SSH_WINDOW * c->opts->lanes;
   if (!c->opts->latency_control)
     cfg.inflight_limit = 0;
   cfg.bootstrap = c->choice == SH_SERVER_CMD ? NULL : agent;

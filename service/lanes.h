@@ -12,6 +12,10 @@
 
 G_BEGIN_DECLS
 
+/* OpenSSH's window of every channel, fixed (CHAN_TCP_WINDOW_DEFAULT and
+ * CHAN_SES_WINDOW_DEFAULT): what one lane carries per round trip. */
+#define SH_LANES_SSH_WINDOW (2 * 1024 * 1024)
+
 /* The server gives up on lanes this long after its offer: the listener
  * closes, and a client that has not sent BOND by then stays on one lane. */
 #define SH_LANES_LISTEN_S 15

@@ -42,9 +42,9 @@
 #define MAX_CONNECT_TIMEOUT_S 600
 #define DEFAULT_UDP_TIMEOUT_S 60
 #define MAX_UDP_TIMEOUT_S 3600
-/* --lanes: ssh channels for one session; 4 give 8 MiB of OpenSSH window,
- * 1 Gbit/s up to 60 ms of round trip (bond.h). */
-#define DEFAULT_LANES 4
+/* --lanes: ssh channels for one session (bond.h). One by default: more
+ * overshoot links whose bottleneck buffer is shallow (bench/README.md). */
+#define DEFAULT_LANES 1
 #define MAX_LANES SH_MUX_MAX_LANES
 
 /* Kept in step with data/shuttle.8. */
@@ -107,7 +107,7 @@ static const char usage_text[]
       "      --no-connect-fidelity        connect() to a tunnelled address succeeds at\n"
       "                                   once, not when the far side's does\n"
       "      --lanes N                    carry the session over N ssh channels, 1..8\n"
-      "                                   (default: 4; more window on fast, far links)\n"
+      "                                   (default: 1; 4 for fast links of 20 ms or more)\n"
       "      --server                     (internal) serve the mux on stdin/stdout\n"
       "  -h, --help                       show this help and exit\n"
       "  -V, --version                    show the version and exit\n"

@@ -141,6 +141,9 @@ sh_server_run (const ShOptions *opts)
   ShSessionConfig cfg;
 
   sh_session_config_init (&cfg, SH_ROLE_SERVER);
+  /* Credit for the client's uploads: OpenSSH's 2 MiB window for each lane
+   * the client may use (client.c grants the same for downloads). */
+  cfg.channel_window = SH_LANES_SSH_WINDOW * SH_MUX_MAX_LANES;
   /* The in-flight limit toward the client comes in the client's HELLO. */
   /* An "old server" for the e2e suite: version 1 only. */
   cfg.version_max = MIN (test_knob ("SHUTTLE_TEST_PROTOCOL_MAX", SH_MUX_VERSION), SH_MUX_VERSION);

@@ -1744,14 +1744,17 @@ sh_session_dgram_close (ShSession *s, guint32 id, ShDgramCloseReason reason, int
 /* Our BOND goes out as the last frame before segments: the bond takes the
  * bytes queued up to it and writes them on lane 0 ahead of any segment. */
 static void
-bond_switch_tx (ShSession *s)
+bond_switch_tx (ShSession *s, const int *fds)
 {
   splice_unqueue (s);
   s->sp_off = TRUE;
   guint8 f[SH_MUX_HDR_LEN + 4];
   queue_bytes (s, f, sh_frame_put_bond (f, s->bond_mask));
+  /* out_fd is the bond's lane 0 from now on: out of our poll first, or
+   * the bond's registration of it would fail. */
   sh_poll_remove (s->poll, s->out_fd);
   s->out_armed = FALSE;
+  s->bond = sh_bond_new (s->poll, s->in_fd, s->out_fd, fds, s->bond_mask, bond_input, s);
   sh_bond_push_plain0 (s->bond, s->wbuf.data + s->wbuf.start, s->wbuf.len);
   buf_consume (&s->wbuf, s->wbuf.len);
   s->tx_bonded = TRUE;
@@ -1834,8 +1837,7 @@ recv_bond (ShSession *s, const ShFrame *f)
       s->lane_fds[i] = -1;
     }
   s->bond_mask = mask;
-  s->bond = sh_bond_new (s->poll, s->in_fd, s->out_fd, fds, mask, bond_input, s);
-  bond_switch_tx (s);
+  bond_switch_tx (s, fds);
   s->rx_bonded = TRUE;
 }
 
@@ -2155,6 +2157,11 @@ keepalive_tick (gpointer data)
   if (now - s->last_rx > (gint64) silence_s * G_USEC_PER_SEC)
     {
       s->keepalive_id = 0;
+      if (s->bond)
+        {
+          g_autofree char *lanes = sh_bond_describe (s->bond);
+          sh_info ("lanes at the end: %s", lanes);
+        }
       /* Its own kind: the pipe did not break, so the client need not wait
        * for ssh to explain (it will not: its path is as dead as ours). */
       session_end (s, g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
@@ -2508,9 +2515,9 @@ sh_session_bond (ShSession *s, const int *fds, guint32 mask)
       return;
     }
   s->bond_mask = mask | 1u;
-  /* Reading stays off until the server's BOND: lane 0 is still frames. */
-  s->bond = sh_bond_new (s->poll, s->in_fd, s->out_fd, fds, s->bond_mask, bond_input, s);
-  bond_switch_tx (s);
+  /* The bond's reading stays off until the server's BOND: lane 0 is still
+   * frames. */
+  bond_switch_tx (s, fds);
 }
 
 guint

@@ -46,8 +46,9 @@ HELLO_FIXED = struct.Struct(">8sHHIIII")
 HELLO, OPEN, OPEN_RESULT, DATA, WINDOW, EOF, CLOSE, PING, PONG, ACK, ERROR = range(1, 12)
 DNS_QUERY, DNS_REPLY, ROUTES_GET, ROUTES, HOSTS_WATCH, HOST = range(0x0C, 0x12)
 DGRAM, DGRAM_CLOSE = 0x12, 0x13  # version 2
+LANES, BOND = 0x14, 0x15  # version 3
 NAMES = {
-    DGRAM: "DGRAM", DGRAM_CLOSE: "DGRAM_CLOSE",
+    DGRAM: "DGRAM", DGRAM_CLOSE: "DGRAM_CLOSE", LANES: "LANES", BOND: "BOND",
     HELLO: "HELLO", OPEN: "OPEN", OPEN_RESULT: "OPEN_RESULT", DATA: "DATA",
     WINDOW: "WINDOW", EOF: "EOF", CLOSE: "CLOSE", PING: "PING", PONG: "PONG",
     ACK: "ACK", ERROR: "ERROR", DNS_QUERY: "DNS_QUERY", DNS_REPLY: "DNS_REPLY",
@@ -59,10 +60,10 @@ LENGTHS = {
     WINDOW: (4, 4), EOF: (0, 0), CLOSE: (1, 1), PING: (8, 8), PONG: (8, 8),
     ACK: (4, 4), ERROR: (2, 514), DNS_QUERY: (16, 4116), DNS_REPLY: (0, 32768),
     ROUTES_GET: (0, 0), ROUTES: (0, 32768), HOSTS_WATCH: (0, 4096), HOST: (7, 271),
-    DGRAM: (8, 65527), DGRAM_CLOSE: (4, 4),
+    DGRAM: (8, 65527), DGRAM_CLOSE: (4, 4), LANES: (20, 20), BOND: (4, 4),
 }
 # On channel 0. DNS_QUERY and DNS_REPLY carry a query id (≠ 0) there instead.
-SESSION_TYPES = {HELLO, PING, PONG, ACK, ERROR, ROUTES_GET, ROUTES, HOSTS_WATCH, HOST}
+SESSION_TYPES = {HELLO, PING, PONG, ACK, ERROR, ROUTES_GET, ROUTES, HOSTS_WATCH, HOST, LANES, BOND}
 # Names and routes ("Names and routes").
 DNS_MIN, DNS_MAX_QUERY, DNS_MAX_PENDING, DNS_TIMEOUT = 12, 4096, 256, 5.0
 MAX_HOSTNAME = 253
@@ -74,11 +75,16 @@ MAX_CHANNELS = 1048576
 MIN_INFLIGHT = 128 * 1024
 
 # Datagrams ("Datagrams: UDP and ping (version 2)").
-VERSION = 2
+VERSION = 3
 K_ECHO, K_UDP = 1, 17
 R_DONE, R_LIMIT, R_NO_ECHO, R_FAILED = range(4)
 MAX_DGRAM_DATA = 65507
 MAX_ASSOCS = 4096
+
+# Lanes ("Lanes: one session over several ssh channels (version 3)").
+LANE_MAGIC = b"\0SHLANE1"
+SEG = struct.Struct(">II")
+MAX_SEGMENT = 65536
 
 E_VERSION, E_MALFORMED, E_FLOW, E_CHANNEL, E_LIMIT, E_INTERNAL = range(1, 7)
 S_OK, S_REFUSED, S_NETUNREACH, S_HOSTUNREACH, S_TIMEDOUT, S_FAILED, S_NORES = range(7)
@@ -294,6 +300,10 @@ class Server:
         self.host_pairs = set()  # (address text, name) from HOST frames
         self.version = 1  # agreed in the handshake
         self.assocs = {}  # association in use -> {"family", "kind", "ours", "theirs"} (closed)
+        self.lanes_offer = None  # (family, count, port, token) from LANES
+        self.lanes_event = threading.Event()
+        self.bond_sent = None  # the lane set of our BOND
+        self.raw = None  # after the server's BOND: its lane-0 bytes, unparsed
         self.wq = collections.deque()
         self.wcv = threading.Condition()
         self.write_error = None
@@ -331,6 +341,10 @@ class Server:
                 self.first_bytes += chunk[:16 - len(self.first_bytes)]
             if garbled:
                 continue
+            with self.lock:
+                if self.raw is not None:
+                    self.raw += chunk
+                    continue
             buf += chunk
             pos = 0
             while len(buf) - pos >= HDR.size:
@@ -350,8 +364,14 @@ class Server:
                 f = Frame(ftype, channel, payload)
                 with self.lock:
                     keep = self._on_frame(f)
+                    if f.type == BOND:
+                        # Segments from here on: the case reads them.
+                        self.raw = bytearray(buf[pos:])
                 if keep:
                     self.frames.put(f)
+                if f.type == BOND:
+                    pos = len(buf)
+                    break
             del buf[:pos]
         if dump:
             dump.close()
@@ -381,6 +401,24 @@ class Server:
                 return True
         if f.type in (DGRAM, DGRAM_CLOSE):
             return self._on_dgram(f)
+        if f.type == LANES:
+            if self.version < 3:
+                self.violation("LANES in a version-%d session" % self.version)
+            if self.lanes_offer is not None:
+                self.violation("a second LANES")
+            fam, count, port = struct.unpack_from(">BBH", p)
+            if fam not in (4, 6) or not 1 <= count <= 7 or port == 0:
+                self.violation("malformed LANES: %s" % p.hex(" "))
+            self.lanes_offer = (fam, count, port, p[4:20])
+            self.lanes_event.set()
+            return False
+        if f.type == BOND:
+            mask = struct.unpack(">I", p)[0]
+            if self.bond_sent is None:
+                self.violation("BOND from the server before ours")
+            elif mask != self.bond_sent:
+                self.violation("BOND 0x%x does not answer ours (0x%x)" % (mask, self.bond_sent))
+            return True
         if f.type in (OPEN, DNS_QUERY, ROUTES_GET, HOSTS_WATCH):
             self.violation("the server sent %s (only the client sends it)" % name_of(f.type))
         elif f.type == DNS_REPLY:
@@ -965,7 +1003,7 @@ def t_handshake(srv, diag):
     srv.ping_alive()
 
 
-@case("version-range", "a client speaking versions 1 to 9 gets version 2 (datagrams work)")
+@case("version-range", "a client speaking versions 1 to 9 gets version 3 (datagrams work)")
 def t_version_range(srv, diag):
     srv.handshake(vmin=1, vmax=9)
     with UdpEcho() as echo:
@@ -974,9 +1012,9 @@ def t_version_range(srv, diag):
     srv.ping_alive()
 
 
-@case("version-mismatch", "a client speaking only versions 3-4 gets ERROR 1 and the server exits")
+@case("version-mismatch", "a client speaking only versions 4-5 gets ERROR 1 and the server exits")
 def t_version_mismatch(srv, diag):
-    srv.handshake(vmin=3, vmax=4)
+    srv.handshake(vmin=4, vmax=5)
     srv.expect_error(E_VERSION)
 
 
@@ -2197,6 +2235,140 @@ def t_truncated_hello(srv, diag):
     srv.close_input()
     srv.expect_end()
     srv.expect_exit()
+
+
+# ------------------------------------------------------------------- lanes
+
+
+def lanes_offered(srv, timeout=2.0):
+    """A version-3 handshake and the server's LANES, or Skip when it offers
+    none (a server need not: "Lanes")."""
+    srv.handshake(vmax=3)
+    if not srv.lanes_event.wait(timeout):
+        raise Skip("the server offers no lanes")
+    return srv.lanes_offer
+
+
+def lane_connect(offer, index, token=None):
+    fam, count, port, tok = offer
+    host = "127.0.0.1" if fam == 4 else "::1"
+    c = socket.create_connection((host, port), timeout=ANSWER)
+    c.sendall(LANE_MAGIC + (tok if token is None else token) + struct.pack(">I", index))
+    return c
+
+
+def bond(srv, mask):
+    with srv.lock:
+        srv.bond_sent = mask
+    srv.send(u32(BOND, 0, mask))
+
+
+@case("lanes-offer", "LANES is well-formed; the lane port answers the token and closes on another")
+def t_lanes_offer(srv, diag):
+    offer = lanes_offered(srv)
+    fam, count, port, tok = offer
+    diag("lanes: %d offered on %s port %d" % (count, "127.0.0.1" if fam == 4 else "::1", port))
+    bad = lane_connect(offer, 1, token=bytes(16) if tok != bytes(16) else b"\1" * 16)
+    check(recv_eof(bad) == b"", "a lane hello with the wrong token got an answer")
+    bad.close()
+    good = lane_connect(offer, 1)
+    answer = recv_exact(good, 28)
+    check(answer == LANE_MAGIC + tok + struct.pack(">I", 1),
+          "the answer to lane 1's hello is %s" % answer.hex(" "))
+    good.close()
+    srv.ping_alive()
+
+
+@case("lanes-v2-none", "a version-2 session gets no LANES")
+def t_lanes_v2(srv, diag):
+    srv.handshake(vmax=2)
+    srv.ping_alive()
+    check(not srv.lanes_event.wait(1.0), "LANES in a version-2 session")
+
+
+@case("bond-unconnected-lane", "BOND naming a lane that never connected is ERROR 2")
+def t_bond_unconnected(srv, diag):
+    srv.handshake(vmax=3)
+    srv.lanes_event.wait(2.0)  # offered or not, lane 2 never connects
+    bond(srv, 0b101)
+    srv.expect_error(E_MALFORMED)
+
+
+def read_segments(srv, lanes, want, timeout=ANSWER):
+    """The server's stream after its BOND, rebuilt from lane 0 (srv.raw) and
+    @lanes (index -> socket), until @want(frames) is true; returns the frames."""
+    bufs = {i: bytearray() for i in lanes}
+    stream, nxt, frames = bytearray(), 0, []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for i, c in lanes.items():
+            c.settimeout(0.05)
+            try:
+                b = c.recv(1 << 16)
+                check(b, "lane %d closed" % i)
+                bufs[i] += b
+            except socket.timeout:
+                pass
+        with srv.lock:
+            lane0 = bytes(srv.raw or b"")
+            if srv.raw is not None:
+                del srv.raw[:]
+        bufs.setdefault(0, bytearray())
+        bufs[0] += lane0
+        progress = True
+        while progress:
+            progress = False
+            for i, b in bufs.items():
+                if len(b) >= SEG.size:
+                    seq, n = SEG.unpack_from(b)
+                    check(1 <= n <= MAX_SEGMENT, "lane %d: segment of %d bytes" % (i, n))
+                    check(seq >= nxt, "lane %d: segment %d after %d" % (i, seq, nxt))
+                    if seq == nxt and len(b) >= SEG.size + n:
+                        stream += b[SEG.size:SEG.size + n]
+                        del b[:SEG.size + n]
+                        nxt += 1
+                        progress = True
+        while len(stream) >= HDR.size:
+            ftype, flags, length, channel = HDR.unpack_from(stream)
+            problem = header_problem(ftype, flags, length, channel)
+            check(problem is None, "after BOND the server sent %s" % problem)
+            if len(stream) < HDR.size + length:
+                break
+            frames.append(Frame(ftype, channel, bytes(stream[HDR.size:HDR.size + length])))
+            del stream[:HDR.size + length]
+        if want(frames):
+            return frames
+    raise Fail("after BOND: %d frames, none of them what was asked for" % len(frames))
+
+
+@case("lanes-bond", "after BOND both ways, a PING sent as a segment on lane 1 gets its PONG")
+def t_lanes_bond(srv, diag):
+    offer = lanes_offered(srv)
+    lane = lane_connect(offer, 1)
+    recv_exact(lane, 28)
+    bond(srv, 0b11)
+    f = srv.expect(BOND, what="the server's BOND")
+    check(f.u32() == 0b11, "the server's BOND says 0x%x" % f.u32())
+    token = random.getrandbits(64)
+    lane.sendall(SEG.pack(0, 16) + u64(PING, token))
+    frames = read_segments(srv, {1: lane}, lambda fs: any(x.type == PONG for x in fs))
+    pong = [x for x in frames if x.type == PONG][0]
+    check(pong.u64() == token, "PONG %#x for PING %#x" % (pong.u64(), token))
+    lane.close()
+
+
+@case("bond-bad-segment", "after BOND, a segment of 0 bytes is a protocol error: the session ends")
+def t_bond_bad_segment(srv, diag):
+    offer = lanes_offered(srv)
+    lane = lane_connect(offer, 1)
+    recv_exact(lane, 28)
+    bond(srv, 0b11)
+    srv.expect(BOND, what="the server's BOND")
+    lane.sendall(SEG.pack(0, 0))
+    # No ERROR after BOND ("Lanes"): the server ends the session.
+    check(recv_eof(lane) == b"", "lane 1 still carries data after a bad segment")
+    srv.expect_exit(nonzero=True)
+    lane.close()
 
 
 # ------------------------------------------------------------------- main

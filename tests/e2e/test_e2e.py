@@ -353,6 +353,24 @@ def t_parallel():
     run_parallel(64, 2 << 20)
 
 
+@case('--lanes 4: the session runs over 4 ssh channels (the agent offers none); '
+      '32 MiB down and 32 parallel transfers intact')
+def t_lanes():
+    s = tunnel(['--lanes', '4', '-v'] + SUBNETS)
+    deadline = time.monotonic() + 10
+    # Said when the server's BOND came: both ends use the lanes then.
+    want = 'the session runs over 4 ssh channels'
+    while time.monotonic() < deadline and want not in s.stderr():
+        time.sleep(0.1)
+    if SERVER == 'agent':
+        check(want not in s.stderr(), 'the agent offered lanes:\n%s' % s.stderr())
+    else:
+        check(want in s.stderr(), 'no lanes after 10 s:\n%s' % s.stderr()[-2000:])
+    check_big_download(BIG_URL4)
+    run_parallel(16, 2 << 20)
+    check(s.p.poll() is None, 'the engine ended:\n%s' % s.stderr()[-2000:])
+
+
 def run_parallel(n, size):
     errors, lock = [], threading.Lock()
 
