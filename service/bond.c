@@ -37,7 +37,7 @@ typedef struct
   /* input */
   guint8 *rx;
   gsize rx_start, rx_len;
-  gboolean head_known; /* the segment at rx_start has its header parsed */
+  gboolean head_known;         /* the segment at rx_start has its header parsed */
   guint32 head_seq, head_left; /* ... its sequence number, payload bytes not yet delivered */
   gboolean ended;
   int error;
@@ -59,7 +59,7 @@ struct _ShBond
   gboolean reading;
   guint32 rx_seq, tx_seq;
   guint rr; /* where the search for a lane starts: ties go round */
-  int cur; /* the lane whose head is segment rx_seq, -1 when not known */
+  int cur;  /* the lane whose head is segment rx_seq, -1 when not known */
 };
 
 static void lane_event (ShPollWatch *w, guint32 events);
@@ -109,8 +109,8 @@ lane_poll (Lane *l)
 }
 
 ShBond *
-sh_bond_new (ShPoll *poll, int in0, int out0, const int *fds, guint32 mask,
-             ShBondInputFunc input, gpointer data)
+sh_bond_new (ShPoll *poll, int in0, int out0, const int *fds, guint32 mask, ShBondInputFunc input,
+             gpointer data)
 {
   ShBond *b = g_new0 (ShBond, 1);
   b->poll = poll;

@@ -1349,8 +1349,8 @@ on_lane_link_ready (ShSshLink *link, gpointer data)
 {
   Client *c = data;
   remove_ctl_dir (c); /* the link holds the socket from now on */
-  c->lane_opener = sh_lane_opener_new (c->poll, link, c->lane_family, c->lane_port,
-                                       c->lane_token, c->lane_count, on_lanes_done, c);
+  c->lane_opener = sh_lane_opener_new (c->poll, link, c->lane_family, c->lane_port, c->lane_token,
+                                       c->lane_count, on_lanes_done, c);
 }
 
 /* The master's control socket failed: the session goes on with the lanes
@@ -1376,13 +1376,13 @@ on_lanes_offered (ShSession *session, int family, guint count, guint16 port, con
   if (!c->opts->remote)
     {
       /* Test mode: the server runs here; no ssh in between. */
-      c->lane_opener
-          = sh_lane_opener_new (c->poll, NULL, family, port, token, c->lane_count, on_lanes_done, c);
+      c->lane_opener = sh_lane_opener_new (c->poll, NULL, family, port, token, c->lane_count,
+                                           on_lanes_done, c);
       return;
     }
   g_autofree char *ctl = g_build_filename (c->ctl_dir, "ctl", NULL);
-  c->lane_link = sh_ssh_link_new (c->poll, ctl, SH_MUX_MAX_LANES, on_lane_link_ready,
-                                  on_lane_link_lost, c);
+  c->lane_link
+      = sh_ssh_link_new (c->poll, ctl, SH_MUX_MAX_LANES, on_lane_link_ready, on_lane_link_lost, c);
 }
 
 static void

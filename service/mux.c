@@ -268,8 +268,8 @@ static const FrameRule frame_rules[] = {
   [SH_FRAME_DGRAM] = { "DGRAM", SH_MUX_DGRAM_FIXED + 4, SH_MUX_MAX_DGRAM, TRUE, decode_dgram },
   [SH_FRAME_DGRAM_CLOSE] = { "DGRAM_CLOSE", 4, 4, TRUE, decode_dgram_close },
   /* Version 3: session.c refuses both in an older session. */
-  [SH_FRAME_LANES] = { "LANES", 4 + SH_MUX_LANE_TOKEN_LEN, 4 + SH_MUX_LANE_TOKEN_LEN, FALSE,
-                       decode_lanes },
+  [SH_FRAME_LANES]
+  = { "LANES", 4 + SH_MUX_LANE_TOKEN_LEN, 4 + SH_MUX_LANE_TOKEN_LEN, FALSE, decode_lanes },
   [SH_FRAME_BOND] = { "BOND", 4, 4, FALSE, decode_bond },
 };
 

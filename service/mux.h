@@ -208,11 +208,11 @@ typedef struct
     } dgram_close;
     struct
     {
-      int family; /* AF_INET or AF_INET6: 127.0.0.1 or ::1 on the server */
+      int family;   /* AF_INET or AF_INET6: 127.0.0.1 or ::1 on the server */
       guint8 count; /* lanes the server accepts beside lane 0 */
       guint16 port;
       guint8 token[SH_MUX_LANE_TOKEN_LEN];
-    } lanes;          /* LANES */
+    } lanes;           /* LANES */
     guint32 bond_mask; /* BOND: bit i = lane i; bit 0 always set */
     /* ROUTES: the payload, read with sh_frame_next_route() */
     /* HOSTS_WATCH: the payload (comma-separated names, not checked) */

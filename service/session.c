@@ -254,13 +254,13 @@ struct _ShSession
   gpointer cb_data;
 
   /* Lanes (bond.h, version 3). */
-  ShBond *bond;        /* from our BOND (client) or the peer's (server) on */
-  gboolean tx_bonded;  /* our BOND is queued: all output after it is segments */
-  gboolean rx_bonded;  /* the peer's BOND came: all input after it is segments */
-  guint32 bond_mask;   /* the lanes in use */
-  guint lanes_offered; /* server: lanes LANES offered (1 ... ), 0: none */
+  ShBond *bond;                   /* from our BOND (client) or the peer's (server) on */
+  gboolean tx_bonded;             /* our BOND is queued: all output after it is segments */
+  gboolean rx_bonded;             /* the peer's BOND came: all input after it is segments */
+  guint32 bond_mask;              /* the lanes in use */
+  guint lanes_offered;            /* server: lanes LANES offered (1 ... ), 0: none */
   int lane_fds[SH_MUX_MAX_LANES]; /* server: lanes attached before BOND; -1 */
-  guint bond_idle_id;  /* input waits in the bond while reading was off */
+  guint bond_idle_id;             /* input waits in the bond while reading was off */
 };
 
 static void bond_input (gpointer data);
@@ -2483,9 +2483,8 @@ sh_session_set_queue_cap (ShSession *s, gsize cap)
 gboolean
 sh_session_offer_lanes (ShSession *s, int family, guint count, guint16 port, const guint8 *token)
 {
-  if (s->config.role != SH_ROLE_SERVER || s->state != S_READY
-      || s->version < SH_MUX_VERSION_LANES || s->lanes_offered || count == 0
-      || count >= SH_MUX_MAX_LANES || s->in_fd == s->out_fd)
+  if (s->config.role != SH_ROLE_SERVER || s->state != S_READY || s->version < SH_MUX_VERSION_LANES
+      || s->lanes_offered || count == 0 || count >= SH_MUX_MAX_LANES || s->in_fd == s->out_fd)
     return FALSE;
   s->lanes_offered = count;
   guint8 f[SH_MUX_HDR_LEN + 4 + SH_MUX_LANE_TOKEN_LEN];

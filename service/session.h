@@ -20,7 +20,7 @@ G_BEGIN_DECLS
  * read, make the engine hold 128 GiB. At this total the session stops
  * reading its input until the queues drain, so the peer is slowed by
  * back-pressure (its credit still holds; nothing is dropped). Big enough
- * that 8 full windows at the default 8 MiB fit before it bites. */
+ * that 32 full windows at the default 2 MiB fit before it bites. */
 #define SH_SESSION_QUEUE_CAP (64 * 1024 * 1024)
 
 typedef enum
