@@ -149,6 +149,26 @@ accept_event (ShPollWatch *w, guint32 events)
   sh_poll_add (ls->poll, fd, EPOLLIN, &p->watch);
 }
 
+/* @family's loopback address and @port in @ss; returns its length. */
+static socklen_t
+loopback_address (int family, guint16 port, struct sockaddr_storage *ss)
+{
+  memset (ss, 0, sizeof *ss);
+  if (family == AF_INET)
+    {
+      struct sockaddr_in *in = (struct sockaddr_in *) ss;
+      in->sin_family = AF_INET;
+      in->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+      in->sin_port = htons (port);
+      return sizeof *in;
+    }
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) ss;
+  in6->sin6_family = AF_INET6;
+  in6->sin6_addr = in6addr_loopback;
+  in6->sin6_port = htons (port);
+  return sizeof *in6;
+}
+
 /* A listening socket on @family's loopback address, port chosen by the
  * kernel; -1 when there is none. */
 static int
@@ -157,22 +177,8 @@ listen_loopback (int family, guint16 *port)
   int fd = socket (family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -1;
-  struct sockaddr_storage ss = { 0 };
-  socklen_t sl;
-  if (family == AF_INET)
-    {
-      struct sockaddr_in *in = (struct sockaddr_in *) &ss;
-      in->sin_family = AF_INET;
-      in->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-      sl = sizeof *in;
-    }
-  else
-    {
-      struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
-      in6->sin6_family = AF_INET6;
-      in6->sin6_addr = in6addr_loopback;
-      sl = sizeof *in6;
-    }
+  struct sockaddr_storage ss;
+  socklen_t sl = loopback_address (family, 0, &ss);
   if (bind (fd, (struct sockaddr *) &ss, sl) < 0 || listen (fd, PENDING_MAX) < 0
       || getsockname (fd, (struct sockaddr *) &ss, &sl) < 0)
     {
@@ -354,24 +360,8 @@ connect_loopback (int family, guint16 port)
   int fd = socket (family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -1;
-  struct sockaddr_storage ss = { 0 };
-  socklen_t sl;
-  if (family == AF_INET)
-    {
-      struct sockaddr_in *in = (struct sockaddr_in *) &ss;
-      in->sin_family = AF_INET;
-      in->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-      in->sin_port = htons (port);
-      sl = sizeof *in;
-    }
-  else
-    {
-      struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
-      in6->sin6_family = AF_INET6;
-      in6->sin6_addr = in6addr_loopback;
-      in6->sin6_port = htons (port);
-      sl = sizeof *in6;
-    }
+  struct sockaddr_storage ss;
+  socklen_t sl = loopback_address (family, port, &ss);
   if (connect (fd, (struct sockaddr *) &ss, sl) < 0)
     {
       close (fd);

@@ -2341,14 +2341,19 @@ def read_segments(srv, lanes, want, timeout=ANSWER):
     raise Fail("after BOND: %d frames, none of them what was asked for" % len(frames))
 
 
-@case("lanes-bond", "after BOND both ways, a PING sent as a segment on lane 1 gets its PONG")
-def t_lanes_bond(srv, diag):
-    offer = lanes_offered(srv)
-    lane = lane_connect(offer, 1)
+def bonded_lane(srv):
+    """Lane 1 connected and answered, then BOND both ways; returns lane 1."""
+    lane = lane_connect(lanes_offered(srv), 1)
     recv_exact(lane, 28)
     bond(srv, 0b11)
     f = srv.expect(BOND, what="the server's BOND")
     check(f.u32() == 0b11, "the server's BOND says 0x%x" % f.u32())
+    return lane
+
+
+@case("lanes-bond", "after BOND both ways, a PING sent as a segment on lane 1 gets its PONG")
+def t_lanes_bond(srv, diag):
+    lane = bonded_lane(srv)
     token = random.getrandbits(64)
     lane.sendall(SEG.pack(0, 16) + u64(PING, token))
     frames = read_segments(srv, {1: lane}, lambda fs: any(x.type == PONG for x in fs))
@@ -2359,11 +2364,7 @@ def t_lanes_bond(srv, diag):
 
 @case("bond-bad-segment", "after BOND, a segment of 0 bytes is a protocol error: the session ends")
 def t_bond_bad_segment(srv, diag):
-    offer = lanes_offered(srv)
-    lane = lane_connect(offer, 1)
-    recv_exact(lane, 28)
-    bond(srv, 0b11)
-    srv.expect(BOND, what="the server's BOND")
+    lane = bonded_lane(srv)
     lane.sendall(SEG.pack(0, 0))
     # No ERROR after BOND ("Lanes"): the server ends the session.
     check(recv_eof(lane) == b"", "lane 1 still carries data after a bad segment")
