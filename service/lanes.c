@@ -39,7 +39,6 @@ struct _ShLaneServer
   ShPoll *poll;
   ShSession *session;
   int fd; /* the listener; -1 once it is closed */
-  guint count;
   guint8 token[SH_MUX_LANE_TOKEN_LEN];
   GPtrArray *pending; /* Pending * */
   guint timer;
@@ -210,7 +209,6 @@ sh_lane_server_new (ShPoll *poll, ShSession *session, guint count)
   ls->poll = poll;
   ls->session = session;
   ls->fd = fd;
-  ls->count = count;
   ls->pending = g_ptr_array_new ();
   if (getrandom (ls->token, sizeof ls->token, 0) != (ssize_t) sizeof ls->token
       || !sh_session_offer_lanes (session, family, count, port, ls->token))

@@ -107,7 +107,7 @@ static const char usage_text[]
       "      --no-connect-fidelity        connect() to a tunnelled address succeeds at\n"
       "                                   once, not when the far side's does\n"
       "      --lanes N                    carry the session over N ssh channels, 1..8\n"
-      "                                   (default: 1; 4 for fast links of 20 ms or more)\n"
+      "                                   (default: 1; see the man page before raising it)\n"
       "      --server                     (internal) serve the mux on stdin/stdout\n"
       "  -h, --help                       show this help and exit\n"
       "  -V, --version                    show the version and exit\n"

@@ -1520,11 +1520,12 @@ recv_host (ShSession *s, const ShFrame *f)
 
 /* ------------------------------------------------------------ datagrams */
 
-/* Both frames exist only in a version-2 session. */
+/* Frames that exist only from protocol version @since on (DGRAM and
+ * DGRAM_CLOSE: 2; LANES and BOND: 3). */
 static gboolean
-dgram_allowed (ShSession *s, const ShFrame *f)
+version_has (ShSession *s, const ShFrame *f, guint since)
 {
-  if (s->version >= SH_MUX_VERSION_DGRAM)
+  if (s->version >= since)
     return TRUE;
   session_fail (s, SH_ERR_MALFORMED, "%s in a version-%u session",
                 sh_frame_type_to_string (f->type), s->version);
@@ -1553,7 +1554,7 @@ static void
 recv_dgram (ShSession *s, const ShFrame *f)
 {
   const ShDgram *d = &f->u.dgram;
-  if (!dgram_allowed (s, f))
+  if (!version_has (s, f, SH_MUX_VERSION_DGRAM))
     return;
   /* Counted for ACK whatever becomes of it: the sender counts it in flight. */
   s->rx_unacked += f->len;
@@ -1599,7 +1600,7 @@ recv_dgram (ShSession *s, const ShFrame *f)
 static void
 recv_dgram_close (ShSession *s, const ShFrame *f)
 {
-  if (!dgram_allowed (s, f))
+  if (!version_has (s, f, SH_MUX_VERSION_DGRAM))
     return;
   Assoc *a = g_hash_table_lookup (s->assocs, GUINT_TO_POINTER (f->channel));
   if (a == NULL || !a->announced)
@@ -1771,20 +1772,10 @@ bond_switch_rx (ShSession *s, gsize from)
     s->extras.bonded (s, sh_bond_n_lanes (s->bond), s->extras_data);
 }
 
-static gboolean
-lanes_allowed (ShSession *s, const ShFrame *f)
-{
-  if (s->version >= SH_MUX_VERSION_LANES)
-    return TRUE;
-  session_fail (s, SH_ERR_MALFORMED, "%s in a version-%u session",
-                sh_frame_type_to_string (f->type), s->version);
-  return FALSE;
-}
-
 static void
 recv_lanes (ShSession *s, const ShFrame *f)
 {
-  if (!lanes_allowed (s, f) || !one_way (s, f, SH_ROLE_CLIENT))
+  if (!version_has (s, f, SH_MUX_VERSION_LANES) || !one_way (s, f, SH_ROLE_CLIENT))
     return;
   if (s->bond_mask != 0 || s->lanes_offered)
     {
@@ -1800,7 +1791,7 @@ recv_lanes (ShSession *s, const ShFrame *f)
 static void
 recv_bond (ShSession *s, const ShFrame *f)
 {
-  if (!lanes_allowed (s, f))
+  if (!version_has (s, f, SH_MUX_VERSION_LANES))
     return;
   guint32 mask = f->u.bond_mask;
   if (s->rx_bonded)
