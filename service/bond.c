@@ -32,6 +32,7 @@ typedef struct
   guint index;
   int rfd, wfd; /* lane 0: the session's pipes; others: one socket */
   gboolean polled, polled_r, polled_w;
+  gboolean hup;   /* epoll said hang-up or error on one of its fds */
   gboolean rx_on; /* lane 0: only after the peer's BOND */
   guint32 events;
   /* input */
@@ -65,6 +66,32 @@ struct _ShBond
 static void lane_event (ShPollWatch *w, guint32 events);
 static gboolean lane_flush (Lane *l);
 
+/* Puts @fd in the poll set for @want, or changes what it waits for.
+ * epoll reports a hang-up or an error whatever was asked for, and keeps
+ * reporting it: an fd that has one and nothing to wait for (a lane that hung
+ * up with its buffer full, waiting for the session to make room) leaves the
+ * set instead, or it would wake the loop for nothing until then. */
+static void
+lane_watch (Lane *l, int fd, gboolean *polled, guint32 want, guint32 had)
+{
+  ShPoll *poll = l->bond->poll;
+  if (want == 0 && l->hup)
+    {
+      if (*polled)
+        sh_poll_remove (poll, fd);
+      *polled = FALSE;
+      return;
+    }
+  if (!*polled)
+    {
+      if (sh_poll_add (poll, fd, want, &l->watch) < 0)
+        sh_error ("lanes: cannot watch lane %u", l->index);
+      *polled = TRUE;
+    }
+  else if (want != had)
+    sh_poll_modify (poll, fd, want, &l->watch);
+}
+
 static void
 lane_poll (Lane *l)
 {
@@ -75,36 +102,15 @@ lane_poll (Lane *l)
   if (l->blocked || l->pend_len > 0)
     ev |= EPOLLOUT;
   if (l->rfd == l->wfd)
+    lane_watch (l, l->rfd, &l->polled, ev, l->events);
+  else
     {
-      if (!l->polled)
-        {
-          if (sh_poll_add (b->poll, l->rfd, ev, &l->watch) < 0)
-            sh_error ("lanes: cannot watch lane %u", l->index);
-          l->polled = TRUE;
-        }
-      else if (ev != l->events)
-        sh_poll_modify (b->poll, l->rfd, ev, &l->watch);
-      l->events = ev;
-      return;
+      /* Lane 0: two fds, and the same watch for both; its input is the
+       * session's until the switch. */
+      if (l->rx_on)
+        lane_watch (l, l->rfd, &l->polled_r, ev & EPOLLIN, l->events & EPOLLIN);
+      lane_watch (l, l->wfd, &l->polled_w, ev & EPOLLOUT, l->events & EPOLLOUT);
     }
-  /* Lane 0: two fds, and the same watch for both; its input is the
-   * session's until the switch. */
-  if (l->rx_on && !l->polled_r)
-    {
-      if (sh_poll_add (b->poll, l->rfd, ev & EPOLLIN, &l->watch) < 0)
-        sh_error ("lanes: cannot watch lane 0's input");
-      l->polled_r = TRUE;
-    }
-  else if (l->polled_r && ((ev ^ l->events) & EPOLLIN))
-    sh_poll_modify (b->poll, l->rfd, ev & EPOLLIN, &l->watch);
-  if (!l->polled_w)
-    {
-      if (sh_poll_add (b->poll, l->wfd, ev & EPOLLOUT, &l->watch) < 0)
-        sh_error ("lanes: cannot watch lane 0's output");
-      l->polled_w = TRUE;
-    }
-  else if ((ev ^ l->events) & EPOLLOUT)
-    sh_poll_modify (b->poll, l->wfd, ev & EPOLLOUT, &l->watch);
   l->events = ev;
 }
 
@@ -474,6 +480,8 @@ lane_event (ShPollWatch *w, guint32 events)
 {
   Lane *l = G_STRUCT_MEMBER_P (w, -G_STRUCT_OFFSET (Lane, watch));
   ShBond *b = l->bond;
+  if (events & (EPOLLERR | EPOLLHUP))
+    l->hup = TRUE;
   if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
     {
       l->blocked = FALSE;
