@@ -434,9 +434,30 @@ NFTMSG_SEEDS = {
     'enoent': nlmsg(2, struct.pack('=i', -2) + bytes(16)),
 }
 
+# fuzz-bond: byte 0 = lanes 1-3 that exist (bits 1-3), then chunks
+# "u8 lane, u16 length, bytes" of segments ("u32 seq, u32 len, payload").
+def seg(seq, payload):
+    return struct.pack('>II', seq, len(payload)) + payload
+
+
+def chunk(lane, b):
+    return struct.pack('>BH', lane, len(b)) + b
+
+
+BOND_SEEDS = {
+    'in-order': b'\x0e' + chunk(0, seg(0, b'zero ')) + chunk(1, seg(1, b'one ')) + chunk(2, seg(2, b'two ')) + chunk(3, seg(3, b'three')),
+    'reordered': b'\x06' + chunk(2, seg(1, b'b' * 300)) + chunk(1, seg(0, b'a' * 200)) + chunk(0, seg(2, b'c')),
+    'split': b'\x02' + chunk(1, seg(0, b'xyz')[:5]) + chunk(0, seg(1, b'q')) + chunk(1, seg(0, b'xyz')[5:]),
+    'len-zero': b'\x02' + chunk(1, seg(0, b'')) + chunk(0, seg(1, b'r')),
+    'too-long': b'\x02' + chunk(1, struct.pack('>II', 0, 65537) + b'x' * 40),
+    'old-seq': b'\x02' + chunk(0, seg(0, b'a') + seg(1, b'b')) + chunk(1, seg(0, b'again')),
+    'cut-off': b'\x0e' + chunk(3, seg(0, b'long' * 100)[:150]),
+    'hello': b'\0SHLANE1' + bytes(range(16)) + struct.pack('>I', 3),
+}
+
 for harness, seeds in (('fuzz-pktcodec', PKTCODEC_SEEDS), ('fuzz-sshhop', SSHHOP_SEEDS), ('fuzz-socks5', SOCKS5_SEEDS), ('fuzz-preload-wire', PRELOAD_SEEDS), ('fuzz-sshmux', SSHMUX_SEEDS), ('fuzz-dnsrelay', DNSRELAY_SEEDS), ('fuzz-agent', DNSRELAY_SEEDS), ('fuzz-agent', AGENT_SEEDS), ('fuzz-dnsclient', DNSCLIENT_SEEDS),
                        ('fuzz-hosts', HOSTS_SEEDS), ('fuzz-nfqueue', NFQUEUE_SEEDS), ('fuzz-nftmsg', NFTMSG_SEEDS), ('fuzz-fw-wire', FW_WIRE_SEEDS), ('fuzz-options', OPTIONS_SEEDS),
-                       ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS)):
+                       ('fuzz-nm-data', NM_DATA_SEEDS), ('fuzz-nm-import', NM_IMPORT_SEEDS), ('fuzz-bond', BOND_SEEDS)):
     d = os.path.join(HERE, 'corpus', harness)
     os.makedirs(d, exist_ok=True)
     for name, blob in seeds.items():
