@@ -57,9 +57,11 @@ DEFAULT_LINKS = '5:100,10:0,50:40,200:80,1000:20'   # issue 21: 5 Mbit/s to 1 Gb
 ECHO_MS, ECHO_N, ECHO_N_QUICK = 100, 50, 30
 # --udp: offered UDP rates, as fractions of the link's rate, tried upwards
 # until one loses 1% or more (below the first only if that one failed);
-# for the unshaped lab (rate 0) in Mbit/s.
+# for the unshaped lab (rate 0) in Mbit/s, up to past what one iperf3
+# sender reaches here (about 4200 directly), so direct routing's row shows
+# its ceiling.
 UDP_FRACTIONS, UDP_FRACTIONS_LOW = (0.5, 0.7, 0.8, 0.9, 0.95, 1.0), (0.3, 0.1)
-UDP_RATES_UNSHAPED, UDP_RATES_UNSHAPED_LOW = (400, 700, 1000, 1500, 2000, 3000), (200, 100)
+UDP_RATES_UNSHAPED, UDP_RATES_UNSHAPED_LOW = (400, 700, 1000, 1500, 2000, 3000, 4000, 5000, 6000), (200, 100)
 FLOOD_FACTOR, FLOOD_UNSHAPED = 1.5, 3000
 PING_MS = 50
 
