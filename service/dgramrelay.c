@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -19,6 +20,16 @@
 /* Datagrams, and their bytes, gathered for sendmmsg() before a flush. */
 #define OUT_MAX 64
 #define OUT_BYTES (256 * 1024)
+/* UDP GSO (UDP_SEGMENT, Linux 4.18): a run of datagrams of one size to one
+ * destination goes down the stack as one super-datagram, cut at the device
+ * (or by the NIC), instead of one trip through UDP, IP and netfilter each:
+ * the server's sends were its largest cost per datagram. The kernel takes
+ * at most 64 segments and 64 KiB of UDP payload per call, and refuses a
+ * group (EINVAL) whose segments do not fit the route's MTU: then that size
+ * and larger ones are not grouped again in this session (gso_seg_max). A
+ * kernel or device without it (EIO, ENOPROTOOPT) turns grouping off. */
+#define GSO_SEGS_MAX 64
+#define GSO_BYTES_MAX 65000
 /* Each association socket's receive and send buffer. */
 #define SOCKET_BUF (1024 * 1024)
 #define ICMP_HDR 8
@@ -52,6 +63,7 @@ typedef struct
 {
   int fd;
   guint32 id;
+  gboolean udp; /* not an echo: may be grouped */
   SockAddr to;
   socklen_t to_len;
   gsize off, len;
@@ -74,6 +86,8 @@ struct _ShDgramRelay
   guint8 out_buf[OUT_BYTES];
   gsize out_used;
   guint64 sent, send_failed; /* datagrams sent to the network, and lost at sendmmsg() */
+  guint64 sent_grouped;      /* ... of them in UDP GSO groups */
+  gsize gso_seg_max;         /* larger datagrams are not grouped (0: none are) */
 };
 
 static void
@@ -246,6 +260,7 @@ sh_dgram_relay_dgram (ShSession *session, guint32 id, const ShDgram *d, gpointer
   guint8 *p = r->out_buf + r->out_used;
   o->fd = a->fd;
   o->id = id;
+  o->udp = d->kind == SH_DGRAM_UDP;
   o->off = r->out_used;
   o->len = len;
   r->out_used += len;
@@ -277,49 +292,133 @@ sh_dgram_relay_dgram (ShSession *session, guint32 id, const ShDgram *d, gpointer
   memcpy (p, d->data, d->data_len);
 }
 
+/* How many datagrams from @k on may go as one UDP GSO group: same socket,
+ * same destination, same size (the last may be shorter), within the
+ * kernel's limits. 1 when they may not. */
+static guint
+gso_run (const ShDgramRelay *r, guint k)
+{
+  const OutDgram *first = &r->out[k];
+  gsize total = first->len;
+  guint n = 1;
+
+  if (!first->udp || first->len == 0 || first->len > r->gso_seg_max)
+    return 1;
+  while (k + n < r->n_out && n < GSO_SEGS_MAX)
+    {
+      const OutDgram *o = &r->out[k + n];
+      if (o->fd != first->fd || o->to_len != first->to_len
+          || memcmp (&o->to, &first->to, first->to_len) != 0 || o->len == 0 || o->len > first->len
+          || total + o->len > GSO_BYTES_MAX)
+        break;
+      total += o->len;
+      n++;
+      if (o->len < first->len)
+        break; /* a shorter one ends the group */
+    }
+  return n;
+}
+
+typedef struct
+{
+  guint first, count; /* datagrams out[first ...] */
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (guint16))];
+    struct cmsghdr align;
+  } cmsg;
+} SendUnit;
+
 void
 sh_dgram_relay_flush (ShDgramRelay *r)
 {
   struct mmsghdr msgs[OUT_MAX];
   struct iovec iov[OUT_MAX];
-  guint i = 0;
+  SendUnit units[OUT_MAX];
+  guint k = 0;
 
-  for (guint k = 0; k < r->n_out; k++)
+  /* One sendmmsg() per run of datagrams for the same socket, in order;
+   * each of its messages one datagram or one GSO group. */
+  while (k < r->n_out)
     {
-      OutDgram *o = &r->out[k];
-      iov[k] = (struct iovec){ r->out_buf + o->off, o->len };
-      msgs[k].msg_hdr = (struct msghdr){
-        .msg_name = &o->to, .msg_namelen = o->to_len, .msg_iov = &iov[k], .msg_iovlen = 1
-      };
-    }
-  /* One sendmmsg() per run of datagrams for the same socket, in order. */
-  while (i < r->n_out)
-    {
-      guint end = i + 1;
-      while (end < r->n_out && r->out[end].fd == r->out[i].fd)
-        end++;
-      while (i < end)
+      int fd = r->out[k].fd;
+      guint n = 0;
+      while (k < r->n_out && r->out[k].fd == fd)
         {
-          int n = sendmmsg (r->out[i].fd, msgs + i, end - i, MSG_DONTWAIT | MSG_NOSIGNAL);
-          if (n > 0)
+          const OutDgram *o = &r->out[k];
+          SendUnit *u = &units[n];
+          u->first = k;
+          u->count = gso_run (r, k);
+          /* The group's bytes follow each other in out_buf. */
+          const OutDgram *last = &r->out[k + u->count - 1];
+          iov[n] = (struct iovec){ r->out_buf + o->off, last->off + last->len - o->off };
+          msgs[n].msg_hdr = (struct msghdr){ .msg_name = (void *) &o->to,
+                                             .msg_namelen = o->to_len,
+                                             .msg_iov = &iov[n],
+                                             .msg_iovlen = 1 };
+          if (u->count > 1)
             {
-              i += (guint) n;
-              r->sent += (guint) n;
+              struct cmsghdr *c = (struct cmsghdr *) u->cmsg.buf;
+              guint16 seg = (guint16) o->len;
+              memset (u->cmsg.buf, 0, sizeof u->cmsg.buf); /* and its padding */
+              c->cmsg_level = SOL_UDP;
+              c->cmsg_type = UDP_SEGMENT;
+              c->cmsg_len = CMSG_LEN (sizeof seg);
+              memcpy (CMSG_DATA (c), &seg, sizeof seg);
+              msgs[n].msg_hdr.msg_control = u->cmsg.buf;
+              msgs[n].msg_hdr.msg_controllen = sizeof u->cmsg.buf;
+            }
+          k += u->count;
+          n++;
+        }
+      guint i = 0;
+      while (i < n)
+        {
+          int sent = sendmmsg (fd, msgs + i, n - i, MSG_DONTWAIT | MSG_NOSIGNAL);
+          if (sent > 0)
+            {
+              for (int j = 0; j < sent; j++, i++)
+                {
+                  r->sent += units[i].count;
+                  if (units[i].count > 1)
+                    r->sent_grouped += units[i].count;
+                }
               continue;
             }
-          if (n < 0 && errno == EINTR)
+          int err = sent < 0 ? errno : EAGAIN;
+          if (err == EINTR)
             continue;
+          if (units[i].count > 1 && (err == EINVAL || err == EIO || err == ENOPROTOOPT))
+            {
+              /* A segment larger than the route's MTU (EINVAL), or no GSO
+               * here at all (an old kernel, a device without checksum
+               * offload): the rest of the run again, that group's
+               * datagrams one by one. */
+              gsize seg = r->out[units[i].first].len;
+              r->gso_seg_max = err == EINVAL ? seg - 1 : 0;
+              sh_debug ("UDP GSO refused for %zu-byte datagrams (%s)", seg, g_strerror (err));
+              k = units[i].first;
+              break;
+            }
           /* Full socket buffer: the rest of the run is lost too, like on a
            * network. Unreachable, too big: this one is; the sender's program
            * retransmits if it cares. */
-          sh_debug ("association %u: %s", r->out[i].id, g_strerror (errno));
-          guint next = errno == EAGAIN ? end : i + 1;
-          r->send_failed += next - i;
-          i = next;
+          sh_debug ("association %u: %s", r->out[units[i].first].id, g_strerror (err));
+          guint next = err == EAGAIN ? n : i + 1;
+          for (; i < next; i++)
+            r->send_failed += units[i].count;
         }
     }
   r->n_out = 0;
   r->out_used = 0;
+}
+
+void
+sh_dgram_relay_get_stats (ShDgramRelay *r, guint64 *sent, guint64 *grouped, guint64 *failed)
+{
+  *sent = r->sent;
+  *grouped = r->sent_grouped;
+  *failed = r->send_failed;
 }
 
 void
@@ -340,6 +439,7 @@ sh_dgram_relay_new (ShPoll *poll, ShSession *session, guint idle_ms, guint max)
   r->assocs = g_hash_table_new_full (NULL, NULL, NULL, assoc_free);
   r->idle_us = (gint64) MAX (idle_ms, 1) * 1000;
   r->max = max;
+  r->gso_seg_max = G_MAXUINT16;
   /* Idle associations are closed within a quarter of the timeout (at
    * most a second) of its end. */
   r->timer = g_timeout_add (CLAMP (idle_ms / 4, 10, 1000), on_tick, r);
@@ -353,9 +453,9 @@ sh_dgram_relay_free (ShDgramRelay *r)
     return;
   g_clear_handle_id (&r->timer, g_source_remove);
   if (r->sent || r->send_failed)
-    sh_debug ("datagrams to the network: %" G_GUINT64_FORMAT " sent, %" G_GUINT64_FORMAT
-              " lost at sendmmsg()",
-              r->sent, r->send_failed);
+    sh_debug ("datagrams to the network: %" G_GUINT64_FORMAT " sent (%" G_GUINT64_FORMAT
+              " in UDP GSO groups), %" G_GUINT64_FORMAT " lost at sendmmsg()",
+              r->sent, r->sent_grouped, r->send_failed);
   g_hash_table_destroy (r->assocs);
   g_free (r->in_buf);
   g_free (r);

@@ -8,7 +8,8 @@
  *
  * Few system calls per datagram: the datagrams the session delivers are
  * gathered and sent with sendmmsg() by sh_dgram_relay_flush(), which the
- * server calls at the end of every batch of events; a socket's datagrams
+ * server calls at the end of every batch of events (a run of equal
+ * datagrams to one destination as one UDP GSO group); a socket's datagrams
  * are read with recvmmsg(). */
 #pragma once
 
@@ -26,6 +27,10 @@ void sh_dgram_relay_closed (ShSession *session, guint32 assoc, ShDgramCloseReaso
                             gpointer data);
 /* Sends the datagrams gathered since the last call. */
 void sh_dgram_relay_flush (ShDgramRelay *relay);
+/* Datagrams sent so far, how many of them in UDP GSO groups, and how many
+ * were lost at sending. */
+void sh_dgram_relay_get_stats (ShDgramRelay *relay, guint64 *sent, guint64 *grouped,
+                               guint64 *failed);
 /* Closes every socket (sends nothing). */
 void sh_dgram_relay_free (ShDgramRelay *relay);
 
