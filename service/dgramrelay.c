@@ -27,7 +27,10 @@
  * at most 64 segments and 64 KiB of UDP payload per call, and refuses a
  * group (EINVAL) whose segments do not fit the route's MTU: then that size
  * and larger ones are not grouped again in this session (gso_seg_max). A
- * kernel or device without it (EIO, ENOPROTOOPT) turns grouping off. */
+ * device without it (EIO) turns grouping off. A kernel older than 4.18
+ * would not refuse: it ignores a control message of a level it does not
+ * know and sends the group as one datagram. So the socket option is asked
+ * for first (gso_supported()), which such a kernel does refuse. */
 #define GSO_SEGS_MAX 64
 #define GSO_BYTES_MAX 65000
 /* Each association socket's receive and send buffer. */
@@ -430,6 +433,23 @@ sh_dgram_relay_closed (ShSession *session, guint32 id, ShDgramCloseReason reason
   g_hash_table_remove (r->assocs, GUINT_TO_POINTER (id));
 }
 
+/* Whether this kernel knows UDP_SEGMENT (see GSO_SEGS_MAX). */
+static gboolean
+gso_supported (void)
+{
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int off = 0;
+  gboolean ok;
+
+  if (fd < 0)
+    fd = socket (AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return FALSE;
+  ok = setsockopt (fd, SOL_UDP, UDP_SEGMENT, &off, sizeof off) == 0;
+  close (fd);
+  return ok;
+}
+
 ShDgramRelay *
 sh_dgram_relay_new (ShPoll *poll, ShSession *session, guint idle_ms, guint max)
 {
@@ -439,7 +459,9 @@ sh_dgram_relay_new (ShPoll *poll, ShSession *session, guint idle_ms, guint max)
   r->assocs = g_hash_table_new_full (NULL, NULL, NULL, assoc_free);
   r->idle_us = (gint64) MAX (idle_ms, 1) * 1000;
   r->max = max;
-  r->gso_seg_max = G_MAXUINT16;
+  r->gso_seg_max = gso_supported () ? G_MAXUINT16 : 0;
+  if (r->gso_seg_max == 0)
+    sh_debug ("no UDP GSO in this kernel: datagrams go one by one");
   /* Idle associations are closed within a quarter of the timeout (at
    * most a second) of its end. */
   r->timer = g_timeout_add (CLAMP (idle_ms / 4, 10, 1000), on_tick, r);
