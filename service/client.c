@@ -670,6 +670,9 @@ after_batch (gpointer data)
   Client *c = data;
   if (c->session)
     sh_session_flush (c->session);
+  /* After the session's flush, which may read frames it held back. */
+  if (c->udp)
+    sh_udp_tun_flush (c->udp);
 }
 
 static char *

@@ -317,7 +317,9 @@ open_slot (guint index, guint32 uid, const char *alias, char **ifname, GError **
   /* The kernel picks a free name: never an existing (perhaps persistent)
    * device to attach to. */
   g_strlcpy (ifr.ifr_name, "shuttle%d", sizeof ifr.ifr_name);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  /* IFF_VNET_HDR: a virtio_net_hdr before each packet, for the engine's
+   * checksum offload and UDP GSO on writes (tunwrite.h). */
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
   if (ioctl (fd, TUNSETIFF, &ifr) < 0)
     {
       fail (error, -errno, "creating the tun device");

@@ -13,6 +13,8 @@
 #define PROTO_UDP 17
 #define PROTO_ICMPV6 58
 
+G_STATIC_ASSERT (SH_PKT_UDP4_HDR == IP4_HDR + L4_HDR && SH_PKT_UDP6_HDR == IP6_HDR + L4_HDR);
+
 static guint16
 get16 (const guint8 *p)
 {
@@ -175,6 +177,43 @@ sh_pkt_parse (const guint8 *data, gsize len, ShPacket *out)
   return r;
 }
 
+/* The sum of @p's pseudo-header (RFC 768, RFC 8200 8.1). */
+static guint32
+pseudo_sum (const ShPacket *p, guint8 proto, gsize l4_len)
+{
+  gsize alen = p->family == 4 ? 4 : 16;
+
+  return sum_bytes (sum_bytes (0, p->src, alen), p->dst, alen) + proto + (guint32) l4_len;
+}
+
+/* @p's IPv4 or IPv6 header for @l4_len bytes of @proto, and zeros for the
+ * L4 header after it. */
+static void
+put_ip_header (const ShPacket *p, guint8 proto, gsize l4_len, guint8 *buf)
+{
+  if (p->family == 4)
+    {
+      memset (buf, 0, IP4_HDR + L4_HDR);
+      buf[0] = 0x45;
+      put16 (buf + 2, (guint16) (IP4_HDR + l4_len));
+      buf[8] = 64;
+      buf[9] = proto;
+      memcpy (buf + 12, p->src, 4);
+      memcpy (buf + 16, p->dst, 4);
+      put16 (buf + 10, fold (sum_bytes (0, buf, IP4_HDR)));
+    }
+  else
+    {
+      memset (buf, 0, IP6_HDR + L4_HDR);
+      buf[0] = 0x60;
+      put16 (buf + 4, (guint16) l4_len);
+      buf[6] = proto;
+      buf[7] = 64;
+      memcpy (buf + 8, p->src, 16);
+      memcpy (buf + 24, p->dst, 16);
+    }
+}
+
 gsize
 sh_pkt_build (const ShPacket *p, guint8 *buf)
 {
@@ -204,26 +243,7 @@ sh_pkt_build (const ShPacket *p, guint8 *buf)
   l4_len = L4_HDR + p->payload_len;
   total = ip_hdr + l4_len;
 
-  memset (buf, 0, ip_hdr + L4_HDR);
-  if (v4)
-    {
-      buf[0] = 0x45;
-      put16 (buf + 2, (guint16) total);
-      buf[8] = 64;
-      buf[9] = proto;
-      memcpy (buf + 12, p->src, 4);
-      memcpy (buf + 16, p->dst, 4);
-      put16 (buf + 10, fold (sum_bytes (0, buf, IP4_HDR)));
-    }
-  else
-    {
-      buf[0] = 0x60;
-      put16 (buf + 4, (guint16) l4_len);
-      buf[6] = proto;
-      buf[7] = 64;
-      memcpy (buf + 8, p->src, 16);
-      memcpy (buf + 24, p->dst, 16);
-    }
+  put_ip_header (p, proto, l4_len, buf);
 
   l4 = buf + ip_hdr;
   if (p->payload_len > 0)
@@ -243,14 +263,7 @@ sh_pkt_build (const ShPacket *p, guint8 *buf)
 
   /* The pseudo-header for UDP and ICMPv6; ICMP over IPv4 has none. */
   if (proto != PROTO_ICMP)
-    {
-      gsize alen = v4 ? 4 : 16;
-
-      sum = sum_bytes (sum, p->src, alen);
-      sum = sum_bytes (sum, p->dst, alen);
-      sum += proto;
-      sum += (guint32) l4_len;
-    }
+    sum = pseudo_sum (p, proto, l4_len);
   sum = sum_bytes (sum, l4, l4_len);
   {
     guint16 c = fold (sum);
@@ -261,6 +274,25 @@ sh_pkt_build (const ShPacket *p, guint8 *buf)
     put16 (l4 + (proto == PROTO_UDP ? 6 : 2), c);
   }
   return total;
+}
+
+gsize
+sh_pkt_build_udp_headers (const ShPacket *p, guint8 *buf)
+{
+  gboolean v4 = p->family == 4;
+  gsize ip_hdr = v4 ? IP4_HDR : IP6_HDR;
+  gsize l4_len = L4_HDR + p->payload_len;
+
+  if ((p->family != 4 && p->family != 6) || p->kind != SH_PKT_KIND_UDP
+      || p->payload_len > (v4 ? SH_PKT_UDP4_MAX : SH_PKT_UDP6_MAX))
+    return 0;
+  put_ip_header (p, PROTO_UDP, l4_len, buf);
+  put16 (buf + ip_hdr, p->sport);
+  put16 (buf + ip_hdr + 2, p->dport);
+  put16 (buf + ip_hdr + 4, (guint16) l4_len);
+  /* Not complemented: the kernel adds the header and payload to it. */
+  put16 (buf + ip_hdr + 6, (guint16) ~fold (pseudo_sum (p, PROTO_UDP, l4_len)));
+  return ip_hdr + L4_HDR;
 }
 
 const char *

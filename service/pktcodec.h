@@ -66,6 +66,21 @@ ShPktResult sh_pkt_parse (const guint8 *data, gsize len, ShPacket *out);
  * (SH_PKT_*_MAX) is out of range. */
 gsize sh_pkt_build (const ShPacket *p, guint8 *buf);
 
+/* The IP and UDP headers of a UDP packet (family 4 or 6). */
+#define SH_PKT_UDP4_HDR 28
+#define SH_PKT_UDP6_HDR 48
+
+/* For a device with checksum offload (a tun with IFF_VNET_HDR): builds in
+ * @buf only the IP and UDP headers of the UDP packet @p, whose
+ * @p->payload_len bytes of payload the caller puts after them (@p->payload
+ * is not read), and leaves the UDP checksum partial: the field holds the
+ * pseudo-header's sum, for the kernel to complete from the UDP header on
+ * (csum_start: the IP header's length, csum_offset 6) or, for a packet it
+ * delivers to a local socket, to trust. The lengths cover the whole
+ * payload, as a GSO packet's do. Returns the headers' length, 0 when @p is
+ * not UDP or its payload too long. */
+gsize sh_pkt_build_udp_headers (const ShPacket *p, guint8 *buf);
+
 /* A short English name of @result for counters and -vv logs. */
 const char *sh_pkt_result_name (ShPktResult result);
 

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "pktcodec.h"
 #include "subnet.h"
+#include "tunwrite.h"
 
 /* Packets read per wake-up: the rest waits for the next round of the main
  * loop, so a flood cannot starve the session. */
@@ -47,8 +48,10 @@ struct _ShUdpTun
   guint timer;
   gboolean echo_refused_said;
   gboolean limit_said;
-  ShUdpTunStats stats;
-  guint8 *buf; /* SH_PKT_MAX: one packet read or built */
+  ShUdpTunStats stats; /* what the writer counts not included */
+  ShTunWriter *writer;
+  gsize hdr;   /* the device's header before each packet (tunwrite.h) */
+  guint8 *buf; /* hdr + SH_PKT_MAX: one packet read */
 };
 
 static guint
@@ -209,7 +212,7 @@ on_readable (ShPollWatch *watch, guint32 events)
 
   for (int i = 0; i < READ_BATCH; i++)
     {
-      ssize_t n = read (t->fd, t->buf, SH_PKT_MAX);
+      ssize_t n = read (t->fd, t->buf, t->hdr + SH_PKT_MAX);
 
       if (n < 0)
         {
@@ -217,7 +220,9 @@ on_readable (ShPollWatch *watch, guint32 events)
             sh_debug ("datagram device: read: %s", g_strerror (errno));
           return;
         }
-      relay_packet (t, t->buf, (gsize) n);
+      /* No offload was asked for: the header says nothing to us. */
+      if ((gsize) n >= t->hdr)
+        relay_packet (t, t->buf + t->hdr, (gsize) n - t->hdr);
     }
 }
 
@@ -235,7 +240,9 @@ sh_udp_tun_new (ShPoll *poll, int fd, const ShUdpTunConfig *config)
   t->by_key = g_hash_table_new_full (key_hash, key_equal, NULL, g_free);
   t->by_assoc = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_queue_init (&t->lru);
-  t->buf = g_malloc (SH_PKT_MAX);
+  t->writer = sh_tun_writer_new (fd);
+  t->hdr = sh_tun_writer_header_len (t->writer);
+  t->buf = g_malloc (t->hdr + SH_PKT_MAX);
   return t;
 }
 
@@ -253,6 +260,7 @@ sh_udp_tun_detach (ShUdpTun *t)
 {
   if (t->session == NULL)
     return;
+  sh_tun_writer_flush (t->writer);
   sh_poll_remove (t->poll, t->fd);
   g_clear_handle_id (&t->timer, g_source_remove);
   t->session = NULL;
@@ -290,7 +298,6 @@ sh_udp_tun_dgram (ShUdpTun *t, guint32 assoc, const ShDgram *d)
 {
   Flow *f = g_hash_table_lookup (t->by_assoc, GUINT_TO_POINTER (assoc));
   ShPacket p = { 0 };
-  gsize len;
 
   if (f == NULL || d->family != af (f->key.family))
     return;
@@ -316,15 +323,14 @@ sh_udp_tun_dgram (ShUdpTun *t, guint32 assoc, const ShDgram *d)
     }
   p.payload = d->data;
   p.payload_len = d->data_len;
-  len = sh_pkt_build (&p, t->buf);
   flow_touch (t, f);
-  if (len == 0 || write (t->fd, t->buf, len) != (ssize_t) len)
-    {
-      t->stats.dropped_out++;
-      return;
-    }
-  t->stats.packets_out++;
-  t->stats.bytes_out += d->data_len;
+  sh_tun_writer_put (t->writer, &p);
+}
+
+void
+sh_udp_tun_flush (ShUdpTun *t)
+{
+  sh_tun_writer_flush (t->writer);
 }
 
 void
@@ -355,22 +361,35 @@ sh_udp_tun_dgram_close (ShUdpTun *t, guint32 assoc, ShDgramCloseReason reason, i
 void
 sh_udp_tun_get_stats (ShUdpTun *t, ShUdpTunStats *stats)
 {
+  ShTunWriterStats w;
+
+  sh_tun_writer_get_stats (t->writer, &w);
   *stats = t->stats;
+  stats->packets_out = w.packets;
+  stats->bytes_out = w.bytes;
+  stats->grouped_out = w.grouped;
+  stats->writes_out = w.writes;
+  stats->dropped_out += w.dropped;
   stats->flows = g_hash_table_size (t->by_key);
 }
 
 void
 sh_udp_tun_free (ShUdpTun *t)
 {
+  ShUdpTunStats st;
+
   if (t == NULL)
     return;
   sh_udp_tun_detach (t);
-  if (t->stats.packets_in || t->stats.packets_out || t->stats.dropped_in || t->stats.dropped_out)
+  sh_udp_tun_get_stats (t, &st);
+  if (st.packets_in || st.packets_out || st.dropped_in || st.dropped_out)
     sh_debug ("datagram device: %" G_GUINT64_FORMAT " packets relayed in, %" G_GUINT64_FORMAT
-              " out; dropped %" G_GUINT64_FORMAT " in (%" G_GUINT64_FORMAT
+              " out (%" G_GUINT64_FORMAT " in UDP GSO groups, %" G_GUINT64_FORMAT
+              " writes); dropped %" G_GUINT64_FORMAT " in (%" G_GUINT64_FORMAT
               " fragments), %" G_GUINT64_FORMAT " out",
-              t->stats.packets_in, t->stats.packets_out, t->stats.dropped_in, t->stats.fragments,
-              t->stats.dropped_out);
+              st.packets_in, st.packets_out, st.grouped_out, st.writes_out, st.dropped_in,
+              st.fragments, st.dropped_out);
+  sh_tun_writer_free (t->writer);
   g_hash_table_unref (t->by_assoc);
   g_hash_table_unref (t->by_key);
   g_array_unref (t->config.subnets);

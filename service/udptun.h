@@ -44,6 +44,8 @@ typedef struct
                         * protocols, malformed, no session, or no room */
   guint64 dropped_out; /* DGRAMs not delivered: source outside the subnets, or the
                         * device full */
+  guint64 grouped_out; /* of packets_out: written in UDP GSO groups (tunwrite.h) */
+  guint64 writes_out;  /* write() calls that wrote packets_out */
   guint64 fragments;   /* of dropped_in: IPv4 fragments and IPv6 extension headers */
   guint flows;         /* flows open now */
 } ShUdpTunStats;
@@ -62,6 +64,10 @@ void sh_udp_tun_detach (ShUdpTun *tun);
 /* The session's extras.dgram and extras.dgram_close, client side. */
 void sh_udp_tun_dgram (ShUdpTun *tun, guint32 assoc, const ShDgram *dgram);
 void sh_udp_tun_dgram_close (ShUdpTun *tun, guint32 assoc, ShDgramCloseReason reason, int err);
+
+/* Writes the datagrams that wait to be written as one group: after each
+ * batch of events (a GLib idle does it otherwise). */
+void sh_udp_tun_flush (ShUdpTun *tun);
 
 void sh_udp_tun_get_stats (ShUdpTun *tun, ShUdpTunStats *stats);
 

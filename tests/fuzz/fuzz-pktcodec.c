@@ -5,7 +5,9 @@
  * Invariants, checked here so that a violation crashes: a parsed packet's
  * payload lies inside the input; the family and kind are the two known;
  * and the packet the codec builds from what it parsed (a reply, turned back
- * into a request) parses again to the same fields and payload. */
+ * into a request) parses again to the same fields and payload. A UDP
+ * packet's headers built for checksum offload are the same headers, but
+ * for the checksum field. */
 #include "config.h"
 
 #include <stdint.h>
@@ -16,7 +18,7 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-static guint8 out[SH_PKT_MAX];
+static guint8 out[SH_PKT_MAX], hdr[SH_PKT_UDP6_HDR];
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -44,5 +46,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       || memcmp (q.src, p.src, alen) != 0 || memcmp (q.dst, p.dst, alen) != 0
       || q.payload_len != p.payload_len || memcmp (q.payload, p.payload, p.payload_len) != 0)
     abort ();
+  if (p.kind == SH_PKT_KIND_UDP)
+    {
+      gsize hlen = sh_pkt_build_udp_headers (&p, hdr);
+
+      if (hlen != (p.family == 4 ? SH_PKT_UDP4_HDR : SH_PKT_UDP6_HDR)
+          || memcmp (hdr, out, hlen - 2) != 0)
+        abort ();
+    }
   return 0;
 }

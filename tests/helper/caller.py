@@ -106,7 +106,8 @@ def tun_read(seconds):
         r, _, _ = select.select([TUN[0]], [], [], max(0, end - time.monotonic()))
         if r:
             try:
-                out.append(os.read(TUN[0], 70000).hex())
+                # The virtio_net_hdr before each packet (IFF_VNET_HDR).
+                out.append(os.read(TUN[0], 70000)[10:].hex())
             except BlockingIOError:
                 pass
     return out

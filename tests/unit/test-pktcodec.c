@@ -117,6 +117,46 @@ test_known_checksum (void)
   g_assert_cmpuint (buf[26] << 8 | buf[27], ==, 0x85de);
 }
 
+/* Headers with a partial checksum (a device with checksum offload): the
+ * kernel sums from the UDP header to the end, the field's partial value
+ * included, and stores the complement. That must give the checksum of the
+ * whole packet, and the headers must be the whole packet's. */
+static void
+test_partial_checksum (void)
+{
+  static guint8 payload[3000];
+  guint8 whole[SH_PKT_MAX], part[SH_PKT_MAX];
+
+  for (gsize i = 0; i < sizeof payload; i++)
+    payload[i] = (guint8) (i * 31 + 7);
+  for (guint8 family = 4; family <= 6; family += 2)
+    for (gsize len = 0; len <= sizeof payload; len += len < 10 ? 1 : 997)
+      {
+        ShPacket p = packet (family, SH_PKT_KIND_UDP, payload, len);
+        gsize hlen = family == 4 ? SH_PKT_UDP4_HDR : SH_PKT_UDP6_HDR;
+        gsize ip_hdr = hlen - 8;
+        gsize n = sh_pkt_build (&p, whole);
+        guint16 c;
+
+        g_assert_cmpuint (sh_pkt_build_udp_headers (&p, part), ==, hlen);
+        memcpy (part + hlen, payload, len);
+        c = (guint16) ~ones_sum (part + ip_hdr, n - ip_hdr, 0);
+        if (c == 0)
+          c = 0xffff;
+        part[ip_hdr + 6] = (guint8) (c >> 8);
+        part[ip_hdr + 7] = (guint8) c;
+        g_assert_cmpmem (part, n, whole, n);
+      }
+  /* Only UDP; and not a payload that does not fit. */
+  {
+    ShPacket echo = packet (4, SH_PKT_KIND_ECHO, payload, 10);
+    ShPacket big = packet (4, SH_PKT_KIND_UDP, NULL, SH_PKT_UDP4_MAX + 1);
+
+    g_assert_cmpuint (sh_pkt_build_udp_headers (&echo, part), ==, 0);
+    g_assert_cmpuint (sh_pkt_build_udp_headers (&big, part), ==, 0);
+  }
+}
+
 static void
 test_refused (void)
 {
@@ -192,6 +232,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/pktcodec/round-trip", test_round_trip);
   g_test_add_func ("/pktcodec/known-checksum", test_known_checksum);
+  g_test_add_func ("/pktcodec/partial-checksum", test_partial_checksum);
   g_test_add_func ("/pktcodec/refused", test_refused);
   g_test_add_func ("/pktcodec/build-limits", test_build_limits);
   return g_test_run ();
