@@ -34,7 +34,7 @@ import netlab  # noqa: E402
 
 SHUTTLE = os.path.join(REPO, 'build', 'service', 'shuttle')
 PORT = 5231
-RATES = [100, 200, 400, 700, 1000, 1500, 2000, 3000, 4000]   # Mbit/s
+RATES = [100, 200, 400, 700, 1000, 1200, 1500, 2000, 3000, 4000]   # Mbit/s
 # iperf3's socket buffers for UDP (-w, both ends), as a program that wants
 # a high UDP rate sets them (QUIC stacks ask for several MiB): with the
 # default 208 KiB the receiving iperf3 itself overflows from 2 Gbit/s on,
