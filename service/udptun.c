@@ -5,6 +5,7 @@
 #include "udptun.h"
 
 #include <errno.h>
+#include <linux/virtio_net.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -220,9 +221,19 @@ on_readable (ShPollWatch *watch, guint32 events)
             sh_debug ("datagram device: read: %s", g_strerror (errno));
           return;
         }
-      /* No offload was asked for: the header says nothing to us. */
-      if ((gsize) n >= t->hdr)
-        relay_packet (t, t->buf + t->hdr, (gsize) n - t->hdr);
+      if ((gsize) n < t->hdr)
+        continue;
+      /* The device has no offloads (tunwrite.c sets them back to none), so
+       * the kernel cuts what local programs send with UDP_SEGMENT into
+       * datagrams before it reaches us. A packet left over from the moment
+       * they were on would be many datagrams in one: dropped, never sent on
+       * as one. */
+      if (t->hdr > 0 && ((const struct virtio_net_hdr *) t->buf)->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+        {
+          t->stats.dropped_in++;
+          continue;
+        }
+      relay_packet (t, t->buf + t->hdr, (gsize) n - t->hdr);
     }
 }
 
