@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <linux/if_tun.h>
-#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -15,9 +14,6 @@
 #include "log.h"
 
 /* Linux 6.2; Debian 12's headers predate them. */
-#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
-#define VIRTIO_NET_HDR_GSO_UDP_L4 5
-#endif
 #ifndef TUN_F_USO4
 #define TUN_F_USO4 0x20
 #define TUN_F_USO6 0x40
@@ -50,17 +46,18 @@ udp_headers (guint8 family)
   return family == 4 ? SH_PKT_UDP4_HDR : SH_PKT_UDP6_HDR;
 }
 
-/* A kernel that knows the tun offload TUN_F_USO4 (6.2) takes GSO_UDP_L4
- * writes too (both came with USO). The offloads go back to none, so that
- * reads stay whole packets with complete checksums. */
+/* Turns on the device's offloads for what local programs send into it:
+ * checksums, and from Linux 6.2 UDP segmentation (USO). Returns whether
+ * USO is on: a kernel that knows it takes GSO_UDP_L4 writes too (both came
+ * in 6.2). */
 static gboolean
-kernel_takes_gso (int fd)
+offloads_on (int fd)
 {
-  if (ioctl (fd, TUNSETOFFLOAD, (unsigned long) (TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6)) < 0)
-    return FALSE;
-  if (ioctl (fd, TUNSETOFFLOAD, 0UL) < 0)
-    sh_debug ("datagram device: resetting its offloads: %s", g_strerror (errno));
-  return TRUE;
+  if (ioctl (fd, TUNSETOFFLOAD, (unsigned long) (TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6)) == 0)
+    return TRUE;
+  if (ioctl (fd, TUNSETOFFLOAD, (unsigned long) TUN_F_CSUM) < 0)
+    sh_debug ("datagram device: no checksum offload: %s", g_strerror (errno));
+  return FALSE;
 }
 
 ShTunWriter *
@@ -73,7 +70,7 @@ sh_tun_writer_new (int fd)
   if (ioctl (fd, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_VNET_HDR))
     {
       w->hdr = sizeof (struct virtio_net_hdr);
-      w->gso = kernel_takes_gso (fd);
+      w->gso = offloads_on (fd);
     }
   w->buf = g_malloc0 (w->hdr + SH_PKT_MAX);
   sh_debug ("datagram device: %s", w->hdr == 0 ? "no offloads (no virtio header)"

@@ -12,6 +12,12 @@
  * nftables for up to 64 datagrams. Without the header (a device from an
  * older helper) every packet is built whole and written alone.
  *
+ * The same offloads are turned on for what local programs send into the
+ * device (TUNSETOFFLOAD): the kernel leaves their UDP checksums partial,
+ * and from 6.2 hands a sender's UDP_SEGMENT run over as one packet whose
+ * header says GSO_UDP_L4 and the datagrams' size (gso_size). Readers take
+ * the header into account (udptun.c).
+ *
  * A UDP datagram may wait for the next one of its run: the caller flushes
  * after each batch of events, and a GLib idle flushes what a caller outside
  * such a batch left. Echo packets, and anything after a UDP datagram of
@@ -20,8 +26,14 @@
 #pragma once
 
 #include <glib.h>
+#include <linux/virtio_net.h>
 
 #include "pktcodec.h"
+
+/* Linux 6.2; Debian 12's headers predate it. */
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#endif
 
 G_BEGIN_DECLS
 
@@ -37,7 +49,8 @@ typedef struct
 } ShTunWriterStats;
 
 /* For the device @fd (not owned): asks it whether it has the header
- * (TUNGETIFF) and the kernel whether it knows UDP GSO. */
+ * (TUNGETIFF), and if so turns its offloads on, as far as the kernel
+ * knows them. */
 ShTunWriter *sh_tun_writer_new (int fd);
 
 /* Bytes of header before each packet the device gives and takes (0 or

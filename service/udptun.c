@@ -5,7 +5,6 @@
 #include "udptun.h"
 
 #include <errno.h>
-#include <linux/virtio_net.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -163,12 +162,16 @@ flow_get (ShUdpTun *t, const ShPacket *p)
   return f;
 }
 
+/* @gso_size: not 0 when the packet is a local sender's UDP_SEGMENT run
+ * (the device's USO offload, tunwrite.h): datagrams of that size but the
+ * last, each relayed as its own DGRAM. */
 static void
-relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len)
+relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len, gsize gso_size)
 {
   ShPacket p;
   ShPktResult r = sh_pkt_parse (pkt, len, &p);
   ShDgram d = { 0 };
+  gsize seg, n;
   Flow *f;
 
   if (r != SH_PKT_OK)
@@ -184,9 +187,12 @@ relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len)
         }
       return;
     }
-  if (t->session == NULL || p.payload_len > SH_MUX_MAX_DGRAM_DATA || (f = flow_get (t, &p)) == NULL)
+  seg = p.kind == SH_PKT_KIND_UDP && gso_size > 0 ? gso_size : MAX (p.payload_len, 1);
+  n = MAX ((p.payload_len + seg - 1) / seg, 1);
+  if (t->session == NULL || MIN (seg, p.payload_len) > SH_MUX_MAX_DGRAM_DATA
+      || (f = flow_get (t, &p)) == NULL)
     {
-      t->stats.dropped_in++;
+      t->stats.dropped_in += n;
       return;
     }
   d.family = af (p.family);
@@ -194,16 +200,19 @@ relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len)
   /* UDP: the destination port; echo: the sequence number. */
   d.port = p.dport;
   memcpy (d.addr, p.dst, p.family == 4 ? 4 : 16);
-  d.data = p.payload;
-  d.data_len = (guint16) p.payload_len;
   flow_touch (t, f);
-  if (sh_session_send_dgram (t->session, f->assoc, &d))
+  for (gsize i = 0; i < n; i++)
     {
-      t->stats.packets_in++;
-      t->stats.bytes_in += p.payload_len;
+      d.data = p.payload + i * seg;
+      d.data_len = (guint16) MIN (seg, p.payload_len - i * seg);
+      if (sh_session_send_dgram (t->session, f->assoc, &d))
+        {
+          t->stats.packets_in++;
+          t->stats.bytes_in += d.data_len;
+        }
+      else
+        t->stats.dropped_in++;
     }
-  else
-    t->stats.dropped_in++;
 }
 
 static void
@@ -214,6 +223,7 @@ on_readable (ShPollWatch *watch, guint32 events)
   for (int i = 0; i < READ_BATCH; i++)
     {
       ssize_t n = read (t->fd, t->buf, t->hdr + SH_PKT_MAX);
+      gsize gso_size = 0;
 
       if (n < 0)
         {
@@ -223,17 +233,21 @@ on_readable (ShPollWatch *watch, guint32 events)
         }
       if ((gsize) n < t->hdr)
         continue;
-      /* The device has no offloads (tunwrite.c sets them back to none), so
-       * the kernel cuts what local programs send with UDP_SEGMENT into
-       * datagrams before it reaches us. A packet left over from the moment
-       * they were on would be many datagrams in one: dropped, never sent on
-       * as one. */
-      if (t->hdr > 0 && ((const struct virtio_net_hdr *) t->buf)->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+      if (t->hdr > 0)
         {
-          t->stats.dropped_in++;
-          continue;
+          /* Host byte order (no TUNSETVNETLE/BE). UDP runs only: no other
+           * segmentation offload is on. */
+          const struct virtio_net_hdr *vh = (const struct virtio_net_hdr *) t->buf;
+
+          if (vh->gso_type == VIRTIO_NET_HDR_GSO_UDP_L4 && vh->gso_size > 0)
+            gso_size = vh->gso_size;
+          else if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+            {
+              t->stats.dropped_in++;
+              continue;
+            }
         }
-      relay_packet (t, t->buf + t->hdr, (gsize) n - t->hdr);
+      relay_packet (t, t->buf + t->hdr, (gsize) n - t->hdr, gso_size);
     }
 }
 

@@ -2309,6 +2309,36 @@ def t_udp_echo():
                 n, host, 'none' if got is None else '%d bytes, differ' % len(got)))
 
 
+@case('UDP: a sender using UDP GSO (UDP_SEGMENT, as QUIC stacks do) gets every datagram of '
+      'its run echoed alone, IPv4 and IPv6')
+def t_udp_gso_sender():
+    udp_tunnel()
+    udp_segment = 103   # SOL_UDP option, Linux 4.18
+    for host in (netlab.LAN4, netlab.LAN6):
+        fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+        c = LAB.socket(LAB.ns_client, fam, socket.SOCK_DGRAM)
+        c.settimeout(2.0)
+        try:
+            c.setsockopt(socket.SOL_UDP, udp_segment, 1000)
+            # 7 datagrams: six of 1000 bytes and one of 300, in one send.
+            run = b''.join(bytes([65 + i]) * 1000 for i in range(6)) + b'z' * 300
+            got = []
+            for _ in range(3):
+                c.sendto(run, (host, UDP_ECHO_PORT))
+                try:
+                    while len(got) < 7:
+                        got.append(c.recvfrom(65535)[0])
+                    break
+                except socket.timeout:
+                    got = []
+            diag('%s: %s' % (host, [(len(g), g[:1]) for g in got]))
+            check(sorted(got) == sorted([bytes([65 + i]) * 1000 for i in range(6)] + [b'z' * 300]),
+                  'echo of a UDP_SEGMENT run to %s: %d datagrams, sizes %s'
+                  % (host, len(got), [len(g) for g in got]))
+        finally:
+            c.close()
+
+
 @case('UDP: dig @LAN resolver on a non-standard port (%d) is answered through the tunnel'
       % UDP_DNS_PORT)
 def t_udp_dig():

@@ -3,7 +3,8 @@
  * in a network namespace of the test's own (root only; skipped otherwise):
  * what the kernel hands to local UDP sockets is every datagram, whole,
  * alone and in order, whether it went as a UDP GSO group, with a partial
- * checksum alone, or whole without the device's header. */
+ * checksum alone, or whole without the device's header; and what a local
+ * UDP_SEGMENT sender sends comes out of it as one GSO packet. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -12,10 +13,14 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
+#include <poll.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "tunwrite.h"
@@ -280,6 +285,61 @@ test_idle_flush (void)
   close (fd);
 }
 
+/* What a local program sends with UDP_SEGMENT reaches a reader of the
+ * device as one packet whose header says GSO_UDP_L4 and the datagrams'
+ * size, once the writer turned the offloads on (Linux 6.2): the contract
+ * udptun.c splits by. */
+static void
+test_uso_read (void)
+{
+  g_autoptr (ShTunWriter) w = NULL;
+  struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons (9) };
+  int seg = 1000, fd, s;
+  guint8 run[6300], buf[70000];
+  struct utsname u;
+  guint major = 0, minor = 0;
+
+  if (!enter_netns ())
+    return;
+  uname (&u);
+  if (sscanf (u.release, "%u.%u", &major, &minor) != 2 || major * 100 + minor < 602)
+    {
+      g_test_skip ("the tun device's USO offload needs Linux 6.2");
+      return;
+    }
+  fd = tun_open (TRUE);
+  w = sh_tun_writer_new (fd);
+  s = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (setsockopt (s, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg), ==, 0);
+  inet_pton (AF_INET, FAR4, &to.sin_addr);
+  fill (run, sizeof run, 3);
+  g_assert_cmpint (sendto (s, run, sizeof run, 0, (struct sockaddr *) &to, sizeof to), ==,
+                   (ssize_t) sizeof run);
+  for (int tries = 0; tries < 200; tries++)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      const struct virtio_net_hdr *vh = (const struct virtio_net_hdr *) buf;
+      ShPacket p;
+      ssize_t n;
+
+      g_assert_cmpint (poll (&pfd, 1, 2000), ==, 1);
+      n = read (fd, buf, sizeof buf);
+      g_assert_cmpint (n, >, 10);
+      /* The device's own router solicitations and MLD reports pass too. */
+      if (sh_pkt_parse (buf + 10, (gsize) n - 10, &p) != SH_PKT_OK || p.kind != SH_PKT_KIND_UDP)
+        continue;
+      g_assert_cmpuint (vh->gso_type, ==, VIRTIO_NET_HDR_GSO_UDP_L4);
+      g_assert_cmpuint (vh->gso_size, ==, 1000);
+      g_assert_cmpuint (p.dport, ==, 9);
+      g_assert_cmpmem (p.payload, p.payload_len, run, sizeof run);
+      close (s);
+      g_clear_pointer (&w, sh_tun_writer_free);
+      close (fd);
+      return;
+    }
+  g_assert_not_reached ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -288,5 +348,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tunwrite/no-gso", test_no_gso);
   g_test_add_func ("/tunwrite/no-header", test_no_header);
   g_test_add_func ("/tunwrite/idle-flush", test_idle_flush);
+  g_test_add_func ("/tunwrite/uso-read", test_uso_read);
   return g_test_run ();
 }
