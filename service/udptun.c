@@ -15,8 +15,13 @@
 #include "subnet.h"
 #include "tunwrite.h"
 
-/* Packets read per wake-up: the rest waits for the next round of the main
- * loop, so a flood cannot starve the session. */
+/* Datagrams read per wake-up: the rest waits in the device for the next
+ * round of the main loop, so a flood cannot starve the session, and the
+ * session's output takes them in steps it has room for. Counted in
+ * datagrams, not reads: one read of a UDP_SEGMENT run holds up to 64, and
+ * 64 such reads at once overflowed the in-flight limit (15% of a 1.2
+ * Gbit/s GSO sender's datagrams dropped, against 0.1-0.3% a datagram per
+ * read). */
 #define READ_BATCH 64
 
 typedef struct
@@ -165,7 +170,7 @@ flow_get (ShUdpTun *t, const ShPacket *p)
 /* @gso_size: not 0 when the packet is a local sender's UDP_SEGMENT run
  * (the device's USO offload, tunwrite.h): datagrams of that size but the
  * last, each relayed as its own DGRAM. */
-static void
+static guint
 relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len, gsize gso_size)
 {
   ShPacket p;
@@ -185,7 +190,7 @@ relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len, gsize gso_size)
             t->stats.fragments++;
           sh_debug ("datagram device: dropped a packet (%s)", sh_pkt_result_name (r));
         }
-      return;
+      return 1;
     }
   seg = p.kind == SH_PKT_KIND_UDP && gso_size > 0 ? gso_size : MAX (p.payload_len, 1);
   n = MAX ((p.payload_len + seg - 1) / seg, 1);
@@ -193,7 +198,7 @@ relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len, gsize gso_size)
       || (f = flow_get (t, &p)) == NULL)
     {
       t->stats.dropped_in += n;
-      return;
+      return (guint) n;
     }
   d.family = af (p.family);
   d.kind = p.kind == SH_PKT_KIND_UDP ? SH_DGRAM_UDP : SH_DGRAM_ECHO;
@@ -213,6 +218,7 @@ relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len, gsize gso_size)
       else
         t->stats.dropped_in++;
     }
+  return (guint) n;
 }
 
 static void
@@ -220,7 +226,7 @@ on_readable (ShPollWatch *watch, guint32 events)
 {
   ShUdpTun *t = (ShUdpTun *) watch;
 
-  for (int i = 0; i < READ_BATCH; i++)
+  for (guint done = 0; done < READ_BATCH;)
     {
       ssize_t n = read (t->fd, t->buf, t->hdr + SH_PKT_MAX);
       gsize gso_size = 0;
@@ -231,6 +237,7 @@ on_readable (ShPollWatch *watch, guint32 events)
             sh_debug ("datagram device: read: %s", g_strerror (errno));
           return;
         }
+      done++;
       if ((gsize) n < t->hdr)
         continue;
       if (t->hdr > 0)
@@ -247,7 +254,7 @@ on_readable (ShPollWatch *watch, guint32 events)
               continue;
             }
         }
-      relay_packet (t, t->buf + t->hdr, (gsize) n - t->hdr, gso_size);
+      done += relay_packet (t, t->buf + t->hdr, (gsize) n - t->hdr, gso_size) - 1;
     }
 }
 
