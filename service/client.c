@@ -2360,6 +2360,11 @@ start_session (Client *c, char **ssh_argv, GBytes *agent, GError **error)
   cfg.connect_timeout_ms = c->opts->connect_timeout_ms;
   /* A download's credit covers what the lanes' windows let through. */
   cfg.channel_window = SH_LANES_SSH_WINDOW * c->opts->lanes;
+  /* Version 3 adds only lanes, and a version-3 server offers them to every
+   * version-3 client: a loopback listener on the server for 15 s that a
+   * client without lanes would never use. */
+  if (c->opts->lanes <= 1)
+    cfg.version_max = SH_MUX_VERSION_LANES - 1;
   if (!c->opts->latency_control)
     cfg.inflight_limit = 0;
   cfg.bootstrap = c->choice == SH_SERVER_CMD ? NULL : agent;

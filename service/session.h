@@ -41,8 +41,9 @@ typedef struct
   const char *name;           /* announced in HELLO */
   GBytes *bootstrap;          /* client: sent as is when the remote stage-1 loader asks
                                * for the agent (docs/protocol.md, "Bootstrap"); NULL: never */
-  guint16 version_max;        /* highest protocol version offered: SH_MUX_VERSION, or 1
-                               * for tests of an old peer */
+  guint16 version_max;        /* highest protocol version offered: SH_MUX_VERSION, less
+                               * for a client without lanes (2) or tests of an old
+                               * peer (1) */
 } ShSessionConfig;
 
 typedef struct

@@ -371,6 +371,16 @@ def t_lanes():
     check(s.p.poll() is None, 'the engine ended:\n%s' % s.stderr()[-2000:])
 
 
+@case('without --lanes the server opens no listener for lanes')
+def t_no_lane_listener():
+    stop_tunnel()
+    s = tunnel()
+    # A version-3 server listened for 15 s after the handshake; look at once.
+    got = [ln for ln in LAB.run(LAB.ns_gw, ['ss', '-Hltnp']).stdout.splitlines()
+           if '"shuttle"' in ln or '"python3"' in ln]
+    check(not got, 'the server listens:\n%s\n%s' % ('\n'.join(got), s.stderr()[-1000:]))
+
+
 def run_parallel(n, size):
     errors, lock = [], threading.Lock()
 
