@@ -13,12 +13,6 @@
 
 #include "log.h"
 
-/* Linux 6.2; Debian 12's headers predate them. */
-#ifndef TUN_F_USO4
-#define TUN_F_USO4 0x20
-#define TUN_F_USO6 0x40
-#endif
-
 /* The bounds of the server's UDP GSO (dgramrelay.c): the kernel's segment
  * limit, and a packet's 64 KiB with room for its headers. */
 #define GSO_SEGS_MAX 64

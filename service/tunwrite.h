@@ -26,13 +26,18 @@
 #pragma once
 
 #include <glib.h>
+#include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 
 #include "pktcodec.h"
 
-/* Linux 6.2; Debian 12's headers predate it. */
+/* Linux 6.2; Debian 12's headers predate them. */
 #ifndef VIRTIO_NET_HDR_GSO_UDP_L4
 #define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#endif
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
 #endif
 
 G_BEGIN_DECLS

@@ -10,7 +10,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/if_tun.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -18,18 +20,31 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include "tunwrite.h"
 
-/* The device's far side (the packets' source) and this side. */
-#define FAR4 "10.77.0.2"
-#define NEAR4 "10.77.0.1"
-#define FAR6 "fd77::2"
-#define NEAR6 "fd77::1"
+/* The newest device's number: each has its own subnets, 10.77.<n>.0/24
+ * and fd77:<n>::/64. A closed device goes away in the background, and
+ * while two held one address, the old one took its local route along. */
+static guint dev_n;
+
+/* The device's far side (the packets' source) or this side, of @family. */
+static void
+addr (int family, gboolean near, guint8 *out)
+{
+  g_autofree char *text = family == AF_INET ? g_strdup_printf ("10.77.%u.%u", dev_n, near ? 1 : 2)
+                                            : g_strdup_printf ("fd77:%x::%u", dev_n, near ? 1 : 2);
+
+  g_assert_cmpint (inet_pton (family, text, out), ==, 1);
+}
 
 static gboolean netns_ready;
 
@@ -78,13 +93,14 @@ tun_open (gboolean vnet)
   g_autofree char *cmd = NULL;
 
   g_assert_cmpint (fd, >=, 0);
+  dev_n = n;
   g_snprintf (ifr.ifr_name, sizeof ifr.ifr_name, "tw%u", n++);
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   g_assert_cmpint (ioctl (fd, TUNSETIFF, &ifr), ==, 0);
   cmd = g_strdup_printf ("sh -c 'ip link set %s up mtu 65535 && "
-                         "ip addr add " NEAR4 "/24 dev %s && "
-                         "ip addr add " NEAR6 "/64 dev %s nodad'",
-                         ifr.ifr_name, ifr.ifr_name, ifr.ifr_name);
+                         "ip addr add 10.77.%u.1/24 dev %s && "
+                         "ip addr add fd77:%x::1/64 dev %s nodad'",
+                         ifr.ifr_name, dev_n, ifr.ifr_name, dev_n, ifr.ifr_name);
   g_assert_true (run (cmd));
   return fd;
 }
@@ -104,7 +120,7 @@ receiver (int family, guint16 *port)
       struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
 
       sin->sin_family = AF_INET;
-      inet_pton (AF_INET, NEAR4, &sin->sin_addr);
+      addr (AF_INET, TRUE, (guint8 *) &sin->sin_addr);
       len = sizeof *sin;
     }
   else
@@ -112,7 +128,7 @@ receiver (int family, guint16 *port)
       struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
 
       sin6->sin6_family = AF_INET6;
-      inet_pton (AF_INET6, NEAR6, &sin6->sin6_addr);
+      addr (AF_INET6, TRUE, (guint8 *) &sin6->sin6_addr);
       len = sizeof *sin6;
     }
   setsockopt (fd, SOL_SOCKET, SO_RCVBUFFORCE, &room, sizeof room);
@@ -138,8 +154,8 @@ put (ShTunWriter *w, int family, guint16 sport, guint16 dport, gsize len, guint 
   static guint8 buf[65536];
   ShPacket p = { .family = family == AF_INET ? 4 : 6, .kind = SH_PKT_KIND_UDP };
 
-  inet_pton (family, family == AF_INET ? FAR4 : FAR6, p.src);
-  inet_pton (family, family == AF_INET ? NEAR4 : NEAR6, p.dst);
+  addr (family, FALSE, p.src);
+  addr (family, TRUE, p.dst);
   p.sport = sport;
   p.dport = dport;
   fill (buf, len, n);
@@ -285,6 +301,119 @@ test_idle_flush (void)
   close (fd);
 }
 
+/* Kernels this one cannot be, made with seccomp in a child process: the
+ * syscall the filter matches fails with EINVAL, as the older kernel's does.
+ * The low 32 bits of argument @i. */
+#if G_BYTE_ORDER == G_BIG_ENDIAN
+#define ARG_LOW(i) (offsetof (struct seccomp_data, args[0]) + (i) *8 + 4)
+#else
+#define ARG_LOW(i) (offsetof (struct seccomp_data, args[0]) + (i) *8)
+#endif
+
+static void
+install (struct sock_filter *code, gsize n)
+{
+  struct sock_fprog prog = { .len = (unsigned short) n, .filter = code };
+
+  g_assert_cmpint (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ==, 0);
+  g_assert_cmpint (prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), ==, 0);
+}
+
+/* Linux before 6.2: TUNSETOFFLOAD with a USO bit is EINVAL. */
+static void
+refuse_uso (void)
+{
+  struct sock_filter code[] = {
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 5),
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, ARG_LOW (1)),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, (guint32) TUNSETOFFLOAD, 0, 3),
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, ARG_LOW (2)),
+    BPF_JUMP (BPF_JMP | BPF_JSET | BPF_K, TUN_F_USO4 | TUN_F_USO6, 0, 1),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+
+  install (code, G_N_ELEMENTS (code));
+}
+
+/* A kernel refusing groups: every write() of more than 2000 bytes (only
+ * groups are, here) is EINVAL. */
+static void
+refuse_groups (void)
+{
+  struct sock_filter code[] = {
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_write, 0, 3),
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, ARG_LOW (2)),
+    BPF_JUMP (BPF_JMP | BPF_JGT | BPF_K, 2000, 0, 1),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+
+  install (code, G_N_ELEMENTS (code));
+}
+
+/* In a child under @refuse: a run of 20 datagrams and a shorter one, all
+ * delivered, written one by one; the same again. */
+static void
+check_fallback (void (*refuse) (void))
+{
+  int fd, status;
+  pid_t pid;
+
+  if (!enter_netns ())
+    return;
+  fd = tun_open (TRUE);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      g_autoptr (ShTunWriter) w = NULL;
+      ShTunWriterStats st;
+      guint16 port;
+      int r = receiver (AF_INET, &port);
+
+      refuse ();
+      w = sh_tun_writer_new (fd);
+      for (guint round = 0; round < 2; round++)
+        {
+          for (guint i = 0; i < 21; i++)
+            put (w, AF_INET, 5000, port, i < 20 ? 1200 : 500, i);
+          for (guint i = 0; i < 21; i++)
+            expect (r, 5000, i < 20 ? 1200 : 500, i);
+          sh_tun_writer_get_stats (w, &st);
+          g_assert_cmpuint (st.packets, ==, 21 * (round + 1));
+          g_assert_cmpuint (st.writes, ==, 21 * (round + 1));
+          g_assert_cmpuint (st.grouped, ==, 0);
+          g_assert_cmpuint (st.dropped, ==, 0);
+        }
+      /* _exit() runs no cleanup, and valgrind counts what is left. */
+      g_clear_pointer (&w, sh_tun_writer_free);
+      close (r);
+      _exit (0);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  close (fd);
+}
+
+/* Linux before 6.2 (Debian 12's 6.1): no USO offload, so no groups. */
+static void
+test_kernel_without_uso (void)
+{
+  check_fallback (refuse_uso);
+}
+
+/* A kernel that took the offload but refuses a group (EINVAL): the run is
+ * written datagram by datagram, and no group is tried again. */
+static void
+test_group_refused (void)
+{
+  check_fallback (refuse_groups);
+}
+
 /* What a local program sends with UDP_SEGMENT reaches a reader of the
  * device as one packet whose header says GSO_UDP_L4 and the datagrams'
  * size, once the writer turned the offloads on (Linux 6.2): the contract
@@ -311,7 +440,7 @@ test_uso_read (void)
   w = sh_tun_writer_new (fd);
   s = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   g_assert_cmpint (setsockopt (s, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg), ==, 0);
-  inet_pton (AF_INET, FAR4, &to.sin_addr);
+  addr (AF_INET, FALSE, (guint8 *) &to.sin_addr);
   fill (run, sizeof run, 3);
   g_assert_cmpint (sendto (s, run, sizeof run, 0, (struct sockaddr *) &to, sizeof to), ==,
                    (ssize_t) sizeof run);
@@ -349,5 +478,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tunwrite/no-header", test_no_header);
   g_test_add_func ("/tunwrite/idle-flush", test_idle_flush);
   g_test_add_func ("/tunwrite/uso-read", test_uso_read);
+  g_test_add_func ("/tunwrite/kernel-without-uso", test_kernel_without_uso);
+  g_test_add_func ("/tunwrite/group-refused", test_group_refused);
   return g_test_run ();
 }
