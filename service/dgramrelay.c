@@ -13,6 +13,7 @@
 
 #include "firewall.h"
 #include "log.h"
+#include "pktcodec.h"
 
 /* Datagrams read per association and wakeup (one recvmmsg): a flood on
  * one socket must not starve the others (epoll reports it again). */
@@ -30,9 +31,8 @@
  * device without it (EIO) turns grouping off. A kernel older than 4.18
  * would not refuse: it ignores a control message of a level it does not
  * know and sends the group as one datagram. So the socket option is asked
- * for first (gso_supported()), which such a kernel does refuse. */
-#define GSO_SEGS_MAX 64
-#define GSO_BYTES_MAX 65000
+ * for first (gso_supported()), which such a kernel does refuse. Bounds:
+ * SH_PKT_GSO_SEGS_MAX, SH_PKT_GSO_BYTES_MAX. */
 /* Each association socket's receive and send buffer. */
 #define SOCKET_BUF (1024 * 1024)
 #define ICMP_HDR 8
@@ -307,12 +307,12 @@ gso_run (const ShDgramRelay *r, guint k)
 
   if (!first->udp || first->len == 0 || first->len > r->gso_seg_max)
     return 1;
-  while (k + n < r->n_out && n < GSO_SEGS_MAX)
+  while (k + n < r->n_out && n < SH_PKT_GSO_SEGS_MAX)
     {
       const OutDgram *o = &r->out[k + n];
       if (o->fd != first->fd || o->to_len != first->to_len
           || memcmp (&o->to, &first->to, first->to_len) != 0 || o->len == 0 || o->len > first->len
-          || total + o->len > GSO_BYTES_MAX)
+          || total + o->len > SH_PKT_GSO_BYTES_MAX)
         break;
       total += o->len;
       n++;
@@ -433,7 +433,7 @@ sh_dgram_relay_closed (ShSession *session, guint32 id, ShDgramCloseReason reason
   g_hash_table_remove (r->assocs, GUINT_TO_POINTER (id));
 }
 
-/* Whether this kernel knows UDP_SEGMENT (see GSO_SEGS_MAX). */
+/* Whether this kernel knows UDP_SEGMENT (see UDP GSO above). */
 static gboolean
 gso_supported (void)
 {

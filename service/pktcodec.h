@@ -66,6 +66,12 @@ ShPktResult sh_pkt_parse (const guint8 *data, gsize len, ShPacket *out);
  * (SH_PKT_*_MAX) is out of range. */
 gsize sh_pkt_build (const ShPacket *p, guint8 *buf);
 
+/* A UDP GSO group, written to a socket (UDP_SEGMENT) or a tun device
+ * (GSO_UDP_L4): the kernel's limit of segments, and a packet's 64 KiB with
+ * room for its headers. */
+#define SH_PKT_GSO_SEGS_MAX 64
+#define SH_PKT_GSO_BYTES_MAX 65000
+
 /* The IP and UDP headers of a UDP packet (family 4 or 6). */
 #define SH_PKT_UDP4_HDR 28
 #define SH_PKT_UDP6_HDR 48

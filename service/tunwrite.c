@@ -13,11 +13,6 @@
 
 #include "log.h"
 
-/* The bounds of the server's UDP GSO (dgramrelay.c): the kernel's segment
- * limit, and a packet's 64 KiB with room for its headers. */
-#define GSO_SEGS_MAX 64
-#define GSO_BYTES_MAX 65000
-
 struct _ShTunWriter
 {
   int fd;
@@ -161,8 +156,8 @@ sh_tun_writer_flush (ShTunWriter *w)
     }
   else if (n > 1 && errno == EINVAL)
     {
-      /* Refused as a group (the probe in kernel_takes_gso() was wrong): not
-       * again in this device's life. */
+      /* Refused as a group although offloads_on() found USO: not again in
+       * this device's life. */
       sh_debug ("datagram device: the kernel refused a UDP GSO group; datagrams go alone");
       w->gso = FALSE;
       write_singly (w, n);
@@ -190,8 +185,8 @@ run_takes (const ShTunWriter *w, const ShPacket *p)
 
   return w->n > 0 && p->family == r->family && p->sport == r->sport && p->dport == r->dport
          && p->payload_len > 0 && p->payload_len <= w->seg
-         && r->payload_len + p->payload_len <= GSO_BYTES_MAX && memcmp (p->src, r->src, alen) == 0
-         && memcmp (p->dst, r->dst, alen) == 0;
+         && r->payload_len + p->payload_len <= SH_PKT_GSO_BYTES_MAX
+         && memcmp (p->src, r->src, alen) == 0 && memcmp (p->dst, r->dst, alen) == 0;
 }
 
 void
@@ -231,8 +226,8 @@ sh_tun_writer_put (ShTunWriter *w, const ShPacket *p)
   w->run.payload_len += p->payload_len;
   w->n++;
   /* A shorter datagram ends the run; so does a full one. */
-  if (!w->gso || w->seg == 0 || p->payload_len < w->seg || w->n == GSO_SEGS_MAX
-      || w->run.payload_len + w->seg > GSO_BYTES_MAX)
+  if (!w->gso || w->seg == 0 || p->payload_len < w->seg || w->n == SH_PKT_GSO_SEGS_MAX
+      || w->run.payload_len + w->seg > SH_PKT_GSO_BYTES_MAX)
     sh_tun_writer_flush (w);
   else if (w->idle_id == 0)
     w->idle_id = g_idle_add_full (G_PRIORITY_DEFAULT, on_idle, w, NULL);

@@ -221,6 +221,24 @@ relay_packet (ShUdpTun *t, const guint8 *pkt, gsize len, gsize gso_size)
   return (guint) n;
 }
 
+/* What the device's header says of the @n bytes read into t->buf: 0, one
+ * datagram; the datagrams' size of a UDP_SEGMENT run; -1, nothing we take
+ * (too short, or another segmentation, which no offload we set asks for). */
+static gssize
+read_gso_size (const ShUdpTun *t, gsize n)
+{
+  const struct virtio_net_hdr *vh = (const struct virtio_net_hdr *) t->buf;
+
+  if (t->hdr == 0)
+    return 0;
+  if (n < t->hdr)
+    return -1;
+  /* Host byte order: the device is neither TUNSETVNETLE nor BE. */
+  if (vh->gso_type == VIRTIO_NET_HDR_GSO_UDP_L4)
+    return vh->gso_size;
+  return vh->gso_type == VIRTIO_NET_HDR_GSO_NONE ? 0 : -1;
+}
+
 static void
 on_readable (ShPollWatch *watch, guint32 events)
 {
@@ -229,7 +247,7 @@ on_readable (ShPollWatch *watch, guint32 events)
   for (guint done = 0; done < READ_BATCH;)
     {
       ssize_t n = read (t->fd, t->buf, t->hdr + SH_PKT_MAX);
-      gsize gso_size = 0;
+      gssize gso_size;
 
       if (n < 0)
         {
@@ -237,24 +255,14 @@ on_readable (ShPollWatch *watch, guint32 events)
             sh_debug ("datagram device: read: %s", g_strerror (errno));
           return;
         }
-      done++;
-      if ((gsize) n < t->hdr)
-        continue;
-      if (t->hdr > 0)
+      gso_size = read_gso_size (t, (gsize) n);
+      if (gso_size < 0)
         {
-          /* Host byte order (no TUNSETVNETLE/BE). UDP runs only: no other
-           * segmentation offload is on. */
-          const struct virtio_net_hdr *vh = (const struct virtio_net_hdr *) t->buf;
-
-          if (vh->gso_type == VIRTIO_NET_HDR_GSO_UDP_L4 && vh->gso_size > 0)
-            gso_size = vh->gso_size;
-          else if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE)
-            {
-              t->stats.dropped_in++;
-              continue;
-            }
+          t->stats.dropped_in++;
+          done++;
+          continue;
         }
-      done += relay_packet (t, t->buf + t->hdr, (gsize) n - t->hdr, gso_size) - 1;
+      done += relay_packet (t, t->buf + t->hdr, (gsize) n - t->hdr, (gsize) gso_size);
     }
 }
 
